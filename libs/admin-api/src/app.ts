@@ -1,0 +1,111 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Type from 'typebox';
+import { Counter, type Registry } from 'prom-client';
+import type { Logger } from 'pino';
+import { installWriteAuth } from './auth';
+import { installErrorHandling } from './errors';
+
+export interface ReadinessCheck {
+  readonly name: string;
+  /** True when this dependency is usable now. Must be cheap and must not throw. */
+  readonly ready: () => boolean;
+}
+
+export interface AdminOptions {
+  readonly app: string;
+  readonly version: string;
+  readonly description: string;
+  readonly logger: Logger;
+  readonly registry: Registry;
+  readonly adminToken: string;
+  readonly bodyLimit: number;
+  readonly readiness: readonly ReadinessCheck[];
+  /** Request timeout for the admin server, ms. */
+  readonly requestTimeoutMs?: number;
+}
+
+export type AdminApp = FastifyInstance;
+
+export const ErrorBody = Type.Object(
+  { code: Type.String(), message: Type.String(), details: Type.Optional(Type.Unknown()) },
+  { $id: 'ErrorBody' },
+);
+
+/**
+ * Builds the admin REST app every Aviary component mounts: health, readiness, metrics,
+ * version, OpenAPI docs, typed errors and bearer auth on writes. `routes` registers the
+ * component's own API under the same docs, auth and error handling. The app is not listening.
+ */
+export async function buildAdminApp(opts: AdminOptions, routes?: (app: AdminApp) => Promise<void> | void): Promise<AdminApp> {
+  const app = Fastify({
+    loggerInstance: opts.logger.child({ component: 'admin-api' }) as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: opts.bodyLimit,
+    requestTimeout: opts.requestTimeoutMs ?? 30_000,
+    connectionTimeout: opts.requestTimeoutMs ?? 30_000,
+    return503OnClosing: true,
+    ajv: { customOptions: { allErrors: true } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  app.setValidatorCompiler(TypeBoxValidatorCompiler);
+  installErrorHandling(app);
+  installWriteAuth(app, opts.adminToken);
+  countRequests(app, opts.registry);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: `Aviary ${opts.app} admin API`, description: opts.description, version: opts.version },
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  const Status = Type.Object({ status: Type.String(), checks: Type.Optional(Type.Record(Type.String(), Type.Boolean())) });
+  app.get('/healthz', { schema: { tags: ['health'], summary: 'liveness: the process is up', response: { 200: Status } } }, async () => ({ status: 'ok' }));
+  app.get(
+    '/readyz',
+    { schema: { tags: ['health'], summary: 'readiness: every dependency is usable', response: { 200: Status, 503: Status } } },
+    async (_req, reply) => {
+      const checks = Object.fromEntries(opts.readiness.map((c) => [c.name, safeReady(c)]));
+      const ok = Object.values(checks).every(Boolean);
+      return reply.status(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', checks });
+    },
+  );
+  app.get('/metrics', { schema: { tags: ['health'], summary: 'Prometheus metrics', produces: ['text/plain'] } }, async (_req, reply) => {
+    const body = await opts.registry.metrics();
+    return reply.type(opts.registry.contentType).send(body);
+  });
+  app.get(
+    '/version',
+    { schema: { tags: ['health'], summary: 'build version', response: { 200: Type.Object({ app: Type.String(), version: Type.String(), node: Type.String() }) } } },
+    async () => ({ app: opts.app, version: opts.version, node: process.version }),
+  );
+  if (routes !== undefined) await app.register(async (scope) => routes(scope as AdminApp));
+  await app.ready();
+  return app as unknown as AdminApp;
+}
+
+function safeReady(check: ReadinessCheck): boolean {
+  try {
+    return check.ready();
+  } catch {
+    return false;
+  }
+}
+
+function countRequests(app: FastifyInstance, registry: Registry): void {
+  const requests = new Counter({
+    name: 'aviary_admin_requests_total',
+    help: 'Admin API requests by route template, method and status class',
+    labelNames: ['route', 'method', 'status'] as const,
+    registers: [registry],
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    // routeOptions.url is the route template (a closed set); unmatched requests share one label.
+    const route = request.routeOptions.url ?? 'unmatched';
+    requests.inc({ route, method: request.method, status: `${Math.floor(reply.statusCode / 100)}xx` });
+  });
+}

@@ -1,0 +1,18 @@
+import Type from 'typebox';
+import { commonOptions, Host, PortOrZero } from '../common';
+import { defineConfig, option } from '../spec';
+
+export const citadelConfig = defineConfig({
+  app: 'citadel',
+  summary: 'certificate authority for SPIFFE workload identities (Istio CA API)',
+  options: {
+    ...commonOptions('citadel', 15016),
+    caHost: option(Host, '127.0.0.1', 'address the CA gRPC servers bind to'),
+    caPort: option(PortOrZero, 8060, 'CA gRPC port, plaintext (loopback/dev only)'),
+    caTlsPort: option(PortOrZero, 15013, 'CA gRPC port over TLS'),
+    certTtlSeconds: option(Type.Integer({ minimum: 60, maximum: 366 * 86400 }), 86_400, 'default workload certificate lifetime'),
+    maxCertTtlSeconds: option(Type.Integer({ minimum: 60, maximum: 366 * 86400 }), 7 * 86_400, 'longest workload certificate lifetime; longer requests are clamped'),
+    keyAlgorithm: option(Type.Union([Type.Literal('ecdsa-p256'), Type.Literal('rsa-2048')]), 'ecdsa-p256', 'key algorithm for CA keys'),
+    caCertsDir: option(Type.String(), '', "plug-in CA directory in Istio's cacerts layout (empty: self-signed root in the data dir)"),
+  },
+});

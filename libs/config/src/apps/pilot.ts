@@ -1,0 +1,16 @@
+import Type from 'typebox';
+import { commonOptions, Host, Millis, PortOrZero } from '../common';
+import { defineConfig, option } from '../spec';
+
+export const pilotConfig = defineConfig({
+  app: 'pilot',
+  summary: 'mesh config and discovery; serves xDS (Envoy v3 ADS) to proxies',
+  options: {
+    ...commonOptions('pilot', 15014),
+    xdsHost: option(Host, '127.0.0.1', 'address the xDS gRPC server binds to'),
+    xdsPort: option(PortOrZero, 15010, 'xDS gRPC port (plaintext, loopback/dev only)'),
+    pushDebounceMs: option(Millis(0, 10_000), 100, 'quiet period before a config change is pushed'),
+    pushMaxDelayMs: option(Millis(0, 60_000), 1_000, 'longest a change waits for the debounce'),
+    maxConfigDocuments: option(Type.Integer({ minimum: 1, maximum: 10_000 }), 500, 'most documents in one config POST'),
+  },
+});

@@ -1,0 +1,2 @@
+export { AviaryError, isAviaryError, errorKinds } from './errors';
+export type { ErrorKind, ErrorDetails } from './errors';

@@ -1,0 +1,21 @@
+export { Bus } from './bus';
+export type { BusOptions, Handler, Stoppable } from './bus';
+export { createEnvelope, decodeEvent, encodeEvent, Envelope, MAX_EVENT_BYTES } from './envelope';
+export type { Event } from './envelope';
+export {
+  Subjects,
+  subjectSchemas,
+  replySchemas,
+  durableStreams,
+  ConfigChanged,
+  RegistryEndpoints,
+  XdsStatus,
+  CaBundle,
+  CaIssued,
+  CaSignRequest,
+  CaSignReply,
+  RequestRecord,
+  TelemetryRequests,
+  TelemetrySummary,
+} from './subjects';
+export type { Subject, DurableSubject, EventData, ReplyData, ReplySubject } from './subjects';

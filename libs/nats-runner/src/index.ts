@@ -1,0 +1,2 @@
+export { NatsServer, findNatsServer, freePort, cachedNatsServerPath } from './runner';
+export type { NatsServerOptions } from './runner';

@@ -1,0 +1,121 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, connect as tcpConnect } from 'node:net';
+import { homedir, tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+
+/** Where tools/nats/ensure-nats-server.mjs puts a nats-server it built. */
+export const cachedNatsServerPath = join(homedir(), '.cache', 'aviary', 'bin', 'nats-server');
+
+export function findNatsServer(): string {
+  for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
+    const candidate = join(dir, 'nats-server');
+    if (dir !== '' && existsSync(candidate)) return candidate;
+  }
+  if (existsSync(cachedNatsServerPath)) return cachedNatsServerPath;
+  throw new Error('nats-server not found on PATH or in ~/.cache/aviary/bin; run `node tools/nats/ensure-nats-server.mjs`');
+}
+
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, host, () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(host: string, port: number, timeoutMs: number, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`nats-server exited with code ${child.exitCode}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const sock = tcpConnect({ host, port }, () => {
+        sock.destroy();
+        resolve(true);
+      });
+      sock.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nats-server did not listen on ${host}:${port} within ${timeoutMs} ms`);
+}
+
+export interface NatsServerOptions {
+  /** Port to listen on; a free one when omitted. */
+  readonly port?: number;
+  /** JetStream store directory; a fresh temporary one (removed on stop) when omitted. */
+  readonly storeDir?: string;
+  readonly host?: string;
+  /** Forward the server's log to this process's stderr. */
+  readonly verbose?: boolean;
+}
+
+/**
+ * A real nats-server with JetStream on a loopback port. `stop()` ends it (and removes a
+ * temporary store); `restart()` brings it back on the same port with the same store.
+ */
+export class NatsServer {
+  private child: ChildProcess | undefined;
+
+  private constructor(
+    readonly host: string,
+    readonly port: number,
+    readonly storeDir: string,
+    private readonly ownsStore: boolean,
+    private readonly verbose: boolean,
+  ) {}
+
+  get url(): string {
+    return `nats://${this.host}:${this.port}`;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  static async start(opts: NatsServerOptions = {}): Promise<NatsServer> {
+    const host = opts.host ?? '127.0.0.1';
+    const port = opts.port ?? (await freePort(host));
+    const storeDir = opts.storeDir ?? (await mkdtemp(join(tmpdir(), 'aviary-nats-')));
+    const server = new NatsServer(host, port, storeDir, opts.storeDir === undefined, opts.verbose ?? false);
+    await server.launch();
+    return server;
+  }
+
+  private async launch(): Promise<void> {
+    const child = spawn(findNatsServer(), ['-a', this.host, '-p', String(this.port), '-js', '-sd', this.storeDir, '--http_port', '0', '-n', `aviary-${this.port}`], {
+      stdio: ['ignore', 'ignore', this.verbose ? 'inherit' : 'ignore'],
+    });
+    this.child = child;
+    await waitForPort(this.host, this.port, 10_000, child);
+  }
+
+  async stop(): Promise<void> {
+    await this.kill();
+    if (this.ownsStore) await rm(this.storeDir, { recursive: true, force: true });
+  }
+
+  /** Stops the process but keeps the store, for restart tests. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    if (child === undefined || child.exitCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  async restart(): Promise<void> {
+    await this.kill();
+    await this.launch();
+  }
+}

@@ -1,0 +1,2 @@
+export { runComponent } from './component';
+export type { Component, ComponentContext, RunOptions, RunningComponent } from './component';

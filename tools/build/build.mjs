@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+// Bundles each app (and the local-mesh launcher) into dist/ with esbuild. Libraries are bundled
+// in; npm packages stay external and load from node_modules at run time.
+// Usage: node tools/build/build.mjs [app|tool ...]   (no argument: everything)
+import { build } from 'esbuild';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const entries = {
+  pilot: ['apps/pilot/src/main.ts', 'dist/apps/pilot/main.js'],
+  citadel: ['apps/citadel/src/main.ts', 'dist/apps/citadel/main.js'],
+  'injector-webhook': ['apps/injector-webhook/src/main.ts', 'dist/apps/injector-webhook/main.js'],
+  'telemetry-collector': ['apps/telemetry-collector/src/main.ts', 'dist/apps/telemetry-collector/main.js'],
+  gateway: ['apps/gateway/src/main.ts', 'dist/apps/gateway/main.js'],
+  'local-mesh': ['tools/local-mesh/main.ts', 'dist/tools/local-mesh/main.js'],
+};
+
+// npm packages stay external; the workspace's own @aviary/* libraries are bundled.
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+const external = Object.keys({ ...pkg.dependencies, ...pkg.devDependencies }).flatMap((n) => [n, `${n}/*`]);
+
+const wanted = process.argv.slice(2);
+for (const name of wanted) {
+  if (!(name in entries)) {
+    process.stderr.write(`build: unknown target "${name}" (known: ${Object.keys(entries).join(', ')})\n`);
+    process.exit(2);
+  }
+}
+const names = wanted.length > 0 ? wanted : Object.keys(entries);
+await Promise.all(
+    names.map((name) => {
+      const [entry, outfile] = entries[name];
+      return build({
+        entryPoints: [join(root, entry)],
+        outfile: join(root, outfile),
+        bundle: true,
+        platform: 'node',
+        format: 'esm',
+        target: 'node24',
+        external,
+        sourcemap: 'linked',
+        logLevel: 'warning',
+        banner: { js: "import { createRequire as __aviaryCreateRequire } from 'node:module'; const require = __aviaryCreateRequire(import.meta.url);" },
+      });
+    }),
+);

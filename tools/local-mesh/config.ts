@@ -1,0 +1,15 @@
+import Type from 'typebox';
+import { defineConfig, Host, LogLevel, option, PortOrZero } from '@aviary/config';
+
+export const localMeshConfig = defineConfig({
+  app: 'local-mesh',
+  summary: 'runs nats-server and every Aviary app on this machine, without Kubernetes',
+  options: {
+    stateDir: option(Type.String({ minLength: 1 }), '.aviary', 'directory for NATS data, app data, logs and the admin token'),
+    natsHost: option(Host, '127.0.0.1', 'address nats-server binds to'),
+    natsPort: option(PortOrZero, 4222, 'nats-server client port'),
+    adminToken: option(Type.String({ maxLength: 4096 }), '', 'admin token for every app (empty: generated once and kept in <state-dir>/admin-token)', { secret: true }),
+    readyTimeoutMs: option(Type.Integer({ minimum: 1_000, maximum: 600_000 }), 60_000, 'how long to wait for every /readyz'),
+    logLevel: option(LogLevel, 'info', 'log level passed to every app'),
+  },
+});
