@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -42,7 +42,7 @@ export const ErrorBody = Type.Object(
 export async function buildAdminApp(opts: AdminOptions, routes?: (app: AdminApp) => Promise<void> | void): Promise<AdminApp> {
   const app = Fastify({
     loggerInstance: opts.logger.child({ component: 'admin-api' }) as FastifyBaseLogger,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.bodyLimit,
     requestTimeout: opts.requestTimeoutMs ?? 30_000,
     connectionTimeout: opts.requestTimeoutMs ?? 30_000,

@@ -82,7 +82,7 @@ export class NatsServer {
 
   static async start(opts: NatsServerOptions = {}): Promise<NatsServer> {
     const host = opts.host ?? '127.0.0.1';
-    const port = opts.port ?? (await freePort(host));
+    const port = opts.port === undefined || opts.port === 0 ? await freePort(host) : opts.port;
     const storeDir = opts.storeDir ?? (await mkdtemp(join(tmpdir(), 'aviary-nats-')));
     const server = new NatsServer(host, port, storeDir, opts.storeDir === undefined, opts.verbose ?? false);
     await server.launch();
