@@ -1,0 +1,6 @@
+export { refOf, refKey } from './store';
+export type { ApplyResult, ChangeEvent, ChangeOp, ConfigStore, ListFilter, ObjectMeta, ResourceRef, StoredObject, Watch } from './store';
+export { diffObjects, sameContent, userContent } from './compare';
+export type { FieldChange } from './compare';
+export { KvConfigStore, kvKey, refFromKey } from './kv-store';
+export type { KvConfigStoreOptions } from './kv-store';
