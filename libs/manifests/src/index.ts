@@ -1,0 +1,2 @@
+export { parseManifests, defaultManifestLimits } from './parse';
+export type { ManifestDocument, ManifestLimits, ManifestProblem, ParseResult } from './parse';
