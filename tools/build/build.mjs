@@ -15,6 +15,9 @@ const entries = {
   'telemetry-collector': ['apps/telemetry-collector/src/main.ts', 'dist/apps/telemetry-collector/main.js'],
   gateway: ['apps/gateway/src/main.ts', 'dist/apps/gateway/main.js'],
   'local-mesh': ['tools/local-mesh/main.ts', 'dist/tools/local-mesh/main.js'],
+  'bench-injector': ['tools/bench/injector.ts', 'dist/tools/bench/injector.js'],
+  'bench-telemetry': ['tools/bench/telemetry.ts', 'dist/tools/bench/telemetry.js'],
+  'aviary-cli': ['tools/cli/main.ts', 'dist/tools/cli/main.js'],
 };
 
 // npm packages stay external; the workspace's own @aviary/* libraries are bundled.
@@ -42,7 +45,7 @@ await Promise.all(
         external,
         sourcemap: 'linked',
         logLevel: 'warning',
-        banner: { js: "import { createRequire as __aviaryCreateRequire } from 'node:module'; const require = __aviaryCreateRequire(import.meta.url);" },
+        banner: { js: (name === 'aviary-cli' ? '#!/usr/bin/env node\n' : '') + "import { createRequire as __aviaryCreateRequire } from 'node:module'; const require = __aviaryCreateRequire(import.meta.url);" },
       });
     }),
 );

@@ -1,4 +1,5 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -27,7 +28,7 @@ export interface AdminOptions {
   readonly requestTimeoutMs?: number;
 }
 
-export type AdminApp = FastifyInstance;
+export type AdminApp = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
 
 export const ErrorBody = Type.Object(
   { code: Type.String(), message: Type.String(), details: Type.Optional(Type.Unknown()) },
@@ -83,9 +84,9 @@ export async function buildAdminApp(opts: AdminOptions, routes?: (app: AdminApp)
     { schema: { tags: ['health'], summary: 'build version', response: { 200: Type.Object({ app: Type.String(), version: Type.String(), node: Type.String() }) } } },
     async () => ({ app: opts.app, version: opts.version, node: process.version }),
   );
-  if (routes !== undefined) await app.register(async (scope) => routes(scope as AdminApp));
+  if (routes !== undefined) await app.register(async (scope) => routes(scope));
   await app.ready();
-  return app as unknown as AdminApp;
+  return app;
 }
 
 function safeReady(check: ReadinessCheck): boolean {

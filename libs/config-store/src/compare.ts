@@ -45,10 +45,11 @@ function at(root: unknown, pointer: string): unknown {
 export function diffObjects(before: StoredObject, after: StoredObject): FieldChange[] {
   const a = userContent(before);
   const b = userContent(after);
-  return fastJsonPatch.compare(a as object, b as object).map((op) => {
+  const changes: FieldChange[] = fastJsonPatch.compare(a as object, b as object).map((op) => {
     const path = pointerToPath(op.path);
     if (op.op === 'add') return { path, op: 'added', to: op.value as unknown };
     if (op.op === 'remove') return { path, op: 'removed', from: at(a, op.path) };
     return { path, op: 'changed', from: at(a, op.path), to: (op as { value?: unknown }).value };
   });
+  return changes.sort((x, y) => x.path.localeCompare(y.path, 'en', { numeric: true }));
 }

@@ -137,8 +137,8 @@ describe('KvConfigStore', () => {
 describe('diffObjects', () => {
   it('lists field changes with validation-style paths', () => {
     expect(diffObjects(vs('r', 100), { ...vs('r', 80), metadata: { name: 'r', namespace: 'default', labels: { a: 'b' } } })).toEqual([
-      { path: 'spec.http[0].route[0].weight', op: 'changed', from: 100, to: 80 },
       { path: 'metadata.labels', op: 'added', to: { a: 'b' } },
+      { path: 'spec.http[0].route[0].weight', op: 'changed', from: 100, to: 80 },
     ]);
   });
 });

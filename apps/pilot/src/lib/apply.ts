@@ -1,0 +1,127 @@
+import { AviaryError } from '@aviary/errors';
+import { diffObjects, refKey, refOf, sameContent, type ConfigStore, type FieldChange, type StoredObject } from '@aviary/config-store';
+import { parseManifests, type ManifestLimits, type ManifestProblem } from '@aviary/manifests';
+import { kindFor } from '@aviary/mesh-api';
+import { validate } from '@aviary/mesh-validation';
+
+export interface PlannedChange {
+  readonly document: number;
+  readonly kind: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly action: 'created' | 'updated' | 'unchanged';
+  readonly diff?: FieldChange[];
+  readonly resourceVersion?: string;
+}
+
+export interface ApplyReport {
+  readonly dryRun: boolean;
+  readonly results: PlannedChange[];
+  readonly warnings: ManifestProblem[];
+}
+
+export interface ApplyOptions {
+  readonly dryRun: boolean;
+  readonly defaultNamespace: string;
+  readonly limits: ManifestLimits;
+}
+
+function invalid(code: string, problems: readonly ManifestProblem[]): AviaryError {
+  const shown = problems.slice(0, 5).map((p) => `document ${p.document}${p.line === undefined ? '' : ` (line ${p.line})`}: ${p.path === '' ? '' : `${p.path}: `}${p.message}`);
+  const more = problems.length > 5 ? ` (and ${problems.length - 5} more)` : '';
+  return new AviaryError('INVALID_ARGUMENT', code, `${shown.join('; ')}${more}`, { errors: problems });
+}
+
+/**
+ * Validates every document, then applies all or nothing. A stale `metadata.resourceVersion`
+ * anywhere refuses the whole request (CONFLICT). If a write fails part-way (a concurrent
+ * writer), the documents already written are put back as they were.
+ */
+export async function applyManifests(store: ConfigStore, text: string, opts: ApplyOptions): Promise<ApplyReport> {
+  const parsed = parseManifests(text, opts.limits);
+  if (!parsed.ok) {
+    if (parsed.code === 'TOO_MANY_DOCUMENTS') throw new AviaryError('PAYLOAD_TOO_LARGE', 'TOO_MANY_DOCUMENTS', parsed.problems[0]!.message, { errors: parsed.problems });
+    throw invalid('MANIFEST_INVALID', parsed.problems);
+  }
+  if (parsed.documents.length === 0) throw invalid('MANIFEST_EMPTY', [{ document: 0, path: '', message: 'no documents in the request body' }]);
+
+  const errors: ManifestProblem[] = [];
+  const warnings: ManifestProblem[] = [];
+  const objects: Array<{ document: number; object: StoredObject }> = [];
+  const seen = new Map<string, number>();
+  for (const doc of parsed.documents) {
+    const value = withDefaultNamespace(doc.value, opts.defaultNamespace);
+    const result = validate(value);
+    for (const e of result.errors) errors.push({ document: doc.index, line: doc.line, path: e.path, message: e.message });
+    for (const w of result.warnings) warnings.push({ document: doc.index, line: doc.line, path: w.path, message: w.message });
+    if (result.errors.length > 0) continue;
+    const object = value as StoredObject;
+    const key = refKey(refOf(object));
+    const earlier = seen.get(key);
+    if (earlier !== undefined) {
+      errors.push({ document: doc.index, line: doc.line, path: 'metadata.name', message: `${object.kind} ${object.metadata.namespace}/${object.metadata.name} already appears in document ${earlier}` });
+      continue;
+    }
+    seen.set(key, doc.index);
+    objects.push({ document: doc.index, object });
+  }
+  if (errors.length > 0) throw invalid('CONFIG_INVALID', errors);
+
+  const current = await Promise.all(objects.map(({ object }) => store.get(refOf(object))));
+  const results: PlannedChange[] = objects.map(({ document, object }, i) => {
+    const before = current[i];
+    const expected = object.metadata.resourceVersion;
+    if (expected !== undefined && expected !== '' && expected !== before?.metadata.resourceVersion) {
+      throw new AviaryError(
+        'CONFLICT',
+        'RESOURCE_VERSION_CONFLICT',
+        `document ${document}: ${object.kind} ${object.metadata.namespace}/${object.metadata.name}: metadata.resourceVersion ${expected} is stale; the current one is ${before?.metadata.resourceVersion ?? 'none (it does not exist)'}`,
+        { document, currentResourceVersion: before?.metadata.resourceVersion ?? null },
+      );
+    }
+    const base = { document, kind: object.kind, namespace: object.metadata.namespace, name: object.metadata.name };
+    if (before === undefined) return { ...base, action: 'created' };
+    if (sameContent(before, object)) return { ...base, action: 'unchanged', resourceVersion: before.metadata.resourceVersion! };
+    return { ...base, action: 'updated', diff: diffObjects(before, object) };
+  });
+  if (opts.dryRun) return { dryRun: true, results, warnings };
+
+  const written: Array<{ before: StoredObject | undefined; after: StoredObject }> = [];
+  const final: PlannedChange[] = [];
+  try {
+    for (const [i, { object }] of objects.entries()) {
+      const plan = results[i]!;
+      if (plan.action === 'unchanged') {
+        final.push(plan);
+        continue;
+      }
+      const result = await store.apply(object);
+      written.push({ before: current[i], after: result.object });
+      final.push({ ...plan, action: result.op, resourceVersion: result.object.metadata.resourceVersion! });
+    }
+  } catch (err) {
+    await rollBack(store, written);
+    throw err;
+  }
+  return { dryRun: false, results: final, warnings };
+}
+
+async function rollBack(store: ConfigStore, written: Array<{ before: StoredObject | undefined; after: StoredObject }>): Promise<void> {
+  for (const { before, after } of written.reverse()) {
+    try {
+      if (before === undefined) await store.delete(refOf(after), after.metadata.resourceVersion);
+      else await store.apply({ ...before, metadata: { ...before.metadata, resourceVersion: after.metadata.resourceVersion! } });
+    } catch {
+      // Someone else changed it since; their version stands.
+    }
+  }
+}
+
+function withDefaultNamespace(value: unknown, namespace: string): unknown {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+  const v = value as { metadata?: unknown; apiVersion?: unknown; kind?: unknown };
+  if (kindFor(v.apiVersion, v.kind) === undefined) return value;
+  if (v.metadata === null || typeof v.metadata !== 'object' || Array.isArray(v.metadata)) return value;
+  const meta = v.metadata as { namespace?: unknown };
+  return meta.namespace === undefined ? { ...v, metadata: { ...meta, namespace } } : value;
+}

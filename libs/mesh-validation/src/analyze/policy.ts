@@ -1,0 +1,156 @@
+import { resourceKey, type ClientTLSSettings, type DestinationRule, type PeerAuthentication } from '@aviary/mesh-api';
+import { canonical, hostsOverlap, ns, type Findings, type Snapshot } from './model';
+
+/** IST0101 (host): a DestinationRule for a host that no ServiceEntry or known service provides. */
+export function analyzeDestinationRuleHosts(s: Snapshot, out: Findings): void {
+  for (const dr of s.of('DestinationRule')) {
+    if (s.hostExists(s.fqdn(dr.spec.host, ns(dr))) === false) {
+      out.add('ReferencedResourceNotFound', `Referenced host not found: ${JSON.stringify(dr.spec.host)}`, [resourceKey(dr)], 'spec.host');
+    }
+  }
+}
+
+/** AVI0101: a subset name defined twice for the same host (across DestinationRules or within one). */
+export function analyzeDuplicateSubsets(s: Snapshot, out: Findings): void {
+  const owners = new Map<string, { dr: DestinationRule; path: string }[]>();
+  for (const dr of s.of('DestinationRule')) {
+    if (dr.spec.workloadSelector !== undefined) continue; // scoped rules are not merged with others
+    const host = s.fqdn(dr.spec.host, ns(dr));
+    (dr.spec.subsets ?? []).forEach((sub, i) => {
+      const k = `${host}\u0000${sub.name}`;
+      owners.set(k, [...(owners.get(k) ?? []), { dr, path: `spec.subsets[${i}].name` }]);
+    });
+  }
+  for (const [k, list] of owners) {
+    if (list.length < 2) continue;
+    const [host, subset] = k.split('\u0000') as [string, string];
+    const second = list[1]!;
+    const keys = [...new Set([resourceKey(second.dr), ...list.map((o) => resourceKey(o.dr))])];
+    out.add('DuplicateSubset', `Subset ${JSON.stringify(subset)} for host ${host} is defined ${list.length} times (${keys.join(', ')}); only one definition takes effect.`, keys, second.path);
+  }
+}
+
+/** The mTLS mode a PeerAuthentication set applies to a namespace (namespace-wide, else mesh-wide). */
+function namespaceMode(s: Snapshot, namespace: string): PeerAuthentication | undefined {
+  const wide = (n: string) => s.of('PeerAuthentication').find((pa) => ns(pa) === n && Object.keys(pa.spec.selector?.matchLabels ?? {}).length === 0 && (pa.spec.mtls?.mode ?? 'UNSET') !== 'UNSET');
+  return wide(namespace) ?? wide(s.rootNamespace);
+}
+
+/** Namespace of the service behind an FQDN `name.ns.svc.<suffix>`, else undefined. */
+function serviceNamespace(fqdn: string): string | undefined {
+  const parts = fqdn.split('.');
+  return parts.length >= 3 && parts[2] === 'svc' ? parts[1] : undefined;
+}
+
+/** IST0113: STRICT mTLS where the DestinationRule for the host turns TLS off. */
+export function analyzeMtlsConflicts(s: Snapshot, out: Findings): void {
+  for (const dr of s.of('DestinationRule')) {
+    const host = s.fqdn(dr.spec.host, ns(dr));
+    const svcNs = serviceNamespace(host);
+    if (svcNs === undefined) continue;
+    const pa = namespaceMode(s, svcNs);
+    if (pa?.spec.mtls?.mode !== 'STRICT') continue;
+    const disabled: string[] = [];
+    const tp = dr.spec.trafficPolicy;
+    if (tp?.tls?.mode === 'DISABLE') disabled.push('spec.trafficPolicy.tls.mode');
+    (tp?.portLevelSettings ?? []).forEach((pl, i) => {
+      if (pl.tls?.mode === 'DISABLE') disabled.push(`spec.trafficPolicy.portLevelSettings[${i}].tls.mode`);
+    });
+    (dr.spec.subsets ?? []).forEach((sub, i) => {
+      if (sub.trafficPolicy?.tls?.mode === 'DISABLE') disabled.push(`spec.subsets[${i}].trafficPolicy.tls.mode`);
+    });
+    for (const path of disabled) {
+      out.add(
+        'MTLSPolicyConflict',
+        `A DestinationRule and Policy are in conflict with regards to mTLS for host ${host}. The DestinationRule "${ns(dr)}/${dr.metadata.name}" specifies that mTLS must be false but the Policy object "${ns(pa)}/${pa.metadata.name}" specifies STRICT.`,
+        [resourceKey(dr), resourceKey(pa)],
+        path,
+      );
+    }
+  }
+}
+
+function unverified(tls: ClientTLSSettings | undefined): boolean {
+  return (tls?.mode === 'SIMPLE' || tls?.mode === 'MUTUAL') && tls.caCertificates === undefined && tls.credentialName === undefined && tls.insecureSkipVerify !== true;
+}
+
+/** IST0128 / IST0129: SIMPLE or MUTUAL TLS to a host without a CA to verify its certificate. */
+export function analyzeServerCertVerification(s: Snapshot, out: Findings): void {
+  for (const dr of s.of('DestinationRule')) {
+    const tp = dr.spec.trafficPolicy;
+    if (unverified(tp?.tls)) {
+      out.add(
+        'NoServerCertificateVerificationDestinationLevel',
+        `DestinationRule ${dr.metadata.name} in namespace ${ns(dr)} has TLS mode set to ${tp!.tls!.mode} but no caCertificates are set to validate server identity for host: ${dr.spec.host}`,
+        [resourceKey(dr)],
+        'spec.trafficPolicy.tls',
+      );
+    }
+    (tp?.portLevelSettings ?? []).forEach((pl, i) => {
+      if (!unverified(pl.tls)) return;
+      out.add(
+        'NoServerCertificateVerificationPortLevel',
+        `DestinationRule ${dr.metadata.name} in namespace ${ns(dr)} has TLS mode set to ${pl.tls!.mode} but no caCertificates are set to validate server identity for host: ${dr.spec.host} at port ${pl.port?.number ?? ''}`,
+        [resourceKey(dr)],
+        `spec.trafficPolicy.portLevelSettings[${i}].tls`,
+      );
+    });
+  }
+}
+
+/** IST0145: gateways with the same selector serving overlapping hosts on the same port. */
+export function analyzeConflictingGateways(s: Snapshot, out: Findings): void {
+  const gws = s.of('Gateway');
+  for (let a = 0; a < gws.length; a++) {
+    for (let b = a + 1; b < gws.length; b++) {
+      const ga = gws[a]!;
+      const gb = gws[b]!;
+      if (canonical(ga.spec.selector ?? {}) !== canonical(gb.spec.selector ?? {})) continue;
+      for (const sa of ga.spec.servers ?? []) {
+        for (const sb of gb.spec.servers ?? []) {
+          if (sa.port.number !== sb.port.number) continue;
+          const overlap = sa.hosts.filter((ha) => sb.hosts.some((hb) => hostsOverlap(hostPart(ha), hostPart(hb))));
+          if (overlap.length === 0) continue;
+          const selector = Object.entries(ga.spec.selector ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
+          out.add(
+            'ConflictingGateways',
+            `Conflict with gateways ${ns(gb)}/${gb.metadata.name} (workload selector ${selector}, port ${sa.port.number}, hosts ${overlap.join(',')}).`,
+            [resourceKey(ga), resourceKey(gb)],
+            'spec.servers',
+          );
+        }
+      }
+    }
+  }
+}
+
+function hostPart(h: string): string {
+  const i = h.indexOf('/');
+  return i < 0 ? h : h.slice(i + 1);
+}
+
+/** IST0111: more than one Sidecar without workloadSelector in a namespace. */
+export function analyzeSidecars(s: Snapshot, out: Findings): void {
+  const byNs = new Map<string, string[]>();
+  for (const sc of s.of('Sidecar')) {
+    if (sc.spec.workloadSelector !== undefined) continue;
+    byNs.set(ns(sc), [...(byNs.get(ns(sc)) ?? []), resourceKey(sc)]);
+  }
+  for (const [namespace, keys] of byNs) {
+    if (keys.length < 2) continue;
+    const names = keys.map((k) => k.split('/')[2]).join(' ');
+    out.add('MultipleSidecarsWithoutWorkloadSelectors', `The Sidecars [${names}] in namespace ${JSON.stringify(namespace)} have no workload selector, which can lead to undefined behavior.`, keys);
+  }
+}
+
+/** IST0101: RateLimitPolicy targetRefs naming a ServiceEntry or Gateway that does not exist. */
+export function analyzeRateLimitTargets(s: Snapshot, out: Findings): void {
+  for (const rl of s.of('RateLimitPolicy')) {
+    (rl.spec.targetRefs ?? []).forEach((ref, i) => {
+      if (ref.kind === 'Service') return; // Kubernetes Services are outside this snapshot
+      const targetNs = ref.namespace ?? ns(rl);
+      const found = s.of(ref.kind).some((r) => ns(r) === targetNs && r.metadata.name === ref.name);
+      if (!found) out.add('ReferencedResourceNotFound', `Referenced ${ref.kind} not found: "${targetNs}/${ref.name}"`, [resourceKey(rl)], `spec.targetRefs[${i}]`);
+    });
+  }
+}

@@ -1,0 +1,152 @@
+import { resourceKey, type Gateway, type VirtualService } from '@aviary/mesh-api';
+import { canonical, hostsOverlap, ns, type Findings, type Snapshot } from './model';
+
+/** Resolves a VirtualService gateway reference to `namespace/name` (or `mesh`). */
+export function gatewayRef(ref: string, vsNamespace: string): string {
+  if (ref === 'mesh') return 'mesh';
+  if (ref.includes('/')) return ref;
+  const parts = ref.split('.');
+  // FQDN form `<name>.<namespace>.svc.<suffix>`
+  if (parts.length > 2 && parts[2] === 'svc') return `${parts[1]}/${parts[0]}`;
+  return `${vsNamespace}/${ref}`;
+}
+
+function gatewayIndex(s: Snapshot): Map<string, Gateway> {
+  return new Map(s.of('Gateway').map((g) => [`${ns(g)}/${g.metadata.name}`, g]));
+}
+
+/** IST0101 (gateway), IST0132: gateways a VirtualService names must exist and serve its hosts. */
+export function analyzeGatewayRefs(s: Snapshot, out: Findings): void {
+  const gateways = gatewayIndex(s);
+  for (const vs of s.of('VirtualService')) {
+    const key = resourceKey(vs);
+    const refs: [string, string][] = (vs.spec.gateways ?? []).map((g, i) => [g, `spec.gateways[${i}]`]);
+    (vs.spec.http ?? []).forEach((h, i) =>
+      (h.match ?? []).forEach((m, j) => (m.gateways ?? []).forEach((g, k) => refs.push([g, `spec.http[${i}].match[${j}].gateways[${k}]`]))),
+    );
+    for (const [ref, path] of refs) {
+      const id = gatewayRef(ref, ns(vs));
+      if (id === 'mesh') continue;
+      const gw = gateways.get(id);
+      if (gw === undefined) {
+        out.add('ReferencedResourceNotFound', `Referenced gateway not found: ${JSON.stringify(ref)}`, [key], path);
+        continue;
+      }
+      if (!path.startsWith('spec.gateways')) continue;
+      const missing = (vs.spec.hosts ?? []).filter((host) => !gatewayServes(gw, s.fqdn(host, ns(vs)), ns(vs)));
+      if (missing.length > 0) {
+        out.add(
+          'VirtualServiceHostNotFoundInGateway',
+          `one or more host [${missing.join(' ')}] defined in VirtualService ${ns(vs)}/${vs.metadata.name} not found in Gateway ${id}.`,
+          [key, resourceKey(gw)],
+          path,
+        );
+      }
+    }
+  }
+}
+
+function gatewayServes(gw: Gateway, host: string, vsNamespace: string): boolean {
+  return (gw.spec.servers ?? []).some((srv) =>
+    srv.hosts.some((h) => {
+      const [nsPart, name] = h.includes('/') ? (h.split('/') as [string, string]) : ['*', h];
+      const nsOk = nsPart === '*' || (nsPart === '.' ? ns(gw) === vsNamespace : nsPart === vsNamespace);
+      return nsOk && hostsOverlap(name, host);
+    }),
+  );
+}
+
+/** IST0101 (host+subset, host): every routed subset must be defined by a DestinationRule for the host. */
+export function analyzeDestinations(s: Snapshot, out: Findings): void {
+  const subsets = new Map<string, Set<string>>();
+  for (const dr of s.of('DestinationRule')) {
+    const host = s.fqdn(dr.spec.host, ns(dr));
+    const set = subsets.get(host) ?? new Set<string>();
+    for (const sub of dr.spec.subsets ?? []) set.add(sub.name);
+    subsets.set(host, set);
+  }
+  for (const vs of s.of('VirtualService')) {
+    for (const { host, subset, path } of destinations(vs)) {
+      const fqdn = s.fqdn(host, ns(vs));
+      if (s.hostExists(fqdn) === false) {
+        out.add('ReferencedResourceNotFound', `Referenced host not found: ${JSON.stringify(host)}`, [resourceKey(vs)], `${path}.host`);
+      }
+      if (subset === undefined) continue;
+      const defined = [...subsets.entries()].some(([h, set]) => set.has(subset) && (h === fqdn || (h.startsWith('*') && hostsOverlap(h, fqdn))));
+      if (!defined) {
+        out.add('ReferencedResourceNotFound', `Referenced host+subset in destinationrule not found: ${JSON.stringify(`${host}+${subset}`)}`, [resourceKey(vs)], `${path}.subset`);
+      }
+    }
+  }
+}
+
+function destinations(vs: VirtualService): { host: string; subset?: string; path: string }[] {
+  const out: { host: string; subset?: string; path: string }[] = [];
+  const push = (d: { host: string; subset?: string }, path: string) => out.push(d.subset === undefined ? { host: d.host, path } : { host: d.host, subset: d.subset, path });
+  (vs.spec.http ?? []).forEach((h, i) => {
+    (h.route ?? []).forEach((r, j) => push(r.destination, `spec.http[${i}].route[${j}].destination`));
+    if (h.mirror !== undefined) push(h.mirror, `spec.http[${i}].mirror`);
+    (h.mirrors ?? []).forEach((m, j) => push(m.destination, `spec.http[${i}].mirrors[${j}].destination`));
+  });
+  (vs.spec.tls ?? []).forEach((t, i) => (t.route ?? []).forEach((r, j) => push(r.destination, `spec.tls[${i}].route[${j}].destination`)));
+  (vs.spec.tcp ?? []).forEach((t, i) => (t.route ?? []).forEach((r, j) => push(r.destination, `spec.tcp[${i}].route[${j}].destination`)));
+  return out;
+}
+
+/** IST0109: two VirtualServices claim the same host on the same gateway (`mesh` included). */
+export function analyzeConflictingHosts(s: Snapshot, out: Findings): void {
+  const claims = new Map<string, VirtualService[]>();
+  for (const vs of s.of('VirtualService')) {
+    const gws = (vs.spec.gateways ?? []).length === 0 ? ['mesh'] : (vs.spec.gateways ?? []).map((g) => gatewayRef(g, ns(vs)));
+    for (const gw of new Set(gws)) {
+      for (const host of new Set((vs.spec.hosts ?? []).map((h) => s.fqdn(h, ns(vs))))) {
+        const k = `${gw}\u0000${host}`;
+        claims.set(k, [...(claims.get(k) ?? []), vs]);
+      }
+    }
+  }
+  for (const [k, list] of [...claims.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    if (list.length < 2) continue;
+    const [gw, host] = k.split('\u0000') as [string, string];
+    const names = list.map((v) => `${ns(v)}/${v.metadata.name}`).join(',');
+    const where = gw === 'mesh' ? 'mesh gateway' : `gateway ${gw}`;
+    out.add(
+      'ConflictingMeshGatewayVirtualServiceHosts',
+      `The VirtualServices ${names} associated with ${where} define the same host ${host} which can lead to undefined behavior. This can be fixed by merging the conflicting VirtualServices into a single resource.`,
+      list.map(resourceKey),
+      'spec.hosts',
+    );
+  }
+}
+
+/** IST0130 (a rule after a catch-all), IST0131 (a match identical to an earlier one). */
+export function analyzeUnreachableRules(s: Snapshot, out: Findings): void {
+  for (const vs of s.of('VirtualService')) {
+    const http = vs.spec.http ?? [];
+    const seen = new Map<string, number>();
+    let catchAll: number | undefined;
+    http.forEach((h, i) => {
+      if (catchAll !== undefined) {
+        out.add('VirtualServiceUnreachableRule', `VirtualService rule #${i} not used (only the last rule can have no matches).`, [resourceKey(vs)], `spec.http[${i}]`);
+        return;
+      }
+      const matches = h.match ?? [];
+      if (matches.length === 0 || matches.some((m) => isCatchAll(m))) catchAll = i;
+      matches.forEach((m, j) => {
+        const { name: _name, ...rest } = m;
+        const c = canonical(rest);
+        const prev = seen.get(c);
+        if (prev !== undefined && prev !== i) {
+          out.add('VirtualServiceIneffectiveMatch', `VirtualService rule #${i} match #${j} is not used (duplicate/overlapping match in rule #${prev}).`, [resourceKey(vs)], `spec.http[${i}].match[${j}]`);
+        } else seen.set(c, i);
+      });
+    });
+  }
+}
+
+function isCatchAll(m: Record<string, unknown>): boolean {
+  const keys = Object.keys(m).filter((k) => k !== 'name' && m[k] !== undefined);
+  if (keys.length === 0) return true;
+  const uri = m['uri'] as { prefix?: string; regex?: string } | undefined;
+  return keys.length === 1 && keys[0] === 'uri' && (uri?.prefix === '/' || uri?.regex === '.*');
+}

@@ -1,0 +1,5 @@
+export { validate, isValidResource } from './validate';
+export type { Finding, ValidationResult } from './finding';
+export { analyze } from './analyze/analyze';
+export { codes as analysisCodes } from './analyze/model';
+export type { AnalysisFinding, AnalyzeOptions, Severity } from './analyze/model';

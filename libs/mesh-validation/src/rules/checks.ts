@@ -1,0 +1,179 @@
+import { parseDuration } from '@aviary/mesh-api';
+import { idx, key, type Report } from '../finding';
+
+/** Predicates and small checks shared by the per-kind rules (after Istio's pkg/config/validation). */
+
+const dns1123Label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const hostLabel = /^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?$/;
+const wildcardLabel = /^\*$|^\*-?[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?$|^\*-?[A-Za-z0-9]$/;
+const qualifiedNamePart = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
+const headerName = /^[-!#$%&'*+.^_`|~0-9A-Za-z]+$/;
+
+export function isDns1123Label(v: string): boolean {
+  return v.length <= 63 && dns1123Label.test(v);
+}
+
+export function isDns1123Subdomain(v: string): boolean {
+  return v.length <= 253 && v.split('.').every((l) => isDns1123Label(l));
+}
+
+/** Dot-separated host labels (mixed case allowed, as Istio does), no wildcard. */
+export function isDnsName(v: string): boolean {
+  return v.length > 0 && v.length <= 255 && v.split('.').every((l) => l.length <= 63 && hostLabel.test(l));
+}
+
+/** Istio ValidateWildcardDomain: a wildcard only in the first label: `*`, `*.example.com`, `*foo.com`. */
+export function wildcardDomainError(host: string): string | undefined {
+  if (host.length === 0) return 'empty domain name not allowed';
+  if (host.length > 255) return `domain name ${JSON.stringify(host)} too long (max 255)`;
+  const dot = host.indexOf('.');
+  const first = dot < 0 ? host : host.slice(0, dot);
+  if (!(first.length <= 63 && (wildcardLabel.test(first) || hostLabel.test(first)))) return `domain name ${JSON.stringify(host)} invalid (label ${JSON.stringify(first)} invalid)`;
+  if (dot >= 0) {
+    for (const l of host.slice(dot + 1).split('.')) {
+      if (!(l.length <= 63 && hostLabel.test(l))) return `domain name ${JSON.stringify(host)} invalid (label ${JSON.stringify(l)} invalid)`;
+    }
+  }
+  return undefined;
+}
+
+export function isIPv4(v: string): boolean {
+  const parts = v.split('.');
+  return parts.length === 4 && parts.every((p) => /^(0|[1-9]\d{0,2})$/.test(p) && Number(p) <= 255);
+}
+
+export function isIPv6(v: string): boolean {
+  if (!/^[0-9A-Fa-f:.]+$/.test(v) || v.length < 2) return false;
+  const double = v.split('::');
+  if (double.length > 2) return false;
+  const groups = (s: string) => (s === '' ? [] : s.split(':'));
+  const head = groups(double[0]!);
+  const tail = double.length === 2 ? groups(double[1]!) : [];
+  const all = [...head, ...tail];
+  let width = 0;
+  for (let i = 0; i < all.length; i++) {
+    const g = all[i]!;
+    if (i === all.length - 1 && g.includes('.')) {
+      if (!isIPv4(g)) return false;
+      width += 2;
+    } else if (/^[0-9A-Fa-f]{1,4}$/.test(g)) width += 1;
+    else return false;
+  }
+  return double.length === 2 ? width < 8 : width === 8;
+}
+
+export function isIP(v: string): boolean {
+  return isIPv4(v) || isIPv6(v);
+}
+
+/** An IP address or a CIDR block (`10.0.0.0/8`, `2001:db8::/32`). */
+export function isIPOrCIDR(v: string): boolean {
+  const slash = v.indexOf('/');
+  if (slash < 0) return isIP(v);
+  const ip = v.slice(0, slash);
+  const bits = v.slice(slash + 1);
+  if (!/^\d{1,3}$/.test(bits)) return false;
+  if (isIPv4(ip)) return Number(bits) <= 32;
+  return isIPv6(ip) && Number(bits) <= 128;
+}
+
+export function isHeaderName(v: string): boolean {
+  return headerName.test(v);
+}
+
+export function checkPort(r: Report, path: string, port: number | undefined, what = 'port number'): void {
+  if (port === undefined) return;
+  if (!Number.isInteger(port) || port < 1 || port > 65535) r.error(path, `${what} ${port} must be in the range 1..65535`);
+}
+
+/** Istio ValidateDuration: at least 1ms, millisecond precision. */
+export function checkDuration(r: Report, path: string, value: string | undefined, opts: { allowZero?: boolean; min?: number } = {}): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = parseDuration(value);
+  if (ms === undefined) {
+    r.error(path, `invalid duration ${JSON.stringify(value)}`);
+    return undefined;
+  }
+  if (ms === 0 && opts.allowZero === true) return 0;
+  const min = opts.min ?? 1;
+  if (ms < min) r.error(path, min === 1 ? 'duration must be at least 1ms' : `duration must be at least ${min}ms`);
+  else if (!Number.isInteger(Math.round(ms * 1e6) / 1e6)) r.error(path, 'only durations to ms precision are supported');
+  return ms;
+}
+
+export function checkPercentage(r: Report, path: string, p: { value?: number } | undefined): void {
+  if (p?.value === undefined) return;
+  if (p.value < 0 || p.value > 100) r.error(key(path, 'value'), `percentage ${p.value} must be in range [0, 100]`);
+}
+
+/**
+ * RE2 syntax check. JavaScript's engine is used to find syntax errors after translating the RE2
+ * constructs it lacks (leading inline flags); constructs RE2 rejects (lookaround, backreferences)
+ * are errors even though JavaScript would accept them.
+ */
+export function regexError(re: string): string | undefined {
+  if (/\(\?<?[=!]/.test(re)) return 'lookaround assertions are not supported by RE2';
+  if (/(^|[^\\])\\[1-9]/.test(re)) return 'backreferences are not supported by RE2';
+  const body = re.replace(/^\(\?[imsU]+\)/, '');
+  try {
+    new RegExp(body, 'u');
+    return undefined;
+  } catch (err) {
+    return (err as Error).message.replace(/^Invalid regular expression: /, '');
+  }
+}
+
+export function checkRegex(r: Report, path: string, re: string | undefined): void {
+  if (re === undefined) return;
+  const problem = regexError(re);
+  if (problem !== undefined) r.error(path, `invalid regex ${JSON.stringify(re)}: ${problem}`);
+}
+
+/** Kubernetes label keys (optional DNS-subdomain prefix + `/` + name) and values. */
+export function checkLabels(r: Report, path: string, labels: Record<string, string> | undefined, what = 'label'): void {
+  if (labels === undefined) return;
+  for (const [k, v] of Object.entries(labels)) {
+    const p = key(path, k);
+    const problem = qualifiedNameError(k);
+    if (problem !== undefined) r.error(p, `invalid ${what} key ${JSON.stringify(k)}: ${problem}`);
+    else if (what === 'label' && v !== '' && !(v.length <= 63 && qualifiedNamePart.test(v))) {
+      r.error(p, `invalid label value ${JSON.stringify(v)}: must be at most 63 characters, alphanumeric, '-', '_' or '.', starting and ending alphanumeric`);
+    }
+  }
+}
+
+export function qualifiedNameError(k: string): string | undefined {
+  const slash = k.lastIndexOf('/');
+  const prefix = slash < 0 ? undefined : k.slice(0, slash);
+  const name = slash < 0 ? k : k.slice(slash + 1);
+  if (prefix !== undefined && !isDns1123Subdomain(prefix)) return 'prefix must be a DNS-1123 subdomain';
+  if (name.length === 0 || name.length > 63 || !qualifiedNamePart.test(name)) {
+    return "name must be 1-63 characters, alphanumeric, '-', '_' or '.', starting and ending alphanumeric";
+  }
+  return undefined;
+}
+
+/** exportTo: `.`, `*`, `~` or namespace names; `*` and `~` stand alone; no duplicates. */
+export function checkExportTo(r: Report, path: string, exportTo: string[] | undefined): void {
+  if (exportTo === undefined) return;
+  const seen = new Set<string>();
+  exportTo.forEach((ns, i) => {
+    const p = idx(path, i);
+    if (seen.has(ns)) r.error(p, `duplicate entry ${JSON.stringify(ns)} in exportTo`);
+    seen.add(ns);
+    if (ns !== '.' && ns !== '*' && ns !== '~' && !isDns1123Label(ns)) r.error(p, `invalid exportTo namespace ${JSON.stringify(ns)}`);
+  });
+  if (exportTo.length > 1 && (seen.has('*') || seen.has('~'))) r.error(path, 'exportTo "*" or "~" must be the only entry');
+}
+
+export function checkHeaderOps(r: Report, path: string, ops: { set?: Record<string, string>; add?: Record<string, string>; remove?: string[] } | undefined): void {
+  if (ops === undefined) return;
+  for (const field of ['set', 'add'] as const) {
+    for (const name of Object.keys(ops[field] ?? {})) {
+      if (!isHeaderName(name)) r.error(key(key(path, field), name), `invalid header name ${JSON.stringify(name)}`);
+    }
+  }
+  (ops.remove ?? []).forEach((name, i) => {
+    if (!isHeaderName(name)) r.error(idx(key(path, 'remove'), i), `invalid header name ${JSON.stringify(name)}`);
+  });
+}
