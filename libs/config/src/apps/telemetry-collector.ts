@@ -1,3 +1,4 @@
+import Type from 'typebox';
 import { commonOptions, Millis } from '../common';
 import { defineConfig, option } from '../spec';
 
@@ -7,5 +8,11 @@ export const telemetryConfig = defineConfig({
   options: {
     ...commonOptions('telemetry-collector', 15020),
     summaryIntervalMs: option(Millis(1_000, 3_600_000), 10_000, 'how often per-service summaries are published'),
+    summaryWindowSeconds: option(Type.Integer({ minimum: 1, maximum: 3_600 }), 60, 'trailing window the published summaries cover (at most the graph retention)'),
+    maxSeriesPerMetric: option(Type.Integer({ minimum: 1, maximum: 1_000_000 }), 10_000, 'most distinct label sets per istio_* metric; more go to one series labelled "overflow"'),
+    maxAckPending: option(Type.Integer({ minimum: 1, maximum: 10_000 }), 64, 'most telemetry batches delivered but not yet processed (back-pressure on the stream)'),
+    graphRetentionSeconds: option(Type.Integer({ minimum: 10, maximum: 3_600 }), 600, 'longest service-graph window kept in memory'),
+    graphMaxEdges: option(Type.Integer({ minimum: 1, maximum: 1_000_000 }), 5_000, 'most edges the service graph tracks'),
+    graphReporter: option(Type.Union([Type.Literal('auto'), Type.Literal('source'), Type.Literal('destination')]), 'auto', 'which proxy reports the graph counts: destination, source, or auto (destination, plus source reports to unmeshed destinations)'),
   },
 });

@@ -1,0 +1,99 @@
+import { Registry } from 'prom-client';
+import type { telemetryConfig, ConfigOf, CommonConfig } from '@aviary/config';
+import { Subjects, type Stoppable } from '@aviary/events';
+import type { Component, ComponentContext } from '@aviary/runtime';
+import { telemetryRoutes } from './api';
+import { Ingestor } from './ingest';
+import { startRecordTracer } from './tracing';
+
+export type TelemetryConfig = ConfigOf<typeof telemetryConfig> & CommonConfig;
+
+/** The durable consumer's name: its position in the stream survives a restart. */
+export const DURABLE_NAME = 'telemetry-collector';
+
+export interface CollectorOptions {
+  /** OTLP endpoint for request spans (empty: no spans). */
+  readonly otlpEndpoint: string;
+  readonly now?: () => number;
+}
+
+export interface Collector extends Component {
+  readonly ingestor: Ingestor;
+  /** Publishes the per-service summaries now (also done every summary interval). */
+  publishSummaries(): void;
+}
+
+/**
+ * Wires the collector: durable consumer → ingestor (Istio metrics, service graph, spans) →
+ * /metrics, /stats/prometheus, REST API, dashboard, and summaries on the bus.
+ */
+export async function buildCollector(ctx: ComponentContext<TelemetryConfig>, opts: CollectorOptions): Promise<Collector> {
+  const { config, bus, logger, registry } = ctx;
+  const now = opts.now ?? Date.now;
+  const tracer = startRecordTracer(opts.otlpEndpoint, logger);
+  // Istio's metrics live in a registry of their own (no default labels) for /stats/prometheus,
+  // and in the app registry so the admin /metrics shows them too.
+  const istioRegistry = new Registry();
+  const ingestor = new Ingestor({
+    maxSeriesPerMetric: config.maxSeriesPerMetric,
+    graphRetentionMs: config.graphRetentionSeconds * 1000,
+    graphMaxEdges: config.graphMaxEdges,
+    graphReporter: config.graphReporter,
+    istioRegistries: [istioRegistry, registry],
+    registry,
+    tracer,
+    now,
+  });
+
+  // Back-pressure: the handler runs one batch at a time and JetStream stops delivering past
+  // maxAckPending unacknowledged batches, so memory is bounded by maxAckPending batches.
+  let consumer: Stoppable | undefined = await bus.consumeDurable(
+    Subjects.telemetryRequests,
+    DURABLE_NAME,
+    (event) => ingestor.ingestBatch(event.data),
+    { maxAckPending: config.maxAckPending },
+  );
+
+  const summaryWindowMs = Math.min(config.summaryWindowSeconds * 1000, ingestor.graph.retentionMs);
+  const publishSummaries = (): void => {
+    const t = now();
+    ingestor.graph.prune(t);
+    const time = new Date(t).toISOString();
+    for (const s of ingestor.graph.summaries(summaryWindowMs, t)) {
+      try {
+        bus.publish(Subjects.telemetrySummary, {
+          service: s.service,
+          namespace: s.namespace,
+          windowSeconds: s.windowSeconds,
+          requests: s.requests,
+          requestsPerSecond: s.requestsPerSecond,
+          errorRatio: s.errorRatio,
+          p50Ms: s.p50Ms,
+          p90Ms: s.p90Ms,
+          p99Ms: s.p99Ms,
+          mtlsShare: s.mtlsShare,
+          time,
+        });
+      } catch (err) {
+        logger.warn({ err, service: s.service }, 'summary not published');
+      }
+    }
+  };
+  const timer = setInterval(publishSummaries, config.summaryIntervalMs);
+  timer.unref();
+
+  return {
+    ingestor,
+    publishSummaries,
+    readiness: [{ name: 'telemetry-consumer', ready: () => consumer !== undefined }],
+    routes: telemetryRoutes({ graph: ingestor.graph, istioRegistry, now }),
+    listen: async () => ({ durable: DURABLE_NAME, tracing: tracer.enabled }),
+    stop: async () => {
+      clearInterval(timer);
+      const c = consumer;
+      consumer = undefined;
+      await c?.stop();
+      await tracer.shutdown();
+    },
+  };
+}
