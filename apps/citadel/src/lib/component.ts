@@ -1,0 +1,118 @@
+import { CertificateAuthority, type BundleSink, type TrustBundle } from '@aviary/ca';
+import type { citadelConfig, CommonConfig, ConfigOf } from '@aviary/config';
+import { Subjects, type Stoppable } from '@aviary/events';
+import { createCsr, generatePrivateKey, ipVersion, privateKeyToPem } from '@aviary/pki';
+import type { Component, ComponentContext } from '@aviary/runtime';
+import { NatsBundleSink } from './bundle-sink';
+import { FileCaStateStore, loadCaCertsDir } from './file-store';
+import { CaGrpcServer, TlsMaterial } from './grpc-server';
+import { createCaMetrics } from './metrics';
+import { citadelRoutes } from './routes';
+import { CitadelService } from './service';
+
+export type CitadelConfig = ConfigOf<typeof citadelConfig> & CommonConfig;
+
+export interface Citadel extends Component {
+  readonly service: CitadelService;
+  /** Bound CA gRPC ports (after `listen`). */
+  ports(): { grpc?: number; grpcTls?: number };
+}
+
+/** How often retired roots are pruned, the bundle republished if needed and the serving cert renewed. */
+const MAINTENANCE_INTERVAL_MS = 30_000;
+
+/** Wires citadel: CA state, bundle sink, gRPC servers, NATS responders and admin routes. */
+export async function buildCitadel(ctx: ComponentContext<CitadelConfig>): Promise<Citadel> {
+  const { config, logger, registry, bus } = ctx;
+  const tls = new TlsMaterial();
+  const nats = new NatsBundleSink(bus);
+  let bundlePublished = false;
+  const sink: BundleSink = {
+    publish: async (bundle: TrustBundle) => {
+      tls.setTrustedRoots(bundle.roots);
+      await nats.publish(bundle);
+      bundlePublished = true;
+      logger.info({ bundleVersion: bundle.version, roots: bundle.roots.length }, 'trust bundle published');
+    },
+  };
+  const pluginCa = config.caCertsDir === '' ? undefined : await loadCaCertsDir(config.caCertsDir);
+  const ca = await CertificateAuthority.open({
+    trustDomain: config.trustDomain,
+    store: new FileCaStateStore(config.dataDir),
+    sink,
+    defaultTtlSeconds: config.certTtlSeconds,
+    maxTtlSeconds: config.maxCertTtlSeconds,
+    algorithm: config.keyAlgorithm,
+    ...(pluginCa === undefined ? {} : { pluginCa }),
+  });
+  logger.info({ mode: pluginCa === undefined ? 'self-signed' : 'plug-in', rootNotAfter: ca.rootNotAfter().toISOString(), dataDir: config.dataDir }, 'CA loaded');
+  const metrics = createCaMetrics(registry, () => ca.rootNotAfter());
+  const service = new CitadelService(ca, bus, metrics, logger);
+  tls.setTrustedRoots(ca.bundle().roots);
+
+  const publishBundle = async (): Promise<void> => {
+    try {
+      await ca.publishBundle();
+    } catch (err) {
+      logger.warn({ err }, 'could not publish the trust bundle; will retry');
+    }
+  };
+  await publishBundle();
+
+  // Citadel's own serving certificate for the TLS port, signed by itself and renewed at half-life.
+  const servingNames = servingDnsNames(config.caHost);
+  const servingTtl = Math.min(config.maxCertTtlSeconds, 86_400);
+  let servingRenewAt = 0;
+  const renewServingCert = async (): Promise<void> => {
+    const key = generatePrivateKey('ecdsa-p256');
+    const issued = await service.signServing('internal', createCsr(key), servingNames, servingTtl);
+    tls.setIdentity(issued.chain.slice(0, -1), privateKeyToPem(key));
+    servingRenewAt = issued.notBefore.getTime() + (issued.notAfter.getTime() - issued.notBefore.getTime()) / 2;
+  };
+  await renewServingCert();
+
+  const responders: Stoppable[] = [
+    bus.reply(Subjects.caSign, async (event) => {
+      const r = await service.signServing('nats', event.data.csr, event.data.dnsNames, event.data.ttlSeconds);
+      return { ok: true as const, certChain: [...r.chain], serial: r.serialHex, notAfter: r.notAfter.toISOString() };
+    }),
+  ];
+
+  const maintenance = setInterval(() => {
+    void (async () => {
+      await ca.prune().catch((err: unknown) => logger.warn({ err }, 'bundle prune failed'));
+      if (!bundlePublished) await publishBundle();
+      if (Date.now() >= servingRenewAt) await renewServingCert().catch((err: unknown) => logger.warn({ err }, 'serving certificate renewal failed'));
+    })();
+  }, MAINTENANCE_INTERVAL_MS);
+  maintenance.unref();
+
+  const grpc = new CaGrpcServer(service, tls, logger);
+  let ports: { grpc?: number; grpcTls?: number } = {};
+  return {
+    service,
+    ports: () => ports,
+    readiness: [
+      { name: 'ca-grpc', ready: () => ports.grpc !== undefined || ports.grpcTls !== undefined },
+      { name: 'trust-bundle', ready: () => bundlePublished },
+    ],
+    routes: citadelRoutes(service),
+    listen: async () => {
+      const bound = await grpc.listen(config.caHost, config.caPort, config.caTlsPort);
+      ports = { ...(bound.plain === undefined ? {} : { grpc: bound.plain }), ...(bound.tls === undefined ? {} : { grpcTls: bound.tls }) };
+      return { caGrpc: `${config.caHost}:${bound.plain}`, caGrpcTls: `${config.caHost}:${bound.tls}`, rootNotAfter: ca.rootNotAfter().toISOString() };
+    },
+    stop: async () => {
+      clearInterval(maintenance);
+      for (const r of responders) await r.stop();
+      await grpc.stop();
+    },
+  };
+}
+
+/** DNS names and IPs for citadel's own serving certificate. */
+export function servingDnsNames(caHost: string): string[] {
+  const names = new Set(['localhost', 'citadel', 'aviary-citadel', '127.0.0.1', '::1']);
+  if (caHost !== '0.0.0.0' && caHost !== '::') names.add(ipVersion(caHost) === 0 ? caHost.toLowerCase() : caHost);
+  return [...names];
+}

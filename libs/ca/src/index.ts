@@ -1,0 +1,11 @@
+export { CertificateAuthority } from './authority';
+export type { CaOptions, Caller, CertificateKind, Credentials, IssueResult } from './authority';
+export { caError, caErrorKinds } from './errors';
+export type { CaErrorCode } from './errors';
+export { assertIdentityNames, parseSpiffeId, spiffeId } from './identity';
+export type { Identity } from './identity';
+export { JoinTokenValidator, mintJoinToken, joinTokenKeyId, JOIN_TOKEN_AUDIENCE, JOIN_TOKEN_ISSUER, MAX_JOIN_TOKEN_TTL_SECONDS } from './join-token';
+export type { JoinTokenClaims } from './join-token';
+export { activateRoot, addPendingRoot, pruneRoots, trustedRoots } from './state';
+export type { BundleSink, CaState, CaStateStore, RootRecord, TrustBundle } from './state';
+export type { TokenValidator } from './token-validator';

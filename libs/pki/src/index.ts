@@ -1,0 +1,14 @@
+export { parseCsr, createCsr, MAX_CSR_BYTES } from './csr';
+export type { ParsedCsr, PublicKeyType, CsrOptions } from './csr';
+export { Issuer, BACKDATE_SECONDS, ROOT_VALIDITY_SECONDS } from './issuer';
+export type { IssuedCertificate, IssueOptions } from './issuer';
+export { generatePrivateKey, privateKeyToPem, privateKeyFromPem, spkiOf } from './keys';
+export type { KeyAlgorithm } from './keys';
+export { parseCertificate, ipVersion } from './cert';
+export type { CertificateInfo, SubjectAltName } from './cert';
+export { pemBlocks, toPem, splitCertificates } from './pem';
+export type { PemBlock } from './pem';
+export { verifyChain, uriSans } from './verify';
+export type { ChainVerdict, VerifiedPeer } from './verify';
+export { pkiError, pkiErrorKinds } from './errors';
+export type { PkiErrorCode } from './errors';

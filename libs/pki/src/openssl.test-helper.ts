@@ -1,0 +1,45 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** A scratch directory and a thin `openssl` wrapper for tests against the real tool. */
+export class OpenSsl {
+  readonly dir = mkdtempSync(join(tmpdir(), 'aviary-pki-'));
+
+  path(name: string): string {
+    return join(this.dir, name);
+  }
+
+  write(name: string, content: string | Buffer): string {
+    writeFileSync(this.path(name), content);
+    return this.path(name);
+  }
+
+  read(name: string): string {
+    return readFileSync(this.path(name), 'utf8');
+  }
+
+  run(...args: string[]): string {
+    return execFileSync('openssl', args, { cwd: this.dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  }
+
+  /** Exit status and combined output, for commands expected to fail. */
+  tryRun(...args: string[]): { status: number; output: string } {
+    const r = spawnSync('openssl', args, { cwd: this.dir, encoding: 'utf8' });
+    return { status: r.status ?? -1, output: `${r.stdout}${r.stderr}` };
+  }
+
+  /** `openssl req` CSR with a fresh key; `keyArgs` e.g. ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256']. */
+  csr(name: string, keyArgs: readonly string[], subject = '/CN=ignored.example'): string {
+    this.run('req', '-new', ...keyArgs, '-nodes', '-keyout', `${name}.key`, '-subj', subject, '-addext', 'subjectAltName=URI:spiffe://evil/ns/kube-system/sa/admin', '-out', `${name}.csr`);
+    return this.read(`${name}.csr`);
+  }
+
+  cleanup(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export const P256 = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'] as const;
+export const RSA2048 = ['-newkey', 'rsa:2048'] as const;
