@@ -1,0 +1,10 @@
+{{/* Cross-subchart consistency checks; rendered (and so enforced) through NOTES.txt. */}}
+{{- define "aviary.checks" -}}
+{{- $url := ((.Values.global | default dict).nats | default dict).url -}}
+{{- if and .Values.nats.enabled $url -}}
+{{- fail "global.nats.url points at an external NATS: set nats.enabled=false as well" -}}
+{{- end -}}
+{{- if and (not .Values.nats.enabled) (not $url) -}}
+{{- fail "nats.enabled=false needs global.nats.url (an existing NATS with JetStream)" -}}
+{{- end -}}
+{{- end -}}

@@ -1,0 +1,176 @@
+// Chart checks: helm lint and helm template of charts/aviary with default and non-default
+// values, pinned by golden files (UPDATE_GOLDEN=1 rewrites them), plus the invariants every
+// rendered workload must keep. helm is built from its Go module by tools/k8s/ensure-peers.sh.
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { chartDir, ensurePeers, KUBE_VERSION, PEERS_TIMEOUT_MS, repoRoot, run } from './cluster';
+
+const goldenDir = join(repoRoot, 'e2e', 'k8s', '__golden__');
+const valuesDir = join(repoRoot, 'e2e', 'k8s', 'values');
+const updateGolden = process.env['UPDATE_GOLDEN'] === '1';
+
+/** golden name → values files (none: the chart's defaults). */
+const cases: Record<string, string[]> = {
+  default: [],
+  custom: [join(valuesDir, 'custom.yaml')],
+  'external-nats': [join(valuesDir, 'external-nats.yaml')],
+};
+
+type Doc = { kind: string; apiVersion: string; metadata: { name: string; namespace?: string }; spec?: Record<string, unknown> } & Record<string, unknown>;
+
+let helm: string;
+
+beforeAll(async () => {
+  helm = join(await ensurePeers(), 'helm');
+}, PEERS_TIMEOUT_MS);
+
+async function template(files: string[], extra: string[] = []) {
+  return run(helm, ['template', 'aviary', chartDir, '--namespace', 'aviary-system', '--kube-version', KUBE_VERSION, ...files.flatMap((f) => ['-f', f]), ...extra]);
+}
+
+function docs(text: string): Doc[] {
+  return parseAllDocuments(text)
+    .map((d) => d.toJS() as Doc | null)
+    .filter((d): d is Doc => d !== null);
+}
+
+describe.each(Object.entries(cases))('chart with %s values', (name, files) => {
+  it('passes helm lint --strict', async () => {
+    const res = await run(helm, ['lint', chartDir, '--strict', '--kube-version', KUBE_VERSION, ...files.flatMap((f) => ['-f', f])]);
+    expect(res.stderr + res.stdout).toContain('0 chart(s) failed');
+    expect(res.code).toBe(0);
+  });
+
+  it('renders exactly the golden file', async () => {
+    const res = await template(files);
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    const golden = join(goldenDir, `${name}.yaml`);
+    if (updateGolden) {
+      await mkdir(goldenDir, { recursive: true });
+      await writeFile(golden, res.stdout);
+    }
+    expect(res.stdout).toBe(await readFile(golden, 'utf8'));
+  });
+
+  it('hardens every workload and gives each a probe, a ServiceAccount and a PDB policy', async () => {
+    const all = docs((await template(files)).stdout);
+    const workloads = all.filter((d) => d.kind === 'Deployment' || d.kind === 'StatefulSet');
+    expect(workloads.length).toBeGreaterThan(0);
+    const serviceAccounts = new Set(all.filter((d) => d.kind === 'ServiceAccount').map((d) => d.metadata.name));
+    const pdbs = new Set(all.filter((d) => d.kind === 'PodDisruptionBudget').map((d) => d.metadata.name));
+    for (const w of workloads) {
+      const pod = (w.spec as { template: { spec: PodSpec } }).template.spec;
+      expect(pod.securityContext.runAsNonRoot, w.metadata.name).toBe(true);
+      expect(pod.securityContext.seccompProfile.type, w.metadata.name).toBe('RuntimeDefault');
+      for (const c of pod.containers) {
+        const sc = c.securityContext;
+        expect(sc.runAsNonRoot && sc.readOnlyRootFilesystem && sc.allowPrivilegeEscalation === false, `${w.metadata.name}/${c.name}`).toBe(true);
+        expect(sc.capabilities.drop).toEqual(['ALL']);
+        expect(c.livenessProbe?.httpGet?.path, c.name).toMatch(/^\/healthz/);
+        expect(c.readinessProbe?.httpGet?.path, c.name).toMatch(/^\/healthz|^\/readyz/);
+        expect(c.resources.requests, c.name).toBeDefined();
+      }
+      if (pod.serviceAccountName !== 'observability-reader') expect(serviceAccounts.has(pod.serviceAccountName), w.metadata.name).toBe(true);
+      const pdbExpected = !(name === 'custom' && w.metadata.name.endsWith('telemetry-collector')) && !(name === 'external-nats' && w.metadata.name.endsWith('telemetry-collector'));
+      expect(pdbs.has(w.metadata.name), `PDB for ${w.metadata.name}`).toBe(pdbExpected);
+    }
+  });
+});
+
+describe('chart contracts', () => {
+  it('scopes the injection webhook to opted-in namespaces, fail-closed, with a short timeout', async () => {
+    const all = docs((await template([])).stdout);
+    const mwc = all.find((d) => d.kind === 'MutatingWebhookConfiguration');
+    const hook = (mwc?.['webhooks'] as Webhook[])[0];
+    expect(hook).toMatchObject({ failurePolicy: 'Fail', sideEffects: 'None', admissionReviewVersions: ['v1'] });
+    expect(hook?.timeoutSeconds).toBeLessThanOrEqual(3);
+    expect(hook?.namespaceSelector.matchExpressions).toEqual(
+      expect.arrayContaining([
+        { key: 'istio-injection', operator: 'In', values: ['enabled'] },
+        expect.objectContaining({ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: expect.arrayContaining(['kube-system', 'kube-public']) }),
+      ]),
+    );
+    expect(hook?.objectSelector.matchExpressions).toEqual([{ key: 'sidecar.istio.io/inject', operator: 'NotIn', values: ['false'] }]);
+    expect(hook?.clientConfig.service).toMatchObject({ name: 'aviary-injector-webhook', namespace: 'aviary-system', path: '/inject', port: 443 });
+    const vwc = all.find((d) => d.kind === 'ValidatingWebhookConfiguration');
+    const groups = (vwc?.['webhooks'] as Webhook[])[0]?.rules.flatMap((r) => r.apiGroups);
+    expect(groups).toEqual(['networking.istio.io', 'security.istio.io', 'networking.aviary.dev']);
+  });
+
+  it('uses url-mode clientConfig with the caBundle when webhook.url is set', async () => {
+    const all = docs((await template([join(valuesDir, 'custom.yaml')])).stdout);
+    const urls = all
+      .filter((d) => d.kind.endsWith('WebhookConfiguration'))
+      .flatMap((d) => (d['webhooks'] as Webhook[]).map((w) => [w.clientConfig.url, w.clientConfig.service, typeof w.clientConfig.caBundle]));
+    expect(urls).toEqual([
+      ['https://127.0.0.1:9443/inject', undefined, 'string'],
+      ['https://127.0.0.1:9443/validate', undefined, 'string'],
+    ]);
+  });
+
+  it('ships the injection template byte for byte in a ConfigMap', async () => {
+    const all = docs((await template([])).stdout);
+    const cm = all.find((d) => d.kind === 'ConfigMap' && d.metadata.name === 'aviary-injector-webhook-template');
+    const file = await readFile(join(chartDir, 'charts', 'injector-webhook', 'files', 'injection-template.yaml'), 'utf8');
+    expect((cm?.['data'] as Record<string, string>)['injection-template.yaml']).toBe(file);
+  });
+
+  it('sets the AVIARY_* environment with the admin API on 0.0.0.0', async () => {
+    const all = docs((await template([join(valuesDir, 'custom.yaml')])).stdout);
+    const pilot = all.find((d) => d.kind === 'Deployment' && d.metadata.name === 'aviary-pilot');
+    const env = Object.fromEntries(
+      (pilot?.spec as { template: { spec: PodSpec } }).template.spec.containers[0]!.env.map((e) => [e.name, e.value ?? e.valueFrom]),
+    );
+    expect(env).toMatchObject({
+      AVIARY_ADMIN_HOST: '0.0.0.0',
+      AVIARY_ADMIN_PORT: '15014',
+      AVIARY_XDS_HOST: '0.0.0.0',
+      AVIARY_NATS_URL: 'nats://aviary-nats.aviary-system.svc:4222',
+      AVIARY_TRUST_DOMAIN: 'mesh.example.org',
+      AVIARY_LOG_LEVEL: 'debug',
+      AVIARY_MAX_CONFIG_DOCUMENTS: '1000',
+      AVIARY_ADMIN_TOKEN: { secretKeyRef: { name: 'aviary-admin-token', key: 'token' } },
+    });
+  });
+
+  it.each([
+    ['a negative replica count', ['--set', 'pilot.replicaCount=-1'], "at '/replicaCount'"],
+    ['an injection timeout above 3s', ['--set', 'injector-webhook.webhook.injection.timeoutSeconds=10'], 'timeoutSeconds'],
+    ['an unknown key (typo)', ['--set', 'gateway.replicas=2'], "additional properties 'replicas'"],
+    ['root in the pods', ['--set', 'citadel.securityContext.runAsUser=0'], 'runAsUser'],
+    ['url mode without a caBundle', ['--set', 'injector-webhook.webhook.url=https://127.0.0.1:9443'], 'needs webhook.caBundle'],
+    ['an external NATS while the bundled one is on', ['--set', 'global.nats.url=nats://n:4222'], 'set nats.enabled=false'],
+    ['a 2-node NATS', ['--set', 'nats.replicaCount=2'], 'replicaCount'],
+  ])('refuses %s', async (_what, args, message) => {
+    const res = await template([], args);
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toContain(message);
+  });
+});
+
+interface Container {
+  name: string;
+  env: { name: string; value?: string; valueFrom?: unknown }[];
+  resources: { requests?: unknown };
+  livenessProbe?: { httpGet?: { path: string } };
+  readinessProbe?: { httpGet?: { path: string } };
+  securityContext: { runAsNonRoot: boolean; readOnlyRootFilesystem: boolean; allowPrivilegeEscalation: boolean; capabilities: { drop: string[] } };
+}
+interface PodSpec {
+  serviceAccountName: string;
+  securityContext: { runAsNonRoot: boolean; seccompProfile: { type: string } };
+  containers: Container[];
+}
+interface Webhook {
+  failurePolicy: string;
+  timeoutSeconds: number;
+  sideEffects: string;
+  admissionReviewVersions: string[];
+  clientConfig: { url?: string; service?: Record<string, unknown>; caBundle?: string };
+  namespaceSelector: { matchExpressions: unknown[] };
+  objectSelector: { matchExpressions: unknown[] };
+  rules: { apiGroups: string[] }[];
+}

@@ -1,0 +1,21 @@
+export { parseNode } from './node';
+export type { ProxyInfo, ProxyKind, ProxyLocality, NodeLike, ParseNodeOptions } from './node';
+export {
+  Snapshot,
+  ResourceEncoder,
+  VersionedResource,
+  versioned,
+  defaultEncoder,
+  resourceNameOf,
+  assertConsistent,
+} from './snapshot';
+export type { EncodedResource, ResourceEntry, SnapshotInput, ConsistencyResult } from './snapshot';
+export { referencedRouteNames, referencedEndpointName } from './consistency';
+export { mergeChanges, ChangeEmitter } from './source';
+export type { SourceChange, ChangeListener, ResourceSource } from './source';
+export { SnapshotCache } from './cache';
+export type { SnapshotCacheOptions } from './cache';
+export { TranslatingSource } from './translating-source';
+export type { TranslatingSourceOptions } from './translating-source';
+export { Debouncer, systemClock } from './debounce';
+export type { Clock, DebouncerOptions } from './debounce';

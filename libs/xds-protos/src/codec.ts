@@ -1,0 +1,279 @@
+import protobuf from 'protobufjs';
+import { AviaryError } from '@aviary/errors';
+import { lookupType, TYPE_URL_PREFIX, typeNameOf } from './root';
+
+/**
+ * Canonical form of a message, as `decodeResource` returns it and as `packAny`/`encodeResource`
+ * accept it: a plain object with proto (snake_case) field names and only the fields that are
+ * set; enums as names; 64-bit integers as numbers; bytes as base64; nested `google.protobuf.Any`
+ * as `{ '@type': 'type.googleapis.com/<full.Name>', ...fields }`; empty repeated fields and maps
+ * omitted. Explicitly set default values are kept (protobufjs writes them), so they round-trip.
+ */
+export type CanonicalMessage = { [field: string]: unknown };
+
+/** An Any on the wire: what a resource's `typed_config` becomes after packing. */
+export interface PackedAny {
+  readonly type_url: string;
+  readonly value: Uint8Array;
+}
+
+const ANY = 'google.protobuf.Any';
+
+function fail(path: string, reason: string): never {
+  throw new AviaryError('INVALID_ARGUMENT', 'XDS_RESOURCE_INVALID', `${path}: ${reason}`, { path, reason });
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
+}
+
+const int32 = new Set(['int32', 'sint32', 'sfixed32']);
+const uint32 = new Set(['uint32', 'fixed32']);
+const int64 = new Set(['int64', 'sint64', 'sfixed64', 'uint64', 'fixed64']);
+
+function scalar(field: protobuf.Field, value: unknown, path: string): unknown {
+  const t = field.type;
+  if (t === 'string') {
+    if (typeof value !== 'string') fail(path, `expected a string, got ${typeof value}`);
+    return value;
+  }
+  if (t === 'bool') {
+    if (typeof value !== 'boolean') fail(path, `expected a boolean, got ${typeof value}`);
+    return value;
+  }
+  if (t === 'double' || t === 'float') {
+    if (typeof value !== 'number') fail(path, `expected a number, got ${typeof value}`);
+    return t === 'float' ? Math.fround(value) : value;
+  }
+  if (int32.has(t) || uint32.has(t)) {
+    if (typeof value !== 'number' || !Number.isInteger(value)) fail(path, `expected an integer, got ${JSON.stringify(value)}`);
+    const [min, max] = int32.has(t) ? [-0x80000000, 0x7fffffff] : [0, 0xffffffff];
+    if (value < min || value > max) fail(path, `${value} is out of range for ${t}`);
+    return value;
+  }
+  if (int64.has(t)) {
+    let n: number;
+    if (typeof value === 'number') n = value;
+    else if (typeof value === 'string' && /^-?\d+$/.test(value)) n = Number(value);
+    else if (typeof value === 'object' && value !== null && typeof (value as { toNumber?: unknown }).toNumber === 'function') n = (value as { toNumber(): number }).toNumber();
+    else fail(path, `expected an integer, got ${JSON.stringify(value)}`);
+    if (!Number.isSafeInteger(n)) fail(path, `${String(value)} is not a safe integer`);
+    if (t.startsWith('u') || t.startsWith('fixed')) {
+      if (n < 0) fail(path, `${n} is out of range for ${t}`);
+    }
+    return n;
+  }
+  if (t === 'bytes') {
+    if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64');
+    if (typeof value === 'string') return value;
+    fail(path, 'expected bytes (Uint8Array or base64 string)');
+  }
+  return fail(path, `unsupported scalar type ${t}`);
+}
+
+function enumValue(en: protobuf.Enum, value: unknown, path: string): string | number {
+  if (typeof value === 'string') {
+    if (!(value in en.values)) fail(path, `unknown ${en.name} value ${value}`);
+    return value;
+  }
+  if (typeof value === 'number' && Number.isInteger(value)) {
+    return en.valuesById[value] ?? value;
+  }
+  return fail(path, `expected an enum name or number for ${en.name}`);
+}
+
+function single(field: protobuf.Field, value: unknown, path: string): unknown {
+  const resolved = field.resolvedType;
+  if (resolved instanceof protobuf.Type) return canonicalMessage(resolved, value, path);
+  if (resolved instanceof protobuf.Enum) return enumValue(resolved, value, path);
+  return scalar(field, value, path);
+}
+
+/** Verifies `value` against `type` and returns its canonical form. Unknown fields are errors. */
+export function canonicalMessage(type: protobuf.Type, value: unknown, path = type.name): CanonicalMessage {
+  if (!isPlainObject(value)) fail(path, `expected a ${type.fullName.slice(1)} object`);
+  if (type.fullName === `.${ANY}`) return canonicalAny(value, path);
+  const out: CanonicalMessage = {};
+  for (const key of Object.keys(value)) {
+    const raw = value[key];
+    if (raw === undefined || raw === null) continue;
+    const field = type.fields[key];
+    if (!field) {
+      const hint = Object.keys(type.fields).find((f) => protobuf.util.camelCase(f) === key);
+      fail(`${path}.${key}`, `unknown field of ${type.fullName.slice(1)}${hint ? ` (did you mean ${hint}?)` : ''}`);
+    }
+    const fieldPath = `${path}.${key}`;
+    if (field instanceof protobuf.MapField) {
+      if (!isPlainObject(raw)) fail(fieldPath, 'expected a map object');
+      const entries = Object.entries(raw).filter(([, v]) => v !== undefined && v !== null);
+      if (entries.length === 0) continue;
+      const map: Record<string, unknown> = {};
+      for (const [k, v] of entries) map[k] = single(field, v, `${fieldPath}[${k}]`);
+      out[key] = map;
+    } else if (field.repeated) {
+      if (!Array.isArray(raw)) fail(fieldPath, 'expected an array');
+      if (raw.length === 0) continue;
+      out[key] = raw.map((v: unknown, i: number) => {
+        if (v === undefined || v === null) fail(`${fieldPath}[${i}]`, 'null element');
+        return single(field, v, `${fieldPath}[${i}]`);
+      });
+    } else {
+      out[key] = single(field, raw, fieldPath);
+    }
+  }
+  return out;
+}
+
+function canonicalAny(value: Record<string, unknown>, path: string): CanonicalMessage {
+  const atType = value['@type'];
+  let typeUrl: unknown;
+  let inner: Record<string, unknown> | undefined;
+  if (atType !== undefined) {
+    typeUrl = atType;
+    inner = Object.fromEntries(Object.entries(value).filter(([k]) => k !== '@type'));
+  } else {
+    for (const key of Object.keys(value)) {
+      if (key !== 'type_url' && key !== 'value' && value[key] !== undefined) fail(`${path}.${key}`, 'unknown field of google.protobuf.Any');
+    }
+    typeUrl = value.type_url;
+  }
+  if (typeof typeUrl !== 'string' || !typeUrl.startsWith(TYPE_URL_PREFIX) || typeUrl.length === TYPE_URL_PREFIX.length) {
+    fail(path, `an Any needs a type URL of the form ${TYPE_URL_PREFIX}<full.Name>, got ${JSON.stringify(typeUrl)}`);
+  }
+  let type: protobuf.Type | undefined;
+  try {
+    type = lookupType(typeNameOf(typeUrl));
+  } catch {
+    type = undefined;
+  }
+  if (inner) {
+    if (!type) fail(path, `cannot pack ${typeUrl}: its proto is not loaded`);
+    return { '@type': typeUrl, ...canonicalMessage(type, inner, `${path}<${type.name}>`) };
+  }
+  const bytes = value.value ?? new Uint8Array(0);
+  if (!(bytes instanceof Uint8Array) && typeof bytes !== 'string') fail(`${path}.value`, 'expected bytes');
+  const buf = typeof bytes === 'string' ? Buffer.from(bytes, 'base64') : bytes;
+  if (!type) return { type_url: typeUrl, value: Buffer.from(buf).toString('base64') };
+  let decoded: protobuf.Message;
+  try {
+    decoded = type.decode(buf);
+  } catch (cause) {
+    return fail(path, `the packed ${type.name} does not decode: ${(cause as Error).message}`);
+  }
+  return { '@type': typeUrl, ...canonicalMessage(type, decoded, `${path}<${type.name}>`) };
+}
+
+/** Converts canonical form into what protobufjs `fromObject` takes: nested Anys packed. */
+function toWire(type: protobuf.Type, value: CanonicalMessage): Record<string, unknown> {
+  if (type.fullName === `.${ANY}`) {
+    const atType = value['@type'];
+    if (typeof atType !== 'string') return value;
+    const inner = lookupType(typeNameOf(atType));
+    const rest = Object.fromEntries(Object.entries(value).filter(([k]) => k !== '@type'));
+    return { type_url: atType, value: encodeMessage(inner, rest) };
+  }
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) {
+    const field = type.fields[key];
+    const resolved = field?.resolvedType;
+    if (!(resolved instanceof protobuf.Type)) {
+      out[key] = v;
+    } else if (field instanceof protobuf.MapField) {
+      out[key] = Object.fromEntries(Object.entries(v as Record<string, CanonicalMessage>).map(([k, m]) => [k, toWire(resolved, m)]));
+    } else if (field?.repeated) {
+      out[key] = (v as CanonicalMessage[]).map((m) => toWire(resolved, m));
+    } else {
+      out[key] = toWire(resolved, v as CanonicalMessage);
+    }
+  }
+  return out;
+}
+
+function encodeMessage(type: protobuf.Type, canonical: CanonicalMessage): Uint8Array {
+  return type.encode(type.fromObject(toWire(type, canonical))).finish();
+}
+
+/** Verifies and encodes a message of `typeName` (full name). */
+export function encodeMessageOf(typeName: string, obj: unknown): Uint8Array {
+  const type = lookupType(typeName);
+  return encodeMessage(type, canonicalMessage(type, obj));
+}
+
+/**
+ * Packs `obj` as an Any of `typeName` (`envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager`).
+ * Unknown fields, wrong scalar types and unknown enum names are errors (protobufjs `fromObject`
+ * would drop or coerce them silently). Nested Anys may be given as `{ '@type', ...fields }`.
+ */
+export function packAny(typeName: string, obj: unknown): PackedAny {
+  const name = typeNameOf(typeName);
+  return { type_url: TYPE_URL_PREFIX + name, value: encodeMessageOf(name, obj) };
+}
+
+/** Verifies and encodes a resource of a type URL. */
+export function encodeResource(typeUrl: string, obj: unknown): Uint8Array {
+  return encodeMessageOf(typeNameOf(typeUrl), obj);
+}
+
+/** Decodes a resource into canonical form (nested Anys expanded). */
+export function decodeResource(typeUrl: string, bytes: Uint8Array): CanonicalMessage {
+  return decodeMessageOf(typeNameOf(typeUrl), bytes);
+}
+
+export function decodeMessageOf(typeName: string, bytes: Uint8Array): CanonicalMessage {
+  const type = lookupType(typeName);
+  let message: protobuf.Message;
+  try {
+    message = type.decode(bytes);
+  } catch (cause) {
+    throw new AviaryError('INVALID_ARGUMENT', 'XDS_DECODE_FAILED', `cannot decode ${typeName}: ${(cause as Error).message}`, { type: typeName });
+  }
+  return canonicalMessage(type, message);
+}
+
+/** Unpacks an Any (packed or canonical) into canonical form of its inner message. */
+export function unpackAny(any: unknown): { typeUrl: string; message: CanonicalMessage } {
+  const canonical = canonicalMessage(lookupType(ANY), any, 'Any');
+  const typeUrl = (canonical['@type'] ?? canonical.type_url) as string;
+  if (canonical['@type'] === undefined) fail('Any', `cannot unpack ${typeUrl}: its proto is not loaded`);
+  const { '@type': _drop, ...message } = canonical;
+  return { typeUrl, message };
+}
+
+/** Canonical form of a resource without encoding it. */
+export function canonicalResource(typeUrl: string, obj: unknown): CanonicalMessage {
+  return canonicalMessage(lookupType(typeNameOf(typeUrl)), obj);
+}
+
+function firstDifference(a: unknown, b: unknown, path: string): string | undefined {
+  if (Object.is(a, b)) return undefined;
+  if (Array.isArray(a) && Array.isArray(b)) {
+    if (a.length !== b.length) return `${path}: length ${a.length} ≠ ${b.length}`;
+    for (let i = 0; i < a.length; i++) {
+      const d = firstDifference(a[i], b[i], `${path}[${i}]`);
+      if (d) return d;
+    }
+    return undefined;
+  }
+  if (isPlainObject(a) && isPlainObject(b)) {
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    for (const k of [...keys].sort()) {
+      const d = firstDifference(a[k], b[k], `${path}.${k}`);
+      if (d) return d;
+    }
+    return undefined;
+  }
+  return `${path}: ${JSON.stringify(a)} ≠ ${JSON.stringify(b)}`;
+}
+
+/**
+ * Encodes `obj`, decodes the bytes and compares with the canonical form of `obj`; throws
+ * `XDS_ROUND_TRIP_MISMATCH` naming the first differing path. Returns the encoded bytes.
+ */
+export function assertRoundTrip(typeUrl: string, obj: unknown): Uint8Array {
+  const canonical = canonicalResource(typeUrl, obj);
+  const bytes = encodeMessage(lookupType(typeNameOf(typeUrl)), canonical);
+  const decoded = decodeResource(typeUrl, bytes);
+  const diff = firstDifference(canonical, decoded, typeNameOf(typeUrl));
+  if (diff) throw new AviaryError('INTERNAL', 'XDS_ROUND_TRIP_MISMATCH', `resource does not round-trip: ${diff}`, { typeUrl, diff });
+  return bytes;
+}

@@ -1,0 +1,247 @@
+import type { ProxyInfo, ResourceSource, Snapshot, EncodedResource } from '@aviary/xds-cache';
+import { TypeUrl, shortTypeName, type ResourceTypeUrl } from '@aviary/xds-protos';
+import type { XdsMetrics } from './metrics';
+import type { ErrorDetail } from './wire';
+
+/** Minimal logger (pino's shape). */
+export interface XdsLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+}
+
+export type XdsStatusKind = 'connected' | 'ack' | 'nack' | 'disconnected';
+
+/** One status change of one stream; shaped to publish as `aviary.xds.v1.status`. */
+export interface XdsStatusEvent {
+  readonly event: XdsStatusKind;
+  readonly proxyId: string;
+  readonly streamId: number;
+  readonly proxy: ProxyInfo;
+  readonly protocol: Protocol;
+  readonly typeUrl?: ResourceTypeUrl;
+  /** ack: the version ACKed; nack: the version rejected. */
+  readonly version?: string;
+  readonly nonce?: string;
+  /** nack: `error_detail.message` as the proxy sent it. */
+  readonly error?: string;
+  readonly at: number;
+}
+
+export type Protocol = 'sotw' | 'delta';
+
+export interface NackRecord {
+  readonly version: string;
+  readonly nonce: string;
+  readonly error: string;
+  readonly at: number;
+}
+
+/** Per proxy and type: what it asked for, what it was sent, what it accepted. */
+export interface TypeStatus {
+  readonly typeUrl: ResourceTypeUrl;
+  /** `'*'` for a wildcard subscription (plus any names). */
+  readonly subscribed: readonly string[];
+  readonly sentVersion?: string;
+  readonly sentNonce?: string;
+  readonly sentAt?: number;
+  /** Last version the proxy ACKed: its last good config for this type. */
+  readonly ackedVersion?: string;
+  readonly ackedAt?: number;
+  readonly lastNack?: NackRecord;
+  /** Resources the proxy holds (delta) or was last sent (SotW), with their versions. */
+  readonly resources: readonly { readonly name: string; readonly version: string }[];
+}
+
+export interface ProxyStatus {
+  readonly streamId: number;
+  readonly proxy: ProxyInfo;
+  readonly protocol: Protocol;
+  readonly connectedAt: number;
+  readonly types: readonly TypeStatus[];
+}
+
+export interface StreamHost {
+  readonly source: ResourceSource;
+  readonly metrics: XdsMetrics;
+  readonly log: XdsLogger;
+  readonly controlPlaneId: string | undefined;
+  now(): number;
+  emit(event: XdsStatusEvent): void;
+}
+
+/** Istio's push order: clusters and endpoints before the listeners and routes that use them. */
+export const pushOrder: readonly ResourceTypeUrl[] = [TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment, TypeUrl.Listener, TypeUrl.RouteConfiguration, TypeUrl.Secret];
+
+/** LDS and CDS: an empty first request means "everything"; responses carry the full state. */
+export function isWildcardType(typeUrl: ResourceTypeUrl): boolean {
+  return typeUrl === TypeUrl.Listener || typeUrl === TypeUrl.Cluster;
+}
+
+export class TypeState {
+  wildcard = false;
+  readonly names = new Set<string>();
+  subscribed = false;
+  /** name → resource version the proxy holds (delta) / was last sent (SotW). */
+  sent = new Map<string, string>();
+  /** The resources behind `sent` when this stream sent them (for config dumps). */
+  readonly sentRefs = new Map<string, EncodedResource>();
+  nonce: string | undefined;
+  sentVersion: string | undefined;
+  sentAt: number | undefined;
+  /** When the change carried by the latest response was observed; cleared on ACK. */
+  observedAt: number | undefined;
+  ackedVersion: string | undefined;
+  ackedAt: number | undefined;
+  lastNack: NackRecord | undefined;
+
+  constructor(readonly typeUrl: ResourceTypeUrl) {}
+
+  /** Records that the proxy now holds (or was sent) these resources. */
+  markSent(resources: readonly EncodedResource[]): void {
+    for (const r of resources) {
+      this.sent.set(r.name, r.version);
+      this.sentRefs.set(r.name, r);
+    }
+  }
+
+  /** Forgets names the proxy no longer holds. */
+  forget(names: Iterable<string>): void {
+    for (const n of names) {
+      this.sent.delete(n);
+      this.sentRefs.delete(n);
+    }
+  }
+
+  wants(name: string): boolean {
+    return this.wildcard || this.names.has(name);
+  }
+
+  /** Resources of the snapshot this subscription covers, in name order. */
+  desired(snapshot: Snapshot): EncodedResource[] {
+    const all = snapshot.resources(this.typeUrl);
+    const out: EncodedResource[] = [];
+    if (this.wildcard) out.push(...all.values());
+    else for (const n of this.names) {
+      const r = all.get(n);
+      if (r) out.push(r);
+    }
+    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  status(): TypeStatus {
+    return {
+      typeUrl: this.typeUrl,
+      subscribed: [...(this.wildcard ? ['*'] : []), ...[...this.names].sort()],
+      ...(this.sentVersion !== undefined && { sentVersion: this.sentVersion }),
+      ...(this.nonce !== undefined && { sentNonce: this.nonce }),
+      ...(this.sentAt !== undefined && { sentAt: this.sentAt }),
+      ...(this.ackedVersion !== undefined && { ackedVersion: this.ackedVersion }),
+      ...(this.ackedAt !== undefined && { ackedAt: this.ackedAt }),
+      ...(this.lastNack !== undefined && { lastNack: this.lastNack }),
+      resources: [...this.sent].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, version]) => ({ name, version })),
+    };
+  }
+}
+
+let nextStreamId = 1;
+
+/** Protocol-independent part of one ADS stream. */
+export abstract class Connection {
+  readonly streamId = nextStreamId++;
+  readonly connectedAt: number;
+  readonly types = new Map<ResourceTypeUrl, TypeState>();
+  private nonceCounter = 0;
+  closed = false;
+  /** Ends the stream (set by the server when the stream is accepted). */
+  close: () => void = () => undefined;
+
+  constructor(
+    protected readonly host: StreamHost,
+    readonly proxy: ProxyInfo,
+    readonly protocol: Protocol,
+  ) {
+    this.connectedAt = host.now();
+  }
+
+  /** Pushes what changed in `types` (all when undefined), in push order. */
+  abstract pushChanges(types: readonly ResourceTypeUrl[] | undefined, observedAt: number | undefined): void;
+
+  protected state(typeUrl: ResourceTypeUrl): TypeState {
+    let st = this.types.get(typeUrl);
+    if (!st) {
+      st = new TypeState(typeUrl);
+      this.types.set(typeUrl, st);
+    }
+    return st;
+  }
+
+  protected snapshot(): Snapshot | undefined {
+    try {
+      return this.host.source.resourcesFor(this.proxy);
+    } catch (error) {
+      this.host.log.warn({ proxyId: this.proxy.id, err: error }, 'resource source failed; nothing pushed');
+      return undefined;
+    }
+  }
+
+  protected nextNonce(): string {
+    this.nonceCounter++;
+    return `${this.streamId}-${this.nonceCounter}`;
+  }
+
+  /** Records a sent response; returns its nonce. */
+  protected recordSend(st: TypeState, version: string, observedAt: number | undefined, startedAt: number): string {
+    const nonce = this.nextNonce();
+    st.nonce = nonce;
+    st.sentVersion = version;
+    st.sentAt = this.host.now();
+    if (observedAt !== undefined) st.observedAt = Math.min(st.observedAt ?? observedAt, observedAt);
+    const type = shortTypeName[st.typeUrl];
+    this.host.metrics.pushes.inc({ type });
+    this.host.metrics.pushDuration.observe({ type }, (performance.now() - startedAt) / 1000);
+    return nonce;
+  }
+
+  /**
+   * ACK/NACK of the latest response (`response_nonce` equal to the last nonce sent). Returns
+   * false for a stale nonce, which the caller ignores. A NACK (error_detail set) leaves the
+   * last ACKed version in place: the proxy keeps running it.
+   */
+  protected handleResponseNonce(st: TypeState, nonce: string, errorDetail: ErrorDetail | undefined): boolean {
+    if (nonce !== st.nonce) return false;
+    const now = this.host.now();
+    const version = st.sentVersion ?? '';
+    const type = shortTypeName[st.typeUrl];
+    if (errorDetail && (errorDetail.message || errorDetail.code)) {
+      const error = errorDetail.message ?? `code ${errorDetail.code}`;
+      st.lastNack = { version, nonce, error, at: now };
+      this.host.metrics.rejects.inc({ type });
+      this.emit({ event: 'nack', typeUrl: st.typeUrl, version, nonce, error });
+      this.host.log.warn({ proxyId: this.proxy.id, type, version, error }, 'xDS NACK');
+    } else {
+      st.ackedVersion = version;
+      st.ackedAt = now;
+      if (st.observedAt !== undefined) {
+        this.host.metrics.convergence.observe({ type }, Math.max(0, now - st.observedAt) / 1000);
+        st.observedAt = undefined;
+      }
+      this.emit({ event: 'ack', typeUrl: st.typeUrl, version, nonce });
+    }
+    return true;
+  }
+
+  emit(fields: Omit<XdsStatusEvent, 'proxyId' | 'streamId' | 'proxy' | 'protocol' | 'at'>): void {
+    this.host.emit({ ...fields, proxyId: this.proxy.id, streamId: this.streamId, proxy: this.proxy, protocol: this.protocol, at: this.host.now() });
+  }
+
+  status(): ProxyStatus {
+    return {
+      streamId: this.streamId,
+      proxy: this.proxy,
+      protocol: this.protocol,
+      connectedAt: this.connectedAt,
+      types: pushOrder.filter((t) => this.types.has(t)).map((t) => this.types.get(t)!.status()),
+    };
+  }
+}

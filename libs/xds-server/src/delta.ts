@@ -1,0 +1,89 @@
+import { isResourceTypeUrl, type ResourceTypeUrl } from '@aviary/xds-protos';
+import type { ProxyInfo } from '@aviary/xds-cache';
+import { Connection, isWildcardType, pushOrder, type StreamHost, type TypeState } from './connection';
+import { encodeDeltaDiscoveryResponse, type DeltaDiscoveryRequest } from './wire';
+
+/**
+ * Incremental xDS. Subscriptions change by subscribe/unsubscribe lists and are applied on
+ * every request, whatever its nonce; the nonce only decides ACK/NACK. The server tracks the
+ * version of each resource the proxy holds (seeded from `initial_resource_versions` on
+ * reconnect) and sends only differences, with `removed_resources` for names that vanished or
+ * that were subscribed by name and do not exist.
+ */
+export class DeltaConnection extends Connection {
+  constructor(
+    host: StreamHost,
+    proxy: ProxyInfo,
+    private readonly write: (response: Buffer) => void,
+  ) {
+    super(host, proxy, 'delta');
+  }
+
+  onRequest(req: DeltaDiscoveryRequest): void {
+    const typeUrl = req.type_url ?? '';
+    if (!isResourceTypeUrl(typeUrl)) {
+      this.host.log.debug({ proxyId: this.proxy.id, typeUrl }, 'ignoring request for an unsupported type');
+      return;
+    }
+    const st = this.state(typeUrl);
+    const nonce = req.response_nonce ?? '';
+    if (nonce !== '') this.handleResponseNonce(st, nonce, req.error_detail);
+
+    const subscribe = req.resource_names_subscribe ?? [];
+    const unsubscribe = req.resource_names_unsubscribe ?? [];
+    const first = !st.subscribed;
+    let changed = first;
+    const absentCandidates: string[] = [];
+    if (first) {
+      for (const [name, version] of Object.entries(req.initial_resource_versions ?? {})) st.sent.set(name, version);
+      st.wildcard = isWildcardType(typeUrl) && subscribe.length === 0;
+      st.subscribed = true;
+    }
+    for (const name of subscribe) {
+      if (name === '*') {
+        changed ||= !st.wildcard;
+        st.wildcard = true;
+      } else if (!st.names.has(name)) {
+        st.names.add(name);
+        absentCandidates.push(name);
+        changed = true;
+      }
+    }
+    for (const name of unsubscribe) {
+      if (name === '*') {
+        changed ||= st.wildcard;
+        st.wildcard = false;
+      } else if (st.names.delete(name)) {
+        changed = true;
+      }
+      if (!st.wants(name)) st.forget([name]);
+    }
+    if (!st.wildcard) st.forget([...st.sent.keys()].filter((n) => !st.names.has(n)));
+    if (changed) this.push(st, first && isWildcardType(typeUrl), undefined, absentCandidates);
+  }
+
+  pushChanges(types: readonly ResourceTypeUrl[] | undefined, observedAt: number | undefined): void {
+    for (const typeUrl of pushOrder) {
+      if (types && !types.includes(typeUrl)) continue;
+      const st = this.types.get(typeUrl);
+      if (st?.subscribed) this.push(st, false, observedAt, []);
+    }
+  }
+
+  private push(st: TypeState, force: boolean, observedAt: number | undefined, newlySubscribed: readonly string[]): void {
+    if (this.closed) return;
+    const startedAt = performance.now();
+    const snapshot = this.snapshot();
+    if (!snapshot) return;
+    const all = snapshot.resources(st.typeUrl);
+    const resources = st.desired(snapshot).filter((r) => st.sent.get(r.name) !== r.version);
+    const removed = [...st.sent.keys()].filter((n) => !all.has(n));
+    for (const n of newlySubscribed) if (!all.has(n) && !st.sent.has(n)) removed.push(n);
+    if (resources.length === 0 && removed.length === 0 && !force) return;
+    st.markSent(resources);
+    st.forget(removed);
+    const version = snapshot.version(st.typeUrl);
+    const nonce = this.recordSend(st, version, observedAt, startedAt);
+    this.write(encodeDeltaDiscoveryResponse({ version, typeUrl: st.typeUrl, nonce, resources, removed: [...new Set(removed)].sort(), controlPlaneId: this.host.controlPlaneId }));
+  }
+}

@@ -1,0 +1,8 @@
+export { XdsServer } from './server';
+export type { XdsServerOptions, ConfigDumpEntry } from './server';
+export { XdsMetrics } from './metrics';
+export type { TypeLabel } from './metrics';
+export { pushOrder } from './connection';
+export type { XdsStatusEvent, XdsStatusKind, ProxyStatus, TypeStatus, NackRecord, Protocol, XdsLogger } from './connection';
+export { adsServiceDefinition, encodeDiscoveryResponse, encodeDeltaDiscoveryResponse, decodeDiscoveryRequest, decodeDeltaDiscoveryRequest } from './wire';
+export type { DiscoveryRequest, DeltaDiscoveryRequest } from './wire';

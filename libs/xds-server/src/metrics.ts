@@ -1,0 +1,35 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ProxyKind } from '@aviary/xds-cache';
+
+/** Closed label values: xDS type short names and proxy kinds. */
+export type TypeLabel = 'lds' | 'rds' | 'cds' | 'eds' | 'sds';
+
+export class XdsMetrics {
+  readonly pushes: Counter<'type'>;
+  readonly pushDuration: Histogram<'type'>;
+  readonly convergence: Histogram<'type'>;
+  readonly rejects: Counter<'type'>;
+  readonly connected: Gauge<'kind'>;
+
+  constructor(registry: Registry = new Registry()) {
+    const registers = [registry];
+    this.pushes = new Counter({ name: 'aviary_xds_pushes_total', help: 'xDS responses sent, by resource type.', labelNames: ['type'], registers });
+    this.pushDuration = new Histogram({
+      name: 'aviary_xds_push_duration_seconds',
+      help: 'Time to compute, encode and write one xDS response.',
+      labelNames: ['type'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    });
+    this.convergence = new Histogram({
+      name: 'aviary_xds_convergence_seconds',
+      help: 'Time from a change being observed to the proxy ACKing the response that carried it.',
+      labelNames: ['type'],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.rejects = new Counter({ name: 'aviary_xds_rejects_total', help: 'xDS responses NACKed by proxies, by resource type.', labelNames: ['type'], registers });
+    this.connected = new Gauge({ name: 'aviary_xds_connected_proxies', help: 'Open ADS streams, by proxy kind.', labelNames: ['kind'], registers });
+    for (const kind of ['sidecar', 'router', 'proxyless'] satisfies ProxyKind[]) this.connected.set({ kind }, 0);
+  }
+}

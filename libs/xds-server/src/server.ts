@@ -1,0 +1,227 @@
+import * as grpc from '@grpc/grpc-js';
+import type { Registry } from 'prom-client';
+import { isAviaryError } from '@aviary/errors';
+import {
+  Debouncer,
+  mergeChanges,
+  parseNode,
+  systemClock,
+  type Clock,
+  type NodeLike,
+  type ProxyInfo,
+  type ResourceSource,
+  type SourceChange,
+} from '@aviary/xds-cache';
+import { decodeResource, type CanonicalMessage, type ResourceTypeUrl } from '@aviary/xds-protos';
+import { pushOrder, type Connection, type ProxyStatus, type StreamHost, type XdsLogger, type XdsStatusEvent } from './connection';
+import { DeltaConnection } from './delta';
+import { XdsMetrics } from './metrics';
+import { SotwConnection } from './sotw';
+import { adsServiceDefinition, type DeltaDiscoveryRequest, type DiscoveryRequest, type WireNode } from './wire';
+
+export interface XdsServerOptions {
+  readonly source: ResourceSource;
+  /** Where the aviary_xds_* metrics are registered; a private registry when omitted. */
+  readonly metrics?: Registry;
+  readonly logger?: XdsLogger;
+  /** Push debouncing of source changes; default 100 ms quiet, 1 s max. `quietMs: 0` pushes at once. */
+  readonly debounce?: { readonly quietMs: number; readonly maxDelayMs: number };
+  readonly clock?: Clock;
+  /** For the SPIFFE identity parsed from SERVICE_ACCOUNT; default cluster.local. */
+  readonly trustDomain?: string;
+  /** `control_plane.identifier` sent in every response. */
+  readonly controlPlaneId?: string;
+  /** Node → ProxyInfo; default `parseNode` (Istio node ids, GENERATOR=grpc for proxyless). Throw an AviaryError to refuse a node. */
+  readonly nodeParser?: (node: NodeLike) => ProxyInfo;
+}
+
+export interface ConfigDumpEntry {
+  readonly typeUrl: ResourceTypeUrl;
+  readonly version?: string;
+  readonly ackedVersion?: string;
+  readonly resources: readonly CanonicalMessage[];
+}
+
+const silentLogger: XdsLogger = { debug: () => undefined, info: () => undefined, warn: () => undefined };
+
+type Call<Req> = grpc.ServerDuplexStream<Req, Buffer>;
+
+/**
+ * The ADS server (envoy.service.discovery.v3.AggregatedDiscoveryService): SotW and delta
+ * streams over a `ResourceSource`. It knows nothing of mesh semantics: what a proxy gets is
+ * `source.resourcesFor(proxy)`, filtered by what the proxy subscribed to.
+ */
+export class XdsServer {
+  readonly metrics: XdsMetrics;
+  private readonly connections = new Map<number, Connection>();
+  private readonly statusListeners = new Set<(event: XdsStatusEvent) => void>();
+  private readonly host: StreamHost;
+  private readonly debouncer: Debouncer<SourceChange> | undefined;
+  private readonly unsubscribe: () => void;
+  private grpcServer: grpc.Server | undefined;
+  private readonly clock: Clock;
+
+  constructor(private readonly options: XdsServerOptions) {
+    this.clock = options.clock ?? systemClock;
+    this.metrics = new XdsMetrics(options.metrics);
+    const log = options.logger ?? silentLogger;
+    this.host = {
+      source: options.source,
+      metrics: this.metrics,
+      log,
+      controlPlaneId: options.controlPlaneId,
+      now: () => this.clock.now(),
+      emit: (event) => {
+        for (const l of [...this.statusListeners]) {
+          try {
+            l(event);
+          } catch (err) {
+            log.warn({ err }, 'status listener failed');
+          }
+        }
+      },
+    };
+    const debounce = options.debounce ?? { quietMs: 100, maxDelayMs: 1000 };
+    this.debouncer =
+      debounce.quietMs > 0
+        ? new Debouncer<SourceChange>({ ...debounce, merge: mergeChanges, flush: (c) => this.apply(c), clock: this.clock })
+        : undefined;
+    this.unsubscribe = options.source.onChange((change) => (this.debouncer ? this.debouncer.push(change) : this.apply(change)));
+  }
+
+  /** Subscribes to connected/ack/nack/disconnected events; returns the unsubscribe function. */
+  onStatus(listener: (event: XdsStatusEvent) => void): () => void {
+    this.statusListeners.add(listener);
+    return () => this.statusListeners.delete(listener);
+  }
+
+  /** Adds the ADS service to a gRPC server the caller owns. */
+  register(server: grpc.Server): void {
+    server.addService(adsServiceDefinition(), {
+      StreamAggregatedResources: (call: Call<DiscoveryRequest>) => this.serve(call, 'sotw'),
+      DeltaAggregatedResources: (call: Call<DeltaDiscoveryRequest>) => this.serve(call, 'delta'),
+    });
+  }
+
+  /** Starts an own gRPC server; resolves to the bound port. */
+  async listen(address = '127.0.0.1:15010', credentials = grpc.ServerCredentials.createInsecure()): Promise<number> {
+    const server = new grpc.Server({ 'grpc.max_send_message_length': 64 * 1024 * 1024, 'grpc.keepalive_time_ms': 30_000 });
+    this.register(server);
+    const port = await new Promise<number>((resolve, reject) => server.bindAsync(address, credentials, (err, p) => (err ? reject(err) : resolve(p))));
+    this.grpcServer = server;
+    return port;
+  }
+
+  /** Ends every stream, stops the own gRPC server (forced after `graceMs`) and detaches from the source. */
+  async stop(graceMs = 1000): Promise<void> {
+    this.unsubscribe();
+    this.debouncer?.cancel();
+    const server = this.grpcServer;
+    this.grpcServer = undefined;
+    if (!server) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        server.forceShutdown();
+        resolve();
+      }, graceMs);
+      server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+      for (const conn of this.connections.values()) conn.close();
+    });
+  }
+
+  /** Drops every stream at once, as a crash would (for restart tests). */
+  kill(): void {
+    this.unsubscribe();
+    this.debouncer?.cancel();
+    this.grpcServer?.forceShutdown();
+    this.grpcServer = undefined;
+  }
+
+  /** Pushes a debounced change now. */
+  flush(): void {
+    this.debouncer?.flushNow();
+  }
+
+  /** Every open stream with its per-type state (for `GET /api/v1/proxies`). */
+  proxies(): ProxyStatus[] {
+    return [...this.connections.values()].map((c) => c.status());
+  }
+
+  /** What the newest stream of `proxyId` holds (delta) or was last sent (SotW), decoded (for `config_dump`). */
+  configDump(proxyId: string): ConfigDumpEntry[] | undefined {
+    const conn = [...this.connections.values()].filter((c) => c.proxy.id === proxyId).at(-1);
+    if (!conn) return undefined;
+    return pushOrder
+      .filter((t) => conn.types.has(t))
+      .map((typeUrl) => {
+        const st = conn.types.get(typeUrl)!;
+        const resources = [...st.sentRefs.keys()].sort().map((name) => decodeResource(typeUrl, st.sentRefs.get(name)!.bytes));
+        return {
+          typeUrl,
+          ...(st.sentVersion !== undefined && { version: st.sentVersion }),
+          ...(st.ackedVersion !== undefined && { ackedVersion: st.ackedVersion }),
+          resources,
+        };
+      });
+  }
+
+  private apply(change: SourceChange): void {
+    for (const conn of this.connections.values()) {
+      if (change.affects && !change.affects(conn.proxy)) continue;
+      conn.pushChanges(change.types, change.observedAt);
+    }
+  }
+
+  private serve(call: Call<DiscoveryRequest> | Call<DeltaDiscoveryRequest>, protocol: 'sotw' | 'delta'): void {
+    let conn: SotwConnection | DeltaConnection | undefined;
+    const write = (buf: Buffer): void => {
+      if (!call.writable || call.cancelled) return;
+      call.write(buf);
+    };
+    const cleanup = (): void => {
+      if (!conn || conn.closed) return;
+      conn.closed = true;
+      this.connections.delete(conn.streamId);
+      this.metrics.connected.dec({ kind: conn.proxy.kind });
+      conn.emit({ event: 'disconnected' });
+    };
+    call.on('data', (req: DiscoveryRequest & DeltaDiscoveryRequest) => {
+      try {
+        if (!conn) {
+          const proxy = this.parse(req.node);
+          conn = protocol === 'sotw' ? new SotwConnection(this.host, proxy, write) : new DeltaConnection(this.host, proxy, write);
+          conn.close = () => {
+            cleanup();
+            call.end();
+          };
+          this.connections.set(conn.streamId, conn);
+          this.metrics.connected.inc({ kind: proxy.kind });
+          conn.emit({ event: 'connected' });
+        }
+        if (conn instanceof SotwConnection) conn.onRequest(req);
+        else conn.onRequest(req);
+      } catch (err) {
+        const details = isAviaryError(err) ? err.message : `internal error: ${(err as Error).message}`;
+        const code = isAviaryError(err) && err.kind === 'INVALID_ARGUMENT' ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL;
+        this.host.log.warn({ err, proxyId: conn?.proxy.id }, 'ADS stream failed');
+        cleanup();
+        call.emit('error', { code, details });
+      }
+    });
+    call.on('end', () => {
+      cleanup();
+      call.end();
+    });
+    call.on('cancelled', cleanup);
+    call.on('error', cleanup);
+    call.on('close', cleanup);
+  }
+
+  private parse(node: WireNode | undefined): ProxyInfo {
+    if (this.options.nodeParser) return this.options.nodeParser(node ?? {});
+    return parseNode(node ?? {}, this.options.trustDomain ? { trustDomain: this.options.trustDomain } : {});
+  }
+}

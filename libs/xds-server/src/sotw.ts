@@ -1,0 +1,75 @@
+import { isResourceTypeUrl, type ResourceTypeUrl } from '@aviary/xds-protos';
+import type { ProxyInfo } from '@aviary/xds-cache';
+import { Connection, isWildcardType, pushOrder, type StreamHost, type TypeState } from './connection';
+import { encodeDiscoveryResponse, type DiscoveryRequest } from './wire';
+
+/**
+ * State of the world. Full-state types (LDS, CDS) are answered with every subscribed resource
+ * whenever that set changes; RDS/EDS/SDS responses carry only resources whose version changed
+ * since they were last sent to this proxy. Requests whose nonce is not the latest are ignored
+ * (the proxy follows up with one carrying the latest nonce).
+ */
+export class SotwConnection extends Connection {
+  constructor(
+    host: StreamHost,
+    proxy: ProxyInfo,
+    private readonly write: (response: Buffer) => void,
+  ) {
+    super(host, proxy, 'sotw');
+  }
+
+  onRequest(req: DiscoveryRequest): void {
+    const typeUrl = req.type_url ?? '';
+    if (!isResourceTypeUrl(typeUrl)) {
+      this.host.log.debug({ proxyId: this.proxy.id, typeUrl }, 'ignoring request for an unsupported type');
+      return;
+    }
+    const st = this.state(typeUrl);
+    const nonce = req.response_nonce ?? '';
+    if (nonce !== '' && !this.handleResponseNonce(st, nonce, req.error_detail)) return;
+
+    const names = (req.resource_names ?? []).filter((n) => n !== '*');
+    const wildcard = (req.resource_names ?? []).includes('*') || (isWildcardType(typeUrl) && names.length === 0 && (!st.subscribed || st.wildcard));
+    const changed = wildcard !== st.wildcard || names.length !== st.names.size || names.some((n) => !st.names.has(n));
+    const first = !st.subscribed || nonce === '';
+    if (changed) {
+      st.wildcard = wildcard;
+      st.names.clear();
+      for (const n of names) st.names.add(n);
+      st.forget([...st.sent.keys()].filter((n) => !st.wants(n)));
+    }
+    st.subscribed = true;
+    if (first) st.forget([...st.sent.keys()]);
+    if (changed || first) this.push(st, isWildcardType(typeUrl), undefined);
+  }
+
+  pushChanges(types: readonly ResourceTypeUrl[] | undefined, observedAt: number | undefined): void {
+    for (const typeUrl of pushOrder) {
+      if (types && !types.includes(typeUrl)) continue;
+      const st = this.types.get(typeUrl);
+      if (st?.subscribed) this.push(st, false, observedAt);
+    }
+  }
+
+  private push(st: TypeState, force: boolean, observedAt: number | undefined): void {
+    if (this.closed) return;
+    const startedAt = performance.now();
+    const snapshot = this.snapshot();
+    if (!snapshot) return;
+    const desired = st.desired(snapshot);
+    let resources = desired;
+    if (isWildcardType(st.typeUrl)) {
+      const same = desired.length === st.sent.size && desired.every((r) => st.sent.get(r.name) === r.version);
+      if (same && !force) return;
+      st.forget([...st.sent.keys()]);
+      st.markSent(desired);
+    } else {
+      resources = desired.filter((r) => st.sent.get(r.name) !== r.version);
+      if (resources.length === 0) return;
+      st.markSent(resources);
+    }
+    const version = snapshot.version(st.typeUrl);
+    const nonce = this.recordSend(st, version, observedAt, startedAt);
+    this.write(encodeDiscoveryResponse({ version, typeUrl: st.typeUrl, nonce, resources, controlPlaneId: this.host.controlPlaneId }));
+  }
+}
