@@ -30,6 +30,7 @@ export default tseslint.config(
             { sourceTag: 'type:infra', onlyDependOnLibsWithTags: ['type:domain', 'type:util', 'type:infra'], bannedExternalImports: ['fastify', '@fastify/*', '@nats-io/*', '@grpc/*', '@kubernetes/*'] },
             { sourceTag: 'type:domain', onlyDependOnLibsWithTags: ['type:domain', 'type:util'], bannedExternalImports: [...transports, 'pino', 'prom-client', '@opentelemetry/*'] },
             { sourceTag: 'type:util', onlyDependOnLibsWithTags: ['type:util'], bannedExternalImports: [...transports, 'prom-client', '@opentelemetry/*'] },
+            { sourceTag: 'type:tooling', onlyDependOnLibsWithTags: ['type:domain', 'type:util', 'type:infra', 'type:transport'] },
             { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:domain', 'type:util', 'type:infra', 'type:transport', 'type:testing'] },
           ],
         },
