@@ -1,6 +1,9 @@
 import Type from 'typebox';
-import { commonOptions, Host, PortOrZero } from '../common';
+import { commonOptions, Host, Millis, PortOrZero } from '../common';
 import { defineConfig, option } from '../spec';
+import { aviaryVersion } from '../version';
+
+const HostPort = Type.String({ pattern: '^[^\\s:/]+:[0-9]{1,5}$', description: 'a host:port address' });
 
 export const injectorConfig = defineConfig({
   app: 'injector-webhook',
@@ -9,6 +12,30 @@ export const injectorConfig = defineConfig({
     ...commonOptions('injector-webhook', 15018),
     webhookHost: option(Host, '127.0.0.1', 'address the HTTPS webhook binds to'),
     webhookPort: option(PortOrZero, 9443, 'HTTPS admission webhook port'),
+    webhookBodyLimit: option(Type.Integer({ minimum: 64 * 1024, maximum: 64 * 1024 * 1024 }), 6 * 1024 * 1024, 'largest AdmissionReview body in bytes (larger: HTTP 413)'),
     revision: option(Type.String({ pattern: '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$' }), 'default', 'injector revision matched against istio.io/rev'),
+    injectionTemplateFile: option(
+      Type.String(),
+      '',
+      'sidecar template (YAML) read at start; empty: the chart file charts/aviary/charts/injector-webhook/files/injection-template.yaml found from the app (repo or dist layout)',
+    ),
+    proxyImage: option(Type.String({ minLength: 1, maxLength: 512 }), `aviary/gateway:${aviaryVersion}`, 'image of the injected proxy (and of its init container)'),
+    proxyImagePullPolicy: option(Type.Union([Type.Literal('IfNotPresent'), Type.Literal('Always'), Type.Literal('Never')]), 'IfNotPresent', 'imagePullPolicy of injected containers'),
+    pilotAddress: option(HostPort, 'aviary-pilot.aviary-system.svc:15012', 'pilot xDS address the injected proxies use'),
+    citadelAddress: option(HostPort, 'aviary-citadel.aviary-system.svc:15013', 'citadel CA address the injected proxies use'),
+    proxyNatsUrl: option(Type.String({ pattern: '^(nats|tls|ws|wss)://[^\\s]+$' }), 'nats://aviary-nats.aviary-system.svc:4222', 'NATS URL the injected proxies report telemetry to'),
+    nativeSidecar: option(Type.Boolean(), false, 'inject the proxy as a native sidecar (init container with restartPolicy Always; Kubernetes 1.29+)'),
+    holdApplicationUntilProxyStarts: option(Type.Boolean(), false, 'start the proxy first and hold app containers until it is ready'),
+    enableNamespacesByDefault: option(Type.Boolean(), false, 'inject pods in namespaces without istio-injection or istio.io/rev labels'),
+    tlsCertFile: option(Type.String(), '', 'webhook serving certificate (PEM chain); with tlsKeyFile, replaces citadel signing; re-read when it changes'),
+    tlsKeyFile: option(Type.String(), '', 'private key (PEM) of tlsCertFile'),
+    tlsDnsNames: option(
+      Type.String({ pattern: '^[A-Za-z0-9.*-]+(,[A-Za-z0-9.*-]+)*$' }),
+      'aviary-injector-webhook.aviary-system.svc,aviary-injector-webhook.aviary-system.svc.cluster.local,localhost',
+      'comma-separated DNS names of the serving certificate requested from citadel',
+    ),
+    tlsCertTtlSeconds: option(Type.Integer({ minimum: 300, maximum: 366 * 86400 }), 86_400, 'lifetime of the serving certificate requested from citadel'),
+    tlsReloadIntervalMs: option(Millis(1_000, 3_600_000), 30_000, 'how often tlsCertFile/tlsKeyFile are checked for a new certificate'),
+    caSignTimeoutMs: option(Millis(100, 60_000), 5_000, 'timeout of a signing request to citadel (aviary.ca.v1.sign)'),
   },
 });

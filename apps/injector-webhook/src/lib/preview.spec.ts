@@ -1,0 +1,98 @@
+import { Registry } from 'prom-client';
+import { parse } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildAdminApp, type AdminApp } from '@aviary/admin-api';
+import type { Pod } from '@aviary/injection';
+import { registerPreviewRoute } from './preview';
+import { testInjector } from './testing';
+
+const podYaml = `apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  namespace: shop
+  labels: { app: web }
+spec:
+  containers:
+    - name: web
+      image: nginx:1.27
+      livenessProbe:
+        httpGet: { path: /healthz, port: 80 }
+`;
+
+describe('POST /api/v1/inject/preview', () => {
+  const t = testInjector();
+  let app: AdminApp;
+  beforeAll(async () => {
+    app = await buildAdminApp(
+      { app: 'injector-webhook', version: 'test', description: 'test', logger: t.logger, registry: new Registry(), adminToken: '', bodyLimit: 1024 * 1024, readiness: [] },
+      (scope) => registerPreviewRoute(scope, t.injector),
+    );
+  });
+  afterAll(async () => app.close());
+
+  it('returns the injected pod as YAML, without an admin token', async () => {
+    const res = await app.inject({ method: 'POST', url: '/api/v1/inject/preview', headers: { 'content-type': 'application/yaml' }, payload: podYaml });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toMatch(/application\/yaml/);
+    expect(res.headers['x-aviary-injection']).toBe('injected');
+    expect(res.headers['x-aviary-injection-reason']).toBe('webhook-selected');
+    const pod = parse(res.body) as Pod;
+    expect(pod.spec.containers.map((c) => c.name)).toEqual(['web', 'istio-proxy']);
+    expect(pod.spec.containers[0]!.livenessProbe!.httpGet!.path).toBe('/app-health/web/livez');
+  });
+
+  it('applies the namespace rules when the YAML carries the Namespace', async () => {
+    const payload = `apiVersion: v1\nkind: Namespace\nmetadata: { name: shop, labels: { istio-injection: disabled } }\n---\n${podYaml}`;
+    const res = await app.inject({ method: 'POST', url: '/api/v1/inject/preview', headers: { 'content-type': 'application/yaml' }, payload });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['x-aviary-injection']).toBe('skipped');
+    expect(res.headers['x-aviary-injection-reason']).toBe('namespace-disabled');
+    expect(parse(res.body)).toEqual(parse(podYaml));
+  });
+
+  it('injects the pod template of a Deployment and gives the Deployment back', async () => {
+    const deployment = `apiVersion: apps/v1
+kind: Deployment
+metadata: { name: web, namespace: shop }
+spec:
+  replicas: 2
+  selector: { matchLabels: { app: web } }
+  template:
+    metadata:
+      labels: { app: web }
+    spec:
+      containers:
+        - name: web
+          image: nginx:1.27
+`;
+    const res = await app.inject({ method: 'POST', url: '/api/v1/inject/preview', headers: { 'content-type': 'application/yaml' }, payload: deployment });
+    expect(res.statusCode).toBe(200);
+    const out = parse(res.body) as { kind: string; spec: { replicas: number; template: Pod } };
+    expect(out.kind).toBe('Deployment');
+    expect(out.spec.replicas).toBe(2);
+    expect(out.spec.template.spec.containers.map((c) => c.name)).toEqual(['web', 'istio-proxy']);
+    expect(out.spec.template.metadata!.namespace).toBeUndefined();
+    expect(out.spec.template.metadata!.labels!['security.istio.io/tlsMode']).toBe('istio');
+  });
+
+  it('takes and gives JSON', async () => {
+    const res = await app.inject({ method: 'POST', url: '/api/v1/inject/preview', headers: { accept: 'application/json' }, payload: parse(podYaml) as object });
+    expect(res.statusCode).toBe(200);
+    expect((res.json() as Pod).spec.initContainers!.map((c) => c.name)).toEqual(['aviary-init']);
+  });
+
+  it('answers bad input with 400 and a message', async () => {
+    const cases: [string, RegExp][] = [
+      ['kind: Pod\nspec: [\n', /not valid YAML/],
+      ['kind: Service\nmetadata: { name: x }\n', /exactly one Pod or workload/],
+      ['kind: Pod\nmetadata: { name: x }\nspec: { containers: [] }\n', /spec.containers/],
+      ['kind: Pod\nmetadata: { name: x, annotations: { sidecar.istio.io/proxyCPU: lots } }\nspec: { containers: [{ name: a, image: a }] }\n', /proxyCPU/],
+    ];
+    for (const [payload, message] of cases) {
+      const res = await app.inject({ method: 'POST', url: '/api/v1/inject/preview', headers: { 'content-type': 'application/yaml' }, payload });
+      expect(res.statusCode, payload).toBe(400);
+      expect((res.json() as { message: string }).message).toMatch(message);
+    }
+  });
+});

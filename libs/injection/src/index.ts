@@ -1,0 +1,15 @@
+export { injectionPatch, planInjection, templateNames, asPod } from './inject';
+export type { InjectionHints, InjectionPlan, InjectionStatus } from './inject';
+export { parseInjectionTemplate } from './load';
+export { decideInjection, injectReasons, skipReasons, isYamlTrue, Annotations, Labels } from './policy';
+export type { InjectionDecision, InjectReason, SkipReason } from './policy';
+export { podSettings } from './settings';
+export type { PodSettings } from './settings';
+export { rewriteAppProbes } from './probes';
+export type { AppProber, ProbeRewrite } from './probes';
+export { renderTemplate } from './template';
+export type { InjectionTemplate, RenderedTemplate, TemplateContext } from './template';
+export { escapePointerToken, pointer } from './pointer';
+export { defaultInjectionValues, injectionValues } from './values';
+export type { InjectionLimits, InjectionValues } from './values';
+export type { Container, JsonPatchOperation, NamespaceInfo, Pod, PodSpec, Probe, Volume } from './types';
