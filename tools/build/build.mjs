@@ -6,6 +6,7 @@ import { build } from 'esbuild';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const entries = {
@@ -18,12 +19,23 @@ const entries = {
   'bench-citadel': ['tools/bench/citadel.ts', 'dist/tools/bench/citadel.js'],
   'bench-injector': ['tools/bench/injector.ts', 'dist/tools/bench/injector.js'],
   'bench-telemetry': ['tools/bench/telemetry.ts', 'dist/tools/bench/telemetry.js'],
+  'bench-gateway': ['tools/bench/gateway.ts', 'dist/tools/bench/gateway.js'],
   'aviary-cli': ['tools/cli/main.ts', 'dist/tools/cli/main.js'],
 };
 
 // npm packages stay external; the workspace's own @aviary/* libraries are bundled.
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const external = Object.keys({ ...pkg.dependencies, ...pkg.devDependencies }).flatMap((n) => [n, `${n}/*`]);
+
+// JSON files of npm packages (e.g. protobufjs' descriptor.json) are bundled: Node would need an
+// import attribute to load them as external ESM imports.
+const requireFromRoot = createRequire(join(root, 'package.json'));
+const bundleJson = {
+  name: 'bundle-package-json',
+  setup(b) {
+    b.onResolve({ filter: /^[^./].*\.json$/ }, (args) => ({ path: requireFromRoot.resolve(args.path) }));
+  },
+};
 
 const wanted = process.argv.slice(2);
 for (const name of wanted) {
@@ -44,6 +56,7 @@ await Promise.all(
         format: 'esm',
         target: 'node24',
         external,
+        plugins: [bundleJson],
         sourcemap: 'linked',
         logLevel: 'warning',
         banner: { js: (name === 'aviary-cli' ? '#!/usr/bin/env node\n' : '') + "import { createRequire as __aviaryCreateRequire } from 'node:module'; const require = __aviaryCreateRequire(import.meta.url);" },

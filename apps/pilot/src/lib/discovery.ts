@@ -1,0 +1,137 @@
+import type { Registry } from 'prom-client';
+import type { Logger } from 'pino';
+import type { ConfigStore, Watch } from '@aviary/config-store';
+import { Subjects, type Bus } from '@aviary/events';
+import { SnapshotBuilder, type MeshSnapshot } from '@aviary/mesh-model';
+import { parseNode, TranslatingSource, type NodeLike, type ProxyInfo, type SourceChange } from '@aviary/xds-cache';
+import { TypeUrl } from '@aviary/xds-protos';
+import { XdsServer } from '@aviary/xds-server';
+import { proxyGroupKey, translateForCache } from '@aviary/xds-translate';
+
+export interface DiscoveryOptions {
+  readonly store: ConfigStore;
+  readonly bus: Bus;
+  readonly logger: Logger;
+  readonly registry: Registry;
+  readonly trustDomain: string;
+  readonly debounce: { readonly quietMs: number; readonly maxDelayMs: number };
+}
+
+/**
+ * Istio node ids (`sidecar~…`, `router~…`) and GENERATOR=grpc nodes parse as Istio does; a
+ * plain id such as a proxyless client's `client-1` is taken as proxyless rather than refused.
+ */
+export function lenientNodeParser(trustDomain: string): (node: NodeLike) => ProxyInfo {
+  return (node) => {
+    try {
+      return parseNode(node, { trustDomain });
+    } catch (err) {
+      const id = node.id ?? '';
+      if (id === '' || id.includes('~')) throw err;
+      return parseNode({ ...node, metadata: { ...(node.metadata ?? {}), GENERATOR: 'grpc' } }, { trustDomain });
+    }
+  };
+}
+
+/**
+ * Pilot's discovery pipeline: config store watch → incremental mesh model → per-proxy
+ * translation (memoized per proxy group) → ADS server. An endpoint-only change pushes only EDS
+ * (plus the inbound side of the proxies whose own endpoints changed).
+ */
+export class Discovery {
+  private readonly builder: SnapshotBuilder;
+  private readonly source: TranslatingSource<MeshSnapshot>;
+  readonly server: XdsServer;
+  private watch: Watch | undefined;
+  private pending = false;
+  private initialized = false;
+  private listening = false;
+  private readonly stopStatus: () => void;
+
+  constructor(private readonly opts: DiscoveryOptions) {
+    this.builder = new SnapshotBuilder({ trustDomain: opts.trustDomain });
+    const first = this.builder.build();
+    this.source = new TranslatingSource<MeshSnapshot>(first.snapshot, {
+      translate: translateForCache(),
+      groupOf: proxyGroupKey,
+      onRejected: (proxy, error) => opts.logger.error({ proxy: proxy.id, err: error }, 'translation refused; serving the last good config'),
+    });
+    this.server = new XdsServer({
+      source: this.source,
+      metrics: opts.registry,
+      logger: opts.logger.child({ component: 'xds' }),
+      debounce: opts.debounce,
+      trustDomain: opts.trustDomain,
+      nodeParser: lenientNodeParser(opts.trustDomain),
+    });
+    this.stopStatus = this.server.onStatus((e) => {
+      try {
+        opts.bus.publish(Subjects.xdsStatus, {
+          proxyId: e.proxyId.slice(0, 1024),
+          event: e.event,
+          ...(e.typeUrl === undefined ? {} : { typeUrl: e.typeUrl }),
+          ...(e.version === undefined ? {} : { version: e.version }),
+          ...(e.error === undefined ? {} : { error: e.error.slice(0, 16_000) }),
+        });
+      } catch (err) {
+        opts.logger.warn({ err }, 'could not publish xDS status');
+      }
+    });
+  }
+
+  get ready(): boolean {
+    return this.initialized && this.listening;
+  }
+
+  /** Loads every stored object, then follows changes. */
+  async start(): Promise<void> {
+    this.watch = await this.opts.store.watch((event) => {
+      const changed = this.builder.apply({ op: event.op, ref: event.ref, revision: event.revision, ...(event.object === undefined ? {} : { object: event.object as never }) });
+      if (changed && this.initialized) this.schedule();
+    });
+    await this.watch.initialized;
+    this.rebuild();
+    this.initialized = true;
+  }
+
+  async listen(host: string, port: number): Promise<number> {
+    const bound = await this.server.listen(`${host}:${port}`);
+    this.listening = true;
+    return bound;
+  }
+
+  /** Coalesces a burst of store events into one model build (the server debounces pushes). */
+  private schedule(): void {
+    if (this.pending) return;
+    this.pending = true;
+    setImmediate(() => {
+      this.pending = false;
+      this.rebuild();
+    });
+  }
+
+  private rebuild(): void {
+    const observedAt = Date.now();
+    const delta = this.builder.build();
+    if (delta.configChanged || delta.previous === undefined) {
+      this.source.setModel(delta.snapshot, { observedAt });
+      return;
+    }
+    if (delta.endpointsChanged.length === 0 && delta.affectedAddresses.length === 0) {
+      this.source.setModel(delta.snapshot, { types: [], observedAt });
+      return;
+    }
+    const eds: SourceChange = { types: [TypeUrl.ClusterLoadAssignment], observedAt };
+    this.source.setModel(delta.snapshot, eds);
+    if (delta.affectedAddresses.length > 0) {
+      const addresses = new Set(delta.affectedAddresses);
+      this.source.setModel(delta.snapshot, { affects: (p) => p.ip !== undefined && addresses.has(p.ip), observedAt });
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopStatus();
+    await this.watch?.stop();
+    await this.server.stop(2_000);
+  }
+}

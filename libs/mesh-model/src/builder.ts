@@ -1,0 +1,189 @@
+import { entryOf, modelKinds, resolveOptions, snapshotFromEntries, type EntriesByKind, type MeshSnapshot } from './snapshot';
+import type { ConfigEntry, Endpoint, MeshOptions, ModelChangeEvent, ModelObject, ModelProblem, ResolvedMeshOptions } from './types';
+import { compareStrings, keyOf } from './util';
+
+/** What one `SnapshotBuilder.build()` changed, so pilot can push as little as possible. */
+export interface SnapshotDelta {
+  readonly snapshot: MeshSnapshot;
+  readonly previous: MeshSnapshot | undefined;
+  /** Kinds with at least one effective change since the previous build, sorted. */
+  readonly changedKinds: readonly string[];
+  /**
+   * True when anything but endpoint lists changed: routing/security config, a service's
+   * definition (hosts, ports, resolution, exportTo), or the identities serving a service
+   * (they appear in clusters' SAN matchers). Then every xDS type may change. When false and
+   * `endpointsChanged` is non-empty, only ClusterLoadAssignments of those services changed
+   * (plus the inbound side of proxies at `affectedAddresses`).
+   */
+  readonly configChanged: boolean;
+  /** Hostnames of services added, removed or redefined. */
+  readonly servicesChanged: readonly string[];
+  /** Hostnames of services whose endpoints changed. */
+  readonly endpointsChanged: readonly string[];
+  /**
+   * Addresses of endpoints that appeared, disappeared or changed: sidecars at these IPs may
+   * have new inbound listeners/clusters (their own service instances changed).
+   */
+  readonly affectedAddresses: readonly string[];
+}
+
+const registryKinds = new Set(['ServiceEntry', 'WorkloadEntry']);
+
+/**
+ * The incremental path: feed ConfigStore change events (`watch()` delivers every existing
+ * object as `created`, then changes), then `build()` a new snapshot. Indexes of kinds that did
+ * not change are reused from the previous snapshot; updates that do not change a spec are
+ * ignored. Not thread-affine, not async: the caller serialises `apply` and `build`.
+ */
+export class SnapshotBuilder {
+  private readonly options: ResolvedMeshOptions;
+  private readonly entries = new Map<string, Map<string, ConfigEntry<unknown>>>(modelKinds.map((k) => [k, new Map()]));
+  private readonly specJson = new Map<string, string>();
+  private readonly groupingProblems = new Map<string, ModelProblem>();
+  private readonly dirty = new Set<string>();
+  private sortedByKind = new Map<string, readonly ConfigEntry<unknown>[]>();
+  private last: MeshSnapshot | undefined;
+  private generation = 0;
+  private highestRevision = 0;
+
+  constructor(options: MeshOptions) {
+    this.options = resolveOptions(options);
+  }
+
+  /** Applies one change event; returns whether it changed the model's input. */
+  apply(event: ModelChangeEvent): boolean {
+    if (event.revision !== undefined && event.revision > this.highestRevision) this.highestRevision = event.revision;
+    const { kind, namespace, name } = event.ref;
+    const key = keyOf(kind, namespace, name);
+    if (event.op === 'deleted' || !event.object) return this.remove(kind, key);
+    return this.upsert(event.object);
+  }
+
+  applyAll(events: Iterable<ModelChangeEvent>): boolean {
+    let changed = false;
+    for (const e of events) changed = this.apply(e) || changed;
+    return changed;
+  }
+
+  /** Replaces the whole input (a relist). */
+  reset(objects: Iterable<ModelObject>): void {
+    const seen = new Set<string>();
+    for (const o of objects) {
+      seen.add(keyOf(o.kind, o.metadata.namespace ?? 'default', o.metadata.name));
+      this.upsert(o);
+    }
+    for (const [kind, map] of this.entries) for (const key of [...map.keys()]) if (!seen.has(key)) this.remove(kind, key);
+    for (const key of [...this.groupingProblems.keys()]) if (!seen.has(key)) this.remove(key.split('/')[0]!, key);
+  }
+
+  /** Whether changes are waiting for `build()`. */
+  get pending(): boolean {
+    return this.dirty.size > 0 || this.last === undefined;
+  }
+
+  /** Highest store revision seen in applied events. */
+  get revision(): number {
+    return this.highestRevision;
+  }
+
+  current(): MeshSnapshot | undefined {
+    return this.last;
+  }
+
+  /** Builds the next snapshot (the same one when nothing changed). */
+  build(): SnapshotDelta {
+    const previous = this.last;
+    if (previous && this.dirty.size === 0) {
+      return { snapshot: previous, previous, changedKinds: [], configChanged: false, servicesChanged: [], endpointsChanged: [], affectedAddresses: [] };
+    }
+    const changedKinds = new Set(this.dirty);
+    for (const kind of modelKinds) {
+      if (!previous || changedKinds.has(kind)) {
+        this.sortedByKind.set(kind, [...this.entries.get(kind)!.values()].sort((a, b) => compareStrings(a.key, b.key)));
+      }
+    }
+    const grouped = Object.fromEntries(modelKinds.map((k) => [k, this.sortedByKind.get(k)!])) as unknown as EntriesByKind;
+    const problems = [...this.groupingProblems.values()];
+    this.generation += 1;
+    const snapshot = snapshotFromEntries(grouped, this.options, this.generation, problems, previous && { previous, changedKinds });
+    this.last = snapshot;
+    this.dirty.clear();
+    return diffSnapshots(previous, snapshot, [...changedKinds].sort(compareStrings));
+  }
+
+  private upsert(object: ModelObject): boolean {
+    // Kinds outside the model (Services before the Kubernetes registry lands, etc.) are ignored.
+    if (!this.entries.has(object.kind)) return false;
+    const result = entryOf(object);
+    const kind = object.kind;
+    if ('problem' in result) {
+      const key = result.problem.resource;
+      this.groupingProblems.set(key, result.problem);
+      this.entries.get(kind)?.delete(key);
+      this.specJson.delete(key);
+      this.dirty.add(kind);
+      return true;
+    }
+    const entry = result.entry;
+    const json = JSON.stringify(entry.spec);
+    const hadProblem = this.groupingProblems.delete(entry.key);
+    if (!hadProblem && this.specJson.get(entry.key) === json) return false;
+    this.entries.get(kind)!.set(entry.key, entry);
+    this.specJson.set(entry.key, json);
+    this.dirty.add(kind);
+    return true;
+  }
+
+  private remove(kind: string, key: string): boolean {
+    const hadProblem = this.groupingProblems.delete(key);
+    const had = this.entries.get(kind)?.delete(key) ?? false;
+    this.specJson.delete(key);
+    if (had || hadProblem) this.dirty.add(kind);
+    return had || hadProblem;
+  }
+}
+
+function endpointKey(e: Endpoint): string {
+  return JSON.stringify([e.address, e.port, e.servicePort, e.labels, e.locality, e.weight, e.identity ?? '', e.tlsMode, e.network ?? '']);
+}
+
+function identities(snapshot: MeshSnapshot, host: string): string {
+  const ids = new Set<string>();
+  for (const list of snapshot.endpoints.forService(host).values()) for (const e of list) if (e.identity) ids.add(e.identity);
+  return [...ids].sort(compareStrings).join(',');
+}
+
+/** Compares two snapshots' registries and classifies the change. */
+export function diffSnapshots(previous: MeshSnapshot | undefined, next: MeshSnapshot, changedKinds: readonly string[]): SnapshotDelta {
+  const configKinds = changedKinds.filter((k) => !registryKinds.has(k));
+  const servicesChanged: string[] = [];
+  const endpointsChanged: string[] = [];
+  const addresses = new Set<string>();
+  let identitiesChanged = false;
+  if (!previous || changedKinds.some((k) => registryKinds.has(k))) {
+    const hosts = new Set([...(previous?.services.all() ?? []).map((s) => s.hostname), ...next.services.all().map((s) => s.hostname)]);
+    for (const host of [...hosts].sort(compareStrings)) {
+      const before = previous?.services.get(host);
+      const after = next.services.get(host);
+      if (JSON.stringify(before) !== JSON.stringify(after)) servicesChanged.push(host);
+      if (previous && previous.endpoints.fingerprint(host) === next.endpoints.fingerprint(host)) continue;
+      endpointsChanged.push(host);
+      const old = new Map<string, Endpoint>();
+      for (const list of previous?.endpoints.forService(host).values() ?? []) for (const e of list) old.set(endpointKey(e), e);
+      const now = new Map<string, Endpoint>();
+      for (const list of next.endpoints.forService(host).values()) for (const e of list) now.set(endpointKey(e), e);
+      for (const [k, e] of old) if (!now.has(k)) addresses.add(e.address);
+      for (const [k, e] of now) if (!old.has(k)) addresses.add(e.address);
+      if (previous && identities(previous, host) !== identities(next, host)) identitiesChanged = true;
+    }
+  }
+  return {
+    snapshot: next,
+    previous,
+    changedKinds,
+    configChanged: !previous || configKinds.length > 0 || servicesChanged.length > 0 || identitiesChanged,
+    servicesChanged,
+    endpointsChanged,
+    affectedAddresses: [...addresses].sort(compareStrings),
+  };
+}

@@ -1,0 +1,33 @@
+export { buildSnapshot, resolveOptions, modelKinds, DEFAULT_DOMAIN_SUFFIX, DEFAULT_ROOT_NAMESPACE } from './snapshot';
+export type { MeshSnapshot, ModelKind } from './snapshot';
+export { SnapshotBuilder, diffSnapshots } from './builder';
+export type { SnapshotDelta } from './builder';
+export { ServiceIndex, EndpointIndex, parseLocality, portProtocol, TLS_MODE_LABEL } from './services';
+export { VirtualServiceIndex, DestinationRuleIndex, GatewayIndex, SidecarIndex, MESH_GATEWAY } from './routing';
+export type { BoundVirtualService } from './routing';
+export { PeerAuthenticationIndex, AuthorizationPolicyIndex, RateLimitPolicyIndex } from './security';
+export type { MtlsMode, ApplicablePolicies } from './security';
+export { labelsMatch, isIpLiteral, resolveHost, hostMatches, hostsIntersect, isExportedTo, compareStrings } from './util';
+export { problemCodes } from './types';
+export type {
+  ModelObject,
+  ModelChangeEvent,
+  MeshOptions,
+  ResolvedMeshOptions,
+  ProblemCode,
+  ModelProblem,
+  ConfigEntry,
+  VirtualServiceEntry,
+  DestinationRuleEntry,
+  GatewayEntry,
+  SidecarEntry,
+  PeerAuthenticationEntry,
+  AuthorizationPolicyEntry,
+  RateLimitPolicyEntry,
+  Resolution,
+  Location,
+  ServicePortInfo,
+  Service,
+  Locality,
+  Endpoint,
+} from './types';

@@ -1,0 +1,120 @@
+import type { AuthorizationPolicyEntry, PeerAuthenticationEntry, RateLimitPolicyEntry } from './types';
+import { compareStrings, labelsMatch } from './util';
+
+export type MtlsMode = 'DISABLE' | 'PERMISSIVE' | 'STRICT';
+
+function byKey<T extends { key: string }>(list: readonly T[]): T[] {
+  return [...list].sort((a, b) => compareStrings(a.key, b.key));
+}
+
+function hasSelector(s: { matchLabels?: Readonly<Record<string, string>> } | undefined): boolean {
+  return s?.matchLabels !== undefined && Object.keys(s.matchLabels).length > 0;
+}
+
+/**
+ * PeerAuthentication resolution as Istio: a workload-selecting policy in the workload's
+ * namespace, then the namespace-wide one, then the mesh-wide one (root namespace, no
+ * selector); `UNSET` inherits from the next level; the default is PERMISSIVE. Port-level
+ * settings apply only on a selecting policy.
+ */
+export class PeerAuthenticationIndex {
+  private readonly sorted: readonly PeerAuthenticationEntry[];
+
+  constructor(
+    entries: readonly PeerAuthenticationEntry[],
+    private readonly rootNamespace: string,
+  ) {
+    this.sorted = Object.freeze(byKey(entries));
+  }
+
+  all(): readonly PeerAuthenticationEntry[] {
+    return this.sorted;
+  }
+
+  meshWide(): PeerAuthenticationEntry | undefined {
+    return this.sorted.find((p) => p.namespace === this.rootNamespace && !hasSelector(p.spec.selector));
+  }
+
+  namespaceWide(namespace: string): PeerAuthenticationEntry | undefined {
+    return this.sorted.find((p) => p.namespace === namespace && !hasSelector(p.spec.selector));
+  }
+
+  workload(namespace: string, labels: Readonly<Record<string, string>>): PeerAuthenticationEntry | undefined {
+    return this.sorted.find((p) => p.namespace === namespace && hasSelector(p.spec.selector) && labelsMatch(p.spec.selector!.matchLabels, labels));
+  }
+
+  /** Effective mode for traffic a workload receives on `port` (its own listening port). */
+  modeFor(namespace: string, labels: Readonly<Record<string, string>>, port?: number): MtlsMode {
+    const chain = [this.workload(namespace, labels), this.namespaceWide(namespace), this.meshWide()];
+    const selecting = chain[0];
+    if (selecting && port !== undefined) {
+      const portMode = selecting.spec.portLevelMtls?.[String(port)]?.mode;
+      if (portMode && portMode !== 'UNSET') return portMode;
+    }
+    for (const pa of chain) {
+      const mode = pa?.spec.mtls?.mode;
+      if (mode && mode !== 'UNSET') return mode;
+    }
+    return 'PERMISSIVE';
+  }
+}
+
+export interface ApplicablePolicies {
+  readonly allow: readonly AuthorizationPolicyEntry[];
+  readonly deny: readonly AuthorizationPolicyEntry[];
+  readonly audit: readonly AuthorizationPolicyEntry[];
+  readonly custom: readonly AuthorizationPolicyEntry[];
+}
+
+/** AuthorizationPolicies that apply to a workload: root-namespace ones mesh-wide, then its namespace's. */
+export class AuthorizationPolicyIndex {
+  private readonly sorted: readonly AuthorizationPolicyEntry[];
+
+  constructor(
+    entries: readonly AuthorizationPolicyEntry[],
+    private readonly rootNamespace: string,
+  ) {
+    this.sorted = Object.freeze(byKey(entries));
+  }
+
+  all(): readonly AuthorizationPolicyEntry[] {
+    return this.sorted;
+  }
+
+  forWorkload(namespace: string, labels: Readonly<Record<string, string>>): ApplicablePolicies {
+    const out = { allow: [] as AuthorizationPolicyEntry[], deny: [] as AuthorizationPolicyEntry[], audit: [] as AuthorizationPolicyEntry[], custom: [] as AuthorizationPolicyEntry[] };
+    for (const p of this.sorted) {
+      if (p.namespace !== this.rootNamespace && p.namespace !== namespace) continue;
+      if (hasSelector(p.spec.selector) && !labelsMatch(p.spec.selector!.matchLabels, labels)) continue;
+      const action = p.spec.action ?? 'ALLOW';
+      if (action === 'ALLOW') out.allow.push(p);
+      else if (action === 'DENY') out.deny.push(p);
+      else if (action === 'AUDIT') out.audit.push(p);
+      else out.custom.push(p);
+    }
+    return out;
+  }
+}
+
+/** RateLimitPolicies (Aviary) by workload selector and by target reference. */
+export class RateLimitPolicyIndex {
+  private readonly sorted: readonly RateLimitPolicyEntry[];
+
+  constructor(entries: readonly RateLimitPolicyEntry[]) {
+    this.sorted = Object.freeze(byKey(entries));
+  }
+
+  all(): readonly RateLimitPolicyEntry[] {
+    return this.sorted;
+  }
+
+  /** Policies whose workloadSelector matches a workload in `namespace`. */
+  forWorkload(namespace: string, labels: Readonly<Record<string, string>>): readonly RateLimitPolicyEntry[] {
+    return this.sorted.filter((p) => p.namespace === namespace && p.spec.workloadSelector?.labels !== undefined && labelsMatch(p.spec.workloadSelector.labels, labels));
+  }
+
+  /** Policies targeting `kind` `namespace/name` (a ServiceEntry, Service or Gateway). */
+  forTarget(kind: string, namespace: string, name: string): readonly RateLimitPolicyEntry[] {
+    return this.sorted.filter((p) => (p.spec.targetRefs ?? []).some((t) => t.kind === kind && t.name === name && (t.namespace ?? p.namespace) === namespace));
+  }
+}

@@ -1,0 +1,234 @@
+import type { ServiceEntrySpec, WorkloadEntrySpec } from '@aviary/mesh-api';
+import type { ConfigEntry, Endpoint, Locality, ModelProblem, ResolvedMeshOptions, Service, ServicePortInfo } from './types';
+import { compareStrings, deepFreeze, isIpLiteral, labelsMatch } from './util';
+
+/**
+ * Services and their endpoints, from ServiceEntry (hosts × ports) and WorkloadEntry (selected
+ * by a ServiceEntry's workloadSelector in the same namespace, as Istio does).
+ */
+
+/** Problem codes produced while building services and endpoints. */
+export const registryProblemCodes: ReadonlySet<string> = new Set(['ENDPOINT_ADDRESS_NOT_IP', 'DUPLICATE_SERVICE_HOST']);
+
+export const TLS_MODE_LABEL = 'security.istio.io/tlsMode';
+
+export class ServiceIndex {
+  private readonly byHost: ReadonlyMap<string, Service>;
+  private readonly sorted: readonly Service[];
+
+  constructor(services: readonly Service[]) {
+    this.sorted = Object.freeze([...services].sort((a, b) => compareStrings(a.hostname, b.hostname)));
+    this.byHost = new Map(this.sorted.map((s) => [s.hostname, s]));
+  }
+
+  /** Every service, sorted by hostname. */
+  all(): readonly Service[] {
+    return this.sorted;
+  }
+
+  get(hostname: string): Service | undefined {
+    return this.byHost.get(hostname);
+  }
+
+  get size(): number {
+    return this.sorted.length;
+  }
+}
+
+const emptyEndpoints: readonly Endpoint[] = Object.freeze([]);
+
+export class EndpointIndex {
+  /** hostname → service port → endpoints (sorted by address, port, source). */
+  constructor(private readonly byService: ReadonlyMap<string, ReadonlyMap<number, readonly Endpoint[]>>) {}
+
+  forServicePort(hostname: string, port: number): readonly Endpoint[] {
+    return this.byService.get(hostname)?.get(port) ?? emptyEndpoints;
+  }
+
+  /** Every endpoint of a service, all ports. */
+  forService(hostname: string): ReadonlyMap<number, readonly Endpoint[]> {
+    return this.byService.get(hostname) ?? new Map();
+  }
+
+  /** A fingerprint of one service's endpoints, for change detection. */
+  fingerprint(hostname: string): string {
+    const ports = this.byService.get(hostname);
+    if (!ports) return '';
+    return JSON.stringify([...ports.entries()]);
+  }
+
+  hostnames(): string[] {
+    return [...this.byService.keys()];
+  }
+}
+
+export function parseLocality(value: string | undefined): Locality {
+  const [region = '', zone = '', subzone = ''] = (value ?? '').split('/');
+  return { region, zone, subzone };
+}
+
+const namedProtocols = new Set(['HTTP', 'HTTP2', 'HTTPS', 'GRPC', 'GRPC-WEB', 'TCP', 'TLS', 'MONGO', 'REDIS', 'MYSQL', 'UDP']);
+
+/** Protocol of a port: `protocol`, else the port name's prefix (`http-web` → HTTP, Istio's convention), else TCP. */
+export function portProtocol(protocol: string | undefined, name: string): string {
+  if (protocol) return protocol.toUpperCase();
+  const lower = name.toLowerCase();
+  for (const candidate of ['grpc-web', 'http2', 'https', 'http', 'grpc', 'tcp', 'tls', 'mongo', 'redis', 'mysql', 'udp']) {
+    if (lower === candidate || lower.startsWith(`${candidate}-`)) return candidate.toUpperCase();
+  }
+  return namedProtocols.has(name.toUpperCase()) ? name.toUpperCase() : 'TCP';
+}
+
+function normalisePort(p: NonNullable<ServiceEntrySpec['ports']>[number]): ServicePortInfo {
+  return {
+    number: p.number,
+    name: p.name,
+    protocol: portProtocol(p.protocol, p.name),
+    ...(p.targetPort !== undefined && { targetPort: p.targetPort }),
+  };
+}
+
+export interface ServiceBuild {
+  readonly services: ServiceIndex;
+  readonly endpoints: EndpointIndex;
+  readonly problems: readonly ModelProblem[];
+}
+
+export function buildServices(
+  serviceEntries: readonly ConfigEntry<ServiceEntrySpec>[],
+  workloadEntries: readonly ConfigEntry<WorkloadEntrySpec>[],
+  options: ResolvedMeshOptions,
+): ServiceBuild {
+  const problems: ModelProblem[] = [];
+  const services = new Map<string, Service>();
+  const endpoints = new Map<string, Map<number, Endpoint[]>>();
+  const weIndex = indexWorkloads(workloadEntries);
+
+  for (const se of serviceEntries) {
+    const spec = se.spec;
+    const ports = (spec.ports ?? []).map(normalisePort).sort((a, b) => a.number - b.number);
+    const declared: Service[] = [];
+    for (const hostname of [...new Set(spec.hosts)].sort(compareStrings)) {
+      const existing = services.get(hostname);
+      if (existing) {
+        problems.push({
+          code: 'DUPLICATE_SERVICE_HOST',
+          resource: se.key,
+          message: `host ${hostname} is already declared by ${existing.source}; this declaration is ignored`,
+        });
+        continue;
+      }
+      const service: Service = deepFreeze({
+        hostname,
+        namespace: se.namespace,
+        ports,
+        resolution: spec.resolution ?? 'NONE',
+        location: spec.location ?? 'MESH_EXTERNAL',
+        addresses: [...(spec.addresses ?? [])],
+        exportTo: [...(spec.exportTo ?? ['*'])],
+        subjectAltNames: [...(spec.subjectAltNames ?? [])],
+        ...(spec.workloadSelector?.labels && { workloadSelector: { ...spec.workloadSelector.labels } }),
+        source: se.key,
+      });
+      services.set(hostname, service);
+      declared.push(service);
+    }
+    if (declared.length === 0) continue;
+
+    const workloads: { spec: WorkloadEntrySpec; source: string; namespace: string }[] = [];
+    (spec.endpoints ?? []).forEach((ep, i) => workloads.push({ spec: ep, source: `${se.key}#${i}`, namespace: se.namespace }));
+    if (spec.workloadSelector) {
+      for (const we of selectWorkloads(weIndex, se.namespace, spec.workloadSelector.labels ?? {})) {
+        workloads.push({ spec: we.spec, source: we.key, namespace: we.namespace });
+      }
+    }
+
+    for (const service of declared) {
+      const perPort = new Map<number, Endpoint[]>();
+      for (const port of ports) perPort.set(port.number, []);
+      for (const w of workloads) {
+        const address = w.spec.address ?? '';
+        if (!isIpLiteral(address)) {
+          if (service === declared[0]) {
+            problems.push({
+              code: 'ENDPOINT_ADDRESS_NOT_IP',
+              resource: w.source.split('#')[0]!,
+              message: `endpoint address ${JSON.stringify(address)} of ${w.source} is not an IP literal; xDS clients accept only IP addresses, so it is left out`,
+            });
+          }
+          continue;
+        }
+        for (const port of ports) {
+          const target = w.spec.ports?.[port.name] ?? port.targetPort ?? port.number;
+          perPort.get(port.number)!.push(endpointOf(w, address, target, port.number, options));
+        }
+      }
+      for (const list of perPort.values()) list.sort(compareEndpoints);
+      endpoints.set(service.hostname, perPort);
+    }
+  }
+
+  const frozen = new Map<string, ReadonlyMap<number, readonly Endpoint[]>>();
+  for (const [host, ports] of endpoints) {
+    frozen.set(host, new Map([...ports].map(([p, list]) => [p, Object.freeze(list)])));
+  }
+  return { services: new ServiceIndex([...services.values()]), endpoints: new EndpointIndex(frozen), problems };
+}
+
+function endpointOf(
+  w: { spec: WorkloadEntrySpec; source: string; namespace: string },
+  address: string,
+  port: number,
+  servicePort: number,
+  options: ResolvedMeshOptions,
+): Endpoint {
+  const labels = { ...(w.spec.labels ?? {}) };
+  const sa = w.spec.serviceAccount;
+  return deepFreeze({
+    address,
+    port,
+    servicePort,
+    labels,
+    locality: parseLocality(w.spec.locality),
+    weight: w.spec.weight && w.spec.weight > 0 ? w.spec.weight : 1,
+    namespace: w.namespace,
+    ...(sa && { serviceAccount: sa, identity: `spiffe://${options.trustDomain}/ns/${w.namespace}/sa/${sa}` }),
+    tlsMode: labels[TLS_MODE_LABEL] === 'istio' ? 'istio' : 'disabled',
+    ...(w.spec.network && { network: w.spec.network }),
+    source: w.source,
+  } satisfies Endpoint);
+}
+
+type WorkloadIndex = Map<string, { all: ConfigEntry<WorkloadEntrySpec>[]; byLabel: Map<string, ConfigEntry<WorkloadEntrySpec>[]> }>;
+
+/** WorkloadEntries by namespace and by `key=value` label, so selection is not a full scan per ServiceEntry. */
+function indexWorkloads(workloadEntries: readonly ConfigEntry<WorkloadEntrySpec>[]): WorkloadIndex {
+  const index: WorkloadIndex = new Map();
+  for (const we of workloadEntries) {
+    let ns = index.get(we.namespace);
+    if (!ns) index.set(we.namespace, (ns = { all: [], byLabel: new Map() }));
+    ns.all.push(we);
+    for (const [k, v] of Object.entries(we.spec.labels ?? {})) {
+      const key = `${k}=${v}`;
+      const list = ns.byLabel.get(key);
+      if (list) list.push(we);
+      else ns.byLabel.set(key, [we]);
+    }
+  }
+  return index;
+}
+
+function selectWorkloads(index: WorkloadIndex, namespace: string, selector: Readonly<Record<string, string>>): ConfigEntry<WorkloadEntrySpec>[] {
+  const ns = index.get(namespace);
+  if (!ns) return [];
+  let candidates = ns.all;
+  for (const [k, v] of Object.entries(selector)) {
+    const list = ns.byLabel.get(`${k}=${v}`) ?? [];
+    if (list.length < candidates.length) candidates = list;
+  }
+  return candidates.filter((we) => labelsMatch(selector, we.spec.labels ?? {}));
+}
+
+function compareEndpoints(a: Endpoint, b: Endpoint): number {
+  return compareStrings(a.address, b.address) || a.port - b.port || compareStrings(a.source, b.source);
+}

@@ -1,0 +1,157 @@
+import type {
+  AuthorizationPolicySpec,
+  DestinationRuleSpec,
+  GatewaySpec,
+  PeerAuthenticationSpec,
+  RateLimitPolicySpec,
+  ServiceEntrySpec,
+  SidecarSpec,
+  VirtualServiceSpec,
+  WorkloadEntrySpec,
+} from '@aviary/mesh-api';
+import { DestinationRuleIndex, GatewayIndex, SidecarIndex, VirtualServiceIndex } from './routing';
+import { AuthorizationPolicyIndex, PeerAuthenticationIndex, RateLimitPolicyIndex } from './security';
+import { buildServices, registryProblemCodes, type EndpointIndex, type ServiceIndex } from './services';
+import type { ConfigEntry, MeshOptions, ModelObject, ModelProblem, ResolvedMeshOptions } from './types';
+import { compareStrings, deepFreeze, keyOf } from './util';
+
+/**
+ * The immutable mesh snapshot: one value per model generation, made of separate indexes (no
+ * god object). Translators read it; nothing writes it.
+ */
+export interface MeshSnapshot {
+  readonly options: ResolvedMeshOptions;
+  /** Model generation (0 from `buildSnapshot`; counts up in `SnapshotBuilder`). */
+  readonly generation: number;
+  readonly services: ServiceIndex;
+  readonly endpoints: EndpointIndex;
+  readonly virtualServices: VirtualServiceIndex;
+  readonly destinationRules: DestinationRuleIndex;
+  readonly gateways: GatewayIndex;
+  readonly sidecars: SidecarIndex;
+  readonly peerAuthentications: PeerAuthenticationIndex;
+  readonly authorizationPolicies: AuthorizationPolicyIndex;
+  readonly rateLimitPolicies: RateLimitPolicyIndex;
+  /** What the model left out or adjusted, sorted by resource. */
+  readonly problems: readonly ModelProblem[];
+}
+
+export const DEFAULT_DOMAIN_SUFFIX = 'cluster.local';
+export const DEFAULT_ROOT_NAMESPACE = 'istio-system';
+
+export function resolveOptions(options: MeshOptions): ResolvedMeshOptions {
+  return Object.freeze({
+    trustDomain: options.trustDomain,
+    domainSuffix: options.domainSuffix ?? DEFAULT_DOMAIN_SUFFIX,
+    rootNamespace: options.rootNamespace ?? DEFAULT_ROOT_NAMESPACE,
+  });
+}
+
+/** Kinds the model reads. RequestAuthentication is accepted and ignored for now. */
+export const modelKinds = [
+  'ServiceEntry',
+  'WorkloadEntry',
+  'VirtualService',
+  'DestinationRule',
+  'Gateway',
+  'Sidecar',
+  'PeerAuthentication',
+  'AuthorizationPolicy',
+  'RateLimitPolicy',
+  'RequestAuthentication',
+] as const;
+export type ModelKind = (typeof modelKinds)[number];
+
+/** Config entries grouped by kind, each list sorted by `Kind/namespace/name`. */
+export interface EntriesByKind {
+  readonly ServiceEntry: readonly ConfigEntry<ServiceEntrySpec>[];
+  readonly WorkloadEntry: readonly ConfigEntry<WorkloadEntrySpec>[];
+  readonly VirtualService: readonly ConfigEntry<VirtualServiceSpec>[];
+  readonly DestinationRule: readonly ConfigEntry<DestinationRuleSpec>[];
+  readonly Gateway: readonly ConfigEntry<GatewaySpec>[];
+  readonly Sidecar: readonly ConfigEntry<SidecarSpec>[];
+  readonly PeerAuthentication: readonly ConfigEntry<PeerAuthenticationSpec>[];
+  readonly AuthorizationPolicy: readonly ConfigEntry<AuthorizationPolicySpec>[];
+  readonly RateLimitPolicy: readonly ConfigEntry<RateLimitPolicySpec>[];
+  readonly RequestAuthentication: readonly ConfigEntry<unknown>[];
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Turns one stored object into a frozen entry, or a problem when the model cannot read it. */
+export function entryOf(o: ModelObject): { entry: ConfigEntry<unknown> } | { problem: ModelProblem } {
+  const namespace = o.metadata.namespace ?? 'default';
+  const key = keyOf(o.kind, namespace, o.metadata.name);
+  if (!(modelKinds as readonly string[]).includes(o.kind)) {
+    return { problem: { code: 'UNSUPPORTED_KIND', resource: key, message: `kind ${o.kind} is not part of the mesh model` } };
+  }
+  const spec = o.spec ?? {};
+  const problem = isObject(spec) ? shapeProblem(o.kind, spec) : 'spec must be an object';
+  if (problem) return { problem: { code: 'INVALID_SPEC', resource: key, message: problem } };
+  return { entry: deepFreeze({ kind: o.kind, namespace, name: o.metadata.name, key, spec: structuredClone(spec) }) };
+}
+
+/** Minimal shape checks: the store validated full schemas; the model must still never throw. */
+function shapeProblem(kind: string, spec: Record<string, unknown>): string | undefined {
+  if (kind === 'ServiceEntry' && !(Array.isArray(spec.hosts) && spec.hosts.every((h) => typeof h === 'string'))) return 'spec.hosts must be a list of strings';
+  if (kind === 'DestinationRule' && typeof spec.host !== 'string') return 'spec.host must be a string';
+  if (kind === 'RateLimitPolicy' && !Array.isArray(spec.rules)) return 'spec.rules must be a list';
+  return undefined;
+}
+
+export function groupObjects(objects: Iterable<ModelObject>): { entries: EntriesByKind; problems: ModelProblem[] } {
+  const groups = new Map<string, ConfigEntry<unknown>[]>(modelKinds.map((k) => [k, []]));
+  const problems: ModelProblem[] = [];
+  for (const o of objects) {
+    const result = entryOf(o);
+    if ('problem' in result) problems.push(result.problem);
+    else groups.get(o.kind)!.push(result.entry);
+  }
+  for (const list of groups.values()) list.sort((a, b) => compareStrings(a.key, b.key));
+  return { entries: Object.fromEntries(groups) as unknown as EntriesByKind, problems };
+}
+
+function sortProblems(problems: ModelProblem[]): readonly ModelProblem[] {
+  return Object.freeze(problems.sort((a, b) => compareStrings(a.resource, b.resource) || compareStrings(a.code, b.code) || compareStrings(a.message, b.message)).map((p) => Object.freeze(p)));
+}
+
+/** Which indexes to rebuild; the rest are reused from `previous`. */
+export interface IndexReuse {
+  readonly previous: MeshSnapshot;
+  readonly changedKinds: ReadonlySet<string>;
+}
+
+/** Builds a snapshot from grouped entries, reusing unchanged indexes of a previous snapshot. */
+export function snapshotFromEntries(entries: EntriesByKind, options: ResolvedMeshOptions, generation: number, groupingProblems: ModelProblem[], reuse?: IndexReuse): MeshSnapshot {
+  const changed = (...kinds: string[]) => !reuse || kinds.some((k) => reuse.changedKinds.has(k));
+  const prev = reuse?.previous;
+  const serviceBuild =
+    changed('ServiceEntry', 'WorkloadEntry') || !prev
+      ? buildServices(entries.ServiceEntry, entries.WorkloadEntry, options)
+      : { services: prev.services, endpoints: prev.endpoints, problems: prev.problems.filter((p) => registryProblemCodes.has(p.code)) };
+  return Object.freeze({
+    options,
+    generation,
+    services: serviceBuild.services,
+    endpoints: serviceBuild.endpoints,
+    virtualServices: changed('VirtualService') || !prev ? new VirtualServiceIndex(entries.VirtualService, options.domainSuffix) : prev.virtualServices,
+    destinationRules: changed('DestinationRule') || !prev ? new DestinationRuleIndex(entries.DestinationRule, options.domainSuffix, options.rootNamespace) : prev.destinationRules,
+    gateways: changed('Gateway') || !prev ? new GatewayIndex(entries.Gateway) : prev.gateways,
+    sidecars: changed('Sidecar') || !prev ? new SidecarIndex(entries.Sidecar, options.rootNamespace) : prev.sidecars,
+    peerAuthentications: changed('PeerAuthentication') || !prev ? new PeerAuthenticationIndex(entries.PeerAuthentication, options.rootNamespace) : prev.peerAuthentications,
+    authorizationPolicies: changed('AuthorizationPolicy') || !prev ? new AuthorizationPolicyIndex(entries.AuthorizationPolicy, options.rootNamespace) : prev.authorizationPolicies,
+    rateLimitPolicies: changed('RateLimitPolicy') || !prev ? new RateLimitPolicyIndex(entries.RateLimitPolicy) : prev.rateLimitPolicies,
+    problems: sortProblems([...groupingProblems, ...serviceBuild.problems]),
+  });
+}
+
+/**
+ * Builds a snapshot from stored objects. Pure and deterministic: the order of `objects` does
+ * not matter. Objects of unknown kinds or with malformed specs are skipped with a problem.
+ */
+export function buildSnapshot(objects: Iterable<ModelObject>, options: MeshOptions): MeshSnapshot {
+  const { entries, problems } = groupObjects(objects);
+  return snapshotFromEntries(entries, resolveOptions(options), 0, problems);
+}

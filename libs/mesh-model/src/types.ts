@@ -1,0 +1,138 @@
+import type {
+  AuthorizationPolicySpec,
+  DestinationRuleSpec,
+  GatewaySpec,
+  PeerAuthenticationSpec,
+  RateLimitPolicySpec,
+  SidecarSpec,
+  VirtualServiceSpec,
+} from '@aviary/mesh-api';
+
+/**
+ * Inputs and values of the mesh model. The model is a pure function of stored objects: no
+ * clock, no I/O. Everything it hands out is frozen.
+ */
+
+/** Structurally a `StoredObject` of @aviary/config-store (which this domain lib may not import). */
+export interface ModelObject {
+  readonly apiVersion?: string;
+  readonly kind: string;
+  readonly metadata: {
+    readonly name: string;
+    readonly namespace?: string;
+    readonly labels?: Readonly<Record<string, string>>;
+    readonly resourceVersion?: string;
+    readonly creationTimestamp?: string | null;
+  };
+  readonly spec: unknown;
+}
+
+/** Structurally a `ChangeEvent` of @aviary/config-store. */
+export interface ModelChangeEvent {
+  readonly op: 'created' | 'updated' | 'deleted';
+  readonly ref: { readonly kind: string; readonly namespace: string; readonly name: string };
+  readonly revision?: number;
+  readonly object?: ModelObject;
+}
+
+export interface MeshOptions {
+  /** SPIFFE trust domain (`cluster.local`). */
+  readonly trustDomain: string;
+  /** DNS suffix of short service names (`cluster.local`): `reviews` in `default` → `reviews.default.svc.cluster.local`. */
+  readonly domainSuffix?: string;
+  /** Namespace whose policies apply mesh-wide (Istio's root namespace). */
+  readonly rootNamespace?: string;
+}
+
+export interface ResolvedMeshOptions {
+  readonly trustDomain: string;
+  readonly domainSuffix: string;
+  readonly rootNamespace: string;
+}
+
+/** Closed set of reasons the model dropped or adjusted part of the input. */
+export const problemCodes = [
+  'ENDPOINT_ADDRESS_NOT_IP',
+  'DUPLICATE_SERVICE_HOST',
+  'INVALID_SPEC',
+  'UNSUPPORTED_KIND',
+] as const;
+export type ProblemCode = (typeof problemCodes)[number];
+
+export interface ModelProblem {
+  readonly code: ProblemCode;
+  /** `Kind/namespace/name` of the resource at fault. */
+  readonly resource: string;
+  readonly message: string;
+}
+
+/** A config resource as the model keeps it: identity plus its (frozen) spec. */
+export interface ConfigEntry<S> {
+  readonly kind: string;
+  readonly namespace: string;
+  readonly name: string;
+  /** `Kind/namespace/name`. */
+  readonly key: string;
+  readonly spec: S;
+}
+
+export type VirtualServiceEntry = ConfigEntry<VirtualServiceSpec>;
+export type DestinationRuleEntry = ConfigEntry<DestinationRuleSpec>;
+export type GatewayEntry = ConfigEntry<GatewaySpec>;
+export type SidecarEntry = ConfigEntry<SidecarSpec>;
+export type PeerAuthenticationEntry = ConfigEntry<PeerAuthenticationSpec>;
+export type AuthorizationPolicyEntry = ConfigEntry<AuthorizationPolicySpec>;
+export type RateLimitPolicyEntry = ConfigEntry<RateLimitPolicySpec>;
+
+export type Resolution = 'NONE' | 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN';
+export type Location = 'MESH_INTERNAL' | 'MESH_EXTERNAL';
+
+export interface ServicePortInfo {
+  readonly number: number;
+  readonly name: string;
+  /** Upper-case protocol (`HTTP`, `HTTP2`, `GRPC`, `TCP`, `TLS`, …); default `TCP` as Istio. */
+  readonly protocol: string;
+  readonly targetPort?: number;
+}
+
+export interface Service {
+  /** FQDN (`reviews.default.svc.cluster.local`). */
+  readonly hostname: string;
+  readonly namespace: string;
+  readonly ports: readonly ServicePortInfo[];
+  readonly resolution: Resolution;
+  readonly location: Location;
+  readonly addresses: readonly string[];
+  /** `*` (everyone, the default), `.` (own namespace) or namespace names. */
+  readonly exportTo: readonly string[];
+  readonly subjectAltNames: readonly string[];
+  readonly workloadSelector?: Readonly<Record<string, string>>;
+  /** `ServiceEntry/ns/name` that declared it. */
+  readonly source: string;
+}
+
+export interface Locality {
+  readonly region: string;
+  readonly zone: string;
+  readonly subzone: string;
+}
+
+export interface Endpoint {
+  /** IP literal (hostnames are excluded with a problem). */
+  readonly address: string;
+  /** The port the workload listens on for this service port. */
+  readonly port: number;
+  readonly servicePort: number;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly locality: Locality;
+  readonly weight: number;
+  readonly namespace: string;
+  readonly serviceAccount?: string;
+  /** `spiffe://<trustDomain>/ns/<ns>/sa/<sa>` when a service account is known. */
+  readonly identity?: string;
+  /** `istio` when the workload runs an mTLS-capable proxy (label `security.istio.io/tlsMode: istio`). */
+  readonly tlsMode: 'istio' | 'disabled';
+  readonly network?: string;
+  /** `WorkloadEntry/ns/name` or `ServiceEntry/ns/name#<index>`. */
+  readonly source: string;
+}

@@ -1,0 +1,202 @@
+import type { ConnectionPoolSettings, OutlierDetection } from '@aviary/mesh-api';
+import { compareStrings, labelsMatch, type Endpoint, type Service, type ServicePortInfo } from '@aviary/mesh-model';
+import { clusterName, effectivePolicy, isHttp2Port, type Ctx, type EffectivePolicy } from './context';
+import { adsConfigSource, duration, durationMs, N, stringStruct, T, typed, wrap, type Msg } from './envoy';
+import { clientTlsUpstream, istioMutualUpstream, proxylessUpstream, rawBufferSocket, transportSocket } from './tls';
+
+/** One outbound cluster and the endpoints it reads (EDS). */
+export interface OutboundCluster {
+  readonly name: string;
+  readonly cluster: Msg;
+  readonly loadAssignment: Msg;
+}
+
+const TRANSPORT_SOCKET_MATCH = 'envoy.transport_socket_match';
+const UINT32_MAX = 4294967295;
+const DEFAULT_CONNECT_TIMEOUT = durationMs(10_000);
+
+/** Istio's SNI for ISTIO_MUTUAL: `outbound_.9080_.v1_.reviews.default.svc.cluster.local`. */
+export function istioSni(port: number, subset: string, host: string): string {
+  return `outbound_.${port}_.${subset}_.${host}`;
+}
+
+/** Default cluster plus one per DestinationRule subset, for one service port. */
+export function outboundClusters(ctx: Ctx, service: Service, port: ServicePortInfo): OutboundCluster[] {
+  const dr = ctx.destinationRule(service);
+  const all = ctx.snapshot.endpoints.forServicePort(service.hostname, port.number);
+  const out: OutboundCluster[] = [buildCluster(ctx, service, port, '', effectivePolicy(dr, port.number), all)];
+  const seen = new Set<string>();
+  for (const subset of dr?.spec.subsets ?? []) {
+    if (seen.has(subset.name)) continue;
+    seen.add(subset.name);
+    const endpoints = all.filter((e) => labelsMatch(subset.labels, e.labels));
+    out.push(buildCluster(ctx, service, port, subset.name, effectivePolicy(dr, port.number, subset.name), endpoints));
+  }
+  return out;
+}
+
+function buildCluster(ctx: Ctx, service: Service, port: ServicePortInfo, subset: string, policy: EffectivePolicy, endpoints: readonly Endpoint[]): OutboundCluster {
+  const name = clusterName('outbound', port.number, subset, service.hostname);
+  const proxyless = ctx.proxy.kind === 'proxyless';
+  const cluster: Msg = {
+    name,
+    type: 'EDS',
+    eds_cluster_config: { eds_config: adsConfigSource(), service_name: name },
+    ...(!proxyless && { connect_timeout: duration(policy.connectionPool?.tcp?.connectTimeout) ?? DEFAULT_CONNECT_TIMEOUT }),
+    ...loadBalancer(ctx, policy, name),
+    ...circuitBreakers(policy.connectionPool),
+    ...outlierDetection(policy.outlierDetection),
+    ...(!proxyless && protocolOptions(port, policy.connectionPool)),
+    ...transport(ctx, service, port, subset, policy, endpoints),
+  };
+  return { name, cluster, loadAssignment: loadAssignment(name, endpoints) };
+}
+
+function loadBalancer(ctx: Ctx, policy: EffectivePolicy, name: string): Msg {
+  const lb = policy.loadBalancer;
+  const proxyless = ctx.proxy.kind === 'proxyless';
+  if (lb?.consistentHash) {
+    const ch = lb.consistentHash;
+    if (ch.maglev && !proxyless) return { lb_policy: 'MAGLEV', ...(ch.maglev.tableSize && { maglev_lb_config: { table_size: wrap(ch.maglev.tableSize) } }) };
+    const min = ch.ringHash?.minimumRingSize ?? ch.minimumRingSize;
+    return { lb_policy: 'RING_HASH', ...(min ? { ring_hash_lb_config: { minimum_ring_size: wrap(min) } } : {}) };
+  }
+  switch (lb?.simple) {
+    case 'LEAST_REQUEST':
+    case 'LEAST_CONN':
+      if (proxyless) {
+        ctx.problem(`${name}: gRPC clients support only ROUND_ROBIN and RING_HASH; ${lb.simple} becomes ROUND_ROBIN`);
+        return { lb_policy: 'ROUND_ROBIN' };
+      }
+      return { lb_policy: 'LEAST_REQUEST' };
+    case 'RANDOM':
+      if (proxyless) {
+        ctx.problem(`${name}: gRPC clients support only ROUND_ROBIN and RING_HASH; RANDOM becomes ROUND_ROBIN`);
+        return { lb_policy: 'ROUND_ROBIN' };
+      }
+      return { lb_policy: 'RANDOM' };
+    case 'PASSTHROUGH':
+      ctx.problem(`${name}: load balancer PASSTHROUGH is not supported; using ROUND_ROBIN`);
+      return { lb_policy: 'ROUND_ROBIN' };
+    default:
+      return { lb_policy: 'ROUND_ROBIN' };
+  }
+}
+
+function circuitBreakers(pool: ConnectionPoolSettings | undefined): Msg {
+  if (!pool?.tcp?.maxConnections && !pool?.http?.http1MaxPendingRequests && !pool?.http?.http2MaxRequests && !pool?.http?.maxRetries) return {};
+  const v = (n: number | undefined) => wrap(n && n > 0 ? n : UINT32_MAX);
+  return {
+    circuit_breakers: {
+      thresholds: [
+        {
+          max_connections: v(pool.tcp?.maxConnections),
+          max_pending_requests: v(pool.http?.http1MaxPendingRequests),
+          max_requests: v(pool.http?.http2MaxRequests),
+          max_retries: v(pool.http?.maxRetries),
+        },
+      ],
+    },
+  };
+}
+
+function outlierDetection(od: OutlierDetection | undefined): Msg {
+  if (!od) return {};
+  const c5xx = od.consecutive5xxErrors ?? (od.consecutiveErrors !== undefined ? Math.max(0, od.consecutiveErrors) : undefined);
+  const out: Msg = {};
+  if (c5xx !== undefined) {
+    out.consecutive_5xx = wrap(c5xx);
+    out.enforcing_consecutive_5xx = wrap(c5xx > 0 ? 100 : 0);
+  }
+  if (od.consecutiveGatewayErrors !== undefined) {
+    out.consecutive_gateway_failure = wrap(od.consecutiveGatewayErrors);
+    out.enforcing_consecutive_gateway_failure = wrap(od.consecutiveGatewayErrors > 0 ? 100 : 0);
+  }
+  const interval = duration(od.interval);
+  if (interval) out.interval = interval;
+  const base = duration(od.baseEjectionTime);
+  if (base) out.base_ejection_time = base;
+  if (od.maxEjectionPercent !== undefined) out.max_ejection_percent = wrap(Math.min(100, Math.max(0, od.maxEjectionPercent)));
+  if (od.splitExternalLocalOriginErrors) {
+    out.split_external_local_origin_errors = true;
+    if (od.consecutiveLocalOriginFailures !== undefined) out.consecutive_local_origin_failure = wrap(od.consecutiveLocalOriginFailures);
+  }
+  return { outlier_detection: out };
+}
+
+/** HTTP/2 upstream for gRPC/HTTP2 ports; per-connection request limit and idle timeout. */
+function protocolOptions(port: ServicePortInfo, pool: ConnectionPoolSettings | undefined): Msg {
+  const common: Msg = {};
+  const idle = duration(pool?.http?.idleTimeout);
+  if (idle) common.idle_timeout = idle;
+  if (pool?.http?.maxRequestsPerConnection && pool.http.maxRequestsPerConnection > 0) common.max_requests_per_connection = wrap(pool.http.maxRequestsPerConnection);
+  const h2 = isHttp2Port(port) || pool?.http?.h2UpgradePolicy === 'UPGRADE';
+  if (!h2 && Object.keys(common).length === 0) return {};
+  const options: Msg = {
+    ...(Object.keys(common).length > 0 && { common_http_protocol_options: common }),
+    explicit_http_config: h2 ? { http2_protocol_options: {} } : { http_protocol_options: {} },
+  };
+  return { typed_extension_protocol_options: { [N.httpProtocolOptions]: typed(T.HttpProtocolOptions, options) } };
+}
+
+function sansFor(service: Service, endpoints: readonly Endpoint[]): string[] {
+  if (service.subjectAltNames.length > 0) return [...service.subjectAltNames];
+  return [...new Set(endpoints.flatMap((e) => (e.identity ? [e.identity] : [])))].sort(compareStrings);
+}
+
+/**
+ * Upstream TLS. Explicit DestinationRule TLS wins (DISABLE/SIMPLE/MUTUAL/ISTIO_MUTUAL). Without
+ * one, sidecars and routers use Istio's auto mTLS: transport_socket_matches sending mTLS to
+ * endpoints labelled `security.istio.io/tlsMode: istio` and plaintext to the rest. Proxyless
+ * clients get TLS only from an explicit ISTIO_MUTUAL (as Istio's grpcgen).
+ */
+function transport(ctx: Ctx, service: Service, port: ServicePortInfo, subset: string, policy: EffectivePolicy, endpoints: readonly Endpoint[]): Msg {
+  const mode = policy.tls?.mode;
+  const sds = ctx.options.sdsClusterName;
+  const sni = istioSni(port.number, subset, service.hostname);
+  if (ctx.proxy.kind === 'proxyless') {
+    if (mode === 'ISTIO_MUTUAL') return { transport_socket: transportSocket(proxylessUpstream(ctx.options.certificateProviderInstance, sansFor(service, endpoints))) };
+    if (mode === 'SIMPLE' || mode === 'MUTUAL') ctx.problem(`${clusterName('outbound', port.number, subset, service.hostname)}: TLS mode ${mode} is not supported for proxyless gRPC`);
+    return {};
+  }
+  if (mode === 'DISABLE') return {};
+  if (mode === 'ISTIO_MUTUAL') return { transport_socket: transportSocket(istioMutualUpstream(sds, sansFor(service, endpoints), sni)) };
+  if (mode === 'SIMPLE' || mode === 'MUTUAL') return { transport_socket: transportSocket(clientTlsUpstream(policy.tls!, sds, service.hostname)) };
+  if (service.location === 'MESH_EXTERNAL') return {};
+  return {
+    transport_socket_matches: [
+      { name: 'tlsMode-istio', match: stringStruct({ tlsMode: 'istio' }), transport_socket: transportSocket(istioMutualUpstream(sds, sansFor(service, endpoints), sni)) },
+      { name: 'tlsMode-disabled', match: {}, transport_socket: rawBufferSocket() },
+    ],
+  };
+}
+
+/** ClusterLoadAssignment: one locality group per (region, zone, subzone), each with a weight. */
+export function loadAssignment(name: string, endpoints: readonly Endpoint[]): Msg {
+  const groups = new Map<string, Endpoint[]>();
+  const seen = new Set<string>();
+  for (const e of endpoints) {
+    // gRPC NACKs an assignment that lists one address twice; keep the first (sorted) one.
+    const addr = `${e.address}|${e.port}`;
+    if (seen.has(addr)) continue;
+    seen.add(addr);
+    const key = `${e.locality.region}/${e.locality.zone}/${e.locality.subzone}`;
+    const list = groups.get(key);
+    if (list) list.push(e);
+    else groups.set(key, [e]);
+  }
+  const localities = [...groups.keys()].sort(compareStrings).map((key) => {
+    const list = groups.get(key)!;
+    const l = list[0]!.locality;
+    return {
+      locality: { ...(l.region && { region: l.region }), ...(l.zone && { zone: l.zone }), ...(l.subzone && { sub_zone: l.subzone }) },
+      lb_endpoints: list.map((e) => ({
+        endpoint: { address: { socket_address: { address: e.address, port_value: e.port } } },
+        load_balancing_weight: wrap(e.weight),
+        ...(e.tlsMode === 'istio' && { metadata: { filter_metadata: { [TRANSPORT_SOCKET_MATCH]: stringStruct({ tlsMode: 'istio' }) } } }),
+      })),
+      load_balancing_weight: wrap(list.reduce((sum, e) => sum + e.weight, 0)),
+    };
+  });
+  return localities.length === 0 ? { cluster_name: name } : { cluster_name: name, endpoints: localities };
+}

@@ -1,0 +1,224 @@
+import { describe, expect, it } from 'vitest';
+import { buildSnapshot, type ModelObject } from '@aviary/mesh-model';
+import { parseNode } from '@aviary/xds-cache';
+import { TypeUrl, canonicalResource, decodeResource, encodeResource } from '@aviary/xds-protos';
+import { translate, type Msg, type XdsResources } from './index';
+
+function obj(kind: string, name: string, spec: unknown, namespace = 'default'): ModelObject {
+  return { kind, metadata: { name, namespace }, spec };
+}
+const svc = (name: string, ns = 'default', extra: Record<string, unknown> = {}, port: Record<string, unknown> = { number: 8080, name: 'http', protocol: 'HTTP' }) =>
+  obj('ServiceEntry', name, { hosts: [`${name}.${ns}.svc.cluster.local`], location: 'MESH_INTERNAL', ports: [port], workloadSelector: { labels: { app: name } }, ...extra }, ns);
+const we = (name: string, address: string, labels: Record<string, string>, ns = 'default', extra: Record<string, unknown> = {}) =>
+  obj('WorkloadEntry', name, { address, labels: { ...labels, 'security.istio.io/tlsMode': 'istio' }, serviceAccount: labels.app, ...extra }, ns);
+
+const sidecar = (ip = '10.0.0.1', labels: Record<string, string> = { app: 'echo' }, ns = 'default') =>
+  parseNode({ id: `sidecar~${ip}~pod.${ns}~${ns}.svc.cluster.local`, metadata: { NAMESPACE: ns, LABELS: labels } });
+const proxyless = parseNode({ id: 'c', metadata: { GENERATOR: 'grpc', NAMESPACE: 'default' } });
+
+/** Translates and checks that every resource is canonical and survives encode → decode unchanged. */
+function run(objects: ModelObject[], proxy = sidecar()): XdsResources {
+  const r = translate(proxy, buildSnapshot(objects, { trustDomain: 'cluster.local' }));
+  const urls = { listeners: TypeUrl.Listener, routes: TypeUrl.RouteConfiguration, clusters: TypeUrl.Cluster, endpoints: TypeUrl.ClusterLoadAssignment } as const;
+  for (const [key, url] of Object.entries(urls)) {
+    for (const { resource } of r[key as keyof typeof urls]) {
+      expect(canonicalResource(url, resource)).toEqual(resource);
+      expect(decodeResource(url, encodeResource(url, resource))).toEqual(resource);
+    }
+  }
+  return r;
+}
+function get(list: XdsResources['clusters'], name: string): Msg {
+  const r = list.find((x) => x.name === name);
+  if (!r) throw new Error(`no ${name} in ${list.map((x) => x.name).join(', ')}`);
+  return r.resource;
+}
+const echo = [svc('echo'), we('echo-1', '10.0.0.1', { app: 'echo', version: 'v1' }), we('echo-2', '10.0.0.2', { app: 'echo', version: 'v2' }, 'default', { locality: 'r1/z1' })];
+const C = 'outbound|8080||echo.default.svc.cluster.local';
+
+describe('proxyless gRPC', () => {
+  const r = run([...echo, obj('DestinationRule', 'echo', { host: 'echo', trafficPolicy: { loadBalancer: { simple: 'RANDOM' } }, subsets: [{ name: 'v1', labels: { version: 'v1' } }] })], proxyless);
+
+  it('api_listener <host>:<port> → HCM (typed Any) → RDS over ADS, router last', () => {
+    const l = get(r.listeners, 'echo.default.svc.cluster.local:8080');
+    const hcm = (l.api_listener as Msg).api_listener as Msg;
+    expect(hcm['@type']).toBe('type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager');
+    expect(hcm.rds).toEqual({ config_source: { ads: {}, resource_api_version: 'V3' }, route_config_name: C });
+    const filters = hcm.http_filters as Msg[];
+    expect(filters.at(-1)).toEqual({ name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } });
+  });
+
+  it('the virtual host matches the target authority', () => {
+    const vh = (get(r.routes, C).virtual_hosts as Msg[])[0]!;
+    expect(vh.domains).toEqual(['echo.default.svc.cluster.local', 'echo.default.svc.cluster.local:8080']);
+  });
+
+  it('EDS clusters with ads config; unsupported LB becomes ROUND_ROBIN with a problem; no auto mTLS', () => {
+    const c = get(r.clusters, 'outbound|8080|v1|echo.default.svc.cluster.local');
+    expect(c).toMatchObject({ type: 'EDS', lb_policy: 'ROUND_ROBIN', eds_cluster_config: { eds_config: { ads: {} } } });
+    expect(c.transport_socket_matches).toBeUndefined();
+    expect(r.problems.some((p) => p.includes('RANDOM becomes ROUND_ROBIN'))).toBe(true);
+  });
+
+  it('every locality has a locality and a load_balancing_weight; subsets filter endpoints', () => {
+    const all = get(r.endpoints, C).endpoints as Msg[];
+    expect(all.map((l) => [l.locality, l.load_balancing_weight])).toEqual([
+      [{}, { value: 1 }],
+      [{ region: 'r1', zone: 'z1' }, { value: 1 }],
+    ]);
+    const v1 = get(r.endpoints, 'outbound|8080|v1|echo.default.svc.cluster.local').endpoints as Msg[];
+    expect(JSON.stringify(v1)).toContain('10.0.0.1');
+    expect(JSON.stringify(v1)).not.toContain('10.0.0.2');
+  });
+});
+
+describe('sidecar inbound mTLS follows PeerAuthentication', () => {
+  const chains = (mode: string) => {
+    const r = run([...echo, obj('PeerAuthentication', 'pa', { mtls: { mode } })]);
+    return (get(r.listeners, 'virtualInbound').filter_chains as Msg[]).filter((c) => String(c.name).startsWith('inbound_8080'));
+  };
+  it('STRICT: only a TLS chain that requires a client certificate', () => {
+    const c = chains('STRICT');
+    expect(c.map((x) => (x.filter_chain_match as Msg).transport_protocol)).toEqual(['tls']);
+    const tls = (c[0]!.transport_socket as Msg).typed_config as Msg;
+    expect(tls['@type']).toBe('type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext');
+    expect(tls.require_client_certificate).toEqual({ value: true });
+    expect(JSON.stringify(tls)).toContain('"name":"ROOTCA"');
+  });
+  it('PERMISSIVE: TLS and plaintext chains; DISABLE: plaintext only', () => {
+    expect(chains('PERMISSIVE').map((x) => (x.filter_chain_match as Msg).transport_protocol)).toEqual(['tls', 'raw_buffer']);
+    expect(chains('DISABLE').map((x) => (x.filter_chain_match as Msg).transport_protocol)).toEqual(['raw_buffer']);
+  });
+  it('inbound cluster points at the app port on 127.0.0.1', () => {
+    const r = run(echo);
+    expect(JSON.stringify(get(r.clusters, 'inbound|8080||'))).toContain('{"socket_address":{"address":"127.0.0.1","port_value":8080}}');
+  });
+});
+
+describe('DestinationRule TLS on outbound clusters', () => {
+  const cluster = (tls: Record<string, unknown>) => get(run([...echo, obj('DestinationRule', 'echo', { host: 'echo', trafficPolicy: { tls } })]).clusters, C);
+  it('ISTIO_MUTUAL: SDS default + ROOTCA, SANs from endpoint identities, Istio SNI', () => {
+    const t = (cluster({ mode: 'ISTIO_MUTUAL' }).transport_socket as Msg).typed_config as Msg;
+    const common = t.common_tls_context as Msg;
+    expect((common.tls_certificate_sds_secret_configs as Msg[])[0]!.name).toBe('default');
+    expect((common.combined_validation_context as Msg).default_validation_context).toEqual({ match_subject_alt_names: [{ exact: 'spiffe://cluster.local/ns/default/sa/echo' }] });
+    expect(t.sni).toBe('outbound_.8080_._.echo.default.svc.cluster.local');
+  });
+  it('DISABLE: no transport socket; unset: auto mTLS by transport_socket_matches', () => {
+    const d = cluster({ mode: 'DISABLE' });
+    expect(d.transport_socket).toBeUndefined();
+    expect(d.transport_socket_matches).toBeUndefined();
+    const auto = get(run(echo).clusters, C);
+    expect((auto.transport_socket_matches as Msg[]).map((m) => m.name)).toEqual(['tlsMode-istio', 'tlsMode-disabled']);
+  });
+  it('SIMPLE and MUTUAL', () => {
+    const s = (cluster({ mode: 'SIMPLE', sni: 'echo.example.com', caCertificates: '/etc/ca.pem' }).transport_socket as Msg).typed_config as Msg;
+    expect(s).toMatchObject({ sni: 'echo.example.com', common_tls_context: { validation_context: { trusted_ca: { filename: '/etc/ca.pem' } } } });
+    const m = (cluster({ mode: 'MUTUAL', credentialName: 'echo-client' }).transport_socket as Msg).typed_config as Msg;
+    expect(JSON.stringify(m)).toContain('kubernetes://echo-client');
+    expect(JSON.stringify(m)).toContain('kubernetes://echo-client-cacert');
+  });
+});
+
+describe('DestinationRule traffic policy', () => {
+  it('connectionPool → circuit breakers, outlierDetection, consistent hash → RING_HASH + route hash_policy', () => {
+    const r = run([
+      ...echo,
+      obj('DestinationRule', 'echo', {
+        host: 'echo',
+        trafficPolicy: {
+          connectionPool: { tcp: { maxConnections: 10 }, http: { http2MaxRequests: 20, maxRetries: 2 } },
+          outlierDetection: { consecutive5xxErrors: 3, interval: '5s', baseEjectionTime: '1m', maxEjectionPercent: 30 },
+          loadBalancer: { consistentHash: { httpCookie: { name: 'u', ttl: '10s' } } },
+        },
+      }),
+    ]);
+    const c = get(r.clusters, C);
+    expect(c.circuit_breakers).toEqual({ thresholds: [{ max_connections: { value: 10 }, max_pending_requests: { value: 4294967295 }, max_requests: { value: 20 }, max_retries: { value: 2 } }] });
+    expect(c.outlier_detection).toEqual({ consecutive_5xx: { value: 3 }, enforcing_consecutive_5xx: { value: 100 }, interval: { seconds: 5 }, base_ejection_time: { seconds: 60 }, max_ejection_percent: { value: 30 } });
+    expect(c.lb_policy).toBe('RING_HASH');
+    const route = ((get(r.routes, '8080').virtual_hosts as Msg[]).find((v) => v.name === 'echo.default.svc.cluster.local:8080')!.routes as Msg[])[0]!;
+    expect((route.route as Msg).hash_policy).toEqual([{ cookie: { name: 'u', ttl: { seconds: 10 } } }]);
+  });
+  it('LEAST_REQUEST and RANDOM map for sidecars', () => {
+    const lb = (simple: string) => get(run([...echo, obj('DestinationRule', 'echo', { host: 'echo', trafficPolicy: { loadBalancer: { simple } } })]).clusters, C).lb_policy;
+    expect([lb('LEAST_REQUEST'), lb('LEAST_CONN'), lb('RANDOM'), lb('ROUND_ROBIN')]).toEqual(['LEAST_REQUEST', 'LEAST_REQUEST', 'RANDOM', 'ROUND_ROBIN']);
+  });
+});
+
+describe('VirtualService HTTP routes', () => {
+  const routesOf = (http: unknown[]) => {
+    const r = run([...echo, obj('VirtualService', 'echo', { hosts: ['echo'], http })]);
+    return (get(r.routes, '8080').virtual_hosts as Msg[]).find((v) => v.name === 'echo.default.svc.cluster.local:8080')!.routes as Msg[];
+  };
+  it('matches: regex uri, withoutHeaders, authority; prefix rewrite', () => {
+    const [route] = routesOf([{ match: [{ uri: { regex: '/v[0-9]' }, withoutHeaders: { 'x-skip': {} }, authority: { prefix: 'echo' } }], rewrite: { uri: '/new' }, route: [{ destination: { host: 'echo' } }] }]);
+    expect(route!.match).toEqual({
+      safe_regex: { google_re2: {}, regex: '/v[0-9]' },
+      headers: [
+        { name: 'x-skip', present_match: true, invert_match: true },
+        { name: ':authority', string_match: { prefix: 'echo' } },
+      ],
+    });
+    expect((route!.route as Msg).regex_rewrite).toEqual({ pattern: { google_re2: {}, regex: '.*' }, substitution: '/new' });
+  });
+  it('redirect codes, direct responses, gRPC-status aborts, mirrors, attempts 0 disables retries', () => {
+    const routes = routesOf([
+      { match: [{ uri: { prefix: '/a' } }], redirect: { authority: 'b.example.com', redirectCode: 308 } },
+      { match: [{ uri: { prefix: '/b' } }], directResponse: { status: 418, body: { bytes: 'aGk=' } } },
+      { fault: { abort: { grpcStatus: 'UNAVAILABLE' } }, retries: { attempts: 0 }, mirrors: [{ destination: { host: 'echo' }, percentage: { value: 1.5 } }], route: [{ destination: { host: 'echo' } }] },
+    ]);
+    expect(routes[0]!.redirect).toEqual({ host_redirect: 'b.example.com', response_code: 'PERMANENT_REDIRECT' });
+    expect(routes[1]!.direct_response).toEqual({ status: 418, body: { inline_bytes: 'aGk=' } });
+    expect((routes[2]!.typed_per_filter_config as Msg)['envoy.filters.http.fault']).toMatchObject({ abort: { grpc_status: 14, percentage: { numerator: 1000000, denominator: 'MILLION' } } });
+    expect((routes[2]!.route as Msg).retry_policy).toBeUndefined();
+    expect((routes[2]!.route as Msg).request_mirror_policies).toEqual([{ cluster: C, runtime_fraction: { default_value: { numerator: 15000, denominator: 'MILLION' } } }]);
+  });
+});
+
+describe('scope: a proxy receives only what it can reach', () => {
+  const objs = [...echo, svc('private', 'default', { exportTo: ['.'] }), svc('other', 'other'), svc('hidden', 'other', { exportTo: ['.'] })];
+  const clusters = (objects: ModelObject[], p = sidecar()) => run(objects, p).clusters.map((c) => c.name).filter((n) => n.startsWith('outbound'));
+  it('exportTo . keeps a service in its namespace', () => {
+    expect(clusters(objs)).toEqual(['outbound|8080||echo.default.svc.cluster.local', 'outbound|8080||other.other.svc.cluster.local', 'outbound|8080||private.default.svc.cluster.local']);
+    expect(clusters(objs, sidecar('10.9.9.9', {}, 'other'))).toEqual(['outbound|8080||echo.default.svc.cluster.local', 'outbound|8080||hidden.other.svc.cluster.local', 'outbound|8080||other.other.svc.cluster.local']);
+  });
+  it('a Sidecar egress narrows it further', () => {
+    expect(clusters([...objs, obj('Sidecar', 'default', { egress: [{ hosts: ['./*'] }] })])).toEqual(['outbound|8080||echo.default.svc.cluster.local', 'outbound|8080||private.default.svc.cluster.local']);
+    expect(clusters([...objs, obj('Sidecar', 'default', { egress: [{ hosts: ['other/other.other.svc.cluster.local'] }] })])).toEqual(['outbound|8080||other.other.svc.cluster.local']);
+  });
+});
+
+describe('AuthorizationPolicy → RBAC', () => {
+  const filters = (policies: ModelObject[]) => {
+    const l = get(run([...echo, ...policies]).listeners, 'virtualInbound');
+    const chain = (l.filter_chains as Msg[]).find((c) => String(c.name).startsWith('inbound_8080'))!;
+    return (((chain.filters as Msg[])[0]!.typed_config as Msg).http_filters as Msg[]).map((f) => ({ name: f.name, rules: (f.typed_config as Msg).rules as Msg }));
+  };
+  it('DENY filter before ALLOW filter, router last', () => {
+    const f = filters([
+      obj('AuthorizationPolicy', 'allow', { action: 'ALLOW', rules: [{ from: [{ source: { principals: ['cluster.local/ns/default/sa/web'] } }], to: [{ operation: { methods: ['GET'], paths: ['/api/*'] } }] }] }),
+      obj('AuthorizationPolicy', 'deny', { action: 'DENY', rules: [{ to: [{ operation: { notPaths: ['/public'] } }], when: [{ key: 'request.headers[x-block]', values: ['1'] }] }] }),
+    ]);
+    expect(f.map((x) => x.name)).toEqual(['envoy.filters.http.rbac.DENY', 'envoy.filters.http.rbac', 'envoy.filters.http.router']);
+    expect(f[1]!.rules).toEqual({
+      action: 'ALLOW',
+      policies: {
+        'ns[default]-policy[allow]-rule[0]': {
+          permissions: [{ and_rules: { rules: [{ header: { name: ':method', string_match: { exact: 'GET' } } }, { url_path: { path: { prefix: '/api/' } } }] } }],
+          principals: [{ authenticated: { principal_name: { exact: 'spiffe://cluster.local/ns/default/sa/web' } } }],
+        },
+      },
+    });
+    expect(f[0]!.rules.policies).toEqual({
+      'ns[default]-policy[deny]-rule[0]': {
+        permissions: [{ not_rule: { url_path: { path: { exact: '/public' } } } }],
+        principals: [{ header: { name: 'x-block', string_match: { exact: '1' } } }],
+      },
+    });
+  });
+  it('an ALLOW policy without rules denies everything; an unsupported ALLOW rule is dropped (fail closed)', () => {
+    expect(filters([obj('AuthorizationPolicy', 'nothing', {})])[0]!.rules).toEqual({ action: 'ALLOW' });
+    expect(filters([obj('AuthorizationPolicy', 'jwt', { rules: [{ when: [{ key: 'request.auth.claims[iss]', values: ['x'] }] }] })])[0]!.rules).toEqual({ action: 'ALLOW' });
+  });
+});

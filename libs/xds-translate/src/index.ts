@@ -1,0 +1,10 @@
+export { translate, toSnapshotInput, translateForCache, proxyGroupKey } from './translate';
+export type { XdsResources } from './translate';
+export type { NamedResource } from './result';
+export { clusterName, effectivePolicy, resolveTranslateOptions, PASSTHROUGH_CLUSTER, BLACKHOLE_CLUSTER } from './context';
+export type { TranslateOptions, ResolvedTranslateOptions, EffectivePolicy } from './context';
+export { T as typeUrls, N as filterNames, typed, durationMs, fractionalPercent } from './envoy';
+export type { Msg } from './envoy';
+export { istioSni } from './clusters';
+export { SECRET_WORKLOAD, SECRET_ROOT } from './tls';
+export { OUTBOUND_PORT, INBOUND_PORT } from './sidecar';

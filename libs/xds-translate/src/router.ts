@@ -1,0 +1,202 @@
+import type { Server } from '@aviary/mesh-api';
+import { compareStrings, hostMatches, type BoundVirtualService, type GatewayEntry } from '@aviary/mesh-model';
+import { outboundClusters } from './clusters';
+import { clusterName, type Ctx } from './context';
+import { N, prune, socketAddress, T, typed, wrap, type Msg } from './envoy';
+import { faultFilter, hcmFilter, tcpProxyFilter } from './hcm';
+import { rateLimitHttpFilter, withRateLimits } from './ratelimit';
+import { rbacFilters } from './rbac';
+import { virtualServiceRoutes, type ClusterRefs } from './routes';
+import type { Generated } from './result';
+import { gatewayDownstream, transportSocket } from './tls';
+
+/**
+ * Router (ingress gateway), Istio's shape: for each port of the Gateway servers whose selector
+ * matches the proxy's labels, a listener `0.0.0.0_<port>`. Plain HTTP servers share RDS
+ * `http.<port>`; SIMPLE/MUTUAL TLS servers each get a filter chain matched by SNI with their
+ * own RDS `https.<port>.<server>.<gateway>.<ns>`; PASSTHROUGH servers get tcp_proxy chains per
+ * SNI from the VirtualServices' `tls` routes. Routes come from VirtualServices bound to the
+ * gateway (`gateways: [ns/name]`). Clusters: the services those routes reach.
+ */
+
+interface BoundServer {
+  readonly gateway: GatewayEntry;
+  readonly server: Server;
+  readonly index: number;
+}
+
+function serverHosts(server: Server): string[] {
+  return server.hosts.map((h) => (h.includes('/') ? h.slice(h.indexOf('/') + 1) : h));
+}
+
+function hostAllowsNamespace(server: Server, gatewayNs: string, vsNs: string): boolean {
+  return server.hosts.some((h) => {
+    if (!h.includes('/')) return true;
+    const ns = h.slice(0, h.indexOf('/'));
+    return ns === '*' || ns === vsNs || (ns === '.' && vsNs === gatewayNs);
+  });
+}
+
+/** The most specific of two intersecting host patterns. */
+function narrower(a: string, b: string): string {
+  return hostMatches(a, b) ? b : a;
+}
+
+export function routerResources(ctx: Ctx): Generated {
+  const out: Generated = { listeners: [], routes: [], clusters: [], endpoints: [] };
+  const servers: BoundServer[] = [];
+  for (const gateway of ctx.snapshot.gateways.forProxy(ctx.proxy.labels)) {
+    (gateway.spec.servers ?? []).forEach((server, index) => servers.push({ gateway, server, index }));
+  }
+  const byPort = new Map<number, BoundServer[]>();
+  for (const s of servers) {
+    const port = s.server.port.targetPort ?? s.server.port.number;
+    const list = byPort.get(port);
+    if (list) list.push(s);
+    else byPort.set(port, [s]);
+  }
+  const refs: ClusterRefs = new Set();
+  const policies = ctx.snapshot.authorizationPolicies.forWorkload(ctx.proxy.namespace, ctx.proxy.labels);
+  const httpFiltersBase = [...rbacFilters(ctx, policies)];
+
+  for (const [port, list] of [...byPort].sort(([a], [b]) => a - b)) {
+    const chains: Msg[] = [];
+    let needsTlsInspector = false;
+    const plain = list.filter((s) => !s.server.tls || (s.server.tls.httpsRedirect === true && !s.server.tls.mode));
+    const tls = list.filter((s) => !plain.includes(s));
+    if (plain.length > 0) {
+      const name = `http.${port}`;
+      out.routes.push({ name, resource: routeConfiguration(ctx, name, port, plain, refs) });
+      chains.push({ filters: [hcmFilter({ statPrefix: `outbound_0.0.0.0_${port}`, rds: name, filters: httpFilters(ctx, httpFiltersBase, plain), useRemoteAddress: true })] });
+    }
+    for (const s of tls) {
+      const mode = s.server.tls!.mode ?? 'SIMPLE';
+      const sni = serverHosts(s.server).filter((h) => h !== '*');
+      needsTlsInspector = true;
+      if (mode === 'PASSTHROUGH' || mode === 'AUTO_PASSTHROUGH') {
+        chains.push(...passthroughChains(ctx, s, port, refs));
+        continue;
+      }
+      const name = `https.${port}.${s.server.name ?? s.server.port.name ?? `server-${s.index}`}.${s.gateway.name}.${s.gateway.namespace}`;
+      out.routes.push({ name, resource: routeConfiguration(ctx, name, port, [s], refs) });
+      chains.push(
+        prune({
+          filter_chain_match: { server_names: sni },
+          filters: [hcmFilter({ statPrefix: `outbound_0.0.0.0_${port}`, rds: name, filters: httpFilters(ctx, httpFiltersBase, [s]), useRemoteAddress: true })],
+          transport_socket: transportSocket(gatewayDownstream(s.server.tls!, ctx.options.sdsClusterName, ctx.trustDomain)),
+        }),
+      );
+    }
+    if (chains.length === 0) continue;
+    const listenerName = `0.0.0.0_${port}`;
+    out.listeners.push({
+      name: listenerName,
+      resource: {
+        name: listenerName,
+        address: socketAddress('0.0.0.0', port),
+        traffic_direction: 'OUTBOUND',
+        ...(needsTlsInspector && { listener_filters: [{ name: N.tlsInspector, typed_config: typed(T.TlsInspector) }] }),
+        filter_chains: chains,
+      },
+    });
+  }
+
+  // Clusters (and their endpoints) for every service port the routes reach, with all subsets.
+  const wanted = new Set<string>();
+  for (const ref of refs) {
+    const [, port, , host] = ref.split('|');
+    wanted.add(`${host}|${port}`);
+  }
+  for (const key of [...wanted].sort(compareStrings)) {
+    const [host, portText] = key.split('|') as [string, string];
+    const service = ctx.snapshot.services.get(host);
+    const port = service?.ports.find((p) => p.number === Number(portText));
+    if (!service || !port || !ctx.isVisible(host)) continue;
+    for (const c of outboundClusters(ctx, service, port)) {
+      out.clusters.push({ name: c.name, resource: c.cluster });
+      out.endpoints.push({ name: c.name, resource: c.loadAssignment });
+    }
+  }
+  return out;
+}
+
+function gatewayRateLimits(ctx: Ctx, servers: readonly BoundServer[]) {
+  const seen = new Set<string>();
+  const out = [];
+  for (const s of servers) {
+    for (const p of [...ctx.snapshot.rateLimitPolicies.forTarget('Gateway', s.gateway.namespace, s.gateway.name), ...ctx.snapshot.rateLimitPolicies.forWorkload(ctx.proxy.namespace, ctx.proxy.labels)]) {
+      if (!seen.has(p.key)) {
+        seen.add(p.key);
+        out.push(p);
+      }
+    }
+  }
+  return out.sort((a, b) => compareStrings(a.key, b.key));
+}
+
+function httpFilters(ctx: Ctx, base: readonly Msg[], servers: readonly BoundServer[]): Msg[] {
+  return [...base, ...(gatewayRateLimits(ctx, servers).length > 0 ? [rateLimitHttpFilter()] : []), faultFilter()];
+}
+
+function routeConfiguration(ctx: Ctx, name: string, port: number, servers: readonly BoundServer[], refs: ClusterRefs): Msg {
+  const byHost = new Map<string, { routes: Msg[]; redirect: boolean }>();
+  const rateLimits = gatewayRateLimits(ctx, servers);
+  for (const s of servers) {
+    const gatewayName = `${s.gateway.namespace}/${s.gateway.name}`;
+    for (const vs of ctx.snapshot.virtualServices.forGateway(gatewayName)) {
+      if (!hostAllowsNamespace(s.server, s.gateway.namespace, vs.entry.namespace)) continue;
+      for (const vsHost of vs.hosts) {
+        for (const serverHost of serverHosts(s.server)) {
+          if (!(hostMatches(serverHost, vsHost) || hostMatches(vsHost, serverHost))) continue;
+          const host = narrower(serverHost, vsHost);
+          let entry = byHost.get(host);
+          if (!entry) byHost.set(host, (entry = { routes: [], redirect: s.server.tls?.httpsRedirect === true }));
+          if (entry.routes.length === 0 || !sameVs(entry, vs)) entry.routes.push(...virtualServiceRoutes(ctx, vs, { port, gateway: gatewayName }, refs).map((r) => ({ ...r, _vs: vs.entry.key })));
+        }
+      }
+    }
+  }
+  const vhosts: Msg[] = [...byHost.keys()].sort(compareStrings).map((host) => {
+    const entry = byHost.get(host)!;
+    const vhostName = `${host}:${port}`;
+    const routes = entry.routes.map(({ _vs: _drop, ...r }) => r);
+    return prune({
+      name: vhostName,
+      domains: host === '*' ? ['*'] : [host, `${host}:${port}`],
+      routes: withRateLimits(rateLimits, vhostName, routes),
+      ...(entry.redirect && { require_tls: 'ALL' }),
+    });
+  });
+  if (vhosts.length === 0) {
+    vhosts.push({ name: `blackhole:${port}`, domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, direct_response: { status: 404 } }] });
+  }
+  return { name, virtual_hosts: vhosts, validate_clusters: wrap(false) };
+}
+
+function sameVs(entry: { routes: Msg[] }, vs: BoundVirtualService): boolean {
+  return entry.routes.some((r) => r._vs === vs.entry.key);
+}
+
+function passthroughChains(ctx: Ctx, s: BoundServer, port: number, refs: ClusterRefs): Msg[] {
+  const gatewayName = `${s.gateway.namespace}/${s.gateway.name}`;
+  const chains: Msg[] = [];
+  for (const vs of ctx.snapshot.virtualServices.forGateway(gatewayName)) {
+    for (const route of vs.entry.spec.tls ?? []) {
+      for (const m of route.match) {
+        if (m.port !== undefined && m.port !== port) continue;
+        const sni = m.sniHosts.filter((h) => serverHosts(s.server).some((sh) => hostMatches(sh, h) || hostMatches(h, sh)));
+        const dest = route.route?.[0]?.destination;
+        if (sni.length === 0 || !dest) continue;
+        const host = dest.host.includes('.') ? dest.host : `${dest.host}.${vs.entry.namespace}.svc.${ctx.snapshot.options.domainSuffix}`;
+        const service = ctx.snapshot.services.get(host);
+        const destPort = dest.port?.number ?? (service?.ports.length === 1 ? service.ports[0]!.number : port);
+        const cluster = clusterName('outbound', destPort, dest.subset ?? '', host);
+        refs.add(cluster);
+        if ((route.route?.length ?? 0) > 1) ctx.problem(`${vs.entry.key}: weighted TLS routes are not supported; the first destination is used`);
+        chains.push({ filter_chain_match: { server_names: [...sni].sort(compareStrings) }, filters: [tcpProxyFilter(cluster, cluster)] });
+      }
+    }
+  }
+  if (chains.length === 0) ctx.problem(`${gatewayName}: PASSTHROUGH server on port ${port} has no matching VirtualService tls route`);
+  return chains;
+}
