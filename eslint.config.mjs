@@ -8,6 +8,26 @@ const transports = [
   'net', 'http', 'https', 'http2', 'tls', 'dgram',
 ];
 
+// The architecture's dependency rules. Tests may also use the testing and infra libraries
+// (a real nats-server, openssl helpers); production code may not.
+function boundaries(forTests) {
+  const extra = forTests ? ['type:testing', 'type:infra'] : [];
+  const only = (...tags) => [...new Set([...tags, ...extra])];
+  return {
+    enforceBuildableLibDependency: false,
+    allow: [],
+    depConstraints: [
+      { sourceTag: 'type:app', onlyDependOnLibsWithTags: only('type:domain', 'type:util', 'type:infra', 'type:transport') },
+      { sourceTag: 'type:transport', onlyDependOnLibsWithTags: only('type:domain', 'type:util', 'type:infra', 'type:transport') },
+      { sourceTag: 'type:infra', onlyDependOnLibsWithTags: only('type:domain', 'type:util', 'type:infra'), bannedExternalImports: forTests ? [] : ['fastify', '@fastify/*', '@nats-io/*', '@grpc/*', '@kubernetes/*'] },
+      { sourceTag: 'type:domain', onlyDependOnLibsWithTags: only('type:domain', 'type:util'), bannedExternalImports: forTests ? [] : [...transports, 'pino', 'prom-client', '@opentelemetry/*'] },
+      { sourceTag: 'type:util', onlyDependOnLibsWithTags: only('type:util'), bannedExternalImports: forTests ? [] : [...transports, 'prom-client', '@opentelemetry/*'] },
+      { sourceTag: 'type:tooling', onlyDependOnLibsWithTags: only('type:domain', 'type:util', 'type:infra', 'type:transport') },
+      { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:domain', 'type:util', 'type:infra', 'type:transport', 'type:testing'] },
+    ],
+  };
+}
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', '.nx/**', '.aviary/**', 'coverage/**', '**/*.mjs', '**/*.js'] },
   ...tseslint.configs.recommended,
@@ -19,28 +39,17 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
-      '@nx/enforce-module-boundaries': [
-        'error',
-        {
-          enforceBuildableLibDependency: false,
-          allow: [],
-          depConstraints: [
-            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:domain', 'type:util', 'type:infra', 'type:transport'] },
-            { sourceTag: 'type:transport', onlyDependOnLibsWithTags: ['type:domain', 'type:util', 'type:infra', 'type:transport'] },
-            { sourceTag: 'type:infra', onlyDependOnLibsWithTags: ['type:domain', 'type:util', 'type:infra'], bannedExternalImports: ['fastify', '@fastify/*', '@nats-io/*', '@grpc/*', '@kubernetes/*'] },
-            { sourceTag: 'type:domain', onlyDependOnLibsWithTags: ['type:domain', 'type:util'], bannedExternalImports: [...transports, 'pino', 'prom-client', '@opentelemetry/*'] },
-            { sourceTag: 'type:util', onlyDependOnLibsWithTags: ['type:util'], bannedExternalImports: [...transports, 'prom-client', '@opentelemetry/*'] },
-            { sourceTag: 'type:tooling', onlyDependOnLibsWithTags: ['type:domain', 'type:util', 'type:infra', 'type:transport'] },
-            { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:domain', 'type:util', 'type:infra', 'type:transport', 'type:testing'] },
-          ],
-        },
-      ],
+      '@nx/enforce-module-boundaries': ['error', boundaries(false)],
       'no-restricted-syntax': [
         'error',
         { selector: 'ExportAllDeclaration', message: 'Use named exports (STYLE.md): no export *.' },
       ],
       'no-restricted-imports': ['error', { patterns: [{ group: ['@aviary/*/src/*', '**/libs/*/src/*'], message: 'Import a library through its index (@aviary/<lib>), never its src/.' }] }],
     },
+  },
+  {
+    files: ['**/*.spec.ts', '**/*.test-helper.ts', '**/src/testing/**/*.ts'],
+    rules: { '@nx/enforce-module-boundaries': ['error', boundaries(true)] },
   },
   {
     // process.env and process.argv are read in one place: @aviary/config (and tools' own scripts).

@@ -16,7 +16,7 @@ import { runComponent, type RunningComponent } from '@aviary/runtime';
 import { BUNDLE_BUCKET, BUNDLE_KEY } from './lib/bundle-sink';
 import { buildCitadel, type Citadel, type CitadelConfig } from './lib/component';
 import { caProtoText, loadCaPackage } from './lib/proto';
-import { OpenSsl, P256, RSA2048 } from './openssl.test-helper';
+import { OpenSsl, P256, RSA2048 } from '@aviary/testing';
 
 const ADMIN = 'admin-secret';
 type CaClient = Client & { CreateCertificate: (req: object, md: Metadata, cb: (err: ServiceError | null, res?: { cert_chain: string[] }) => void) => void };

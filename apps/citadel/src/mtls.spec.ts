@@ -1,7 +1,7 @@
 import { connect, createServer, type TLSSocket } from 'node:tls';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Issuer, parseCsr } from '@aviary/pki';
-import { OpenSsl, P256, RSA2048 } from './openssl.test-helper';
+import { OpenSsl, P256, RSA2048 } from '@aviary/testing';
 
 const FRONT = 'spiffe://cluster.local/ns/shop/sa/frontend';
 const BACK = 'spiffe://cluster.local/ns/shop/sa/backend';

@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAviaryError } from '@aviary/errors';
 import { createCsr, generatePrivateKey, Issuer, parseCsr, pemBlocks, splitCertificates, toPem, uriSans, verifyChain } from './index';
-import { OpenSsl, P256, RSA2048 } from './openssl.test-helper';
+import { OpenSsl, P256, RSA2048 } from '@aviary/testing';
 
 const ID = 'spiffe://cluster.local/ns/shop/sa/checkout';
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 
 /** A scratch directory and a thin `openssl` wrapper for tests against the real tool. */
 export class OpenSsl {
-  readonly dir = mkdtempSync(join(tmpdir(), 'aviary-pki-'));
+  readonly dir = mkdtempSync(join(tmpdir(), 'aviary-openssl-'));
 
   path(name: string): string {
     return join(this.dir, name);

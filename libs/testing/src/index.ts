@@ -1,0 +1,1 @@
+export { OpenSsl, P256, RSA2048 } from './openssl';
