@@ -62,6 +62,25 @@ describe('SnapshotBuilder', () => {
     expect(d.snapshot.endpoints.forServicePort('reviews.default.svc.cluster.local', 9080)).toHaveLength(0);
   });
 
+  it('an endpoint change rebuilds only the services that select it; the rest stay the same objects', () => {
+    const { b, first } = started();
+    const reviews = 'reviews.default.svc.cluster.local';
+    const ratingsHost = 'ratings.default.svc.cluster.local';
+    b.apply(updated(we('r1', '10.0.0.7', { app: 'reviews' })));
+    const d = b.build();
+    expect(d).toMatchObject({ configChanged: false, endpointsChanged: [reviews], affectedAddresses: ['10.0.0.1', '10.0.0.7'] });
+    expect(d.snapshot.services.get(ratingsHost)).toBe(first.snapshot.services.get(ratingsHost));
+    expect(d.snapshot.endpoints.forService(ratingsHost)).toBe(first.snapshot.endpoints.forService(ratingsHost));
+    expect(d.snapshot.endpoints.forServicePort(reviews, 9080).map((e) => e.address)).toEqual(['10.0.0.7']);
+    // A host claimed first by another ServiceEntry is not reused from the earlier build.
+    b.apply(created(obj('ServiceEntry', 'a-first', { hosts: [ratingsHost], ports: [{ number: 7000, name: 'tcp' }] })));
+    const dup = b.build();
+    expect(dup.snapshot.services.get(ratingsHost)?.source).toBe('ServiceEntry/default/a-first');
+    expect(dup.snapshot.problems.map((p) => p.code)).toEqual(['DUPLICATE_SERVICE_HOST']);
+    b.apply(deleted(obj('ServiceEntry', 'a-first', {})));
+    expect(JSON.stringify(b.build().snapshot.services.all())).toBe(JSON.stringify(first.snapshot.services.all()));
+  });
+
   it('routing config changes are config changes and rebuild only their index', () => {
     const { b, first } = started();
     b.apply(updated(vs(50)));

@@ -165,8 +165,9 @@ export function diffSnapshots(previous: MeshSnapshot | undefined, next: MeshSnap
     for (const host of [...hosts].sort(compareStrings)) {
       const before = previous?.services.get(host);
       const after = next.services.get(host);
-      if (JSON.stringify(before) !== JSON.stringify(after)) servicesChanged.push(host);
-      if (previous && previous.endpoints.fingerprint(host) === next.endpoints.fingerprint(host)) continue;
+      // Unchanged services and endpoint lists are the same objects (buildServices reuses them).
+      if (before !== after && JSON.stringify(before) !== JSON.stringify(after)) servicesChanged.push(host);
+      if (previous && (previous.endpoints.forService(host) === next.endpoints.forService(host) || previous.endpoints.fingerprint(host) === next.endpoints.fingerprint(host))) continue;
       endpointsChanged.push(host);
       const old = new Map<string, Endpoint>();
       for (const list of previous?.endpoints.forService(host).values() ?? []) for (const e of list) old.set(endpointKey(e), e);

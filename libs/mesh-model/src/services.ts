@@ -94,85 +94,126 @@ export interface ServiceBuild {
   readonly problems: readonly ModelProblem[];
 }
 
+/** What one ServiceEntry contributed to a build; reused while its inputs stay the same objects. */
+interface EntryBuild {
+  readonly se: ConfigEntry<ServiceEntrySpec>;
+  readonly options: ResolvedMeshOptions;
+  readonly hosts: readonly string[];
+  readonly workloads: readonly ConfigEntry<WorkloadEntrySpec>[];
+  readonly services: readonly Service[];
+  readonly endpoints: ReadonlyMap<string, ReadonlyMap<number, readonly Endpoint[]>>;
+  readonly problems: readonly ModelProblem[];
+}
+
+/** Per-ServiceEntry results of the build that produced a ServiceIndex (for the next incremental build). */
+const entryBuilds = new WeakMap<ServiceIndex, ReadonlyMap<string, EntryBuild>>();
+
+function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/**
+ * Services and endpoints of all ServiceEntries. With `previous` (the index of the last build),
+ * a ServiceEntry whose entry, claimed hosts and selected WorkloadEntries are the very same
+ * objects as then reuses its frozen services and endpoint lists, so a change to one
+ * WorkloadEntry costs one service's work (and unchanged services stay identical by reference,
+ * which `diffSnapshots` relies on to skip them).
+ */
 export function buildServices(
   serviceEntries: readonly ConfigEntry<ServiceEntrySpec>[],
   workloadEntries: readonly ConfigEntry<WorkloadEntrySpec>[],
   options: ResolvedMeshOptions,
+  previous?: ServiceIndex,
 ): ServiceBuild {
   const problems: ModelProblem[] = [];
-  const services = new Map<string, Service>();
-  const endpoints = new Map<string, Map<number, Endpoint[]>>();
+  const services: Service[] = [];
+  const claimed = new Map<string, string>();
+  const endpoints = new Map<string, ReadonlyMap<number, readonly Endpoint[]>>();
   const weIndex = indexWorkloads(workloadEntries);
+  const before = previous && entryBuilds.get(previous);
+  const builds = new Map<string, EntryBuild>();
 
   for (const se of serviceEntries) {
-    const spec = se.spec;
-    const ports = (spec.ports ?? []).map(normalisePort).sort((a, b) => a.number - b.number);
-    const declared: Service[] = [];
-    for (const hostname of [...new Set(spec.hosts)].sort(compareStrings)) {
-      const existing = services.get(hostname);
-      if (existing) {
+    const hosts: string[] = [];
+    for (const hostname of [...new Set(se.spec.hosts)].sort(compareStrings)) {
+      const existing = claimed.get(hostname);
+      if (existing !== undefined) {
         problems.push({
           code: 'DUPLICATE_SERVICE_HOST',
           resource: se.key,
-          message: `host ${hostname} is already declared by ${existing.source}; this declaration is ignored`,
+          message: `host ${hostname} is already declared by ${existing}; this declaration is ignored`,
         });
         continue;
       }
-      const service: Service = deepFreeze({
-        hostname,
-        namespace: se.namespace,
-        ports,
-        resolution: spec.resolution ?? 'NONE',
-        location: spec.location ?? 'MESH_EXTERNAL',
-        addresses: [...(spec.addresses ?? [])],
-        exportTo: [...(spec.exportTo ?? ['*'])],
-        subjectAltNames: [...(spec.subjectAltNames ?? [])],
-        ...(spec.workloadSelector?.labels && { workloadSelector: { ...spec.workloadSelector.labels } }),
-        source: se.key,
-      });
-      services.set(hostname, service);
-      declared.push(service);
+      claimed.set(hostname, se.key);
+      hosts.push(hostname);
     }
-    if (declared.length === 0) continue;
-
-    const workloads: { spec: WorkloadEntrySpec; source: string; namespace: string }[] = [];
-    (spec.endpoints ?? []).forEach((ep, i) => workloads.push({ spec: ep, source: `${se.key}#${i}`, namespace: se.namespace }));
-    if (spec.workloadSelector) {
-      for (const we of selectWorkloads(weIndex, se.namespace, spec.workloadSelector.labels ?? {})) {
-        workloads.push({ spec: we.spec, source: we.key, namespace: we.namespace });
-      }
-    }
-
-    for (const service of declared) {
-      const perPort = new Map<number, Endpoint[]>();
-      for (const port of ports) perPort.set(port.number, []);
-      for (const w of workloads) {
-        const address = w.spec.address ?? '';
-        if (!isIpLiteral(address)) {
-          if (service === declared[0]) {
-            problems.push({
-              code: 'ENDPOINT_ADDRESS_NOT_IP',
-              resource: w.source.split('#')[0]!,
-              message: `endpoint address ${JSON.stringify(address)} of ${w.source} is not an IP literal; xDS clients accept only IP addresses, so it is left out`,
-            });
-          }
-          continue;
-        }
-        for (const port of ports) {
-          const target = w.spec.ports?.[port.name] ?? port.targetPort ?? port.number;
-          perPort.get(port.number)!.push(endpointOf(w, address, target, port.number, options));
-        }
-      }
-      for (const list of perPort.values()) list.sort(compareEndpoints);
-      endpoints.set(service.hostname, perPort);
-    }
+    if (hosts.length === 0) continue;
+    const selector = se.spec.workloadSelector;
+    const selected = selector ? selectWorkloads(weIndex, se.namespace, selector.labels ?? {}) : [];
+    const last = before?.get(se.key);
+    const build =
+      last && last.se === se && last.options === options && sameList(last.hosts, hosts) && sameList(last.workloads, selected)
+        ? last
+        : buildEntry(se, hosts, selected, options);
+    builds.set(se.key, build);
+    services.push(...build.services);
+    for (const [host, ports] of build.endpoints) endpoints.set(host, ports);
+    problems.push(...build.problems);
   }
 
-  const frozen = new Map<string, ReadonlyMap<number, readonly Endpoint[]>>();
-  for (const [host, ports] of endpoints) {
-    frozen.set(host, new Map([...ports].map(([p, list]) => [p, Object.freeze(list)])));
+  const index = new ServiceIndex(services);
+  entryBuilds.set(index, builds);
+  return { services: index, endpoints: new EndpointIndex(endpoints), problems };
+}
+
+function buildEntry(se: ConfigEntry<ServiceEntrySpec>, hosts: readonly string[], selected: readonly ConfigEntry<WorkloadEntrySpec>[], options: ResolvedMeshOptions): EntryBuild {
+  const spec = se.spec;
+  const problems: ModelProblem[] = [];
+  const ports = (spec.ports ?? []).map(normalisePort).sort((a, b) => a.number - b.number);
+  const declared: Service[] = hosts.map((hostname) =>
+    deepFreeze({
+      hostname,
+      namespace: se.namespace,
+      ports,
+      resolution: spec.resolution ?? 'NONE',
+      location: spec.location ?? 'MESH_EXTERNAL',
+      addresses: [...(spec.addresses ?? [])],
+      exportTo: [...(spec.exportTo ?? ['*'])],
+      subjectAltNames: [...(spec.subjectAltNames ?? [])],
+      ...(spec.workloadSelector?.labels && { workloadSelector: { ...spec.workloadSelector.labels } }),
+      source: se.key,
+    }),
+  );
+
+  const workloads: { spec: WorkloadEntrySpec; source: string; namespace: string }[] = [];
+  (spec.endpoints ?? []).forEach((ep, i) => workloads.push({ spec: ep, source: `${se.key}#${i}`, namespace: se.namespace }));
+  for (const we of selected) workloads.push({ spec: we.spec, source: we.key, namespace: we.namespace });
+
+  const endpoints = new Map<string, ReadonlyMap<number, readonly Endpoint[]>>();
+  for (const service of declared) {
+    const perPort = new Map<number, Endpoint[]>();
+    for (const port of ports) perPort.set(port.number, []);
+    for (const w of workloads) {
+      const address = w.spec.address ?? '';
+      if (!isIpLiteral(address)) {
+        if (service === declared[0]) {
+          problems.push({
+            code: 'ENDPOINT_ADDRESS_NOT_IP',
+            resource: w.source.split('#')[0]!,
+            message: `endpoint address ${JSON.stringify(address)} of ${w.source} is not an IP literal; xDS clients accept only IP addresses, so it is left out`,
+          });
+        }
+        continue;
+      }
+      for (const port of ports) {
+        const target = w.spec.ports?.[port.name] ?? port.targetPort ?? port.number;
+        perPort.get(port.number)!.push(endpointOf(w, address, target, port.number, options));
+      }
+    }
+    endpoints.set(service.hostname, new Map([...perPort].map(([p, list]) => [p, Object.freeze(list.sort(compareEndpoints))])));
   }
-  return { services: new ServiceIndex([...services.values()]), endpoints: new EndpointIndex(frozen), problems };
+  return { se, options, hosts, workloads: selected, services: declared, endpoints, problems };
 }
 
 function endpointOf(

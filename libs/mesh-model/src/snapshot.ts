@@ -129,7 +129,7 @@ export function snapshotFromEntries(entries: EntriesByKind, options: ResolvedMes
   const prev = reuse?.previous;
   const serviceBuild =
     changed('ServiceEntry', 'WorkloadEntry') || !prev
-      ? buildServices(entries.ServiceEntry, entries.WorkloadEntry, options)
+      ? buildServices(entries.ServiceEntry, entries.WorkloadEntry, options, prev?.services)
       : { services: prev.services, endpoints: prev.endpoints, problems: prev.problems.filter((p) => registryProblemCodes.has(p.code)) };
   return Object.freeze({
     options,

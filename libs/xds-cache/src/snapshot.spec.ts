@@ -51,6 +51,20 @@ describe('Snapshot', () => {
     expect(c.get(TypeUrl.ClusterLoadAssignment, 'a')!.version).not.toBe(a.get(TypeUrl.ClusterLoadAssignment, 'a')!.version);
   });
 
+  it('recognises an equal fresh object by content and re-encodes a changed one, also when it changes back', () => {
+    const encoder = new ResourceEncoder();
+    const enc = (port: number) => Snapshot.build({ [TypeUrl.ClusterLoadAssignment]: [cla('a', port)] }, { encoder }).get(TypeUrl.ClusterLoadAssignment, 'a')!;
+    const first = enc(9080);
+    expect(enc(9080)).toBe(first);
+    const moved = enc(9081);
+    expect(moved.version).not.toBe(first.version);
+    expect(encoder.encoded).toBe(2);
+    const back = enc(9080);
+    expect(back.version).toBe(first.version);
+    expect(Buffer.from(back.bytes).equals(Buffer.from(first.bytes))).toBe(true);
+    expect(enc(9080)).toBe(back);
+  });
+
   it('encodes each resource once and shares the bytes across snapshots (identity, content, version)', () => {
     const encoder = new ResourceEncoder();
     const shared = cla('a');

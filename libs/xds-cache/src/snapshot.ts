@@ -73,6 +73,8 @@ export function resourceNameOf(typeUrl: ResourceTypeUrl, resource: object): stri
 export class ResourceEncoder {
   private readonly byObject = new WeakMap<object, EncodedResource>();
   private readonly byName = new Map<string, EncodedResource>();
+  /** JSON of the object behind each `byName` entry: equal JSON means equal input, so equal bytes. */
+  private readonly jsonByName = new Map<string, string>();
   encoded = 0;
   reused = 0;
 
@@ -91,6 +93,14 @@ export class ResourceEncoder {
       this.byObject.set(resource, previous);
       return previous;
     }
+    // Translators build fresh objects for every proxy; most are equal to one encoded before.
+    // Comparing JSON is far cheaper than verifying, encoding and hashing to find that out.
+    const json = entry instanceof VersionedResource ? undefined : jsonOf(resource);
+    if (json !== undefined && previous && this.jsonByName.get(key) === json) {
+      this.reused++;
+      this.byObject.set(resource, previous);
+      return previous;
+    }
     const canonical = canonicalResource(typeUrl, resource);
     const bytes = encodeMessageOf(typeNameOf(typeUrl), canonical);
     const version = entry instanceof VersionedResource ? entry.version : hash([bytes]);
@@ -103,6 +113,8 @@ export class ResourceEncoder {
       result = Object.freeze({ typeUrl, name, version, resource: canonical, bytes });
       this.byName.set(key, result);
     }
+    if (json === undefined) this.jsonByName.delete(key);
+    else this.jsonByName.set(key, json);
     this.byObject.set(resource, result);
     return result;
   }
@@ -111,7 +123,25 @@ export class ResourceEncoder {
   retain(live: Iterable<EncodedResource>): void {
     const keep = new Set<string>();
     for (const r of live) keep.add(`${r.typeUrl}\0${r.name}`);
-    for (const key of this.byName.keys()) if (!keep.has(key)) this.byName.delete(key);
+    for (const key of this.byName.keys()) {
+      if (keep.has(key)) continue;
+      this.byName.delete(key);
+      this.jsonByName.delete(key);
+    }
+  }
+}
+
+/**
+ * JSON of a translator's output (plain objects, arrays, strings, numbers, booleans), or
+ * undefined when JSON cannot stand for its content: a `null` in the text may be NaN or
+ * Infinity, and BigInt throws; the full path then decides.
+ */
+function jsonOf(resource: object): string | undefined {
+  try {
+    const json = JSON.stringify(resource);
+    return json.includes('null') ? undefined : json;
+  } catch {
+    return undefined;
   }
 }
 

@@ -12,6 +12,12 @@ export interface SourceChange {
   readonly types?: readonly ResourceTypeUrl[];
   /** Proxies that may be affected; undefined means all. */
   readonly affects?: (proxy: ProxyInfo) => boolean;
+  /**
+   * Names of the resources (of `types`) that may have changed; undefined means any. The server
+   * then skips, without asking the source, a stream whose subscription to every one of `types`
+   * is by name (not wildcard) and names none of them: it watches nothing that changed.
+   */
+  readonly names?: (name: string) => boolean;
   /** When the change was first observed (ms, the server's clock): start of convergence time. */
   readonly observedAt?: number;
 }
@@ -34,10 +40,14 @@ export function mergeChanges(a: SourceChange, b: SourceChange): SourceChange {
   const fa = a.affects;
   const fb = b.affects;
   const affects = fa && fb ? (p: ProxyInfo) => fa(p) || fb(p) : undefined;
+  const na = a.names;
+  const nb = b.names;
+  const names = na && nb ? (n: string) => na(n) || nb(n) : undefined;
   const observedAt = a.observedAt === undefined ? b.observedAt : b.observedAt === undefined ? a.observedAt : Math.min(a.observedAt, b.observedAt);
   return {
     ...(types && { types }),
     ...(affects && { affects }),
+    ...(names && { names }),
     ...(observedAt !== undefined && { observedAt }),
   };
 }

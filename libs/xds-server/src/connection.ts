@@ -167,6 +167,20 @@ export abstract class Connection {
   /** Pushes what changed in `types` (all when undefined), in push order. */
   abstract pushChanges(types: readonly ResourceTypeUrl[] | undefined, observedAt: number | undefined): void;
 
+  /**
+   * Whether a change of the resources of `types` whose names satisfy `names` can concern this
+   * stream: some such type is subscribed by wildcard, or by a name that satisfies `names`.
+   */
+  watchesAnyOf(types: readonly ResourceTypeUrl[], names: (name: string) => boolean): boolean {
+    for (const t of types) {
+      const st = this.types.get(t);
+      if (!st?.subscribed) continue;
+      if (st.wildcard) return true;
+      for (const n of st.names) if (names(n)) return true;
+    }
+    return false;
+  }
+
   protected state(typeUrl: ResourceTypeUrl): TypeState {
     let st = this.types.get(typeUrl);
     if (!st) {

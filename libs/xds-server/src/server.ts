@@ -3,7 +3,6 @@ import type { Registry } from 'prom-client';
 import { isAviaryError } from '@aviary/errors';
 import {
   Debouncer,
-  mergeChanges,
   parseNode,
   systemClock,
   type Clock,
@@ -56,7 +55,7 @@ export class XdsServer {
   private readonly connections = new Map<number, Connection>();
   private readonly statusListeners = new Set<(event: XdsStatusEvent) => void>();
   private readonly host: StreamHost;
-  private readonly debouncer: Debouncer<SourceChange> | undefined;
+  private readonly debouncer: Debouncer<SourceChange[]> | undefined;
   private readonly unsubscribe: () => void;
   private grpcServer: grpc.Server | undefined;
   private readonly clock: Clock;
@@ -84,9 +83,9 @@ export class XdsServer {
     const debounce = options.debounce ?? { quietMs: 100, maxDelayMs: 1000 };
     this.debouncer =
       debounce.quietMs > 0
-        ? new Debouncer<SourceChange>({ ...debounce, merge: mergeChanges, flush: (c) => this.apply(c), clock: this.clock })
+        ? new Debouncer<SourceChange[]>({ ...debounce, merge: (a, b) => [...a, ...b], flush: (c) => this.apply(c), clock: this.clock })
         : undefined;
-    this.unsubscribe = options.source.onChange((change) => (this.debouncer ? this.debouncer.push(change) : this.apply(change)));
+    this.unsubscribe = options.source.onChange((change) => (this.debouncer ? this.debouncer.push([change]) : this.apply([change])));
   }
 
   /** Subscribes to connected/ack/nack/disconnected events; returns the unsubscribe function. */
@@ -168,10 +167,27 @@ export class XdsServer {
       });
   }
 
-  private apply(change: SourceChange): void {
+  /**
+   * Pushes a debounced burst. The changes are kept apart rather than merged into one, so each
+   * stream gets the union of only the changes that concern it (an EDS change for everyone plus
+   * a full change for the proxies at one IP must not become a full change for everyone), and a
+   * stream that watches none of the changed names is not asked to compute anything.
+   */
+  private apply(changes: readonly SourceChange[]): void {
     for (const conn of this.connections.values()) {
-      if (change.affects && !change.affects(conn.proxy)) continue;
-      conn.pushChanges(change.types, change.observedAt);
+      let all = false;
+      const types = new Set<ResourceTypeUrl>();
+      let observedAt: number | undefined;
+      let relevant = false;
+      for (const change of changes) {
+        if (change.affects && !change.affects(conn.proxy)) continue;
+        if (change.names && change.types && !conn.watchesAnyOf(change.types, change.names)) continue;
+        relevant = true;
+        if (change.types) for (const t of change.types) types.add(t);
+        else all = true;
+        if (change.observedAt !== undefined) observedAt = Math.min(observedAt ?? change.observedAt, change.observedAt);
+      }
+      if (relevant) conn.pushChanges(all ? undefined : [...types], observedAt);
     }
   }
 

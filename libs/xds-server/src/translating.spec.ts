@@ -66,6 +66,67 @@ describe('XdsServer over a TranslatingSource', () => {
   });
 });
 
+describe('XdsServer pushes a named change only to streams that watch one of the names', () => {
+  it('does not ask the source for a stream whose by-name subscription names none of them', async () => {
+    const model = (rev: number): Model => ({ revision: rev, ports: { a: [80], b: [81] } });
+    const edsTranslate = (proxy: ProxyInfo, m: Model): SnapshotInput => ({
+      [TypeUrl.ClusterLoadAssignment]: ['x', 'y'].map((n) => ({ cluster_name: `${proxy.namespace}-${n}`, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '10.0.0.1', port_value: m.revision } } } }] }] })),
+    });
+    let translated: string[] = [];
+    const source = new TranslatingSource<Model>(model(1), { groupOf: (p) => p.id, translate: (p, m) => (translated.push(p.id), edsTranslate(p, m)) });
+    const server = new XdsServer({ source, debounce: { quietMs: 0, maxDelayMs: 0 } });
+    const port = await server.listen('127.0.0.1:0');
+    const watchX = new RawAdsStream(port, false);
+    const watchY = new RawAdsStream(port, false);
+    try {
+      for (const [s, name] of [[watchX, 'a-x'], [watchY, 'a-y']] as const) {
+        s.send({ node: RawAdsStream.node(`sidecar~10.0.0.9~${name}.a~a.svc.cluster.local`), type_url: TypeUrl.ClusterLoadAssignment, resource_names: [name] });
+        const r = await s.next();
+        s.send({ type_url: TypeUrl.ClusterLoadAssignment, version_info: r.version_info, response_nonce: r.nonce, resource_names: [name] });
+      }
+      translated = [];
+      source.setModel(model(2), { types: [TypeUrl.ClusterLoadAssignment], names: (n) => n === 'a-x' });
+      const pushed = await watchX.next();
+      expect(((pushed.resources as CanonicalMessage[]) ?? []).map((c) => c.cluster_name)).toEqual(['a-x']);
+      expect(translated).toEqual(['sidecar~10.0.0.9~a-x.a~a.svc.cluster.local']);
+      expect(watchY.pending).toBe(0);
+    } finally {
+      watchX.close();
+      watchY.close();
+      await server.stop(100);
+    }
+  });
+
+  it('keeps debounced changes apart: a change for one proxy does not widen another change to everyone', async () => {
+    const clock = new ManualClock();
+    let translated: string[] = [];
+    const source = new TranslatingSource<Model>({ revision: 1, ports: { a: [80], b: [81] } }, { translate: (p, m) => (translated.push(p.namespace), translate(p, m)), now: clock.now });
+    const server = new XdsServer({ source, clock, debounce: { quietMs: 100, maxDelayMs: 1000 } });
+    const port = await server.listen('127.0.0.1:0');
+    const a = new RawAdsStream(port, false);
+    const b = new RawAdsStream(port, false);
+    try {
+      for (const [s, ns] of [[a, 'a'], [b, 'b']] as const) {
+        s.send({ node: RawAdsStream.node(`sidecar~10.0.0.1~p.${ns}~${ns}.svc.cluster.local`), type_url: TypeUrl.Listener });
+        const r = await s.next();
+        s.send({ type_url: TypeUrl.Listener, version_info: r.version_info, response_nonce: r.nonce });
+      }
+      translated = [];
+      source.setModel({ revision: 2, ports: { a: [80, 90], b: [81] } }, { types: [TypeUrl.Listener], affects: (p) => p.namespace === 'a' });
+      // For everyone, but a type nobody subscribed to: merged with the first it used to become LDS for everyone.
+      source.setModel({ revision: 2, ports: { a: [80, 90], b: [81] } }, { types: [TypeUrl.Cluster] });
+      clock.advance(100);
+      expect(((await a.next()).resources as CanonicalMessage[]).map((l) => l.name)).toEqual(['a-80', 'a-90']);
+      expect(translated).toEqual(['a']);
+      expect(b.pending).toBe(0);
+    } finally {
+      a.close();
+      b.close();
+      await server.stop(100);
+    }
+  });
+});
+
 /** Manual timers: the debounced push happens only when the test says time has passed. */
 class ManualClock implements Clock {
   t = 0;

@@ -7,6 +7,16 @@ export function clusterName(direction: 'outbound' | 'inbound', port: number, sub
   return `${direction}|${port}|${subset}|${host}`;
 }
 
+/**
+ * Which ClusterLoadAssignments may change when the endpoints of `hosts` change: the outbound
+ * clusters of those services (every port and subset; a CLA is named as its cluster). For
+ * `SourceChange.names`, so the server skips proxies that watch none of them.
+ */
+export function endpointNamesOf(hosts: Iterable<string>): (name: string) => boolean {
+  const set = new Set(hosts);
+  return (name) => name.startsWith('outbound|') && set.has(name.slice(name.lastIndexOf('|') + 1));
+}
+
 export const PASSTHROUGH_CLUSTER = 'PassthroughCluster';
 export const BLACKHOLE_CLUSTER = 'BlackHoleCluster';
 

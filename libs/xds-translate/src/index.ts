@@ -1,7 +1,7 @@
 export { translate, toSnapshotInput, translateForCache, proxyGroupKey } from './translate';
 export type { XdsResources } from './translate';
 export type { NamedResource } from './result';
-export { clusterName, effectivePolicy, resolveTranslateOptions, PASSTHROUGH_CLUSTER, BLACKHOLE_CLUSTER } from './context';
+export { clusterName, endpointNamesOf, effectivePolicy, resolveTranslateOptions, PASSTHROUGH_CLUSTER, BLACKHOLE_CLUSTER } from './context';
 export type { TranslateOptions, ResolvedTranslateOptions, EffectivePolicy } from './context';
 export { T as typeUrls, N as filterNames, typed, durationMs, fractionalPercent } from './envoy';
 export type { Msg } from './envoy';

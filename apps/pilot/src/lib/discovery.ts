@@ -6,7 +6,7 @@ import { SnapshotBuilder, type MeshSnapshot } from '@aviary/mesh-model';
 import { parseNode, TranslatingSource, type NodeLike, type ProxyInfo, type SourceChange } from '@aviary/xds-cache';
 import { TypeUrl } from '@aviary/xds-protos';
 import { XdsServer } from '@aviary/xds-server';
-import { proxyGroupKey, translateForCache } from '@aviary/xds-translate';
+import { endpointNamesOf, proxyGroupKey, translateForCache } from '@aviary/xds-translate';
 
 export interface DiscoveryOptions {
   readonly store: ConfigStore;
@@ -121,7 +121,7 @@ export class Discovery {
       this.source.setModel(delta.snapshot, { types: [], observedAt });
       return;
     }
-    const eds: SourceChange = { types: [TypeUrl.ClusterLoadAssignment], observedAt };
+    const eds: SourceChange = { types: [TypeUrl.ClusterLoadAssignment], names: endpointNamesOf(delta.endpointsChanged), observedAt };
     this.source.setModel(delta.snapshot, eds);
     if (delta.affectedAddresses.length > 0) {
       const addresses = new Set(delta.affectedAddresses);

@@ -1,0 +1,302 @@
+// Load generator for the pilot benchmark (tools/bench/pilot.ts forks it with an IPC channel, so
+// it runs in its own process, normally pinned to the other CPU). Opens N state-of-the-world ADS
+// streams with raw @grpc/grpc-js, one HTTP/2 connection each, and behaves like Envoy / a
+// proxyless gRPC client: CDS and LDS wildcard first, then EDS for the EDS clusters it is sent
+// and RDS for the route configurations its listeners name; every response is ACKed at once.
+// Responses are decoded with the Envoy protos of @aviary/xds-protos (protobufjs).
+//
+// IPC (parent → child): {cmd:'start', port, nodes}, {cmd:'mark', id, address, host},
+// {cmd:'report', id}, {cmd:'stop'}. Child → parent: {evt:'converged', ...}, {evt:'marked'},
+// {evt:'report', ...}. Times are epoch milliseconds with sub-ms precision
+// (performance.timeOrigin + performance.now()), comparable across processes on one machine.
+import * as grpc from '@grpc/grpc-js';
+import type protobuf from 'protobufjs';
+import { encodeMessageOf, jsToStruct, lookupType, TypeUrl, type JsonValue } from '@aviary/xds-protos';
+
+const SERVICE = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
+const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+const CDS = TypeUrl.Cluster;
+const EDS = TypeUrl.ClusterLoadAssignment;
+const LDS = TypeUrl.Listener;
+const RDS = TypeUrl.RouteConfiguration;
+const ALL_TYPES = [CDS, EDS, LDS, RDS] as const;
+const EDS_TYPE_ENUM = 3; // envoy.config.cluster.v3.Cluster.DiscoveryType.EDS
+
+export interface LoadNode {
+  readonly id: string;
+  readonly kind: 'sidecar' | 'proxyless';
+  readonly namespace: string;
+  readonly metadata: Record<string, JsonValue>;
+}
+
+type Any = { type_url: string; value: Uint8Array };
+type Decoded = protobuf.Message & Record<string, unknown>;
+
+const now = (): number => performance.timeOrigin + performance.now();
+const tResponse = lookupType('envoy.service.discovery.v3.DiscoveryResponse');
+const tCluster = lookupType('envoy.config.cluster.v3.Cluster');
+const tListener = lookupType('envoy.config.listener.v3.Listener');
+const tCla = lookupType('envoy.config.endpoint.v3.ClusterLoadAssignment');
+const tHcm = lookupType('envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager');
+const encodeRequest = (o: object): Buffer => Buffer.from(encodeMessageOf('envoy.service.discovery.v3.DiscoveryRequest', o));
+
+function rdsOf(any: Any | undefined | null): string | undefined {
+  if (!any || any.type_url !== HCM) return undefined;
+  const hcm = tHcm.decode(any.value) as Decoded;
+  const rds = hcm['rds'] as { route_config_name?: string } | undefined;
+  return rds?.route_config_name || undefined;
+}
+
+function listenerRoutes(l: Decoded): string[] {
+  const out: string[] = [];
+  const api = (l['api_listener'] as { api_listener?: Any } | undefined)?.api_listener;
+  const a = rdsOf(api);
+  if (a) out.push(a);
+  for (const chain of (l['filter_chains'] as Array<{ filters?: Array<{ typed_config?: Any }> }> | undefined) ?? []) {
+    for (const f of chain.filters ?? []) {
+      const r = rdsOf(f.typed_config);
+      if (r) out.push(r);
+    }
+  }
+  return out;
+}
+
+function claAddresses(c: Decoded): string[] {
+  const out: string[] = [];
+  for (const loc of (c['endpoints'] as Array<{ lb_endpoints?: Array<{ endpoint?: { address?: { socket_address?: { address?: string } } } }> }> | undefined) ?? []) {
+    for (const lb of loc.lb_endpoints ?? []) {
+      const a = lb.endpoint?.address?.socket_address?.address;
+      if (a) out.push(a);
+    }
+  }
+  return out;
+}
+
+interface TypeState {
+  names: string[]; // current subscription (sorted); [] = wildcard for CDS/LDS
+  nonce: string;
+  version: string;
+  received: Set<string>;
+  responses: number;
+  acked: boolean;
+}
+
+interface Mark {
+  readonly id: number;
+  readonly at: number;
+  readonly address: string;
+  readonly hostSuffix: string;
+}
+
+class Stream {
+  readonly types = new Map<string, TypeState>();
+  private call!: grpc.ClientDuplexStream<Buffer, Buffer>;
+  private client!: grpc.Client;
+  convergedAt: number | undefined;
+  error: string | undefined;
+  /** Since the last mark: responses per type, and when each EDS response carrying the marked address was ACKed. */
+  sinceMark: Record<string, number> = {};
+  markAcks: number[] = [];
+  bytesIn = 0;
+
+  constructor(
+    readonly index: number,
+    readonly node: LoadNode,
+    private readonly load: Load,
+  ) {
+    for (const t of ALL_TYPES) this.types.set(t, { names: [], nonce: '', version: '', received: new Set(), responses: 0, acked: false });
+  }
+
+  open(port: number): void {
+    this.client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
+      'grpc.use_local_subchannel_pool': 1, // one HTTP/2 connection per proxy, as real proxies have
+      'grpc.max_receive_message_length': -1,
+    });
+    this.call = this.client.makeBidiStreamRequest(SERVICE, (b: Buffer) => b, (b: Buffer) => b);
+    this.call.on('data', (b: Buffer) => this.onResponse(b));
+    this.call.on('error', (e: grpc.ServiceError) => {
+      if (!this.load.stopping) this.error = e.message;
+    });
+    const node = { id: this.node.id, cluster: this.node.namespace, metadata: jsToStruct(this.node.metadata), locality: { region: 'region1', zone: 'zone1' } };
+    // Envoy's order: CDS first (with the node), then LDS.
+    this.call.write(encodeRequest({ node, type_url: CDS }));
+    this.call.write(encodeRequest({ type_url: LDS }));
+  }
+
+  private send(typeUrl: string, st: TypeState): void {
+    this.call.write(encodeRequest({ type_url: typeUrl, version_info: st.version, response_nonce: st.nonce, resource_names: st.names }));
+  }
+
+  private subscribe(typeUrl: string, names: Set<string>): void {
+    const st = this.types.get(typeUrl)!;
+    const sorted = [...names].sort();
+    if (sorted.length === st.names.length && sorted.every((n, i) => n === st.names[i])) return;
+    st.names = sorted;
+    for (const n of [...st.received]) if (!names.has(n)) st.received.delete(n);
+    st.acked = false;
+    this.send(typeUrl, st);
+  }
+
+  private onResponse(buf: Buffer): void {
+    const receivedAt = now();
+    this.bytesIn += buf.length;
+    const res = tResponse.decode(buf) as Decoded;
+    const typeUrl = res['type_url'] as string;
+    const st = this.types.get(typeUrl);
+    if (!st) return;
+    st.nonce = res['nonce'] as string;
+    st.version = res['version_info'] as string;
+    st.responses++;
+    const resources = (res['resources'] as Any[] | undefined) ?? [];
+    const mark = this.load.mark;
+    if (mark) this.sinceMark[typeUrl] = (this.sinceMark[typeUrl] ?? 0) + 1;
+    let carriesMark = false;
+    const follow = new Set<string>();
+    if (typeUrl === CDS || typeUrl === LDS) st.received.clear();
+    for (const any of resources) {
+      if (typeUrl === CDS) {
+        const c = tCluster.decode(any.value) as Decoded;
+        st.received.add(c['name'] as string);
+        if (c['type'] === EDS_TYPE_ENUM) follow.add(((c['eds_cluster_config'] as { service_name?: string } | undefined)?.service_name || c['name']) as string);
+      } else if (typeUrl === LDS) {
+        const l = tListener.decode(any.value) as Decoded;
+        st.received.add(l['name'] as string);
+        for (const r of listenerRoutes(l)) follow.add(r);
+      } else if (typeUrl === EDS) {
+        const c = tCla.decode(any.value) as Decoded;
+        const name = c['cluster_name'] as string;
+        st.received.add(name);
+        if (mark && name.endsWith(mark.hostSuffix) && claAddresses(c).includes(mark.address)) carriesMark = true;
+      } else {
+        const r = lookupType('envoy.config.route.v3.RouteConfiguration').decode(any.value) as Decoded;
+        st.received.add(r['name'] as string);
+      }
+    }
+    // ACK first (Envoy applies, then ACKs), then change the dependent subscription.
+    this.send(typeUrl, st);
+    st.acked = true;
+    if (carriesMark) this.markAcks.push(now());
+    if (typeUrl === CDS) this.subscribe(EDS, follow);
+    if (typeUrl === LDS) this.subscribe(RDS, follow);
+    if (this.convergedAt === undefined && this.converged()) {
+      this.convergedAt = receivedAt;
+      this.load.onConverged(this);
+    }
+  }
+
+  /** Every type answered and ACKed, and every RDS/EDS name it subscribes to received. */
+  converged(): boolean {
+    for (const t of ALL_TYPES) {
+      const st = this.types.get(t)!;
+      if (t === RDS || t === EDS) {
+        if (st.names.length === 0 && this.types.get(t === RDS ? LDS : CDS)!.responses === 0) return false;
+        if (st.names.some((n) => !st.received.has(n))) return false;
+        if (st.names.length > 0 && !st.acked) return false;
+      } else if (st.responses === 0 || !st.acked) return false;
+    }
+    return true;
+  }
+
+  close(): void {
+    this.call.cancel();
+    this.client.close();
+  }
+}
+
+class Load {
+  streams: Stream[] = [];
+  mark: Mark | undefined;
+  stopping = false;
+  private startedAt = 0;
+  private convergedCount = 0;
+  private cpuAtStart = process.cpuUsage();
+
+  start(port: number, nodes: readonly LoadNode[]): void {
+    this.cpuAtStart = process.cpuUsage();
+    this.startedAt = now();
+    this.streams = nodes.map((n, i) => new Stream(i, n, this));
+    for (const s of this.streams) s.open(port);
+  }
+
+  onConverged(_s: Stream): void {
+    this.convergedCount++;
+    if (this.convergedCount === this.streams.length) {
+      const times = this.streams.map((s) => s.convergedAt! - this.startedAt).sort((a, b) => a - b);
+      const cpu = process.cpuUsage(this.cpuAtStart);
+      const subs = (t: string): number => this.streams.reduce((n, s) => n + s.types.get(t)!.received.size, 0);
+      send({
+        evt: 'converged',
+        startedAt: this.startedAt,
+        lastAt: this.startedAt + times.at(-1)!,
+        p50ms: q(times, 0.5),
+        p99ms: q(times, 0.99),
+        maxMs: times.at(-1),
+        loadCpuMs: (cpu.user + cpu.system) / 1000,
+        resourcesHeld: { cds: subs(CDS), eds: subs(EDS), lds: subs(LDS), rds: subs(RDS) },
+        bytesIn: this.streams.reduce((n, s) => n + s.bytesIn, 0),
+        responses: this.streams.reduce((n, s) => n + [...s.types.values()].reduce((m, st) => m + st.responses, 0), 0),
+      });
+    }
+  }
+
+  setMark(id: number, address: string, host: string): void {
+    for (const s of this.streams) {
+      s.sinceMark = {};
+      s.markAcks = [];
+    }
+    this.mark = { id, at: now(), address, hostSuffix: `|${host}` };
+  }
+
+  report(id: number): void {
+    const mark = this.mark!;
+    const interested: number[] = [];
+    const acked: Array<{ stream: number; ms: number }> = [];
+    const pushed: Array<{ stream: number; types: Record<string, number> }> = [];
+    for (const s of this.streams) {
+      const watches = s.types.get(EDS)!.names.some((n) => n.endsWith(mark.hostSuffix));
+      if (watches) interested.push(s.index);
+      if (s.markAcks.length > 0) acked.push({ stream: s.index, ms: Math.max(...s.markAcks) });
+      if (Object.keys(s.sinceMark).length > 0) pushed.push({ stream: s.index, types: s.sinceMark });
+    }
+    send({ evt: 'report', id, markAt: mark.at, interested, acked, pushed, errors: this.streams.filter((s) => s.error).map((s) => `${s.index}: ${s.error}`).slice(0, 5) });
+  }
+
+  stop(): void {
+    this.stopping = true;
+    for (const s of this.streams) s.close();
+  }
+
+  status(): object {
+    const notConverged = this.streams.filter((s) => s.convergedAt === undefined);
+    return {
+      converged: this.convergedCount,
+      errors: this.streams.filter((s) => s.error).length,
+      firstError: this.streams.find((s) => s.error)?.error,
+      sample: notConverged.slice(0, 2).map((s) => ({ id: s.node.id, types: Object.fromEntries([...s.types].map(([t, st]) => [t.split('.').at(-1), { names: st.names.length, received: st.received.size, responses: st.responses, acked: st.acked }])) })),
+    };
+  }
+}
+
+function q(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
+}
+
+function send(msg: object): void {
+  process.send?.(msg);
+}
+
+const load = new Load();
+process.on('message', (m: { cmd: string; port?: number; nodes?: LoadNode[]; id?: number; address?: string; host?: string }) => {
+  if (m.cmd === 'start') load.start(m.port!, m.nodes!);
+  else if (m.cmd === 'mark') {
+    load.setMark(m.id!, m.address!, m.host!);
+    send({ evt: 'marked', id: m.id, at: load.mark!.at });
+  } else if (m.cmd === 'report') load.report(m.id!);
+  else if (m.cmd === 'status') send({ evt: 'status', ...load.status() });
+  else if (m.cmd === 'stop') {
+    load.stop();
+    setTimeout(() => process.exit(0), 200);
+  }
+});
+process.on('disconnect', () => process.exit(0));
+send({ evt: 'ready', pid: process.pid });
