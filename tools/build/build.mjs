@@ -39,6 +39,15 @@ const bundleJson = {
   },
 };
 
+// `import text from './file.proto?raw'` (as vite does in tests): the file's text, bundled.
+const rawText = {
+  name: 'raw-text',
+  setup(b) {
+    b.onResolve({ filter: /\?raw$/ }, (args) => ({ path: join(args.resolveDir, args.path.slice(0, -4)), namespace: 'raw-text' }));
+    b.onLoad({ filter: /.*/, namespace: 'raw-text' }, (args) => ({ contents: readFileSync(args.path, 'utf8'), loader: 'text' }));
+  },
+};
+
 const wanted = process.argv.slice(2);
 for (const name of wanted) {
   if (!(name in entries)) {
@@ -58,7 +67,7 @@ await Promise.all(
         format: 'esm',
         target: 'node24',
         external,
-        plugins: [bundleJson],
+        plugins: [bundleJson, rawText],
         sourcemap: 'linked',
         logLevel: 'warning',
         banner: { js: (name === 'aviary-cli' ? '#!/usr/bin/env node\n' : '') + "import { createRequire as __aviaryCreateRequire } from 'node:module'; const require = __aviaryCreateRequire(import.meta.url);" },

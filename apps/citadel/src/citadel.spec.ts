@@ -15,7 +15,7 @@ import { createCsr, generatePrivateKey, privateKeyFromPem } from '@aviary/pki';
 import { runComponent, type RunningComponent } from '@aviary/runtime';
 import { BUNDLE_BUCKET, BUNDLE_KEY } from './lib/bundle-sink';
 import { buildCitadel, type Citadel, type CitadelConfig } from './lib/component';
-import { caProtoText, loadCaPackage } from './lib/proto';
+import { loadCaPackage } from '@aviary/ca-api';
 import { OpenSsl, P256, RSA2048 } from '@aviary/testing';
 
 const ADMIN = 'admin-secret';
@@ -86,10 +86,6 @@ describe('citadel app (real nats-server, gRPC, REST, openssl)', () => {
     await nats?.stop();
     await rm(dataDir, { recursive: true, force: true });
     ssl.cleanup();
-  });
-
-  it('embeds exactly apps/citadel/proto/ca.proto', () => {
-    expect(caProtoText).toBe(readFileSync(join(import.meta.dirname, '..', 'proto', 'ca.proto'), 'utf8'));
   });
 
   it('issues over plaintext gRPC for the join-token identity; openssl verifies; the audit event arrives', async () => {

@@ -11,7 +11,7 @@ import {
 } from '@grpc/grpc-js';
 import { isAviaryError } from '@aviary/errors';
 import type { Logger } from '@aviary/observability';
-import { CA_SERVICE, loadCaPackage, type IstioCertificateRequest, type IstioCertificateResponse } from './proto';
+import { CA_SERVICE, loadCaPackage, type IstioCertificateRequest, type IstioCertificateResponse } from '@aviary/ca-api';
 import type { CitadelService } from './service';
 import { grpcStatusByKind } from './status';
 

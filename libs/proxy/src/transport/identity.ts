@@ -1,23 +1,13 @@
 import { X509Certificate } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import protobuf from 'protobufjs';
+import { caProtoRoot, CREATE_CERTIFICATE_METHOD } from '@aviary/ca-api';
 import { createCsr, generatePrivateKey, privateKeyToPem } from '@aviary/pki';
 import type { WorkloadIdentity } from './tls-material';
 
-/**
- * The wire subset of Istio's `istio.v1.auth.IstioCertificateService` (apps/citadel/proto/ca.proto)
- * the proxy uses: field numbers as in the original.
- */
-const caProto = protobuf.parse(`
-syntax = "proto3";
-package istio.v1.auth;
-message IstioCertificateRequest { string csr = 1; int64 validity_duration = 3; }
-message IstioCertificateResponse { repeated string cert_chain = 1; Roots root_cert = 2; }
-message Roots { repeated string ca_cert = 1; }
-`, { keepCase: true }).root;
+/** Istio's CA messages (libs/ca-api: the istio/api ca.proto, shared with citadel). */
+const caProto = caProtoRoot();
 const RequestType = caProto.lookupType('istio.v1.auth.IstioCertificateRequest');
 const ResponseType = caProto.lookupType('istio.v1.auth.IstioCertificateResponse');
-const METHOD = '/istio.v1.auth.IstioCertificateService/CreateCertificate';
 
 export interface IdentityOptions {
   /** citadel `host:port`. */
@@ -131,7 +121,7 @@ export class IdentityManager {
     md.set('authorization', `Bearer ${this.opts.token()}`);
     return new Promise((resolve, reject) => {
       this.client.makeUnaryRequest(
-        METHOD,
+        CREATE_CERTIFICATE_METHOD,
         (r: Record<string, unknown>) => Buffer.from(RequestType.encode(RequestType.fromObject(r)).finish()),
         (b: Buffer) => ResponseType.toObject(ResponseType.decode(b), { longs: Number, arrays: true }) as CaResponse,
         { csr, validity_duration: this.opts.ttlSeconds },
