@@ -1,4 +1,5 @@
-import { CertificateAuthority, type BundleSink, type TrustBundle } from '@aviary/ca';
+import type { KeyObject } from 'node:crypto';
+import { CertificateAuthority, type BundleSink, type CaStateStore, type TokenValidator, type TrustBundle } from '@aviary/ca';
 import type { citadelConfig, CommonConfig, ConfigOf } from '@aviary/config';
 import { Subjects, type Stoppable } from '@aviary/events';
 import { createCsr, generatePrivateKey, ipVersion, privateKeyToPem } from '@aviary/pki';
@@ -21,8 +22,19 @@ export interface Citadel extends Component {
 /** How often retired roots are pruned, the bundle republished if needed and the serving cert renewed. */
 const MAINTENANCE_INTERVAL_MS = 30_000;
 
+/** Adapters chosen by the entrypoint (Kubernetes mode); the defaults are local mode's. */
+export interface CitadelAdapters {
+  /** The token port: given the CA's join-token key, the validator to use (default: join tokens only). */
+  readonly validator?: (joinTokenKey: KeyObject) => TokenValidator;
+  /** Where the CA state lives (default: the data dir). */
+  readonly stateStore?: CaStateStore;
+  /** Also receives every trust bundle (e.g. the istio-ca-root-cert ConfigMaps); a failure is retried like NATS's. */
+  readonly bundleSink?: BundleSink;
+  readonly stop?: () => Promise<void>;
+}
+
 /** Wires citadel: CA state, bundle sink, gRPC servers, NATS responders and admin routes. */
-export async function buildCitadel(ctx: ComponentContext<CitadelConfig>): Promise<Citadel> {
+export async function buildCitadel(ctx: ComponentContext<CitadelConfig>, adapters: CitadelAdapters = {}): Promise<Citadel> {
   const { config, logger, registry, bus } = ctx;
   const tls = new TlsMaterial();
   const nats = new NatsBundleSink(bus);
@@ -31,6 +43,7 @@ export async function buildCitadel(ctx: ComponentContext<CitadelConfig>): Promis
     publish: async (bundle: TrustBundle) => {
       tls.setTrustedRoots(bundle.roots);
       await nats.publish(bundle);
+      await adapters.bundleSink?.publish(bundle);
       bundlePublished = true;
       logger.info({ bundleVersion: bundle.version, roots: bundle.roots.length }, 'trust bundle published');
     },
@@ -38,12 +51,13 @@ export async function buildCitadel(ctx: ComponentContext<CitadelConfig>): Promis
   const pluginCa = config.caCertsDir === '' ? undefined : await loadCaCertsDir(config.caCertsDir);
   const ca = await CertificateAuthority.open({
     trustDomain: config.trustDomain,
-    store: new FileCaStateStore(config.dataDir),
+    store: adapters.stateStore ?? new FileCaStateStore(config.dataDir),
     sink,
     defaultTtlSeconds: config.certTtlSeconds,
     maxTtlSeconds: config.maxCertTtlSeconds,
     algorithm: config.keyAlgorithm,
     ...(pluginCa === undefined ? {} : { pluginCa }),
+    ...(adapters.validator === undefined ? {} : { validator: adapters.validator }),
   });
   logger.info({ mode: pluginCa === undefined ? 'self-signed' : 'plug-in', rootNotAfter: ca.rootNotAfter().toISOString(), dataDir: config.dataDir }, 'CA loaded');
   const metrics = createCaMetrics(registry, () => ca.rootNotAfter());
@@ -106,6 +120,7 @@ export async function buildCitadel(ctx: ComponentContext<CitadelConfig>): Promis
       clearInterval(maintenance);
       for (const r of responders) await r.stop();
       await grpc.stop();
+      await adapters.stop?.();
     },
   };
 }

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import type { ConfigOf } from '@aviary/config';
 import type { injectorConfig } from '@aviary/config';
 import { injectionValues, parseInjectionTemplate, type InjectionValues } from '@aviary/injection';
@@ -7,7 +8,7 @@ import { Injector } from './injector';
 import { injectorMetrics } from './metrics';
 import { registerPreviewRoute } from './preview';
 import { resolveTemplateFile } from './template-file';
-import { CertificateSource } from './tls';
+import { CertificateSource, type ActiveCertificate } from './tls';
 import { meshValidator, type MeshValidator } from './validator';
 import { buildWebhookServer } from './webhook-server';
 
@@ -34,7 +35,12 @@ export function valuesFromConfig(config: InjectorConfig): InjectionValues {
  * Wires the injector: the chart's template (a broken one fails the start), the serving
  * certificate, the HTTPS admission server and the preview route.
  */
-export async function buildInjector(ctx: ComponentContext<InjectorConfig>, validator: MeshValidator = meshValidator): Promise<Component> {
+export async function buildInjector(
+  ctx: ComponentContext<InjectorConfig>,
+  validator: MeshValidator = meshValidator,
+  /** Called with the serving CA (PEM) at start and after every renewal, e.g. to patch webhook caBundles. */
+  onServingCa?: (caPem: string) => Promise<void>,
+): Promise<Component> {
   const { config, logger, registry, bus } = ctx;
   const templateFile = resolveTemplateFile(config.injectionTemplateFile);
   const values = valuesFromConfig(config);
@@ -43,7 +49,7 @@ export async function buildInjector(ctx: ComponentContext<InjectorConfig>, valid
 
   const metrics = injectorMetrics(registry);
   const injector = new Injector(template, values, metrics, logger.child({ component: 'injector' }));
-  let swap: (cert: { keyPem: string; certPem: string }) => void = () => undefined;
+  let swap: (cert: ActiveCertificate) => void = () => undefined;
   const certificates = new CertificateSource(
     {
       certFile: config.tlsCertFile,
@@ -60,7 +66,19 @@ export async function buildInjector(ctx: ComponentContext<InjectorConfig>, valid
   );
   const certificate = await certificates.start();
   const server = buildWebhookServer({ injector, validator, metrics, logger, bodyLimit: config.webhookBodyLimit, certificate });
-  swap = (cert) => server.setCertificate(cert);
+  const announceCa = async (cert: ActiveCertificate): Promise<void> => {
+    if (onServingCa === undefined) return;
+    try {
+      await onServingCa(cert.caPem ?? (await servingCaFromFiles(config.tlsCaFile, cert.certPem)));
+    } catch (err) {
+      logger.error({ err }, 'could not publish the serving CA (webhook caBundle)');
+    }
+  };
+  await announceCa(certificate);
+  swap = (cert) => {
+    server.setCertificate(cert);
+    void announceCa(cert);
+  };
   let listening = false;
 
   return {
@@ -77,4 +95,11 @@ export async function buildInjector(ctx: ComponentContext<InjectorConfig>, valid
       await server.close();
     },
   };
+}
+
+/** The CA of a certificate loaded from files: tlsCaFile, else the last certificate of the served chain. */
+async function servingCaFromFiles(caFile: string, certPem: string): Promise<string> {
+  if (caFile !== '') return readFile(caFile, 'utf8');
+  const blocks = certPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  return blocks.at(-1) ?? certPem;
 }

@@ -12,7 +12,10 @@ export interface ActiveCertificate extends ServingCertificate {
   readonly origin: CertificateOrigin;
   readonly notBefore: Date;
   readonly notAfter: Date;
-  /** For a self-signed certificate: the throwaway CA that signed it (clients must trust it). */
+  /**
+   * The CA that clients must trust (what goes into a webhook's caBundle): the throwaway CA of a
+   * self-signed certificate, or citadel's root. Unset for certificates from files.
+   */
   readonly caPem?: string;
 }
 
@@ -116,7 +119,8 @@ export class CertificateSource {
       if (!leaf.x509.checkPrivateKey(key)) throw new AviaryError('INTERNAL', 'TLS_KEY_MISMATCH', 'citadel returned a certificate for another key');
       // Serve the leaf and intermediates; the root is the trust anchor in caBundle.
       const chain = reply.certChain.length > 1 ? reply.certChain.slice(0, -1) : reply.certChain;
-      this.install({ certPem: chain.join('\n'), keyPem: privateKeyToPem(key), origin: 'citadel', notBefore: leaf.notBefore, notAfter: leaf.notAfter });
+      const caPem = reply.certChain.length > 1 ? reply.certChain.at(-1) : undefined;
+      this.install({ certPem: chain.join('\n'), keyPem: privateKeyToPem(key), origin: 'citadel', notBefore: leaf.notBefore, notAfter: leaf.notAfter, ...(caPem === undefined ? {} : { caPem }) });
       this.retryMs = RETRY_MIN_MS;
       this.schedule(renewDelay(leaf.notBefore, leaf.notAfter));
     } catch (err) {

@@ -29,6 +29,14 @@ export const injectorConfig = defineConfig({
     enableNamespacesByDefault: option(Type.Boolean(), false, 'inject pods in namespaces without istio-injection or istio.io/rev labels'),
     tlsCertFile: option(Type.String(), '', 'webhook serving certificate (PEM chain); with tlsKeyFile, replaces citadel signing; re-read when it changes'),
     tlsKeyFile: option(Type.String(), '', 'private key (PEM) of tlsCertFile'),
+    tlsCaFile: option(Type.String(), '', 'CA (PEM) that signed tlsCertFile, written to the webhooks caBundle (empty: the last certificate of tlsCertFile)'),
+    webhookConfigNames: option(
+      Type.String({ pattern: '^([a-z0-9][-a-z0-9.]*(,[a-z0-9][-a-z0-9.]*)*)?$' }),
+      '',
+      'comma-separated Mutating/ValidatingWebhookConfiguration names whose caBundle the injector sets to its serving CA at start and on renewal (empty: none)',
+    ),
+    webhookCaResyncMs: option(Millis(1_000, 86_400_000), 60_000, 'how often the webhooks caBundle is checked and put back if something reset it'),
+    kubeconfig: option(Type.String(), '', 'kubeconfig file for the caBundle patch (empty: $KUBECONFIG, ~/.kube/config, then in-cluster)'),
     tlsDnsNames: option(
       Type.String({ pattern: '^[A-Za-z0-9.*-]+(,[A-Za-z0-9.*-]+)*$' }),
       'aviary-injector-webhook.aviary-system.svc,aviary-injector-webhook.aviary-system.svc.cluster.local,localhost',

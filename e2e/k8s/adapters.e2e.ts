@@ -1,0 +1,185 @@
+// libs/k8s against a real kube-apiserver (cluster.ts): the CRD config store's contract
+// (resourceVersions, 409 → CONFLICT, watch), informer recovery after list/watch errors, and the
+// registry reporting only changes that shape generated config.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CoreV1Api, RbacAuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
+import type { ChangeEvent, StoredObject } from '@aviary/config-store';
+import { isAviaryError } from '@aviary/errors';
+import { KubernetesConfigStore, KubernetesRegistry, loadKubeConfig } from '@aviary/k8s';
+import { createLogger } from '@aviary/observability';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chartDir, PEERS_TIMEOUT_MS, startCluster, type KubeCluster } from './cluster';
+import { createNamespace, eventually, serviceAccountKubeconfig } from './support';
+
+const logger = createLogger('e2e', 'silent');
+let cluster: KubeCluster | undefined;
+let dir: string | undefined;
+let kc: KubeConfig;
+let core: CoreV1Api;
+
+beforeAll(async () => {
+  cluster = await startCluster();
+  dir = await mkdtemp(join(tmpdir(), 'aviary-k8s-adapters-'));
+  const crds = await cluster.kubectl(['apply', '-f', join(chartDir, 'crds')]);
+  if (crds.code !== 0) throw new Error(crds.stderr);
+  const established = await cluster.kubectl(['wait', '--for=condition=Established', '--timeout=60s', '-f', join(chartDir, 'crds')]);
+  if (established.code !== 0) throw new Error(established.stderr);
+  kc = loadKubeConfig(cluster.kubeconfig);
+  core = kc.makeApiClient(CoreV1Api);
+  await createNamespace(core, 'team-a');
+}, PEERS_TIMEOUT_MS + 5 * 60_000);
+
+afterAll(async () => {
+  await cluster?.stop();
+  if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+}, 60_000);
+
+function vs(name: string, weight: number, extra: Partial<StoredObject['metadata']> = {}, apiVersion = 'networking.istio.io/v1'): StoredObject {
+  return {
+    apiVersion,
+    kind: 'VirtualService',
+    metadata: { name, namespace: 'team-a', ...extra },
+    spec: { hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews', subset: 'v1' }, weight }, { destination: { host: 'reviews', subset: 'v2' }, weight: 100 - weight }] }] },
+  };
+}
+
+async function failure(p: Promise<unknown>): Promise<{ kind: string; code: string; details?: unknown }> {
+  try {
+    await p;
+  } catch (err) {
+    if (isAviaryError(err)) return { kind: err.kind, code: err.code, details: err.details };
+    throw err;
+  }
+  throw new Error('expected a failure');
+}
+
+/** Collects change events; `next` waits for one that matches. */
+function recorder(): { events: ChangeEvent[]; listener: (e: ChangeEvent) => void; next: (match: (e: ChangeEvent) => boolean, what: string) => Promise<ChangeEvent> } {
+  const events: ChangeEvent[] = [];
+  let seen = 0;
+  return {
+    events,
+    listener: (e) => events.push(e),
+    next: async (match, what) => {
+      const e = await eventually(what, async () => events.slice(seen).find(match), 20_000);
+      seen = events.indexOf(e) + 1;
+      return e;
+    },
+  };
+}
+
+describe('KubernetesConfigStore on the mesh CRDs', () => {
+  it('creates, updates and deletes with the API server’s resourceVersions; stale ones fail with CONFLICT', async () => {
+    const store = new KubernetesConfigStore({ kubeConfig: kc, logger });
+    const created = await store.apply(vs('reviews', 80));
+    expect(created.op).toBe('created');
+    const rv1 = created.object.metadata.resourceVersion!;
+    expect(rv1).toMatch(/^\d+$/);
+    expect((await store.apply(vs('reviews', 80))).op).toBe('unchanged');
+
+    const updated = await store.apply(vs('reviews', 50, { resourceVersion: rv1 }));
+    expect(updated.op).toBe('updated');
+    const rv2 = updated.object.metadata.resourceVersion!;
+    expect(Number(rv2)).toBeGreaterThan(Number(rv1));
+    expect(await failure(store.apply(vs('reviews', 20, { resourceVersion: rv1 })))).toEqual({ kind: 'CONFLICT', code: 'RESOURCE_VERSION_CONFLICT', details: { currentResourceVersion: rv2 } });
+
+    // What kubectl sees is what the store wrote; an older served version is accepted on write.
+    const got = await cluster!.kubectl(['get', 'vs', 'reviews', '-n', 'team-a', '-o', 'jsonpath={.metadata.resourceVersion} {.spec.http[0].route[0].weight}']);
+    expect(got.stdout).toBe(`${rv2} 50`);
+    expect((await store.apply(vs('legacy', 100, {}, 'networking.istio.io/v1beta1'))).op).toBe('created');
+    expect(await failure(store.apply(vs('x', 100, {}, 'networking.istio.io/v9')))).toMatchObject({ kind: 'INVALID_ARGUMENT', code: 'INVALID_API_VERSION' });
+
+    expect((await store.list({ kind: 'VirtualService', namespace: 'team-a' })).map((o) => o.metadata.name)).toEqual(['legacy', 'reviews']);
+    expect((await store.get({ kind: 'VirtualService', namespace: 'team-a', name: 'reviews' }))?.metadata.resourceVersion).toBe(rv2);
+    expect((await store.history({ kind: 'VirtualService', namespace: 'team-a', name: 'reviews' })).map((o) => o.metadata.resourceVersion)).toEqual([rv2]);
+
+    expect(await failure(store.delete({ kind: 'VirtualService', namespace: 'team-a', name: 'reviews' }, rv1))).toMatchObject({ kind: 'CONFLICT', details: { currentResourceVersion: rv2 } });
+    expect(await store.delete({ kind: 'VirtualService', namespace: 'team-a', name: 'reviews' }, rv2)).toBe(true);
+    expect(await store.delete({ kind: 'VirtualService', namespace: 'team-a', name: 'reviews' })).toBe(false);
+    expect(await store.delete({ kind: 'VirtualService', namespace: 'team-a', name: 'legacy' })).toBe(true);
+  });
+
+  it('watches every kind: existing objects first, then kubectl’s changes, in order', async () => {
+    const store = new KubernetesConfigStore({ kubeConfig: kc, logger });
+    await store.apply(vs('before', 90));
+    const r = recorder();
+    const watch = await store.watch(r.listener);
+    try {
+      await watch.initialized;
+      expect(r.events.map((e) => `${e.op} ${e.ref.kind}/${e.ref.name}`)).toEqual(['created VirtualService/before']);
+      const apply = await cluster!.kubectl(['apply', '-f', '-'], `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews, namespace: team-a}
+spec: {host: reviews, subsets: [{name: v1, labels: {version: v1}}]}
+`);
+      expect(apply.code, apply.stderr).toBe(0);
+      const created = await r.next((e) => e.ref.kind === 'DestinationRule', 'DestinationRule created');
+      expect(created.op).toBe('created');
+      expect(created.revision).toBeGreaterThan(0);
+      await cluster!.kubectl(['patch', 'vs', 'before', '-n', 'team-a', '--type=merge', '-p', '{"spec":{"hosts":["ratings"]}}']);
+      const upd = await r.next((e) => e.ref.name === 'before', 'VirtualService updated');
+      expect(upd.op).toBe('updated');
+      expect((upd.object?.spec as { hosts: string[] }).hosts).toEqual(['ratings']);
+      await cluster!.kubectl(['delete', 'dr', 'reviews', '-n', 'team-a']);
+      expect((await r.next((e) => e.ref.kind === 'DestinationRule', 'DestinationRule deleted')).op).toBe('deleted');
+    } finally {
+      await watch.stop();
+      await store.delete({ kind: 'VirtualService', namespace: 'team-a', name: 'before' });
+    }
+  });
+
+  it('recovers from list/watch errors: forbidden at first, it retries with backoff and syncs once RBAC allows it', async () => {
+    await core.createNamespacedServiceAccount({ namespace: 'team-a', body: { metadata: { name: 'late-reader' } } });
+    const limited = loadKubeConfig(await serviceAccountKubeconfig(cluster!, 'team-a', 'late-reader', dir!));
+    const store = new KubernetesConfigStore({ kubeConfig: limited, logger, kinds: ['VirtualService'], backoff: { minMs: 100, maxMs: 500 } });
+    await new KubernetesConfigStore({ kubeConfig: kc, logger }).apply(vs('seen-later', 70));
+    const r = recorder();
+    const watch = await store.watch(r.listener);
+    try {
+      let synced = false;
+      void watch.initialized.then(() => (synced = true));
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      expect(synced).toBe(false);
+      const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+      await rbac.createClusterRole({ body: { metadata: { name: 'vs-reader' }, rules: [{ apiGroups: ['networking.istio.io'], resources: ['virtualservices'], verbs: ['list', 'watch'] }] } });
+      await rbac.createClusterRoleBinding({
+        body: { metadata: { name: 'vs-reader' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'vs-reader' }, subjects: [{ kind: 'ServiceAccount', name: 'late-reader', namespace: 'team-a' }] },
+      });
+      await eventually('the watch to sync', async () => (synced ? true : undefined), 20_000);
+      expect(r.events.map((e) => `${e.op} ${e.ref.name}`)).toEqual(['created seen-later']);
+    } finally {
+      await watch.stop();
+    }
+  });
+});
+
+describe('KubernetesRegistry', () => {
+  it('reports a Service as a ServiceEntry, and stays quiet about changes that do not shape config', async () => {
+    const registry = new KubernetesRegistry({ kubeConfig: kc, logger });
+    const r = recorder();
+    const watch = await registry.watch(r.listener);
+    try {
+      await watch.initialized;
+      await core.createNamespacedService({ namespace: 'team-a', body: { metadata: { name: 'ratings' }, spec: { selector: { app: 'ratings' }, ports: [{ name: 'http', port: 9080 }] } } });
+      const created = await r.next((e) => e.ref.name === 'k8s-service.ratings', 'ServiceEntry for ratings');
+      expect(created.op).toBe('created');
+      expect(created.object?.spec).toMatchObject({ hosts: ['ratings.team-a.svc.cluster.local'], ports: [{ number: 9080, name: 'http', protocol: 'HTTP', targetPort: 9080 }], resolution: 'STATIC', workloadSelector: { labels: { app: 'ratings' } } });
+
+      // A label and an annotation on the Service change nothing the mesh uses: no event. The
+      // next event is the one for a real change.
+      await core.patchNamespacedService({ namespace: 'team-a', name: 'ratings', body: [{ op: 'add', path: '/metadata/labels', value: { team: 'a' } }] });
+      await core.patchNamespacedService({ namespace: 'team-a', name: 'ratings', body: [{ op: 'add', path: '/metadata/annotations', value: { note: 'x' } }] });
+      await core.patchNamespacedService({ namespace: 'team-a', name: 'ratings', body: [{ op: 'replace', path: '/spec/ports/0/name', value: 'grpc' }] });
+      const next = await r.next((e) => e.ref.name === 'k8s-service.ratings', 'ServiceEntry update');
+      expect(next.op).toBe('updated');
+      expect((next.object?.spec as { ports: Array<{ protocol: string }> }).ports[0]?.protocol).toBe('GRPC');
+
+      await core.deleteNamespacedService({ namespace: 'team-a', name: 'ratings' });
+      expect((await r.next((e) => e.ref.name === 'k8s-service.ratings', 'ServiceEntry deleted')).op).toBe('deleted');
+    } finally {
+      await watch.stop();
+    }
+  });
+});

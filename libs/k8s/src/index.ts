@@ -1,0 +1,16 @@
+export { loadKubeConfig, messageOf, statusOf } from './kube-config';
+export { ResilientInformer, objectKey } from './informer';
+export type { ResilientInformerOptions, WatchedEvent, WatchEventType } from './informer';
+export { KubernetesConfigStore, revisionOf, toStored } from './config-store';
+export type { CustomObject, KubernetesConfigStoreOptions } from './config-store';
+export { announcingChanges, KubernetesRegistry, withChangeSources } from './registry';
+export type { ChangeSource, KubernetesRegistryOptions } from './registry';
+export { translateRegistry, meshPortName, servicePortProtocol, serviceHost, SERVICE_ENTRY_PREFIX, WORKLOAD_ENTRY_PREFIX } from './registry-translate';
+export type { RegistryInput } from './registry-translate';
+export { TokenReviewValidator, tokenReviewer, jwtExpiry, joinTokensOr, parseServiceAccountUser, ISTIO_CA_AUDIENCE } from './token-review';
+export type { ReviewToken, TokenReviewValidatorOptions } from './token-review';
+export { WebhookCaBundlePatcher, caBundlePatch } from './webhook-ca';
+export type { WebhookPatchOutcome, WebhookPatchResult } from './webhook-ca';
+export { TrustBundleConfigMaps, ROOT_CERT_CONFIGMAP, ROOT_CERT_KEY } from './trust-bundle';
+export type { TrustBundleConfigMapsOptions } from './trust-bundle';
+export { SecretCaStateStore, CA_SECRET_NAME } from './ca-secret';

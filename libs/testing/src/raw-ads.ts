@@ -1,0 +1,69 @@
+import * as grpc from '@grpc/grpc-js';
+import { decodeMessageOf, encodeMessageOf, jsToStruct, type CanonicalMessage, type JsonValue } from '@aviary/xds-protos';
+
+/** Tests only: a hand-driven ADS stream (SotW or delta) with the protos encoded by protobufjs. */
+const SERVICE = '/envoy.service.discovery.v3.AggregatedDiscoveryService';
+
+export class RawAdsStream {
+  private readonly queue: CanonicalMessage[] = [];
+  private waiters: ((m: CanonicalMessage) => void)[] = [];
+  private readonly stream: grpc.ClientDuplexStream<object, CanonicalMessage>;
+  error: grpc.ServiceError | undefined;
+  private readonly client: grpc.Client;
+
+  constructor(port: number, readonly delta: boolean) {
+    this.client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    const req = delta ? 'envoy.service.discovery.v3.DeltaDiscoveryRequest' : 'envoy.service.discovery.v3.DiscoveryRequest';
+    const res = delta ? 'envoy.service.discovery.v3.DeltaDiscoveryResponse' : 'envoy.service.discovery.v3.DiscoveryResponse';
+    this.stream = this.client.makeBidiStreamRequest(
+      `${SERVICE}/${delta ? 'DeltaAggregatedResources' : 'StreamAggregatedResources'}`,
+      (o: object) => Buffer.from(encodeMessageOf(req, o)),
+      (b: Buffer) => decodeMessageOf(res, b),
+    );
+    this.stream.on('data', (m: CanonicalMessage) => {
+      const w = this.waiters.shift();
+      if (w) w(m);
+      else this.queue.push(m);
+    });
+    this.stream.on('error', (e: grpc.ServiceError) => {
+      this.error = e;
+    });
+  }
+
+  static node(id: string, metadata: Record<string, JsonValue> = {}): object {
+    return { id, cluster: 'test', metadata: jsToStruct(metadata), locality: { zone: 'z1' } };
+  }
+
+  send(request: object): void {
+    this.stream.write(request);
+  }
+
+  /** The next response (fails the test after `timeoutMs`). */
+  next(timeoutMs = 3000): Promise<CanonicalMessage> {
+    const queued = this.queue.shift();
+    if (queued) return Promise.resolve(queued);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no response within ${timeoutMs} ms${this.error ? `: ${this.error.message}` : ''}`)), timeoutMs);
+      this.waiters.push((m) => {
+        clearTimeout(timer);
+        resolve(m);
+      });
+    });
+  }
+
+  /** Responses already received and not yet taken. */
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  /** Resolves when the stream ends with an error status. */
+  closedWith(): Promise<grpc.ServiceError> {
+    if (this.error) return Promise.resolve(this.error);
+    return new Promise((resolve) => this.stream.on('error', resolve));
+  }
+
+  close(): void {
+    this.stream.cancel();
+    this.client.close();
+  }
+}
