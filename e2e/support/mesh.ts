@@ -24,7 +24,12 @@ export class LocalMesh {
       env: { ...process.env, ...opts.env },
     });
     const mesh = new LocalMesh(child, stateDir, opts.stateDir === undefined);
-    await mesh.waitFor('Aviary local mesh is ready', 90_000);
+    try {
+      await mesh.waitFor('Aviary local mesh is ready', 90_000);
+    } catch (err) {
+      await mesh.stop(); // never leave a half-started mesh behind
+      throw err;
+    }
     return mesh;
   }
 

@@ -28,7 +28,11 @@ export class AppProcess {
     const p = new AppProcess(child);
     const deadline = Date.now() + 30_000;
     while (!p.lines.some((l) => l['msg'] === 'ready')) {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`${app} did not become ready:\n${p.lines.map((l) => JSON.stringify(l)).join('\n')}`);
+      if (Date.now() > deadline || child.exitCode !== null) {
+        // Never leave a half-started app behind: the caller has no handle to stop it.
+        if (child.exitCode === null) child.kill('SIGKILL');
+        throw new Error(`${app} did not become ready:\n${p.lines.map((l) => JSON.stringify(l)).join('\n')}`);
+      }
       await new Promise((r) => setTimeout(r, 50));
     }
     return p;
