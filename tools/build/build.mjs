@@ -16,6 +16,7 @@ const entries = {
   'telemetry-collector': ['apps/telemetry-collector/src/main.ts', 'dist/apps/telemetry-collector/main.js'],
   gateway: ['apps/gateway/src/main.ts', 'dist/apps/gateway/main.js'],
   'local-mesh': ['tools/local-mesh/main.ts', 'dist/tools/local-mesh/main.js'],
+  'demo-service': ['tools/demo/service.ts', 'dist/tools/demo/service.js'],
   'bench-citadel': ['tools/bench/citadel.ts', 'dist/tools/bench/citadel.js'],
   'bench-injector': ['tools/bench/injector.ts', 'dist/tools/bench/injector.js'],
   'bench-telemetry': ['tools/bench/telemetry.ts', 'dist/tools/bench/telemetry.js'],

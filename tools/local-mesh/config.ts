@@ -11,5 +11,7 @@ export const localMeshConfig = defineConfig({
     adminToken: option(Type.String({ maxLength: 4096 }), '', 'admin token for every app (empty: generated once and kept in <state-dir>/admin-token)', { secret: true }),
     readyTimeoutMs: option(Type.Integer({ minimum: 1_000, maximum: 600_000 }), 60_000, 'how long to wait for every /readyz'),
     logLevel: option(LogLevel, 'info', 'log level passed to every app'),
+    demo: option(Type.Boolean(), false, 'also run the demo: the sample service "hello" in two versions behind sidecars, the ingress gateway on :8080 splitting 90/10, PeerAuthentication STRICT (tools/demo/demo.yaml)'),
+    keepGoing: option(Type.Boolean(), false, 'when a component exits unexpectedly, report it and keep the others running (default: stop everything)'),
   },
 });

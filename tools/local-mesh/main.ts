@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { appConfigs, configFromProcess } from '@aviary/config';
 import { NatsServer } from '@aviary/nats-runner';
 import { localMeshConfig } from './config';
+import { applyDemoConfig, demoHelp, demoWorkloads, DEMO_NAMESPACE, DEMO_SERVICE, ingress, ingressEnv, mintJoinToken, serviceArgs, sidecarEnv, waitForTraffic } from './demo';
 import { startApp, stopApp, waitReady, type AppProcess } from './processes';
 
 const config = configFromProcess(localMeshConfig);
@@ -45,36 +46,52 @@ async function stopAll(code: number): Promise<never> {
 process.once('SIGINT', () => void stopAll(0));
 process.once('SIGTERM', () => void stopAll(0));
 
-for (const spec of appConfigs) {
-  const env: NodeJS.ProcessEnv = {
+/** Starts one process (an app, or a demo process) and watches it. */
+function launch(name: string, script: string, env: NodeJS.ProcessEnv, args: readonly string[] = []): AppProcess {
+  const app = startApp(name, script, env, join(stateDir, 'logs', `${name}.log`), args);
+  apps.push(app);
+  void app.exited.then((code) => {
+    if (stopping) return;
+    if (config.keepGoing) {
+      say(`${name} exited (code ${code}); the other components keep running (--keep-going); see ${app.logFile}`);
+      return;
+    }
+    say(`${name} exited unexpectedly (code ${code}); see ${app.logFile}`);
+    void stopAll(1);
+  });
+  return app;
+}
+
+function appEnv(app: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return {
     ...process.env,
     AVIARY_NATS_URL: nats.url,
     AVIARY_ADMIN_TOKEN: token,
-    AVIARY_DATA_DIR: join(stateDir, 'data', spec.app),
+    AVIARY_DATA_DIR: join(stateDir, 'data', app),
     AVIARY_LOG_LEVEL: config.logLevel,
+    ...extra,
   };
-  const app = startApp(spec.app, join(root, 'dist', 'apps', spec.app, 'main.js'), env, join(stateDir, 'logs', `${spec.app}.log`));
-  apps.push(app);
-  void app.exited.then((code) => {
-    if (!stopping) {
-      say(`${spec.app} exited unexpectedly (code ${code}); see ${app.logFile}`);
-      void stopAll(1);
-    }
-  });
 }
 
+const appScript = (app: string): string => join(root, 'dist', 'apps', app, 'main.js');
 const deadline = Date.now() + config.readyTimeoutMs;
-const rows = await Promise.all(
-  appConfigs.map(async (spec, i) => {
-    const port = spec.options.adminPort.default;
-    const url = `http://127.0.0.1:${port}`;
-    const app = apps[i] as AppProcess;
-    const ok = await waitReady(`${url}/readyz`, deadline, () => app.child.exitCode === null);
-    return { app: spec.app, url, ok, log: app.logFile };
-  }),
-);
-const failed = rows.filter((r) => !r.ok);
-if (failed.length > 0) {
+
+interface Row {
+  readonly app: string;
+  readonly url: string;
+  readonly ok: boolean;
+  readonly log: string;
+}
+
+async function ready(app: AppProcess, adminPort: number): Promise<Row> {
+  const url = `http://127.0.0.1:${adminPort}`;
+  const ok = await waitReady(`${url}/readyz`, deadline, () => app.child.exitCode === null);
+  return { app: app.name, url, ok, log: app.logFile };
+}
+
+async function failIfNotReady(rows: readonly Row[]): Promise<void> {
+  const failed = rows.filter((r) => !r.ok);
+  if (failed.length === 0) return;
   for (const f of failed) {
     say(`${f.app} did not become ready; last log lines from ${f.log}:`);
     const tail = (await readFile(f.log, 'utf8').catch(() => '')).trim().split('\n').slice(-10);
@@ -83,12 +100,63 @@ if (failed.length > 0) {
   await stopAll(1);
 }
 
+// In demo mode the ingress gateway starts once citadel can mint its join token (it needs a
+// workload certificate to originate mTLS to the sidecars).
+const demoScript = join(root, 'dist', 'tools', 'demo', 'service.js');
+if (config.demo && !existsSync(demoScript)) {
+  say(`--demo needs the sample service: ${demoScript} is missing (build it: node tools/build/build.mjs demo-service)`);
+  await stopAll(1);
+}
+const deferred = config.demo ? new Set(['gateway']) : new Set<string>();
+const started = new Map<string, AppProcess>();
+for (const spec of appConfigs) {
+  if (!deferred.has(spec.app)) started.set(spec.app, launch(spec.app, appScript(spec.app), appEnv(spec.app)));
+}
+const firstRows = await Promise.all(appConfigs.filter((s) => started.has(s.app)).map((s) => ready(started.get(s.app) as AppProcess, s.options.adminPort.default)));
+await failIfNotReady(firstRows);
+
+const demoRows: Row[] = [];
+if (config.demo) {
+  try {
+    say(`demo config  ${await applyDemoConfig(token, root)}`);
+    const ingressToken = await mintJoinToken(token, ingress.namespace, ingress.serviceAccount);
+    const helloToken = await mintJoinToken(token, DEMO_NAMESPACE, DEMO_SERVICE);
+    const spec = appConfigs.find((s) => s.app === 'gateway');
+    if (spec === undefined) throw new Error('no gateway app');
+    started.set('gateway', launch('gateway', appScript('gateway'), appEnv('gateway', ingressEnv(ingressToken))));
+    const waits: Promise<Row>[] = [ready(started.get('gateway') as AppProcess, spec.options.adminPort.default)];
+    for (const w of demoWorkloads) {
+      const name = `${DEMO_SERVICE}-${w.version}`;
+      launch(name, demoScript, { ...process.env }, serviceArgs(w));
+      const sidecar = launch(`${name}-sidecar`, appScript('gateway'), appEnv(`${name}-sidecar`, sidecarEnv(w, helloToken)));
+      waits.push(ready(sidecar, w.sidecarAdminPort));
+    }
+    const rows = await Promise.all(waits);
+    await failIfNotReady(rows);
+    demoRows.push(...rows.slice(1));
+    const seen = await waitForTraffic('http://127.0.0.1:8080/', deadline, () => !stopping);
+    if (seen.size < demoWorkloads.length) {
+      say(`the demo did not answer through the ingress gateway in time (versions seen: ${[...seen].join(', ') || 'none'}); see ${join(stateDir, 'logs')}`);
+      await stopAll(1);
+    }
+  } catch (err) {
+    say(`the demo did not start: ${err instanceof Error ? err.message : String(err)}`);
+    await stopAll(1);
+  }
+}
+
+const rows = appConfigs.map((s) => ({ app: s.app, url: `http://127.0.0.1:${s.options.adminPort.default}` }));
 say('');
 say('Aviary local mesh is ready');
 say('');
 say(`  ${'component'.padEnd(20)} ${'admin API'.padEnd(24)} docs`);
-for (const r of rows) say(`  ${r.app.padEnd(20)} ${r.url.padEnd(24)} ${r.url}/docs`);
+for (const r of [...rows, ...demoRows]) say(`  ${r.app.padEnd(20)} ${r.url.padEnd(24)} ${r.url}/docs`);
 say('');
 say(`  admin token: ${join(stateDir, 'admin-token')}  (send as "Authorization: Bearer <token>" on writes)`);
 say(`  logs:        ${join(stateDir, 'logs')}/<component>.log`);
 say('  Ctrl-C stops everything.');
+if (config.demo) {
+  say('');
+  const rel = relative(process.cwd(), stateDir);
+  for (const line of demoHelp(rel !== '' && !rel.startsWith('..') ? rel : stateDir)) say(line);
+}

@@ -8,10 +8,10 @@ export interface AppProcess {
   readonly exited: Promise<number | null>;
 }
 
-/** Starts `node <script>` with its stdout and stderr appended to `logFile`. */
-export function startApp(name: string, script: string, env: NodeJS.ProcessEnv, logFile: string): AppProcess {
+/** Starts `node <script> [args]` with its stdout and stderr appended to `logFile`. */
+export function startApp(name: string, script: string, env: NodeJS.ProcessEnv, logFile: string, args: readonly string[] = []): AppProcess {
   const log: WriteStream = createWriteStream(logFile, { flags: 'a' });
-  const child = spawn(process.execPath, ['--enable-source-maps', script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--enable-source-maps', script, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout?.pipe(log, { end: false });
   child.stderr?.pipe(log, { end: false });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => {
