@@ -3,11 +3,11 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { appConfigs, configFromProcess } from '@aviary/config';
+import { appConfigs, configFromProcess, pilotConfig } from '@aviary/config';
 import { NatsServer } from '@aviary/nats-runner';
 import { localMeshConfig } from './config';
 import { applyDemoConfig, demoHelp, demoWorkloads, DEMO_NAMESPACE, DEMO_SERVICE, ingress, ingressEnv, mintJoinToken, serviceArgs, sidecarEnv, waitForTraffic } from './demo';
-import { startApp, stopApp, waitReady, type AppProcess } from './processes';
+import { portFree, startApp, stopApp, waitReady, type AppProcess } from './processes';
 
 const config = configFromProcess(localMeshConfig);
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -25,6 +25,20 @@ function adminToken(): string {
 
 for (const dir of ['nats', 'data', 'logs']) mkdirSync(join(stateDir, dir), { recursive: true });
 const token = adminToken();
+
+// Another mesh on the same ports would answer our readiness checks and take our requests:
+// refuse to start rather than talk to it.
+const wanted = [
+  ...(config.natsPort === 0 ? [] : [{ port: config.natsPort, what: 'nats-server' }]),
+  ...appConfigs.map((s) => ({ port: s.options.adminPort.default, what: `${s.app} admin API` })),
+  { port: pilotConfig.options.xdsPort.default, what: 'pilot xDS' },
+];
+const busy: typeof wanted = [];
+for (const w of wanted) if (!(await portFree('127.0.0.1', w.port))) busy.push(w);
+if (busy.length > 0) {
+  say(`cannot start: ${busy.map((b) => `port ${b.port} (${b.what})`).join(', ')} already in use; is another Aviary mesh running?`);
+  process.exit(1);
+}
 
 const nats = await NatsServer.start({ host: config.natsHost, port: config.natsPort, storeDir: join(stateDir, 'nats') });
 say(`nats-server   ${nats.url} (JetStream store ${join(stateDir, 'nats')})`);

@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 
@@ -42,4 +43,13 @@ export async function waitReady(url: string, deadline: number, alive: () => bool
     await new Promise((r) => setTimeout(r, 100));
   }
   return false;
+}
+
+/** True when nothing listens on host:port (we could bind it). */
+export function portFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, host, () => srv.close(() => resolve(true)));
+  });
 }
