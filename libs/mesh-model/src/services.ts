@@ -36,10 +36,32 @@ export class ServiceIndex {
 }
 
 const emptyEndpoints: readonly Endpoint[] = Object.freeze([]);
+const emptyHosts: ReadonlySet<string> = new Set();
 
 export class EndpointIndex {
+  /** address → hostnames with an endpoint there; built on first use (the index is immutable). */
+  private byAddress: Map<string, Set<string>> | undefined;
+
   /** hostname → service port → endpoints (sorted by address, port, source). */
   constructor(private readonly byService: ReadonlyMap<string, ReadonlyMap<number, readonly Endpoint[]>>) {}
+
+  /** Hostnames of the services with at least one endpoint at `address` (a workload's own services). */
+  hostsAt(address: string): ReadonlySet<string> {
+    if (!this.byAddress) {
+      const index = new Map<string, Set<string>>();
+      for (const [hostname, ports] of this.byService) {
+        for (const list of ports.values()) {
+          for (const e of list) {
+            const hosts = index.get(e.address);
+            if (hosts) hosts.add(hostname);
+            else index.set(e.address, new Set([hostname]));
+          }
+        }
+      }
+      this.byAddress = index;
+    }
+    return this.byAddress.get(address) ?? emptyHosts;
+  }
 
   forServicePort(hostname: string, port: number): readonly Endpoint[] {
     return this.byService.get(hostname)?.get(port) ?? emptyEndpoints;

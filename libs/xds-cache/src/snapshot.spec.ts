@@ -153,3 +153,84 @@ describe('TranslatingSource', () => {
     expect(source.resourcesFor(proxy).get(TypeUrl.ClusterLoadAssignment, 'a')!.version).not.toBe(first.get(TypeUrl.ClusterLoadAssignment, 'a')!.version);
   });
 });
+
+describe('Snapshot.replace', () => {
+  it('replaces named resources, bumps only the changed types and equals a fresh build', () => {
+    const encoder = new ResourceEncoder();
+    const base = Snapshot.build(mesh(), { encoder });
+    const patched = base.replace({ [TypeUrl.ClusterLoadAssignment]: [cla('a', 9090)], [TypeUrl.Cluster]: [edsCluster('a')] }, { encoder });
+    expect(patched.changedTypes(base)).toEqual([TypeUrl.ClusterLoadAssignment]);
+    const fresh = Snapshot.build(mesh({ [TypeUrl.ClusterLoadAssignment]: [cla('a', 9090), cla('b-svc')] }), { encoder });
+    for (const t of Object.values(TypeUrl)) {
+      expect(patched.version(t)).toBe(fresh.version(t));
+      expect([...patched.resources(t).keys()]).toEqual([...fresh.resources(t).keys()]);
+    }
+    expect(patched.resources(TypeUrl.Listener)).toBe(base.resources(TypeUrl.Listener));
+    expect(() => base.replace({ [TypeUrl.ClusterLoadAssignment]: [cla('nope')] })).toThrow(/has none/);
+  });
+});
+
+describe('TranslatingSource change narrowing', () => {
+  type Model = { port: number; other: number };
+  function setup() {
+    const calls = { translate: 0, endpoints: 0 };
+    const source = new TranslatingSource<Model>(
+      { port: 1, other: 1 },
+      {
+        groupOf: (p) => p.id,
+        translate: (_p, m) => {
+          calls.translate++;
+          return mesh({ [TypeUrl.ClusterLoadAssignment]: [cla('a', m.port), cla('b-svc', m.other)] });
+        },
+        translateEndpoints: (_p, m, names) => {
+          calls.endpoints++;
+          return { [TypeUrl.ClusterLoadAssignment]: names.map((n) => cla(n, n === 'a' ? m.port : m.other)) };
+        },
+      },
+    );
+    return { source, calls };
+  }
+  const other = parseNode({ id: 'sidecar~10.0.0.2~q.default~default.svc.cluster.local' });
+
+  it('patches only the named assignments into the previous snapshot, equal to a full translation', () => {
+    const { source, calls } = setup();
+    const first = source.resourcesFor(proxy);
+    source.setModel({ port: 2, other: 1 }, { types: [TypeUrl.ClusterLoadAssignment], names: (n) => n === 'a' });
+    const second = source.resourcesFor(proxy);
+    expect(calls).toEqual({ translate: 1, endpoints: 1 });
+    expect(second.changedTypes(first)).toEqual([TypeUrl.ClusterLoadAssignment]);
+    expect(second.get(TypeUrl.ClusterLoadAssignment, 'b-svc')).toBe(first.get(TypeUrl.ClusterLoadAssignment, 'b-svc'));
+    // two narrowed changes before the group is asked again: both name sets apply
+    source.setModel({ port: 3, other: 1 }, { types: [TypeUrl.ClusterLoadAssignment], names: (n) => n === 'a' });
+    source.setModel({ port: 3, other: 4 }, { types: [TypeUrl.ClusterLoadAssignment], names: (n) => n === 'b-svc' });
+    const third = source.resourcesFor(proxy);
+    const full = Snapshot.build(mesh({ [TypeUrl.ClusterLoadAssignment]: [cla('a', 3), cla('b-svc', 4)] }));
+    for (const t of Object.values(TypeUrl)) expect(third.version(t)).toBe(full.version(t));
+    expect(calls.translate).toBe(1);
+  });
+
+  it('keeps snapshots on `types: []` and for groups no proxy of which `affects`; re-translates the rest', () => {
+    const { source, calls } = setup();
+    const a = source.resourcesFor(proxy);
+    const b = source.resourcesFor(other);
+    source.setModel({ port: 1, other: 1 }, { types: [] });
+    expect(source.resourcesFor(proxy)).toBe(a);
+    source.setModel({ port: 5, other: 1 }, { affects: (p) => p.id === other.id });
+    expect(source.resourcesFor(proxy)).toBe(a);
+    expect(source.resourcesFor(other)).not.toBe(b);
+    expect(calls.translate).toBe(3);
+    source.setModel({ port: 6, other: 1 });
+    expect(source.resourcesFor(proxy).get(TypeUrl.ClusterLoadAssignment, 'a')!.version).not.toBe(a.get(TypeUrl.ClusterLoadAssignment, 'a')!.version);
+    expect(calls.translate).toBe(4);
+  });
+
+  it('falls back to a full translation when the endpoint path cannot answer', () => {
+    const source = new TranslatingSource<Model>(
+      { port: 1, other: 1 },
+      { translate: (_p, m) => mesh({ [TypeUrl.ClusterLoadAssignment]: [cla('a', m.port), cla('b-svc')] }), translateEndpoints: () => undefined },
+    );
+    source.resourcesFor(proxy);
+    source.setModel({ port: 2, other: 1 }, { types: [TypeUrl.ClusterLoadAssignment], names: () => true });
+    expect(JSON.stringify(source.resourcesFor(proxy).get(TypeUrl.ClusterLoadAssignment, 'a')!.resource)).toContain('"port_value":2');
+  });
+});

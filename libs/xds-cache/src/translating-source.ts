@@ -1,3 +1,4 @@
+import { TypeUrl, type ResourceTypeUrl } from '@aviary/xds-protos';
 import type { ProxyInfo } from './node';
 import { defaultEncoder, Snapshot, type ResourceEncoder, type SnapshotInput } from './snapshot';
 import { ChangeEmitter, type ChangeListener, type ResourceSource, type SourceChange } from './source';
@@ -5,6 +6,12 @@ import { ChangeEmitter, type ChangeListener, type ResourceSource, type SourceCha
 export interface TranslatingSourceOptions<M> {
   /** Pure, deterministic `(proxy, model) → resources` (the mesh translation). */
   readonly translate: (proxy: ProxyInfo, model: M) => SnapshotInput;
+  /**
+   * Optional EDS-only path: the Clusters and ClusterLoadAssignments named `names` (every one
+   * already in the proxy's snapshot) exactly as `translate` would give them for `model`, or
+   * undefined to fall back to `translate`. Used for changes narrowed to CDS/EDS by name.
+   */
+  readonly translateEndpoints?: (proxy: ProxyInfo, model: M, names: readonly string[]) => SnapshotInput | undefined;
   /** Proxies with the same key get the same resources and share one snapshot; default the node id. */
   readonly groupOf?: (proxy: ProxyInfo) => string;
   readonly encoder?: ResourceEncoder;
@@ -13,14 +20,29 @@ export interface TranslatingSourceOptions<M> {
   readonly onRejected?: (proxy: ProxyInfo, error: unknown) => void;
 }
 
+/** A group's snapshot of an earlier model whose named endpoints may have changed since. */
+interface Stale {
+  readonly snapshot: Snapshot;
+  readonly names: readonly ((name: string) => boolean)[];
+}
+
+const endpointTypes: ReadonlySet<ResourceTypeUrl> = new Set([TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment]);
+
 /**
  * A ResourceSource over an immutable model: translates lazily per proxy group, memoizes per
  * model generation, checks consistency before serving, and keeps the last good snapshot of a
  * group when a new translation is refused. This is where a translation layer plugs in.
+ *
+ * A change is trusted as narrowed: groups none of whose proxies `affects` keep their snapshot;
+ * `types: []` keeps every snapshot; a change of CDS/EDS by `names` (with `translateEndpoints`)
+ * patches the named resources into each group's previous snapshot instead of re-translating.
  */
 export class TranslatingSource<M> implements ResourceSource {
   private model: M;
   private memo = new Map<string, Snapshot>();
+  private stale = new Map<string, Stale>();
+  /** Proxies seen per group since its snapshot was made, for `affects`. */
+  private readonly members = new Map<string, Map<string, ProxyInfo>>();
   private readonly lastGood = new Map<string, Snapshot>();
   private readonly emitter = new ChangeEmitter();
   private readonly groupOf: (proxy: ProxyInfo) => string;
@@ -40,31 +62,90 @@ export class TranslatingSource<M> implements ResourceSource {
   /** Replaces the model and tells the server what may have changed (default: everything). */
   setModel(model: M, change: SourceChange = {}): void {
     this.model = model;
-    this.memo = new Map();
+    this.invalidate(change);
     this.emitter.emit({ ...change, observedAt: change.observedAt ?? this.now() });
+  }
+
+  private affected(group: string, change: SourceChange): boolean {
+    const affects = change.affects;
+    if (!affects) return true;
+    const members = this.members.get(group);
+    if (!members) return true;
+    for (const p of members.values()) if (affects(p)) return true;
+    return false;
+  }
+
+  private invalidate(change: SourceChange): void {
+    const types = change.types;
+    if (types && types.length === 0) return;
+    const names = change.names;
+    const patchable = names !== undefined && this.options.translateEndpoints !== undefined && types !== undefined && types.every((t) => endpointTypes.has(t));
+    const groups = new Set([...this.memo.keys(), ...this.stale.keys()]);
+    for (const group of groups) {
+      if (!this.affected(group, change)) continue;
+      const memoized = this.memo.get(group);
+      const stale = this.stale.get(group);
+      this.memo.delete(group);
+      if (patchable && (memoized || stale)) {
+        this.stale.set(group, memoized ? { snapshot: memoized, names: [names] } : { snapshot: stale!.snapshot, names: [...stale!.names, names] });
+      } else {
+        this.stale.delete(group);
+        this.members.delete(group);
+      }
+    }
   }
 
   resourcesFor(proxy: ProxyInfo): Snapshot {
     const group = this.groupOf(proxy);
+    let members = this.members.get(group);
+    if (!members) {
+      members = new Map();
+      this.members.set(group, members);
+    }
+    if (!members.has(proxy.id)) members.set(proxy.id, proxy);
     const memoized = this.memo.get(group);
     if (memoized) return memoized;
-    let snapshot: Snapshot;
+    const stale = this.stale.get(group);
+    this.stale.delete(group);
+    const snapshot = (stale && this.patch(proxy, stale)) ?? this.translate(proxy, group);
+    this.memo.set(group, snapshot);
+    return snapshot;
+  }
+
+  /** The stale snapshot with its changed endpoints re-translated, or undefined to translate in full. */
+  private patch(proxy: ProxyInfo, stale: Stale): Snapshot | undefined {
+    const changed = [...stale.snapshot.resources(TypeUrl.ClusterLoadAssignment).keys()].filter((n) => stale.names.some((f) => f(n)));
+    if (changed.length === 0) return stale.snapshot;
     try {
-      snapshot = Snapshot.build(this.options.translate(proxy, this.model), { encoder: this.encoder });
+      const input = this.options.translateEndpoints!(proxy, this.model, changed);
+      if (!input) return undefined;
+      const snapshot = stale.snapshot.replace(input, { encoder: this.encoder });
+      if (!snapshot.consistent().ok) return undefined;
+      this.lastGood.set(this.groupOf(proxy), snapshot);
+      return snapshot;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private translate(proxy: ProxyInfo, group: string): Snapshot {
+    try {
+      const snapshot = Snapshot.build(this.options.translate(proxy, this.model), { encoder: this.encoder });
       const result = snapshot.consistent();
       if (!result.ok) throw new Error(result.problems.join('; '));
       this.lastGood.set(group, snapshot);
+      return snapshot;
     } catch (error) {
       this.options.onRejected?.(proxy, error);
-      snapshot = this.lastGood.get(group) ?? Snapshot.empty();
+      return this.lastGood.get(group) ?? Snapshot.empty();
     }
-    this.memo.set(group, snapshot);
-    return snapshot;
   }
 
   /** Drops the remembered snapshot of a group whose proxies are gone. */
   forget(group: string): void {
     this.memo.delete(group);
+    this.stale.delete(group);
+    this.members.delete(group);
     this.lastGood.delete(group);
   }
 

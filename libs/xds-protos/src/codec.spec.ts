@@ -91,3 +91,18 @@ describe('Struct in the root', () => {
     expect(structToJs(decoded.metadata as Parameters<typeof structToJs>[0])).toEqual({ GENERATOR: 'grpc', LABELS: { app: 'echo' } });
   });
 });
+
+describe('nested Anys repeated across resources', () => {
+  const TCP = 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
+  const chain = (cluster: string) => ({ filters: [{ name: 'envoy.filters.network.tcp_proxy', typed_config: { '@type': TCP, stat_prefix: cluster, cluster } }] });
+
+  it('encode the same as when seen for the first time, and stay verified', () => {
+    const first = encodeResource(TypeUrl.Listener, { name: 'a', filter_chains: [chain('x'), chain('y')] });
+    const again = encodeResource(TypeUrl.Listener, { name: 'a', filter_chains: [chain('x'), chain('y')] });
+    expect(Buffer.from(again).equals(Buffer.from(first))).toBe(true);
+    expect(decodeResource(TypeUrl.Listener, again)).toEqual({ name: 'a', filter_chains: [chain('x'), chain('y')] });
+    const bad = { name: 'a', filter_chains: [{ filters: [{ name: 'f', typed_config: { '@type': TCP, stat_prefix: 'x', clusterr: 'x' } }] }] };
+    expect(() => encodeResource(TypeUrl.Listener, bad)).toThrow(/unknown field/);
+    expect(() => encodeResource(TypeUrl.Listener, bad)).toThrow(/unknown field/);
+  });
+});

@@ -27,6 +27,21 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
 }
 
+/**
+ * protobufjs's `Type.fullName` is a getter that rebuilds the dotted name by walking the parents
+ * on every read; the loaded root is never mutated, so the name of a type is cached here.
+ */
+const fullNames = new WeakMap<protobuf.Type, string>();
+
+function fullNameOf(type: protobuf.Type): string {
+  let name = fullNames.get(type);
+  if (name === undefined) {
+    name = type.fullName.slice(1);
+    fullNames.set(type, name);
+  }
+  return name;
+}
+
 const int32 = new Set(['int32', 'sint32', 'sfixed32']);
 const uint32 = new Set(['uint32', 'fixed32']);
 const int64 = new Set(['int64', 'sint64', 'sfixed64', 'uint64', 'fixed64']);
@@ -91,8 +106,8 @@ function single(field: protobuf.Field, value: unknown, path: string): unknown {
 
 /** Verifies `value` against `type` and returns its canonical form. Unknown fields are errors. */
 export function canonicalMessage(type: protobuf.Type, value: unknown, path = type.name): CanonicalMessage {
-  if (!isPlainObject(value)) fail(path, `expected a ${type.fullName.slice(1)} object`);
-  if (type.fullName === `.${ANY}`) return canonicalAny(value, path);
+  if (!isPlainObject(value)) fail(path, `expected a ${fullNameOf(type)} object`);
+  if (fullNameOf(type) === ANY) return canonicalAny(value, path);
   const out: CanonicalMessage = {};
   for (const key of Object.keys(value)) {
     const raw = value[key];
@@ -100,7 +115,7 @@ export function canonicalMessage(type: protobuf.Type, value: unknown, path = typ
     const field = type.fields[key];
     if (!field) {
       const hint = Object.keys(type.fields).find((f) => protobuf.util.camelCase(f) === key);
-      fail(`${path}.${key}`, `unknown field of ${type.fullName.slice(1)}${hint ? ` (did you mean ${hint}?)` : ''}`);
+      fail(`${path}.${key}`, `unknown field of ${fullNameOf(type)}${hint ? ` (did you mean ${hint}?)` : ''}`);
     }
     const fieldPath = `${path}.${key}`;
     if (field instanceof protobuf.MapField) {
@@ -124,7 +139,49 @@ export function canonicalMessage(type: protobuf.Type, value: unknown, path = typ
   return out;
 }
 
+/**
+ * Canonical forms of `{ '@type', ...fields }` Anys by their JSON text, and the wire form of
+ * each such canonical object. Translators repeat the same nested messages (TLS contexts,
+ * filters) in many resources; this verifies and encodes each once. JSON stands for the input
+ * only when it has no `null` (which may be NaN or Infinity) and does not throw (BigInt); a
+ * canonical object from here is deep-frozen because resources share it.
+ */
+const anyByJson = new Map<string, CanonicalMessage>();
+const ANY_CACHE_MAX = 2048;
+/** Larger messages (a route table inside an HttpConnectionManager) are rarely repeated whole. */
+const ANY_CACHE_MAX_JSON = 2048;
+const wireOfAny = new WeakMap<CanonicalMessage, Record<string, unknown>>();
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+function anyKey(value: Record<string, unknown>): string | undefined {
+  try {
+    const json = JSON.stringify(value);
+    return json.length > ANY_CACHE_MAX_JSON || json.includes('null') ? undefined : json;
+  } catch {
+    return undefined;
+  }
+}
+
 function canonicalAny(value: Record<string, unknown>, path: string): CanonicalMessage {
+  if (value['@type'] === undefined) return canonicalAnyOnce(value, path);
+  const key = anyKey(value);
+  if (key === undefined) return canonicalAnyOnce(value, path);
+  const known = anyByJson.get(key);
+  if (known) return known;
+  const canonical = deepFreeze(canonicalAnyOnce(value, path));
+  if (anyByJson.size >= ANY_CACHE_MAX) anyByJson.clear();
+  anyByJson.set(key, canonical);
+  return canonical;
+}
+
+function canonicalAnyOnce(value: Record<string, unknown>, path: string): CanonicalMessage {
   const atType = value['@type'];
   let typeUrl: unknown;
   let inner: Record<string, unknown> | undefined;
@@ -165,12 +222,16 @@ function canonicalAny(value: Record<string, unknown>, path: string): CanonicalMe
 
 /** Converts canonical form into what protobufjs `fromObject` takes: nested Anys packed. */
 function toWire(type: protobuf.Type, value: CanonicalMessage): Record<string, unknown> {
-  if (type.fullName === `.${ANY}`) {
+  if (fullNameOf(type) === ANY) {
     const atType = value['@type'];
     if (typeof atType !== 'string') return value;
+    const known = wireOfAny.get(value);
+    if (known) return known;
     const inner = lookupType(typeNameOf(atType));
     const rest = Object.fromEntries(Object.entries(value).filter(([k]) => k !== '@type'));
-    return { type_url: atType, value: encodeMessage(inner, rest) };
+    const wire = { type_url: atType, value: encodeMessage(inner, rest) };
+    wireOfAny.set(value, wire);
+    return wire;
   }
   const out: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(value)) {

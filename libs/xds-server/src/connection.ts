@@ -82,10 +82,12 @@ export class TypeState {
   wildcard = false;
   readonly names = new Set<string>();
   subscribed = false;
-  /** name → resource version the proxy holds (delta) / was last sent (SotW). */
-  sent = new Map<string, string>();
-  /** The resources behind `sent` when this stream sent them (for config dumps). */
-  readonly sentRefs = new Map<string, EncodedResource>();
+  /**
+   * name → what the proxy holds (delta) / was last sent (SotW): the resource this stream sent
+   * (config dumps decode it), or only its version when the proxy reported it (delta
+   * `initial_resource_versions`). One map per type and stream, so one entry per name.
+   */
+  readonly sent = new Map<string, EncodedResource | string>();
   nonce: string | undefined;
   sentVersion: string | undefined;
   sentAt: number | undefined;
@@ -99,18 +101,25 @@ export class TypeState {
 
   /** Records that the proxy now holds (or was sent) these resources. */
   markSent(resources: readonly EncodedResource[]): void {
-    for (const r of resources) {
-      this.sent.set(r.name, r.version);
-      this.sentRefs.set(r.name, r);
-    }
+    for (const r of resources) this.sent.set(r.name, r);
+  }
+
+  /** Version of `name` the proxy holds / was last sent, if any. */
+  sentVersionOf(name: string): string | undefined {
+    const entry = this.sent.get(name);
+    return typeof entry === 'string' ? entry : entry?.version;
+  }
+
+  /** The resources this stream sent that the proxy still holds, by name (for config dumps). */
+  sentResources(): EncodedResource[] {
+    const out: EncodedResource[] = [];
+    for (const entry of this.sent.values()) if (typeof entry !== 'string') out.push(entry);
+    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   /** Forgets names the proxy no longer holds. */
   forget(names: Iterable<string>): void {
-    for (const n of names) {
-      this.sent.delete(n);
-      this.sentRefs.delete(n);
-    }
+    for (const n of names) this.sent.delete(n);
   }
 
   wants(name: string): boolean {
@@ -139,7 +148,7 @@ export class TypeState {
       ...(this.ackedVersion !== undefined && { ackedVersion: this.ackedVersion }),
       ...(this.ackedAt !== undefined && { ackedAt: this.ackedAt }),
       ...(this.lastNack !== undefined && { lastNack: this.lastNack }),
-      resources: [...this.sent].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, version]) => ({ name, version })),
+      resources: [...this.sent.keys()].sort().map((name) => ({ name, version: this.sentVersionOf(name)! })),
     };
   }
 }

@@ -76,7 +76,7 @@ export class DeltaConnection extends Connection {
     const snapshot = this.snapshot();
     if (!snapshot) return;
     const all = snapshot.resources(st.typeUrl);
-    const resources = st.desired(snapshot).filter((r) => st.sent.get(r.name) !== r.version);
+    const resources = st.desired(snapshot).filter((r) => st.sentVersionOf(r.name) !== r.version);
     const removed = [...st.sent.keys()].filter((n) => !all.has(n));
     for (const n of newlySubscribed) if (!all.has(n) && !st.sent.has(n)) removed.push(n);
     if (resources.length === 0 && removed.length === 0 && !force) return;

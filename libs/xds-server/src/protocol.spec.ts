@@ -9,7 +9,7 @@ import { Registry } from 'prom-client';
 import { Snapshot, SnapshotCache } from '@aviary/xds-cache';
 import { TypeUrl, type CanonicalMessage } from '@aviary/xds-protos';
 import { XdsServer, type XdsStatusEvent } from './index';
-import { RawAdsStream } from './testing/raw-ads';
+import { RawAdsStream } from '@aviary/testing';
 import { LISTENER, clusterName, echoMesh } from './testing/echo-mesh';
 
 const GROUP = 'g';

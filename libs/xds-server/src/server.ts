@@ -157,7 +157,7 @@ export class XdsServer {
       .filter((t) => conn.types.has(t))
       .map((typeUrl) => {
         const st = conn.types.get(typeUrl)!;
-        const resources = [...st.sentRefs.keys()].sort().map((name) => decodeResource(typeUrl, st.sentRefs.get(name)!.bytes));
+        const resources = st.sentResources().map((r) => decodeResource(typeUrl, r.bytes));
         return {
           typeUrl,
           ...(st.sentVersion !== undefined && { version: st.sentVersion }),

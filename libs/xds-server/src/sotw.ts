@@ -59,12 +59,12 @@ export class SotwConnection extends Connection {
     const desired = st.desired(snapshot);
     let resources = desired;
     if (isWildcardType(st.typeUrl)) {
-      const same = desired.length === st.sent.size && desired.every((r) => st.sent.get(r.name) === r.version);
+      const same = desired.length === st.sent.size && desired.every((r) => st.sentVersionOf(r.name) === r.version);
       if (same && !force) return;
       st.forget([...st.sent.keys()]);
       st.markSent(desired);
     } else {
-      resources = desired.filter((r) => st.sent.get(r.name) !== r.version);
+      resources = desired.filter((r) => st.sentVersionOf(r.name) !== r.version);
       if (resources.length === 0) return;
       st.markSent(resources);
     }

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TranslatingSource, type Clock, type ProxyInfo, type SnapshotInput } from '@aviary/xds-cache';
 import { TypeUrl, type CanonicalMessage } from '@aviary/xds-protos';
 import { XdsServer } from './index';
-import { RawAdsStream } from './testing/raw-ads';
+import { RawAdsStream } from '@aviary/testing';
 
 interface Model {
   readonly revision: number;

@@ -1,5 +1,5 @@
-export { translate, toSnapshotInput, translateForCache, proxyGroupKey } from './translate';
-export type { XdsResources } from './translate';
+export { translate, toSnapshotInput, translateForCache, cachedTranslation, selectingLabelKeys, proxyGroupKey } from './translate';
+export type { XdsResources, CachedTranslation } from './translate';
 export type { NamedResource } from './result';
 export { clusterName, endpointNamesOf, effectivePolicy, resolveTranslateOptions, PASSTHROUGH_CLUSTER, BLACKHOLE_CLUSTER } from './context';
 export type { TranslateOptions, ResolvedTranslateOptions, EffectivePolicy } from './context';

@@ -30,6 +30,24 @@ export function sidecarResources(ctx: Ctx): Generated {
   return out;
 }
 
+/**
+ * The outbound half: reads only the proxy's kind, namespace and the labels that select a
+ * Sidecar, DestinationRule or VirtualService source match, so proxies that agree on those
+ * share it (see `outboundKey`).
+ */
+export function sidecarOutbound(ctx: Ctx): Generated {
+  const out: Generated = { listeners: [], routes: [], clusters: [], endpoints: [] };
+  outbound(ctx, out);
+  return out;
+}
+
+/** The inbound half: the proxy's own service instances (by IP), PeerAuthentication, RBAC, rate limits. */
+export function sidecarInbound(ctx: Ctx): Generated {
+  const out: Generated = { listeners: [], routes: [], clusters: [], endpoints: [] };
+  inbound(ctx, out);
+  return out;
+}
+
 function staticCluster(name: string, address: string, port: number, http2: boolean): Msg {
   return prune({
     name,
@@ -165,7 +183,9 @@ function instances(ctx: Ctx): Instance[] {
   const ip = ctx.proxy.ip;
   if (!ip) return [];
   const byTarget = new Map<number, Instance>();
-  for (const service of ctx.snapshot.services.all()) {
+  // The services with an endpoint at the IP, in `services.all()` order (by hostname).
+  const services = [...ctx.snapshot.endpoints.hostsAt(ip)].sort(compareStrings).flatMap((h) => ctx.snapshot.services.get(h) ?? []);
+  for (const service of services) {
     for (const port of service.ports) {
       for (const e of ctx.snapshot.endpoints.forServicePort(service.hostname, port.number)) {
         if (e.address !== ip || byTarget.has(e.port)) continue;

@@ -1,11 +1,12 @@
 import type { MeshSnapshot } from '@aviary/mesh-model';
 import type { ProxyInfo, SnapshotInput } from '@aviary/xds-cache';
-import { Ctx, resolveTranslateOptions, type TranslateOptions } from './context';
+import { outboundClusters } from './clusters';
+import { Ctx, resolveTranslateOptions, type ResolvedTranslateOptions, type TranslateOptions } from './context';
 import { prune, T, type Msg } from './envoy';
 import { proxylessResources } from './proxyless';
 import type { Generated, NamedResource } from './result';
 import { routerResources } from './router';
-import { sidecarResources } from './sidecar';
+import { sidecarInbound, sidecarOutbound } from './sidecar';
 
 /** The four xDS resource sets for one proxy, each sorted by name, plus what was left out. */
 export interface XdsResources {
@@ -17,8 +18,19 @@ export interface XdsResources {
   readonly problems: readonly string[];
 }
 
+/** A finished part of a proxy's resources: sorted, deduplicated, pruned; `problems` unsorted. */
+interface Part {
+  readonly listeners: readonly NamedResource[];
+  readonly routes: readonly NamedResource[];
+  readonly clusters: readonly NamedResource[];
+  readonly endpoints: readonly NamedResource[];
+  readonly problems: readonly string[];
+}
+
+const byName = (a: NamedResource, b: NamedResource) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+
 function finish(list: NamedResource[], problems: string[], kind: string): NamedResource[] {
-  list.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  list.sort(byName);
   const out: NamedResource[] = [];
   for (const r of list) {
     if (out.length > 0 && out[out.length - 1]!.name === r.name) {
@@ -30,6 +42,81 @@ function finish(list: NamedResource[], problems: string[], kind: string): NamedR
   return out;
 }
 
+function finishPart(ctx: Ctx, generated: Generated): Part {
+  const problems = ctx.problems;
+  return {
+    listeners: finish(generated.listeners, problems, 'listeners'),
+    routes: finish(generated.routes, problems, 'route configurations'),
+    clusters: finish(generated.clusters, problems, 'clusters'),
+    endpoints: finish(generated.endpoints, problems, 'cluster load assignments'),
+    problems,
+  };
+}
+
+/**
+ * Merges two finished lists as `finish` would have merged their concatenation: by name, and
+ * for a name in both the one of `first` is kept.
+ */
+function mergeFinished(first: readonly NamedResource[], second: readonly NamedResource[], problems: string[], kind: string): readonly NamedResource[] {
+  if (second.length === 0) return first;
+  if (first.length === 0) return second;
+  const out: NamedResource[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < first.length || j < second.length) {
+    const a = first[i];
+    const b = second[j];
+    if (b === undefined || (a !== undefined && a.name < b.name)) {
+      out.push(a!);
+      i++;
+    } else if (a === undefined || b.name < a.name) {
+      out.push(b);
+      j++;
+    } else {
+      if (JSON.stringify(a.resource) !== JSON.stringify(b.resource)) problems.push(`two different ${kind} named ${b.name}; the first is kept`);
+      out.push(a);
+      i++;
+      j++;
+    }
+  }
+  return out;
+}
+
+function result(outbound: Part, inbound?: Part): XdsResources {
+  const problems = [...outbound.problems, ...(inbound?.problems ?? [])];
+  const empty: readonly NamedResource[] = [];
+  return {
+    listeners: mergeFinished(outbound.listeners, inbound?.listeners ?? empty, problems, 'listeners'),
+    routes: mergeFinished(outbound.routes, inbound?.routes ?? empty, problems, 'route configurations'),
+    clusters: mergeFinished(outbound.clusters, inbound?.clusters ?? empty, problems, 'clusters'),
+    endpoints: mergeFinished(outbound.endpoints, inbound?.endpoints ?? empty, problems, 'cluster load assignments'),
+    problems: [...new Set(problems)].sort(),
+  };
+}
+
+/**
+ * The part of a proxy's resources that proxies with the same `sharedKey` have in common: a
+ * sidecar's outbound half; all of a proxyless client's; all of a router's (its key keeps every
+ * label, as gateways and its policies select by label).
+ */
+function sharedPart(proxy: ProxyInfo, snapshot: MeshSnapshot, options: ResolvedTranslateOptions): Part {
+  const ctx = new Ctx(proxy, snapshot, options);
+  switch (proxy.kind) {
+    case 'proxyless':
+      return finishPart(ctx, proxylessResources(ctx));
+    case 'router':
+      return finishPart(ctx, routerResources(ctx));
+    default:
+      return finishPart(ctx, sidecarOutbound(ctx));
+  }
+}
+
+function ownPart(proxy: ProxyInfo, snapshot: MeshSnapshot, options: ResolvedTranslateOptions): Part | undefined {
+  if (proxy.kind !== 'sidecar') return undefined;
+  const ctx = new Ctx(proxy, snapshot, options);
+  return finishPart(ctx, sidecarInbound(ctx));
+}
+
 /**
  * Translates the mesh snapshot into the Envoy v3 resources one proxy receives. Pure and
  * deterministic: no clock, no I/O, input order does not matter; the same inputs give
@@ -37,32 +124,12 @@ function finish(list: NamedResource[], problems: string[], kind: string): NamedR
  * (snake_case fields, nested Anys as `{ '@type', ... }`).
  */
 export function translate(proxy: ProxyInfo, snapshot: MeshSnapshot, options?: TranslateOptions): XdsResources {
-  const ctx = new Ctx(proxy, snapshot, resolveTranslateOptions(options));
-  let generated: Generated;
-  switch (proxy.kind) {
-    case 'proxyless':
-      generated = proxylessResources(ctx);
-      break;
-    case 'router':
-      generated = routerResources(ctx);
-      break;
-    default:
-      generated = sidecarResources(ctx);
-  }
-  const problems = ctx.problems;
-  const result = {
-    listeners: finish(generated.listeners, problems, 'listeners'),
-    routes: finish(generated.routes, problems, 'route configurations'),
-    clusters: finish(generated.clusters, problems, 'clusters'),
-    endpoints: finish(generated.endpoints, problems, 'cluster load assignments'),
-    problems: [...new Set(problems)].sort(),
-  };
-  return result;
+  const resolved = resolveTranslateOptions(options);
+  return result(sharedPart(proxy, snapshot, resolved), ownPart(proxy, snapshot, resolved));
 }
 
 /** Resource type URL → messages, the input of @aviary/xds-cache's `Snapshot.build` / `TranslatingSource`. */
-export function toSnapshotInput(resources: XdsResources): SnapshotInput {
-  const msgs = (list: readonly NamedResource[]): Msg[] => list.map((r) => r.resource);
+export function toSnapshotInput(resources: XdsResources, msgs = (list: readonly NamedResource[]): readonly Msg[] => list.map((r) => r.resource)): SnapshotInput {
   return {
     [T.Listener]: msgs(resources.listeners),
     [T.RouteConfiguration]: msgs(resources.routes),
@@ -71,9 +138,143 @@ export function toSnapshotInput(resources: XdsResources): SnapshotInput {
   };
 }
 
-/** `translate` shaped for `TranslatingSource({ translate })`. */
+/** Collects the keys of every `sourceLabels` object in a VirtualService spec. */
+function sourceLabelKeys(value: unknown, keys: Set<string>): void {
+  if (Array.isArray(value)) {
+    for (const v of value) sourceLabelKeys(v, keys);
+  } else if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      if (k === 'sourceLabels' && v && typeof v === 'object') for (const l of Object.keys(v)) keys.add(l);
+      else sourceLabelKeys(v, keys);
+    }
+  }
+}
+
+/**
+ * Label keys that any selector the shared part reads looks at: Sidecar and DestinationRule
+ * workload selectors, VirtualService `sourceLabels`, Gateway selectors. Two proxies that agree
+ * on these keys (value or absence) get the same shared part.
+ */
+export function selectingLabelKeys(snapshot: MeshSnapshot): readonly string[] {
+  const keys = new Set<string>();
+  for (const s of snapshot.sidecars.all()) for (const k of Object.keys(s.spec.workloadSelector?.labels ?? {})) keys.add(k);
+  for (const d of snapshot.destinationRules.all()) for (const k of Object.keys(d.spec.workloadSelector?.labels ?? {})) keys.add(k);
+  for (const g of snapshot.gateways.all()) for (const k of Object.keys(g.spec.selector ?? {})) keys.add(k);
+  for (const v of snapshot.virtualServices.all()) sourceLabelKeys(v.spec, keys);
+  return [...keys].sort();
+}
+
+/**
+ * Proxies with the same key get the same shared part (and the same `translateEndpoints`
+ * output). A router's shared part is all of it and also reads AuthorizationPolicy and
+ * RateLimitPolicy selectors, so routers keep all their labels.
+ */
+function sharedKey(proxy: ProxyInfo, keys: readonly string[]): string {
+  if (proxy.kind === 'router') return proxyGroupKey(proxy);
+  return JSON.stringify([proxy.kind, proxy.namespace, keys.map((k) => proxy.labels[k] ?? null)]);
+}
+
+interface ModelCache {
+  readonly keys: readonly string[];
+  readonly parts: Map<string, Part>;
+  /** shared key → cluster name → [cluster, load assignment] (pruned), for `translateEndpoints`. */
+  readonly endpoints: Map<string, Map<string, readonly [Msg, Msg] | undefined>>;
+}
+
+/** `translate` and an EDS-only update path, shaped for `TranslatingSource`. */
+export interface CachedTranslation {
+  readonly translate: (proxy: ProxyInfo, snapshot: MeshSnapshot) => SnapshotInput;
+  /**
+   * The outbound clusters and ClusterLoadAssignments named `names` for `proxy`, exactly as
+   * `translate` would give them, or undefined when a name is not an outbound cluster of a known
+   * service port (the caller then translates in full).
+   */
+  readonly translateEndpoints: (proxy: ProxyInfo, snapshot: MeshSnapshot, names: readonly string[]) => SnapshotInput | undefined;
+}
+
+/**
+ * Translation that shares, per model, the part of the output proxies have in common (a
+ * sidecar's outbound half, a proxyless client's everything) between proxies that agree on
+ * kind, namespace and selecting labels, so it is built once and its objects are encoded once.
+ * Output is identical to `translate`.
+ */
+export function cachedTranslation(options?: TranslateOptions): CachedTranslation {
+  const resolved = resolveTranslateOptions(options);
+  const caches = new WeakMap<MeshSnapshot, ModelCache>();
+  const cacheOf = (snapshot: MeshSnapshot): ModelCache => {
+    let cache = caches.get(snapshot);
+    if (!cache) {
+      cache = { keys: selectingLabelKeys(snapshot), parts: new Map(), endpoints: new Map() };
+      caches.set(snapshot, cache);
+    }
+    return cache;
+  };
+
+  // A list that is a shared part's own (nothing of the proxy's merged in) maps to the same
+  // message array every time, so the encoder reuses the whole encoded list.
+  const lists = new WeakMap<readonly NamedResource[], readonly Msg[]>();
+  const msgs = (list: readonly NamedResource[]): readonly Msg[] => {
+    let out = lists.get(list);
+    if (!out) {
+      out = list.map((r) => r.resource);
+      lists.set(list, out);
+    }
+    return out;
+  };
+
+  const translateShared = (proxy: ProxyInfo, snapshot: MeshSnapshot): SnapshotInput => {
+    const cache = cacheOf(snapshot);
+    const key = sharedKey(proxy, cache.keys);
+    let shared = cache.parts.get(key);
+    if (!shared) {
+      shared = sharedPart(proxy, snapshot, resolved);
+      cache.parts.set(key, shared);
+    }
+    return toSnapshotInput(result(shared, ownPart(proxy, snapshot, resolved)), msgs);
+  };
+
+  const translateEndpoints = (proxy: ProxyInfo, snapshot: MeshSnapshot, names: readonly string[]): SnapshotInput | undefined => {
+    const cache = cacheOf(snapshot);
+    const key = sharedKey(proxy, cache.keys);
+    let byName = cache.endpoints.get(key);
+    if (!byName) {
+      byName = new Map();
+      cache.endpoints.set(key, byName);
+    }
+    const clusters: Msg[] = [];
+    const endpoints: Msg[] = [];
+    let ctx: Ctx | undefined;
+    for (const name of names) {
+      if (!byName.has(name)) {
+        ctx ??= new Ctx(proxy, snapshot, resolved);
+        for (const [n, pair] of outboundPairs(ctx, name)) if (!byName.has(n)) byName.set(n, pair);
+        if (!byName.has(name)) byName.set(name, undefined);
+      }
+      const pair = byName.get(name);
+      if (!pair) return undefined;
+      clusters.push(pair[0]);
+      endpoints.push(pair[1]);
+    }
+    return { [T.Cluster]: clusters, [T.ClusterLoadAssignment]: endpoints };
+  };
+
+  return { translate: translateShared, translateEndpoints };
+}
+
+/** Every outbound cluster of the service port a cluster name (`outbound|port|subset|host`) names. */
+function outboundPairs(ctx: Ctx, name: string): [string, readonly [Msg, Msg]][] {
+  const parts = name.split('|');
+  if (parts.length !== 4 || parts[0] !== 'outbound') return [];
+  const service = ctx.snapshot.services.get(parts[3]!);
+  const port = service?.ports.find((p) => String(p.number) === parts[1]);
+  if (!service || !port) return [];
+  // The first of a name wins, as in `finish`.
+  return outboundClusters(ctx, service, port).map((c) => [c.name, [prune(c.cluster), prune(c.loadAssignment)] as const]);
+}
+
+/** `translate` shaped for `TranslatingSource({ translate })`, sharing common parts between proxies. */
 export function translateForCache(options?: TranslateOptions): (proxy: ProxyInfo, snapshot: MeshSnapshot) => SnapshotInput {
-  return (proxy, snapshot) => toSnapshotInput(translate(proxy, snapshot, options));
+  return cachedTranslation(options).translate;
 }
 
 /**

@@ -6,7 +6,7 @@ import { SnapshotBuilder, type MeshSnapshot } from '@aviary/mesh-model';
 import { parseNode, TranslatingSource, type NodeLike, type ProxyInfo, type SourceChange } from '@aviary/xds-cache';
 import { TypeUrl } from '@aviary/xds-protos';
 import { XdsServer } from '@aviary/xds-server';
-import { endpointNamesOf, proxyGroupKey, translateForCache } from '@aviary/xds-translate';
+import { cachedTranslation, endpointNamesOf, proxyGroupKey } from '@aviary/xds-translate';
 
 export interface DiscoveryOptions {
   readonly store: ConfigStore;
@@ -33,6 +33,9 @@ export function lenientNodeParser(trustDomain: string): (node: NodeLike) => Prox
   };
 }
 
+/** Shortest spacing of model builds while store events keep coming. */
+const MIN_BUILD_INTERVAL_MS = 50;
+
 /**
  * Pilot's discovery pipeline: config store watch → incremental mesh model → per-proxy
  * translation (memoized per proxy group) → ADS server. An endpoint-only change pushes only EDS
@@ -44,6 +47,10 @@ export class Discovery {
   readonly server: XdsServer;
   private watch: Watch | undefined;
   private pending = false;
+  /** When the last model build ended and how long it took (ms), for coalescing bursts. */
+  private lastBuildAt = 0;
+  private lastBuildMs = 0;
+  private timer: NodeJS.Timeout | undefined;
   private initialized = false;
   private listening = false;
   private readonly stopStatus: () => void;
@@ -51,8 +58,10 @@ export class Discovery {
   constructor(private readonly opts: DiscoveryOptions) {
     this.builder = new SnapshotBuilder({ trustDomain: opts.trustDomain });
     const first = this.builder.build();
+    const translation = cachedTranslation();
     this.source = new TranslatingSource<MeshSnapshot>(first.snapshot, {
-      translate: translateForCache(),
+      translate: translation.translate,
+      translateEndpoints: translation.translateEndpoints,
       groupOf: proxyGroupKey,
       onRejected: (proxy, error) => opts.logger.error({ proxy: proxy.id, err: error }, 'translation refused; serving the last good config'),
     });
@@ -100,19 +109,31 @@ export class Discovery {
     return bound;
   }
 
-  /** Coalesces a burst of store events into one model build (the server debounces pushes). */
+  /**
+   * Coalesces store events into model builds: the first event after a quiet spell is built on
+   * the next turn of the event loop; while events keep coming, builds are at least
+   * `max(MIN_BUILD_INTERVAL_MS, 2 × last build time)` apart, so a bulk apply costs a bounded
+   * share of CPU in builds instead of one build per event. The server's push debounce (quiet
+   * period, max delay) still bounds how late proxies hear of it.
+   */
   private schedule(): void {
     if (this.pending) return;
     this.pending = true;
-    setImmediate(() => {
+    const wait = this.lastBuildAt + Math.max(MIN_BUILD_INTERVAL_MS, 2 * this.lastBuildMs) - Date.now();
+    const run = () => {
+      this.timer = undefined;
       this.pending = false;
       this.rebuild();
-    });
+    };
+    if (wait <= 0) setImmediate(run);
+    else this.timer = setTimeout(run, wait);
   }
 
   private rebuild(): void {
     const observedAt = Date.now();
     const delta = this.builder.build();
+    this.lastBuildAt = Date.now();
+    this.lastBuildMs = this.lastBuildAt - observedAt;
     if (delta.configChanged || delta.previous === undefined) {
       this.source.setModel(delta.snapshot, { observedAt });
       return;
@@ -131,6 +152,7 @@ export class Discovery {
 
   async stop(): Promise<void> {
     this.stopStatus();
+    if (this.timer) clearTimeout(this.timer);
     await this.watch?.stop();
     await this.server.stop(2_000);
   }
