@@ -17,6 +17,7 @@ import {
 import { freePort } from '@aviary/nats-runner';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chartDir, PEERS_TIMEOUT_MS, repoRoot, startCluster, type KubeCluster } from './cluster';
+import { eventually } from './support';
 
 const NS = 'aviary-system';
 const apps = ['pilot', 'citadel', 'injector-webhook', 'telemetry-collector', 'gateway'] as const;
@@ -44,20 +45,6 @@ function k8s(): KubeCluster {
   return cluster;
 }
 
-async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 async function namespace(name: string, labels: Record<string, string> = {}): Promise<void> {
   await core.createNamespace({ body: { metadata: { name, labels } } });
