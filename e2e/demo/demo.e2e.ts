@@ -143,6 +143,11 @@ describe('the local mesh demo (npm run demo)', () => {
     // The sidecars report the inbound side: mutual TLS from the ingress gateway's identity.
     expect(text).toMatch(/istio_requests_total\{reporter="destination"[^}]*source_principal="spiffe:\/\/cluster\.local\/ns\/istio-system\/sa\/istio-ingressgateway-service-account"[^}]*destination_principal="spiffe:\/\/cluster\.local\/ns\/demo\/sa\/hello"[^}]*response_code="200"[^}]*connection_security_policy="mutual_tls"\}/);
     expect(text).toContain('istio_request_duration_milliseconds_bucket{');
+    // Both sides of the ingress → sidecar hop are fully labelled: the ingress knows the sidecar's
+    // verified identity and that it originated mTLS; the sidecar knows its caller's workload and the service.
+    const requests = text.split('\n').filter((l) => l.startsWith('istio_requests_total{'));
+    expect(requests.some((l) => l.includes('reporter="source"') && l.includes('source_workload="istio-ingressgateway"') && l.includes('destination_principal="spiffe://cluster.local/ns/demo/sa/hello"') && l.includes('connection_security_policy="mutual_tls"'))).toBe(true);
+    expect(requests.some((l) => l.includes('reporter="destination"') && l.includes('source_workload="istio-ingressgateway"') && l.includes(`destination_service="${HOST}"`) && l.includes('connection_security_policy="mutual_tls"'))).toBe(true);
 
     const graph = (await (await fetch(`${COLLECTOR}/api/v1/graph?window=300s`)).json()) as {
       nodes: { id: string; requestsPerSecond: number }[];

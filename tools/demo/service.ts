@@ -5,15 +5,50 @@ import { demoServiceConfig } from './config';
 
 /**
  * The demo's sample service. Every request gets 200 with `x-version: <version>` and the body
- * `hello from <name> <version>` (one line, so `sort | uniq -c` counts a split), except
- * `/status/<code>` which answers with that status (to try retries or error colours).
+ * `hello from <name> <version>` (one line, so `sort | uniq -c` counts a split), except:
+ *  - `/status/<code>` answers with that status (to try retries or error colours);
+ *  - `/flaky…` fails every other request with 503 (to see retries hide it);
+ *  - `/fail-if/<version>…` answers 503 when <version> is this instance's (one bad endpoint, for
+ *    outlier detection);
+ *  - `/counters` answers this instance's request counts as JSON (served on the app port only:
+ *    curl 127.0.0.1:<port>/counters).
  */
 const config = configFromProcess(demoServiceConfig);
+const counters = { requests: 0, flaky: { requests: 0, failed: 0 }, failIf: { requests: 0, failed: 0 } };
+
+function statusFor(url: string): number {
+  const status = /^\/status\/([1-5]\d\d)$/.exec(url);
+  if (status !== null) return Number(status[1]);
+  if (url.startsWith('/flaky')) {
+    counters.flaky.requests++;
+    if (counters.flaky.requests % 2 === 1) {
+      counters.flaky.failed++;
+      return 503;
+    }
+    return 200;
+  }
+  const failIf = /^\/fail-if\/([^/?]+)/.exec(url);
+  if (failIf !== null) {
+    counters.failIf.requests++;
+    if (failIf[1] === config.version) {
+      counters.failIf.failed++;
+      return 503;
+    }
+  }
+  return 200;
+}
 
 const server = createServer((req, res) => {
   req.resume();
-  const status = /^\/status\/([1-5]\d\d)$/.exec(req.url ?? '');
-  const code = status === null ? 200 : Number(status[1]);
+  const url = req.url ?? '';
+  if (url === '/counters') {
+    const json = JSON.stringify(counters);
+    res.writeHead(200, { 'content-type': 'application/json', 'x-version': config.version, 'content-length': Buffer.byteLength(json) });
+    res.end(json);
+    return;
+  }
+  counters.requests++;
+  const code = statusFor(url);
   const body = `hello from ${config.name} ${config.version}\n`;
   res.writeHead(code, { 'content-type': 'text/plain; charset=utf-8', 'x-version': config.version, 'content-length': Buffer.byteLength(body) });
   res.end(body);

@@ -12,6 +12,7 @@ export const localMeshConfig = defineConfig({
     readyTimeoutMs: option(Type.Integer({ minimum: 1_000, maximum: 600_000 }), 60_000, 'how long to wait for every /readyz'),
     logLevel: option(LogLevel, 'info', 'log level passed to every app'),
     demo: option(Type.Boolean(), false, 'also run the demo: the sample service "hello" in two versions behind sidecars, the ingress gateway on :8080 splitting 90/10, PeerAuthentication STRICT (tools/demo/demo.yaml)'),
+    demoCertTtlSeconds: option(Type.Integer({ minimum: 10, maximum: 31_536_000 }), 86_400, 'certificate lifetime the demo\'s proxies (ingress gateway and sidecars) ask citadel for; renewed at half of it'),
     keepGoing: option(Type.Boolean(), false, 'when a component exits unexpectedly, report it and keep the others running (default: stop everything)'),
   },
 });

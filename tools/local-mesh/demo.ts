@@ -70,8 +70,9 @@ export async function applyDemoConfig(adminToken: string, root: string): Promise
   return results.map((r) => `${r.kind}/${r.name} ${r.action}`).join(', ');
 }
 
-export function sidecarEnv(w: DemoWorkload, joinToken: string): NodeJS.ProcessEnv {
+export function sidecarEnv(w: DemoWorkload, joinToken: string, certTtlSeconds: number): NodeJS.ProcessEnv {
   return {
+    AVIARY_CERT_TTL_SECONDS: String(certTtlSeconds),
     AVIARY_MODE: 'sidecar',
     AVIARY_NAME: `${DEMO_SERVICE}-${w.version}`,
     AVIARY_NAMESPACE: DEMO_NAMESPACE,
@@ -87,8 +88,9 @@ export function sidecarEnv(w: DemoWorkload, joinToken: string): NodeJS.ProcessEn
   };
 }
 
-export function ingressEnv(joinToken: string): NodeJS.ProcessEnv {
+export function ingressEnv(joinToken: string, certTtlSeconds: number): NodeJS.ProcessEnv {
   return {
+    AVIARY_CERT_TTL_SECONDS: String(certTtlSeconds),
     AVIARY_NAME: ingress.name,
     AVIARY_NAMESPACE: ingress.namespace,
     AVIARY_SERVICE_ACCOUNT: ingress.serviceAccount,

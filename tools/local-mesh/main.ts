@@ -137,12 +137,12 @@ if (config.demo) {
     const helloToken = await mintJoinToken(token, DEMO_NAMESPACE, DEMO_SERVICE);
     const spec = appConfigs.find((s) => s.app === 'gateway');
     if (spec === undefined) throw new Error('no gateway app');
-    started.set('gateway', launch('gateway', appScript('gateway'), appEnv('gateway', ingressEnv(ingressToken))));
+    started.set('gateway', launch('gateway', appScript('gateway'), appEnv('gateway', ingressEnv(ingressToken, config.demoCertTtlSeconds))));
     const waits: Promise<Row>[] = [ready(started.get('gateway') as AppProcess, spec.options.adminPort.default)];
     for (const w of demoWorkloads) {
       const name = `${DEMO_SERVICE}-${w.version}`;
       launch(name, demoScript, { ...process.env }, serviceArgs(w));
-      const sidecar = launch(`${name}-sidecar`, appScript('gateway'), appEnv(`${name}-sidecar`, sidecarEnv(w, helloToken)));
+      const sidecar = launch(`${name}-sidecar`, appScript('gateway'), appEnv(`${name}-sidecar`, sidecarEnv(w, helloToken, config.demoCertTtlSeconds)));
       waits.push(ready(sidecar, w.sidecarAdminPort));
     }
     const rows = await Promise.all(waits);

@@ -24,7 +24,7 @@ export const gatewayConfig = defineConfig({
     labels: option(Type.String({ maxLength: 4096, pattern: '^([A-Za-z0-9./_-]+=[A-Za-z0-9._-]*(,[A-Za-z0-9./_-]+=[A-Za-z0-9._-]*)*)?$' }), '', 'workload labels as k=v,k=v (app and version feed telemetry)'),
     podIp: option(Host, '127.0.0.1', 'the workload IP, part of the xDS node id'),
     joinToken: option(Type.String({ maxLength: 8192 }), '', 'bearer token for citadel CreateCertificate (local mode join token); empty: no workload certificate, no mTLS', { secret: true }),
-    certTtlSeconds: option(Type.Integer({ minimum: 60, maximum: 31_536_000 }), 86_400, 'requested workload certificate lifetime; renewed at half of it'),
+    certTtlSeconds: option(Type.Integer({ minimum: 10, maximum: 31_536_000 }), 86_400, 'requested workload certificate lifetime; renewed at half of it (citadel clamps it to its maximum)'),
     telemetryBatchSize: option(Type.Integer({ minimum: 1, maximum: 10_000 }), 500, 'request records per aviary.telemetry.v1.requests batch'),
     telemetryFlushMs: option(Millis(50, 60_000), 1_000, 'longest wait before a partial telemetry batch is published'),
     accessLog: option(Type.Boolean(), true, 'write one JSON access log line per request'),

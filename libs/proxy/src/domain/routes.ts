@@ -82,6 +82,8 @@ export interface Route {
   readonly action: RouteAction;
   readonly headerOps: HeaderOps;
   readonly filters: ReadonlyMap<string, PerFilterConfig>;
+  /** `decorator.operation` (pilot's inbound routes name the service: `<host>:<port>/*`). */
+  readonly operation?: string;
 }
 
 export interface VirtualHost {
@@ -296,7 +298,14 @@ function compileRoute(v: unknown, path: string, vhostRetry: RetryPolicy | undefi
     action: routeAction(o, path, vhostRetry),
     headerOps: headerOps(o, path),
     filters: compilePerFilterConfigs(o.typed_per_filter_config, `${path}.typed_per_filter_config`),
+    ...decoratorOperation(o.decorator, `${path}.decorator`),
   };
+}
+
+function decoratorOperation(v: unknown, path: string): { operation?: string } {
+  if (v === undefined || v === null) return {};
+  const op = optStr(obj(v, path).operation, `${path}.operation`);
+  return op === undefined || op === '' ? {} : { operation: op };
 }
 
 function validateDomain(d: string, path: string): void {

@@ -80,7 +80,9 @@ export class IdentityManager {
     this.notAfter = new Date(leaf.validTo);
     this.opts.onIdentity(this.current);
     this.opts.onEvent?.('certificate_issued', { serial: leaf.serialNumber, notAfter: leaf.validTo, version: this.version });
-    this.schedule(new Date(leaf.validFrom), this.notAfter);
+    // Half the lifetime from receipt: citadel backdates notBefore (clock skew), which would pull
+    // the renewal of a short-lived certificate to now.
+    this.schedule(new Date(Math.max(new Date(leaf.validFrom).getTime(), Date.now())), this.notAfter);
     return this.current;
   }
 

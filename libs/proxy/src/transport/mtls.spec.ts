@@ -27,6 +27,8 @@ const wire: Buffer[] = [];
 let server: Proxy;
 let client: Proxy;
 const serverRecords: ProxyRequestRecord[] = [];
+const clientRecords: ProxyRequestRecord[] = [];
+let appHeaders: IncomingMessage['headers'] = {};
 let inboundPort = 0;
 let outboundPort = 0;
 let ca: Issuer;
@@ -37,7 +39,7 @@ function inboundTable(mode: 'STRICT' | 'PERMISSIVE', rules?: Record<string, unkn
   if (mode === 'PERMISSIVE') chains.push(httpChain(h, { filter_chain_match: { transport_protocol: 'raw_buffer' } }));
   return RoutingTable.fromResources({
     listeners: [{ ...listener('virtualInbound', 0, chains), traffic_direction: 'INBOUND' }],
-    routes: [routeConfig('inbound|80||', [vhost('inbound', ['*'], [route({ prefix: '/' }, toCluster('inbound|80||'))])])],
+    routes: [routeConfig('inbound|80||', [vhost('inbound', ['*'], [route({ prefix: '/' }, toCluster('inbound|80||'), { decorator: { operation: `${HOST}:80/*` } })])])],
     clusters: [staticCluster('inbound|80||', [['127.0.0.1', appPort]])],
   });
 }
@@ -66,6 +68,7 @@ function call(port: number, path = '/', host = HOST): Promise<{ status: number; 
 beforeAll(async () => {
   ca = Issuer.createRoot({ trustDomain: TD });
   app = createHttp((req, res) => {
+    appHeaders = req.headers;
     req.resume();
     res.end('secret-payload-from-app');
   });
@@ -89,7 +92,7 @@ beforeAll(async () => {
   await new Promise<void>((r) => tap.listen(0, '127.0.0.1', r));
   tapPort = (tap.address() as AddressInfo).port;
 
-  client = new Proxy({ node: { id: 'sidecar~127.0.0.1~web-1.frontend~frontend.svc.cluster.local', mode: 'sidecar', workload: 'web', namespace: 'frontend', principal: WEB } });
+  client = new Proxy({ node: { id: 'sidecar~127.0.0.1~web-1.frontend~frontend.svc.cluster.local', mode: 'sidecar', workload: 'web', namespace: 'frontend', principal: WEB }, onRecord: (r) => clientRecords.push(r) });
   client.setIdentity(identity(ca, WEB, 1));
   await client.apply(outboundTable(tapPort));
   outboundPort = client.ports().virtualOutbound!;
@@ -112,6 +115,33 @@ describe('mTLS between two sidecars', () => {
     expect(bytes.includes(Buffer.from('secret-payload-from-app'))).toBe(false);
     expect(bytes.includes(Buffer.from('GET /'))).toBe(false);
     expect(serverRecords.at(-1)).toMatchObject({ reporter: 'destination', sourcePrincipal: WEB, sourceNamespace: 'frontend', connectionSecurityPolicy: 'mutual_tls', responseCode: 200 });
+  });
+
+  it('labels both sides of an mTLS hop: source workload and destination service inbound, destination principal and mutual_tls outbound', async () => {
+    const r = await call(outboundPort, '/labels');
+    expect(r.status).toBe(200);
+    // The peer-workload header is metadata between proxies: the app never sees it.
+    expect(appHeaders['x-aviary-peer-workload']).toBeUndefined();
+    expect(serverRecords.at(-1)).toMatchObject({ reporter: 'destination', sourceWorkload: 'web', sourceNamespace: 'frontend', sourcePrincipal: WEB, destinationService: HOST, destinationPrincipal: BACKEND, connectionSecurityPolicy: 'mutual_tls' });
+    expect(clientRecords.at(-1)).toMatchObject({ reporter: 'source', sourceWorkload: 'web', destinationService: HOST, destinationPrincipal: BACKEND, connectionSecurityPolicy: 'mutual_tls', responseCode: 200 });
+  });
+
+  it('does not take a peer-workload header from a plaintext caller', async () => {
+    await server.apply(inboundTable('PERMISSIVE'));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port: inboundPort, path: '/', agent: false, headers: { host: HOST, 'x-aviary-peer-workload': 'forged' } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve());
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      expect(serverRecords.at(-1)).toMatchObject({ sourceWorkload: '', connectionSecurityPolicy: 'none' });
+      expect(appHeaders['x-aviary-peer-workload']).toBeUndefined();
+    } finally {
+      await server.apply(inboundTable('STRICT'));
+    }
   });
 
   it('refuses plaintext under STRICT', async () => {

@@ -111,6 +111,13 @@ interface ClusterRuntime {
   readonly active: Map<string, number>;
 }
 
+/**
+ * Metadata exchange (Istio's x-envoy-peer-metadata, reduced): a proxy originating mesh mTLS
+ * names its workload; the receiving sidecar trusts it only on an authenticated mTLS connection
+ * and never forwards it to the app.
+ */
+export const PEER_WORKLOAD_HEADER = 'x-aviary-peer-workload';
+
 const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'host', 'http2-settings', 'expect']);
 
 function first(v: string | string[] | undefined): string | undefined {
@@ -119,6 +126,20 @@ function first(v: string | string[] | undefined): string | undefined {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** The service host from pilot's inbound route decorator (`<host>:<port>/*`) or an Istio SNI (`outbound_.80_.v1_.<host>`). */
+export function serviceOfInbound(operation: string | undefined, serverName: string | undefined): string {
+  const fromOp = operation === undefined ? '' : (/^([^:/]+)(?::\d+)?\//.exec(operation)?.[1] ?? '');
+  if (fromOp !== '' && fromOp !== '*') return fromOp;
+  const sni = /^outbound_\.\d+_\.[^_]*_\.(.+)$/.exec(serverName ?? '');
+  return sni?.[1] ?? '';
+}
+
+/** `spiffe://<td>/ns/<namespace>/sa/<account>` → namespace and service account. */
+export function spiffeParts(principal: string | undefined): { namespace: string; serviceAccount: string } {
+  const m = /^spiffe:\/\/[^/]+\/ns\/([^/]+)\/sa\/([^/]+)$/.exec(principal ?? '');
+  return { namespace: m?.[1] ?? '', serviceAccount: m?.[2] ?? '' };
 }
 
 /** `outbound|80|v1|reviews.default.svc.cluster.local` → service, namespace, subset. */
@@ -349,6 +370,10 @@ export class Proxy {
       requestBytes: 0,
       responseBytes: 0,
       inbound: listener?.direction === 'INBOUND',
+      operation: undefined,
+      destinationPrincipal: '',
+      mutualTls: false,
+      peerWorkload: conn.principal === undefined ? '' : (first(h[PEER_WORKLOAD_HEADER]) ?? ''),
     };
     try {
       const destinationPort = listener === bound ? conn.destinationPort : (listener?.port ?? 0);
@@ -378,6 +403,7 @@ export class Proxy {
         destinationPort,
       };
       const d = decide(hcm, rc, facts, this.decisionState);
+      if (d.kind === 'forward') ctx.operation = d.route.operation;
       if (d.delayMs > 0) await sleep(d.delayMs);
       if (d.kind === 'respond') {
         this.localReply(ctx, d.response.status, d.response.body, d.flag, d.response.headers, d.responseOps);
@@ -430,7 +456,7 @@ export class Proxy {
     const out: Record<string, string | string[] | undefined> = {};
     const src = ctx.req.headers as Record<string, string | string[] | undefined>;
     for (const k of Object.keys(src)) {
-      if (k.charCodeAt(0) === 58 || hopByHop.has(k)) continue;
+      if (k.charCodeAt(0) === 58 || hopByHop.has(k) || k === PEER_WORKLOAD_HEADER) continue;
       out[k] = src[k];
     }
     if (src.te === 'trailers') out.te = 'trailers';
@@ -484,6 +510,7 @@ export class Proxy {
         this.localReply(ctx, 503, 'upstream TLS secrets not ready', 'UF', {}, d.responseOps);
         return;
       }
+      ctx.mutualTls = tls.cert !== undefined && tls.key !== undefined;
     }
     if (rt.cb.tryAcquire() === 'overflow') {
       this.stats.inc('cluster_upstream_rq_pending_overflow', { envoy_cluster_name: cluster.name });
@@ -499,6 +526,7 @@ export class Proxy {
 
   private async attempts(ctx: RequestCtx, d: Extract<Decision, { kind: 'forward' }>, cluster: Cluster, rt: ClusterRuntime, endpoints: readonly Endpoint[], tls: ResolvedTls | undefined): Promise<void> {
     const headers = this.upstreamHeaders(ctx, d);
+    if (ctx.mutualTls && !ctx.inbound) headers[PEER_WORKLOAD_HEADER] = this.opts.node.workload;
     const retry = d.action.retry;
     const wantsBuffer = (retry !== undefined && retry.numRetries > 0) || d.action.mirrors.length > 0;
     let body: Buffer | Readable | null = null;
@@ -627,6 +655,7 @@ export class Proxy {
     if (this.draining && ctx.req.httpVersionMajor === 1) out.connection = 'close';
     ctx.status = up.status;
     ctx.flags = flag;
+    if (up.peerPrincipal !== undefined) ctx.destinationPrincipal = up.peerPrincipal;
     const res = ctx.res;
     res.writeHead(up.status, cleanHeaders(out));
     return new Promise<void>((resolve) => {
@@ -657,6 +686,15 @@ export class Proxy {
           end();
         },
         error: () => {
+          // A late error (the upstream connection failing after the response completed) must
+          // not mark, or cut, a request that already finished.
+          if (done || res.writableFinished) return;
+          if (bodyComplete(up.headers, ctx.responseBytes)) {
+            // Every byte the upstream announced arrived: finish the response normally.
+            res.end();
+            end();
+            return;
+          }
           if (ctx.flags === '-') ctx.flags = 'UPE';
           res.destroy();
           end();
@@ -701,14 +739,14 @@ export class Proxy {
       const record: ProxyRequestRecord = ctx.inbound
         ? {
             reporter: 'destination',
-            sourceWorkload: '',
-            sourceNamespace: /\/ns\/([^/]+)\//.exec(ctx.conn.principal ?? '')?.[1] ?? '',
+            sourceWorkload: ctx.peerWorkload,
+            sourceNamespace: spiffeParts(ctx.conn.principal).namespace,
             sourcePrincipal: ctx.conn.principal ?? '',
             destinationWorkload: self.workload,
             destinationNamespace: self.namespace,
             destinationPrincipal: ctx.conn.tls ? self.principal : '',
             ...(self.app === undefined ? {} : { destinationApp: self.app }),
-            destinationService: dest.service,
+            destinationService: dest.service || serviceOfInbound(ctx.operation, ctx.conn.serverName),
             destinationVersion: self.version ?? '',
             protocol: ctx.grpc ? 'grpc' : 'http',
             responseCode: ctx.status,
@@ -728,13 +766,13 @@ export class Proxy {
             ...(self.version === undefined ? {} : { sourceVersion: self.version }),
             destinationWorkload: dest.workload,
             destinationNamespace: dest.namespace,
-            destinationPrincipal: '',
+            destinationPrincipal: ctx.destinationPrincipal,
             destinationService: dest.service || ctx.authority,
             destinationVersion: dest.version,
             protocol: ctx.grpc ? 'grpc' : 'http',
             responseCode: ctx.status,
             responseFlags: ctx.flags,
-            connectionSecurityPolicy: 'unknown',
+            connectionSecurityPolicy: ctx.mutualTls ? 'mutual_tls' : ctx.cluster === '' ? 'unknown' : 'none',
             durationMs,
             requestBytes: ctx.requestBytes,
             responseBytes: ctx.responseBytes,
@@ -858,6 +896,13 @@ interface RequestCtx {
   readonly started: number;
   readonly startTime: string;
   readonly inbound: boolean;
+  /** The matched route's decorator operation. */
+  operation: string | undefined;
+  /** Outbound: the upstream's verified SPIFFE id, and whether this hop originated mutual TLS. */
+  destinationPrincipal: string;
+  mutualTls: boolean;
+  /** Inbound: the source workload named by an authenticated peer. */
+  peerWorkload: string;
   status: number;
   flags: string;
   cluster: string;
@@ -873,6 +918,14 @@ function originalDestination(hostPort: string): Endpoint | undefined {
   const host = m[1];
   const port = Number(m[2] ?? 80);
   return { key: host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`, host, port, weight: 1, priority: 0, healthy: true, locality: '' };
+}
+
+/** True when a body with a content-length has been received in full. */
+export function bodyComplete(headers: Record<string, string | string[] | undefined>, received: number): boolean {
+  const cl = headers['content-length'];
+  const v = Array.isArray(cl) ? cl[0] : cl;
+  if (v === undefined || !/^\d+$/.test(v.trim())) return false;
+  return Number(v) === received;
 }
 
 function cleanHeaders(h: Record<string, string | string[] | undefined>): OutgoingHeaders {

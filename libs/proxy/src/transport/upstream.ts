@@ -17,6 +17,8 @@ export interface BodySink {
 export interface UpstreamResponse {
   readonly status: number;
   readonly headers: Record<string, string | string[] | undefined>;
+  /** The upstream's SPIFFE id, verified in the TLS handshake (originated mTLS only). */
+  readonly peerPrincipal?: string;
   /** Starts delivering the body (chunks that arrived before are delivered first). */
   stream(sink: BodySink): void;
   resume(): void;
@@ -73,6 +75,10 @@ function sanCheck(cluster: Cluster): ((host: string, cert: PeerCertificate) => E
   };
 }
 
+function peerField(peer: string | undefined): { peerPrincipal?: string } {
+  return peer === undefined ? {} : { peerPrincipal: peer };
+}
+
 interface H2Entry {
   session: ClientHttp2Session;
 }
@@ -86,6 +92,26 @@ interface H2Entry {
 export class UpstreamPools {
   private readonly pools = new Map<string, Pool>();
   private readonly h2 = new Map<string, H2Entry>();
+  /** The SPIFFE id each TLS pool's server presented (all of a pool's connections go to one endpoint). */
+  private readonly peers = new Map<string, string>();
+
+  /** checkServerIdentity that verifies the SANs and remembers the server's SPIFFE id for telemetry. */
+  private verifier(cluster: Cluster, key: string): (host: string, cert: PeerCertificate) => Error | undefined {
+    const check = sanCheck(cluster);
+    return (host, cert) => {
+      const err = check?.(host, cert);
+      if (err === undefined) {
+        const spiffe = sansOf(cert).find((s) => s.startsWith('spiffe://'));
+        if (spiffe !== undefined) this.peers.set(key, spiffe);
+      }
+      return err;
+    };
+  }
+
+  /** The SPIFFE id last verified for the pool of (cluster, endpoint, TLS material). */
+  peerOf(cluster: Cluster, ep: Endpoint, tls: ResolvedTls | undefined): string | undefined {
+    return tls === undefined ? undefined : this.peers.get(this.keyOf(cluster, ep, tls));
+  }
 
   private keyOf(cluster: Cluster, ep: Endpoint, tls: ResolvedTls | undefined): string {
     return `${ep.key}|${tls?.id ?? 'plain'}|${cluster.connectTimeoutMs}|${cluster.limits.maxConnections}|${cluster.tls?.sni ?? ''}|${cluster.name}`;
@@ -114,7 +140,7 @@ export class UpstreamPools {
                 key: tls.key,
                 servername: cluster.tls?.sni ?? (/^[\d.]+$|:/.test(ep.host) ? undefined : ep.host),
                 rejectUnauthorized: true,
-                checkServerIdentity: sanCheck(cluster),
+                checkServerIdentity: this.verifier(cluster, key),
               }),
         },
       });
@@ -150,6 +176,7 @@ export class UpstreamPools {
       const response = (status: number, headers: Record<string, string | string[] | undefined>): UpstreamResponse => ({
         status,
         headers,
+        ...peerField(this.peerOf(cluster, ep, tls)),
         stream: (s) => {
           sink = s;
           if (pending !== undefined) {
@@ -157,8 +184,10 @@ export class UpstreamPools {
             pending = undefined;
             for (const c of chunks) s.data(c);
           }
-          if (failed !== undefined) s.error(failed);
-          else if (ended !== undefined) s.end(ended);
+          // A body that completed wins over an error that came after it (the connection
+          // failing once the response was in): the request itself succeeded.
+          if (ended !== undefined) s.end(ended);
+          else if (failed !== undefined) s.error(failed);
           else controller?.resume();
         },
         resume: () => controller?.resume(),
@@ -189,17 +218,18 @@ export class UpstreamPools {
             } else if (!sink.data(chunk)) c.pause();
           },
           onResponseEnd: (_c, trailers) => {
-            if (discarding) return;
+            if (discarding || ended !== undefined) return;
             const t = trailersOf(trailers as Record<string, string | string[] | undefined>);
-            if (sink === undefined) ended = t;
-            else sink.end(t);
+            ended = t;
+            if (sink !== undefined) sink.end(t);
           },
           onResponseError: (_c, err) => {
             if (!started) {
               reject(classify(err, failure === 'timeout'));
               return;
             }
-            if (discarding) return;
+            // Late: the body already completed (an error on the connection afterwards is not this request's).
+            if (discarding || ended !== undefined || failed !== undefined) return;
             if (sink === undefined) failed = err;
             else sink.error(err);
           },
@@ -213,7 +243,7 @@ export class UpstreamPools {
     const cur = this.h2.get(key);
     if (cur !== undefined && !cur.session.closed && !cur.session.destroyed) return cur.session;
     const authority = `${tls === undefined ? 'http' : 'https'}://${ep.key}`;
-    const session = h2connect(authority, tls === undefined ? {} : { ca: tls.ca, cert: tls.cert, key: tls.key, servername: cluster.tls?.sni, checkServerIdentity: sanCheck(cluster), ALPNProtocols: ['h2'] });
+    const session = h2connect(authority, tls === undefined ? {} : { ca: tls.ca, cert: tls.cert, key: tls.key, servername: cluster.tls?.sni, checkServerIdentity: this.verifier(cluster, key), ALPNProtocols: ['h2'] });
     session.on('error', () => undefined);
     session.on('close', () => {
       if (this.h2.get(key)?.session === session) this.h2.delete(key);
@@ -262,14 +292,26 @@ export class UpstreamPools {
         resolve({
           status,
           headers: out,
+          ...peerField(this.peerOf(cluster, ep, tls)),
           stream: (sink) => {
+            // Exactly one of end / error reaches the sink: an error or close after the end is late.
+            let over = false;
+            const fail = (e: Error): void => {
+              if (over) return;
+              over = true;
+              sink.error(e);
+            };
             stream.on('data', (c: Buffer) => {
               if (!sink.data(c)) stream.pause();
             });
-            stream.once('end', () => sink.end(trailers));
-            stream.once('error', (e: Error) => sink.error(e));
+            stream.once('end', () => {
+              if (over) return;
+              over = true;
+              sink.end(trailers);
+            });
+            stream.on('error', fail);
             stream.once('close', () => {
-              if (!stream.readableEnded) sink.error(new Error('upstream stream reset'));
+              if (!stream.readableEnded) fail(new Error('upstream stream reset'));
             });
             stream.resume();
           },
@@ -295,6 +337,7 @@ export class UpstreamPools {
       const clusterName = key.slice(key.lastIndexOf('|') + 1);
       if (!keep(clusterName)) {
         this.pools.delete(key);
+        this.peers.delete(key);
         void pool.close().catch(() => undefined);
       }
     }
@@ -305,6 +348,7 @@ export class UpstreamPools {
     for (const [key, pool] of this.pools) {
       if (!isCurrent(key)) {
         this.pools.delete(key);
+        this.peers.delete(key);
         void pool.close().catch(() => undefined);
       }
     }
@@ -321,5 +365,6 @@ export class UpstreamPools {
     for (const { session } of this.h2.values()) session.close();
     this.pools.clear();
     this.h2.clear();
+    this.peers.clear();
   }
 }

@@ -1,0 +1,225 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalMesh } from '../support/mesh';
+
+/**
+ * The demo's resilience with real processes: retries hiding a flaky upstream, outlier detection
+ * ejecting a failing endpoint, and certificate renewal under load. Its own mesh (one per file):
+ * the launcher with `--demo --demo-cert-ttl-seconds 20`, so every proxy renews its workload
+ * certificate every ~10 s while the tests run.
+ */
+
+const GATEWAY = 'http://127.0.0.1:8080';
+const GATEWAY_ADMIN = 'http://127.0.0.1:15000';
+const V1_SIDECAR_ADMIN = 'http://127.0.0.1:15100';
+const V1_APP = 'http://127.0.0.1:9081';
+const V2_APP = 'http://127.0.0.1:9082';
+const PILOT = 'http://127.0.0.1:15014';
+const CITADEL = 'http://127.0.0.1:15016';
+const HOST = 'hello.demo.svc.cluster.local';
+const CERT_TTL_SECONDS = 20;
+
+let mesh: LocalMesh;
+
+beforeAll(async () => {
+  mesh = await LocalMesh.start({ args: ['--demo', '--keep-going', '--demo-cert-ttl-seconds', String(CERT_TTL_SECONDS)] });
+}, 120_000);
+
+afterAll(async () => {
+  await mesh?.stop();
+});
+
+interface Answer {
+  readonly status: number;
+  readonly version: string | null;
+  readonly headers: Headers;
+  readonly body: string;
+}
+
+async function get(path = '/'): Promise<Answer> {
+  const res = await fetch(`${GATEWAY}${path}`, { signal: AbortSignal.timeout(5_000) });
+  return { status: res.status, version: res.headers.get('x-version'), headers: res.headers, body: await res.text() };
+}
+
+async function apply(yaml: string): Promise<void> {
+  const res = await fetch(`${PILOT}/api/v1/config`, { method: 'POST', headers: { authorization: `Bearer ${mesh.token}`, 'content-type': 'application/yaml' }, body: yaml });
+  expect(res.status, await res.clone().text()).toBe(200);
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+interface Counters {
+  requests: number;
+  flaky: { requests: number; failed: number };
+  failIf: { requests: number; failed: number };
+}
+
+async function counters(app: string): Promise<Counters> {
+  return (await (await fetch(`${app}/counters`)).json()) as Counters;
+}
+
+/** The demo's VirtualService with extra routes in front of the 90/10 split. */
+function virtualService(extraRoutes: string): string {
+  return `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: hello, namespace: demo }
+spec:
+  hosts: ['*']
+  gateways: [hello-gateway]
+  http:
+${extraRoutes}  - name: hello
+    route:
+    - { destination: { host: ${HOST}, subset: v1, port: { number: 80 } }, weight: 90 }
+    - { destination: { host: ${HOST}, subset: v2, port: { number: 80 } }, weight: 10 }
+`;
+}
+
+function destinationRule(outlier: boolean): string {
+  return `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: hello, namespace: demo }
+spec:
+  host: ${HOST}
+  trafficPolicy:
+    tls: { mode: ISTIO_MUTUAL }
+${outlier ? '    outlierDetection: { consecutive5xxErrors: 3, interval: 1s, baseEjectionTime: 120s, maxEjectionPercent: 50 }\n' : ''}  subsets:
+  - { name: v1, labels: { version: v1 } }
+  - { name: v2, labels: { version: v2 } }
+`;
+}
+
+describe('the local mesh demo: resilience', () => {
+  it('hides an upstream that fails every other request with retries (attempts: 3, retryOn: 5xx)', async () => {
+    await apply(
+      virtualService(`  - name: flaky
+    match: [{ uri: { prefix: /flaky } }]
+    retries: { attempts: 3, retryOn: 5xx }
+    headers: { response: { set: { x-demo-route: flaky } } }
+    route:
+    - { destination: { host: ${HOST}, subset: v1, port: { number: 80 } } }
+`),
+    );
+    try {
+      await until('the flaky route', async () => ((await get('/flaky')).headers.get('x-demo-route') === 'flaky' ? true : undefined));
+      const before = await counters(V1_APP);
+      const answers: Answer[] = [];
+      for (let i = 0; i < 100; i++) answers.push(await get('/flaky'));
+      const after = await counters(V1_APP);
+      expect(answers.filter((a) => a.status !== 200).map((a) => `${a.status} ${a.body}`)).toEqual([]);
+      expect(answers.every((a) => a.version === 'v1')).toBe(true);
+      // The service did fail: every other attempt, each hidden by a retry.
+      const failed = after.flaky.failed - before.flaky.failed;
+      const attempts = after.flaky.requests - before.flaky.requests;
+      expect(failed).toBeGreaterThanOrEqual(45);
+      expect(attempts).toBe(100 + failed);
+    } finally {
+      await apply(virtualService(''));
+    }
+  });
+
+  it('ejects an endpoint that always fails (outlierDetection consecutive5xxErrors: 3)', async () => {
+    await apply(destinationRule(true));
+    await apply(
+      virtualService(`  - name: fail-if
+    match: [{ uri: { prefix: /fail-if } }]
+    retries: { attempts: 0 }
+    headers: { response: { set: { x-demo-route: fail-if } } }
+    route:
+    - { destination: { host: ${HOST}, port: { number: 80 } } }
+`),
+    );
+    const cluster = `outbound|80||${HOST}`;
+    try {
+      // v2 answers 503 on /fail-if/v2, v1 answers 200; both are endpoints of the subset-less cluster.
+      await until('the fail-if route with outlier detection', async () => {
+        const a = await get('/fail-if/v2');
+        if (a.headers.get('x-demo-route') !== 'fail-if') return undefined;
+        const dump = (await (await fetch(`${GATEWAY_ADMIN}/config_dump`)).json()) as { clusters: { name: string; outlier?: unknown }[] };
+        return dump.clusters.find((c) => c.name === cluster)?.outlier !== undefined ? true : undefined;
+      });
+      const v2Before = await counters(V2_APP);
+      const first: Answer[] = [];
+      for (let i = 0; i < 40; i++) first.push(await get('/fail-if/v2'));
+      const status = (await (await fetch(`${GATEWAY_ADMIN}/clusters`)).json()) as Record<string, { endpoints: { address: string; ejected: boolean }[] }>;
+      const eps = status[cluster]?.endpoints ?? [];
+      expect(eps.map((e) => [e.address, e.ejected]).sort()).toEqual([
+        ['127.0.0.11:9081', false],
+        ['127.0.0.12:9082', true],
+      ]);
+      // A few 503s (v2 before its ejection), then v1 alone.
+      const errors = first.filter((a) => a.status !== 200).length;
+      expect(errors).toBeGreaterThanOrEqual(1);
+      expect(errors).toBeLessThanOrEqual(5);
+      const v2After = await counters(V2_APP);
+      expect(v2After.failIf.failed - v2Before.failIf.failed).toBe(errors);
+      const later: Answer[] = [];
+      for (let i = 0; i < 50; i++) later.push(await get('/fail-if/v2'));
+      expect(later.map((a) => `${a.status} ${a.version}`).filter((s) => s !== '200 v1')).toEqual([]);
+      expect((await counters(V2_APP)).failIf.requests).toBe(v2After.failIf.requests);
+    } finally {
+      await apply(virtualService(''));
+      await apply(destinationRule(false));
+    }
+  });
+
+  it('renews the proxies\' certificates under load with no failed request', async () => {
+    const identityOf = async (admin: string) => ((await (await fetch(`${admin}/config_dump`)).json()) as { identity?: { version: number; notAfter: string } }).identity;
+    const helloCerts = async () => ((await (await fetch(`${CITADEL}/api/v1/certificates`)).json()) as { items: { serial: string; identity: string }[] }).items.filter((i) => i.identity.includes('/ns/demo/sa/hello')).map((i) => i.serial);
+    const ingress0 = await identityOf(GATEWAY_ADMIN);
+    const sidecar0 = await identityOf(V1_SIDECAR_ADMIN);
+    const serials0 = new Set(await helloCerts());
+    expect(ingress0).toBeDefined();
+    expect(sidecar0).toBeDefined();
+    // Short-lived, as asked: at most the TTL (plus a second of rounding) ahead.
+    expect(new Date(sidecar0!.notAfter).getTime() - Date.now()).toBeLessThanOrEqual((CERT_TTL_SECONDS + 1) * 1000);
+
+    const answers: Answer[] = [];
+    const failures: string[] = [];
+    let running = true;
+    const loop = async () => {
+      while (running) {
+        try {
+          answers.push(await get());
+        } catch (err) {
+          failures.push(String(err));
+        }
+      }
+    };
+    const loops = [loop(), loop(), loop(), loop()];
+    try {
+      // Both ends of the ingress → v1 hop get new certificates (renewal at half the lifetime).
+      await until(
+        'a renewal on the ingress gateway and on the v1 sidecar',
+        async () => {
+          const [i, s] = await Promise.all([identityOf(GATEWAY_ADMIN), identityOf(V1_SIDECAR_ADMIN)]);
+          return i !== undefined && s !== undefined && i.notAfter !== ingress0!.notAfter && s.notAfter !== sidecar0!.notAfter ? true : undefined;
+        },
+        CERT_TTL_SECONDS * 1000 + 5_000,
+      );
+      // And traffic keeps flowing over the new certificates for a moment.
+      const from = answers.length;
+      await until('200 answers after the renewal', async () => (answers.length - from >= 200 ? true : undefined));
+    } finally {
+      running = false;
+      await Promise.all(loops);
+    }
+    const serials = await helloCerts();
+    const renewed = serials.filter((s) => !serials0.has(s)).length;
+    expect(renewed).toBeGreaterThanOrEqual(1);
+    // At half the lifetime, not in a loop (citadel backdates notBefore; renewal counts from receipt).
+    expect(renewed).toBeLessThanOrEqual(10);
+    expect(failures).toEqual([]);
+    expect(answers.filter((a) => a.status !== 200).map((a) => `${a.status} ${a.body}`)).toEqual([]);
+    expect(answers.length).toBeGreaterThan(300);
+    // No request that completed was flagged as an upstream protocol error (UPE) on the way.
+    const stats = await (await fetch(`${GATEWAY_ADMIN}/stats/prometheus`)).text();
+    expect(stats.split('\n').filter((l) => l.includes('response_flags="UPE"'))).toEqual([]);
+  });
+});
