@@ -149,14 +149,17 @@ describe('the local mesh demo (npm run demo)', () => {
     expect(requests.some((l) => l.includes('reporter="source"') && l.includes('source_workload="istio-ingressgateway"') && l.includes('destination_principal="spiffe://cluster.local/ns/demo/sa/hello"') && l.includes('connection_security_policy="mutual_tls"'))).toBe(true);
     expect(requests.some((l) => l.includes('reporter="destination"') && l.includes('source_workload="istio-ingressgateway"') && l.includes(`destination_service="${HOST}"`) && l.includes('connection_security_policy="mutual_tls"'))).toBe(true);
 
-    const graph = (await (await fetch(`${COLLECTOR}/api/v1/graph?window=300s`)).json()) as {
-      nodes: { id: string; requestsPerSecond: number }[];
-      edges: { source: string; target: string; requests: number; errorRatio: number }[];
-    };
+    // Each proxy flushes its own batches: the graph has every record once the sidecars' batches are in too.
+    type Graph = { nodes: { id: string; requestsPerSecond: number }[]; edges: { source: string; target: string; requests: number; errorRatio: number }[] };
+    const ingressEdge = (g: Graph) => g.edges.filter((e) => e.source === 'workload:istio-system/istio-ingressgateway' && e.target === `service:${HOST}`);
+    const graph = await until('the ingress → hello edge with every request', async () => {
+      const g = (await (await fetch(`${COLLECTOR}/api/v1/graph?window=300s`)).json()) as Graph;
+      return (ingressEdge(g)[0]?.requests ?? 0) >= 500 ? g : undefined;
+    });
     const ids = graph.nodes.map((n) => n.id);
     expect(ids).toContain('workload:istio-system/istio-ingressgateway');
     expect(ids).toContain(`service:${HOST}`);
-    const fromIngress = graph.edges.filter((e) => e.source === 'workload:istio-system/istio-ingressgateway' && e.target === `service:${HOST}`);
+    const fromIngress = ingressEdge(graph);
     expect(fromIngress.length).toBe(1);
     expect(fromIngress[0]!.requests).toBeGreaterThanOrEqual(500);
     expect(fromIngress[0]!.errorRatio).toBe(0);

@@ -15,6 +15,7 @@ const entries = {
   'injector-webhook': ['apps/injector-webhook/src/main.ts', 'dist/apps/injector-webhook/main.js'],
   'telemetry-collector': ['apps/telemetry-collector/src/main.ts', 'dist/apps/telemetry-collector/main.js'],
   gateway: ['apps/gateway/src/main.ts', 'dist/apps/gateway/main.js'],
+  'aviary-iptables': ['apps/gateway/src/iptables.ts', 'dist/apps/gateway/iptables.js'],
   'local-mesh': ['tools/local-mesh/main.ts', 'dist/tools/local-mesh/main.js'],
   'demo-service': ['tools/demo/service.ts', 'dist/tools/demo/service.js'],
   'bench-citadel': ['tools/bench/citadel.ts', 'dist/tools/bench/citadel.js'],

@@ -55,6 +55,7 @@ export async function buildGateway(ctx: ComponentContext<GatewayConfig>): Promis
   const xds = new XdsClient({
     address: config.pilotAddress,
     node: node.xds,
+    protocol: config.xdsProtocol,
     onTable: (t) => proxy.apply(t),
     onEvent: (e) => {
       if (e.type === 'nack') log.warn({ kind: e.kind, version: e.version, error: e.error }, 'xDS config rejected (NACK)');
@@ -64,9 +65,9 @@ export async function buildGateway(ctx: ComponentContext<GatewayConfig>): Promis
         else log.debug({ error: e.error, retryInMs: e.retryInMs }, 'pilot still unreachable');
         pilotDown = true;
       } else if (e.type === 'connected') {
-        if (pilotDown) log.info('reconnected to pilot');
+        log.info({ protocol: e.protocol }, `${pilotDown ? 'reconnected' : 'connected'} to pilot over ${e.protocol === 'delta' ? 'delta' : 'state-of-the-world'} ADS`);
         pilotDown = false;
-      }
+      } else if (e.type === 'fallback') log.info({ reason: e.reason }, 'pilot does not offer delta xDS; using state of the world');
       else if (e.type === 'applied') log.info({ version: e.version }, 'config applied');
       else log.debug(e, `xds ${e.type}`);
     },

@@ -17,6 +17,7 @@ export const gatewayConfig = defineConfig({
     outboundPort: option(PortOrZero, 15001, 'sidecar outbound port: the virtualOutbound listener binds here; local apps call it directly'),
     statsPort: option(PortOrZero, 15090, 'Prometheus stats port (/stats/prometheus)'),
     pilotAddress: option(Type.String({ minLength: 1 }), '127.0.0.1:15010', 'pilot xDS address host:port'),
+    xdsProtocol: option(Type.Union([Type.Literal('auto'), Type.Literal('delta'), Type.Literal('sotw')]), 'auto', 'ADS flavour: auto tries delta (DeltaAggregatedResources) and falls back to state of the world when pilot does not offer it'),
     citadelAddress: option(Type.String({ minLength: 1 }), '127.0.0.1:8060', 'citadel CA address host:port'),
     name: option(Name, 'gateway', 'this proxy\'s workload instance name (pod name); part of the xDS node id'),
     namespace: option(Name, 'default', 'namespace of the workload this proxy serves'),

@@ -1,23 +1,15 @@
 import * as grpc from '@grpc/grpc-js';
-import { decodeMessageOf, encodeMessageOf, jsToStruct } from '@aviary/xds-protos';
 import { compileResources, kindTypeUrl, RoutingTable, type Cluster, type Endpoint, type Listener, type ResourceKind, type RouteConfig, type Secret } from '../domain';
 import { ROOT_SECRET, WORKLOAD_SECRET } from './tls-material';
+import { errorDetail, isUnimplemented, openAdsStream, unwrapResources, wireNode, type AdsStream, type Message, type XdsNode, type XdsProtocol, type XdsWireProtocol } from './xds-wire';
 
-const ADS_METHOD = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
-const REQUEST = 'envoy.service.discovery.v3.DiscoveryRequest';
-const RESPONSE = 'envoy.service.discovery.v3.DiscoveryResponse';
-
-export interface XdsNode {
-  readonly id: string;
-  readonly cluster: string;
-  readonly metadata: Record<string, unknown>;
-  readonly locality?: { readonly region?: string; readonly zone?: string; readonly sub_zone?: string };
-}
+export type { XdsNode, XdsProtocol, XdsWireProtocol } from './xds-wire';
 
 export type XdsClientEvent =
-  | { readonly type: 'connected' }
+  | { readonly type: 'connected'; readonly protocol: XdsWireProtocol }
+  | { readonly type: 'fallback'; readonly from: 'delta'; readonly to: 'sotw'; readonly reason: string }
   | { readonly type: 'disconnected'; readonly error: string; readonly retryInMs: number }
-  | { readonly type: 'ack'; readonly kind: ResourceKind; readonly version: string; readonly count: number }
+  | { readonly type: 'ack'; readonly kind: ResourceKind; readonly version: string; readonly count: number; readonly removed: number }
   | { readonly type: 'nack'; readonly kind: ResourceKind; readonly version: string; readonly error: string }
   | { readonly type: 'applied'; readonly version: string };
 
@@ -32,41 +24,71 @@ export interface XdsClientOptions {
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
   /** How long an update waits for the RDS/EDS it references before it is applied anyway (Envoy's warming). */
   readonly warmingTimeoutMs?: number;
+  /** Default `auto`: DeltaAggregatedResources, falling back to StreamAggregatedResources on UNIMPLEMENTED. */
+  readonly protocol?: XdsProtocol;
 }
+
+export interface XdsTypeStatus {
+  /** Last accepted version: SotW `version_info`, delta `system_version_info`. */
+  readonly version: string;
+  readonly subscribed: readonly string[];
+  /** How many resources of this type the proxy holds. */
+  readonly resources: number;
+  readonly lastError: string | undefined;
+}
+
+export type XdsClientStatus = { readonly protocol: XdsWireProtocol | 'none'; readonly connected: boolean } & Partial<Record<ResourceKind, XdsTypeStatus>>;
 
 interface TypeState {
-  /** Last accepted version (sent back in every request, also in NACKs). */
+  /** Last accepted version (sent back in every SotW request, also in NACKs). */
   version: string;
+  accepted: boolean;
   nonce: string;
+  /** RDS/EDS/SDS: the names LDS/CDS reference. LDS/CDS are wildcard subscriptions. */
   subscribed: readonly string[];
+  /** Delta: what this stream is subscribed to; undefined until its first request of the type. */
+  streamSubscription: Set<string> | undefined;
+  /** name → version of every resource held ('' when learnt over SotW, which has no per-resource versions). */
+  held: Map<string, string>;
+  /** Delta: subscribed names the server reported as not existing (not waited for while warming). */
+  absent: Set<string>;
   lastError: string | undefined;
 }
-
-type Stream = grpc.ClientDuplexStream<Record<string, unknown>, Record<string, unknown>>;
 
 const kindByUrl = new Map(Object.entries(kindTypeUrl).map(([k, u]) => [u, k as ResourceKind]));
 const wildcard = new Set<ResourceKind>(['lds', 'cds']);
 
 /**
- * A state-of-the-world ADS client. Subscribes to LDS and CDS (wildcard), then to the RDS, EDS
- * and SDS names they reference. A response is applied all-or-nothing: any resource that does
- * not compile NACKs it with the errors (keeping the last accepted version and config). On
- * stream loss it reconnects with jittered exponential back-off, re-subscribing with its
- * accepted versions; the last good table keeps serving meanwhile.
+ * An ADS client, delta or state of the world. Subscribes to LDS and CDS (wildcard), then to
+ * the RDS, EDS and SDS names they reference. A response is applied all-or-nothing: any
+ * resource that does not compile NACKs it with the errors (keeping the last accepted version
+ * and config). On stream loss it reconnects with jittered exponential back-off; the last good
+ * table keeps serving meanwhile.
+ *
+ * Delta (`auto`, `delta`): subscriptions change by `resource_names_subscribe`/`_unsubscribe`
+ * as listeners and clusters appear and vanish; responses carry only changed resources (with
+ * per-resource versions) and `removed_resources`; a new stream sends
+ * `initial_resource_versions` so nothing held is resent. In `auto` mode a server that answers
+ * the delta stream with UNIMPLEMENTED gets a SotW stream at once; each reconnect after a lost
+ * stream tries delta again (pilot may have been upgraded meanwhile).
  */
 export class XdsClient {
   private readonly client: grpc.Client;
-  private stream: Stream | undefined;
+  private stream: AdsStream | undefined;
+  private streamProtocol: XdsWireProtocol = 'delta';
+  private inUse: XdsWireProtocol | undefined;
+  private fellBack = false;
   private stopped = false;
   private attempt = 0;
   private timer: NodeJS.Timeout | undefined;
   private warmTimer: NodeJS.Timeout | undefined;
   private readonly state = new Map<ResourceKind, TypeState>();
-  private listeners = new Map<string, Listener>();
-  private routes = new Map<string, RouteConfig>();
-  private clusters = new Map<string, Cluster>();
-  private endpoints = new Map<string, readonly Endpoint[]>();
-  private secrets = new Map<string, Secret>();
+  private readonly listeners = new Map<string, Listener>();
+  private readonly routes = new Map<string, RouteConfig>();
+  private readonly clusters = new Map<string, Cluster>();
+  private readonly endpoints = new Map<string, readonly Endpoint[]>();
+  private readonly secrets = new Map<string, Secret>();
+  private readonly stores: Readonly<Record<ResourceKind, Map<string, unknown>>>;
   private current: RoutingTable = RoutingTable.empty();
   private sentNode = false;
 
@@ -75,7 +97,10 @@ export class XdsClient {
       'grpc.keepalive_time_ms': 30_000,
       'grpc.max_receive_message_length': 64 * 1024 * 1024,
     });
-    for (const kind of ['cds', 'lds', 'rds', 'eds', 'sds'] as const) this.state.set(kind, { version: '', nonce: '', subscribed: [], lastError: undefined });
+    this.stores = { lds: this.listeners, rds: this.routes, cds: this.clusters, eds: this.endpoints, sds: this.secrets };
+    for (const kind of ['cds', 'lds', 'rds', 'eds', 'sds'] as const) {
+      this.state.set(kind, { version: '', accepted: false, nonce: '', subscribed: [], streamSubscription: undefined, held: new Map(), absent: new Set(), lastError: undefined });
+    }
   }
 
   get table(): RoutingTable {
@@ -86,14 +111,22 @@ export class XdsClient {
     return this.stream !== undefined && this.attempt === 0;
   }
 
-  /** Versions, nonces and the last NACK per type, for config_dump. */
-  status(): Record<string, { version: string; subscribed: readonly string[]; lastError: string | undefined }> {
-    return Object.fromEntries([...this.state].map(([k, s]) => [k, { version: s.version, subscribed: s.subscribed, lastError: s.lastError }]));
+  /** The protocol of the stream that last received config (undefined before the first response). */
+  get protocol(): XdsWireProtocol | undefined {
+    return this.inUse;
+  }
+
+  /** Protocol, versions, subscriptions and the last NACK per type, for config_dump. */
+  status(): XdsClientStatus {
+    const types = Object.fromEntries(
+      [...this.state].map(([k, s]) => [k, { version: s.version, subscribed: wildcard.has(k) ? ['*'] : s.subscribed, resources: s.held.size, lastError: s.lastError }]),
+    );
+    return { protocol: this.inUse ?? 'none', connected: this.connected, ...types };
   }
 
   /** Whether LDS and CDS have been accepted at least once (readiness). */
   get synced(): boolean {
-    return (this.state.get('lds')?.version ?? '') !== '' && (this.state.get('cds')?.version ?? '') !== '';
+    return this.st('lds').accepted && this.st('cds').accepted;
   }
 
   start(): void {
@@ -109,28 +142,41 @@ export class XdsClient {
     this.client.close();
   }
 
+  private st(kind: ResourceKind): TypeState {
+    return this.state.get(kind) as TypeState;
+  }
+
   private connect(): void {
     if (this.stopped) return;
-    const stream = this.client.makeBidiStreamRequest(
-      ADS_METHOD,
-      (req: Record<string, unknown>) => Buffer.from(encodeMessageOf(REQUEST, req)),
-      (buf: Buffer) => decodeMessageOf(RESPONSE, buf),
-    ) as Stream;
+    const mode = this.opts.protocol ?? 'auto';
+    const protocol: XdsWireProtocol = mode === 'sotw' || (mode === 'auto' && this.fellBack) ? 'sotw' : 'delta';
+    const stream = openAdsStream(this.client, protocol);
     this.stream = stream;
+    this.streamProtocol = protocol;
     this.sentNode = false;
     let gotData = false;
-    stream.on('data', (res: Record<string, unknown>) => {
+    stream.on('data', (res: Message) => {
       if (!gotData) {
         gotData = true;
         this.attempt = 0;
-        this.opts.onEvent?.({ type: 'connected' });
+        this.inUse = protocol;
+        this.opts.onEvent?.({ type: 'connected', protocol });
       }
-      this.onResponse(res);
+      if (protocol === 'delta') this.onDeltaResponse(res);
+      else this.onSotwResponse(res);
     });
     const lost = (err: unknown): void => {
       if (this.stream !== stream) return;
       this.stream = undefined;
       if (this.stopped) return;
+      if (protocol === 'delta' && mode === 'auto' && !gotData && isUnimplemented(err)) {
+        // A SotW-only server: not an outage, switch at once.
+        this.fellBack = true;
+        this.opts.onEvent?.({ type: 'fallback', from: 'delta', to: 'sotw', reason: err instanceof Error ? err.message : String(err) });
+        this.connect();
+        return;
+      }
+      this.fellBack = false;
       const b = this.opts.backoff ?? { initialMs: 250, maxMs: 10_000 };
       const ceiling = Math.min(b.maxMs, b.initialMs * 2 ** Math.min(this.attempt, 16));
       const delay = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
@@ -140,95 +186,129 @@ export class XdsClient {
     };
     stream.on('error', lost);
     stream.on('end', () => lost(new Error('stream ended by the server')));
-    // Re-subscribe to everything with the accepted versions and an empty nonce.
-    for (const s of this.state.values()) s.nonce = '';
-    this.send('cds');
-    this.send('lds');
-    for (const kind of ['rds', 'eds', 'sds'] as const) if ((this.state.get(kind)?.subscribed.length ?? 0) > 0) this.send(kind);
+    // Re-subscribe to everything: SotW with the accepted versions and an empty nonce, delta
+    // with the versions of every resource held.
+    for (const s of this.state.values()) {
+      s.nonce = '';
+      s.streamSubscription = undefined;
+    }
+    for (const kind of ['cds', 'lds', 'rds', 'eds', 'sds'] as const) if (wildcard.has(kind) || this.st(kind).subscribed.length > 0) this.subscribe(kind);
   }
 
-  private send(kind: ResourceKind, errorDetail?: string): void {
-    const s = this.state.get(kind) as TypeState;
-    const req: Record<string, unknown> = {
-      version_info: s.version,
-      resource_names: wildcard.has(kind) ? [] : [...s.subscribed],
-      type_url: kindTypeUrl[kind],
-      response_nonce: s.nonce,
-    };
+  private write(req: Message): void {
     if (!this.sentNode) {
-      req.node = {
-        id: this.opts.node.id,
-        cluster: this.opts.node.cluster,
-        metadata: jsToStruct(this.opts.node.metadata as Parameters<typeof jsToStruct>[0]),
-        ...(this.opts.node.locality === undefined ? {} : { locality: this.opts.node.locality }),
-        user_agent_name: 'aviary-gateway',
-      };
+      req.node = wireNode(this.opts.node);
       this.sentNode = true;
     }
-    if (errorDetail !== undefined) req.error_detail = { code: 3, message: errorDetail.slice(0, 16_000) };
     this.stream?.write(req);
   }
 
-  private onResponse(res: Record<string, unknown>): void {
+  /** Sends the type's current subscription: a SotW request, or the delta difference to what this stream has. */
+  private subscribe(kind: ResourceKind): void {
+    const s = this.st(kind);
+    if (this.streamProtocol === 'sotw') {
+      this.write({ version_info: s.version, resource_names: wildcard.has(kind) ? [] : [...s.subscribed], type_url: kindTypeUrl[kind], response_nonce: s.nonce });
+      return;
+    }
+    const wanted = wildcard.has(kind) ? [] : s.subscribed;
+    if (s.streamSubscription === undefined) {
+      // First request of the type on this stream: an empty subscribe list is a wildcard for
+      // LDS/CDS (pilot's delta.ts, Envoy's legacy wildcard); named types list their names.
+      const held = [...s.held].filter(([n]) => wildcard.has(kind) || wanted.includes(n));
+      this.write({ type_url: kindTypeUrl[kind], resource_names_subscribe: [...wanted], ...(held.length > 0 && { initial_resource_versions: Object.fromEntries(held) }) });
+      s.streamSubscription = new Set(wanted);
+      return;
+    }
+    const have = s.streamSubscription;
+    const add = wanted.filter((n) => !have.has(n));
+    const remove = [...have].filter((n) => !wanted.includes(n));
+    if (add.length === 0 && remove.length === 0) return;
+    s.streamSubscription = new Set(wanted);
+    this.write({ type_url: kindTypeUrl[kind], resource_names_subscribe: add, resource_names_unsubscribe: remove });
+  }
+
+  private ack(kind: ResourceKind, error?: string): void {
+    const s = this.st(kind);
+    const detail = error === undefined ? {} : { error_detail: errorDetail(error) };
+    if (this.streamProtocol === 'sotw') this.write({ version_info: s.version, resource_names: wildcard.has(kind) ? [] : [...s.subscribed], type_url: kindTypeUrl[kind], response_nonce: s.nonce, ...detail });
+    else this.write({ type_url: kindTypeUrl[kind], response_nonce: s.nonce, ...detail });
+  }
+
+  private onSotwResponse(res: Message): void {
     const typeUrl = String(res.type_url ?? '');
     const kind = kindByUrl.get(typeUrl);
     if (kind === undefined) return; // a type we never asked for
-    const s = this.state.get(kind) as TypeState;
+    const s = this.st(kind);
     const version = String(res.version_info ?? '');
-    const nonce = String(res.nonce ?? '');
-    const raws = ((res.resources as Record<string, unknown>[] | undefined) ?? []).map((r) => {
-      const { '@type': t, ...rest } = r;
-      if (t !== typeUrl) return { __wrongType: String(t ?? r.type_url) };
-      return rest;
-    });
-    const wrong = raws.find((r) => '__wrongType' in r);
-    s.nonce = nonce;
-    if (wrong !== undefined) {
-      this.nack(kind, version, `resource type ${String((wrong as { __wrongType: string }).__wrongType)} does not match response type ${typeUrl}`);
-      return;
+    s.nonce = String(res.nonce ?? '');
+    const unwrapped = unwrapResources('sotw', typeUrl, res);
+    if ('error' in unwrapped) return this.nack(kind, version, unwrapped.error);
+    const compiled = compileResources(kind, unwrapped.raws);
+    if (compiled.errors.length > 0) return this.nack(kind, version, compiled.errors.join('; '));
+    const store = this.stores[kind];
+    if (wildcard.has(kind)) {
+      // A full state: whatever is not in it is gone.
+      store.clear();
+      s.held.clear();
     }
-    const compiled = compileResources(kind, raws);
-    if (compiled.errors.length > 0) {
-      this.nack(kind, version, compiled.errors.join('; '));
-      return;
+    for (const [n, r] of compiled.resources as ReadonlyMap<string, unknown>) {
+      store.set(n, kind === 'eds' ? (r as { endpoints: readonly Endpoint[] }).endpoints : r);
+      s.held.set(n, '');
     }
+    this.accepted(kind, version, compiled.resources.size, 0);
+  }
+
+  private onDeltaResponse(res: Message): void {
+    const typeUrl = String(res.type_url ?? '');
+    const kind = kindByUrl.get(typeUrl);
+    if (kind === undefined) return;
+    const s = this.st(kind);
+    const version = String(res.system_version_info ?? '');
+    s.nonce = String(res.nonce ?? '');
+    const unwrapped = unwrapResources('delta', typeUrl, res);
+    if ('error' in unwrapped) return this.nack(kind, version, unwrapped.error);
+    const compiled = compileResources(kind, unwrapped.raws);
+    const errors = [...compiled.errors];
+    for (const name of unwrapped.versions.keys()) if (compiled.errors.length === 0 && !compiled.resources.has(name)) errors.push(`delta resource ${name}: its name differs from the name of the ${kind} resource it carries`);
+    if (errors.length > 0) return this.nack(kind, version, errors.join('; '));
+    const store = this.stores[kind];
+    const removed = ((res.removed_resources as string[] | undefined) ?? []).filter((n) => !compiled.resources.has(n));
+    for (const n of removed) {
+      store.delete(n);
+      s.held.delete(n);
+      if (!wildcard.has(kind)) s.absent.add(n);
+    }
+    for (const [n, r] of compiled.resources as ReadonlyMap<string, unknown>) {
+      store.set(n, kind === 'eds' ? (r as { endpoints: readonly Endpoint[] }).endpoints : r);
+      s.held.set(n, unwrapped.versions.get(n) ?? '');
+      s.absent.delete(n);
+    }
+    this.accepted(kind, version !== '' ? version : s.version || s.nonce, compiled.resources.size, removed.length);
+  }
+
+  private accepted(kind: ResourceKind, version: string, count: number, removed: number): void {
+    const s = this.st(kind);
     s.version = version;
+    s.accepted = true;
     s.lastError = undefined;
-    switch (kind) {
-      case 'lds':
-        this.listeners = new Map(compiled.resources as ReadonlyMap<string, Listener>);
-        break;
-      case 'cds':
-        this.clusters = new Map(compiled.resources as ReadonlyMap<string, Cluster>);
-        break;
-      case 'rds':
-        for (const [n, r] of compiled.resources as ReadonlyMap<string, RouteConfig>) this.routes.set(n, r);
-        break;
-      case 'eds':
-        for (const [n, r] of compiled.resources as ReadonlyMap<string, { endpoints: readonly Endpoint[] }>) this.endpoints.set(n, r.endpoints);
-        break;
-      case 'sds':
-        for (const [n, r] of compiled.resources as ReadonlyMap<string, Secret>) this.secrets.set(n, r);
-        break;
-    }
-    this.send(kind); // ACK
-    this.opts.onEvent?.({ type: 'ack', kind, version, count: compiled.resources.size });
+    this.ack(kind);
+    this.opts.onEvent?.({ type: 'ack', kind, version, count, removed });
     this.resubscribe();
     this.applyWhenWarm();
   }
 
+  /** Rejects the response; the last accepted resources and version stay. */
   private nack(kind: ResourceKind, version: string, error: string): void {
-    const s = this.state.get(kind) as TypeState;
-    s.lastError = error;
-    this.send(kind, error);
+    this.st(kind).lastError = error;
+    this.ack(kind, error);
     this.opts.onEvent?.({ type: 'nack', kind, version, error });
   }
 
   private candidate(): RoutingTable {
-    const rdsNames = new Set(this.state.get('rds')?.subscribed);
-    const edsNames = new Set(this.state.get('eds')?.subscribed);
-    const sdsNames = new Set(this.state.get('sds')?.subscribed);
-    const version = ['lds', 'rds', 'cds', 'eds', 'sds'].map((k) => `${k}=${this.state.get(k as ResourceKind)?.version ?? ''}`).join(',');
+    const rdsNames = new Set(this.st('rds').subscribed);
+    const edsNames = new Set(this.st('eds').subscribed);
+    const sdsNames = new Set(this.st('sds').subscribed);
+    const version = (['lds', 'rds', 'cds', 'eds', 'sds'] as const).map((k) => `${k}=${this.st(k).version}`).join(',');
     return new RoutingTable(
       version,
       new Map(this.listeners),
@@ -239,27 +319,27 @@ export class XdsClient {
     );
   }
 
-  /** Subscribes to what LDS/CDS now reference; prunes what they no longer do. */
+  /** Subscribes to what LDS/CDS now reference; unsubscribes from and drops what they no longer do. */
   private resubscribe(): void {
-    const t = this.candidate();
-    const rds = t.routeNames();
+    const rds = this.candidate().routeNames();
     const eds = [...new Set([...this.clusters.values()].flatMap((c) => (c.edsName === undefined ? [] : [c.edsName])))].sort();
     const sds = secretNames(this.listeners, this.clusters);
     for (const [kind, names] of [['rds', rds], ['eds', eds], ['sds', sds]] as const) {
-      const s = this.state.get(kind) as TypeState;
+      const s = this.st(kind);
       if (s.subscribed.join('\0') === names.join('\0')) continue;
       s.subscribed = names;
-      if (kind === 'rds') for (const n of [...this.routes.keys()]) if (!names.includes(n)) this.routes.delete(n);
-      if (kind === 'eds') for (const n of [...this.endpoints.keys()]) if (!names.includes(n)) this.endpoints.delete(n);
-      if (kind === 'sds') for (const n of [...this.secrets.keys()]) if (!names.includes(n)) this.secrets.delete(n);
-      this.send(kind);
+      const keep = new Set(names);
+      for (const n of [...this.stores[kind].keys()]) if (!keep.has(n)) this.stores[kind].delete(n);
+      for (const n of [...s.held.keys()]) if (!keep.has(n)) s.held.delete(n);
+      for (const n of [...s.absent]) if (!keep.has(n)) s.absent.delete(n);
+      this.subscribe(kind);
     }
   }
 
-  /** Applies at once when every referenced RDS/EDS resource is here, else after the warming timeout. */
+  /** Applies at once when every referenced RDS/EDS resource is here (or known not to exist), else after the warming timeout. */
   private applyWhenWarm(): void {
-    const missing = [...(this.state.get('rds')?.subscribed ?? []).filter((n) => !this.routes.has(n)), ...(this.state.get('eds')?.subscribed ?? []).filter((n) => !this.endpoints.has(n))];
-    if (missing.length === 0) {
+    const waiting = (kind: 'rds' | 'eds'): string[] => this.st(kind).subscribed.filter((n) => !this.stores[kind].has(n) && !this.st(kind).absent.has(n));
+    if (waiting('rds').length === 0 && waiting('eds').length === 0) {
       if (this.warmTimer !== undefined) clearTimeout(this.warmTimer);
       this.warmTimer = undefined;
       void this.apply();
