@@ -18,6 +18,7 @@ import { request } from 'node:http';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { freePort, NatsServer } from '@aviary/nats-runner';
 import type { LoadNode } from './pilot-load';
 
@@ -39,6 +40,8 @@ const CHANGES = Number(arg('changes', '5'));
 const PIN = flag('pin');
 const CPU_PROF = arg('cpu-prof', '');
 const PILOT = arg('pilot', 'dist/apps/pilot/main.js'); // relative to the repository root
+const HEAP_SNAPSHOT = arg('heap-snapshot', ''); // a directory: pilot writes a heap snapshot there once converged
+const NODE_FLAGS = arg('node-flags', '').split(' ').filter((f) => f !== ''); // extra node flags for pilot, e.g. "--max-semi-space-size=32"
 const TOKEN = 'bench-token';
 const BATCH = 500;
 const now = (): number => performance.timeOrigin + performance.now();
@@ -170,7 +173,13 @@ async function idle(pid: number, maxMs = 120_000): Promise<number> {
 }
 
 async function startPilot(natsUrl: string, adminPort: number, xdsPort: number): Promise<ChildProcess> {
-  const nodeArgs = ['--enable-source-maps', ...(CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : []), join(root, PILOT)];
+  const nodeArgs = [
+    '--enable-source-maps',
+    ...NODE_FLAGS,
+    ...(CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : []),
+    ...(HEAP_SNAPSHOT ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${HEAP_SNAPSHOT}`] : []),
+    join(root, PILOT),
+  ];
   const [cmd, cmdArgs] = PIN ? ['taskset', ['-c', '1', process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs];
   const child = spawn(cmd, cmdArgs as string[], {
     env: {
@@ -273,6 +282,8 @@ async function main(): Promise<void> {
   const nats = await NatsServer.start();
   let pilot: ChildProcess | undefined;
   let load: LoadProcess | undefined;
+  let statusNc: NatsConnection | undefined;
+  let statusCounts: Record<string, number> = {};
   try {
     const adminPort = await freePort();
     const xdsPort = await freePort();
@@ -290,6 +301,21 @@ async function main(): Promise<void> {
     result['apply'] = { documents: docs.length, batches: Math.ceil(docs.length / BATCH), restMs: Math.round(applyMs), settledAfterMs: Math.round(settleMs), pilotCpuMs: cpuMs(pid) - cpuApply0 };
     log(`applied ${docs.length} documents in ${Math.round(applyMs)} ms`);
     const rssBefore = rssKiB(pid);
+    if (HEAP_SNAPSHOT) {
+      // One snapshot before the streams and one with them (below), to diff what each stream keeps.
+      process.kill(pid, 'SIGUSR2');
+      await idle(pid);
+    }
+
+    // xDS status events on NATS (pilot publishes them; counted from here on).
+    statusNc = await connect({ servers: nats.url });
+    statusCounts = {};
+    statusNc.subscribe('aviary.xds.v1.status', {
+      callback: (_e, m) => {
+        const ev = (m.json() as { data: { event: string } }).data.event;
+        statusCounts[ev] = (statusCounts[ev] ?? 0) + 1;
+      },
+    });
 
     // 2. Cold start: N streams at once against the loaded pilot.
     load = LoadProcess.start();
@@ -321,6 +347,14 @@ async function main(): Promise<void> {
     const rssAfter = rssKiB(pid);
     result['memory'] = { rssKiBBeforeStreams: rssBefore, rssKiBWithStreams: rssAfter, kiBPerProxy: Math.round(((rssAfter - rssBefore) / STREAMS) * 10) / 10 };
     log(`memory ${JSON.stringify(result['memory'])}`);
+    await statusNc.flush();
+    result['statusEventsAfterColdStart'] = { ...statusCounts };
+    log(`xDS status events ${JSON.stringify(statusCounts)}`);
+    if (HEAP_SNAPSHOT) {
+      process.kill(pid, 'SIGUSR2');
+      await idle(pid);
+      log(`heap snapshot written to ${HEAP_SNAPSHOT}`);
+    }
 
     // 3. Endpoint changes: one WorkloadEntry's address, through the REST API.
     const svc = Math.floor(SERVICES * 0.35 / 10) * 10; // a service with DR subsets, in the middle namespace
@@ -374,8 +408,11 @@ async function main(): Promise<void> {
     };
     result['loadavgAtEnd'] = loadavg().map((x) => Math.round(x * 100) / 100);
     result['rssKiBAtEnd'] = rssKiB(pid);
+    await statusNc.flush();
+    result['statusEventsTotal'] = { ...statusCounts };
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   } finally {
+    await statusNc?.close();
     load?.send({ cmd: 'stop' });
     await sleep(300);
     if (pilot && pilot.exitCode === null) {

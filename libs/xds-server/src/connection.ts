@@ -114,7 +114,7 @@ export class TypeState {
   sentResources(): EncodedResource[] {
     const out: EncodedResource[] = [];
     for (const entry of this.sent.values()) if (typeof entry !== 'string') out.push(entry);
-    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return out.sort(byName);
   }
 
   /** Forgets names the proxy no longer holds. */
@@ -129,13 +129,16 @@ export class TypeState {
   /** Resources of the snapshot this subscription covers, in name order. */
   desired(snapshot: Snapshot): EncodedResource[] {
     const all = snapshot.resources(this.typeUrl);
+    // A snapshot's maps never change, and many streams share one: sort each once.
+    const sorted = sortedValues(all);
+    if (this.wildcard) return sorted.slice();
+    if (this.names.size * 4 >= all.size) return sorted.filter((r) => this.names.has(r.name));
     const out: EncodedResource[] = [];
-    if (this.wildcard) out.push(...all.values());
-    else for (const n of this.names) {
+    for (const n of this.names) {
       const r = all.get(n);
       if (r) out.push(r);
     }
-    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return out.sort(byName);
   }
 
   status(): TypeStatus {
@@ -151,6 +154,19 @@ export class TypeState {
       resources: [...this.sent.keys()].sort().map((name) => ({ name, version: this.sentVersionOf(name)! })),
     };
   }
+}
+
+const byName = (a: EncodedResource, b: EncodedResource): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+const sortedByMap = new WeakMap<ReadonlyMap<string, EncodedResource>, readonly EncodedResource[]>();
+
+/** The values of a snapshot's (immutable) resource map in name order, computed once per map. */
+function sortedValues(all: ReadonlyMap<string, EncodedResource>): readonly EncodedResource[] {
+  let sorted = sortedByMap.get(all);
+  if (!sorted) {
+    sorted = [...all.values()].sort(byName);
+    sortedByMap.set(all, sorted);
+  }
+  return sorted;
 }
 
 let nextStreamId = 1;

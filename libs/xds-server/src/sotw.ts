@@ -61,7 +61,7 @@ export class SotwConnection extends Connection {
     if (isWildcardType(st.typeUrl)) {
       const same = desired.length === st.sent.size && desired.every((r) => st.sentVersionOf(r.name) === r.version);
       if (same && !force) return;
-      st.forget([...st.sent.keys()]);
+      st.sent.clear();
       st.markSent(desired);
     } else {
       resources = desired.filter((r) => st.sentVersionOf(r.name) !== r.version);

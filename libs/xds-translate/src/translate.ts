@@ -282,6 +282,18 @@ export function translateForCache(options?: TranslateOptions): (proxy: ProxyInfo
  * only kind, namespace, labels and (for sidecar inbound) the IP.
  */
 export function proxyGroupKey(proxy: ProxyInfo): string {
+  // Asked on every request of a stream, always with the stream's own (unchanging) ProxyInfo.
+  let key = groupKeys.get(proxy);
+  if (key === undefined) {
+    key = groupKeyOf(proxy);
+    groupKeys.set(proxy, key);
+  }
+  return key;
+}
+
+const groupKeys = new WeakMap<ProxyInfo, string>();
+
+function groupKeyOf(proxy: ProxyInfo): string {
   const labels = Object.keys(proxy.labels).sort().map((k) => [k, proxy.labels[k]]);
   return JSON.stringify([proxy.kind, proxy.namespace, labels, proxy.kind === 'sidecar' ? (proxy.ip ?? '') : '']);
 }
