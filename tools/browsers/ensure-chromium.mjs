@@ -6,19 +6,13 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { aptInstall, logger } from '../setup/apt.mjs';
 
-function log(msg) {
-  process.stderr.write(`ensure-chromium: ${msg}\n`);
-}
+const log = logger('ensure-chromium');
 
 function find() {
   const candidates = ['/usr/bin/chromium', ...(process.env.PATH ?? '').split(delimiter).filter(Boolean).map((d) => join(d, 'chromium'))];
   return candidates.find((c) => existsSync(c) && spawnSync(c, ['--version'], { encoding: 'utf8' }).status === 0);
-}
-
-function run(cmd, args, env) {
-  log(`$ ${cmd} ${args.join(' ')}`);
-  return spawnSync(cmd, args, { stdio: 'inherit', env }).status === 0;
 }
 
 const found = find();
@@ -27,16 +21,11 @@ if (found !== undefined) {
   process.exit(0);
 }
 
-const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-if (isRoot && spawnSync('apt-get', ['--version']).status === 0) {
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const install = () => run('apt-get', ['install', '-y', '-q', 'chromium'], env);
-  if (install() || (run('apt-get', ['update', '-q'], env) && install())) {
-    const now = find();
-    if (now !== undefined) {
-      log(`installed ${now}`);
-      process.exit(0);
-    }
+if (aptInstall(log, 'chromium')) {
+  const now = find();
+  if (now !== undefined) {
+    log(`installed ${now}`);
+    process.exit(0);
   }
 }
 

@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { aptInstall, logger, run } from '../setup/apt.mjs';
 
 const PINNED = 'v2.10.29';
 const cacheBin = join(homedir(), '.cache', 'aviary', 'bin');
@@ -23,33 +24,22 @@ function usable(bin) {
   return v !== undefined && (v[0] > 2 || (v[0] === 2 && v[1] >= 9));
 }
 
-function log(msg) {
-  process.stderr.write(`ensure-nats-server: ${msg}\n`);
-}
-
-function run(cmd, args, env = process.env) {
-  log(`$ ${cmd} ${args.join(' ')}`);
-  return spawnSync(cmd, args, { stdio: 'inherit', env }).status === 0;
-}
+const log = logger('ensure-nats-server');
 
 if (usable('nats-server') || usable(cached)) {
   process.exit(0);
 }
 
-const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-if (isRoot && spawnSync('apt-get', ['--version']).status === 0) {
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  if (run('apt-get', ['install', '-y', '-q', 'nats-server'], env) || (run('apt-get', ['update', '-q'], env) && run('apt-get', ['install', '-y', '-q', 'nats-server'], env))) {
-    // The package enables a system service on the default port; tests and the launcher use their own.
-    spawnSync('systemctl', ['disable', '--now', 'nats-server'], { stdio: 'ignore' });
-    if (usable('nats-server')) process.exit(0);
-  }
+if (aptInstall(log, 'nats-server')) {
+  // The package enables a system service on the default port; tests and the launcher use their own.
+  spawnSync('systemctl', ['disable', '--now', 'nats-server'], { stdio: 'ignore' });
+  if (usable('nats-server')) process.exit(0);
 }
 
 if (spawnSync('go', ['version']).status === 0) {
   mkdirSync(cacheBin, { recursive: true });
   const env = { ...process.env, GOBIN: cacheBin, CGO_ENABLED: '0' };
-  if (run('go', ['install', `github.com/nats-io/nats-server/v2@${PINNED}`], env) && usable(cached)) process.exit(0);
+  if (run(log, 'go', ['install', `github.com/nats-io/nats-server/v2@${PINNED}`], env) && usable(cached)) process.exit(0);
 }
 
 log('could not install nats-server: install the Debian package `nats-server` or Go, then retry');

@@ -7,10 +7,9 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { aptInstall, logger } from '../setup/apt.mjs';
 
-function log(msg) {
-  process.stderr.write(`ensure-iptables: ${msg}\n`);
-}
+const log = logger('ensure-iptables');
 
 function find() {
   const dirs = ['/usr/sbin', '/sbin', ...(process.env.PATH ?? '').split(delimiter).filter(Boolean)];
@@ -20,27 +19,17 @@ function find() {
   return restore !== undefined && save !== undefined ? restore : undefined;
 }
 
-function run(cmd, args, env) {
-  log(`$ ${cmd} ${args.join(' ')}`);
-  return spawnSync(cmd, args, { stdio: 'inherit', env }).status === 0;
-}
-
 const found = find();
 if (found !== undefined) {
   log(`found ${found}`);
   process.exit(0);
 }
 
-const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-if (isRoot && spawnSync('apt-get', ['--version']).status === 0) {
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const install = () => run('apt-get', ['install', '-y', '-q', 'iptables'], env);
-  if (install() || (run('apt-get', ['update', '-q'], env) && install())) {
-    const now = find();
-    if (now !== undefined) {
-      log(`installed ${now}`);
-      process.exit(0);
-    }
+if (aptInstall(log, 'iptables')) {
+  const now = find();
+  if (now !== undefined) {
+    log(`installed ${now}`);
+    process.exit(0);
   }
 }
 
