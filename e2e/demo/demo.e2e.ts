@@ -5,6 +5,7 @@ import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCsr, generatePrivateKey, Issuer, privateKeyToPem } from '@aviary/pki';
 import { LocalMesh } from '../support/mesh';
+import { apply, CITADEL, COLLECTOR, get, HOST, remove, until, type Answer } from '../support/demo';
 
 /**
  * The local mesh demo (`npm run demo`) with real processes: the launcher with `--demo` starts
@@ -13,12 +14,7 @@ import { LocalMesh } from '../support/mesh';
  * costs most of the time); the tests run in order and the destructive one (pilot killed) last.
  */
 
-const GATEWAY = 'http://127.0.0.1:8080';
-const PILOT = 'http://127.0.0.1:15014';
-const CITADEL = 'http://127.0.0.1:15016';
-const COLLECTOR = 'http://127.0.0.1:15020';
 const V1_INBOUND = { host: '127.0.0.11', port: 9081 };
-const HOST = 'hello.demo.svc.cluster.local';
 
 let mesh: LocalMesh;
 
@@ -29,28 +25,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await mesh?.stop();
 });
-
-interface Answer {
-  readonly status: number;
-  readonly version: string | null;
-  readonly headers: Headers;
-  readonly body: string;
-}
-
-async function get(path = '/'): Promise<Answer> {
-  const res = await fetch(`${GATEWAY}${path}`, { signal: AbortSignal.timeout(5_000) });
-  return { status: res.status, version: res.headers.get('x-version'), headers: res.headers, body: await res.text() };
-}
-
-async function apply(yaml: string): Promise<void> {
-  const res = await fetch(`${PILOT}/api/v1/config`, { method: 'POST', headers: { authorization: `Bearer ${mesh.token}`, 'content-type': 'application/yaml' }, body: yaml });
-  expect(res.status, await res.clone().text()).toBe(200);
-}
-
-async function remove(plural: string, name: string): Promise<void> {
-  const res = await fetch(`${PILOT}/api/v1/config/${plural}/demo/${name}`, { method: 'DELETE', headers: { authorization: `Bearer ${mesh.token}` } });
-  expect(res.status).toBeLessThan(300);
-}
 
 function virtualService(v1: number, v2: number): string {
   return `apiVersion: networking.istio.io/v1
@@ -65,16 +39,6 @@ spec:
     - { destination: { host: ${HOST}, subset: v1, port: { number: 80 } }, weight: ${v1} }
     - { destination: { host: ${HOST}, subset: v2, port: { number: 80 } }, weight: ${v2} }
 `;
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 async function shareOfV2(n: number): Promise<{ v1: number; v2: number; other: number }> {
@@ -181,7 +145,7 @@ describe('the local mesh demo (npm run demo)', () => {
     const loops = [loop(), loop(), loop(), loop()];
     try {
       await new Promise((r) => setTimeout(r, 300));
-      await apply(virtualService(50, 50));
+      await apply(mesh, virtualService(50, 50));
       // Converged once v2 answers at ~50 %: wait, then measure a fresh window.
       await new Promise((r) => setTimeout(r, 1_500));
       const from = answers.length;
@@ -191,7 +155,7 @@ describe('the local mesh demo (npm run demo)', () => {
       expect(v2).toBeGreaterThan(0.38);
       expect(v2).toBeLessThan(0.62);
 
-      await apply(virtualService(0, 100));
+      await apply(mesh, virtualService(0, 100));
       await new Promise((r) => setTimeout(r, 1_500));
       const from2 = answers.length;
       await until('200 answers at 0/100', async () => (answers.length - from2 >= 200 ? true : undefined));
@@ -203,7 +167,7 @@ describe('the local mesh demo (npm run demo)', () => {
     expect(failures).toEqual([]);
     expect(answers.filter((a) => a.status !== 200).map((a) => `${a.status} ${a.body}`)).toEqual([]);
     expect(answers.length).toBeGreaterThan(600);
-    await apply(virtualService(90, 10));
+    await apply(mesh, virtualService(90, 10));
   });
 
   it('speaks only mutual TLS on a sidecar\'s inbound port under STRICT, with the SPIFFE identities checked', async () => {
@@ -238,7 +202,7 @@ describe('the local mesh demo (npm run demo)', () => {
   });
 
   it('answers 403 where an AuthorizationPolicy DENY matches', async () => {
-    await apply(`apiVersion: security.istio.io/v1
+    await apply(mesh, `apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
 metadata: { name: deny-admin, namespace: demo }
 spec:
@@ -252,13 +216,13 @@ spec:
       for (let i = 0; i < 20; i++) expect((await get('/admin/users')).status).toBe(403);
       for (let i = 0; i < 20; i++) expect((await get('/')).status).toBe(200);
     } finally {
-      await remove('authorizationpolicies', 'deny-admin');
+      await remove(mesh, 'authorizationpolicies', 'deny-admin');
     }
     await until('/admin allowed again', async () => ((await get('/admin/users')).status === 200 ? true : undefined));
   });
 
   it('answers 429 once a RateLimitPolicy\'s token bucket is empty', async () => {
-    await apply(`apiVersion: networking.aviary.dev/v1alpha1
+    await apply(mesh, `apiVersion: networking.aviary.dev/v1alpha1
 kind: RateLimitPolicy
 metadata: { name: hello, namespace: demo }
 spec:
@@ -279,7 +243,7 @@ spec:
       expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(20);
       expect(statuses.every((s) => s === 200 || s === 429)).toBe(true);
     } finally {
-      await remove('ratelimitpolicies', 'hello');
+      await remove(mesh, 'ratelimitpolicies', 'hello');
     }
     // One 200 only means the bucket refilled: the policy is gone when a burst passes untouched.
     await until('the rate limit to be removed', async () => {

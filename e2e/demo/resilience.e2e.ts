@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalMesh } from '../support/mesh';
+import { apply, CITADEL, get, HOST, until, type Answer } from '../support/demo';
 
 /**
  * The demo's resilience with real processes: retries hiding a flaky upstream, outlier detection
@@ -8,14 +9,10 @@ import { LocalMesh } from '../support/mesh';
  * certificate every ~10 s while the tests run.
  */
 
-const GATEWAY = 'http://127.0.0.1:8080';
 const GATEWAY_ADMIN = 'http://127.0.0.1:15000';
 const V1_SIDECAR_ADMIN = 'http://127.0.0.1:15100';
 const V1_APP = 'http://127.0.0.1:9081';
 const V2_APP = 'http://127.0.0.1:9082';
-const PILOT = 'http://127.0.0.1:15014';
-const CITADEL = 'http://127.0.0.1:15016';
-const HOST = 'hello.demo.svc.cluster.local';
 const CERT_TTL_SECONDS = 20;
 
 let mesh: LocalMesh;
@@ -27,33 +24,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await mesh?.stop();
 });
-
-interface Answer {
-  readonly status: number;
-  readonly version: string | null;
-  readonly headers: Headers;
-  readonly body: string;
-}
-
-async function get(path = '/'): Promise<Answer> {
-  const res = await fetch(`${GATEWAY}${path}`, { signal: AbortSignal.timeout(5_000) });
-  return { status: res.status, version: res.headers.get('x-version'), headers: res.headers, body: await res.text() };
-}
-
-async function apply(yaml: string): Promise<void> {
-  const res = await fetch(`${PILOT}/api/v1/config`, { method: 'POST', headers: { authorization: `Bearer ${mesh.token}`, 'content-type': 'application/yaml' }, body: yaml });
-  expect(res.status, await res.clone().text()).toBe(200);
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 interface Counters {
   requests: number;
@@ -97,7 +67,7 @@ ${outlier ? '    outlierDetection: { consecutive5xxErrors: 3, interval: 1s, base
 
 describe('the local mesh demo: resilience', () => {
   it('hides an upstream that fails every other request with retries (attempts: 3, retryOn: 5xx)', async () => {
-    await apply(
+    await apply(mesh, 
       virtualService(`  - name: flaky
     match: [{ uri: { prefix: /flaky } }]
     retries: { attempts: 3, retryOn: 5xx }
@@ -120,13 +90,13 @@ describe('the local mesh demo: resilience', () => {
       expect(failed).toBeGreaterThanOrEqual(45);
       expect(attempts).toBe(100 + failed);
     } finally {
-      await apply(virtualService(''));
+      await apply(mesh, virtualService(''));
     }
   });
 
   it('ejects an endpoint that always fails (outlierDetection consecutive5xxErrors: 3)', async () => {
-    await apply(destinationRule(true));
-    await apply(
+    await apply(mesh, destinationRule(true));
+    await apply(mesh, 
       virtualService(`  - name: fail-if
     match: [{ uri: { prefix: /fail-if } }]
     retries: { attempts: 0 }
@@ -164,8 +134,8 @@ describe('the local mesh demo: resilience', () => {
       expect(later.map((a) => `${a.status} ${a.version}`).filter((s) => s !== '200 v1')).toEqual([]);
       expect((await counters(V2_APP)).failIf.requests).toBe(v2After.failIf.requests);
     } finally {
-      await apply(virtualService(''));
-      await apply(destinationRule(false));
+      await apply(mesh, virtualService(''));
+      await apply(mesh, destinationRule(false));
     }
   });
 

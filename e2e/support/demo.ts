@@ -1,0 +1,45 @@
+import { expect } from 'vitest';
+import type { LocalMesh } from './mesh';
+
+/** Addresses of the local mesh demo (`npm run demo`), shared by the e2e/demo suites. */
+export const GATEWAY = 'http://127.0.0.1:8080';
+export const PILOT = 'http://127.0.0.1:15014';
+export const CITADEL = 'http://127.0.0.1:15016';
+export const COLLECTOR = 'http://127.0.0.1:15020';
+export const HOST = 'hello.demo.svc.cluster.local';
+
+export interface Answer {
+  readonly status: number;
+  readonly version: string | null;
+  readonly headers: Headers;
+  readonly body: string;
+}
+
+/** One request through the ingress gateway. */
+export async function get(path = '/'): Promise<Answer> {
+  const res = await fetch(`${GATEWAY}${path}`, { signal: AbortSignal.timeout(5_000) });
+  return { status: res.status, version: res.headers.get('x-version'), headers: res.headers, body: await res.text() };
+}
+
+/** Applies YAML through pilot's REST API (the mesh's admin token) and expects success. */
+export async function apply(mesh: LocalMesh, yaml: string): Promise<void> {
+  const res = await fetch(`${PILOT}/api/v1/config`, { method: 'POST', headers: { authorization: `Bearer ${mesh.token}`, 'content-type': 'application/yaml' }, body: yaml });
+  expect(res.status, await res.clone().text()).toBe(200);
+}
+
+/** Deletes one resource of the demo namespace through pilot's REST API. */
+export async function remove(mesh: LocalMesh, plural: string, name: string): Promise<void> {
+  const res = await fetch(`${PILOT}/api/v1/config/${plural}/demo/${name}`, { method: 'DELETE', headers: { authorization: `Bearer ${mesh.token}` } });
+  expect(res.status).toBeLessThan(300);
+}
+
+/** Polls `probe` (errors count as "not yet") until it returns a value, at most `timeoutMs`. */
+export async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
