@@ -1,4 +1,4 @@
-export { refOf, refKey } from './store';
+export { refOf, refKey, resourceVersionConflict } from './store';
 export type { ApplyResult, ChangeEvent, ChangeOp, ConfigStore, ListFilter, ObjectMeta, ResourceRef, StoredObject, Watch } from './store';
 export { diffObjects, sameContent, userContent } from './compare';
 export type { FieldChange } from './compare';

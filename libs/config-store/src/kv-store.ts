@@ -3,7 +3,7 @@ import { AviaryError } from '@aviary/errors';
 import type { Bus } from '@aviary/events';
 import { Subjects } from '@aviary/events';
 import { sameContent } from './compare';
-import type { ApplyResult, ChangeEvent, ConfigStore, ListFilter, ResourceRef, StoredObject, Watch } from './store';
+import { resourceVersionConflict, type ApplyResult, type ChangeEvent, type ConfigStore, type ListFilter, type ResourceRef, type StoredObject, type Watch } from './store';
 
 export interface KvConfigStoreOptions {
   /** JetStream KV bucket name. */
@@ -35,18 +35,6 @@ export function refFromKey(key: string): ResourceRef {
 function decode(entry: KvEntry): StoredObject {
   const object = entry.json<StoredObject>();
   return { ...object, metadata: { ...object.metadata, resourceVersion: String(entry.revision) } };
-}
-
-function conflict(ref: ResourceRef, expected: string, current: string | undefined): AviaryError {
-  const what = `${ref.kind} ${ref.namespace}/${ref.name}`;
-  return new AviaryError(
-    'CONFLICT',
-    'RESOURCE_VERSION_CONFLICT',
-    current === undefined
-      ? `${what}: metadata.resourceVersion ${expected} is stale: the object no longer exists`
-      : `${what}: metadata.resourceVersion ${expected} is stale: the current one is ${current}`,
-    { currentResourceVersion: current ?? null },
-  );
 }
 
 function isWrongLastSequence(err: unknown): boolean {
@@ -95,7 +83,7 @@ export class KvConfigStore implements ConfigStore {
     const current = await this.get(ref);
     const expected = object.metadata.resourceVersion;
     if (expected !== undefined && expected !== '' && expected !== current?.metadata.resourceVersion) {
-      throw conflict(ref, expected, current?.metadata.resourceVersion);
+      throw resourceVersionConflict(ref, expected, current?.metadata.resourceVersion);
     }
     if (current !== undefined && sameContent(current, object)) return { op: 'unchanged', object: current };
 
@@ -120,7 +108,7 @@ export class KvConfigStore implements ConfigStore {
     } catch (err) {
       if (isWrongLastSequence(err)) {
         const now = await this.get(ref);
-        throw conflict(ref, expected ?? current?.metadata.resourceVersion ?? '0', now?.metadata.resourceVersion);
+        throw resourceVersionConflict(ref, expected ?? current?.metadata.resourceVersion ?? '0', now?.metadata.resourceVersion);
       }
       throw err;
     }
@@ -141,17 +129,17 @@ export class KvConfigStore implements ConfigStore {
     const key = kvKey(ref);
     const current = await this.get(ref);
     if (current === undefined) {
-      if (resourceVersion !== undefined && resourceVersion !== '') throw conflict(ref, resourceVersion, undefined);
+      if (resourceVersion !== undefined && resourceVersion !== '') throw resourceVersionConflict(ref, resourceVersion, undefined);
       return false;
     }
     const revision = Number(current.metadata.resourceVersion);
     if (resourceVersion !== undefined && resourceVersion !== '' && resourceVersion !== current.metadata.resourceVersion) {
-      throw conflict(ref, resourceVersion, current.metadata.resourceVersion);
+      throw resourceVersionConflict(ref, resourceVersion, current.metadata.resourceVersion);
     }
     try {
       await this.kv.delete(key, { previousSeq: revision });
     } catch (err) {
-      if (isWrongLastSequence(err)) throw conflict(ref, String(revision), (await this.get(ref))?.metadata.resourceVersion);
+      if (isWrongLastSequence(err)) throw resourceVersionConflict(ref, String(revision), (await this.get(ref))?.metadata.resourceVersion);
       throw err;
     }
     const after = await this.kv.get(key);

@@ -1,3 +1,5 @@
+import { AviaryError } from '@aviary/errors';
+
 /**
  * The config store port. Pilot's REST API, the model builder and the analyzers depend on this
  * interface only; the embedded implementation keeps resources in NATS JetStream KV and a
@@ -77,4 +79,20 @@ export function refOf(object: Pick<StoredObject, 'kind' | 'metadata'>): Resource
 
 export function refKey(ref: ResourceRef): string {
   return `${ref.kind}/${ref.namespace}/${ref.name}`;
+}
+
+/**
+ * The error every ConfigStore implementation raises for a stale or vanished resourceVersion:
+ * kind CONFLICT, code RESOURCE_VERSION_CONFLICT, the current version in details.
+ */
+export function resourceVersionConflict(ref: ResourceRef, expected: string, current: string | undefined, reason?: string): AviaryError {
+  const what = `${ref.kind} ${ref.namespace}/${ref.name}`;
+  return new AviaryError(
+    'CONFLICT',
+    'RESOURCE_VERSION_CONFLICT',
+    current === undefined
+      ? `${what}: metadata.resourceVersion ${expected} is stale: the object no longer exists`
+      : `${what}: metadata.resourceVersion ${expected} is stale: the current one is ${current}${reason === undefined ? '' : ` (${reason})`}`,
+    { currentResourceVersion: current ?? null },
+  );
 }

@@ -1,5 +1,5 @@
 import { CustomObjectsApi, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
-import { sameContent, type ApplyResult, type ChangeEvent, type ConfigStore, type ListFilter, type ObjectMeta, type ResourceRef, type StoredObject, type Watch } from '@aviary/config-store';
+import { resourceVersionConflict, sameContent, type ApplyResult, type ChangeEvent, type ConfigStore, type ListFilter, type ObjectMeta, type ResourceRef, type StoredObject, type Watch } from '@aviary/config-store';
 import { AviaryError } from '@aviary/errors';
 import { isMeshKind, kinds, type KindInfo } from '@aviary/mesh-api';
 import type { Logger } from '@aviary/observability';
@@ -44,18 +44,6 @@ export function toStored(o: CustomObject, kind: string): StoredObject {
     ...(m.uid === undefined ? {} : { uid: m.uid }),
   };
   return { apiVersion: o.apiVersion ?? '', kind, metadata, spec: o.spec ?? {} };
-}
-
-function conflict(ref: ResourceRef, expected: string, current: string | undefined, reason?: string): AviaryError {
-  const what = `${ref.kind} ${ref.namespace}/${ref.name}`;
-  return new AviaryError(
-    'CONFLICT',
-    'RESOURCE_VERSION_CONFLICT',
-    current === undefined
-      ? `${what}: metadata.resourceVersion ${expected} is stale: the object no longer exists`
-      : `${what}: metadata.resourceVersion ${expected} is stale: the current one is ${current}${reason === undefined ? '' : ` (${reason})`}`,
-    { currentResourceVersion: current ?? null },
-  );
 }
 
 /** Maps a failed API call to an AviaryError (the API server's message kept; 422 → INVALID_ARGUMENT with its causes). */
@@ -158,7 +146,7 @@ export class KubernetesConfigStore implements ConfigStore {
     const current = await this.get(ref);
     const expected = object.metadata.resourceVersion;
     if (expected !== undefined && expected !== '' && expected !== current?.metadata.resourceVersion) {
-      throw conflict(ref, expected, current?.metadata.resourceVersion);
+      throw resourceVersionConflict(ref, expected, current?.metadata.resourceVersion);
     }
     if (current !== undefined && sameContent(current, object)) return { op: 'unchanged', object: current };
     const { labels, annotations } = object.metadata;
@@ -183,7 +171,7 @@ export class KubernetesConfigStore implements ConfigStore {
     } catch (err) {
       if (statusOf(err) === 409) {
         const now = await this.get(ref);
-        throw conflict(ref, expected ?? current?.metadata.resourceVersion ?? '0', now?.metadata.resourceVersion, messageOf(err));
+        throw resourceVersionConflict(ref, expected ?? current?.metadata.resourceVersion ?? '0', now?.metadata.resourceVersion, messageOf(err));
       }
       throw apiError(err, `${current === undefined ? 'create' : 'update'} ${info.kind} ${ref.namespace}/${ref.name}`);
     }
@@ -205,10 +193,10 @@ export class KubernetesConfigStore implements ConfigStore {
     } catch (err) {
       const status = statusOf(err);
       if (status === 404) {
-        if (precondition) throw conflict(ref, resourceVersion, undefined);
+        if (precondition) throw resourceVersionConflict(ref, resourceVersion, undefined);
         return false;
       }
-      if (status === 409) throw conflict(ref, resourceVersion ?? '', (await this.get(ref))?.metadata.resourceVersion, messageOf(err));
+      if (status === 409) throw resourceVersionConflict(ref, resourceVersion ?? '', (await this.get(ref))?.metadata.resourceVersion, messageOf(err));
       throw apiError(err, `delete ${info.kind} ${ref.namespace}/${ref.name}`);
     }
   }
