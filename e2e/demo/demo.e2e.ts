@@ -5,7 +5,7 @@ import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCsr, generatePrivateKey, Issuer, privateKeyToPem } from '@aviary/pki';
 import { LocalMesh } from '../support/mesh';
-import { apply, CITADEL, COLLECTOR, get, HOST, remove, until, type Answer } from '../support/demo';
+import { apply, CITADEL, COLLECTOR, get, HOST, remove, requestLoops, until } from '../support/demo';
 
 /**
  * The local mesh demo (`npm run demo`) with real processes: the launcher with `--demo` starts
@@ -130,19 +130,8 @@ describe('the local mesh demo (npm run demo)', () => {
   });
 
   it('moves the split when the VirtualService changes at run time, with no failed request', async () => {
-    const answers: Answer[] = [];
-    const failures: string[] = [];
-    let running = true;
-    const loop = async () => {
-      while (running) {
-        try {
-          answers.push(await get());
-        } catch (err) {
-          failures.push(String(err));
-        }
-      }
-    };
-    const loops = [loop(), loop(), loop(), loop()];
+    const load = requestLoops(4);
+    const { answers, failures } = load;
     try {
       await new Promise((r) => setTimeout(r, 300));
       await apply(mesh, virtualService(50, 50));
@@ -161,8 +150,7 @@ describe('the local mesh demo (npm run demo)', () => {
       await until('200 answers at 0/100', async () => (answers.length - from2 >= 200 ? true : undefined));
       expect(answers.slice(from2, from2 + 200).every((a) => a.version === 'v2')).toBe(true);
     } finally {
-      running = false;
-      await Promise.all(loops);
+      await load.stop();
     }
     expect(failures).toEqual([]);
     expect(answers.filter((a) => a.status !== 200).map((a) => `${a.status} ${a.body}`)).toEqual([]);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalMesh } from '../support/mesh';
-import { apply, CITADEL, get, HOST, until, type Answer } from '../support/demo';
+import { apply, CITADEL, get, HOST, requestLoops, until, type Answer } from '../support/demo';
 
 /**
  * The demo's resilience with real processes: retries hiding a flaky upstream, outlier detection
@@ -150,19 +150,8 @@ describe('the local mesh demo: resilience', () => {
     // Short-lived, as asked: at most the TTL (plus a second of rounding) ahead.
     expect(new Date(sidecar0!.notAfter).getTime() - Date.now()).toBeLessThanOrEqual((CERT_TTL_SECONDS + 1) * 1000);
 
-    const answers: Answer[] = [];
-    const failures: string[] = [];
-    let running = true;
-    const loop = async () => {
-      while (running) {
-        try {
-          answers.push(await get());
-        } catch (err) {
-          failures.push(String(err));
-        }
-      }
-    };
-    const loops = [loop(), loop(), loop(), loop()];
+    const load = requestLoops(4);
+    const { answers, failures } = load;
     try {
       // Both ends of the ingress → v1 hop get new certificates (renewal at half the lifetime).
       await until(
@@ -177,8 +166,7 @@ describe('the local mesh demo: resilience', () => {
       const from = answers.length;
       await until('200 answers after the renewal', async () => (answers.length - from >= 200 ? true : undefined));
     } finally {
-      running = false;
-      await Promise.all(loops);
+      await load.stop();
     }
     const serials = await helloCerts();
     const renewed = serials.filter((s) => !serials0.has(s)).length;

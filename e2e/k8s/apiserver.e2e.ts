@@ -11,13 +11,12 @@ import {
   KubeConfig,
   PolicyV1Api,
   RbacAuthorizationV1Api,
-  type V1Deployment,
   type V1Pod,
 } from '@kubernetes/client-node';
 import { freePort } from '@aviary/nats-runner';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chartDir, PEERS_TIMEOUT_MS, repoRoot, startCluster, type KubeCluster } from './cluster';
-import { eventually } from './support';
+import { deployment, eventually } from './support';
 
 const NS = 'aviary-system';
 const apps = ['pilot', 'citadel', 'injector-webhook', 'telemetry-collector', 'gateway'] as const;
@@ -62,18 +61,6 @@ spec:
     - route:
         - destination: { host: reviews, subset: v1 }
 `;
-
-function deployment(name: string, replicas: number, podLabels: Record<string, string> = {}): V1Deployment {
-  const labels = { app: name, ...podLabels };
-  return {
-    metadata: { name },
-    spec: {
-      replicas,
-      selector: { matchLabels: { app: name } },
-      template: { metadata: { labels }, spec: { containers: [{ name: 'app', image: 'registry.example.org/app:1' }] } },
-    },
-  };
-}
 
 async function podsOf(namespace: string, app: string): Promise<V1Pod[]> {
   return (await core.listNamespacedPod({ namespace, labelSelector: `app=${app}` })).items;

@@ -43,3 +43,31 @@ export async function until<T>(what: string, probe: () => Promise<T | undefined>
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/**
+ * `n` request loops through the ingress until `stop()`: every answer and every failure (a
+ * thrown fetch) is kept, for tests that change things under load.
+ */
+export function requestLoops(n: number): { readonly answers: Answer[]; readonly failures: string[]; stop(): Promise<void> } {
+  const answers: Answer[] = [];
+  const failures: string[] = [];
+  let running = true;
+  const loop = async (): Promise<void> => {
+    while (running) {
+      try {
+        answers.push(await get());
+      } catch (err) {
+        failures.push(String(err));
+      }
+    }
+  };
+  const loops = Array.from({ length: n }, () => loop());
+  return {
+    answers,
+    failures,
+    stop: async () => {
+      running = false;
+      await Promise.all(loops);
+    },
+  };
+}
