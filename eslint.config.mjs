@@ -44,7 +44,7 @@ export default tseslint.config(
         'error',
         { selector: 'ExportAllDeclaration', message: 'Use named exports (STYLE.md): no export *.' },
       ],
-      'no-restricted-imports': ['error', { patterns: [{ group: ['@aviary/*/src/*', '**/libs/*/src/*'], message: 'Import a library through its index (@aviary/<lib>), never its src/.' }] }],
+      'no-restricted-imports': ['error', { patterns: [{ group: ['@aviary/*/src/*', '**/libs/**/src/*'], message: 'Import a library through its index (@aviary/<lib>), never its src/.' }] }],
     },
   },
   {
@@ -54,7 +54,7 @@ export default tseslint.config(
   {
     // process.env and process.argv are read in one place: @aviary/config (and tools' own scripts).
     files: ['apps/**/*.ts', 'libs/**/*.ts'],
-    ignores: ['libs/config/src/process.ts', 'libs/nats-runner/src/**', '**/*.spec.ts'],
+    ignores: ['libs/platform/config/src/process.ts', 'libs/platform/nats-runner/src/**', '**/*.spec.ts'],
     rules: {
       'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'Read configuration through @aviary/config.' }],
     },

@@ -71,7 +71,7 @@ describe('--help', () => {
 
 describe('aviaryVersion', () => {
   it('matches the root package.json', () => {
-    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+    const pkg = JSON.parse(readFileSync(new URL('../../../../package.json', import.meta.url), 'utf8')) as { version: string };
     expect(aviaryVersion).toBe(pkg.version);
   });
 });

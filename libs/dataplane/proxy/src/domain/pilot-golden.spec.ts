@@ -7,7 +7,7 @@ import { compileResources, type ResourceKind } from './table';
  * Compatibility with what pilot actually sends: every resource in pilot's golden xDS output
  * (libs/xds-translate golden files, read as data) must compile without a NACK.
  */
-const goldenDir = join(import.meta.dirname, '..', '..', '..', 'xds-translate', 'src', '__golden__');
+const goldenDir = join(import.meta.dirname, '..', '..', '..', '..', 'xds', 'translate', 'src', '__golden__');
 const files = ['bookinfo.router.json', 'bookinfo.sidecar-productpage.json', 'bookinfo.sidecar-reviews.json'].filter((f) => existsSync(join(goldenDir, f)));
 const kinds: [string, ResourceKind][] = [['listeners', 'lds'], ['routes', 'rds'], ['clusters', 'cds'], ['endpoints', 'eds'], ['secrets', 'sds']];
 

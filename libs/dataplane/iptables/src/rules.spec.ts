@@ -7,7 +7,7 @@ import { injectionValues, parseInjectionTemplate, planInjection, type Pod } from
 import { captureRules, captureSpec, iptablesConfig, natRules, restoreInput, type CaptureRules } from './index';
 
 const goldenDir = fileURLToPath(new URL('./__golden__/', import.meta.url));
-const templateFile = fileURLToPath(new URL('../../../charts/aviary/charts/injector-webhook/files/injection-template.yaml', import.meta.url));
+const templateFile = fileURLToPath(new URL('../../../../charts/aviary/charts/injector-webhook/files/injection-template.yaml', import.meta.url));
 
 /** The rules for a command line, as `aviary-iptables` parses it (flags only, no environment). */
 function rulesFor(argv: readonly string[]): CaptureRules {
