@@ -9,6 +9,7 @@ import { parseConfig } from '@aviary/config';
 import { KvConfigStore } from '@aviary/config-store';
 import { Bus } from '@aviary/events';
 import { NatsServer } from '@aviary/nats-runner';
+// eslint-disable-next-line @nx/enforce-module-boundaries -- being moved to an e2e against the real pilot process
 import { configApi } from '../../apps/pilot/src/lib/config-api';
 import { cliConfig } from './config';
 import { runCommand } from './commands';
