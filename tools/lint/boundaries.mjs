@@ -4,7 +4,7 @@
 //
 // Tags: every project has exactly one `type:*` tag; the xDS pipeline also has `layer:*` tags.
 //   type:api        wire contracts (mesh-api, ca-api, xds-api): depend on no internal lib
-//   type:util       pure helpers (errors, config, xds-protos)
+//   type:util       pure helpers (errors, config, xds-protos); may read the wire contracts (type:api)
 //   type:domain     pure domain logic: no transport, no metrics/logging libs
 //   type:infra      process-level infrastructure (observability, nats-runner)
 //   type:transport  adapters that do I/O (NATS, gRPC, HTTP, Kubernetes)
@@ -34,7 +34,7 @@ export function boundaries(forTests) {
       { sourceTag: 'type:transport', onlyDependOnLibsWithTags: only('type:api', 'type:domain', 'type:util', 'type:infra', 'type:transport') },
       { sourceTag: 'type:infra', onlyDependOnLibsWithTags: only('type:api', 'type:domain', 'type:util', 'type:infra'), bannedExternalImports: forTests ? [] : ['fastify', '@fastify/*', '@nats-io/*', '@grpc/*', '@kubernetes/*'] },
       { sourceTag: 'type:domain', onlyDependOnLibsWithTags: only('type:api', 'type:domain', 'type:util'), bannedExternalImports: forTests ? [] : [...transports, 'pino', 'prom-client', '@opentelemetry/*'] },
-      { sourceTag: 'type:util', onlyDependOnLibsWithTags: only('type:util'), bannedExternalImports: forTests ? [] : [...transports, 'prom-client', '@opentelemetry/*'] },
+      { sourceTag: 'type:util', onlyDependOnLibsWithTags: only('type:api', 'type:util'), bannedExternalImports: forTests ? [] : [...transports, 'prom-client', '@opentelemetry/*'] },
       { sourceTag: 'type:tooling', onlyDependOnLibsWithTags: only('type:api', 'type:domain', 'type:util', 'type:infra', 'type:transport') },
       { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:api', 'type:domain', 'type:util', 'type:infra', 'type:transport', 'type:testing'] },
       { sourceTag: 'layer:serve', notDependOnLibsWithTags: ['layer:translate', 'layer:model'] },

@@ -61,7 +61,7 @@ describe('project tags', () => {
       if (p.dir.startsWith('tools/') || p.dir === 'e2e') expect(p.tags, p.dir).toContain('type:tooling');
     }
     const byName = new Map(all.map((p) => [p.name, p]));
-    for (const api of ['@aviary/mesh-api', '@aviary/ca-api']) expect(byName.get(api)?.tags).toContain('type:api');
+    for (const api of ['@aviary/mesh-api', '@aviary/ca-api', '@aviary/xds-api']) expect(byName.get(api)?.tags).toContain('type:api');
   });
 
   it('the xDS pipeline carries its layer tags', () => {

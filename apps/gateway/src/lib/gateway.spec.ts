@@ -7,12 +7,12 @@ import { gatewayConfig, parseConfig } from '@aviary/config';
 import { Bus, Subjects } from '@aviary/events';
 import { freePort, NatsServer } from '@aviary/nats-runner';
 import { runComponent, type RunningComponent } from '@aviary/runtime';
+import { ExtensionTypeUrl } from '@aviary/xds-api';
 import { Snapshot, SnapshotCache } from '@aviary/xds-cache';
 import { TypeUrl } from '@aviary/xds-protos';
 import { XdsServer } from '@aviary/xds-server';
 import { buildGateway, type GatewayConfig } from './gateway';
 
-const T = 'type.googleapis.com/';
 const CLUSTER = 'outbound|80||echo.default.svc.cluster.local';
 
 function snapshot(port: number): Snapshot {
@@ -27,10 +27,10 @@ function snapshot(port: number): Snapshot {
               {
                 name: 'envoy.filters.network.http_connection_manager',
                 typed_config: {
-                  '@type': `${T}envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager`,
+                  '@type': ExtensionTypeUrl.HttpConnectionManager,
                   stat_prefix: 'outbound_0.0.0.0_8080',
                   rds: { route_config_name: 'http.8080', config_source: { ads: {} } },
-                  http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': `${T}envoy.extensions.filters.http.router.v3.Router` } }],
+                  http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': ExtensionTypeUrl.Router } }],
                 },
               },
             ],

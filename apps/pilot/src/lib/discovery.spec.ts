@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { TypeUrl } from '@aviary/xds-api';
 import { StatusPublisher } from './discovery';
 
-const CDS = 'type.googleapis.com/envoy.config.cluster.v3.Cluster';
-const LDS = 'type.googleapis.com/envoy.config.listener.v3.Listener';
+const CDS = TypeUrl.Cluster;
+const LDS = TypeUrl.Listener;
 
 function publisher() {
   const out: Array<{ proxyId: string; event: string; typeUrl?: string; version?: string }> = [];

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { isAviaryError } from '@aviary/errors';
+import { ExtensionTypeUrl } from '@aviary/xds-api';
 import { TypeUrl } from '@aviary/xds-protos';
 import { parseNode, ResourceEncoder, Snapshot, SnapshotCache, TranslatingSource, versioned, type SourceChange, type SnapshotInput } from './index';
 
-const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+const HCM = ExtensionTypeUrl.HttpConnectionManager;
 const hcm = (route: string) => ({ '@type': HCM, stat_prefix: 'x', rds: { route_config_name: route, config_source: { ads: {} } } });
 const cla = (name: string, port = 9080) => ({
   cluster_name: name,

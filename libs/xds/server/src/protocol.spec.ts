@@ -6,6 +6,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
+import { ExtensionTypeUrl, typeUrlOf } from '@aviary/xds-api';
 import { Snapshot, SnapshotCache } from '@aviary/xds-cache';
 import { TypeUrl, type CanonicalMessage } from '@aviary/xds-protos';
 import { XdsServer, type XdsStatusEvent } from './index';
@@ -92,7 +93,7 @@ describe('ADS protocol', () => {
 
       const snapshot = Snapshot.build({
         ...echoMesh({ backends: { v1: ['10.0.0.9', 1], v2: ['10.0.0.1', 1002], v3: ['10.0.0.3', 3] }, weights: { v1: 50, v3: 50 } }),
-        [TypeUrl.Listener]: [{ name: LISTENER, api_listener: { api_listener: { '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager', stat_prefix: 'changed', rds: { route_config_name: LISTENER, config_source: { ads: {} } }, http_filters: [{ name: 'router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }] } } }],
+        [TypeUrl.Listener]: [{ name: LISTENER, api_listener: { api_listener: { '@type': ExtensionTypeUrl.HttpConnectionManager, stat_prefix: 'changed', rds: { route_config_name: LISTENER, config_source: { ads: {} } }, http_filters: [{ name: 'router', typed_config: { '@type': ExtensionTypeUrl.Router } }] } } }],
       });
       cache.setSnapshot(GROUP, snapshot);
       const order = [await s.next(), await s.next(), await s.next(), await s.next()];
@@ -153,7 +154,7 @@ describe('ADS protocol', () => {
       bad.send({ type_url: TypeUrl.Cluster });
       expect((await bad.closedWith()).code).toBe(grpc.status.INVALID_ARGUMENT);
       const s = open();
-      s.send({ node: RawAdsStream.node('client-x', { GENERATOR: 'grpc' }), type_url: 'type.googleapis.com/envoy.api.v2.Cluster' });
+      s.send({ node: RawAdsStream.node('client-x', { GENERATOR: 'grpc' }), type_url: typeUrlOf('envoy.api.v2.Cluster') });
       s.send({ type_url: TypeUrl.Listener });
       expect((await s.next()).type_url).toBe(TypeUrl.Listener);
       expect(server.proxies().find((p) => p.proxy.id === 'client-x')?.proxy.kind).toBe('proxyless');
