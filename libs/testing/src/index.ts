@@ -1,2 +1,4 @@
 export { OpenSsl, P256, RSA2048 } from './openssl';
 export { RawAdsStream } from './raw-ads';
+export { SnapshotCache } from './snapshot-cache';
+export type { SnapshotCacheOptions } from './snapshot-cache';

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { buildSnapshot, type ModelObject } from '@aviary/mesh-model';
+import { buildSnapshot, parseNode, type ModelObject } from '@aviary/mesh-model';
 import { ExtensionTypeUrl } from '@aviary/xds-api';
-import { parseNode } from '@aviary/xds-cache';
 import { TypeUrl, canonicalResource, decodeResource, encodeResource } from '@aviary/xds-protos';
 import { translate, type Msg, type XdsResources } from './index';
 

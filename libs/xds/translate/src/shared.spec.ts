@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { buildSnapshot, type ModelObject } from '@aviary/mesh-model';
-import { parseNode, type ProxyInfo, type SnapshotInput } from '@aviary/xds-cache';
+import { buildSnapshot, parseNode, type ModelObject, type ProxyInfo } from '@aviary/mesh-model';
 import { bookinfo, loadObjects, proxies } from './__fixtures__/fixture';
-import { cachedTranslation, selectingLabelKeys, toSnapshotInput, translate, typeUrls as T } from './index';
+import { cachedTranslation, selectingLabelKeys, resourcesByType, translate, typeUrls as T, type ResourcesByType } from './index';
 
 function obj(kind: string, name: string, spec: unknown, namespace = 'default'): ModelObject {
   return { kind, metadata: { name, namespace }, spec };
@@ -10,7 +9,7 @@ function obj(kind: string, name: string, spec: unknown, namespace = 'default'): 
 const sidecar = (ip: string, labels: Record<string, string>, ns = 'default'): ProxyInfo =>
   parseNode({ id: `sidecar~${ip}~pod.${ns}~${ns}.svc.cluster.local`, metadata: { NAMESPACE: ns, LABELS: labels } });
 
-const json = (input: SnapshotInput | Record<string, unknown>) => JSON.stringify(input);
+const json = (input: ResourcesByType | Record<string, unknown>) => JSON.stringify(input);
 
 describe('cachedTranslation (shared parts between proxies)', () => {
   const snapshot = bookinfo();
@@ -19,8 +18,8 @@ describe('cachedTranslation (shared parts between proxies)', () => {
     const cached = cachedTranslation();
     for (const proxy of Object.values(proxies)) {
       // twice: the second call is served from the shared part
-      expect(json(cached.translate(proxy, snapshot))).toBe(json(toSnapshotInput(translate(proxy, snapshot))));
-      expect(json(cached.translate(proxy, snapshot))).toBe(json(toSnapshotInput(translate(proxy, snapshot))));
+      expect(json(cached.translate(proxy, snapshot))).toBe(json(resourcesByType(translate(proxy, snapshot))));
+      expect(json(cached.translate(proxy, snapshot))).toBe(json(resourcesByType(translate(proxy, snapshot))));
     }
   });
 
@@ -33,7 +32,7 @@ describe('cachedTranslation (shared parts between proxies)', () => {
     expect(clusterA).toBeDefined();
     expect(clusterA).toBe(clusterB);
     // their inbound halves differ (own service instances)
-    const inbound = (x: SnapshotInput) => JSON.stringify(x[T.Listener]!.find((l) => (l as { name: string }).name === 'virtualInbound'));
+    const inbound = (x: ResourcesByType) => JSON.stringify(x[T.Listener]!.find((l) => (l as { name: string }).name === 'virtualInbound'));
     expect(inbound(a)).not.toBe(inbound(b));
   });
 
@@ -52,7 +51,7 @@ describe('cachedTranslation (shared parts between proxies)', () => {
       sidecar('10.9.0.3', { app: 'x', scope: 'narrow' }),
       sidecar('10.9.0.4', { app: 'x', track: 'stable' }),
     ];
-    for (const proxy of [...list, ...list]) expect(json(cached.translate(proxy, model))).toBe(json(toSnapshotInput(translate(proxy, model))));
+    for (const proxy of [...list, ...list]) expect(json(cached.translate(proxy, model))).toBe(json(resourcesByType(translate(proxy, model))));
   });
 
   it('translateEndpoints gives the named clusters and assignments as a full translation of the new model does', () => {
@@ -64,7 +63,7 @@ describe('cachedTranslation (shared parts between proxies)', () => {
     const cached = cachedTranslation();
     const proxy = proxies['sidecar-productpage']!;
     cached.translate(proxy, before);
-    const full = toSnapshotInput(translate(proxy, after));
+    const full = resourcesByType(translate(proxy, after));
     const names = (full[T.ClusterLoadAssignment] as { cluster_name: string }[]).map((c) => c.cluster_name).filter((n) => n.endsWith('|ratings.default.svc.cluster.local'));
     expect(names.length).toBeGreaterThan(0);
     const patch = cached.translateEndpoints(proxy, after, names)!;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { TypeUrl } from '@aviary/xds-api';
-import { StatusPublisher } from './discovery';
+import { StatusPublisher } from './status-publisher';
 
 const CDS = TypeUrl.Cluster;
 const LDS = TypeUrl.Listener;
