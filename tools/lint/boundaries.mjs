@@ -12,7 +12,8 @@
 //   type:tooling    tools/* and e2e: may use any lib, never an app's src
 //   type:testing    test helpers (real peers), for tests and tooling only
 //   layer:model / layer:translate / layer:serve: source → model → translate → serve; the serving
-//                   layer (xds-server, xds-cache) knows nothing of translation or the model.
+//                   layer (xds-server, xds-cache) knows nothing of translation or the model, and
+//                   translation returns plain resources without importing the serving layer.
 
 /** Transports that domain and util libraries must never import. */
 export const transports = [
@@ -39,6 +40,7 @@ export function boundaries(forTests) {
       { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:api', 'type:domain', 'type:util', 'type:infra', 'type:transport', 'type:testing'] },
       { sourceTag: 'layer:serve', notDependOnLibsWithTags: ['layer:translate', 'layer:model'] },
       { sourceTag: 'layer:model', notDependOnLibsWithTags: ['layer:translate', 'layer:serve'] },
+      { sourceTag: 'layer:translate', notDependOnLibsWithTags: ['layer:serve'] },
     ],
   };
 }
