@@ -1,4 +1,4 @@
-export { translate, resourcesByType, cachedTranslation, selectingLabelKeys, proxyGroupKey } from './translate';
+export { translate, toSnapshotInput, cachedTranslation, selectingLabelKeys, proxyGroupKey } from './translate';
 export type { XdsResources, ResourcesByType, CachedTranslation } from './translate';
 export { changeFor } from './change';
 export type { XdsChange } from './change';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildSnapshot, parseNode, type ModelObject, type ProxyInfo } from '@aviary/mesh-model';
 import { bookinfo, loadObjects, proxies } from './__fixtures__/fixture';
-import { cachedTranslation, selectingLabelKeys, resourcesByType, translate, typeUrls as T, type ResourcesByType } from './index';
+import { cachedTranslation, selectingLabelKeys, toSnapshotInput, translate, typeUrls as T, type ResourcesByType } from './index';
 
 function obj(kind: string, name: string, spec: unknown, namespace = 'default'): ModelObject {
   return { kind, metadata: { name, namespace }, spec };
@@ -18,8 +18,8 @@ describe('cachedTranslation (shared parts between proxies)', () => {
     const cached = cachedTranslation();
     for (const proxy of Object.values(proxies)) {
       // twice: the second call is served from the shared part
-      expect(json(cached.translate(proxy, snapshot))).toBe(json(resourcesByType(translate(proxy, snapshot))));
-      expect(json(cached.translate(proxy, snapshot))).toBe(json(resourcesByType(translate(proxy, snapshot))));
+      expect(json(cached.translate(proxy, snapshot))).toBe(json(toSnapshotInput(translate(proxy, snapshot))));
+      expect(json(cached.translate(proxy, snapshot))).toBe(json(toSnapshotInput(translate(proxy, snapshot))));
     }
   });
 
@@ -51,7 +51,7 @@ describe('cachedTranslation (shared parts between proxies)', () => {
       sidecar('10.9.0.3', { app: 'x', scope: 'narrow' }),
       sidecar('10.9.0.4', { app: 'x', track: 'stable' }),
     ];
-    for (const proxy of [...list, ...list]) expect(json(cached.translate(proxy, model))).toBe(json(resourcesByType(translate(proxy, model))));
+    for (const proxy of [...list, ...list]) expect(json(cached.translate(proxy, model))).toBe(json(toSnapshotInput(translate(proxy, model))));
   });
 
   it('translateEndpoints gives the named clusters and assignments as a full translation of the new model does', () => {
@@ -63,7 +63,7 @@ describe('cachedTranslation (shared parts between proxies)', () => {
     const cached = cachedTranslation();
     const proxy = proxies['sidecar-productpage']!;
     cached.translate(proxy, before);
-    const full = resourcesByType(translate(proxy, after));
+    const full = toSnapshotInput(translate(proxy, after));
     const names = (full[T.ClusterLoadAssignment] as { cluster_name: string }[]).map((c) => c.cluster_name).filter((n) => n.endsWith('|ratings.default.svc.cluster.local'));
     expect(names.length).toBeGreaterThan(0);
     const patch = cached.translateEndpoints(proxy, after, names)!;

@@ -132,7 +132,7 @@ export function translate(proxy: ProxyInfo, snapshot: MeshSnapshot, options?: Tr
 export type ResourcesByType = Partial<Record<ResourceTypeUrl, readonly Msg[]>>;
 
 /** The resources of a translation by type URL. */
-export function resourcesByType(resources: XdsResources, msgs = (list: readonly NamedResource[]): readonly Msg[] => list.map((r) => r.resource)): ResourcesByType {
+export function toSnapshotInput(resources: XdsResources, msgs = (list: readonly NamedResource[]): readonly Msg[] => list.map((r) => r.resource)): ResourcesByType {
   return {
     [T.Listener]: msgs(resources.listeners),
     [T.RouteConfiguration]: msgs(resources.routes),
@@ -233,7 +233,7 @@ export function cachedTranslation(options?: TranslateOptions): CachedTranslation
       shared = sharedPart(proxy, snapshot, resolved);
       cache.parts.set(key, shared);
     }
-    return resourcesByType(result(shared, ownPart(proxy, snapshot, resolved)), msgs);
+    return toSnapshotInput(result(shared, ownPart(proxy, snapshot, resolved)), msgs);
   };
 
   const translateEndpoints = (proxy: ProxyInfo, snapshot: MeshSnapshot, names: readonly string[]): ResourcesByType | undefined => {
