@@ -2,8 +2,9 @@ import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { ConfigStore, Watch } from '@aviary/config-store';
 import { Subjects, type Bus } from '@aviary/events';
-import { lenientNodeParser, proxyKinds, SnapshotBuilder, type ProxyInfo } from '@aviary/mesh-model';
+import { lenientNodeParser, proxyKinds, SnapshotBuilder, type ProxyInfo, type SnapshotDelta } from '@aviary/mesh-model';
 import { XdsServer } from '@aviary/xds-server';
+import { BuildPacer } from './build-pacer';
 import { applyDelta, meshSource, type MeshSource } from './mesh-source';
 import { StatusPublisher, type StatusBatching } from './status-publisher';
 
@@ -18,9 +19,6 @@ export interface DiscoveryOptions {
   readonly status?: StatusBatching;
 }
 
-/** Shortest spacing of model builds while store events keep coming. */
-const MIN_BUILD_INTERVAL_MS = 50;
-
 /**
  * Pilot's discovery pipeline: config store watch → incremental mesh model → per-proxy
  * translation (memoized per proxy group) → ADS server. An endpoint-only change pushes only EDS
@@ -30,12 +28,8 @@ export class Discovery {
   private readonly builder: SnapshotBuilder;
   private readonly source: MeshSource;
   readonly server: XdsServer<ProxyInfo>;
+  private readonly pacer: BuildPacer<SnapshotDelta>;
   private watch: Watch | undefined;
-  private pending = false;
-  /** When the last model build ended and how long it took (ms), for coalescing bursts. */
-  private lastBuildAt = 0;
-  private lastBuildMs = 0;
-  private timer: NodeJS.Timeout | undefined;
   private initialized = false;
   private listening = false;
   private readonly stopStatus: () => void;
@@ -63,6 +57,7 @@ export class Discovery {
       }
     }, opts.status);
     this.stopStatus = this.server.onStatus((e) => this.status.push(e));
+    this.pacer = new BuildPacer({ build: () => this.builder.build(), publish: (delta, observedAt) => applyDelta(this.source, delta, observedAt) });
   }
 
   get ready(): boolean {
@@ -73,10 +68,10 @@ export class Discovery {
   async start(): Promise<void> {
     this.watch = await this.opts.store.watch((event) => {
       const changed = this.builder.apply({ op: event.op, ref: event.ref, revision: event.revision, ...(event.object === undefined ? {} : { object: event.object as never }) });
-      if (changed && this.initialized) this.schedule();
+      if (changed && this.initialized) this.pacer.request();
     });
     await this.watch.initialized;
-    this.rebuild();
+    this.pacer.buildNow();
     this.initialized = true;
   }
 
@@ -86,38 +81,10 @@ export class Discovery {
     return bound;
   }
 
-  /**
-   * Coalesces store events into model builds: the first event after a quiet spell is built on
-   * the next turn of the event loop; while events keep coming, builds are at least
-   * `max(MIN_BUILD_INTERVAL_MS, 2 × last build time)` apart, so a bulk apply costs a bounded
-   * share of CPU in builds instead of one build per event. The server's push debounce (quiet
-   * period, max delay) still bounds how late proxies hear of it.
-   */
-  private schedule(): void {
-    if (this.pending) return;
-    this.pending = true;
-    const wait = this.lastBuildAt + Math.max(MIN_BUILD_INTERVAL_MS, 2 * this.lastBuildMs) - Date.now();
-    const run = () => {
-      this.timer = undefined;
-      this.pending = false;
-      this.rebuild();
-    };
-    if (wait <= 0) setImmediate(run);
-    else this.timer = setTimeout(run, wait);
-  }
-
-  private rebuild(): void {
-    const observedAt = Date.now();
-    const delta = this.builder.build();
-    this.lastBuildAt = Date.now();
-    this.lastBuildMs = this.lastBuildAt - observedAt;
-    applyDelta(this.source, delta, observedAt);
-  }
-
   async stop(): Promise<void> {
     this.stopStatus();
     this.status.close();
-    if (this.timer) clearTimeout(this.timer);
+    this.pacer.cancel();
     await this.watch?.stop();
     await this.server.stop(2_000);
   }
