@@ -92,7 +92,7 @@ export function buildProgram(io: Io, loadConfig: ConfigLoader, report: (code: nu
     .description('validate manifests offline, with the same rules and field paths as pilot')
     .requiredOption('-f, --file <file>', required(fileHelp))
     .action((o: { file: string }) => {
-      config();
+      config(); // offline, but a bad global option or AVIARY_* value is still refused
       done(run.validate(io, o));
     });
   program
