@@ -27,6 +27,8 @@ export const T = {
   RawBuffer: ExtensionTypeUrl.RawBuffer,
   TlsInspector: ExtensionTypeUrl.TlsInspector,
   OriginalDst: ExtensionTypeUrl.OriginalDst,
+  HttpInspector: ExtensionTypeUrl.HttpInspector,
+  PreviousHostsPredicate: ExtensionTypeUrl.PreviousHostsPredicate,
   HttpProtocolOptions: ExtensionTypeUrl.HttpProtocolOptions,
 } as const;
 
@@ -43,6 +45,8 @@ export const N = {
   rawBuffer: 'envoy.transport_sockets.raw_buffer',
   tlsInspector: 'envoy.filters.listener.tls_inspector',
   originalDst: 'envoy.filters.listener.original_dst',
+  httpInspector: 'envoy.filters.listener.http_inspector',
+  previousHosts: 'envoy.retry_host_predicates.previous_hosts',
   httpProtocolOptions: 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
 } as const;
 
@@ -114,8 +118,9 @@ export function stringMatcher(m: { exact?: string; prefix?: string; regex?: stri
   return undefined;
 }
 
+/** RegexMatcher: RE2 is Envoy's default engine; `google_re2` is deprecated (Envoy warns). */
 export function regexMatcher(regex: string): Msg {
-  return { google_re2: {}, regex };
+  return { regex };
 }
 
 /** Config source for RDS/EDS over the same ADS stream. */
