@@ -157,8 +157,10 @@ function sansFor(service: Service, endpoints: readonly Endpoint[]): string[] {
 /**
  * Upstream TLS. Explicit DestinationRule TLS wins (DISABLE/SIMPLE/MUTUAL/ISTIO_MUTUAL). Without
  * one, sidecars and routers use Istio's auto mTLS: transport_socket_matches sending mTLS to
- * endpoints labelled `security.istio.io/tlsMode: istio` and plaintext to the rest. Proxyless
- * clients get TLS only from an explicit ISTIO_MUTUAL (as Istio's grpcgen).
+ * endpoints labelled `security.istio.io/tlsMode: istio` (their lb endpoint metadata
+ * `envoy.transport_socket_match: {tlsMode: istio}`) and plaintext to the rest; none for
+ * MESH_EXTERNAL services or a destination namespace whose PeerAuthentication is DISABLE.
+ * Proxyless clients get TLS only from an explicit ISTIO_MUTUAL (as Istio's grpcgen).
  */
 function transport(ctx: Ctx, service: Service, port: ServicePortInfo, subset: string, policy: EffectivePolicy, endpoints: readonly Endpoint[]): Msg {
   const mode = policy.tls?.mode;
@@ -174,6 +176,8 @@ function transport(ctx: Ctx, service: Service, port: ServicePortInfo, subset: st
   if (mode === 'ISTIO_MUTUAL') return { transport_socket: transportSocket(istioMutualUpstream(sds, sansFor(service, endpoints), sni, alpn)) };
   if (mode === 'SIMPLE' || mode === 'MUTUAL') return { transport_socket: transportSocket(clientTlsUpstream(policy.tls!, sds, service.hostname)) };
   if (service.location === 'MESH_EXTERNAL') return {};
+  // As Istio's BestEffortInferServiceMTLSMode: no mTLS where the destination's namespace (or the mesh) disables it.
+  if (ctx.snapshot.peerAuthentications.modeFor(service.namespace, {}) === 'DISABLE') return {};
   return {
     transport_socket_matches: [
       { name: 'tlsMode-istio', match: stringStruct({ tlsMode: 'istio' }), transport_socket: transportSocket(istioMutualUpstream(sds, sansFor(service, endpoints), sni, alpn)) },
