@@ -83,7 +83,7 @@ function loadBalancer(ctx: Ctx, policy: EffectivePolicy, name: string): Msg {
   }
 }
 
-function circuitBreakers(pool: ConnectionPoolSettings | undefined): Msg {
+export function circuitBreakers(pool: ConnectionPoolSettings | undefined): Msg {
   if (!pool?.tcp?.maxConnections && !pool?.http?.http1MaxPendingRequests && !pool?.http?.http2MaxRequests && !pool?.http?.maxRetries) return {};
   const v = (n: number | undefined) => wrap(n && n > 0 ? n : UINT32_MAX);
   return {
@@ -124,7 +124,7 @@ function outlierDetection(od: OutlierDetection | undefined): Msg {
   return { outlier_detection: out };
 }
 
-function speaksH2(port: ServicePortInfo, pool: ConnectionPoolSettings | undefined): boolean {
+function speaksH2(port: Pick<ServicePortInfo, 'protocol'>, pool: ConnectionPoolSettings | undefined): boolean {
   return isHttp2Port(port) || pool?.http?.h2UpgradePolicy === 'UPGRADE';
 }
 
@@ -135,7 +135,7 @@ function upstreamAlpn(port: ServicePortInfo, pool: ConnectionPoolSettings | unde
 }
 
 /** HTTP/2 upstream for gRPC/HTTP2 ports; per-connection request limit and idle timeout. */
-function protocolOptions(port: ServicePortInfo, pool: ConnectionPoolSettings | undefined): Msg {
+export function protocolOptions(port: Pick<ServicePortInfo, 'protocol'>, pool: ConnectionPoolSettings | undefined): Msg {
   const common: Msg = {};
   const idle = duration(pool?.http?.idleTimeout);
   if (idle) common.idle_timeout = idle;
