@@ -19,11 +19,12 @@ import { Discovery } from './discovery';
 
 /**
  * Local mode with the real data plane: pilot's discovery (NATS KV store → model → translation →
- * ADS) in-process and two upstream Envoys, the sidecars of hello v1 and v2, started as the agent
- * starts them in local mode (node metadata INTERCEPTION_MODE NONE, INSTANCE_IPS, `sds-grpc` over
- * a Unix socket) on one machine. Each must ACK everything, bind its inbound listeners on its
- * workload's own IP and its outbound ones on its Sidecar's egress bind, and carry requests
- * app → outbound → mTLS (ISTIO_MUTUAL, SPIFFE SAN) → inbound of v1 or v2 → app, HTTP/1.1 and
+ * ADS) in-process and three upstream Envoys, the sidecars of hello v1 and v2 and the ingress
+ * gateway, started as the agent starts them in local mode (node metadata INTERCEPTION_MODE NONE,
+ * INSTANCE_IPS, `sds-grpc` over a Unix socket) on one machine. Each must ACK everything; the
+ * sidecars bind inbound listeners on their workload's own IP and outbound ones on their
+ * Sidecar's egress bind, the gateway its Gateway port on 127.0.0.1; requests go app → outbound
+ * (or gateway) → mTLS (ISTIO_MUTUAL, SPIFFE SAN) → inbound of v1 or v2 → app, HTTP/1.1 and
  * HTTP/2. Workload IPs are random 127/8 addresses and the ports free ones, so runs never
  * collide (no e2e lock needed).
  */
@@ -89,18 +90,19 @@ describe.each(['GRPC', 'DELTA_GRPC'] as const)('pilot → upstream Envoys in loc
   const h2app = createH2cServer((req, res) => res.end(`h2 app, ${xfcc(req.headers)} XFCC`));
   let h2AppPort = 0;
   let h2ServicePort = 0;
-  const envoys: Record<'v1' | 'v2', { proc: ChildProcess; adminPort: number; log: () => string }> = {} as never;
+  let gatewayPort = 0;
+  type Name = 'v1' | 'v2' | 'gateway';
+  const envoys: Record<Name, { proc: ChildProcess; adminPort: number; log: () => string }> = {} as never;
+  const nodes = (name: Name) =>
+    name === 'gateway'
+      ? { id: 'router~127.0.0.1~ingressgateway.istio-system~istio-system.svc.cluster.local', cluster: 'istio-ingressgateway.istio-system', metadata: { NAMESPACE: 'istio-system', SERVICE_ACCOUNT: 'istio-ingressgateway-service-account', LABELS: { istio: 'ingressgateway' }, INTERCEPTION_MODE: 'NONE', INSTANCE_IPS: '127.0.0.1' } }
+      : { id: `sidecar~${ips[name]}~hello-${name}.demo~demo.svc.cluster.local`, cluster: 'hello.demo', metadata: { NAMESPACE: 'demo', SERVICE_ACCOUNT: 'hello', LABELS: { app: 'hello', version: name }, INTERCEPTION_MODE: 'NONE', INSTANCE_IPS: ips[name], WORKLOAD_NAME: `hello-${name}` } };
 
-  async function startEnvoy(version: 'v1' | 'v2', xdsPort: number): Promise<void> {
-    const ip = ips[version];
+  async function startEnvoy(version: Name, xdsPort: number): Promise<void> {
     const http2 = { 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': { '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions', explicit_http_config: { http2_protocol_options: {} } } };
     const cluster = (name: string, address: unknown) => ({ name, type: 'STATIC', connect_timeout: '1s', typed_extension_protocol_options: http2, load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address } }] }] } });
     const bootstrap = {
-      node: {
-        id: `sidecar~${ip}~hello-${version}.demo~demo.svc.cluster.local`,
-        cluster: 'hello.demo',
-        metadata: { NAMESPACE: 'demo', SERVICE_ACCOUNT: 'hello', LABELS: { app: 'hello', version }, INTERCEPTION_MODE: 'NONE', INSTANCE_IPS: ip, WORKLOAD_NAME: `hello-${version}` },
-      },
+      node: nodes(version),
       admin: { address: { socket_address: { address: '127.0.0.1', port_value: 0 } } },
       // As Istio's bootstrap: without a connection limit Envoy warns at start.
       overload_manager: {
@@ -144,6 +146,7 @@ describe.each(['GRPC', 'DELTA_GRPC'] as const)('pilot → upstream Envoys in loc
     servicePort = await freePort(ips.v1);
     h2AppPort = await freePort(ips.v1);
     h2ServicePort = await freePort(ips.v1);
+    gatewayPort = await freePort('127.0.0.1');
     await new Promise<void>((r) => apps.v1.listen(appPorts.v1, '127.0.0.1', r));
     await new Promise<void>((r) => apps.v2.listen(appPorts.v2, '127.0.0.1', r));
     await new Promise<void>((r) => h2app.listen(h2AppPort, '127.0.0.1', r));
@@ -189,7 +192,28 @@ spec:
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: { name: hello, namespace: demo }
-spec: { host: hello.demo.svc.cluster.local, trafficPolicy: { tls: { mode: ISTIO_MUTUAL } } }
+spec:
+  host: hello.demo.svc.cluster.local
+  trafficPolicy: { tls: { mode: ISTIO_MUTUAL } }
+  subsets: [{ name: v1, labels: { version: v1 } }, { name: v2, labels: { version: v2 } }]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: { name: hello-gateway, namespace: demo }
+spec:
+  selector: { istio: ingressgateway }
+  servers: [{ port: { number: ${gatewayPort}, name: http, protocol: HTTP }, hosts: ['*'] }]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: hello-edge, namespace: demo }
+spec:
+  hosts: ['*']
+  gateways: [hello-gateway]
+  http:
+  - route:
+    - { destination: { host: hello.demo.svc.cluster.local, subset: v1, port: { number: ${servicePort} } }, weight: 50 }
+    - { destination: { host: hello.demo.svc.cluster.local, subset: v2, port: { number: ${servicePort} } }, weight: 50 }
 ---
 apiVersion: security.istio.io/v1
 kind: PeerAuthentication
@@ -203,6 +227,7 @@ ${workload('v1')}${workload('v2')}`;
     sds = await TestSdsServer.start('spiffe://cluster.local/ns/demo/sa/hello');
     await startEnvoy('v1', xdsPort);
     await startEnvoy('v2', xdsPort);
+    await startEnvoy('gateway', xdsPort);
   });
 
   afterAll(async () => {
@@ -218,10 +243,10 @@ ${workload('v1')}${workload('v2')}`;
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('both Envoys ACK every type pilot sent, with no NACK', async () => {
-    for (const version of ['v1', 'v2'] as const) {
-      const status = await waitFor(`ACKs of CDS, EDS, LDS and RDS from ${version}`, () => {
-        const p = discovery.server.proxies().find((x) => x.proxy.id.startsWith(`sidecar~${ips[version]}~`));
+  it('every Envoy ACKs every type pilot sent, with no NACK', async () => {
+    for (const name of ['v1', 'v2', 'gateway'] as const) {
+      const status = await waitFor(`ACKs of CDS, EDS, LDS and RDS from ${name}`, () => {
+        const p = discovery.server.proxies().find((x) => x.proxy.id === nodes(name).id);
         const acked = p?.types.filter((t) => t.sentVersion !== undefined && t.ackedVersion === t.sentVersion).map((t) => t.typeUrl);
         return acked && [TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment, TypeUrl.Listener, TypeUrl.RouteConfiguration].every((t) => acked.includes(t)) ? p! : undefined;
       });
@@ -260,6 +285,22 @@ ${workload('v1')}${workload('v2')}`;
     const seen = new Set<string>();
     await waitFor('answers from both versions through the v1 sidecar', async () => {
       const r = await get(`http://${ips.v1}:${servicePort}/`, { host: 'hello.demo.svc.cluster.local' });
+      if (r.status === 200) seen.add(r.body);
+      return seen.size === 2 ? seen : undefined;
+    });
+    expect([...seen].sort()).toEqual(['v1, with XFCC', 'v2, with XFCC']);
+  });
+
+  it('serves the Gateway on 127.0.0.1 from the router Envoy and splits to v1 and v2 over mTLS', async () => {
+    const res = await waitFor('the gateway listener', async () => {
+      const r = await get(`http://127.0.0.1:${envoys.gateway.adminPort}/listeners?format=json`);
+      const list = ((JSON.parse(r.body) as { listener_statuses?: { name: string }[] }).listener_statuses ?? []).map((l) => l.name);
+      return list.length > 0 ? list : undefined;
+    });
+    expect(res).toEqual([`127.0.0.1_${gatewayPort}`]);
+    const seen = new Set<string>();
+    await waitFor('answers from both versions through the gateway', async () => {
+      const r = await get(`http://127.0.0.1:${gatewayPort}/`);
       if (r.status === 200) seen.add(r.body);
       return seen.size === 2 ? seen : undefined;
     });
