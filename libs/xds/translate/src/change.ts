@@ -1,6 +1,6 @@
 import type { ProxyInfo, SnapshotDelta } from '@aviary/mesh-model';
 import { TypeUrl, type ResourceTypeUrl } from '@aviary/xds-api';
-import { endpointNamesOf } from './context';
+import { endpointNamesOf, firstInstanceIp } from './context';
 
 /**
  * What a model change may change in the translated output, as narrowly as translation knows it
@@ -31,7 +31,8 @@ export function changeFor(delta: SnapshotDelta): readonly XdsChange[] {
   const changes: XdsChange[] = [{ types: [TypeUrl.ClusterLoadAssignment], names: endpointNamesOf(delta.endpointsChanged) }];
   if (delta.affectedAddresses.length > 0) {
     const addresses = new Set(delta.affectedAddresses);
-    changes.push({ affects: (p) => p.ip !== undefined && addresses.has(p.ip) });
+    // A proxy is at an address by its node IP or, in local mode (INTERCEPTION_MODE NONE), its first INSTANCE_IPS.
+    changes.push({ affects: (p) => (p.ip !== undefined && addresses.has(p.ip)) || addresses.has(firstInstanceIp(p.metadata) ?? '') });
   }
   return changes;
 }
