@@ -19,6 +19,9 @@ import { gatewayDownstream, transportSocket } from './tls';
  * gateway (`gateways: [ns/name]`). Clusters: the services those routes reach.
  */
 
+/** A router (ingress gateway) reports as the source of the requests it forwards, as Istio's gateways do. */
+const SOURCE = { reporter: 'source' } as const;
+
 interface BoundServer {
   readonly gateway: GatewayEntry;
   readonly server: Server;
@@ -67,7 +70,7 @@ export function routerResources(ctx: Ctx): Generated {
     if (plain.length > 0) {
       const name = `http.${port}`;
       out.routes.push({ name, resource: routeConfiguration(ctx, name, port, plain, refs) });
-      chains.push({ filters: [hcmFilter({ statPrefix: `outbound_0.0.0.0_${port}`, rds: name, filters: httpFilters(ctx, httpFiltersBase, plain), useRemoteAddress: true })] });
+      chains.push({ filters: [hcmFilter({ statPrefix: `outbound_0.0.0.0_${port}`, rds: name, filters: httpFilters(ctx, httpFiltersBase, plain), useRemoteAddress: true, accessLog: SOURCE })] });
     }
     for (const s of tls) {
       const mode = s.server.tls!.mode ?? 'SIMPLE';
@@ -82,7 +85,7 @@ export function routerResources(ctx: Ctx): Generated {
       chains.push(
         prune({
           filter_chain_match: { server_names: sni },
-          filters: [hcmFilter({ statPrefix: `outbound_0.0.0.0_${port}`, rds: name, filters: httpFilters(ctx, httpFiltersBase, [s]), useRemoteAddress: true })],
+          filters: [hcmFilter({ statPrefix: `outbound_0.0.0.0_${port}`, rds: name, filters: httpFilters(ctx, httpFiltersBase, [s]), useRemoteAddress: true, accessLog: SOURCE })],
           transport_socket: transportSocket(gatewayDownstream(s.server.tls!, ctx.options.sdsClusterName, ctx.trustDomain)),
         }),
       );
@@ -193,7 +196,7 @@ function passthroughChains(ctx: Ctx, s: BoundServer, port: number, refs: Cluster
         const cluster = clusterName('outbound', destPort, dest.subset ?? '', host);
         refs.add(cluster);
         if ((route.route?.length ?? 0) > 1) ctx.problem(`${vs.entry.key}: weighted TLS routes are not supported; the first destination is used`);
-        chains.push({ filter_chain_match: { server_names: [...sni].sort(compareStrings) }, filters: [tcpProxyFilter(cluster, cluster)] });
+        chains.push({ filter_chain_match: { server_names: [...sni].sort(compareStrings) }, filters: [tcpProxyFilter(cluster, cluster, SOURCE)] });
       }
     }
   }

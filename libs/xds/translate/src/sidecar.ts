@@ -23,6 +23,9 @@ export const OUTBOUND_PORT = 15001;
 export const INBOUND_PORT = 15006;
 export const INBOUND_PASSTHROUGH_CLUSTER = 'InboundPassthroughClusterIpv4';
 
+/** Outbound listeners report as the source of the request. */
+const SOURCE = { reporter: 'source' } as const;
+
 export function sidecarResources(ctx: Ctx): Generated {
   const out: Generated = { listeners: [], routes: [], clusters: [], endpoints: [] };
   outbound(ctx, out);
@@ -134,7 +137,7 @@ function outbound(ctx: Ctx, out: Generated): void {
         address: socketAddress('0.0.0.0', portNumber),
         bind_to_port: wrap(false),
         traffic_direction: 'OUTBOUND',
-        filter_chains: [{ filters: [hcmFilter({ statPrefix: `outbound_0.0.0.0_${portNumber}`, rds: routeName, filters: [faultFilter()] })] }],
+        filter_chains: [{ filters: [hcmFilter({ statPrefix: `outbound_0.0.0.0_${portNumber}`, rds: routeName, filters: [faultFilter()], accessLog: SOURCE })] }],
       },
     });
   }
@@ -154,7 +157,7 @@ function outbound(ctx: Ctx, out: Generated): void {
         address: socketAddress('0.0.0.0', portNumber),
         bind_to_port: wrap(false),
         traffic_direction: 'OUTBOUND',
-        filter_chains: [{ filters: [tcpProxyFilter(`outbound|${portNumber}||${first.service.hostname}`, clusterName('outbound', portNumber, '', first.service.hostname))] }],
+        filter_chains: [{ filters: [tcpProxyFilter(`outbound|${portNumber}||${first.service.hostname}`, clusterName('outbound', portNumber, '', first.service.hostname), SOURCE)] }],
       },
     });
   }
@@ -166,7 +169,7 @@ function outbound(ctx: Ctx, out: Generated): void {
       address: socketAddress('0.0.0.0', OUTBOUND_PORT),
       use_original_dst: wrap(true),
       traffic_direction: 'OUTBOUND',
-      filter_chains: [{ name: 'virtualOutbound-catchall-tcp', filters: [tcpProxyFilter(allowAny ? PASSTHROUGH_CLUSTER : BLACKHOLE_CLUSTER, allowAny ? PASSTHROUGH_CLUSTER : BLACKHOLE_CLUSTER)] }],
+      filter_chains: [{ name: 'virtualOutbound-catchall-tcp', filters: [tcpProxyFilter(allowAny ? PASSTHROUGH_CLUSTER : BLACKHOLE_CLUSTER, allowAny ? PASSTHROUGH_CLUSTER : BLACKHOLE_CLUSTER, SOURCE)] }],
     },
   });
 }
@@ -230,10 +233,11 @@ function inbound(ctx: Ctx, out: Generated): void {
         },
         filters,
         forwardClientCert: true,
+        accessLog: { reporter: 'destination', destinationService: inst.service.hostname },
       });
     } else {
       if (policies.allow.length + policies.deny.length > 0) ctx.problem(`inbound port ${inst.targetPort} is TCP: AuthorizationPolicies are enforced only on HTTP ports`);
-      filter = tcpProxyFilter(cluster, cluster);
+      filter = tcpProxyFilter(cluster, cluster, { reporter: 'destination', destinationService: inst.service.hostname });
     }
     const alpn = http ? ['h2', 'http/1.1'] : [];
     if (mode !== 'DISABLE') {
@@ -249,7 +253,7 @@ function inbound(ctx: Ctx, out: Generated): void {
     }
   }
   const defaultMode = pa.modeFor(namespace, labels);
-  const catchAll = tcpProxyFilter(INBOUND_PASSTHROUGH_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER);
+  const catchAll = tcpProxyFilter(INBOUND_PASSTHROUGH_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER, { reporter: 'destination' });
   if (defaultMode !== 'DISABLE') {
     chains.push({
       name: 'virtualInbound-catchall-mtls',
