@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Endpoint } from '@aviary/mesh-model';
+import { structToJs } from '@aviary/xds-protos';
 import { ALS_CLUSTER, ALS_LOG_NAME, endpointMetadata, istioWorkloadValue, workloadNameOf } from './accesslog';
 
 const goldenDir = join(import.meta.dirname, '__golden__');
@@ -140,10 +141,18 @@ function staticBootstrap(g: Golden, dir: string): Record<string, unknown> {
     load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { pipe: { path: join(dir, `${name}.sock`) } } } }] }] },
     typed_extension_protocol_options: h2,
   });
+  // A JSON bootstrap spells google.protobuf.Struct as a plain object (the goldens hold the proto form).
+  const structs = (x: unknown, key: string): unknown => {
+    if (Array.isArray(x)) return x.map((v) => structs(v, key));
+    if (x === null || typeof x !== 'object') return x;
+    const entries = Object.entries(x as Record<string, unknown>);
+    if (key === 'filter_metadata') return Object.fromEntries(entries.map(([k, v]) => [k, structToJs(v as Parameters<typeof structToJs>[0])]));
+    return Object.fromEntries(entries.map(([k, v]) => [k, key === 'transport_socket_matches' && k === 'match' ? structToJs(v as Parameters<typeof structToJs>[0]) : structs(v, k)]));
+  };
   const clusters = g.clusters.map(({ name, resource }) => {
-    if (resource.type !== 'EDS') return resource;
+    if (resource.type !== 'EDS') return structs(resource, '');
     const { eds_cluster_config: _eds, ...rest } = resource;
-    return { ...rest, type: 'STATIC', load_assignment: eds.get(name) ?? { cluster_name: name } };
+    return structs({ ...rest, type: 'STATIC', load_assignment: eds.get(name) ?? { cluster_name: name } }, '');
   });
   return {
     node: { id: 'sidecar~10.0.0.1~validate.default~default.svc.cluster.local', cluster: 'validate' },

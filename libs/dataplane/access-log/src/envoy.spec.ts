@@ -1,0 +1,177 @@
+import { createServer, type Server } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Registry } from 'prom-client';
+import { EnvoyProcess, hasEnvoy, helloMesh, HELLO_HOST, INBOUND_LISTENER, ROUTER_LISTENER, routerBootstrap, sidecarInboundBootstrap } from '@aviary/testing';
+import { startAccessLogServer, type AccessLogServer } from './server';
+import type { ProxyIdentity, TelemetryRecord } from './record';
+
+/**
+ * Real processes: two upstream Envoys configured with pilot's own translation of a small mesh
+ * (an ingress gateway and the inbound side of `hello-v1`'s sidecar), each logging over gRPC ALS
+ * on a Unix socket to its own `startAccessLogServer`, in front of a Node HTTP backend. All ports
+ * are ephemeral (the workload address is a loopback IP of its own, as in local mode).
+ */
+
+const WORKLOAD_IP = '127.0.0.57';
+const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
+const CLIENT_SPAN = '00f067aa0ba902b7';
+
+const gatewayIdentity: ProxyIdentity = {
+  namespace: 'istio-system',
+  workload: 'istio-ingressgateway',
+  labels: { app: 'istio-ingressgateway', istio: 'ingressgateway' },
+  principal: 'spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account',
+};
+const helloIdentity: ProxyIdentity = { namespace: 'demo', workload: 'hello-v1', labels: { app: 'hello', version: 'v1' }, principal: 'spiffe://cluster.local/ns/demo/sa/hello' };
+
+async function until<T>(get: () => T | undefined, what: string, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = get();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+const envoyPath = process.env['AVIARY_ENVOY_PATH'];
+
+describe.skipIf(!hasEnvoy(envoyPath))('Envoy → gRPC ALS → request records (real Envoy 1.40)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'aviary-als-'));
+  let backend: Server;
+  let port: number;
+  const fromGateway: TelemetryRecord[] = [];
+  const fromSidecar: TelemetryRecord[] = [];
+  let gatewayAls: AccessLogServer;
+  let sidecarAls: AccessLogServer;
+  let router: EnvoyProcess;
+  let sidecar: EnvoyProcess;
+  let routerPort: number;
+  const registry = new Registry();
+
+  beforeAll(async () => {
+    backend = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = `hello from v1; got ${Buffer.concat(chunks).length} bytes`;
+        res.writeHead(req.url === '/hello/fail' ? 503 : 200, { 'content-type': 'text/plain' }).end(body);
+      });
+    });
+    await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
+    port = (backend.address() as AddressInfo).port;
+    const mesh = helloMesh(WORKLOAD_IP, port);
+    gatewayAls = await startAccessLogServer({ socketPath: join(dir, 'gateway-als.sock'), identity: gatewayIdentity, onRecords: (r) => fromGateway.push(...r), registry });
+    sidecarAls = await startAccessLogServer({ socketPath: join(dir, 'sidecar-als.sock'), identity: helloIdentity, onRecords: (r) => fromSidecar.push(...r) });
+    sidecar = await EnvoyProcess.start(sidecarInboundBootstrap(mesh.sidecar, sidecarAls.socketPath, WORKLOAD_IP, port), { envoyPath });
+    router = await EnvoyProcess.start(routerBootstrap(mesh.router, gatewayAls.socketPath), { envoyPath });
+    routerPort = await router.listenerPort(ROUTER_LISTENER);
+    expect(await sidecar.listenerPort(INBOUND_LISTENER)).toBe(port);
+  });
+
+  afterAll(async () => {
+    await router?.stop();
+    await sidecar?.stop();
+    await gatewayAls?.stop();
+    await sidecarAls?.stop();
+    await new Promise((r) => backend?.close(r));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('one request through gateway and sidecar gives a source and a destination record, field by field', async () => {
+    const body = 'x'.repeat(123);
+    const res = await fetch(`http://127.0.0.1:${routerPort}/hello/world`, {
+      method: 'POST',
+      body,
+      headers: { traceparent: `00-${TRACE_ID}-${CLIENT_SPAN}-01` },
+    });
+    const text = await res.text();
+    expect(res.status).toBe(200);
+    expect(text).toBe('hello from v1; got 123 bytes');
+
+    const src = await until(() => fromGateway.find((r) => r.traceId === TRACE_ID), 'the gateway record');
+    const dst = await until(() => fromSidecar.find((r) => r.traceId === TRACE_ID), 'the sidecar record');
+    expect(src).toMatchObject({
+      reporter: 'source',
+      sourceWorkload: 'istio-ingressgateway',
+      sourceNamespace: 'istio-system',
+      sourcePrincipal: gatewayIdentity.principal,
+      sourceApp: 'istio-ingressgateway',
+      destinationWorkload: 'hello-v1',
+      destinationNamespace: 'demo',
+      destinationApp: 'hello',
+      destinationVersion: 'v1',
+      destinationService: HELLO_HOST,
+      destinationPrincipal: '',
+      connectionSecurityPolicy: 'none',
+      protocol: 'http',
+      responseCode: 200,
+      responseFlags: '-',
+      requestBytes: 123,
+      responseBytes: Buffer.byteLength(text),
+      parentSpanId: CLIENT_SPAN,
+    });
+    expect(dst).toMatchObject({
+      reporter: 'destination',
+      sourcePrincipal: '',
+      destinationWorkload: 'hello-v1',
+      destinationNamespace: 'demo',
+      destinationApp: 'hello',
+      destinationVersion: 'v1',
+      destinationService: HELLO_HOST,
+      connectionSecurityPolicy: 'none',
+      protocol: 'http',
+      responseCode: 200,
+      responseFlags: '-',
+      requestBytes: 123,
+      responseBytes: Buffer.byteLength(text),
+      parentSpanId: CLIENT_SPAN,
+    });
+    // Each hop is a span of its own in the caller's trace.
+    expect(src.spanId).toMatch(/^[0-9a-f]{16}$/);
+    expect(dst.spanId).toMatch(/^[0-9a-f]{16}$/);
+    expect(src.spanId).not.toBe(dst.spanId);
+    // Durations: the gateway's request contains the sidecar's.
+    expect(src.durationMs).toBeGreaterThan(0);
+    expect(dst.durationMs).toBeGreaterThan(0);
+    expect(src.durationMs).toBeGreaterThanOrEqual(dst.durationMs);
+    const started = Date.parse(src.startTime);
+    expect(Math.abs(Date.now() - started)).toBeLessThan(60_000);
+    expect(Date.parse(dst.startTime)).toBeGreaterThanOrEqual(started);
+  });
+
+  it('reports the upstream status and Envoy response flags (404 NR, 503 from the app)', async () => {
+    const missing = await fetch(`http://127.0.0.1:${routerPort}/nowhere`, { headers: { traceparent: `00-${'a'.repeat(32)}-${CLIENT_SPAN}-01` } });
+    expect(missing.status).toBe(404);
+    const nr = await until(() => fromGateway.find((r) => r.traceId === 'a'.repeat(32)), 'the 404 record');
+    expect(nr).toMatchObject({ reporter: 'source', responseCode: 404, responseFlags: 'NR', destinationService: '127.0.0.1', connectionSecurityPolicy: 'unknown' });
+
+    const failing = await fetch(`http://127.0.0.1:${routerPort}/hello/fail`, { headers: { traceparent: `00-${'b'.repeat(32)}-${CLIENT_SPAN}-01` } });
+    expect(failing.status).toBe(503);
+    const src = await until(() => fromGateway.find((r) => r.traceId === 'b'.repeat(32)), 'the gateway 503 record');
+    const dst = await until(() => fromSidecar.find((r) => r.traceId === 'b'.repeat(32)), 'the sidecar 503 record');
+    expect(src).toMatchObject({ responseCode: 503, responseFlags: '-', destinationService: HELLO_HOST });
+    expect(dst).toMatchObject({ responseCode: 503, reporter: 'destination' });
+  });
+
+  it('without traceparent, the hops share the trace of the x-request-id Envoy generates', async () => {
+    const before = fromGateway.length;
+    const beforeSidecar = fromSidecar.length;
+    expect((await fetch(`http://127.0.0.1:${routerPort}/hello/untraced`)).status).toBe(200);
+    const src = await until(() => fromGateway.slice(before).find((r) => r.parentSpanId === undefined), 'the untraced gateway record');
+    const dst = await until(() => fromSidecar.slice(beforeSidecar).find((r) => r.parentSpanId === undefined), 'the untraced sidecar record');
+    expect(src.traceId).toMatch(/^[0-9a-f]{32}$/);
+    expect(dst.traceId).toBe(src.traceId);
+    expect(dst.spanId).not.toBe(src.spanId);
+  });
+
+  it('counts entries by kind in the agent registry', async () => {
+    const text = await registry.metrics();
+    expect(text).toMatch(/aviary_agent_access_log_entries_total\{kind="http"\} [3-9]/);
+    expect(text).toMatch(/aviary_agent_access_log_skipped_total\{reason="no_reporter"\} 0/);
+  });
+});

@@ -1,0 +1,94 @@
+import { buildSnapshot, type ModelObject } from '@aviary/mesh-model';
+import { parseNode } from '@aviary/xds-cache';
+import { ALS_CLUSTER, translate } from '@aviary/xds-translate';
+import { inlineRoutes, staticClusters, unixGrpcCluster, type XdsSet } from './envoy';
+
+type Msg = Record<string, unknown>;
+
+export const HELLO_HOST = 'hello.demo.svc.cluster.local';
+export const ROUTER_LISTENER = '0.0.0.0_8080';
+export const INBOUND_LISTENER = 'hello-inbound';
+
+/**
+ * The demo's shape, translated by pilot's real translator without pilot: an ingress gateway
+ * routing `/hello*` to `hello` subset v1 (one WorkloadEntry `hello-v1` at `workloadIp:port`,
+ * plaintext: DestinationRule `tls: DISABLE`), and that workload's sidecar inbound chain
+ * forwarding to `127.0.0.1:port`. Everything else answers 404 (`NR`).
+ */
+export function helloMesh(workloadIp: string, port: number): { router: XdsSet; sidecar: XdsSet } {
+  const objects: ModelObject[] = [
+    {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'ServiceEntry',
+      metadata: { name: 'hello', namespace: 'demo' },
+      spec: { hosts: [HELLO_HOST], location: 'MESH_INTERNAL', resolution: 'STATIC', ports: [{ number: 80, name: 'http', protocol: 'HTTP' }], workloadSelector: { labels: { app: 'hello' } } },
+    },
+    {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'WorkloadEntry',
+      metadata: { name: 'hello-v1', namespace: 'demo' },
+      spec: { address: workloadIp, ports: { http: port }, serviceAccount: 'hello', labels: { app: 'hello', version: 'v1' } },
+    },
+    {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'DestinationRule',
+      metadata: { name: 'hello', namespace: 'demo' },
+      spec: { host: HELLO_HOST, trafficPolicy: { tls: { mode: 'DISABLE' } }, subsets: [{ name: 'v1', labels: { version: 'v1' } }] },
+    },
+    {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'Gateway',
+      metadata: { name: 'hello-gateway', namespace: 'demo' },
+      spec: { selector: { istio: 'ingressgateway' }, servers: [{ port: { number: 8080, name: 'http', protocol: 'HTTP' }, hosts: ['*'] }] },
+    },
+    {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: 'hello', namespace: 'demo' },
+      spec: { hosts: ['*'], gateways: ['hello-gateway'], http: [{ match: [{ uri: { prefix: '/hello' } }], route: [{ destination: { host: HELLO_HOST, subset: 'v1' } }] }] },
+    },
+  ] as ModelObject[];
+  const snapshot = buildSnapshot(objects, { trustDomain: 'cluster.local' });
+  const router = translate(
+    parseNode({ id: 'router~127.0.0.1~istio-ingressgateway-1.istio-system~istio-system.svc.cluster.local', metadata: { NAMESPACE: 'istio-system', LABELS: { istio: 'ingressgateway' } } }),
+    snapshot,
+  );
+  const sidecar = translate(
+    parseNode({ id: `sidecar~${workloadIp}~hello-v1-1.demo~demo.svc.cluster.local`, metadata: { NAMESPACE: 'demo', LABELS: { app: 'hello', version: 'v1' }, SERVICE_ACCOUNT: 'hello' } }),
+    snapshot,
+  );
+  return { router, sidecar };
+}
+
+/** The router's listener (bound to 127.0.0.1, an ephemeral port) and clusters, logging to the ALS server at `alsSocket`. */
+export function routerBootstrap(xds: XdsSet, alsSocket: string): Msg {
+  const listener = xds.listeners.find((l) => l.name === ROUTER_LISTENER);
+  if (listener === undefined) throw new Error(`the router has no listener ${ROUTER_LISTENER}`);
+  const resource = inlineRoutes(listener.resource as Msg, xds);
+  return {
+    node: { id: 'router~127.0.0.1~istio-ingressgateway-1.istio-system~istio-system.svc.cluster.local', cluster: 'istio-ingressgateway' },
+    static_resources: {
+      listeners: [{ ...resource, address: { socket_address: { address: '127.0.0.1', port_value: 0 } } }],
+      clusters: [...staticClusters(xds), unixGrpcCluster(ALS_CLUSTER, alsSocket)],
+    },
+  };
+}
+
+/**
+ * The sidecar's plaintext inbound HTTP chain (PERMISSIVE) on a listener of its own at
+ * `workloadIp:port`, as local mode binds it (no iptables, no original-destination capture).
+ */
+export function sidecarInboundBootstrap(xds: XdsSet, alsSocket: string, workloadIp: string, port: number): Msg {
+  const inbound = xds.listeners.find((l) => l.name === 'virtualInbound');
+  if (inbound === undefined) throw new Error('the sidecar has no virtualInbound listener');
+  const chains = (inbound.resource as { filter_chains: Msg[] }).filter_chains;
+  const chain = chains.find((c) => c.transport_socket === undefined && JSON.stringify(c.filters).includes('http_connection_manager'));
+  if (chain === undefined) throw new Error('the sidecar has no plaintext HTTP inbound chain');
+  return {
+    node: { id: `sidecar~${workloadIp}~hello-v1-1.demo~demo.svc.cluster.local`, cluster: 'hello' },
+    static_resources: {
+      listeners: [{ name: INBOUND_LISTENER, address: { socket_address: { address: workloadIp, port_value: port } }, filter_chains: [{ filters: chain.filters }] }],
+      clusters: [...staticClusters(xds).filter((c) => String(c.name).startsWith('inbound|')), unixGrpcCluster(ALS_CLUSTER, alsSocket)],
+    },
+  };
+}
