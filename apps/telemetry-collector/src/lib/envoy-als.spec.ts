@@ -1,0 +1,139 @@
+import { createServer, type Server } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Registry } from 'prom-client';
+import { createTelemetryPublisher, startAccessLogServer, type AccessLogServer, type ProxyIdentity, type RecordBatcher, type TelemetryRecord } from '@aviary/access-log';
+import { parseConfig, telemetryConfig } from '@aviary/config';
+import { Bus } from '@aviary/events';
+import { NatsServer } from '@aviary/nats-runner';
+import { createLogger } from '@aviary/observability';
+import { runComponent, type RunningComponent } from '@aviary/runtime';
+import { EnvoyProcess, hasEnvoy, helloMesh, HELLO_HOST, ROUTER_LISTENER, routerBootstrap, sidecarInboundBootstrap } from '@aviary/testing';
+import { buildCollector, type Collector } from './collector';
+
+/**
+ * The whole telemetry path with real processes and no mocks: HTTP requests through two real
+ * Envoys (an ingress gateway and a sidecar's inbound side, configured by pilot's translation)
+ * → Envoy's gRPC access log → the agents' ALS servers → the agents' batching publishers → a real
+ * nats-server (JetStream) → the telemetry-collector → Istio's metrics, with both reporters.
+ * Every port is ephemeral.
+ */
+
+const logger = createLogger('test', 'silent');
+const envoyPath = process.env['AVIARY_ENVOY_PATH'];
+const WORKLOAD_IP = '127.0.0.58';
+const REQUESTS = 20;
+
+async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+interface Agent {
+  readonly bus: Bus;
+  readonly als: AccessLogServer;
+  readonly publisher: RecordBatcher<TelemetryRecord>;
+}
+
+async function startAgent(natsUrl: string, dir: string, proxyId: string, identity: ProxyIdentity): Promise<Agent> {
+  const bus = await Bus.connect({ url: natsUrl, source: 'gateway', logger, registry: new Registry() });
+  const publisher = createTelemetryPublisher({ publish: (records) => bus.publishDurable('aviary.telemetry.v1.requests', { proxyId, records }), maxRecords: 5, flushMs: 100 });
+  const als = await startAccessLogServer({ socketPath: join(dir, `${identity.workload}.sock`), identity, onRecords: (rs) => rs.forEach((r) => publisher.add(r)) });
+  return { bus, als, publisher };
+}
+
+describe.skipIf(!hasEnvoy(envoyPath))('Envoy access logs reach the collector through NATS', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'aviary-als-collector-'));
+  let nats: NatsServer;
+  let backend: Server;
+  let gateway: Agent;
+  let sidecarAgent: Agent;
+  let router: EnvoyProcess;
+  let sidecar: EnvoyProcess;
+  let running: RunningComponent;
+  let collector: Collector;
+
+  beforeAll(async () => {
+    nats = await NatsServer.start();
+    const parsed = parseConfig(telemetryConfig, [], { AVIARY_NATS_URL: nats.url, AVIARY_ADMIN_PORT: '0', AVIARY_LOG_LEVEL: 'silent' });
+    if (parsed.kind !== 'config') throw new Error('help');
+    running = await runComponent({ spec: telemetryConfig, config: parsed.config, description: 'test', build: async (ctx) => (collector = await buildCollector(ctx, { otlpEndpoint: '' })) });
+
+    backend = createServer((req, res) => req.resume().on('end', () => res.end('hello from v1')));
+    await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
+    const port = (backend.address() as AddressInfo).port;
+    const mesh = helloMesh(WORKLOAD_IP, port);
+    gateway = await startAgent(nats.url, dir, 'router~127.0.0.1~istio-ingressgateway-1.istio-system~istio-system.svc.cluster.local', {
+      namespace: 'istio-system',
+      workload: 'istio-ingressgateway',
+      labels: { app: 'istio-ingressgateway', istio: 'ingressgateway' },
+      principal: 'spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account',
+    });
+    sidecarAgent = await startAgent(nats.url, dir, `sidecar~${WORKLOAD_IP}~hello-v1-1.demo~demo.svc.cluster.local`, {
+      namespace: 'demo',
+      workload: 'hello-v1',
+      labels: { app: 'hello', version: 'v1' },
+      principal: 'spiffe://cluster.local/ns/demo/sa/hello',
+    });
+    sidecar = await EnvoyProcess.start(sidecarInboundBootstrap(mesh.sidecar, sidecarAgent.als.socketPath, WORKLOAD_IP, port), { envoyPath });
+    router = await EnvoyProcess.start(routerBootstrap(mesh.router, gateway.als.socketPath), { envoyPath });
+  });
+
+  afterAll(async () => {
+    await router?.stop();
+    await sidecar?.stop();
+    for (const a of [gateway, sidecarAgent]) {
+      await a?.als.stop();
+      await a?.publisher.flush();
+      await a?.bus.close();
+    }
+    await running?.shutdown('test done');
+    await nats?.stop();
+    await new Promise((r) => backend?.close(r));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('istio_requests_total counts every request once per reporter, with source and destination labels', async () => {
+    const port = await router.listenerPort(ROUTER_LISTENER);
+    for (let i = 0; i < REQUESTS; i++) {
+      const res = await fetch(`http://127.0.0.1:${port}/hello/${i}`, { headers: { traceparent: `00-${'c'.repeat(30)}${String(i).padStart(2, '0')}-00f067aa0ba902b7-01` } });
+      expect(res.status).toBe(200);
+      await res.text();
+    }
+    await until(() => collector.ingestor.count >= 2 * REQUESTS, `${2 * REQUESTS} records in the collector`);
+    expect(collector.ingestor.count).toBe(2 * REQUESTS);
+
+    const text = (await running.admin.inject({ method: 'GET', url: '/stats/prometheus' })).body;
+    const requests = text.split('\n').filter((l) => l.startsWith('istio_requests_total{'));
+    const source = requests.find((l) => l.includes('reporter="source"'));
+    const destination = requests.find((l) => l.includes('reporter="destination"'));
+    expect(source).toBeDefined();
+    expect(destination).toBeDefined();
+    for (const [label, value] of Object.entries({
+      source_workload: 'istio-ingressgateway',
+      source_workload_namespace: 'istio-system',
+      source_principal: 'spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account',
+      destination_workload: 'hello-v1',
+      destination_workload_namespace: 'demo',
+      destination_service: HELLO_HOST,
+      destination_version: 'v1',
+      response_code: '200',
+      response_flags: '-',
+      connection_security_policy: 'none',
+    })) {
+      expect(source, label).toContain(`${label}="${value}"`);
+    }
+    expect(source).toMatch(new RegExp(`\\} ${REQUESTS}$`));
+    for (const [label, value] of Object.entries({ destination_workload: 'hello-v1', destination_workload_namespace: 'demo', destination_service: HELLO_HOST, destination_app: 'hello', response_code: '200' })) {
+      expect(destination, label).toContain(`${label}="${value}"`);
+    }
+    expect(destination).toMatch(new RegExp(`\\} ${REQUESTS}$`));
+    expect(text).toMatch(/istio_request_duration_milliseconds_count\{reporter="source"[^}]*\} 20$/m);
+  });
+});
