@@ -12,10 +12,10 @@ export const INBOUND_LISTENER = 'hello-inbound';
 /**
  * The demo's shape, translated by pilot's real translator without pilot: an ingress gateway
  * routing `/hello*` to `hello` subset v1 (one WorkloadEntry `hello-v1` at `workloadIp:port`,
- * plaintext: DestinationRule `tls: DISABLE`), and that workload's sidecar inbound chain
- * forwarding to `127.0.0.1:port`. Everything else answers 404 (`NR`).
+ * DestinationRule `tls: DISABLE`, or `ISTIO_MUTUAL` with `mtls`), and that workload's sidecar
+ * inbound chain forwarding to `127.0.0.1:port`. Everything else answers 404 (`NR`).
  */
-export function helloMesh(workloadIp: string, port: number): { router: XdsSet; sidecar: XdsSet } {
+export function helloMesh(workloadIp: string, port: number, options: { mtls?: boolean } = {}): { router: XdsSet; sidecar: XdsSet } {
   const objects: ModelObject[] = [
     {
       apiVersion: 'networking.istio.io/v1',
@@ -33,7 +33,7 @@ export function helloMesh(workloadIp: string, port: number): { router: XdsSet; s
       apiVersion: 'networking.istio.io/v1',
       kind: 'DestinationRule',
       metadata: { name: 'hello', namespace: 'demo' },
-      spec: { host: HELLO_HOST, trafficPolicy: { tls: { mode: 'DISABLE' } }, subsets: [{ name: 'v1', labels: { version: 'v1' } }] },
+      spec: { host: HELLO_HOST, trafficPolicy: { tls: { mode: options.mtls === true ? 'ISTIO_MUTUAL' : 'DISABLE' } }, subsets: [{ name: 'v1', labels: { version: 'v1' } }] },
     },
     {
       apiVersion: 'networking.istio.io/v1',
@@ -75,20 +75,53 @@ export function routerBootstrap(xds: XdsSet, alsSocket: string): Msg {
 }
 
 /**
- * The sidecar's plaintext inbound HTTP chain (PERMISSIVE) on a listener of its own at
- * `workloadIp:port`, as local mode binds it (no iptables, no original-destination capture).
+ * The sidecar's inbound HTTP chain (PERMISSIVE: the plaintext one, or with `mtls` the mutual TLS
+ * one) on a listener of its own at `workloadIp:port`, as local mode binds it (no iptables, no
+ * original-destination capture).
  */
-export function sidecarInboundBootstrap(xds: XdsSet, alsSocket: string, workloadIp: string, port: number): Msg {
+export function sidecarInboundBootstrap(xds: XdsSet, alsSocket: string, workloadIp: string, port: number, options: { mtls?: boolean } = {}): Msg {
   const inbound = xds.listeners.find((l) => l.name === 'virtualInbound');
   if (inbound === undefined) throw new Error('the sidecar has no virtualInbound listener');
   const chains = (inbound.resource as { filter_chains: Msg[] }).filter_chains;
-  const chain = chains.find((c) => c.transport_socket === undefined && JSON.stringify(c.filters).includes('http_connection_manager'));
-  if (chain === undefined) throw new Error('the sidecar has no plaintext HTTP inbound chain');
+  const tls = options.mtls === true;
+  const chain = chains.find((c) => (c.transport_socket !== undefined) === tls && JSON.stringify(c.filters).includes('http_connection_manager'));
+  if (chain === undefined) throw new Error(`the sidecar has no ${tls ? 'mutual TLS' : 'plaintext'} HTTP inbound chain`);
   return {
     node: { id: `sidecar~${workloadIp}~hello-v1-1.demo~demo.svc.cluster.local`, cluster: 'hello' },
     static_resources: {
-      listeners: [{ name: INBOUND_LISTENER, address: { socket_address: { address: workloadIp, port_value: port } }, filter_chains: [{ filters: chain.filters }] }],
+      listeners: [{ name: INBOUND_LISTENER, address: { socket_address: { address: workloadIp, port_value: port } }, filter_chains: [{ filters: chain.filters, ...(tls && { transport_socket: chain.transport_socket }) }] }],
       clusters: [...staticClusters(xds).filter((c) => String(c.name).startsWith('inbound|')), unixGrpcCluster(ALS_CLUSTER, alsSocket)],
     },
   };
+}
+
+/** A workload's certificate files for `staticSecrets`. */
+export interface WorkloadCertFiles {
+  readonly certChain: string;
+  readonly privateKey: string;
+  readonly trustedCa: string;
+}
+
+/**
+ * Replaces pilot's SDS references (secrets `default` and `ROOTCA` from the agent) with files, for
+ * an Envoy run without an agent: `tls_certificate_sds_secret_configs` become `tls_certificates`
+ * and a `combined_validation_context` its default context plus `trusted_ca`.
+ */
+export function staticSecrets<T>(bootstrap: T, files: WorkloadCertFiles): T {
+  const walk = (x: unknown): unknown => {
+    if (Array.isArray(x)) return x.map(walk);
+    if (x === null || typeof x !== 'object') return x;
+    const o = { ...(x as Msg) };
+    if (o.tls_certificate_sds_secret_configs !== undefined) {
+      delete o.tls_certificate_sds_secret_configs;
+      o.tls_certificates = [{ certificate_chain: { filename: files.certChain }, private_key: { filename: files.privateKey } }];
+    }
+    if (o.combined_validation_context !== undefined) {
+      const combined = o.combined_validation_context as { default_validation_context?: Msg };
+      delete o.combined_validation_context;
+      o.validation_context = { ...(combined.default_validation_context ?? {}), trusted_ca: { filename: files.trustedCa } };
+    }
+    return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, walk(v)]));
+  };
+  return walk(bootstrap) as T;
 }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
-import { EnvoyProcess, hasEnvoy, helloMesh, HELLO_HOST, INBOUND_LISTENER, ROUTER_LISTENER, routerBootstrap, sidecarInboundBootstrap } from '@aviary/testing';
+import { EnvoyProcess, hasEnvoy, helloMesh, HELLO_HOST, INBOUND_LISTENER, OpenSsl, ROUTER_LISTENER, routerBootstrap, sidecarInboundBootstrap, staticSecrets } from '@aviary/testing';
 import { startAccessLogServer, type AccessLogServer } from './server';
 import type { ProxyIdentity, TelemetryRecord } from './record';
 
@@ -173,5 +173,71 @@ describe.skipIf(!hasEnvoy(envoyPath))('Envoy → gRPC ALS → request records (r
     const text = await registry.metrics();
     expect(text).toMatch(/aviary_agent_access_log_entries_total\{kind="http"\} [3-9]/);
     expect(text).toMatch(/aviary_agent_access_log_skipped_total\{reason="no_reporter"\} 0/);
+  });
+});
+
+describe.skipIf(!hasEnvoy(envoyPath))('Envoy → ALS over mutual TLS (ISTIO_MUTUAL): identities from the certificates', () => {
+  const workloadIp = '127.0.0.59';
+  const dir = mkdtempSync(join(tmpdir(), 'aviary-als-mtls-'));
+  const ssl = new OpenSsl();
+  let backend: Server;
+  const fromGateway: TelemetryRecord[] = [];
+  const fromSidecar: TelemetryRecord[] = [];
+  const servers: AccessLogServer[] = [];
+  const envoys: EnvoyProcess[] = [];
+  let routerPort: number;
+
+  beforeAll(async () => {
+    backend = createServer((req, res) => req.resume().on('end', () => res.end('hello over mTLS')));
+    await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
+    const port = (backend.address() as AddressInfo).port;
+    const trustedCa = ssl.ca();
+    const gw = ssl.spiffeCert('gateway', gatewayIdentity.principal);
+    const hello = ssl.spiffeCert('hello', helloIdentity.principal);
+    const mesh = helloMesh(workloadIp, port, { mtls: true });
+    const gatewayAls = await startAccessLogServer({ socketPath: join(dir, 'gateway.sock'), identity: gatewayIdentity, onRecords: (r) => fromGateway.push(...r) });
+    const sidecarAls = await startAccessLogServer({ socketPath: join(dir, 'sidecar.sock'), identity: helloIdentity, onRecords: (r) => fromSidecar.push(...r) });
+    servers.push(gatewayAls, sidecarAls);
+    const sidecarBoot = staticSecrets(sidecarInboundBootstrap(mesh.sidecar, sidecarAls.socketPath, workloadIp, port, { mtls: true }), { certChain: hello.cert, privateKey: hello.key, trustedCa });
+    envoys.push(await EnvoyProcess.start(sidecarBoot, { envoyPath }));
+    const router = await EnvoyProcess.start(staticSecrets(routerBootstrap(mesh.router, gatewayAls.socketPath), { certChain: gw.cert, privateKey: gw.key, trustedCa }), { envoyPath });
+    envoys.push(router);
+    routerPort = await router.listenerPort(ROUTER_LISTENER);
+  });
+
+  afterAll(async () => {
+    for (const e of envoys) await e.stop();
+    for (const s of servers) await s.stop();
+    await new Promise((r) => backend?.close(r));
+    ssl.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the gateway reports mutual_tls to hello; the sidecar reports the gateway from its certificate', async () => {
+    const trace = 'd'.repeat(32);
+    const res = await fetch(`http://127.0.0.1:${routerPort}/hello/secure`, { headers: { traceparent: `00-${trace}-${CLIENT_SPAN}-01` } });
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('hello over mTLS');
+    const src = await until(() => fromGateway.find((r) => r.traceId === trace), 'the gateway record');
+    const dst = await until(() => fromSidecar.find((r) => r.traceId === trace), 'the sidecar record');
+    expect(src).toMatchObject({
+      reporter: 'source',
+      sourcePrincipal: gatewayIdentity.principal,
+      destinationPrincipal: helloIdentity.principal,
+      destinationWorkload: 'hello-v1',
+      destinationService: HELLO_HOST,
+      connectionSecurityPolicy: 'mutual_tls',
+      responseCode: 200,
+    });
+    expect(dst).toMatchObject({
+      reporter: 'destination',
+      sourcePrincipal: gatewayIdentity.principal,
+      sourceNamespace: 'istio-system',
+      destinationPrincipal: helloIdentity.principal,
+      destinationWorkload: 'hello-v1',
+      destinationService: HELLO_HOST,
+      connectionSecurityPolicy: 'mutual_tls',
+      responseCode: 200,
+    });
   });
 });
