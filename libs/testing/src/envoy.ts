@@ -117,13 +117,15 @@ export class EnvoyProcess {
     return this.output;
   }
 
-  static async start(bootstrap: Msg, options: { envoyPath?: string; logLevel?: string; timeoutMs?: number } = {}): Promise<EnvoyProcess> {
+  /** `env`: extra environment for Envoy (e.g. `ISTIO_META_WORKLOAD_NAME`, which pilot's config reads). */
+  static async start(bootstrap: Msg, options: { envoyPath?: string; logLevel?: string; timeoutMs?: number; env?: Readonly<Record<string, string>> } = {}): Promise<EnvoyProcess> {
     const dir = mkdtempSync(join(tmpdir(), 'aviary-envoy-'));
     const config = join(dir, 'envoy.json');
     const adminPath = join(dir, 'admin.txt');
     writeFileSync(config, JSON.stringify({ admin: { address: { socket_address: { address: '127.0.0.1', port_value: 0 } } }, ...bootstrap }));
     const child = spawn(envoyBinary(options.envoyPath), ['-c', config, '--use-dynamic-base-id', '--admin-address-path', adminPath, '-l', options.logLevel ?? 'warning', '--concurrency', '1'], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      ...(options.env !== undefined && { env: { PATH: '/usr/bin:/bin', ...options.env } }),
     });
     let exited: number | null | undefined;
     child.on('exit', (code) => (exited = code));

@@ -11,12 +11,13 @@ import { Bus } from '@aviary/events';
 import { NatsServer } from '@aviary/nats-runner';
 import { createLogger } from '@aviary/observability';
 import { runComponent, type RunningComponent } from '@aviary/runtime';
-import { EnvoyProcess, hasEnvoy, helloMesh, HELLO_HOST, ROUTER_LISTENER, routerBootstrap, sidecarInboundBootstrap } from '@aviary/testing';
+import { EnvoyProcess, hasEnvoy, helloMesh, HELLO_HOST, OpenSsl, ROUTER_LISTENER, routerBootstrap, sidecarInboundBootstrap, staticSecrets } from '@aviary/testing';
 import { buildCollector, type Collector } from './collector';
 
 /**
  * The whole telemetry path with real processes and no mocks: HTTP requests through two real
- * Envoys (an ingress gateway and a sidecar's inbound side, configured by pilot's translation)
+ * Envoys (an ingress gateway and a sidecar's inbound side, configured by pilot's translation,
+ * talking ISTIO_MUTUAL with openssl-issued SPIFFE certificates in place of SDS)
  * → Envoy's gRPC access log → the agents' ALS servers → the agents' batching publishers → a real
  * nats-server (JetStream) → the telemetry-collector → Istio's metrics, with both reporters.
  * Every port is ephemeral.
@@ -58,6 +59,9 @@ describe.skipIf(!hasEnvoy(envoyPath))('Envoy access logs reach the collector thr
   let sidecar: EnvoyProcess;
   let running: RunningComponent;
   let collector: Collector;
+  const ssl = new OpenSsl();
+  const GATEWAY_ID = 'spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account';
+  const HELLO_ID = 'spiffe://cluster.local/ns/demo/sa/hello';
 
   beforeAll(async () => {
     nats = await NatsServer.start();
@@ -68,21 +72,26 @@ describe.skipIf(!hasEnvoy(envoyPath))('Envoy access logs reach the collector thr
     backend = createServer((req, res) => req.resume().on('end', () => res.end('hello from v1')));
     await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
     const port = (backend.address() as AddressInfo).port;
-    const mesh = helloMesh(WORKLOAD_IP, port);
+    const mesh = helloMesh(WORKLOAD_IP, port, { mtls: true });
+    const trustedCa = ssl.ca();
+    const gwCert = ssl.spiffeCert('gateway', GATEWAY_ID);
+    const helloCert = ssl.spiffeCert('hello', HELLO_ID);
     gateway = await startAgent(nats.url, dir, 'router~127.0.0.1~istio-ingressgateway-1.istio-system~istio-system.svc.cluster.local', {
       namespace: 'istio-system',
       workload: 'istio-ingressgateway',
       labels: { app: 'istio-ingressgateway', istio: 'ingressgateway' },
-      principal: 'spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account',
+      principal: GATEWAY_ID,
     });
     sidecarAgent = await startAgent(nats.url, dir, `sidecar~${WORKLOAD_IP}~hello-v1-1.demo~demo.svc.cluster.local`, {
       namespace: 'demo',
       workload: 'hello-v1',
       labels: { app: 'hello', version: 'v1' },
-      principal: 'spiffe://cluster.local/ns/demo/sa/hello',
+      principal: HELLO_ID,
     });
-    sidecar = await EnvoyProcess.start(sidecarInboundBootstrap(mesh.sidecar, sidecarAgent.als.socketPath, WORKLOAD_IP, port), { envoyPath });
-    router = await EnvoyProcess.start(routerBootstrap(mesh.router, gateway.als.socketPath), { envoyPath });
+    const sidecarBoot = sidecarInboundBootstrap(mesh.sidecar, sidecarAgent.als.socketPath, WORKLOAD_IP, port, { mtls: true });
+    sidecar = await EnvoyProcess.start(staticSecrets(sidecarBoot, { certChain: helloCert.cert, privateKey: helloCert.key, trustedCa }), { envoyPath });
+    const routerBoot = staticSecrets(routerBootstrap(mesh.router, gateway.als.socketPath), { certChain: gwCert.cert, privateKey: gwCert.key, trustedCa });
+    router = await EnvoyProcess.start(routerBoot, { envoyPath, env: { ISTIO_META_WORKLOAD_NAME: 'istio-ingressgateway' } });
   });
 
   afterAll(async () => {
@@ -96,6 +105,7 @@ describe.skipIf(!hasEnvoy(envoyPath))('Envoy access logs reach the collector thr
     await running?.shutdown('test done');
     await nats?.stop();
     await new Promise((r) => backend?.close(r));
+    ssl.cleanup();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -118,19 +128,31 @@ describe.skipIf(!hasEnvoy(envoyPath))('Envoy access logs reach the collector thr
     for (const [label, value] of Object.entries({
       source_workload: 'istio-ingressgateway',
       source_workload_namespace: 'istio-system',
-      source_principal: 'spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account',
+      source_principal: GATEWAY_ID,
+      destination_principal: HELLO_ID,
       destination_workload: 'hello-v1',
       destination_workload_namespace: 'demo',
       destination_service: HELLO_HOST,
       destination_version: 'v1',
       response_code: '200',
       response_flags: '-',
-      connection_security_policy: 'none',
+      connection_security_policy: 'mutual_tls',
     })) {
       expect(source, label).toContain(`${label}="${value}"`);
     }
     expect(source).toMatch(new RegExp(`\\} ${REQUESTS}$`));
-    for (const [label, value] of Object.entries({ destination_workload: 'hello-v1', destination_workload_namespace: 'demo', destination_service: HELLO_HOST, destination_app: 'hello', response_code: '200' })) {
+    for (const [label, value] of Object.entries({
+      source_workload: 'istio-ingressgateway',
+      source_workload_namespace: 'istio-system',
+      source_principal: GATEWAY_ID,
+      destination_principal: HELLO_ID,
+      destination_workload: 'hello-v1',
+      destination_workload_namespace: 'demo',
+      destination_service: HELLO_HOST,
+      destination_app: 'hello',
+      response_code: '200',
+      connection_security_policy: 'mutual_tls',
+    })) {
       expect(destination, label).toContain(`${label}="${value}"`);
     }
     expect(destination).toMatch(new RegExp(`\\} ${REQUESTS}$`));

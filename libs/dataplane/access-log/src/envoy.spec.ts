@@ -52,9 +52,11 @@ describe.skipIf(!hasEnvoy(envoyPath))('Envoy → gRPC ALS → request records (r
   let sidecar: EnvoyProcess;
   let routerPort: number;
   const registry = new Registry();
+  const peerHeaders: (string | string[] | undefined)[] = [];
 
   beforeAll(async () => {
     backend = createServer((req, res) => {
+      peerHeaders.push(req.headers['x-aviary-peer-workload']);
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
@@ -68,7 +70,7 @@ describe.skipIf(!hasEnvoy(envoyPath))('Envoy → gRPC ALS → request records (r
     gatewayAls = await startAccessLogServer({ socketPath: join(dir, 'gateway-als.sock'), identity: gatewayIdentity, onRecords: (r) => fromGateway.push(...r), registry });
     sidecarAls = await startAccessLogServer({ socketPath: join(dir, 'sidecar-als.sock'), identity: helloIdentity, onRecords: (r) => fromSidecar.push(...r) });
     sidecar = await EnvoyProcess.start(sidecarInboundBootstrap(mesh.sidecar, sidecarAls.socketPath, WORKLOAD_IP, port), { envoyPath });
-    router = await EnvoyProcess.start(routerBootstrap(mesh.router, gatewayAls.socketPath), { envoyPath });
+    router = await EnvoyProcess.start(routerBootstrap(mesh.router, gatewayAls.socketPath), { envoyPath, env: { ISTIO_META_WORKLOAD_NAME: 'istio-ingressgateway' } });
     routerPort = await router.listenerPort(ROUTER_LISTENER);
     expect(await sidecar.listenerPort(INBOUND_LISTENER)).toBe(port);
   });
@@ -118,6 +120,7 @@ describe.skipIf(!hasEnvoy(envoyPath))('Envoy → gRPC ALS → request records (r
     expect(dst).toMatchObject({
       reporter: 'destination',
       sourcePrincipal: '',
+      sourceWorkload: '', // claimed over plaintext: not trusted
       destinationWorkload: 'hello-v1',
       destinationNamespace: 'demo',
       destinationApp: 'hello',
@@ -131,6 +134,9 @@ describe.skipIf(!hasEnvoy(envoyPath))('Envoy → gRPC ALS → request records (r
       responseBytes: Buffer.byteLength(text),
       parentSpanId: CLIENT_SPAN,
     });
+    // The sidecar moved the gateway's workload header into metadata: the app never sees it.
+    expect(peerHeaders.length).toBeGreaterThan(0);
+    expect(peerHeaders.every((h) => h === undefined)).toBe(true);
     // Each hop is a span of its own in the caller's trace.
     expect(src.spanId).toMatch(/^[0-9a-f]{16}$/);
     expect(dst.spanId).toMatch(/^[0-9a-f]{16}$/);
@@ -200,7 +206,10 @@ describe.skipIf(!hasEnvoy(envoyPath))('Envoy → ALS over mutual TLS (ISTIO_MUTU
     servers.push(gatewayAls, sidecarAls);
     const sidecarBoot = staticSecrets(sidecarInboundBootstrap(mesh.sidecar, sidecarAls.socketPath, workloadIp, port, { mtls: true }), { certChain: hello.cert, privateKey: hello.key, trustedCa });
     envoys.push(await EnvoyProcess.start(sidecarBoot, { envoyPath }));
-    const router = await EnvoyProcess.start(staticSecrets(routerBootstrap(mesh.router, gatewayAls.socketPath), { certChain: gw.cert, privateKey: gw.key, trustedCa }), { envoyPath });
+    const router = await EnvoyProcess.start(staticSecrets(routerBootstrap(mesh.router, gatewayAls.socketPath), { certChain: gw.cert, privateKey: gw.key, trustedCa }), {
+      envoyPath,
+      env: { ISTIO_META_WORKLOAD_NAME: 'istio-ingressgateway' },
+    });
     envoys.push(router);
     routerPort = await router.listenerPort(ROUTER_LISTENER);
   });
@@ -231,6 +240,7 @@ describe.skipIf(!hasEnvoy(envoyPath))('Envoy → ALS over mutual TLS (ISTIO_MUTU
     });
     expect(dst).toMatchObject({
       reporter: 'destination',
+      sourceWorkload: 'istio-ingressgateway',
       sourcePrincipal: gatewayIdentity.principal,
       sourceNamespace: 'istio-system',
       destinationPrincipal: helloIdentity.principal,

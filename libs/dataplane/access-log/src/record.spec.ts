@@ -136,7 +136,7 @@ describe('recordFromHttp, destination reporter (inbound sidecar)', () => {
       start_time: START,
       time_to_last_downstream_tx_byte: { nanos: 3_000_000 },
       upstream_cluster: 'inbound|9081||',
-      custom_tags: { reporter: 'destination', destination_service: 'hello.demo.svc.cluster.local' },
+      custom_tags: { reporter: 'destination', destination_service: 'hello.demo.svc.cluster.local', peer_workload: 'istio-ingressgateway' },
       ...(tls !== undefined && { tls_properties: tls }),
     },
     request: { authority: 'hello.demo', request_body_bytes: 0, request_headers: { traceparent: TRACEPARENT } },
@@ -156,7 +156,7 @@ describe('recordFromHttp, destination reporter (inbound sidecar)', () => {
     );
     expect(r).toEqual({
       reporter: 'destination',
-      sourceWorkload: '',
+      sourceWorkload: 'istio-ingressgateway',
       sourceNamespace: 'istio-system',
       sourcePrincipal: 'spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account',
       destinationWorkload: 'hello-v1',
@@ -179,9 +179,15 @@ describe('recordFromHttp, destination reporter (inbound sidecar)', () => {
     });
   });
 
-  it('plaintext (or TLS without a client certificate) is not mutual TLS and has no principals', () => {
-    expect(recordOf(recordFromHttp(inbound(undefined), helloV1))).toMatchObject({ connectionSecurityPolicy: 'none', sourcePrincipal: '', sourceNamespace: '', destinationPrincipal: '' });
+  it('plaintext (or TLS without a client certificate) is not mutual TLS: no principals, and the claimed peer workload is not trusted', () => {
+    expect(recordOf(recordFromHttp(inbound(undefined), helloV1))).toMatchObject({ connectionSecurityPolicy: 'none', sourcePrincipal: '', sourceNamespace: '', destinationPrincipal: '', sourceWorkload: '' });
     expect(recordOf(recordFromHttp(inbound({ tls_version: 'TLSv1_3' }), helloV1)).connectionSecurityPolicy).toBe('none');
+  });
+
+  it("ignores Envoy's '-' for a peer that did not know its workload name", () => {
+    const e = inbound({ peer_certificate_properties: { subject_alt_name: [{ uri: 'spiffe://cluster.local/ns/a/sa/b' }] } });
+    const tags = { ...e.common_properties!.custom_tags, peer_workload: '-' };
+    expect(recordOf(recordFromHttp({ ...e, common_properties: { ...e.common_properties, custom_tags: tags } }, helloV1)).sourceWorkload).toBe('');
   });
 
   it('uses Istio canonical labels before app/version', () => {

@@ -110,6 +110,9 @@ function parseWorkload(value: string | undefined): { workload: string; namespace
   return { workload, namespace, app, version };
 }
 
+/** Envoy writes `-` for an unset `%ENVIRONMENT(...)%`. */
+const peerWorkload = (v: string | undefined): string => (v === undefined || v === '-' ? '' : v);
+
 const appOf = (labels: Readonly<Record<string, string>>): string | undefined => labels['service.istio.io/canonical-name'] ?? labels['app'];
 const versionOf = (labels: Readonly<Record<string, string>>): string | undefined => labels['service.istio.io/canonical-revision'] ?? labels['version'];
 
@@ -174,9 +177,9 @@ interface Parties {
 }
 
 /**
- * Who talked to whom. The destination reporter (inbound) knows itself and the peer's
- * certificate (source principal and namespace; the source workload is not on the wire and is
- * left empty, Istio's `unknown`). The source reporter (outbound, gateway) knows itself and the
+ * Who talked to whom. The destination reporter (inbound) knows itself, the peer's certificate
+ * (source principal and namespace) and, on mutual TLS only, the workload name the calling proxy
+ * sent (`peer_workload`; empty, Istio's `unknown`, otherwise). The source reporter (outbound, gateway) knows itself and the
  * upstream host's metadata (pilot's EDS), and the cluster's TLS mode.
  */
 function partiesOf(c: AccessLogCommon, self: ProxyIdentity, authority: string | undefined): Parties | undefined {
@@ -191,7 +194,7 @@ function partiesOf(c: AccessLogCommon, self: ProxyIdentity, authority: string | 
     return {
       reporter,
       side: {
-        sourceWorkload: '',
+        sourceWorkload: mutual ? label(peerWorkload(tags[AlsTag.peerWorkload])) : '',
         sourceNamespace: label(spiffeNamespace(peer)),
         sourcePrincipal: peer,
         destinationWorkload: label(self.workload),

@@ -15,7 +15,13 @@ import type { Msg } from './envoy';
  * - `upstream_workload` / `upstream_principal` / `upstream_tls_mode` (upstream host metadata,
  *   from the EDS endpoint's `filter_metadata`, see `endpointMetadata`);
  * - `upstream_tls` (upstream cluster metadata, see `clusterTelemetryMetadata`): how the cluster
- *   originates TLS, so the source reporter can tell whether the hop was mutual TLS.
+ *   originates TLS, so the source reporter can tell whether the hop was mutual TLS;
+ * - `peer_workload` (inbound, request metadata): the calling workload's name. The peer
+ *   certificate names only a service account, so (like Istio's metadata exchange, reduced) the
+ *   calling proxy sends its workload name in `x-aviary-peer-workload`, taken from its own
+ *   environment (`%ENVIRONMENT(ISTIO_META_WORKLOAD_NAME)%`: the agent sets it for Envoy), and the
+ *   receiving sidecar moves it into request metadata, removing it before the app sees it. The
+ *   agent trusts it only on a mutual TLS connection.
  * Proxyless gRPC clients have no access log (no Envoy, no agent).
  */
 
@@ -32,7 +38,13 @@ export const AlsTag = {
   upstreamPrincipal: 'upstream_principal',
   upstreamTlsMode: 'upstream_tls_mode',
   upstreamTls: 'upstream_tls',
+  peerWorkload: 'peer_workload',
 } as const;
+
+/** The header a calling proxy names its workload in, and the environment variable of Envoy's it reads the name from. */
+export const PEER_WORKLOAD_HEADER = 'x-aviary-peer-workload';
+export const WORKLOAD_NAME_ENV = 'ISTIO_META_WORKLOAD_NAME';
+const PEER_WORKLOAD_KEY = 'peer_workload';
 
 /** Request headers logged in `HTTPRequestProperties.request_headers`. */
 export const ALS_REQUEST_HEADERS: readonly string[] = Object.freeze(['traceparent', 'tracestate', 'content-type']);
@@ -100,7 +112,7 @@ function literal(tag: string, value: string): Msg {
   return { tag, literal: { value } };
 }
 
-function metadataTag(tag: string, kind: 'host' | 'cluster', namespace: string, key: string): Msg {
+function metadataTag(tag: string, kind: 'host' | 'cluster' | 'request', namespace: string, key: string): Msg {
   return { tag, metadata: { kind: { [kind]: {} }, metadata_key: { key: namespace, path: [{ key }] } } };
 }
 
@@ -113,6 +125,7 @@ export interface AccessLogOptions {
 function customTags(o: AccessLogOptions): Msg[] {
   const tags = [literal(AlsTag.reporter, o.reporter)];
   if (o.destinationService !== undefined && o.destinationService !== '') tags.push(literal(AlsTag.destinationService, o.destinationService));
+  if (o.reporter === 'destination') tags.push(metadataTag(AlsTag.peerWorkload, 'request', AVIARY_METADATA, PEER_WORKLOAD_KEY));
   if (o.reporter === 'source') {
     tags.push(
       metadataTag(AlsTag.upstreamWorkload, 'host', ISTIO_METADATA, 'workload'),
@@ -149,4 +162,28 @@ export function httpAccessLog(o: AccessLogOptions): Msg {
 /** `access_log` entry of a TcpProxy. */
 export function tcpAccessLog(o: AccessLogOptions): Msg {
   return { name: TCP_GRPC_ACCESS_LOG, typed_config: { '@type': TcpGrpcAccessLogConfig, common_config: commonConfig(o) } };
+}
+
+/** `request_headers_to_add` entry of an outbound virtual host or a router's route configuration: this proxy's workload name. */
+export function peerWorkloadHeader(): Msg {
+  return { header: { key: PEER_WORKLOAD_HEADER, value: `%ENVIRONMENT(${WORKLOAD_NAME_ENV})%` }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' };
+}
+
+const HEADER_TO_METADATA = 'envoy.filters.http.header_to_metadata';
+const HeaderToMetadataConfig = 'type.googleapis.com/envoy.extensions.filters.http.header_to_metadata.v3.Config';
+
+/**
+ * Inbound HTTP filter (first in the chain): moves `x-aviary-peer-workload` into request metadata
+ * `aviary.peer_workload` for the access log, and removes it from the request.
+ */
+export function peerWorkloadFilter(): Msg {
+  return {
+    name: HEADER_TO_METADATA,
+    // Optional so that a data plane without it (Aviary's retiring Node proxy) may skip it; Envoy has it.
+    is_optional: true,
+    typed_config: {
+      '@type': HeaderToMetadataConfig,
+      request_rules: [{ header: PEER_WORKLOAD_HEADER, on_header_present: { metadata_namespace: AVIARY_METADATA, key: PEER_WORKLOAD_KEY, type: 'STRING' }, remove: true }],
+    },
+  };
 }

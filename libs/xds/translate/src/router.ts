@@ -3,6 +3,7 @@ import { compareStrings, hostMatches, type BoundVirtualService, type GatewayEntr
 import { outboundClusters } from './clusters';
 import { clusterName, type Ctx } from './context';
 import { N, prune, socketAddress, T, typed, wrap, type Msg } from './envoy';
+import { peerWorkloadHeader } from './accesslog';
 import { faultFilter, hcmFilter, tcpProxyFilter } from './hcm';
 import { rateLimitHttpFilter, withRateLimits } from './ratelimit';
 import { rbacFilters } from './rbac';
@@ -173,7 +174,8 @@ function routeConfiguration(ctx: Ctx, name: string, port: number, servers: reado
   if (vhosts.length === 0) {
     vhosts.push({ name: `blackhole:${port}`, domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, direct_response: { status: 404 } }] });
   }
-  return { name, virtual_hosts: vhosts, validate_clusters: wrap(false) };
+  // The gateway names itself to the sidecars it calls (see accesslog.ts).
+  return { name, virtual_hosts: vhosts, validate_clusters: wrap(false), request_headers_to_add: [peerWorkloadHeader()] };
 }
 
 function sameVs(entry: { routes: Msg[] }, vs: BoundVirtualService): boolean {

@@ -2,6 +2,7 @@ import { MESH_GATEWAY, compareStrings, type Service, type ServicePortInfo } from
 import { outboundClusters } from './clusters';
 import { BLACKHOLE_CLUSTER, clusterName, isHttp2Port, isHttpPort, PASSTHROUGH_CLUSTER, type Ctx } from './context';
 import { durationMs, N, prune, socketAddress, T, typed, wrap, type Msg } from './envoy';
+import { peerWorkloadFilter, peerWorkloadHeader } from './accesslog';
 import { faultFilter, hcmFilter, tcpProxyFilter } from './hcm';
 import { withRateLimits, rateLimitHttpFilter } from './ratelimit';
 import { rbacFilters } from './rbac';
@@ -116,7 +117,13 @@ function outbound(ctx: Ctx, out: Generated): void {
       const vs = ctx.snapshot.virtualServices.forHost(service.hostname, ctx.proxy.namespace);
       let routes = vs ? virtualServiceRoutes(ctx, vs, { port: portNumber, gateway: MESH_GATEWAY }, refs) : [];
       if (routes.length === 0) routes = [defaultRoute(ctx, service, portNumber, refs)];
-      vhosts.push({ name: `${service.hostname}:${portNumber}`, domains: domainsFor(ctx, service, portNumber), routes });
+      vhosts.push({
+        name: `${service.hostname}:${portNumber}`,
+        domains: domainsFor(ctx, service, portNumber),
+        routes,
+        // Mesh services learn the caller's workload (see accesslog.ts); external ones are not told.
+        ...(service.location !== 'MESH_EXTERNAL' && { request_headers_to_add: [peerWorkloadHeader()] }),
+      });
     }
     vhosts.push({
       name: allowAny ? 'allow_any' : 'block_all',
@@ -223,7 +230,7 @@ function inbound(ctx: Ctx, out: Generated): void {
         route: { cluster, timeout: durationMs(0) },
         decorator: { operation: `${vhostKey}/*` },
       };
-      const filters = [...rbacFilters(ctx, policies), ...(rateLimits.length > 0 ? [rateLimitHttpFilter()] : [])];
+      const filters = [peerWorkloadFilter(), ...rbacFilters(ctx, policies), ...(rateLimits.length > 0 ? [rateLimitHttpFilter()] : [])];
       filter = hcmFilter({
         statPrefix: `inbound_0.0.0.0_${inst.targetPort}`,
         routeConfig: {
