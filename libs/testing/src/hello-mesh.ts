@@ -7,27 +7,30 @@ type Msg = Record<string, unknown>;
 
 export const HELLO_HOST = 'hello.demo.svc.cluster.local';
 export const ROUTER_LISTENER = '0.0.0.0_8080';
-export const INBOUND_LISTENER = 'hello-inbound';
+/** The name of the sidecar's inbound listener for a target port. */
+export const inboundListener = (port: number): string => `inbound_${port}`;
 
 /**
  * The demo's shape, translated by pilot's real translator without pilot: an ingress gateway
  * routing `/hello*` to `hello` subset v1 (one WorkloadEntry `hello-v1` at `workloadIp:port`,
  * DestinationRule `tls: DISABLE`, or `ISTIO_MUTUAL` with `mtls`), and that workload's sidecar
- * inbound chain forwarding to `127.0.0.1:port`. Everything else answers 404 (`NR`).
+ * inbound chain forwarding to `127.0.0.1:port`. Everything else answers 404 (`NR`). With
+ * `tcpPort`, the service also has TCP port 5432 served by the workload at `tcpPort`.
  */
-export function helloMesh(workloadIp: string, port: number, options: { mtls?: boolean } = {}): { router: XdsSet; sidecar: XdsSet } {
+export function helloMesh(workloadIp: string, port: number, options: { mtls?: boolean; tcpPort?: number } = {}): { router: XdsSet; sidecar: XdsSet } {
+  const tcp = options.tcpPort;
   const objects: ModelObject[] = [
     {
       apiVersion: 'networking.istio.io/v1',
       kind: 'ServiceEntry',
       metadata: { name: 'hello', namespace: 'demo' },
-      spec: { hosts: [HELLO_HOST], location: 'MESH_INTERNAL', resolution: 'STATIC', ports: [{ number: 80, name: 'http', protocol: 'HTTP' }], workloadSelector: { labels: { app: 'hello' } } },
+      spec: { hosts: [HELLO_HOST], location: 'MESH_INTERNAL', resolution: 'STATIC', ports: [{ number: 80, name: 'http', protocol: 'HTTP' }, ...(tcp === undefined ? [] : [{ number: 5432, name: 'tcp-echo', protocol: 'TCP' }])], workloadSelector: { labels: { app: 'hello' } } },
     },
     {
       apiVersion: 'networking.istio.io/v1',
       kind: 'WorkloadEntry',
       metadata: { name: 'hello-v1', namespace: 'demo' },
-      spec: { address: workloadIp, ports: { http: port }, serviceAccount: 'hello', labels: { app: 'hello', version: 'v1' } },
+      spec: { address: workloadIp, ports: { http: port, ...(tcp !== undefined && { 'tcp-echo': tcp }) }, serviceAccount: 'hello', labels: { app: 'hello', version: 'v1' } },
     },
     {
       apiVersion: 'networking.istio.io/v1',
@@ -45,7 +48,7 @@ export function helloMesh(workloadIp: string, port: number, options: { mtls?: bo
       apiVersion: 'networking.istio.io/v1',
       kind: 'VirtualService',
       metadata: { name: 'hello', namespace: 'demo' },
-      spec: { hosts: ['*'], gateways: ['hello-gateway'], http: [{ match: [{ uri: { prefix: '/hello' } }], route: [{ destination: { host: HELLO_HOST, subset: 'v1' } }] }] },
+      spec: { hosts: ['*'], gateways: ['hello-gateway'], http: [{ match: [{ uri: { prefix: '/hello' } }], route: [{ destination: { host: HELLO_HOST, subset: 'v1', port: { number: 80 } } }] }] },
     },
   ] as ModelObject[];
   const snapshot = buildSnapshot(objects, { trustDomain: 'cluster.local' });
@@ -75,21 +78,24 @@ export function routerBootstrap(xds: XdsSet, alsSocket: string): Msg {
 }
 
 /**
- * The sidecar's inbound HTTP chain (PERMISSIVE: the plaintext one, or with `mtls` the mutual TLS
- * one) on a listener of its own at `workloadIp:port`, as local mode binds it (no iptables, no
- * original-destination capture).
+ * The sidecar's inbound chains for `ports` (PERMISSIVE: the plaintext ones, or with `mtls` the
+ * mutual TLS ones), each on a listener of its own at `workloadIp:<port>` named
+ * `inboundListener(port)`, as local mode binds them (no iptables, no original-destination capture).
  */
-export function sidecarInboundBootstrap(xds: XdsSet, alsSocket: string, workloadIp: string, port: number, options: { mtls?: boolean } = {}): Msg {
+export function sidecarInboundBootstrap(xds: XdsSet, alsSocket: string, workloadIp: string, ports: number | readonly number[], options: { mtls?: boolean } = {}): Msg {
   const inbound = xds.listeners.find((l) => l.name === 'virtualInbound');
   if (inbound === undefined) throw new Error('the sidecar has no virtualInbound listener');
   const chains = (inbound.resource as { filter_chains: Msg[] }).filter_chains;
   const tls = options.mtls === true;
-  const chain = chains.find((c) => (c.transport_socket !== undefined) === tls && JSON.stringify(c.filters).includes('http_connection_manager'));
-  if (chain === undefined) throw new Error(`the sidecar has no ${tls ? 'mutual TLS' : 'plaintext'} HTTP inbound chain`);
+  const listeners = (typeof ports === 'number' ? [ports] : ports).map((port) => {
+    const chain = chains.find((c) => (c.transport_socket !== undefined) === tls && (c.filter_chain_match as { destination_port?: { value: number } } | undefined)?.destination_port?.value === port);
+    if (chain === undefined) throw new Error(`the sidecar has no ${tls ? 'mutual TLS' : 'plaintext'} inbound chain for port ${port}`);
+    return { name: inboundListener(port), address: { socket_address: { address: workloadIp, port_value: port } }, filter_chains: [{ filters: chain.filters, ...(tls && { transport_socket: chain.transport_socket }) }] };
+  });
   return {
     node: { id: `sidecar~${workloadIp}~hello-v1-1.demo~demo.svc.cluster.local`, cluster: 'hello' },
     static_resources: {
-      listeners: [{ name: INBOUND_LISTENER, address: { socket_address: { address: workloadIp, port_value: port } }, filter_chains: [{ filters: chain.filters, ...(tls && { transport_socket: chain.transport_socket }) }] }],
+      listeners,
       clusters: [...staticClusters(xds).filter((c) => String(c.name).startsWith('inbound|')), unixGrpcCluster(ALS_CLUSTER, alsSocket)],
     },
   };

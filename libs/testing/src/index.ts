@@ -2,5 +2,5 @@ export { OpenSsl, P256, RSA2048 } from './openssl';
 export { RawAdsStream } from './raw-ads';
 export { CACHED_ENVOY_PATH, EnvoyProcess, envoyBinary, hasEnvoy, inlineRoutes, staticClusters, toBootstrapJson, unixGrpcCluster } from './envoy';
 export type { XdsSet } from './envoy';
-export { helloMesh, routerBootstrap, sidecarInboundBootstrap, staticSecrets, HELLO_HOST, ROUTER_LISTENER, INBOUND_LISTENER } from './hello-mesh';
+export { helloMesh, routerBootstrap, sidecarInboundBootstrap, staticSecrets, HELLO_HOST, ROUTER_LISTENER, inboundListener } from './hello-mesh';
 export type { WorkloadCertFiles } from './hello-mesh';

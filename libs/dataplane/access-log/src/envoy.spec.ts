@@ -1,11 +1,11 @@
 import { createServer, type Server } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import { connect, createServer as createTcpServer, type AddressInfo, type Server as TcpServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
-import { EnvoyProcess, hasEnvoy, helloMesh, HELLO_HOST, INBOUND_LISTENER, OpenSsl, ROUTER_LISTENER, routerBootstrap, sidecarInboundBootstrap, staticSecrets } from '@aviary/testing';
+import { EnvoyProcess, hasEnvoy, helloMesh, HELLO_HOST, inboundListener, OpenSsl, ROUTER_LISTENER, routerBootstrap, sidecarInboundBootstrap, staticSecrets } from '@aviary/testing';
 import { startAccessLogServer, type AccessLogServer } from './server';
 import type { ProxyIdentity, TelemetryRecord } from './record';
 
@@ -43,7 +43,9 @@ const envoyPath = process.env['AVIARY_ENVOY_PATH'];
 describe.skipIf(!hasEnvoy(envoyPath))('Envoy → gRPC ALS → request records (real Envoy 1.40)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'aviary-als-'));
   let backend: Server;
+  let echo: TcpServer;
   let port: number;
+  let tcpPort: number;
   const fromGateway: TelemetryRecord[] = [];
   const fromSidecar: TelemetryRecord[] = [];
   let gatewayAls: AccessLogServer;
@@ -66,13 +68,16 @@ describe.skipIf(!hasEnvoy(envoyPath))('Envoy → gRPC ALS → request records (r
     });
     await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
     port = (backend.address() as AddressInfo).port;
-    const mesh = helloMesh(WORKLOAD_IP, port);
+    echo = createTcpServer((sock) => sock.pipe(sock));
+    await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
+    tcpPort = (echo.address() as AddressInfo).port;
+    const mesh = helloMesh(WORKLOAD_IP, port, { tcpPort });
     gatewayAls = await startAccessLogServer({ socketPath: join(dir, 'gateway-als.sock'), identity: gatewayIdentity, onRecords: (r) => fromGateway.push(...r), registry });
     sidecarAls = await startAccessLogServer({ socketPath: join(dir, 'sidecar-als.sock'), identity: helloIdentity, onRecords: (r) => fromSidecar.push(...r) });
-    sidecar = await EnvoyProcess.start(sidecarInboundBootstrap(mesh.sidecar, sidecarAls.socketPath, WORKLOAD_IP, port), { envoyPath });
+    sidecar = await EnvoyProcess.start(sidecarInboundBootstrap(mesh.sidecar, sidecarAls.socketPath, WORKLOAD_IP, [port, tcpPort]), { envoyPath });
     router = await EnvoyProcess.start(routerBootstrap(mesh.router, gatewayAls.socketPath), { envoyPath, env: { ISTIO_META_WORKLOAD_NAME: 'istio-ingressgateway' } });
     routerPort = await router.listenerPort(ROUTER_LISTENER);
-    expect(await sidecar.listenerPort(INBOUND_LISTENER)).toBe(port);
+    expect(await sidecar.listenerPort(inboundListener(port))).toBe(port);
   });
 
   afterAll(async () => {
@@ -81,7 +86,37 @@ describe.skipIf(!hasEnvoy(envoyPath))('Envoy → gRPC ALS → request records (r
     await gatewayAls?.stop();
     await sidecarAls?.stop();
     await new Promise((r) => backend?.close(r));
+    await new Promise((r) => echo?.close(r));
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a TCP connection through the inbound tcp_proxy gives a tcp record with its bytes and lifetime', async () => {
+    const before = fromSidecar.length;
+    const sent = Buffer.alloc(1000, 7);
+    const received = await new Promise<number>((resolve, reject) => {
+      let n = 0;
+      const sock = connect(tcpPort, WORKLOAD_IP, () => sock.write(sent));
+      sock.on('data', (d: Buffer) => {
+        n += d.length;
+        if (n >= sent.length) sock.end();
+      });
+      sock.on('close', () => resolve(n));
+      sock.on('error', reject);
+    });
+    expect(received).toBe(1000);
+    const r = await until(() => fromSidecar.slice(before).find((x) => x.protocol === 'tcp'), 'the tcp record');
+    expect(r).toMatchObject({
+      reporter: 'destination',
+      protocol: 'tcp',
+      responseCode: 0,
+      destinationService: HELLO_HOST,
+      destinationWorkload: 'hello-v1',
+      requestBytes: 1000,
+      responseBytes: 1000,
+      connectionSecurityPolicy: 'none',
+    });
+    expect(r.durationMs).toBeGreaterThan(0);
+    expect(r.traceId).toBeUndefined();
   });
 
   it('one request through gateway and sidecar gives a source and a destination record, field by field', async () => {

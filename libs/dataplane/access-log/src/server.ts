@@ -120,7 +120,13 @@ export async function startAccessLogServer(o: AccessLogServerOptions): Promise<A
     for (const e of tcp) if (budget-- > 0) take(recordFromTcp(e, o.identity));
     if (budget < 0) skip('too_many_entries', -budget);
     stats.records += records.length;
-    if (records.length > 0) o.onRecords(records);
+    if (records.length === 0) return;
+    try {
+      o.onRecords(records);
+    } catch (err) {
+      // A consumer bug must not end Envoy's stream (Envoy would reconnect and resend nothing).
+      o.logger?.error({ err, records: records.length }, 'onRecords threw; these records are lost');
+    }
   };
 
   const server = new Server({ 'grpc.max_receive_message_length': maxMessageBytes });
