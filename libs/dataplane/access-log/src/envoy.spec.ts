@@ -55,10 +55,12 @@ describe.skipIf(!hasEnvoy(envoyPath))('Envoy → gRPC ALS → request records (r
   let routerPort: number;
   const registry = new Registry();
   const peerHeaders: (string | string[] | undefined)[] = [];
+  const appTraceparents: string[] = [];
 
   beforeAll(async () => {
     backend = createServer((req, res) => {
       peerHeaders.push(req.headers['x-aviary-peer-workload']);
+      appTraceparents.push(String(req.headers['traceparent'] ?? ''));
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
@@ -167,15 +169,16 @@ describe.skipIf(!hasEnvoy(envoyPath))('Envoy → gRPC ALS → request records (r
       responseFlags: '-',
       requestBytes: 123,
       responseBytes: Buffer.byteLength(text),
-      parentSpanId: CLIENT_SPAN,
     });
     // The sidecar moved the gateway's workload header into metadata: the app never sees it.
     expect(peerHeaders.length).toBeGreaterThan(0);
     expect(peerHeaders.every((h) => h === undefined)).toBe(true);
-    // Each hop is a span of its own in the caller's trace.
+    // Each hop is a span: client → gateway → sidecar → app, each the parent of the next.
     expect(src.spanId).toMatch(/^[0-9a-f]{16}$/);
-    expect(dst.spanId).toMatch(/^[0-9a-f]{16}$/);
-    expect(src.spanId).not.toBe(dst.spanId);
+    expect(src.spanId).not.toBe(CLIENT_SPAN);
+    expect(dst.parentSpanId).toBe(src.spanId);
+    expect(dst.spanId).not.toBe(src.spanId);
+    expect(appTraceparents).toContain(`00-${TRACE_ID}-${dst.spanId}-01`);
     // Durations: the gateway's request contains the sidecar's.
     expect(src.durationMs).toBeGreaterThan(0);
     expect(dst.durationMs).toBeGreaterThan(0);
@@ -189,7 +192,8 @@ describe.skipIf(!hasEnvoy(envoyPath))('Envoy → gRPC ALS → request records (r
     const missing = await fetch(`http://127.0.0.1:${routerPort}/nowhere`, { headers: { traceparent: `00-${'a'.repeat(32)}-${CLIENT_SPAN}-01` } });
     expect(missing.status).toBe(404);
     const nr = await until(() => fromGateway.find((r) => r.traceId === 'a'.repeat(32)), 'the 404 record');
-    expect(nr).toMatchObject({ reporter: 'source', responseCode: 404, responseFlags: 'NR', destinationService: '127.0.0.1', connectionSecurityPolicy: 'unknown' });
+    expect(nr).toMatchObject({ reporter: 'source', responseCode: 404, responseFlags: 'NR', destinationService: '127.0.0.1', connectionSecurityPolicy: 'unknown', parentSpanId: CLIENT_SPAN });
+    expect(nr.spanId).toMatch(/^[0-9a-f]{16}$/);
 
     const failing = await fetch(`http://127.0.0.1:${routerPort}/hello/fail`, { headers: { traceparent: `00-${'b'.repeat(32)}-${CLIENT_SPAN}-01` } });
     expect(failing.status).toBe(503);
@@ -199,21 +203,27 @@ describe.skipIf(!hasEnvoy(envoyPath))('Envoy → gRPC ALS → request records (r
     expect(dst).toMatchObject({ responseCode: 503, reporter: 'destination' });
   });
 
-  it('without traceparent, the hops share the trace of the x-request-id Envoy generates', async () => {
+  it('without traceparent, the gateway starts the trace: its span is the root, the sidecar its child', async () => {
     const before = fromGateway.length;
-    const beforeSidecar = fromSidecar.length;
     expect((await fetch(`http://127.0.0.1:${routerPort}/hello/untraced`)).status).toBe(200);
     const src = await until(() => fromGateway.slice(before).find((r) => r.parentSpanId === undefined), 'the untraced gateway record');
-    const dst = await until(() => fromSidecar.slice(beforeSidecar).find((r) => r.parentSpanId === undefined), 'the untraced sidecar record');
+    const dst = await until(() => fromSidecar.find((r) => r.traceId === src.traceId), 'the untraced sidecar record');
     expect(src.traceId).toMatch(/^[0-9a-f]{32}$/);
-    expect(dst.traceId).toBe(src.traceId);
-    expect(dst.spanId).not.toBe(src.spanId);
+    expect(dst.parentSpanId).toBe(src.spanId);
   });
 
   it('counts entries by kind in the agent registry', async () => {
     const text = await registry.metrics();
     expect(text).toMatch(/aviary_agent_access_log_entries_total\{kind="http"\} [3-9]/);
     expect(text).toMatch(/aviary_agent_access_log_skipped_total\{reason="no_reporter"\} 0/);
+    // Envoy's tracer exports its spans to the agent, which accepts and drops them.
+    const exported = async (): Promise<boolean> => /aviary_agent_trace_exports_total [1-9]/.test(await registry.metrics());
+    const deadline = Date.now() + 15_000;
+    while (!(await exported()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(await exported()).toBe(true);
+    // No export failure or other complaint (the connection-limit warning is about this test's bootstrap, which has no overload manager).
+    const complaints = router.log.split('\n').filter((l) => /\[(warning|error)\]/.test(l) && !l.includes('global_downstream_max_connections'));
+    expect(complaints).toEqual([]);
   });
 });
 

@@ -45,17 +45,38 @@ describe('access log towards the agent (ALS)', () => {
         expect(tags.upstream_tls?.metadata).toEqual({ kind: { cluster: {} }, metadata_key: { key: 'aviary', path: [{ key: 'tls' }] } });
       }
       if (http) {
-        expect((filter.typed_config as Record<string, unknown>).generate_request_id).toEqual({ value: true });
+        const hcm = filter.typed_config as Record<string, unknown> & { http_filters: { name: string; typed_config: { request_rules: { header: string }[] } }[] };
+        expect(hcm.generate_request_id).toEqual({ value: true });
+        expect(hcm.tracing).toEqual({
+          provider: {
+            name: 'envoy.tracers.opentelemetry',
+            typed_config: { '@type': 'type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig', grpc_service: { envoy_grpc: { cluster_name: ALS_CLUSTER } }, service_name: 'aviary-proxy' },
+          },
+        });
+        // The telemetry filter runs first: it sees the traceparent before the tracer rewrites it.
+        expect(hcm.http_filters[0]!.name).toBe('envoy.filters.http.header_to_metadata');
+        expect(hcm.http_filters[0]!.typed_config.request_rules.map((r) => r.header)).toEqual(inbound ? ['traceparent', 'x-aviary-peer-workload'] : ['traceparent']);
+        expect(tags.parent_traceparent?.metadata).toEqual({ kind: { request: {} }, metadata_key: { key: 'aviary', path: [{ key: 'parent_traceparent' }] } });
         expect((log.typed_config as Record<string, unknown>).additional_request_headers_to_log).toContain('traceparent');
       }
     }
   });
 
-  it('proxyless gRPC listeners have no access log', () => {
+  it('proxyless gRPC listeners have no access log, tracing or telemetry filter', () => {
     const text = JSON.stringify(golden('proxyless'));
     expect(text).not.toContain('access_log');
+    expect(text).not.toContain('tracing');
+    expect(text).not.toContain('header_to_metadata');
     expect(text).not.toContain('"workload"');
     expect(text).not.toContain('"aviary"');
+  });
+
+  it('outbound mesh virtual hosts and router route configurations name the calling workload from Envoy\'s environment', () => {
+    const header = { header: { key: 'x-aviary-peer-workload', value: '%ENVIRONMENT(ISTIO_META_WORKLOAD_NAME)%' }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' };
+    const sidecar = golden('sidecar-productpage').routes.find((r) => r.name === '9080')!.resource as { virtual_hosts: { name: string; request_headers_to_add?: unknown[] }[] };
+    expect(sidecar.virtual_hosts.find((v) => v.name === 'reviews.default.svc.cluster.local:9080')?.request_headers_to_add).toEqual([header]);
+    expect(sidecar.virtual_hosts.find((v) => v.name === 'allow_any' || v.name === 'block_all')?.request_headers_to_add).toBeUndefined();
+    for (const r of golden('router').routes) expect((r.resource as { request_headers_to_add?: unknown[] }).request_headers_to_add).toEqual([header]);
   });
 
   it('outbound clusters say how they originate TLS and endpoints carry Istio workload metadata', () => {

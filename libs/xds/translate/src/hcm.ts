@@ -1,4 +1,4 @@
-import { httpAccessLog, tcpAccessLog, type AccessLogOptions } from './accesslog';
+import { hcmTracing, httpAccessLog, tcpAccessLog, telemetryFilter, type AccessLogOptions } from './accesslog';
 import { adsConfigSource, N, T, typed, wrap, type Msg } from './envoy';
 
 /** HTTP filters end with the router, which must be last (gRPC NACKs otherwise). */
@@ -23,7 +23,8 @@ export interface HcmOptions {
   readonly forwardClientCert?: boolean;
   /**
    * Telemetry through the agent's ALS (sidecars and routers); `undefined` only for proxyless
-   * gRPC, which has no agent. Envoy then also generates an `x-request-id` where none came in.
+   * gRPC, which has no agent. Envoy then also generates an `x-request-id` where none came in,
+   * traces each hop (see accesslog.ts) and runs the telemetry filter first.
    */
   readonly accessLog: AccessLogOptions | undefined;
 }
@@ -32,10 +33,10 @@ export function httpConnectionManager(o: HcmOptions): Msg {
   return typed(T.HttpConnectionManager, {
     stat_prefix: o.statPrefix,
     ...(o.rds !== undefined ? { rds: { config_source: adsConfigSource(), route_config_name: o.rds } } : { route_config: o.routeConfig }),
-    http_filters: [...o.filters, routerFilter()],
+    http_filters: [...(o.accessLog !== undefined ? [telemetryFilter(o.accessLog.reporter)] : []), ...o.filters, routerFilter()],
     ...(o.useRemoteAddress !== undefined && { use_remote_address: { value: o.useRemoteAddress } }),
     ...(o.forwardClientCert && { forward_client_cert_details: 'APPEND_FORWARD', set_current_client_cert_details: { subject: { value: true }, dns: true, uri: true } }),
-    ...(o.accessLog !== undefined && { generate_request_id: wrap(true), access_log: [httpAccessLog(o.accessLog)] }),
+    ...(o.accessLog !== undefined && { generate_request_id: wrap(true), tracing: hcmTracing(), access_log: [httpAccessLog(o.accessLog)] }),
   });
 }
 

@@ -2,7 +2,7 @@ import { MESH_GATEWAY, compareStrings, type Service, type ServicePortInfo } from
 import { outboundClusters } from './clusters';
 import { BLACKHOLE_CLUSTER, clusterName, isHttp2Port, isHttpPort, PASSTHROUGH_CLUSTER, type Ctx } from './context';
 import { durationMs, N, prune, socketAddress, T, typed, wrap, type Msg } from './envoy';
-import { peerWorkloadFilter, peerWorkloadHeader } from './accesslog';
+import { peerWorkloadHeader } from './accesslog';
 import { faultFilter, hcmFilter, tcpProxyFilter } from './hcm';
 import { withRateLimits, rateLimitHttpFilter } from './ratelimit';
 import { rbacFilters } from './rbac';
@@ -230,7 +230,7 @@ function inbound(ctx: Ctx, out: Generated): void {
         route: { cluster, timeout: durationMs(0) },
         decorator: { operation: `${vhostKey}/*` },
       };
-      const filters = [peerWorkloadFilter(), ...rbacFilters(ctx, policies), ...(rateLimits.length > 0 ? [rateLimitHttpFilter()] : [])];
+      const filters = [...rbacFilters(ctx, policies), ...(rateLimits.length > 0 ? [rateLimitHttpFilter()] : [])];
       filter = hcmFilter({
         statPrefix: `inbound_0.0.0.0_${inst.targetPort}`,
         routeConfig: {
