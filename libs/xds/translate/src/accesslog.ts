@@ -57,7 +57,7 @@ const PEER_WORKLOAD_KEY = 'peer_workload';
 const PARENT_TRACEPARENT_KEY = 'parent_traceparent';
 
 /** Request headers logged in `HTTPRequestProperties.request_headers`. */
-export const ALS_REQUEST_HEADERS: readonly string[] = Object.freeze(['traceparent', 'tracestate', 'content-type']);
+export const ALS_REQUEST_HEADERS: readonly string[] = Object.freeze(['traceparent', 'content-type']);
 
 /**
  * Endpoint metadata namespaces. `istio.workload` is Istio's own encoding,
