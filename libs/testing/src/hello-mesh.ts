@@ -1,7 +1,7 @@
 import { buildSnapshot, type ModelObject } from '@aviary/mesh-model';
 import { parseNode } from '@aviary/xds-cache';
 import { ALS_CLUSTER, translate } from '@aviary/xds-translate';
-import { inlineRoutes, staticClusters, unixGrpcCluster, type XdsSet } from './envoy';
+import { inlineRoutes, staticClusters, unixGrpcCluster, type XdsSet } from './envoy-process';
 
 type Msg = Record<string, unknown>;
 
