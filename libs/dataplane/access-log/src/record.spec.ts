@@ -1,4 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Compile } from 'typebox/compile';
+import { RequestRecord } from '@aviary/events';
 import type { HttpAccessLogEntry, TcpAccessLogEntry } from './entry';
 import { recordFromHttp, recordFromTcp, responseFlagsOf, serviceOfCluster, spiffeNamespace, type Mapped, type ProxyIdentity, type TelemetryRecord } from './record';
 
@@ -45,10 +47,19 @@ function outbound(extra: Partial<HttpAccessLogEntry['common_properties']> = {}):
   };
 }
 
+/** Every record a test maps, checked against the collector's wire schema at the end. */
+const produced: TelemetryRecord[] = [];
 const recordOf = (m: Mapped): TelemetryRecord => {
   if (!('record' in m)) throw new Error(`skipped: ${m.skip}`);
+  produced.push(m.record);
   return m.record;
 };
+
+afterAll(() => {
+  const check = Compile(RequestRecord);
+  expect(produced.length).toBeGreaterThan(10);
+  for (const r of produced) expect(check.Check(r), JSON.stringify([...check.Errors(r)])).toBe(true);
+});
 
 describe('recordFromHttp, source reporter (gateway, outbound sidecar)', () => {
   it('fills every field from the entry, the upstream host metadata and the proxy identity', () => {
@@ -261,6 +272,19 @@ describe('recordFromTcp', () => {
       responseBytes: 2048,
       startTime: '2026-05-28T20:26:40.250Z',
     });
+  });
+});
+
+describe('bounds of the wire schema', () => {
+  it('cuts overlong labels, principals and flags instead of losing the record', () => {
+    const e = outbound({
+      custom_tags: { reporter: 'source', upstream_workload: `${'w'.repeat(300)};ns;;;`, upstream_principal: `spiffe://td/ns/a/sa/${'p'.repeat(3000)}`, upstream_tls: 'ISTIO_MUTUAL' },
+      response_flags: Object.fromEntries(['failed_local_healthcheck', 'no_healthy_upstream', 'upstream_request_timeout', 'local_reset', 'upstream_remote_reset', 'upstream_connection_failure', 'upstream_connection_termination', 'upstream_overflow', 'no_route_found', 'delay_injected', 'fault_injected', 'rate_limited', 'rate_limit_service_error', 'downstream_connection_termination', 'upstream_retry_limit_exceeded', 'stream_idle_timeout', 'invalid_envoy_request_headers', 'downstream_protocol_error', 'upstream_max_stream_duration_reached', 'response_from_cache_filter', 'no_filter_config_found'].map((f) => [f, true])),
+    });
+    const r = recordOf(recordFromHttp(e, gateway));
+    expect(r.destinationWorkload).toHaveLength(253);
+    expect(r.destinationPrincipal).toHaveLength(2048);
+    expect(r.responseFlags.length).toBeLessThanOrEqual(64);
   });
 });
 

@@ -66,11 +66,15 @@ export function responseFlagsOf(flags: Readonly<Record<string, unknown>> | undef
     const v = flags[field];
     return v === true || (typeof v === 'object' && v !== null);
   }).map(([, short]) => short);
-  return set.length === 0 ? '-' : set.join(',');
+  return set.length === 0 ? '-' : set.join(',').slice(0, MAX_FLAGS);
 }
 
+// The wire schema's bounds (RequestRecord): longer values are cut rather than the record lost.
 const MAX_LABEL = 253;
+const MAX_PRINCIPAL = 2048;
+const MAX_FLAGS = 64;
 const label = (v: string | undefined): string => (v ?? '').slice(0, MAX_LABEL);
+const principal = (v: string | undefined): string => (v ?? '').slice(0, MAX_PRINCIPAL);
 
 function ms(d: Duration | undefined): number | undefined {
   if (d === undefined) return undefined;
@@ -203,10 +207,10 @@ function partiesOf(c: AccessLogCommon, self: ProxyIdentity, authority: string | 
       side: {
         sourceWorkload: mutual ? label(peerWorkload(tags[AlsTag.peerWorkload])) : '',
         sourceNamespace: label(spiffeNamespace(peer)),
-        sourcePrincipal: peer,
+        sourcePrincipal: principal(peer),
         destinationWorkload: label(self.workload),
         destinationNamespace: label(self.namespace),
-        destinationPrincipal: mutual ? spiffeUri(tls?.local_certificate_properties?.subject_alt_name) || self.principal : '',
+        destinationPrincipal: mutual ? principal(spiffeUri(tls?.local_certificate_properties?.subject_alt_name) || self.principal) : '',
         ...(selfApp !== undefined && { destinationApp: label(selfApp) }),
         destinationService: label(tags[AlsTag.destinationService] || hostOfAuthority(authority)),
         destinationVersion: label(selfVersion),
@@ -225,12 +229,12 @@ function partiesOf(c: AccessLogCommon, self: ProxyIdentity, authority: string | 
       side: {
         sourceWorkload: label(self.workload),
         sourceNamespace: label(self.namespace),
-        sourcePrincipal: self.principal,
+        sourcePrincipal: principal(self.principal),
         ...(selfApp !== undefined && { sourceApp: label(selfApp) }),
         ...(selfVersion !== undefined && { sourceVersion: label(selfVersion) }),
         destinationWorkload: label(upstream.workload),
         destinationNamespace: label(upstream.namespace),
-        destinationPrincipal: mutual ? (tags[AlsTag.upstreamPrincipal] ?? '') : '',
+        destinationPrincipal: mutual ? principal(tags[AlsTag.upstreamPrincipal]) : '',
         ...(upstream.app !== '' && { destinationApp: label(upstream.app) }),
         destinationService: label(serviceOfCluster(cluster) || hostOfAuthority(authority)),
         destinationVersion: label(upstream.version),
