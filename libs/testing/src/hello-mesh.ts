@@ -1,9 +1,16 @@
-import { buildSnapshot, type ModelObject } from '@aviary/mesh-model';
-import { parseNode } from '@aviary/xds-cache';
-import { ALS_CLUSTER, translate } from '@aviary/xds-translate';
+import { buildSnapshot, parseNode, type MeshSnapshot, type ModelObject, type ProxyInfo } from '@aviary/mesh-model';
 import { inlineRoutes, staticClusters, unixGrpcCluster, type XdsSet } from './envoy-process';
 
 type Msg = Record<string, unknown>;
+
+/**
+ * The agent's access log cluster (CONTRACT.md; `ALS_CLUSTER` of @aviary/xds-translate, whose
+ * specs import this lib, so it is not imported here).
+ */
+const ALS_CLUSTER = 'aviary-als';
+
+/** pilot's translator (`translate` of @aviary/xds-translate), passed in for the same reason. */
+export type Translate = (proxy: ProxyInfo, snapshot: MeshSnapshot) => XdsSet;
 
 export const HELLO_HOST = 'hello.demo.svc.cluster.local';
 export const ROUTER_LISTENER = '0.0.0.0_8080';
@@ -17,7 +24,7 @@ export const inboundListener = (port: number): string => `inbound_${port}`;
  * inbound chain forwarding to `127.0.0.1:port`. Everything else answers 404 (`NR`). With
  * `tcpPort`, the service also has TCP port 5432 served by the workload at `tcpPort`.
  */
-export function helloMesh(workloadIp: string, port: number, options: { mtls?: boolean; tcpPort?: number } = {}): { router: XdsSet; sidecar: XdsSet } {
+export function helloMesh(translate: Translate, workloadIp: string, port: number, options: { mtls?: boolean; tcpPort?: number } = {}): { router: XdsSet; sidecar: XdsSet } {
   const tcp = options.tcpPort;
   const objects: ModelObject[] = [
     {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
+import { translate } from '@aviary/xds-translate';
 import { createTelemetryPublisher, startAccessLogServer, type AccessLogServer, type ProxyIdentity, type RecordBatcher, type TelemetryRecord } from '@aviary/access-log';
 import { parseConfig, telemetryConfig } from '@aviary/config';
 import { Bus } from '@aviary/events';
@@ -72,7 +73,7 @@ describe.skipIf(!hasEnvoy(envoyPath))('Envoy access logs reach the collector thr
     backend = createServer((req, res) => req.resume().on('end', () => res.end('hello from v1')));
     await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
     const port = (backend.address() as AddressInfo).port;
-    const mesh = helloMesh(WORKLOAD_IP, port, { mtls: true });
+    const mesh = helloMesh(translate, WORKLOAD_IP, port, { mtls: true });
     const trustedCa = ssl.ca();
     const gwCert = ssl.spiffeCert('gateway', GATEWAY_ID);
     const helloCert = ssl.spiffeCert('hello', HELLO_ID);

@@ -1,11 +1,7 @@
-import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Endpoint } from '@aviary/mesh-model';
-import { structToJs } from '@aviary/xds-protos';
 import { ALS_CLUSTER, ALS_LOG_NAME, endpointMetadata, istioWorkloadValue, workloadNameOf } from './accesslog';
 
 const goldenDir = join(import.meta.dirname, '__golden__');
@@ -129,68 +125,4 @@ describe('endpoint workload names', () => {
   });
 });
 
-const envoy = process.env['AVIARY_ENVOY_PATH'] ?? join(homedir(), '.cache', 'aviary-envoy', '1.40.0', 'bin', 'envoy');
-/**
- * Deprecations in pilot's output that another change removes (RegexMatcher.google_re2,
- * match_subject_alt_names); anything else Envoy warns about fails the test.
- */
-const knownDeprecations = /RegexMatcher\.google_re2|match_subject_alt_names/;
-
-/**
- * A static bootstrap holding a golden's listeners (RDS inlined) and clusters (EDS replaced by
- * the golden's load assignments, so endpoint metadata is checked too), plus the agent's
- * `sds-grpc` and `aviary-als` clusters on Unix sockets that need not exist for validation.
- */
-function staticBootstrap(g: Golden, dir: string): Record<string, unknown> {
-  const routes = new Map(g.routes.map((r) => [r.name, r.resource]));
-  const eds = new Map(g.endpoints.map((e) => [e.name, e.resource]));
-  const inline = (x: unknown): unknown => {
-    if (Array.isArray(x)) return x.map(inline);
-    if (x === null || typeof x !== 'object') return x;
-    const o = x as Record<string, unknown>;
-    if (o.rds !== undefined) {
-      const { rds, ...rest } = o;
-      return inline({ ...rest, route_config: routes.get((rds as { route_config_name: string }).route_config_name) });
-    }
-    return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, inline(v)]));
-  };
-  const h2 = { 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': { '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions', explicit_http_config: { http2_protocol_options: {} } } };
-  const pipe = (name: string) => ({
-    name,
-    type: 'STATIC',
-    connect_timeout: '1s',
-    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { pipe: { path: join(dir, `${name}.sock`) } } } }] }] },
-    typed_extension_protocol_options: h2,
-  });
-  // A JSON bootstrap spells google.protobuf.Struct as a plain object (the goldens hold the proto form).
-  const structs = (x: unknown, key: string): unknown => {
-    if (Array.isArray(x)) return x.map((v) => structs(v, key));
-    if (x === null || typeof x !== 'object') return x;
-    const entries = Object.entries(x as Record<string, unknown>);
-    if (key === 'filter_metadata') return Object.fromEntries(entries.map(([k, v]) => [k, structToJs(v as Parameters<typeof structToJs>[0])]));
-    return Object.fromEntries(entries.map(([k, v]) => [k, key === 'transport_socket_matches' && k === 'match' ? structToJs(v as Parameters<typeof structToJs>[0]) : structs(v, k)]));
-  };
-  const clusters = g.clusters.map(({ name, resource }) => {
-    if (resource.type !== 'EDS') return structs(resource, '');
-    const { eds_cluster_config: _eds, ...rest } = resource;
-    return structs({ ...rest, type: 'STATIC', load_assignment: eds.get(name) ?? { cluster_name: name } }, '');
-  });
-  return {
-    node: { id: 'sidecar~10.0.0.1~validate.default~default.svc.cluster.local', cluster: 'validate' },
-    static_resources: { listeners: g.listeners.map((l) => inline(l.resource)), clusters: [...clusters, pipe('sds-grpc'), pipe(ALS_CLUSTER)] },
-  };
-}
-
-describe.skipIf(!existsSync(envoy))('upstream Envoy accepts the golden output with access logs (envoy --mode validate)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'aviary-als-validate-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-  it.each(envoyProxies)('%s: accepted with no new warning', async (name) => {
-    const file = join(dir, `${name}.json`);
-    writeFileSync(file, JSON.stringify(staticBootstrap(golden(name), dir)));
-    const { stdout, stderr } = await promisify(execFile)(envoy, ['--mode', 'validate', '-c', file, '--use-dynamic-base-id', '-l', 'warning'], { timeout: 30_000 });
-    expect(stdout + stderr).toMatch(/configuration .* OK/);
-    const warnings = stderr.split('\n').filter((l) => /\[(warning|error|critical)\]/.test(l) && !knownDeprecations.test(l));
-    expect(warnings).toEqual([]);
-  });
-});
+// envoy --mode validate over every golden (these access logs included): envoy-validate.spec.ts.
