@@ -1,16 +1,33 @@
-import { buildSnapshot, parseNode, type MeshSnapshot, type ModelObject, type ProxyInfo } from '@aviary/mesh-model';
 import { inlineRoutes, staticClusters, unixGrpcCluster, type XdsSet } from './envoy-process';
 
 type Msg = Record<string, unknown>;
 
 /**
- * The agent's access log cluster (CONTRACT.md; `ALS_CLUSTER` of @aviary/xds-translate, whose
- * specs import this lib, so it is not imported here).
+ * The agent's access log cluster (CONTRACT.md; `ALS_CLUSTER` of @aviary/xds-translate). This lib
+ * is imported by the serving layer's specs, so it may depend on neither the model nor the
+ * translator: the caller passes pilot's translation in.
  */
 const ALS_CLUSTER = 'aviary-als';
 
-/** pilot's translator (`translate` of @aviary/xds-translate), passed in for the same reason. */
-export type Translate = (proxy: ProxyInfo, snapshot: MeshSnapshot) => XdsSet;
+/** An Istio config object as a user writes it. */
+export interface MeshObject {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly metadata: { readonly name: string; readonly namespace: string };
+  readonly spec: Record<string, unknown>;
+}
+
+/** An xDS node as a proxy sends it (Istio-style id and metadata). */
+export interface MeshNode {
+  readonly id: string;
+  readonly metadata: Record<string, unknown>;
+}
+
+/**
+ * pilot's translation of `objects` for `node`, e.g.
+ * `(objects, node) => translate(parseNode(node), buildSnapshot(objects, { trustDomain: 'cluster.local' }))`.
+ */
+export type TranslateMesh = (objects: readonly MeshObject[], node: MeshNode) => XdsSet;
 
 export const HELLO_HOST = 'hello.demo.svc.cluster.local';
 export const ROUTER_LISTENER = '0.0.0.0_8080';
@@ -24,9 +41,9 @@ export const inboundListener = (port: number): string => `inbound_${port}`;
  * inbound chain forwarding to `127.0.0.1:port`. Everything else answers 404 (`NR`). With
  * `tcpPort`, the service also has TCP port 5432 served by the workload at `tcpPort`.
  */
-export function helloMesh(translate: Translate, workloadIp: string, port: number, options: { mtls?: boolean; tcpPort?: number } = {}): { router: XdsSet; sidecar: XdsSet } {
+export function helloMesh(translateMesh: TranslateMesh, workloadIp: string, port: number, options: { mtls?: boolean; tcpPort?: number } = {}): { router: XdsSet; sidecar: XdsSet } {
   const tcp = options.tcpPort;
-  const objects: ModelObject[] = [
+  const objects: MeshObject[] = [
     {
       apiVersion: 'networking.istio.io/v1',
       kind: 'ServiceEntry',
@@ -57,16 +74,15 @@ export function helloMesh(translate: Translate, workloadIp: string, port: number
       metadata: { name: 'hello', namespace: 'demo' },
       spec: { hosts: ['*'], gateways: ['hello-gateway'], http: [{ match: [{ uri: { prefix: '/hello' } }], route: [{ destination: { host: HELLO_HOST, subset: 'v1', port: { number: 80 } } }] }] },
     },
-  ] as ModelObject[];
-  const snapshot = buildSnapshot(objects, { trustDomain: 'cluster.local' });
-  const router = translate(
-    parseNode({ id: 'router~127.0.0.1~istio-ingressgateway-1.istio-system~istio-system.svc.cluster.local', metadata: { NAMESPACE: 'istio-system', LABELS: { istio: 'ingressgateway' } } }),
-    snapshot,
-  );
-  const sidecar = translate(
-    parseNode({ id: `sidecar~${workloadIp}~hello-v1-1.demo~demo.svc.cluster.local`, metadata: { NAMESPACE: 'demo', LABELS: { app: 'hello', version: 'v1' }, SERVICE_ACCOUNT: 'hello' } }),
-    snapshot,
-  );
+  ];
+  const router = translateMesh(objects, {
+    id: 'router~127.0.0.1~istio-ingressgateway-1.istio-system~istio-system.svc.cluster.local',
+    metadata: { NAMESPACE: 'istio-system', LABELS: { istio: 'ingressgateway' } },
+  });
+  const sidecar = translateMesh(objects, {
+    id: `sidecar~${workloadIp}~hello-v1-1.demo~demo.svc.cluster.local`,
+    metadata: { NAMESPACE: 'demo', LABELS: { app: 'hello', version: 'v1' }, SERVICE_ACCOUNT: 'hello' },
+  });
   return { router, sidecar };
 }
 

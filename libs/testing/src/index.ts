@@ -7,4 +7,4 @@ export type { TestEnvoy, TestEnvoyOptions, EnvoyValidation } from './envoy';
 export { CACHED_ENVOY_PATH, EnvoyProcess, envoyBinary, hasEnvoy, inlineRoutes, staticClusters, toBootstrapJson, unixGrpcCluster } from './envoy-process';
 export type { XdsSet } from './envoy-process';
 export { helloMesh, routerBootstrap, sidecarInboundBootstrap, staticSecrets, HELLO_HOST, ROUTER_LISTENER, inboundListener } from './hello-mesh';
-export type { Translate, WorkloadCertFiles } from './hello-mesh';
+export type { MeshNode, MeshObject, TranslateMesh, WorkloadCertFiles } from './hello-mesh';

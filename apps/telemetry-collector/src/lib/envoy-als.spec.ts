@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
+import { buildSnapshot, parseNode } from '@aviary/mesh-model';
 import { translate } from '@aviary/xds-translate';
 import { createTelemetryPublisher, startAccessLogServer, type AccessLogServer, type ProxyIdentity, type RecordBatcher, type TelemetryRecord } from '@aviary/access-log';
 import { parseConfig, telemetryConfig } from '@aviary/config';
@@ -12,8 +13,10 @@ import { Bus } from '@aviary/events';
 import { NatsServer } from '@aviary/nats-runner';
 import { createLogger } from '@aviary/observability';
 import { runComponent, type RunningComponent } from '@aviary/runtime';
-import { EnvoyProcess, hasEnvoy, helloMesh, HELLO_HOST, OpenSsl, ROUTER_LISTENER, routerBootstrap, sidecarInboundBootstrap, staticSecrets } from '@aviary/testing';
+import { EnvoyProcess, hasEnvoy, helloMesh, HELLO_HOST, OpenSsl, ROUTER_LISTENER, routerBootstrap, sidecarInboundBootstrap, staticSecrets, type TranslateMesh } from '@aviary/testing';
 import { buildCollector, type Collector } from './collector';
+
+const translateMesh: TranslateMesh = (objects, node) => translate(parseNode(node), buildSnapshot(objects, { trustDomain: 'cluster.local' }));
 
 /**
  * The whole telemetry path with real processes and no mocks: HTTP requests through two real
@@ -73,7 +76,7 @@ describe.skipIf(!hasEnvoy(envoyPath))('Envoy access logs reach the collector thr
     backend = createServer((req, res) => req.resume().on('end', () => res.end('hello from v1')));
     await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
     const port = (backend.address() as AddressInfo).port;
-    const mesh = helloMesh(translate, WORKLOAD_IP, port, { mtls: true });
+    const mesh = helloMesh(translateMesh, WORKLOAD_IP, port, { mtls: true });
     const trustedCa = ssl.ca();
     const gwCert = ssl.spiffeCert('gateway', GATEWAY_ID);
     const helloCert = ssl.spiffeCert('hello', HELLO_ID);

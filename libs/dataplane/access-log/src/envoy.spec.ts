@@ -5,10 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
-import { EnvoyProcess, hasEnvoy, helloMesh, HELLO_HOST, inboundListener, OpenSsl, ROUTER_LISTENER, routerBootstrap, sidecarInboundBootstrap, staticSecrets } from '@aviary/testing';
+import { EnvoyProcess, hasEnvoy, helloMesh, HELLO_HOST, inboundListener, OpenSsl, ROUTER_LISTENER, routerBootstrap, sidecarInboundBootstrap, staticSecrets, type TranslateMesh } from '@aviary/testing';
+import { buildSnapshot, parseNode } from '@aviary/mesh-model';
 import { translate } from '@aviary/xds-translate';
 import { startAccessLogServer, type AccessLogServer } from './server';
 import type { ProxyIdentity, TelemetryRecord } from './record';
+
+const translateMesh: TranslateMesh = (objects, node) => translate(parseNode(node), buildSnapshot(objects, { trustDomain: 'cluster.local' }));
 
 /**
  * Real processes: two upstream Envoys configured with pilot's own translation of a small mesh
@@ -74,7 +77,7 @@ describe.skipIf(!hasEnvoy(envoyPath))('Envoy → gRPC ALS → request records (r
     echo = createTcpServer((sock) => sock.pipe(sock));
     await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
     tcpPort = (echo.address() as AddressInfo).port;
-    const mesh = helloMesh(translate, WORKLOAD_IP, port, { tcpPort });
+    const mesh = helloMesh(translateMesh, WORKLOAD_IP, port, { tcpPort });
     gatewayAls = await startAccessLogServer({ socketPath: join(dir, 'gateway-als.sock'), identity: gatewayIdentity, onRecords: (r) => fromGateway.push(...r), registry });
     sidecarAls = await startAccessLogServer({ socketPath: join(dir, 'sidecar-als.sock'), identity: helloIdentity, onRecords: (r) => fromSidecar.push(...r) });
     sidecar = await EnvoyProcess.start(sidecarInboundBootstrap(mesh.sidecar, sidecarAls.socketPath, WORKLOAD_IP, [port, tcpPort]), { envoyPath });
@@ -246,7 +249,7 @@ describe.skipIf(!hasEnvoy(envoyPath))('Envoy → ALS over mutual TLS (ISTIO_MUTU
     const trustedCa = ssl.ca();
     const gw = ssl.spiffeCert('gateway', gatewayIdentity.principal);
     const hello = ssl.spiffeCert('hello', helloIdentity.principal);
-    const mesh = helloMesh(translate, workloadIp, port, { mtls: true });
+    const mesh = helloMesh(translateMesh, workloadIp, port, { mtls: true });
     const gatewayAls = await startAccessLogServer({ socketPath: join(dir, 'gateway.sock'), identity: gatewayIdentity, onRecords: (r) => fromGateway.push(...r) });
     const sidecarAls = await startAccessLogServer({ socketPath: join(dir, 'sidecar.sock'), identity: helloIdentity, onRecords: (r) => fromSidecar.push(...r) });
     servers.push(gatewayAls, sidecarAls);
