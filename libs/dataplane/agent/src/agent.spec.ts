@@ -134,7 +134,7 @@ describe.runIf(existsSync(ENVOY))('EnvoyAgent with a real Envoy, pilot\'s ADS se
         await agent.start();
         expect(JSON.parse(readFileSync(agent.paths.bootstrap, 'utf8')).node.id).toBe(node.id);
         await until('ready', () => agent.ready());
-        expect(agent.status().secrets.sort()).toEqual(['ROOTCA', 'default']);
+        expect([...agent.status().secrets].sort()).toEqual(['ROOTCA', 'default']);
 
         const first = await get(listenerPort, https);
         expect(first.status).toBe(200);

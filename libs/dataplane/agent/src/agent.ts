@@ -37,6 +37,7 @@ export interface AgentOptions {
 export interface AgentStatus {
   readonly envoy: { readonly pid: number | undefined; readonly state: string | undefined; readonly restarts: number; readonly adminPort: number };
   readonly configReceived: boolean;
+  readonly pilotConnected: boolean;
   readonly draining: boolean;
   readonly secrets: readonly string[];
   readonly certificate?: { readonly serial: string; readonly notAfter: string; readonly version: number; readonly valid: boolean };
@@ -70,6 +71,7 @@ export class EnvoyAgent {
   private poll: NodeJS.Timeout | undefined;
   private envoyState: string | undefined;
   private received = false;
+  private pilotConnected: boolean | undefined;
   private draining = false;
   private readonly log: AgentLogger;
   readonly paths: { readonly bootstrap: string; readonly sds: string; readonly als: string };
@@ -132,15 +134,25 @@ export class EnvoyAgent {
       onExit: (code, signal, restartInMs) => {
         this.received = false;
         this.envoyState = undefined;
+        this.pilotConnected = undefined;
         if (restartInMs === undefined) envoyLog.info({ code, signal }, 'Envoy stopped');
         else envoyLog.error({ code, signal, restartInMs }, 'Envoy exited unexpectedly; restarting');
       },
     });
     this.envoy.start();
     const pollMs = this.opts.readinessPollMs ?? 500;
+    const xdsLog = this.log.child({ component: 'xds' });
     const tick = async (): Promise<void> => {
       this.envoyState = await this.admin.state();
-      if (!this.received && this.envoyState !== undefined) this.received = await this.admin.configReceived();
+      const xds = this.envoyState === undefined ? undefined : await this.admin.xdsState();
+      if (xds === undefined) return;
+      this.received ||= xds.configReceived;
+      if (xds.connected !== this.pilotConnected) {
+        // Once per change: Envoy retries on its own and keeps serving what it has.
+        if (xds.connected) xdsLog.info({ pilot: this.opts.bootstrap.pilot }, `Envoy ${this.pilotConnected === false ? 'reconnected' : 'connected'} to pilot over ${this.opts.bootstrap.xdsProtocol === 'delta' ? 'delta' : 'state-of-the-world'} ADS`);
+        else if (this.pilotConnected === true) xdsLog.warn({ pilot: this.opts.bootstrap.pilot }, 'pilot unreachable; Envoy keeps serving the last config');
+        this.pilotConnected = xds.connected;
+      }
     };
     const loop = (): void => {
       this.poll = setTimeout(() => void tick().finally(() => this.poll !== undefined && loop()), pollMs);
@@ -164,6 +176,7 @@ export class EnvoyAgent {
     return {
       envoy: { pid: this.envoy?.pid, state: this.envoyState, restarts: this.envoy?.restarts ?? 0, adminPort: this.adminClient?.port ?? 0 },
       configReceived: this.received,
+      pilotConnected: this.pilotConnected ?? false,
       draining: this.draining,
       secrets: this.sds.names(),
       ...(cert === undefined ? {} : { certificate: { serial: cert.serial, notAfter: cert.notAfter.toISOString(), version: cert.version, valid: this.identity?.valid() ?? false } }),

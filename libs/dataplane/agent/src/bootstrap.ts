@@ -102,6 +102,21 @@ function staticListener(name: string, address: HostPort, path: string, cluster: 
   };
 }
 
+/**
+ * Istio's stat tags (its envoy_bootstrap.json): a cluster name such as
+ * `outbound|80||hello.demo.svc.cluster.local` stays one `cluster_name` label instead of being
+ * split at its dots by Envoy's default extractors, and the labels are named as Istio names them.
+ */
+const STATS_TAGS = [
+  { tag_name: 'cluster_name', regex: '^cluster\\.((.+?(\\..+?\\.svc\\.cluster\\.local)?)\\.)' },
+  { tag_name: 'tcp_prefix', regex: '^tcp\\.((.*?)\\.)\\w+?$' },
+  { tag_name: 'response_code', regex: '_rq(_(\\d{3}))$' },
+  { tag_name: 'response_code_class', regex: '_rq(_(\\dxx))$' },
+  { tag_name: 'http_conn_manager_listener_prefix', regex: '^listener(?=\\.).*?\\.http\\.(((?:[_.[:digit:]]*|[_\\[\\]aAbBcCdDeEfF[:digit:]]*))\\.)' },
+  { tag_name: 'http_conn_manager_prefix', regex: '^http\\.(((?:[_.[:digit:]]*|[_\\[\\]aAbBcCdDeEfF[:digit:]]*))\\.)' },
+  { tag_name: 'listener_address', regex: '^listener\\.(((?:[_.[:digit:]]*|[_\\[\\]aAbBcCdDeEfF[:digit:]]*))\\.)' },
+];
+
 export function envoyBootstrap(input: BootstrapInput): Record<string, unknown> {
   const { node } = input;
   const pilotType = isIP(input.pilot.host) === 0 ? 'STRICT_DNS' : 'STATIC';
@@ -124,6 +139,7 @@ export function envoyBootstrap(input: BootstrapInput): Record<string, unknown> {
   }
   return {
     node: { id: node.id, cluster: node.cluster, metadata: node.metadata, locality: node.locality },
+    stats_config: { use_all_default_tags: false, stats_tags: STATS_TAGS },
     admin: { address: socketAddress({ host: '127.0.0.1', port: input.adminPort }) },
     dynamic_resources: {
       ads_config: {

@@ -33,20 +33,23 @@ export class EnvoyAdmin {
   }
 
   /**
-   * Istio's check (pilot-agent `readiness.go`): CDS and LDS each received at least once
-   * (update_success or update_rejected counted), as `/stats` reports them.
+   * Istio's readiness check (pilot-agent `readiness.go`): CDS and LDS each received at least once
+   * (update_success or update_rejected counted); plus whether the ADS stream to pilot is up
+   * (`control_plane.connected_state`). Undefined when Envoy does not answer.
    */
-  async configReceived(): Promise<boolean> {
+  async xdsState(): Promise<{ readonly configReceived: boolean; readonly connected: boolean } | undefined> {
     try {
-      const { body } = await this.get('/stats?usedonly&filter=^(cluster_manager\\.cds|listener_manager\\.lds)\\.(update_success|update_rejected)$', 1_000);
+      const filter = '^((cluster_manager\\.cds|listener_manager\\.lds)\\.(update_success|update_rejected)|control_plane\\.connected_state)$';
+      const { status, body } = await this.get(`/stats?filter=${encodeURIComponent(filter)}`, 1_000);
+      if (status !== 200) return undefined;
       const counts = new Map<string, number>();
       for (const line of body.split('\n')) {
-        const m = /^(cluster_manager\.cds|listener_manager\.lds)\.\w+: (\d+)$/.exec(line.trim());
+        const m = /^(cluster_manager\.cds|listener_manager\.lds|control_plane)\.\w+: (\d+)$/.exec(line.trim());
         if (m !== null) counts.set(m[1] as string, (counts.get(m[1] as string) ?? 0) + Number(m[2]));
       }
-      return (counts.get('cluster_manager.cds') ?? 0) > 0 && (counts.get('listener_manager.lds') ?? 0) > 0;
+      return { configReceived: (counts.get('cluster_manager.cds') ?? 0) > 0 && (counts.get('listener_manager.lds') ?? 0) > 0, connected: (counts.get('control_plane') ?? 0) > 0 };
     } catch {
-      return false;
+      return undefined;
     }
   }
 }
