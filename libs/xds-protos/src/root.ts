@@ -76,6 +76,7 @@ export const defaultProtoFiles: readonly string[] = Object.freeze([
   'envoy/extensions/filters/listener/http_inspector/v3/http_inspector.proto',
   'envoy/extensions/filters/listener/original_dst/v3/original_dst.proto',
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
+  'envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto',
   'envoy/extensions/clusters/aggregate/v3/cluster.proto',
   'envoy/extensions/load_balancing_policies/round_robin/v3/round_robin.proto',
   'envoy/extensions/load_balancing_policies/least_request/v3/least_request.proto',

@@ -1,8 +1,8 @@
 import type { ConnectionPoolSettings, OutlierDetection } from '@aviary/mesh-api';
 import { compareStrings, labelsMatch, type Endpoint, type Service, type ServicePortInfo } from '@aviary/mesh-model';
-import { clusterName, effectivePolicy, isHttp2Port, type Ctx, type EffectivePolicy } from './context';
+import { clusterName, effectivePolicy, isHttp2Port, isHttpPort, type Ctx, type EffectivePolicy } from './context';
 import { adsConfigSource, duration, durationMs, N, stringStruct, T, typed, wrap, type Msg } from './envoy';
-import { clientTlsUpstream, istioMutualUpstream, proxylessUpstream, rawBufferSocket, transportSocket } from './tls';
+import { clientTlsUpstream, istioMutualUpstream, proxylessUpstream, rawBufferSocket, transportSocket, type UpstreamAlpn } from './tls';
 
 /** One outbound cluster and the endpoints it reads (EDS). */
 export interface OutboundCluster {
@@ -124,13 +124,23 @@ function outlierDetection(od: OutlierDetection | undefined): Msg {
   return { outlier_detection: out };
 }
 
+function speaksH2(port: ServicePortInfo, pool: ConnectionPoolSettings | undefined): boolean {
+  return isHttp2Port(port) || pool?.http?.h2UpgradePolicy === 'UPGRADE';
+}
+
+/** The protocol an ISTIO_MUTUAL connection to this port carries, offered as ALPN (see UpstreamAlpn). */
+function upstreamAlpn(port: ServicePortInfo, pool: ConnectionPoolSettings | undefined): UpstreamAlpn {
+  if (speaksH2(port, pool)) return 'h2';
+  return isHttpPort(port) ? 'http/1.1' : 'none';
+}
+
 /** HTTP/2 upstream for gRPC/HTTP2 ports; per-connection request limit and idle timeout. */
 function protocolOptions(port: ServicePortInfo, pool: ConnectionPoolSettings | undefined): Msg {
   const common: Msg = {};
   const idle = duration(pool?.http?.idleTimeout);
   if (idle) common.idle_timeout = idle;
   if (pool?.http?.maxRequestsPerConnection && pool.http.maxRequestsPerConnection > 0) common.max_requests_per_connection = wrap(pool.http.maxRequestsPerConnection);
-  const h2 = isHttp2Port(port) || pool?.http?.h2UpgradePolicy === 'UPGRADE';
+  const h2 = speaksH2(port, pool);
   if (!h2 && Object.keys(common).length === 0) return {};
   const options: Msg = {
     ...(Object.keys(common).length > 0 && { common_http_protocol_options: common }),
@@ -154,18 +164,19 @@ function transport(ctx: Ctx, service: Service, port: ServicePortInfo, subset: st
   const mode = policy.tls?.mode;
   const sds = ctx.options.sdsClusterName;
   const sni = istioSni(port.number, subset, service.hostname);
+  const alpn = upstreamAlpn(port, policy.connectionPool);
   if (ctx.proxy.kind === 'proxyless') {
     if (mode === 'ISTIO_MUTUAL') return { transport_socket: transportSocket(proxylessUpstream(ctx.options.certificateProviderInstance, sansFor(service, endpoints))) };
     if (mode === 'SIMPLE' || mode === 'MUTUAL') ctx.problem(`${clusterName('outbound', port.number, subset, service.hostname)}: TLS mode ${mode} is not supported for proxyless gRPC`);
     return {};
   }
   if (mode === 'DISABLE') return {};
-  if (mode === 'ISTIO_MUTUAL') return { transport_socket: transportSocket(istioMutualUpstream(sds, sansFor(service, endpoints), sni)) };
+  if (mode === 'ISTIO_MUTUAL') return { transport_socket: transportSocket(istioMutualUpstream(sds, sansFor(service, endpoints), sni, alpn)) };
   if (mode === 'SIMPLE' || mode === 'MUTUAL') return { transport_socket: transportSocket(clientTlsUpstream(policy.tls!, sds, service.hostname)) };
   if (service.location === 'MESH_EXTERNAL') return {};
   return {
     transport_socket_matches: [
-      { name: 'tlsMode-istio', match: stringStruct({ tlsMode: 'istio' }), transport_socket: transportSocket(istioMutualUpstream(sds, sansFor(service, endpoints), sni)) },
+      { name: 'tlsMode-istio', match: stringStruct({ tlsMode: 'istio' }), transport_socket: transportSocket(istioMutualUpstream(sds, sansFor(service, endpoints), sni, alpn)) },
       { name: 'tlsMode-disabled', match: {}, transport_socket: rawBufferSocket() },
     ],
   };

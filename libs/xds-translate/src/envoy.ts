@@ -27,6 +27,8 @@ export const T = {
   RawBuffer: 'type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer',
   TlsInspector: 'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector',
   OriginalDst: 'type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst',
+  HttpInspector: 'type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector',
+  PreviousHostsPredicate: 'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate',
   HttpProtocolOptions: 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
 } as const;
 
@@ -43,6 +45,8 @@ export const N = {
   rawBuffer: 'envoy.transport_sockets.raw_buffer',
   tlsInspector: 'envoy.filters.listener.tls_inspector',
   originalDst: 'envoy.filters.listener.original_dst',
+  httpInspector: 'envoy.filters.listener.http_inspector',
+  previousHosts: 'envoy.retry_host_predicates.previous_hosts',
   httpProtocolOptions: 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
 } as const;
 
@@ -114,8 +118,9 @@ export function stringMatcher(m: { exact?: string; prefix?: string; regex?: stri
   return undefined;
 }
 
+/** RegexMatcher: RE2 is Envoy's default engine; `google_re2` is deprecated (Envoy warns). */
 export function regexMatcher(regex: string): Msg {
-  return { google_re2: {}, regex };
+  return { regex };
 }
 
 /** Config source for RDS/EDS over the same ADS stream. */

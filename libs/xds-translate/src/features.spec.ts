@@ -101,7 +101,9 @@ describe('DestinationRule TLS on outbound clusters', () => {
     const t = (cluster({ mode: 'ISTIO_MUTUAL' }).transport_socket as Msg).typed_config as Msg;
     const common = t.common_tls_context as Msg;
     expect((common.tls_certificate_sds_secret_configs as Msg[])[0]!.name).toBe('default');
-    expect((common.combined_validation_context as Msg).default_validation_context).toEqual({ match_subject_alt_names: [{ exact: 'spiffe://cluster.local/ns/default/sa/echo' }] });
+    expect((common.combined_validation_context as Msg).default_validation_context).toEqual({
+      match_typed_subject_alt_names: [{ san_type: 'URI', matcher: { exact: 'spiffe://cluster.local/ns/default/sa/echo' } }],
+    });
     expect(t.sni).toBe('outbound_.8080_._.echo.default.svc.cluster.local');
   });
   it('DISABLE: no transport socket; unset: auto mTLS by transport_socket_matches', () => {
@@ -154,13 +156,13 @@ describe('VirtualService HTTP routes', () => {
   it('matches: regex uri, withoutHeaders, authority; prefix rewrite', () => {
     const [route] = routesOf([{ match: [{ uri: { regex: '/v[0-9]' }, withoutHeaders: { 'x-skip': {} }, authority: { prefix: 'echo' } }], rewrite: { uri: '/new' }, route: [{ destination: { host: 'echo' } }] }]);
     expect(route!.match).toEqual({
-      safe_regex: { google_re2: {}, regex: '/v[0-9]' },
+      safe_regex: { regex: '/v[0-9]' },
       headers: [
         { name: 'x-skip', present_match: true, invert_match: true },
         { name: ':authority', string_match: { prefix: 'echo' } },
       ],
     });
-    expect((route!.route as Msg).regex_rewrite).toEqual({ pattern: { google_re2: {}, regex: '.*' }, substitution: '/new' });
+    expect((route!.route as Msg).regex_rewrite).toEqual({ pattern: { regex: '.*' }, substitution: '/new' });
   });
   it('redirect codes, direct responses, gRPC-status aborts, mirrors, attempts 0 disables retries', () => {
     const routes = routesOf([

@@ -40,7 +40,7 @@ describe('cachedTranslation (shared parts between proxies)', () => {
   it('keeps apart proxies whose labels select a different Sidecar, DestinationRule or VirtualService match', () => {
     const objects = [
       ...loadObjects(),
-      obj('DestinationRule', 'ratings-canary', { host: 'ratings', workloadSelector: { labels: { track: 'canary' } }, trafficPolicy: { loadBalancer: { simple: 'RANDOM' } } }),
+      obj('DestinationRule', 'ratings-canary', { host: 'ratings', workloadSelector: { matchLabels: { track: 'canary' } }, trafficPolicy: { loadBalancer: { simple: 'RANDOM' } } }),
       obj('Sidecar', 'narrow', { workloadSelector: { labels: { scope: 'narrow' } }, egress: [{ hosts: ['./ratings.default.svc.cluster.local'] }] }),
     ];
     const model = buildSnapshot(objects, { trustDomain: 'cluster.local' });

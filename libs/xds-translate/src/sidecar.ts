@@ -22,6 +22,8 @@ import { istioMutualDownstream, transportSocket } from './tls';
 export const OUTBOUND_PORT = 15001;
 export const INBOUND_PORT = 15006;
 export const INBOUND_PASSTHROUGH_CLUSTER = 'InboundPassthroughClusterIpv4';
+/** Istio's InboundPassthroughBindIpv4. */
+export const INBOUND_PASSTHROUGH_BIND = '127.0.0.6';
 
 export function sidecarResources(ctx: Ctx): Generated {
   const out: Generated = { listeners: [], routes: [], clusters: [], endpoints: [] };
@@ -65,9 +67,17 @@ function passthroughClusters(out: Generated, inboundToo: boolean): void {
   out.clusters.push({ name: PASSTHROUGH_CLUSTER, resource: { name: PASSTHROUGH_CLUSTER, type: 'ORIGINAL_DST', connect_timeout: durationMs(10_000), lb_policy: 'CLUSTER_PROVIDED' } });
   out.clusters.push({ name: BLACKHOLE_CLUSTER, resource: { name: BLACKHOLE_CLUSTER, type: 'STATIC', connect_timeout: durationMs(10_000) } });
   if (inboundToo) {
+    // Bound to 127.0.0.6, which the capture rules (libs/iptables) let out: a connection to the
+    // pod's own IP from any other source would be captured again and loop through 15006.
     out.clusters.push({
       name: INBOUND_PASSTHROUGH_CLUSTER,
-      resource: { name: INBOUND_PASSTHROUGH_CLUSTER, type: 'ORIGINAL_DST', connect_timeout: durationMs(10_000), lb_policy: 'CLUSTER_PROVIDED' },
+      resource: {
+        name: INBOUND_PASSTHROUGH_CLUSTER,
+        type: 'ORIGINAL_DST',
+        connect_timeout: durationMs(10_000),
+        lb_policy: 'CLUSTER_PROVIDED',
+        upstream_bind_config: { source_address: { address: INBOUND_PASSTHROUGH_BIND, port_value: 0 } },
+      },
     });
   }
 }
@@ -196,16 +206,32 @@ function instances(ctx: Ctx): Instance[] {
   return [...byTarget.values()].sort((a, b) => a.targetPort - b.targetPort);
 }
 
+/**
+ * Inbound listener filters: tls_inspector (chains match on transport_protocol) and, when the
+ * workload has HTTP ports, http_inspector enabled only on those ports, so that a server-first
+ * TCP protocol on another port is not held waiting for client bytes.
+ */
+export function inspectors(httpPorts: readonly number[]): Msg[] {
+  const out: Msg[] = [{ name: N.tlsInspector, typed_config: typed(T.TlsInspector) }];
+  if (httpPorts.length === 0) return out;
+  const ranges = [...new Set(httpPorts)].sort((a, b) => a - b).map((p) => ({ destination_port_range: { start: p, end: p + 1 } }));
+  const onHttpPorts = ranges.length === 1 ? ranges[0]! : { or_match: { rules: ranges } };
+  out.push({ name: N.httpInspector, typed_config: typed(T.HttpInspector), filter_disabled: { not_match: onHttpPorts } });
+  return out;
+}
+
 function inbound(ctx: Ctx, out: Generated): void {
   const { namespace, labels } = ctx.proxy;
   const pa = ctx.snapshot.peerAuthentications;
   const policies = ctx.snapshot.authorizationPolicies.forWorkload(namespace, labels);
   const chains: Msg[] = [];
+  const httpPorts: number[] = [];
   for (const inst of instances(ctx)) {
     const cluster = clusterName('inbound', inst.targetPort, '', '');
     out.clusters.push({ name: cluster, resource: staticCluster(cluster, '127.0.0.1', inst.targetPort, isHttp2Port(inst.port)) });
     const mode = pa.modeFor(namespace, labels, inst.targetPort);
     const http = isHttpPort(inst.port);
+    if (http) httpPorts.push(inst.targetPort);
     let filter: Msg;
     if (http) {
       const seName = inst.service.source.split('/')[2] ?? '';
@@ -265,10 +291,8 @@ function inbound(ctx: Ctx, out: Generated): void {
       name: 'virtualInbound',
       address: socketAddress('0.0.0.0', INBOUND_PORT),
       traffic_direction: 'INBOUND',
-      listener_filters: [
-        { name: N.originalDst, typed_config: typed(T.OriginalDst) },
-        { name: N.tlsInspector, typed_config: typed(T.TlsInspector) },
-      ],
+      listener_filters: [{ name: N.originalDst, typed_config: typed(T.OriginalDst) }, ...inspectors(httpPorts)],
+      continue_on_listener_filters_timeout: true,
       filter_chains: chains,
     }),
   });

@@ -158,7 +158,7 @@ function sourceLabelKeys(value: unknown, keys: Set<string>): void {
 export function selectingLabelKeys(snapshot: MeshSnapshot): readonly string[] {
   const keys = new Set<string>();
   for (const s of snapshot.sidecars.all()) for (const k of Object.keys(s.spec.workloadSelector?.labels ?? {})) keys.add(k);
-  for (const d of snapshot.destinationRules.all()) for (const k of Object.keys(d.spec.workloadSelector?.labels ?? {})) keys.add(k);
+  for (const d of snapshot.destinationRules.all()) for (const k of Object.keys(d.spec.workloadSelector?.matchLabels ?? {})) keys.add(k);
   for (const g of snapshot.gateways.all()) for (const k of Object.keys(g.spec.selector ?? {})) keys.add(k);
   for (const v of snapshot.virtualServices.all()) sourceLabelKeys(v.spec, keys);
   return [...keys].sort();
