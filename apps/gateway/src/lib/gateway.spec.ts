@@ -1,13 +1,12 @@
 import { createServer, type Server } from 'node:http';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { envoyPath } from '@aviary/agent';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gatewayConfig, parseConfig } from '@aviary/config';
+import { findEnvoy, gatewayConfig, parseConfig } from '@aviary/config';
 import { Bus, Subjects } from '@aviary/events';
 import { Issuer } from '@aviary/pki';
 import { freePort, NatsServer } from '@aviary/nats-runner';
@@ -109,7 +108,7 @@ async function waitFor(what: string, predicate: () => Promise<boolean>, timeoutM
   }
 }
 
-describe.runIf(existsSync(envoyPath(process.env['AVIARY_ENVOY_PATH'] ?? '')))('gateway app (the agent around Envoy)', () => {
+describe.runIf(findEnvoy(process.env['AVIARY_ENVOY_PATH']) !== undefined)('gateway app (the agent around Envoy)', () => {
   it('starts Envoy with config from pilot, serves traffic, reports ready, passes Envoy\'s admin through and serves Prometheus stats', async () => {
     await waitFor('traffic', async () => (await fetch(`http://127.0.0.1:${httpPort}/hello`)).status === 200, 20_000);
     expect(await (await fetch(`http://127.0.0.1:${httpPort}/hello`)).text()).toBe('echo');

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { agentNode, EnvoyAgent, envoyPath, parseHostPort, type HostPort } from '@aviary/agent';
-import type { ConfigOf, CommonConfig, gatewayConfig } from '@aviary/config';
+import { agentNode, EnvoyAgent, parseHostPort, type HostPort } from '@aviary/agent';
+import { envoyPath, type ConfigOf, type CommonConfig, type gatewayConfig } from '@aviary/config';
 import { AviaryError } from '@aviary/errors';
 import type { Stoppable } from '@aviary/events';
 import type { Component, ComponentContext } from '@aviary/runtime';

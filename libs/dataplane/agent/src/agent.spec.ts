@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { request as httpsRequest, Agent as HttpsAgent } from 'node:https';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -15,11 +15,11 @@ import { TypeUrl } from '@aviary/xds-protos';
 import { XdsServer } from '@aviary/xds-server';
 import { EnvoyAgent } from './agent';
 import { SDS_CLUSTER, type XdsProtocol } from './bootstrap';
-import { envoyPath } from './envoy-path';
+import { findEnvoy } from '@aviary/config';
 import { agentNode } from './node';
 import { TestCitadel } from './testing.test-helper';
 
-const ENVOY = envoyPath(process.env['AVIARY_ENVOY_PATH'] ?? '');
+const ENVOY = findEnvoy(process.env['AVIARY_ENVOY_PATH']) ?? '';
 const T = 'type.googleapis.com/';
 const SPIFFE = 'spiffe://cluster.local/ns/demo/sa/hello';
 
@@ -104,7 +104,7 @@ afterAll(async () => {
   citadel?.stop();
 });
 
-describe.runIf(existsSync(ENVOY))('EnvoyAgent with a real Envoy, pilot\'s ADS server and citadel\'s CA', () => {
+describe.runIf(ENVOY !== '')('EnvoyAgent with a real Envoy, pilot\'s ADS server and citadel\'s CA', () => {
   for (const protocol of ['sotw', 'delta'] as const satisfies readonly XdsProtocol[]) {
     it(`${protocol}: ready once Envoy has config and secrets; renews the certificate without dropping connections; restarts a crashed Envoy; drains on stop`, async () => {
       const workDir = mkdtempSync(join(tmpdir(), 'aviary-agent-'));

@@ -2,7 +2,6 @@ export { agentNode, interceptionModeOf, parseLabels } from './node';
 export type { AgentMode, AgentNode, NodeConfig, Platform } from './node';
 export { envoyBootstrap, parseHostPort, XDS_CLUSTER, SDS_CLUSTER, ALS_CLUSTER } from './bootstrap';
 export type { BootstrapInput, HostPort, XdsProtocol } from './bootstrap';
-export { envoyPath, ENVOY_VERSION } from './envoy-path';
 export { EnvoyAgent } from './agent';
 export type { AgentOptions, AgentStatus, AgentLogger } from './agent';
 export { EnvoyAdmin } from './envoy-admin';
