@@ -7,4 +7,5 @@ export { T as typeUrls, N as filterNames, typed, durationMs, fractionalPercent }
 export type { Msg } from './envoy';
 export { istioSni } from './clusters';
 export { SECRET_WORKLOAD, SECRET_ROOT } from './tls';
-export { OUTBOUND_PORT, INBOUND_PORT } from './sidecar';
+export { OUTBOUND_PORT } from './sidecar';
+export { INBOUND_PORT } from './inbound';

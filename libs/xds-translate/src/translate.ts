@@ -1,7 +1,7 @@
 import type { MeshSnapshot } from '@aviary/mesh-model';
 import type { ProxyInfo, SnapshotInput } from '@aviary/xds-cache';
 import { outboundClusters } from './clusters';
-import { Ctx, resolveTranslateOptions, type ResolvedTranslateOptions, type TranslateOptions } from './context';
+import { Ctx, firstInstanceIp, interceptionNone, resolveTranslateOptions, type ResolvedTranslateOptions, type TranslateOptions } from './context';
 import { prune, T, type Msg } from './envoy';
 import { proxylessResources } from './proxyless';
 import type { Generated, NamedResource } from './result';
@@ -171,7 +171,7 @@ export function selectingLabelKeys(snapshot: MeshSnapshot): readonly string[] {
  */
 function sharedKey(proxy: ProxyInfo, keys: readonly string[]): string {
   if (proxy.kind === 'router') return proxyGroupKey(proxy);
-  return JSON.stringify([proxy.kind, proxy.namespace, keys.map((k) => proxy.labels[k] ?? null)]);
+  return JSON.stringify([proxy.kind, proxy.namespace, interceptionNone(proxy.metadata), keys.map((k) => proxy.labels[k] ?? null)]);
 }
 
 interface ModelCache {
@@ -279,7 +279,7 @@ export function translateForCache(options?: TranslateOptions): (proxy: ProxyInfo
 
 /**
  * Proxies that receive identical resources share a key (for `groupOf`): the translation reads
- * only kind, namespace, labels and (for sidecar inbound) the IP.
+ * only kind, namespace, labels, the interception mode and (for sidecar inbound) the IPs.
  */
 export function proxyGroupKey(proxy: ProxyInfo): string {
   // Asked on every request of a stream, always with the stream's own (unchanging) ProxyInfo.
@@ -295,5 +295,6 @@ const groupKeys = new WeakMap<ProxyInfo, string>();
 
 function groupKeyOf(proxy: ProxyInfo): string {
   const labels = Object.keys(proxy.labels).sort().map((k) => [k, proxy.labels[k]]);
-  return JSON.stringify([proxy.kind, proxy.namespace, labels, proxy.kind === 'sidecar' ? (proxy.ip ?? '') : '']);
+  const ips = proxy.kind === 'sidecar' ? [proxy.ip ?? '', firstInstanceIp(proxy.metadata) ?? ''] : [];
+  return JSON.stringify([proxy.kind, proxy.namespace, labels, interceptionNone(proxy.metadata), ips]);
 }

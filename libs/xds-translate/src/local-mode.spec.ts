@@ -1,0 +1,137 @@
+import { describe, expect, it } from 'vitest';
+import { buildSnapshot, type ModelObject } from '@aviary/mesh-model';
+import { parseNode, type ProxyInfo } from '@aviary/xds-cache';
+import { localMesh, localProxies } from './__fixtures__/fixture';
+import { cachedTranslation, proxyGroupKey, toSnapshotInput, translate, type Msg, type XdsResources } from './index';
+
+/** INTERCEPTION_MODE NONE (no iptables) and the Sidecar resource's ingress/egress listeners. */
+
+function obj(kind: string, name: string, spec: unknown, namespace = 'demo'): ModelObject {
+  return { kind, metadata: { name, namespace }, spec };
+}
+const node = (ip: string, labels: Record<string, string>, extra: Record<string, unknown> = {}): ProxyInfo =>
+  parseNode({ id: `sidecar~${ip}~pod.demo~demo.svc.cluster.local`, metadata: { NAMESPACE: 'demo', LABELS: labels, ...extra } });
+const none = (ip: string, labels: Record<string, string>) => node(ip, labels, { INTERCEPTION_MODE: 'NONE', INSTANCE_IPS: `${ip},fd00::1` });
+const listener = (r: XdsResources, name: string): Msg => {
+  const l = r.listeners.find((x) => x.name === name);
+  if (!l) throw new Error(`no listener ${name} in ${r.listeners.map((x) => x.name).join(', ')}`);
+  return l.resource;
+};
+const mesh = localMesh();
+const hello = [
+  obj('ServiceEntry', 'hello', { hosts: ['hello.demo.svc.cluster.local'], location: 'MESH_INTERNAL', ports: [{ number: 8000, name: 'http', protocol: 'HTTP' }], workloadSelector: { labels: { app: 'hello' } } }),
+  obj('WorkloadEntry', 'hello-1', { address: '127.0.0.21', ports: { http: 9001 }, labels: { app: 'hello', 'security.istio.io/tlsMode': 'istio' }, serviceAccount: 'hello' }),
+];
+const run = (objects: ModelObject[], proxy: ProxyInfo) => translate(proxy, buildSnapshot(objects, { trustDomain: 'cluster.local' }));
+
+describe('INTERCEPTION_MODE NONE sidecar', () => {
+  const r = translate(localProxies['sidecar-hello-v1']!, mesh);
+
+  it('has no capture listeners and no original destination', () => {
+    expect(r.listeners.map((l) => l.name)).toEqual(['127.0.0.11_9081', '127.0.0.1_5432', '127.0.0.1_7070', '127.0.0.1_80']);
+    expect(JSON.stringify(r.listeners)).not.toContain('original_dst');
+    expect(JSON.stringify(r.listeners)).not.toContain('bind_to_port');
+  });
+
+  it('binds inbound to INSTANCE_IPS[0] on the target port and forwards to 127.0.0.1:<port>', () => {
+    const l = listener(r, '127.0.0.11_9081');
+    expect(l.address).toEqual({ socket_address: { address: '127.0.0.11', port_value: 9081 } });
+    expect((l.filter_chains as Msg[]).map((c) => c.filter_chain_match)).toEqual([{ transport_protocol: 'tls' }]); // STRICT
+    expect(JSON.stringify(r.clusters.find((c) => c.name === 'inbound|9081||'))).toContain('{"socket_address":{"address":"127.0.0.1","port_value":9081}}');
+  });
+
+  it('binds outbound per service port on 127.0.0.1; unknown hosts get 502 (nothing to pass through to)', () => {
+    expect(listener(r, '127.0.0.1_80').address).toEqual({ socket_address: { address: '127.0.0.1', port_value: 80 } });
+    const vhosts = (r.routes.find((x) => x.name === '80')!.resource.virtual_hosts as Msg[]).map((v) => v.name);
+    expect(vhosts).toEqual(['block_all', 'hello.demo.svc.cluster.local:80']);
+  });
+
+  it('uses INSTANCE_IPS over the node id IP', () => {
+    const p = node('10.9.9.9', { app: 'hello' }, { INTERCEPTION_MODE: 'NONE', INSTANCE_IPS: '127.0.0.21' });
+    expect(run(hello, p).listeners.map((l) => l.name)).toContain('127.0.0.21_9001');
+    const bad = node('127.0.0.21', { app: 'hello' }, { INTERCEPTION_MODE: 'NONE', INSTANCE_IPS: 'not-an-ip' });
+    const out = run(hello, bad);
+    expect(out.listeners.map((l) => l.name)).toContain('127.0.0.21_9001');
+    expect(out.problems.some((p) => p.includes('INSTANCE_IPS'))).toBe(true);
+  });
+
+  it('notes that an explicit ALLOW_ANY cannot pass through', () => {
+    const out = run([...hello, obj('Sidecar', 'default', { outboundTrafficPolicy: { mode: 'ALLOW_ANY' } })], none('127.0.0.21', { app: 'hello' }));
+    expect(out.problems.some((p) => p.includes('ALLOW_ANY has no effect'))).toBe(true);
+  });
+
+  it('routers bind their gateway ports on 127.0.0.1', () => {
+    const router = translate(localProxies['router']!, mesh);
+    expect(router.listeners.map((l) => [l.name, l.resource.address])).toEqual([['127.0.0.1_8080', { socket_address: { address: '127.0.0.1', port_value: 8080 } }]]);
+  });
+});
+
+describe('Sidecar ingress and egress listeners', () => {
+  const r = translate(localProxies['sidecar-greeter']!, mesh);
+
+  it('ingress replaces the service instances: defaultEndpoint 127.0.0.1:<port> or unix://, bind or the workload IP', () => {
+    expect(r.listeners.map((l) => l.name)).toEqual(['127.0.0.13_5432', '127.0.0.13_7070', '127.0.0.13_80', '127.0.0.1_5432', '127.0.0.1_7070']);
+    const endpoint = (name: string) => JSON.stringify(r.clusters.find((c) => c.name === name)!.resource.load_assignment);
+    expect(endpoint('inbound|7070||')).toContain('{"socket_address":{"address":"127.0.0.1","port_value":17070}}');
+    expect(endpoint('inbound|5432||')).toContain('{"pipe":{"path":"/tmp/greeter-db.sock"}}');
+    const hcm = JSON.stringify(listener(r, '127.0.0.13_7070'));
+    expect(hcm).toContain('"operation":"greeter.demo.svc.cluster.local:7070/*"');
+    expect(hcm).toContain('envoy.filters.listener.http_inspector');
+  });
+
+  it('an egress listener with a port owns it, on its bind, with only its hosts', () => {
+    const l = listener(r, '127.0.0.13_80');
+    expect(l.address).toEqual({ socket_address: { address: '127.0.0.13', port_value: 80 } });
+    const vhosts = (r.routes.find((x) => x.name === '80')!.resource.virtual_hosts as Msg[]).map((v) => v.name);
+    expect(vhosts).toEqual(['block_all', 'hello.demo.svc.cluster.local:80']);
+  });
+
+  it('under iptables: ingress ports are virtualInbound chains by destination port; a bind makes its own listener', () => {
+    const sidecar = obj('Sidecar', 'hello', {
+      workloadSelector: { labels: { app: 'hello' } },
+      ingress: [
+        { port: { number: 9001, protocol: 'HTTP', name: 'http' }, defaultEndpoint: '127.0.0.1:8001' },
+        { port: { number: 9002, protocol: 'TCP', name: 'tcp' }, bind: '127.0.0.21', defaultEndpoint: '0.0.0.0:8002' },
+      ],
+      egress: [{ port: { number: 8000, protocol: 'HTTP', name: 'http' }, bind: '127.0.0.21', hosts: ['./*'] }, { hosts: ['*/*'] }],
+    });
+    const out = run([...hello, sidecar], node('127.0.0.21', { app: 'hello' }));
+    expect(out.listeners.map((l) => l.name)).toEqual(['127.0.0.21_8000', '127.0.0.21_9002', 'virtualInbound', 'virtualOutbound']);
+    const chains = listener(out, 'virtualInbound').filter_chains as Msg[];
+    expect(chains.filter((c) => String(c.name).startsWith('inbound_')).map((c) => [c.name, (c.filter_chain_match as Msg).destination_port])).toEqual([
+      ['inbound_9001_mtls', { value: 9001 }],
+      ['inbound_9001_plaintext', { value: 9001 }],
+    ]);
+    expect(JSON.stringify(out.clusters.find((c) => c.name === 'inbound|9002||'))).toContain('{"address":"127.0.0.21","port_value":8002}');
+    expect(out.problems).toEqual([]);
+  });
+
+  it('refuses what it cannot build, with the reason', () => {
+    const sidecar = obj('Sidecar', 'hello', {
+      workloadSelector: { labels: { app: 'hello' } },
+      ingress: [
+        { port: { number: 9001, protocol: 'HTTP', name: 'http' }, defaultEndpoint: '0.0.0.0:9001', bind: '127.0.0.21' },
+        { port: { number: 9003, protocol: 'HTTP', name: 'http' }, connectionPool: { tcp: { maxConnections: 1 } } },
+      ],
+      egress: [{ port: { number: 8000 }, bind: 'unix:///tmp/x.sock', hosts: ['./*'] }, { port: { number: 8001 }, hosts: ['./*'] }],
+    });
+    const out = run([...hello, sidecar], none('127.0.0.21', { app: 'hello' }));
+    expect(out.problems).toEqual([
+      "Sidecar/demo/hello egress[0]: unix:// bind unix:///tmp/x.sock is not supported; listener skipped",
+      'Sidecar/demo/hello egress[1]: no service selected by its hosts has port 8001',
+      "Sidecar/demo/hello ingress[0]: defaultEndpoint is the listener's own address 127.0.0.21:9001; skipped",
+      'Sidecar/demo/hello ingress[1]: connectionPool is not supported on inbound clusters; not applied',
+    ]);
+  });
+});
+
+describe('caching and grouping keep interception modes apart', () => {
+  const iptables = node('127.0.0.11', { app: 'hello', version: 'v1' }, { INSTANCE_IPS: '127.0.0.11' });
+  const local = localProxies['sidecar-hello-v1']!;
+
+  it('different group keys; cachedTranslation equals translate for both, in either order', () => {
+    expect(proxyGroupKey(iptables)).not.toBe(proxyGroupKey(local));
+    const cached = cachedTranslation();
+    for (const p of [iptables, local, iptables]) expect(JSON.stringify(cached.translate(p, mesh))).toBe(JSON.stringify(toSnapshotInput(translate(p, mesh))));
+  });
+});
