@@ -140,6 +140,15 @@ export function envoyBootstrap(input: BootstrapInput): Record<string, unknown> {
   return {
     node: { id: node.id, cluster: node.cluster, metadata: node.metadata, locality: node.locality },
     stats_config: { use_all_default_tags: false, stats_tags: STATS_TAGS },
+    // As Istio: an explicit (unbounded) downstream connection limit, so Envoy does not warn about a missing one.
+    overload_manager: {
+      resource_monitors: [
+        {
+          name: 'envoy.resource_monitors.global_downstream_max_connections',
+          typed_config: { '@type': `${T}envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig`, max_active_downstream_connections: 2147483647 },
+        },
+      ],
+    },
     admin: { address: socketAddress({ host: '127.0.0.1', port: input.adminPort }) },
     dynamic_resources: {
       ads_config: {
