@@ -9,8 +9,8 @@ import { apply, CITADEL, COLLECTOR, get, HOST, remove, requestLoops, until } fro
 
 /**
  * The local mesh demo (`npm run demo`) with real processes: the launcher with `--demo` starts
- * nats-server, the five apps, the sample service in v1 and v2 and one sidecar each; the
- * ingress gateway on :8080 splits 90/10 over mTLS. One mesh for the whole file (starting it
+ * nats-server, the five apps, the sample service in v1 and v2 and one sidecar each (the agent
+ * with Envoy); the ingress gateway's Envoy on :8080 splits 90/10 over mTLS. One mesh for the whole file (starting it
  * costs most of the time); the tests run in order and the destructive one (pilot killed) last.
  */
 
@@ -253,11 +253,16 @@ spec:
     expect(c.v1).toBeGreaterThan(c.v2);
   });
 
-  it('stops every process on Ctrl-C', async () => {
+  it('stops every process on Ctrl-C, Envoys included', async () => {
     const pids = ['gateway', 'hello-v1', 'hello-v1-sidecar', 'hello-v2', 'hello-v2-sidecar'].map((name) => {
       const first = readFileSync(join(mesh.stateDir, 'logs', `${name}.log`), 'utf8').split('\n')[0] as string;
       return (JSON.parse(first) as { pid: number }).pid;
     });
+    for (const admin of ['http://127.0.0.1:15000', 'http://127.0.0.1:15100', 'http://127.0.0.1:15200']) {
+      const agent = (await (await fetch(`${admin}/agent`)).json()) as { envoy: { pid: number } };
+      expect(agent.envoy.pid).toBeGreaterThan(0);
+      pids.push(agent.envoy.pid);
+    }
     expect(await mesh.stop()).toBe(0);
     const alive = pids.filter((p) => {
       try {
