@@ -5,7 +5,7 @@ import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCsr, generatePrivateKey, Issuer, privateKeyToPem } from '@aviary/pki';
 import { LocalMesh } from '../support/mesh';
-import { apply, CITADEL, COLLECTOR, get, HOST, remove, requestLoops, until } from '../support/demo';
+import { apply, CITADEL, COLLECTOR, get, HOST, PILOT, remove, requestLoops, until } from '../support/demo';
 
 /**
  * The local mesh demo (`npm run demo`) with real processes: the launcher with `--demo` starts
@@ -85,6 +85,10 @@ describe('the local mesh demo (npm run demo)', () => {
     const a = await get();
     expect(a.status).toBe(200);
     expect(a.body).toBe(`hello from hello ${a.version}\n`);
+    // Every Envoy speaks the ADS flavour asked for (AVIARY_XDS_PROTOCOL=delta runs this file over delta).
+    const proxies = ((await (await fetch(`${PILOT}/api/v1/proxies`)).json()) as { proxies: { id: string; protocol: string }[] }).proxies;
+    expect(proxies.map((p) => p.protocol)).toEqual(proxies.map(() => process.env['AVIARY_XDS_PROTOCOL'] ?? 'sotw'));
+    expect(proxies.length).toBe(3);
   });
 
   it('splits 90/10 between v1 and v2 (500 requests, v2 share 10 % ± 5 %)', async () => {
@@ -200,7 +204,9 @@ spec:
   - to: [{ operation: { paths: ['/admin*'] } }]
 `);
     try {
-      await until('403 on /admin', async () => ((await get('/admin/users')).status === 403 ? true : undefined));
+      // Each sidecar's Envoy takes the policy on its own; connections opened before finish on the
+      // listener's previous filter chain while it drains. Wait until a burst is denied everywhere.
+      await until('every sidecar to deny /admin', async () => ((await Promise.all(Array.from({ length: 20 }, () => get('/admin/users')))).every((a) => a.status === 403) ? true : undefined));
       for (let i = 0; i < 20; i++) expect((await get('/admin/users')).status).toBe(403);
       for (let i = 0; i < 20; i++) expect((await get('/')).status).toBe(200);
     } finally {
