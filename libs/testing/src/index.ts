@@ -2,3 +2,4 @@ export { OpenSsl, P256, RSA2048 } from './openssl';
 export { RawAdsStream } from './raw-ads';
 export { testEnvoy, envoyValidate, BOOTSTRAP_TYPE } from './envoy';
 export type { TestEnvoy, TestEnvoyOptions, EnvoyValidation } from './envoy';
+export { TestSdsServer } from './sds';

@@ -83,7 +83,7 @@ function loadBalancer(ctx: Ctx, policy: EffectivePolicy, name: string): Msg {
   }
 }
 
-function circuitBreakers(pool: ConnectionPoolSettings | undefined): Msg {
+export function circuitBreakers(pool: ConnectionPoolSettings | undefined): Msg {
   if (!pool?.tcp?.maxConnections && !pool?.http?.http1MaxPendingRequests && !pool?.http?.http2MaxRequests && !pool?.http?.maxRetries) return {};
   const v = (n: number | undefined) => wrap(n && n > 0 ? n : UINT32_MAX);
   return {
@@ -124,7 +124,7 @@ function outlierDetection(od: OutlierDetection | undefined): Msg {
   return { outlier_detection: out };
 }
 
-function speaksH2(port: ServicePortInfo, pool: ConnectionPoolSettings | undefined): boolean {
+function speaksH2(port: Pick<ServicePortInfo, 'protocol'>, pool: ConnectionPoolSettings | undefined): boolean {
   return isHttp2Port(port) || pool?.http?.h2UpgradePolicy === 'UPGRADE';
 }
 
@@ -135,7 +135,7 @@ function upstreamAlpn(port: ServicePortInfo, pool: ConnectionPoolSettings | unde
 }
 
 /** HTTP/2 upstream for gRPC/HTTP2 ports; per-connection request limit and idle timeout. */
-function protocolOptions(port: ServicePortInfo, pool: ConnectionPoolSettings | undefined): Msg {
+export function protocolOptions(port: Pick<ServicePortInfo, 'protocol'>, pool: ConnectionPoolSettings | undefined): Msg {
   const common: Msg = {};
   const idle = duration(pool?.http?.idleTimeout);
   if (idle) common.idle_timeout = idle;
@@ -157,8 +157,10 @@ function sansFor(service: Service, endpoints: readonly Endpoint[]): string[] {
 /**
  * Upstream TLS. Explicit DestinationRule TLS wins (DISABLE/SIMPLE/MUTUAL/ISTIO_MUTUAL). Without
  * one, sidecars and routers use Istio's auto mTLS: transport_socket_matches sending mTLS to
- * endpoints labelled `security.istio.io/tlsMode: istio` and plaintext to the rest. Proxyless
- * clients get TLS only from an explicit ISTIO_MUTUAL (as Istio's grpcgen).
+ * endpoints labelled `security.istio.io/tlsMode: istio` (their lb endpoint metadata
+ * `envoy.transport_socket_match: {tlsMode: istio}`) and plaintext to the rest; none for
+ * MESH_EXTERNAL services or a destination namespace whose PeerAuthentication is DISABLE.
+ * Proxyless clients get TLS only from an explicit ISTIO_MUTUAL (as Istio's grpcgen).
  */
 function transport(ctx: Ctx, service: Service, port: ServicePortInfo, subset: string, policy: EffectivePolicy, endpoints: readonly Endpoint[]): Msg {
   const mode = policy.tls?.mode;
@@ -174,6 +176,8 @@ function transport(ctx: Ctx, service: Service, port: ServicePortInfo, subset: st
   if (mode === 'ISTIO_MUTUAL') return { transport_socket: transportSocket(istioMutualUpstream(sds, sansFor(service, endpoints), sni, alpn)) };
   if (mode === 'SIMPLE' || mode === 'MUTUAL') return { transport_socket: transportSocket(clientTlsUpstream(policy.tls!, sds, service.hostname)) };
   if (service.location === 'MESH_EXTERNAL') return {};
+  // As Istio's BestEffortInferServiceMTLSMode: no mTLS where the destination's namespace (or the mesh) disables it.
+  if (ctx.snapshot.peerAuthentications.modeFor(service.namespace, {}) === 'DISABLE') return {};
   return {
     transport_socket_matches: [
       { name: 'tlsMode-istio', match: stringStruct({ tlsMode: 'istio' }), transport_socket: transportSocket(istioMutualUpstream(sds, sansFor(service, endpoints), sni, alpn)) },

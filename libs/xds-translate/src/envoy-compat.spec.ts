@@ -103,3 +103,30 @@ describe('DestinationRule workloadSelector (Istio matchLabels)', () => {
     expect(get(run([...mesh, dr], sidecar('10.0.0.9', { app: 'other' })).clusters, 'outbound|8080||http1.default.svc.cluster.local').lb_policy).toBe('ROUND_ROBIN');
   });
 });
+
+describe('auto mTLS (no DestinationRule TLS), as Istio', () => {
+  const cluster = (objects: ModelObject[], host = 'http1') => get(run([...mesh, ...objects]).clusters, `outbound|8080||${host}.default.svc.cluster.local`);
+  it('mTLS to endpoints labelled tlsMode istio, plaintext to the others', () => {
+    const r = run([...mesh, obj('WorkloadEntry', 'h-2', { address: '10.0.1.9', labels: { app: 'http1' } })]);
+    const c = get(r.clusters, 'outbound|8080||http1.default.svc.cluster.local');
+    expect((c.transport_socket_matches as Msg[]).map((m) => [m.name, m.match, (m.transport_socket as Msg).name])).toEqual([
+      ['tlsMode-istio', { fields: { tlsMode: { string_value: 'istio' } } }, 'envoy.transport_sockets.tls'],
+      ['tlsMode-disabled', {}, 'envoy.transport_sockets.raw_buffer'],
+    ]);
+    const endpoints = (get(r.endpoints, 'outbound|8080||http1.default.svc.cluster.local').endpoints as Msg[]).flatMap((l) => l.lb_endpoints as Msg[]);
+    expect(endpoints.map((e) => [JSON.stringify(e.endpoint), e.metadata])).toEqual([
+      [expect.stringContaining('10.0.1.1'), { filter_metadata: { 'envoy.transport_socket_match': { fields: { tlsMode: { string_value: 'istio' } } } } }],
+      [expect.stringContaining('10.0.1.9'), undefined],
+    ]);
+  });
+  it('an explicit DestinationRule TLS setting replaces it', () => {
+    const c = cluster([obj('DestinationRule', 'h', { host: 'http1', trafficPolicy: { tls: { mode: 'DISABLE' } } })]);
+    expect(c.transport_socket_matches).toBeUndefined();
+    expect(c.transport_socket).toBeUndefined();
+  });
+  it('plaintext when the destination namespace disables mTLS', () => {
+    const c = cluster([obj('PeerAuthentication', 'default', { mtls: { mode: 'DISABLE' } })]);
+    expect(c.transport_socket_matches).toBeUndefined();
+    expect(cluster([obj('PeerAuthentication', 'default', { mtls: { mode: 'STRICT' } })]).transport_socket_matches).toBeDefined();
+  });
+});

@@ -1,7 +1,8 @@
-import type { ServerTLSSettings } from '@aviary/mesh-api';
+import type { ConnectionPoolSettings, ServerTLSSettings } from '@aviary/mesh-api';
 import { compareStrings, portProtocol, type Service, type ServicePortInfo } from '@aviary/mesh-model';
-import { clusterName, isHttp2Port, isHttpPort, type Ctx } from './context';
-import { durationMs, N, prune, socketAddress, T, typed, wrap, type Msg } from './envoy';
+import { circuitBreakers, protocolOptions } from './clusters';
+import { clusterName, isHttpPort, type Ctx } from './context';
+import { duration, durationMs, N, prune, socketAddress, T, typed, wrap, type Msg } from './envoy';
 import { hcmFilter, tcpProxyFilter } from './hcm';
 import { rateLimitHttpFilter, withRateLimits } from './ratelimit';
 import { rbacFilters } from './rbac';
@@ -12,7 +13,7 @@ import { gatewayDownstream, istioMutualDownstream, transportSocket } from './tls
  * A sidecar's inbound side, Istio's shape. The inbound ports are the workload's own service
  * instances (endpoints at its IP, forwarded to 127.0.0.1:<port>), or, when the Sidecar resource
  * that applies has `ingress`, exactly those listeners (`port`, `defaultEndpoint`, `bind`,
- * `captureMode`, `tls`). Each port gets filter chains per PeerAuthentication (STRICT: mTLS only;
+ * `captureMode`, `tls`, `connectionPool`; `inboundConnectionPool` for all). Each port gets filter chains per PeerAuthentication (STRICT: mTLS only;
  * PERMISSIVE: mTLS and plaintext by transport_protocol; DISABLE: plaintext) or per ingress
  * `tls`, RBAC and local rate limits on HTTP, and an `inbound|<port>||` cluster.
  *
@@ -37,6 +38,8 @@ interface InboundPort {
   /** Its own bound listener on this address; undefined: a chain of virtualInbound. */
   readonly bind?: string;
   readonly tls?: ServerTLSSettings;
+  /** Sidecar `ingress[].connectionPool`, else `inboundConnectionPool`. */
+  readonly pool?: ConnectionPoolSettings;
 }
 
 interface Instance {
@@ -84,7 +87,9 @@ function endpointAddress(ctx: Ctx, where: string, value: string, ip: string | un
 function inboundPorts(ctx: Ctx, ip: string | undefined): InboundPort[] {
   const own = instances(ctx, ip);
   const none = ctx.interceptionNone;
-  const ingress = ctx.sidecarResource()?.spec.ingress ?? [];
+  const sidecar = ctx.sidecarResource()?.spec;
+  const ingress = sidecar?.ingress ?? [];
+  const inboundPool = sidecar?.inboundConnectionPool;
   if (ingress.length === 0) {
     return own.map((inst) => ({
       port: inst.targetPort,
@@ -92,6 +97,7 @@ function inboundPorts(ctx: Ctx, ip: string | undefined): InboundPort[] {
       instance: inst,
       endpoint: socketAddress('127.0.0.1', inst.targetPort),
       ...(none && ip !== undefined && { bind: ip }),
+      ...(inboundPool && { pool: inboundPool }),
     }));
   }
   const out: InboundPort[] = [];
@@ -101,7 +107,6 @@ function inboundPorts(ctx: Ctx, ip: string | undefined): InboundPort[] {
     if (port === undefined) return ctx.problem(`${where}: port.number is required; listener skipped`);
     if (out.some((p) => p.port === port)) return ctx.problem(`${where}: port ${port} is already an ingress listener; skipped`);
     if (ing.port.targetPort !== undefined) ctx.problem(`${where}: port.targetPort is not supported (deprecated by Istio); use defaultEndpoint`);
-    if (ing.connectionPool !== undefined) ctx.problem(`${where}: connectionPool is not supported on inbound clusters; not applied`);
     const endpoint = endpointAddress(ctx, where, ing.defaultEndpoint ?? `127.0.0.1:${port}`, ip);
     if (!endpoint) return;
     const bound = none || ing.captureMode === 'NONE' || ing.bind !== undefined;
@@ -110,13 +115,16 @@ function inboundPorts(ctx: Ctx, ip: string | undefined): InboundPort[] {
     const target = endpoint.socket_address as { address: string; port_value: number } | undefined;
     if (bind !== undefined && target?.address === bind && target.port_value === port) return ctx.problem(`${where}: defaultEndpoint is the listener's own address ${bind}:${port}; skipped`);
     const instance = own.find((inst) => inst.targetPort === port);
+    const protocol = portProtocol(ing.port.protocol, ing.port.name ?? '');
     out.push({
       port,
-      protocol: portProtocol(ing.port.protocol, ing.port.name ?? ''),
+      // HTTPS terminated by the sidecar (ingress tls) is HTTP behind it, as on a gateway.
+      protocol: ing.tls && protocol === 'HTTPS' ? 'HTTP' : protocol,
       endpoint,
       ...(instance && { instance }),
       ...(bind !== undefined && { bind }),
       ...(ing.tls && { tls: ing.tls }),
+      ...((ing.connectionPool ?? inboundPool) && { pool: ing.connectionPool ?? inboundPool }),
     });
   });
   return out.sort((a, b) => a.port - b.port);
@@ -137,16 +145,16 @@ export function inspectors(httpPorts: readonly number[], shared = true): Msg[] {
   return [...out, { ...inspector, filter_disabled: { not_match: onHttpPorts } }];
 }
 
-function inboundCluster(name: string, endpoint: Msg, http2: boolean): Msg {
+/** `inbound|<port>||`: the app's address; connection pool settings as on outbound clusters (Istio). */
+function inboundCluster(name: string, p: InboundPort): Msg {
   return prune({
     name,
     type: 'STATIC',
-    connect_timeout: durationMs(10_000),
+    connect_timeout: duration(p.pool?.tcp?.connectTimeout) ?? durationMs(10_000),
     lb_policy: 'ROUND_ROBIN',
-    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: endpoint } }] }] },
-    ...(http2 && {
-      typed_extension_protocol_options: { [N.httpProtocolOptions]: typed(T.HttpProtocolOptions, { explicit_http_config: { http2_protocol_options: {} } }) },
-    }),
+    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: p.endpoint } }] }] },
+    ...circuitBreakers(p.pool),
+    ...protocolOptions(p, p.pool),
   });
 }
 
@@ -205,7 +213,7 @@ export function inbound(ctx: Ctx, out: Generated): void {
   const httpPorts: number[] = [];
   for (const p of inboundPorts(ctx, ip)) {
     const cluster = clusterName('inbound', p.port, '', '');
-    out.clusters.push({ name: cluster, resource: inboundCluster(cluster, p.endpoint, isHttp2Port(p)) });
+    out.clusters.push({ name: cluster, resource: inboundCluster(cluster, p) });
     if (p.bind === undefined) {
       if (isHttpPort(p)) httpPorts.push(p.port);
       chains.push(...portChains(ctx, p, portFilter(ctx, p, cluster, `inbound_0.0.0.0_${p.port}`), true));

@@ -1,7 +1,7 @@
 export { translate, toSnapshotInput, translateForCache, cachedTranslation, selectingLabelKeys, proxyGroupKey } from './translate';
 export type { XdsResources, CachedTranslation } from './translate';
 export type { NamedResource } from './result';
-export { clusterName, endpointNamesOf, effectivePolicy, resolveTranslateOptions, PASSTHROUGH_CLUSTER, BLACKHOLE_CLUSTER } from './context';
+export { clusterName, endpointNamesOf, effectivePolicy, resolveTranslateOptions, firstInstanceIp, interceptionNone, PASSTHROUGH_CLUSTER, BLACKHOLE_CLUSTER } from './context';
 export type { TranslateOptions, ResolvedTranslateOptions, EffectivePolicy } from './context';
 export { T as typeUrls, N as filterNames, typed, durationMs, fractionalPercent } from './envoy';
 export type { Msg } from './envoy';

@@ -70,7 +70,7 @@ describe('Sidecar ingress and egress listeners', () => {
   const r = translate(localProxies['sidecar-greeter']!, mesh);
 
   it('ingress replaces the service instances: defaultEndpoint 127.0.0.1:<port> or unix://, bind or the workload IP', () => {
-    expect(r.listeners.map((l) => l.name)).toEqual(['127.0.0.13_5432', '127.0.0.13_7070', '127.0.0.13_80', '127.0.0.1_5432', '127.0.0.1_7070']);
+    expect(r.listeners.map((l) => l.name)).toEqual(['127.0.0.13_5432', '127.0.0.13_7070', '127.0.0.13_80', '127.0.0.13_8443', '127.0.0.1_5432', '127.0.0.1_7070']);
     const endpoint = (name: string) => JSON.stringify(r.clusters.find((c) => c.name === name)!.resource.load_assignment);
     expect(endpoint('inbound|7070||')).toContain('{"socket_address":{"address":"127.0.0.1","port_value":17070}}');
     expect(endpoint('inbound|5432||')).toContain('{"pipe":{"path":"/tmp/greeter-db.sock"}}');
@@ -111,7 +111,7 @@ describe('Sidecar ingress and egress listeners', () => {
       workloadSelector: { labels: { app: 'hello' } },
       ingress: [
         { port: { number: 9001, protocol: 'HTTP', name: 'http' }, defaultEndpoint: '0.0.0.0:9001', bind: '127.0.0.21' },
-        { port: { number: 9003, protocol: 'HTTP', name: 'http' }, connectionPool: { tcp: { maxConnections: 1 } } },
+        { port: { number: 9003, protocol: 'HTTP', name: 'http', targetPort: 8003 } },
       ],
       egress: [{ port: { number: 8000 }, bind: 'unix:///tmp/x.sock', hosts: ['./*'] }, { port: { number: 8001 }, hosts: ['./*'] }],
     });
@@ -120,8 +120,42 @@ describe('Sidecar ingress and egress listeners', () => {
       "Sidecar/demo/hello egress[0]: unix:// bind unix:///tmp/x.sock is not supported; listener skipped",
       'Sidecar/demo/hello egress[1]: no service selected by its hosts has port 8001',
       "Sidecar/demo/hello ingress[0]: defaultEndpoint is the listener's own address 127.0.0.21:9001; skipped",
-      'Sidecar/demo/hello ingress[1]: connectionPool is not supported on inbound clusters; not applied',
+      'Sidecar/demo/hello ingress[1]: port.targetPort is not supported (deprecated by Istio); use defaultEndpoint',
     ]);
+  });
+});
+
+describe('Sidecar connection pools and ingress TLS', () => {
+  it('ingress connectionPool, else inboundConnectionPool, shapes the inbound cluster', () => {
+    const sidecar = obj('Sidecar', 'hello', {
+      workloadSelector: { labels: { app: 'hello' } },
+      inboundConnectionPool: { tcp: { maxConnections: 7 } },
+      ingress: [
+        { port: { number: 9001, protocol: 'HTTP', name: 'http' }, connectionPool: { tcp: { connectTimeout: '2s' }, http: { http2MaxRequests: 9, idleTimeout: '30s' } } },
+        { port: { number: 9002, protocol: 'HTTP2', name: 'http2' } },
+      ],
+    });
+    const out = run([...hello, sidecar], none('127.0.0.21', { app: 'hello' }));
+    const c1 = out.clusters.find((c) => c.name === 'inbound|9001||')!.resource;
+    expect(c1.connect_timeout).toEqual({ seconds: 2 });
+    expect((c1.circuit_breakers as Msg).thresholds).toEqual([{ max_connections: { value: 4294967295 }, max_pending_requests: { value: 4294967295 }, max_requests: { value: 9 }, max_retries: { value: 4294967295 } }]);
+    expect(JSON.stringify(c1.typed_extension_protocol_options)).toContain('"idle_timeout":{"seconds":30}');
+    const c2 = out.clusters.find((c) => c.name === 'inbound|9002||')!.resource;
+    expect((c2.circuit_breakers as Msg).thresholds).toEqual([{ max_connections: { value: 7 }, max_pending_requests: { value: 4294967295 }, max_requests: { value: 4294967295 }, max_retries: { value: 4294967295 } }]);
+    expect(JSON.stringify(c2.typed_extension_protocol_options)).toContain('http2_protocol_options');
+    expect(out.problems).toEqual([]);
+  });
+
+  it('ingress tls terminates with the given credential instead of mesh mTLS', () => {
+    const sidecar = obj('Sidecar', 'hello', {
+      workloadSelector: { labels: { app: 'hello' } },
+      ingress: [{ port: { number: 9443, protocol: 'HTTPS', name: 'https' }, defaultEndpoint: '127.0.0.1:9001', tls: { mode: 'SIMPLE', credentialName: 'hello-cert' } }],
+    });
+    const l = listener(run([...hello, sidecar], none('127.0.0.21', { app: 'hello' })), '127.0.0.21_9443');
+    const chains = l.filter_chains as Msg[];
+    expect(chains.map((c) => c.name)).toEqual(['inbound_9443_tls']);
+    expect(JSON.stringify(chains[0]!.transport_socket)).toContain('"name":"kubernetes://hello-cert"');
+    expect(JSON.stringify(chains[0]!.filters)).toContain('envoy.filters.network.http_connection_manager');
   });
 });
 

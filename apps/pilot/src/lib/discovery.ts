@@ -6,7 +6,7 @@ import { SnapshotBuilder, type MeshSnapshot } from '@aviary/mesh-model';
 import { parseNode, TranslatingSource, type NodeLike, type ProxyInfo, type SourceChange } from '@aviary/xds-cache';
 import { TypeUrl } from '@aviary/xds-protos';
 import { XdsServer, type XdsStatusEvent } from '@aviary/xds-server';
-import { cachedTranslation, endpointNamesOf, proxyGroupKey } from '@aviary/xds-translate';
+import { cachedTranslation, endpointNamesOf, firstInstanceIp, proxyGroupKey } from '@aviary/xds-translate';
 
 export interface DiscoveryOptions {
   readonly store: ConfigStore;
@@ -270,7 +270,8 @@ export class Discovery {
     this.source.setModel(delta.snapshot, eds);
     if (delta.affectedAddresses.length > 0) {
       const addresses = new Set(delta.affectedAddresses);
-      this.source.setModel(delta.snapshot, { affects: (p) => p.ip !== undefined && addresses.has(p.ip), observedAt });
+      const own = (p: ProxyInfo) => (p.ip !== undefined && addresses.has(p.ip)) || addresses.has(firstInstanceIp(p.metadata) ?? '');
+      this.source.setModel(delta.snapshot, { affects: own, observedAt });
     }
   }
 

@@ -51,3 +51,19 @@ export const localProxies: Readonly<Record<string, ProxyInfo>> = {
     metadata: { NAMESPACE: 'istio-system', LABELS: { istio: 'ingressgateway' }, INTERCEPTION_MODE: 'NONE', INSTANCE_IPS: '127.0.0.1' },
   }),
 };
+
+/** Every translated feature Bookinfo does not use (features.yaml). */
+export function featuresMesh(): MeshSnapshot {
+  return buildSnapshot(loadObjects('features.yaml'), { trustDomain: 'cluster.local' });
+}
+
+export const featureProxies: Readonly<Record<string, ProxyInfo>> = {
+  'sidecar-shop': parseNode({
+    id: 'sidecar~10.1.0.1~shop-a.shop~shop.svc.cluster.local',
+    metadata: { NAMESPACE: 'shop', LABELS: { app: 'shop', version: 'a' }, SERVICE_ACCOUNT: 'shop' },
+  }),
+  router: parseNode({
+    id: 'router~10.1.9.1~gw.shop~shop.svc.cluster.local',
+    metadata: { NAMESPACE: 'shop', LABELS: { istio: 'ingressgateway' } },
+  }),
+};
