@@ -8,7 +8,7 @@ export default defineConfig({
     hookTimeout: 120_000,
     pool: 'forks',
     projects: [
-      { extends: true, test: { name: 'unit', include: ['apps/*/src/**/*.spec.ts', 'libs/*/src/**/*.spec.ts', 'libs/dataplane/*/src/**/*.spec.ts', 'tools/**/*.spec.ts'] } },
+      { extends: true, test: { name: 'unit', include: ['apps/*/src/**/*.spec.ts', 'libs/**/src/**/*.spec.ts', 'tools/**/*.spec.ts'] } },
       { extends: true, test: { name: 'e2e', include: ['e2e/**/*.e2e.ts'], fileParallelism: false, testTimeout: 300_000 } },
     ],
   },

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 
-const definition = loadSync(join(import.meta.dirname, '..', '..', 'libs', 'xds-server', 'test', 'echo.proto'), { keepCase: true });
+const definition = loadSync(join(import.meta.dirname, '..', '..', 'libs', 'xds', 'server', 'test', 'echo.proto'), { keepCase: true });
 const pkg = grpc.loadPackageDefinition(definition) as unknown as {
   aviary: { test: { echo: { v1: { Echo: grpc.ServiceClientConstructor & { service: grpc.ServiceDefinition } } } } };
 };
