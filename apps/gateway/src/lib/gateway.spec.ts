@@ -14,6 +14,7 @@ import { runComponent, type RunningComponent } from '@aviary/runtime';
 import { Snapshot, SnapshotCache } from '@aviary/xds-cache';
 import { TypeUrl } from '@aviary/xds-protos';
 import { XdsServer } from '@aviary/xds-server';
+import { httpAccessLog } from '@aviary/xds-translate';
 import { buildGateway, type GatewayConfig } from './gateway';
 
 const T = 'type.googleapis.com/';
@@ -33,6 +34,7 @@ function snapshot(listenerPort: number, port: number): Snapshot {
                 typed_config: {
                   '@type': `${T}envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager`,
                   stat_prefix: 'outbound_0.0.0.0_8080',
+                  access_log: [httpAccessLog({ reporter: 'source' })],
                   rds: { route_config_name: 'http.8080', config_source: { ads: {} } },
                   http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': `${T}envoy.extensions.filters.http.router.v3.Router` } }],
                 },
@@ -125,6 +127,21 @@ describe.runIf(findEnvoy(process.env['AVIARY_ENVOY_PATH']) !== undefined)('gatew
     await waitFor('the pilot connection', async () => ((await (await fetch(`${gateway.adminUrl}/agent`)).json()) as { pilotConnected: boolean }).pilotConnected);
     const prom = await (await fetch(`http://127.0.0.1:${statsPort}/stats/prometheus`)).text();
     expect(prom).toContain(`envoy_cluster_upstream_rq{response_code="200",cluster_name="${CLUSTER}"} `);
+
+    // Envoy's access log reaches the agent over ALS and leaves as request records on NATS.
+    const records: Record<string, unknown>[] = [];
+    let proxyId = '';
+    const consumer = await bus.consumeDurable(Subjects.telemetryRequests, 'gateway-spec', (e) => {
+      proxyId = e.data.proxyId;
+      records.push(...(e.data.records as Record<string, unknown>[]));
+    });
+    try {
+      await waitFor('telemetry', async () => records.length >= 2);
+    } finally {
+      await consumer.stop();
+    }
+    expect(proxyId).toBe('router~127.0.0.1~ingress-1.istio-system~istio-system.svc.cluster.local');
+    expect(records[0]).toMatchObject({ reporter: 'source', sourceWorkload: 'ingress', sourceNamespace: 'istio-system', destinationService: 'echo.default.svc.cluster.local', responseCode: 200 });
 
     // The trust bundle from citadel (aviary.ca.v1.bundle) becomes the ROOTCA secret the agent serves Envoy.
     const root = Issuer.createRoot({ trustDomain: 'cluster.local' });

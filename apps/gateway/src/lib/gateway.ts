@@ -1,9 +1,10 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { createTelemetryPublisher, startAccessLogServer, type AccessLogServer } from '@aviary/access-log';
 import { agentNode, EnvoyAgent, parseHostPort, type HostPort } from '@aviary/agent';
 import { envoyPath, type ConfigOf, type CommonConfig, type gatewayConfig } from '@aviary/config';
 import { AviaryError } from '@aviary/errors';
-import type { Stoppable } from '@aviary/events';
+import { Subjects, type Stoppable } from '@aviary/events';
 import type { Component, ComponentContext } from '@aviary/runtime';
 import { followTrustBundle } from './bundle';
 import { gatewayRoutes } from './routes';
@@ -32,9 +33,11 @@ export async function buildGateway(ctx: ComponentContext<GatewayConfig>): Promis
   if (config.statusPort !== 0 && config.adminPort === 0) throw new AviaryError('INVALID_ARGUMENT', 'GATEWAY_STATUS_PORT_NEEDS_ADMIN_PORT', 'AVIARY_STATUS_PORT: the readiness listener forwards to the agent admin, which then needs a fixed AVIARY_ADMIN_PORT (or set AVIARY_STATUS_PORT=0)');
   const bindHost = config.platform === 'kubernetes' ? '0.0.0.0' : '127.0.0.1';
   const at = (port: number): HostPort => ({ host: bindHost, port });
+  // Absolute: the SDS and ALS Unix sockets live here and Envoy's bootstrap names them.
+  const workDir = resolve(config.dataDir, 'envoy');
 
   const agent = new EnvoyAgent({
-    workDir: join(config.dataDir, 'envoy'),
+    workDir,
     envoyBinary: envoyPath(config.envoyPath),
     bootstrap: {
       node,
@@ -44,6 +47,8 @@ export async function buildGateway(ctx: ComponentContext<GatewayConfig>): Promis
       ...(config.statusPort === 0 ? {} : { readiness: { ...at(config.statusPort), agentAdminPort: config.adminPort } }),
     },
     envoyAdminPort: config.envoyAdminPort,
+    // Pilot's outbound routes tell the peer this workload's name from Envoy's environment (see @aviary/access-log).
+    envoyEnv: { ISTIO_META_WORKLOAD_NAME: node.workload },
     concurrency: config.envoyConcurrency,
     envoyLogLevel: config.envoyLogLevel,
     drainMs: config.drainMs,
@@ -51,6 +56,18 @@ export async function buildGateway(ctx: ComponentContext<GatewayConfig>): Promis
     registry,
     ...(token === undefined ? {} : { identity: { address: config.citadelAddress, token, spiffeId: node.spiffeId, ttlSeconds: config.certTtlSeconds } }),
   });
+
+  // Telemetry: Envoy's gRPC access log (cluster aviary-als) → request records → NATS.
+  const proxyId = node.id;
+  const publisher = createTelemetryPublisher({
+    publish: (records) => bus.publishDurable(Subjects.telemetryRequests, { proxyId, records }),
+    maxRecords: config.telemetryBatchSize,
+    flushMs: config.telemetryFlushMs,
+    registry,
+    logger: log,
+  });
+  const accessLog = config.accessLog ? logger.child({ log: 'access' }) : undefined;
+  let als: AccessLogServer | undefined;
 
   let bundleSub: Stoppable | undefined;
   let quitting = false;
@@ -68,11 +85,27 @@ export async function buildGateway(ctx: ComponentContext<GatewayConfig>): Promis
     }),
     listen: async () => {
       bundleSub = await followTrustBundle(bus, (roots) => agent.setTrustBundle(roots), (err) => log.debug({ err }, 'no stored trust bundle yet'));
+      mkdirSync(workDir, { recursive: true });
+      als = await startAccessLogServer({
+        socketPath: agent.paths.als,
+        identity: { namespace: config.namespace, workload: node.workload, labels: node.labels, principal: token === undefined ? '' : node.spiffeId },
+        onRecords: (records) => {
+          for (const r of records) {
+            publisher.add(r);
+            accessLog?.info(r, 'request');
+          }
+        },
+        registry,
+        logger: log,
+      });
       await agent.start();
       return { mode: config.mode, proxyId: node.id, pilot: config.pilotAddress, envoyAdminPort: agent.admin.port, spiffeId: token === undefined ? undefined : node.spiffeId };
     },
     stop: async () => {
+      // Envoy drains first; its last access log entries arrive before the ALS server stops.
       await agent.stop();
+      await als?.stop();
+      await publisher.flush().catch((err: unknown) => log.warn({ err }, 'last telemetry batch not published'));
       await bundleSub?.stop();
     },
   };

@@ -21,6 +21,8 @@ export interface AgentOptions {
   /** Envoy's admin port on 127.0.0.1; 0 picks a free one at start. */
   readonly envoyAdminPort: number;
   readonly concurrency: number;
+  /** Extra environment for Envoy. */
+  readonly envoyEnv?: Readonly<Record<string, string>>;
   /** Envoy's own log level (`-l`). */
   readonly envoyLogLevel: 'trace' | 'debug' | 'info' | 'warning' | 'error' | 'critical' | 'off';
   /** How long a drain lets open connections finish before Envoy is told to quit. */
@@ -129,6 +131,7 @@ export class EnvoyAgent {
         '--drain-strategy', 'immediate',
       ],
       logger: envoyLog,
+      ...(this.opts.envoyEnv === undefined ? {} : { env: this.opts.envoyEnv }),
       ...(this.opts.restartBackoff === undefined ? {} : { backoff: this.opts.restartBackoff }),
       onStart: (pid, restarts) => envoyLog.info({ pid, restarts, adminPort, bootstrap: this.paths.bootstrap }, restarts === 0 ? 'Envoy started' : 'Envoy restarted'),
       onExit: (code, signal, restartInMs) => {

@@ -39,6 +39,8 @@ export interface EnvoyLogger {
 export interface SupervisorOptions {
   readonly binary: string;
   readonly args: readonly string[];
+  /** Extra environment for Envoy (e.g. ISTIO_META_WORKLOAD_NAME, read by %ENVIRONMENT()% in pilot's config). */
+  readonly env?: Readonly<Record<string, string>>;
   readonly logger: EnvoyLogger;
   /** Restart back-off after a crash: first and largest delay (default 1 s, 30 s); reset after `stableMs` of uptime. */
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number; readonly stableMs: number };
@@ -77,7 +79,7 @@ export class EnvoySupervisor {
   private spawnOnce(): void {
     if (this.stopping) return;
     const startedAt = Date.now();
-    const child = spawn(this.opts.binary, [...this.opts.args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(this.opts.binary, [...this.opts.args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.opts.env } });
     this.child = child;
     const log = this.opts.logger;
     for (const stream of [child.stdout, child.stderr]) {
