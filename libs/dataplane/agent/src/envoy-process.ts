@@ -79,6 +79,7 @@ export class EnvoySupervisor {
   private spawnOnce(): void {
     if (this.stopping) return;
     const startedAt = Date.now();
+    // eslint-disable-next-line no-restricted-properties -- Envoy inherits the agent's environment (PATH, HOME); no configuration is read from it here
     const child = spawn(this.opts.binary, [...this.opts.args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.opts.env } });
     this.child = child;
     const log = this.opts.logger;
