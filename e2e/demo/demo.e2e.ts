@@ -5,7 +5,7 @@ import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCsr, generatePrivateKey, Issuer, privateKeyToPem } from '@aviary/pki';
 import { LocalMesh } from '../support/mesh';
-import { apply, CITADEL, COLLECTOR, get, HOST, PILOT, remove, requestLoops, until } from '../support/demo';
+import { apply, CITADEL, COLLECTOR, get, HOST, listenersSettled, PILOT, remove, requestLoops, until } from '../support/demo';
 
 /**
  * The local mesh demo (`npm run demo`) with real processes: the launcher with `--demo` starts
@@ -204,9 +204,10 @@ spec:
   - to: [{ operation: { paths: ['/admin*'] } }]
 `);
     try {
-      // Each sidecar's Envoy takes the policy on its own; connections opened before finish on the
-      // listener's previous filter chain while it drains. Wait until a burst is denied everywhere.
-      await until('every sidecar to deny /admin', async () => ((await Promise.all(Array.from({ length: 20 }, () => get('/admin/users')))).every((a) => a.status === 403) ? true : undefined));
+      await until('403 on /admin', async () => ((await get('/admin/users')).status === 403 ? true : undefined));
+      // A pooled connection opened before the change serves one more request on the previous
+      // filter chain while the sidecar's listener drains: wait for the drain to end.
+      await until('the sidecars\' previous listeners to drain', async () => ((await listenersSettled()) ? true : undefined));
       for (let i = 0; i < 20; i++) expect((await get('/admin/users')).status).toBe(403);
       for (let i = 0; i < 20; i++) expect((await get('/')).status).toBe(200);
     } finally {
@@ -232,6 +233,8 @@ spec:
         return a.status === 429 ? a : undefined;
       });
       expect(limited.headers.get('x-demo-limited')).toBe('true');
+      // Connections on a draining filter chain still have that chain's (unlimited) config.
+      await until('the sidecars\' previous listeners to drain', async () => ((await listenersSettled()) ? true : undefined));
       // Two sidecars, five tokens each for the next minute: at most ten more requests pass.
       const statuses = await Promise.all(Array.from({ length: 30 }, () => get().then((a) => a.status)));
       expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(20);
