@@ -11,13 +11,15 @@ import { Bus, Subjects } from '@aviary/events';
 import { Issuer } from '@aviary/pki';
 import { freePort, NatsServer } from '@aviary/nats-runner';
 import { runComponent, type RunningComponent } from '@aviary/runtime';
-import { Snapshot, SnapshotCache } from '@aviary/xds-cache';
+import { ExtensionTypeUrl } from '@aviary/xds-api';
+import { parseNode, proxyKinds, type ProxyInfo } from '@aviary/mesh-model';
+import { SnapshotCache } from '@aviary/testing';
+import { Snapshot } from '@aviary/xds-cache';
 import { TypeUrl } from '@aviary/xds-protos';
 import { XdsServer } from '@aviary/xds-server';
 import { httpAccessLog } from '@aviary/xds-translate';
 import { buildGateway, type GatewayConfig } from './gateway';
 
-const T = 'type.googleapis.com/';
 const CLUSTER = 'outbound|80||echo.default.svc.cluster.local';
 
 function snapshot(listenerPort: number, port: number): Snapshot {
@@ -32,11 +34,11 @@ function snapshot(listenerPort: number, port: number): Snapshot {
               {
                 name: 'envoy.filters.network.http_connection_manager',
                 typed_config: {
-                  '@type': `${T}envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager`,
+                  '@type': ExtensionTypeUrl.HttpConnectionManager,
                   stat_prefix: 'outbound_0.0.0.0_8080',
                   access_log: [httpAccessLog({ reporter: 'source' })],
                   rds: { route_config_name: 'http.8080', config_source: { ads: {} } },
-                  http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': `${T}envoy.extensions.filters.http.router.v3.Router` } }],
+                  http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': ExtensionTypeUrl.Router } }],
                 },
               },
             ],
@@ -54,7 +56,7 @@ function snapshot(listenerPort: number, port: number): Snapshot {
 
 let nats: NatsServer;
 let backend: Server;
-let xds: XdsServer;
+let xds: XdsServer<ProxyInfo>;
 let gateway: RunningComponent;
 let httpPort = 0;
 let statsPort = 0;
@@ -68,10 +70,10 @@ beforeAll(async () => {
     res.end('echo');
   });
   await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
-  const cache = new SnapshotCache({ groupOf: () => 'all' });
+  const cache = new SnapshotCache<ProxyInfo>({ groupOf: () => 'all' });
   [httpPort, statsPort] = [await freePort(), await freePort()];
   cache.setSnapshot('all', snapshot(httpPort, (backend.address() as AddressInfo).port));
-  xds = new XdsServer({ source: cache, debounce: { quietMs: 0, maxDelayMs: 0 } });
+  xds = new XdsServer({ source: cache, nodeParser: (node) => parseNode(node), kinds: proxyKinds, debounce: { quietMs: 0, maxDelayMs: 0 } });
   const xdsPort = await freePort();
   await xds.listen(`127.0.0.1:${xdsPort}`);
   const parsed = parseConfig(gatewayConfig, [], {

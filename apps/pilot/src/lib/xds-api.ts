@@ -2,12 +2,13 @@ import Type from 'typebox';
 import { AviaryError } from '@aviary/errors';
 import type { AdminApp } from '@aviary/admin-api';
 import { shortTypeName } from '@aviary/xds-protos';
+import type { ProxyInfo } from '@aviary/mesh-model';
 import type { ProxyStatus, XdsServer } from '@aviary/xds-server';
 
 const iso = (ms: number | undefined): string | undefined => (ms === undefined ? undefined : new Date(ms).toISOString());
 
 /** The status view of one connected proxy: identity, per-type versions sent and ACKed, last NACK. */
-export function proxyView(p: ProxyStatus) {
+export function proxyView(p: ProxyStatus<ProxyInfo>) {
   return {
     id: p.proxy.id,
     kind: p.proxy.kind,
@@ -38,7 +39,7 @@ export function syncStatus(t: Pick<ProxyStatus['types'][number], 'sentVersion' |
 }
 
 /** Pilot's xDS status and debug API. */
-export function xdsApi(server: XdsServer) {
+export function xdsApi(server: XdsServer<ProxyInfo>) {
   return async (app: AdminApp): Promise<void> => {
     app.get(
       '/api/v1/proxies',

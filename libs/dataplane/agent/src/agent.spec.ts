@@ -10,7 +10,9 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '@aviary/nats-runner';
-import { Snapshot, SnapshotCache } from '@aviary/xds-cache';
+import { parseNode, proxyKinds, type ProxyInfo } from '@aviary/mesh-model';
+import { SnapshotCache } from '@aviary/testing';
+import { Snapshot } from '@aviary/xds-cache';
 import { TypeUrl } from '@aviary/xds-protos';
 import { XdsServer } from '@aviary/xds-server';
 import { EnvoyAgent } from './agent';
@@ -81,10 +83,10 @@ function get(port: number, agent: HttpsAgent): Promise<{ status: number; serial:
 
 let citadel: TestCitadel;
 let backend: Server;
-let xds: XdsServer;
+let xds: XdsServer<ProxyInfo>;
 let xdsPort = 0;
 let backendPort = 0;
-const cache = new SnapshotCache({ groupOf: (p) => p.id });
+const cache = new SnapshotCache<ProxyInfo>({ groupOf: (p) => p.id });
 
 beforeAll(async () => {
   citadel = await TestCitadel.start();
@@ -94,7 +96,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
   backendPort = (backend.address() as AddressInfo).port;
-  xds = new XdsServer({ source: cache, debounce: { quietMs: 0, maxDelayMs: 0 } });
+  xds = new XdsServer({ source: cache, nodeParser: (node) => parseNode(node), kinds: proxyKinds, debounce: { quietMs: 0, maxDelayMs: 0 } });
   xdsPort = await xds.listen('127.0.0.1:0');
 });
 

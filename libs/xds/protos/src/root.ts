@@ -15,40 +15,6 @@ import { AviaryError } from '@aviary/errors';
  * objects, exactly as Envoy's YAML/JSON and config_dump spell them.
  */
 
-export const TYPE_URL_PREFIX = 'type.googleapis.com/';
-
-/** Type URLs of the resource types the ADS server serves (v3 only; v2 URLs are never answered). */
-export const TypeUrl = {
-  Listener: 'type.googleapis.com/envoy.config.listener.v3.Listener',
-  RouteConfiguration: 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration',
-  Cluster: 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
-  ClusterLoadAssignment: 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment',
-  Secret: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
-} as const;
-
-export type ResourceTypeUrl = (typeof TypeUrl)[keyof typeof TypeUrl];
-
-export const resourceTypeUrls: readonly ResourceTypeUrl[] = Object.freeze(Object.values(TypeUrl));
-
-/** Short, closed names used as metric labels and in logs. */
-export const shortTypeName: Readonly<Record<ResourceTypeUrl, 'lds' | 'rds' | 'cds' | 'eds' | 'sds'>> = Object.freeze({
-  [TypeUrl.Listener]: 'lds',
-  [TypeUrl.RouteConfiguration]: 'rds',
-  [TypeUrl.Cluster]: 'cds',
-  [TypeUrl.ClusterLoadAssignment]: 'eds',
-  [TypeUrl.Secret]: 'sds',
-});
-
-export function isResourceTypeUrl(value: string): value is ResourceTypeUrl {
-  return (resourceTypeUrls as readonly string[]).includes(value);
-}
-
-/** Full message name of a type URL (`type.googleapis.com/a.b.C` → `a.b.C`). */
-export function typeNameOf(typeUrl: string): string {
-  const slash = typeUrl.lastIndexOf('/');
-  return slash < 0 ? typeUrl : typeUrl.slice(slash + 1);
-}
-
 /**
  * Proto files loaded into the root: the discovery service, the five resource types and the
  * extensions a mesh translator packs into `typed_config` Anys. Anything these import comes

@@ -1,4 +1,4 @@
-import type { EncodedResource, ProxyInfo } from '@aviary/xds-cache';
+import type { EncodedResource, XdsPeer } from '@aviary/xds-cache';
 import { isResourceTypeUrl, TypeUrl, type ResourceTypeUrl } from '@aviary/xds-protos';
 import { Connection, edsNamesToRewarm, isWildcardType, pushOrder, type StreamHost, type TypeState } from './connection';
 import { encodeDeltaDiscoveryResponse, type DeltaDiscoveryRequest } from './wire';
@@ -10,10 +10,10 @@ import { encodeDeltaDiscoveryResponse, type DeltaDiscoveryRequest } from './wire
  * reconnect) and sends only differences, with `removed_resources` for names that vanished or
  * that were subscribed by name and do not exist.
  */
-export class DeltaConnection extends Connection {
+export class DeltaConnection<P extends XdsPeer = XdsPeer> extends Connection<P> {
   constructor(
-    host: StreamHost,
-    proxy: ProxyInfo,
+    host: StreamHost<P>,
+    proxy: P,
     private readonly write: (response: Buffer) => void,
   ) {
     super(host, proxy, 'delta');

@@ -1,6 +1,5 @@
 import type { ClientTLSSettings, ConnectionPoolSettings, LoadBalancerSettings, OutlierDetection, TrafficPolicy } from '@aviary/mesh-api';
-import { compareStrings, hostMatches, isExportedTo, isIpLiteral, type DestinationRuleEntry, type MeshSnapshot, type Service, type ServicePortInfo, type SidecarEntry } from '@aviary/mesh-model';
-import type { ProxyInfo } from '@aviary/xds-cache';
+import { compareStrings, hostMatches, isExportedTo, isIpLiteral, type DestinationRuleEntry, type MeshSnapshot, type ProxyInfo, type Service, type ServicePortInfo, type SidecarEntry } from '@aviary/mesh-model';
 
 /** Istio cluster naming: `outbound|9080|v1|reviews.default.svc.cluster.local`, `inbound|9080||`. */
 export function clusterName(direction: 'outbound' | 'inbound', port: number, subset: string, host: string): string {
@@ -10,7 +9,7 @@ export function clusterName(direction: 'outbound' | 'inbound', port: number, sub
 /**
  * Which ClusterLoadAssignments may change when the endpoints of `hosts` change: the outbound
  * clusters of those services (every port and subset; a CLA is named as its cluster). For
- * `SourceChange.names`, so the server skips proxies that watch none of them.
+ * `XdsChange.names` (see `changeFor`), so the server skips proxies that watch none of them.
  */
 export function endpointNamesOf(hosts: Iterable<string>): (name: string) => boolean {
   const set = new Set(hosts);

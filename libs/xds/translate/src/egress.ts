@@ -68,6 +68,7 @@ export function planEgress(ctx: Ctx): EgressPlan[] {
       return;
     }
     claimed.add(number);
+    if (eg.port?.targetPort !== undefined) ctx.problem(`${sidecar!.key} egress[${i}]: port.targetPort applies to ingress only; ignored`);
     const selected = visible.filter((s) => egressHostsMatch(eg.hosts, s, ns));
     const services = portServices(selected, (p) => p.number === number).get(number) ?? [];
     const protocol = eg.port?.protocol?.toUpperCase();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { buildSnapshot, type ModelObject } from '@aviary/mesh-model';
-import { parseNode } from '@aviary/xds-cache';
+import { buildSnapshot, parseNode, type ModelObject } from '@aviary/mesh-model';
+import { ExtensionTypeUrl } from '@aviary/xds-api';
 import { translate, type Msg, type XdsResources } from './index';
 
 /** What upstream Envoy needs from the translation (issue 13): each item checked on its own. */
@@ -77,7 +77,7 @@ describe('retries, regexes, inbound', () => {
     for (const p of policies) {
       expect(p.host_selection_retry_max_attempts).toBe(5);
       expect(p.retry_host_predicate).toEqual([
-        { name: 'envoy.retry_host_predicates.previous_hosts', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate' } },
+        { name: 'envoy.retry_host_predicates.previous_hosts', typed_config: { '@type': ExtensionTypeUrl.PreviousHostsPredicate } },
       ]);
     }
   });

@@ -1,5 +1,7 @@
-export { translate, toSnapshotInput, translateForCache, cachedTranslation, selectingLabelKeys, proxyGroupKey } from './translate';
-export type { XdsResources, CachedTranslation } from './translate';
+export { translate, toSnapshotInput, cachedTranslation, selectingLabelKeys, proxyGroupKey } from './translate';
+export type { XdsResources, ResourcesByType, CachedTranslation } from './translate';
+export { changeFor } from './change';
+export type { XdsChange } from './change';
 export type { NamedResource } from './result';
 export { clusterName, endpointNamesOf, effectivePolicy, resolveTranslateOptions, firstInstanceIp, interceptionNone, PASSTHROUGH_CLUSTER, BLACKHOLE_CLUSTER } from './context';
 export type { TranslateOptions, ResolvedTranslateOptions, EffectivePolicy } from './context';

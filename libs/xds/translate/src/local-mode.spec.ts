@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildSnapshot, type ModelObject } from '@aviary/mesh-model';
-import { parseNode, type ProxyInfo } from '@aviary/xds-cache';
+import { buildSnapshot, parseNode, type ModelObject, type ProxyInfo } from '@aviary/mesh-model';
 import { localMesh, localProxies } from './__fixtures__/fixture';
 import { cachedTranslation, proxyGroupKey, toSnapshotInput, translate, type Msg, type XdsResources } from './index';
 
@@ -122,6 +121,30 @@ describe('Sidecar ingress and egress listeners', () => {
       "Sidecar/demo/hello ingress[0]: defaultEndpoint is the listener's own address 127.0.0.21:9001; skipped",
       'Sidecar/demo/hello ingress[1]: port.targetPort is not supported (deprecated by Istio); use defaultEndpoint',
     ]);
+  });
+});
+
+describe('outboundTrafficPolicy.egressProxy', () => {
+  const egressGw = obj('ServiceEntry', 'egress', { hosts: ['egress.demo.svc.cluster.local'], location: 'MESH_INTERNAL', ports: [{ number: 8080, name: 'http', protocol: 'HTTP' }], endpoints: [{ address: '127.0.0.30' }] });
+  const policy = (host: string) => obj('Sidecar', 'default', { outboundTrafficPolicy: { mode: 'ALLOW_ANY', egressProxy: { host, port: { number: 8080 } } } });
+  const unknown = (r: XdsResources) => (r.routes.find((x) => x.name === '8000')!.resource.virtual_hosts as Msg[]).find((v) => v.name === 'allow_any');
+  const E = 'outbound|8080||egress.demo.svc.cluster.local';
+
+  it('sends unknown hosts to the egress proxy: HTTP catch-all and virtualOutbound', () => {
+    const r = run([...hello, egressGw, policy('egress')], node('127.0.0.21', { app: 'hello' }));
+    expect(((unknown(r)!.routes as Msg[])[0]!.route as Msg).cluster).toBe(E);
+    expect(JSON.stringify(listener(r, 'virtualOutbound'))).toContain(`"cluster":"${E}"`);
+    expect(r.problems).toEqual([]);
+  });
+  it('works without capture too (no original destination needed)', () => {
+    const r = run([...hello, egressGw, policy('egress')], none('127.0.0.21', { app: 'hello' }));
+    expect(((unknown(r)!.routes as Msg[])[0]!.route as Msg).cluster).toBe(E);
+    expect(r.problems).toEqual([]);
+  });
+  it('reports an egress proxy that is not a reachable service port', () => {
+    const r = run([...hello, policy('nowhere')], node('127.0.0.21', { app: 'hello' }));
+    expect(r.problems).toEqual([expect.stringContaining('nowhere.demo.svc.cluster.local:8080 is not a service port (and subset) this proxy can reach')]);
+    expect(((unknown(r)!.routes as Msg[])[0]!.route as Msg).cluster).toBe('PassthroughCluster');
   });
 });
 

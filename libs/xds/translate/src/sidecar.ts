@@ -1,4 +1,4 @@
-import { MESH_GATEWAY, compareStrings, type Service } from '@aviary/mesh-model';
+import { MESH_GATEWAY, compareStrings, resolveHost, type Service } from '@aviary/mesh-model';
 import { outboundClusters } from './clusters';
 import { planEgress, type PortService } from './egress';
 import { BLACKHOLE_CLUSTER, clusterName, PASSTHROUGH_CLUSTER, type Ctx } from './context';
@@ -84,11 +84,16 @@ function outbound(ctx: Ctx, out: Generated): void {
   passthroughClusters(out, true);
 
   const none = ctx.interceptionNone;
-  if (none && ctx.sidecarResource()?.spec.outboundTrafficPolicy?.mode === 'ALLOW_ANY') {
+  const egressProxy = egressProxyCluster(ctx);
+  if (none && egressProxy === undefined && ctx.sidecarResource()?.spec.outboundTrafficPolicy?.mode === 'ALLOW_ANY') {
     ctx.problem('outboundTrafficPolicy ALLOW_ANY has no effect with INTERCEPTION_MODE NONE: without capture there is no original destination to pass through to');
   }
-  // Passthrough needs the original destination of a captured connection; a bound listener has none.
-  const allowAny = (bind: string | undefined) => bind === undefined && ctx.outboundAllowAny();
+  // Unknown hosts go to the egress proxy, else pass through to their original destination, which
+  // only a captured connection has (a bound listener has none): else 502.
+  const unknownHosts = (bind: string | undefined): string | undefined => {
+    if (!ctx.outboundAllowAny()) return undefined;
+    return egressProxy ?? (bind === undefined ? PASSTHROUGH_CLUSTER : undefined);
+  };
   for (const plan of planEgress(ctx)) {
     const address = plan.bind ?? '0.0.0.0';
     const listenerName = `${address}_${plan.port}`;
@@ -100,7 +105,7 @@ function outbound(ctx: Ctx, out: Generated): void {
     };
     if (plan.http) {
       const routeName = String(plan.port);
-      out.routes.push({ name: routeName, resource: outboundRoutes(ctx, routeName, plan.port, plan.services, allowAny(plan.bind)) });
+      out.routes.push({ name: routeName, resource: outboundRoutes(ctx, routeName, plan.port, plan.services, unknownHosts(plan.bind)) });
       out.listeners.push({
         name: listenerName,
         resource: { ...base, filter_chains: [{ filters: [hcmFilter({ statPrefix: `outbound_${address}_${plan.port}`, rds: routeName, filters: [faultFilter()] })] }] },
@@ -115,7 +120,7 @@ function outbound(ctx: Ctx, out: Generated): void {
   }
 
   if (none) return;
-  const catchAll = ctx.outboundAllowAny() ? PASSTHROUGH_CLUSTER : BLACKHOLE_CLUSTER;
+  const catchAll = unknownHosts(undefined) ?? BLACKHOLE_CLUSTER;
   out.listeners.push({
     name: 'virtualOutbound',
     resource: {
@@ -128,8 +133,36 @@ function outbound(ctx: Ctx, out: Generated): void {
   });
 }
 
-/** RDS `<port>`: a virtual host per service on the port, then `allow_any` (passthrough) or `block_all` (502). */
-function outboundRoutes(ctx: Ctx, routeName: string, portNumber: number, services: readonly PortService[], allowAny: boolean): Msg {
+/**
+ * `outboundTrafficPolicy.egressProxy` (with ALLOW_ANY): the outbound cluster that traffic to
+ * unknown hosts goes to instead of its original destination; undefined, with a problem, when
+ * its host, port or subset is not a visible service's.
+ */
+function egressProxyCluster(ctx: Ctx): string | undefined {
+  const sidecar = ctx.sidecarResource();
+  const policy = sidecar?.spec.outboundTrafficPolicy;
+  const proxy = policy?.egressProxy;
+  if (!sidecar || !proxy) return undefined;
+  const where = `${sidecar.key} outboundTrafficPolicy.egressProxy`;
+  if (policy.mode !== 'ALLOW_ANY') {
+    ctx.problem(`${where} applies only with mode ALLOW_ANY; ignored`);
+    return undefined;
+  }
+  const host = resolveHost(proxy.host, sidecar.namespace, ctx.snapshot.options.domainSuffix);
+  const service = ctx.isVisible(host) ? ctx.snapshot.services.get(host) : undefined;
+  const port = proxy.port?.number ?? (service?.ports.length === 1 ? service.ports[0]!.number : undefined);
+  const subset = proxy.subset ?? '';
+  const known = service?.ports.some((p) => p.number === port) && (subset === '' || ctx.destinationRule(service)?.spec.subsets?.some((s) => s.name === subset));
+  if (port === undefined || !known) {
+    ctx.problem(`${where}: ${host}${port === undefined ? '' : `:${port}`}${subset ? ` subset ${subset}` : ''} is not a service port (and subset) this proxy can reach; unknown hosts are not sent to it`);
+    return undefined;
+  }
+  return clusterName('outbound', port, subset, host);
+}
+
+/** RDS `<port>`: a virtual host per service on the port, then `allow_any` (to `unknownHosts`) or `block_all` (502). */
+function outboundRoutes(ctx: Ctx, routeName: string, portNumber: number, services: readonly PortService[], unknownHosts: string | undefined): Msg {
+  const allowAny = unknownHosts !== undefined;
   const vhosts: Msg[] = [];
   for (const { service } of services) {
     const refs: ClusterRefs = new Set();
@@ -143,7 +176,7 @@ function outboundRoutes(ctx: Ctx, routeName: string, portNumber: number, service
     domains: ['*'],
     routes: [
       allowAny
-        ? { name: 'allow_any', match: { prefix: '/' }, route: { cluster: PASSTHROUGH_CLUSTER, timeout: durationMs(0) } }
+        ? { name: 'allow_any', match: { prefix: '/' }, route: { cluster: unknownHosts, timeout: durationMs(0) } }
         : { name: 'block_all', match: { prefix: '/' }, direct_response: { status: 502 } },
     ],
   });

@@ -1,5 +1,5 @@
-import type { MeshSnapshot } from '@aviary/mesh-model';
-import type { ProxyInfo, SnapshotInput } from '@aviary/xds-cache';
+import type { MeshSnapshot, ProxyInfo } from '@aviary/mesh-model';
+import type { ResourceTypeUrl } from '@aviary/xds-api';
 import { outboundClusters } from './clusters';
 import { Ctx, firstInstanceIp, interceptionNone, resolveTranslateOptions, type ResolvedTranslateOptions, type TranslateOptions } from './context';
 import { prune, T, type Msg } from './envoy';
@@ -128,8 +128,11 @@ export function translate(proxy: ProxyInfo, snapshot: MeshSnapshot, options?: Tr
   return result(sharedPart(proxy, snapshot, resolved), ownPart(proxy, snapshot, resolved));
 }
 
-/** Resource type URL → messages, the input of @aviary/xds-cache's `Snapshot.build` / `TranslatingSource`. */
-export function toSnapshotInput(resources: XdsResources, msgs = (list: readonly NamedResource[]): readonly Msg[] => list.map((r) => r.resource)): SnapshotInput {
+/** Plain resources by type URL: what a cache builds a snapshot from (the xDS cache's `SnapshotInput` has this shape). */
+export type ResourcesByType = Partial<Record<ResourceTypeUrl, readonly Msg[]>>;
+
+/** The resources of a translation by type URL. */
+export function toSnapshotInput(resources: XdsResources, msgs = (list: readonly NamedResource[]): readonly Msg[] => list.map((r) => r.resource)): ResourcesByType {
   return {
     [T.Listener]: msgs(resources.listeners),
     [T.RouteConfiguration]: msgs(resources.routes),
@@ -181,15 +184,15 @@ interface ModelCache {
   readonly endpoints: Map<string, Map<string, readonly [Msg, Msg] | undefined>>;
 }
 
-/** `translate` and an EDS-only update path, shaped for `TranslatingSource`. */
+/** `translate` by type URL and an EDS-only update path (what a translating cache source calls). */
 export interface CachedTranslation {
-  readonly translate: (proxy: ProxyInfo, snapshot: MeshSnapshot) => SnapshotInput;
+  readonly translate: (proxy: ProxyInfo, snapshot: MeshSnapshot) => ResourcesByType;
   /**
    * The outbound clusters and ClusterLoadAssignments named `names` for `proxy`, exactly as
    * `translate` would give them, or undefined when a name is not an outbound cluster of a known
    * service port (the caller then translates in full).
    */
-  readonly translateEndpoints: (proxy: ProxyInfo, snapshot: MeshSnapshot, names: readonly string[]) => SnapshotInput | undefined;
+  readonly translateEndpoints: (proxy: ProxyInfo, snapshot: MeshSnapshot, names: readonly string[]) => ResourcesByType | undefined;
 }
 
 /**
@@ -222,7 +225,7 @@ export function cachedTranslation(options?: TranslateOptions): CachedTranslation
     return out;
   };
 
-  const translateShared = (proxy: ProxyInfo, snapshot: MeshSnapshot): SnapshotInput => {
+  const translateShared = (proxy: ProxyInfo, snapshot: MeshSnapshot): ResourcesByType => {
     const cache = cacheOf(snapshot);
     const key = sharedKey(proxy, cache.keys);
     let shared = cache.parts.get(key);
@@ -233,7 +236,7 @@ export function cachedTranslation(options?: TranslateOptions): CachedTranslation
     return toSnapshotInput(result(shared, ownPart(proxy, snapshot, resolved)), msgs);
   };
 
-  const translateEndpoints = (proxy: ProxyInfo, snapshot: MeshSnapshot, names: readonly string[]): SnapshotInput | undefined => {
+  const translateEndpoints = (proxy: ProxyInfo, snapshot: MeshSnapshot, names: readonly string[]): ResourcesByType | undefined => {
     const cache = cacheOf(snapshot);
     const key = sharedKey(proxy, cache.keys);
     let byName = cache.endpoints.get(key);
@@ -270,11 +273,6 @@ function outboundPairs(ctx: Ctx, name: string): [string, readonly [Msg, Msg]][] 
   if (!service || !port) return [];
   // The first of a name wins, as in `finish`.
   return outboundClusters(ctx, service, port).map((c) => [c.name, [prune(c.cluster), prune(c.loadAssignment)] as const]);
-}
-
-/** `translate` shaped for `TranslatingSource({ translate })`, sharing common parts between proxies. */
-export function translateForCache(options?: TranslateOptions): (proxy: ProxyInfo, snapshot: MeshSnapshot) => SnapshotInput {
-  return cachedTranslation(options).translate;
 }
 
 /**

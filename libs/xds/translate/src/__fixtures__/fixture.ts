@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
-import { buildSnapshot, type MeshSnapshot, type ModelObject } from '@aviary/mesh-model';
-import { parseNode, type ProxyInfo } from '@aviary/xds-cache';
+import { buildSnapshot, parseNode, type MeshSnapshot, type ModelObject, type ProxyInfo } from '@aviary/mesh-model';
 
 /** Test fixtures: the Bookinfo mesh and one proxy of each kind; the local-mode mesh and its proxies. */
 
