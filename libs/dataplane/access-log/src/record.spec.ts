@@ -1,4 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Compile } from 'typebox/compile';
+import { RequestRecord } from '@aviary/events';
 import type { HttpAccessLogEntry, TcpAccessLogEntry } from './entry';
 import { recordFromHttp, recordFromTcp, responseFlagsOf, serviceOfCluster, spiffeNamespace, type Mapped, type ProxyIdentity, type TelemetryRecord } from './record';
 
@@ -11,7 +13,9 @@ const gateway: ProxyIdentity = {
 const helloV1: ProxyIdentity = { namespace: 'demo', workload: 'hello-v1', labels: { app: 'hello', version: 'v1' }, principal: 'spiffe://cluster.local/ns/demo/sa/hello' };
 
 const START = { seconds: 1_780_000_000, nanos: 250_000_000 };
+/** What the client sent, and what Envoy forwarded (naming its own span) after its tracer ran. */
 const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+const FORWARDED = '00-4bf92f3577b34da6a3ce929d0e0e4736-b7ad6b7169203331-01';
 
 function outbound(extra: Partial<HttpAccessLogEntry['common_properties']> = {}): HttpAccessLogEntry {
   return {
@@ -26,6 +30,7 @@ function outbound(extra: Partial<HttpAccessLogEntry['common_properties']> = {}):
         upstream_workload: 'hello-v1;demo;hello;v1;',
         upstream_principal: 'spiffe://cluster.local/ns/demo/sa/hello',
         upstream_tls: 'ISTIO_MUTUAL',
+        parent_traceparent: TRACEPARENT,
       },
       ...extra,
     },
@@ -36,16 +41,25 @@ function outbound(extra: Partial<HttpAccessLogEntry['common_properties']> = {}):
       path: '/',
       request_id: '0f8fad5b-d9cb-469f-a165-70867728950e',
       request_body_bytes: 17,
-      request_headers: { traceparent: TRACEPARENT },
+      request_headers: { traceparent: FORWARDED },
     },
     response: { response_code: { value: 200 }, response_body_bytes: 42 },
   };
 }
 
+/** Every record a test maps, checked against the collector's wire schema at the end. */
+const produced: TelemetryRecord[] = [];
 const recordOf = (m: Mapped): TelemetryRecord => {
   if (!('record' in m)) throw new Error(`skipped: ${m.skip}`);
+  produced.push(m.record);
   return m.record;
 };
+
+afterAll(() => {
+  const check = Compile(RequestRecord);
+  expect(produced.length).toBeGreaterThan(10);
+  for (const r of produced) expect(check.Check(r), JSON.stringify([...check.Errors(r)])).toBe(true);
+});
 
 describe('recordFromHttp, source reporter (gateway, outbound sidecar)', () => {
   it('fills every field from the entry, the upstream host metadata and the proxy identity', () => {
@@ -72,9 +86,8 @@ describe('recordFromHttp, source reporter (gateway, outbound sidecar)', () => {
       startTime: '2026-05-28T20:26:40.250Z',
       traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
       parentSpanId: '00f067aa0ba902b7',
-      spanId: expect.stringMatching(/^[0-9a-f]{16}$/),
+      spanId: 'b7ad6b7169203331',
     });
-    expect(r.spanId).not.toBe('00f067aa0ba902b7');
   });
 
   it('tells mTLS from the cluster TLS mode and, under auto mTLS, the endpoint tlsMode', () => {
@@ -105,8 +118,24 @@ describe('recordFromHttp, source reporter (gateway, outbound sidecar)', () => {
     expect(recordOf(recordFromHttp(grpc, gateway))).toMatchObject({ protocol: 'grpc', responseCode: 0, responseFlags: 'UF,URX' });
   });
 
-  it('without traceparent, traces by the x-request-id Envoy generated (no parent)', () => {
+  it('at the edge (no incoming traceparent) the hop is the root span of the trace Envoy started', () => {
     const e = outbound();
+    const tags = { ...e.common_properties!.custom_tags };
+    delete (tags as Record<string, string>).parent_traceparent;
+    const r = recordOf(recordFromHttp({ ...e, common_properties: { ...e.common_properties, custom_tags: tags } }, gateway));
+    expect(r).toMatchObject({ traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: 'b7ad6b7169203331' });
+    expect(r.parentSpanId).toBeUndefined();
+  });
+
+  it('a hop that forwarded nothing (direct response) gets a derived span under the caller', () => {
+    const e = outbound();
+    const r = recordOf(recordFromHttp({ ...e, request: { ...e.request, request_headers: { traceparent: TRACEPARENT } } }, gateway));
+    expect(r).toMatchObject({ traceId: '4bf92f3577b34da6a3ce929d0e0e4736', parentSpanId: '00f067aa0ba902b7', spanId: expect.stringMatching(/^[0-9a-f]{16}$/) });
+    expect(r.spanId).not.toBe('00f067aa0ba902b7');
+  });
+
+  it('without traceparent, traces by the x-request-id Envoy generated (no parent)', () => {
+    const e = outbound({ custom_tags: { reporter: 'source' } });
     const r = recordOf(recordFromHttp({ ...e, request: { ...e.request, request_headers: {} } }, gateway));
     expect(r.traceId).toBe('0f8fad5bd9cb469fa16570867728950e');
     expect(r.parentSpanId).toBeUndefined();
@@ -121,10 +150,14 @@ describe('recordFromHttp, source reporter (gateway, outbound sidecar)', () => {
     expect(r.parentSpanId).toBeUndefined();
   });
 
-  it('gives each hop its own span id: same trace, different reporter or stream, different span', () => {
-    const a = recordOf(recordFromHttp(outbound(), gateway));
-    const b = recordOf(recordFromHttp(outbound({ stream_id: 'other-stream' }), gateway));
-    expect(a.spanId).toBe(recordOf(recordFromHttp(outbound(), gateway)).spanId);
+  it('derived span ids are deterministic per stream: same trace, different stream, different span', () => {
+    const direct = (extra: Parameters<typeof outbound>[0]) => {
+      const e = outbound(extra);
+      return { ...e, request: { ...e.request, request_headers: { traceparent: TRACEPARENT } } };
+    };
+    const a = recordOf(recordFromHttp(direct({}), gateway));
+    const b = recordOf(recordFromHttp(direct({ stream_id: 'other-stream' }), gateway));
+    expect(a.spanId).toBe(recordOf(recordFromHttp(direct({}), gateway)).spanId);
     expect(b.spanId).not.toBe(a.spanId);
     expect(b.traceId).toBe(a.traceId);
   });
@@ -136,10 +169,10 @@ describe('recordFromHttp, destination reporter (inbound sidecar)', () => {
       start_time: START,
       time_to_last_downstream_tx_byte: { nanos: 3_000_000 },
       upstream_cluster: 'inbound|9081||',
-      custom_tags: { reporter: 'destination', destination_service: 'hello.demo.svc.cluster.local', peer_workload: 'istio-ingressgateway' },
+      custom_tags: { reporter: 'destination', destination_service: 'hello.demo.svc.cluster.local', peer_workload: 'istio-ingressgateway', parent_traceparent: TRACEPARENT },
       ...(tls !== undefined && { tls_properties: tls }),
     },
-    request: { authority: 'hello.demo', request_body_bytes: 0, request_headers: { traceparent: TRACEPARENT } },
+    request: { authority: 'hello.demo', request_body_bytes: 0, request_headers: { traceparent: FORWARDED } },
     response: { response_code: { value: 503 }, response_body_bytes: 19 },
   });
 
@@ -175,7 +208,7 @@ describe('recordFromHttp, destination reporter (inbound sidecar)', () => {
       startTime: '2026-05-28T20:26:40.250Z',
       traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
       parentSpanId: '00f067aa0ba902b7',
-      spanId: expect.stringMatching(/^[0-9a-f]{16}$/),
+      spanId: 'b7ad6b7169203331',
     });
   });
 
@@ -239,6 +272,19 @@ describe('recordFromTcp', () => {
       responseBytes: 2048,
       startTime: '2026-05-28T20:26:40.250Z',
     });
+  });
+});
+
+describe('bounds of the wire schema', () => {
+  it('cuts overlong labels, principals and flags instead of losing the record', () => {
+    const e = outbound({
+      custom_tags: { reporter: 'source', upstream_workload: `${'w'.repeat(300)};ns;;;`, upstream_principal: `spiffe://td/ns/a/sa/${'p'.repeat(3000)}`, upstream_tls: 'ISTIO_MUTUAL' },
+      response_flags: Object.fromEntries(['failed_local_healthcheck', 'no_healthy_upstream', 'upstream_request_timeout', 'local_reset', 'upstream_remote_reset', 'upstream_connection_failure', 'upstream_connection_termination', 'upstream_overflow', 'no_route_found', 'delay_injected', 'fault_injected', 'rate_limited', 'rate_limit_service_error', 'downstream_connection_termination', 'upstream_retry_limit_exceeded', 'stream_idle_timeout', 'invalid_envoy_request_headers', 'downstream_protocol_error', 'upstream_max_stream_duration_reached', 'response_from_cache_filter', 'no_filter_config_found'].map((f) => [f, true])),
+    });
+    const r = recordOf(recordFromHttp(e, gateway));
+    expect(r.destinationWorkload).toHaveLength(253);
+    expect(r.destinationPrincipal).toHaveLength(2048);
+    expect(r.responseFlags.length).toBeLessThanOrEqual(64);
   });
 });
 

@@ -66,11 +66,15 @@ export function responseFlagsOf(flags: Readonly<Record<string, unknown>> | undef
     const v = flags[field];
     return v === true || (typeof v === 'object' && v !== null);
   }).map(([, short]) => short);
-  return set.length === 0 ? '-' : set.join(',');
+  return set.length === 0 ? '-' : set.join(',').slice(0, MAX_FLAGS);
 }
 
+// The wire schema's bounds (RequestRecord): longer values are cut rather than the record lost.
 const MAX_LABEL = 253;
+const MAX_PRINCIPAL = 2048;
+const MAX_FLAGS = 64;
 const label = (v: string | undefined): string => (v ?? '').slice(0, MAX_LABEL);
+const principal = (v: string | undefined): string => (v ?? '').slice(0, MAX_PRINCIPAL);
 
 function ms(d: Duration | undefined): number | undefined {
   if (d === undefined) return undefined;
@@ -125,29 +129,36 @@ interface Trace {
   readonly parentSpanId?: string;
 }
 
+function parseTraceparent(value: string | undefined): { traceId: string; spanId: string } | undefined {
+  const m = TRACEPARENT.exec((value ?? '').trim().toLowerCase());
+  if (m === null || m[1] === 'ff' || ZEROS.test(m[2]!) || ZEROS.test(m[3]!)) return undefined;
+  return { traceId: m[2]!, spanId: m[3]! };
+}
+
+function derivedSpanId(traceId: string, streamKey: string, reporter: string): string {
+  const id = createHash('sha256').update(`${traceId}|${streamKey}|${reporter}`).digest('hex').slice(0, 16);
+  return ZEROS.test(id) ? '0000000000000001' : id;
+}
+
 /**
- * The hop's span in W3C trace context. Envoy forwards `traceparent` as it came (no tracer is
- * configured), so the logged header names the caller's span: its trace id is the record's
- * and its parent id the record's parent span. Without a valid `traceparent`, the trace is the
+ * The hop's span in W3C trace context. pilot runs Envoy's tracer on every HCM, so the logged
+ * `traceparent` (read after Envoy forwarded the request) names this hop's span, and
+ * `parent_traceparent` (copied before) the caller's span: each hop is a span whose parent is the
+ * previous hop. When Envoy did not forward (a direct response) or did not trace, the logged
+ * header is the caller's: the hop's span id is then derived from the stream id and reporter,
+ * with the caller's span as parent. Without any valid `traceparent` the trace is the
  * `x-request-id` (a UUID Envoy generates at the edge and every hop keeps), with no parent.
- * The hop's own span id is derived from the stream id and reporter, so each hop is one span,
- * deterministically.
  */
-function traceOf(traceparent: string | undefined, requestId: string | undefined, streamKey: string, reporter: string): Trace {
-  const m = TRACEPARENT.exec((traceparent ?? '').trim().toLowerCase());
-  let traceId: string | undefined;
-  let parentSpanId: string | undefined;
-  if (m !== null && m[1] !== 'ff' && !ZEROS.test(m[2]!) && !ZEROS.test(m[3]!)) {
-    traceId = m[2];
-    parentSpanId = m[3];
-  } else {
-    const hex = (requestId ?? '').replace(/-/g, '').toLowerCase();
-    if (/^[0-9a-f]{32}$/.test(hex) && !ZEROS.test(hex)) traceId = hex;
+function traceOf(logged: string | undefined, incoming: string | undefined, requestId: string | undefined, streamKey: string, reporter: string): Trace {
+  const own = parseTraceparent(logged);
+  const parent = parseTraceparent(incoming);
+  if (own !== undefined && (parent === undefined || own.spanId !== parent.spanId)) {
+    return { traceId: own.traceId, spanId: own.spanId, ...(parent !== undefined && parent.traceId === own.traceId && { parentSpanId: parent.spanId }) };
   }
-  if (traceId === undefined) return {};
-  let spanId = createHash('sha256').update(`${traceId}|${streamKey}|${reporter}`).digest('hex').slice(0, 16);
-  if (ZEROS.test(spanId)) spanId = '0000000000000001';
-  return { traceId, spanId, ...(parentSpanId !== undefined && { parentSpanId }) };
+  if (own !== undefined) return { traceId: own.traceId, spanId: derivedSpanId(own.traceId, streamKey, reporter), parentSpanId: own.spanId };
+  const hex = (requestId ?? '').replace(/-/g, '').toLowerCase();
+  if (!/^[0-9a-f]{32}$/.test(hex) || ZEROS.test(hex)) return {};
+  return { traceId: hex, spanId: derivedSpanId(hex, streamKey, reporter) };
 }
 
 /** Periodic/intermediate entries (and anything but the end of a stream) are not requests. */
@@ -196,10 +207,10 @@ function partiesOf(c: AccessLogCommon, self: ProxyIdentity, authority: string | 
       side: {
         sourceWorkload: mutual ? label(peerWorkload(tags[AlsTag.peerWorkload])) : '',
         sourceNamespace: label(spiffeNamespace(peer)),
-        sourcePrincipal: peer,
+        sourcePrincipal: principal(peer),
         destinationWorkload: label(self.workload),
         destinationNamespace: label(self.namespace),
-        destinationPrincipal: mutual ? spiffeUri(tls?.local_certificate_properties?.subject_alt_name) || self.principal : '',
+        destinationPrincipal: mutual ? principal(spiffeUri(tls?.local_certificate_properties?.subject_alt_name) || self.principal) : '',
         ...(selfApp !== undefined && { destinationApp: label(selfApp) }),
         destinationService: label(tags[AlsTag.destinationService] || hostOfAuthority(authority)),
         destinationVersion: label(selfVersion),
@@ -218,12 +229,12 @@ function partiesOf(c: AccessLogCommon, self: ProxyIdentity, authority: string | 
       side: {
         sourceWorkload: label(self.workload),
         sourceNamespace: label(self.namespace),
-        sourcePrincipal: self.principal,
+        sourcePrincipal: principal(self.principal),
         ...(selfApp !== undefined && { sourceApp: label(selfApp) }),
         ...(selfVersion !== undefined && { sourceVersion: label(selfVersion) }),
         destinationWorkload: label(upstream.workload),
         destinationNamespace: label(upstream.namespace),
-        destinationPrincipal: mutual ? (tags[AlsTag.upstreamPrincipal] ?? '') : '',
+        destinationPrincipal: mutual ? principal(tags[AlsTag.upstreamPrincipal]) : '',
         ...(upstream.app !== '' && { destinationApp: label(upstream.app) }),
         destinationService: label(serviceOfCluster(cluster) || hostOfAuthority(authority)),
         destinationVersion: label(upstream.version),
@@ -255,7 +266,7 @@ export function recordFromHttp(e: HttpAccessLogEntry, self: ProxyIdentity): Mapp
       requestBytes: req.request_body_bytes ?? 0,
       responseBytes: e.response?.response_body_bytes ?? 0,
       startTime: isoTime(c.start_time),
-      ...traceOf(headers['traceparent'], req.request_id, streamKey, parties.reporter),
+      ...traceOf(headers['traceparent'], c.custom_tags?.[AlsTag.parentTraceparent], req.request_id, streamKey, parties.reporter),
     },
   };
 }

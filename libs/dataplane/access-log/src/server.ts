@@ -1,6 +1,6 @@
 import { lstat, unlink } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
-import { Server, ServerCredentials, type handleClientStreamingCall, type ServiceDefinition } from '@grpc/grpc-js';
+import { Server, ServerCredentials, type handleClientStreamingCall, type handleUnaryCall, type ServiceDefinition } from '@grpc/grpc-js';
 import { Counter, type Registry } from 'prom-client';
 import { AviaryError } from '@aviary/errors';
 import type { Logger } from '@aviary/observability';
@@ -65,6 +65,30 @@ function accessLogServiceDefinition(): ServiceDefinition {
   };
 }
 
+const TRACE_SERVICE = '/opentelemetry.proto.collector.trace.v1.TraceService';
+
+/**
+ * grpc-js definition of OTLP's TraceService/Export, where Envoy's tracer exports its spans
+ * (pilot points it at `aviary-als`). The spans are not decoded: the request records carry the
+ * same trace and span ids to the collector. An empty ExportTraceServiceResponse is success.
+ */
+function traceServiceDefinition(): ServiceDefinition {
+  return {
+    Export: {
+      path: `${TRACE_SERVICE}/Export`,
+      requestStream: false,
+      responseStream: false,
+      requestSerialize: () => {
+        throw new Error('server side only');
+      },
+      requestDeserialize: (b: Buffer) => b.length,
+      responseSerialize: () => Buffer.alloc(0),
+      responseDeserialize: () => ({}),
+      originalName: 'export',
+    },
+  };
+}
+
 function positiveInt(value: number | undefined, fallback: number, field: string): number {
   const v = value ?? fallback;
   if (!Number.isInteger(v) || v < 1) throw new AviaryError('INVALID_ARGUMENT', 'ACCESS_LOG_BAD_OPTION', `${field}: must be a positive integer, got ${String(value)}`, { field });
@@ -83,7 +107,7 @@ async function removeStaleSocket(path: string): Promise<void> {
 
 /**
  * Serves Envoy's gRPC Access Log Service (`envoy.service.accesslog.v3.AccessLogService/
- * StreamAccessLogs`) on a Unix socket and turns each HTTP and TCP entry into a request record
+ * StreamAccessLogs`, and OTLP `TraceService/Export` for Envoy's tracer) on a Unix socket and turns each HTTP and TCP entry into a request record
  * (`recordFromHttp`/`recordFromTcp`). A stream must identify itself with pilot's log name
  * (`aviary`); entries of other logs are counted and skipped. Envoy holds one stream per worker
  * and log; each message is handled as it arrives, so memory is bounded by `maxMessageBytes`.
@@ -145,6 +169,12 @@ export async function startAccessLogServer(o: AccessLogServerOptions): Promise<A
     call.on('end', () => callback(null, {}));
   };
   server.addService(accessLogServiceDefinition(), { StreamAccessLogs: streamAccessLogs });
+  const exportsTotal = new Counter({ name: 'aviary_agent_trace_exports_total', help: "Span exports from Envoy's tracer accepted and dropped (the records carry the ids)", registers });
+  const exportSpans: handleUnaryCall<number, object> = (_call, callback) => {
+    exportsTotal.inc();
+    callback(null, {});
+  };
+  server.addService(traceServiceDefinition(), { Export: exportSpans });
   await removeStaleSocket(o.socketPath);
   await new Promise<void>((resolve, reject) => {
     server.bindAsync(`unix:${o.socketPath}`, ServerCredentials.createInsecure(), (err) => {

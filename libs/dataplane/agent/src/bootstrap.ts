@@ -140,6 +140,9 @@ export function envoyBootstrap(input: BootstrapInput): Record<string, unknown> {
   return {
     node: { id: node.id, cluster: node.cluster, metadata: node.metadata, locality: node.locality },
     stats_config: { use_all_default_tags: false, stats_tags: STATS_TAGS },
+    // Envoy's OpenTelemetry tracer (pilot's config exports spans to aviary-als) would call the
+    // agent every 5 spans; flush on its 5 s timer instead (see @aviary/access-log).
+    layered_runtime: { layers: [{ name: 'static', static_layer: { 'tracing.opentelemetry.min_flush_spans': 1000 } }] },
     // As Istio: an explicit (unbounded) downstream connection limit, so Envoy does not warn about a missing one.
     overload_manager: {
       resource_monitors: [

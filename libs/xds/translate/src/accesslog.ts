@@ -21,7 +21,15 @@ import type { Msg } from './envoy';
  *   calling proxy sends its workload name in `x-aviary-peer-workload`, taken from its own
  *   environment (`%ENVIRONMENT(ISTIO_META_WORKLOAD_NAME)%`: the agent sets it for Envoy), and the
  *   receiving sidecar moves it into request metadata, removing it before the app sees it. The
- *   agent trusts it only on a mutual TLS connection.
+ *   agent trusts it only on a mutual TLS connection;
+ * - `parent_traceparent` (request metadata): the `traceparent` the request came with.
+ *
+ * Tracing: each HCM runs Envoy's OpenTelemetry tracer, so every hop is a span: Envoy continues
+ * the incoming W3C `traceparent` (or starts a trace at the edge) and forwards a `traceparent`
+ * naming its own span. The access log's `traceparent` header is read after that rewrite (this
+ * hop's span), `parent_traceparent` before it (the caller's span). The tracer must export
+ * somewhere: it exports to the agent (`aviary-als`), whose server accepts and drops the spans,
+ * since the request records already carry the same ids to the collector.
  * Proxyless gRPC clients have no access log (no Envoy, no agent).
  */
 
@@ -39,15 +47,17 @@ export const AlsTag = {
   upstreamTlsMode: 'upstream_tls_mode',
   upstreamTls: 'upstream_tls',
   peerWorkload: 'peer_workload',
+  parentTraceparent: 'parent_traceparent',
 } as const;
 
 /** The header a calling proxy names its workload in, and the environment variable of Envoy's it reads the name from. */
 export const PEER_WORKLOAD_HEADER = 'x-aviary-peer-workload';
 export const WORKLOAD_NAME_ENV = 'ISTIO_META_WORKLOAD_NAME';
 const PEER_WORKLOAD_KEY = 'peer_workload';
+const PARENT_TRACEPARENT_KEY = 'parent_traceparent';
 
 /** Request headers logged in `HTTPRequestProperties.request_headers`. */
-export const ALS_REQUEST_HEADERS: readonly string[] = Object.freeze(['traceparent', 'tracestate', 'content-type']);
+export const ALS_REQUEST_HEADERS: readonly string[] = Object.freeze(['traceparent', 'content-type']);
 
 /**
  * Endpoint metadata namespaces. `istio.workload` is Istio's own encoding,
@@ -122,10 +132,14 @@ export interface AccessLogOptions {
   readonly destinationService?: string;
 }
 
-function customTags(o: AccessLogOptions): Msg[] {
+/** Tags that read request metadata exist only for HTTP (a TCP proxy has no request). */
+type LogKind = AccessLogOptions & { readonly http?: boolean };
+
+function customTags(o: LogKind): Msg[] {
   const tags = [literal(AlsTag.reporter, o.reporter)];
+  if (o.http === true) tags.push(metadataTag(AlsTag.parentTraceparent, 'request', AVIARY_METADATA, PARENT_TRACEPARENT_KEY));
   if (o.destinationService !== undefined && o.destinationService !== '') tags.push(literal(AlsTag.destinationService, o.destinationService));
-  if (o.reporter === 'destination') tags.push(metadataTag(AlsTag.peerWorkload, 'request', AVIARY_METADATA, PEER_WORKLOAD_KEY));
+  if (o.reporter === 'destination' && o.http === true) tags.push(metadataTag(AlsTag.peerWorkload, 'request', AVIARY_METADATA, PEER_WORKLOAD_KEY));
   if (o.reporter === 'source') {
     tags.push(
       metadataTag(AlsTag.upstreamWorkload, 'host', ISTIO_METADATA, 'workload'),
@@ -137,7 +151,7 @@ function customTags(o: AccessLogOptions): Msg[] {
   return tags;
 }
 
-function commonConfig(o: AccessLogOptions): Msg {
+function commonConfig(o: LogKind): Msg {
   return {
     log_name: ALS_LOG_NAME,
     grpc_service: { envoy_grpc: { cluster_name: ALS_CLUSTER } },
@@ -155,7 +169,7 @@ const TcpGrpcAccessLogConfig = 'type.googleapis.com/envoy.extensions.access_logg
 export function httpAccessLog(o: AccessLogOptions): Msg {
   return {
     name: HTTP_GRPC_ACCESS_LOG,
-    typed_config: { '@type': HttpGrpcAccessLogConfig, common_config: commonConfig(o), additional_request_headers_to_log: [...ALS_REQUEST_HEADERS] },
+    typed_config: { '@type': HttpGrpcAccessLogConfig, common_config: commonConfig({ ...o, http: true }), additional_request_headers_to_log: [...ALS_REQUEST_HEADERS] },
   };
 }
 
@@ -173,17 +187,34 @@ const HEADER_TO_METADATA = 'envoy.filters.http.header_to_metadata';
 const HeaderToMetadataConfig = 'type.googleapis.com/envoy.extensions.filters.http.header_to_metadata.v3.Config';
 
 /**
- * Inbound HTTP filter (first in the chain): moves `x-aviary-peer-workload` into request metadata
- * `aviary.peer_workload` for the access log, and removes it from the request.
+ * The first HTTP filter of every sidecar and router HCM: copies the incoming `traceparent` into
+ * request metadata `aviary.parent_traceparent` (before the tracer rewrites it) and, inbound,
+ * moves `x-aviary-peer-workload` into `aviary.peer_workload`, removing it from the request.
  */
-export function peerWorkloadFilter(): Msg {
+export function telemetryFilter(reporter: Reporter): Msg {
+  const rule = (header: string, key: string, remove: boolean): Msg => ({ header, on_header_present: { metadata_namespace: AVIARY_METADATA, key, type: 'STRING' }, ...(remove && { remove: true }) });
   return {
     name: HEADER_TO_METADATA,
     // Optional so that a data plane without it (Aviary's retiring Node proxy) may skip it; Envoy has it.
     is_optional: true,
     typed_config: {
       '@type': HeaderToMetadataConfig,
-      request_rules: [{ header: PEER_WORKLOAD_HEADER, on_header_present: { metadata_namespace: AVIARY_METADATA, key: PEER_WORKLOAD_KEY, type: 'STRING' }, remove: true }],
+      request_rules: [rule('traceparent', PARENT_TRACEPARENT_KEY, false), ...(reporter === 'destination' ? [rule(PEER_WORKLOAD_HEADER, PEER_WORKLOAD_KEY, true)] : [])],
+    },
+  };
+}
+
+const OPENTELEMETRY_TRACER = 'envoy.tracers.opentelemetry';
+const OpenTelemetryConfig = 'type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig';
+/** `service_name` of the spans Envoy exports to the agent (which drops them). */
+export const TRACER_SERVICE_NAME = 'aviary-proxy';
+
+/** The HCM `tracing` of sidecars and routers: a span per hop, W3C trace context, exported to the agent. */
+export function hcmTracing(): Msg {
+  return {
+    provider: {
+      name: OPENTELEMETRY_TRACER,
+      typed_config: { '@type': OpenTelemetryConfig, grpc_service: { envoy_grpc: { cluster_name: ALS_CLUSTER } }, service_name: TRACER_SERVICE_NAME },
     },
   };
 }
