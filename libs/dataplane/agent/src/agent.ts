@@ -84,6 +84,7 @@ export class EnvoyAgent {
     const sdsLog = this.log.child({ component: 'sds' });
     this.sds = new SdsServer((e: SdsEvent) => {
       if (e.event === 'nack') sdsLog.warn({ protocol: e.protocol, error: e.error }, 'Envoy rejected a secret (NACK)');
+      else if (e.event === 'unknown_secret') sdsLog.warn({ names: e.names }, 'Envoy asks for a secret the agent does not serve (it serves default and ROOTCA); what uses it stays warming');
       else if (e.event === 'pushed') sdsLog.debug({ protocol: e.protocol, names: e.names, version: e.version }, 'secrets pushed to Envoy');
       else sdsLog.debug({ protocol: e.protocol }, `SDS ${e.event.replace('_', ' ')}`);
     });

@@ -30,7 +30,7 @@ function sdsServiceDefinition(): grpc.ServiceDefinition {
 }
 
 export interface SdsEvent {
-  readonly event: 'stream_opened' | 'stream_closed' | 'ack' | 'nack' | 'pushed';
+  readonly event: 'stream_opened' | 'stream_closed' | 'ack' | 'nack' | 'pushed' | 'unknown_secret';
   readonly protocol: 'sotw' | 'delta';
   readonly names?: readonly string[];
   readonly error?: string;
@@ -67,6 +67,7 @@ export class SdsServer {
   private readonly streams = new Set<Stream>();
   private server: grpc.Server | undefined;
   private version = 0;
+  private readonly reportedUnknown = new Set<string>();
 
   constructor(private readonly onEvent: (e: SdsEvent) => void = () => undefined) {}
 
@@ -164,6 +165,13 @@ export class SdsServer {
 
   /** Sends what this stream asked for and has not got in its current version. */
   private push(s: Stream): void {
+    for (const n of s.names) {
+      // Only `default` and `ROOTCA` are the agent's; anything else (e.g. kubernetes://<name>) stays unanswered.
+      if (n !== WORKLOAD_SECRET && n !== ROOT_SECRET && !this.secrets.has(n) && !this.reportedUnknown.has(n)) {
+        this.reportedUnknown.add(n);
+        this.onEvent({ event: 'unknown_secret', protocol: s.protocol, names: [n] });
+      }
+    }
     const wanted = [...s.names].map((n) => this.secrets.get(n)).filter((r): r is EncodedResource => r !== undefined);
     const fresh = wanted.filter((r) => s.sent.get(r.name) !== r.version);
     if (fresh.length === 0) return;
