@@ -97,6 +97,33 @@ describe.skipIf(!canRunNode)('Aviary on a one-node Kubernetes', () => {
     expect(out).not.toContain('external=resolved');
   }, 180_000);
 
+  it('the gateway image runs upstream Envoy 1.40 and iptables (every shared library present)', async () => {
+    const image = images.find((i) => i.app === 'gateway')!.name;
+    const pod = JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'gateway-tools', namespace: 'default' },
+      spec: {
+        restartPolicy: 'Never',
+        containers: [
+          { name: 'envoy', image, imagePullPolicy: 'Never', command: ['/usr/local/bin/envoy', '--version'] },
+          { name: 'iptables', image, imagePullPolicy: 'Never', command: ['/usr/sbin/iptables-restore', '--version'] },
+          { name: 'capture', image, imagePullPolicy: 'Never', command: ['aviary-iptables', '--dry-run'] },
+        ],
+      },
+    });
+    const created = await node.kubectl(['create', '-f', '-'], pod);
+    expect(created.stderr).toBe('');
+    await eventually('gateway-tools Succeeded', 120_000, async () => {
+      const phase = (await kubectl('get', 'pod', 'gateway-tools', '-o', 'jsonpath={.status.phase}')).trim();
+      if (phase === 'Failed') throw new Error(await kubectl('get', 'pod', 'gateway-tools', '-o', 'yaml'));
+      return phase === 'Succeeded' ? phase : undefined;
+    });
+    expect(await kubectl('logs', 'gateway-tools', '-c', 'envoy')).toMatch(/version: [0-9a-f]+\/1\.40\.\d+\/Clean\/RELEASE/);
+    expect(await kubectl('logs', 'gateway-tools', '-c', 'iptables')).toMatch(/^iptables-restore v1\.8\.\d+/);
+    expect(await kubectl('logs', 'gateway-tools', '-c', 'capture')).toContain(':ISTIO_INBOUND');
+  }, 180_000);
+
   it('the API server reaches the injector webhook over TLS (dry-run pod in an injection-enabled namespace)', async () => {
     await kubectl('create', 'namespace', 'mesh');
     await kubectl('label', 'namespace', 'mesh', 'istio-injection=enabled');

@@ -32,17 +32,17 @@ main() {
   exec 9>"${LOCK}"
   flock -w 120 9 || log "lock ${LOCK} busy after 120 s: tearing down anyway"
 
-  delete_pods
-  stop_named kube-proxy kubelet
-  stop_tasks
-  stop_named containerd kube-scheduler kube-controller-manager kube-apiserver etcd
-  stop_rest
-  kill_stragglers
-  unmount_all
-  remove_cgroups
-  iptables_cleanup
+  phase delete_pods
+  phase stop_named kube-proxy kubelet
+  phase stop_tasks
+  phase stop_named containerd kube-scheduler kube-controller-manager kube-apiserver etcd
+  phase stop_rest
+  phase kill_stragglers
+  phase unmount_all
+  phase remove_cgroups
+  phase iptables_cleanup
   ip link del "${BRIDGE}" 2>/dev/null || true
-  restore_host
+  phase restore_host
   rm -f "${DIR}/pids" "${DIR}/ready"
   [[ "$(cat "${MARKER}" 2>/dev/null)" == "${DIR}" ]] && rm -f "${MARKER}"
   log "torn down in $((($(date +%s%N) - t0) / 1000000)) ms"
@@ -50,6 +50,12 @@ main() {
   audit || rc=2
   if ((clean)) && [[ -z "$(mounts_under "${DIR}")" ]]; then rm -rf "${DIR}"; fi
   exit "${rc}"
+}
+
+phase() { # phase <function> [args]: runs it, logs its wall time
+  local t=$(date +%s%N)
+  "$@"
+  log "${*} done in $((($(date +%s%N) - t) / 1000000)) ms"
 }
 
 alive() { [[ -f "${DIR}/pids" ]] && awk -v n="$1" '$2 == n { print $1 }' "${DIR}/pids" | head -1; }
