@@ -53,9 +53,18 @@ main() {
   exec 9>"${LOCK}"
   flock -w 120 9 || die "another start/stop of the node holds ${LOCK}"
   if [[ -f "${MARKER}" ]]; then
-    local other
+    local other pid name live=0
     other="$(cat "${MARKER}")"
-    die "a node is already running from ${other} (one per machine): stop it with tools/k8s/stop-node.sh ${other}"
+    if [[ -f "${other}/pids" ]]; then
+      while read -r pid name; do kill -0 "${pid}" 2>/dev/null && live=1; done <"${other}/pids"
+    fi
+    ((live == 0)) || die "a node is already running from ${other} (one per machine): stop it with tools/k8s/stop-node.sh ${other}"
+    # A node whose processes all died (a killed test run): clear what it left, then go on.
+    log "tearing down the dead node left in ${other}"
+    flock -u 9
+    "${HERE}/stop-node.sh" "${other}" >&2 || die "could not clear the node left in ${other}"
+    flock -w 120 9 || die "another start/stop of the node holds ${LOCK}"
+    rm -f "${MARKER}"
   fi
   ip link show "${BRIDGE}" >/dev/null 2>&1 && die "bridge ${BRIDGE} exists: a node is running or was not torn down (tools/k8s/stop-node.sh)"
   printf '%s\n' "${DIR}" >"${MARKER}"

@@ -35,7 +35,9 @@ main() {
   phase delete_pods
   phase stop_named kube-proxy kubelet
   phase stop_tasks
-  phase stop_named containerd kube-scheduler kube-controller-manager kube-apiserver etcd
+  phase stop_named containerd kube-scheduler kube-controller-manager
+  phase stop_named kube-apiserver
+  phase stop_named etcd
   phase stop_rest
   phase kill_stragglers
   phase unmount_all
@@ -85,28 +87,43 @@ delete_pods() {
   log "pods deleted (containerd tasks left: ${sandboxes:-?})"
 }
 
-stop_pid() { # stop_pid <pid>: TERM its process group, KILL after 10 s
+stop_pid() { # stop_pid <pid> [name]: TERM its process group, KILL after 10 s
   local pid=$1 i
   kill -TERM -- "-${pid}" 2>/dev/null || kill -TERM "${pid}" 2>/dev/null || return 0
   for ((i = 0; i < 100; i++)); do
-    kill -0 "${pid}" 2>/dev/null || return 0
+    kill -0 "${pid}" 2>/dev/null || { ((i < 20)) || log "${2:-${pid}} took $((i / 10)) s to stop"; return 0; }
     sleep 0.1
   done
+  log "${2:-${pid}} ignored SIGTERM for 10 s: SIGKILL"
   kill -KILL -- "-${pid}" 2>/dev/null || kill -KILL "${pid}" 2>/dev/null || true
 }
 
-stop_named() {
-  local n pid
+stop_named() { # stop_named <name...>: SIGTERM to all at once, wait up to 10 s, SIGKILL the rest
+  local n pid i pids=() names=()
   for n in "$@"; do
     pid="$(alive "${n}")"
-    [[ -n "${pid}" ]] && stop_pid "${pid}"
+    [[ -n "${pid}" ]] || continue
+    kill -TERM -- "-${pid}" 2>/dev/null || kill -TERM "${pid}" 2>/dev/null || continue
+    pids+=("${pid}"); names+=("${n}")
+  done
+  for ((i = 0; i < 100; i++)); do
+    local left=0
+    for pid in "${pids[@]}"; do kill -0 "${pid}" 2>/dev/null && left=1; done
+    ((left)) || return 0
+    sleep 0.1
+  done
+  for i in "${!pids[@]}"; do
+    if kill -0 "${pids[i]}" 2>/dev/null; then
+      log "${names[i]} ignored SIGTERM for 10 s: SIGKILL"
+      kill -KILL -- "-${pids[i]}" 2>/dev/null || kill -KILL "${pids[i]}" 2>/dev/null || true
+    fi
   done
 }
 
 stop_rest() { # anything else start-node.sh launched
   [[ -f "${DIR}/pids" ]] || return 0
   local pid name
-  while read -r pid name; do stop_pid "${pid}"; done < <(tac "${DIR}/pids")
+  while read -r pid name; do stop_pid "${pid}" "${name}"; done < <(tac "${DIR}/pids")
 }
 
 # Whatever tasks kubelet did not stop: killed and deleted through containerd while it still runs.
@@ -125,9 +142,10 @@ stop_tasks() {
 
 # Shims started for this containerd outlive it; container processes live in kubepods cgroups.
 node_pids() {
-  local p
-  for p in /proc/[0-9]*; do
-    { tr '\0' ' ' <"${p}/cmdline"; } 2>/dev/null | grep -q -- "containerd-shim-runc-v2 .*-address ${SOCK}" && echo "${p#/proc/}"
+  local f
+  # "[c]" keeps this grep from matching its own command line.
+  for f in $(grep -las '[c]ontainerd-shim-runc-v2' /proc/[0-9]*/cmdline); do
+    grep -qaF -- "${SOCK}" "${f}" 2>/dev/null && basename "$(dirname "${f}")"
   done
   find /sys/fs/cgroup/*/kubepods -name cgroup.procs -exec cat {} + 2>/dev/null
   return 0
