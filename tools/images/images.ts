@@ -148,6 +148,17 @@ export function treeEntries(dir: string, prefix: string, skip: (rel: string) => 
   return out;
 }
 
+/**
+ * Files of the production node_modules that Node never loads: type declarations and TypeScript
+ * sources (Node refuses to strip types under node_modules), source maps of dependencies,
+ * markdown, and @types packages. Licences stay.
+ */
+export function unusedAtRuntime(rel: string): boolean {
+  if (rel === '@types' || rel.startsWith('@types/')) return true;
+  const base = rel.slice(rel.lastIndexOf('/') + 1);
+  return /\.(d\.[cm]?ts|[cm]?ts|tsx|map|md|markdown)$/i.test(base) && !/^licen[cs]e/i.test(base);
+}
+
 export function appEntries(distDir: string, app: AppImage, version: string): TarEntry[] {
   const entries: TarEntry[] = [
     { type: 'file', path: 'app/package.json', data: Buffer.from(`${JSON.stringify({ name: `aviary-${app.app}`, version, private: true, type: 'module' }, null, 2)}\n`) },

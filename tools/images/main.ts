@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync,
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { APP_IMAGES, appEntries, appImageConfig, baseEntries, imageName, proxyEntries, treeEntries, withLibraries, AVIARY_UID } from './images';
+import { APP_IMAGES, appEntries, appImageConfig, baseEntries, imageName, proxyEntries, treeEntries, unusedAtRuntime, withLibraries, AVIARY_UID } from './images';
 import { buildImage, GZIP_KEY, layerFromTar, type Layer } from './oci';
 import { sha256Hex, writeTar, type TarEntry } from './tar';
 
@@ -150,7 +150,7 @@ function main(): void {
   if (!nodeVersion.startsWith('v24.')) throw new Error(`${nodeBin} is ${nodeVersion || 'missing'}: run npm ci (the node devDependency is Node 24)`);
   const base = cachedLayer('base', baseEntries(nodeBin));
   const apps = APP_IMAGES.filter((a) => want(a.app));
-  const deps = apps.length > 0 ? cachedLayer('deps', treeEntries(productionNodeModules(), 'app/node_modules')) : undefined;
+  const deps = apps.length > 0 ? cachedLayer('deps', treeEntries(productionNodeModules(), 'app/node_modules', unusedAtRuntime)) : undefined;
   const proxy = apps.some((a) => a.proxy) ? cachedLayer('proxy', proxyEntries(envoyBinary())) : undefined;
   mkdirSync(args.out, { recursive: true });
   const written: Written[] = [];

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { APP_IMAGES, appImageConfig, lddLibraries } from './images';
+import { APP_IMAGES, appImageConfig, lddLibraries, unusedAtRuntime } from './images';
 import { buildImage, checkImageName, CONTAINERD_NAME, layerFromEntries, MEDIA } from './oci';
 import { sha256Hex, writeTar, type TarEntry } from './tar';
 
@@ -122,5 +122,12 @@ describe('lddLibraries', () => {
     const script = join(work, 'script.sh');
     writeFileSync(script, '#!/bin/sh\n');
     expect(lddLibraries(script)).toEqual([]);
+  });
+});
+
+describe('unusedAtRuntime', () => {
+  it('drops declarations, TypeScript sources, maps, markdown and @types, and keeps code, JSON and licences', () => {
+    for (const f of ['@types', '@types/node/index.d.ts', 'a/index.d.mts', 'a/src/x.ts', 'a/dist/x.js.map', 'a/README.md']) expect(unusedAtRuntime(f), f).toBe(true);
+    for (const f of ['a/index.js', 'a/index.mjs', 'a/package.json', 'a/LICENSE.md', 'a/proto/x.proto', 'a/types']) expect(unusedAtRuntime(f), f).toBe(false);
   });
 });
