@@ -39,7 +39,13 @@ export function imageName(registry: string, app: string, tag: string): string {
 export function appImageConfig(app: AppImage): { entrypoint: string[]; env: string[]; user: string; workingDir: string; exposedPorts: number[] } {
   return {
     entrypoint: ['/usr/local/bin/node', '--enable-source-maps', `/app/dist/apps/${app.app}/main.js`],
-    env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'NODE_ENV=production', 'AVIARY_DATA_DIR=/var/lib/aviary'],
+    env: [
+      'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      'NODE_ENV=production',
+      'AVIARY_DATA_DIR=/var/lib/aviary',
+      // The agent runs this Envoy (its default is the venv under ~/.cache/aviary-envoy on a host).
+      ...(app.proxy ? ['AVIARY_ENVOY_PATH=/usr/local/bin/envoy'] : []),
+    ],
     user: `${AVIARY_UID}:${AVIARY_UID}`,
     workingDir: '/app',
     exposedPorts: [...app.ports],

@@ -170,6 +170,11 @@ fi
 
 # ---- pause (the pod sandbox's process) -------------------------------------------------------
 if [[ ! -x "${BIN}/pause" ]]; then
+  if ! command -v gcc >/dev/null && [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+    log "installing gcc and libc6-dev (a static libc) for the pause binary"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q gcc libc6-dev >&2 ||
+      { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q gcc libc6-dev >&2; } || true
+  fi
   command -v gcc >/dev/null || { log "gcc (with a static libc: libc6-dev) is required for the pause binary"; exit 1; }
   PAUSE_SRC="$(cd "${MOD}" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)/build/pause/linux/pause.c"
   [[ -f "${PAUSE_SRC}" ]] || { log "no pause.c at ${PAUSE_SRC}"; exit 1; }
