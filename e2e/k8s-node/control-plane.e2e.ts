@@ -73,7 +73,7 @@ describe.skipIf(!canRunNode)('Aviary on a one-node Kubernetes', () => {
     expect(labels.items.map((p) => p.metadata.labels['app.kubernetes.io/name'])).toEqual(['gateway']);
   });
 
-  it('CoreDNS resolves a Service name from a pod, and nothing outside the cluster', async () => {
+  it('CoreDNS resolves a Service name from a pod, nothing outside the cluster; pods have no default route', async () => {
     const pilotIp = (await kubectl('-n', NS, 'get', 'svc', 'aviary-pilot', '-o', 'jsonpath={.spec.clusterIP}')).trim();
     expect(pilotIp).toMatch(/^10\.96\./);
     const script = [
@@ -82,6 +82,8 @@ describe.skipIf(!canRunNode)('Aviary on a one-node Kubernetes', () => {
       "  console.log('pilot=' + (await d.lookup('aviary-pilot.istio-system.svc.cluster.local')).address);",
       "  console.log('short=' + (await d.lookup('aviary-pilot.istio-system')).address);",
       "  try { await d.lookup('example.com'); console.log('external=resolved'); } catch (e) { console.log('external=' + e.code); }",
+      "  const routes = require('node:fs').readFileSync('/proc/net/route', 'utf8').trim().split('\\n').slice(1).map((l) => l.split('\\t')[1]);",
+      "  console.log('routes=' + routes.join(','));",
       '})();',
     ].join('\n');
     const image = images.find((i) => i.app === 'telemetry-collector')!.name;
@@ -95,6 +97,17 @@ describe.skipIf(!canRunNode)('Aviary on a one-node Kubernetes', () => {
     expect(out).toContain(`pilot=${pilotIp}`);
     expect(out).toContain(`short=${pilotIp}`);
     expect(out).not.toContain('external=resolved');
+    // Containment: the pod routes its subnet and the Service range only (no default route) ...
+    const routes = /routes=(.*)/.exec(out)?.[1]?.split(',') ?? [];
+    // (/proc/net/route destinations, little-endian hex: 10.244.0.0 and 10.96.0.0) ...
+    expect(routes.sort()).toEqual(['0000600A', '0000F40A']);
+    // ... and the host drops anything forwarded between the bridge and another interface.
+    const contain = spawnSync('iptables', ['-t', 'mangle', '-S', 'AVIARY-NODE-CONTAIN'], { encoding: 'utf8' }).stdout;
+    expect(contain).toContain('-A AVIARY-NODE-CONTAIN -i aviary0 ! -o aviary0 -j DROP');
+    expect(contain).toContain('-A AVIARY-NODE-CONTAIN ! -i aviary0 -o aviary0 -j DROP');
+    expect(spawnSync('iptables', ['-t', 'mangle', '-S', 'FORWARD'], { encoding: 'utf8' }).stdout).toContain('-A FORWARD -j AVIARY-NODE-CONTAIN');
+    expect(spawnSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' }).stdout).not.toMatch(/CNI-|10\.244\.0\.0\/24.*MASQUERADE/);
+
   }, 180_000);
 
   it('the gateway image runs upstream Envoy 1.40 and iptables (every shared library present)', async () => {
