@@ -79,7 +79,7 @@ describe('aviary CLI against pilot', () => {
     const store = await KvConfigStore.open(bus);
     app = await buildAdminApp(
       { app: 'pilot', version: 't', description: 't', logger: pino({ level: 'silent' }), registry: new Registry(), adminToken: 'tok', bodyLimit: 1 << 20, readiness: [] },
-      configApi({ store, maxDocuments: 100 }),
+      configApi({ store, limits: { maxDocuments: 100, maxKeys: 20_000 } }),
     );
     url = `http://127.0.0.1:${await listenAdmin(app, '127.0.0.1', 0)}`;
   });

@@ -48,7 +48,7 @@ await runComponent({
       debounce: { quietMs: config.pushDebounceMs, maxDelayMs: config.pushMaxDelayMs },
     });
     await discovery.start();
-    const routes = [configApi({ store, maxDocuments: config.maxConfigDocuments }), xdsApi(discovery.server)];
+    const routes = [configApi({ store, limits: { maxDocuments: config.maxConfigDocuments, maxKeys: config.maxConfigKeys } }), xdsApi(discovery.server)];
     return {
       readiness: [{ name: 'xds', ready: () => discovery.ready }],
       routes: async (app) => {

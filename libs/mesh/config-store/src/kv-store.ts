@@ -1,3 +1,4 @@
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, KvWatchInclude, type KV, type KvEntry } from '@nats-io/kv';
 import { AviaryError } from '@aviary/errors';
 import type { Bus } from '@aviary/events';
@@ -49,6 +50,7 @@ function isWrongLastSequence(err: unknown): boolean {
 export class KvConfigStore implements ConfigStore {
   private constructor(
     private readonly kv: KV,
+    private readonly jsm: JetStreamManager,
     private readonly bus: Bus,
     private readonly opts: Required<KvConfigStoreOptions>,
   ) {}
@@ -56,13 +58,18 @@ export class KvConfigStore implements ConfigStore {
   static async open(bus: Bus, options: KvConfigStoreOptions = {}): Promise<KvConfigStore> {
     const opts = { bucket: 'aviary_config', history: 16, maxObjectBytes: 1024 * 1024, now: () => new Date(), ...options };
     const kv = await new Kvm(bus.nc).create(opts.bucket, { history: opts.history, maxValueSize: opts.maxObjectBytes });
-    return new KvConfigStore(kv, bus, opts);
+    return new KvConfigStore(kv, await jetstreamManager(bus.nc), bus, opts);
   }
 
+  /**
+   * Reads leave no state on the server: the keys come from the stream's subject list (one
+   * STREAM.INFO request with a subject filter, paged by the client) and each value from a
+   * direct get. `kv.keys()` would create a consumer per call that lingers after the read.
+   */
   async list(filter: ListFilter = {}): Promise<StoredObject[]> {
-    const pattern = `${filter.kind ?? '*'}.${filter.namespace ?? '*'}.>`;
-    const keys: string[] = [];
-    for await (const k of await this.kv.keys(pattern)) keys.push(k);
+    const prefix = `$KV.${this.opts.bucket}.`;
+    const info = await this.jsm.streams.info(`KV_${this.opts.bucket}`, { subjects_filter: `${prefix}${filter.kind ?? '*'}.${filter.namespace ?? '*'}.>` });
+    const keys = Object.keys(info.state.subjects ?? {}).map((subject) => subject.slice(prefix.length));
     keys.sort();
     const out: StoredObject[] = [];
     for (const key of keys) {
