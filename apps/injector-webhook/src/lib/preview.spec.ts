@@ -1,7 +1,7 @@
 import { Registry } from 'prom-client';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildAdminApp, type AdminApp } from '@aviary/admin-api';
+import { buildAdminApp, listenAdmin, type AdminApp } from '@aviary/admin-api';
 import type { Pod } from '@aviary/injection';
 import { registerPreviewRoute } from './preview';
 import { testInjector } from './testing';
@@ -117,5 +117,29 @@ spec:
     const dup = await app.inject({ method: 'POST', url: '/api/v1/inject/preview', headers: yaml, payload: `${podYaml}metadata: {}\n` });
     expect(dup.statusCode).toBe(400);
     expect(dup.json().message).toContain('document 0 (line 13), metadata: duplicate key "metadata"');
+  });
+
+  it('answers the 488 KB, 50,000-key document over a socket while /healthz keeps answering on another connection', async () => {
+    const port = await listenAdmin(app, '127.0.0.1', 0);
+    const base = `http://127.0.0.1:${port}`;
+    let running = true;
+    let polls = 0;
+    let slowestMs = 0;
+    const poller = (async () => {
+      while (running) {
+        const t0 = performance.now();
+        const ok = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(5_000) }).then((r) => r.ok, () => false);
+        slowestMs = Math.max(slowestMs, ok ? performance.now() - t0 : Infinity);
+        polls++;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
+    const keys = `${Array.from({ length: 50_000 }, (_, i) => `k${String(i).padStart(5, '0')}: v`).join('\n')}\n`;
+    const res = await fetch(`${base}/api/v1/inject/preview`, { method: 'POST', headers: yaml, body: keys });
+    running = false;
+    await poller;
+    expect(res.status).toBe(413);
+    expect(polls).toBeGreaterThan(0);
+    expect(slowestMs).toBeLessThan(5_000); // answered at all; no finer timing claim on a shared machine
   });
 });
