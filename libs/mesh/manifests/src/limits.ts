@@ -21,6 +21,8 @@ export interface LimitBreach {
   readonly limit: LimitName;
   /** Offset in the text where the limit was crossed. */
   readonly offset: number;
+  /** Index of the document it was crossed in, when known. */
+  readonly document?: number;
   readonly message: string;
 }
 
@@ -70,23 +72,57 @@ export function scanDocument(doc: CST.Document, limits: ManifestLimits, budget: 
   return undefined;
 }
 
+const isBlank = (c: number): boolean => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || Number.isNaN(c);
+
 /**
- * An upper bound of flow-collection nesting (`[`/`{`), read from the raw text before the
- * tokenizer runs: the tokenizer's own cost grows with nesting, so `[[[[…` is refused here, in
- * one pass over the characters. Quoted strings and comments are skipped; a bracket counts as an
- * opener only where a flow collection may start (line start, after `:`, `-`, `?`, `,` or another
- * opener). The count only over-estimates, so a document within the limit is never refused here.
+ * One pass over the raw characters before the tokenizer runs (whose time and memory grow with
+ * the input): counts mapping keys, documents and flow nesting, and refuses a text that is
+ * certainly over a limit. Quoted strings, comments and block scalars (`|`, `>`) are skipped.
+ * Every count is a lower bound of what the parser will see (a `: ` outside those is always a
+ * mapping indicator, a `---` at a line start always a document start; keys without a value are
+ * not counted), so a text within the limits is never refused here; the exact counts are taken
+ * again on the token tree. Flow nesting is an upper bound (a `[`/`{` counts where a collection
+ * may start), which for a depth limit of 64 no real manifest reaches.
  */
-export function flowDepthBreach(text: string, maxDepth: number): LimitBreach | undefined {
+export function prescan(text: string, limits: ManifestLimits): LimitBreach | undefined {
+  let keys = 0;
+  let documents = 1;
   let depth = 0;
   let canOpen = true;
+  let lineStart = 0;
+  let lineIndent = 0;
+  let atIndent = true;
+  let blockIndent = -1; // > -1: inside a block scalar whose parent line has this indentation
+  let quoteClosedAt = -2; // where the last quoted scalar ended (JSON's `"a":1` has no blank after the colon)
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
+    if (atIndent && c !== 0x20) {
+      atIndent = false;
+      lineIndent = i - lineStart;
+      if (blockIndent >= 0) {
+        if (lineIndent > blockIndent || c === 0x0a || c === 0x0d) {
+          // Block scalar content: skip the line.
+          while (i < text.length && text.charCodeAt(i) !== 0x0a) i++;
+          lineStart = i + 1;
+          atIndent = true;
+          continue;
+        }
+        blockIndent = -1;
+      }
+    }
     switch (c) {
+      case 0x0a: // newline
+        lineStart = i + 1;
+        atIndent = true;
+        canOpen = true;
+        if (text.startsWith('---', i + 1) && isBlank(text.charCodeAt(i + 4)) && ++documents > limits.maxDocuments) {
+          return { limit: 'documents', offset: i + 1, document: documents - 1, message: `more than ${limits.maxDocuments} documents in one request` };
+        }
+        break;
       case 0x5b: // [
       case 0x7b: // {
         if (canOpen) {
-          if (++depth > maxDepth) return { limit: 'depth', offset: i, message: `document nests deeper than ${maxDepth} levels` };
+          if (++depth > limits.maxDepth) return { limit: 'depth', offset: i, document: documents - 1, message: `document nests deeper than ${limits.maxDepth} levels` };
         } else canOpen = false;
         break;
       case 0x5d: // ]
@@ -94,24 +130,46 @@ export function flowDepthBreach(text: string, maxDepth: number): LimitBreach | u
         if (depth > 0) depth--;
         canOpen = false;
         break;
-      case 0x22: // "
-        for (i++; i < text.length && text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c) i++;
+      case 0x22: // " starts a quoted scalar only where a node starts; inside a plain scalar it is a character
+        if (canOpen) {
+          for (i++; i < text.length && text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c) i++;
+          quoteClosedAt = i;
+        }
         canOpen = false;
         break;
-      case 0x27: // '
-        while (++i < text.length && text.charCodeAt(i) !== 0x27);
+      case 0x27: // ' likewise; '' inside is an escaped quote
+        if (canOpen) {
+          for (i++; i < text.length; i++) {
+            if (text.charCodeAt(i) !== 0x27) continue;
+            if (text.charCodeAt(i + 1) === 0x27) i++;
+            else break;
+          }
+          quoteClosedAt = i;
+        }
         canOpen = false;
         break;
       case 0x23: // # starts a comment after whitespace or at line start
-        if (i === 0 || /\s/.test(text[i - 1]!)) while (i + 1 < text.length && text.charCodeAt(i + 1) !== 0x0a) i++;
+        if (i === 0 || isBlank(text.charCodeAt(i - 1))) while (i + 1 < text.length && text.charCodeAt(i + 1) !== 0x0a) i++;
         else canOpen = false;
         break;
-      case 0x0a: // newline
       case 0x3a: // :
-      case 0x2d: // -
+        if (isBlank(text.charCodeAt(i + 1)) || quoteClosedAt === i - 1) {
+          if (++keys > limits.maxKeys) return { limit: 'keys', offset: i, document: documents - 1, message: `more than ${limits.maxKeys} mapping keys in one request` };
+          canOpen = true;
+        } else if (depth > 0) canOpen = true; // `{a:[` in flow context
+        else canOpen = false;
+        break;
+      case 0x7c: // |
+      case 0x3e: // >
+        if (canOpen && depth === 0) blockIndent = lineIndent;
+        canOpen = false;
+        break;
+      case 0x2d: // - and ? are indicators only before a blank; `-{` is a plain scalar
       case 0x3f: // ?
+        canOpen = canOpen && isBlank(text.charCodeAt(i + 1));
+        break;
       case 0x2c: // ,
-        canOpen = true;
+        canOpen = depth > 0;
         break;
       case 0x20: // space
       case 0x09: // tab

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { defaultManifestLimits } from './limits';
+import { defaultManifestLimits, prescan } from './limits';
 import { maxReportedProblems, parseManifests } from './parse';
 
 describe('parseManifests', () => {
@@ -82,5 +82,22 @@ describe('parseManifests', () => {
     expect(!many.ok && many.code).toBe('MANIFEST_LIMIT');
     const list = parseManifests(JSON.stringify({ kind: 'List', items: Array(12).fill({ kind: 'A' }) }), limits);
     expect(list).toMatchObject({ ok: false, limit: 'documents' });
+  });
+});
+
+describe('prescan (before the tokenizer)', () => {
+  const limits = { ...defaultManifestLimits, maxKeys: 3, maxDocuments: 2 };
+  it('counts keys outside quotes, comments and block scalars, and never more than the parser sees', () => {
+    const text = 'a: 1\n# b: 2 c: 3 d: 4\nq: "x: y: z: w"\nr: |\n  e: 1\n  f: 2\n  g: 3\n';
+    expect(prescan(text, limits)).toBeUndefined();
+    expect(parseManifests(text, limits).ok).toBe(true);
+    expect(prescan('{"a":1,"b":2,"c":3,"d":4}', limits)).toMatchObject({ limit: 'keys', document: 0 });
+    expect(prescan('a: 1\n---\nb: 1\nc: 1\nd: 1\n', limits)).toMatchObject({ limit: 'keys', document: 1 });
+    expect(prescan('a: 1\n---\nb: 1\n---\nc: 1\n', limits)).toMatchObject({ limit: 'documents', document: 2 });
+  });
+
+  it('refuses 50,000 keys from the raw text, naming the document and line', () => {
+    const text = Array.from({ length: 50_000 }, (_, i) => `k${i}: v`).join('\n');
+    expect(parseManifests(text)).toMatchObject({ ok: false, limit: 'keys', problems: [{ document: 0, line: defaultManifestLimits.maxKeys + 1 }] });
   });
 });

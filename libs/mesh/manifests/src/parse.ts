@@ -1,6 +1,6 @@
 import { Composer, LineCounter, Parser, type CST, type Document } from 'yaml';
 import { findDuplicateKey } from './duplicates';
-import { defaultManifestLimits, flowDepthBreach, scanDocument, type LimitName, type ManifestLimits, type ScanBudget } from './limits';
+import { defaultManifestLimits, prescan, scanDocument, type LimitName, type ManifestLimits, type ScanBudget } from './limits';
 
 export interface ManifestDocument {
   /** Position among the non-empty documents, from 0. */
@@ -83,10 +83,11 @@ export function parseManifests(text: string, limits: ManifestLimits = defaultMan
   }
   const lineCounter = new LineCounter();
   const lineOf = (offset: number): number => lineCounter.linePos(offset).line;
-  const flow = flowDepthBreach(text, limits.maxDepth);
-  if (flow !== undefined) {
-    const line = text.slice(0, flow.offset).split('\n').length;
-    return { ok: false, code: 'MANIFEST_LIMIT', limit: 'depth', omitted: 0, problems: [{ document: 0, line, path: '', message: flow.message }] };
+  const early = prescan(text, limits);
+  if (early !== undefined) {
+    let line = 1;
+    for (let i = text.indexOf('\n'); i !== -1 && i < early.offset; i = text.indexOf('\n', i + 1)) line++;
+    return { ok: false, code: 'MANIFEST_LIMIT', limit: early.limit, omitted: 0, problems: [{ document: early.document ?? 0, line, path: '', message: early.message }] };
   }
   let docs: Document.Parsed[];
   try {

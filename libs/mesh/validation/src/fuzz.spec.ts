@@ -8,7 +8,7 @@ import { validate } from './validate';
 
 // Property-based fuzzing of the config ingest path: manifest parser, then validator. The run
 // counts are recorded in docs/security.md; change both together.
-const fuzzRuns = { text: 3000, yamlRoundTrip: 1000, duplicates: 500, resources: 3000, mutatedFixtures: 2000 } as const;
+const fuzzRuns = { text: 3000, yamlRoundTrip: 1000, exactKeyLimit: 3000, duplicates: 500, resources: 3000, mutatedFixtures: 2000 } as const;
 
 const fixtures = loadFixtures('valid').map((f) => stringify(f.doc));
 const meshKinds = Object.values(kinds);
@@ -61,6 +61,23 @@ describe('manifest parser + validator under fuzzing', () => {
         if (r.ok) expect(JSON.parse(JSON.stringify(r.documents[0]!.value))).toEqual(JSON.parse(JSON.stringify(v)));
       }),
       { numRuns: fuzzRuns.yamlRoundTrip },
+    );
+  });
+
+  it('accepts a value with exactly as many keys as the limit: the early raw-text count never over-counts', () => {
+    const tricky = fc.string({ unit: fc.constantFrom('a', ':', ' ', '\n', '#', '"', "'", '|', '>', '-', '[', '{', '---'), maxLength: 30 });
+    const leaf = fc.oneof(tricky, fc.integer(), fc.boolean(), fc.constant(null));
+    const value = fc.letrec((tie) => ({
+      node: fc.oneof({ depthSize: 'small' }, leaf, fc.array(tie('node'), { maxLength: 4 }), fc.dictionary(tricky, tie('node'), { maxKeys: 4 })),
+    })).node;
+    const countKeys = (v: unknown): number =>
+      Array.isArray(v) ? v.reduce((n: number, x) => n + countKeys(x), 0) : v !== null && typeof v === 'object' ? Object.values(v).reduce((n: number, x) => n + 1 + countKeys(x), 0) : 0;
+    fc.assert(
+      fc.property(fc.dictionary(tricky, value, { minKeys: 1, maxKeys: 6 }), fc.boolean(), (v, asJson) => {
+        const r = parseManifests(asJson ? JSON.stringify(v) : stringify(v), { ...defaultManifestLimits, maxKeys: countKeys(v) });
+        expect(r.ok, asJson ? JSON.stringify(v) : stringify(v)).toBe(true);
+      }),
+      { numRuns: fuzzRuns.exactKeyLimit },
     );
   });
 
