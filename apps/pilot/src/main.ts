@@ -1,5 +1,6 @@
 import { configFromProcess, pilotConfig, type ConfigOf } from '@aviary/config';
-import { KvConfigStore, refKey, type ConfigStore } from '@aviary/config-store';
+import { KvConfigStore, type ConfigStore } from '@aviary/config-store';
+import { refKey } from '@aviary/mesh-api';
 import { Subjects, type Bus } from '@aviary/events';
 import { announcingChanges, KubernetesConfigStore, KubernetesRegistry, loadKubeConfig, withChangeSources } from '@aviary/k8s';
 import type { Logger } from '@aviary/observability';

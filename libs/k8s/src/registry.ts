@@ -1,5 +1,6 @@
 import { CoreV1Api, DiscoveryV1Api, type KubeConfig, type KubernetesListObject, type KubernetesObject, type V1EndpointSlice, type V1Node, type V1Pod, type V1Service } from '@kubernetes/client-node';
-import { refKey, refOf, type ChangeEvent, type ConfigStore, type StoredObject, type Watch } from '@aviary/config-store';
+import type { ChangeEvent, ConfigStore, Watch } from '@aviary/config-store';
+import { refKey, refOf, type StoredObject } from '@aviary/mesh-api';
 import type { Logger } from '@aviary/observability';
 import { ResilientInformer } from './informer';
 import { revisionOf } from './config-store';

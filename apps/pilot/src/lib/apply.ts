@@ -1,7 +1,7 @@
 import { AviaryError } from '@aviary/errors';
-import { diffObjects, refKey, refOf, sameContent, type ConfigStore, type FieldChange, type StoredObject } from '@aviary/config-store';
+import { diffObjects, sameContent, type ConfigStore, type FieldChange } from '@aviary/config-store';
 import { maxReportedProblems, parseManifests, type LimitName, type ManifestLimits, type ManifestProblem } from '@aviary/manifests';
-import { kindFor } from '@aviary/mesh-api';
+import { kindFor, refKey, refOf, type StoredObject } from '@aviary/mesh-api';
 import { validate } from '@aviary/mesh-validation';
 
 export interface PlannedChange {

@@ -47,6 +47,13 @@ const Metadata = Type.Object({
   uid: Type.Optional(Type.String()),
 });
 const MeshObject = Type.Object({ apiVersion: Type.String(), kind: Type.String(), metadata: Metadata, spec: Type.Unknown() });
+const Finding = Type.Object({
+  code: Type.String(),
+  severity: Type.Union([Type.Literal('Error'), Type.Literal('Warning'), Type.Literal('Info')]),
+  message: Type.String(),
+  resources: Type.Array(Type.String()),
+  path: Type.Optional(Type.String()),
+});
 const ErrorBody = Type.Object({ code: Type.String(), message: Type.String(), details: Type.Optional(Type.Unknown()) });
 const KindParams = Type.Object({ kind: Type.String({ maxLength: 64 }) });
 const NsParams = Type.Object({ kind: Type.String({ maxLength: 64 }), namespace: Type.String({ maxLength: 63 }) });
@@ -129,12 +136,12 @@ export function configApi(opts: ConfigApiOptions) {
         schema: {
           tags: ['config'],
           summary: 'Cross-resource findings over the stored config (Istio analyzer codes)',
-          response: { 200: Type.Object({ findings: Type.Array(Type.Record(Type.String(), Type.Unknown())) }) },
+          response: { 200: Type.Object({ findings: Type.Array(Finding) }) },
         },
       },
       async () => {
         const objects = await opts.store.list();
-        return { findings: analyze(objects as never) as unknown as Array<Record<string, unknown>> };
+        return { findings: analyze(objects) };
       },
     );
   };

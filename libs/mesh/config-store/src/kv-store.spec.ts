@@ -5,7 +5,8 @@ import { Bus, Subjects } from '@aviary/events';
 import { NatsServer } from '@aviary/nats-runner';
 import { KvConfigStore, kvKey, refFromKey } from './kv-store';
 import { diffObjects } from './compare';
-import type { ChangeEvent, StoredObject } from './store';
+import type { StoredObject } from '@aviary/mesh-api';
+import type { ChangeEvent } from './store';
 
 const logger = pino({ level: 'silent' });
 let nats: NatsServer;

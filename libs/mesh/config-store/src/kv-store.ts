@@ -4,7 +4,8 @@ import { AviaryError } from '@aviary/errors';
 import type { Bus } from '@aviary/events';
 import { Subjects } from '@aviary/events';
 import { sameContent } from './compare';
-import { resourceVersionConflict, type ApplyResult, type ChangeEvent, type ConfigStore, type ListFilter, type ResourceRef, type StoredObject, type Watch } from './store';
+import type { ResourceRef, StoredObject } from '@aviary/mesh-api';
+import { resourceVersionConflict, type ApplyResult, type ChangeEvent, type ConfigStore, type ListFilter, type Watch } from './store';
 
 export interface KvConfigStoreOptions {
   /** JetStream KV bucket name. */

@@ -1,34 +1,5 @@
 import { AviaryError } from '@aviary/errors';
-
-/**
- * The config store port. Pilot's REST API, the model builder and the analyzers depend on this
- * interface only; the embedded implementation keeps resources in NATS JetStream KV and a
- * Kubernetes implementation keeps them as CRDs. `resourceVersion` is opaque to callers (a KV
- * revision here, the API server's resourceVersion there).
- */
-export interface ObjectMeta {
-  readonly name: string;
-  readonly namespace: string;
-  readonly labels?: Readonly<Record<string, string>>;
-  readonly annotations?: Readonly<Record<string, string>>;
-  readonly resourceVersion?: string;
-  readonly generation?: number;
-  readonly creationTimestamp?: string;
-  readonly uid?: string;
-}
-
-export interface StoredObject {
-  readonly apiVersion: string;
-  readonly kind: string;
-  readonly metadata: ObjectMeta;
-  readonly spec: unknown;
-}
-
-export interface ResourceRef {
-  readonly kind: string;
-  readonly namespace: string;
-  readonly name: string;
-}
+import type { ResourceRef, StoredObject } from '@aviary/mesh-api';
 
 export type ChangeOp = 'created' | 'updated' | 'deleted';
 
@@ -56,6 +27,13 @@ export interface ListFilter {
   readonly namespace?: string;
 }
 
+/**
+ * The config store port. Pilot's REST API, the model builder and the analyzers depend on this
+ * interface only; the embedded implementation keeps resources in NATS JetStream KV and a
+ * Kubernetes implementation keeps them as CRDs. Objects are @aviary/mesh-api's `StoredObject`
+ * envelope. `resourceVersion` is opaque to callers (a KV revision here, the API server's
+ * resourceVersion there).
+ */
 export interface ConfigStore {
   list(filter?: ListFilter): Promise<StoredObject[]>;
   get(ref: ResourceRef): Promise<StoredObject | undefined>;
@@ -71,14 +49,6 @@ export interface ConfigStore {
   history(ref: ResourceRef): Promise<StoredObject[]>;
   /** Every object that exists now (as `created`), then every change, in order. */
   watch(listener: (event: ChangeEvent) => void): Promise<Watch>;
-}
-
-export function refOf(object: Pick<StoredObject, 'kind' | 'metadata'>): ResourceRef {
-  return { kind: object.kind, namespace: object.metadata.namespace, name: object.metadata.name };
-}
-
-export function refKey(ref: ResourceRef): string {
-  return `${ref.kind}/${ref.namespace}/${ref.name}`;
 }
 
 /**
