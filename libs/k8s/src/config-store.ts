@@ -1,5 +1,5 @@
 import { CustomObjectsApi, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
-import { resourceVersionConflict, sameContent, type ApplyResult, type ChangeEvent, type ConfigStore, type ListFilter, type Watch } from '@aviary/config-store';
+import { resourceVersionConflict, sameContent, type ApplyOptions, type ApplyResult, type ChangeEvent, type ConfigStore, type ListFilter, type Watch } from '@aviary/config-store';
 import { AviaryError } from '@aviary/errors';
 import { isMeshKind, kinds, type KindInfo, type ResourceRef, type StoredMetadata, type StoredObject } from '@aviary/mesh-api';
 import type { Logger } from '@aviary/observability';
@@ -139,16 +139,20 @@ export class KubernetesConfigStore implements ConfigStore {
     }
   }
 
-  async apply(object: StoredObject): Promise<ApplyResult> {
+  async apply(object: StoredObject, options: ApplyOptions = {}): Promise<ApplyResult> {
     const info = this.served(object.kind);
     const version = this.versionFor(info, object.apiVersion);
     const ref = { kind: info.kind, namespace: object.metadata.namespace, name: object.metadata.name };
-    const current = await this.get(ref);
     const expected = object.metadata.resourceVersion;
-    if (expected !== undefined && expected !== '' && expected !== current?.metadata.resourceVersion) {
-      throw resourceVersionConflict(ref, expected, current?.metadata.resourceVersion);
+    let current: StoredObject | undefined;
+    if (options.current !== undefined) current = options.current ?? undefined; // read and checked by the caller
+    else {
+      current = await this.get(ref);
+      if (expected !== undefined && expected !== '' && expected !== current?.metadata.resourceVersion) {
+        throw resourceVersionConflict(ref, expected, current?.metadata.resourceVersion);
+      }
+      if (current !== undefined && sameContent(current, object)) return { op: 'unchanged', object: current };
     }
-    if (current !== undefined && sameContent(current, object)) return { op: 'unchanged', object: current };
     const { labels, annotations } = object.metadata;
     const body = {
       apiVersion: object.apiVersion,

@@ -119,26 +119,3 @@ export function withChangeSources(store: ConfigStore, sources: readonly ChangeSo
   };
 }
 
-/**
- * A ConfigStore whose `watch` also hands every change made after the initial state to
- * `announce` (pilot publishes it as `aviary.config.v1.changed`: in Kubernetes mode config
- * changes come from kubectl, not through pilot's API). The initial replay is not announced.
- */
-export function announcingChanges(store: ConfigStore, announce: (event: ChangeEvent) => void): ConfigStore {
-  return {
-    list: (filter) => store.list(filter),
-    get: (ref) => store.get(ref),
-    apply: (object) => store.apply(object),
-    delete: (ref, rv) => store.delete(ref, rv),
-    history: (ref) => store.history(ref),
-    watch: async (listener) => {
-      let live = false;
-      const watch = await store.watch((event) => {
-        listener(event);
-        if (live) announce(event);
-      });
-      void watch.initialized.then(() => (live = true));
-      return watch;
-    },
-  };
-}

@@ -119,7 +119,8 @@ export async function applyManifests(store: ConfigStore, text: string, opts: App
         final.push(plan);
         continue;
       }
-      const result = await store.apply(object);
+      // Read and checked above: the store writes compare-and-set on that version without reading again.
+      const result = await store.apply(object, { current: current[i] ?? null });
       written.push({ before: current[i], after: result.object });
       final.push({ ...plan, action: result.op, resourceVersion: result.object.metadata.resourceVersion! });
     }

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { buildAdminApp, listenAdmin, type AdminApp } from '@aviary/admin-api';
-import { KvConfigStore } from '@aviary/config-store';
+import { announcingChanges, KvConfigStore, type Watch } from '@aviary/config-store';
 import { Bus, Subjects } from '@aviary/events';
 import { NatsServer } from '@aviary/nats-runner';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -18,9 +18,14 @@ let nats: NatsServer;
 let bus: Bus;
 let app: AdminApp;
 let bucket = 0;
+const watches: Watch[] = [];
 
 async function freshApp(maxDocuments = 50, bodyLimit = 64 * 1024): Promise<AdminApp> {
-  const store = await KvConfigStore.open(bus, { bucket: `pilot_${bucket++}` });
+  // As pilot wires it: the one announcing decorator, watched (by Discovery there, by this test here).
+  const store = announcingChanges(await KvConfigStore.open(bus, { bucket: `pilot_${bucket++}` }), bus, () => undefined);
+  const watch = await store.watch(() => undefined);
+  await watch.initialized;
+  watches.push(watch);
   return buildAdminApp(
     { app: 'pilot', version: 't', description: 't', logger: pino({ level: 'silent' }), registry: new Registry(), adminToken: 't0ken', bodyLimit, readiness: [] },
     configApi({ store, limits: { maxDocuments, maxKeys: 20_000 } }),
@@ -34,6 +39,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await app?.close();
+  await Promise.all(watches.map((w) => w.stop()));
   await bus?.close();
   await nats?.stop();
 });

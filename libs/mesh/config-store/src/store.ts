@@ -16,6 +16,16 @@ export interface ApplyResult {
   readonly object: StoredObject;
 }
 
+export interface ApplyOptions {
+  /**
+   * The object as the caller has just read it (`null`: it does not exist), with its
+   * resourceVersion and content already checked. The store then does not read or check it again;
+   * the write is still compare-and-set on that resourceVersion, so a change made in between
+   * fails with CONFLICT.
+   */
+  readonly current?: StoredObject | null;
+}
+
 export interface Watch {
   /** Resolves once the watcher has seen every object that existed when it started. */
   readonly initialized: Promise<void>;
@@ -42,7 +52,7 @@ export interface ConfigStore {
    * one, or the call fails with kind CONFLICT (code RESOURCE_VERSION_CONFLICT) and the current
    * version in `details.currentResourceVersion`.
    */
-  apply(object: StoredObject): Promise<ApplyResult>;
+  apply(object: StoredObject, options?: ApplyOptions): Promise<ApplyResult>;
   /** Deletes; with `resourceVersion`, only if it is still current. False when absent. */
   delete(ref: ResourceRef, resourceVersion?: string): Promise<boolean>;
   /** Earlier versions of one object, oldest first (bounded by the store's history depth). */
