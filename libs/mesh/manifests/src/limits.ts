@@ -94,8 +94,10 @@ export function prescan(text: string, limits: ManifestLimits): LimitBreach | und
   let atIndent = true;
   let blockIndent = -1; // > -1: inside a block scalar whose parent line has this indentation
   let quoteClosedAt = -2; // where the last quoted scalar ended (JSON's `"a":1` has no blank after the colon)
-  for (let i = 0; i < text.length; i++) {
+  let docHasContent = false; // an empty document (only comments) is not counted, as the parser skips it
+  for (let i = text.startsWith('---') && isBlank(text.charCodeAt(3)) ? 3 : 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
+    if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d && c !== 0x23) docHasContent = true;
     if (atIndent && c !== 0x20) {
       atIndent = false;
       lineIndent = i - lineStart;
@@ -115,8 +117,14 @@ export function prescan(text: string, limits: ManifestLimits): LimitBreach | und
         lineStart = i + 1;
         atIndent = true;
         canOpen = true;
-        if (text.startsWith('---', i + 1) && isBlank(text.charCodeAt(i + 4)) && ++documents > limits.maxDocuments) {
-          return { limit: 'documents', offset: i + 1, document: documents - 1, message: `more than ${limits.maxDocuments} documents in one request` };
+        if (text.startsWith('---', i + 1) && isBlank(text.charCodeAt(i + 4))) {
+          if (docHasContent && ++documents > limits.maxDocuments) {
+            return { limit: 'documents', offset: i + 1, document: documents - 1, message: `more than ${limits.maxDocuments} documents in one request` };
+          }
+          docHasContent = false;
+          i += 3; // past the marker; the rest of its line is at indentation 0
+          atIndent = false;
+          lineIndent = 0;
         }
         break;
       case 0x5b: // [

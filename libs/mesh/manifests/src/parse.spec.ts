@@ -94,6 +94,10 @@ describe('prescan (before the tokenizer)', () => {
     expect(prescan('{"a":1,"b":2,"c":3,"d":4}', limits)).toMatchObject({ limit: 'keys', document: 0 });
     expect(prescan('a: 1\n---\nb: 1\nc: 1\nd: 1\n', limits)).toMatchObject({ limit: 'keys', document: 1 });
     expect(prescan('a: 1\n---\nb: 1\n---\nc: 1\n', limits)).toMatchObject({ limit: 'documents', document: 2 });
+    // Empty documents and a leading marker are not documents, here as in the parser.
+    const empties = '---\n# c\n---\na: 1\n---\n---\nb: 1\n';
+    expect(prescan(empties, limits)).toBeUndefined();
+    expect(parseManifests(empties, limits)).toMatchObject({ ok: true, documents: [{ index: 0 }, { index: 1 }] });
   });
 
   it('refuses 50,000 keys from the raw text, naming the document and line', () => {

@@ -57,7 +57,7 @@ function* checked(tokens: Iterable<CST.Token>, limits: ManifestLimits): Generato
   const budget: ScanBudget = { keys: 0 };
   let documents = 0;
   for (const token of tokens) {
-    if (token.type === 'document') {
+    if (token.type === 'document' && token.value !== undefined) { // an empty document is skipped, not counted
       if (++documents > limits.maxDocuments) throw new LimitExceeded('documents', documents - 1, token.offset, `more than ${limits.maxDocuments} documents in one request`);
       const breach = scanDocument(token, limits, budget);
       if (breach !== undefined) throw new LimitExceeded(breach.limit, documents - 1, breach.offset, breach.message);

@@ -76,6 +76,9 @@ describe('manifest parser + validator under fuzzing', () => {
       fc.property(fc.dictionary(tricky, value, { minKeys: 1, maxKeys: 6 }), fc.boolean(), (v, asJson) => {
         const r = parseManifests(asJson ? JSON.stringify(v) : stringify(v), { ...defaultManifestLimits, maxKeys: countKeys(v) });
         expect(r.ok, asJson ? JSON.stringify(v) : stringify(v)).toBe(true);
+        // The same value as several documents, with empty ones and comments between: exactly maxDocuments.
+        const docs = `---\n# leading\n---\n${stringify(v)}---\n---\n# empty\n---\n${stringify(v)}`;
+        expect(parseManifests(docs, { ...defaultManifestLimits, maxKeys: 2 * countKeys(v), maxDocuments: 2 }).ok, docs).toBe(true);
       }),
       { numRuns: fuzzRuns.exactKeyLimit },
     );
