@@ -7,8 +7,7 @@ import { Registry } from 'prom-client';
 import { createEnvelope, decodeEvent, encodeEvent, Subjects } from '@aviary/events';
 import { createLogger } from '@aviary/observability';
 import { sampleRecord, type TelemetryRecord } from '@aviary/telemetry';
-import { Ingestor } from '../../apps/telemetry-collector/src/lib/ingest';
-import { startRecordTracer } from '../../apps/telemetry-collector/src/lib/tracing';
+import { Ingestor, startRecordTracer } from '@aviary/telemetry-ingest';
 
 const seconds = Number(process.argv[2] ?? 5);
 const batchSize = Number(process.argv[3] ?? 500);

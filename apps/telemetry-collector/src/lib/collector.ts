@@ -3,8 +3,7 @@ import type { telemetryConfig, ConfigOf, CommonConfig } from '@aviary/config';
 import { Subjects, type Stoppable } from '@aviary/events';
 import type { Component, ComponentContext } from '@aviary/runtime';
 import { telemetryRoutes } from './api';
-import { Ingestor } from './ingest';
-import { startRecordTracer } from './tracing';
+import { Ingestor, startRecordTracer } from '@aviary/telemetry-ingest';
 
 export type TelemetryConfig = ConfigOf<typeof telemetryConfig> & CommonConfig;
 

@@ -1,4 +1,4 @@
-import { isMeshKind, type MeshKind, type MeshResource } from './kinds';
+import { DEFAULT_NAMESPACE, isMeshKind, type MeshKind, type MeshResource } from './kinds';
 
 /**
  * The one envelope of a stored mesh resource, shared by the config stores (NATS KV and
@@ -56,4 +56,19 @@ export type MeshObject = { [K in MeshKind]: StoredObject<K, SpecOf<K>> }[MeshKin
  */
 export function meshObject(object: StoredObject): MeshObject | undefined {
   return isMeshKind(object.kind) ? (object as MeshObject) : undefined;
+}
+
+/**
+ * A resource as a user wrote it (namespace optional) in the stored envelope: the namespace
+ * defaulted, a null creationTimestamp dropped, every other field kept.
+ */
+export function storedFrom(resource: MeshResource, namespace: string = DEFAULT_NAMESPACE): StoredObject {
+  const { creationTimestamp, ...metadata } = resource.metadata;
+  return {
+    apiVersion: resource.apiVersion,
+    kind: resource.kind,
+    metadata: { ...metadata, namespace: metadata.namespace ?? namespace, ...(typeof creationTimestamp === 'string' ? { creationTimestamp } : {}) },
+    spec: resource.spec,
+    ...(resource.status === undefined ? {} : { status: resource.status }),
+  };
 }

@@ -3,6 +3,7 @@ import { compareStrings, hostMatches, type BoundVirtualService, type GatewayEntr
 import { outboundClusters } from './clusters';
 import { clusterName, type Ctx } from './context';
 import { N, prune, socketAddress, T, typed, wrap, type Msg } from './envoy';
+import { peerWorkloadHeader } from './accesslog';
 import { faultFilter, hcmFilter, tcpProxyFilter } from './hcm';
 import { rateLimitHttpFilter, withRateLimits } from './ratelimit';
 import { rbacFilters } from './rbac';
@@ -12,12 +13,16 @@ import { gatewayDownstream, transportSocket } from './tls';
 
 /**
  * Router (ingress gateway), Istio's shape: for each port of the Gateway servers whose selector
- * matches the proxy's labels, a listener `0.0.0.0_<port>`. Plain HTTP servers share RDS
+ * matches the proxy's labels, a listener `0.0.0.0_<port>` (`127.0.0.1_<port>` with
+ * INTERCEPTION_MODE NONE, i.e. local mode). Plain HTTP servers share RDS
  * `http.<port>`; SIMPLE/MUTUAL TLS servers each get a filter chain matched by SNI with their
  * own RDS `https.<port>.<server>.<gateway>.<ns>`; PASSTHROUGH servers get tcp_proxy chains per
  * SNI from the VirtualServices' `tls` routes. Routes come from VirtualServices bound to the
  * gateway (`gateways: [ns/name]`). Clusters: the services those routes reach.
  */
+
+/** A router (ingress gateway) reports as the source of the requests it forwards, as Istio's gateways do. */
+const SOURCE = { reporter: 'source' } as const;
 
 interface BoundServer {
   readonly gateway: GatewayEntry;
@@ -58,6 +63,8 @@ export function routerResources(ctx: Ctx): Generated {
   const refs: ClusterRefs = new Set();
   const policies = ctx.snapshot.authorizationPolicies.forWorkload(ctx.proxy.namespace, ctx.proxy.labels);
   const httpFiltersBase = [...rbacFilters(ctx, policies)];
+  // Local mode (INTERCEPTION_MODE NONE) keeps the gateway on loopback; in Kubernetes it serves the pod's every address.
+  const address = ctx.interceptionNone ? '127.0.0.1' : '0.0.0.0';
 
   for (const [port, list] of [...byPort].sort(([a], [b]) => a - b)) {
     const chains: Msg[] = [];
@@ -67,7 +74,7 @@ export function routerResources(ctx: Ctx): Generated {
     if (plain.length > 0) {
       const name = `http.${port}`;
       out.routes.push({ name, resource: routeConfiguration(ctx, name, port, plain, refs) });
-      chains.push({ filters: [hcmFilter({ statPrefix: `outbound_0.0.0.0_${port}`, rds: name, filters: httpFilters(ctx, httpFiltersBase, plain), useRemoteAddress: true })] });
+      chains.push({ filters: [hcmFilter({ statPrefix: `outbound_0.0.0.0_${port}`, rds: name, filters: httpFilters(ctx, httpFiltersBase, plain), useRemoteAddress: true, accessLog: SOURCE })] });
     }
     for (const s of tls) {
       const mode = s.server.tls!.mode ?? 'SIMPLE';
@@ -82,18 +89,18 @@ export function routerResources(ctx: Ctx): Generated {
       chains.push(
         prune({
           filter_chain_match: { server_names: sni },
-          filters: [hcmFilter({ statPrefix: `outbound_0.0.0.0_${port}`, rds: name, filters: httpFilters(ctx, httpFiltersBase, [s]), useRemoteAddress: true })],
+          filters: [hcmFilter({ statPrefix: `outbound_0.0.0.0_${port}`, rds: name, filters: httpFilters(ctx, httpFiltersBase, [s]), useRemoteAddress: true, accessLog: SOURCE })],
           transport_socket: transportSocket(gatewayDownstream(s.server.tls!, ctx.options.sdsClusterName, ctx.trustDomain)),
         }),
       );
     }
     if (chains.length === 0) continue;
-    const listenerName = `0.0.0.0_${port}`;
+    const listenerName = `${address}_${port}`;
     out.listeners.push({
       name: listenerName,
       resource: {
         name: listenerName,
-        address: socketAddress('0.0.0.0', port),
+        address: socketAddress(address, port),
         traffic_direction: 'OUTBOUND',
         ...(needsTlsInspector && { listener_filters: [{ name: N.tlsInspector, typed_config: typed(T.TlsInspector) }] }),
         filter_chains: chains,
@@ -170,7 +177,8 @@ function routeConfiguration(ctx: Ctx, name: string, port: number, servers: reado
   if (vhosts.length === 0) {
     vhosts.push({ name: `blackhole:${port}`, domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, direct_response: { status: 404 } }] });
   }
-  return { name, virtual_hosts: vhosts, validate_clusters: wrap(false) };
+  // The gateway names itself to the sidecars it calls (see accesslog.ts).
+  return { name, virtual_hosts: vhosts, validate_clusters: wrap(false), request_headers_to_add: [peerWorkloadHeader()] };
 }
 
 function sameVs(entry: { routes: Msg[] }, vs: BoundVirtualService): boolean {
@@ -193,7 +201,7 @@ function passthroughChains(ctx: Ctx, s: BoundServer, port: number, refs: Cluster
         const cluster = clusterName('outbound', destPort, dest.subset ?? '', host);
         refs.add(cluster);
         if ((route.route?.length ?? 0) > 1) ctx.problem(`${vs.entry.key}: weighted TLS routes are not supported; the first destination is used`);
-        chains.push({ filter_chain_match: { server_names: [...sni].sort(compareStrings) }, filters: [tcpProxyFilter(cluster, cluster)] });
+        chains.push({ filter_chain_match: { server_names: [...sni].sort(compareStrings) }, filters: [tcpProxyFilter(cluster, cluster, SOURCE)] });
       }
     }
   }
