@@ -114,6 +114,9 @@ spec:
     const many = await app.inject({ method: 'POST', url: '/api/v1/inject/preview', headers: yaml, payload: keys });
     expect(many.statusCode).toBe(413);
     expect(many.json()).toMatchObject({ code: 'PREVIEW_INPUT_TOO_LARGE', details: { limit: 'keys' } });
+    const deepJson = await app.inject({ method: 'POST', url: '/api/v1/inject/preview', headers: { ...auth, 'content-type': 'application/json' }, payload: `${'['.repeat(300_000)}${']'.repeat(300_000)}` });
+    expect(deepJson.statusCode).toBe(400);
+    expect(deepJson.json().message).toContain('deeper than 64');
     const dup = await app.inject({ method: 'POST', url: '/api/v1/inject/preview', headers: yaml, payload: `${podYaml}metadata: {}\n` });
     expect(dup.statusCode).toBe(400);
     expect(dup.json().message).toContain('document 0 (line 13), metadata: duplicate key "metadata"');

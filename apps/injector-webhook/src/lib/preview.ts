@@ -96,7 +96,9 @@ export function parsePreviewInput(body: unknown, limits: ManifestLimits = previe
 
 /** POST /api/v1/inject/preview: pod in, injected pod out (YAML, or JSON when asked for). */
 export function registerPreviewRoute(app: AdminApp, injector: Injector): void {
-  app.addContentTypeParser(yamlTypes, { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  // JSON is YAML: both go through the one bounded manifest parser (limits on keys, depth, aliases).
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser([...yamlTypes, 'application/json'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
   app.post(
     '/api/v1/inject/preview',
     {
