@@ -70,6 +70,11 @@ describe.each(Object.entries(cases))('chart with %s values', (name, files) => {
         expect(sc.runAsNonRoot && sc.readOnlyRootFilesystem && sc.allowPrivilegeEscalation === false, `${w.metadata.name}/${c.name}`).toBe(true);
         expect(sc.capabilities.drop).toEqual(['ALL']);
         expect(c.livenessProbe?.httpGet?.path, c.name).toMatch(/^\/healthz/);
+        // Probes reach the monitoring listener; the admin API is on loopback and declares no port.
+        if (w.kind === 'Deployment') {
+          expect([c.startupProbe?.httpGet?.port, c.livenessProbe?.httpGet?.port, c.readinessProbe?.httpGet?.port], c.name).toEqual(['http-monitoring', 'http-monitoring', 'http-monitoring']);
+          expect(c.ports?.map((p) => p.name) ?? [], c.name).not.toContain('http-admin');
+        }
         expect(c.readinessProbe?.httpGet?.path, c.name).toMatch(/^\/healthz|^\/readyz/);
         expect(c.resources.requests, c.name).toBeDefined();
       }
@@ -118,15 +123,17 @@ describe('chart contracts', () => {
     expect((cm?.['data'] as Record<string, string>)['injection-template.yaml']).toBe(file);
   });
 
-  it('sets the AVIARY_* environment with the admin API on 0.0.0.0', async () => {
+  it('sets the AVIARY_* environment with the admin API on loopback and the monitoring port on the pod address', async () => {
     const all = docs((await template([join(valuesDir, 'custom.yaml')])).stdout);
     const pilot = all.find((d) => d.kind === 'Deployment' && d.metadata.name === 'aviary-pilot');
     const env = Object.fromEntries(
       (pilot?.spec as { template: { spec: PodSpec } }).template.spec.containers[0]!.env.map((e) => [e.name, e.value ?? e.valueFrom]),
     );
     expect(env).toMatchObject({
-      AVIARY_ADMIN_HOST: '0.0.0.0',
+      AVIARY_ADMIN_HOST: '127.0.0.1',
       AVIARY_ADMIN_PORT: '15014',
+      AVIARY_HEALTH_HOST: '0.0.0.0',
+      AVIARY_HEALTH_PORT: '15021',
       AVIARY_XDS_HOST: '0.0.0.0',
       AVIARY_NATS_URL: 'nats://aviary-nats.aviary-system.svc:4222',
       AVIARY_TRUST_DOMAIN: 'mesh.example.org',
@@ -199,8 +206,10 @@ interface Container {
   name: string;
   env: { name: string; value?: string; valueFrom?: unknown }[];
   resources: { requests?: unknown };
-  livenessProbe?: { httpGet?: { path: string } };
-  readinessProbe?: { httpGet?: { path: string } };
+  ports?: { name: string; containerPort: number }[];
+  startupProbe?: { httpGet?: { path: string; port: string | number } };
+  livenessProbe?: { httpGet?: { path: string; port: string | number } };
+  readinessProbe?: { httpGet?: { path: string; port: string | number } };
   securityContext: { runAsNonRoot: boolean; readOnlyRootFilesystem: boolean; allowPrivilegeEscalation: boolean; capabilities: { drop: string[] } };
 }
 interface PodSpec {

@@ -2,7 +2,7 @@
 The Deployment of one Aviary app. Call with
   (dict "ctx" . "env" <yaml list string> "volumes" <yaml list string> "volumeMounts" <yaml list string>
         "annotations" <yaml map string>)
-Values contract (each subchart's values.yaml): replicaCount, image, adminPort, ports, resources,
+Values contract (each subchart's values.yaml): replicaCount, image, adminPort, healthPort, ports, resources,
 securityContext, serviceAccount, podAnnotations, podLabels (and workloadLabels, which podLabels
 override), nodeSelector, tolerations, affinity,
 topologySpreadConstraints, priorityClassName, extraEnv, probes.
@@ -38,7 +38,7 @@ spec:
       annotations:
         sidecar.istio.io/inject: "false"
         prometheus.io/scrape: "true"
-        prometheus.io/port: {{ $v.adminPort | quote }}
+        prometheus.io/port: {{ $v.healthPort | quote }}
         prometheus.io/path: /metrics
         {{- with .annotations }}
         {{- . | nindent 8 }}
@@ -71,8 +71,9 @@ spec:
             {{- toYaml . | nindent 12 }}
           {{- end }}
           ports:
-            - name: http-admin
-              containerPort: {{ $v.adminPort }}
+            # The admin API listens on 127.0.0.1:adminPort (not declared: nothing outside the pod reaches it).
+            - name: http-monitoring
+              containerPort: {{ $v.healthPort }}
               protocol: TCP
             {{- range $v.ports }}
             - name: {{ .name }}
@@ -90,20 +91,20 @@ spec:
           startupProbe:
             httpGet:
               path: /healthz
-              port: http-admin
+              port: http-monitoring
             periodSeconds: 2
             failureThreshold: {{ $v.probes.startupFailureThreshold }}
           livenessProbe:
             httpGet:
               path: /healthz
-              port: http-admin
+              port: http-monitoring
             periodSeconds: 10
             timeoutSeconds: 2
             failureThreshold: 3
           readinessProbe:
             httpGet:
               path: /readyz
-              port: http-admin
+              port: http-monitoring
             periodSeconds: 5
             timeoutSeconds: 2
             failureThreshold: 3
