@@ -5,7 +5,8 @@ import { clusterName, type Ctx } from './context';
 import { N, prune, socketAddress, T, typed, wrap, type Msg } from './envoy';
 import { faultFilter, hcmFilter, tcpProxyFilter } from './hcm';
 import { rateLimitHttpFilter, withRateLimits } from './ratelimit';
-import { rbacFilters } from './rbac';
+import { httpSecurityFilters } from './authz/filters';
+import { routerScope } from './authz/scope';
 import { virtualServiceRoutes, type ClusterRefs } from './routes';
 import type { Generated } from './result';
 import { gatewayDownstream, transportSocket } from './tls';
@@ -56,8 +57,12 @@ export function routerResources(ctx: Ctx): Generated {
     else byPort.set(port, [s]);
   }
   const refs: ClusterRefs = new Set();
-  const policies = ctx.snapshot.authorizationPolicies.forWorkload(ctx.proxy.namespace, ctx.proxy.labels);
-  const httpFiltersBase = [...rbacFilters(ctx, policies)];
+  const security = httpSecurityFilters(ctx, routerScope(ctx), 'the router');
+  const httpFiltersBase = security.filters;
+  for (const c of security.clusters) {
+    out.clusters.push({ name: c.name, resource: c.cluster });
+    out.endpoints.push({ name: c.name, resource: c.loadAssignment });
+  }
 
   for (const [port, list] of [...byPort].sort(([a], [b]) => a - b)) {
     const chains: Msg[] = [];

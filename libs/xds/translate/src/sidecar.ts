@@ -4,7 +4,8 @@ import { BLACKHOLE_CLUSTER, clusterName, isHttp2Port, isHttpPort, PASSTHROUGH_CL
 import { durationMs, N, prune, socketAddress, T, typed, wrap, type Msg } from './envoy';
 import { faultFilter, hcmFilter, tcpProxyFilter } from './hcm';
 import { withRateLimits, rateLimitHttpFilter } from './ratelimit';
-import { rbacFilters } from './rbac';
+import { httpSecurityFilters, tcpSecurityFilters } from './authz/filters';
+import { inboundScope } from './authz/scope';
 import { defaultRoute, virtualServiceRoutes, type ClusterRefs } from './routes';
 import type { Generated } from './result';
 import { istioMutualDownstream, transportSocket } from './tls';
@@ -199,14 +200,14 @@ function instances(ctx: Ctx): Instance[] {
 function inbound(ctx: Ctx, out: Generated): void {
   const { namespace, labels } = ctx.proxy;
   const pa = ctx.snapshot.peerAuthentications;
-  const policies = ctx.snapshot.authorizationPolicies.forWorkload(namespace, labels);
   const chains: Msg[] = [];
   for (const inst of instances(ctx)) {
     const cluster = clusterName('inbound', inst.targetPort, '', '');
     out.clusters.push({ name: cluster, resource: staticCluster(cluster, '127.0.0.1', inst.targetPort, isHttp2Port(inst.port)) });
     const mode = pa.modeFor(namespace, labels, inst.targetPort);
     const http = isHttpPort(inst.port);
-    let filter: Msg;
+    const scope = inboundScope(ctx, inst.service);
+    let filters: Msg[];
     if (http) {
       const seName = inst.service.source.split('/')[2] ?? '';
       const rateLimits = [
@@ -220,32 +221,35 @@ function inbound(ctx: Ctx, out: Generated): void {
         route: { cluster, timeout: durationMs(0) },
         decorator: { operation: `${vhostKey}/*` },
       };
-      const filters = [...rbacFilters(ctx, policies), ...(rateLimits.length > 0 ? [rateLimitHttpFilter()] : [])];
-      filter = hcmFilter({
+      const security = httpSecurityFilters(ctx, scope, `inbound port ${inst.targetPort}`);
+      for (const c of security.clusters) {
+        out.clusters.push({ name: c.name, resource: c.cluster });
+        out.endpoints.push({ name: c.name, resource: c.loadAssignment });
+      }
+      filters = [hcmFilter({
         statPrefix: `inbound_0.0.0.0_${inst.targetPort}`,
         routeConfig: {
           name: cluster,
           virtual_hosts: [{ name: `inbound|http|${inst.targetPort}`, domains: ['*'], routes: withRateLimits(rateLimits, vhostKey, [route]) }],
           validate_clusters: wrap(false),
         },
-        filters,
+        filters: [...security.filters, ...(rateLimits.length > 0 ? [rateLimitHttpFilter()] : [])],
         forwardClientCert: true,
-      });
+      })];
     } else {
-      if (policies.allow.length + policies.deny.length > 0) ctx.problem(`inbound port ${inst.targetPort} is TCP: AuthorizationPolicies are enforced only on HTTP ports`);
-      filter = tcpProxyFilter(cluster, cluster);
+      filters = [...tcpSecurityFilters(ctx, scope, `TCP port ${inst.targetPort}`), tcpProxyFilter(cluster, cluster)];
     }
     const alpn = http ? ['h2', 'http/1.1'] : [];
     if (mode !== 'DISABLE') {
       chains.push({
         name: `inbound_${inst.targetPort}_mtls`,
         filter_chain_match: { destination_port: wrap(inst.targetPort), transport_protocol: 'tls' },
-        filters: [filter],
+        filters,
         transport_socket: transportSocket(istioMutualDownstream(ctx.options.sdsClusterName, ctx.trustDomain, alpn)),
       });
     }
     if (mode !== 'STRICT') {
-      chains.push({ name: `inbound_${inst.targetPort}_plaintext`, filter_chain_match: { destination_port: wrap(inst.targetPort), transport_protocol: 'raw_buffer' }, filters: [filter] });
+      chains.push({ name: `inbound_${inst.targetPort}_plaintext`, filter_chain_match: { destination_port: wrap(inst.targetPort), transport_protocol: 'raw_buffer' }, filters });
     }
   }
   const defaultMode = pa.modeFor(namespace, labels);
