@@ -66,5 +66,6 @@ export {
   EnvoyExternalAuthorizationHttpProvider,
   EnvoyExternalAuthorizationGrpcProvider,
   ExtAuthzRequestBody,
+  envoyStatusCodes,
 } from './mesh/mesh-config';
 export type { MeshConfig } from './mesh/mesh-config';

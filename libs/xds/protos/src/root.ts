@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import descriptorJson from 'protobufjs/google/protobuf/descriptor.json';
 import { AviaryError } from '@aviary/errors';
+import { applyProtoPatches } from './patches';
 
 /**
  * The Envoy v3 protos, loaded with protobufjs from the copies that `@grpc/grpc-js-xds` ships
@@ -161,6 +162,7 @@ export function loadXdsRoot(options: LoadOptions = {}): protobuf.Root {
     root.files.push('google/protobuf/struct.proto');
     protobuf.parse(STRUCT_PROTO, root, { keepCase: true });
     root.loadSync([...defaultProtoFiles, ...(options.extraFiles ?? [])], { keepCase: true });
+    applyProtoPatches(root);
     root.resolveAll();
   } catch (cause) {
     throw new AviaryError('INTERNAL', 'XDS_PROTOS_LOAD_FAILED', `cannot load the Envoy protos from ${base}: ${(cause as Error).message}`, { depsDir: base }, { cause });

@@ -114,8 +114,9 @@ export function stringMatcher(m: { exact?: string; prefix?: string; regex?: stri
   return undefined;
 }
 
+/** RegexMatcher: RE2 is Envoy's default engine; `google_re2` is deprecated (Envoy warns). */
 export function regexMatcher(regex: string): Msg {
-  return { google_re2: {}, regex };
+  return { regex };
 }
 
 /** Config source for RDS/EDS over the same ADS stream. */

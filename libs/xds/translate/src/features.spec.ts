@@ -154,13 +154,13 @@ describe('VirtualService HTTP routes', () => {
   it('matches: regex uri, withoutHeaders, authority; prefix rewrite', () => {
     const [route] = routesOf([{ match: [{ uri: { regex: '/v[0-9]' }, withoutHeaders: { 'x-skip': {} }, authority: { prefix: 'echo' } }], rewrite: { uri: '/new' }, route: [{ destination: { host: 'echo' } }] }]);
     expect(route!.match).toEqual({
-      safe_regex: { google_re2: {}, regex: '/v[0-9]' },
+      safe_regex: { regex: '/v[0-9]' },
       headers: [
         { name: 'x-skip', present_match: true, invert_match: true },
         { name: ':authority', string_match: { prefix: 'echo' } },
       ],
     });
-    expect((route!.route as Msg).regex_rewrite).toEqual({ pattern: { google_re2: {}, regex: '.*' }, substitution: '/new' });
+    expect((route!.route as Msg).regex_rewrite).toEqual({ pattern: { regex: '.*' }, substitution: '/new' });
   });
   it('redirect codes, direct responses, gRPC-status aborts, mirrors, attempts 0 disables retries', () => {
     const routes = routesOf([
@@ -219,7 +219,7 @@ describe('AuthorizationPolicy → RBAC', () => {
   });
   it('an ALLOW policy without rules denies everything; a claim condition reads the verified JWT payload', () => {
     expect(filters([obj('AuthorizationPolicy', 'nothing', {})])[0]!.rules).toEqual({ action: 'ALLOW' });
-    const claim = (value: Msg) => ({ metadata: { filter: 'envoy.filters.http.jwt_authn', path: [{ key: 'payload' }, { key: 'iss' }], value } });
+    const claim = (value: Msg) => ({ sourced_metadata: { metadata_matcher: { filter: 'envoy.filters.http.jwt_authn', path: [{ key: 'payload' }, { key: 'iss' }], value } } });
     expect(filters([obj('AuthorizationPolicy', 'jwt', { rules: [{ when: [{ key: 'request.auth.claims[iss]', values: ['x'] }] }] })])[0]!.rules).toEqual({
       action: 'ALLOW',
       policies: {

@@ -61,7 +61,7 @@ const authenticated = (m: Msg): Msg => ({ authenticated: { principal_name: m } }
 
 /** A matcher on the verified JWT payload at `path` (claim names, nested for `[a][b]`). */
 function jwtClaim(path: readonly string[], value: Msg): Msg {
-  return { metadata: { filter: AN.jwtAuthn, path: [JWT_PAYLOAD_KEY, ...path].map((key) => ({ key })), value } };
+  return { sourced_metadata: { metadata_matcher: { filter: AN.jwtAuthn, path: [JWT_PAYLOAD_KEY, ...path].map((key) => ({ key })), value } } };
 }
 
 /** A claim that may be a string or a list of strings (`aud`, custom claims): either shape matches. */

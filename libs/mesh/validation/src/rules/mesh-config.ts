@@ -1,4 +1,4 @@
-import { MeshConfigSchema, type MeshConfig } from '@aviary/mesh-api';
+import { envoyStatusCodes, MeshConfigSchema, type MeshConfig } from '@aviary/mesh-api';
 import { Compile } from 'typebox/compile';
 import { idx, key, Report, type ValidationResult } from '../finding';
 import { reportSchemaError, type SchemaError } from '../schema-check';
@@ -34,7 +34,7 @@ export function validateMeshConfig(value: unknown): ValidationResult {
     const cfg = (p.envoyExtAuthzHttp ?? p.envoyExtAuthzGrpc)!;
     const cp = key(path, kind);
     checkDuration(report, key(cp, 'timeout'), cfg.timeout);
-    if (cfg.statusOnError !== undefined && !/^[1-5]\d\d$/.test(cfg.statusOnError)) report.error(key(cp, 'statusOnError'), `statusOnError ${JSON.stringify(cfg.statusOnError)} must be an HTTP status code`);
+    if (cfg.statusOnError !== undefined && !Object.hasOwn(envoyStatusCodes, cfg.statusOnError)) report.error(key(cp, 'statusOnError'), `statusOnError ${JSON.stringify(cfg.statusOnError)} must be an HTTP status code Envoy knows`);
     const slash = cfg.service.indexOf('/');
     const host = slash < 0 ? cfg.service : cfg.service.slice(slash + 1);
     if (host === '' || host.includes('/')) report.error(key(cp, 'service'), `service ${JSON.stringify(cfg.service)} must be [<namespace>/]<hostname>`);

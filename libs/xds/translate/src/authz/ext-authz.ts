@@ -1,4 +1,4 @@
-import type { EnvoyExternalAuthorizationGrpcProvider, EnvoyExternalAuthorizationHttpProvider, ExtAuthzRequestBody, ExtensionProvider } from '@aviary/mesh-api';
+import { envoyStatusCodes, type EnvoyExternalAuthorizationGrpcProvider, type EnvoyExternalAuthorizationHttpProvider, type ExtAuthzRequestBody, type ExtensionProvider } from '@aviary/mesh-api';
 import type { Service } from '@aviary/mesh-model';
 import { clusterName, type Ctx } from '../context';
 import { duration, durationMs, typed, type Msg } from '../envoy';
@@ -66,7 +66,7 @@ export function extAuthzFilter(p: ResolvedProvider): Msg {
   const common = {
     transport_api_version: 'V3',
     ...(cfg.failOpen === true && { failure_mode_allow: true }),
-    ...(cfg.statusOnError !== undefined && { status_on_error: { code: Number(cfg.statusOnError) } }),
+    ...(cfg.statusOnError !== undefined && { status_on_error: { code: envoyStatusCodes[cfg.statusOnError] ?? 'Forbidden' } }),
     with_request_body: body(cfg.includeRequestBodyInCheck),
     filter_enabled_metadata: enabledMetadata(),
   };
@@ -83,13 +83,14 @@ export function extAuthzFilter(p: ResolvedProvider): Msg {
       http_service: {
         server_uri: { uri: `http://${p.service.hostname}:${p.port}`, cluster: p.cluster, timeout },
         ...(h.pathPrefix !== undefined && { path_prefix: h.pathPrefix }),
-        authorization_request: { allowed_headers: patterns(h.includeRequestHeadersInCheck), headers_to_add: headersToAdd },
+        authorization_request: { headers_to_add: headersToAdd },
         authorization_response: {
           allowed_upstream_headers: patterns(h.headersToUpstreamOnAllow),
           allowed_client_headers: patterns(h.headersToDownstreamOnDeny),
           allowed_client_headers_on_success: patterns(h.headersToDownstreamOnAllow),
         },
       },
+      allowed_headers: patterns(h.includeRequestHeadersInCheck),
       ...common,
     }),
   };
