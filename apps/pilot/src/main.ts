@@ -6,9 +6,11 @@ import type { Logger } from '@aviary/observability';
 import { runComponent } from '@aviary/runtime';
 import { configApi } from './lib/config-api';
 import { Discovery } from './lib/discovery';
+import { loadMeshConfig } from './lib/mesh-config';
 import { xdsApi } from './lib/xds-api';
 
 const config = configFromProcess(pilotConfig);
+const meshConfig = loadMeshConfig(config.meshConfigFile);
 
 /**
  * The config store the REST API writes, and the one Discovery watches: in Kubernetes mode the
@@ -46,6 +48,8 @@ await runComponent({
       registry,
       trustDomain: config.trustDomain,
       debounce: { quietMs: config.pushDebounceMs, maxDelayMs: config.pushMaxDelayMs },
+      extensionProviders: meshConfig.extensionProviders ?? [],
+      jwks: { timeoutMs: config.jwksFetchTimeoutMs, maxBytes: config.jwksMaxBytes, refreshMs: config.jwksRefreshMs, retryMs: config.jwksRetryMs },
     });
     await discovery.start();
     const routes = [configApi({ store, maxDocuments: config.maxConfigDocuments }), xdsApi(discovery.server)];

@@ -2,11 +2,13 @@ import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { ConfigStore, Watch } from '@aviary/config-store';
 import { Subjects, type Bus, type EventData } from '@aviary/events';
+import type { ExtensionProvider } from '@aviary/mesh-api';
 import { SnapshotBuilder, type MeshSnapshot } from '@aviary/mesh-model';
 import { parseNode, TranslatingSource, type NodeLike, type ProxyInfo, type SourceChange } from '@aviary/xds-cache';
 import { TypeUrl } from '@aviary/xds-protos';
 import { XdsServer, type XdsStatusEvent } from '@aviary/xds-server';
 import { cachedTranslation, endpointNamesOf, proxyGroupKey } from '@aviary/xds-translate';
+import { defaultJwksOptions, JwksResolver, type JwksResolverOptions } from './jwks';
 
 export interface DiscoveryOptions {
   readonly store: ConfigStore;
@@ -17,6 +19,10 @@ export interface DiscoveryOptions {
   readonly debounce: { readonly quietMs: number; readonly maxDelayMs: number };
   /** How `aviary.xds.v1.status` ACK events are coalesced (see `StatusPublisher`). */
   readonly status?: StatusBatching;
+  /** MeshConfig `extensionProviders` (validated at boot). */
+  readonly extensionProviders?: readonly ExtensionProvider[];
+  /** How RequestAuthentication `jwksUri` key sets are fetched (defaults: `defaultJwksOptions`). */
+  readonly jwks?: Partial<Omit<JwksResolverOptions, 'logger' | 'onChange'>>;
 }
 
 export interface StatusBatching {
@@ -183,9 +189,18 @@ export class Discovery {
   private listening = false;
   private readonly stopStatus: () => void;
   private readonly status: StatusPublisher;
+  private readonly jwks: JwksResolver;
 
   constructor(private readonly opts: DiscoveryOptions) {
-    this.builder = new SnapshotBuilder({ trustDomain: opts.trustDomain });
+    this.builder = new SnapshotBuilder({ trustDomain: opts.trustDomain, extensionProviders: opts.extensionProviders ?? [] });
+    this.jwks = new JwksResolver({
+      ...defaultJwksOptions,
+      ...opts.jwks,
+      logger: opts.logger.child({ component: 'jwks' }),
+      onChange: (resolutions) => {
+        if (this.builder.setJwks(resolutions) && this.initialized) this.schedule();
+      },
+    });
     const first = this.builder.build();
     const translation = cachedTranslation();
     this.source = new TranslatingSource<MeshSnapshot>(first.snapshot, {
@@ -257,6 +272,7 @@ export class Discovery {
     const observedAt = Date.now();
     const delta = this.builder.build();
     this.lastBuildAt = Date.now();
+    if (delta.changedKinds.includes('RequestAuthentication') || delta.previous === undefined) this.jwks.sync(delta.snapshot.requestAuthentications.jwksUris());
     this.lastBuildMs = this.lastBuildAt - observedAt;
     if (delta.configChanged || delta.previous === undefined) {
       this.source.setModel(delta.snapshot, { observedAt });
@@ -275,6 +291,7 @@ export class Discovery {
   }
 
   async stop(): Promise<void> {
+    this.jwks.stop();
     this.stopStatus();
     this.status.close();
     if (this.timer) clearTimeout(this.timer);
