@@ -160,3 +160,31 @@ describe('AuthorizationPolicy', () => {
     });
   });
 });
+
+describe('JWKS fetched by pilot reach the translation through the model', () => {
+  it('SnapshotBuilder.setJwks: first fail closed, then the fetched key set, as a config change', async () => {
+    const { SnapshotBuilder } = await import('@aviary/mesh-model');
+    const b = new SnapshotBuilder({ trustDomain: 'cluster.local' });
+    const ra = { kind: 'RequestAuthentication', metadata: { name: 'r', namespace: 'foo' }, spec: { jwtRules: [{ issuer: 'i', jwksUri: 'https://i.example/jwks', timeout: '2s' }] } };
+    b.apply({ op: 'created', ref: { kind: ra.kind, namespace: 'foo', name: 'r' }, object: ra });
+    const first = b.build().snapshot;
+    expect(first.requestAuthentications.jwksUris()).toEqual(new Map([['https://i.example/jwks', 2_000]]));
+    const p = proxies['sidecar-httpbin']!;
+    const providerOf = (s: typeof first) => {
+      const f = httpFilters(chain(translate(p, s), 'inbound_8000_mtls'))[0]!;
+      return ((config(f).providers as Record<string, Msg>)['origins-0']!.local_jwks as Msg).inline_string;
+    };
+    // httpbin's workload needs its service for an inbound chain: add the fixture's registry.
+    for (const o of (await import('./__fixtures__/fixture')).loadObjects().filter((x) => x.kind === 'ServiceEntry' || x.kind === 'WorkloadEntry')) {
+      b.apply({ op: 'created', ref: { kind: o.kind, namespace: o.metadata.namespace!, name: o.metadata.name }, object: o });
+    }
+    const before = b.build().snapshot;
+    expect(providerOf(before)).toBe(FAIL_CLOSED_JWKS);
+    const fetched = '{"keys":[{"kty":"EC","kid":"k-fetched","crv":"P-256","x":"a","y":"b"}]}';
+    expect(b.setJwks(new Map([['https://i.example/jwks', { jwks: fetched }]]))).toBe(true);
+    expect(b.setJwks(new Map([['https://i.example/jwks', { jwks: fetched }]]))).toBe(false);
+    const delta = b.build();
+    expect(delta.configChanged).toBe(true);
+    expect(providerOf(delta.snapshot)).toBe(fetched);
+  });
+});
