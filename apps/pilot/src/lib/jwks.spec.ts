@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JwksResolution } from '@aviary/mesh-model';
@@ -9,7 +9,7 @@ const KEYS = { keys: [{ kty: 'EC', crv: 'P-256', x: 'a', y: 'b', kid: 'k1' }] };
 /** A real HTTP server on loopback whose answer per path the test sets. */
 let server: Server;
 let base = '';
-const answers = new Map<string, (res: import('node:http').ServerResponse) => void>();
+const answers = new Map<string, (res: ServerResponse) => void>();
 const hits = new Map<string, number>();
 
 beforeAll(async () => {
@@ -53,10 +53,10 @@ describe('JwksResolver (pilot fetches jwksUri key sets)', () => {
 
   it.each([
     ['a status that is not 2xx', '/missing', undefined, 'HTTP 404'],
-    ['a document larger than the limit', '/big', (res: import('node:http').ServerResponse) => res.writeHead(200).end(JSON.stringify({ keys: [{ kty: 'RSA', n: 'x'.repeat(5_000) }] })), 'more than the 1000'],
-    ['not JSON', '/html', (res: import('node:http').ServerResponse) => res.writeHead(200).end('<html>'), 'not JSON'],
-    ['JSON without keys', '/empty', (res: import('node:http').ServerResponse) => res.writeHead(200).end('{"keys":[]}'), 'no "keys"'],
-    ['a redirect', '/redirect', (res: import('node:http').ServerResponse) => res.writeHead(302, { location: '/ok' }).end(), 'fetch failed'],
+    ['a document larger than the limit', '/big', (res: ServerResponse) => res.writeHead(200).end(JSON.stringify({ keys: [{ kty: 'RSA', n: 'x'.repeat(5_000) }] })), 'more than the 1000'],
+    ['not JSON', '/html', (res: ServerResponse) => res.writeHead(200).end('<html>'), 'not JSON'],
+    ['JSON without keys', '/empty', (res: ServerResponse) => res.writeHead(200).end('{"keys":[]}'), 'no "keys"'],
+    ['a redirect', '/redirect', (res: ServerResponse) => res.writeHead(302, { location: '/ok' }).end(), 'fetch failed'],
     ['no answer in time (the rule timeout wins)', '/slow', () => undefined, 'timed out after 200 ms'],
   ])('%s is an error (the translator then fails closed)', async (_what, path, answer, message) => {
     if (answer) answers.set(path, answer);

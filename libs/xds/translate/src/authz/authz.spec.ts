@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { TypeUrl, canonicalResource, decodeResource, encodeResource } from '@aviary/xds-protos';
 import { translate, type Msg, type XdsResources } from '../index';
 import { FAIL_CLOSED_JWKS } from './jwt';
-import { authzMesh, ISSUER_B_JWKS, proxies } from './__fixtures__/fixture';
+import { SnapshotBuilder } from '@aviary/mesh-model';
+import { authzMesh, ISSUER_B_JWKS, loadObjects, proxies } from './__fixtures__/fixture';
 
 const goldenDir = fileURLToPath(new URL('../__golden__/', import.meta.url));
 const mesh = authzMesh();
@@ -162,8 +163,7 @@ describe('AuthorizationPolicy', () => {
 });
 
 describe('JWKS fetched by pilot reach the translation through the model', () => {
-  it('SnapshotBuilder.setJwks: first fail closed, then the fetched key set, as a config change', async () => {
-    const { SnapshotBuilder } = await import('@aviary/mesh-model');
+  it('SnapshotBuilder.setJwks: first fail closed, then the fetched key set, as a config change', () => {
     const b = new SnapshotBuilder({ trustDomain: 'cluster.local' });
     const ra = { kind: 'RequestAuthentication', metadata: { name: 'r', namespace: 'foo' }, spec: { jwtRules: [{ issuer: 'i', jwksUri: 'https://i.example/jwks', timeout: '2s' }] } };
     b.apply({ op: 'created', ref: { kind: ra.kind, namespace: 'foo', name: 'r' }, object: ra });
@@ -175,7 +175,7 @@ describe('JWKS fetched by pilot reach the translation through the model', () => 
       return ((config(f).providers as Record<string, Msg>)['origins-0']!.local_jwks as Msg).inline_string;
     };
     // httpbin's workload needs its service for an inbound chain: add the fixture's registry.
-    for (const o of (await import('./__fixtures__/fixture')).loadObjects().filter((x) => x.kind === 'ServiceEntry' || x.kind === 'WorkloadEntry')) {
+    for (const o of loadObjects().filter((x) => x.kind === 'ServiceEntry' || x.kind === 'WorkloadEntry')) {
       b.apply({ op: 'created', ref: { kind: o.kind, namespace: o.metadata.namespace!, name: o.metadata.name }, object: o });
     }
     const before = b.build().snapshot;

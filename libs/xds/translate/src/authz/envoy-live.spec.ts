@@ -17,7 +17,7 @@ import { envoyBinary, freePort, startEnvoy, staticBootstrap, type RunningEnvoy }
  */
 
 initXdsRoot({ extraFiles: ['envoy/config/bootstrap/v3/bootstrap.proto'] });
-const envoyPath = envoyBinary();
+const envoyPath = envoyBinary(process.env['AVIARY_ENVOY_PATH']);
 
 const b64url = (b: Buffer | string) => Buffer.from(b).toString('base64url');
 

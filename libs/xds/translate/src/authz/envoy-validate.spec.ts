@@ -18,7 +18,7 @@ import { envoyBinary, envoyValidate, staticBootstrap } from './__fixtures__/envo
 const notOurs = /CertificateValidationContext\.match_subject_alt_names/;
 
 initXdsRoot({ extraFiles: ['envoy/config/bootstrap/v3/bootstrap.proto'] });
-const envoy = envoyBinary();
+const envoy = envoyBinary(process.env['AVIARY_ENVOY_PATH']);
 const goldenDir = fileURLToPath(new URL('../__golden__/', import.meta.url));
 
 describe.skipIf(envoy === undefined)('security goldens are accepted by upstream Envoy with no warning', () => {

@@ -18,9 +18,9 @@ import type { XdsResources } from '../../translate';
 export const BOOTSTRAP = 'envoy.config.bootstrap.v3.Bootstrap';
 const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 
-/** The Envoy binary (AVIARY_ENVOY_PATH, else the one tools/setup installs), or undefined. */
-export function envoyBinary(): string | undefined {
-  const candidates = [process.env['AVIARY_ENVOY_PATH'], join(homedir(), '.cache/aviary-envoy/1.40.0/bin/envoy')];
+/** The Envoy binary (`override`: the spec's AVIARY_ENVOY_PATH; else the one tools/setup installs), or undefined. */
+export function envoyBinary(override: string | undefined): string | undefined {
+  const candidates = [override, join(homedir(), '.cache/aviary-envoy/1.40.0/bin/envoy')];
   return candidates.find((p): p is string => p !== undefined && p !== '' && existsSync(p));
 }
 
