@@ -187,6 +187,7 @@ export function validateRequestAuthentication(ra: RequestAuthentication, r: Repo
     }
     checkDuration(r, key(p, 'timeout'), rule.timeout);
     if (rule.jwks === undefined && rule.jwksUri === undefined) r.error(p, 'one of jwks or jwksUri must be set (Aviary does not discover keys through OpenID Connect)');
+    else if (rule.jwks !== undefined && rule.jwksUri !== undefined) r.error(key(p, 'jwksUri'), 'only one of jwks or jwksUri can be set');
     if (rule.spaceDelimitedClaims !== undefined) r.error(key(p, 'spaceDelimitedClaims'), 'spaceDelimitedClaims is not supported by Aviary');
     (rule.fromCookies ?? []).forEach((v, k) => {
       if (v === '') r.error(idx(key(p, 'fromCookies'), k), 'cookie name must not be empty');

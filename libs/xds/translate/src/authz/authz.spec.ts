@@ -131,6 +131,12 @@ describe('AuthorizationPolicy', () => {
     expect(ext.grpc_service).toMatchObject({ envoy_grpc: { cluster_name: 'outbound|9000||ext-authz.foo.svc.cluster.local' } });
     expect(router.clusters.some((c) => c.name === 'outbound|9000||ext-authz.foo.svc.cluster.local')).toBe(true);
   });
+  it('router TLS passthrough chains get network RBAC too (an ALLOW of HTTP-only rules denies every connection)', () => {
+    const l = router.listeners.find((x) => x.name === '0.0.0.0_8443')!.resource;
+    const filters = ((l.filter_chains as Msg[])[0]!.filters as Msg[]).map((f) => ({ name: f.name, rules: config(f).rules as Msg | undefined }));
+    expect(filters.map((f) => f.name)).toEqual(['envoy.filters.network.rbac', 'envoy.filters.network.rbac', 'envoy.filters.network.tcp_proxy']);
+    expect(filters[1]!.rules).toEqual({ action: 'ALLOW' });
+  });
   it('targetRefs apply only to what they name: the ServiceEntry `other` policy is not on httpbin', () => {
     expect(JSON.stringify(sidecar.listeners)).not.toContain('other-only');
   });

@@ -1,5 +1,5 @@
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpServer, type IncomingHttpHeaders, type Server as HttpServer } from 'node:http';
 import { connect, createServer as createTcpServer, type Server as TcpServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildSnapshot, type JwksResolution, type ModelObject } from '@aviary/mesh-model';
@@ -99,9 +99,13 @@ describe.skipIf(envoyPath === undefined)('security filters through a real Envoy'
   let tcpDenied = 0;
   let tcpAllowed = 0;
   const extAuthzCalls: string[] = [];
+  let lastHeaders: IncomingHttpHeaders = {};
 
   beforeAll(async () => {
-    const backend = createHttpServer((req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end(`ok ${req.url}`));
+    const backend = createHttpServer((req, res) => {
+      lastHeaders = req.headers;
+      res.writeHead(200, { 'content-type': 'text/plain' }).end(`ok ${req.url}`);
+    });
     const extAuthz = createHttpServer((req, res) => {
       extAuthzCalls.push(req.url ?? '');
       res.writeHead(req.headers['x-ext-authz'] === 'allow' ? 200 : 403).end();
@@ -139,8 +143,8 @@ describe.skipIf(envoyPath === undefined)('security filters through a real Envoy'
       obj('RequestAuthentication', 'istio-system', 'jwt', {
         targetRef: gw,
         jwtRules: [
-          { issuer: RS_ISS, jwks: rs.jwks },
-          { issuer: 'es-issuer', jwksUri: 'https://es.example/jwks.json' },
+          { issuer: RS_ISS, jwks: rs.jwks, outputPayloadToHeader: 'x-jwt-payload', outputClaimToHeaders: [{ header: 'x-jwt-sub', claim: 'sub' }], forwardOriginalToken: true },
+          { issuer: 'es-issuer', jwksUri: 'https://es.example/jwks.json', fromHeaders: [{ name: 'x-es-token', prefix: 'Token ' }], fromParams: ['es_token'] },
           { issuer: 'down-issuer', jwksUri: 'https://down.example/jwks.json' },
         ],
       }),
@@ -221,7 +225,18 @@ describe.skipIf(envoyPath === undefined)('security filters through a real Envoy'
   it('ALLOW requestPrincipals: no token 403; RS256 and ES256 (JWKS from jwksUri, resolved by pilot) 200', async () => {
     expect(await get('/secure/x')).toBe(403);
     expect(await get('/secure/x', bearer(token(rs, { iss: RS_ISS, sub: 'alice' })))).toBe(200);
-    expect(await get('/secure/x', bearer(token(es, { iss: 'es-issuer', sub: 'bob' })))).toBe(200);
+    const esToken = token(es, { iss: 'es-issuer', sub: 'bob' });
+    expect(await get('/secure/x', { 'x-es-token': `Token ${esToken}` })).toBe(200);
+    expect(await get(`/secure/x?es_token=${esToken}`)).toBe(200);
+    // Not where that issuer's rule looks (fromHeaders/fromParams replace the default Authorization header).
+    expect(await get('/secure/x', bearer(esToken))).toBe(401);
+  });
+  it('outputPayloadToHeader, outputClaimToHeaders and forwardOriginalToken reach the backend', async () => {
+    const t = token(rs, { iss: RS_ISS, sub: 'carol' });
+    expect(await get('/open/h', bearer(t))).toBe(200);
+    expect(lastHeaders['x-jwt-sub']).toBe('carol');
+    expect(JSON.parse(Buffer.from(String(lastHeaders['x-jwt-payload']), 'base64url').toString())).toMatchObject({ iss: RS_ISS, sub: 'carol' });
+    expect(lastHeaders.authorization).toBe(`Bearer ${t}`);
   });
   it('a nested claim condition: role admin 200, role user 403, no token 403', async () => {
     expect(await get('/claims/x', bearer(token(rs, { iss: RS_ISS, sub: 'alice', realm: { role: 'admin' } })))).toBe(200);
