@@ -4,7 +4,8 @@ import { connect, createServer as createTcpServer, type Server as TcpServer } fr
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildSnapshot, type JwksResolution, type ModelObject } from '@aviary/mesh-model';
 import { parseNode } from '@aviary/xds-cache';
-import { initXdsRoot } from '@aviary/xds-protos';
+import { decodeMessageOf, encodeMessageOf, initXdsRoot } from '@aviary/xds-protos';
+import { Server as GrpcServer, ServerCredentials, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
 import type { Msg } from '../envoy';
 import { translate } from '../translate';
 import { envoyBinary, freePort, startEnvoy, staticBootstrap, type RunningEnvoy } from './__fixtures__/envoy-harness';
@@ -16,7 +17,7 @@ import { envoyBinary, freePort, startEnvoy, staticBootstrap, type RunningEnvoy }
  * all on ephemeral loopback ports. Tokens are signed here with keys made here (RS256, ES256).
  */
 
-initXdsRoot({ extraFiles: ['envoy/config/bootstrap/v3/bootstrap.proto'] });
+initXdsRoot({ extraFiles: ['envoy/config/bootstrap/v3/bootstrap.proto', 'envoy/service/auth/v3/external_auth.proto'] });
 const envoyPath = envoyBinary(process.env['AVIARY_ENVOY_PATH']);
 
 const b64url = (b: Buffer | string) => Buffer.from(b).toString('base64url');
@@ -90,6 +91,35 @@ function tcpExchange(port: number): Promise<string> {
   });
 }
 
+/** A real gRPC ext_authz server (envoy.service.auth.v3.Authorization/Check): allows when `x-ext-authz: allow`. */
+async function grpcExtAuthz(calls: string[]): Promise<{ server: GrpcServer; port: number }> {
+  const server = new GrpcServer();
+  type Check = { attributes?: { request?: { http?: { path?: string; headers?: Record<string, string> } } } };
+  server.addService(
+    {
+      Check: {
+        path: '/envoy.service.auth.v3.Authorization/Check',
+        requestStream: false,
+        responseStream: false,
+        requestSerialize: (m: Check) => Buffer.from(encodeMessageOf('envoy.service.auth.v3.CheckRequest', m)),
+        requestDeserialize: (b: Buffer) => decodeMessageOf('envoy.service.auth.v3.CheckRequest', b) as Check,
+        responseSerialize: (m: Msg) => Buffer.from(encodeMessageOf('envoy.service.auth.v3.CheckResponse', m)),
+        responseDeserialize: (b: Buffer) => decodeMessageOf('envoy.service.auth.v3.CheckResponse', b) as Msg,
+      },
+    },
+    {
+      Check: (call: ServerUnaryCall<Check, Msg>, cb: sendUnaryData<Msg>) => {
+        const http = call.request.attributes?.request?.http;
+        calls.push(http?.path ?? '');
+        const allow = http?.headers?.['x-ext-authz'] === 'allow';
+        cb(null, allow ? { status: { code: 0 } } : { status: { code: 7 }, denied_response: { status: { code: 'Forbidden' }, body: 'denied by grpc' } });
+      },
+    },
+  );
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+  return { server, port };
+}
+
 const obj = (kind: string, namespace: string, name: string, spec: unknown): ModelObject => ({ kind, metadata: { name, namespace }, spec });
 
 describe.skipIf(envoyPath === undefined)('security filters through a real Envoy', () => {
@@ -99,6 +129,9 @@ describe.skipIf(envoyPath === undefined)('security filters through a real Envoy'
   let tcpDenied = 0;
   let tcpAllowed = 0;
   const extAuthzCalls: string[] = [];
+  const grpcCalls: string[] = [];
+  let grpcAuthz: GrpcServer | undefined;
+  let sidecarHttp = 0;
   let lastHeaders: IncomingHttpHeaders = {};
 
   beforeAll(async () => {
@@ -120,6 +153,12 @@ describe.skipIf(envoyPath === undefined)('security filters through a real Envoy'
     const echoB = echoServer();
     await listen(echoB, '127.0.0.1', tcpAllowed);
     gatewayPort = await freePort();
+    sidecarHttp = await dualPort();
+    const appHttp = createHttpServer((req, res) => res.writeHead(200).end(`app ${req.url}`));
+    await listen(appHttp, '127.0.0.1', sidecarHttp);
+    servers.push(appHttp);
+    const grpc = await grpcExtAuthz(grpcCalls);
+    grpcAuthz = grpc.server;
     servers.push(backend, extAuthz, echoA, echoB);
 
     const gw = { kind: 'Gateway', group: 'networking.istio.io', name: 'ingress' };
@@ -165,17 +204,36 @@ describe.skipIf(envoyPath === undefined)('security filters through a real Envoy'
         ports: [
           { number: 9001, name: 'tcp-a', protocol: 'TCP' },
           { number: 9002, name: 'tcp-b', protocol: 'TCP' },
+          { number: 9003, name: 'http', protocol: 'HTTP' },
         ],
         workloadSelector: { labels: { app: 'echo' } },
       }),
-      obj('WorkloadEntry', 'tcp', 'echo-1', { address: '127.0.0.2', labels: { app: 'echo' }, ports: { 'tcp-a': tcpDenied, 'tcp-b': tcpAllowed }, serviceAccount: 'echo' }),
+      obj('WorkloadEntry', 'tcp', 'echo-1', { address: '127.0.0.2', labels: { app: 'echo' }, ports: { 'tcp-a': tcpDenied, 'tcp-b': tcpAllowed, http: sidecarHttp }, serviceAccount: 'echo' }),
+      obj('ServiceEntry', 'tcp', 'grpc-authz', {
+        hosts: ['grpc-authz.tcp.svc.cluster.local'],
+        location: 'MESH_INTERNAL',
+        resolution: 'STATIC',
+        ports: [{ number: 9000, name: 'grpc', protocol: 'GRPC' }],
+        endpoints: [{ address: '127.0.0.1', ports: { grpc: grpc.port } }],
+      }),
+      // CUSTOM with the gRPC provider on the sidecar's HTTP port (by port, so its TCP ports are not concerned).
+      obj('AuthorizationPolicy', 'tcp', 'grpc-ext', {
+        selector: { matchLabels: { app: 'echo' } },
+        action: 'CUSTOM',
+        provider: { name: 'grpc-authz' },
+        rules: [{ to: [{ operation: { ports: [String(sidecarHttp)], paths: ['/guarded/*'] } }] }],
+      }),
       obj('AuthorizationPolicy', 'tcp', 'deny-admin', { selector: { matchLabels: { app: 'echo' } }, action: 'DENY', rules: [{ to: [{ operation: { ports: [String(tcpDenied)], paths: ['/admin/*'] } }] }] }),
     ];
     const jwks = new Map<string, JwksResolution>([
       ['https://es.example/jwks.json', { jwks: es.jwks }],
       ['https://down.example/jwks.json', { error: 'connect ECONNREFUSED' }],
     ]);
-    const mesh = buildSnapshot(objects, { trustDomain: 'cluster.local', extensionProviders: [{ name: 'http-authz', envoyExtAuthzHttp: { service: 'ext-authz.test.svc.cluster.local', port: 8000, includeRequestHeadersInCheck: ['x-ext-authz'], timeout: '2s' } }] }, jwks);
+    const mesh = buildSnapshot(objects, { trustDomain: 'cluster.local', extensionProviders: [
+          { name: 'http-authz', envoyExtAuthzHttp: { service: 'ext-authz.test.svc.cluster.local', port: 8000, includeRequestHeadersInCheck: ['x-ext-authz'], timeout: '2s' } },
+          { name: 'grpc-authz', envoyExtAuthzGrpc: { service: 'tcp/grpc-authz.tcp.svc.cluster.local', port: 9000, timeout: '2s' } },
+        ],
+      }, jwks);
     const router = translate(parseNode({ id: 'router~127.0.0.1~gw.istio-system~istio-system.svc.cluster.local', metadata: { NAMESPACE: 'istio-system', LABELS: { istio: 'ingressgateway' } } }), mesh);
     const sidecar = translate(parseNode({ id: 'sidecar~127.0.0.2~echo-1.tcp~tcp.svc.cluster.local', metadata: { NAMESPACE: 'tcp', LABELS: { app: 'echo' } } }), mesh);
 
@@ -185,14 +243,15 @@ describe.skipIf(envoyPath === undefined)('security filters through a real Envoy'
       const { filter_chain_match: _m, ...chain } = (inbound.filter_chains as Msg[]).find((c) => c.name === `inbound_${port}_plaintext`)!;
       return { name: `tcp_${port}`, address: { socket_address: { address: '127.0.0.2', port_value: port } }, filter_chains: [chain] };
     };
-    const listeners = [{ ...gwListener, address: { socket_address: { address: '127.0.0.1', port_value: gatewayPort } } }, tcpListener(tcpDenied), tcpListener(tcpAllowed)];
+    const listeners = [{ ...gwListener, address: { socket_address: { address: '127.0.0.1', port_value: gatewayPort } } }, tcpListener(tcpDenied), tcpListener(tcpAllowed), tcpListener(sidecarHttp)];
     const byName = <T extends { name: string }>(lists: T[][]) => [...new Map(lists.flat().map((x) => [x.name, x])).values()];
     const resources = { routes: router.routes, clusters: byName([router.clusters as never[], sidecar.clusters as never[]]), endpoints: byName([router.endpoints as never[], sidecar.endpoints as never[]]) };
-    envoy = await startEnvoy(envoyPath!, staticBootstrap('router~127.0.0.1~gw.istio-system~istio-system.svc.cluster.local', resources, listeners), [gatewayPort, tcpDenied, tcpAllowed]);
+    envoy = await startEnvoy(envoyPath!, staticBootstrap('router~127.0.0.1~gw.istio-system~istio-system.svc.cluster.local', resources, listeners), [gatewayPort, tcpDenied, tcpAllowed, sidecarHttp]);
   });
 
   afterAll(async () => {
     await envoy?.stop();
+    grpcAuthz?.forceShutdown();
     for (const s of servers) await new Promise((r) => s.close(() => r(undefined)));
   });
 
@@ -249,6 +308,18 @@ describe.skipIf(envoyPath === undefined)('security filters through a real Envoy'
     expect(await get('/ext/y', { 'x-ext-authz': 'deny' })).toBe(403);
     expect(await get('/open/z', { 'x-ext-authz': 'deny' })).toBe(200);
     expect(extAuthzCalls).toEqual(['/ext/x', '/ext/y']);
+  });
+  it('CUSTOM with a gRPC provider on a sidecar inbound HTTP port: the gRPC server decides', async () => {
+    const at = async (path: string, headers: Record<string, string> = {}) => {
+      const res = await fetch(`http://127.0.0.2:${sidecarHttp}${path}`, { headers });
+      await res.arrayBuffer();
+      return res.status;
+    };
+    grpcCalls.length = 0;
+    expect(await at('/guarded/a', { 'x-ext-authz': 'allow' })).toBe(200);
+    expect(await at('/guarded/b', { 'x-ext-authz': 'deny' })).toBe(403);
+    expect(await at('/free/c')).toBe(200);
+    expect(grpcCalls).toEqual(['/guarded/a', '/guarded/b']);
   });
   it('TCP: a DENY rule with an HTTP-only field denies the whole port (fail closed); the other port echoes', async () => {
     expect(await tcpExchange(tcpAllowed)).toBe('hello');
