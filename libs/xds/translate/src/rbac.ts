@@ -107,6 +107,8 @@ interface Field {
   readonly values: readonly string[];
   readonly notValues: readonly string[];
   readonly httpOnly: boolean;
+  /** An attribute the translator does not know (validation refuses it): never evaluable. */
+  readonly unknown?: boolean;
   /** Matcher for a list of values, OR'd (principal or permission, by the field's side). */
   readonly build: (values: readonly string[]) => Msg;
 }
@@ -167,7 +169,7 @@ function conditionFields(rule: Rule, side: 'principal' | 'permission', policyNam
     const base = { key: c.key, values: c.values ?? [], notValues: c.notValues ?? [] };
     const header = /^request\.headers\[(.+)\]$/.exec(c.key);
     const claims = c.key.startsWith('request.auth.claims') ? bracketed(c.key.slice('request.auth.claims'.length)) : undefined;
-    let f: Omit<Field, 'key' | 'values' | 'notValues'> & { side: 'principal' | 'permission' };
+    let f: Omit<Field, 'key' | 'values' | 'notValues' | 'unknown'> & { side: 'principal' | 'permission'; unknown?: boolean };
     if (c.key === 'source.ip') f = { side: 'principal', httpOnly: false, build: perValue((v) => ({ direct_remote_ip: cidr(v) }), orIds) };
     else if (c.key === 'remote.ip') f = { side: 'principal', httpOnly: false, build: perValue((v) => ({ remote_ip: cidr(v) }), orIds) };
     else if (c.key === 'source.namespace') f = { side: 'principal', httpOnly: false, build: perValue(namespaceId, orIds) };
@@ -181,9 +183,10 @@ function conditionFields(rule: Rule, side: 'principal' | 'permission', policyNam
     else if (c.key === 'destination.ip') f = { side: 'permission', httpOnly: false, build: perValue((v) => ({ destination_ip: cidr(v) }), orRules) };
     else if (c.key === 'destination.port') f = { side: 'permission', httpOnly: false, build: perValue((v) => ({ destination_port: Number(v) }), orRules) };
     else if (c.key === 'connection.sni') f = { side: 'permission', httpOnly: false, build: perValue((v) => ({ requested_server_name: stringValueMatcher(v) }), orRules) };
-    // Validation refuses every other key; one that slips through must still never match silently.
-    else f = { side: 'principal', httpOnly: false, build: () => ({ not_id: { any: true } }) };
-    if (f.side === side) out.push({ ...base, httpOnly: f.httpOnly, build: f.build });
+    // Validation refuses every other key; one that slips through is treated as a field that
+    // cannot be evaluated anywhere: its ALLOW rule is dropped, its DENY rule denies more.
+    else f = { side: 'principal', httpOnly: false, unknown: true, build: () => ({ any: true }) };
+    if (f.side === side) out.push({ ...base, httpOnly: f.httpOnly, unknown: f.unknown === true, build: f.build });
   }
   return out;
 }
@@ -191,7 +194,7 @@ function conditionFields(rule: Rule, side: 'principal' | 'permission', policyNam
 function combine(fields: readonly Field[], tcp: boolean, side: 'principal' | 'permission'): Built {
   const parts: Msg[] = [];
   for (const f of fields) {
-    if (tcp && f.httpOnly) return { httpOnly: f.key };
+    if (f.unknown === true || (tcp && f.httpOnly)) return { httpOnly: f.key };
     if (f.values.length > 0) parts.push(f.build(f.values));
     if (f.notValues.length > 0) parts.push(side === 'principal' ? { not_id: f.build(f.notValues) } : { not_rule: f.build(f.notValues) });
   }
@@ -206,7 +209,7 @@ export function rulePolicy(rule: Rule, policy: AuthorizationPolicyEntry, tcp: bo
   const side = (lists: Field[][], which: 'principal' | 'permission'): Msg[] | string => {
     const out: Msg[] = [];
     for (const fields of lists) {
-      const kept = tcp && !allow ? fields.filter((f) => !f.httpOnly) : fields;
+      const kept = allow ? fields : fields.filter((f) => f.unknown !== true && !(tcp && f.httpOnly));
       const built = combine(kept, tcp, which);
       if ('httpOnly' in built) return built.httpOnly;
       out.push(built.ok);

@@ -1,10 +1,12 @@
 import { compileTransportSocket, socketAddress, type TlsContextRef } from './cluster';
 import { compileHttpFilter, type HttpFilter } from './filters';
+import { compileRbac, type CompiledRbac } from './rbac';
 import { anyOf, arr, durationMs, invalid, num, obj, optObj, optStr, type Raw, str } from './raw';
 import { compileRouteConfiguration, type RouteConfig } from './routes';
 
 const HCM = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 const TCP_PROXY = 'envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
+const NETWORK_RBAC = 'envoy.extensions.filters.network.rbac.v3.RBAC';
 
 export interface HttpConnectionManager {
   readonly kind: 'http';
@@ -22,6 +24,8 @@ export interface TcpProxy {
   readonly kind: 'tcp';
   readonly statPrefix: string;
   readonly cluster: string;
+  /** Network RBAC filters before the proxy, in order: a connection must pass each. */
+  readonly rbac: readonly CompiledRbac[];
 }
 
 export interface FilterChainMatch {
@@ -112,13 +116,14 @@ function tcpProxy(msg: Raw, path: string): TcpProxy {
     cluster = str(obj(list[0], `${path}.weighted_clusters.clusters[0]`).name, `${path}.weighted_clusters.clusters[0].name`);
   }
   if (cluster === undefined || cluster.length === 0) invalid(`${path}.cluster`, 'is required');
-  return { kind: 'tcp', statPrefix: optStr(msg.stat_prefix, `${path}.stat_prefix`) ?? '', cluster };
+  return { kind: 'tcp', statPrefix: optStr(msg.stat_prefix, `${path}.stat_prefix`) ?? '', cluster, rbac: [] };
 }
 
 function filterChain(v: unknown, path: string): FilterChain {
   const o = obj(v, path);
   const filters = arr(o.filters, `${path}.filters`);
   let terminal: HttpConnectionManager | TcpProxy | undefined;
+  const rbac: CompiledRbac[] = [];
   filters.forEach((f, i) => {
     const p = `${path}.filters[${i}]`;
     const fo = obj(f, p);
@@ -127,11 +132,16 @@ function filterChain(v: unknown, path: string): FilterChain {
     if (type === HCM || type === TCP_PROXY) {
       if (i !== filters.length - 1) invalid(p, 'a terminal filter must be the last network filter');
       terminal = type === HCM ? hcm(msg, `${p}.typed_config`) : tcpProxy(msg, `${p}.typed_config`);
+    } else if (type === NETWORK_RBAC) {
+      if (msg.shadow_rules !== undefined || msg.matcher !== undefined) invalid(`${p}.typed_config`, 'network RBAC supports `rules` only');
+      if (msg.rules !== undefined) rbac.push(compileRbac(msg.rules, `${p}.typed_config.rules`));
     } else if (!type.startsWith('istio.') && !type.includes('.wasm.') && !type.includes('metadata_exchange')) {
       invalid(`${p}.typed_config`, `unsupported network filter ${type}`);
     }
   });
   if (terminal === undefined) invalid(`${path}.filters`, 'needs an http_connection_manager or tcp_proxy filter');
+  if (rbac.length > 0 && terminal.kind !== 'tcp') invalid(`${path}.filters`, 'network RBAC is supported before tcp_proxy only');
+  if (rbac.length > 0 && terminal.kind === 'tcp') terminal = { ...terminal, rbac };
   const match = filterChainMatch(o.filter_chain_match, `${path}.filter_chain_match`);
   const tls = compileTransportSocket(o.transport_socket, `${path}.transport_socket`, true);
   if (tls !== undefined && tls.certificateSecrets.length === 0 && tls.inlineCertificates.length === 0) invalid(`${path}.transport_socket`, 'a TLS filter chain needs a certificate');

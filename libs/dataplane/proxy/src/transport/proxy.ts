@@ -13,6 +13,7 @@ import {
   OutlierDetector,
   retryBackoffMs,
   RoutingTable,
+  evaluateRbac,
   selectFilterChain,
   shouldRetry,
   TokenBucket,
@@ -804,6 +805,12 @@ export class Proxy {
   private tcp(socket: Socket, conn: ConnInfo, chain: FilterChain): void {
     const table = this.tableRef;
     if (chain.terminal.kind !== 'tcp') return;
+    // Network RBAC: connection facts only (no headers, no path on TCP).
+    const facts = { header: () => undefined, path: '', principal: conn.principal, sourceIp: conn.remoteAddress, destinationPort: conn.destinationPort };
+    if (chain.terminal.rbac.some((r) => !evaluateRbac(r, facts).allowed)) {
+      socket.destroy();
+      return;
+    }
     const cluster = table.clusters.get(chain.terminal.cluster);
     const started = this.clock();
     if (cluster === undefined) {

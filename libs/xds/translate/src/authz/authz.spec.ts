@@ -194,3 +194,21 @@ describe('JWKS fetched by pilot reach the translation through the model', () => 
     expect(providerOf(delta.snapshot)).toBe(fetched);
   });
 });
+
+describe('an attribute the translator does not know (validation refuses it) still fails closed', () => {
+  const objects = [
+    ...loadObjects().filter((o) => o.kind === 'ServiceEntry' || o.kind === 'WorkloadEntry'),
+    { kind: 'AuthorizationPolicy', metadata: { name: 'a', namespace: 'foo' }, spec: { rules: [{ when: [{ key: 'experimental.envoy.filters.x[y]', values: ['z'] }] }] } },
+    { kind: 'AuthorizationPolicy', metadata: { name: 'd', namespace: 'foo' }, spec: { action: 'DENY', rules: [{ when: [{ key: 'experimental.envoy.filters.x[y]', values: ['z'] }] }] } },
+  ];
+  const r = translate(proxies['sidecar-httpbin']!, authzMesh(objects));
+  const filters = httpFilters(chain(r, 'inbound_8000_mtls'));
+  it('ALLOW: the rule is dropped (allows nothing); DENY: the condition is left out (denies everything)', () => {
+    expect(config(filters.find((f) => f.name === 'envoy.filters.http.rbac')!).rules).toEqual({ action: 'ALLOW' });
+    expect(config(filters.find((f) => f.name === 'envoy.filters.http.rbac.DENY')!).rules).toEqual({
+      action: 'DENY',
+      policies: { 'ns[foo]-policy[d]-rule[0]': { permissions: [{ any: true }], principals: [{ any: true }] } },
+    });
+    expect(r.problems).toContain('AuthorizationPolicy/foo/a rule 0: experimental.envoy.filters.x[y] is not supported; on inbound port 8000 the ALLOW rule matches nothing');
+  });
+});

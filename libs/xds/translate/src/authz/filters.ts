@@ -39,7 +39,8 @@ function policies(c: Context, entries: readonly AuthorizationPolicyEntry[], allo
     (p.spec.rules ?? []).forEach((rule, i) => {
       const built = rulePolicy(rule, p, c.tcp, allow);
       if ('dropped' in built) {
-        c.ctx.problem(`${p.key} rule ${i}: ${built.dropped} needs HTTP; on ${c.where} the ALLOW rule matches nothing`);
+        const why = c.tcp ? 'needs HTTP' : 'is not supported';
+        c.ctx.problem(`${p.key} rule ${i}: ${built.dropped} ${why}; on ${c.where} the ALLOW rule matches nothing`);
         return;
       }
       out[prefix + policyName(p, i)] = built.policy;
