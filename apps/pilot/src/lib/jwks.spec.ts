@@ -68,6 +68,19 @@ describe('JwksResolver (pilot fetches jwksUri key sets)', () => {
     r.stop();
   });
 
+  it('follows an issuer\'s OpenID Connect discovery document to its jwks_uri', async () => {
+    answers.set('/issuer/.well-known/openid-configuration', (res) => res.writeHead(200).end(JSON.stringify({ issuer: `${base}/issuer`, jwks_uri: `${base}/issuer/keys` })));
+    answers.set('/issuer/keys', (res) => res.writeHead(200).end(JSON.stringify(KEYS)));
+    answers.set('/nokeys/.well-known/openid-configuration', (res) => res.writeHead(200).end('{"issuer":"x"}'));
+    const { r, changes } = resolver();
+    r.sync(new Map([[`${base}/issuer/.well-known/openid-configuration`, undefined], [`${base}/nokeys/.well-known/openid-configuration`, undefined]]));
+    await until(() => r.current().size === 2);
+    expect(r.current().get(`${base}/issuer/.well-known/openid-configuration`)).toEqual({ jwks: JSON.stringify(KEYS) });
+    expect(r.current().get(`${base}/nokeys/.well-known/openid-configuration`)).toEqual({ error: expect.stringContaining('no http(s) "jwks_uri"') });
+    expect(changes.length).toBeGreaterThan(0);
+    r.stop();
+  });
+
   it('a failed refresh keeps the last good key set; retries come at the retry interval', async () => {
     let up = true;
     answers.set('/flaky', (res) => (up ? res.writeHead(200).end(JSON.stringify(KEYS)) : res.writeHead(503).end()));

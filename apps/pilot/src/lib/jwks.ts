@@ -1,9 +1,10 @@
 import type { Logger } from 'pino';
-import type { JwksResolution } from '@aviary/mesh-model';
+import { OIDC_DISCOVERY_SUFFIX, type JwksResolution } from '@aviary/mesh-model';
 
 /**
  * Pilot's JWKS source, an I/O adapter outside the (pure) model and translator: fetches the key
- * sets that RequestAuthentication `jwksUri`s name, with a timeout (the rule's `timeout`, else
+ * sets that RequestAuthentication `jwksUri`s name (or that an issuer's OpenID Connect discovery
+ * document points to when a rule has neither `jwks` nor `jwksUri`), with a timeout (the rule's `timeout`, else
  * the default) and a size limit, caches them, refreshes them, and hands the model the result
  * (`SnapshotBuilder.setJwks`). Envoy never fetches keys (it would need a cluster to the
  * issuer): pilot inlines them. A URI that never answered is an error (the translator fails
@@ -145,12 +146,26 @@ export class JwksResolver {
     if (changed) this.opts.onChange(this.current());
   }
 
+  /** One fetch (two for an OpenID Connect discovery document: it, then its `jwks_uri`), within one timeout. */
   private async fetchOnce(uri: string, timeoutMs: number): Promise<string> {
-    const res = await this.fetchFn(uri, { signal: AbortSignal.timeout(timeoutMs), redirect: 'error', headers: { accept: 'application/json' } });
-    if (!res.ok) {
-      await res.body?.cancel();
-      throw new Error(`HTTP ${res.status}`);
+    const signal = AbortSignal.timeout(timeoutMs);
+    const get = async (url: string): Promise<string> => {
+      const res = await this.fetchFn(url, { signal, redirect: 'error', headers: { accept: 'application/json' } });
+      if (!res.ok) {
+        await res.body?.cancel();
+        throw new Error(`HTTP ${res.status}${url === uri ? '' : ` from ${url}`}`);
+      }
+      return readLimited(res, this.opts.maxBytes);
+    };
+    if (!uri.endsWith(OIDC_DISCOVERY_SUFFIX)) return normalizeJwks(await get(uri));
+    let jwksUri: unknown;
+    try {
+      jwksUri = (JSON.parse(await get(uri)) as { jwks_uri?: unknown } | null)?.jwks_uri;
+    } catch (err) {
+      if (err instanceof SyntaxError) throw new Error('OpenID Connect discovery document is not JSON');
+      throw err;
     }
-    return normalizeJwks(await readLimited(res, this.opts.maxBytes));
+    if (typeof jwksUri !== 'string' || !/^https?:\/\//.test(jwksUri)) throw new Error('OpenID Connect discovery document has no http(s) "jwks_uri"');
+    return normalizeJwks(await get(jwksUri));
   }
 }

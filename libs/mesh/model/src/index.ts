@@ -5,7 +5,7 @@ export type { SnapshotDelta } from './builder';
 export { ServiceIndex, EndpointIndex, parseLocality, portProtocol, TLS_MODE_LABEL } from './services';
 export { VirtualServiceIndex, DestinationRuleIndex, GatewayIndex, SidecarIndex, MESH_GATEWAY } from './routing';
 export type { BoundVirtualService } from './routing';
-export { PeerAuthenticationIndex, AuthorizationPolicyIndex, RateLimitPolicyIndex, RequestAuthenticationIndex } from './security';
+export { PeerAuthenticationIndex, AuthorizationPolicyIndex, RateLimitPolicyIndex, RequestAuthenticationIndex, jwksSourceOf, OIDC_DISCOVERY_SUFFIX } from './security';
 export { serviceTargets, targetRefsOf } from './policy-targets';
 export type { PolicyTarget, PolicyTargetKind } from './policy-targets';
 export type { MtlsMode, ApplicablePolicies } from './security';

@@ -102,6 +102,19 @@ export class AuthorizationPolicyIndex {
   }
 }
 
+/** Suffix of an OpenID Connect discovery document URL. */
+export const OIDC_DISCOVERY_SUFFIX = '/.well-known/openid-configuration';
+
+/**
+ * Where a JWT rule's keys come from when they are not inline: its `jwksUri`, else (as Istio)
+ * the issuer's OpenID Connect discovery document `<issuer>/.well-known/openid-configuration`,
+ * whose `jwks_uri` pilot follows. Undefined for inline `jwks`.
+ */
+export function jwksSourceOf(rule: { readonly issuer: string; readonly jwks?: string; readonly jwksUri?: string }): string | undefined {
+  if (rule.jwks !== undefined) return undefined;
+  return rule.jwksUri ?? `${rule.issuer.replace(/\/+$/, '')}${OIDC_DISCOVERY_SUFFIX}`;
+}
+
 /**
  * RequestAuthentications that apply to a workload (same scoping as AuthorizationPolicy; Istio
  * merges the JWT rules of all of them), and the key sets pilot fetched for their `jwksUri`s.
@@ -125,15 +138,19 @@ export class RequestAuthenticationIndex {
     return this.sorted.filter((p) => appliesToWorkload(p, this.rootNamespace, namespace, labels) || appliesToTargets(p, targets));
   }
 
-  /** Every `jwksUri` named by a rule without inline `jwks`, with the shortest `timeout` (ms) asked for it. */
+  /**
+   * Every key source pilot must fetch (see `jwksSourceOf`), with the shortest `timeout` (ms)
+   * a rule asks for it.
+   */
   jwksUris(): ReadonlyMap<string, number | undefined> {
     const out = new Map<string, number | undefined>();
     for (const p of this.sorted) {
       for (const rule of p.spec.jwtRules ?? []) {
-        if (rule.jwks !== undefined || rule.jwksUri === undefined) continue;
+        const uri = jwksSourceOf(rule);
+        if (uri === undefined) continue;
         const t = rule.timeout === undefined ? undefined : parseDuration(rule.timeout);
-        const prev = out.get(rule.jwksUri);
-        out.set(rule.jwksUri, prev === undefined ? t : t === undefined ? prev : Math.min(prev, t));
+        const prev = out.get(uri);
+        out.set(uri, prev === undefined ? t : t === undefined ? prev : Math.min(prev, t));
       }
     }
     return out;

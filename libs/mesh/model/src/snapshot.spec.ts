@@ -200,6 +200,17 @@ describe('security policy scoping (targetRefs)', () => {
     ]);
     expect(keys(s.authorizationPolicies.forWorkload('bar', {}, [{ kind: 'Gateway', namespace: 'bar', name: 'gw' }]))).toEqual(['AuthorizationPolicy/istio-system/mesh-wide']);
   });
+  it('key sources pilot must fetch: jwksUri, else the issuer\'s OpenID Connect discovery document; never inline jwks', () => {
+    const ra = buildSnapshot(
+      [
+        o('RequestAuthentication', 'foo', 'r', {
+          jwtRules: [{ issuer: 'https://a.example/', timeout: '3s' }, { issuer: 'b', jwksUri: 'https://b.example/keys' }, { issuer: 'c', jwks: '{"keys":[]}' }],
+        }),
+      ],
+      { trustDomain: 'cluster.local' },
+    ).requestAuthentications;
+    expect(ra.jwksUris()).toEqual(new Map([['https://a.example/.well-known/openid-configuration', 3_000], ['https://b.example/keys', undefined]]));
+  });
   it('RequestAuthentication is in the model, scoped the same way', () => {
     expect(s.requestAuthentications.forWorkload('foo', { app: 'web' }).map((r) => r.key)).toEqual([]);
     expect(s.requestAuthentications.forWorkload('foo', {}, [{ kind: 'Service', namespace: 'foo', name: 'web' }]).map((r) => r.key)).toEqual(['RequestAuthentication/foo/to-svc']);

@@ -141,7 +141,7 @@ const cases: [string, unknown, string, string][] = [
   ['jwksUri not a URL', sec('RequestAuthentication', { jwtRules: [{ issuer: 'i', jwksUri: 'not a url' }] }), 'spec.jwtRules[0].jwksUri', 'invalid jwksUri'],
   ['jwt timeout', sec('RequestAuthentication', { jwtRules: [{ issuer: 'i', jwksUri: 'https://i.example/jwks', timeout: 'soon' }] }), 'spec.jwtRules[0].timeout', 'invalid duration'],
   ['jwt rule with both key sources', sec('RequestAuthentication', { jwtRules: [{ issuer: 'i', jwks: '{"keys":[]}', jwksUri: 'https://i.example/jwks' }] }), 'spec.jwtRules[0].jwksUri', 'only one of jwks or jwksUri'],
-  ['jwt rule without keys', sec('RequestAuthentication', { jwtRules: [{ issuer: 'i' }] }), 'spec.jwtRules[0]', 'one of jwks or jwksUri must be set'],
+  ['jwt rule without keys and an issuer that is not a URL', sec('RequestAuthentication', { jwtRules: [{ issuer: 'i' }] }), 'spec.jwtRules[0].issuer', 'OpenID Connect discovery'],
   ['spaceDelimitedClaims refused', sec('RequestAuthentication', { jwtRules: [{ issuer: 'i', jwksUri: 'https://i.example/jwks', spaceDelimitedClaims: ['scope'] }] }), 'spec.jwtRules[0].spaceDelimitedClaims', 'not supported'],
   ['empty cookie name', sec('RequestAuthentication', { jwtRules: [{ issuer: 'i', jwksUri: 'https://i.example/jwks', fromCookies: [''] }] }), 'spec.jwtRules[0].fromCookies[0]', 'must not be empty'],
   // RateLimitPolicy

@@ -186,8 +186,9 @@ export function validateRequestAuthentication(ra: RequestAuthentication, r: Repo
       r.error(key(p, 'outputPayloadToHeader'), `invalid header name ${JSON.stringify(rule.outputPayloadToHeader)}`);
     }
     checkDuration(r, key(p, 'timeout'), rule.timeout);
-    if (rule.jwks === undefined && rule.jwksUri === undefined) r.error(p, 'one of jwks or jwksUri must be set (Aviary does not discover keys through OpenID Connect)');
-    else if (rule.jwks !== undefined && rule.jwksUri !== undefined) r.error(key(p, 'jwksUri'), 'only one of jwks or jwksUri can be set');
+    if (rule.jwks === undefined && rule.jwksUri === undefined && !/^https?:\/\/[^/\s]+/.test(rule.issuer)) {
+      r.error(key(p, 'issuer'), 'without jwks or jwksUri the issuer must be an http(s) URL, whose OpenID Connect discovery document gives the keys');
+    } else if (rule.jwks !== undefined && rule.jwksUri !== undefined) r.error(key(p, 'jwksUri'), 'only one of jwks or jwksUri can be set');
     if (rule.spaceDelimitedClaims !== undefined) r.error(key(p, 'spaceDelimitedClaims'), 'spaceDelimitedClaims is not supported by Aviary');
     (rule.fromCookies ?? []).forEach((v, k) => {
       if (v === '') r.error(idx(key(p, 'fromCookies'), k), 'cookie name must not be empty');

@@ -1,5 +1,5 @@
 import type { JWTRule } from '@aviary/mesh-api';
-import type { RequestAuthenticationEntry } from '@aviary/mesh-model';
+import { jwksSourceOf, type RequestAuthenticationEntry } from '@aviary/mesh-model';
 import type { Ctx } from '../context';
 import { typed, type Msg } from '../envoy';
 import { AN, AT, JWT_PAYLOAD_KEY } from './names';
@@ -10,8 +10,8 @@ import { AN, AT, JWT_PAYLOAD_KEY } from './names';
  * provider `origins-<i>` each; a request with no token passes (each provider OR
  * `allow_missing`), a request with a token that fails every provider gets 401; with several
  * providers the outer OR lets providers share a token location. Keys are always local: inline
- * `jwks`, or the key set pilot fetched for `jwksUri` (never fetched by Envoy, which would need a
- * cluster to the issuer). A key set pilot could not get is replaced by one whose private key
+ * `jwks`, or the key set pilot fetched for `jwksUri` or found through the issuer's OpenID Connect
+ * discovery (never fetched by Envoy, which would need a cluster to the issuer). A key set pilot could not get is replaced by one whose private key
  * exists nowhere, so that issuer's tokens all fail (closed), as Istio does.
  *
  * The verified payload goes to dynamic metadata `envoy.filters.http.jwt_authn` key `payload`,
@@ -33,8 +33,8 @@ export const FAIL_CLOSED_JWKS = JSON.stringify({
 });
 
 function jwksFor(ctx: Ctx, entry: RequestAuthenticationEntry, rule: JWTRule): string {
-  if (rule.jwks !== undefined) return rule.jwks;
-  const uri = rule.jwksUri ?? '';
+  const uri = jwksSourceOf(rule);
+  if (uri === undefined) return rule.jwks!;
   const resolved = ctx.snapshot.requestAuthentications.resolved(uri);
   if (resolved !== undefined && 'jwks' in resolved) return resolved.jwks;
   const why = resolved === undefined ? 'not fetched yet' : resolved.error;
