@@ -227,6 +227,11 @@ export class Discovery {
     this.stopStatus = this.server.onStatus((e) => this.status.push(e));
   }
 
+  /** The mesh model pilot serves now (undefined before the first build). */
+  get model(): MeshSnapshot | undefined {
+    return this.builder.current();
+  }
+
   get ready(): boolean {
     return this.initialized && this.listening;
   }
