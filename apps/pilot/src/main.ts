@@ -10,7 +10,15 @@ import { loadMeshConfig } from './lib/mesh-config';
 import { xdsApi } from './lib/xds-api';
 
 const config = configFromProcess(pilotConfig);
-const meshConfig = loadMeshConfig(config.meshConfigFile);
+const meshConfig = (() => {
+  try {
+    return loadMeshConfig(config.meshConfigFile);
+  } catch (err) {
+    // Same contract as an invalid option: one line naming what is wrong, exit 2.
+    process.stderr.write(`aviary pilot: invalid configuration: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+})();
 
 /**
  * The config store the REST API writes, and the one Discovery watches: in Kubernetes mode the
