@@ -145,6 +145,17 @@ function serviceAccountId(policyNamespace: string, value: string): Msg {
   return authenticated({ safe_regex: regexMatcher(`spiffe://.+/ns/${escapeRegex(ns)}/(.+/|)sa/${escapeRegex(sa)}(/.+)?`) });
 }
 
+/**
+ * Istio's host matcher on `:authority`, case-insensitive: `*` any present value, `*x` suffix,
+ * `x*` prefix; an exact host also matches with any port (`example.com:8080`) unless it names one.
+ */
+function hostRule(host: string): Msg {
+  if (host === '*') return { header: { name: ':authority', present_match: true } };
+  if (host.startsWith('*') || host.endsWith('*')) return { header: { name: ':authority', string_match: stringValueMatcher(host, '', true) } };
+  const port = host.includes(':') ? '' : '(?::\\d+)?';
+  return { header: { name: ':authority', string_match: { safe_regex: regexMatcher(`(?i)^${escapeRegex(host)}${port}$`) } } };
+}
+
 function permissionFields(rule: Rule, policyNamespace: string): Field[][] {
   const when = conditionFields(rule, 'permission', policyNamespace);
   const tos = rule.to && rule.to.length > 0 ? rule.to : [undefined];
@@ -153,7 +164,7 @@ function permissionFields(rule: Rule, policyNamespace: string): Field[][] {
     const field = (key: string, values: string[] | undefined, notValues: string[] | undefined, httpOnly: boolean, build: (v: readonly string[]) => Msg): Field[] =>
       (values?.length ?? 0) + (notValues?.length ?? 0) > 0 ? [{ key, values: values ?? [], notValues: notValues ?? [], httpOnly, build }] : [];
     return [
-      ...field('hosts', o.hosts, o.notHosts, true, perValue((h) => ({ header: { name: ':authority', string_match: stringValueMatcher(h, '', true) } }), orRules)),
+      ...field('hosts', o.hosts, o.notHosts, true, perValue(hostRule, orRules)),
       ...field('methods', o.methods, o.notMethods, true, perValue((m) => ({ header: { name: ':method', string_match: stringValueMatcher(m) } }), orRules)),
       ...field('paths', o.paths, o.notPaths, true, perValue((p) => ({ url_path: { path: stringValueMatcher(p) } }), orRules)),
       ...field('ports', o.ports, o.notPorts, false, perValue((p) => ({ destination_port: Number(p) }), orRules)),

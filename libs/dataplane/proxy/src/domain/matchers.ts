@@ -6,7 +6,12 @@ import { arr, invalid, isObj, num, obj, optStr, type Raw, str, wrappedBool } fro
  * config Envoy would refuse is refused here too.
  */
 export function compileRegex(regex: unknown, path: string, flags = ''): RegExp {
-  const source = str(regex, path);
+  let source = str(regex, path);
+  // RE2's leading case-insensitive flag group (pilot's host matchers use it) is JS's `i` flag.
+  if (source.startsWith('(?i)')) {
+    source = source.slice(4);
+    if (!flags.includes('i')) flags += 'i';
+  }
   if (/\(\?<?[=!]/.test(source)) invalid(path, 'look-around is not supported by RE2');
   if (/(^|[^\\])\\[1-9]/.test(source)) invalid(path, 'back-references are not supported by RE2');
   try {

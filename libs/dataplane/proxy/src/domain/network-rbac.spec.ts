@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compileListener } from './listener';
+import { compileRegex } from './matchers';
 import { evaluateRbac } from './rbac';
 
 const T = 'type.googleapis.com/';
@@ -24,5 +25,13 @@ describe('network RBAC before tcp_proxy (what pilot sends for AuthorizationPolic
   });
   it('is refused where it cannot be enforced (shadow rules)', () => {
     expect(() => listener([{ ...rbac(undefined), typed_config: { ...rbac(undefined).typed_config, shadow_rules: { action: 'DENY' } } }, tcp])).toThrow(/rules` only/);
+  });
+});
+
+describe("RE2's leading (?i) (pilot's AuthorizationPolicy host matcher)", () => {
+  it('is a case-insensitive match', () => {
+    const re = compileRegex('(?i)^blocked\\.example(?::\\d+)?$', 'r');
+    expect(re.test('Blocked.Example:8080')).toBe(true);
+    expect(re.test('other.example')).toBe(false);
   });
 });

@@ -1,5 +1,5 @@
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { createServer as createHttpServer, type IncomingHttpHeaders, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpServer, request as httpRequest, type IncomingHttpHeaders, type Server as HttpServer } from 'node:http';
 import { connect, createServer as createTcpServer, type Server as TcpServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildSnapshot, type JwksResolution, type ModelObject } from '@aviary/mesh-model';
@@ -195,6 +195,7 @@ describe.skipIf(envoyPath === undefined)('security filters through a real Envoy'
           { to: [{ operation: { notPaths: ['/secure/*', '/claims/*'] } }] },
         ],
       }),
+      obj('AuthorizationPolicy', 'istio-system', 'deny-host', { targetRefs: [gw], action: 'DENY', rules: [{ to: [{ operation: { hosts: ['blocked.example'] } }] }] }),
       obj('AuthorizationPolicy', 'istio-system', 'ext', { targetRefs: [gw], action: 'CUSTOM', provider: { name: 'http-authz' }, rules: [{ to: [{ operation: { paths: ['/ext/*'] } }] }] }),
       // The sidecar of `echo` (TCP ports only): a DENY rule whose HTTP-only field cannot be evaluated on TCP.
       obj('ServiceEntry', 'tcp', 'echo', {
@@ -308,6 +309,20 @@ describe.skipIf(envoyPath === undefined)('security filters through a real Envoy'
     expect(await get('/ext/y', { 'x-ext-authz': 'deny' })).toBe(403);
     expect(await get('/open/z', { 'x-ext-authz': 'deny' })).toBe(200);
     expect(extAuthzCalls).toEqual(['/ext/x', '/ext/y']);
+  });
+  it('DENY on hosts matches the Host header with or without a port, any case', async () => {
+    const withHost = (host: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port: gatewayPort, path: '/open/h', headers: { host } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    expect(await withHost('blocked.example')).toBe(403);
+    expect(await withHost(`Blocked.Example:${gatewayPort}`)).toBe(403);
+    expect(await withHost('other.example')).toBe(200);
   });
   it('CUSTOM with a gRPC provider on a sidecar inbound HTTP port: the gRPC server decides', async () => {
     const at = async (path: string, headers: Record<string, string> = {}) => {
