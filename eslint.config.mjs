@@ -1,6 +1,6 @@
 import nx from '@nx/eslint-plugin';
 import tseslint from 'typescript-eslint';
-import { boundaries, deepImportPatterns, testFiles } from './tools/lint/boundaries.mjs';
+import { boundaries, deepImportPatterns, testFiles, translateFiles, translateImportPatterns } from './tools/lint/boundaries.mjs';
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', '.nx/**', '.aviary/**', 'coverage/**', '**/*.mjs', '**/*.js'] },
@@ -24,6 +24,10 @@ export default tseslint.config(
   {
     files: testFiles,
     rules: { '@nx/enforce-module-boundaries': ['error', boundaries(true)] },
+  },
+  {
+    files: translateFiles,
+    rules: { 'no-restricted-imports': ['error', { patterns: translateImportPatterns }] },
   },
   {
     // process.env and process.argv are read in one place: @aviary/config (and tools' own scripts).

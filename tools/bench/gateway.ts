@@ -12,13 +12,13 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
+import { ExtensionTypeUrl } from '@aviary/xds-api';
 import { createCsr, generatePrivateKey, Issuer, privateKeyToPem } from '@aviary/pki';
 import { Proxy, RoutingTable } from '@aviary/proxy';
 
 const self = fileURLToPath(import.meta.url);
 const role = process.argv[2] ?? 'main';
 const PAYLOAD = Buffer.alloc(128, 'a');
-const T = 'type.googleapis.com/';
 
 function backend(): void {
   const server = createServer((req, res) => {
@@ -34,10 +34,10 @@ function hcm(): Record<string, unknown> {
   return {
     name: 'envoy.filters.network.http_connection_manager',
     typed_config: {
-      '@type': `${T}envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager`,
+      '@type': ExtensionTypeUrl.HttpConnectionManager,
       stat_prefix: 'bench',
       route_config: { name: 'bench', virtual_hosts: [{ name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'backend', timeout: { seconds: 15 } } }] }] },
-      http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': `${T}envoy.extensions.filters.http.router.v3.Router` } }],
+      http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': ExtensionTypeUrl.Router } }],
     },
   };
 }
@@ -48,7 +48,7 @@ async function gateway(backendPort: number, cert: { chain: string; key: string }
   const tls = {
     name: 'envoy.transport_sockets.tls',
     typed_config: {
-      '@type': `${T}envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext`,
+      '@type': ExtensionTypeUrl.DownstreamTlsContext,
       common_tls_context: { tls_certificates: [{ certificate_chain: { inline_string: cert.chain }, private_key: { inline_string: cert.key } }] },
     },
   };

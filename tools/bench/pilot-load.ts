@@ -11,10 +11,11 @@
 // (performance.timeOrigin + performance.now()), comparable across processes on one machine.
 import * as grpc from '@grpc/grpc-js';
 import type protobuf from 'protobufjs';
-import { encodeMessageOf, jsToStruct, lookupType, TypeUrl, type JsonValue } from '@aviary/xds-protos';
+import { AdsService, ExtensionTypeUrl, TypeUrl, typeNameOf } from '@aviary/xds-api';
+import { encodeMessageOf, jsToStruct, lookupType, type JsonValue } from '@aviary/xds-protos';
 
-const SERVICE = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
-const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+const SERVICE = AdsService.sotw.path;
+const HCM = ExtensionTypeUrl.HttpConnectionManager;
 const CDS = TypeUrl.Cluster;
 const EDS = TypeUrl.ClusterLoadAssignment;
 const LDS = TypeUrl.Listener;
@@ -33,12 +34,12 @@ type Any = { type_url: string; value: Uint8Array };
 type Decoded = protobuf.Message & Record<string, unknown>;
 
 const now = (): number => performance.timeOrigin + performance.now();
-const tResponse = lookupType('envoy.service.discovery.v3.DiscoveryResponse');
-const tCluster = lookupType('envoy.config.cluster.v3.Cluster');
-const tListener = lookupType('envoy.config.listener.v3.Listener');
-const tCla = lookupType('envoy.config.endpoint.v3.ClusterLoadAssignment');
-const tHcm = lookupType('envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager');
-const encodeRequest = (o: object): Buffer => Buffer.from(encodeMessageOf('envoy.service.discovery.v3.DiscoveryRequest', o));
+const tResponse = lookupType(AdsService.sotw.response);
+const tCluster = lookupType(typeNameOf(TypeUrl.Cluster));
+const tListener = lookupType(typeNameOf(TypeUrl.Listener));
+const tCla = lookupType(typeNameOf(TypeUrl.ClusterLoadAssignment));
+const tHcm = lookupType(typeNameOf(HCM));
+const encodeRequest = (o: object): Buffer => Buffer.from(encodeMessageOf(AdsService.sotw.request, o));
 
 function rdsOf(any: Any | undefined | null): string | undefined {
   if (!any || any.type_url !== HCM) return undefined;
@@ -168,7 +169,7 @@ class Stream {
         st.received.add(name);
         if (mark && name.endsWith(mark.hostSuffix) && claAddresses(c).includes(mark.address)) carriesMark = true;
       } else {
-        const r = lookupType('envoy.config.route.v3.RouteConfiguration').decode(any.value) as Decoded;
+        const r = lookupType(typeNameOf(TypeUrl.RouteConfiguration)).decode(any.value) as Decoded;
         st.received.add(r['name'] as string);
       }
     }

@@ -1,18 +1,13 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pino } from 'pino';
-import { Registry } from 'prom-client';
-import { buildAdminApp, listenAdmin, type AdminApp } from '@aviary/admin-api';
+import { describe, expect, it } from 'vitest';
 import { parseConfig } from '@aviary/config';
-import { KvConfigStore } from '@aviary/config-store';
-import { Bus } from '@aviary/events';
-import { NatsServer } from '@aviary/nats-runner';
-// eslint-disable-next-line @nx/enforce-module-boundaries -- being moved to an e2e against the real pilot process
-import { configApi } from '../../apps/pilot/src/lib/config-api';
 import { cliConfig } from './config';
-import { runCommand } from './commands';
+import { runCommand } from './program';
+
+// Offline commands; the commands that talk to pilot run against the built pilot in
+// e2e/cli/cli.e2e.ts.
 
 const dir = mkdtempSync(join(tmpdir(), 'aviary-cli-'));
 const file = (name: string, text: string): string => {
@@ -65,48 +60,5 @@ describe('aviary CLI, offline', () => {
     const c = capture();
     expect(await runCommand(['frobnicate'], config(), c.io)).toBe(2);
     expect(c.err[0]).toContain('unknown command "frobnicate"');
-  });
-});
-
-describe('aviary CLI against pilot', () => {
-  let nats: NatsServer;
-  let bus: Bus;
-  let app: AdminApp;
-  let url: string;
-
-  beforeAll(async () => {
-    nats = await NatsServer.start();
-    bus = await Bus.connect({ url: nats.url, source: 'test', logger: pino({ level: 'silent' }), registry: new Registry() });
-    const store = await KvConfigStore.open(bus);
-    app = await buildAdminApp(
-      { app: 'pilot', version: 't', description: 't', logger: pino({ level: 'silent' }), registry: new Registry(), adminToken: 'tok', bodyLimit: 1 << 20, readiness: [] },
-      configApi({ store, maxDocuments: 100 }),
-    );
-    url = `http://127.0.0.1:${await listenAdmin(app, '127.0.0.1', 0)}`;
-  });
-  afterAll(async () => {
-    await app?.close();
-    await bus?.close();
-    await nats?.stop();
-  });
-
-  it('applies, dry-runs with a diff, gets and deletes', async () => {
-    const a = capture();
-    expect(await runCommand(['apply', '-f', file('v1.yaml', vs([80, 20]))], config(url), a.io)).toBe(0);
-    expect(a.out).toEqual(['virtualservice/reviews (default) created']);
-    const d = capture();
-    expect(await runCommand(['apply', '--dry-run', '-f', file('v2.yaml', vs([50, 50]))], config(url), d.io)).toBe(0);
-    expect(d.out).toEqual(['virtualservice/reviews (default) updated (dry run)', '  spec.http[0].route[0].weight: 80 -> 50', '  spec.http[0].route[1].weight: 20 -> 50']);
-    const g = capture();
-    expect(await runCommand(['get', 'vs'], config(url), g.io)).toBe(0);
-    expect(g.out[0]).toMatch(/^default\s+reviews\s+\d+$/);
-    const y = capture();
-    await runCommand(['get', 'vs', 'reviews', '-o', 'yaml'], config(url), y.io);
-    expect(y.out.join('\n')).toContain('weight: 80');
-    const bad = capture();
-    await expect(runCommand(['apply', '-f', file('bad2.yaml', vs([10, 10]))], config(url), bad.io)).rejects.toThrow('spec.http[0].route[1].weight');
-    const del = capture();
-    expect(await runCommand(['delete', 'vs', 'reviews'], config(url), del.io)).toBe(0);
-    await expect(runCommand(['get', 'vs', 'reviews'], config(url), capture().io)).rejects.toThrow('404 RESOURCE_NOT_FOUND');
   });
 });

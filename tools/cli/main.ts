@@ -1,31 +1,17 @@
-import { isAviaryError } from '@aviary/errors';
 import { parseConfig } from '@aviary/config';
 import { cliConfig } from './config';
-import { runCommand, usage } from './commands';
+import { exitCode, runCli } from './program';
 
-// Global options (--pilot-url, AVIARY_* …) go to the config schema; the rest is the command.
-const argv = process.argv.slice(2);
-const optionFlags = new Set(['--pilot-url', '--citadel-url', '--injector-url', '--telemetry-url', '--gateway-url', '--admin-token', '--timeout-ms']);
-const globalArgs: string[] = [];
-const commandArgs: string[] = [];
-for (let i = 0; i < argv.length; i++) {
-  const a = argv[i] as string;
-  const name = a.split('=')[0] as string;
-  if (optionFlags.has(name)) {
-    globalArgs.push(a);
-    if (!a.includes('=') && argv[i + 1] !== undefined) globalArgs.push(argv[++i] as string);
-  } else commandArgs.push(a);
-}
-if (commandArgs.includes('--help') || commandArgs.includes('-h')) {
-  process.stdout.write(`${usage}\n`);
-  process.exit(0);
-}
+// Wiring only: global options come from the command line, then AVIARY_* variables, both
+// validated by cliConfig's schema; program.ts holds the command tree, commands.ts the commands.
+const io = { out: (l: string) => void process.stdout.write(`${l}\n`), err: (l: string) => void process.stderr.write(`${l}\n`) };
 try {
-  const parsed = parseConfig(cliConfig, globalArgs, process.env);
-  if (parsed.kind === 'help') throw new Error('unreachable');
-  const code = await runCommand(commandArgs, parsed.config, { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) });
-  process.exitCode = code;
+  process.exitCode = await runCli(process.argv.slice(2), io, (flags) => {
+    const parsed = parseConfig(cliConfig, flags, process.env);
+    if (parsed.kind !== 'config') throw new Error('unreachable: no --help among global options');
+    return parsed.config;
+  });
 } catch (err) {
-  process.stderr.write(`aviary: ${isAviaryError(err) || err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
+  io.err(`aviary: ${err instanceof Error ? err.message : String(err)}`);
+  process.exitCode = exitCode.failed;
 }

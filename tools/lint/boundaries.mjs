@@ -4,7 +4,7 @@
 //
 // Tags: every project has exactly one `type:*` tag; the xDS pipeline also has `layer:*` tags.
 //   type:api        wire contracts (mesh-api, ca-api, xds-api): depend on no internal lib
-//   type:util       pure helpers (errors, config, xds-protos)
+//   type:util       pure helpers (errors, config, xds-protos); may read the wire contracts (type:api)
 //   type:domain     pure domain logic: no transport, no metrics/logging libs
 //   type:infra      process-level infrastructure (observability, nats-runner)
 //   type:transport  adapters that do I/O (NATS, gRPC, HTTP, Kubernetes)
@@ -12,7 +12,9 @@
 //   type:tooling    tools/* and e2e: may use any lib, never an app's src
 //   type:testing    test helpers (real peers), for tests and tooling only
 //   layer:model / layer:translate / layer:serve: source → model → translate → serve; the serving
-//                   layer (xds-server, xds-cache) knows nothing of translation or the model.
+//                   layer (xds-server, xds-cache) knows nothing of translation or the model, and
+//                   translation returns plain resources without importing the serving layer
+//                   (`translateImportPatterns`, per file: the shared test helpers may use the cache).
 
 /** Transports that domain and util libraries must never import. */
 export const transports = [
@@ -34,7 +36,7 @@ export function boundaries(forTests) {
       { sourceTag: 'type:transport', onlyDependOnLibsWithTags: only('type:api', 'type:domain', 'type:util', 'type:infra', 'type:transport') },
       { sourceTag: 'type:infra', onlyDependOnLibsWithTags: only('type:api', 'type:domain', 'type:util', 'type:infra'), bannedExternalImports: forTests ? [] : ['fastify', '@fastify/*', '@nats-io/*', '@grpc/*', '@kubernetes/*'] },
       { sourceTag: 'type:domain', onlyDependOnLibsWithTags: only('type:api', 'type:domain', 'type:util'), bannedExternalImports: forTests ? [] : [...transports, 'pino', 'prom-client', '@opentelemetry/*'] },
-      { sourceTag: 'type:util', onlyDependOnLibsWithTags: only('type:util'), bannedExternalImports: forTests ? [] : [...transports, 'prom-client', '@opentelemetry/*'] },
+      { sourceTag: 'type:util', onlyDependOnLibsWithTags: only('type:api', 'type:util'), bannedExternalImports: forTests ? [] : [...transports, 'prom-client', '@opentelemetry/*'] },
       { sourceTag: 'type:tooling', onlyDependOnLibsWithTags: only('type:api', 'type:domain', 'type:util', 'type:infra', 'type:transport') },
       { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:api', 'type:domain', 'type:util', 'type:infra', 'type:transport', 'type:testing'] },
       { sourceTag: 'layer:serve', notDependOnLibsWithTags: ['layer:translate', 'layer:model'] },
@@ -48,3 +50,17 @@ export const testFiles = ['**/*.spec.ts', '**/*.test-helper.ts', '**/src/testing
 
 /** A library is imported through its package index, never its src/. */
 export const deepImportPatterns = [{ group: ['@aviary/*/src/*', '**/libs/**/src/*'], message: 'Import a library through its index (@aviary/<lib>), never its src/.' }];
+
+/** Files of the translation layer (libs/xds/translate). */
+export const translateFiles = ['libs/xds/translate/**/*.ts'];
+
+/**
+ * Translation returns plain resources and the cache wraps them: no file of the translation layer
+ * imports the serving layer. Checked per file rather than by tag, since the enforce-module-boundaries
+ * tag rules follow dependencies transitively and the testing lib (shared by every layer's specs)
+ * holds the serving layer's hand-set SnapshotCache.
+ */
+export const translateImportPatterns = [
+  ...deepImportPatterns,
+  { group: ['@aviary/xds-cache', '@aviary/xds-server'], message: 'Translation returns plain resources; the serving layer (xds-cache, xds-server) wraps them: do not import it here.' },
+];

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ESLint } from 'eslint';
 import nx from '@nx/eslint-plugin';
 import tseslint from 'typescript-eslint';
-import { boundaries, deepImportPatterns } from './boundaries.mjs';
+import { boundaries, deepImportPatterns, translateFiles, translateImportPatterns } from './boundaries.mjs';
 
 // The lint that encodes ARCHITECTURE.md: every project carries its tags, and each rule refuses a
 // planted violation. Planted files are linted from text (lintText) at a path inside the project
@@ -61,7 +61,7 @@ describe('project tags', () => {
       if (p.dir.startsWith('tools/') || p.dir === 'e2e') expect(p.tags, p.dir).toContain('type:tooling');
     }
     const byName = new Map(all.map((p) => [p.name, p]));
-    for (const api of ['@aviary/mesh-api', '@aviary/ca-api']) expect(byName.get(api)?.tags).toContain('type:api');
+    for (const api of ['@aviary/mesh-api', '@aviary/ca-api', '@aviary/xds-api']) expect(byName.get(api)?.tags).toContain('type:api');
   });
 
   it('the xDS pipeline carries its layer tags', () => {
@@ -88,6 +88,7 @@ describe('the lint refuses a planted violation of each rule', () => {
           'no-restricted-imports': ['error', { patterns: deepImportPatterns }],
         },
       },
+      { files: translateFiles, rules: { 'no-restricted-imports': ['error', { patterns: translateImportPatterns }] } },
     ],
   });
 
@@ -100,6 +101,7 @@ describe('the lint refuses a planted violation of each rule', () => {
     ['type:api depends on no internal lib', 'libs/mesh/api/src/planted.ts', "import { AviaryError } from '@aviary/errors';\nexport const x = AviaryError;\n", /tagged with "type:api" cannot depend on any libs/],
     ['the serving layer does not import translation', 'libs/xds/server/src/planted.ts', "import { translate } from '@aviary/xds-translate';\nexport const x = translate;\n", /tagged with "layer:serve" can not depend on libs tagged with "layer:translate", "layer:model"/],
     ['the serving layer does not import the model', 'libs/xds/cache/src/planted.ts', "import { SnapshotBuilder } from '@aviary/mesh-model';\nexport const x = SnapshotBuilder;\n", /tagged with "layer:serve" can not depend on libs tagged with "layer:translate", "layer:model"/],
+    ['translation does not import the serving layer', 'libs/xds/translate/src/planted.ts', "import { Snapshot } from '@aviary/xds-cache';\nexport const x = Snapshot;\n", /Translation returns plain resources/],
     ['the model does not import the serving layer', 'libs/mesh/model/src/planted.ts', "import { XdsServer } from '@aviary/xds-server';\nexport const x = XdsServer;\n", /tagged with "layer:model" can not depend on libs tagged with "layer:translate", "layer:serve"|tagged with "type:domain" can only depend/],
     ['domain libs import no transport', 'libs/mesh/model/src/planted.ts', "import fastify from 'fastify';\nexport const x = fastify;\n", /"type:domain" is not allowed to import "fastify"/],
     ['domain libs import no transport lib', 'libs/mesh/validation/src/planted.ts', "import { Bus } from '@aviary/events';\nexport const x = Bus;\n", /tagged with "type:domain" can only depend on libs tagged with/],

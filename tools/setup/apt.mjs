@@ -7,10 +7,13 @@ export function logger(name) {
   return (msg) => process.stderr.write(`${name}: ${msg}\n`);
 }
 
-/** Runs a command with inherited output; true when it exits 0. */
+/**
+ * Runs a command, its output (stdout too) on our stderr so that an installer's stdout stays free
+ * for its result; true when it exits 0.
+ */
 export function run(log, cmd, args, env = process.env) {
   log(`$ ${cmd} ${args.join(' ')}`);
-  return spawnSync(cmd, args, { stdio: 'inherit', env }).status === 0;
+  return spawnSync(cmd, args, { stdio: ['inherit', 2, 2], env }).status === 0;
 }
 
 /**

@@ -1,8 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
+import { AdsService } from '@aviary/xds-api';
 import { decodeMessageOf, encodeMessageOf, jsToStruct, type CanonicalMessage, type JsonValue } from '@aviary/xds-protos';
 
 /** Tests only: a hand-driven ADS stream (SotW or delta) with the protos encoded by protobufjs. */
-const SERVICE = '/envoy.service.discovery.v3.AggregatedDiscoveryService';
 
 export class RawAdsStream {
   private readonly queue: CanonicalMessage[] = [];
@@ -13,12 +13,11 @@ export class RawAdsStream {
 
   constructor(port: number, readonly delta: boolean) {
     this.client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-    const req = delta ? 'envoy.service.discovery.v3.DeltaDiscoveryRequest' : 'envoy.service.discovery.v3.DiscoveryRequest';
-    const res = delta ? 'envoy.service.discovery.v3.DeltaDiscoveryResponse' : 'envoy.service.discovery.v3.DiscoveryResponse';
+    const rpc = delta ? AdsService.delta : AdsService.sotw;
     this.stream = this.client.makeBidiStreamRequest(
-      `${SERVICE}/${delta ? 'DeltaAggregatedResources' : 'StreamAggregatedResources'}`,
-      (o: object) => Buffer.from(encodeMessageOf(req, o)),
-      (b: Buffer) => decodeMessageOf(res, b),
+      rpc.path,
+      (o: object) => Buffer.from(encodeMessageOf(rpc.request, o)),
+      (b: Buffer) => decodeMessageOf(rpc.response, b),
     );
     this.stream.on('data', (m: CanonicalMessage) => {
       const w = this.waiters.shift();

@@ -7,12 +7,14 @@ import { gatewayConfig, parseConfig } from '@aviary/config';
 import { Bus, Subjects } from '@aviary/events';
 import { freePort, NatsServer } from '@aviary/nats-runner';
 import { runComponent, type RunningComponent } from '@aviary/runtime';
-import { Snapshot, SnapshotCache } from '@aviary/xds-cache';
+import { ExtensionTypeUrl } from '@aviary/xds-api';
+import { parseNode, proxyKinds, type ProxyInfo } from '@aviary/mesh-model';
+import { SnapshotCache } from '@aviary/testing';
+import { Snapshot } from '@aviary/xds-cache';
 import { TypeUrl } from '@aviary/xds-protos';
 import { XdsServer } from '@aviary/xds-server';
 import { buildGateway, type GatewayConfig } from './gateway';
 
-const T = 'type.googleapis.com/';
 const CLUSTER = 'outbound|80||echo.default.svc.cluster.local';
 
 function snapshot(port: number): Snapshot {
@@ -27,10 +29,10 @@ function snapshot(port: number): Snapshot {
               {
                 name: 'envoy.filters.network.http_connection_manager',
                 typed_config: {
-                  '@type': `${T}envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager`,
+                  '@type': ExtensionTypeUrl.HttpConnectionManager,
                   stat_prefix: 'outbound_0.0.0.0_8080',
                   rds: { route_config_name: 'http.8080', config_source: { ads: {} } },
-                  http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': `${T}envoy.extensions.filters.http.router.v3.Router` } }],
+                  http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': ExtensionTypeUrl.Router } }],
                 },
               },
             ],
@@ -48,7 +50,7 @@ function snapshot(port: number): Snapshot {
 
 let nats: NatsServer;
 let backend: Server;
-let xds: XdsServer;
+let xds: XdsServer<ProxyInfo>;
 let gateway: RunningComponent;
 let httpPort = 0;
 let statsPort = 0;
@@ -61,9 +63,9 @@ beforeAll(async () => {
     res.end('echo');
   });
   await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
-  const cache = new SnapshotCache({ groupOf: () => 'all' });
+  const cache = new SnapshotCache<ProxyInfo>({ groupOf: () => 'all' });
   cache.setSnapshot('all', snapshot((backend.address() as AddressInfo).port));
-  xds = new XdsServer({ source: cache, debounce: { quietMs: 0, maxDelayMs: 0 } });
+  xds = new XdsServer({ source: cache, nodeParser: (node) => parseNode(node), kinds: proxyKinds, debounce: { quietMs: 0, maxDelayMs: 0 } });
   const xdsPort = await freePort();
   await xds.listen(`127.0.0.1:${xdsPort}`);
   [httpPort, statsPort] = [await freePort(), await freePort()];

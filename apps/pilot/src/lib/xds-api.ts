@@ -2,12 +2,13 @@ import Type from 'typebox';
 import { AviaryError } from '@aviary/errors';
 import type { AdminApp } from '@aviary/admin-api';
 import { shortTypeName } from '@aviary/xds-protos';
+import type { ProxyInfo } from '@aviary/mesh-model';
 import type { ProxyStatus, XdsServer } from '@aviary/xds-server';
 
 const iso = (ms: number | undefined): string | undefined => (ms === undefined ? undefined : new Date(ms).toISOString());
 
 /** The status view of one connected proxy: identity, per-type versions sent and ACKed, last NACK. */
-export function proxyView(p: ProxyStatus) {
+export function proxyView(p: ProxyStatus<ProxyInfo>) {
   return {
     id: p.proxy.id,
     kind: p.proxy.kind,
@@ -30,8 +31,15 @@ export function proxyView(p: ProxyStatus) {
   };
 }
 
+/** Istio's syncz states; a type with nothing sent is never SYNCED, whatever was ACKed. */
+export function syncStatus(t: Pick<ProxyStatus['types'][number], 'sentVersion' | 'ackedVersion' | 'lastNack'>): 'SYNCED' | 'STALE' | 'NACKED' | 'NOT SENT' {
+  if (t.sentVersion === undefined) return 'NOT SENT';
+  if (t.lastNack !== undefined && t.lastNack.version === t.sentVersion) return 'NACKED';
+  return t.sentVersion === t.ackedVersion ? 'SYNCED' : 'STALE';
+}
+
 /** Pilot's xDS status and debug API. */
-export function xdsApi(server: XdsServer) {
+export function xdsApi(server: XdsServer<ProxyInfo>) {
   return async (app: AdminApp): Promise<void> => {
     app.get(
       '/api/v1/proxies',
@@ -56,13 +64,19 @@ export function xdsApi(server: XdsServer) {
     );
     app.get(
       '/debug/syncz',
-      { schema: { tags: ['xds'], summary: 'Sync status of every proxy and type (Istio syncz): SYNCED, STALE (sent, not ACKed) or NACKED', response: { 200: Type.Array(Type.Unknown()) } } },
+      {
+        schema: {
+          tags: ['xds'],
+          summary: 'Sync status of every proxy and type (Istio syncz): SYNCED, STALE (sent, not ACKed), NACKED or NOT SENT (subscribed, nothing sent yet)',
+          response: { 200: Type.Array(Type.Unknown()) },
+        },
+      },
       async () =>
         server.proxies().flatMap((p) =>
           p.types.map((t) => ({
             proxy: p.proxy.id,
             type: shortTypeName[t.typeUrl],
-            status: t.lastNack !== undefined && t.lastNack.version === t.sentVersion ? 'NACKED' : t.sentVersion === t.ackedVersion ? 'SYNCED' : 'STALE',
+            status: syncStatus(t),
             sent: t.sentVersion,
             acked: t.ackedVersion,
           })),

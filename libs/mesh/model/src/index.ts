@@ -35,3 +35,5 @@ export type {
   Locality,
   Endpoint,
 } from './types';
+export { parseNode, lenientNodeParser, proxyKinds } from './proxy';
+export type { ProxyInfo, ProxyKind, ProxyLocality, NodeLike, ParseNodeOptions } from './proxy';

@@ -102,7 +102,7 @@ export class DestinationRuleIndex {
         (c) =>
           hostMatches(c.host, host) &&
           isExportedTo(c.entry.spec.exportTo, c.entry.namespace, proxyNamespace) &&
-          (!c.entry.spec.workloadSelector || (ns === proxyNamespace && labelsMatch(c.entry.spec.workloadSelector.labels, proxyLabels))),
+          (!c.entry.spec.workloadSelector || (ns === proxyNamespace && labelsMatch(c.entry.spec.workloadSelector.matchLabels, proxyLabels))),
       );
       if (candidates.length === 0) continue;
       const exact = candidates.filter((c) => c.host === host);

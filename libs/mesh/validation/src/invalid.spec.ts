@@ -85,6 +85,9 @@ const cases: [string, unknown, string, string][] = [
   ['portLevelSettings without port', dr({ trafficPolicy: { portLevelSettings: [{ loadBalancer: { simple: 'RANDOM' } }] } }), 'spec.trafficPolicy.portLevelSettings[0].port', 'must have a port number'],
   ['empty trafficPolicy', dr({ trafficPolicy: {} }), 'spec.trafficPolicy', 'at least one field'],
   ['exportTo star with others', dr({ exportTo: ['*', 'foo'] }), 'spec.exportTo', 'must be the only entry'],
+  ['workloadSelector is matchLabels (Istio)', dr({ workloadSelector: { labels: { app: 'a' } } }), 'spec.workloadSelector.labels', 'unknown field "labels"'],
+  ['workloadSelector with exportTo', dr({ workloadSelector: { matchLabels: { app: 'a' } }, exportTo: ['*'] }), 'spec.exportTo', 'can only be "."'],
+  ['workloadSelector label key', dr({ workloadSelector: { matchLabels: { 'bad key': 'a' } } }), 'spec.workloadSelector.matchLabels["bad key"]', 'invalid label key'],
   // Gateway
   ['gateway host namespace/host form', gw([server({ hosts: ['a/b/c.com'] })]), 'spec.servers[0].hosts[0]', 'namespace/dnsName'],
   ['gateway host bad namespace', gw([server({ hosts: ['Bad_NS/foo.com'] })]), 'spec.servers[0].hosts[0]', 'invalid namespace value'],

@@ -7,3 +7,4 @@ export { aviaryVersion } from './version';
 export type { CommonConfig } from './common';
 export { commonOptions, Host, Port, PortOrZero, NatsUrl, TrustDomain, LogLevel, Millis } from './common';
 export { appConfigs, citadelConfig, gatewayConfig, injectorConfig, pilotConfig, telemetryConfig } from './apps/index';
+export { ENVOY_VERSION, defaultEnvoyPath, envoyPath, findEnvoy } from './envoy';

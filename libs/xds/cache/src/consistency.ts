@@ -1,6 +1,7 @@
+import { ExtensionTypeUrl } from '@aviary/xds-api';
 import type { CanonicalMessage } from '@aviary/xds-protos';
 
-const HCM_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+const HCM_TYPE = ExtensionTypeUrl.HttpConnectionManager;
 
 type Obj = Record<string, unknown>;
 

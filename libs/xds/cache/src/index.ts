@@ -1,5 +1,3 @@
-export { parseNode } from './node';
-export type { ProxyInfo, ProxyKind, ProxyLocality, NodeLike, ParseNodeOptions } from './node';
 export {
   Snapshot,
   ResourceEncoder,
@@ -12,9 +10,7 @@ export {
 export type { EncodedResource, ResourceEntry, SnapshotInput, ConsistencyResult } from './snapshot';
 export { referencedRouteNames, referencedEndpointName } from './consistency';
 export { mergeChanges, ChangeEmitter } from './source';
-export type { SourceChange, ChangeListener, ResourceSource } from './source';
-export { SnapshotCache } from './cache';
-export type { SnapshotCacheOptions } from './cache';
+export type { SourceChange, ChangeListener, ResourceSource, XdsPeer } from './source';
 export { TranslatingSource } from './translating-source';
 export type { TranslatingSourceOptions } from './translating-source';
 export { Debouncer, systemClock } from './debounce';

@@ -1,30 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { isAviaryError } from '@aviary/errors';
 import { TypeUrl } from '@aviary/xds-protos';
-import { parseNode, ResourceEncoder, Snapshot, SnapshotCache, TranslatingSource, versioned, type SourceChange, type SnapshotInput } from './index';
+import { ResourceEncoder, Snapshot, versioned } from './index';
 
-const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
-const hcm = (route: string) => ({ '@type': HCM, stat_prefix: 'x', rds: { route_config_name: route, config_source: { ads: {} } } });
-const cla = (name: string, port = 9080) => ({
-  cluster_name: name,
-  endpoints: [{ locality: { zone: 'z' }, load_balancing_weight: { value: 1 }, lb_endpoints: [{ endpoint: { address: { socket_address: { address: '10.0.0.1', port_value: port } } } }] }],
-});
-const edsCluster = (name: string, service?: string) => ({ name, type: 'EDS', eds_cluster_config: { eds_config: { ads: {} }, ...(service && { service_name: service }) } });
-
-function mesh(over: Partial<SnapshotInput> = {}): SnapshotInput {
-  return {
-    [TypeUrl.Listener]: [
-      { name: 'api', api_listener: { api_listener: hcm('r-api') } },
-      { name: 'inbound', filter_chains: [{ filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: hcm('r-chain') }] }] },
-    ],
-    [TypeUrl.RouteConfiguration]: [{ name: 'r-api' }, { name: 'r-chain' }],
-    [TypeUrl.Cluster]: [edsCluster('a'), edsCluster('b', 'b-svc'), { name: 'static', type: 'STATIC' }],
-    [TypeUrl.ClusterLoadAssignment]: [cla('a'), cla('b-svc')],
-    ...over,
-  };
-}
-
-const proxy = parseNode({ id: 'sidecar~10.0.0.1~p.default~default.svc.cluster.local' });
+import { cla, edsCluster, mesh } from './testing/mesh';
 
 describe('Snapshot', () => {
   it('is consistent when every RDS and EDS name referenced exists', () => {
@@ -98,62 +77,6 @@ describe('Snapshot', () => {
   });
 });
 
-describe('SnapshotCache', () => {
-  it('publishes consistent snapshots per group and notifies the changed types for that group only', () => {
-    const cache = new SnapshotCache({ groupOf: (p) => p.namespace, now: () => 42 });
-    const changes: SourceChange[] = [];
-    cache.onChange((c) => changes.push(c));
-    expect(cache.resourcesFor(proxy).resources(TypeUrl.Listener).size).toBe(0);
-    cache.setSnapshot('default', Snapshot.build(mesh()));
-    expect(changes[0]?.types).toEqual([TypeUrl.Listener, TypeUrl.RouteConfiguration, TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment]);
-    expect(changes[0]?.observedAt).toBe(42);
-    expect(changes[0]?.affects?.(proxy)).toBe(true);
-    expect(changes[0]?.affects?.(parseNode({ id: 'sidecar~1.1.1.1~x.other~other.svc.cluster.local' }))).toBe(false);
-
-    expect(cache.setSnapshot('default', Snapshot.build(mesh()))).toEqual([]);
-    expect(changes).toHaveLength(1);
-    expect(cache.setSnapshot('default', Snapshot.build(mesh({ [TypeUrl.ClusterLoadAssignment]: [cla('a', 1), cla('b-svc')] })))).toEqual([TypeUrl.ClusterLoadAssignment]);
-    expect(changes[1]?.types).toEqual([TypeUrl.ClusterLoadAssignment]);
-  });
-
-  it('refuses an inconsistent snapshot and keeps serving the previous one', () => {
-    const cache = new SnapshotCache({ groupOf: () => 'g' });
-    const good = Snapshot.build(mesh());
-    cache.setSnapshot('g', good);
-    expect(() => cache.setSnapshot('g', Snapshot.build(mesh({ [TypeUrl.RouteConfiguration]: [] })))).toThrow(/XDS_SNAPSHOT_INCONSISTENT|inconsistent/);
-    expect(cache.resourcesFor(proxy)).toBe(good);
-  });
-});
-
-describe('TranslatingSource', () => {
-  it('translates once per group and model, and keeps the last good snapshot when a translation is refused', () => {
-    let calls = 0;
-    const rejected: unknown[] = [];
-    const source = new TranslatingSource<{ routes: boolean; port: number }>(
-      { routes: true, port: 1 },
-      {
-        groupOf: (p) => p.kind,
-        translate: (_p, m) => {
-          calls++;
-          return mesh({ ...(m.routes ? {} : { [TypeUrl.RouteConfiguration]: [] }), [TypeUrl.ClusterLoadAssignment]: [cla('a', m.port), cla('b-svc')] });
-        },
-        onRejected: (_p, e) => rejected.push(e),
-      },
-    );
-    const changes: SourceChange[] = [];
-    source.onChange((c) => changes.push(c));
-    const first = source.resourcesFor(proxy);
-    expect(source.resourcesFor(proxy)).toBe(first);
-    expect(calls).toBe(1);
-    source.setModel({ routes: false, port: 2 }, { types: [TypeUrl.RouteConfiguration] });
-    expect(changes[0]?.types).toEqual([TypeUrl.RouteConfiguration]);
-    expect(source.resourcesFor(proxy)).toBe(first);
-    expect(rejected).toHaveLength(1);
-    source.setModel({ routes: true, port: 3 });
-    expect(source.resourcesFor(proxy).get(TypeUrl.ClusterLoadAssignment, 'a')!.version).not.toBe(first.get(TypeUrl.ClusterLoadAssignment, 'a')!.version);
-  });
-});
-
 describe('Snapshot.replace', () => {
   it('replaces named resources, bumps only the changed types and equals a fresh build', () => {
     const encoder = new ResourceEncoder();
@@ -170,67 +93,3 @@ describe('Snapshot.replace', () => {
   });
 });
 
-describe('TranslatingSource change narrowing', () => {
-  type Model = { port: number; other: number };
-  function setup() {
-    const calls = { translate: 0, endpoints: 0 };
-    const source = new TranslatingSource<Model>(
-      { port: 1, other: 1 },
-      {
-        groupOf: (p) => p.id,
-        translate: (_p, m) => {
-          calls.translate++;
-          return mesh({ [TypeUrl.ClusterLoadAssignment]: [cla('a', m.port), cla('b-svc', m.other)] });
-        },
-        translateEndpoints: (_p, m, names) => {
-          calls.endpoints++;
-          return { [TypeUrl.ClusterLoadAssignment]: names.map((n) => cla(n, n === 'a' ? m.port : m.other)) };
-        },
-      },
-    );
-    return { source, calls };
-  }
-  const other = parseNode({ id: 'sidecar~10.0.0.2~q.default~default.svc.cluster.local' });
-
-  it('patches only the named assignments into the previous snapshot, equal to a full translation', () => {
-    const { source, calls } = setup();
-    const first = source.resourcesFor(proxy);
-    source.setModel({ port: 2, other: 1 }, { types: [TypeUrl.ClusterLoadAssignment], names: (n) => n === 'a' });
-    const second = source.resourcesFor(proxy);
-    expect(calls).toEqual({ translate: 1, endpoints: 1 });
-    expect(second.changedTypes(first)).toEqual([TypeUrl.ClusterLoadAssignment]);
-    expect(second.get(TypeUrl.ClusterLoadAssignment, 'b-svc')).toBe(first.get(TypeUrl.ClusterLoadAssignment, 'b-svc'));
-    // two narrowed changes before the group is asked again: both name sets apply
-    source.setModel({ port: 3, other: 1 }, { types: [TypeUrl.ClusterLoadAssignment], names: (n) => n === 'a' });
-    source.setModel({ port: 3, other: 4 }, { types: [TypeUrl.ClusterLoadAssignment], names: (n) => n === 'b-svc' });
-    const third = source.resourcesFor(proxy);
-    const full = Snapshot.build(mesh({ [TypeUrl.ClusterLoadAssignment]: [cla('a', 3), cla('b-svc', 4)] }));
-    for (const t of Object.values(TypeUrl)) expect(third.version(t)).toBe(full.version(t));
-    expect(calls.translate).toBe(1);
-  });
-
-  it('keeps snapshots on `types: []` and for groups no proxy of which `affects`; re-translates the rest', () => {
-    const { source, calls } = setup();
-    const a = source.resourcesFor(proxy);
-    const b = source.resourcesFor(other);
-    source.setModel({ port: 1, other: 1 }, { types: [] });
-    expect(source.resourcesFor(proxy)).toBe(a);
-    source.setModel({ port: 5, other: 1 }, { affects: (p) => p.id === other.id });
-    expect(source.resourcesFor(proxy)).toBe(a);
-    expect(source.resourcesFor(other)).not.toBe(b);
-    expect(calls.translate).toBe(3);
-    source.setModel({ port: 6, other: 1 });
-    expect(source.resourcesFor(proxy).get(TypeUrl.ClusterLoadAssignment, 'a')!.version).not.toBe(a.get(TypeUrl.ClusterLoadAssignment, 'a')!.version);
-    expect(calls.translate).toBe(4);
-  });
-
-  it('falls back to a full translation when the endpoint path cannot answer', () => {
-    const source = new TranslatingSource<Model>(
-      { port: 1, other: 1 },
-      { translate: (_p, m) => mesh({ [TypeUrl.ClusterLoadAssignment]: [cla('a', m.port), cla('b-svc')] }), translateEndpoints: () => undefined },
-    );
-    source.resourcesFor(proxy);
-    source.setModel({ port: 2, other: 1 }, { types: [TypeUrl.ClusterLoadAssignment], names: () => true });
-    expect(JSON.stringify(source.resourcesFor(proxy).get(TypeUrl.ClusterLoadAssignment, 'a')!.resource)).toContain('"port_value":2');
-  });
-});

@@ -1,17 +1,27 @@
 import type { ResourceTypeUrl } from '@aviary/xds-protos';
-import type { ProxyInfo } from './node';
 import type { Snapshot } from './snapshot';
+
+/**
+ * What the serving layer reads of a connected client: its node id as sent and its kind (a
+ * closed metric label). Everything else a proxy is (Istio's node id format, namespace,
+ * identity) is the business of the node parser the server is given and of the source, which
+ * receive the parser's full result as `P`.
+ */
+export interface XdsPeer {
+  readonly id: string;
+  readonly kind: string;
+}
 
 /**
  * A change the server must push. Narrow it as far as the source knows: an endpoint-only change
  * is `{ types: [EDS] }`, and the server then compares each watching proxy's EDS resources with
  * what it last sent, so only proxies subscribed to a changed ClusterLoadAssignment get a push.
  */
-export interface SourceChange {
+export interface SourceChange<P extends XdsPeer = XdsPeer> {
   /** Types that may have changed; undefined means all. */
   readonly types?: readonly ResourceTypeUrl[];
   /** Proxies that may be affected; undefined means all. */
-  readonly affects?: (proxy: ProxyInfo) => boolean;
+  readonly affects?: (proxy: P) => boolean;
   /**
    * Names of the resources (of `types`) that may have changed; undefined means any. The server
    * then skips, without asking the source, a stream whose subscription to every one of `types`
@@ -22,24 +32,24 @@ export interface SourceChange {
   readonly observedAt?: number;
 }
 
-export type ChangeListener = (change: SourceChange) => void;
+export type ChangeListener<P extends XdsPeer = XdsPeer> = (change: SourceChange<P>) => void;
 
 /**
  * What the xDS server reads. `resourcesFor` must be cheap to call again with the same inputs
  * (cache per proxy or per group) and must return only consistent snapshots.
  */
-export interface ResourceSource {
-  resourcesFor(proxy: ProxyInfo): Snapshot;
+export interface ResourceSource<P extends XdsPeer = XdsPeer> {
+  resourcesFor(proxy: P): Snapshot;
   /** Subscribes; returns the unsubscribe function. */
-  onChange(listener: ChangeListener): () => void;
+  onChange(listener: ChangeListener<P>): () => void;
 }
 
 /** Union of two changes (used when debouncing). */
-export function mergeChanges(a: SourceChange, b: SourceChange): SourceChange {
+export function mergeChanges<P extends XdsPeer>(a: SourceChange<P>, b: SourceChange<P>): SourceChange<P> {
   const types = a.types && b.types ? [...new Set([...a.types, ...b.types])] : undefined;
   const fa = a.affects;
   const fb = b.affects;
-  const affects = fa && fb ? (p: ProxyInfo) => fa(p) || fb(p) : undefined;
+  const affects = fa && fb ? (p: P) => fa(p) || fb(p) : undefined;
   const na = a.names;
   const nb = b.names;
   const names = na && nb ? (n: string) => na(n) || nb(n) : undefined;
@@ -53,15 +63,15 @@ export function mergeChanges(a: SourceChange, b: SourceChange): SourceChange {
 }
 
 /** A tiny listener set shared by sources. */
-export class ChangeEmitter {
-  private readonly listeners = new Set<ChangeListener>();
+export class ChangeEmitter<P extends XdsPeer = XdsPeer> {
+  private readonly listeners = new Set<ChangeListener<P>>();
 
-  onChange(listener: ChangeListener): () => void {
+  onChange(listener: ChangeListener<P>): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
 
-  emit(change: SourceChange): void {
+  emit(change: SourceChange<P>): void {
     for (const l of [...this.listeners]) l(change);
   }
 }

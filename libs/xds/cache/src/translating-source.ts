@@ -1,23 +1,22 @@
 import { TypeUrl, type ResourceTypeUrl } from '@aviary/xds-protos';
-import type { ProxyInfo } from './node';
 import { defaultEncoder, Snapshot, type ResourceEncoder, type SnapshotInput } from './snapshot';
-import { ChangeEmitter, type ChangeListener, type ResourceSource, type SourceChange } from './source';
+import { ChangeEmitter, type ChangeListener, type ResourceSource, type SourceChange, type XdsPeer } from './source';
 
-export interface TranslatingSourceOptions<M> {
+export interface TranslatingSourceOptions<M, P extends XdsPeer = XdsPeer> {
   /** Pure, deterministic `(proxy, model) → resources` (the mesh translation). */
-  readonly translate: (proxy: ProxyInfo, model: M) => SnapshotInput;
+  readonly translate: (proxy: P, model: M) => SnapshotInput;
   /**
    * Optional EDS-only path: the Clusters and ClusterLoadAssignments named `names` (every one
    * already in the proxy's snapshot) exactly as `translate` would give them for `model`, or
    * undefined to fall back to `translate`. Used for changes narrowed to CDS/EDS by name.
    */
-  readonly translateEndpoints?: (proxy: ProxyInfo, model: M, names: readonly string[]) => SnapshotInput | undefined;
+  readonly translateEndpoints?: (proxy: P, model: M, names: readonly string[]) => SnapshotInput | undefined;
   /** Proxies with the same key get the same resources and share one snapshot; default the node id. */
-  readonly groupOf?: (proxy: ProxyInfo) => string;
+  readonly groupOf?: (proxy: P) => string;
   readonly encoder?: ResourceEncoder;
   readonly now?: () => number;
   /** Called when a translation is refused (inconsistent or invalid); the last good snapshot stays served. */
-  readonly onRejected?: (proxy: ProxyInfo, error: unknown) => void;
+  readonly onRejected?: (proxy: P, error: unknown) => void;
 }
 
 /** A group's snapshot of an earlier model whose named endpoints may have changed since. */
@@ -37,21 +36,21 @@ const endpointTypes: ReadonlySet<ResourceTypeUrl> = new Set([TypeUrl.Cluster, Ty
  * `types: []` keeps every snapshot; a change of CDS/EDS by `names` (with `translateEndpoints`)
  * patches the named resources into each group's previous snapshot instead of re-translating.
  */
-export class TranslatingSource<M> implements ResourceSource {
+export class TranslatingSource<M, P extends XdsPeer = XdsPeer> implements ResourceSource<P> {
   private model: M;
   private memo = new Map<string, Snapshot>();
   private stale = new Map<string, Stale>();
   /** Proxies seen per group since its snapshot was made, for `affects`. */
-  private readonly members = new Map<string, Map<string, ProxyInfo>>();
+  private readonly members = new Map<string, Map<string, P>>();
   private readonly lastGood = new Map<string, Snapshot>();
-  private readonly emitter = new ChangeEmitter();
-  private readonly groupOf: (proxy: ProxyInfo) => string;
+  private readonly emitter = new ChangeEmitter<P>();
+  private readonly groupOf: (proxy: P) => string;
   private readonly encoder: ResourceEncoder;
   private readonly now: () => number;
 
   constructor(
     model: M,
-    private readonly options: TranslatingSourceOptions<M>,
+    private readonly options: TranslatingSourceOptions<M, P>,
   ) {
     this.model = model;
     this.groupOf = options.groupOf ?? ((p) => p.id);
@@ -60,13 +59,13 @@ export class TranslatingSource<M> implements ResourceSource {
   }
 
   /** Replaces the model and tells the server what may have changed (default: everything). */
-  setModel(model: M, change: SourceChange = {}): void {
+  setModel(model: M, change: SourceChange<P> = {}): void {
     this.model = model;
     this.invalidate(change);
     this.emitter.emit({ ...change, observedAt: change.observedAt ?? this.now() });
   }
 
-  private affected(group: string, change: SourceChange): boolean {
+  private affected(group: string, change: SourceChange<P>): boolean {
     const affects = change.affects;
     if (!affects) return true;
     const members = this.members.get(group);
@@ -75,7 +74,7 @@ export class TranslatingSource<M> implements ResourceSource {
     return false;
   }
 
-  private invalidate(change: SourceChange): void {
+  private invalidate(change: SourceChange<P>): void {
     const types = change.types;
     if (types && types.length === 0) return;
     const names = change.names;
@@ -95,7 +94,7 @@ export class TranslatingSource<M> implements ResourceSource {
     }
   }
 
-  resourcesFor(proxy: ProxyInfo): Snapshot {
+  resourcesFor(proxy: P): Snapshot {
     const group = this.groupOf(proxy);
     let members = this.members.get(group);
     if (!members) {
@@ -113,7 +112,7 @@ export class TranslatingSource<M> implements ResourceSource {
   }
 
   /** The stale snapshot with its changed endpoints re-translated, or undefined to translate in full. */
-  private patch(proxy: ProxyInfo, stale: Stale): Snapshot | undefined {
+  private patch(proxy: P, stale: Stale): Snapshot | undefined {
     const changed = [...stale.snapshot.resources(TypeUrl.ClusterLoadAssignment).keys()].filter((n) => stale.names.some((f) => f(n)));
     if (changed.length === 0) return stale.snapshot;
     try {
@@ -128,7 +127,7 @@ export class TranslatingSource<M> implements ResourceSource {
     }
   }
 
-  private translate(proxy: ProxyInfo, group: string): Snapshot {
+  private translate(proxy: P, group: string): Snapshot {
     try {
       const snapshot = Snapshot.build(this.options.translate(proxy, this.model), { encoder: this.encoder });
       const result = snapshot.consistent();
@@ -149,7 +148,7 @@ export class TranslatingSource<M> implements ResourceSource {
     this.lastGood.delete(group);
   }
 
-  onChange(listener: ChangeListener): () => void {
+  onChange(listener: ChangeListener<P>): () => void {
     return this.emitter.onChange(listener);
   }
 }

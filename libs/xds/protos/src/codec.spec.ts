@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isAviaryError } from '@aviary/errors';
+import { ExtensionTypeUrl, MessageName, typeUrlOf } from '@aviary/xds-api';
 import {
   TypeUrl,
   assertRoundTrip,
@@ -12,8 +13,8 @@ import {
   unpackAny,
 } from './index';
 
-const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
-const ROUTER = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
+const HCM = ExtensionTypeUrl.HttpConnectionManager;
+const ROUTER = ExtensionTypeUrl.Router;
 
 const listener = {
   name: 'echo.default.svc.cluster.local:9080',
@@ -39,7 +40,7 @@ function errorOf(fn: () => unknown): { code: string; message: string } {
 describe('xds-protos', () => {
   it('loads the v3 resource types and the discovery messages', () => {
     for (const url of Object.values(TypeUrl)) expect(lookupType(url.split('/')[1]!).fullName).toBe(`.${url.split('/')[1]}`);
-    expect(lookupType('envoy.service.discovery.v3.DeltaDiscoveryResponse').fields.removed_resources).toBeDefined();
+    expect(lookupType(MessageName.DeltaDiscoveryResponse).fields.removed_resources).toBeDefined();
   });
 
   it('round-trips a listener with nested Anys in canonical form', () => {
@@ -86,14 +87,14 @@ describe('xds-protos', () => {
 describe('Struct in the root', () => {
   it('uses proto field names (not protobufjs camelCase) so metadata round-trips', () => {
     const node = { id: 'n', metadata: jsToStruct({ GENERATOR: 'grpc', LABELS: { app: 'echo' } }) };
-    const bytes = encodeResource('type.googleapis.com/envoy.config.core.v3.Node', node);
-    const decoded = decodeResource('type.googleapis.com/envoy.config.core.v3.Node', bytes);
+    const bytes = encodeResource(typeUrlOf(MessageName.Node), node);
+    const decoded = decodeResource(typeUrlOf(MessageName.Node), bytes);
     expect(structToJs(decoded.metadata as Parameters<typeof structToJs>[0])).toEqual({ GENERATOR: 'grpc', LABELS: { app: 'echo' } });
   });
 });
 
 describe('nested Anys repeated across resources', () => {
-  const TCP = 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
+  const TCP = ExtensionTypeUrl.TcpProxy;
   const chain = (cluster: string) => ({ filters: [{ name: 'envoy.filters.network.tcp_proxy', typed_config: { '@type': TCP, stat_prefix: cluster, cluster } }] });
 
   it('encode the same as when seen for the first time, and stay verified', () => {

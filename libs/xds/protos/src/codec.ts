@@ -1,6 +1,7 @@
 import protobuf from 'protobufjs';
 import { AviaryError } from '@aviary/errors';
-import { lookupType, TYPE_URL_PREFIX, typeNameOf } from './root';
+import { TYPE_URL_PREFIX, typeNameOf } from '@aviary/xds-api';
+import { lookupType } from './root';
 
 /**
  * Canonical form of a message, as `decodeResource` returns it and as `packAny`/`encodeResource`

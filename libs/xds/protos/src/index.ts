@@ -1,10 +1,7 @@
+// The type URLs are @aviary/xds-api's; re-exported for the codec's callers.
+export { TYPE_URL_PREFIX, TypeUrl, resourceTypeUrls, shortTypeName, isResourceTypeUrl, typeNameOf } from '@aviary/xds-api';
+export type { ResourceTypeUrl } from '@aviary/xds-api';
 export {
-  TYPE_URL_PREFIX,
-  TypeUrl,
-  resourceTypeUrls,
-  shortTypeName,
-  isResourceTypeUrl,
-  typeNameOf,
   defaultProtoFiles,
   defaultDepsDir,
   loadXdsRoot,
@@ -12,7 +9,7 @@ export {
   xdsRoot,
   lookupType,
 } from './root';
-export type { ResourceTypeUrl, LoadOptions } from './root';
+export type { LoadOptions } from './root';
 export {
   packAny,
   unpackAny,

@@ -16,40 +16,6 @@ import { applyProtoPatches } from './patches';
  * objects, exactly as Envoy's YAML/JSON and config_dump spell them.
  */
 
-export const TYPE_URL_PREFIX = 'type.googleapis.com/';
-
-/** Type URLs of the resource types the ADS server serves (v3 only; v2 URLs are never answered). */
-export const TypeUrl = {
-  Listener: 'type.googleapis.com/envoy.config.listener.v3.Listener',
-  RouteConfiguration: 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration',
-  Cluster: 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
-  ClusterLoadAssignment: 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment',
-  Secret: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
-} as const;
-
-export type ResourceTypeUrl = (typeof TypeUrl)[keyof typeof TypeUrl];
-
-export const resourceTypeUrls: readonly ResourceTypeUrl[] = Object.freeze(Object.values(TypeUrl));
-
-/** Short, closed names used as metric labels and in logs. */
-export const shortTypeName: Readonly<Record<ResourceTypeUrl, 'lds' | 'rds' | 'cds' | 'eds' | 'sds'>> = Object.freeze({
-  [TypeUrl.Listener]: 'lds',
-  [TypeUrl.RouteConfiguration]: 'rds',
-  [TypeUrl.Cluster]: 'cds',
-  [TypeUrl.ClusterLoadAssignment]: 'eds',
-  [TypeUrl.Secret]: 'sds',
-});
-
-export function isResourceTypeUrl(value: string): value is ResourceTypeUrl {
-  return (resourceTypeUrls as readonly string[]).includes(value);
-}
-
-/** Full message name of a type URL (`type.googleapis.com/a.b.C` → `a.b.C`). */
-export function typeNameOf(typeUrl: string): string {
-  const slash = typeUrl.lastIndexOf('/');
-  return slash < 0 ? typeUrl : typeUrl.slice(slash + 1);
-}
-
 /**
  * Proto files loaded into the root: the discovery service, the five resource types and the
  * extensions a mesh translator packs into `typed_config` Anys. Anything these import comes
@@ -80,6 +46,7 @@ export const defaultProtoFiles: readonly string[] = Object.freeze([
   'envoy/extensions/filters/listener/http_inspector/v3/http_inspector.proto',
   'envoy/extensions/filters/listener/original_dst/v3/original_dst.proto',
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
+  'envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto',
   'envoy/extensions/clusters/aggregate/v3/cluster.proto',
   'envoy/extensions/load_balancing_policies/round_robin/v3/round_robin.proto',
   'envoy/extensions/load_balancing_policies/least_request/v3/least_request.proto',

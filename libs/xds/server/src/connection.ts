@@ -1,4 +1,4 @@
-import type { ProxyInfo, ResourceSource, Snapshot, EncodedResource } from '@aviary/xds-cache';
+import type { ResourceSource, Snapshot, EncodedResource, XdsPeer } from '@aviary/xds-cache';
 import { TypeUrl, shortTypeName, type ResourceTypeUrl } from '@aviary/xds-protos';
 import type { XdsMetrics } from './metrics';
 import type { ErrorDetail } from './wire';
@@ -13,11 +13,11 @@ export interface XdsLogger {
 export type XdsStatusKind = 'connected' | 'ack' | 'nack' | 'disconnected';
 
 /** One status change of one stream; shaped to publish as `aviary.xds.v1.status`. */
-export interface XdsStatusEvent {
+export interface XdsStatusEvent<P extends XdsPeer = XdsPeer> {
   readonly event: XdsStatusKind;
   readonly proxyId: string;
   readonly streamId: number;
-  readonly proxy: ProxyInfo;
+  readonly proxy: P;
   readonly protocol: Protocol;
   readonly typeUrl?: ResourceTypeUrl;
   /** ack: the version ACKed; nack: the version rejected. */
@@ -53,21 +53,21 @@ export interface TypeStatus {
   readonly resources: readonly { readonly name: string; readonly version: string }[];
 }
 
-export interface ProxyStatus {
+export interface ProxyStatus<P extends XdsPeer = XdsPeer> {
   readonly streamId: number;
-  readonly proxy: ProxyInfo;
+  readonly proxy: P;
   readonly protocol: Protocol;
   readonly connectedAt: number;
   readonly types: readonly TypeStatus[];
 }
 
-export interface StreamHost {
-  readonly source: ResourceSource;
+export interface StreamHost<P extends XdsPeer = XdsPeer> {
+  readonly source: ResourceSource<P>;
   readonly metrics: XdsMetrics;
   readonly log: XdsLogger;
   readonly controlPlaneId: string | undefined;
   now(): number;
-  emit(event: XdsStatusEvent): void;
+  emit(event: XdsStatusEvent<P>): void;
 }
 
 /** Istio's push order: clusters and endpoints before the listeners and routes that use them. */
@@ -172,7 +172,7 @@ function sortedValues(all: ReadonlyMap<string, EncodedResource>): readonly Encod
 let nextStreamId = 1;
 
 /** Protocol-independent part of one ADS stream. */
-export abstract class Connection {
+export abstract class Connection<P extends XdsPeer = XdsPeer> {
   readonly streamId = nextStreamId++;
   readonly connectedAt: number;
   readonly types = new Map<ResourceTypeUrl, TypeState>();
@@ -182,8 +182,8 @@ export abstract class Connection {
   close: () => void = () => undefined;
 
   constructor(
-    protected readonly host: StreamHost,
-    readonly proxy: ProxyInfo,
+    protected readonly host: StreamHost<P>,
+    readonly proxy: P,
     readonly protocol: Protocol,
   ) {
     this.connectedAt = host.now();
@@ -270,11 +270,11 @@ export abstract class Connection {
     return true;
   }
 
-  emit(fields: Omit<XdsStatusEvent, 'proxyId' | 'streamId' | 'proxy' | 'protocol' | 'at'>): void {
+  emit(fields: Omit<XdsStatusEvent<P>, 'proxyId' | 'streamId' | 'proxy' | 'protocol' | 'at'>): void {
     this.host.emit({ ...fields, proxyId: this.proxy.id, streamId: this.streamId, proxy: this.proxy, protocol: this.protocol, at: this.host.now() });
   }
 
-  status(): ProxyStatus {
+  status(): ProxyStatus<P> {
     return {
       streamId: this.streamId,
       proxy: this.proxy,

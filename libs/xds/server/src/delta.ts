@@ -1,5 +1,5 @@
 import { isResourceTypeUrl, type ResourceTypeUrl } from '@aviary/xds-protos';
-import type { ProxyInfo } from '@aviary/xds-cache';
+import type { XdsPeer } from '@aviary/xds-cache';
 import { Connection, isWildcardType, pushOrder, type StreamHost, type TypeState } from './connection';
 import { encodeDeltaDiscoveryResponse, type DeltaDiscoveryRequest } from './wire';
 
@@ -10,10 +10,10 @@ import { encodeDeltaDiscoveryResponse, type DeltaDiscoveryRequest } from './wire
  * reconnect) and sends only differences, with `removed_resources` for names that vanished or
  * that were subscribed by name and do not exist.
  */
-export class DeltaConnection extends Connection {
+export class DeltaConnection<P extends XdsPeer = XdsPeer> extends Connection<P> {
   constructor(
-    host: StreamHost,
-    proxy: ProxyInfo,
+    host: StreamHost<P>,
+    proxy: P,
     private readonly write: (response: Buffer) => void,
   ) {
     super(host, proxy, 'delta');

@@ -1,7 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { ProxyKind } from '@aviary/xds-cache';
 
-/** Closed label values: xDS type short names and proxy kinds. */
+/** Closed label values: xDS type short names (proxy kinds are the node parser's, see XdsServerOptions.kinds). */
 export type TypeLabel = 'lds' | 'rds' | 'cds' | 'eds' | 'sds';
 
 export class XdsMetrics {
@@ -11,7 +10,8 @@ export class XdsMetrics {
   readonly rejects: Counter<'type'>;
   readonly connected: Gauge<'kind'>;
 
-  constructor(registry: Registry = new Registry()) {
+  /** `kinds`: the node parser's closed set of proxy kinds, shown at 0 before any connects. */
+  constructor(registry: Registry = new Registry(), kinds: readonly string[] = []) {
     const registers = [registry];
     this.pushes = new Counter({ name: 'aviary_xds_pushes_total', help: 'xDS responses sent, by resource type.', labelNames: ['type'], registers });
     this.pushDuration = new Histogram({
@@ -30,6 +30,6 @@ export class XdsMetrics {
     });
     this.rejects = new Counter({ name: 'aviary_xds_rejects_total', help: 'xDS responses NACKed by proxies, by resource type.', labelNames: ['type'], registers });
     this.connected = new Gauge({ name: 'aviary_xds_connected_proxies', help: 'Open ADS streams, by proxy kind.', labelNames: ['kind'], registers });
-    for (const kind of ['sidecar', 'router', 'proxyless'] satisfies ProxyKind[]) this.connected.set({ kind }, 0);
+    for (const kind of kinds) this.connected.set({ kind }, 0);
   }
 }

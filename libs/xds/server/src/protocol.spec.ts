@@ -6,11 +6,13 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import { Registry } from 'prom-client';
-import { Snapshot, SnapshotCache } from '@aviary/xds-cache';
+import { ExtensionTypeUrl, typeUrlOf } from '@aviary/xds-api';
+import { Snapshot } from '@aviary/xds-cache';
 import { TypeUrl, type CanonicalMessage } from '@aviary/xds-protos';
 import { XdsServer, type XdsStatusEvent } from './index';
-import { RawAdsStream } from '@aviary/testing';
+import { RawAdsStream, SnapshotCache } from '@aviary/testing';
 import { LISTENER, clusterName, echoMesh } from './testing/echo-mesh';
+import { testKinds, testPeer, type TestPeer } from './testing/peer';
 
 const GROUP = 'g';
 const V1 = clusterName('v1');
@@ -32,11 +34,11 @@ const names = (r: CanonicalMessage): string[] =>
   ((r.resources as CanonicalMessage[] | undefined) ?? []).map((x) => (x.name ?? x.cluster_name ?? (x.resource as CanonicalMessage | undefined)?.name) as string);
 
 describe('ADS protocol', () => {
-  let cache: SnapshotCache;
-  let server: XdsServer;
+  let cache: SnapshotCache<TestPeer>;
+  let server: XdsServer<TestPeer>;
   let registry: Registry;
   let port: number;
-  const events: XdsStatusEvent[] = [];
+  const events: XdsStatusEvent<TestPeer>[] = [];
   const streams: RawAdsStream[] = [];
 
   function open(delta = false): RawAdsStream {
@@ -51,9 +53,9 @@ describe('ADS protocol', () => {
   }
 
   beforeAll(async () => {
-    cache = new SnapshotCache({ groupOf: () => GROUP });
+    cache = new SnapshotCache<TestPeer>({ groupOf: () => GROUP });
     registry = new Registry();
-    server = new XdsServer({ source: cache, metrics: registry, debounce: { quietMs: 0, maxDelayMs: 0 } });
+    server = new XdsServer({ source: cache, nodeParser: testPeer, kinds: testKinds, metrics: registry, debounce: { quietMs: 0, maxDelayMs: 0 } });
     server.onStatus((e) => events.push(e));
     port = await server.listen('127.0.0.1:0');
   });
@@ -73,7 +75,7 @@ describe('ADS protocol', () => {
 
   describe('state of the world', () => {
     async function subscribe(s: RawAdsStream, typeUrl: string, resourceNames: string[], first = false): Promise<CanonicalMessage> {
-      s.send({ ...(first && { node: RawAdsStream.node('sidecar~10.0.0.5~a.default~default.svc.cluster.local') }), type_url: typeUrl, resource_names: resourceNames });
+      s.send({ ...(first && { node: RawAdsStream.node('a') }), type_url: typeUrl, resource_names: resourceNames });
       const r = await s.next();
       s.send({ type_url: typeUrl, resource_names: resourceNames, version_info: r.version_info, response_nonce: r.nonce });
       return r;
@@ -92,7 +94,7 @@ describe('ADS protocol', () => {
 
       const snapshot = Snapshot.build({
         ...echoMesh({ backends: { v1: ['10.0.0.9', 1], v2: ['10.0.0.1', 1002], v3: ['10.0.0.3', 3] }, weights: { v1: 50, v3: 50 } }),
-        [TypeUrl.Listener]: [{ name: LISTENER, api_listener: { api_listener: { '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager', stat_prefix: 'changed', rds: { route_config_name: LISTENER, config_source: { ads: {} } }, http_filters: [{ name: 'router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }] } } }],
+        [TypeUrl.Listener]: [{ name: LISTENER, api_listener: { api_listener: { '@type': ExtensionTypeUrl.HttpConnectionManager, stat_prefix: 'changed', rds: { route_config_name: LISTENER, config_source: { ads: {} } }, http_filters: [{ name: 'router', typed_config: { '@type': ExtensionTypeUrl.Router } }] } } }],
       });
       cache.setSnapshot(GROUP, snapshot);
       const order = [await s.next(), await s.next(), await s.next(), await s.next()];
@@ -104,8 +106,8 @@ describe('ADS protocol', () => {
     it('an endpoint-only change pushes only EDS, only to the proxies watching the changed assignment', async () => {
       const a = open();
       const b = open();
-      a.send({ node: RawAdsStream.node('sidecar~10.0.0.1~a.default~default.svc.cluster.local'), type_url: TypeUrl.ClusterLoadAssignment, resource_names: [V1] });
-      b.send({ node: RawAdsStream.node('sidecar~10.0.0.2~b.default~default.svc.cluster.local'), type_url: TypeUrl.ClusterLoadAssignment, resource_names: [V2] });
+      a.send({ node: RawAdsStream.node('a'), type_url: TypeUrl.ClusterLoadAssignment, resource_names: [V1] });
+      b.send({ node: RawAdsStream.node('b'), type_url: TypeUrl.ClusterLoadAssignment, resource_names: [V2] });
       for (const s of [a, b]) {
         const r = await s.next();
         s.send({ type_url: TypeUrl.ClusterLoadAssignment, resource_names: names(r), version_info: r.version_info, response_nonce: r.nonce });
@@ -123,7 +125,7 @@ describe('ADS protocol', () => {
 
     it('records a NACK, keeps the last ACKed version, and ignores requests with a stale nonce', async () => {
       const s = open();
-      s.send({ node: RawAdsStream.node('sidecar~10.0.0.5~n.default~default.svc.cluster.local'), type_url: TypeUrl.Cluster });
+      s.send({ node: RawAdsStream.node('n'), type_url: TypeUrl.Cluster });
       const r1 = await s.next();
       s.send({ type_url: TypeUrl.Cluster, version_info: r1.version_info, response_nonce: r1.nonce });
       await until('the ACK', () => events.some((e) => e.event === 'ack'));
@@ -141,11 +143,11 @@ describe('ADS protocol', () => {
 
       const nack = events.find((e) => e.event === 'nack')!;
       expect(nack).toMatchObject({ typeUrl: TypeUrl.Cluster, version: r2.version_info, nonce: r2.nonce, error: 'cluster v3: bad lb_policy' });
-      const cds = server.proxies().find((p) => p.proxy.podName === 'n')!.types[0]!;
+      const cds = server.proxies().find((p) => p.proxy.id === 'n')!.types[0]!;
       expect(cds).toMatchObject({ subscribed: ['*'], ackedVersion: r1.version_info, sentVersion: r3.version_info, lastNack: { version: r2.version_info, error: 'cluster v3: bad lb_policy' } });
       s.send({ type_url: TypeUrl.Cluster, version_info: r3.version_info, response_nonce: r3.nonce });
       s.send({ type_url: TypeUrl.Cluster, version_info: r3.version_info, response_nonce: r3.nonce });
-      await until('the ACK of r3', () => server.proxies().find((p) => p.proxy.podName === 'n')!.types[0]!.ackedVersion === r3.version_info);
+      await until('the ACK of r3', () => server.proxies().find((p) => p.proxy.id === 'n')!.types[0]!.ackedVersion === r3.version_info);
     });
 
     it('ends a stream whose first request has no valid node with INVALID_ARGUMENT and ignores unknown type URLs', async () => {
@@ -153,7 +155,7 @@ describe('ADS protocol', () => {
       bad.send({ type_url: TypeUrl.Cluster });
       expect((await bad.closedWith()).code).toBe(grpc.status.INVALID_ARGUMENT);
       const s = open();
-      s.send({ node: RawAdsStream.node('client-x', { GENERATOR: 'grpc' }), type_url: 'type.googleapis.com/envoy.api.v2.Cluster' });
+      s.send({ node: RawAdsStream.node('client-x', { KIND: 'proxyless' }), type_url: typeUrlOf('envoy.api.v2.Cluster') });
       s.send({ type_url: TypeUrl.Listener });
       expect((await s.next()).type_url).toBe(TypeUrl.Listener);
       expect(server.proxies().find((p) => p.proxy.id === 'client-x')?.proxy.kind).toBe('proxyless');
@@ -161,7 +163,7 @@ describe('ADS protocol', () => {
   });
 
   describe('delta', () => {
-    const NODE = RawAdsStream.node('sidecar~10.0.0.7~d.default~default.svc.cluster.local');
+    const NODE = RawAdsStream.node('d');
     const ack = (s: RawAdsStream, r: CanonicalMessage) => s.send({ type_url: r.type_url, response_nonce: r.nonce });
 
     it('sends per-resource versions, only differences, and removals', async () => {
@@ -199,14 +201,14 @@ describe('ADS protocol', () => {
 
       // unsubscribed: a change to v1's endpoints is not pushed; re-subscribing gets the newest
       s.send({ type_url: TypeUrl.ClusterLoadAssignment, resource_names_unsubscribe: [V1] });
-      const edsSubscription = () => server.proxies().find((p) => p.proxy.podName === 'd')!.types.find((t) => t.typeUrl === TypeUrl.ClusterLoadAssignment)!.subscribed;
+      const edsSubscription = () => server.proxies().find((p) => p.proxy.id === 'd')!.types.find((t) => t.typeUrl === TypeUrl.ClusterLoadAssignment)!.subscribed;
       await until('the unsubscribe', () => !edsSubscription().includes(V1));
       cache.setSnapshot(GROUP, mesh({ v1: 3002 }, { v1: 100 }));
       s.send({ type_url: TypeUrl.ClusterLoadAssignment, resource_names_subscribe: [V1] });
       const again = await s.next();
       expect(again.resources).toMatchObject([{ name: V1, resource: { endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { port_value: 3002 } } } }] }] } }]);
 
-      const status = server.proxies().find((p) => p.proxy.podName === 'd')!;
+      const status = server.proxies().find((p) => p.proxy.id === 'd')!;
       expect(status.protocol).toBe('delta');
       const cdsStatus = status.types.find((t) => t.typeUrl === TypeUrl.Cluster)!;
       expect(cdsStatus.lastNack?.error).toBe('rejected removal');

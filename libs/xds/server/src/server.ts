@@ -1,16 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Registry } from 'prom-client';
 import { isAviaryError } from '@aviary/errors';
-import {
-  Debouncer,
-  parseNode,
-  systemClock,
-  type Clock,
-  type NodeLike,
-  type ProxyInfo,
-  type ResourceSource,
-  type SourceChange,
-} from '@aviary/xds-cache';
+import { Debouncer, systemClock, type Clock, type ResourceSource, type SourceChange, type XdsPeer } from '@aviary/xds-cache';
 import { decodeResource, type CanonicalMessage, type ResourceTypeUrl } from '@aviary/xds-protos';
 import { pushOrder, type Connection, type ProxyStatus, type StreamHost, type XdsLogger, type XdsStatusEvent } from './connection';
 import { DeltaConnection } from './delta';
@@ -18,20 +9,24 @@ import { XdsMetrics } from './metrics';
 import { SotwConnection } from './sotw';
 import { adsServiceDefinition, type DeltaDiscoveryRequest, type DiscoveryRequest, type WireNode } from './wire';
 
-export interface XdsServerOptions {
-  readonly source: ResourceSource;
+export interface XdsServerOptions<P extends XdsPeer = XdsPeer> {
+  readonly source: ResourceSource<P>;
+  /**
+   * Node → the proxy the source is asked about (mesh semantics, e.g. Istio's node id format,
+   * live there, not here). Throw an AviaryError of kind INVALID_ARGUMENT to refuse a node: the
+   * stream then ends with INVALID_ARGUMENT.
+   */
+  readonly nodeParser: (node: WireNode) => P;
+  /** Every `kind` the parser gives (a closed set): the connected-proxies gauge shows each at 0 from the start. */
+  readonly kinds?: readonly string[];
   /** Where the aviary_xds_* metrics are registered; a private registry when omitted. */
   readonly metrics?: Registry;
   readonly logger?: XdsLogger;
   /** Push debouncing of source changes; default 100 ms quiet, 1 s max. `quietMs: 0` pushes at once. */
   readonly debounce?: { readonly quietMs: number; readonly maxDelayMs: number };
   readonly clock?: Clock;
-  /** For the SPIFFE identity parsed from SERVICE_ACCOUNT; default cluster.local. */
-  readonly trustDomain?: string;
   /** `control_plane.identifier` sent in every response. */
   readonly controlPlaneId?: string;
-  /** Node → ProxyInfo; default `parseNode` (Istio node ids, GENERATOR=grpc for proxyless). Throw an AviaryError to refuse a node. */
-  readonly nodeParser?: (node: NodeLike) => ProxyInfo;
 }
 
 export interface ConfigDumpEntry {
@@ -50,19 +45,19 @@ type Call<Req> = grpc.ServerDuplexStream<Req, Buffer>;
  * streams over a `ResourceSource`. It knows nothing of mesh semantics: what a proxy gets is
  * `source.resourcesFor(proxy)`, filtered by what the proxy subscribed to.
  */
-export class XdsServer {
+export class XdsServer<P extends XdsPeer = XdsPeer> {
   readonly metrics: XdsMetrics;
-  private readonly connections = new Map<number, Connection>();
-  private readonly statusListeners = new Set<(event: XdsStatusEvent) => void>();
-  private readonly host: StreamHost;
-  private readonly debouncer: Debouncer<SourceChange[]> | undefined;
+  private readonly connections = new Map<number, Connection<P>>();
+  private readonly statusListeners = new Set<(event: XdsStatusEvent<P>) => void>();
+  private readonly host: StreamHost<P>;
+  private readonly debouncer: Debouncer<SourceChange<P>[]> | undefined;
   private readonly unsubscribe: () => void;
   private grpcServer: grpc.Server | undefined;
   private readonly clock: Clock;
 
-  constructor(private readonly options: XdsServerOptions) {
+  constructor(private readonly options: XdsServerOptions<P>) {
     this.clock = options.clock ?? systemClock;
-    this.metrics = new XdsMetrics(options.metrics);
+    this.metrics = new XdsMetrics(options.metrics, options.kinds);
     const log = options.logger ?? silentLogger;
     this.host = {
       source: options.source,
@@ -83,13 +78,13 @@ export class XdsServer {
     const debounce = options.debounce ?? { quietMs: 100, maxDelayMs: 1000 };
     this.debouncer =
       debounce.quietMs > 0
-        ? new Debouncer<SourceChange[]>({ ...debounce, merge: (a, b) => [...a, ...b], flush: (c) => this.apply(c), clock: this.clock })
+        ? new Debouncer<SourceChange<P>[]>({ ...debounce, merge: (a, b) => [...a, ...b], flush: (c) => this.apply(c), clock: this.clock })
         : undefined;
     this.unsubscribe = options.source.onChange((change) => (this.debouncer ? this.debouncer.push([change]) : this.apply([change])));
   }
 
   /** Subscribes to connected/ack/nack/disconnected events; returns the unsubscribe function. */
-  onStatus(listener: (event: XdsStatusEvent) => void): () => void {
+  onStatus(listener: (event: XdsStatusEvent<P>) => void): () => void {
     this.statusListeners.add(listener);
     return () => this.statusListeners.delete(listener);
   }
@@ -145,7 +140,7 @@ export class XdsServer {
   }
 
   /** Every open stream with its per-type state (for `GET /api/v1/proxies`). */
-  proxies(): ProxyStatus[] {
+  proxies(): ProxyStatus<P>[] {
     return [...this.connections.values()].map((c) => c.status());
   }
 
@@ -173,7 +168,7 @@ export class XdsServer {
    * a full change for the proxies at one IP must not become a full change for everyone), and a
    * stream that watches none of the changed names is not asked to compute anything.
    */
-  private apply(changes: readonly SourceChange[]): void {
+  private apply(changes: readonly SourceChange<P>[]): void {
     for (const conn of this.connections.values()) {
       let all = false;
       const types = new Set<ResourceTypeUrl>();
@@ -192,7 +187,7 @@ export class XdsServer {
   }
 
   private serve(call: Call<DiscoveryRequest> | Call<DeltaDiscoveryRequest>, protocol: 'sotw' | 'delta'): void {
-    let conn: SotwConnection | DeltaConnection | undefined;
+    let conn: SotwConnection<P> | DeltaConnection<P> | undefined;
     const write = (buf: Buffer): void => {
       if (!call.writable || call.cancelled) return;
       call.write(buf);
@@ -236,8 +231,7 @@ export class XdsServer {
     call.on('close', cleanup);
   }
 
-  private parse(node: WireNode | undefined): ProxyInfo {
-    if (this.options.nodeParser) return this.options.nodeParser(node ?? {});
-    return parseNode(node ?? {}, this.options.trustDomain ? { trustDomain: this.options.trustDomain } : {});
+  private parse(node: WireNode | undefined): P {
+    return this.options.nodeParser(node ?? {});
   }
 }

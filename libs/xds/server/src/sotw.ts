@@ -1,5 +1,5 @@
 import { isResourceTypeUrl, type ResourceTypeUrl } from '@aviary/xds-protos';
-import type { ProxyInfo } from '@aviary/xds-cache';
+import type { XdsPeer } from '@aviary/xds-cache';
 import { Connection, isWildcardType, pushOrder, type StreamHost, type TypeState } from './connection';
 import { encodeDiscoveryResponse, type DiscoveryRequest } from './wire';
 
@@ -9,10 +9,10 @@ import { encodeDiscoveryResponse, type DiscoveryRequest } from './wire';
  * since they were last sent to this proxy. Requests whose nonce is not the latest are ignored
  * (the proxy follows up with one carrying the latest nonce).
  */
-export class SotwConnection extends Connection {
+export class SotwConnection<P extends XdsPeer = XdsPeer> extends Connection<P> {
   constructor(
-    host: StreamHost,
-    proxy: ProxyInfo,
+    host: StreamHost<P>,
+    proxy: P,
     private readonly write: (response: Buffer) => void,
   ) {
     super(host, proxy, 'sotw');

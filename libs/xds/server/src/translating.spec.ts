@@ -1,9 +1,10 @@
 /** How a translation layer plugs in: a TranslatingSource over a model, served per proxy. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TranslatingSource, type Clock, type ProxyInfo, type SnapshotInput } from '@aviary/xds-cache';
+import { TranslatingSource, type Clock, type SnapshotInput } from '@aviary/xds-cache';
 import { TypeUrl, type CanonicalMessage } from '@aviary/xds-protos';
 import { XdsServer } from './index';
 import { RawAdsStream } from '@aviary/testing';
+import { testPeer, type TestPeer } from './testing/peer';
 
 interface Model {
   readonly revision: number;
@@ -11,7 +12,7 @@ interface Model {
   readonly ports: Readonly<Record<string, readonly number[]>>;
 }
 
-const translate = (proxy: ProxyInfo, model: Model): SnapshotInput => ({
+const translate = (proxy: TestPeer, model: Model): SnapshotInput => ({
   [TypeUrl.Listener]: (model.ports[proxy.namespace] ?? []).map((port) => ({
     name: `${proxy.namespace}-${port}`,
     address: { socket_address: { address: '0.0.0.0', port_value: port } },
@@ -19,18 +20,18 @@ const translate = (proxy: ProxyInfo, model: Model): SnapshotInput => ({
 });
 
 describe('XdsServer over a TranslatingSource', () => {
-  let server: XdsServer;
-  let source: TranslatingSource<Model>;
+  let server: XdsServer<TestPeer>;
+  let source: TranslatingSource<Model, TestPeer>;
   let port: number;
   let translations = 0;
   const streams: RawAdsStream[] = [];
 
   beforeAll(async () => {
-    source = new TranslatingSource<Model>(
+    source = new TranslatingSource<Model, TestPeer>(
       { revision: 1, ports: { a: [80], b: [81, 82] } },
       { groupOf: (p) => p.namespace, translate: (p, m) => (translations++, translate(p, m)) },
     );
-    server = new XdsServer({ source, debounce: { quietMs: 0, maxDelayMs: 0 } });
+    server = new XdsServer({ source, nodeParser: testPeer, debounce: { quietMs: 0, maxDelayMs: 0 } });
     port = await server.listen('127.0.0.1:0');
   });
 
@@ -39,18 +40,18 @@ describe('XdsServer over a TranslatingSource', () => {
     await server.stop(100);
   });
 
-  const lds = async (id: string): Promise<RawAdsStream> => {
+  const lds = async (id: string, namespace: string): Promise<RawAdsStream> => {
     const s = new RawAdsStream(port, false);
     streams.push(s);
-    s.send({ node: RawAdsStream.node(id), type_url: TypeUrl.Listener });
+    s.send({ node: RawAdsStream.node(id, { NAMESPACE: namespace }), type_url: TypeUrl.Listener });
     return s;
   };
   const names = (r: CanonicalMessage) => ((r.resources as CanonicalMessage[] | undefined) ?? []).map((l) => l.name);
 
   it('serves each proxy the translation of its group, translating once per group and model', async () => {
-    const a1 = await lds('sidecar~10.0.0.1~p1.a~a.svc.cluster.local');
-    const a2 = await lds('sidecar~10.0.0.2~p2.a~a.svc.cluster.local');
-    const b1 = await lds('sidecar~10.0.0.3~p3.b~b.svc.cluster.local');
+    const a1 = await lds('p1', 'a');
+    const a2 = await lds('p2', 'a');
+    const b1 = await lds('p3', 'b');
     expect(names(await a1.next())).toEqual(['a-80']);
     expect(names(await a2.next())).toEqual(['a-80']);
     expect(names(await b1.next())).toEqual(['b-81', 'b-82']);
@@ -69,18 +70,18 @@ describe('XdsServer over a TranslatingSource', () => {
 describe('XdsServer pushes a named change only to streams that watch one of the names', () => {
   it('does not ask the source for a stream whose by-name subscription names none of them', async () => {
     const model = (rev: number): Model => ({ revision: rev, ports: { a: [80], b: [81] } });
-    const edsTranslate = (proxy: ProxyInfo, m: Model): SnapshotInput => ({
+    const edsTranslate = (proxy: TestPeer, m: Model): SnapshotInput => ({
       [TypeUrl.ClusterLoadAssignment]: ['x', 'y'].map((n) => ({ cluster_name: `${proxy.namespace}-${n}`, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '10.0.0.1', port_value: m.revision } } } }] }] })),
     });
     let translated: string[] = [];
-    const source = new TranslatingSource<Model>(model(1), { groupOf: (p) => p.id, translate: (p, m) => (translated.push(p.id), edsTranslate(p, m)) });
-    const server = new XdsServer({ source, debounce: { quietMs: 0, maxDelayMs: 0 } });
+    const source = new TranslatingSource<Model, TestPeer>(model(1), { groupOf: (p) => p.id, translate: (p, m) => (translated.push(p.id), edsTranslate(p, m)) });
+    const server = new XdsServer({ source, nodeParser: testPeer, debounce: { quietMs: 0, maxDelayMs: 0 } });
     const port = await server.listen('127.0.0.1:0');
     const watchX = new RawAdsStream(port, false);
     const watchY = new RawAdsStream(port, false);
     try {
       for (const [s, name] of [[watchX, 'a-x'], [watchY, 'a-y']] as const) {
-        s.send({ node: RawAdsStream.node(`sidecar~10.0.0.9~${name}.a~a.svc.cluster.local`), type_url: TypeUrl.ClusterLoadAssignment, resource_names: [name] });
+        s.send({ node: RawAdsStream.node(name, { NAMESPACE: 'a' }), type_url: TypeUrl.ClusterLoadAssignment, resource_names: [name] });
         const r = await s.next();
         s.send({ type_url: TypeUrl.ClusterLoadAssignment, version_info: r.version_info, response_nonce: r.nonce, resource_names: [name] });
       }
@@ -88,7 +89,7 @@ describe('XdsServer pushes a named change only to streams that watch one of the 
       source.setModel(model(2), { types: [TypeUrl.ClusterLoadAssignment], names: (n) => n === 'a-x' });
       const pushed = await watchX.next();
       expect(((pushed.resources as CanonicalMessage[]) ?? []).map((c) => c.cluster_name)).toEqual(['a-x']);
-      expect(translated).toEqual(['sidecar~10.0.0.9~a-x.a~a.svc.cluster.local']);
+      expect(translated).toEqual(['a-x']);
       expect(watchY.pending).toBe(0);
     } finally {
       watchX.close();
@@ -100,14 +101,14 @@ describe('XdsServer pushes a named change only to streams that watch one of the 
   it('keeps debounced changes apart: a change for one proxy does not widen another change to everyone', async () => {
     const clock = new ManualClock();
     let translated: string[] = [];
-    const source = new TranslatingSource<Model>({ revision: 1, ports: { a: [80], b: [81] } }, { translate: (p, m) => (translated.push(p.namespace), translate(p, m)), now: clock.now });
-    const server = new XdsServer({ source, clock, debounce: { quietMs: 100, maxDelayMs: 1000 } });
+    const source = new TranslatingSource<Model, TestPeer>({ revision: 1, ports: { a: [80], b: [81] } }, { translate: (p, m) => (translated.push(p.namespace), translate(p, m)), now: clock.now });
+    const server = new XdsServer({ source, nodeParser: testPeer, clock, debounce: { quietMs: 100, maxDelayMs: 1000 } });
     const port = await server.listen('127.0.0.1:0');
     const a = new RawAdsStream(port, false);
     const b = new RawAdsStream(port, false);
     try {
       for (const [s, ns] of [[a, 'a'], [b, 'b']] as const) {
-        s.send({ node: RawAdsStream.node(`sidecar~10.0.0.1~p.${ns}~${ns}.svc.cluster.local`), type_url: TypeUrl.Listener });
+        s.send({ node: RawAdsStream.node(`p.${ns}`, { NAMESPACE: ns }), type_url: TypeUrl.Listener });
         const r = await s.next();
         s.send({ type_url: TypeUrl.Listener, version_info: r.version_info, response_nonce: r.nonce });
       }
@@ -148,12 +149,12 @@ class ManualClock implements Clock {
 describe('XdsServer debouncing', () => {
   it('merges a burst of model changes into one push after the quiet period', async () => {
     const clock = new ManualClock();
-    const source = new TranslatingSource<Model>({ revision: 1, ports: { a: [80] } }, { translate, now: clock.now });
-    const server = new XdsServer({ source, clock, debounce: { quietMs: 100, maxDelayMs: 1000 } });
+    const source = new TranslatingSource<Model, TestPeer>({ revision: 1, ports: { a: [80] } }, { translate, now: clock.now });
+    const server = new XdsServer({ source, nodeParser: testPeer, clock, debounce: { quietMs: 100, maxDelayMs: 1000 } });
     const port = await server.listen('127.0.0.1:0');
     const s = new RawAdsStream(port, false);
     try {
-      s.send({ node: RawAdsStream.node('sidecar~10.0.0.1~p1.a~a.svc.cluster.local'), type_url: TypeUrl.Listener });
+      s.send({ node: RawAdsStream.node('p1', { NAMESPACE: 'a' }), type_url: TypeUrl.Listener });
       const first = await s.next();
       s.send({ type_url: TypeUrl.Listener, version_info: first.version_info, response_nonce: first.nonce });
       source.setModel({ revision: 2, ports: { a: [80, 81] } });

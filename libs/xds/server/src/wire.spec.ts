@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { MessageName } from '@aviary/xds-api';
 import { ResourceEncoder, Snapshot } from '@aviary/xds-cache';
 import { decodeResource, lookupType, TypeUrl } from '@aviary/xds-protos';
 import { encodeDiscoveryResponse } from './wire';
@@ -9,7 +10,7 @@ describe('encodeDiscoveryResponse', () => {
     const snapshot = Snapshot.build({ [TypeUrl.Cluster]: [{ name: 'a', type: 'STATIC' }, { name: `b-${long}`, type: 'STATIC' }] }, { encoder: new ResourceEncoder() });
     const resources = [...snapshot.resources(TypeUrl.Cluster).values()];
     const parts = { version: 'v1-é', typeUrl: TypeUrl.Cluster, nonce: '7-1', resources, controlPlaneId: 'pilot-é' };
-    const type = lookupType('envoy.service.discovery.v3.DiscoveryResponse');
+    const type = lookupType(MessageName.DiscoveryResponse);
     const message = (controlPlane: boolean) =>
       type
         .encode(

@@ -1,5 +1,6 @@
 import protobuf from 'protobufjs';
 import type { ServiceDefinition } from '@grpc/grpc-js';
+import { AdsService } from '@aviary/xds-api';
 import type { EncodedResource } from '@aviary/xds-cache';
 import { lookupType, structToJs } from '@aviary/xds-protos';
 
@@ -52,8 +53,8 @@ function decodeWith<T>(typeName: string): (buf: Buffer) => T {
   };
 }
 
-export const decodeDiscoveryRequest = decodeWith<DiscoveryRequest>('envoy.service.discovery.v3.DiscoveryRequest');
-export const decodeDeltaDiscoveryRequest = decodeWith<DeltaDiscoveryRequest>('envoy.service.discovery.v3.DeltaDiscoveryRequest');
+export const decodeDiscoveryRequest = decodeWith<DiscoveryRequest>(AdsService.sotw.request);
+export const decodeDeltaDiscoveryRequest = decodeWith<DeltaDiscoveryRequest>(AdsService.delta.request);
 
 const anyCache = new WeakMap<EncodedResource, Uint8Array>();
 
@@ -183,13 +184,12 @@ export function encodeDeltaDiscoveryResponse(p: ResponseParts & { readonly remov
 }
 
 const identity = (b: Buffer): Buffer => b;
-const SERVICE = '/envoy.service.discovery.v3.AggregatedDiscoveryService';
 
-/** grpc-js definition of envoy.service.discovery.v3.AggregatedDiscoveryService (ads.proto). */
+/** grpc-js definition of the ADS service (ads.proto; names from @aviary/xds-api). */
 export function adsServiceDefinition(): ServiceDefinition {
   return {
     StreamAggregatedResources: {
-      path: `${SERVICE}/StreamAggregatedResources`,
+      path: AdsService.sotw.path,
       requestStream: true,
       responseStream: true,
       requestSerialize: () => {
@@ -201,7 +201,7 @@ export function adsServiceDefinition(): ServiceDefinition {
       originalName: 'streamAggregatedResources',
     },
     DeltaAggregatedResources: {
-      path: `${SERVICE}/DeltaAggregatedResources`,
+      path: AdsService.delta.path,
       requestStream: true,
       responseStream: true,
       requestSerialize: () => {

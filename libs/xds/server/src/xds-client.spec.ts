@@ -4,11 +4,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
-import { Snapshot, SnapshotCache } from '@aviary/xds-cache';
+import { SnapshotCache } from '@aviary/testing';
+import { Snapshot } from '@aviary/xds-cache';
 import { TypeUrl, decodeResource, encodeResource, assertRoundTrip, resourceTypeUrls } from '@aviary/xds-protos';
 import { XdsServer, type XdsStatusEvent } from './index';
 import { callEcho, countCalls, echoClient, freePort, startEchoBackend, type EchoBackend, type EchoClient } from './testing/echo';
 import { LISTENER, echoMesh } from './testing/echo-mesh';
+import { testKinds, testPeer, type TestPeer } from './testing/peer';
 
 const GROUP = 'proxyless';
 const NODE_ID = 'sidecar~127.0.0.1~client-1.default~default.svc.cluster.local';
@@ -26,16 +28,16 @@ describe('XdsServer with the @grpc/grpc-js-xds client', () => {
   let v1: EchoBackend;
   let v2: EchoBackend;
   let port: number;
-  let cache: SnapshotCache;
-  let server: XdsServer;
+  let cache: SnapshotCache<TestPeer>;
+  let server: XdsServer<TestPeer>;
   let registry: Registry;
   let client: EchoClient;
-  const events: XdsStatusEvent[] = [];
+  const events: XdsStatusEvent<TestPeer>[] = [];
   const backends = (): Record<string, [string, number]> => ({ v1: ['127.0.0.1', v1.port], v2: ['127.0.0.1', v2.port] });
 
   async function startServer(): Promise<void> {
     registry = new Registry();
-    server = new XdsServer({ source: cache, metrics: registry, debounce: { quietMs: 20, maxDelayMs: 200 }, controlPlaneId: 'aviary-test' });
+    server = new XdsServer({ source: cache, nodeParser: testPeer, kinds: testKinds, metrics: registry, debounce: { quietMs: 20, maxDelayMs: 200 }, controlPlaneId: 'aviary-test' });
     server.onStatus((e) => events.push(e));
     await server.listen(`127.0.0.1:${port}`);
   }
@@ -45,11 +47,11 @@ describe('XdsServer with the @grpc/grpc-js-xds client', () => {
     port = await freePort();
     process.env.GRPC_XDS_BOOTSTRAP_CONFIG = JSON.stringify({
       xds_servers: [{ server_uri: `127.0.0.1:${port}`, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
-      node: { id: NODE_ID, cluster: 'demo', locality: { region: 'local', zone: 'z1' }, metadata: { GENERATOR: 'grpc', NAMESPACE: 'default', SERVICE_ACCOUNT: 'client' } },
+      node: { id: NODE_ID, cluster: 'demo', locality: { region: 'local', zone: 'z1' }, metadata: { KIND: 'proxyless', NAMESPACE: 'default', SERVICE_ACCOUNT: 'client' } },
     });
     const xds = await import('@grpc/grpc-js-xds');
     xds.register();
-    cache = new SnapshotCache({ groupOf: () => GROUP });
+    cache = new SnapshotCache<TestPeer>({ groupOf: () => GROUP });
     cache.setSnapshot(GROUP, Snapshot.build(echoMesh({ backends: backends(), weights: { v1: 80, v2: 20 } })));
     await startServer();
     client = echoClient(`xds:///${LISTENER}`);
@@ -78,7 +80,7 @@ describe('XdsServer with the @grpc/grpc-js-xds client', () => {
     expect(counts.v1).toBeLessThanOrEqual(850);
 
     const [status] = server.proxies();
-    expect(status?.proxy).toMatchObject({ id: NODE_ID, kind: 'proxyless', namespace: 'default', identity: 'spiffe://cluster.local/ns/default/sa/client' });
+    expect(status?.proxy).toMatchObject({ id: NODE_ID, kind: 'proxyless', namespace: 'default', metadata: { SERVICE_ACCOUNT: 'client' } });
     expect(status?.types.map((t) => t.typeUrl)).toEqual([TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment, TypeUrl.Listener, TypeUrl.RouteConfiguration]);
     for (const t of status!.types) expect(t.ackedVersion).toBe(t.sentVersion);
     expect(status?.types.find((t) => t.typeUrl === TypeUrl.Listener)?.subscribed).toEqual([LISTENER]);

@@ -1,8 +1,8 @@
 import type { ConnectionPoolSettings, OutlierDetection } from '@aviary/mesh-api';
 import { compareStrings, labelsMatch, type Endpoint, type Service, type ServicePortInfo } from '@aviary/mesh-model';
-import { clusterName, effectivePolicy, isHttp2Port, type Ctx, type EffectivePolicy } from './context';
+import { clusterName, effectivePolicy, isHttp2Port, isHttpPort, type Ctx, type EffectivePolicy } from './context';
 import { adsConfigSource, duration, durationMs, N, stringStruct, T, typed, wrap, type Msg } from './envoy';
-import { clientTlsUpstream, istioMutualUpstream, proxylessUpstream, rawBufferSocket, transportSocket } from './tls';
+import { clientTlsUpstream, istioMutualUpstream, proxylessUpstream, rawBufferSocket, transportSocket, type UpstreamAlpn } from './tls';
 
 /** One outbound cluster and the endpoints it reads (EDS). */
 export interface OutboundCluster {
@@ -83,7 +83,7 @@ function loadBalancer(ctx: Ctx, policy: EffectivePolicy, name: string): Msg {
   }
 }
 
-function circuitBreakers(pool: ConnectionPoolSettings | undefined): Msg {
+export function circuitBreakers(pool: ConnectionPoolSettings | undefined): Msg {
   if (!pool?.tcp?.maxConnections && !pool?.http?.http1MaxPendingRequests && !pool?.http?.http2MaxRequests && !pool?.http?.maxRetries) return {};
   const v = (n: number | undefined) => wrap(n && n > 0 ? n : UINT32_MAX);
   return {
@@ -124,13 +124,23 @@ function outlierDetection(od: OutlierDetection | undefined): Msg {
   return { outlier_detection: out };
 }
 
+function speaksH2(port: Pick<ServicePortInfo, 'protocol'>, pool: ConnectionPoolSettings | undefined): boolean {
+  return isHttp2Port(port) || pool?.http?.h2UpgradePolicy === 'UPGRADE';
+}
+
+/** The protocol an ISTIO_MUTUAL connection to this port carries, offered as ALPN (see UpstreamAlpn). */
+function upstreamAlpn(port: ServicePortInfo, pool: ConnectionPoolSettings | undefined): UpstreamAlpn {
+  if (speaksH2(port, pool)) return 'h2';
+  return isHttpPort(port) ? 'http/1.1' : 'none';
+}
+
 /** HTTP/2 upstream for gRPC/HTTP2 ports; per-connection request limit and idle timeout. */
-function protocolOptions(port: ServicePortInfo, pool: ConnectionPoolSettings | undefined): Msg {
+export function protocolOptions(port: Pick<ServicePortInfo, 'protocol'>, pool: ConnectionPoolSettings | undefined): Msg {
   const common: Msg = {};
   const idle = duration(pool?.http?.idleTimeout);
   if (idle) common.idle_timeout = idle;
   if (pool?.http?.maxRequestsPerConnection && pool.http.maxRequestsPerConnection > 0) common.max_requests_per_connection = wrap(pool.http.maxRequestsPerConnection);
-  const h2 = isHttp2Port(port) || pool?.http?.h2UpgradePolicy === 'UPGRADE';
+  const h2 = speaksH2(port, pool);
   if (!h2 && Object.keys(common).length === 0) return {};
   const options: Msg = {
     ...(Object.keys(common).length > 0 && { common_http_protocol_options: common }),
@@ -147,25 +157,30 @@ function sansFor(service: Service, endpoints: readonly Endpoint[]): string[] {
 /**
  * Upstream TLS. Explicit DestinationRule TLS wins (DISABLE/SIMPLE/MUTUAL/ISTIO_MUTUAL). Without
  * one, sidecars and routers use Istio's auto mTLS: transport_socket_matches sending mTLS to
- * endpoints labelled `security.istio.io/tlsMode: istio` and plaintext to the rest. Proxyless
- * clients get TLS only from an explicit ISTIO_MUTUAL (as Istio's grpcgen).
+ * endpoints labelled `security.istio.io/tlsMode: istio` (their lb endpoint metadata
+ * `envoy.transport_socket_match: {tlsMode: istio}`) and plaintext to the rest; none for
+ * MESH_EXTERNAL services or a destination namespace whose PeerAuthentication is DISABLE.
+ * Proxyless clients get TLS only from an explicit ISTIO_MUTUAL (as Istio's grpcgen).
  */
 function transport(ctx: Ctx, service: Service, port: ServicePortInfo, subset: string, policy: EffectivePolicy, endpoints: readonly Endpoint[]): Msg {
   const mode = policy.tls?.mode;
   const sds = ctx.options.sdsClusterName;
   const sni = istioSni(port.number, subset, service.hostname);
+  const alpn = upstreamAlpn(port, policy.connectionPool);
   if (ctx.proxy.kind === 'proxyless') {
     if (mode === 'ISTIO_MUTUAL') return { transport_socket: transportSocket(proxylessUpstream(ctx.options.certificateProviderInstance, sansFor(service, endpoints))) };
     if (mode === 'SIMPLE' || mode === 'MUTUAL') ctx.problem(`${clusterName('outbound', port.number, subset, service.hostname)}: TLS mode ${mode} is not supported for proxyless gRPC`);
     return {};
   }
   if (mode === 'DISABLE') return {};
-  if (mode === 'ISTIO_MUTUAL') return { transport_socket: transportSocket(istioMutualUpstream(sds, sansFor(service, endpoints), sni)) };
+  if (mode === 'ISTIO_MUTUAL') return { transport_socket: transportSocket(istioMutualUpstream(sds, sansFor(service, endpoints), sni, alpn)) };
   if (mode === 'SIMPLE' || mode === 'MUTUAL') return { transport_socket: transportSocket(clientTlsUpstream(policy.tls!, sds, service.hostname)) };
   if (service.location === 'MESH_EXTERNAL') return {};
+  // As Istio's BestEffortInferServiceMTLSMode: no mTLS where the destination's namespace (or the mesh) disables it.
+  if (ctx.snapshot.peerAuthentications.modeFor(service.namespace, {}) === 'DISABLE') return {};
   return {
     transport_socket_matches: [
-      { name: 'tlsMode-istio', match: stringStruct({ tlsMode: 'istio' }), transport_socket: transportSocket(istioMutualUpstream(sds, sansFor(service, endpoints), sni)) },
+      { name: 'tlsMode-istio', match: stringStruct({ tlsMode: 'istio' }), transport_socket: transportSocket(istioMutualUpstream(sds, sansFor(service, endpoints), sni, alpn)) },
       { name: 'tlsMode-disabled', match: {}, transport_socket: rawBufferSocket() },
     ],
   };

@@ -1,6 +1,5 @@
 import type { ClientTLSSettings, ConnectionPoolSettings, LoadBalancerSettings, OutlierDetection, TrafficPolicy } from '@aviary/mesh-api';
-import { compareStrings, hostMatches, isExportedTo, type DestinationRuleEntry, type MeshSnapshot, type Service, type ServicePortInfo } from '@aviary/mesh-model';
-import type { ProxyInfo } from '@aviary/xds-cache';
+import { compareStrings, hostMatches, isExportedTo, isIpLiteral, type DestinationRuleEntry, type MeshSnapshot, type ProxyInfo, type Service, type ServicePortInfo, type SidecarEntry } from '@aviary/mesh-model';
 
 /** Istio cluster naming: `outbound|9080|v1|reviews.default.svc.cluster.local`, `inbound|9080||`. */
 export function clusterName(direction: 'outbound' | 'inbound', port: number, subset: string, host: string): string {
@@ -10,7 +9,7 @@ export function clusterName(direction: 'outbound' | 'inbound', port: number, sub
 /**
  * Which ClusterLoadAssignments may change when the endpoints of `hosts` change: the outbound
  * clusters of those services (every port and subset; a CLA is named as its cluster). For
- * `SourceChange.names`, so the server skips proxies that watch none of them.
+ * `XdsChange.names` (see `changeFor`), so the server skips proxies that watch none of them.
  */
 export function endpointNamesOf(hosts: Iterable<string>): (name: string) => boolean {
   const set = new Set(hosts);
@@ -22,12 +21,24 @@ export const BLACKHOLE_CLUSTER = 'BlackHoleCluster';
 
 const httpProtocols = new Set(['HTTP', 'HTTP2', 'GRPC', 'GRPC-WEB']);
 
-export function isHttpPort(port: ServicePortInfo): boolean {
+export function isHttpPort(port: Pick<ServicePortInfo, 'protocol'>): boolean {
   return httpProtocols.has(port.protocol);
 }
 
-export function isHttp2Port(port: ServicePortInfo): boolean {
+export function isHttp2Port(port: Pick<ServicePortInfo, 'protocol'>): boolean {
   return port.protocol === 'HTTP2' || port.protocol === 'GRPC' || port.protocol === 'GRPC-WEB';
+}
+
+/** Istio's node metadata INTERCEPTION_MODE (REDIRECT, TPROXY or NONE); only NONE changes the output. */
+export function interceptionNone(metadata: Readonly<Record<string, unknown>>): boolean {
+  return metadata['INTERCEPTION_MODE'] === 'NONE';
+}
+
+/** INSTANCE_IPS (Istio: comma-separated; a list is taken too), first entry. */
+export function firstInstanceIp(metadata: Readonly<Record<string, unknown>>): string | undefined {
+  const raw = metadata['INSTANCE_IPS'];
+  const first = Array.isArray(raw) ? raw[0] : typeof raw === 'string' ? raw.split(',')[0] : undefined;
+  return typeof first === 'string' && first.trim() !== '' ? first.trim() : undefined;
 }
 
 /** Knobs that are deployment facts rather than mesh config. */
@@ -50,6 +61,19 @@ export function resolveTranslateOptions(o: TranslateOptions = {}): ResolvedTrans
   return { sdsClusterName: o.sdsClusterName ?? 'sds-grpc', certificateProviderInstance: o.certificateProviderInstance ?? 'default' };
 }
 
+/**
+ * Whether a Sidecar egress `hosts` list (`<ns>/<dnsName>` with `*`, `.` and `~` namespaces and
+ * `*`/`*.suffix` names) selects a service, for a proxy in `proxyNamespace`.
+ */
+export function egressHostsMatch(hosts: readonly string[], service: Service, proxyNamespace: string): boolean {
+  return hosts.some((h) => {
+    const slash = h.indexOf('/');
+    const ns = slash < 0 ? '*' : h.slice(0, slash);
+    const host = slash < 0 ? h : h.slice(slash + 1);
+    return ns !== '~' && (ns === '*' || (ns === '.' ? service.namespace === proxyNamespace : ns === service.namespace)) && hostMatches(host, service.hostname);
+  });
+}
+
 /** Everything a generator reads for one proxy. `problems` collects what was left out and why. */
 export class Ctx {
   readonly problems: string[] = [];
@@ -65,6 +89,28 @@ export class Ctx {
     return this.snapshot.options.trustDomain;
   }
 
+  /**
+   * No traffic capture (node metadata `INTERCEPTION_MODE: NONE`, local mode and VMs without
+   * iptables): every listener binds a real address; there is no 15001/15006 and no original
+   * destination.
+   */
+  get interceptionNone(): boolean {
+    return interceptionNone(this.proxy.metadata);
+  }
+
+  /** The workload's own IP: INSTANCE_IPS[0] when it is an IP literal, else the node id's IP. */
+  get instanceIp(): string | undefined {
+    const ip = firstInstanceIp(this.proxy.metadata);
+    if (ip !== undefined && isIpLiteral(ip)) return ip;
+    if (ip !== undefined) this.problem(`node metadata INSTANCE_IPS starts with ${JSON.stringify(ip)}, which is not an IP address; the node id's IP is used`);
+    return this.proxy.ip;
+  }
+
+  /** The Sidecar resource that applies to this proxy, if any. */
+  sidecarResource(): SidecarEntry | undefined {
+    return this.snapshot.sidecars.forWorkload(this.proxy.namespace, this.proxy.labels);
+  }
+
   problem(message: string): void {
     this.problems.push(message);
   }
@@ -78,16 +124,10 @@ export class Ctx {
     if (this.visibleCache) return this.visibleCache;
     const ns = this.proxy.namespace;
     let services = this.snapshot.services.all().filter((s) => isExportedTo(s.exportTo, s.namespace, ns));
-    const sidecar = this.snapshot.sidecars.forWorkload(ns, this.proxy.labels);
-    const egress = sidecar?.spec.egress;
+    const egress = this.sidecarResource()?.spec.egress;
     if (egress && egress.length > 0) {
-      const patterns = egress.flatMap((e) => e.hosts).map((h) => {
-        const slash = h.indexOf('/');
-        return slash < 0 ? { ns: '*', host: h } : { ns: h.slice(0, slash), host: h.slice(slash + 1) };
-      });
-      services = services.filter((s) =>
-        patterns.some((p) => p.ns !== '~' && (p.ns === '*' || (p.ns === '.' ? s.namespace === ns : p.ns === s.namespace)) && hostMatches(p.host, s.hostname)),
-      );
+      const hosts = egress.flatMap((e) => e.hosts);
+      services = services.filter((s) => egressHostsMatch(hosts, s, ns));
     }
     this.visibleCache = Object.freeze([...services].sort((a, b) => compareStrings(a.hostname, b.hostname)));
     return this.visibleCache;
@@ -103,8 +143,7 @@ export class Ctx {
 
   /** Outbound mode for sidecars: ALLOW_ANY (default) routes unknown hosts to PassthroughCluster. */
   outboundAllowAny(): boolean {
-    const sidecar = this.snapshot.sidecars.forWorkload(this.proxy.namespace, this.proxy.labels);
-    return sidecar?.spec.outboundTrafficPolicy?.mode !== 'REGISTRY_ONLY';
+    return this.sidecarResource()?.spec.outboundTrafficPolicy?.mode !== 'REGISTRY_ONLY';
   }
 }
 

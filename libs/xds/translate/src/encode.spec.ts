@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { Snapshot, ResourceEncoder, TranslatingSource } from '@aviary/xds-cache';
 import { TypeUrl, canonicalResource, decodeResource, encodeResource } from '@aviary/xds-protos';
 import { bookinfo, loadObjects, proxies } from './__fixtures__/fixture';
 import { buildSnapshot } from '@aviary/mesh-model';
-import { proxyGroupKey, toSnapshotInput, translate, translateForCache, type XdsResources } from './index';
+import { translate, type XdsResources } from './index';
 
 const snapshot = bookinfo();
 const types = [
@@ -44,11 +43,6 @@ describe.each(Object.entries(proxies))('translation for %s', (_name, proxy) => {
     }
   });
 
-  it('is consistent: every referenced RDS and EDS name exists (xds-cache check)', () => {
-    const built = Snapshot.build(toSnapshotInput(result), { encoder: new ResourceEncoder() });
-    expect(built.consistent()).toEqual({ ok: true, problems: [] });
-  });
-
   it('every cluster a route or tcp_proxy references is served to the proxy', () => {
     const clusters = new Set(result.clusters.map((c) => c.name));
     const referenced = new Set<string>();
@@ -83,18 +77,5 @@ describe.each(Object.entries(proxies))('translation for %s', (_name, proxy) => {
       const names = result[key].map((r) => r.name);
       expect(names).toEqual([...new Set(names)].sort());
     }
-  });
-});
-
-describe('wiring into @aviary/xds-cache', () => {
-  it('TranslatingSource serves consistent snapshots from translateForCache, grouped by proxyGroupKey', async () => {
-    const rejected: unknown[] = [];
-    const source = new TranslatingSource(snapshot, { translate: translateForCache(), groupOf: proxyGroupKey, onRejected: (_p, e) => rejected.push(e) });
-    for (const proxy of Object.values(proxies)) {
-      const s = source.resourcesFor(proxy);
-      expect(s.consistent().ok).toBe(true);
-      expect(s.resources(TypeUrl.Listener).size).toBe(translate(proxy, snapshot).listeners.length);
-    }
-    expect(rejected).toEqual([]);
   });
 });

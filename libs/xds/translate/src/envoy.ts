@@ -1,33 +1,35 @@
 import { parseDuration } from '@aviary/mesh-api';
+import { ExtensionTypeUrl, TypeUrl } from '@aviary/xds-api';
 
 /**
  * Helpers that build Envoy v3 messages in the canonical form @aviary/xds-protos encodes:
  * proto (snake_case) field names, only set fields, enums by name, wrappers as `{ value }`,
- * Durations as `{ seconds, nanos }`, nested Anys as `{ '@type': 'type.googleapis.com/<full.Name>', ...fields }`.
+ * Durations as `{ seconds, nanos }`, nested Anys as `{ '@type': <type URL>, ...fields }`.
  * No protobuf runtime here: the packer verifies and encodes.
  */
 
 export type Msg = { [field: string]: unknown };
 
-export const TYPE_PREFIX = 'type.googleapis.com/';
-
+/** Type URLs (@aviary/xds-api's) under the short names the generators use. */
 export const T = {
-  Listener: 'type.googleapis.com/envoy.config.listener.v3.Listener',
-  RouteConfiguration: 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration',
-  Cluster: 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
-  ClusterLoadAssignment: 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment',
-  HttpConnectionManager: 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
-  TcpProxy: 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy',
-  Router: 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router',
-  HTTPFault: 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault',
-  RBAC: 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC',
-  LocalRateLimit: 'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit',
-  UpstreamTlsContext: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
-  DownstreamTlsContext: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
-  RawBuffer: 'type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer',
-  TlsInspector: 'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector',
-  OriginalDst: 'type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst',
-  HttpProtocolOptions: 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+  Listener: TypeUrl.Listener,
+  RouteConfiguration: TypeUrl.RouteConfiguration,
+  Cluster: TypeUrl.Cluster,
+  ClusterLoadAssignment: TypeUrl.ClusterLoadAssignment,
+  HttpConnectionManager: ExtensionTypeUrl.HttpConnectionManager,
+  TcpProxy: ExtensionTypeUrl.TcpProxy,
+  Router: ExtensionTypeUrl.Router,
+  HTTPFault: ExtensionTypeUrl.HTTPFault,
+  RBAC: ExtensionTypeUrl.RBAC,
+  LocalRateLimit: ExtensionTypeUrl.LocalRateLimit,
+  UpstreamTlsContext: ExtensionTypeUrl.UpstreamTlsContext,
+  DownstreamTlsContext: ExtensionTypeUrl.DownstreamTlsContext,
+  RawBuffer: ExtensionTypeUrl.RawBuffer,
+  TlsInspector: ExtensionTypeUrl.TlsInspector,
+  OriginalDst: ExtensionTypeUrl.OriginalDst,
+  HttpInspector: ExtensionTypeUrl.HttpInspector,
+  PreviousHostsPredicate: ExtensionTypeUrl.PreviousHostsPredicate,
+  HttpProtocolOptions: ExtensionTypeUrl.HttpProtocolOptions,
 } as const;
 
 /** Well-known filter and transport socket names (Envoy's; gRPC matches some of them exactly). */
@@ -43,6 +45,8 @@ export const N = {
   rawBuffer: 'envoy.transport_sockets.raw_buffer',
   tlsInspector: 'envoy.filters.listener.tls_inspector',
   originalDst: 'envoy.filters.listener.original_dst',
+  httpInspector: 'envoy.filters.listener.http_inspector',
+  previousHosts: 'envoy.retry_host_predicates.previous_hosts',
   httpProtocolOptions: 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
 } as const;
 

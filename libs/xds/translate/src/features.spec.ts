@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { buildSnapshot, type ModelObject } from '@aviary/mesh-model';
-import { parseNode } from '@aviary/xds-cache';
+import { buildSnapshot, parseNode, type ModelObject } from '@aviary/mesh-model';
+import { ExtensionTypeUrl } from '@aviary/xds-api';
 import { TypeUrl, canonicalResource, decodeResource, encodeResource } from '@aviary/xds-protos';
 import { translate, type Msg, type XdsResources } from './index';
 
@@ -42,10 +42,10 @@ describe('proxyless gRPC', () => {
   it('api_listener <host>:<port> → HCM (typed Any) → RDS over ADS, router last', () => {
     const l = get(r.listeners, 'echo.default.svc.cluster.local:8080');
     const hcm = (l.api_listener as Msg).api_listener as Msg;
-    expect(hcm['@type']).toBe('type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager');
+    expect(hcm['@type']).toBe(ExtensionTypeUrl.HttpConnectionManager);
     expect(hcm.rds).toEqual({ config_source: { ads: {}, resource_api_version: 'V3' }, route_config_name: C });
     const filters = hcm.http_filters as Msg[];
-    expect(filters.at(-1)).toEqual({ name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } });
+    expect(filters.at(-1)).toEqual({ name: 'envoy.filters.http.router', typed_config: { '@type': ExtensionTypeUrl.Router } });
   });
 
   it('the virtual host matches the target authority', () => {
@@ -81,7 +81,7 @@ describe('sidecar inbound mTLS follows PeerAuthentication', () => {
     const c = chains('STRICT');
     expect(c.map((x) => (x.filter_chain_match as Msg).transport_protocol)).toEqual(['tls']);
     const tls = (c[0]!.transport_socket as Msg).typed_config as Msg;
-    expect(tls['@type']).toBe('type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext');
+    expect(tls['@type']).toBe(ExtensionTypeUrl.DownstreamTlsContext);
     expect(tls.require_client_certificate).toEqual({ value: true });
     expect(JSON.stringify(tls)).toContain('"name":"ROOTCA"');
   });
@@ -101,7 +101,9 @@ describe('DestinationRule TLS on outbound clusters', () => {
     const t = (cluster({ mode: 'ISTIO_MUTUAL' }).transport_socket as Msg).typed_config as Msg;
     const common = t.common_tls_context as Msg;
     expect((common.tls_certificate_sds_secret_configs as Msg[])[0]!.name).toBe('default');
-    expect((common.combined_validation_context as Msg).default_validation_context).toEqual({ match_subject_alt_names: [{ exact: 'spiffe://cluster.local/ns/default/sa/echo' }] });
+    expect((common.combined_validation_context as Msg).default_validation_context).toEqual({
+      match_typed_subject_alt_names: [{ san_type: 'URI', matcher: { exact: 'spiffe://cluster.local/ns/default/sa/echo' } }],
+    });
     expect(t.sni).toBe('outbound_.8080_._.echo.default.svc.cluster.local');
   });
   it('DISABLE: no transport socket; unset: auto mTLS by transport_socket_matches', () => {

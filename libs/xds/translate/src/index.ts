@@ -1,10 +1,13 @@
-export { translate, toSnapshotInput, translateForCache, cachedTranslation, selectingLabelKeys, proxyGroupKey } from './translate';
-export type { XdsResources, CachedTranslation } from './translate';
+export { translate, toSnapshotInput, cachedTranslation, selectingLabelKeys, proxyGroupKey } from './translate';
+export type { XdsResources, ResourcesByType, CachedTranslation } from './translate';
+export { changeFor } from './change';
+export type { XdsChange } from './change';
 export type { NamedResource } from './result';
-export { clusterName, endpointNamesOf, effectivePolicy, resolveTranslateOptions, PASSTHROUGH_CLUSTER, BLACKHOLE_CLUSTER } from './context';
+export { clusterName, endpointNamesOf, effectivePolicy, resolveTranslateOptions, firstInstanceIp, interceptionNone, PASSTHROUGH_CLUSTER, BLACKHOLE_CLUSTER } from './context';
 export type { TranslateOptions, ResolvedTranslateOptions, EffectivePolicy } from './context';
 export { T as typeUrls, N as filterNames, typed, durationMs, fractionalPercent } from './envoy';
 export type { Msg } from './envoy';
 export { istioSni } from './clusters';
 export { SECRET_WORKLOAD, SECRET_ROOT } from './tls';
-export { OUTBOUND_PORT, INBOUND_PORT } from './sidecar';
+export { OUTBOUND_PORT } from './sidecar';
+export { INBOUND_PORT } from './inbound';

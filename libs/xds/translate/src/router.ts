@@ -13,7 +13,8 @@ import { gatewayDownstream, transportSocket } from './tls';
 
 /**
  * Router (ingress gateway), Istio's shape: for each port of the Gateway servers whose selector
- * matches the proxy's labels, a listener `0.0.0.0_<port>`. Plain HTTP servers share RDS
+ * matches the proxy's labels, a listener `0.0.0.0_<port>` (`127.0.0.1_<port>` with
+ * INTERCEPTION_MODE NONE, i.e. local mode). Plain HTTP servers share RDS
  * `http.<port>`; SIMPLE/MUTUAL TLS servers each get a filter chain matched by SNI with their
  * own RDS `https.<port>.<server>.<gateway>.<ns>`; PASSTHROUGH servers get tcp_proxy chains per
  * SNI from the VirtualServices' `tls` routes. Routes come from VirtualServices bound to the
@@ -64,6 +65,8 @@ export function routerResources(ctx: Ctx): Generated {
     out.clusters.push({ name: c.name, resource: c.cluster });
     out.endpoints.push({ name: c.name, resource: c.loadAssignment });
   }
+  // Local mode (INTERCEPTION_MODE NONE) keeps the gateway on loopback; in Kubernetes it serves the pod's every address.
+  const address = ctx.interceptionNone ? '127.0.0.1' : '0.0.0.0';
 
   for (const [port, list] of [...byPort].sort(([a], [b]) => a - b)) {
     const chains: Msg[] = [];
@@ -94,12 +97,12 @@ export function routerResources(ctx: Ctx): Generated {
       );
     }
     if (chains.length === 0) continue;
-    const listenerName = `0.0.0.0_${port}`;
+    const listenerName = `${address}_${port}`;
     out.listeners.push({
       name: listenerName,
       resource: {
         name: listenerName,
-        address: socketAddress('0.0.0.0', port),
+        address: socketAddress(address, port),
         traffic_direction: 'OUTBOUND',
         ...(needsTlsInspector && { listener_filters: [{ name: N.tlsInspector, typed_config: typed(T.TlsInspector) }] }),
         filter_chains: chains,

@@ -22,9 +22,18 @@ const grpcStatus: Readonly<Record<string, number>> = {
 
 const redirectCodes: Readonly<Record<number, string>> = { 301: 'MOVED_PERMANENTLY', 302: 'FOUND', 303: 'SEE_OTHER', 307: 'TEMPORARY_REDIRECT', 308: 'PERMANENT_REDIRECT' };
 
-/** Istio's default retry policy for sidecars and routers (the host predicate is left out). */
+/**
+ * Retry on another host, as Istio: `host_selection_retry_max_attempts` only counts host
+ * re-selections that a `retry_host_predicate` rejects, so the two go together (alone it is a
+ * no-op).
+ */
+function otherHostOnRetry(): Msg {
+  return { retry_host_predicate: [{ name: N.previousHosts, typed_config: typed(T.PreviousHostsPredicate) }], host_selection_retry_max_attempts: 5 };
+}
+
+/** Istio's default retry policy for sidecars and routers. */
 export function defaultRetryPolicy(): Msg {
-  return { retry_on: 'connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes', num_retries: wrap(2), host_selection_retry_max_attempts: 5 };
+  return { retry_on: 'connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes', num_retries: wrap(2), ...otherHostOnRetry() };
 }
 
 /** The route a host without VirtualService gets: everything to the default cluster. */
@@ -171,7 +180,7 @@ function retryPolicy(ctx: Ctx, r: HTTPRoute): Msg | undefined {
     ...(perTry && { per_try_timeout: perTry }),
     ...(codes.length > 0 && { retriable_status_codes: codes }),
     ...(backoff && { retry_back_off: { base_interval: backoff } }),
-    ...(!proxyless && { host_selection_retry_max_attempts: 5 }),
+    ...(!proxyless && otherHostOnRetry()),
   };
 }
 

@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { buildSnapshot, type ModelObject } from '@aviary/mesh-model';
-import { parseNode, type ProxyInfo, type SnapshotInput } from '@aviary/xds-cache';
+import { buildSnapshot, parseNode, type ModelObject, type ProxyInfo } from '@aviary/mesh-model';
 import { bookinfo, loadObjects, proxies } from './__fixtures__/fixture';
-import { cachedTranslation, selectingLabelKeys, toSnapshotInput, translate, typeUrls as T } from './index';
+import { cachedTranslation, selectingLabelKeys, toSnapshotInput, translate, typeUrls as T, type ResourcesByType } from './index';
 
 function obj(kind: string, name: string, spec: unknown, namespace = 'default'): ModelObject {
   return { kind, metadata: { name, namespace }, spec };
@@ -10,7 +9,7 @@ function obj(kind: string, name: string, spec: unknown, namespace = 'default'): 
 const sidecar = (ip: string, labels: Record<string, string>, ns = 'default'): ProxyInfo =>
   parseNode({ id: `sidecar~${ip}~pod.${ns}~${ns}.svc.cluster.local`, metadata: { NAMESPACE: ns, LABELS: labels } });
 
-const json = (input: SnapshotInput | Record<string, unknown>) => JSON.stringify(input);
+const json = (input: ResourcesByType | Record<string, unknown>) => JSON.stringify(input);
 
 describe('cachedTranslation (shared parts between proxies)', () => {
   const snapshot = bookinfo();
@@ -33,14 +32,14 @@ describe('cachedTranslation (shared parts between proxies)', () => {
     expect(clusterA).toBeDefined();
     expect(clusterA).toBe(clusterB);
     // their inbound halves differ (own service instances)
-    const inbound = (x: SnapshotInput) => JSON.stringify(x[T.Listener]!.find((l) => (l as { name: string }).name === 'virtualInbound'));
+    const inbound = (x: ResourcesByType) => JSON.stringify(x[T.Listener]!.find((l) => (l as { name: string }).name === 'virtualInbound'));
     expect(inbound(a)).not.toBe(inbound(b));
   });
 
   it('keeps apart proxies whose labels select a different Sidecar, DestinationRule or VirtualService match', () => {
     const objects = [
       ...loadObjects(),
-      obj('DestinationRule', 'ratings-canary', { host: 'ratings', workloadSelector: { labels: { track: 'canary' } }, trafficPolicy: { loadBalancer: { simple: 'RANDOM' } } }),
+      obj('DestinationRule', 'ratings-canary', { host: 'ratings', workloadSelector: { matchLabels: { track: 'canary' } }, trafficPolicy: { loadBalancer: { simple: 'RANDOM' } } }),
       obj('Sidecar', 'narrow', { workloadSelector: { labels: { scope: 'narrow' } }, egress: [{ hosts: ['./ratings.default.svc.cluster.local'] }] }),
     ];
     const model = buildSnapshot(objects, { trustDomain: 'cluster.local' });

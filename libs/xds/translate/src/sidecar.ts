@@ -1,35 +1,24 @@
-import { MESH_GATEWAY, compareStrings, type Service, type ServicePortInfo } from '@aviary/mesh-model';
+import { MESH_GATEWAY, compareStrings, resolveHost, type Service } from '@aviary/mesh-model';
 import { outboundClusters } from './clusters';
-import { BLACKHOLE_CLUSTER, clusterName, isHttp2Port, isHttpPort, PASSTHROUGH_CLUSTER, type Ctx } from './context';
-import { durationMs, N, prune, socketAddress, T, typed, wrap, type Msg } from './envoy';
+import { planEgress, type PortService } from './egress';
+import { BLACKHOLE_CLUSTER, clusterName, PASSTHROUGH_CLUSTER, type Ctx } from './context';
+import { durationMs, socketAddress, wrap, type Msg } from './envoy';
 import { faultFilter, hcmFilter, tcpProxyFilter } from './hcm';
-import { withRateLimits, rateLimitHttpFilter } from './ratelimit';
-import { httpSecurityFilters, tcpSecurityFilters } from './authz/filters';
-import { inboundScope } from './authz/scope';
+import { inbound, INBOUND_PASSTHROUGH_CLUSTER } from './inbound';
 import { defaultRoute, virtualServiceRoutes, type ClusterRefs } from './routes';
 import type { Generated } from './result';
-import { istioMutualDownstream, transportSocket } from './tls';
 
 /**
- * Sidecar (Istio's shape): `virtualOutbound` on 15001 and a `0.0.0.0_<port>` listener per
- * outbound port (HTTP ports read RDS `<port>`; TCP ports proxy to the service's cluster);
- * `virtualInbound` on 15006 with filter chains per port of the workload's own service
- * instances (matched by the proxy IP), forwarding to `inbound|<port>||` clusters at
- * 127.0.0.1:<port>; mTLS per PeerAuthentication (STRICT: TLS chain only; PERMISSIVE: TLS and
- * plaintext chains selected by transport_protocol; DISABLE: plaintext); RBAC and local rate
- * limits on inbound HTTP.
+ * Sidecar (Istio's shape), outbound: `virtualOutbound` on 15001 and a listener per outbound
+ * port (see ./egress for which ports and where they bind: `0.0.0.0_<port>` virtual listeners
+ * under iptables, `<bind>_<port>` bound ones with INTERCEPTION_MODE NONE or a Sidecar egress
+ * bind); HTTP ports read RDS `<port>`, TCP ports proxy to the service's cluster. The inbound
+ * half is ./inbound.
  */
 
 export const OUTBOUND_PORT = 15001;
-export const INBOUND_PORT = 15006;
-export const INBOUND_PASSTHROUGH_CLUSTER = 'InboundPassthroughClusterIpv4';
-
-export function sidecarResources(ctx: Ctx): Generated {
-  const out: Generated = { listeners: [], routes: [], clusters: [], endpoints: [] };
-  outbound(ctx, out);
-  inbound(ctx, out);
-  return out;
-}
+/** Istio's InboundPassthroughBindIpv4. */
+export const INBOUND_PASSTHROUGH_BIND = '127.0.0.6';
 
 /**
  * The outbound half: reads only the proxy's kind, namespace and the labels that select a
@@ -42,33 +31,28 @@ export function sidecarOutbound(ctx: Ctx): Generated {
   return out;
 }
 
-/** The inbound half: the proxy's own service instances (by IP), PeerAuthentication, RBAC, rate limits. */
+/** The inbound half (./inbound): the proxy's own service instances or Sidecar ingress, PeerAuthentication, RBAC, rate limits. */
 export function sidecarInbound(ctx: Ctx): Generated {
   const out: Generated = { listeners: [], routes: [], clusters: [], endpoints: [] };
   inbound(ctx, out);
   return out;
 }
 
-function staticCluster(name: string, address: string, port: number, http2: boolean): Msg {
-  return prune({
-    name,
-    type: 'STATIC',
-    connect_timeout: durationMs(10_000),
-    lb_policy: 'ROUND_ROBIN',
-    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(address, port) } }] }] },
-    ...(http2 && {
-      typed_extension_protocol_options: { [N.httpProtocolOptions]: typed(T.HttpProtocolOptions, { explicit_http_config: { http2_protocol_options: {} } }) },
-    }),
-  });
-}
-
 function passthroughClusters(out: Generated, inboundToo: boolean): void {
   out.clusters.push({ name: PASSTHROUGH_CLUSTER, resource: { name: PASSTHROUGH_CLUSTER, type: 'ORIGINAL_DST', connect_timeout: durationMs(10_000), lb_policy: 'CLUSTER_PROVIDED' } });
   out.clusters.push({ name: BLACKHOLE_CLUSTER, resource: { name: BLACKHOLE_CLUSTER, type: 'STATIC', connect_timeout: durationMs(10_000) } });
   if (inboundToo) {
+    // Bound to 127.0.0.6, which the capture rules (libs/iptables) let out: a connection to the
+    // pod's own IP from any other source would be captured again and loop through 15006.
     out.clusters.push({
       name: INBOUND_PASSTHROUGH_CLUSTER,
-      resource: { name: INBOUND_PASSTHROUGH_CLUSTER, type: 'ORIGINAL_DST', connect_timeout: durationMs(10_000), lb_policy: 'CLUSTER_PROVIDED' },
+      resource: {
+        name: INBOUND_PASSTHROUGH_CLUSTER,
+        type: 'ORIGINAL_DST',
+        connect_timeout: durationMs(10_000),
+        lb_policy: 'CLUSTER_PROVIDED',
+        upstream_bind_config: { source_address: { address: INBOUND_PASSTHROUGH_BIND, port_value: 0 } },
+      },
     });
   }
 }
@@ -89,15 +73,8 @@ function domainsFor(ctx: Ctx, service: Service, port: number): string[] {
 }
 
 function outbound(ctx: Ctx, out: Generated): void {
-  const allowAny = ctx.outboundAllowAny();
-  const httpPorts = new Map<number, { service: Service; port: ServicePortInfo }[]>();
-  const tcpPorts = new Map<number, { service: Service; port: ServicePortInfo }[]>();
   for (const service of ctx.visibleServices()) {
     for (const port of service.ports) {
-      const map = isHttpPort(port) ? httpPorts : tcpPorts;
-      const list = map.get(port.number);
-      if (list) list.push({ service, port });
-      else map.set(port.number, [{ service, port }]);
       for (const c of outboundClusters(ctx, service, port)) {
         out.clusters.push({ name: c.name, resource: c.cluster });
         out.endpoints.push({ name: c.name, resource: c.loadAssignment });
@@ -106,60 +83,44 @@ function outbound(ctx: Ctx, out: Generated): void {
   }
   passthroughClusters(out, true);
 
-  for (const [portNumber, entries] of httpPorts) {
-    const routeName = String(portNumber);
-    const vhosts: Msg[] = [];
-    for (const { service } of entries) {
-      const refs: ClusterRefs = new Set();
-      const vs = ctx.snapshot.virtualServices.forHost(service.hostname, ctx.proxy.namespace);
-      let routes = vs ? virtualServiceRoutes(ctx, vs, { port: portNumber, gateway: MESH_GATEWAY }, refs) : [];
-      if (routes.length === 0) routes = [defaultRoute(ctx, service, portNumber, refs)];
-      vhosts.push({ name: `${service.hostname}:${portNumber}`, domains: domainsFor(ctx, service, portNumber), routes });
-    }
-    vhosts.push({
-      name: allowAny ? 'allow_any' : 'block_all',
-      domains: ['*'],
-      routes: [
-        allowAny
-          ? { name: 'allow_any', match: { prefix: '/' }, route: { cluster: PASSTHROUGH_CLUSTER, timeout: durationMs(0) } }
-          : { name: 'block_all', match: { prefix: '/' }, direct_response: { status: 502 } },
-      ],
-    });
-    vhosts.sort((a, b) => compareStrings(a.name as string, b.name as string));
-    out.routes.push({ name: routeName, resource: { name: routeName, virtual_hosts: vhosts, validate_clusters: wrap(false) } });
-    const listenerName = `0.0.0.0_${portNumber}`;
-    out.listeners.push({
+  const none = ctx.interceptionNone;
+  const egressProxy = egressProxyCluster(ctx);
+  if (none && egressProxy === undefined && ctx.sidecarResource()?.spec.outboundTrafficPolicy?.mode === 'ALLOW_ANY') {
+    ctx.problem('outboundTrafficPolicy ALLOW_ANY has no effect with INTERCEPTION_MODE NONE: without capture there is no original destination to pass through to');
+  }
+  // Unknown hosts go to the egress proxy, else pass through to their original destination, which
+  // only a captured connection has (a bound listener has none): else 502.
+  const unknownHosts = (bind: string | undefined): string | undefined => {
+    if (!ctx.outboundAllowAny()) return undefined;
+    return egressProxy ?? (bind === undefined ? PASSTHROUGH_CLUSTER : undefined);
+  };
+  for (const plan of planEgress(ctx)) {
+    const address = plan.bind ?? '0.0.0.0';
+    const listenerName = `${address}_${plan.port}`;
+    const base = {
       name: listenerName,
-      resource: {
+      address: socketAddress(address, plan.port),
+      ...(plan.bind === undefined && { bind_to_port: wrap(false) }),
+      traffic_direction: 'OUTBOUND',
+    };
+    if (plan.http) {
+      const routeName = String(plan.port);
+      out.routes.push({ name: routeName, resource: outboundRoutes(ctx, routeName, plan.port, plan.services, unknownHosts(plan.bind)) });
+      out.listeners.push({
         name: listenerName,
-        address: socketAddress('0.0.0.0', portNumber),
-        bind_to_port: wrap(false),
-        traffic_direction: 'OUTBOUND',
-        filter_chains: [{ filters: [hcmFilter({ statPrefix: `outbound_0.0.0.0_${portNumber}`, rds: routeName, filters: [faultFilter()] })] }],
-      },
-    });
+        resource: { ...base, filter_chains: [{ filters: [hcmFilter({ statPrefix: `outbound_${address}_${plan.port}`, rds: routeName, filters: [faultFilter()] })] }] },
+      });
+    } else if (plan.services.length > 0) {
+      const host = plan.services[0]!.service.hostname;
+      out.listeners.push({
+        name: listenerName,
+        resource: { ...base, filter_chains: [{ filters: [tcpProxyFilter(`outbound|${plan.port}||${host}`, clusterName('outbound', plan.port, '', host))] }] },
+      });
+    }
   }
 
-  for (const [portNumber, entries] of tcpPorts) {
-    if (httpPorts.has(portNumber)) {
-      ctx.problem(`port ${portNumber}: TCP services ${entries.map((e) => e.service.hostname).join(', ')} share the port with HTTP services; HTTP wins`);
-      continue;
-    }
-    if (entries.length > 1) ctx.problem(`port ${portNumber}: several TCP services (${entries.map((e) => e.service.hostname).join(', ')}); ${entries[0]!.service.hostname} is used`);
-    const first = entries[0]!;
-    const listenerName = `0.0.0.0_${portNumber}`;
-    out.listeners.push({
-      name: listenerName,
-      resource: {
-        name: listenerName,
-        address: socketAddress('0.0.0.0', portNumber),
-        bind_to_port: wrap(false),
-        traffic_direction: 'OUTBOUND',
-        filter_chains: [{ filters: [tcpProxyFilter(`outbound|${portNumber}||${first.service.hostname}`, clusterName('outbound', portNumber, '', first.service.hostname))] }],
-      },
-    });
-  }
-
+  if (none) return;
+  const catchAll = unknownHosts(undefined) ?? BLACKHOLE_CLUSTER;
   out.listeners.push({
     name: 'virtualOutbound',
     resource: {
@@ -167,113 +128,58 @@ function outbound(ctx: Ctx, out: Generated): void {
       address: socketAddress('0.0.0.0', OUTBOUND_PORT),
       use_original_dst: wrap(true),
       traffic_direction: 'OUTBOUND',
-      filter_chains: [{ name: 'virtualOutbound-catchall-tcp', filters: [tcpProxyFilter(allowAny ? PASSTHROUGH_CLUSTER : BLACKHOLE_CLUSTER, allowAny ? PASSTHROUGH_CLUSTER : BLACKHOLE_CLUSTER)] }],
+      filter_chains: [{ name: 'virtualOutbound-catchall-tcp', filters: [tcpProxyFilter(catchAll, catchAll)] }],
     },
   });
 }
 
-interface Instance {
-  readonly service: Service;
-  readonly port: ServicePortInfo;
-  /** The workload's listening port. */
-  readonly targetPort: number;
+/**
+ * `outboundTrafficPolicy.egressProxy` (with ALLOW_ANY): the outbound cluster that traffic to
+ * unknown hosts goes to instead of its original destination; undefined, with a problem, when
+ * its host, port or subset is not a visible service's.
+ */
+function egressProxyCluster(ctx: Ctx): string | undefined {
+  const sidecar = ctx.sidecarResource();
+  const policy = sidecar?.spec.outboundTrafficPolicy;
+  const proxy = policy?.egressProxy;
+  if (!sidecar || !proxy) return undefined;
+  const where = `${sidecar.key} outboundTrafficPolicy.egressProxy`;
+  if (policy.mode !== 'ALLOW_ANY') {
+    ctx.problem(`${where} applies only with mode ALLOW_ANY; ignored`);
+    return undefined;
+  }
+  const host = resolveHost(proxy.host, sidecar.namespace, ctx.snapshot.options.domainSuffix);
+  const service = ctx.isVisible(host) ? ctx.snapshot.services.get(host) : undefined;
+  const port = proxy.port?.number ?? (service?.ports.length === 1 ? service.ports[0]!.number : undefined);
+  const subset = proxy.subset ?? '';
+  const known = service?.ports.some((p) => p.number === port) && (subset === '' || ctx.destinationRule(service)?.spec.subsets?.some((s) => s.name === subset));
+  if (port === undefined || !known) {
+    ctx.problem(`${where}: ${host}${port === undefined ? '' : `:${port}`}${subset ? ` subset ${subset}` : ''} is not a service port (and subset) this proxy can reach; unknown hosts are not sent to it`);
+    return undefined;
+  }
+  return clusterName('outbound', port, subset, host);
 }
 
-/** The proxy's own service instances: endpoints whose address is the proxy IP, one per target port. */
-function instances(ctx: Ctx): Instance[] {
-  const ip = ctx.proxy.ip;
-  if (!ip) return [];
-  const byTarget = new Map<number, Instance>();
-  // The services with an endpoint at the IP, in `services.all()` order (by hostname).
-  const services = [...ctx.snapshot.endpoints.hostsAt(ip)].sort(compareStrings).flatMap((h) => ctx.snapshot.services.get(h) ?? []);
-  for (const service of services) {
-    for (const port of service.ports) {
-      for (const e of ctx.snapshot.endpoints.forServicePort(service.hostname, port.number)) {
-        if (e.address !== ip || byTarget.has(e.port)) continue;
-        byTarget.set(e.port, { service, port, targetPort: e.port });
-      }
-    }
+/** RDS `<port>`: a virtual host per service on the port, then `allow_any` (to `unknownHosts`) or `block_all` (502). */
+function outboundRoutes(ctx: Ctx, routeName: string, portNumber: number, services: readonly PortService[], unknownHosts: string | undefined): Msg {
+  const allowAny = unknownHosts !== undefined;
+  const vhosts: Msg[] = [];
+  for (const { service } of services) {
+    const refs: ClusterRefs = new Set();
+    const vs = ctx.snapshot.virtualServices.forHost(service.hostname, ctx.proxy.namespace);
+    let routes = vs ? virtualServiceRoutes(ctx, vs, { port: portNumber, gateway: MESH_GATEWAY }, refs) : [];
+    if (routes.length === 0) routes = [defaultRoute(ctx, service, portNumber, refs)];
+    vhosts.push({ name: `${service.hostname}:${portNumber}`, domains: domainsFor(ctx, service, portNumber), routes });
   }
-  return [...byTarget.values()].sort((a, b) => a.targetPort - b.targetPort);
-}
-
-function inbound(ctx: Ctx, out: Generated): void {
-  const { namespace, labels } = ctx.proxy;
-  const pa = ctx.snapshot.peerAuthentications;
-  const chains: Msg[] = [];
-  for (const inst of instances(ctx)) {
-    const cluster = clusterName('inbound', inst.targetPort, '', '');
-    out.clusters.push({ name: cluster, resource: staticCluster(cluster, '127.0.0.1', inst.targetPort, isHttp2Port(inst.port)) });
-    const mode = pa.modeFor(namespace, labels, inst.targetPort);
-    const http = isHttpPort(inst.port);
-    const scope = inboundScope(ctx, inst.service);
-    let filters: Msg[];
-    if (http) {
-      const seName = inst.service.source.split('/')[2] ?? '';
-      const rateLimits = [
-        ...ctx.snapshot.rateLimitPolicies.forWorkload(namespace, labels),
-        ...ctx.snapshot.rateLimitPolicies.forTarget('ServiceEntry', inst.service.namespace, seName),
-      ];
-      const vhostKey = `${inst.service.hostname}:${inst.port.number}`;
-      const route = {
-        name: 'default',
-        match: { prefix: '/' },
-        route: { cluster, timeout: durationMs(0) },
-        decorator: { operation: `${vhostKey}/*` },
-      };
-      const security = httpSecurityFilters(ctx, scope, `inbound port ${inst.targetPort}`);
-      for (const c of security.clusters) {
-        out.clusters.push({ name: c.name, resource: c.cluster });
-        out.endpoints.push({ name: c.name, resource: c.loadAssignment });
-      }
-      filters = [hcmFilter({
-        statPrefix: `inbound_0.0.0.0_${inst.targetPort}`,
-        routeConfig: {
-          name: cluster,
-          virtual_hosts: [{ name: `inbound|http|${inst.targetPort}`, domains: ['*'], routes: withRateLimits(rateLimits, vhostKey, [route]) }],
-          validate_clusters: wrap(false),
-        },
-        filters: [...security.filters, ...(rateLimits.length > 0 ? [rateLimitHttpFilter()] : [])],
-        forwardClientCert: true,
-      })];
-    } else {
-      filters = [...tcpSecurityFilters(ctx, scope, `TCP port ${inst.targetPort}`), tcpProxyFilter(cluster, cluster)];
-    }
-    const alpn = http ? ['h2', 'http/1.1'] : [];
-    if (mode !== 'DISABLE') {
-      chains.push({
-        name: `inbound_${inst.targetPort}_mtls`,
-        filter_chain_match: { destination_port: wrap(inst.targetPort), transport_protocol: 'tls' },
-        filters,
-        transport_socket: transportSocket(istioMutualDownstream(ctx.options.sdsClusterName, ctx.trustDomain, alpn)),
-      });
-    }
-    if (mode !== 'STRICT') {
-      chains.push({ name: `inbound_${inst.targetPort}_plaintext`, filter_chain_match: { destination_port: wrap(inst.targetPort), transport_protocol: 'raw_buffer' }, filters });
-    }
-  }
-  const defaultMode = pa.modeFor(namespace, labels);
-  const catchAll = tcpProxyFilter(INBOUND_PASSTHROUGH_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER);
-  if (defaultMode !== 'DISABLE') {
-    chains.push({
-      name: 'virtualInbound-catchall-mtls',
-      filter_chain_match: { transport_protocol: 'tls' },
-      filters: [catchAll],
-      transport_socket: transportSocket(istioMutualDownstream(ctx.options.sdsClusterName, ctx.trustDomain, [])),
-    });
-  }
-  if (defaultMode !== 'STRICT') chains.push({ name: 'virtualInbound-catchall-plaintext', filter_chain_match: { transport_protocol: 'raw_buffer' }, filters: [catchAll] });
-  out.listeners.push({
-    name: 'virtualInbound',
-    resource: prune({
-      name: 'virtualInbound',
-      address: socketAddress('0.0.0.0', INBOUND_PORT),
-      traffic_direction: 'INBOUND',
-      listener_filters: [
-        { name: N.originalDst, typed_config: typed(T.OriginalDst) },
-        { name: N.tlsInspector, typed_config: typed(T.TlsInspector) },
-      ],
-      filter_chains: chains,
-    }),
+  vhosts.push({
+    name: allowAny ? 'allow_any' : 'block_all',
+    domains: ['*'],
+    routes: [
+      allowAny
+        ? { name: 'allow_any', match: { prefix: '/' }, route: { cluster: unknownHosts, timeout: durationMs(0) } }
+        : { name: 'block_all', match: { prefix: '/' }, direct_response: { status: 502 } },
+    ],
   });
+  vhosts.sort((a, b) => compareStrings(a.name as string, b.name as string));
+  return { name: routeName, virtual_hosts: vhosts, validate_clusters: wrap(false) };
 }

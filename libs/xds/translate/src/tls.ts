@@ -10,10 +10,15 @@ import { N, T, typed, wrap, type Msg } from './envoy';
 
 export const SECRET_WORKLOAD = 'default';
 export const SECRET_ROOT = 'ROOTCA';
-const ISTIO_ALPN = ['istio-peer-exchange', 'istio'];
 
+/**
+ * SDS from the agent (contract: bootstrap cluster `sds-grpc`). `initial_fetch_timeout: 0s`, as
+ * Istio: a listener or cluster waits for its secrets instead of going live without them after
+ * Envoy's default 15 s (and answering 503); the agent holds readiness until they are there.
+ */
 export function sdsConfig(sdsCluster: string): Msg {
   return {
+    initial_fetch_timeout: { seconds: 0 },
     api_config_source: {
       api_type: 'GRPC',
       transport_api_version: 'V3',
@@ -30,7 +35,21 @@ function sdsSecret(name: string, sdsCluster: string): Msg {
 
 const tlsParams = { tls_minimum_protocol_version: 'TLSv1_2', tls_maximum_protocol_version: 'TLSv1_3' };
 
+/** The SAN type a subjectAltNames entry names: SPIFFE IDs (any `scheme:`) are URIs. */
+function sanType(san: string): string {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(san)) return 'URI';
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(san) || (san.includes(':') && /^[0-9a-f:.]+$/i.test(san))) return 'IP_ADDRESS';
+  if (san.includes('@')) return 'EMAIL';
+  return 'DNS';
+}
+
+/** `match_typed_subject_alt_names` (the untyped `match_subject_alt_names` is deprecated). */
 function sanMatchers(sans: readonly string[]): Msg[] {
+  return [...new Set(sans)].sort().map((s) => ({ san_type: sanType(s), matcher: { exact: s } }));
+}
+
+/** gRPC clients read only the untyped `match_subject_alt_names` (gRPC A29; grpc-js-xds 1.14). */
+function untypedSanMatchers(sans: readonly string[]): Msg[] {
   return [...new Set(sans)].sort().map((s) => ({ exact: s }));
 }
 
@@ -38,15 +57,27 @@ export function transportSocket(tlsContext: Msg): Msg {
   return { name: N.tls, typed_config: tlsContext };
 }
 
+/**
+ * The ALPN a sidecar offers on ISTIO_MUTUAL: the protocol it will speak on the connection
+ * (`h2` or `http/1.1`; none for TCP). The peer's inbound HTTP chains serve `h2, http/1.1` and
+ * their connection manager picks its codec from the negotiated protocol, so offering the real
+ * one is what lets Envoy talk to Envoy (and to any TLS server that refuses unknown ALPN, like
+ * Node's). Istio's `istio-peer-exchange, istio` tokens need Istio's own filters (metadata
+ * exchange, `istio.alpn`) that upstream Envoy does not have: offered to a server that lists
+ * `istio-peer-exchange` first (Istio's inbound does), it is selected and an HTTP/2 client then
+ * meets an HTTP/1.1 codec.
+ */
+export type UpstreamAlpn = 'h2' | 'http/1.1' | 'none';
+
 /** UpstreamTlsContext for ISTIO_MUTUAL (and auto mTLS): workload cert + ROOTCA, SANs = expected SPIFFE IDs. */
-export function istioMutualUpstream(sdsCluster: string, sans: readonly string[], sni: string): Msg {
+export function istioMutualUpstream(sdsCluster: string, sans: readonly string[], sni: string, alpn: UpstreamAlpn): Msg {
   return typed(T.UpstreamTlsContext, {
     common_tls_context: {
       tls_params: tlsParams,
-      alpn_protocols: ISTIO_ALPN,
+      ...(alpn !== 'none' && { alpn_protocols: [alpn] }),
       tls_certificate_sds_secret_configs: [sdsSecret(SECRET_WORKLOAD, sdsCluster)],
       combined_validation_context: {
-        default_validation_context: { match_subject_alt_names: sanMatchers(sans) },
+        default_validation_context: { match_typed_subject_alt_names: sanMatchers(sans) },
         validation_context_sds_secret_config: sdsSecret(SECRET_ROOT, sdsCluster),
       },
     },
@@ -65,7 +96,7 @@ export function clientTlsUpstream(tls: ClientTLSSettings, sdsCluster: string, de
   }
   if (!tls.insecureSkipVerify) {
     const validation: Msg = {};
-    if (tls.subjectAltNames && tls.subjectAltNames.length > 0) validation.match_subject_alt_names = sanMatchers(tls.subjectAltNames);
+    if (tls.subjectAltNames && tls.subjectAltNames.length > 0) validation.match_typed_subject_alt_names = sanMatchers(tls.subjectAltNames);
     if (tls.credentialName) {
       common.combined_validation_context = { default_validation_context: validation, validation_context_sds_secret_config: sdsSecret(`kubernetes://${tls.credentialName}-cacert`, sdsCluster) };
     } else {
@@ -84,7 +115,7 @@ export function proxylessUpstream(instance: string, sans: readonly string[]): Ms
       combined_validation_context: {
         default_validation_context: {
           ca_certificate_provider_instance: { instance_name: instance, certificate_name: SECRET_ROOT },
-          match_subject_alt_names: sanMatchers(sans),
+          match_subject_alt_names: untypedSanMatchers(sans),
         },
       },
     },
@@ -99,7 +130,7 @@ export function istioMutualDownstream(sdsCluster: string, trustDomain: string, a
       alpn_protocols: [...alpn],
       tls_certificate_sds_secret_configs: [sdsSecret(SECRET_WORKLOAD, sdsCluster)],
       combined_validation_context: {
-        default_validation_context: { match_subject_alt_names: [{ prefix: `spiffe://${trustDomain}/` }] },
+        default_validation_context: { match_typed_subject_alt_names: [{ san_type: 'URI', matcher: { prefix: `spiffe://${trustDomain}/` } }] },
         validation_context_sds_secret_config: sdsSecret(SECRET_ROOT, sdsCluster),
       },
     },
@@ -125,7 +156,7 @@ export function gatewayDownstream(tls: ServerTLSSettings, sdsCluster: string, tr
   const mutual = tls.mode === 'MUTUAL' || tls.mode === 'OPTIONAL_MUTUAL';
   if (mutual) {
     const validation: Msg = {};
-    if (tls.subjectAltNames && tls.subjectAltNames.length > 0) validation.match_subject_alt_names = sanMatchers(tls.subjectAltNames);
+    if (tls.subjectAltNames && tls.subjectAltNames.length > 0) validation.match_typed_subject_alt_names = sanMatchers(tls.subjectAltNames);
     if (tls.credentialName) {
       common.combined_validation_context = { default_validation_context: validation, validation_context_sds_secret_config: sdsSecret(`kubernetes://${tls.credentialName}-cacert`, sdsCluster) };
     } else {

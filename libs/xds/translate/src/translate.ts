@@ -1,7 +1,7 @@
-import type { MeshSnapshot } from '@aviary/mesh-model';
-import type { ProxyInfo, SnapshotInput } from '@aviary/xds-cache';
+import type { MeshSnapshot, ProxyInfo } from '@aviary/mesh-model';
+import type { ResourceTypeUrl } from '@aviary/xds-api';
 import { outboundClusters } from './clusters';
-import { Ctx, resolveTranslateOptions, type ResolvedTranslateOptions, type TranslateOptions } from './context';
+import { Ctx, firstInstanceIp, interceptionNone, resolveTranslateOptions, type ResolvedTranslateOptions, type TranslateOptions } from './context';
 import { prune, T, type Msg } from './envoy';
 import { proxylessResources } from './proxyless';
 import type { Generated, NamedResource } from './result';
@@ -128,8 +128,11 @@ export function translate(proxy: ProxyInfo, snapshot: MeshSnapshot, options?: Tr
   return result(sharedPart(proxy, snapshot, resolved), ownPart(proxy, snapshot, resolved));
 }
 
-/** Resource type URL → messages, the input of @aviary/xds-cache's `Snapshot.build` / `TranslatingSource`. */
-export function toSnapshotInput(resources: XdsResources, msgs = (list: readonly NamedResource[]): readonly Msg[] => list.map((r) => r.resource)): SnapshotInput {
+/** Plain resources by type URL: what a cache builds a snapshot from (the xDS cache's `SnapshotInput` has this shape). */
+export type ResourcesByType = Partial<Record<ResourceTypeUrl, readonly Msg[]>>;
+
+/** The resources of a translation by type URL. */
+export function toSnapshotInput(resources: XdsResources, msgs = (list: readonly NamedResource[]): readonly Msg[] => list.map((r) => r.resource)): ResourcesByType {
   return {
     [T.Listener]: msgs(resources.listeners),
     [T.RouteConfiguration]: msgs(resources.routes),
@@ -158,7 +161,7 @@ function sourceLabelKeys(value: unknown, keys: Set<string>): void {
 export function selectingLabelKeys(snapshot: MeshSnapshot): readonly string[] {
   const keys = new Set<string>();
   for (const s of snapshot.sidecars.all()) for (const k of Object.keys(s.spec.workloadSelector?.labels ?? {})) keys.add(k);
-  for (const d of snapshot.destinationRules.all()) for (const k of Object.keys(d.spec.workloadSelector?.labels ?? {})) keys.add(k);
+  for (const d of snapshot.destinationRules.all()) for (const k of Object.keys(d.spec.workloadSelector?.matchLabels ?? {})) keys.add(k);
   for (const g of snapshot.gateways.all()) for (const k of Object.keys(g.spec.selector ?? {})) keys.add(k);
   for (const v of snapshot.virtualServices.all()) sourceLabelKeys(v.spec, keys);
   return [...keys].sort();
@@ -171,7 +174,7 @@ export function selectingLabelKeys(snapshot: MeshSnapshot): readonly string[] {
  */
 function sharedKey(proxy: ProxyInfo, keys: readonly string[]): string {
   if (proxy.kind === 'router') return proxyGroupKey(proxy);
-  return JSON.stringify([proxy.kind, proxy.namespace, keys.map((k) => proxy.labels[k] ?? null)]);
+  return JSON.stringify([proxy.kind, proxy.namespace, interceptionNone(proxy.metadata), keys.map((k) => proxy.labels[k] ?? null)]);
 }
 
 interface ModelCache {
@@ -181,15 +184,15 @@ interface ModelCache {
   readonly endpoints: Map<string, Map<string, readonly [Msg, Msg] | undefined>>;
 }
 
-/** `translate` and an EDS-only update path, shaped for `TranslatingSource`. */
+/** `translate` by type URL and an EDS-only update path (what a translating cache source calls). */
 export interface CachedTranslation {
-  readonly translate: (proxy: ProxyInfo, snapshot: MeshSnapshot) => SnapshotInput;
+  readonly translate: (proxy: ProxyInfo, snapshot: MeshSnapshot) => ResourcesByType;
   /**
    * The outbound clusters and ClusterLoadAssignments named `names` for `proxy`, exactly as
    * `translate` would give them, or undefined when a name is not an outbound cluster of a known
    * service port (the caller then translates in full).
    */
-  readonly translateEndpoints: (proxy: ProxyInfo, snapshot: MeshSnapshot, names: readonly string[]) => SnapshotInput | undefined;
+  readonly translateEndpoints: (proxy: ProxyInfo, snapshot: MeshSnapshot, names: readonly string[]) => ResourcesByType | undefined;
 }
 
 /**
@@ -222,7 +225,7 @@ export function cachedTranslation(options?: TranslateOptions): CachedTranslation
     return out;
   };
 
-  const translateShared = (proxy: ProxyInfo, snapshot: MeshSnapshot): SnapshotInput => {
+  const translateShared = (proxy: ProxyInfo, snapshot: MeshSnapshot): ResourcesByType => {
     const cache = cacheOf(snapshot);
     const key = sharedKey(proxy, cache.keys);
     let shared = cache.parts.get(key);
@@ -233,7 +236,7 @@ export function cachedTranslation(options?: TranslateOptions): CachedTranslation
     return toSnapshotInput(result(shared, ownPart(proxy, snapshot, resolved)), msgs);
   };
 
-  const translateEndpoints = (proxy: ProxyInfo, snapshot: MeshSnapshot, names: readonly string[]): SnapshotInput | undefined => {
+  const translateEndpoints = (proxy: ProxyInfo, snapshot: MeshSnapshot, names: readonly string[]): ResourcesByType | undefined => {
     const cache = cacheOf(snapshot);
     const key = sharedKey(proxy, cache.keys);
     let byName = cache.endpoints.get(key);
@@ -272,14 +275,9 @@ function outboundPairs(ctx: Ctx, name: string): [string, readonly [Msg, Msg]][] 
   return outboundClusters(ctx, service, port).map((c) => [c.name, [prune(c.cluster), prune(c.loadAssignment)] as const]);
 }
 
-/** `translate` shaped for `TranslatingSource({ translate })`, sharing common parts between proxies. */
-export function translateForCache(options?: TranslateOptions): (proxy: ProxyInfo, snapshot: MeshSnapshot) => SnapshotInput {
-  return cachedTranslation(options).translate;
-}
-
 /**
  * Proxies that receive identical resources share a key (for `groupOf`): the translation reads
- * only kind, namespace, labels and (for sidecar inbound) the IP.
+ * only kind, namespace, labels, the interception mode and (for sidecar inbound) the IPs.
  */
 export function proxyGroupKey(proxy: ProxyInfo): string {
   // Asked on every request of a stream, always with the stream's own (unchanging) ProxyInfo.
@@ -295,5 +293,6 @@ const groupKeys = new WeakMap<ProxyInfo, string>();
 
 function groupKeyOf(proxy: ProxyInfo): string {
   const labels = Object.keys(proxy.labels).sort().map((k) => [k, proxy.labels[k]]);
-  return JSON.stringify([proxy.kind, proxy.namespace, labels, proxy.kind === 'sidecar' ? (proxy.ip ?? '') : '']);
+  const ips = proxy.kind === 'sidecar' ? [proxy.ip ?? '', firstInstanceIp(proxy.metadata) ?? ''] : [];
+  return JSON.stringify([proxy.kind, proxy.namespace, labels, interceptionNone(proxy.metadata), ips]);
 }

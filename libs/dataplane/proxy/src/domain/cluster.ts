@@ -1,3 +1,4 @@
+import { ExtensionTypeUrl, typeNameOf } from '@aviary/xds-api';
 import { stringMatcher, type StringPredicate } from './matchers';
 import { anyOf, arr, durationMs, invalid, isObj, num, obj, optObj, optStr, percent, type Raw, str, wrappedNum } from './raw';
 
@@ -139,8 +140,8 @@ export function compileTransportSocket(v: unknown, path: string, downstream: boo
   const o = optObj(v, path);
   if (o === undefined || o.typed_config === undefined) return undefined;
   const { type, msg } = anyOf(o.typed_config, `${path}.typed_config`);
-  const want = downstream ? 'envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext' : 'envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
-  if (type === 'envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer') return undefined;
+  const want = typeNameOf(downstream ? ExtensionTypeUrl.DownstreamTlsContext : ExtensionTypeUrl.UpstreamTlsContext);
+  if (type === typeNameOf(ExtensionTypeUrl.RawBuffer)) return undefined;
   if (type !== want) invalid(`${path}.typed_config`, `unsupported transport socket ${type}`);
   return compileTlsContext(msg, `${path}.typed_config`, downstream);
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ExtensionTypeUrl } from '@aviary/xds-api';
 import { decide, type DecisionState, type HttpRequestFacts } from './engine';
 import { compileListener, selectFilterChain, type HttpConnectionManager } from './listener';
 import { compileRouteConfiguration } from './routes';
@@ -118,7 +119,7 @@ describe('listeners', () => {
     expect(bad(listener('l', 1, [httpChain({ ...hcm({ rds: 'r' }), http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': types.router } }, faultFilter()] })]))).toThrow(
       /Listener\.filter_chains\[0\]\.filters\[0\]\.typed_config\.http_filters\[0\]: the router filter must be the last HTTP filter/,
     );
-    expect(bad(listener('l', 1, [httpChain(hcm({ rds: 'r', filters: [{ name: 'x', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz' } }] }))]))).toThrow(/unsupported HTTP filter/);
+    expect(bad(listener('l', 1, [httpChain(hcm({ rds: 'r', filters: [{ name: 'x', typed_config: { '@type': ExtensionTypeUrl.ExtAuthz } }] }))]))).toThrow(/unsupported HTTP filter/);
     expect(bad(listener('l', 1, [httpChain(hcm({}))]))).toThrow(/one of rds, route_config is required/);
     expect(bad(listener('l', 1, []))).toThrow(/at least one filter chain/);
   });

@@ -1,14 +1,15 @@
+import { ExtensionTypeUrl, typeNameOf } from '@aviary/xds-api';
 import { compileRbac, type CompiledRbac } from './rbac';
 import { anyOf, durationMs, fractionalPercent, invalid, num, obj, optObj, type Raw, str, wrappedNum } from './raw';
 import { headerEdits, headerMatchers, type HeaderEdit, type HeaderPredicate } from './matchers';
 
 /** HTTP filter names and their config type names (Envoy's well-known names). */
 export const FilterType = {
-  router: 'envoy.extensions.filters.http.router.v3.Router',
-  fault: 'envoy.extensions.filters.http.fault.v3.HTTPFault',
-  rbac: 'envoy.extensions.filters.http.rbac.v3.RBAC',
-  rbacPerRoute: 'envoy.extensions.filters.http.rbac.v3.RBACPerRoute',
-  localRateLimit: 'envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit',
+  router: typeNameOf(ExtensionTypeUrl.Router),
+  fault: typeNameOf(ExtensionTypeUrl.HTTPFault),
+  rbac: typeNameOf(ExtensionTypeUrl.RBAC),
+  rbacPerRoute: typeNameOf(ExtensionTypeUrl.RBACPerRoute),
+  localRateLimit: typeNameOf(ExtensionTypeUrl.LocalRateLimit),
   filterConfig: 'envoy.config.route.v3.FilterConfig',
 } as const;
 

@@ -1,12 +1,13 @@
+import { ExtensionTypeUrl, typeNameOf } from '@aviary/xds-api';
 import { compileTransportSocket, socketAddress, type TlsContextRef } from './cluster';
 import { compileHttpFilter, type HttpFilter } from './filters';
 import { compileRbac, type CompiledRbac } from './rbac';
 import { anyOf, arr, durationMs, invalid, num, obj, optObj, optStr, type Raw, str } from './raw';
 import { compileRouteConfiguration, type RouteConfig } from './routes';
 
-const HCM = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
-const TCP_PROXY = 'envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
-const NETWORK_RBAC = 'envoy.extensions.filters.network.rbac.v3.RBAC';
+const HCM = typeNameOf(ExtensionTypeUrl.HttpConnectionManager);
+const TCP_PROXY = typeNameOf(ExtensionTypeUrl.TcpProxy);
+const NETWORK_RBAC = typeNameOf(ExtensionTypeUrl.NetworkRBAC);
 
 export interface HttpConnectionManager {
   readonly kind: 'http';

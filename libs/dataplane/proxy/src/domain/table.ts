@@ -1,3 +1,4 @@
+import { TypeUrl } from '@aviary/xds-api';
 import { compileCluster, compileLoadAssignment, compileSecret, type Cluster, type Endpoint, type Secret } from './cluster';
 import { compileListener, type Listener } from './listener';
 import { isObj, ProxyConfigError } from './raw';
@@ -7,11 +8,11 @@ import { compileRouteConfiguration, type RouteConfig } from './routes';
 export type ResourceKind = 'lds' | 'rds' | 'cds' | 'eds' | 'sds';
 
 export const kindTypeUrl: Readonly<Record<ResourceKind, string>> = {
-  lds: 'type.googleapis.com/envoy.config.listener.v3.Listener',
-  rds: 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration',
-  cds: 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
-  eds: 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment',
-  sds: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
+  lds: TypeUrl.Listener,
+  rds: TypeUrl.RouteConfiguration,
+  cds: TypeUrl.Cluster,
+  eds: TypeUrl.ClusterLoadAssignment,
+  sds: TypeUrl.Secret,
 };
 
 type Compiled = { lds: Listener; rds: RouteConfig; cds: Cluster; eds: { name: string; endpoints: readonly Endpoint[] }; sds: Secret };

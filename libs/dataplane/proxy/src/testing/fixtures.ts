@@ -2,18 +2,18 @@
  * Builders for Envoy v3 resources in canonical proto-JSON shape, as pilot sends them. Used by
  * the specs and by anyone driving a proxy with static config.
  */
-const T = 'type.googleapis.com/';
+import { ExtensionTypeUrl } from '@aviary/xds-api';
 
 export const types = {
-  hcm: `${T}envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager`,
-  tcpProxy: `${T}envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy`,
-  router: `${T}envoy.extensions.filters.http.router.v3.Router`,
-  fault: `${T}envoy.extensions.filters.http.fault.v3.HTTPFault`,
-  rbac: `${T}envoy.extensions.filters.http.rbac.v3.RBAC`,
-  rbacPerRoute: `${T}envoy.extensions.filters.http.rbac.v3.RBACPerRoute`,
-  localRateLimit: `${T}envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit`,
-  downstreamTls: `${T}envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext`,
-  upstreamTls: `${T}envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext`,
+  hcm: ExtensionTypeUrl.HttpConnectionManager,
+  tcpProxy: ExtensionTypeUrl.TcpProxy,
+  router: ExtensionTypeUrl.Router,
+  fault: ExtensionTypeUrl.HTTPFault,
+  rbac: ExtensionTypeUrl.RBAC,
+  rbacPerRoute: ExtensionTypeUrl.RBACPerRoute,
+  localRateLimit: ExtensionTypeUrl.LocalRateLimit,
+  downstreamTls: ExtensionTypeUrl.DownstreamTlsContext,
+  upstreamTls: ExtensionTypeUrl.UpstreamTlsContext,
 } as const;
 
 export type Obj = Record<string, unknown>;

@@ -1,6 +1,7 @@
 import { connect, createServer, type Http2Server } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ExtensionTypeUrl } from '@aviary/xds-api';
 import { RoutingTable } from '../domain';
 import { Proxy } from './proxy';
 import { hcm, httpChain, listener, route, routeConfig, staticCluster, toCluster, vhost } from '../testing/fixtures';
@@ -31,7 +32,7 @@ beforeAll(async () => {
       clusters: [
         staticCluster('grpc-backend', [['127.0.0.1', bport]], {
           typed_extension_protocol_options: {
-            'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': { '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions', explicit_http_config: { http2_protocol_options: {} } },
+            'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': { '@type': ExtensionTypeUrl.HttpProtocolOptions, explicit_http_config: { http2_protocol_options: {} } },
           },
         }),
       ],

@@ -2,7 +2,9 @@ import { createServer, request, type Server } from 'node:http';
 import { createServer as netServer, type AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Snapshot, SnapshotCache } from '@aviary/xds-cache';
+import { parseNode, proxyKinds, type ProxyInfo } from '@aviary/mesh-model';
+import { SnapshotCache } from '@aviary/testing';
+import { Snapshot } from '@aviary/xds-cache';
 import { XdsServer, type XdsStatusEvent } from '@aviary/xds-server';
 import { TypeUrl } from '@aviary/xds-protos';
 import { Proxy } from './proxy';
@@ -72,8 +74,8 @@ async function waitFor(what: string, predicate: () => boolean | Promise<boolean>
 class Mesh {
   backend!: Server;
   ports = { backend: 0, listener: 0, extra: 0, xds: 0 };
-  readonly cache = new SnapshotCache({ groupOf: () => 'all' });
-  server!: XdsServer;
+  readonly cache = new SnapshotCache<ProxyInfo>({ groupOf: () => 'all' });
+  server!: XdsServer<ProxyInfo>;
   private grpcServer: grpc.Server | undefined;
   proxy!: Proxy;
   client!: XdsClient;
@@ -113,7 +115,7 @@ class Mesh {
   }
 
   async startServer(): Promise<void> {
-    this.server = new XdsServer({ source: this.cache, debounce: { quietMs: 0, maxDelayMs: 0 } });
+    this.server = new XdsServer({ source: this.cache, nodeParser: (node) => parseNode(node), kinds: proxyKinds, debounce: { quietMs: 0, maxDelayMs: 0 } });
     this.server.onStatus((e) => this.serverEvents.push(e));
     if (!this.sotwOnly) {
       await this.server.listen(`127.0.0.1:${this.ports.xds}`);

@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import { AdsService, type RpcMethod } from '@aviary/xds-api';
 import { decodeMessageOf, encodeMessageOf, jsToStruct } from '@aviary/xds-protos';
 
 /** The two ADS flavours: state of the world and incremental (delta). */
@@ -16,17 +17,13 @@ export interface XdsNode {
 export type Message = Record<string, unknown>;
 export type AdsStream = grpc.ClientDuplexStream<Message, Message>;
 
-const SERVICE = '/envoy.service.discovery.v3.AggregatedDiscoveryService';
-const wire: Readonly<Record<XdsWireProtocol, { method: string; request: string; response: string }>> = {
-  sotw: { method: `${SERVICE}/StreamAggregatedResources`, request: 'envoy.service.discovery.v3.DiscoveryRequest', response: 'envoy.service.discovery.v3.DiscoveryResponse' },
-  delta: { method: `${SERVICE}/DeltaAggregatedResources`, request: 'envoy.service.discovery.v3.DeltaDiscoveryRequest', response: 'envoy.service.discovery.v3.DeltaDiscoveryResponse' },
-};
+const wire: Readonly<Record<XdsWireProtocol, RpcMethod>> = { sotw: AdsService.sotw, delta: AdsService.delta };
 
 /** Opens an ADS stream of `protocol` (StreamAggregatedResources or DeltaAggregatedResources). */
 export function openAdsStream(client: grpc.Client, protocol: XdsWireProtocol): AdsStream {
   const w = wire[protocol];
   return client.makeBidiStreamRequest(
-    w.method,
+    w.path,
     (req: Message) => Buffer.from(encodeMessageOf(w.request, req)),
     (buf: Buffer) => decodeMessageOf(w.response, buf),
   ) as AdsStream;

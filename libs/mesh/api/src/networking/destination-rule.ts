@@ -1,5 +1,5 @@
 import Type, { type Static } from 'typebox';
-import { Closed, Duration, Int32, opt, PortSelector, Resource, StringList, StringMap, UInt32, WorkloadSelector } from '../common';
+import { Closed, Duration, Int32, MatchLabelsSelector, opt, PortSelector, Resource, StringList, StringMap, UInt32 } from '../common';
 import { networkingVersions } from './versions';
 
 /** Field for field as istio.io/latest/docs/reference/config/networking/destination-rule. */
@@ -125,7 +125,8 @@ export const DestinationRuleSpec = Closed({
   trafficPolicy: opt(TrafficPolicy),
   subsets: opt(Type.Array(Subset)),
   exportTo: opt(StringList),
-  workloadSelector: opt(WorkloadSelector),
+  /** istio.type.v1beta1.WorkloadSelector (`matchLabels`), unlike Sidecar's and ServiceEntry's (`labels`). */
+  workloadSelector: opt(MatchLabelsSelector),
 });
 export type DestinationRuleSpec = Static<typeof DestinationRuleSpec>;
 

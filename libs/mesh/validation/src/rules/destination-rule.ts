@@ -20,7 +20,7 @@ export function validateDestinationRule(dr: DestinationRule, r: Report): void {
   });
   checkExportTo(r, 'spec.exportTo', spec.exportTo);
   if (spec.workloadSelector !== undefined) {
-    checkLabels(r, 'spec.workloadSelector.labels', spec.workloadSelector.labels);
+    checkLabels(r, 'spec.workloadSelector.matchLabels', spec.workloadSelector.matchLabels);
     if ((spec.exportTo ?? []).some((ns) => ns !== '.')) r.error('spec.exportTo', 'exportTo with a workloadSelector can only be "."');
   }
 }

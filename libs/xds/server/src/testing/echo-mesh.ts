@@ -1,9 +1,10 @@
+import { ExtensionTypeUrl } from '@aviary/xds-api';
 import { TypeUrl, type ResourceTypeUrl } from '@aviary/xds-protos';
 import type { SnapshotInput } from '@aviary/xds-cache';
 
 /** Test-only: what a translator would produce for a proxyless client of one echo service. */
-export const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
-export const ROUTER = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
+export const HCM = ExtensionTypeUrl.HttpConnectionManager;
+export const ROUTER = ExtensionTypeUrl.Router;
 export const HOST = 'echo.default.svc.cluster.local';
 export const LISTENER = `${HOST}:9080`;
 export const clusterName = (subset: string): string => `outbound|9080|${subset}|${HOST}`;

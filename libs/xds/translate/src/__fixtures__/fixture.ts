@@ -1,10 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
-import { buildSnapshot, type MeshSnapshot, type ModelObject } from '@aviary/mesh-model';
-import { parseNode, type ProxyInfo } from '@aviary/xds-cache';
+import { buildSnapshot, parseNode, type MeshSnapshot, type ModelObject, type ProxyInfo } from '@aviary/mesh-model';
 
-/** Test fixtures: the Bookinfo mesh and one proxy of each kind. */
+/** Test fixtures: the Bookinfo mesh and one proxy of each kind; the local-mode mesh and its proxies. */
 
 export function loadObjects(file = 'bookinfo.yaml'): ModelObject[] {
   const text = readFileSync(fileURLToPath(new URL(`./${file}`, import.meta.url)), 'utf8');
@@ -29,4 +28,41 @@ export const proxies: Readonly<Record<string, ProxyInfo>> = {
     metadata: { NAMESPACE: 'istio-system', LABELS: { istio: 'ingressgateway' } },
   }),
   proxyless: parseNode({ id: 'grpc-client-1', metadata: { GENERATOR: 'grpc', NAMESPACE: 'default' }, locality: { region: 'us-east', zone: 'us-east-1a' } }),
+};
+
+/** The local-mode mesh (local.yaml): no iptables, each workload on its own loopback IP. */
+export function localMesh(): MeshSnapshot {
+  return buildSnapshot(loadObjects('local.yaml'), { trustDomain: 'cluster.local' });
+}
+
+/** Proxies as the agent starts them in local mode: INTERCEPTION_MODE NONE, INSTANCE_IPS set. */
+export const localProxies: Readonly<Record<string, ProxyInfo>> = {
+  'sidecar-hello-v1': parseNode({
+    id: 'sidecar~127.0.0.11~hello-v1.demo~demo.svc.cluster.local',
+    metadata: { NAMESPACE: 'demo', LABELS: { app: 'hello', version: 'v1' }, SERVICE_ACCOUNT: 'hello', INTERCEPTION_MODE: 'NONE', INSTANCE_IPS: '127.0.0.11' },
+  }),
+  'sidecar-greeter': parseNode({
+    id: 'sidecar~127.0.0.13~greeter-1.demo~demo.svc.cluster.local',
+    metadata: { NAMESPACE: 'demo', LABELS: { app: 'greeter' }, SERVICE_ACCOUNT: 'greeter', INTERCEPTION_MODE: 'NONE', INSTANCE_IPS: '127.0.0.13' },
+  }),
+  router: parseNode({
+    id: 'router~127.0.0.1~ingressgateway.istio-system~istio-system.svc.cluster.local',
+    metadata: { NAMESPACE: 'istio-system', LABELS: { istio: 'ingressgateway' }, INTERCEPTION_MODE: 'NONE', INSTANCE_IPS: '127.0.0.1' },
+  }),
+};
+
+/** Every translated feature Bookinfo does not use (features.yaml). */
+export function featuresMesh(): MeshSnapshot {
+  return buildSnapshot(loadObjects('features.yaml'), { trustDomain: 'cluster.local' });
+}
+
+export const featureProxies: Readonly<Record<string, ProxyInfo>> = {
+  'sidecar-shop': parseNode({
+    id: 'sidecar~10.1.0.1~shop-a.shop~shop.svc.cluster.local',
+    metadata: { NAMESPACE: 'shop', LABELS: { app: 'shop', version: 'a' }, SERVICE_ACCOUNT: 'shop' },
+  }),
+  router: parseNode({
+    id: 'router~10.1.9.1~gw.shop~shop.svc.cluster.local',
+    metadata: { NAMESPACE: 'shop', LABELS: { istio: 'ingressgateway' } },
+  }),
 };

@@ -1,11 +1,13 @@
+import { ExtensionTypeUrl } from '@aviary/xds-api';
+
 /**
- * Type URLs and filter names of the security filters (kept apart from envoy.ts's shared tables).
- * The protos behind them are in @aviary/xds-protos's default files.
+ * Type URLs (@aviary/xds-api's) and filter names of the security filters. The protos behind them
+ * are in @aviary/xds-protos's default files.
  */
 export const AT = {
-  JwtAuthentication: 'type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication',
-  ExtAuthz: 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz',
-  NetworkRBAC: 'type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC',
+  JwtAuthentication: ExtensionTypeUrl.JwtAuthentication,
+  ExtAuthz: ExtensionTypeUrl.ExtAuthz,
+  NetworkRBAC: ExtensionTypeUrl.NetworkRBAC,
 } as const;
 
 export const AN = {

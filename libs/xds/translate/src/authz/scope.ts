@@ -2,9 +2,12 @@ import { serviceTargets, type PolicyTarget, type Service } from '@aviary/mesh-mo
 import type { Ctx } from '../context';
 import type { SecurityScope } from './filters';
 
-/** Policies for a sidecar's inbound traffic to `service`: selector/namespace ones plus those targeting the service. */
-export function inboundScope(ctx: Ctx, service: Service): SecurityScope {
-  return scopeFor(ctx, serviceTargets(service, ctx.snapshot.options.domainSuffix));
+/**
+ * Policies for a sidecar's inbound traffic to `service`: selector/namespace ones plus those
+ * targeting the service (none for a Sidecar ingress port that is no service's).
+ */
+export function inboundScope(ctx: Ctx, service: Service | undefined): SecurityScope {
+  return scopeFor(ctx, service ? serviceTargets(service, ctx.snapshot.options.domainSuffix) : []);
 }
 
 /** Policies for a router: selector/namespace ones plus those targeting a Gateway it serves. */

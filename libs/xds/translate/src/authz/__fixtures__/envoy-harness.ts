@@ -1,28 +1,22 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeMessageOf } from '@aviary/xds-protos';
 import type { Msg } from '../../envoy';
 import type { XdsResources } from '../../translate';
 
 /**
- * Tests only: run pilot-translated resources in a real upstream Envoy with a static bootstrap.
- * Listeners and clusters become static; RDS references are inlined; EDS clusters become STATIC
- * with their ClusterLoadAssignment; SDS references keep the agent's `sds-grpc` cluster (a Unix
- * socket nobody serves: `--mode validate` only checks it). The caller loads
- * `envoy/config/bootstrap/v3/bootstrap.proto` into the xDS root first.
+ * Tests only: run pilot-translated resources in a real upstream Envoy (not `--mode validate`:
+ * that is ../../envoy-validate.spec.ts over every golden) with a static bootstrap whose listeners
+ * the caller picks and rebinds. RDS references are inlined; EDS clusters become STATIC with their
+ * ClusterLoadAssignment; SDS references keep the agent's `sds-grpc` cluster (a Unix socket nobody
+ * serves). The caller loads `envoy/config/bootstrap/v3/bootstrap.proto` into the xDS root first.
  */
 
 export const BOOTSTRAP = 'envoy.config.bootstrap.v3.Bootstrap';
 const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
-
-/** The Envoy binary (`override`: the spec's AVIARY_ENVOY_PATH; else the one tools/setup installs), or undefined. */
-export function envoyBinary(override: string | undefined): string | undefined {
-  const candidates = [override, join(homedir(), '.cache/aviary-envoy/1.40.0/bin/envoy')];
-  return candidates.find((p): p is string => p !== undefined && p !== '' && existsSync(p));
-}
 
 const isObject = (v: unknown): v is Msg => v !== null && typeof v === 'object' && !Array.isArray(v);
 
@@ -82,19 +76,6 @@ function writeBootstrap(dir: string, bootstrap: Msg): string {
   const file = join(dir, 'bootstrap.pb');
   writeFileSync(file, encodeMessageOf(BOOTSTRAP, bootstrap));
   return file;
-}
-
-/** `envoy --mode validate`: exit status and the warning lines (deprecations included). */
-export function envoyValidate(envoy: string, bootstrap: Msg): { ok: boolean; output: string; warnings: string[] } {
-  const dir = mkdtempSync(join(tmpdir(), 'aviary-authz-validate-'));
-  try {
-    const r = spawnSync(envoy, ['--mode', 'validate', '-c', writeBootstrap(dir, bootstrap), '--log-level', 'info', '--disable-hot-restart'], { encoding: 'utf8', timeout: 60_000 });
-    const output = `${r.stdout ?? ''}${r.stderr ?? ''}`;
-    const warnings = output.split('\n').filter((l) => /\]\[(warning|error|critical)\]/.test(l) || /deprecated/i.test(l));
-    return { ok: r.status === 0, output, warnings };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 /** A free loopback port (bound and released; the caller binds it right away). */

@@ -2,8 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import type { ExtensionProvider } from '@aviary/mesh-api';
-import { buildSnapshot, type JwksResolution, type MeshSnapshot, type ModelObject } from '@aviary/mesh-model';
-import { parseNode, type ProxyInfo } from '@aviary/xds-cache';
+import { buildSnapshot, parseNode, type JwksResolution, type MeshSnapshot, type ModelObject, type ProxyInfo } from '@aviary/mesh-model';
 
 /** Tests only: the security mesh of authz.yaml, its MeshConfig providers, and its proxies. */
 

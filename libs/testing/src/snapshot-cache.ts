@@ -1,26 +1,25 @@
+import { assertConsistent, ChangeEmitter, Snapshot, type ChangeListener, type ResourceSource, type XdsPeer } from '@aviary/xds-cache';
 import type { ResourceTypeUrl } from '@aviary/xds-protos';
-import type { ProxyInfo } from './node';
-import { assertConsistent, Snapshot } from './snapshot';
-import { ChangeEmitter, type ChangeListener, type ResourceSource } from './source';
 
-export interface SnapshotCacheOptions {
+export interface SnapshotCacheOptions<P extends XdsPeer = XdsPeer> {
   /** Which snapshot a proxy reads; default its node id. */
-  readonly groupOf?: (proxy: ProxyInfo) => string;
+  readonly groupOf?: (proxy: P) => string;
   /** Clock for `observedAt` (ms); default Date.now. */
   readonly now?: () => number;
 }
 
 /**
- * Snapshots keyed by proxy group (go-control-plane's snapshot cache). `setSnapshot` checks
- * consistency first: an inconsistent snapshot is refused and the previous one stays served.
+ * Tests only: snapshots set by hand, keyed by proxy group (go-control-plane's snapshot cache),
+ * as the ResourceSource of an XdsServer under test. `setSnapshot` checks consistency first: an
+ * inconsistent snapshot is refused and the previous one stays served.
  */
-export class SnapshotCache implements ResourceSource {
+export class SnapshotCache<P extends XdsPeer = XdsPeer> implements ResourceSource<P> {
   private readonly snapshots = new Map<string, Snapshot>();
-  private readonly emitter = new ChangeEmitter();
-  private readonly groupOf: (proxy: ProxyInfo) => string;
+  private readonly emitter = new ChangeEmitter<P>();
+  private readonly groupOf: (proxy: P) => string;
   private readonly now: () => number;
 
-  constructor(options: SnapshotCacheOptions = {}) {
+  constructor(options: SnapshotCacheOptions<P> = {}) {
     this.groupOf = options.groupOf ?? ((p) => p.id);
     this.now = options.now ?? Date.now;
   }
@@ -49,11 +48,11 @@ export class SnapshotCache implements ResourceSource {
     return [...this.snapshots.keys()];
   }
 
-  resourcesFor(proxy: ProxyInfo): Snapshot {
+  resourcesFor(proxy: P): Snapshot {
     return this.snapshots.get(this.groupOf(proxy)) ?? Snapshot.empty();
   }
 
-  onChange(listener: ChangeListener): () => void {
+  onChange(listener: ChangeListener<P>): () => void {
     return this.emitter.onChange(listener);
   }
 }

@@ -8,6 +8,9 @@ import { AviaryError } from '@aviary/errors';
  */
 export type ProxyKind = 'sidecar' | 'router' | 'proxyless';
 
+/** Every ProxyKind (a closed metric label). */
+export const proxyKinds: readonly ProxyKind[] = Object.freeze(['sidecar', 'router', 'proxyless']);
+
 export interface ProxyLocality {
   readonly region?: string;
   readonly zone?: string;
@@ -130,4 +133,21 @@ export function parseNode(node: NodeLike, options: ParseNodeOptions = {}): Proxy
     ...(node.user_agent_name !== undefined && { userAgent: node.user_agent_name }),
   };
   return Object.freeze(info);
+}
+
+/**
+ * Pilot's reading of a node: Istio node ids (`sidecar~…`, `router~…`) and GENERATOR=grpc nodes
+ * parse as `parseNode` does; a plain id such as a proxyless client's `client-1` is taken as
+ * proxyless rather than refused.
+ */
+export function lenientNodeParser(trustDomain: string): (node: NodeLike) => ProxyInfo {
+  return (node) => {
+    try {
+      return parseNode(node, { trustDomain });
+    } catch (err) {
+      const id = node.id ?? '';
+      if (id === '' || id.includes('~')) throw err;
+      return parseNode({ ...node, metadata: { ...(node.metadata ?? {}), GENERATOR: 'grpc' } }, { trustDomain });
+    }
+  };
 }

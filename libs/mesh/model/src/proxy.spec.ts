@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isAviaryError } from '@aviary/errors';
-import { parseNode } from './index';
+import { lenientNodeParser, parseNode, proxyKinds } from './index';
 
 describe('parseNode', () => {
   it('parses an Istio sidecar id and metadata', () => {
@@ -52,6 +52,33 @@ describe('parseNode', () => {
     } catch (e) {
       expect(isAviaryError(e) && e.code).toBe('XDS_NODE_INVALID');
       expect((e as Error).message).toContain(text);
+    }
+  });
+});
+
+describe('lenientNodeParser', () => {
+  const parse = lenientNodeParser('example.org');
+
+  it('reads Istio ids as parseNode does and a plain id as a proxyless client', () => {
+    const istio = { id: 'sidecar~10.0.0.1~a.default~default.svc.cluster.local', metadata: { SERVICE_ACCOUNT: 'sa' } };
+    expect(parse(istio)).toEqual(parseNode(istio, { trustDomain: 'example.org' }));
+    expect(parse({ id: 'client-1', metadata: { NAMESPACE: 'team-a', SERVICE_ACCOUNT: 'sa' } })).toMatchObject({
+      id: 'client-1',
+      kind: 'proxyless',
+      namespace: 'team-a',
+      identity: 'spiffe://example.org/ns/team-a/sa/sa',
+    });
+    expect(proxyKinds).toEqual(['sidecar', 'router', 'proxyless']);
+  });
+
+  it('still refuses an empty id and a malformed Istio id', () => {
+    for (const node of [{}, { id: 'gateway~1.2.3.4~a.b~b.svc.cluster.local' }]) {
+      try {
+        parse(node);
+        expect.unreachable();
+      } catch (e) {
+        expect(isAviaryError(e) && e.code).toBe('XDS_NODE_INVALID');
+      }
     }
   });
 });

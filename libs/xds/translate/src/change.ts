@@ -1,0 +1,38 @@
+import type { ProxyInfo, SnapshotDelta } from '@aviary/mesh-model';
+import { TypeUrl, type ResourceTypeUrl } from '@aviary/xds-api';
+import { endpointNamesOf, firstInstanceIp } from './context';
+
+/**
+ * What a model change may change in the translated output, as narrowly as translation knows it
+ * (the xDS cache's `SourceChange` has this shape, without its timing).
+ */
+export interface XdsChange {
+  /** Types that may have changed; undefined: all of them; empty: none. */
+  readonly types?: readonly ResourceTypeUrl[];
+  /** Names of the resources (of `types`) that may have changed; undefined: any. */
+  readonly names?: (name: string) => boolean;
+  /** Proxies whose output may have changed; undefined: every proxy. */
+  readonly affects?: (proxy: ProxyInfo) => boolean;
+}
+
+/**
+ * The changes of the xDS output that a model build implies, in the order to apply them:
+ * - the first build, or any config change: everything, for every proxy (a full push);
+ * - neither endpoints nor workload addresses changed: nothing (`types: []`);
+ * - endpoints of services changed: their ClusterLoadAssignments, by name (an EDS-only push);
+ *   and when workloads at some addresses changed, everything for the proxies at those
+ *   addresses (a sidecar's inbound side is built from its own endpoints).
+ * The changes are separate on purpose: merged, the by-address one would widen the EDS-only one
+ * to every type for every proxy.
+ */
+export function changeFor(delta: SnapshotDelta): readonly XdsChange[] {
+  if (delta.configChanged || delta.previous === undefined) return [{}];
+  if (delta.endpointsChanged.length === 0 && delta.affectedAddresses.length === 0) return [{ types: [] }];
+  const changes: XdsChange[] = [{ types: [TypeUrl.ClusterLoadAssignment], names: endpointNamesOf(delta.endpointsChanged) }];
+  if (delta.affectedAddresses.length > 0) {
+    const addresses = new Set(delta.affectedAddresses);
+    // A proxy is at an address by its node IP or, in local mode (INTERCEPTION_MODE NONE), its first INSTANCE_IPS.
+    changes.push({ affects: (p) => (p.ip !== undefined && addresses.has(p.ip)) || addresses.has(firstInstanceIp(p.metadata) ?? '') });
+  }
+  return changes;
+}
