@@ -165,8 +165,10 @@ function inboundCluster(name: string, p: InboundPort): Msg {
  */
 function portFilters(ctx: Ctx, out: Generated, p: InboundPort, cluster: string, statPrefix: string): Msg[] {
   const { namespace, labels } = ctx.proxy;
+  // Inbound listeners report as the destination, for the service the port serves (if any).
+  const destination = { reporter: 'destination', ...(p.instance && { destinationService: p.instance.service.hostname }) } as const;
   const scope = inboundScope(ctx, p.instance?.service);
-  if (!isHttpPort(p)) return [...tcpSecurityFilters(ctx, scope, `TCP port ${p.port}`), tcpProxyFilter(cluster, cluster)];
+  if (!isHttpPort(p)) return [...tcpSecurityFilters(ctx, scope, `TCP port ${p.port}`), tcpProxyFilter(cluster, cluster, destination)];
   const security = httpSecurityFilters(ctx, scope, `inbound port ${p.port}`);
   for (const c of security.clusters) {
     out.clusters.push({ name: c.name, resource: c.cluster });
@@ -189,6 +191,7 @@ function portFilters(ctx: Ctx, out: Generated, p: InboundPort, cluster: string, 
     },
     filters: [...security.filters, ...(rateLimits.length > 0 ? [rateLimitHttpFilter()] : [])],
     forwardClientCert: true,
+    accessLog: destination,
   });
   return [hcm];
 }
@@ -243,7 +246,7 @@ export function inbound(ctx: Ctx, out: Generated): void {
 
   const { namespace, labels } = ctx.proxy;
   const defaultMode = ctx.snapshot.peerAuthentications.modeFor(namespace, labels);
-  const catchAll = tcpProxyFilter(INBOUND_PASSTHROUGH_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER);
+  const catchAll = tcpProxyFilter(INBOUND_PASSTHROUGH_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER, { reporter: 'destination' });
   if (defaultMode !== 'DISABLE') {
     chains.push({
       name: 'virtualInbound-catchall-mtls',

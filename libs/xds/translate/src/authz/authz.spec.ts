@@ -26,7 +26,8 @@ function chain(r: XdsResources, name: string): Msg {
   const l = r.listeners.find((x) => x.name === 'virtualInbound')!.resource;
   return (l.filter_chains as Msg[]).find((c) => c.name === name)!;
 }
-const httpFilters = (c: Msg) => (((c.filters as Msg[])[0]!.typed_config as Msg).http_filters as Msg[]);
+/** The HCM's HTTP filters after the access-log telemetry filter (./accesslog), which always leads. */
+const httpFilters = (c: Msg) => ((((c.filters as Msg[])[0]!.typed_config as Msg).http_filters as Msg[]) ?? []).filter((f) => f.name !== 'envoy.filters.http.header_to_metadata');
 const routerFilters = () => {
   const l = router.listeners.find((x) => x.name === '0.0.0.0_8080')!.resource;
   return httpFilters((l.filter_chains as Msg[])[0]!);

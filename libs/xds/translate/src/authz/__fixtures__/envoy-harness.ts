@@ -67,7 +67,12 @@ export function staticBootstrap(nodeId: string, r: Pick<XdsResources, 'routes' |
     node: { id: nodeId, cluster: 'aviary-authz-test' },
     static_resources: {
       listeners: listeners.map((l) => inlineRds(l, routes)),
-      clusters: [...r.clusters.map((c) => staticCluster(c.resource, endpoints)), pipeCluster('sds-grpc', join(tmpdir(), 'aviary-authz-absent-sds.sock'))],
+      clusters: [
+        ...r.clusters.map((c) => staticCluster(c.resource, endpoints)),
+        // The agent's SDS and access-log services; nobody serves them here (logs are dropped).
+        pipeCluster('sds-grpc', join(tmpdir(), 'aviary-authz-absent-sds.sock')),
+        pipeCluster('aviary-als', join(tmpdir(), 'aviary-authz-absent-als.sock')),
+      ],
     },
   };
 }
