@@ -136,6 +136,50 @@ describe('chart contracts', () => {
     });
   });
 
+  const envOf = (all: Doc[], name: string): Record<string, unknown> =>
+    Object.fromEntries(
+      (all.find((d) => d.kind === 'Deployment' && d.metadata.name === name)?.spec as { template: { spec: PodSpec } }).template.spec.containers[0]!.env.map((e) => [e.name, e.value ?? e.valueFrom]),
+    );
+
+  it('hands injected proxies the Services of this release in its namespace, on ports those Services expose', async () => {
+    const all = docs((await run(helm, ['template', 'aviary', chartDir, '--namespace', 'istio-system', '--kube-version', KUBE_VERSION])).stdout);
+    const env = envOf(all, 'aviary-injector-webhook');
+    expect(env).toMatchObject({
+      AVIARY_TLS_DNS_NAMES: 'aviary-injector-webhook.istio-system.svc,aviary-injector-webhook.istio-system.svc.cluster.local',
+      AVIARY_PROXY_IMAGE: 'docker.io/aviary/gateway:0.1.0',
+      AVIARY_PILOT_ADDRESS: 'aviary-pilot.istio-system.svc:15010',
+      AVIARY_CITADEL_ADDRESS: 'aviary-citadel.istio-system.svc:15013',
+      AVIARY_PROXY_NATS_URL: 'nats://aviary-nats.istio-system.svc:4222',
+    });
+    const servicePorts = (name: string): number[] =>
+      ((all.find((d) => d.kind === 'Service' && d.metadata.name === name)?.spec as { ports: { port: number }[] }).ports ?? []).map((p) => p.port);
+    expect(servicePorts('aviary-pilot')).toContain(15010);
+    expect(servicePorts('aviary-citadel')).toContain(15013);
+  });
+
+  it('labels the ingress gateway pods istio: ingressgateway and reports those labels to pilot', async () => {
+    const all = docs((await template([])).stdout);
+    const gw = all.find((d) => d.kind === 'Deployment' && d.metadata.name === 'aviary-gateway');
+    const labels = (gw?.spec as { template: { metadata: { labels: Record<string, string> } } }).template.metadata.labels;
+    expect(labels).toMatchObject({ istio: 'ingressgateway', app: 'istio-ingressgateway' });
+    const env = envOf(all, 'aviary-gateway');
+    expect(env['AVIARY_LABELS']).toBe('app=istio-ingressgateway,istio=ingressgateway');
+    expect(env['AVIARY_NAMESPACE']).toEqual({ fieldRef: { fieldPath: 'metadata.namespace' } });
+    expect(env['AVIARY_POD_IP']).toEqual({ fieldRef: { fieldPath: 'status.podIP' } });
+    // podLabels win over the defaults, in the pod and in what the proxy reports.
+    const custom = docs((await template([], ['--set', 'gateway.podLabels.istio=edge'])).stdout);
+    expect(envOf(custom, 'aviary-gateway')['AVIARY_LABELS']).toBe('app=istio-ingressgateway,istio=edge');
+  });
+
+  it('names images fully qualified by default (kubelet passes names to containerd as they are)', async () => {
+    const all = docs((await template([])).stdout);
+    const images = all
+      .filter((d) => d.kind === 'Deployment' || d.kind === 'StatefulSet')
+      .flatMap((d) => (d.spec as { template: { spec: { containers: { image: string }[] } } }).template.spec.containers.map((c) => c.image));
+    expect(images.length).toBeGreaterThan(5);
+    for (const image of images) expect(image).toMatch(/^docker\.io\/(aviary|library)\/[a-z-]+:[0-9.]+$/);
+  });
+
   it.each([
     ['a negative replica count', ['--set', 'pilot.replicaCount=-1'], "at '/replicaCount'"],
     ['an injection timeout above 3s', ['--set', 'injector-webhook.webhook.injection.timeoutSeconds=10'], 'timeoutSeconds'],

@@ -3,7 +3,8 @@ The Deployment of one Aviary app. Call with
   (dict "ctx" . "env" <yaml list string> "volumes" <yaml list string> "volumeMounts" <yaml list string>
         "annotations" <yaml map string>)
 Values contract (each subchart's values.yaml): replicaCount, image, adminPort, ports, resources,
-securityContext, serviceAccount, podAnnotations, podLabels, nodeSelector, tolerations, affinity,
+securityContext, serviceAccount, podAnnotations, podLabels (and workloadLabels, which podLabels
+override), nodeSelector, tolerations, affinity,
 topologySpreadConstraints, priorityClassName, extraEnv, probes.
 */}}
 {{- define "aviary-common.deployment" -}}
@@ -31,7 +32,7 @@ spec:
     metadata:
       labels:
         {{- include "aviary-common.labels" $ | nindent 8 }}
-        {{- with $v.podLabels }}
+        {{- with (merge (dict) ($v.podLabels | default dict) ($v.workloadLabels | default dict)) }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
       annotations:
