@@ -6,9 +6,19 @@ import type { Logger } from '@aviary/observability';
 import { runComponent } from '@aviary/runtime';
 import { configApi } from './lib/config-api';
 import { Discovery } from './lib/discovery';
+import { loadMeshConfig } from './lib/mesh-config';
 import { xdsApi } from './lib/xds-api';
 
 const config = configFromProcess(pilotConfig);
+const meshConfig = (() => {
+  try {
+    return loadMeshConfig(config.meshConfigFile);
+  } catch (err) {
+    // Same contract as an invalid option: one line naming what is wrong, exit 2.
+    process.stderr.write(`aviary pilot: invalid configuration: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+})();
 
 /**
  * The config store the REST API writes, and the one Discovery watches: in Kubernetes mode the
@@ -43,6 +53,8 @@ await runComponent({
       registry,
       trustDomain: config.trustDomain,
       debounce: { quietMs: config.pushDebounceMs, maxDelayMs: config.pushMaxDelayMs },
+      extensionProviders: meshConfig.extensionProviders ?? [],
+      jwks: { timeoutMs: config.jwksFetchTimeoutMs, maxBytes: config.jwksMaxBytes, refreshMs: config.jwksRefreshMs, retryMs: config.jwksRetryMs },
     });
     await discovery.start();
     const routes = [configApi({ store, limits: { maxDocuments: config.maxConfigDocuments, maxKeys: config.maxConfigKeys } }), xdsApi(discovery.server)];

@@ -2,9 +2,11 @@ import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { ConfigStore, Watch } from '@aviary/config-store';
 import { Subjects, type Bus } from '@aviary/events';
-import { lenientNodeParser, proxyKinds, SnapshotBuilder, type ProxyInfo, type SnapshotDelta } from '@aviary/mesh-model';
+import type { ExtensionProvider } from '@aviary/mesh-api';
+import { lenientNodeParser, proxyKinds, SnapshotBuilder, type MeshSnapshot, type ProxyInfo, type SnapshotDelta } from '@aviary/mesh-model';
 import { XdsServer } from '@aviary/xds-server';
 import { BuildPacer } from './build-pacer';
+import { defaultJwksOptions, JwksResolver, type JwksResolverOptions } from './jwks';
 import { applyDelta, meshSource, type MeshSource } from './mesh-source';
 import { StatusPublisher, type StatusBatching } from './status-publisher';
 
@@ -17,6 +19,10 @@ export interface DiscoveryOptions {
   readonly debounce: { readonly quietMs: number; readonly maxDelayMs: number };
   /** How `aviary.xds.v1.status` ACK events are coalesced (see `StatusPublisher`). */
   readonly status?: StatusBatching;
+  /** MeshConfig `extensionProviders` (validated at boot). */
+  readonly extensionProviders?: readonly ExtensionProvider[];
+  /** How RequestAuthentication `jwksUri` key sets are fetched (defaults: `defaultJwksOptions`). */
+  readonly jwks?: Partial<Omit<JwksResolverOptions, 'logger' | 'onChange'>>;
 }
 
 /**
@@ -34,9 +40,19 @@ export class Discovery {
   private listening = false;
   private readonly stopStatus: () => void;
   private readonly status: StatusPublisher;
+  private readonly jwks: JwksResolver;
 
   constructor(private readonly opts: DiscoveryOptions) {
-    this.builder = new SnapshotBuilder({ trustDomain: opts.trustDomain });
+    this.builder = new SnapshotBuilder({ trustDomain: opts.trustDomain, extensionProviders: opts.extensionProviders ?? [] });
+    // The JWKS source (I/O) feeds fetched key sets into the model; a change rebuilds it.
+    this.jwks = new JwksResolver({
+      ...defaultJwksOptions,
+      ...opts.jwks,
+      logger: opts.logger.child({ component: 'jwks' }),
+      onChange: (resolutions) => {
+        if (this.builder.setJwks(resolutions) && this.initialized) this.pacer.request();
+      },
+    });
     const first = this.builder.build();
     this.source = meshSource(first.snapshot, {
       onRejected: (proxy, error) => opts.logger.error({ proxy: proxy.id, err: error }, 'translation refused; serving the last good config'),
@@ -57,7 +73,18 @@ export class Discovery {
       }
     }, opts.status);
     this.stopStatus = this.server.onStatus((e) => this.status.push(e));
-    this.pacer = new BuildPacer({ build: () => this.builder.build(), publish: (delta, observedAt) => applyDelta(this.source, delta, observedAt) });
+    this.pacer = new BuildPacer({
+      build: () => this.builder.build(),
+      publish: (delta, observedAt) => {
+        if (delta.previous === undefined || delta.changedKinds.includes('RequestAuthentication')) this.jwks.sync(delta.snapshot.requestAuthentications.jwksUris());
+        applyDelta(this.source, delta, observedAt);
+      },
+    });
+  }
+
+  /** The mesh model pilot serves now (undefined before the first build). */
+  get model(): MeshSnapshot | undefined {
+    return this.builder.current();
   }
 
   get ready(): boolean {
@@ -82,6 +109,7 @@ export class Discovery {
   }
 
   async stop(): Promise<void> {
+    this.jwks.stop();
     this.stopStatus();
     this.status.close();
     this.pacer.cancel();

@@ -62,3 +62,12 @@ export type { PeerAuthentication } from './security/peer-authentication';
 export type { AuthorizationPolicy } from './security/authorization-policy';
 export type { RequestAuthentication } from './security/request-authentication';
 export type { RateLimitPolicy } from './aviary/rate-limit-policy';
+export {
+  MeshConfigSchema,
+  ExtensionProvider,
+  EnvoyExternalAuthorizationHttpProvider,
+  EnvoyExternalAuthorizationGrpcProvider,
+  ExtAuthzRequestBody,
+  envoyStatusCodes,
+} from './mesh/mesh-config';
+export type { MeshConfig } from './mesh/mesh-config';

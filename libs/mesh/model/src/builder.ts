@@ -1,5 +1,5 @@
-import { entryOf, modelKinds, resolveOptions, snapshotFromEntries, type EntriesByKind, type MeshSnapshot } from './snapshot';
-import type { ConfigEntry, Endpoint, MeshOptions, ModelChangeEvent, ModelObject, ModelProblem, ResolvedMeshOptions } from './types';
+import { entryOf, JWKS_INPUT, modelKinds, resolveOptions, snapshotFromEntries, type EntriesByKind, type MeshSnapshot } from './snapshot';
+import type { ConfigEntry, Endpoint, JwksResolution, MeshOptions, ModelChangeEvent, ModelObject, ModelProblem, ResolvedMeshOptions } from './types';
 import { compareStrings, keyOf } from './util';
 
 /** What one `SnapshotBuilder.build()` changed, so pilot can push as little as possible. */
@@ -45,6 +45,7 @@ export class SnapshotBuilder {
   private last: MeshSnapshot | undefined;
   private generation = 0;
   private highestRevision = 0;
+  private jwks: ReadonlyMap<string, JwksResolution> = new Map();
 
   constructor(options: MeshOptions) {
     this.options = resolveOptions(options);
@@ -76,6 +77,18 @@ export class SnapshotBuilder {
     for (const key of [...this.groupingProblems.keys()]) if (!seen.has(key)) this.remove(key.split('/')[0]!, key);
   }
 
+  /**
+   * Replaces the key sets fetched for RequestAuthentication `jwksUri`s (an I/O source in pilot
+   * feeds them); returns whether they changed, in which case the next build carries them.
+   */
+  setJwks(jwks: ReadonlyMap<string, JwksResolution>): boolean {
+    const key = (m: ReadonlyMap<string, JwksResolution>) => JSON.stringify([...m].sort(([a], [b]) => compareStrings(a, b)));
+    if (key(jwks) === key(this.jwks)) return false;
+    this.jwks = new Map(jwks);
+    this.dirty.add(JWKS_INPUT);
+    return true;
+  }
+
   /** Whether changes are waiting for `build()`. */
   get pending(): boolean {
     return this.dirty.size > 0 || this.last === undefined;
@@ -105,7 +118,7 @@ export class SnapshotBuilder {
     const grouped = Object.fromEntries(modelKinds.map((k) => [k, this.sortedByKind.get(k)!])) as unknown as EntriesByKind;
     const problems = [...this.groupingProblems.values()];
     this.generation += 1;
-    const snapshot = snapshotFromEntries(grouped, this.options, this.generation, problems, previous && { previous, changedKinds });
+    const snapshot = snapshotFromEntries(grouped, this.options, this.generation, problems, previous && { previous, changedKinds }, this.jwks);
     this.last = snapshot;
     this.dirty.clear();
     return diffSnapshots(previous, snapshot, [...changedKinds].sort(compareStrings));

@@ -5,7 +5,9 @@ export type { SnapshotDelta } from './builder';
 export { ServiceIndex, EndpointIndex, parseLocality, portProtocol, TLS_MODE_LABEL } from './services';
 export { VirtualServiceIndex, DestinationRuleIndex, GatewayIndex, SidecarIndex, MESH_GATEWAY } from './routing';
 export type { BoundVirtualService } from './routing';
-export { PeerAuthenticationIndex, AuthorizationPolicyIndex, RateLimitPolicyIndex } from './security';
+export { PeerAuthenticationIndex, AuthorizationPolicyIndex, RateLimitPolicyIndex, RequestAuthenticationIndex, jwksSourceOf, OIDC_DISCOVERY_SUFFIX } from './security';
+export { serviceTargets, targetRefsOf } from './policy-targets';
+export type { PolicyTarget, PolicyTargetKind } from './policy-targets';
 export type { MtlsMode, ApplicablePolicies } from './security';
 export { labelsMatch, isIpLiteral, resolveHost, hostMatches, hostsIntersect, isExportedTo, compareStrings } from './util';
 export { problemCodes } from './types';
@@ -24,6 +26,8 @@ export type {
   PeerAuthenticationEntry,
   AuthorizationPolicyEntry,
   RateLimitPolicyEntry,
+  RequestAuthenticationEntry,
+  JwksResolution,
   Resolution,
   Location,
   ServicePortInfo,

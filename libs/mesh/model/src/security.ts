@@ -1,4 +1,6 @@
-import type { AuthorizationPolicyEntry, PeerAuthenticationEntry, RateLimitPolicyEntry } from './types';
+import { parseDuration } from '@aviary/mesh-api';
+import { appliesToTargets, appliesToWorkload, type PolicyTarget } from './policy-targets';
+import type { AuthorizationPolicyEntry, JwksResolution, PeerAuthenticationEntry, RateLimitPolicyEntry, RequestAuthenticationEntry } from './types';
 import { compareStrings, labelsMatch } from './util';
 
 export type MtlsMode = 'DISABLE' | 'PERMISSIVE' | 'STRICT';
@@ -66,7 +68,12 @@ export interface ApplicablePolicies {
   readonly custom: readonly AuthorizationPolicyEntry[];
 }
 
-/** AuthorizationPolicies that apply to a workload: root-namespace ones mesh-wide, then its namespace's. */
+/**
+ * AuthorizationPolicies that apply to a workload: root-namespace ones mesh-wide, then its
+ * namespace's (by selector), plus those whose targetRefs name one of `targets` (its Gateways,
+ * or the Service/ServiceEntry whose traffic is being authorized). A policy with targetRefs
+ * applies to nothing else.
+ */
 export class AuthorizationPolicyIndex {
   private readonly sorted: readonly AuthorizationPolicyEntry[];
 
@@ -81,11 +88,10 @@ export class AuthorizationPolicyIndex {
     return this.sorted;
   }
 
-  forWorkload(namespace: string, labels: Readonly<Record<string, string>>): ApplicablePolicies {
+  forWorkload(namespace: string, labels: Readonly<Record<string, string>>, targets: readonly PolicyTarget[] = []): ApplicablePolicies {
     const out = { allow: [] as AuthorizationPolicyEntry[], deny: [] as AuthorizationPolicyEntry[], audit: [] as AuthorizationPolicyEntry[], custom: [] as AuthorizationPolicyEntry[] };
     for (const p of this.sorted) {
-      if (p.namespace !== this.rootNamespace && p.namespace !== namespace) continue;
-      if (hasSelector(p.spec.selector) && !labelsMatch(p.spec.selector!.matchLabels, labels)) continue;
+      if (!appliesToWorkload(p, this.rootNamespace, namespace, labels) && !appliesToTargets(p, targets)) continue;
       const action = p.spec.action ?? 'ALLOW';
       if (action === 'ALLOW') out.allow.push(p);
       else if (action === 'DENY') out.deny.push(p);
@@ -93,6 +99,71 @@ export class AuthorizationPolicyIndex {
       else out.custom.push(p);
     }
     return out;
+  }
+}
+
+/** Suffix of an OpenID Connect discovery document URL. */
+export const OIDC_DISCOVERY_SUFFIX = '/.well-known/openid-configuration';
+
+/**
+ * Where a JWT rule's keys come from when they are not inline: its `jwksUri`, else (as Istio)
+ * the issuer's OpenID Connect discovery document `<issuer>/.well-known/openid-configuration`,
+ * whose `jwks_uri` pilot follows. Undefined for inline `jwks`.
+ */
+export function jwksSourceOf(rule: { readonly issuer: string; readonly jwks?: string; readonly jwksUri?: string }): string | undefined {
+  if (rule.jwks !== undefined) return undefined;
+  return rule.jwksUri ?? `${rule.issuer.replace(/\/+$/, '')}${OIDC_DISCOVERY_SUFFIX}`;
+}
+
+/**
+ * RequestAuthentications that apply to a workload (same scoping as AuthorizationPolicy; Istio
+ * merges the JWT rules of all of them), and the key sets pilot fetched for their `jwksUri`s.
+ */
+export class RequestAuthenticationIndex {
+  private readonly sorted: readonly RequestAuthenticationEntry[];
+
+  constructor(
+    entries: readonly RequestAuthenticationEntry[],
+    private readonly rootNamespace: string,
+    private readonly jwks: ReadonlyMap<string, JwksResolution>,
+  ) {
+    this.sorted = Object.freeze(byKey(entries));
+  }
+
+  all(): readonly RequestAuthenticationEntry[] {
+    return this.sorted;
+  }
+
+  forWorkload(namespace: string, labels: Readonly<Record<string, string>>, targets: readonly PolicyTarget[] = []): readonly RequestAuthenticationEntry[] {
+    return this.sorted.filter((p) => appliesToWorkload(p, this.rootNamespace, namespace, labels) || appliesToTargets(p, targets));
+  }
+
+  /**
+   * Every key source pilot must fetch (see `jwksSourceOf`), with the shortest `timeout` (ms)
+   * a rule asks for it.
+   */
+  jwksUris(): ReadonlyMap<string, number | undefined> {
+    const out = new Map<string, number | undefined>();
+    for (const p of this.sorted) {
+      for (const rule of p.spec.jwtRules ?? []) {
+        const uri = jwksSourceOf(rule);
+        if (uri === undefined) continue;
+        const t = rule.timeout === undefined ? undefined : parseDuration(rule.timeout);
+        const prev = out.get(uri);
+        out.set(uri, prev === undefined ? t : t === undefined ? prev : Math.min(prev, t));
+      }
+    }
+    return out;
+  }
+
+  /** What pilot fetched for `uri`; undefined when not fetched (yet). */
+  resolved(uri: string): JwksResolution | undefined {
+    return this.jwks.get(uri);
+  }
+
+  /** The resolution map this index was built with (reused when only the policies change). */
+  resolutions(): ReadonlyMap<string, JwksResolution> {
+    return this.jwks;
   }
 }
 

@@ -176,3 +176,43 @@ describe('helpers', () => {
     expect(portProtocol(undefined, 'metrics')).toBe('TCP');
   });
 });
+
+describe('security policy scoping (targetRefs)', () => {
+  const o = (kind: string, ns: string, name: string, spec: unknown): ModelObject => ({ apiVersion: 'security.istio.io/v1', kind, metadata: { name, namespace: ns }, spec });
+  const s = buildSnapshot(
+    [
+      o('AuthorizationPolicy', 'foo', 'ns-wide', { rules: [{}] }),
+      o('AuthorizationPolicy', 'foo', 'selected', { selector: { matchLabels: { app: 'a' } }, action: 'DENY', rules: [{}] }),
+      o('AuthorizationPolicy', 'foo', 'to-gateway', { targetRefs: [{ kind: 'Gateway', name: 'gw' }], action: 'AUDIT', rules: [{}] }),
+      o('AuthorizationPolicy', 'istio-system', 'mesh-wide', { action: 'DENY', rules: [{}] }),
+      o('RequestAuthentication', 'foo', 'to-svc', { targetRef: { kind: 'Service', name: 'web' }, jwtRules: [{ issuer: 'i', jwks: '{"keys":[]}' }] }),
+    ],
+    { trustDomain: 'cluster.local' },
+  );
+  const keys = (p: { allow: readonly { key: string }[]; deny: readonly { key: string }[]; audit: readonly { key: string }[] }) => [...p.allow, ...p.deny, ...p.audit].map((x) => x.key).sort();
+  it('a policy with targetRefs applies only to what it names, never to the whole namespace', () => {
+    expect(keys(s.authorizationPolicies.forWorkload('foo', { app: 'b' }))).toEqual(['AuthorizationPolicy/foo/ns-wide', 'AuthorizationPolicy/istio-system/mesh-wide']);
+    expect(keys(s.authorizationPolicies.forWorkload('foo', { app: 'a' }, [{ kind: 'Gateway', namespace: 'foo', name: 'gw' }]))).toEqual([
+      'AuthorizationPolicy/foo/ns-wide',
+      'AuthorizationPolicy/foo/selected',
+      'AuthorizationPolicy/foo/to-gateway',
+      'AuthorizationPolicy/istio-system/mesh-wide',
+    ]);
+    expect(keys(s.authorizationPolicies.forWorkload('bar', {}, [{ kind: 'Gateway', namespace: 'bar', name: 'gw' }]))).toEqual(['AuthorizationPolicy/istio-system/mesh-wide']);
+  });
+  it('key sources pilot must fetch: jwksUri, else the issuer\'s OpenID Connect discovery document; never inline jwks', () => {
+    const ra = buildSnapshot(
+      [
+        o('RequestAuthentication', 'foo', 'r', {
+          jwtRules: [{ issuer: 'https://a.example/', timeout: '3s' }, { issuer: 'b', jwksUri: 'https://b.example/keys' }, { issuer: 'c', jwks: '{"keys":[]}' }],
+        }),
+      ],
+      { trustDomain: 'cluster.local' },
+    ).requestAuthentications;
+    expect(ra.jwksUris()).toEqual(new Map([['https://a.example/.well-known/openid-configuration', 3_000], ['https://b.example/keys', undefined]]));
+  });
+  it('RequestAuthentication is in the model, scoped the same way', () => {
+    expect(s.requestAuthentications.forWorkload('foo', { app: 'web' }).map((r) => r.key)).toEqual([]);
+    expect(s.requestAuthentications.forWorkload('foo', {}, [{ kind: 'Service', namespace: 'foo', name: 'web' }]).map((r) => r.key)).toEqual(['RequestAuthentication/foo/to-svc']);
+  });
+});

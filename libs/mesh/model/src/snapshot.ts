@@ -4,15 +4,16 @@ import type {
   GatewaySpec,
   PeerAuthenticationSpec,
   RateLimitPolicySpec,
+  RequestAuthenticationSpec,
   ServiceEntrySpec,
   SidecarSpec,
   VirtualServiceSpec,
   WorkloadEntrySpec,
 } from '@aviary/mesh-api';
 import { DestinationRuleIndex, GatewayIndex, SidecarIndex, VirtualServiceIndex } from './routing';
-import { AuthorizationPolicyIndex, PeerAuthenticationIndex, RateLimitPolicyIndex } from './security';
+import { AuthorizationPolicyIndex, PeerAuthenticationIndex, RateLimitPolicyIndex, RequestAuthenticationIndex } from './security';
 import { buildServices, registryProblemCodes, type EndpointIndex, type ServiceIndex } from './services';
-import type { ConfigEntry, MeshOptions, ModelObject, ModelProblem, ResolvedMeshOptions } from './types';
+import type { ConfigEntry, JwksResolution, MeshOptions, ModelObject, ModelProblem, ResolvedMeshOptions } from './types';
 import { compareStrings, deepFreeze, keyOf } from './util';
 
 /**
@@ -31,6 +32,7 @@ export interface MeshSnapshot {
   readonly sidecars: SidecarIndex;
   readonly peerAuthentications: PeerAuthenticationIndex;
   readonly authorizationPolicies: AuthorizationPolicyIndex;
+  readonly requestAuthentications: RequestAuthenticationIndex;
   readonly rateLimitPolicies: RateLimitPolicyIndex;
   /** What the model left out or adjusted, sorted by resource. */
   readonly problems: readonly ModelProblem[];
@@ -44,10 +46,11 @@ export function resolveOptions(options: MeshOptions): ResolvedMeshOptions {
     trustDomain: options.trustDomain,
     domainSuffix: options.domainSuffix ?? DEFAULT_DOMAIN_SUFFIX,
     rootNamespace: options.rootNamespace ?? DEFAULT_ROOT_NAMESPACE,
+    extensionProviders: Object.freeze([...(options.extensionProviders ?? [])]),
   });
 }
 
-/** Kinds the model reads. RequestAuthentication is accepted and ignored for now. */
+/** Kinds the model reads. */
 export const modelKinds = [
   'ServiceEntry',
   'WorkloadEntry',
@@ -73,7 +76,7 @@ export interface EntriesByKind {
   readonly PeerAuthentication: readonly ConfigEntry<PeerAuthenticationSpec>[];
   readonly AuthorizationPolicy: readonly ConfigEntry<AuthorizationPolicySpec>[];
   readonly RateLimitPolicy: readonly ConfigEntry<RateLimitPolicySpec>[];
-  readonly RequestAuthentication: readonly ConfigEntry<unknown>[];
+  readonly RequestAuthentication: readonly ConfigEntry<RequestAuthenticationSpec>[];
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -117,6 +120,11 @@ function sortProblems(problems: ModelProblem[]): readonly ModelProblem[] {
   return Object.freeze(problems.sort((a, b) => compareStrings(a.resource, b.resource) || compareStrings(a.code, b.code) || compareStrings(a.message, b.message)).map((p) => Object.freeze(p)));
 }
 
+/** The JWKS pseudo-kind: marked changed when pilot's fetched key sets change. */
+export const JWKS_INPUT = 'JWKS';
+
+const noJwks: ReadonlyMap<string, JwksResolution> = new Map();
+
 /** Which indexes to rebuild; the rest are reused from `previous`. */
 export interface IndexReuse {
   readonly previous: MeshSnapshot;
@@ -124,7 +132,14 @@ export interface IndexReuse {
 }
 
 /** Builds a snapshot from grouped entries, reusing unchanged indexes of a previous snapshot. */
-export function snapshotFromEntries(entries: EntriesByKind, options: ResolvedMeshOptions, generation: number, groupingProblems: ModelProblem[], reuse?: IndexReuse): MeshSnapshot {
+export function snapshotFromEntries(
+  entries: EntriesByKind,
+  options: ResolvedMeshOptions,
+  generation: number,
+  groupingProblems: ModelProblem[],
+  reuse?: IndexReuse,
+  jwks: ReadonlyMap<string, JwksResolution> = noJwks,
+): MeshSnapshot {
   const changed = (...kinds: string[]) => !reuse || kinds.some((k) => reuse.changedKinds.has(k));
   const prev = reuse?.previous;
   const serviceBuild =
@@ -142,6 +157,8 @@ export function snapshotFromEntries(entries: EntriesByKind, options: ResolvedMes
     sidecars: changed('Sidecar') || !prev ? new SidecarIndex(entries.Sidecar, options.rootNamespace) : prev.sidecars,
     peerAuthentications: changed('PeerAuthentication') || !prev ? new PeerAuthenticationIndex(entries.PeerAuthentication, options.rootNamespace) : prev.peerAuthentications,
     authorizationPolicies: changed('AuthorizationPolicy') || !prev ? new AuthorizationPolicyIndex(entries.AuthorizationPolicy, options.rootNamespace) : prev.authorizationPolicies,
+    requestAuthentications:
+      changed('RequestAuthentication', JWKS_INPUT) || !prev ? new RequestAuthenticationIndex(entries.RequestAuthentication, options.rootNamespace, jwks) : prev.requestAuthentications,
     rateLimitPolicies: changed('RateLimitPolicy') || !prev ? new RateLimitPolicyIndex(entries.RateLimitPolicy) : prev.rateLimitPolicies,
     problems: sortProblems([...groupingProblems, ...serviceBuild.problems]),
   });
@@ -151,7 +168,7 @@ export function snapshotFromEntries(entries: EntriesByKind, options: ResolvedMes
  * Builds a snapshot from stored objects. Pure and deterministic: the order of `objects` does
  * not matter. Objects of unknown kinds or with malformed specs are skipped with a problem.
  */
-export function buildSnapshot(objects: Iterable<ModelObject>, options: MeshOptions): MeshSnapshot {
+export function buildSnapshot(objects: Iterable<ModelObject>, options: MeshOptions, jwks?: ReadonlyMap<string, JwksResolution>): MeshSnapshot {
   const { entries, problems } = groupObjects(objects);
-  return snapshotFromEntries(entries, resolveOptions(options), 0, problems);
+  return snapshotFromEntries(entries, resolveOptions(options), 0, problems, undefined, jwks);
 }

@@ -2,8 +2,10 @@ import type {
   AuthorizationPolicySpec,
   DestinationRuleSpec,
   GatewaySpec,
+  ExtensionProvider,
   PeerAuthenticationSpec,
   RateLimitPolicySpec,
+  RequestAuthenticationSpec,
   ResourceRef,
   SidecarSpec,
   StoredObject,
@@ -33,13 +35,23 @@ export interface MeshOptions {
   readonly domainSuffix?: string;
   /** Namespace whose policies apply mesh-wide (Istio's root namespace). */
   readonly rootNamespace?: string;
+  /** MeshConfig `extensionProviders` (validated by the caller): AuthorizationPolicy CUSTOM providers. */
+  readonly extensionProviders?: readonly ExtensionProvider[];
 }
 
 export interface ResolvedMeshOptions {
   readonly trustDomain: string;
   readonly domainSuffix: string;
   readonly rootNamespace: string;
+  readonly extensionProviders: readonly ExtensionProvider[];
 }
+
+/**
+ * A JSON Web Key Set that pilot fetched for a RequestAuthentication `jwksUri` (an I/O source
+ * outside the model feeds these in): the JWKS text, or why it could not be had. A missing or
+ * failed entry makes the translator fail closed for that issuer.
+ */
+export type JwksResolution = { readonly jwks: string } | { readonly error: string };
 
 /** Closed set of reasons the model dropped or adjusted part of the input. */
 export const problemCodes = [
@@ -74,6 +86,7 @@ export type SidecarEntry = ConfigEntry<SidecarSpec>;
 export type PeerAuthenticationEntry = ConfigEntry<PeerAuthenticationSpec>;
 export type AuthorizationPolicyEntry = ConfigEntry<AuthorizationPolicySpec>;
 export type RateLimitPolicyEntry = ConfigEntry<RateLimitPolicySpec>;
+export type RequestAuthenticationEntry = ConfigEntry<RequestAuthenticationSpec>;
 
 export type Resolution = 'NONE' | 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN';
 export type Location = 'MESH_INTERNAL' | 'MESH_EXTERNAL';

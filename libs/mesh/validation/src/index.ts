@@ -3,3 +3,4 @@ export type { Finding, ValidationResult } from './finding';
 export { analyze } from './analyze/analyze';
 export { codes as analysisCodes } from './analyze/model';
 export type { AnalysisFinding, AnalyzeOptions, Severity } from './analyze/model';
+export { validateMeshConfig } from './rules/mesh-config';

@@ -7,7 +7,7 @@ type Validator = ReturnType<typeof Compile>;
 /** Compiled once per kind, at module load. */
 const validators = new Map<string, Validator>(Object.entries(kinds).map(([kind, info]) => [kind, Compile(info.schema)]));
 
-interface SchemaError {
+export interface SchemaError {
   keyword: string;
   instancePath: string;
   schemaPath: string;
@@ -42,11 +42,12 @@ export function checkSchema(resource: unknown, report: Report): KindInfo | undef
   }
   const errors = validators.get(info.kind)!.Errors(resource) as unknown as SchemaError[];
   let count = 0;
-  for (const e of errors) count += translate(resource, e, report);
+  for (const e of errors) count += reportSchemaError(resource, e, report);
   return count === 0 ? info : undefined;
 }
 
-function translate(root: unknown, e: SchemaError, report: Report): number {
+/** Reports one TypeBox schema error at its field path; returns 1 when it counted as an error. */
+export function reportSchemaError(root: unknown, e: SchemaError, report: Report): number {
   const path = toPath(root, e.instancePath);
   switch (e.keyword) {
     case 'boolean':

@@ -133,12 +133,13 @@ export function keyIdentifier(spki: Buffer): Buffer {
 
 /**
  * A random, positive, non-zero 128-bit serial (CA/B Forum asks for ≥64 bits of entropy). The
- * first byte is non-zero so the hex form is always 32 digits.
+ * first byte is at least 0x10 so the hex form is always 32 digits with no leading zero (as
+ * `openssl x509 -serial` prints it).
  */
 export function randomSerial(): Buffer {
   for (;;) {
     const b = randomBytes(16);
-    if (b[0] !== 0) return b;
+    if ((b[0] as number) >= 0x10) return b;
   }
 }
 

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import descriptorJson from 'protobufjs/google/protobuf/descriptor.json';
 import { AviaryError } from '@aviary/errors';
+import { applyProtoPatches } from './patches';
 
 /**
  * The Envoy v3 protos, loaded with protobufjs from the copies that `@grpc/grpc-js-xds` ships
@@ -36,6 +37,9 @@ export const defaultProtoFiles: readonly string[] = Object.freeze([
   'envoy/extensions/filters/http/router/v3/router.proto',
   'envoy/extensions/filters/http/fault/v3/fault.proto',
   'envoy/extensions/filters/http/rbac/v3/rbac.proto',
+  'envoy/extensions/filters/http/jwt_authn/v3/config.proto',
+  'envoy/extensions/filters/http/ext_authz/v3/ext_authz.proto',
+  'envoy/extensions/filters/network/rbac/v3/rbac.proto',
   'envoy/extensions/filters/http/cors/v3/cors.proto',
   'envoy/extensions/filters/http/local_ratelimit/v3/local_rate_limit.proto',
   'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto',
@@ -129,6 +133,7 @@ export function loadXdsRoot(options: LoadOptions = {}): protobuf.Root {
     root.files.push('google/protobuf/struct.proto');
     protobuf.parse(STRUCT_PROTO, root, { keepCase: true });
     root.loadSync([...defaultProtoFiles, ...(options.extraFiles ?? [])], { keepCase: true });
+    applyProtoPatches(root);
     root.resolveAll();
   } catch (cause) {
     throw new AviaryError('INTERNAL', 'XDS_PROTOS_LOAD_FAILED', `cannot load the Envoy protos from ${base}: ${(cause as Error).message}`, { depsDir: base }, { cause });

@@ -9,10 +9,12 @@ type Golden = Record<'listeners' | 'routes' | 'clusters' | 'endpoints', { name: 
 const golden = (name: string): Golden => JSON.parse(readFileSync(join(goldenDir, `bookinfo.${name}.json`), 'utf8')) as Golden;
 const envoyProxies = ['router', 'sidecar-productpage', 'sidecar-reviews'];
 
-/** Every network filter of every listener, with the listener and chain names. */
+/** Every terminal network filter (HCM, TCP proxy; not the network RBAC before them) of every listener, with the listener and chain names. */
 function networkFilters(g: Golden): { listener: string; chain: string; filter: Record<string, unknown> }[] {
   return g.listeners.flatMap((l) =>
-    ((l.resource.filter_chains ?? []) as { name?: string; filters: Record<string, unknown>[] }[]).flatMap((c) => c.filters.map((filter) => ({ listener: l.name, chain: c.name ?? '', filter }))),
+    ((l.resource.filter_chains ?? []) as { name?: string; filters: Record<string, unknown>[] }[]).flatMap((c) =>
+      c.filters.filter((filter) => filter.name !== 'envoy.filters.network.rbac').map((filter) => ({ listener: l.name, chain: c.name ?? '', filter })),
+    ),
   );
 }
 

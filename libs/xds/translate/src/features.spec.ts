@@ -222,8 +222,17 @@ describe('AuthorizationPolicy → RBAC', () => {
       },
     });
   });
-  it('an ALLOW policy without rules denies everything; an unsupported ALLOW rule is dropped (fail closed)', () => {
+  it('an ALLOW policy without rules denies everything; a claim condition reads the verified JWT payload', () => {
     expect(filters([obj('AuthorizationPolicy', 'nothing', {})])[0]!.rules).toEqual({ action: 'ALLOW' });
-    expect(filters([obj('AuthorizationPolicy', 'jwt', { rules: [{ when: [{ key: 'request.auth.claims[iss]', values: ['x'] }] }] })])[0]!.rules).toEqual({ action: 'ALLOW' });
+    const claim = (value: Msg) => ({ sourced_metadata: { metadata_matcher: { filter: 'envoy.filters.http.jwt_authn', path: [{ key: 'payload' }, { key: 'iss' }], value } } });
+    expect(filters([obj('AuthorizationPolicy', 'jwt', { rules: [{ when: [{ key: 'request.auth.claims[iss]', values: ['x'] }] }] })])[0]!.rules).toEqual({
+      action: 'ALLOW',
+      policies: {
+        'ns[default]-policy[jwt]-rule[0]': {
+          permissions: [{ any: true }],
+          principals: [{ or_ids: { ids: [claim({ string_match: { exact: 'x' } }), claim({ list_match: { one_of: { string_match: { exact: 'x' } } } })] } }],
+        },
+      },
+    });
   });
 });

@@ -5,7 +5,8 @@ import { clusterName, isHttpPort, type Ctx } from './context';
 import { duration, durationMs, N, prune, socketAddress, T, typed, wrap, type Msg } from './envoy';
 import { hcmFilter, tcpProxyFilter } from './hcm';
 import { rateLimitHttpFilter, withRateLimits } from './ratelimit';
-import { rbacFilters } from './rbac';
+import { httpSecurityFilters, tcpSecurityFilters } from './authz/filters';
+import { inboundScope } from './authz/scope';
 import type { Generated } from './result';
 import { gatewayDownstream, istioMutualDownstream, transportSocket } from './tls';
 
@@ -158,15 +159,20 @@ function inboundCluster(name: string, p: InboundPort): Msg {
   });
 }
 
-/** The network filter of one inbound port: an HCM (RBAC, rate limits, inline route) or a TCP proxy. */
-function portFilter(ctx: Ctx, p: InboundPort, cluster: string, statPrefix: string): Msg {
+/**
+ * The network filters of one inbound port: an HCM (jwt_authn, RBAC, ext_authz, rate limits,
+ * inline route), or network RBAC and a TCP proxy. Clusters the filters call go to `out`.
+ */
+function portFilters(ctx: Ctx, out: Generated, p: InboundPort, cluster: string, statPrefix: string): Msg[] {
   const { namespace, labels } = ctx.proxy;
   // Inbound listeners report as the destination, for the service the port serves (if any).
   const destination = { reporter: 'destination', ...(p.instance && { destinationService: p.instance.service.hostname }) } as const;
-  const policies = ctx.snapshot.authorizationPolicies.forWorkload(namespace, labels);
-  if (!isHttpPort(p)) {
-    if (policies.allow.length + policies.deny.length > 0) ctx.problem(`inbound port ${p.port} is TCP: AuthorizationPolicies are enforced only on HTTP ports`);
-    return tcpProxyFilter(cluster, cluster, destination);
+  const scope = inboundScope(ctx, p.instance?.service);
+  if (!isHttpPort(p)) return [...tcpSecurityFilters(ctx, scope, `TCP port ${p.port}`), tcpProxyFilter(cluster, cluster, destination)];
+  const security = httpSecurityFilters(ctx, scope, `inbound port ${p.port}`);
+  for (const c of security.clusters) {
+    out.clusters.push({ name: c.name, resource: c.cluster });
+    out.endpoints.push({ name: c.name, resource: c.loadAssignment });
   }
   const service = p.instance?.service;
   const seName = service?.source.split('/')[2] ?? '';
@@ -176,25 +182,26 @@ function portFilter(ctx: Ctx, p: InboundPort, cluster: string, statPrefix: strin
   ];
   const vhostKey = p.instance ? `${p.instance.service.hostname}:${p.instance.port.number}` : `inbound|${p.port}`;
   const route = { name: 'default', match: { prefix: '/' }, route: { cluster, timeout: durationMs(0) }, decorator: { operation: `${vhostKey}/*` } };
-  return hcmFilter({
+  const hcm = hcmFilter({
     statPrefix,
     routeConfig: {
       name: cluster,
       virtual_hosts: [{ name: `inbound|http|${p.port}`, domains: ['*'], routes: withRateLimits(rateLimits, vhostKey, [route]) }],
       validate_clusters: wrap(false),
     },
-    filters: [...rbacFilters(ctx, policies), ...(rateLimits.length > 0 ? [rateLimitHttpFilter()] : [])],
+    filters: [...security.filters, ...(rateLimits.length > 0 ? [rateLimitHttpFilter()] : [])],
     forwardClientCert: true,
     accessLog: destination,
   });
+  return [hcm];
 }
 
 /** mTLS and/or plaintext chains of one port (`matchPort` on virtualInbound), or its ingress `tls` chain. */
-function portChains(ctx: Ctx, p: InboundPort, filter: Msg, matchPort: boolean): Msg[] {
+function portChains(ctx: Ctx, p: InboundPort, filters: Msg[], matchPort: boolean): Msg[] {
   const alpn = isHttpPort(p) ? ['h2', 'http/1.1'] : [];
   const port = matchPort ? { destination_port: wrap(p.port) } : {};
   if (p.tls) {
-    return [{ name: `inbound_${p.port}_tls`, filter_chain_match: { ...port, transport_protocol: 'tls' }, filters: [filter], transport_socket: transportSocket(gatewayDownstream(p.tls, ctx.options.sdsClusterName, ctx.trustDomain)) }];
+    return [{ name: `inbound_${p.port}_tls`, filter_chain_match: { ...port, transport_protocol: 'tls' }, filters, transport_socket: transportSocket(gatewayDownstream(p.tls, ctx.options.sdsClusterName, ctx.trustDomain)) }];
   }
   const mode = ctx.snapshot.peerAuthentications.modeFor(ctx.proxy.namespace, ctx.proxy.labels, p.port);
   const chains: Msg[] = [];
@@ -202,11 +209,11 @@ function portChains(ctx: Ctx, p: InboundPort, filter: Msg, matchPort: boolean): 
     chains.push({
       name: `inbound_${p.port}_mtls`,
       filter_chain_match: { ...port, transport_protocol: 'tls' },
-      filters: [filter],
+      filters,
       transport_socket: transportSocket(istioMutualDownstream(ctx.options.sdsClusterName, ctx.trustDomain, alpn)),
     });
   }
-  if (mode !== 'STRICT') chains.push({ name: `inbound_${p.port}_plaintext`, filter_chain_match: { ...port, transport_protocol: 'raw_buffer' }, filters: [filter] });
+  if (mode !== 'STRICT') chains.push({ name: `inbound_${p.port}_plaintext`, filter_chain_match: { ...port, transport_protocol: 'raw_buffer' }, filters });
   return chains;
 }
 
@@ -219,7 +226,7 @@ export function inbound(ctx: Ctx, out: Generated): void {
     out.clusters.push({ name: cluster, resource: inboundCluster(cluster, p) });
     if (p.bind === undefined) {
       if (isHttpPort(p)) httpPorts.push(p.port);
-      chains.push(...portChains(ctx, p, portFilter(ctx, p, cluster, `inbound_0.0.0.0_${p.port}`), true));
+      chains.push(...portChains(ctx, p, portFilters(ctx, out, p, cluster, `inbound_0.0.0.0_${p.port}`), true));
       continue;
     }
     const name = `${p.bind}_${p.port}`;
@@ -231,7 +238,7 @@ export function inbound(ctx: Ctx, out: Generated): void {
         traffic_direction: 'INBOUND',
         listener_filters: inspectors(isHttpPort(p) ? [p.port] : [], false),
         continue_on_listener_filters_timeout: true,
-        filter_chains: portChains(ctx, p, portFilter(ctx, p, cluster, `inbound_${name}`), false),
+        filter_chains: portChains(ctx, p, portFilters(ctx, out, p, cluster, `inbound_${name}`), false),
       },
     });
   }

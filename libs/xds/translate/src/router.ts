@@ -6,7 +6,8 @@ import { N, prune, socketAddress, T, typed, wrap, type Msg } from './envoy';
 import { peerWorkloadHeader } from './accesslog';
 import { faultFilter, hcmFilter, tcpProxyFilter } from './hcm';
 import { rateLimitHttpFilter, withRateLimits } from './ratelimit';
-import { rbacFilters } from './rbac';
+import { httpSecurityFilters, tcpSecurityFilters, type SecurityScope } from './authz/filters';
+import { routerScope } from './authz/scope';
 import { virtualServiceRoutes, type ClusterRefs } from './routes';
 import type { Generated } from './result';
 import { gatewayDownstream, transportSocket } from './tls';
@@ -61,8 +62,13 @@ export function routerResources(ctx: Ctx): Generated {
     else byPort.set(port, [s]);
   }
   const refs: ClusterRefs = new Set();
-  const policies = ctx.snapshot.authorizationPolicies.forWorkload(ctx.proxy.namespace, ctx.proxy.labels);
-  const httpFiltersBase = [...rbacFilters(ctx, policies)];
+  const scope = routerScope(ctx);
+  const security = httpSecurityFilters(ctx, scope, 'the router');
+  const httpFiltersBase = security.filters;
+  for (const c of security.clusters) {
+    out.clusters.push({ name: c.name, resource: c.cluster });
+    out.endpoints.push({ name: c.name, resource: c.loadAssignment });
+  }
   // Local mode (INTERCEPTION_MODE NONE) keeps the gateway on loopback; in Kubernetes it serves the pod's every address.
   const address = ctx.interceptionNone ? '127.0.0.1' : '0.0.0.0';
 
@@ -81,7 +87,7 @@ export function routerResources(ctx: Ctx): Generated {
       const sni = serverHosts(s.server).filter((h) => h !== '*');
       needsTlsInspector = true;
       if (mode === 'PASSTHROUGH' || mode === 'AUTO_PASSTHROUGH') {
-        chains.push(...passthroughChains(ctx, s, port, refs));
+        chains.push(...passthroughChains(ctx, s, port, refs, scope));
         continue;
       }
       const name = `https.${port}.${s.server.name ?? s.server.port.name ?? `server-${s.index}`}.${s.gateway.name}.${s.gateway.namespace}`;
@@ -185,7 +191,7 @@ function sameVs(entry: { routes: Msg[] }, vs: BoundVirtualService): boolean {
   return entry.routes.some((r) => r._vs === vs.entry.key);
 }
 
-function passthroughChains(ctx: Ctx, s: BoundServer, port: number, refs: ClusterRefs): Msg[] {
+function passthroughChains(ctx: Ctx, s: BoundServer, port: number, refs: ClusterRefs, scope: SecurityScope): Msg[] {
   const gatewayName = `${s.gateway.namespace}/${s.gateway.name}`;
   const chains: Msg[] = [];
   for (const vs of ctx.snapshot.virtualServices.forGateway(gatewayName)) {
@@ -201,7 +207,10 @@ function passthroughChains(ctx: Ctx, s: BoundServer, port: number, refs: Cluster
         const cluster = clusterName('outbound', destPort, dest.subset ?? '', host);
         refs.add(cluster);
         if ((route.route?.length ?? 0) > 1) ctx.problem(`${vs.entry.key}: weighted TLS routes are not supported; the first destination is used`);
-        chains.push({ filter_chain_match: { server_names: [...sni].sort(compareStrings) }, filters: [tcpProxyFilter(cluster, cluster, SOURCE)] });
+        chains.push({
+          filter_chain_match: { server_names: [...sni].sort(compareStrings) },
+          filters: [...tcpSecurityFilters(ctx, scope, `router TLS passthrough port ${port}`), tcpProxyFilter(cluster, cluster, SOURCE)],
+        });
       }
     }
   }

@@ -15,6 +15,13 @@ export function validatePeerAuthentication(pa: PeerAuthentication, r: Report): v
   }
 }
 
+/** API groups a targetRef kind may name (unset means the kind's own group). */
+const targetGroups: Readonly<Record<string, readonly string[]>> = {
+  Gateway: ['gateway.networking.k8s.io', 'networking.istio.io'],
+  Service: ['', 'core'],
+  ServiceEntry: ['networking.istio.io'],
+};
+
 function checkSelectorAndTargets(r: Report, spec: { selector?: { matchLabels?: Record<string, string> }; targetRef?: PolicyTargetReference; targetRefs?: PolicyTargetReference[] }): void {
   checkLabels(r, 'spec.selector.matchLabels', spec.selector?.matchLabels);
   if (spec.targetRef !== undefined && spec.targetRefs !== undefined) r.error('spec.targetRefs', 'only one of targetRef or targetRefs can be set');
@@ -26,8 +33,13 @@ function checkSelectorAndTargets(r: Report, spec: { selector?: { matchLabels?: R
     const p = spec.targetRefs !== undefined ? idx('spec.targetRefs', i) : 'spec.targetRef';
     if (ref.name === '') r.error(key(p, 'name'), 'targetRef name is required');
     if (ref.namespace !== undefined) r.error(key(p, 'namespace'), 'cross namespace referencing is not currently supported');
-    const allowed = ['Gateway', 'Service', 'ServiceEntry', 'GatewayClass'];
+    // GatewayClass targets (Istio: waypoint classes) are not implemented: refused, never ignored.
+    const allowed = ['Gateway', 'Service', 'ServiceEntry'];
     if (!allowed.includes(ref.kind)) r.error(key(p, 'kind'), `targetRef kind ${JSON.stringify(ref.kind)} is not supported, use one of ${allowed.join(', ')}`);
+    const groups = targetGroups[ref.kind];
+    if (groups !== undefined && ref.group !== undefined && !groups.includes(ref.group)) {
+      r.error(key(p, 'group'), `targetRef group ${JSON.stringify(ref.group)} does not serve kind ${ref.kind}; use ${groups.map((g) => JSON.stringify(g)).join(' or ')}`);
+    }
   });
 }
 
@@ -45,8 +57,10 @@ const conditionKeys = [
   /^destination\.ip$/,
   /^destination\.port$/,
   /^connection\.sni$/,
-  /^experimental\.envoy\.filters\.[\w.]+\[[^\]]+\]$/,
 ];
+
+/** Istio attributes that exist but Aviary does not translate: refused with a clear message. */
+const unsupportedConditionKeys = [/^experimental\.envoy\.filters\./];
 
 /** Wildcards are only supported as the prefix, the suffix or the whole value. */
 function checkWildcard(r: Report, p: string, v: string): void {
@@ -108,15 +122,15 @@ export function validateAuthorizationPolicy(ap: AuthorizationPolicy, r: Report):
       for (const field of ['paths', 'notPaths'] as const) {
         (op[field] ?? []).forEach((v, k) => {
           const vp = idx(key(tp, field), k);
-          if (v.includes('{')) {
-            if (!v.startsWith('/')) r.error(vp, `path template ${JSON.stringify(v)} must start with /`);
-          } else checkWildcard(r, vp, v);
+          if (v.includes('{')) r.error(vp, `path template ${JSON.stringify(v)} is not supported by Aviary; use exact, prefix (*) or suffix matches`);
+          else checkWildcard(r, vp, v);
         });
       }
     });
     (rule.when ?? []).forEach((c, j) => {
       const cp = idx(key(p, 'when'), j);
-      if (!conditionKeys.some((re) => re.test(c.key))) r.error(key(cp, 'key'), `unknown attribute ${JSON.stringify(c.key)}`);
+      if (unsupportedConditionKeys.some((re) => re.test(c.key))) r.error(key(cp, 'key'), `attribute ${JSON.stringify(c.key)} is not supported by Aviary`);
+      else if (!conditionKeys.some((re) => re.test(c.key))) r.error(key(cp, 'key'), `unknown attribute ${JSON.stringify(c.key)}`);
       if ((c.values ?? []).length === 0 && (c.notValues ?? []).length === 0) r.error(cp, `at least one of values or notValues must be set for key ${JSON.stringify(c.key)}`);
       if (c.key === 'source.ip' || c.key === 'remote.ip' || c.key === 'destination.ip') {
         [...(c.values ?? []), ...(c.notValues ?? [])].forEach((v) => {
@@ -172,5 +186,12 @@ export function validateRequestAuthentication(ra: RequestAuthentication, r: Repo
       r.error(key(p, 'outputPayloadToHeader'), `invalid header name ${JSON.stringify(rule.outputPayloadToHeader)}`);
     }
     checkDuration(r, key(p, 'timeout'), rule.timeout);
+    if (rule.jwks === undefined && rule.jwksUri === undefined && !/^https?:\/\/[^/\s]+/.test(rule.issuer)) {
+      r.error(key(p, 'issuer'), 'without jwks or jwksUri the issuer must be an http(s) URL, whose OpenID Connect discovery document gives the keys');
+    } else if (rule.jwks !== undefined && rule.jwksUri !== undefined) r.error(key(p, 'jwksUri'), 'only one of jwks or jwksUri can be set');
+    if (rule.spaceDelimitedClaims !== undefined) r.error(key(p, 'spaceDelimitedClaims'), 'spaceDelimitedClaims is not supported by Aviary');
+    (rule.fromCookies ?? []).forEach((v, k) => {
+      if (v === '') r.error(idx(key(p, 'fromCookies'), k), 'cookie name must not be empty');
+    });
   });
 }

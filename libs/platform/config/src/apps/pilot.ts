@@ -16,6 +16,11 @@ export const pilotConfig = defineConfig({
     configSource: option(Type.Union([Type.Literal('nats'), Type.Literal('kubernetes')]), 'nats', 'where mesh config and the registry come from: NATS KV (local mode) or the Kubernetes API (CRDs, Services, EndpointSlices)'),
     kubeconfig: option(Type.String(), '', 'kubeconfig file for configSource kubernetes (empty: $KUBECONFIG, ~/.kube/config, then in-cluster)'),
     kubernetesResyncMs: option(Millis(0, 86_400_000), 300_000, 'periodic relist of every watched Kubernetes kind (0: off)'),
+    meshConfigFile: option(Type.String(), '', 'MeshConfig file (YAML/JSON; its extensionProviders feed AuthorizationPolicy CUSTOM); validated at boot, unknown fields refused; empty: none'),
+    jwksFetchTimeoutMs: option(Millis(100, 60_000), 5_000, 'timeout of one RequestAuthentication jwksUri fetch when the rule sets none'),
+    jwksMaxBytes: option(Type.Integer({ minimum: 1_024, maximum: 16_777_216 }), 524_288, 'largest JWKS document pilot accepts'),
+    jwksRefreshMs: option(Millis(1_000, 86_400_000), 1_200_000, 'how often fetched JWKS are fetched again'),
+    jwksRetryMs: option(Millis(100, 3_600_000), 30_000, 'how soon a failed JWKS fetch is retried (tokens of that issuer are refused meanwhile)'),
     domainSuffix: option(Type.String({ pattern: '^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$' }), 'cluster.local', 'DNS suffix of Kubernetes Service hosts (<svc>.<ns>.svc.<suffix>)'),
   },
 });
