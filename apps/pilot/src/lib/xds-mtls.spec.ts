@@ -1,0 +1,214 @@
+import { readFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { checkServerIdentity } from 'node:tls';
+import * as grpc from '@grpc/grpc-js';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { CertificateAuthority, type CaState, type TrustBundle } from '@aviary/ca';
+import { KvConfigStore, type StoredObject } from '@aviary/config-store';
+import { Bus, Subjects } from '@aviary/events';
+import { NatsServer } from '@aviary/nats-runner';
+import { createCsr, generatePrivateKey, Issuer, privateKeyToPem } from '@aviary/pki';
+import { RawAdsStream } from '@aviary/testing';
+import { TypeUrl } from '@aviary/xds-api';
+import { Discovery } from './discovery';
+import { XdsTlsMaterial } from './xds-tls';
+
+// The mTLS xDS port against real peers: citadel's CA code signing pilot's serving certificate
+// over aviary.ca.v1.sign (nats-server) and the workloads' certificates (join tokens), grpc-js
+// clients doing real TLS handshakes, and pilot's Discovery.
+const logger = pino({ level: 'silent' });
+const TD = 'cluster.local';
+const bookinfo: StoredObject[] = parseAllDocuments(readFileSync(new URL('./__fixtures__/bookinfo.yaml', import.meta.url), 'utf8'))
+  .map((d) => d.toJS() as StoredObject)
+  .map((o) => ({ ...o, metadata: { ...o.metadata, namespace: o.metadata.namespace ?? 'default' } }));
+
+let nats: NatsServer;
+let bus: Bus;
+let ca: CertificateAuthority;
+let discovery: Discovery;
+let tls: XdsTlsMaterial;
+let port: number;
+let registry: Registry;
+const streams: RawAdsStream[] = [];
+
+/** A workload certificate from the CA for ns/sa, as the agent gets it (join token + CSR). */
+async function workloadCert(authority: CertificateAuthority, namespace: string, serviceAccount: string) {
+  const key = generatePrivateKey('ecdsa-p256');
+  const { token } = authority.mintToken({ namespace, serviceAccount, ttlSeconds: 600 });
+  const issued = await authority.issue({ csr: createCsr(key, {}), credentials: { bearerToken: token } });
+  return { certPem: issued.chain.slice(0, -1).join('\n'), keyPem: privateKeyToPem(key), rootPem: issued.chain.at(-1)! };
+}
+
+function creds(client: { certPem: string; keyPem: string } | undefined, rootPem: string): grpc.ChannelCredentials {
+  return grpc.credentials.createSsl(Buffer.from(rootPem), client ? Buffer.from(client.keyPem) : null, client ? Buffer.from(client.certPem) : null);
+}
+
+function open(credentials: grpc.ChannelCredentials, delta = false): RawAdsStream {
+  const s = new RawAdsStream(port, delta, credentials);
+  streams.push(s);
+  return s;
+}
+
+const sidecar = (ns: string) => `sidecar~127.0.0.1~reviews-v1-abc.${ns}~${ns}.svc.cluster.local`;
+
+async function refusedCount(reason: string): Promise<number> {
+  const m = await registry.getSingleMetric('aviary_xds_streams_refused_total')!.get();
+  return m.values.find((v) => v.labels.reason === reason)?.value ?? 0;
+}
+
+async function memoryCa(): Promise<CertificateAuthority> {
+  let state: CaState | undefined;
+  return CertificateAuthority.open({
+    trustDomain: TD,
+    store: { load: async () => state, save: async (s) => void (state = s) },
+    sink: { publish: async (b: TrustBundle) => bus.publish(Subjects.caBundle, { version: b.version, roots: [...b.roots] }) },
+    defaultTtlSeconds: 3600,
+    maxTtlSeconds: 86_400,
+  });
+}
+
+beforeAll(async () => {
+  nats = await NatsServer.start();
+  bus = await Bus.connect({ url: nats.url, source: 'xds-mtls-spec', logger, registry: new Registry() });
+  ca = await memoryCa();
+  // citadel's aviary.ca.v1.sign responder, on the real CA code
+  bus.reply(Subjects.caSign, async ({ data }) => {
+    const r = await ca.signServing(data.csr, data.dnsNames, data.ttlSeconds);
+    return { ok: true as const, certChain: [...r.chain] };
+  });
+  const store = await KvConfigStore.open(bus, { bucket: 'xds-mtls-spec' });
+  for (const o of bookinfo) await store.apply(o);
+  registry = new Registry();
+  discovery = new Discovery({ store, bus, logger, registry, trustDomain: TD, debounce: { quietMs: 0, maxDelayMs: 0 }, status: { flushMs: 20, ackIntervalMs: 0 } });
+  await discovery.start();
+  tls = new XdsTlsMaterial({ bus, logger, trustDomain: TD, dnsNames: ['aviary-pilot.aviary-system.svc', 'localhost', '127.0.0.1'], ttlSeconds: 3600, signTimeoutMs: 2_000 });
+  await tls.start();
+  await ca.publishBundle();
+  expect(tls.ready).toBe(true);
+  port = await discovery.listenTls('127.0.0.1', 0, tls.credentials);
+});
+
+afterEach(() => {
+  for (const s of streams.splice(0)) s.close();
+});
+
+afterAll(async () => {
+  await discovery?.stop();
+  await tls?.stop();
+  await bus?.close();
+  await nats?.stop();
+});
+
+describe('xDS over mTLS (15012)', () => {
+  it('serves a proxy whose certificate identity matches the namespace and service account it claims (SotW and delta)', async () => {
+    const a = await workloadCert(ca, 'b', 'bookinfo-reviews');
+    const s = open(creds(a, a.rootPem));
+    s.send({ node: RawAdsStream.node(sidecar('b'), { SERVICE_ACCOUNT: 'bookinfo-reviews', LABELS: { app: 'reviews', version: 'v1' } }), type_url: TypeUrl.Cluster, resource_names: [] });
+    const cds = await s.next();
+    expect(JSON.stringify(cds.resources)).toContain('outbound|9080|v1|reviews.default.svc.cluster.local');
+    const proxy = discovery.server.proxies().find((p) => p.proxy.id === sidecar('b'))?.proxy;
+    expect(proxy).toMatchObject({ namespace: 'b', identity: `spiffe://${TD}/ns/b/sa/bookinfo-reviews` });
+
+    const d = open(creds(a, a.rootPem), true);
+    d.send({ node: RawAdsStream.node(sidecar('b'), { SERVICE_ACCOUNT: 'bookinfo-reviews' }), type_url: TypeUrl.Cluster, resource_names_subscribe: ['*'] });
+    expect((await d.next()).type_url).toBe(TypeUrl.Cluster);
+  });
+
+  it('refuses with PERMISSION_DENIED a proxy with a certificate for ns/a claiming ns/b, and counts it', async () => {
+    const a = await workloadCert(ca, 'a', 'bookinfo-reviews');
+    const before = await refusedCount('namespace_mismatch');
+    const s = open(creds(a, a.rootPem));
+    s.send({ node: RawAdsStream.node(sidecar('b'), { SERVICE_ACCOUNT: 'bookinfo-reviews' }), type_url: TypeUrl.Cluster, resource_names: [] });
+    const err = await s.closedWith();
+    expect(err.code).toBe(grpc.status.PERMISSION_DENIED);
+    expect(err.details).toMatch(/spiffe:\/\/cluster\.local\/ns\/a\/sa\/bookinfo-reviews may not act for namespace "b"/);
+    expect(await refusedCount('namespace_mismatch')).toBe(before + 1);
+    expect(discovery.server.proxies().some((p) => p.proxy.id === sidecar('b'))).toBe(false);
+
+    // the node id says a, the metadata says b: still b is claimed
+    const t = open(creds(a, a.rootPem), true);
+    t.send({ node: RawAdsStream.node(sidecar('a'), { NAMESPACE: 'b', SERVICE_ACCOUNT: 'bookinfo-reviews' }), type_url: TypeUrl.Cluster, resource_names_subscribe: ['*'] });
+    expect((await t.closedWith()).code).toBe(grpc.status.PERMISSION_DENIED);
+  });
+
+  it('refuses another service account, and a node that does not state one', async () => {
+    const a = await workloadCert(ca, 'a', 'ratings');
+    const s = open(creds(a, a.rootPem));
+    s.send({ node: RawAdsStream.node(sidecar('a'), { SERVICE_ACCOUNT: 'bookinfo-reviews' }), type_url: TypeUrl.Cluster, resource_names: [] });
+    expect(await s.closedWith()).toMatchObject({ code: grpc.status.PERMISSION_DENIED, details: expect.stringMatching(/service account "bookinfo-reviews"/) });
+    const t = open(creds(a, a.rootPem));
+    t.send({ node: RawAdsStream.node(sidecar('a')), type_url: TypeUrl.Cluster, resource_names: [] });
+    expect(await t.closedWith()).toMatchObject({ code: grpc.status.PERMISSION_DENIED, details: expect.stringMatching(/SERVICE_ACCOUNT/) });
+    expect(await refusedCount('service_account_mismatch')).toBeGreaterThanOrEqual(2);
+  });
+
+  it('refuses the handshake without a client certificate, or with one from another CA', async () => {
+    const root = ca.bundle().roots[0]!;
+    const bare = open(creds(undefined, root));
+    bare.send({ node: RawAdsStream.node(sidecar('a'), { SERVICE_ACCOUNT: 'x' }), type_url: TypeUrl.Cluster, resource_names: [] });
+    expect((await bare.closedWith()).code).toBe(grpc.status.UNAVAILABLE);
+
+    // a CA of the same trust domain that the mesh does not trust
+    const other = Issuer.createRoot({ trustDomain: TD });
+    const key = generatePrivateKey('ecdsa-p256');
+    const forged = other.signWorkload(createCsr(key, {}), `spiffe://${TD}/ns/a/sa/x`, { ttlSeconds: 600 });
+    const s = open(creds({ certPem: forged.certPem, keyPem: privateKeyToPem(key) }, root));
+    s.send({ node: RawAdsStream.node(sidecar('a'), { SERVICE_ACCOUNT: 'x' }), type_url: TypeUrl.Cluster, resource_names: [] });
+    expect((await s.closedWith()).code).toBe(grpc.status.UNAVAILABLE);
+    expect(discovery.server.proxies().some((p) => p.proxy.id === sidecar('a'))).toBe(false);
+  });
+
+  it('presents a citadel-signed serving certificate for its DNS names, and swaps a renewed one without dropping open streams', async () => {
+    const a = await workloadCert(ca, 'b', 'bookinfo-reviews');
+    const s = open(creds(a, a.rootPem));
+    const node = RawAdsStream.node(sidecar('b'), { SERVICE_ACCOUNT: 'bookinfo-reviews' });
+    s.send({ node, type_url: TypeUrl.Cluster, resource_names: [] });
+    const first = await s.next();
+    s.send({ type_url: TypeUrl.Cluster, resource_names: [], version_info: first.version_info, response_nonce: first.nonce });
+
+    // a certificate from the same CA for other names: new handshakes see it, the open stream stays
+    const key = generatePrivateKey('ecdsa-p256');
+    const renewed = await ca.signServing(createCsr(key, {}), ['renewed.aviary-system.svc', 'localhost', '127.0.0.1'], 600);
+    tls.provider.setIdentity({ certPem: renewed.chain.slice(0, -1).join('\n'), keyPem: privateKeyToPem(key) });
+    const seen: string[] = [];
+    const fresh = open(
+      grpc.credentials.createSsl(Buffer.from(a.rootPem), Buffer.from(a.keyPem), Buffer.from(a.certPem), {
+        checkServerIdentity: (host, cert) => {
+          seen.push(new X509Certificate(cert.raw).subjectAltName ?? '');
+          return checkServerIdentity(host, cert);
+        },
+      }),
+    );
+    fresh.send({ node, type_url: TypeUrl.Cluster, resource_names: [] });
+    expect((await fresh.next()).type_url).toBe(TypeUrl.Cluster);
+    expect(seen.join()).toContain('DNS:renewed.aviary-system.svc');
+    // the first stream is still served: a new subscription on it is answered
+    s.send({ type_url: TypeUrl.Listener, resource_names: [] });
+    expect((await s.next()).type_url).toBe(TypeUrl.Listener);
+    expect(s.error).toBeUndefined();
+  });
+
+  it('follows the trust bundle: after a root rotation, a certificate from the new root is accepted', async () => {
+    const before = ca.bundle().roots;
+    const bundle = await ca.rotate();
+    const b = await workloadCert(ca, 'b', 'bookinfo-reviews');
+    expect(bundle.roots.length).toBe(2);
+    expect(before).not.toContain(b.rootPem);
+    // the client trusts the whole bundle: pilot's serving certificate still chains to the old root
+    const all = bundle.roots.join('\n');
+    let ok = false;
+    const deadline = Date.now() + 5_000;
+    while (!ok && Date.now() < deadline) {
+      const s = open(creds(b, all));
+      s.send({ node: RawAdsStream.node(sidecar('b'), { SERVICE_ACCOUNT: 'bookinfo-reviews' }), type_url: TypeUrl.Cluster, resource_names: [] });
+      ok = await s.next(1_000).then(
+        () => true,
+        () => false,
+      );
+    }
+    expect(ok).toBe(true);
+  });
+});
