@@ -127,7 +127,11 @@ describe('chart contracts', () => {
     expect(env).toMatchObject({
       AVIARY_ADMIN_HOST: '0.0.0.0',
       AVIARY_ADMIN_PORT: '15014',
-      AVIARY_XDS_HOST: '0.0.0.0',
+      AVIARY_XDS_TLS: 'true',
+      AVIARY_XDS_TLS_HOST: '0.0.0.0',
+      AVIARY_XDS_TLS_PORT: '15012',
+      AVIARY_XDS_PLAINTEXT: 'false',
+      AVIARY_XDS_HOST: '127.0.0.1',
       AVIARY_NATS_URL: 'nats://aviary-nats.aviary-system.svc:4222',
       AVIARY_TRUST_DOMAIN: 'mesh.example.org',
       AVIARY_LOG_LEVEL: 'debug',

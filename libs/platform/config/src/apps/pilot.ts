@@ -10,7 +10,11 @@ export const pilotConfig = defineConfig({
     xdsPlaintext: option(Type.Boolean(), true, 'serve unauthenticated plaintext xDS on xdsHost:xdsPort (loopback development only; off in the chart)'),
     xdsHost: option(Host, '127.0.0.1', 'address the plaintext xDS gRPC server binds to (must be a loopback address)'),
     xdsPort: option(PortOrZero, 15010, 'xDS gRPC port (plaintext, loopback/dev only)'),
-    xdsTls: option(Type.Boolean(), true, 'serve xDS over mutual TLS on xdsTlsHost:xdsTlsPort: serving certificate from citadel, client certificates chained to the mesh trust bundle whose SPIFFE ID matches the node'),
+    xdsTls: option(
+      Type.Boolean(),
+      false,
+      'serve xDS over mutual TLS on xdsTlsHost:xdsTlsPort: serving certificate from citadel, client certificates chained to the mesh trust bundle whose SPIFFE ID matches the node (on in the chart and the local launcher)',
+    ),
     xdsTlsHost: option(Host, '127.0.0.1', 'address the mTLS xDS gRPC server binds to'),
     xdsTlsPort: option(PortOrZero, 15012, 'xDS gRPC port over mutual TLS'),
     xdsTlsDnsNames: option(
