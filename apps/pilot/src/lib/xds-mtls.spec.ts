@@ -1,4 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { checkServerIdentity } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
@@ -11,7 +14,7 @@ import { KvConfigStore, type StoredObject } from '@aviary/config-store';
 import { Bus, Subjects } from '@aviary/events';
 import { NatsServer } from '@aviary/nats-runner';
 import { createCsr, generatePrivateKey, Issuer, privateKeyToPem } from '@aviary/pki';
-import { RawAdsStream } from '@aviary/testing';
+import { RawAdsStream, testEnvoy, TestSdsServer } from '@aviary/testing';
 import { TypeUrl } from '@aviary/xds-api';
 import { Discovery } from './discovery';
 import { XdsTlsMaterial } from './xds-tls';
@@ -171,7 +174,7 @@ describe('xDS over mTLS (15012)', () => {
 
     // a certificate from the same CA for other names: new handshakes see it, the open stream stays
     const key = generatePrivateKey('ecdsa-p256');
-    const renewed = await ca.signServing(createCsr(key, {}), ['renewed.aviary-system.svc', 'localhost', '127.0.0.1'], 600);
+    const renewed = await ca.signServing(createCsr(key, {}), ['renewed.aviary-system.svc', 'aviary-pilot.aviary-system.svc', 'localhost', '127.0.0.1'], 600);
     tls.provider.setIdentity({ certPem: renewed.chain.slice(0, -1).join('\n'), keyPem: privateKeyToPem(key) });
     const seen: string[] = [];
     const fresh = open(
@@ -210,5 +213,86 @@ describe('xDS over mTLS (15012)', () => {
       );
     }
     expect(ok).toBe(true);
+  });
+});
+
+describe.each(['GRPC', 'DELTA_GRPC'] as const)('upstream Envoy on the mTLS port, ADS api_type %s', (apiType) => {
+  const envoy = testEnvoy({ override: process.env['AVIARY_ENVOY_PATH'], ci: Boolean(process.env['CI']) });
+  if (envoy.skip !== undefined) {
+    it.skip(envoy.skip, () => undefined);
+    return;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'aviary-xds-mtls-envoy-'));
+  let proc: ChildProcess | undefined;
+  let sds: TestSdsServer | undefined;
+  afterAll(async () => {
+    proc?.kill('SIGTERM');
+    await sds?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('connects with a file-based client certificate, verifies pilot\'s SAN and ACKs everything with no NACK', async () => {
+    const id = `sidecar~127.0.0.1~reviews-v1-envoy${apiType.length}.default~default.svc.cluster.local`;
+    const w = await workloadCert(ca, 'default', 'bookinfo-reviews');
+    writeFileSync(join(dir, 'cert.pem'), w.certPem);
+    writeFileSync(join(dir, 'key.pem'), w.keyPem);
+    writeFileSync(join(dir, 'roots.pem'), ca.bundle().roots.join('\n'));
+    sds = await TestSdsServer.start('spiffe://cluster.local/ns/default/sa/bookinfo-reviews');
+    const http2 = { 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': { '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions', explicit_http_config: { http2_protocol_options: {} } } };
+    const cluster = (name: string, address: unknown, extra: object = {}) => ({ name, type: 'STATIC', connect_timeout: '1s', typed_extension_protocol_options: http2, load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address } }] }] }, ...extra });
+    const xdsTls = {
+      transport_socket: {
+        name: 'envoy.transport_sockets.tls',
+        typed_config: {
+          '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
+          sni: 'aviary-pilot.aviary-system.svc',
+          common_tls_context: {
+            tls_params: { tls_minimum_protocol_version: 'TLSv1_2' },
+            alpn_protocols: ['h2'],
+            tls_certificates: [{ certificate_chain: { filename: join(dir, 'cert.pem') }, private_key: { filename: join(dir, 'key.pem') } }],
+            validation_context: { trusted_ca: { filename: join(dir, 'roots.pem') }, match_typed_subject_alt_names: [{ san_type: 'DNS', matcher: { exact: 'aviary-pilot.aviary-system.svc' } }] },
+          },
+        },
+      },
+    };
+    const bootstrap = {
+      node: { id, cluster: 'reviews.default', metadata: { NAMESPACE: 'default', SERVICE_ACCOUNT: 'bookinfo-reviews', LABELS: { app: 'reviews', version: 'v1' } } },
+      admin: { address: { socket_address: { address: '127.0.0.1', port_value: 0 } } },
+      overload_manager: {
+        resource_monitors: [
+          {
+            name: 'envoy.resource_monitors.global_downstream_max_connections',
+            typed_config: { '@type': 'type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig', max_active_downstream_connections: 2147483647 },
+          },
+        ],
+      },
+      dynamic_resources: {
+        ads_config: { api_type: apiType, transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: 'xds-grpc' } }] },
+        lds_config: { ads: {}, resource_api_version: 'V3' },
+        cds_config: { ads: {}, resource_api_version: 'V3' },
+      },
+      static_resources: {
+        clusters: [
+          cluster('xds-grpc', { socket_address: { address: '127.0.0.1', port_value: port } }, xdsTls),
+          cluster('sds-grpc', { pipe: { path: sds.socket } }),
+          cluster('aviary-als', { pipe: { path: join(dir, 'als.sock') } }),
+        ],
+      },
+    };
+    writeFileSync(join(dir, 'envoy.json'), JSON.stringify(bootstrap));
+    proc = spawn(envoy.path, ['-c', join(dir, 'envoy.json'), '--use-dynamic-base-id', '--concurrency', '1', '--log-level', 'warning'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let log = '';
+    proc.stdout?.on('data', (c: Buffer) => (log += c.toString()));
+    proc.stderr?.on('data', (c: Buffer) => (log += c.toString()));
+    const types = [TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment, TypeUrl.Listener, TypeUrl.RouteConfiguration];
+    const deadline = Date.now() + 30_000;
+    let status = discovery.server.proxies().find((p) => p.proxy.id === id);
+    while (!types.every((t) => status?.types.some((x) => x.typeUrl === t && x.sentVersion !== undefined && x.ackedVersion === x.sentVersion))) {
+      if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`no ACK of ${types.join(', ')} from Envoy over mTLS; Envoy log:\n${log}`);
+      await new Promise((r) => setTimeout(r, 100));
+      status = discovery.server.proxies().find((p) => p.proxy.id === id);
+    }
+    expect(status!.protocol).toBe(apiType === 'GRPC' ? 'sotw' : 'delta');
+    expect(status!.types.filter((t) => t.lastNack !== undefined)).toEqual([]);
   });
 });
