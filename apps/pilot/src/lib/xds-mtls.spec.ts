@@ -9,21 +9,21 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { CertificateAuthority, type CaState, type TrustBundle } from '@aviary/ca';
+import type { CertificateAuthority } from '@aviary/ca';
 import { KvConfigStore, type StoredObject } from '@aviary/config-store';
-import { Bus, Subjects } from '@aviary/events';
+import { Bus } from '@aviary/events';
 import { NatsServer } from '@aviary/nats-runner';
 import { createCsr, generatePrivateKey, Issuer, privateKeyToPem } from '@aviary/pki';
 import { RawAdsStream, testEnvoy, TestSdsServer } from '@aviary/testing';
 import { TypeUrl } from '@aviary/xds-api';
 import { Discovery } from './discovery';
 import { XdsTlsMaterial } from './xds-tls';
+import { answerSigning, memoryCa, TD, workloadCert } from './xds-mtls.test-helper';
 
 // The mTLS xDS port against real peers: citadel's CA code signing pilot's serving certificate
 // over aviary.ca.v1.sign (nats-server) and the workloads' certificates (join tokens), grpc-js
 // clients doing real TLS handshakes, and pilot's Discovery.
 const logger = pino({ level: 'silent' });
-const TD = 'cluster.local';
 const bookinfo: StoredObject[] = parseAllDocuments(readFileSync(new URL('./__fixtures__/bookinfo.yaml', import.meta.url), 'utf8'))
   .map((d) => d.toJS() as StoredObject)
   .map((o) => ({ ...o, metadata: { ...o.metadata, namespace: o.metadata.namespace ?? 'default' } }));
@@ -36,14 +36,6 @@ let tls: XdsTlsMaterial;
 let port: number;
 let registry: Registry;
 const streams: RawAdsStream[] = [];
-
-/** A workload certificate from the CA for ns/sa, as the agent gets it (join token + CSR). */
-async function workloadCert(authority: CertificateAuthority, namespace: string, serviceAccount: string) {
-  const key = generatePrivateKey('ecdsa-p256');
-  const { token } = authority.mintToken({ namespace, serviceAccount, ttlSeconds: 600 });
-  const issued = await authority.issue({ csr: createCsr(key, {}), credentials: { bearerToken: token } });
-  return { certPem: issued.chain.slice(0, -1).join('\n'), keyPem: privateKeyToPem(key), rootPem: issued.chain.at(-1)! };
-}
 
 function creds(client: { certPem: string; keyPem: string } | undefined, rootPem: string): grpc.ChannelCredentials {
   return grpc.credentials.createSsl(Buffer.from(rootPem), client ? Buffer.from(client.keyPem) : null, client ? Buffer.from(client.certPem) : null);
@@ -62,26 +54,11 @@ async function refusedCount(reason: string): Promise<number> {
   return m.values.find((v) => v.labels.reason === reason)?.value ?? 0;
 }
 
-async function memoryCa(): Promise<CertificateAuthority> {
-  let state: CaState | undefined;
-  return CertificateAuthority.open({
-    trustDomain: TD,
-    store: { load: async () => state, save: async (s) => void (state = s) },
-    sink: { publish: async (b: TrustBundle) => bus.publish(Subjects.caBundle, { version: b.version, roots: [...b.roots] }) },
-    defaultTtlSeconds: 3600,
-    maxTtlSeconds: 86_400,
-  });
-}
-
 beforeAll(async () => {
   nats = await NatsServer.start();
   bus = await Bus.connect({ url: nats.url, source: 'xds-mtls-spec', logger, registry: new Registry() });
-  ca = await memoryCa();
-  // citadel's aviary.ca.v1.sign responder, on the real CA code
-  bus.reply(Subjects.caSign, async ({ data }) => {
-    const r = await ca.signServing(data.csr, data.dnsNames, data.ttlSeconds);
-    return { ok: true as const, certChain: [...r.chain] };
-  });
+  ca = await memoryCa(bus);
+  answerSigning(bus, ca);
   const store = await KvConfigStore.open(bus, { bucket: 'xds-mtls-spec' });
   for (const o of bookinfo) await store.apply(o);
   registry = new Registry();
