@@ -5,3 +5,7 @@ export type { SnapshotCacheOptions } from './snapshot-cache';
 export { testEnvoy, envoyValidate, BOOTSTRAP_TYPE } from './envoy';
 export type { TestEnvoy, TestEnvoyOptions, EnvoyValidation } from './envoy';
 export { TestSdsServer } from './sds';
+export { CACHED_ENVOY_PATH, EnvoyProcess, envoyBinary, hasEnvoy, inlineRoutes, staticClusters, toBootstrapJson, unixGrpcCluster } from './envoy-process';
+export type { XdsSet } from './envoy-process';
+export { helloMesh, routerBootstrap, sidecarInboundBootstrap, staticSecrets, HELLO_HOST, ROUTER_LISTENER, inboundListener } from './hello-mesh';
+export type { MeshNode, MeshObject, TranslateMesh, WorkloadCertFiles } from './hello-mesh';

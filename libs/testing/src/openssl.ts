@@ -36,6 +36,20 @@ export class OpenSsl {
     return this.read(`${name}.csr`);
   }
 
+  /** A self-signed P-256 CA in `ca.crt`/`ca.key`; returns the certificate's path. */
+  ca(): string {
+    this.run('req', '-x509', ...P256, '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/O=aviary-test/CN=test-ca', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+    return this.path('ca.crt');
+  }
+
+  /** A P-256 workload certificate with one SPIFFE URI SAN, signed by `ca()` (call it first). */
+  spiffeCert(name: string, spiffeId: string): { cert: string; key: string } {
+    this.run('req', '-new', ...P256, '-nodes', '-keyout', `${name}.key`, '-subj', '/O=aviary-test', '-out', `${name}.csr`);
+    this.write(`${name}.ext`, `subjectAltName=URI:${spiffeId}\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=critical,CA:FALSE\n`);
+    this.run('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1', '-extfile', `${name}.ext`, '-out', `${name}.crt`);
+    return { cert: this.path(`${name}.crt`), key: this.path(`${name}.key`) };
+  }
+
   cleanup(): void {
     rmSync(this.dir, { recursive: true, force: true });
   }

@@ -32,15 +32,24 @@ import { Discovery } from './discovery';
 const envoy = testEnvoy({ override: process.env['AVIARY_ENVOY_PATH'], ci: Boolean(process.env['CI']) });
 const rand = (n: number) => Math.floor(Math.random() * n);
 
+/**
+ * A free port on `host` below Linux's ephemeral range (32768+), so that no other test's
+ * port-0 socket takes it between this check and Envoy binding it.
+ */
 async function freePort(host: string): Promise<number> {
-  const s = createNetServer();
-  await new Promise<void>((resolve, reject) => s.once('error', reject).listen(0, host, resolve));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
+  for (;;) {
+    const port = 20_000 + rand(10_000);
+    const s = createNetServer();
+    const ok = await new Promise<boolean>((resolve) => s.once('error', () => resolve(false)).listen(port, host, () => resolve(true)));
+    if (ok) {
+      await new Promise((r) => s.close(r));
+      return port;
+    }
+  }
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, ms = 30_000): Promise<T> {
+/** Polls `probe` until it gives a value; `what` (a text, or one made when it times out) names it. */
+async function waitFor<T>(what: string | (() => string), probe: () => Promise<T | undefined> | T | undefined, ms = 30_000): Promise<T> {
   const deadline = Date.now() + ms;
   let last: unknown;
   for (;;) {
@@ -50,7 +59,7 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T 
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -245,7 +254,8 @@ ${workload('v1')}${workload('v2')}`;
 
   it('every Envoy ACKs every type pilot sent, with no NACK', async () => {
     for (const name of ['v1', 'v2', 'gateway'] as const) {
-      const status = await waitFor(`ACKs of CDS, EDS, LDS and RDS from ${name}`, () => {
+      const nacks = () => JSON.stringify(discovery.server.proxies().find((x) => x.proxy.id === nodes(name).id)?.types.flatMap((t) => t.lastNack?.error ?? []));
+      const status = await waitFor(() => `ACKs of CDS, EDS, LDS and RDS from ${name} (NACKs: ${nacks()}; Envoy log: ${envoys[name].log()})`, () => {
         const p = discovery.server.proxies().find((x) => x.proxy.id === nodes(name).id);
         const acked = p?.types.filter((t) => t.sentVersion !== undefined && t.ackedVersion === t.sentVersion).map((t) => t.typeUrl);
         return acked && [TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment, TypeUrl.Listener, TypeUrl.RouteConfiguration].every((t) => acked.includes(t)) ? p! : undefined;

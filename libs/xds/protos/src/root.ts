@@ -49,6 +49,10 @@ export const defaultProtoFiles: readonly string[] = Object.freeze([
   'envoy/extensions/load_balancing_policies/random/v3/random.proto',
   'envoy/extensions/load_balancing_policies/ring_hash/v3/ring_hash.proto',
   'envoy/extensions/load_balancing_policies/wrr_locality/v3/wrr_locality.proto',
+  'envoy/extensions/access_loggers/grpc/v3/als.proto',
+  'envoy/extensions/filters/http/header_to_metadata/v3/header_to_metadata.proto',
+  'envoy/config/trace/v3/opentelemetry.proto',
+  'envoy/service/accesslog/v3/als.proto',
 ]);
 
 /**

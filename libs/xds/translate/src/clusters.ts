@@ -1,6 +1,7 @@
 import type { ConnectionPoolSettings, OutlierDetection } from '@aviary/mesh-api';
 import { compareStrings, labelsMatch, type Endpoint, type Service, type ServicePortInfo } from '@aviary/mesh-model';
 import { clusterName, effectivePolicy, isHttp2Port, isHttpPort, type Ctx, type EffectivePolicy } from './context';
+import { clusterTelemetryMetadata, endpointMetadata, TRANSPORT_SOCKET_MATCH, type UpstreamTls } from './accesslog';
 import { adsConfigSource, duration, durationMs, N, stringStruct, T, typed, wrap, type Msg } from './envoy';
 import { clientTlsUpstream, istioMutualUpstream, proxylessUpstream, rawBufferSocket, transportSocket, type UpstreamAlpn } from './tls';
 
@@ -11,7 +12,6 @@ export interface OutboundCluster {
   readonly loadAssignment: Msg;
 }
 
-const TRANSPORT_SOCKET_MATCH = 'envoy.transport_socket_match';
 const UINT32_MAX = 4294967295;
 const DEFAULT_CONNECT_TIMEOUT = durationMs(10_000);
 
@@ -48,8 +48,9 @@ function buildCluster(ctx: Ctx, service: Service, port: ServicePortInfo, subset:
     ...outlierDetection(policy.outlierDetection),
     ...(!proxyless && protocolOptions(port, policy.connectionPool)),
     ...transport(ctx, service, port, subset, policy, endpoints),
+    ...(!proxyless && { metadata: clusterTelemetryMetadata(upstreamTls(service, policy)) }),
   };
-  return { name, cluster, loadAssignment: loadAssignment(name, endpoints) };
+  return { name, cluster, loadAssignment: loadAssignment(name, endpoints, !proxyless) };
 }
 
 function loadBalancer(ctx: Ctx, policy: EffectivePolicy, name: string): Msg {
@@ -186,8 +187,20 @@ function transport(ctx: Ctx, service: Service, port: ServicePortInfo, subset: st
   };
 }
 
-/** ClusterLoadAssignment: one locality group per (region, zone, subzone), each with a weight. */
-export function loadAssignment(name: string, endpoints: readonly Endpoint[]): Msg {
+/** How a sidecar's or router's cluster originates TLS, for the source reporter's `connection_security_policy`. */
+function upstreamTls(service: Service, policy: EffectivePolicy): UpstreamTls {
+  const mode = policy.tls?.mode;
+  if (mode === 'ISTIO_MUTUAL' || mode === 'MUTUAL' || mode === 'SIMPLE') return mode;
+  if (mode === 'DISABLE' || service.location === 'MESH_EXTERNAL') return 'NONE';
+  return 'AUTO';
+}
+
+/**
+ * ClusterLoadAssignment: one locality group per (region, zone, subzone), each with a weight.
+ * With `telemetry` (sidecars and routers) each endpoint carries the workload metadata the
+ * access log reads; without it (proxyless) only the auto-mTLS `tlsMode`.
+ */
+export function loadAssignment(name: string, endpoints: readonly Endpoint[], telemetry: boolean): Msg {
   const groups = new Map<string, Endpoint[]>();
   const seen = new Set<string>();
   for (const e of endpoints) {
@@ -208,7 +221,9 @@ export function loadAssignment(name: string, endpoints: readonly Endpoint[]): Ms
       lb_endpoints: list.map((e) => ({
         endpoint: { address: { socket_address: { address: e.address, port_value: e.port } } },
         load_balancing_weight: wrap(e.weight),
-        ...(e.tlsMode === 'istio' && { metadata: { filter_metadata: { [TRANSPORT_SOCKET_MATCH]: stringStruct({ tlsMode: 'istio' }) } } }),
+        ...(telemetry
+          ? { metadata: endpointMetadata(e) }
+          : e.tlsMode === 'istio' && { metadata: { filter_metadata: { [TRANSPORT_SOCKET_MATCH]: stringStruct({ tlsMode: 'istio' }) } } }),
       })),
       load_balancing_weight: wrap(list.reduce((sum, e) => sum + e.weight, 0)),
     };

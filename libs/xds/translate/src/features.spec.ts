@@ -195,7 +195,10 @@ describe('AuthorizationPolicy → RBAC', () => {
   const filters = (policies: ModelObject[]) => {
     const l = get(run([...echo, ...policies]).listeners, 'virtualInbound');
     const chain = (l.filter_chains as Msg[]).find((c) => String(c.name).startsWith('inbound_8080'))!;
-    return (((chain.filters as Msg[])[0]!.typed_config as Msg).http_filters as Msg[]).map((f) => ({ name: f.name, rules: (f.typed_config as Msg).rules as Msg }));
+    // The telemetry filter (peer workload → request metadata) always comes first; these tests are about RBAC.
+    const all = ((chain.filters as Msg[])[0]!.typed_config as Msg).http_filters as Msg[];
+    expect(all[0]!.name).toBe('envoy.filters.http.header_to_metadata');
+    return all.slice(1).map((f) => ({ name: f.name, rules: (f.typed_config as Msg).rules as Msg }));
   };
   it('DENY filter before ALLOW filter, router last', () => {
     const f = filters([

@@ -161,10 +161,12 @@ function inboundCluster(name: string, p: InboundPort): Msg {
 /** The network filter of one inbound port: an HCM (RBAC, rate limits, inline route) or a TCP proxy. */
 function portFilter(ctx: Ctx, p: InboundPort, cluster: string, statPrefix: string): Msg {
   const { namespace, labels } = ctx.proxy;
+  // Inbound listeners report as the destination, for the service the port serves (if any).
+  const destination = { reporter: 'destination', ...(p.instance && { destinationService: p.instance.service.hostname }) } as const;
   const policies = ctx.snapshot.authorizationPolicies.forWorkload(namespace, labels);
   if (!isHttpPort(p)) {
     if (policies.allow.length + policies.deny.length > 0) ctx.problem(`inbound port ${p.port} is TCP: AuthorizationPolicies are enforced only on HTTP ports`);
-    return tcpProxyFilter(cluster, cluster);
+    return tcpProxyFilter(cluster, cluster, destination);
   }
   const service = p.instance?.service;
   const seName = service?.source.split('/')[2] ?? '';
@@ -183,6 +185,7 @@ function portFilter(ctx: Ctx, p: InboundPort, cluster: string, statPrefix: strin
     },
     filters: [...rbacFilters(ctx, policies), ...(rateLimits.length > 0 ? [rateLimitHttpFilter()] : [])],
     forwardClientCert: true,
+    accessLog: destination,
   });
 }
 
@@ -236,7 +239,7 @@ export function inbound(ctx: Ctx, out: Generated): void {
 
   const { namespace, labels } = ctx.proxy;
   const defaultMode = ctx.snapshot.peerAuthentications.modeFor(namespace, labels);
-  const catchAll = tcpProxyFilter(INBOUND_PASSTHROUGH_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER);
+  const catchAll = tcpProxyFilter(INBOUND_PASSTHROUGH_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER, { reporter: 'destination' });
   if (defaultMode !== 'DISABLE') {
     chains.push({
       name: 'virtualInbound-catchall-mtls',

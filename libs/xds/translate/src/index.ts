@@ -11,3 +11,18 @@ export { istioSni } from './clusters';
 export { SECRET_WORKLOAD, SECRET_ROOT } from './tls';
 export { OUTBOUND_PORT } from './sidecar';
 export { INBOUND_PORT } from './inbound';
+export {
+  ALS_CLUSTER,
+  ALS_LOG_NAME,
+  ALS_REQUEST_HEADERS,
+  AlsTag,
+  ISTIO_METADATA,
+  AVIARY_METADATA,
+  TRANSPORT_SOCKET_MATCH,
+  HTTP_GRPC_ACCESS_LOG,
+  TCP_GRPC_ACCESS_LOG,
+  httpAccessLog,
+  tcpAccessLog,
+  workloadNameOf,
+} from './accesslog';
+export type { AccessLogOptions, Reporter, UpstreamTls } from './accesslog';

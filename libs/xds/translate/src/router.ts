@@ -3,6 +3,7 @@ import { compareStrings, hostMatches, type BoundVirtualService, type GatewayEntr
 import { outboundClusters } from './clusters';
 import { clusterName, type Ctx } from './context';
 import { N, prune, socketAddress, T, typed, wrap, type Msg } from './envoy';
+import { peerWorkloadHeader } from './accesslog';
 import { faultFilter, hcmFilter, tcpProxyFilter } from './hcm';
 import { rateLimitHttpFilter, withRateLimits } from './ratelimit';
 import { rbacFilters } from './rbac';
@@ -19,6 +20,9 @@ import { gatewayDownstream, transportSocket } from './tls';
  * SNI from the VirtualServices' `tls` routes. Routes come from VirtualServices bound to the
  * gateway (`gateways: [ns/name]`). Clusters: the services those routes reach.
  */
+
+/** A router (ingress gateway) reports as the source of the requests it forwards, as Istio's gateways do. */
+const SOURCE = { reporter: 'source' } as const;
 
 interface BoundServer {
   readonly gateway: GatewayEntry;
@@ -70,7 +74,7 @@ export function routerResources(ctx: Ctx): Generated {
     if (plain.length > 0) {
       const name = `http.${port}`;
       out.routes.push({ name, resource: routeConfiguration(ctx, name, port, plain, refs) });
-      chains.push({ filters: [hcmFilter({ statPrefix: `outbound_0.0.0.0_${port}`, rds: name, filters: httpFilters(ctx, httpFiltersBase, plain), useRemoteAddress: true })] });
+      chains.push({ filters: [hcmFilter({ statPrefix: `outbound_0.0.0.0_${port}`, rds: name, filters: httpFilters(ctx, httpFiltersBase, plain), useRemoteAddress: true, accessLog: SOURCE })] });
     }
     for (const s of tls) {
       const mode = s.server.tls!.mode ?? 'SIMPLE';
@@ -85,7 +89,7 @@ export function routerResources(ctx: Ctx): Generated {
       chains.push(
         prune({
           filter_chain_match: { server_names: sni },
-          filters: [hcmFilter({ statPrefix: `outbound_0.0.0.0_${port}`, rds: name, filters: httpFilters(ctx, httpFiltersBase, [s]), useRemoteAddress: true })],
+          filters: [hcmFilter({ statPrefix: `outbound_0.0.0.0_${port}`, rds: name, filters: httpFilters(ctx, httpFiltersBase, [s]), useRemoteAddress: true, accessLog: SOURCE })],
           transport_socket: transportSocket(gatewayDownstream(s.server.tls!, ctx.options.sdsClusterName, ctx.trustDomain)),
         }),
       );
@@ -173,7 +177,8 @@ function routeConfiguration(ctx: Ctx, name: string, port: number, servers: reado
   if (vhosts.length === 0) {
     vhosts.push({ name: `blackhole:${port}`, domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, direct_response: { status: 404 } }] });
   }
-  return { name, virtual_hosts: vhosts, validate_clusters: wrap(false) };
+  // The gateway names itself to the sidecars it calls (see accesslog.ts).
+  return { name, virtual_hosts: vhosts, validate_clusters: wrap(false), request_headers_to_add: [peerWorkloadHeader()] };
 }
 
 function sameVs(entry: { routes: Msg[] }, vs: BoundVirtualService): boolean {
@@ -196,7 +201,7 @@ function passthroughChains(ctx: Ctx, s: BoundServer, port: number, refs: Cluster
         const cluster = clusterName('outbound', destPort, dest.subset ?? '', host);
         refs.add(cluster);
         if ((route.route?.length ?? 0) > 1) ctx.problem(`${vs.entry.key}: weighted TLS routes are not supported; the first destination is used`);
-        chains.push({ filter_chain_match: { server_names: [...sni].sort(compareStrings) }, filters: [tcpProxyFilter(cluster, cluster)] });
+        chains.push({ filter_chain_match: { server_names: [...sni].sort(compareStrings) }, filters: [tcpProxyFilter(cluster, cluster, SOURCE)] });
       }
     }
   }

@@ -3,6 +3,7 @@ import { outboundClusters } from './clusters';
 import { planEgress, type PortService } from './egress';
 import { BLACKHOLE_CLUSTER, clusterName, PASSTHROUGH_CLUSTER, type Ctx } from './context';
 import { durationMs, socketAddress, wrap, type Msg } from './envoy';
+import { peerWorkloadHeader } from './accesslog';
 import { faultFilter, hcmFilter, tcpProxyFilter } from './hcm';
 import { inbound, INBOUND_PASSTHROUGH_CLUSTER } from './inbound';
 import { defaultRoute, virtualServiceRoutes, type ClusterRefs } from './routes';
@@ -19,6 +20,9 @@ import type { Generated } from './result';
 export const OUTBOUND_PORT = 15001;
 /** Istio's InboundPassthroughBindIpv4. */
 export const INBOUND_PASSTHROUGH_BIND = '127.0.0.6';
+
+/** Outbound listeners report as the source of the request. */
+const SOURCE = { reporter: 'source' } as const;
 
 /**
  * The outbound half: reads only the proxy's kind, namespace and the labels that select a
@@ -108,13 +112,13 @@ function outbound(ctx: Ctx, out: Generated): void {
       out.routes.push({ name: routeName, resource: outboundRoutes(ctx, routeName, plan.port, plan.services, unknownHosts(plan.bind)) });
       out.listeners.push({
         name: listenerName,
-        resource: { ...base, filter_chains: [{ filters: [hcmFilter({ statPrefix: `outbound_${address}_${plan.port}`, rds: routeName, filters: [faultFilter()] })] }] },
+        resource: { ...base, filter_chains: [{ filters: [hcmFilter({ statPrefix: `outbound_${address}_${plan.port}`, rds: routeName, filters: [faultFilter()], accessLog: SOURCE })] }] },
       });
     } else if (plan.services.length > 0) {
       const host = plan.services[0]!.service.hostname;
       out.listeners.push({
         name: listenerName,
-        resource: { ...base, filter_chains: [{ filters: [tcpProxyFilter(`outbound|${plan.port}||${host}`, clusterName('outbound', plan.port, '', host))] }] },
+        resource: { ...base, filter_chains: [{ filters: [tcpProxyFilter(`outbound|${plan.port}||${host}`, clusterName('outbound', plan.port, '', host), SOURCE)] }] },
       });
     }
   }
@@ -128,7 +132,7 @@ function outbound(ctx: Ctx, out: Generated): void {
       address: socketAddress('0.0.0.0', OUTBOUND_PORT),
       use_original_dst: wrap(true),
       traffic_direction: 'OUTBOUND',
-      filter_chains: [{ name: 'virtualOutbound-catchall-tcp', filters: [tcpProxyFilter(catchAll, catchAll)] }],
+      filter_chains: [{ name: 'virtualOutbound-catchall-tcp', filters: [tcpProxyFilter(catchAll, catchAll, SOURCE)] }],
     },
   });
 }
@@ -169,7 +173,13 @@ function outboundRoutes(ctx: Ctx, routeName: string, portNumber: number, service
     const vs = ctx.snapshot.virtualServices.forHost(service.hostname, ctx.proxy.namespace);
     let routes = vs ? virtualServiceRoutes(ctx, vs, { port: portNumber, gateway: MESH_GATEWAY }, refs) : [];
     if (routes.length === 0) routes = [defaultRoute(ctx, service, portNumber, refs)];
-    vhosts.push({ name: `${service.hostname}:${portNumber}`, domains: domainsFor(ctx, service, portNumber), routes });
+    vhosts.push({
+      name: `${service.hostname}:${portNumber}`,
+      domains: domainsFor(ctx, service, portNumber),
+      routes,
+      // Mesh services learn the caller's workload (see accesslog.ts); external ones are not told.
+      ...(service.location !== 'MESH_EXTERNAL' && { request_headers_to_add: [peerWorkloadHeader()] }),
+    });
   }
   vhosts.push({
     name: allowAny ? 'allow_any' : 'block_all',
