@@ -5,12 +5,12 @@ import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCsr, generatePrivateKey, Issuer, privateKeyToPem } from '@aviary/pki';
 import { LocalMesh } from '../support/mesh';
-import { apply, CITADEL, COLLECTOR, get, HOST, remove, requestLoops, until } from '../support/demo';
+import { apply, CITADEL, COLLECTOR, get, HOST, listenersSettled, PILOT, remove, requestLoops, until } from '../support/demo';
 
 /**
  * The local mesh demo (`npm run demo`) with real processes: the launcher with `--demo` starts
- * nats-server, the five apps, the sample service in v1 and v2 and one sidecar each; the
- * ingress gateway on :8080 splits 90/10 over mTLS. One mesh for the whole file (starting it
+ * nats-server, the five apps, the sample service in v1 and v2 and one sidecar each (the agent
+ * with Envoy); the ingress gateway's Envoy on :8080 splits 90/10 over mTLS. One mesh for the whole file (starting it
  * costs most of the time); the tests run in order and the destructive one (pilot killed) last.
  */
 
@@ -85,6 +85,10 @@ describe('the local mesh demo (npm run demo)', () => {
     const a = await get();
     expect(a.status).toBe(200);
     expect(a.body).toBe(`hello from hello ${a.version}\n`);
+    // Every Envoy speaks the ADS flavour asked for (AVIARY_XDS_PROTOCOL=delta runs this file over delta).
+    const proxies = ((await (await fetch(`${PILOT}/api/v1/proxies`)).json()) as { proxies: { id: string; protocol: string }[] }).proxies;
+    expect(proxies.map((p) => p.protocol)).toEqual(proxies.map(() => process.env['AVIARY_XDS_PROTOCOL'] ?? 'sotw'));
+    expect(proxies.length).toBe(3);
   });
 
   it('splits 90/10 between v1 and v2 (500 requests, v2 share 10 % ± 5 %)', async () => {
@@ -201,6 +205,9 @@ spec:
 `);
     try {
       await until('403 on /admin', async () => ((await get('/admin/users')).status === 403 ? true : undefined));
+      // A pooled connection opened before the change serves one more request on the previous
+      // filter chain while the sidecar's listener drains: wait for the drain to end.
+      await until('the sidecars\' previous listeners to drain', async () => ((await listenersSettled()) ? true : undefined));
       for (let i = 0; i < 20; i++) expect((await get('/admin/users')).status).toBe(403);
       for (let i = 0; i < 20; i++) expect((await get('/')).status).toBe(200);
     } finally {
@@ -226,6 +233,8 @@ spec:
         return a.status === 429 ? a : undefined;
       });
       expect(limited.headers.get('x-demo-limited')).toBe('true');
+      // Connections on a draining filter chain still have that chain's (unlimited) config.
+      await until('the sidecars\' previous listeners to drain', async () => ((await listenersSettled()) ? true : undefined));
       // Two sidecars, five tokens each for the next minute: at most ten more requests pass.
       const statuses = await Promise.all(Array.from({ length: 30 }, () => get().then((a) => a.status)));
       expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(20);
@@ -253,11 +262,16 @@ spec:
     expect(c.v1).toBeGreaterThan(c.v2);
   });
 
-  it('stops every process on Ctrl-C', async () => {
+  it('stops every process on Ctrl-C, Envoys included', async () => {
     const pids = ['gateway', 'hello-v1', 'hello-v1-sidecar', 'hello-v2', 'hello-v2-sidecar'].map((name) => {
       const first = readFileSync(join(mesh.stateDir, 'logs', `${name}.log`), 'utf8').split('\n')[0] as string;
       return (JSON.parse(first) as { pid: number }).pid;
     });
+    for (const admin of ['http://127.0.0.1:15000', 'http://127.0.0.1:15100', 'http://127.0.0.1:15200']) {
+      const agent = (await (await fetch(`${admin}/agent`)).json()) as { envoy: { pid: number } };
+      expect(agent.envoy.pid).toBeGreaterThan(0);
+      pids.push(agent.envoy.pid);
+    }
     expect(await mesh.stop()).toBe(0);
     const alive = pids.filter((p) => {
       try {

@@ -3,8 +3,9 @@ import { LocalMesh } from '../support/mesh';
 import { apply, CITADEL, get, HOST, requestLoops, until, type Answer } from '../support/demo';
 
 /**
- * The demo's resilience with real processes: retries hiding a flaky upstream, outlier detection
- * ejecting a failing endpoint, and certificate renewal under load. Its own mesh (one per file):
+ * The demo's resilience with real processes (the agents with Envoy): retries hiding a flaky
+ * upstream, outlier detection ejecting a failing endpoint, certificate renewal and root rotation
+ * under load. Its own mesh (one per file):
  * the launcher with `--demo --demo-cert-ttl-seconds 20`, so every proxy renews its workload
  * certificate every ~10 s while the tests run.
  */
@@ -29,6 +30,12 @@ interface Counters {
   requests: number;
   flaky: { requests: number; failed: number };
   failIf: { requests: number; failed: number };
+}
+
+/** mTLS handshake failures the ingress's Envoy counted towards the hello clusters. */
+async function handshakeErrors(): Promise<number> {
+  const text = await (await fetch(`${GATEWAY_ADMIN}/stats?filter=${encodeURIComponent('^cluster\\.outbound.*hello.*\\.ssl\\.connection_error$')}`)).text();
+  return text.split('\n').filter((l) => l.includes(': ')).reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
 }
 
 async function counters(app: string): Promise<Counters> {
@@ -111,15 +118,17 @@ describe('the local mesh demo: resilience', () => {
       await until('the fail-if route with outlier detection', async () => {
         const a = await get('/fail-if/v2');
         if (a.headers.get('x-demo-route') !== 'fail-if') return undefined;
-        const dump = (await (await fetch(`${GATEWAY_ADMIN}/config_dump`)).json()) as { clusters: { name: string; outlier?: unknown }[] };
-        return dump.clusters.find((c) => c.name === cluster)?.outlier !== undefined ? true : undefined;
+        const dump = (await (await fetch(`${GATEWAY_ADMIN}/config_dump?resource=dynamic_active_clusters`)).json()) as { configs: { cluster: { name: string; outlier_detection?: unknown } }[] };
+        return dump.configs.find((c) => c.cluster.name === cluster)?.cluster.outlier_detection !== undefined ? true : undefined;
       });
       const v2Before = await counters(V2_APP);
       const first: Answer[] = [];
       for (let i = 0; i < 40; i++) first.push(await get('/fail-if/v2'));
-      const status = (await (await fetch(`${GATEWAY_ADMIN}/clusters`)).json()) as Record<string, { endpoints: { address: string; ejected: boolean }[] }>;
-      const eps = status[cluster]?.endpoints ?? [];
-      expect(eps.map((e) => [e.address, e.ejected]).sort()).toEqual([
+      // Envoy's /clusters (through the agent admin): the v2 endpoint failed the outlier check.
+      type HostStatus = { address: { socket_address: { address: string; port_value: number } }; health_status: { failed_outlier_check?: boolean } };
+      const status = (await (await fetch(`${GATEWAY_ADMIN}/clusters?format=json`)).json()) as { cluster_statuses: { name: string; host_statuses?: HostStatus[] }[] };
+      const eps = status.cluster_statuses.find((c) => c.name === cluster)?.host_statuses ?? [];
+      expect(eps.map((e) => [`${e.address.socket_address.address}:${e.address.socket_address.port_value}`, e.health_status.failed_outlier_check === true]).sort()).toEqual([
         ['127.0.0.11:9081', false],
         ['127.0.0.12:9082', true],
       ]);
@@ -140,7 +149,7 @@ describe('the local mesh demo: resilience', () => {
   });
 
   it('renews the proxies\' certificates under load with no failed request', async () => {
-    const identityOf = async (admin: string) => ((await (await fetch(`${admin}/config_dump`)).json()) as { identity?: { version: number; notAfter: string } }).identity;
+    const identityOf = async (admin: string) => ((await (await fetch(`${admin}/agent`)).json()) as { certificate?: { version: number; notAfter: string } }).certificate;
     const helloCerts = async () => ((await (await fetch(`${CITADEL}/api/v1/certificates`)).json()) as { items: { serial: string; identity: string }[] }).items.filter((i) => i.identity.includes('/ns/demo/sa/hello')).map((i) => i.serial);
     const ingress0 = await identityOf(GATEWAY_ADMIN);
     const sidecar0 = await identityOf(V1_SIDECAR_ADMIN);
@@ -176,8 +185,40 @@ describe('the local mesh demo: resilience', () => {
     expect(failures).toEqual([]);
     expect(answers.filter((a) => a.status !== 200).map((a) => `${a.status} ${a.body}`)).toEqual([]);
     expect(answers.length).toBeGreaterThan(300);
-    // No request that completed was flagged as an upstream protocol error (UPE) on the way.
-    const stats = await (await fetch(`${GATEWAY_ADMIN}/stats/prometheus`)).text();
-    expect(stats.split('\n').filter((l) => l.includes('response_flags="UPE"'))).toEqual([]);
+    // Envoy holds the renewed certificate, and no mTLS handshake failed on the way.
+    const held = (await identityOf(GATEWAY_ADMIN))!;
+    const certs = (await (await fetch(`${GATEWAY_ADMIN}/certs`)).json()) as { certificates: { cert_chain: { expiration_time: string }[] }[] };
+    expect(certs.certificates.some((c) => c.cert_chain.some((x) => Date.parse(x.expiration_time) === Date.parse(held.notAfter)))).toBe(true);
+    expect(await handshakeErrors()).toBe(0);
+  });
+
+  it('rotates citadel\'s root under load with no failed request: the new root reaches every Envoy before it signs', async () => {
+    const load = requestLoops(4);
+    const { answers, failures } = load;
+    const rootsIn = async (admin: string) => Math.max(0, ...((await (await fetch(`${admin}/certs`)).json()) as { certificates: { ca_cert: unknown[] }[] }).certificates.map((c) => c.ca_cert.length));
+    try {
+      const res = await fetch(`${CITADEL}/api/v1/rotate`, { method: 'POST', headers: { authorization: `Bearer ${mesh.token}` } });
+      expect(res.status).toBe(200);
+      const bundle = (await res.json()) as { roots: string[] };
+      expect(bundle.roots.length).toBeGreaterThanOrEqual(2);
+      await until('the new bundle in the ingress and the v1 sidecar', async () => ((await rootsIn(GATEWAY_ADMIN)) >= bundle.roots.length && (await rootsIn(V1_SIDECAR_ADMIN)) >= bundle.roots.length ? true : undefined));
+      // Then both ends renew (every ~10 s), now signed by the new root, and traffic keeps flowing.
+      const [i0, s0] = await Promise.all([GATEWAY_ADMIN, V1_SIDECAR_ADMIN].map(async (a) => ((await (await fetch(`${a}/agent`)).json()) as { certificate: { version: number } }).certificate.version));
+      await until(
+        'a renewal on both ends after the rotation',
+        async () => {
+          const [i, s] = await Promise.all([GATEWAY_ADMIN, V1_SIDECAR_ADMIN].map(async (a) => ((await (await fetch(`${a}/agent`)).json()) as { certificate: { version: number } }).certificate.version));
+          return i! > i0! && s! > s0! ? true : undefined;
+        },
+        CERT_TTL_SECONDS * 1000 + 5_000,
+      );
+      const from = answers.length;
+      await until('200 answers after the rotation', async () => (answers.length - from >= 200 ? true : undefined));
+    } finally {
+      await load.stop();
+    }
+    expect(failures).toEqual([]);
+    expect(answers.filter((a) => a.status !== 200).map((a) => `${a.status} ${a.body}`)).toEqual([]);
+    expect(await handshakeErrors()).toBe(0);
   });
 });

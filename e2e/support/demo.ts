@@ -15,6 +15,24 @@ export interface Answer {
   readonly body: string;
 }
 
+/** The agent admin of the ingress gateway and of the two demo sidecars (Envoy's admin passed through). */
+export const AGENT_ADMINS = ['http://127.0.0.1:15000', 'http://127.0.0.1:15100', 'http://127.0.0.1:15200'] as const;
+
+/**
+ * True once no Envoy of the demo has a listener or filter chain warming or draining. Envoy applies a listener
+ * change by draining the previous filter chains: a connection opened before the change serves
+ * its next request with the previous config (then closes), until the drain time is over.
+ */
+export async function listenersSettled(): Promise<boolean> {
+  const filter = encodeURIComponent('^listener_manager\\.total_(filter_chains_draining|listeners_draining|listeners_warming)$');
+  for (const admin of AGENT_ADMINS) {
+    const text = await (await fetch(`${admin}/stats?filter=${filter}`)).text();
+    const values = text.split('\n').filter((l) => l.includes(': ')).map((l) => Number(l.slice(l.lastIndexOf(' ') + 1)));
+    if (values.length !== 3 || values.some((v) => v !== 0)) return false;
+  }
+  return true;
+}
+
 /** One request through the ingress gateway. */
 export async function get(path = '/'): Promise<Answer> {
   const res = await fetch(`${GATEWAY}${path}`, { signal: AbortSignal.timeout(5_000) });

@@ -21,7 +21,6 @@ const entries = {
   'bench-citadel': ['tools/bench/citadel.ts', 'dist/tools/bench/citadel.js'],
   'bench-injector': ['tools/bench/injector.ts', 'dist/tools/bench/injector.js'],
   'bench-telemetry': ['tools/bench/telemetry.ts', 'dist/tools/bench/telemetry.js'],
-  'bench-gateway': ['tools/bench/gateway.ts', 'dist/tools/bench/gateway.js'],
   'bench-pilot': ['tools/bench/pilot.ts', 'dist/tools/bench/pilot.js'],
   'bench-pilot-load': ['tools/bench/pilot-load.ts', 'dist/tools/bench/pilot-load.js'],
   'aviary-cli': ['tools/cli/main.ts', 'dist/tools/cli/main.js'],

@@ -6,9 +6,10 @@ import { join } from 'node:path';
  * versions, each behind its own sidecar (the gateway app in `--mode sidecar`), and the
  * launcher's ingress gateway routing to them with tools/demo/demo.yaml.
  *
- * Local mode has no iptables, so each workload gets its own loopback IP: its sidecar's inbound
- * listener binds <ip>:<port> (the WorkloadEntry's address and port, where peers dial it) and the
- * app listens on 127.0.0.1:<port>, where the sidecar's inbound cluster forwards (as in a pod).
+ * Local mode has no iptables, so each workload gets its own loopback IP, and its sidecar (the
+ * agent with Envoy) declares INTERCEPTION_MODE NONE with that IP: pilot binds the sidecar's
+ * inbound listener to <ip>:<port> (the WorkloadEntry's address and port, where peers dial it),
+ * forwarding to the app on 127.0.0.1:<port> (as in a pod), as Istio does for VMs.
  */
 
 export const DEMO_NAMESPACE = 'demo';
@@ -17,18 +18,19 @@ export const DEMO_HOST = `${DEMO_SERVICE}.${DEMO_NAMESPACE}.svc.cluster.local`;
 
 export interface DemoWorkload {
   readonly version: string;
-  /** The workload's own loopback IP: its sidecar's inbound listener and the xDS node IP. */
+  /** The workload's own loopback IP: the xDS node IP (INSTANCE_IPS), where pilot binds the sidecar's inbound listener. */
   readonly ip: string;
   /** The app's port on 127.0.0.1, and the sidecar's inbound port on `ip`. */
   readonly port: number;
   readonly sidecarAdminPort: number;
   readonly sidecarStatsPort: number;
-  readonly sidecarOutboundPort: number;
+  /** The sidecar's readiness listener (Istio's 15021 in a pod). */
+  readonly sidecarStatusPort: number;
 }
 
 export const demoWorkloads: readonly DemoWorkload[] = [
-  { version: 'v1', ip: '127.0.0.11', port: 9081, sidecarAdminPort: 15100, sidecarStatsPort: 15190, sidecarOutboundPort: 15001 },
-  { version: 'v2', ip: '127.0.0.12', port: 9082, sidecarAdminPort: 15200, sidecarStatsPort: 15290, sidecarOutboundPort: 15001 },
+  { version: 'v1', ip: '127.0.0.11', port: 9081, sidecarAdminPort: 15100, sidecarStatsPort: 15190, sidecarStatusPort: 15121 },
+  { version: 'v2', ip: '127.0.0.12', port: 9082, sidecarAdminPort: 15200, sidecarStatsPort: 15290, sidecarStatusPort: 15221 },
 ];
 
 /** The ingress gateway's identity and the labels the demo's Gateway selects. */
@@ -78,12 +80,11 @@ export function sidecarEnv(w: DemoWorkload, joinToken: string, certTtlSeconds: n
     AVIARY_NAMESPACE: DEMO_NAMESPACE,
     AVIARY_SERVICE_ACCOUNT: DEMO_SERVICE,
     AVIARY_LABELS: `app=${DEMO_SERVICE},version=${w.version}`,
+    AVIARY_PLATFORM: 'local',
     AVIARY_POD_IP: w.ip,
-    AVIARY_LISTEN_HOST: w.ip,
-    AVIARY_INBOUND_PORT: String(w.port),
-    AVIARY_OUTBOUND_PORT: String(w.sidecarOutboundPort),
     AVIARY_ADMIN_PORT: String(w.sidecarAdminPort),
     AVIARY_STATS_PORT: String(w.sidecarStatsPort),
+    AVIARY_STATUS_PORT: String(w.sidecarStatusPort),
     AVIARY_JOIN_TOKEN: joinToken,
   };
 }

@@ -58,7 +58,7 @@ describe('planInjection', () => {
     const plan = planInjection(basePod(), enabled, template, injectionValues({ holdApplicationUntilProxyStarts: true }));
     const pod = fjp.applyPatch(basePod(), structuredClone(plan.patch) as Operation[], true, false).newDocument as Pod;
     expect(pod.spec.containers.map((c) => c.name)).toEqual(['istio-proxy', 'web']);
-    expect(JSON.stringify(pod.spec.containers[0]!['lifecycle'])).toContain('/readyz');
+    expect(JSON.stringify(pod.spec.containers[0]!['lifecycle'])).toContain('127.0.0.1:15021/healthz/ready');
   });
 
   it('native sidecar mode from values: aviary-init, then the proxy with restartPolicy Always, then the pod init containers', () => {
@@ -93,7 +93,7 @@ describe('planInjection', () => {
     const init = (plan.patch.find((o) => o.path === '/spec/initContainers') as { value: { args: string[] }[] }).value[0]!;
     expect(init.args[init.args.indexOf('--include-inbound-ports') + 1]).toBe('8080,9090');
     expect(init.args[init.args.indexOf('--include-outbound-ip-ranges') + 1]).toBe('10.0.0.0/8');
-    expect(init.args[init.args.indexOf('--exclude-inbound-ports') + 1]).toBe('15090,15020,15000');
+    expect(init.args[init.args.indexOf('--exclude-inbound-ports') + 1]).toBe('15090,15021,15020,15000');
   });
 
   it('does not validate annotations of pods it skips', () => {

@@ -85,7 +85,7 @@ export function podSettings(pod: Pod, values: InjectionValues): PodSettings {
     capture: {
       includeInboundPorts: ports(Annotations.includeInboundPorts, c.includeInboundPorts, true),
       // The proxy's own inbound ports are never captured (Istio excludes 15090, 15021, 15020).
-      excludeInboundPorts: joinPorts([values.ports.stats, values.ports.status, values.ports.admin].join(','), c.excludeInboundPorts, userExcludedInbound),
+      excludeInboundPorts: joinPorts([values.ports.stats, values.ports.ready, values.ports.status, values.ports.admin].join(','), c.excludeInboundPorts, userExcludedInbound),
       includeOutboundIPRanges: ranges(Annotations.includeOutboundIPRanges, c.includeOutboundIPRanges),
       excludeOutboundIPRanges: ranges(Annotations.excludeOutboundIPRanges, c.excludeOutboundIPRanges),
       excludeOutboundPorts: ports(Annotations.excludeOutboundPorts, c.excludeOutboundPorts, false),

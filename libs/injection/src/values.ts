@@ -28,6 +28,8 @@ export interface InjectionValues {
     readonly admin: number;
     readonly stats: number;
     readonly status: number;
+    /** Envoy's readiness listener (Istio's 15021, `/healthz/ready`): the pod's readiness probe. */
+    readonly ready: number;
     readonly inbound: number;
     readonly outbound: number;
   };
@@ -68,7 +70,7 @@ export const defaultInjectionValues: InjectionValues = {
   rewriteAppHTTPProbe: true,
   excludedNamespaces: ['kube-system', 'kube-public', 'kube-node-lease', 'istio-system'],
   proxyResources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '2000m', memory: '1Gi' } },
-  ports: { admin: 15000, stats: 15090, status: 15020, inbound: 15006, outbound: 15001 },
+  ports: { admin: 15000, stats: 15090, status: 15020, ready: 15021, inbound: 15006, outbound: 15001 },
   capture: {
     includeInboundPorts: '*',
     excludeInboundPorts: '',

@@ -1,10 +1,14 @@
 import { createServer, type Server } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gatewayConfig, parseConfig } from '@aviary/config';
+import { findEnvoy, gatewayConfig, parseConfig } from '@aviary/config';
 import { Bus, Subjects } from '@aviary/events';
+import { Issuer } from '@aviary/pki';
 import { freePort, NatsServer } from '@aviary/nats-runner';
 import { runComponent, type RunningComponent } from '@aviary/runtime';
 import { ExtensionTypeUrl } from '@aviary/xds-api';
@@ -13,16 +17,17 @@ import { SnapshotCache } from '@aviary/testing';
 import { Snapshot } from '@aviary/xds-cache';
 import { TypeUrl } from '@aviary/xds-protos';
 import { XdsServer } from '@aviary/xds-server';
+import { httpAccessLog } from '@aviary/xds-translate';
 import { buildGateway, type GatewayConfig } from './gateway';
 
 const CLUSTER = 'outbound|80||echo.default.svc.cluster.local';
 
-function snapshot(port: number): Snapshot {
+function snapshot(listenerPort: number, port: number): Snapshot {
   return Snapshot.build({
     [TypeUrl.Listener]: [
       {
-        name: '0.0.0.0_8080',
-        address: { socket_address: { address: '0.0.0.0', port_value: 8080 } },
+        name: '127.0.0.1_8080',
+        address: { socket_address: { address: '127.0.0.1', port_value: listenerPort } },
         filter_chains: [
           {
             filters: [
@@ -31,6 +36,7 @@ function snapshot(port: number): Snapshot {
                 typed_config: {
                   '@type': ExtensionTypeUrl.HttpConnectionManager,
                   stat_prefix: 'outbound_0.0.0.0_8080',
+                  access_log: [httpAccessLog({ reporter: 'source' })],
                   rds: { route_config_name: 'http.8080', config_source: { ads: {} } },
                   http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': ExtensionTypeUrl.Router } }],
                 },
@@ -55,6 +61,7 @@ let gateway: RunningComponent;
 let httpPort = 0;
 let statsPort = 0;
 let bus: Bus;
+const dataDir = mkdtempSync(join(tmpdir(), 'aviary-gateway-'));
 
 beforeAll(async () => {
   nats = await NatsServer.start();
@@ -64,15 +71,16 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
   const cache = new SnapshotCache<ProxyInfo>({ groupOf: () => 'all' });
-  cache.setSnapshot('all', snapshot((backend.address() as AddressInfo).port));
+  [httpPort, statsPort] = [await freePort(), await freePort()];
+  cache.setSnapshot('all', snapshot(httpPort, (backend.address() as AddressInfo).port));
   xds = new XdsServer({ source: cache, nodeParser: (node) => parseNode(node), kinds: proxyKinds, debounce: { quietMs: 0, maxDelayMs: 0 } });
   const xdsPort = await freePort();
   await xds.listen(`127.0.0.1:${xdsPort}`);
-  [httpPort, statsPort] = [await freePort(), await freePort()];
   const parsed = parseConfig(gatewayConfig, [], {
     AVIARY_NATS_URL: nats.url,
     AVIARY_ADMIN_PORT: '0',
-    AVIARY_HTTP_PORT: String(httpPort),
+    AVIARY_STATUS_PORT: '0',
+    AVIARY_DATA_DIR: dataDir,
     AVIARY_STATS_PORT: String(statsPort),
     AVIARY_PILOT_ADDRESS: `127.0.0.1:${xdsPort}`,
     AVIARY_LOG_LEVEL: 'silent',
@@ -93,6 +101,7 @@ afterAll(async () => {
   await xds?.stop(50);
   await new Promise((r) => backend?.close(r));
   await nats?.stop();
+  rmSync(dataDir, { recursive: true, force: true });
 });
 
 async function waitFor(what: string, predicate: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
@@ -103,18 +112,25 @@ async function waitFor(what: string, predicate: () => Promise<boolean>, timeoutM
   }
 }
 
-describe('gateway app', () => {
-  it('gets its config from pilot, serves traffic, reports ready, publishes telemetry and stats', async () => {
-    await waitFor('traffic', async () => (await fetch(`http://127.0.0.1:${httpPort}/hello`)).status === 200);
+describe.runIf(findEnvoy(process.env['AVIARY_ENVOY_PATH']) !== undefined)('gateway app (the agent around Envoy)', () => {
+  it('starts Envoy with config from pilot, serves traffic, reports ready, passes Envoy\'s admin through and serves Prometheus stats', async () => {
+    await waitFor('traffic', async () => (await fetch(`http://127.0.0.1:${httpPort}/hello`)).status === 200, 20_000);
     expect(await (await fetch(`http://127.0.0.1:${httpPort}/hello`)).text()).toBe('echo');
-    const ready = await fetch(`${gateway.adminUrl}/ready`);
-    expect(ready.status).toBe(200);
-    const dump = (await (await fetch(`${gateway.adminUrl}/config_dump`)).json()) as { listeners: { name: string; bound: number }[]; xds: Record<string, { version: string }> };
-    expect(dump.listeners[0]).toMatchObject({ name: '0.0.0.0_8080', bound: httpPort });
-    expect(dump.xds.lds!.version).not.toBe('');
-    const clusters = (await (await fetch(`${gateway.adminUrl}/clusters`)).json()) as Record<string, { endpoints: { ejected: boolean }[] }>;
-    expect(clusters[CLUSTER]!.endpoints).toHaveLength(1);
+    await waitFor('ready', async () => (await fetch(`${gateway.adminUrl}/ready`)).status === 200);
+    expect((await fetch(`${gateway.adminUrl}/readyz`)).status).toBe(200);
+    const listeners = (await (await fetch(`${gateway.adminUrl}/listeners?format=json`)).json()) as { listener_statuses: { name: string }[] };
+    expect(listeners.listener_statuses.map((l) => l.name)).toContain('127.0.0.1_8080');
+    const dump = (await (await fetch(`${gateway.adminUrl}/config_dump?resource=dynamic_active_clusters`)).json()) as { configs: { cluster: { name: string } }[] };
+    expect(dump.configs.map((c) => c.cluster.name)).toEqual([CLUSTER]);
+    const clusters = (await (await fetch(`${gateway.adminUrl}/clusters?format=json`)).json()) as { cluster_statuses: { name: string; host_statuses?: unknown[] }[] };
+    expect(clusters.cluster_statuses.find((c) => c.name === CLUSTER)?.host_statuses).toHaveLength(1);
+    const agent = (await (await fetch(`${gateway.adminUrl}/agent`)).json()) as { envoy: { state: string }; configReceived: boolean; pilotConnected: boolean };
+    expect(agent).toMatchObject({ envoy: { state: 'LIVE' }, configReceived: true });
+    await waitFor('the pilot connection', async () => ((await (await fetch(`${gateway.adminUrl}/agent`)).json()) as { pilotConnected: boolean }).pilotConnected);
+    const prom = await (await fetch(`http://127.0.0.1:${statsPort}/stats/prometheus`)).text();
+    expect(prom).toContain(`envoy_cluster_upstream_rq{response_code="200",cluster_name="${CLUSTER}"} `);
 
+    // Envoy's access log reaches the agent over ALS and leaves as request records on NATS.
     const records: Record<string, unknown>[] = [];
     let proxyId = '';
     const consumer = await bus.consumeDurable(Subjects.telemetryRequests, 'gateway-spec', (e) => {
@@ -127,8 +143,11 @@ describe('gateway app', () => {
       await consumer.stop();
     }
     expect(proxyId).toBe('router~127.0.0.1~ingress-1.istio-system~istio-system.svc.cluster.local');
-    expect(records[0]).toMatchObject({ reporter: 'source', sourceWorkload: 'ingress', sourceNamespace: 'istio-system', destinationService: 'echo.default.svc.cluster.local', destinationNamespace: 'default', responseCode: 200, protocol: 'http' });
-    const prom = await (await fetch(`http://127.0.0.1:${statsPort}/stats/prometheus`)).text();
-    expect(prom).toContain(`envoy_cluster_upstream_rq_total{envoy_cluster_name="${CLUSTER}",envoy_response_code_class="2xx"}`);
+    expect(records[0]).toMatchObject({ reporter: 'source', sourceWorkload: 'ingress', sourceNamespace: 'istio-system', destinationService: 'echo.default.svc.cluster.local', responseCode: 200 });
+
+    // The trust bundle from citadel (aviary.ca.v1.bundle) becomes the ROOTCA secret the agent serves Envoy.
+    const root = Issuer.createRoot({ trustDomain: 'cluster.local' });
+    bus.publish(Subjects.caBundle, { version: 7, roots: [root.rootPem] });
+    await waitFor('ROOTCA in Envoy', async () => ((await (await fetch(`${gateway.adminUrl}/agent`)).json()) as { secrets: string[] }).secrets.includes('ROOTCA'));
   });
 });

@@ -1,128 +1,112 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { ConfigOf, CommonConfig, gatewayConfig } from '@aviary/config';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { createTelemetryPublisher, startAccessLogServer, type AccessLogServer } from '@aviary/access-log';
+import { agentNode, EnvoyAgent, parseHostPort, type HostPort } from '@aviary/agent';
+import { envoyPath, type ConfigOf, type CommonConfig, type gatewayConfig } from '@aviary/config';
+import { AviaryError } from '@aviary/errors';
 import { Subjects, type Stoppable } from '@aviary/events';
-import { IdentityManager, Proxy, RecordBatcher, XdsClient } from '@aviary/proxy';
 import type { Component, ComponentContext } from '@aviary/runtime';
 import { followTrustBundle } from './bundle';
-import { nodeOf } from './node';
-import { portFor } from './ports';
 import { gatewayRoutes } from './routes';
 
 export type GatewayConfig = ConfigOf<typeof gatewayConfig> & CommonConfig;
 
+/** The bearer token for citadel: the join token, or the token file read at each request. */
+function tokenSource(config: GatewayConfig): (() => string) | undefined {
+  if (config.joinToken !== '' && config.tokenPath !== '') throw new AviaryError('INVALID_ARGUMENT', 'GATEWAY_TOKEN_AMBIGUOUS', 'set either AVIARY_JOIN_TOKEN or AVIARY_TOKEN_PATH, not both');
+  if (config.joinToken !== '') return () => config.joinToken;
+  if (config.tokenPath !== '') return () => readFileSync(config.tokenPath, 'utf8').trim();
+  return undefined;
+}
+
 /**
- * Wires the proxy: the traffic engine, the xDS client feeding it, the workload identity from
- * citadel (when a join token is configured), the trust bundle from NATS, request telemetry to
- * NATS, the stats port and the admin routes.
+ * Wires the mesh agent: Envoy's bootstrap (node id and metadata from this config), the SDS
+ * server with the workload certificate from citadel and the trust bundle from NATS, Envoy
+ * supervision, readiness (Envoy LIVE with config and secrets) and the admin routes.
  */
 export async function buildGateway(ctx: ComponentContext<GatewayConfig>): Promise<Component> {
-  const { config, logger, bus } = ctx;
-  const node = nodeOf({ ...config, trustDomain: config.trustDomain });
-  const log = logger.child({ proxy: node.xds.id });
-  const proxyId = node.xds.id;
+  const { config, logger, bus, registry } = ctx;
+  const node = agentNode(config);
+  const log = logger.child({ proxy: node.id });
+  const pilot = parseHostPort(config.pilotAddress, 'AVIARY_PILOT_ADDRESS');
+  const token = tokenSource(config);
+  if (config.statusPort !== 0 && config.adminPort === 0) throw new AviaryError('INVALID_ARGUMENT', 'GATEWAY_STATUS_PORT_NEEDS_ADMIN_PORT', 'AVIARY_STATUS_PORT: the readiness listener forwards to the agent admin, which then needs a fixed AVIARY_ADMIN_PORT (or set AVIARY_STATUS_PORT=0)');
+  const bindHost = config.platform === 'kubernetes' ? '0.0.0.0' : '127.0.0.1';
+  const at = (port: number): HostPort => ({ host: bindHost, port });
+  // Absolute: the SDS and ALS Unix sockets live here and Envoy's bootstrap names them.
+  const workDir = resolve(config.dataDir, 'envoy');
 
-  const batcher = new RecordBatcher({
+  const agent = new EnvoyAgent({
+    workDir,
+    envoyBinary: envoyPath(config.envoyPath),
+    bootstrap: {
+      node,
+      pilot,
+      xdsProtocol: config.xdsProtocol,
+      ...(config.statsPort === 0 ? {} : { stats: at(config.statsPort) }),
+      ...(config.statusPort === 0 ? {} : { readiness: { ...at(config.statusPort), agentAdminPort: config.adminPort } }),
+    },
+    envoyAdminPort: config.envoyAdminPort,
+    // Pilot's outbound routes tell the peer this workload's name from Envoy's environment (see @aviary/access-log).
+    envoyEnv: { ISTIO_META_WORKLOAD_NAME: node.workload },
+    concurrency: config.envoyConcurrency,
+    envoyLogLevel: config.envoyLogLevel,
+    drainMs: config.drainMs,
+    logger: log,
+    registry,
+    ...(token === undefined ? {} : { identity: { address: config.citadelAddress, token, spiffeId: node.spiffeId, ttlSeconds: config.certTtlSeconds } }),
+  });
+
+  // Telemetry: Envoy's gRPC access log (cluster aviary-als) → request records → NATS.
+  const proxyId = node.id;
+  const publisher = createTelemetryPublisher({
+    publish: (records) => bus.publishDurable(Subjects.telemetryRequests, { proxyId, records }),
     maxRecords: config.telemetryBatchSize,
     flushMs: config.telemetryFlushMs,
-    publish: (records) => bus.publishDurable(Subjects.telemetryRequests, { proxyId, records }),
-    onError: (err, dropped) => log.warn({ err, dropped }, 'telemetry batch dropped'),
+    registry,
+    logger: log,
   });
-  const accessLog = logger.child({ log: 'access' });
-  const proxy = new Proxy({
-    node: node.proxy,
-    bindHost: config.listenHost,
-    portFor: portFor(config),
-    onRecord: (r) => batcher.add(r),
-    ...(config.accessLog ? { onAccessLog: (e) => accessLog.info(e) } : {}),
-    onEvent: (event, details) => log.info({ ...details, event }, event.replace(/_/g, ' ')),
-  });
+  const accessLog = config.accessLog ? logger.child({ log: 'access' }) : undefined;
+  let als: AccessLogServer | undefined;
 
-  let identity: IdentityManager | undefined;
   let bundleSub: Stoppable | undefined;
-  if (config.joinToken !== '') {
-    identity = new IdentityManager({
-      address: config.citadelAddress,
-      token: () => config.joinToken,
-      spiffeId: node.spiffeId,
-      ttlSeconds: config.certTtlSeconds,
-      onIdentity: (id) => proxy.setIdentity(id),
-      onEvent: (event, details) => log.info({ ...details, event }, event.replace(/_/g, ' ')),
-    });
-  }
-
-  let pilotDown = false;
-  const xds = new XdsClient({
-    address: config.pilotAddress,
-    node: node.xds,
-    protocol: config.xdsProtocol,
-    onTable: (t) => proxy.apply(t),
-    onEvent: (e) => {
-      if (e.type === 'nack') log.warn({ kind: e.kind, version: e.version, error: e.error }, 'xDS config rejected (NACK)');
-      else if (e.type === 'disconnected') {
-        // Warn once per outage; the retries go to debug.
-        if (!pilotDown) log.warn({ error: e.error, retryInMs: e.retryInMs }, 'pilot unreachable; serving the last config');
-        else log.debug({ error: e.error, retryInMs: e.retryInMs }, 'pilot still unreachable');
-        pilotDown = true;
-      } else if (e.type === 'connected') {
-        log.info({ protocol: e.protocol }, `${pilotDown ? 'reconnected' : 'connected'} to pilot over ${e.protocol === 'delta' ? 'delta' : 'state-of-the-world'} ADS`);
-        pilotDown = false;
-      } else if (e.type === 'fallback') log.info({ reason: e.reason }, 'pilot does not offer delta xDS; using state of the world');
-      else if (e.type === 'applied') log.info({ version: e.version }, 'config applied');
-      else log.debug(e, `xds ${e.type}`);
-    },
-  });
-
-  let stats: Server | undefined;
-  let statsPort = 0;
-  const drain = (): Promise<void> => proxy.drain(config.drainMs);
   let quitting = false;
 
   return {
-    readiness: [
-      { name: 'xds', ready: () => xds.synced },
-      ...(identity === undefined ? [] : [{ name: 'certificate', ready: () => identity?.identity !== undefined }]),
-    ],
+    readiness: [{ name: 'envoy', ready: () => agent.ready() }],
     routes: gatewayRoutes({
-      proxy,
-      xds,
-      ready: () => xds.synced && (identity === undefined || identity.identity !== undefined),
-      drain,
+      agent,
+      spiffeId: token === undefined ? undefined : node.spiffeId,
       quit: () => {
         if (quitting) return;
         quitting = true;
         process.kill(process.pid, 'SIGTERM');
       },
-      identity: () => (identity?.identity === undefined ? undefined : { spiffeId: node.spiffeId, notAfter: identity.notAfter?.toISOString(), version: identity.identity.version }),
     }),
     listen: async () => {
-      if (identity !== undefined) {
-        // The certificate first: mTLS listeners need it. Pilot's config may arrive meanwhile.
-        const id = identity;
-        bundleSub = await followTrustBundle(bus, (roots) => id.setRoots(roots), (err) => log.debug({ err }, 'no stored trust bundle yet'));
-        void id.start().catch((err: unknown) => log.error({ err }, 'certificate bootstrap stopped'));
-      }
-      xds.start();
-      stats = createServer((req, res) => {
-        if (req.url === '/stats/prometheus' || req.url === '/metrics') {
-          res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-          res.end(proxy.stats.prometheus());
-        } else {
-          res.writeHead(404);
-          res.end();
-        }
+      bundleSub = await followTrustBundle(bus, (roots) => agent.setTrustBundle(roots), (err) => log.debug({ err }, 'no stored trust bundle yet'));
+      mkdirSync(workDir, { recursive: true });
+      als = await startAccessLogServer({
+        socketPath: agent.paths.als,
+        identity: { namespace: config.namespace, workload: node.workload, labels: node.labels, principal: token === undefined ? '' : node.spiffeId },
+        onRecords: (records) => {
+          for (const r of records) {
+            publisher.add(r);
+            accessLog?.info(r, 'request');
+          }
+        },
+        registry,
+        logger: log,
       });
-      await new Promise<void>((resolve) => stats?.listen(config.statsPort, config.adminHost, resolve));
-      statsPort = (stats.address() as AddressInfo).port;
-      return { mode: config.mode, proxyId, pilot: config.pilotAddress, statsPort, spiffeId: identity === undefined ? undefined : node.spiffeId };
+      await agent.start();
+      return { mode: config.mode, proxyId: node.id, pilot: config.pilotAddress, envoyAdminPort: agent.admin.port, spiffeId: token === undefined ? undefined : node.spiffeId };
     },
     stop: async () => {
-      await xds.stop();
-      identity?.stop();
+      // Envoy drains first; its last access log entries arrive before the ALS server stops.
+      await agent.stop();
+      await als?.stop();
+      await publisher.flush().catch((err: unknown) => log.warn({ err }, 'last telemetry batch not published'));
       await bundleSub?.stop();
-      await proxy.close(config.drainMs);
-      await batcher.flush().catch(() => undefined);
-      await new Promise<void>((resolve) => (stats === undefined ? resolve() : stats.close(() => resolve())));
     },
   };
 }

@@ -1,48 +1,47 @@
 import Type from 'typebox';
+import type { EnvoyAgent } from '@aviary/agent';
 import type { AdminApp } from '@aviary/admin-api';
-import type { Proxy, XdsClient } from '@aviary/proxy';
 
 export interface AdminDeps {
-  readonly proxy: Proxy;
-  readonly xds: XdsClient;
-  readonly ready: () => boolean;
-  readonly drain: () => Promise<void>;
+  readonly agent: EnvoyAgent;
+  readonly spiffeId: string | undefined;
   readonly quit: () => void;
-  readonly identity: () => { spiffeId: string; notAfter: string | undefined; version: number } | undefined;
 }
 
-/** Envoy-style proxy admin: config_dump, clusters, stats, ready, drain, quitquitquit. */
+/** Envoy admin endpoints users may read, passed through with their query string (Envoy's admin stays on loopback). */
+const PASSTHROUGH = [
+  ['/config_dump', 'Envoy\'s config dump (?resource=, ?mask=, ?include_eds as Envoy takes them)'],
+  ['/clusters', 'Envoy\'s clusters with endpoint health and outlier ejection (?format=json)'],
+  ['/stats', 'Envoy\'s counters, gauges and histograms (?filter=, ?format=json)'],
+  ['/stats/prometheus', 'Envoy\'s stats in Prometheus format'],
+  ['/certs', 'certificates Envoy holds (workload certificate and trust bundle) with their expiry'],
+  ['/listeners', 'Envoy\'s active listeners (?format=json)'],
+  ['/server_info', 'Envoy\'s version, state and command line'],
+] as const;
+
+/** The agent admin: Envoy's read-only admin passed through, the agent's own status, ready, drain, quitquitquit. */
 export function gatewayRoutes(d: AdminDeps) {
   return (app: AdminApp): void => {
-    app.get('/config_dump', { schema: { tags: ['proxy'], summary: 'the applied routing table, xDS versions and last NACKs' } }, async () => {
-      const t = d.proxy.table;
-      return {
-        version: t.version,
-        xds: d.xds.status(),
-        listeners: [...t.listeners.values()].map((l) => ({
-          name: l.name,
-          address: `${l.host}:${l.port}`,
-          bound: d.proxy.ports()[l.name],
-          direction: l.direction,
-          filterChains: l.filterChains.map((c) => ({ name: c.name, match: c.match, tls: c.tls !== undefined, mtls: c.tls?.requireClientCertificate ?? false, terminal: c.terminal.kind === 'http' ? { rds: c.terminal.rdsName, filters: c.terminal.filters.map((f) => f.name) } : { cluster: c.terminal.cluster } })),
-        })),
-        routes: [...t.routeConfigs.values()].map((r) => ({ name: r.name, virtualHosts: r.virtualHosts.map((v) => ({ name: v.name, domains: v.domains, routes: v.routes.length })) })),
-        clusters: [...t.clusters.values()].map((c) => ({ name: c.name, type: c.type, lbPolicy: c.lbPolicy, eds: c.edsName, tls: c.tls !== undefined, limits: c.limits, outlier: c.outlier })),
-        secrets: [...t.secrets.keys()],
-        identity: d.identity(),
-      };
+    for (const [path, summary] of PASSTHROUGH) {
+      app.get(path, { schema: { tags: ['envoy'], summary } }, async (req, reply) => {
+        const res = await d.agent.admin.get(req.url);
+        return reply.code(res.status).type(res.contentType).send(res.body);
+      });
+    }
+    app.get('/agent', { schema: { tags: ['agent'], summary: 'the agent: Envoy process and state, pilot connection, secrets served, workload certificate' } }, async () => ({
+      ...d.agent.status(),
+      ...(d.spiffeId === undefined ? {} : { spiffeId: d.spiffeId }),
+    }));
+    app.get('/ready', { schema: { tags: ['agent'], summary: 'LIVE once Envoy has its config and secrets (and a valid certificate when one is configured)', response: { 200: Type.String(), 503: Type.String() } } }, async (_req, reply) => {
+      if (d.agent.ready()) return reply.type('text/plain').send('LIVE');
+      const s = d.agent.status();
+      return reply.code(503).type('text/plain').send(s.draining ? 'DRAINING' : (s.envoy.state ?? 'PRE_INITIALIZING'));
     });
-    app.get('/clusters', { schema: { tags: ['proxy'], summary: 'endpoints per cluster with health, ejection and active requests' } }, async () => d.proxy.clusterStatus());
-    app.get('/stats', { schema: { tags: ['proxy'], summary: 'Envoy-style counters' } }, async (_req, reply) => reply.type('text/plain').send(d.proxy.stats.text()));
-    app.get('/stats/prometheus', { schema: { tags: ['proxy'], summary: 'counters in Prometheus format' } }, async (_req, reply) => reply.type('text/plain; version=0.0.4').send(d.proxy.stats.prometheus()));
-    app.get('/ready', { schema: { tags: ['proxy'], summary: 'LIVE once config and (if configured) a certificate are in place', response: { 200: Type.String(), 503: Type.String() } } }, async (_req, reply) =>
-      d.ready() && !d.proxy.draining ? reply.type('text/plain').send('LIVE') : reply.code(503).type('text/plain').send(d.proxy.draining ? 'DRAINING' : 'PRE_INITIALIZING'),
-    );
-    app.post('/drain', { schema: { tags: ['proxy'], summary: 'stop accepting new connections; open ones finish (answers at once)' } }, async () => {
-      void d.drain();
+    app.post('/drain', { schema: { tags: ['agent'], summary: 'Envoy stops accepting new connections; open ones are asked to close (answers at once)' } }, async () => {
+      await d.agent.drain();
       return { draining: true };
     });
-    app.post('/quitquitquit', { schema: { tags: ['proxy'], summary: 'drain, then exit' } }, async () => {
+    app.post('/quitquitquit', { schema: { tags: ['agent'], summary: 'drain, then exit' } }, async () => {
       setImmediate(d.quit);
       return { quitting: true };
     });

@@ -27,8 +27,8 @@ export const iptablesConfig = defineConfig({
 
 export type IptablesConfig = ConfigOf<typeof iptablesConfig>;
 
-/** Ports the proxy itself listens on (admin, status, stats); never captured inbound. */
-export const proxyOwnPorts: readonly number[] = [15000, 15020, 15090];
+/** Ports the proxy itself listens on (admin, status, Envoy's readiness, stats); never captured inbound. */
+export const proxyOwnPorts: readonly number[] = [15000, 15020, 15021, 15090];
 
 /** What to capture, validated: the input of `captureRules`. */
 export interface CaptureSpec {

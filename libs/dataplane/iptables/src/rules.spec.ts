@@ -45,7 +45,7 @@ describe('capture rules (golden iptables-restore input)', () => {
     const args = templateArgs();
     expect(args).toEqual([
       '--inbound-capture-port', '15006', '--outbound-capture-port', '15001', '--proxy-uid', '1337', '--proxy-gid', '1337',
-      '--include-inbound-ports', '*', '--exclude-inbound-ports', '15090,15020,15000', '--include-outbound-ip-ranges', '*',
+      '--include-inbound-ports', '*', '--exclude-inbound-ports', '15090,15021,15020,15000', '--include-outbound-ip-ranges', '*',
       '--exclude-outbound-ip-ranges', '', '--exclude-outbound-ports', '',
     ]);
     const rules = rulesFor(args);

@@ -74,6 +74,24 @@ export interface StreamHost<P extends XdsPeer = XdsPeer> {
 export const pushOrder: readonly ResourceTypeUrl[] = [TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment, TypeUrl.Listener, TypeUrl.RouteConfiguration, TypeUrl.Secret];
 
 /** LDS and CDS: an empty first request means "everything"; responses carry the full state. */
+/**
+ * EDS names of pushed clusters that the proxy already holds: Envoy re-creates a changed cluster
+ * and keeps it warming until an EDS response for it arrives, but asks again with the same names
+ * (indistinguishable from an ACK), so the server must re-send those assignments after the CDS
+ * push (as Istio does by pushing EDS with every CDS push). Otherwise the cluster stays warming
+ * until its initial_fetch_timeout.
+ */
+export function edsNamesToRewarm(clusters: readonly EncodedResource[], eds: TypeState): string[] {
+  const names: string[] = [];
+  for (const c of clusters) {
+    const r = c.resource as { type?: string; eds_cluster_config?: { service_name?: string } };
+    if (r.eds_cluster_config === undefined && r.type !== 'EDS') continue;
+    const name = r.eds_cluster_config?.service_name || c.name;
+    if (eds.sent.has(name)) names.push(name);
+  }
+  return names;
+}
+
 export function isWildcardType(typeUrl: ResourceTypeUrl): boolean {
   return typeUrl === TypeUrl.Listener || typeUrl === TypeUrl.Cluster;
 }

@@ -1,6 +1,6 @@
-import { isResourceTypeUrl, type ResourceTypeUrl } from '@aviary/xds-protos';
-import type { XdsPeer } from '@aviary/xds-cache';
-import { Connection, isWildcardType, pushOrder, type StreamHost, type TypeState } from './connection';
+import type { EncodedResource, XdsPeer } from '@aviary/xds-cache';
+import { isResourceTypeUrl, TypeUrl, type ResourceTypeUrl } from '@aviary/xds-protos';
+import { Connection, edsNamesToRewarm, isWildcardType, pushOrder, type StreamHost, type TypeState } from './connection';
 import { encodeDeltaDiscoveryResponse, type DeltaDiscoveryRequest } from './wire';
 
 /**
@@ -85,5 +85,15 @@ export class DeltaConnection<P extends XdsPeer = XdsPeer> extends Connection<P> 
     const version = snapshot.version(st.typeUrl);
     const nonce = this.recordSend(st, version, observedAt, startedAt);
     this.write(encodeDeltaDiscoveryResponse({ version, typeUrl: st.typeUrl, nonce, resources, removed: [...new Set(removed)].sort(), controlPlaneId: this.host.controlPlaneId }));
+    if (st.typeUrl === TypeUrl.Cluster) this.rewarm(resources, observedAt);
+  }
+
+  private rewarm(clusters: readonly EncodedResource[], observedAt: number | undefined): void {
+    const eds = this.types.get(TypeUrl.ClusterLoadAssignment);
+    if (!eds?.subscribed) return;
+    const names = edsNamesToRewarm(clusters, eds);
+    if (names.length === 0) return;
+    eds.forget(names);
+    this.push(eds, false, observedAt, []);
   }
 }

@@ -103,6 +103,19 @@ describe('ADS protocol', () => {
       expect(names(order[1]!)).toEqual([V1]);
     });
 
+    it('re-sends the assignments of changed clusters right after a CDS push (Envoy keeps a re-created cluster warming until it gets EDS)', async () => {
+      const s = open();
+      await subscribe(s, TypeUrl.Cluster, [], true);
+      await subscribe(s, TypeUrl.ClusterLoadAssignment, [V1, V2]);
+      const base = echoMesh({ backends: { v1: ['10.0.0.1', 1001], v2: ['10.0.0.1', 1002] }, weights: { v1: 80, v2: 20 } });
+      const clusters = (base[TypeUrl.Cluster] ?? []).map((c) => ((c as { name: string }).name === V1 ? { ...(c as object), outlier_detection: { consecutive_5xx: { value: 3 } } } : c));
+      expect(cache.setSnapshot(GROUP, Snapshot.build({ ...base, [TypeUrl.Cluster]: clusters }))).toEqual([TypeUrl.Cluster]);
+      const cds = await s.next();
+      expect([cds.type_url, names(cds)]).toEqual([TypeUrl.Cluster, [V1, V2]]);
+      const eds = await s.next();
+      expect([eds.type_url, names(eds)]).toEqual([TypeUrl.ClusterLoadAssignment, [V1]]);
+    });
+
     it('an endpoint-only change pushes only EDS, only to the proxies watching the changed assignment', async () => {
       const a = open();
       const b = open();

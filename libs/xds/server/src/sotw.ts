@@ -1,6 +1,6 @@
-import { isResourceTypeUrl, type ResourceTypeUrl } from '@aviary/xds-protos';
-import type { XdsPeer } from '@aviary/xds-cache';
-import { Connection, isWildcardType, pushOrder, type StreamHost, type TypeState } from './connection';
+import type { EncodedResource, XdsPeer } from '@aviary/xds-cache';
+import { isResourceTypeUrl, TypeUrl, type ResourceTypeUrl } from '@aviary/xds-protos';
+import { Connection, edsNamesToRewarm, isWildcardType, pushOrder, type StreamHost, type TypeState } from './connection';
 import { encodeDiscoveryResponse, type DiscoveryRequest } from './wire';
 
 /**
@@ -58,9 +58,11 @@ export class SotwConnection<P extends XdsPeer = XdsPeer> extends Connection<P> {
     if (!snapshot) return;
     const desired = st.desired(snapshot);
     let resources = desired;
+    let changed = desired;
     if (isWildcardType(st.typeUrl)) {
       const same = desired.length === st.sent.size && desired.every((r) => st.sentVersionOf(r.name) === r.version);
       if (same && !force) return;
+      changed = desired.filter((r) => st.sentVersionOf(r.name) !== r.version);
       st.sent.clear();
       st.markSent(desired);
     } else {
@@ -71,5 +73,15 @@ export class SotwConnection<P extends XdsPeer = XdsPeer> extends Connection<P> {
     const version = snapshot.version(st.typeUrl);
     const nonce = this.recordSend(st, version, observedAt, startedAt);
     this.write(encodeDiscoveryResponse({ version, typeUrl: st.typeUrl, nonce, resources, controlPlaneId: this.host.controlPlaneId }));
+    if (st.typeUrl === TypeUrl.Cluster) this.rewarm(changed, observedAt);
+  }
+
+  private rewarm(clusters: readonly EncodedResource[], observedAt: number | undefined): void {
+    const eds = this.types.get(TypeUrl.ClusterLoadAssignment);
+    if (!eds?.subscribed) return;
+    const names = edsNamesToRewarm(clusters, eds);
+    if (names.length === 0) return;
+    eds.forget(names);
+    this.push(eds, false, observedAt);
   }
 }

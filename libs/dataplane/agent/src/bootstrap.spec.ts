@@ -1,0 +1,74 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { envoyBootstrap, parseHostPort, type BootstrapInput } from './bootstrap';
+import { findEnvoy } from '@aviary/config';
+import { agentNode } from './node';
+
+const run = promisify(execFile);
+const ENVOY = findEnvoy(process.env['AVIARY_ENVOY_PATH']) ?? '';
+
+const cases: Record<string, BootstrapInput> = {
+  'router-local': {
+    node: agentNode({ mode: 'router', platform: 'local', name: 'istio-ingressgateway', namespace: 'istio-system', serviceAccount: 'istio-ingressgateway-service-account', labels: 'istio=ingressgateway,app=istio-ingressgateway', podIp: '127.0.0.1', trustDomain: 'cluster.local' }),
+    pilot: { host: '127.0.0.1', port: 15010 },
+    xdsProtocol: 'delta',
+    adminPort: 15001,
+    sdsSocket: '/tmp/aviary-agent/sds.sock',
+    alsSocket: '/tmp/aviary-agent/als.sock',
+    stats: { host: '127.0.0.1', port: 15090 },
+  },
+  'sidecar-kubernetes': {
+    node: agentNode({ mode: 'sidecar', platform: 'kubernetes', name: 'hello-v1-7d9f', namespace: 'demo', serviceAccount: 'hello', labels: 'app=hello,version=v1', podIp: '10.1.2.3', trustDomain: 'cluster.local' }),
+    pilot: { host: 'aviary-pilot.aviary-system.svc', port: 15010 },
+    xdsProtocol: 'sotw',
+    adminPort: 15000,
+    sdsSocket: '/var/run/aviary/sds.sock',
+    alsSocket: '/var/run/aviary/als.sock',
+    stats: { host: '0.0.0.0', port: 15090 },
+    readiness: { host: '0.0.0.0', port: 15021, agentAdminPort: 15020 },
+  },
+};
+
+describe('envoyBootstrap (UPDATE_GOLDEN=1 rewrites the golden files)', () => {
+  for (const [name, input] of Object.entries(cases)) {
+    it(`${name} matches __golden__/${name}.json`, () => {
+      const text = `${JSON.stringify(envoyBootstrap(input), null, 2)}\n`;
+      const file = join(import.meta.dirname, '__golden__', `${name}.json`);
+      if (process.env['UPDATE_GOLDEN'] === '1') writeFileSync(file, text);
+      expect(existsSync(file), `${file} is missing: run with UPDATE_GOLDEN=1 and review it`).toBe(true);
+      expect(text).toBe(readFileSync(file, 'utf8'));
+    });
+
+    it.runIf(ENVOY !== '')(`${name} is accepted by envoy --mode validate, with no warning`, async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'aviary-bootstrap-'));
+      try {
+        const file = join(dir, 'bootstrap.json');
+        writeFileSync(file, JSON.stringify(envoyBootstrap(input)));
+        const { stdout, stderr } = await run(ENVOY, ['--mode', 'validate', '-c', file, '--use-dynamic-base-id', '-l', 'warning'], { timeout: 30_000 });
+        expect(stdout + stderr).toContain('OK');
+        expect((stdout + stderr).split('\n').filter((l) => /\[(warning|error|critical)\]/.test(l))).toEqual([]);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
+
+  it('puts the Istio node id and metadata pilot reads', () => {
+    const b = envoyBootstrap(cases['router-local']!) as { node: { id: string; metadata: Record<string, unknown> } };
+    expect(b.node.id).toBe('router~127.0.0.1~istio-ingressgateway.istio-system~istio-system.svc.cluster.local');
+    expect(b.node.metadata).toMatchObject({ NAMESPACE: 'istio-system', INTERCEPTION_MODE: 'NONE', INSTANCE_IPS: '127.0.0.1', LABELS: { istio: 'ingressgateway' } });
+    const k = envoyBootstrap(cases['sidecar-kubernetes']!) as { node: { metadata: Record<string, unknown> } };
+    expect(k.node.metadata['INTERCEPTION_MODE']).toBe('REDIRECT');
+  });
+
+  it('parses host:port and refuses anything else with the option name', () => {
+    expect(parseHostPort('[::1]:15010', 'x')).toEqual({ host: '::1', port: 15010 });
+    expect(parseHostPort('pilot.aviary:15010', 'x')).toEqual({ host: 'pilot.aviary', port: 15010 });
+    expect(() => parseHostPort('pilot', 'AVIARY_PILOT_ADDRESS')).toThrow('AVIARY_PILOT_ADDRESS: expected host:port, got "pilot"');
+    expect(() => parseHostPort('pilot:0', 'p')).toThrow(/expected host:port/);
+  });
+});

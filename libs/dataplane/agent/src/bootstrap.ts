@@ -1,0 +1,168 @@
+import { isIP } from 'node:net';
+import { AviaryError } from '@aviary/errors';
+import type { AgentNode } from './node';
+
+/**
+ * Envoy's bootstrap, written by the agent before it starts Envoy (CONTRACT.md): static clusters
+ * `xds-grpc` (pilot's ADS), `sds-grpc` and `aviary-als` (the agent's gRPC servers on Unix sockets
+ * in its work dir), admin on 127.0.0.1, LDS and CDS from ADS. Optional static listeners as
+ * Istio's bootstrap has them: Prometheus stats (15090, `/stats/prometheus` → the admin) and
+ * readiness (15021, `/healthz/ready` → the agent's `/readyz`). A pure function: same input,
+ * same JSON.
+ */
+export const XDS_CLUSTER = 'xds-grpc';
+export const SDS_CLUSTER = 'sds-grpc';
+export const ALS_CLUSTER = 'aviary-als';
+
+export type XdsProtocol = 'sotw' | 'delta';
+
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface BootstrapInput {
+  readonly node: AgentNode;
+  /** pilot's plaintext ADS (`host:port`; a DNS name is resolved by Envoy). */
+  readonly pilot: HostPort;
+  readonly xdsProtocol: XdsProtocol;
+  readonly adminPort: number;
+  readonly sdsSocket: string;
+  readonly alsSocket: string;
+  /** Prometheus stats listener (Istio's 15090), absent: none. */
+  readonly stats?: HostPort;
+  /** Readiness listener (Istio's 15021): `/healthz/ready` answered by the agent admin at `agentAdminPort`. */
+  readonly readiness?: HostPort & { readonly agentAdminPort: number };
+}
+
+const T = 'type.googleapis.com/';
+const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
+
+/** Splits `host:port` (`[v6]:port` too), with a clear error naming the option. */
+export function parseHostPort(text: string, option: string): HostPort {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  const port = m === null ? NaN : Number(m[3]);
+  if (m === null || !(port > 0 && port < 65536)) throw new AviaryError('INVALID_ARGUMENT', 'AGENT_ADDRESS_INVALID', `${option}: expected host:port, got "${text}"`, { option });
+  return { host: (m[1] ?? m[2]) as string, port };
+}
+
+function socketAddress(a: HostPort) {
+  return { socket_address: { address: a.host, port_value: a.port } };
+}
+
+function grpcCluster(name: string, address: object, type: 'STATIC' | 'STRICT_DNS') {
+  return {
+    name,
+    type,
+    connect_timeout: '1s',
+    ...(type === 'STRICT_DNS' ? { dns_lookup_family: 'V4_PREFERRED' } : {}),
+    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address } }] }] },
+    typed_extension_protocol_options: {
+      [`envoy.extensions.upstreams.http.v3.HttpProtocolOptions`]: {
+        '@type': T + HTTP_PROTOCOL_OPTIONS,
+        explicit_http_config: { http2_protocol_options: {} },
+      },
+    },
+  };
+}
+
+function staticHttpCluster(name: string, address: HostPort) {
+  return { name, type: 'STATIC', connect_timeout: '1s', load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(address) } }] }] } };
+}
+
+/** A static listener with one route: exact `path` → `cluster` (rewritten to `rewrite`). */
+function staticListener(name: string, address: HostPort, path: string, cluster: string, rewrite: string) {
+  return {
+    name,
+    address: socketAddress(address),
+    filter_chains: [
+      {
+        filters: [
+          {
+            name: 'envoy.filters.network.http_connection_manager',
+            typed_config: {
+              '@type': `${T}envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager`,
+              stat_prefix: name,
+              codec_type: 'AUTO',
+              route_config: {
+                virtual_hosts: [
+                  {
+                    name: 'backend',
+                    domains: ['*'],
+                    routes: [{ match: { path }, route: { cluster, ...(rewrite === path ? {} : { prefix_rewrite: rewrite }) } }],
+                  },
+                ],
+              },
+              http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': `${T}envoy.extensions.filters.http.router.v3.Router` } }],
+            },
+          },
+        ],
+      },
+    ],
+  };
+}
+
+/**
+ * Istio's stat tags (its envoy_bootstrap.json): a cluster name such as
+ * `outbound|80||hello.demo.svc.cluster.local` stays one `cluster_name` label instead of being
+ * split at its dots by Envoy's default extractors, and the labels are named as Istio names them.
+ */
+const STATS_TAGS = [
+  { tag_name: 'cluster_name', regex: '^cluster\\.((.+?(\\..+?\\.svc\\.cluster\\.local)?)\\.)' },
+  { tag_name: 'tcp_prefix', regex: '^tcp\\.((.*?)\\.)\\w+?$' },
+  { tag_name: 'response_code', regex: '_rq(_(\\d{3}))$' },
+  { tag_name: 'response_code_class', regex: '_rq(_(\\dxx))$' },
+  { tag_name: 'http_conn_manager_listener_prefix', regex: '^listener(?=\\.).*?\\.http\\.(((?:[_.[:digit:]]*|[_\\[\\]aAbBcCdDeEfF[:digit:]]*))\\.)' },
+  { tag_name: 'http_conn_manager_prefix', regex: '^http\\.(((?:[_.[:digit:]]*|[_\\[\\]aAbBcCdDeEfF[:digit:]]*))\\.)' },
+  { tag_name: 'listener_address', regex: '^listener\\.(((?:[_.[:digit:]]*|[_\\[\\]aAbBcCdDeEfF[:digit:]]*))\\.)' },
+];
+
+export function envoyBootstrap(input: BootstrapInput): Record<string, unknown> {
+  const { node } = input;
+  const pilotType = isIP(input.pilot.host) === 0 ? 'STRICT_DNS' : 'STATIC';
+  // Envoy waits for its first CDS and LDS without a deadline (Istio: initial_fetch_timeout 0s):
+  // the agent holds readiness meanwhile instead of letting Envoy go live without config.
+  const fromAds = { ads: {}, resource_api_version: 'V3', initial_fetch_timeout: '0s' };
+  const clusters: object[] = [
+    grpcCluster(XDS_CLUSTER, socketAddress(input.pilot), pilotType),
+    grpcCluster(SDS_CLUSTER, { pipe: { path: input.sdsSocket } }, 'STATIC'),
+    grpcCluster(ALS_CLUSTER, { pipe: { path: input.alsSocket } }, 'STATIC'),
+  ];
+  const listeners: object[] = [];
+  if (input.stats !== undefined) {
+    clusters.push(staticHttpCluster('prometheus_stats', { host: '127.0.0.1', port: input.adminPort }));
+    listeners.push(staticListener('prometheus_stats', input.stats, '/stats/prometheus', 'prometheus_stats', '/stats/prometheus'));
+  }
+  if (input.readiness !== undefined) {
+    clusters.push(staticHttpCluster('agent', { host: '127.0.0.1', port: input.readiness.agentAdminPort }));
+    listeners.push(staticListener('agent', input.readiness, '/healthz/ready', 'agent', '/readyz'));
+  }
+  return {
+    node: { id: node.id, cluster: node.cluster, metadata: node.metadata, locality: node.locality },
+    stats_config: { use_all_default_tags: false, stats_tags: STATS_TAGS },
+    // Envoy's OpenTelemetry tracer (pilot's config exports spans to aviary-als) would call the
+    // agent every 5 spans; flush on its 5 s timer instead (see @aviary/access-log).
+    layered_runtime: { layers: [{ name: 'static', static_layer: { 'tracing.opentelemetry.min_flush_spans': 1000 } }] },
+    // As Istio: an explicit (unbounded) downstream connection limit, so Envoy does not warn about a missing one.
+    overload_manager: {
+      resource_monitors: [
+        {
+          name: 'envoy.resource_monitors.global_downstream_max_connections',
+          typed_config: { '@type': `${T}envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig`, max_active_downstream_connections: 2147483647 },
+        },
+      ],
+    },
+    admin: { address: socketAddress({ host: '127.0.0.1', port: input.adminPort }) },
+    dynamic_resources: {
+      ads_config: {
+        api_type: input.xdsProtocol === 'delta' ? 'DELTA_GRPC' : 'GRPC',
+        transport_api_version: 'V3',
+        grpc_services: [{ envoy_grpc: { cluster_name: XDS_CLUSTER } }],
+        set_node_on_first_message_only: true,
+      },
+      cds_config: fromAds,
+      lds_config: fromAds,
+    },
+    static_resources: { clusters, ...(listeners.length > 0 ? { listeners } : {}) },
+  };
+}

@@ -1,0 +1,13 @@
+export { agentNode, interceptionModeOf, parseLabels } from './node';
+export type { AgentMode, AgentNode, NodeConfig, Platform } from './node';
+export { envoyBootstrap, parseHostPort, XDS_CLUSTER, SDS_CLUSTER, ALS_CLUSTER } from './bootstrap';
+export type { BootstrapInput, HostPort, XdsProtocol } from './bootstrap';
+export { EnvoyAgent } from './agent';
+export type { AgentOptions, AgentStatus, AgentLogger } from './agent';
+export { EnvoyAdmin } from './envoy-admin';
+export { EnvoySupervisor, parseEnvoyLogLine, ENVOY_LOG_FORMAT } from './envoy-process';
+export type { EnvoyLogLine, EnvoyLogger, SupervisorOptions } from './envoy-process';
+export { IdentityManager } from './identity';
+export type { IdentityEvent, IdentityOptions, WorkloadCertificate } from './identity';
+export { SdsServer, tlsCertificateSecret, validationContextSecret, WORKLOAD_SECRET, ROOT_SECRET } from './sds-server';
+export type { SdsEvent } from './sds-server';
