@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
+import { agentNode, EnvoyAgent, tlsCertificateSecret } from '@aviary/agent';
 import type { CertificateAuthority } from '@aviary/ca';
 import { KvConfigStore, type StoredObject } from '@aviary/config-store';
 import { Bus } from '@aviary/events';
@@ -271,5 +272,64 @@ describe.each(['GRPC', 'DELTA_GRPC'] as const)('upstream Envoy on the mTLS port,
     }
     expect(status!.protocol).toBe(apiType === 'GRPC' ? 'sotw' : 'delta');
     expect(status!.types.filter((t) => t.lastNack !== undefined)).toEqual([]);
+  });
+});
+
+describe('the mesh agent (@aviary/agent) on the mTLS port', () => {
+  const envoy = testEnvoy({ override: process.env['AVIARY_ENVOY_PATH'], ci: Boolean(process.env['CI']) });
+  if (envoy.skip !== undefined) {
+    it.skip(envoy.skip, () => undefined);
+    return;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'aviary-xds-mtls-agent-'));
+  const agents: EnvoyAgent[] = [];
+  afterAll(async () => {
+    for (const a of agents) await a.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** An ingress-gateway agent in ns `b` (labels that select no Gateway: an empty LDS), its secrets from `cert`. */
+  async function startAgent(name: string, cert: { certPem: string; keyPem: string }, subjectAltName: string): Promise<EnvoyAgent> {
+    const agent = new EnvoyAgent({
+      workDir: join(dir, name),
+      envoyBinary: envoy.path!,
+      bootstrap: {
+        node: agentNode({ mode: 'router', platform: 'local', name, namespace: 'b', serviceAccount: 'gw', labels: 'istio=none', podIp: '127.0.0.1', trustDomain: TD }),
+        pilot: { host: '127.0.0.1', port },
+        pilotTls: { subjectAltName },
+        xdsProtocol: 'delta',
+      },
+      envoyAdminPort: 0,
+      concurrency: 1,
+      envoyLogLevel: 'warning',
+      drainMs: 0,
+      logger: logger.child({ agent: name }),
+      readinessPollMs: 100,
+    });
+    agents.push(agent);
+    agent.sds.set(tlsCertificateSecret('default', cert.certPem, cert.keyPem));
+    agent.setTrustBundle(ca.bundle().roots);
+    await agent.start();
+    return agent;
+  }
+
+  it('reaches pilot with its SDS-served workload certificate (default/ROOTCA from sds-grpc), verifying pilot\'s SAN', async () => {
+    const agent = await startAgent('gw-ok', await workloadCert(ca, 'b', 'gw'), 'aviary-pilot.aviary-system.svc');
+    const deadline = Date.now() + 30_000;
+    while (!agent.ready()) {
+      if (Date.now() > deadline) throw new Error(`the agent did not become ready over mTLS: ${JSON.stringify(agent.status())}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const p = discovery.server.proxies().find((x) => x.proxy.id.includes('~gw-ok.b~'));
+    expect(p?.protocol).toBe('delta');
+    expect(p?.proxy).toMatchObject({ namespace: 'b', identity: `spiffe://${TD}/ns/b/sa/gw` });
+    expect(agent.status().pilotConnected).toBe(true);
+  });
+
+  it('does not connect when pilot does not present the expected SAN', async () => {
+    const agent = await startAgent('gw-san', await workloadCert(ca, 'b', 'gw'), 'someone-else.aviary-system.svc');
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect(agent.status().pilotConnected).toBe(false);
+    expect(discovery.server.proxies().some((x) => x.proxy.id.includes('~gw-san.b~'))).toBe(false);
   });
 });
