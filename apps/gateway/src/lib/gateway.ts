@@ -6,7 +6,7 @@ import { envoyPath, type ConfigOf, type CommonConfig, type gatewayConfig } from 
 import { AviaryError } from '@aviary/errors';
 import { Subjects, type Stoppable } from '@aviary/events';
 import type { Component, ComponentContext } from '@aviary/runtime';
-import { followTrustBundle } from './bundle';
+import { followTrustBundle } from '@aviary/serving-tls';
 import { gatewayRoutes } from './routes';
 
 export type GatewayConfig = ConfigOf<typeof gatewayConfig> & CommonConfig;
