@@ -107,9 +107,12 @@ describe('the local mesh demo (npm run demo)', () => {
     });
     expect(series.some((l) => l.includes('source_workload="istio-ingressgateway"') && l.includes('destination_version="v1"'))).toBe(true);
     expect(series.some((l) => l.includes('destination_version="v2"'))).toBe(true);
-    const text = await (await fetch(`${COLLECTOR}/stats/prometheus`)).text();
-    // The sidecars report the inbound side: mutual TLS from the ingress gateway's identity.
-    expect(text).toMatch(/istio_requests_total\{reporter="destination"[^}]*source_principal="spiffe:\/\/cluster\.local\/ns\/istio-system\/sa\/istio-ingressgateway-service-account"[^}]*destination_principal="spiffe:\/\/cluster\.local\/ns\/demo\/sa\/hello"[^}]*response_code="200"[^}]*connection_security_policy="mutual_tls"\}/);
+    // The sidecars report the inbound side (their own batches): mutual TLS from the ingress gateway's identity.
+    const inbound = /istio_requests_total\{reporter="destination"[^}]*source_principal="spiffe:\/\/cluster\.local\/ns\/istio-system\/sa\/istio-ingressgateway-service-account"[^}]*destination_principal="spiffe:\/\/cluster\.local\/ns\/demo\/sa\/hello"[^}]*response_code="200"[^}]*connection_security_policy="mutual_tls"\}/;
+    const text = await until('the sidecars\' destination reports', async () => {
+      const t = await (await fetch(`${COLLECTOR}/stats/prometheus`)).text();
+      return inbound.test(t) ? t : undefined;
+    });
     expect(text).toContain('istio_request_duration_milliseconds_bucket{');
     // Both sides of the ingress → sidecar hop are fully labelled: the ingress knows the sidecar's
     // verified identity and that it originated mTLS; the sidecar knows its caller's workload and the service.

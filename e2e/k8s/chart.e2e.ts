@@ -70,6 +70,11 @@ describe.each(Object.entries(cases))('chart with %s values', (name, files) => {
         expect(sc.runAsNonRoot && sc.readOnlyRootFilesystem && sc.allowPrivilegeEscalation === false, `${w.metadata.name}/${c.name}`).toBe(true);
         expect(sc.capabilities.drop).toEqual(['ALL']);
         expect(c.livenessProbe?.httpGet?.path, c.name).toMatch(/^\/healthz/);
+        // Probes reach the monitoring listener; the admin API is on loopback and declares no port.
+        if (w.kind === 'Deployment') {
+          expect([c.startupProbe?.httpGet?.port, c.livenessProbe?.httpGet?.port, c.readinessProbe?.httpGet?.port], c.name).toEqual(['http-monitoring', 'http-monitoring', 'http-monitoring']);
+          expect(c.ports?.map((p) => p.name) ?? [], c.name).not.toContain('http-admin');
+        }
         expect(c.readinessProbe?.httpGet?.path, c.name).toMatch(/^\/healthz|^\/readyz/);
         expect(c.resources.requests, c.name).toBeDefined();
       }
@@ -118,15 +123,17 @@ describe('chart contracts', () => {
     expect((cm?.['data'] as Record<string, string>)['injection-template.yaml']).toBe(file);
   });
 
-  it('sets the AVIARY_* environment with the admin API on 0.0.0.0', async () => {
+  it('sets the AVIARY_* environment with the admin API on loopback and the monitoring port on the pod address', async () => {
     const all = docs((await template([join(valuesDir, 'custom.yaml')])).stdout);
     const pilot = all.find((d) => d.kind === 'Deployment' && d.metadata.name === 'aviary-pilot');
     const env = Object.fromEntries(
       (pilot?.spec as { template: { spec: PodSpec } }).template.spec.containers[0]!.env.map((e) => [e.name, e.value ?? e.valueFrom]),
     );
     expect(env).toMatchObject({
-      AVIARY_ADMIN_HOST: '0.0.0.0',
+      AVIARY_ADMIN_HOST: '127.0.0.1',
       AVIARY_ADMIN_PORT: '15014',
+      AVIARY_HEALTH_HOST: '0.0.0.0',
+      AVIARY_HEALTH_PORT: '15021',
       AVIARY_XDS_TLS: 'true',
       AVIARY_XDS_TLS_HOST: '0.0.0.0',
       AVIARY_XDS_TLS_PORT: '15012',
@@ -138,6 +145,51 @@ describe('chart contracts', () => {
       AVIARY_MAX_CONFIG_DOCUMENTS: '1000',
       AVIARY_ADMIN_TOKEN: { secretKeyRef: { name: 'aviary-admin-token', key: 'token' } },
     });
+  });
+
+  const envOf = (all: Doc[], name: string): Record<string, unknown> =>
+    Object.fromEntries(
+      (all.find((d) => d.kind === 'Deployment' && d.metadata.name === name)?.spec as { template: { spec: PodSpec } }).template.spec.containers[0]!.env.map((e) => [e.name, e.value ?? e.valueFrom]),
+    );
+
+  it('hands injected proxies the Services of this release in its namespace, on ports those Services expose', async () => {
+    const all = docs((await run(helm, ['template', 'aviary', chartDir, '--namespace', 'istio-system', '--kube-version', KUBE_VERSION])).stdout);
+    const env = envOf(all, 'aviary-injector-webhook');
+    expect(env).toMatchObject({
+      AVIARY_TLS_DNS_NAMES: 'aviary-injector-webhook.istio-system.svc,aviary-injector-webhook.istio-system.svc.cluster.local',
+      AVIARY_PROXY_IMAGE: 'docker.io/aviary/gateway:0.1.0',
+      AVIARY_PILOT_ADDRESS: 'aviary-pilot.istio-system.svc:15012',
+      AVIARY_CITADEL_ADDRESS: 'aviary-citadel.istio-system.svc:15013',
+      AVIARY_PROXY_NATS_URL: 'nats://aviary-nats.istio-system.svc:4222',
+    });
+    const servicePorts = (name: string): number[] =>
+      ((all.find((d) => d.kind === 'Service' && d.metadata.name === name)?.spec as { ports: { port: number }[] }).ports ?? []).map((p) => p.port);
+    expect(servicePorts('aviary-pilot')).toContain(15012);
+    expect(servicePorts('aviary-pilot')).not.toContain(15010);
+    expect(servicePorts('aviary-citadel')).toContain(15013);
+  });
+
+  it('labels the ingress gateway pods istio: ingressgateway and reports those labels to pilot', async () => {
+    const all = docs((await template([])).stdout);
+    const gw = all.find((d) => d.kind === 'Deployment' && d.metadata.name === 'aviary-gateway');
+    const labels = (gw?.spec as { template: { metadata: { labels: Record<string, string> } } }).template.metadata.labels;
+    expect(labels).toMatchObject({ istio: 'ingressgateway', app: 'istio-ingressgateway' });
+    const env = envOf(all, 'aviary-gateway');
+    expect(env['AVIARY_LABELS']).toBe('app=istio-ingressgateway,istio=ingressgateway');
+    expect(env['AVIARY_NAMESPACE']).toEqual({ fieldRef: { fieldPath: 'metadata.namespace' } });
+    expect(env['AVIARY_POD_IP']).toEqual({ fieldRef: { fieldPath: 'status.podIP' } });
+    // podLabels win over the defaults, in the pod and in what the proxy reports.
+    const custom = docs((await template([], ['--set', 'gateway.podLabels.istio=edge'])).stdout);
+    expect(envOf(custom, 'aviary-gateway')['AVIARY_LABELS']).toBe('app=istio-ingressgateway,istio=edge');
+  });
+
+  it('names images fully qualified by default (kubelet passes names to containerd as they are)', async () => {
+    const all = docs((await template([])).stdout);
+    const images = all
+      .filter((d) => d.kind === 'Deployment' || d.kind === 'StatefulSet')
+      .flatMap((d) => (d.spec as { template: { spec: { containers: { image: string }[] } } }).template.spec.containers.map((c) => c.image));
+    expect(images.length).toBeGreaterThan(5);
+    for (const image of images) expect(image).toMatch(/^docker\.io\/(aviary|library)\/[a-z-]+:[0-9.]+$/);
   });
 
   it.each([
@@ -159,8 +211,10 @@ interface Container {
   name: string;
   env: { name: string; value?: string; valueFrom?: unknown }[];
   resources: { requests?: unknown };
-  livenessProbe?: { httpGet?: { path: string } };
-  readinessProbe?: { httpGet?: { path: string } };
+  ports?: { name: string; containerPort: number }[];
+  startupProbe?: { httpGet?: { path: string; port: string | number } };
+  livenessProbe?: { httpGet?: { path: string; port: string | number } };
+  readinessProbe?: { httpGet?: { path: string; port: string | number } };
   securityContext: { runAsNonRoot: boolean; readOnlyRootFilesystem: boolean; allowPrivilegeEscalation: boolean; capabilities: { drop: string[] } };
 }
 interface PodSpec {

@@ -24,6 +24,7 @@ const entries = {
   'bench-pilot': ['tools/bench/pilot.ts', 'dist/tools/bench/pilot.js'],
   'bench-pilot-load': ['tools/bench/pilot-load.ts', 'dist/tools/bench/pilot-load.js'],
   'aviary-cli': ['tools/cli/main.ts', 'dist/tools/cli/main.js'],
+  images: ['tools/images/main.ts', 'dist/tools/images/main.js'],
 };
 
 // npm packages stay external; the workspace's own @aviary/* libraries are bundled.

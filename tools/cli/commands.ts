@@ -1,7 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { parseManifests } from '@aviary/manifests';
-import { analyze as analyzeManifests, validate as validateManifest } from '@aviary/mesh-validation';
+import { analyze as analyzeManifests, isValidResource, validate as validateManifest } from '@aviary/mesh-validation';
+import { storedFrom } from '@aviary/mesh-api';
 import type { ConfigOf } from '@aviary/config';
 import type { cliConfig } from './config';
 
@@ -123,7 +124,11 @@ export async function analyze(config: CliConfig, io: Io, opts: { file?: string }
   if (opts.file !== undefined) {
     const parsed = parseManifests(readInput(opts.file));
     if (!parsed.ok) throw new Error(parsed.problems.map((p) => p.message).join('; '));
-    findings = analyzeManifests(parsed.documents.map((d) => d.value) as never) as typeof findings;
+    // Only valid resources are analyzed (the analyzers rely on validated specs); `aviary validate` names the rest.
+    const values = parsed.documents.map((d) => d.value);
+    const resources = values.filter(isValidResource).map((r) => storedFrom(r));
+    if (resources.length < values.length) io.err(`${values.length - resources.length} invalid document(s) skipped; run validate for details`);
+    findings = analyzeManifests(resources);
   } else findings = ((await call(config, `${config.pilotUrl}/api/v1/analyze`)) as { findings: typeof findings }).findings;
   for (const f of findings) io.out(`${f.code} [${f.severity}] ${f.message}`);
   if (findings.length === 0) io.out('no findings');

@@ -1,7 +1,7 @@
 import { configFromProcess, pilotConfig, type ConfigOf } from '@aviary/config';
-import { KvConfigStore, refKey, type ConfigStore } from '@aviary/config-store';
-import { Subjects, type Bus } from '@aviary/events';
-import { announcingChanges, KubernetesConfigStore, KubernetesRegistry, loadKubeConfig, withChangeSources } from '@aviary/k8s';
+import { announcingChanges, KvConfigStore, type ConfigStore } from '@aviary/config-store';
+import type { Bus } from '@aviary/events';
+import { KubernetesConfigStore, KubernetesRegistry, loadKubeConfig, withChangeSources } from '@aviary/k8s';
 import type { Logger } from '@aviary/observability';
 import { runComponent } from '@aviary/runtime';
 import { configApi } from './lib/config-api';
@@ -13,25 +13,22 @@ const config = configFromProcess(pilotConfig);
 
 /**
  * The config store the REST API writes, and the one Discovery watches: in Kubernetes mode the
- * CRDs, plus the Service/EndpointSlice registry merged into the watch.
+ * CRDs, plus the Service/EndpointSlice registry merged into the watch. Both are wrapped in
+ * `announcingChanges`, the one publisher of aviary.config.v1.changed: what Discovery's watch sees
+ * (API writes, kubectl, other replicas) is announced, once per change thanks to the message id.
  */
 async function openStores(cfg: ConfigOf<typeof pilotConfig>, bus: Bus, logger: Logger): Promise<{ store: ConfigStore; watched: ConfigStore }> {
+  const onError = (err: unknown): void => logger.warn({ err }, 'could not publish aviary.config.v1.changed');
   if (cfg.configSource === 'nats') {
-    const store = await KvConfigStore.open(bus);
+    const store = announcingChanges(await KvConfigStore.open(bus), bus, onError);
     return { store, watched: store };
   }
   const kubeConfig = loadKubeConfig(cfg.kubeconfig);
   const common = { kubeConfig, logger: logger.child({ component: 'kubernetes' }), resyncMs: cfg.kubernetesResyncMs };
-  const store = new KubernetesConfigStore(common);
+  const store = announcingChanges(new KubernetesConfigStore(common), bus, onError);
   const registry = new KubernetesRegistry({ ...common, domainSuffix: cfg.domainSuffix });
   logger.info({ server: kubeConfig.getCurrentCluster()?.server }, 'config source: kubernetes');
-  // CRD changes (made with kubectl) announced as the KV store announces API writes; the message id
-  // lets JetStream drop the duplicates that several pilot replicas publish.
-  const announced = announcingChanges(store, (e) => {
-    const data = { op: e.op, kind: e.ref.kind, namespace: e.ref.namespace, name: e.ref.name, revision: e.revision };
-    bus.publishDurable(Subjects.configChanged, data, `config-${e.op}-${refKey(e.ref)}-${e.revision}`).catch((err: unknown) => logger.warn({ err }, 'could not publish aviary.config.v1.changed'));
-  });
-  return { store, watched: withChangeSources(announced, [registry]) };
+  return { store, watched: withChangeSources(store, [registry]) };
 }
 
 await runComponent({
@@ -61,7 +58,7 @@ await runComponent({
         })
       : undefined;
     await tls?.start();
-    const routes = [configApi({ store, maxDocuments: config.maxConfigDocuments }), xdsApi(discovery.server)];
+    const routes = [configApi({ store, limits: { maxDocuments: config.maxConfigDocuments, maxKeys: config.maxConfigKeys } }), xdsApi(discovery.server)];
     return {
       readiness: [{ name: 'xds', ready: () => discovery.ready }, ...(tls ? [{ name: 'xds-tls', ready: () => tls.ready }] : [])],
       routes: async (app) => {

@@ -1,7 +1,7 @@
 import { CustomObjectsApi, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
-import { resourceVersionConflict, sameContent, type ApplyResult, type ChangeEvent, type ConfigStore, type ListFilter, type ObjectMeta, type ResourceRef, type StoredObject, type Watch } from '@aviary/config-store';
+import { resourceVersionConflict, sameContent, type ApplyOptions, type ApplyResult, type ChangeEvent, type ConfigStore, type ListFilter, type Watch } from '@aviary/config-store';
 import { AviaryError } from '@aviary/errors';
-import { isMeshKind, kinds, type KindInfo } from '@aviary/mesh-api';
+import { isMeshKind, kinds, type KindInfo, type ResourceRef, type StoredMetadata, type StoredObject } from '@aviary/mesh-api';
 import type { Logger } from '@aviary/observability';
 import { ResilientInformer } from './informer';
 import { messageOf, statusOf } from './kube-config';
@@ -33,7 +33,7 @@ export function revisionOf(resourceVersion: string | undefined): number {
 /** A CRD object → a StoredObject (user metadata plus the server's identity/version fields). */
 export function toStored(o: CustomObject, kind: string): StoredObject {
   const m = o.metadata ?? {};
-  const metadata: ObjectMeta = {
+  const metadata: StoredMetadata = {
     name: m.name ?? '',
     namespace: m.namespace ?? 'default',
     ...(m.labels === undefined ? {} : { labels: { ...m.labels } }),
@@ -139,16 +139,20 @@ export class KubernetesConfigStore implements ConfigStore {
     }
   }
 
-  async apply(object: StoredObject): Promise<ApplyResult> {
+  async apply(object: StoredObject, options: ApplyOptions = {}): Promise<ApplyResult> {
     const info = this.served(object.kind);
     const version = this.versionFor(info, object.apiVersion);
     const ref = { kind: info.kind, namespace: object.metadata.namespace, name: object.metadata.name };
-    const current = await this.get(ref);
     const expected = object.metadata.resourceVersion;
-    if (expected !== undefined && expected !== '' && expected !== current?.metadata.resourceVersion) {
-      throw resourceVersionConflict(ref, expected, current?.metadata.resourceVersion);
+    let current: StoredObject | undefined;
+    if (options.current !== undefined) current = options.current ?? undefined; // read and checked by the caller
+    else {
+      current = await this.get(ref);
+      if (expected !== undefined && expected !== '' && expected !== current?.metadata.resourceVersion) {
+        throw resourceVersionConflict(ref, expected, current?.metadata.resourceVersion);
+      }
+      if (current !== undefined && sameContent(current, object)) return { op: 'unchanged', object: current };
     }
-    if (current !== undefined && sameContent(current, object)) return { op: 'unchanged', object: current };
     const { labels, annotations } = object.metadata;
     const body = {
       apiVersion: object.apiVersion,

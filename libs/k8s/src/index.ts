@@ -3,7 +3,7 @@ export { ResilientInformer, objectKey } from './informer';
 export type { ResilientInformerOptions, WatchedEvent, WatchEventType } from './informer';
 export { KubernetesConfigStore, revisionOf, toStored } from './config-store';
 export type { CustomObject, KubernetesConfigStoreOptions } from './config-store';
-export { announcingChanges, KubernetesRegistry, withChangeSources } from './registry';
+export { KubernetesRegistry, withChangeSources } from './registry';
 export type { ChangeSource, KubernetesRegistryOptions } from './registry';
 export { translateRegistry, meshPortName, servicePortProtocol, serviceHost, SERVICE_ENTRY_PREFIX, WORKLOAD_ENTRY_PREFIX } from './registry-translate';
 export type { RegistryInput } from './registry-translate';

@@ -1,5 +1,5 @@
 import type { V1EndpointSlice, V1Node, V1Pod, V1Service, V1ServicePort } from '@kubernetes/client-node';
-import type { StoredObject } from '@aviary/config-store';
+import type { StoredObject } from '@aviary/mesh-api';
 import { networkingVersions, type ServiceEntrySpec, type WorkloadEntrySpec } from '@aviary/mesh-api';
 import { portProtocol } from '@aviary/mesh-model';
 

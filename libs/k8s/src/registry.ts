@@ -1,5 +1,6 @@
 import { CoreV1Api, DiscoveryV1Api, type KubeConfig, type KubernetesListObject, type KubernetesObject, type V1EndpointSlice, type V1Node, type V1Pod, type V1Service } from '@kubernetes/client-node';
-import { refKey, refOf, type ChangeEvent, type ConfigStore, type StoredObject, type Watch } from '@aviary/config-store';
+import type { ChangeEvent, ConfigStore, Watch } from '@aviary/config-store';
+import { refKey, refOf, type StoredObject } from '@aviary/mesh-api';
 import type { Logger } from '@aviary/observability';
 import { ResilientInformer } from './informer';
 import { revisionOf } from './config-store';
@@ -118,26 +119,3 @@ export function withChangeSources(store: ConfigStore, sources: readonly ChangeSo
   };
 }
 
-/**
- * A ConfigStore whose `watch` also hands every change made after the initial state to
- * `announce` (pilot publishes it as `aviary.config.v1.changed`: in Kubernetes mode config
- * changes come from kubectl, not through pilot's API). The initial replay is not announced.
- */
-export function announcingChanges(store: ConfigStore, announce: (event: ChangeEvent) => void): ConfigStore {
-  return {
-    list: (filter) => store.list(filter),
-    get: (ref) => store.get(ref),
-    apply: (object) => store.apply(object),
-    delete: (ref, rv) => store.delete(ref, rv),
-    history: (ref) => store.history(ref),
-    watch: async (listener) => {
-      let live = false;
-      const watch = await store.watch((event) => {
-        listener(event);
-        if (live) announce(event);
-      });
-      void watch.initialized.then(() => (live = true));
-      return watch;
-    },
-  };
-}

@@ -1,7 +1,8 @@
 import fjp, { type Operation } from 'fast-json-patch';
-import { parseAllDocuments, stringify } from 'yaml';
+import { stringify } from 'yaml';
 import { AviaryError } from '@aviary/errors';
 import type { AdminApp } from '@aviary/admin-api';
+import { defaultManifestLimits, parseManifests, type ManifestLimits } from '@aviary/manifests';
 import type { NamespaceInfo } from '@aviary/injection';
 import type { Injector } from './injector';
 
@@ -31,19 +32,30 @@ export interface PreviewInput {
 }
 
 /**
+ * Limits on a preview body (besides the admin body limit): one workload and its Namespace need
+ * few documents; keys, nesting and aliases as for mesh config.
+ */
+export const previewLimits: ManifestLimits = { ...defaultManifestLimits, maxBytes: Number.MAX_SAFE_INTEGER, maxDocuments: 10 };
+
+/**
  * Reads the preview input: a Pod or a workload (Deployment, StatefulSet, DaemonSet, ReplicaSet,
  * Job, CronJob) in JSON, or YAML with one such document and optionally its Namespace (whose
  * labels then drive the decision exactly as the webhook's selectors would; without it the
  * namespace is taken as selected, as for a live review).
  */
-export function parsePreviewInput(body: unknown): PreviewInput {
+export function parsePreviewInput(body: unknown, limits: ManifestLimits = previewLimits): PreviewInput {
   let docs: unknown[];
   if (typeof body === 'string') {
-    const parsed = parseAllDocuments(body);
-    const list = Array.isArray(parsed) ? parsed : [parsed];
-    const broken = list.find((d) => d.errors.length > 0);
-    if (broken !== undefined) throw bad(`the body is not valid YAML: ${broken.errors[0]!.message.split('\n')[0]}`);
-    docs = list.map((d) => d.toJS() as unknown).filter((d) => d !== null && d !== undefined);
+    const parsed = parseManifests(body, limits);
+    if (!parsed.ok) {
+      const p = parsed.problems[0]!;
+      const where = `document ${p.document}${p.line === undefined ? '' : ` (line ${p.line})`}${p.path === '' ? '' : `, ${p.path}`}`;
+      if (parsed.code === 'MANIFEST_LIMIT' && (parsed.limit === 'bytes' || parsed.limit === 'documents' || parsed.limit === 'keys')) {
+        throw new AviaryError('PAYLOAD_TOO_LARGE', 'PREVIEW_INPUT_TOO_LARGE', `${where}: ${p.message}`, { limit: parsed.limit });
+      }
+      throw bad(`the body is not valid YAML: ${where}: ${p.message}`);
+    }
+    docs = parsed.documents.map((d) => d.value);
   } else docs = [body];
   const objects = docs.filter((d): d is Record<string, unknown> => typeof d === 'object' && d !== null && !Array.isArray(d));
   const targets = objects.filter((d) => d['kind'] === 'Pod' || d['kind'] === undefined || (typeof d['kind'] === 'string' && d['kind'] in podTemplatePaths));
@@ -84,17 +96,19 @@ export function parsePreviewInput(body: unknown): PreviewInput {
 
 /** POST /api/v1/inject/preview: pod in, injected pod out (YAML, or JSON when asked for). */
 export function registerPreviewRoute(app: AdminApp, injector: Injector): void {
-  app.addContentTypeParser(yamlTypes, { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  // JSON is YAML: both go through the one bounded manifest parser (limits on keys, depth, aliases).
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser([...yamlTypes, 'application/json'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
   app.post(
     '/api/v1/inject/preview',
     {
-      config: { public: true },
       schema: {
+        security: [{ bearerAuth: [] }],
         tags: ['injection'],
         summary: 'preview sidecar injection of a pod or workload',
         description:
           'Takes a Pod or a workload (Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob) in YAML or JSON (YAML may add its Namespace as another document) and returns it as the webhook would admit its pods. ' +
-          'Headers x-aviary-injection and x-aviary-injection-reason give the decision. Read-only: no admin token needed.',
+          'Headers x-aviary-injection and x-aviary-injection-reason give the decision. Needs the admin token like every admin write: it parses untrusted input and must not be an open door on the injector.',
         consumes: ['application/yaml', 'application/json'],
         produces: ['application/yaml', 'application/json'],
       },

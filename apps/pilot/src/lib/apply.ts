@@ -1,7 +1,7 @@
 import { AviaryError } from '@aviary/errors';
-import { diffObjects, refKey, refOf, sameContent, type ConfigStore, type FieldChange, type StoredObject } from '@aviary/config-store';
-import { parseManifests, type ManifestLimits, type ManifestProblem } from '@aviary/manifests';
-import { kindFor } from '@aviary/mesh-api';
+import { diffObjects, sameContent, type ConfigStore, type FieldChange } from '@aviary/config-store';
+import { maxReportedProblems, parseManifests, type LimitName, type ManifestLimits, type ManifestProblem } from '@aviary/manifests';
+import { kindFor, refKey, refOf, type StoredObject } from '@aviary/mesh-api';
 import { validate } from '@aviary/mesh-validation';
 
 export interface PlannedChange {
@@ -26,11 +26,26 @@ export interface ApplyOptions {
   readonly limits: ManifestLimits;
 }
 
-function invalid(code: string, problems: readonly ManifestProblem[]): AviaryError {
-  const shown = problems.slice(0, 5).map((p) => `document ${p.document}${p.line === undefined ? '' : ` (line ${p.line})`}: ${p.path === '' ? '' : `${p.path}: `}${p.message}`);
-  const more = problems.length > 5 ? ` (and ${problems.length - 5} more)` : '';
-  return new AviaryError('INVALID_ARGUMENT', code, `${shown.join('; ')}${more}`, { errors: problems });
+/** Validation problems listed in an error (the rest are counted); keeps error bodies small whatever the input. */
+const maxListed = maxReportedProblems;
+
+function invalid(code: string, problems: readonly ManifestProblem[], omitted = 0): AviaryError {
+  const listed = problems.slice(0, maxListed);
+  const more = problems.length - listed.length + omitted;
+  const shown = listed.slice(0, 5).map((p) => `document ${p.document}${p.line === undefined ? '' : ` (line ${p.line})`}: ${p.path === '' ? '' : `${p.path}: `}${p.message}`);
+  const total = listed.length + more;
+  const tail = total > 5 ? ` (and ${total - 5} more)` : '';
+  return new AviaryError('INVALID_ARGUMENT', code, `${shown.join('; ')}${tail}`, { errors: listed, ...(more > 0 ? { omitted: more } : {}) });
 }
+
+/** Size limits answer 413, shape limits (depth, aliases) 400; the code names the limit. */
+const limitCodes: Readonly<Record<LimitName, { kind: 'PAYLOAD_TOO_LARGE' | 'INVALID_ARGUMENT'; code: string }>> = {
+  bytes: { kind: 'PAYLOAD_TOO_LARGE', code: 'MANIFEST_TOO_LARGE' },
+  documents: { kind: 'PAYLOAD_TOO_LARGE', code: 'TOO_MANY_DOCUMENTS' },
+  keys: { kind: 'PAYLOAD_TOO_LARGE', code: 'TOO_MANY_KEYS' },
+  depth: { kind: 'INVALID_ARGUMENT', code: 'MANIFEST_TOO_DEEP' },
+  aliases: { kind: 'INVALID_ARGUMENT', code: 'TOO_MANY_ALIASES' },
+};
 
 /**
  * Validates every document, then applies all or nothing. A stale `metadata.resourceVersion`
@@ -40,32 +55,41 @@ function invalid(code: string, problems: readonly ManifestProblem[]): AviaryErro
 export async function applyManifests(store: ConfigStore, text: string, opts: ApplyOptions): Promise<ApplyReport> {
   const parsed = parseManifests(text, opts.limits);
   if (!parsed.ok) {
-    if (parsed.code === 'TOO_MANY_DOCUMENTS') throw new AviaryError('PAYLOAD_TOO_LARGE', 'TOO_MANY_DOCUMENTS', parsed.problems[0]!.message, { errors: parsed.problems });
-    throw invalid('MANIFEST_INVALID', parsed.problems);
+    if (parsed.code === 'MANIFEST_LIMIT') {
+      const { kind, code } = limitCodes[parsed.limit];
+      const p = parsed.problems[0]!;
+      throw new AviaryError(kind, code, `document ${p.document}${p.line === undefined ? '' : ` (line ${p.line})`}: ${p.message}`, { limit: parsed.limit, errors: parsed.problems });
+    }
+    throw invalid('MANIFEST_INVALID', parsed.problems, parsed.omitted);
   }
   if (parsed.documents.length === 0) throw invalid('MANIFEST_EMPTY', [{ document: 0, path: '', message: 'no documents in the request body' }]);
 
   const errors: ManifestProblem[] = [];
   const warnings: ManifestProblem[] = [];
+  let omittedErrors = 0;
   const objects: Array<{ document: number; object: StoredObject }> = [];
   const seen = new Map<string, number>();
   for (const doc of parsed.documents) {
     const value = withDefaultNamespace(doc.value, opts.defaultNamespace);
     const result = validate(value);
-    for (const e of result.errors) errors.push({ document: doc.index, line: doc.line, path: e.path, message: e.message });
-    for (const w of result.warnings) warnings.push({ document: doc.index, line: doc.line, path: w.path, message: w.message });
+    for (const e of result.errors) {
+      if (errors.length < maxListed) errors.push({ document: doc.index, line: doc.line, path: e.path, message: e.message });
+      else omittedErrors++;
+    }
+    for (const w of result.warnings) if (warnings.length < maxListed) warnings.push({ document: doc.index, line: doc.line, path: w.path, message: w.message });
     if (result.errors.length > 0) continue;
     const object = value as StoredObject;
     const key = refKey(refOf(object));
     const earlier = seen.get(key);
     if (earlier !== undefined) {
-      errors.push({ document: doc.index, line: doc.line, path: 'metadata.name', message: `${object.kind} ${object.metadata.namespace}/${object.metadata.name} already appears in document ${earlier}` });
+      if (errors.length >= maxListed) omittedErrors++;
+      else errors.push({ document: doc.index, line: doc.line, path: 'metadata.name', message: `${object.kind} ${object.metadata.namespace}/${object.metadata.name} already appears in document ${earlier}` });
       continue;
     }
     seen.set(key, doc.index);
     objects.push({ document: doc.index, object });
   }
-  if (errors.length > 0) throw invalid('CONFIG_INVALID', errors);
+  if (errors.length > 0) throw invalid('CONFIG_INVALID', errors, omittedErrors);
 
   const current = await Promise.all(objects.map(({ object }) => store.get(refOf(object))));
   const results: PlannedChange[] = objects.map(({ document, object }, i) => {
@@ -95,7 +119,8 @@ export async function applyManifests(store: ConfigStore, text: string, opts: App
         final.push(plan);
         continue;
       }
-      const result = await store.apply(object);
+      // Read and checked above: the store writes compare-and-set on that version without reading again.
+      const result = await store.apply(object, { current: current[i] ?? null });
       written.push({ before: current[i], after: result.object });
       final.push({ ...plan, action: result.op, resourceVersion: result.object.metadata.resourceVersion! });
     }

@@ -5,9 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { buildAdminApp, listenAdmin, type AdminApp } from '@aviary/admin-api';
-import { KvConfigStore } from '@aviary/config-store';
+import { announcingChanges, KvConfigStore, type Watch } from '@aviary/config-store';
 import { Bus, Subjects } from '@aviary/events';
 import { NatsServer } from '@aviary/nats-runner';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { configApi } from './config-api';
 
 const bookinfo = readFileSync(new URL('./__fixtures__/bookinfo.yaml', import.meta.url), 'utf8');
@@ -17,12 +18,17 @@ let nats: NatsServer;
 let bus: Bus;
 let app: AdminApp;
 let bucket = 0;
+const watches: Watch[] = [];
 
-async function freshApp(maxDocuments = 50): Promise<AdminApp> {
-  const store = await KvConfigStore.open(bus, { bucket: `pilot_${bucket++}` });
+async function freshApp(maxDocuments = 50, bodyLimit = 64 * 1024): Promise<AdminApp> {
+  // As pilot wires it: the one announcing decorator, watched (by Discovery there, by this test here).
+  const store = announcingChanges(await KvConfigStore.open(bus, { bucket: `pilot_${bucket++}` }), bus, () => undefined);
+  const watch = await store.watch(() => undefined);
+  await watch.initialized;
+  watches.push(watch);
   return buildAdminApp(
-    { app: 'pilot', version: 't', description: 't', logger: pino({ level: 'silent' }), registry: new Registry(), adminToken: 't0ken', bodyLimit: 64 * 1024, readiness: [] },
-    configApi({ store, maxDocuments }),
+    { app: 'pilot', version: 't', description: 't', logger: pino({ level: 'silent' }), registry: new Registry(), adminToken: 't0ken', bodyLimit, readiness: [] },
+    configApi({ store, limits: { maxDocuments, maxKeys: 20_000 } }),
   );
 }
 
@@ -33,6 +39,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await app?.close();
+  await Promise.all(watches.map((w) => w.stop()));
   await bus?.close();
   await nats?.stop();
 });
@@ -130,6 +137,17 @@ describe("pilot's config API", () => {
     expect(findings.some((f) => f.resources.some((r) => r.includes('VirtualService')))).toBe(true);
   });
 
+  it('reads leave no consumer behind on nats-server: 1,000 GETs of lists and analysis', async () => {
+    const jsm = await jetstreamManager(bus.nc);
+    const before = (await jsm.getAccountInfo()).consumers;
+    for (let i = 0; i < 1000; i++) {
+      const url = ['/api/v1/config/virtualservices', '/api/v1/config/se/default', '/api/v1/analyze', '/api/v1/config/vs/default/reviews'][i % 4]!;
+      const res = await app.inject({ method: 'GET', url });
+      expect([200, 404], url).toContain(res.statusCode);
+    }
+    expect((await jsm.getAccountInfo()).consumers).toBe(before);
+  });
+
   it('needs the admin token to write', async () => {
     expect((await post(app, bookinfo, '', { 'content-type': 'application/yaml' })).statusCode).toBe(401);
     expect((await app.inject({ method: 'DELETE', url: '/api/v1/config/vs/default/reviews' })).statusCode).toBe(401);
@@ -150,7 +168,23 @@ describe("pilot's config API", () => {
     expect(bomb.json().message).toContain('too many YAML aliases');
     const deep = await post(app, `${'['.repeat(200)}${']'.repeat(200)}`);
     expect(deep.statusCode).toBe(400);
-    expect(deep.json().message).toContain('deeper than 64');
+    expect(deep.json()).toMatchObject({ code: 'MANIFEST_TOO_DEEP', message: expect.stringContaining('deeper than 64') });
+    const wide = await freshApp(50, 1024 * 1024);
+    const keys = await post(wide, Array.from({ length: 50_000 }, (_, i) => `k${String(i).padStart(5, '0')}: v`).join('\n'));
+    expect(keys.statusCode).toBe(413);
+    expect(keys.json()).toMatchObject({ code: 'TOO_MANY_KEYS', message: 'document 0 (line 20001): more than 20000 mapping keys in one request', details: { limit: 'keys' } });
+    await wide.close();
+  });
+
+  it('lists at most 20 problems of a manifest that is wrong everywhere, and counts the rest', async () => {
+    const docs = Array.from({ length: 45 }, (_, i) => `apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: bad${i}}\nspec: {hosts: [a], bogus: ${i}}\n`);
+    const res = await post(app, docs.join('---\n'));
+    expect(res.statusCode).toBe(400);
+    const body = res.json() as { code: string; message: string; details: { errors: unknown[]; omitted: number } };
+    expect(body.code).toBe('CONFIG_INVALID');
+    expect(body.details.errors).toHaveLength(20);
+    expect(body.details.omitted).toBe(25);
+    expect(body.message).toContain('(and 40 more)');
   });
 
   it('works over a real socket with curl', async () => {

@@ -3,12 +3,14 @@ import { AviaryError } from '@aviary/errors';
 import type { AdminApp } from '@aviary/admin-api';
 import type { ConfigStore } from '@aviary/config-store';
 import { kinds, type KindInfo } from '@aviary/mesh-api';
+import { defaultManifestLimits, type ManifestLimits } from '@aviary/manifests';
 import { analyze } from '@aviary/mesh-validation';
 import { applyManifests } from './apply';
 
 export interface ConfigApiOptions {
   readonly store: ConfigStore;
-  readonly maxDocuments: number;
+  /** Limits on one POST; the byte limit is the admin API's body limit. */
+  readonly limits: Pick<ManifestLimits, 'maxDocuments' | 'maxKeys'> & Partial<ManifestLimits>;
 }
 
 const manifestTypes = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml', 'text/plain', 'application/json'];
@@ -45,6 +47,13 @@ const Metadata = Type.Object({
   uid: Type.Optional(Type.String()),
 });
 const MeshObject = Type.Object({ apiVersion: Type.String(), kind: Type.String(), metadata: Metadata, spec: Type.Unknown() });
+const Finding = Type.Object({
+  code: Type.String(),
+  severity: Type.Union([Type.Literal('Error'), Type.Literal('Warning'), Type.Literal('Info')]),
+  message: Type.String(),
+  resources: Type.Array(Type.String()),
+  path: Type.Optional(Type.String()),
+});
 const ErrorBody = Type.Object({ code: Type.String(), message: Type.String(), details: Type.Optional(Type.Unknown()) });
 const KindParams = Type.Object({ kind: Type.String({ maxLength: 64 }) });
 const NsParams = Type.Object({ kind: Type.String({ maxLength: 64 }), namespace: Type.String({ maxLength: 63 }) });
@@ -52,6 +61,7 @@ const NameParams = Type.Object({ kind: Type.String({ maxLength: 64 }), namespace
 
 /** Pilot's mesh config REST API: apply (all-or-nothing, dry-run), read, delete, analyze. */
 export function configApi(opts: ConfigApiOptions) {
+  const limits: ManifestLimits = { ...defaultManifestLimits, maxBytes: Number.MAX_SAFE_INTEGER, ...opts.limits };
   return async (app: AdminApp): Promise<void> => {
     // Manifests are read as text so YAML and JSON share one parser with line numbers and limits.
     app.removeContentTypeParser('application/json');
@@ -69,13 +79,14 @@ export function configApi(opts: ConfigApiOptions) {
           querystring: Type.Object({ dryRun: Type.Optional(Type.Boolean()), namespace: Type.Optional(Type.String({ pattern: '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$' })) }),
           body: Type.String({ description: 'YAML or JSON manifests' }),
           response: { 200: ApplyResponse, 400: ErrorBody, 409: ErrorBody, 413: ErrorBody },
+          // Limits: the admin body limit, maxConfigDocuments, maxConfigKeys, nesting 64, aliases 64 (413 or 400 naming the limit).
         },
       },
       async (req) => {
         return applyManifests(opts.store, req.body, {
           dryRun: req.query.dryRun === true,
           defaultNamespace: req.query.namespace ?? 'default',
-          limits: { maxDocuments: opts.maxDocuments, maxDepth: 64, maxAliases: 64 },
+          limits,
         });
       },
     );
@@ -125,12 +136,12 @@ export function configApi(opts: ConfigApiOptions) {
         schema: {
           tags: ['config'],
           summary: 'Cross-resource findings over the stored config (Istio analyzer codes)',
-          response: { 200: Type.Object({ findings: Type.Array(Type.Record(Type.String(), Type.Unknown())) }) },
+          response: { 200: Type.Object({ findings: Type.Array(Finding) }) },
         },
       },
       async () => {
         const objects = await opts.store.list();
-        return { findings: analyze(objects as never) as unknown as Array<Record<string, unknown>> };
+        return { findings: analyze(objects) };
       },
     );
   };

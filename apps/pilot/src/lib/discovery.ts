@@ -70,7 +70,7 @@ export class Discovery {
   /** Loads every stored object, then follows changes. */
   async start(): Promise<void> {
     this.watch = await this.opts.store.watch((event) => {
-      const changed = this.builder.apply({ op: event.op, ref: event.ref, revision: event.revision, ...(event.object === undefined ? {} : { object: event.object as never }) });
+      const changed = this.builder.apply(event);
       if (changed && this.initialized) this.pacer.request();
     });
     await this.watch.initialized;

@@ -9,7 +9,7 @@ import { applyDelta, meshSource } from './mesh-source';
 
 const objects = parseAllDocuments(readFileSync(new URL('./__fixtures__/bookinfo.yaml', import.meta.url), 'utf8'))
   .map((d) => d.toJS() as ModelObject)
-  .map((o) => ({ ...o, metadata: { namespace: 'default', ...o.metadata } }));
+  .map((o) => ({ ...o, metadata: { ...o.metadata, namespace: (o.metadata.namespace as string | undefined) ?? 'default' } }));
 let revision = 0;
 const created = (o: ModelObject): ModelChangeEvent => ({ op: 'created', ref: { kind: o.kind, namespace: o.metadata.namespace!, name: o.metadata.name }, revision: ++revision, object: o });
 
@@ -48,7 +48,7 @@ describe('meshSource (translation plugged into the xDS cache)', () => {
     const client = source.resourcesFor(proxies.proxyless);
     const sidecar = source.resourcesFor(proxies.sidecar);
 
-    builder.apply(created({ kind: 'WorkloadEntry', metadata: { name: 'reviews-v3', namespace: 'default' }, spec: { address: '127.0.0.1', ports: { http: 19083 }, labels: { app: 'reviews', version: 'v3' }, serviceAccount: 'bookinfo-reviews' } }));
+    builder.apply(created({ apiVersion: 'networking.istio.io/v1', kind: 'WorkloadEntry', metadata: { name: 'reviews-v3', namespace: 'default' }, spec: { address: '127.0.0.1', ports: { http: 19083 }, labels: { app: 'reviews', version: 'v3' }, serviceAccount: 'bookinfo-reviews' } }));
     applyDelta(source, builder.build(), 1234);
 
     expect(changes.map((c) => [c.types, c.observedAt])).toEqual([

@@ -50,6 +50,8 @@ export {
 export { RequestAuthenticationSchema, RequestAuthenticationSpec, JWTRule } from './security/request-authentication';
 export { RateLimitPolicySchema, RateLimitPolicySpec, RateLimitRule, TokenBucket } from './aviary/rate-limit-policy';
 export { kinds, kindFor, isMeshKind, resourceKey, DEFAULT_NAMESPACE } from './kinds';
+export { meshObject, refKey, refOf, storedFrom } from './envelope';
+export type { MeshObject, ResourceRef, SpecOf, StoredMetadata, StoredObject } from './envelope';
 export type { KindInfo, MeshKind, MeshResource } from './kinds';
 export type { VirtualService } from './networking/virtual-service';
 export type { DestinationRule } from './networking/destination-rule';

@@ -1,5 +1,5 @@
 import fastJsonPatch from 'fast-json-patch';
-import type { StoredObject } from './store';
+import type { StoredObject } from '@aviary/mesh-api';
 
 export interface FieldChange {
   /** Field path in the style of validation messages: `spec.http[0].route[1].weight`. */

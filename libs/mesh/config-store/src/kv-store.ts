@@ -1,9 +1,10 @@
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, KvWatchInclude, type KV, type KvEntry } from '@nats-io/kv';
 import { AviaryError } from '@aviary/errors';
 import type { Bus } from '@aviary/events';
-import { Subjects } from '@aviary/events';
 import { sameContent } from './compare';
-import { resourceVersionConflict, type ApplyResult, type ChangeEvent, type ConfigStore, type ListFilter, type ResourceRef, type StoredObject, type Watch } from './store';
+import type { ResourceRef, StoredObject } from '@aviary/mesh-api';
+import { resourceVersionConflict, type ApplyOptions, type ApplyResult, type ChangeEvent, type ConfigStore, type ListFilter, type Watch } from './store';
 
 export interface KvConfigStoreOptions {
   /** JetStream KV bucket name. */
@@ -43,26 +44,31 @@ function isWrongLastSequence(err: unknown): boolean {
 
 /**
  * The embedded config store: one JetStream KV bucket, a key per resource, the KV revision as
- * resourceVersion (so updates are compare-and-set), per-key history, and an
- * `aviary.config.v1.changed` event for every change.
+ * resourceVersion (so updates are compare-and-set) and per-key history. Change events are
+ * published by the `announcingChanges` decorator, as for every store.
  */
 export class KvConfigStore implements ConfigStore {
   private constructor(
     private readonly kv: KV,
-    private readonly bus: Bus,
+    private readonly jsm: JetStreamManager,
     private readonly opts: Required<KvConfigStoreOptions>,
   ) {}
 
   static async open(bus: Bus, options: KvConfigStoreOptions = {}): Promise<KvConfigStore> {
     const opts = { bucket: 'aviary_config', history: 16, maxObjectBytes: 1024 * 1024, now: () => new Date(), ...options };
     const kv = await new Kvm(bus.nc).create(opts.bucket, { history: opts.history, maxValueSize: opts.maxObjectBytes });
-    return new KvConfigStore(kv, bus, opts);
+    return new KvConfigStore(kv, await jetstreamManager(bus.nc), opts);
   }
 
+  /**
+   * Reads leave no state on the server: the keys come from the stream's subject list (one
+   * STREAM.INFO request with a subject filter, paged by the client) and each value from a
+   * direct get. `kv.keys()` would create a consumer per call that lingers after the read.
+   */
   async list(filter: ListFilter = {}): Promise<StoredObject[]> {
-    const pattern = `${filter.kind ?? '*'}.${filter.namespace ?? '*'}.>`;
-    const keys: string[] = [];
-    for await (const k of await this.kv.keys(pattern)) keys.push(k);
+    const prefix = `$KV.${this.opts.bucket}.`;
+    const info = await this.jsm.streams.info(`KV_${this.opts.bucket}`, { subjects_filter: `${prefix}${filter.kind ?? '*'}.${filter.namespace ?? '*'}.>` });
+    const keys = Object.keys(info.state.subjects ?? {}).map((subject) => subject.slice(prefix.length));
     keys.sort();
     const out: StoredObject[] = [];
     for (const key of keys) {
@@ -77,15 +83,19 @@ export class KvConfigStore implements ConfigStore {
     return entry === null || entry.operation !== 'PUT' ? undefined : decode(entry);
   }
 
-  async apply(object: StoredObject): Promise<ApplyResult> {
+  async apply(object: StoredObject, options: ApplyOptions = {}): Promise<ApplyResult> {
     const ref = { kind: object.kind, namespace: object.metadata.namespace, name: object.metadata.name };
     const key = kvKey(ref);
-    const current = await this.get(ref);
     const expected = object.metadata.resourceVersion;
-    if (expected !== undefined && expected !== '' && expected !== current?.metadata.resourceVersion) {
-      throw resourceVersionConflict(ref, expected, current?.metadata.resourceVersion);
+    let current: StoredObject | undefined;
+    if (options.current !== undefined) current = options.current ?? undefined; // read and checked by the caller
+    else {
+      current = await this.get(ref);
+      if (expected !== undefined && expected !== '' && expected !== current?.metadata.resourceVersion) {
+        throw resourceVersionConflict(ref, expected, current?.metadata.resourceVersion);
+      }
+      if (current !== undefined && sameContent(current, object)) return { op: 'unchanged', object: current };
     }
-    if (current !== undefined && sameContent(current, object)) return { op: 'unchanged', object: current };
 
     const { resourceVersion: _rv, generation: _g, creationTimestamp: _c, ...userMeta } = object.metadata;
     const stored: StoredObject = {
@@ -113,7 +123,6 @@ export class KvConfigStore implements ConfigStore {
       throw err;
     }
     const op = current === undefined ? 'created' : 'updated';
-    await this.announce(op, ref, revision);
     return { op, object: { ...stored, metadata: { ...stored.metadata, resourceVersion: String(revision) } } };
   }
 
@@ -142,8 +151,6 @@ export class KvConfigStore implements ConfigStore {
       if (isWrongLastSequence(err)) throw resourceVersionConflict(ref, String(revision), (await this.get(ref))?.metadata.resourceVersion);
       throw err;
     }
-    const after = await this.kv.get(key);
-    await this.announce('deleted', ref, after?.revision ?? revision + 1);
     return true;
   }
 
@@ -182,9 +189,5 @@ export class KvConfigStore implements ConfigStore {
         await done.catch(() => undefined);
       },
     };
-  }
-
-  private async announce(op: ChangeEvent['op'], ref: ResourceRef, revision: number): Promise<void> {
-    await this.bus.publishDurable(Subjects.configChanged, { op, kind: ref.kind, namespace: ref.namespace, name: ref.name, revision });
   }
 }

@@ -1,34 +1,5 @@
 import { AviaryError } from '@aviary/errors';
-
-/**
- * The config store port. Pilot's REST API, the model builder and the analyzers depend on this
- * interface only; the embedded implementation keeps resources in NATS JetStream KV and a
- * Kubernetes implementation keeps them as CRDs. `resourceVersion` is opaque to callers (a KV
- * revision here, the API server's resourceVersion there).
- */
-export interface ObjectMeta {
-  readonly name: string;
-  readonly namespace: string;
-  readonly labels?: Readonly<Record<string, string>>;
-  readonly annotations?: Readonly<Record<string, string>>;
-  readonly resourceVersion?: string;
-  readonly generation?: number;
-  readonly creationTimestamp?: string;
-  readonly uid?: string;
-}
-
-export interface StoredObject {
-  readonly apiVersion: string;
-  readonly kind: string;
-  readonly metadata: ObjectMeta;
-  readonly spec: unknown;
-}
-
-export interface ResourceRef {
-  readonly kind: string;
-  readonly namespace: string;
-  readonly name: string;
-}
+import type { ResourceRef, StoredObject } from '@aviary/mesh-api';
 
 export type ChangeOp = 'created' | 'updated' | 'deleted';
 
@@ -45,6 +16,16 @@ export interface ApplyResult {
   readonly object: StoredObject;
 }
 
+export interface ApplyOptions {
+  /**
+   * The object as the caller has just read it (`null`: it does not exist), with its
+   * resourceVersion and content already checked. The store then does not read or check it again;
+   * the write is still compare-and-set on that resourceVersion, so a change made in between
+   * fails with CONFLICT.
+   */
+  readonly current?: StoredObject | null;
+}
+
 export interface Watch {
   /** Resolves once the watcher has seen every object that existed when it started. */
   readonly initialized: Promise<void>;
@@ -56,6 +37,13 @@ export interface ListFilter {
   readonly namespace?: string;
 }
 
+/**
+ * The config store port. Pilot's REST API, the model builder and the analyzers depend on this
+ * interface only; the embedded implementation keeps resources in NATS JetStream KV and a
+ * Kubernetes implementation keeps them as CRDs. Objects are @aviary/mesh-api's `StoredObject`
+ * envelope. `resourceVersion` is opaque to callers (a KV revision here, the API server's
+ * resourceVersion there).
+ */
 export interface ConfigStore {
   list(filter?: ListFilter): Promise<StoredObject[]>;
   get(ref: ResourceRef): Promise<StoredObject | undefined>;
@@ -64,21 +52,13 @@ export interface ConfigStore {
    * one, or the call fails with kind CONFLICT (code RESOURCE_VERSION_CONFLICT) and the current
    * version in `details.currentResourceVersion`.
    */
-  apply(object: StoredObject): Promise<ApplyResult>;
+  apply(object: StoredObject, options?: ApplyOptions): Promise<ApplyResult>;
   /** Deletes; with `resourceVersion`, only if it is still current. False when absent. */
   delete(ref: ResourceRef, resourceVersion?: string): Promise<boolean>;
   /** Earlier versions of one object, oldest first (bounded by the store's history depth). */
   history(ref: ResourceRef): Promise<StoredObject[]>;
   /** Every object that exists now (as `created`), then every change, in order. */
   watch(listener: (event: ChangeEvent) => void): Promise<Watch>;
-}
-
-export function refOf(object: Pick<StoredObject, 'kind' | 'metadata'>): ResourceRef {
-  return { kind: object.kind, namespace: object.metadata.namespace, name: object.metadata.name };
-}
-
-export function refKey(ref: ResourceRef): string {
-  return `${ref.kind}/${ref.namespace}/${ref.name}`;
 }
 
 /**

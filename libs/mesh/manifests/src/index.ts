@@ -1,2 +1,4 @@
-export { parseManifests, defaultManifestLimits } from './parse';
-export type { ManifestDocument, ManifestLimits, ManifestProblem, ParseResult } from './parse';
+export { parseManifests, maxReportedProblems } from './parse';
+export type { ManifestDocument, ManifestProblem, ParseResult } from './parse';
+export { defaultManifestLimits } from './limits';
+export type { LimitName, ManifestLimits } from './limits';

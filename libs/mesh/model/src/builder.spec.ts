@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { buildSnapshot, SnapshotBuilder, type ModelChangeEvent, type ModelObject } from './index';
 
 function obj(kind: string, name: string, spec: unknown, namespace = 'default'): ModelObject {
-  return { kind, metadata: { name, namespace }, spec };
+  return { apiVersion: 'networking.istio.io/v1', kind, metadata: { name, namespace }, spec };
 }
 let revision = 0;
 const created = (o: ModelObject): ModelChangeEvent => ({ op: 'created', ref: { kind: o.kind, namespace: o.metadata.namespace!, name: o.metadata.name }, revision: ++revision, object: o });

@@ -4,7 +4,9 @@ import type {
   GatewaySpec,
   PeerAuthenticationSpec,
   RateLimitPolicySpec,
+  ResourceRef,
   SidecarSpec,
+  StoredObject,
   VirtualServiceSpec,
 } from '@aviary/mesh-api';
 
@@ -13,26 +15,15 @@ import type {
  * clock, no I/O. Everything it hands out is frozen.
  */
 
-/** Structurally a `StoredObject` of @aviary/config-store (which this domain lib may not import). */
-export interface ModelObject {
-  readonly apiVersion?: string;
-  readonly kind: string;
-  readonly metadata: {
-    readonly name: string;
-    readonly namespace?: string;
-    readonly labels?: Readonly<Record<string, string>>;
-    readonly resourceVersion?: string;
-    readonly creationTimestamp?: string | null;
-  };
-  readonly spec: unknown;
-}
+/** The model reads @aviary/mesh-api's stored-object envelope, as every config store hands it out. */
+export type ModelObject = StoredObject;
 
-/** Structurally a `ChangeEvent` of @aviary/config-store. */
+/** A config store's change (structurally @aviary/config-store's `ChangeEvent`, a transport lib this domain lib may not import). */
 export interface ModelChangeEvent {
   readonly op: 'created' | 'updated' | 'deleted';
-  readonly ref: { readonly kind: string; readonly namespace: string; readonly name: string };
+  readonly ref: ResourceRef;
   readonly revision?: number;
-  readonly object?: ModelObject;
+  readonly object?: StoredObject;
 }
 
 export interface MeshOptions {

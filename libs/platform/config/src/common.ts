@@ -23,6 +23,8 @@ export function commonOptions(app: string, adminPort: number) {
     natsUrl: option(NatsUrl, 'nats://127.0.0.1:4222', 'NATS server URL(s)'),
     adminHost: option(Host, '127.0.0.1', 'address the admin REST API binds to'),
     adminPort: option(PortOrZero, adminPort, 'admin REST API port (/healthz, /readyz, /metrics, /docs)'),
+    healthHost: option(Host, '0.0.0.0', 'address of the monitoring listener (healthPort)'),
+    healthPort: option(Type.Integer({ minimum: 0, maximum: 65535 }), 0, 'monitoring listener port: GET /healthz, /readyz and /metrics only, for kubelet probes and Prometheus while the admin API binds loopback (0: off)'),
     adminToken: option(Type.String({ maxLength: 4096 }), '', 'bearer token required on admin writes (empty: writes are refused)', { secret: true }),
     adminBodyLimit: option(Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024 }), 1024 * 1024, 'largest admin request body in bytes'),
     dataDir: option(Type.String({ minLength: 1 }), `.aviary/data/${app}`, 'directory for state that must survive a restart'),

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { aviaryVersion, citadelConfig, gatewayConfig, parseConfig, pilotConfig, renderHelp } from './index';
+import { aviaryVersion, citadelConfig, gatewayConfig, injectorConfig, parseConfig, pilotConfig, renderHelp } from './index';
 
 const config = (argv: string[], env: Record<string, string> = {}) => {
   const result = parseConfig(pilotConfig, argv, env);
@@ -54,6 +54,21 @@ describe('parseConfig', () => {
     const r = parseConfig(gatewayConfig, ['--mode', 'sidecar'], {});
     expect(r.kind === 'config' && r.config.mode).toBe('sidecar');
     expect(() => parseConfig(gatewayConfig, ['--mode', 'waypoint'], {})).toThrow('--mode: must be one of "router", "sidecar"');
+  });
+});
+
+describe('injector defaults', () => {
+  // The README and the chart install into istio-system; the pilot Service exposes xDS on 15010
+  // and `npm run images` builds docker.io/aviary/gateway:<version>.
+  it('name the istio-system Services, ports the chart exposes and the image the build produces', () => {
+    const result = parseConfig(injectorConfig, [], {});
+    if (result.kind !== 'config') throw new Error('expected a config');
+    const c = result.config;
+    expect(c.pilotAddress).toBe('aviary-pilot.istio-system.svc:15010');
+    expect(c.citadelAddress).toBe('aviary-citadel.istio-system.svc:15013');
+    expect(c.proxyNatsUrl).toBe('nats://aviary-nats.istio-system.svc:4222');
+    expect(c.tlsDnsNames.split(',')).toContain('aviary-injector-webhook.istio-system.svc');
+    expect(c.proxyImage).toBe(`docker.io/aviary/gateway:${aviaryVersion}`);
   });
 });
 

@@ -1,5 +1,5 @@
 import type { Registry } from 'prom-client';
-import { buildAdminApp, listenAdmin, type AdminApp, type ReadinessCheck } from '@aviary/admin-api';
+import { buildAdminApp, createProbeServer, listenAdmin, listenProbes, type AdminApp, type ReadinessCheck } from '@aviary/admin-api';
 import { aviaryVersion, type AppConfigSpec, type CommonConfig, type ConfigOf } from '@aviary/config';
 import { Bus } from '@aviary/events';
 import { createLogger, createMetricsRegistry, startTracing, type Logger } from '@aviary/observability';
@@ -50,6 +50,7 @@ export async function runComponent<S extends AppConfigSpec>(opts: RunOptions<S>)
   logger.info({ natsUrl: config.natsUrl }, 'connecting to NATS');
   const bus = await Bus.connect({ url: config.natsUrl, source: spec.app, logger, registry });
   const component = await opts.build({ config, logger, registry, bus });
+  const readiness: ReadinessCheck[] = [{ name: 'nats', ready: () => bus.connected }, ...(component.readiness ?? [])];
   const admin = await buildAdminApp(
     {
       app: spec.app,
@@ -59,14 +60,16 @@ export async function runComponent<S extends AppConfigSpec>(opts: RunOptions<S>)
       registry,
       adminToken: config.adminToken,
       bodyLimit: config.adminBodyLimit,
-      readiness: [{ name: 'nats', ready: () => bus.connected }, ...(component.readiness ?? [])],
+      readiness,
     },
     component.routes,
   );
   const port = await listenAdmin(admin, config.adminHost, config.adminPort);
   const adminUrl = `http://${config.adminHost}:${port}`;
+  const probes = config.healthPort === 0 ? undefined : createProbeServer({ registry, readiness });
+  const health = probes === undefined ? {} : { health: `http://${config.healthHost}:${await listenProbes(probes, config.healthHost, config.healthPort)}` };
   const extra = component.listen === undefined ? {} : await component.listen();
-  logger.info({ admin: adminUrl, version: aviaryVersion, ...extra }, 'ready');
+  logger.info({ admin: adminUrl, ...health, version: aviaryVersion, ...extra }, 'ready');
 
   let stopping: Promise<void> | undefined;
   const shutdown = (reason: string): Promise<void> => {
@@ -78,6 +81,7 @@ export async function runComponent<S extends AppConfigSpec>(opts: RunOptions<S>)
       }, config.shutdownTimeoutMs);
       force.unref();
       await admin.close().catch((err: unknown) => logger.warn({ err }, 'admin close failed'));
+      if (probes !== undefined) await new Promise<void>((resolve) => probes.close(() => resolve()));
       await component.stop?.().catch((err: unknown) => logger.warn({ err }, 'component stop failed'));
       await bus.close().catch((err: unknown) => logger.warn({ err }, 'NATS drain failed'));
       await tracing.shutdown();

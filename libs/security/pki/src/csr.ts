@@ -48,6 +48,7 @@ export function parseCsr(input: string | Buffer): ParsedCsr {
   let algOid: string;
   let signature: Buffer;
   let spkiNode: Node;
+  let algParams: Node | undefined;
   try {
     const top = expectTag(readOne(der), Tag.SEQUENCE, 'CertificationRequest');
     const [infoNode, algNode, sigNode, extra] = children(top);
@@ -60,6 +61,8 @@ export function parseCsr(input: string | Buffer): ParsedCsr {
     spkiNode = expectTag(spki, Tag.SEQUENCE, 'subjectPKInfo');
     const alg = children(expectTag(algNode, Tag.SEQUENCE, 'signatureAlgorithm'));
     algOid = decodeOid(expectTag(alg[0], Tag.OID, 'signatureAlgorithm.algorithm').content);
+    if (alg.length > 2) throw new DerError('signatureAlgorithm has extra fields');
+    algParams = alg[1];
     const sig = expectTag(sigNode, Tag.BIT_STRING, 'signature');
     if (sig.content.length < 2 || sig.content[0] !== 0) throw new DerError('signature BIT STRING is empty or not byte-aligned');
     signature = sig.content.subarray(1);
@@ -73,6 +76,11 @@ export function parseCsr(input: string | Buffer): ParsedCsr {
     throw pkiError('CSR_SIGNATURE_ALGORITHM_UNSUPPORTED', `CSR signature algorithm ${algOid} is not supported (ECDSA or RSA PKCS#1 v1.5 with SHA-256/384/512)`, { algorithm: algOid });
   }
   const algIsEc = algOid.startsWith('1.2.840.10045.4.');
+  // The parameters are outside the signed part, so they are checked strictly: absent for ECDSA
+  // (RFC 5758 §3.2), NULL or absent for RSA PKCS#1 v1.5 (RFC 4055 §5). Found by fuzzing.
+  if (algParams !== undefined && (algIsEc || algParams.tag !== Tag.NULL || algParams.content.length !== 0)) {
+    throw pkiError('CSR_MALFORMED', `the CSR is not a valid PKCS#10 request: signatureAlgorithm parameters must be ${algIsEc ? 'absent for ECDSA' : 'NULL or absent'}`);
+  }
   let ok = false;
   if (algIsEc === keyType.startsWith('ec-')) {
     try {

@@ -5,7 +5,7 @@ import { changeFor } from './index';
 
 let revision = 0;
 const created = (o: ModelObject): ModelChangeEvent => ({ op: 'created', ref: { kind: o.kind, namespace: o.metadata.namespace!, name: o.metadata.name }, revision: ++revision, object: o });
-const obj = (kind: string, name: string, spec: unknown): ModelObject => ({ kind, metadata: { name, namespace: 'default' }, spec });
+const obj = (kind: string, name: string, spec: unknown): ModelObject => ({ apiVersion: 'networking.istio.io/v1', kind, metadata: { name, namespace: 'default' }, spec });
 const reviews = obj('ServiceEntry', 'reviews', { hosts: ['reviews.default.svc.cluster.local'], ports: [{ number: 9080, name: 'http', protocol: 'HTTP' }], workloadSelector: { labels: { app: 'reviews' } } });
 const we = (name: string, address: string) => obj('WorkloadEntry', name, { address, labels: { app: 'reviews' }, serviceAccount: 'reviews' });
 const vs = (weight: number) => obj('VirtualService', 'reviews', { hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews' }, weight }] }] });

@@ -6,7 +6,7 @@ import { translate, type Msg, type XdsResources } from './index';
 /** What upstream Envoy needs from the translation (issue 13): each item checked on its own. */
 
 function obj(kind: string, name: string, spec: unknown, namespace = 'default'): ModelObject {
-  return { kind, metadata: { name, namespace }, spec };
+  return { apiVersion: 'networking.istio.io/v1', kind, metadata: { name, namespace }, spec };
 }
 const svc = (name: string, protocol: string, port = 8080) =>
   obj('ServiceEntry', name, { hosts: [`${name}.default.svc.cluster.local`], location: 'MESH_INTERNAL', ports: [{ number: port, name: protocol.toLowerCase(), protocol }], workloadSelector: { labels: { app: name } } });

@@ -5,7 +5,7 @@ import { TypeUrl, canonicalResource, decodeResource, encodeResource } from '@avi
 import { translate, type Msg, type XdsResources } from './index';
 
 function obj(kind: string, name: string, spec: unknown, namespace = 'default'): ModelObject {
-  return { kind, metadata: { name, namespace }, spec };
+  return { apiVersion: 'networking.istio.io/v1', kind, metadata: { name, namespace }, spec };
 }
 const svc = (name: string, ns = 'default', extra: Record<string, unknown> = {}, port: Record<string, unknown> = { number: 8080, name: 'http', protocol: 'HTTP' }) =>
   obj('ServiceEntry', name, { hosts: [`${name}.${ns}.svc.cluster.local`], location: 'MESH_INTERNAL', ports: [port], workloadSelector: { labels: { app: name } }, ...extra }, ns);

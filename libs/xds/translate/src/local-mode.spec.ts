@@ -6,7 +6,7 @@ import { cachedTranslation, proxyGroupKey, toSnapshotInput, translate, type Msg,
 /** INTERCEPTION_MODE NONE (no iptables) and the Sidecar resource's ingress/egress listeners. */
 
 function obj(kind: string, name: string, spec: unknown, namespace = 'demo'): ModelObject {
-  return { kind, metadata: { name, namespace }, spec };
+  return { apiVersion: 'networking.istio.io/v1', kind, metadata: { name, namespace }, spec };
 }
 const node = (ip: string, labels: Record<string, string>, extra: Record<string, unknown> = {}): ProxyInfo =>
   parseNode({ id: `sidecar~${ip}~pod.demo~demo.svc.cluster.local`, metadata: { NAMESPACE: 'demo', LABELS: labels, ...extra } });

@@ -4,7 +4,7 @@ import { bookinfo, loadObjects, proxies } from './__fixtures__/fixture';
 import { cachedTranslation, selectingLabelKeys, toSnapshotInput, translate, typeUrls as T, type ResourcesByType } from './index';
 
 function obj(kind: string, name: string, spec: unknown, namespace = 'default'): ModelObject {
-  return { kind, metadata: { name, namespace }, spec };
+  return { apiVersion: 'networking.istio.io/v1', kind, metadata: { name, namespace }, spec };
 }
 const sidecar = (ip: string, labels: Record<string, string>, ns = 'default'): ProxyInfo =>
   parseNode({ id: `sidecar~${ip}~pod.${ns}~${ns}.svc.cluster.local`, metadata: { NAMESPACE: ns, LABELS: labels } });

@@ -2,8 +2,9 @@
 The Deployment of one Aviary app. Call with
   (dict "ctx" . "env" <yaml list string> "volumes" <yaml list string> "volumeMounts" <yaml list string>
         "annotations" <yaml map string>)
-Values contract (each subchart's values.yaml): replicaCount, image, adminPort, ports, resources,
-securityContext, serviceAccount, podAnnotations, podLabels, nodeSelector, tolerations, affinity,
+Values contract (each subchart's values.yaml): replicaCount, image, adminPort, healthPort, ports, resources,
+securityContext, serviceAccount, podAnnotations, podLabels (and workloadLabels, which podLabels
+override), nodeSelector, tolerations, affinity,
 topologySpreadConstraints, priorityClassName, extraEnv, probes.
 */}}
 {{- define "aviary-common.deployment" -}}
@@ -31,13 +32,13 @@ spec:
     metadata:
       labels:
         {{- include "aviary-common.labels" $ | nindent 8 }}
-        {{- with $v.podLabels }}
+        {{- with (merge (dict) ($v.podLabels | default dict) ($v.workloadLabels | default dict)) }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
       annotations:
         sidecar.istio.io/inject: "false"
         prometheus.io/scrape: "true"
-        prometheus.io/port: {{ $v.adminPort | quote }}
+        prometheus.io/port: {{ $v.healthPort | quote }}
         prometheus.io/path: /metrics
         {{- with .annotations }}
         {{- . | nindent 8 }}
@@ -70,8 +71,9 @@ spec:
             {{- toYaml . | nindent 12 }}
           {{- end }}
           ports:
-            - name: http-admin
-              containerPort: {{ $v.adminPort }}
+            # The admin API listens on 127.0.0.1:adminPort (not declared: nothing outside the pod reaches it).
+            - name: http-monitoring
+              containerPort: {{ $v.healthPort }}
               protocol: TCP
             {{- range $v.ports }}
             - name: {{ .name }}
@@ -89,20 +91,20 @@ spec:
           startupProbe:
             httpGet:
               path: /healthz
-              port: http-admin
+              port: http-monitoring
             periodSeconds: 2
             failureThreshold: {{ $v.probes.startupFailureThreshold }}
           livenessProbe:
             httpGet:
               path: /healthz
-              port: http-admin
+              port: http-monitoring
             periodSeconds: 10
             timeoutSeconds: 2
             failureThreshold: 3
           readinessProbe:
             httpGet:
               path: /readyz
-              port: http-admin
+              port: http-monitoring
             periodSeconds: 5
             timeoutSeconds: 2
             failureThreshold: 3

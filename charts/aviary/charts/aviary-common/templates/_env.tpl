@@ -1,15 +1,22 @@
 {{/*
-Environment every app reads through @aviary/config (libs/config/src/common.ts). In a cluster
-the admin API binds 0.0.0.0 so kubelet probes and Prometheus reach it.
+Environment every app reads through @aviary/config (libs/platform/config/src/common.ts). The admin
+API (docs, config reads and writes, injection preview) binds loopback: only a process in the pod
+(or `kubectl port-forward`, which connects inside the pod's network namespace) reaches it. Kubelet
+probes and Prometheus use the monitoring listener on the pod address (healthPort), which serves
+GET /healthz, /readyz and /metrics and nothing else.
 */}}
 {{- define "aviary-common.commonEnv" -}}
 {{- $g := .Values.global | default dict -}}
 - name: AVIARY_NATS_URL
   value: {{ include "aviary-common.natsUrl" . | quote }}
 - name: AVIARY_ADMIN_HOST
-  value: "0.0.0.0"
+  value: "127.0.0.1"
 - name: AVIARY_ADMIN_PORT
   value: {{ .Values.adminPort | quote }}
+- name: AVIARY_HEALTH_HOST
+  value: "0.0.0.0"
+- name: AVIARY_HEALTH_PORT
+  value: {{ .Values.healthPort | quote }}
 - name: AVIARY_DATA_DIR
   value: "/var/lib/aviary"
 - name: AVIARY_LOG_LEVEL

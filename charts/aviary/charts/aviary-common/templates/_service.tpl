@@ -1,4 +1,4 @@
-{{/* ClusterIP Service for the admin port and the app's ports (values: ports[].name/port/containerPort). */}}
+{{/* ClusterIP Service for the app's ports and, with service.exposeMonitoring, the monitoring port (values: ports[].name/port/containerPort). */}}
 {{- define "aviary-common.service" -}}
 {{- $v := .Values -}}
 apiVersion: v1
@@ -20,10 +20,10 @@ spec:
   externalTrafficPolicy: {{ . }}
   {{- end }}
   ports:
-    {{- if $v.service.exposeAdmin }}
-    - name: http-admin
-      port: {{ $v.adminPort }}
-      targetPort: http-admin
+    {{- if $v.service.exposeMonitoring }}
+    - name: http-monitoring
+      port: {{ $v.healthPort }}
+      targetPort: http-monitoring
       protocol: TCP
     {{- end }}
     {{- range $v.ports }}

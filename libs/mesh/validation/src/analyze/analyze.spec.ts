@@ -1,19 +1,19 @@
-import { type MeshResource } from '@aviary/mesh-api';
+import type { StoredObject } from '@aviary/mesh-api';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { loadFixtures } from '../fixtures/load';
 import { validate } from '../validate';
 import { analyze } from './analyze';
 
-function docs(text: string): MeshResource[] {
-  const list = parseAllDocuments(text).map((d) => d.toJS() as MeshResource);
+function docs(text: string): StoredObject[] {
+  const list = parseAllDocuments(text).map((d) => d.toJS() as StoredObject);
   for (const r of list) expect(validate(r).errors, r.metadata.name).toEqual([]);
   return list;
 }
 
 const bookinfo = loadFixtures('valid')
   .filter((f) => f.file === 'bookinfo-virtual-services.yaml' || f.file === 'bookinfo-destination-rules.yaml')
-  .map((f) => f.doc as MeshResource);
+  .map((f) => f.doc as StoredObject);
 
 const reviewsDr = `
 apiVersion: networking.istio.io/v1

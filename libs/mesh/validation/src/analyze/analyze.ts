@@ -1,4 +1,4 @@
-import { type MeshResource } from '@aviary/mesh-api';
+import type { StoredObject } from '@aviary/mesh-api';
 import { cmp, Findings, Snapshot, type AnalysisFinding, type AnalyzeOptions } from './model';
 import {
   analyzeConflictingGateways,
@@ -30,7 +30,7 @@ const analyzers = [
  * Pure and deterministic: the same resources in any order give the same findings in the same order
  * (sorted by code, primary resource, path, message).
  */
-export function analyze(resources: readonly MeshResource[], options: AnalyzeOptions = {}): AnalysisFinding[] {
+export function analyze(resources: readonly StoredObject[], options: AnalyzeOptions = {}): AnalysisFinding[] {
   const snapshot = new Snapshot(resources, options);
   const findings = new Findings();
   for (const run of analyzers) run(snapshot, findings);

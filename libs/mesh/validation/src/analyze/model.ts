@@ -1,4 +1,4 @@
-import { DEFAULT_NAMESPACE, resourceKey, type MeshResource } from '@aviary/mesh-api';
+import { DEFAULT_NAMESPACE, meshObject, resourceKey, type MeshKind, type MeshObject, type StoredObject } from '@aviary/mesh-api';
 
 export type Severity = 'Error' | 'Warning' | 'Info';
 
@@ -53,27 +53,32 @@ export class Findings {
   }
 }
 
+/** A stored object of kind K, its spec typed. */
+export type Of<K extends MeshKind> = Extract<MeshObject, { kind: K }>;
+
 /** Indexes shared by the analyzers; built once per `analyze` call. */
 export class Snapshot {
-  readonly byKind: Map<string, MeshResource[]> = new Map();
+  readonly byKind: Map<string, MeshObject[]> = new Map();
   readonly suffix: string;
   readonly rootNamespace: string;
   readonly knownHosts: readonly string[] | undefined;
 
-  constructor(resources: readonly MeshResource[], options: AnalyzeOptions) {
+  constructor(resources: readonly StoredObject[], options: AnalyzeOptions) {
     this.suffix = options.domainSuffix ?? 'cluster.local';
     this.rootNamespace = options.rootNamespace ?? 'istio-system';
     this.knownHosts = options.knownHosts;
     const sorted = [...resources].sort((a, b) => cmp(resourceKey(a), resourceKey(b)));
-    for (const r of sorted) {
+    for (const stored of sorted) {
+      const r = meshObject(stored);
+      if (r === undefined) continue; // not a mesh kind: nothing to analyze
       const list = this.byKind.get(r.kind) ?? [];
       list.push(r);
       this.byKind.set(r.kind, list);
     }
   }
 
-  of<K extends MeshResource['kind']>(kind: K): Extract<MeshResource, { kind: K }>[] {
-    return (this.byKind.get(kind) ?? []) as Extract<MeshResource, { kind: K }>[];
+  of<K extends MeshKind>(kind: K): Of<K>[] {
+    return (this.byKind.get(kind) ?? []).filter((r): r is Of<K> => r.kind === kind);
   }
 
   /** Istio ResolveShortnameToFQDN: a name without dots is `<name>.<namespace>.svc.<suffix>`. */
@@ -89,8 +94,9 @@ export class Snapshot {
   }
 }
 
-export function ns(r: MeshResource): string {
-  return r.metadata.namespace ?? DEFAULT_NAMESPACE;
+/** The namespace of a resource; objects from the stores always have one, documents read from YAML may not. */
+export function ns(r: Pick<StoredObject, 'metadata'>): string {
+  return (r.metadata.namespace as string | undefined) ?? DEFAULT_NAMESPACE;
 }
 
 export function cmp(a: string, b: string): number {

@@ -1,5 +1,8 @@
-import { resourceKey, type ClientTLSSettings, type DestinationRule, type PeerAuthentication } from '@aviary/mesh-api';
-import { canonical, hostsOverlap, ns, type Findings, type Snapshot } from './model';
+import { resourceKey, type ClientTLSSettings } from '@aviary/mesh-api';
+import { canonical, hostsOverlap, ns, type Findings, type Of, type Snapshot } from './model';
+
+type DestinationRule = Of<'DestinationRule'>;
+type PeerAuthentication = Of<'PeerAuthentication'>;
 
 /** IST0101 (host): a DestinationRule for a host that no ServiceEntry or known service provides. */
 export function analyzeDestinationRuleHosts(s: Snapshot, out: Findings): void {

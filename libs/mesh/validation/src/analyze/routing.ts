@@ -1,5 +1,8 @@
-import { resourceKey, type Gateway, type VirtualService } from '@aviary/mesh-api';
-import { canonical, hostsOverlap, ns, type Findings, type Snapshot } from './model';
+import { resourceKey } from '@aviary/mesh-api';
+import { canonical, hostsOverlap, ns, type Findings, type Of, type Snapshot } from './model';
+
+type Gateway = Of<'Gateway'>;
+type VirtualService = Of<'VirtualService'>;
 
 /** Resolves a VirtualService gateway reference to `namespace/name` (or `mesh`). */
 export function gatewayRef(ref: string, vsNamespace: string): string {

@@ -27,6 +27,7 @@ export const pilotConfig = defineConfig({
     pushDebounceMs: option(Millis(0, 10_000), 100, 'quiet period before a config change is pushed'),
     pushMaxDelayMs: option(Millis(0, 60_000), 1_000, 'longest a change waits for the debounce'),
     maxConfigDocuments: option(Type.Integer({ minimum: 1, maximum: 10_000 }), 500, 'most documents in one config POST'),
+    maxConfigKeys: option(Type.Integer({ minimum: 100, maximum: 1_000_000 }), 20_000, 'most mapping keys (all levels, all documents) in one config POST'),
     configSource: option(Type.Union([Type.Literal('nats'), Type.Literal('kubernetes')]), 'nats', 'where mesh config and the registry come from: NATS KV (local mode) or the Kubernetes API (CRDs, Services, EndpointSlices)'),
     kubeconfig: option(Type.String(), '', 'kubeconfig file for configSource kubernetes (empty: $KUBECONFIG, ~/.kube/config, then in-cluster)'),
     kubernetesResyncMs: option(Millis(0, 86_400_000), 300_000, 'periodic relist of every watched Kubernetes kind (0: off)'),

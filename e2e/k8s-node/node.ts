@@ -1,0 +1,155 @@
+// Test harness of the e2e/k8s-node tier: a real single-node Kubernetes on this machine
+// (tools/k8s/start-node.sh --foreground: etcd, kube-apiserver, controller-manager, scheduler,
+// containerd, kubelet, kube-proxy, CoreDNS), the Aviary images (`npm run images`) imported into
+// its containerd, and a teardown whose audit (tools/k8s/stop-node.sh) must find nothing left.
+// Needs root (a bridge, iptables, cgroups); see tools/k8s/README.md.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ensurePeers, repoRoot, run, type RunResult } from '../k8s/cluster';
+
+const toolsDir = join(repoRoot, 'tools', 'k8s');
+
+/** Root is required: bridges, iptables, cgroups and containerd. */
+export const canRunNode = typeof process.getuid === 'function' && process.getuid() === 0 && process.platform === 'linux';
+
+export interface BuiltImage {
+  readonly app: string;
+  readonly name: string;
+  readonly digest: string;
+  readonly file: string;
+  readonly compressedBytes: number;
+  readonly uncompressedBytes: number;
+}
+
+/** `npm run images` (esbuild bundles + tools/images), then dist/images/images.json. */
+export async function buildImages(): Promise<BuiltImage[]> {
+  const res = await run('npm', ['run', '--silent', 'images']);
+  if (res.code !== 0) throw new Error(`npm run images failed (${res.code}):\n${res.stderr}\n${res.stdout}`);
+  const index = JSON.parse(await readFile(join(repoRoot, 'dist', 'images', 'images.json'), 'utf8')) as { images: BuiltImage[] };
+  return index.images;
+}
+
+export interface KubeNode {
+  readonly dir: string;
+  readonly binDir: string;
+  readonly kubeconfig: string;
+  readonly server: string;
+  readonly containerdSocket: string;
+  /** How long start-node.sh took until the node and CoreDNS were Ready. */
+  readonly startMs: number;
+  kubectl(args: readonly string[], input?: string): Promise<RunResult>;
+  helm(args: readonly string[]): Promise<RunResult>;
+  /** `ctr -n k8s.io images import` of OCI layout tars. */
+  importImages(files: readonly string[]): Promise<void>;
+  /** Stops everything; returns the audit of a second stop-node.sh run (exit code 0: nothing left). */
+  stop(): Promise<{ readonly audit: RunResult; readonly stopMs: number }>;
+}
+
+export async function startNode(opts: { readonly readyTimeoutMs?: number } = {}): Promise<KubeNode> {
+  const binDir = await ensurePeers();
+  const dir = await mkdtemp(join(tmpdir(), 'aviary-node-'));
+  const started = Date.now();
+  const child = spawn('bash', [join(toolsDir, 'start-node.sh'), '--foreground', dir], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  child.stdout.on('data', (d: Buffer) => (log += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (log += d.toString()));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+
+  let stopped: Promise<{ audit: RunResult; stopMs: number }> | undefined;
+  const stop = (): Promise<{ audit: RunResult; stopMs: number }> => {
+    stopped ??= (async () => {
+      const t0 = Date.now();
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      const stopMs = Date.now() - t0;
+      // Idempotent: tears down whatever a SIGKILLed script left, then audits the host.
+      const audit = await run('bash', [join(toolsDir, 'stop-node.sh'), dir]);
+      if (audit.code === 0) await run('bash', [join(toolsDir, 'stop-node.sh'), '--clean', dir]);
+      return { audit, stopMs };
+    })();
+    return stopped;
+  };
+
+  try {
+    await waitForReady(child, dir, opts.readyTimeoutMs ?? 600_000, () => log);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  const startMs = Date.now() - started;
+  const env = parseEnv(await readFile(join(dir, 'env'), 'utf8'));
+  const need = (k: string): string => {
+    const v = env[k];
+    if (v === undefined) throw new Error(`start-node.sh wrote no ${k}`);
+    return v;
+  };
+  const kubeconfig = need('KUBECONFIG');
+  const containerdSocket = need('AVIARY_CONTAINERD_SOCKET');
+  const toolEnv = {
+    KUBECONFIG: kubeconfig,
+    NO_PROXY: '127.0.0.1,localhost,10.244.0.1,10.96.0.0/16',
+    HELM_CACHE_HOME: join(dir, 'helm', 'cache'),
+    HELM_CONFIG_HOME: join(dir, 'helm', 'config'),
+    HELM_DATA_HOME: join(dir, 'helm', 'data'),
+  };
+  return {
+    dir,
+    binDir,
+    kubeconfig,
+    server: need('AVIARY_K8S_SERVER'),
+    containerdSocket,
+    startMs,
+    kubectl: (args, input) => run(join(binDir, 'kubectl'), args, toolEnv, input),
+    helm: (args) => run(join(binDir, 'helm'), args, toolEnv),
+    importImages: async (files) => {
+      for (const f of files) {
+        const res = await run('ctr', ['--address', containerdSocket, '-n', 'k8s.io', 'images', 'import', f]);
+        if (res.code !== 0) throw new Error(`ctr images import ${f} failed: ${res.stderr}`);
+      }
+    },
+    stop,
+  };
+}
+
+async function waitForReady(child: ChildProcess, dir: string, timeoutMs: number, log: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!existsSync(join(dir, 'ready'))) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`start-node.sh exited (${child.exitCode ?? child.signalCode}) before the node was ready:\n${log()}`);
+    }
+    if (Date.now() > deadline) throw new Error(`node not ready within ${timeoutMs} ms:\n${log()}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+function parseEnv(text: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const i = line.indexOf('=');
+    if (i > 0) env[line.slice(0, i)] = line.slice(i + 1);
+  }
+  return env;
+}
+
+/** Polls `check` until it returns a value (not undefined) or the timeout passes. */
+export async function eventually<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (last error: ${String(last)})` : ''}`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
