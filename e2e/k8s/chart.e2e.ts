@@ -134,7 +134,11 @@ describe('chart contracts', () => {
       AVIARY_ADMIN_PORT: '15014',
       AVIARY_HEALTH_HOST: '0.0.0.0',
       AVIARY_HEALTH_PORT: '15021',
-      AVIARY_XDS_HOST: '0.0.0.0',
+      AVIARY_XDS_TLS: 'true',
+      AVIARY_XDS_TLS_HOST: '0.0.0.0',
+      AVIARY_XDS_TLS_PORT: '15012',
+      AVIARY_XDS_PLAINTEXT: 'false',
+      AVIARY_XDS_HOST: '127.0.0.1',
       AVIARY_NATS_URL: 'nats://aviary-nats.aviary-system.svc:4222',
       AVIARY_TRUST_DOMAIN: 'mesh.example.org',
       AVIARY_LOG_LEVEL: 'debug',
@@ -154,13 +158,14 @@ describe('chart contracts', () => {
     expect(env).toMatchObject({
       AVIARY_TLS_DNS_NAMES: 'aviary-injector-webhook.istio-system.svc,aviary-injector-webhook.istio-system.svc.cluster.local',
       AVIARY_PROXY_IMAGE: 'docker.io/aviary/gateway:0.1.0',
-      AVIARY_PILOT_ADDRESS: 'aviary-pilot.istio-system.svc:15010',
+      AVIARY_PILOT_ADDRESS: 'aviary-pilot.istio-system.svc:15012',
       AVIARY_CITADEL_ADDRESS: 'aviary-citadel.istio-system.svc:15013',
       AVIARY_PROXY_NATS_URL: 'nats://aviary-nats.istio-system.svc:4222',
     });
     const servicePorts = (name: string): number[] =>
       ((all.find((d) => d.kind === 'Service' && d.metadata.name === name)?.spec as { ports: { port: number }[] }).ports ?? []).map((p) => p.port);
-    expect(servicePorts('aviary-pilot')).toContain(15010);
+    expect(servicePorts('aviary-pilot')).toContain(15012);
+    expect(servicePorts('aviary-pilot')).not.toContain(15010);
     expect(servicePorts('aviary-citadel')).toContain(15013);
   });
 

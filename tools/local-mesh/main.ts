@@ -32,6 +32,7 @@ const wanted = [
   ...(config.natsPort === 0 ? [] : [{ port: config.natsPort, what: 'nats-server' }]),
   ...appConfigs.map((s) => ({ port: s.options.adminPort.default, what: `${s.app} admin API` })),
   { port: pilotConfig.options.xdsPort.default, what: 'pilot xDS' },
+  { port: pilotConfig.options.xdsTlsPort.default, what: 'pilot xDS over mTLS' },
 ];
 const busy: typeof wanted = [];
 for (const w of wanted) if (!(await portFree('127.0.0.1', w.port))) busy.push(w);
@@ -124,7 +125,8 @@ if (config.demo && !existsSync(demoScript)) {
 const deferred = config.demo ? new Set(['gateway']) : new Set<string>();
 const started = new Map<string, AppProcess>();
 for (const spec of appConfigs) {
-  if (!deferred.has(spec.app)) started.set(spec.app, launch(spec.app, appScript(spec.app), appEnv(spec.app)));
+  // pilot serves xDS over mTLS too (15012), with a serving certificate from citadel
+  if (!deferred.has(spec.app)) started.set(spec.app, launch(spec.app, appScript(spec.app), appEnv(spec.app, spec.app === 'pilot' ? { AVIARY_XDS_TLS: 'true' } : {})));
 }
 const firstRows = await Promise.all(appConfigs.filter((s) => started.has(s.app)).map((s) => ready(started.get(s.app) as AppProcess, s.options.adminPort.default)));
 await failIfNotReady(firstRows);

@@ -7,6 +7,7 @@ import { runComponent } from '@aviary/runtime';
 import { configApi } from './lib/config-api';
 import { Discovery } from './lib/discovery';
 import { loadMeshConfig } from './lib/mesh-config';
+import { assertXdsListeners, XdsTlsMaterial } from './lib/xds-tls';
 import { xdsApi } from './lib/xds-api';
 
 const config = configFromProcess(pilotConfig);
@@ -45,6 +46,7 @@ await runComponent({
   config,
   description: 'Mesh config (Istio API) and discovery: the config store, xDS (ADS) status and debug.',
   build: async ({ bus, logger, registry }) => {
+    assertXdsListeners(config);
     const { store, watched } = await openStores(config, bus, logger);
     const discovery = new Discovery({
       store: watched,
@@ -57,14 +59,31 @@ await runComponent({
       jwks: { timeoutMs: config.jwksFetchTimeoutMs, maxBytes: config.jwksMaxBytes, refreshMs: config.jwksRefreshMs, retryMs: config.jwksRetryMs },
     });
     await discovery.start();
+    const tls = config.xdsTls
+      ? new XdsTlsMaterial({
+          bus,
+          logger,
+          trustDomain: config.trustDomain,
+          dnsNames: config.xdsTlsDnsNames.split(','),
+          ttlSeconds: config.xdsTlsCertTtlSeconds,
+          signTimeoutMs: config.caSignTimeoutMs,
+        })
+      : undefined;
+    await tls?.start();
     const routes = [configApi({ store, limits: { maxDocuments: config.maxConfigDocuments, maxKeys: config.maxConfigKeys } }), xdsApi(discovery.server)];
     return {
-      readiness: [{ name: 'xds', ready: () => discovery.ready }],
+      readiness: [{ name: 'xds', ready: () => discovery.ready }, ...(tls ? [{ name: 'xds-tls', ready: () => tls.ready }] : [])],
       routes: async (app) => {
         for (const r of routes) await r(app);
       },
-      listen: async () => ({ xds: `${config.xdsHost}:${await discovery.listen(config.xdsHost, config.xdsPort)}` }),
-      stop: () => discovery.stop(),
+      listen: async () => ({
+        ...(config.xdsPlaintext && { xds: `${config.xdsHost}:${await discovery.listen(config.xdsHost, config.xdsPort)}` }),
+        ...(tls && { xdsTls: `${config.xdsTlsHost}:${await discovery.listenTls(config.xdsTlsHost, config.xdsTlsPort, tls.credentials)}` }),
+      }),
+      stop: async () => {
+        await discovery.stop();
+        await tls?.stop();
+      },
     };
   },
 });

@@ -11,8 +11,9 @@ export class RawAdsStream {
   error: grpc.ServiceError | undefined;
   private readonly client: grpc.Client;
 
-  constructor(port: number, readonly delta: boolean) {
-    this.client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  /** `credentials`: e.g. `grpc.credentials.createSsl(...)` for an mTLS port; plaintext by default. */
+  constructor(port: number, readonly delta: boolean, credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure()) {
+    this.client = new grpc.Client(`127.0.0.1:${port}`, credentials);
     const rpc = delta ? AdsService.delta : AdsService.sotw;
     this.stream = this.client.makeBidiStreamRequest(
       rpc.path,

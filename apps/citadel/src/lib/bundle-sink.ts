@@ -1,9 +1,9 @@
 import { Kvm, type KV } from '@nats-io/kv';
 import type { BundleSink, TrustBundle } from '@aviary/ca';
 import { Subjects, type Bus } from '@aviary/events';
+import { BUNDLE_BUCKET, BUNDLE_KEY } from '@aviary/serving-tls';
 
-export const BUNDLE_BUCKET = 'aviary-ca';
-export const BUNDLE_KEY = 'bundle';
+export { BUNDLE_BUCKET, BUNDLE_KEY };
 
 /**
  * Publishes the trust bundle on aviary.ca.v1.bundle and stores it in the JetStream KV bucket

@@ -1,12 +1,12 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createTelemetryPublisher, startAccessLogServer, type AccessLogServer } from '@aviary/access-log';
-import { agentNode, EnvoyAgent, parseHostPort, type HostPort } from '@aviary/agent';
+import { agentNode, EnvoyAgent, parseHostPort, pilotTlsSetting, type HostPort } from '@aviary/agent';
 import { envoyPath, type ConfigOf, type CommonConfig, type gatewayConfig } from '@aviary/config';
 import { AviaryError } from '@aviary/errors';
 import { Subjects, type Stoppable } from '@aviary/events';
 import type { Component, ComponentContext } from '@aviary/runtime';
-import { followTrustBundle } from './bundle';
+import { followTrustBundle } from '@aviary/serving-tls';
 import { gatewayRoutes } from './routes';
 
 export type GatewayConfig = ConfigOf<typeof gatewayConfig> & CommonConfig;
@@ -30,6 +30,10 @@ export async function buildGateway(ctx: ComponentContext<GatewayConfig>): Promis
   const log = logger.child({ proxy: node.id });
   const pilot = parseHostPort(config.pilotAddress, 'AVIARY_PILOT_ADDRESS');
   const token = tokenSource(config);
+  const pilotTls = pilotTlsSetting({ xdsTls: config.xdsTls, platform: config.platform, pilot, subjectAltName: config.pilotSubjectAltName });
+  if (pilotTls !== undefined && token === undefined) {
+    throw new AviaryError('INVALID_ARGUMENT', 'GATEWAY_XDS_TLS_NEEDS_IDENTITY', `xDS over mTLS to ${config.pilotAddress} presents the workload certificate: set AVIARY_JOIN_TOKEN or AVIARY_TOKEN_PATH (or AVIARY_XDS_TLS=off for pilot's plaintext loopback port)`);
+  }
   if (config.statusPort !== 0 && config.adminPort === 0) throw new AviaryError('INVALID_ARGUMENT', 'GATEWAY_STATUS_PORT_NEEDS_ADMIN_PORT', 'AVIARY_STATUS_PORT: the readiness listener forwards to the agent admin, which then needs a fixed AVIARY_ADMIN_PORT (or set AVIARY_STATUS_PORT=0)');
   const bindHost = config.platform === 'kubernetes' ? '0.0.0.0' : '127.0.0.1';
   const at = (port: number): HostPort => ({ host: bindHost, port });
@@ -42,6 +46,7 @@ export async function buildGateway(ctx: ComponentContext<GatewayConfig>): Promis
     bootstrap: {
       node,
       pilot,
+      ...(pilotTls === undefined ? {} : { pilotTls }),
       xdsProtocol: config.xdsProtocol,
       ...(config.statsPort === 0 ? {} : { stats: at(config.statsPort) }),
       ...(config.statusPort === 0 ? {} : { readiness: { ...at(config.statusPort), agentAdminPort: config.adminPort } }),
@@ -99,7 +104,7 @@ export async function buildGateway(ctx: ComponentContext<GatewayConfig>): Promis
         logger: log,
       });
       await agent.start();
-      return { mode: config.mode, proxyId: node.id, pilot: config.pilotAddress, envoyAdminPort: agent.admin.port, spiffeId: token === undefined ? undefined : node.spiffeId };
+      return { mode: config.mode, proxyId: node.id, pilot: config.pilotAddress, pilotTls: pilotTls !== undefined, envoyAdminPort: agent.admin.port, spiffeId: token === undefined ? undefined : node.spiffeId };
     },
     stop: async () => {
       // Envoy drains first; its last access log entries arrive before the ALS server stops.

@@ -4,11 +4,11 @@ import type { ConfigOf } from '@aviary/config';
 import type { injectorConfig } from '@aviary/config';
 import { injectionValues, parseInjectionTemplate, type InjectionValues } from '@aviary/injection';
 import type { Component, ComponentContext } from '@aviary/runtime';
+import { CertificateSource, type ActiveCertificate } from '@aviary/serving-tls';
 import { Injector } from './injector';
 import { injectorMetrics } from './metrics';
 import { registerPreviewRoute } from './preview';
 import { resolveTemplateFile } from './template-file';
-import { CertificateSource, type ActiveCertificate } from './tls';
 import { meshValidator, type MeshValidator } from './validator';
 import { buildWebhookServer } from './webhook-server';
 
@@ -64,7 +64,8 @@ export async function buildInjector(
     },
     (cert) => swap(cert),
   );
-  const certificate = await certificates.start();
+  // Self-signed while citadel is away, so start() always yields one.
+  const certificate = (await certificates.start()) ?? certificates.current;
   const server = buildWebhookServer({ injector, validator, metrics, logger, bodyLimit: config.webhookBodyLimit, certificate });
   const announceCa = async (cert: ActiveCertificate): Promise<void> => {
     if (onServingCa === undefined) return;

@@ -2,15 +2,11 @@ import type { Server } from 'node:https';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import { AviaryError } from '@aviary/errors';
 import type { Logger } from '@aviary/observability';
+import type { ServingCertificate } from '@aviary/serving-tls';
 import { allow, deny, parseAdmissionReview, type AdmissionRequest, type AdmissionReviewOut } from './admission';
 import type { Injector } from './injector';
 import type { InjectorMetrics, Webhook } from './metrics';
 import type { MeshValidator } from './validator';
-
-export interface ServingCertificate {
-  readonly keyPem: string;
-  readonly certPem: string;
-}
 
 export interface WebhookServerOptions {
   readonly injector: Injector;

@@ -4,11 +4,13 @@ import type { ConfigStore, Watch } from '@aviary/config-store';
 import { Subjects, type Bus } from '@aviary/events';
 import type { ExtensionProvider } from '@aviary/mesh-api';
 import { lenientNodeParser, proxyKinds, SnapshotBuilder, type MeshSnapshot, type ProxyInfo, type SnapshotDelta } from '@aviary/mesh-model';
+import type * as grpc from '@grpc/grpc-js';
 import { XdsServer } from '@aviary/xds-server';
 import { BuildPacer } from './build-pacer';
 import { defaultJwksOptions, JwksResolver, type JwksResolverOptions } from './jwks';
 import { applyDelta, meshSource, type MeshSource } from './mesh-source';
 import { StatusPublisher, type StatusBatching } from './status-publisher';
+import { identityRefusalReasons, proxyIdentityAuthorizer } from './xds-identity';
 
 export interface DiscoveryOptions {
   readonly store: ConfigStore;
@@ -64,6 +66,7 @@ export class Discovery {
       metrics: opts.registry,
       logger: opts.logger.child({ component: 'xds' }),
       debounce: opts.debounce,
+      refusalReasons: identityRefusalReasons,
     });
     this.status = new StatusPublisher((data) => {
       try {
@@ -102,8 +105,19 @@ export class Discovery {
     this.initialized = true;
   }
 
+  /** The plaintext port: no authentication, so loopback development only. */
   async listen(host: string, port: number): Promise<number> {
     const bound = await this.server.listen(`${host}:${port}`);
+    this.listening = true;
+    return bound;
+  }
+
+  /**
+   * The mTLS port: `credentials` require a client certificate chained to the mesh roots, and
+   * every stream's SPIFFE ID must match the namespace and service account its node claims.
+   */
+  async listenTls(host: string, port: number, credentials: grpc.ServerCredentials): Promise<number> {
+    const bound = await this.server.listen(`${host}:${port}`, credentials, proxyIdentityAuthorizer(this.opts.trustDomain));
     this.listening = true;
     return bound;
   }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { envoyBootstrap, parseHostPort, type BootstrapInput } from './bootstrap';
+import { envoyBootstrap, parseHostPort, pilotTlsSetting, type BootstrapInput } from './bootstrap';
 import { findEnvoy } from '@aviary/config';
 import { agentNode } from './node';
 
@@ -23,7 +23,8 @@ const cases: Record<string, BootstrapInput> = {
   },
   'sidecar-kubernetes': {
     node: agentNode({ mode: 'sidecar', platform: 'kubernetes', name: 'hello-v1-7d9f', namespace: 'demo', serviceAccount: 'hello', labels: 'app=hello,version=v1', podIp: '10.1.2.3', trustDomain: 'cluster.local' }),
-    pilot: { host: 'aviary-pilot.aviary-system.svc', port: 15010 },
+    pilot: { host: 'aviary-pilot.aviary-system.svc', port: 15012 },
+    pilotTls: { subjectAltName: 'aviary-pilot.aviary-system.svc' },
     xdsProtocol: 'sotw',
     adminPort: 15000,
     sdsSocket: '/var/run/aviary/sds.sock',
@@ -56,6 +57,25 @@ describe('envoyBootstrap (UPDATE_GOLDEN=1 rewrites the golden files)', () => {
       }
     });
   }
+
+  it('chooses mTLS to pilot: on in Kubernetes or at port 15012 (auto), as set otherwise; verifies the SAN given, else the host', () => {
+    const local = { host: '127.0.0.1', port: 15010 };
+    expect(pilotTlsSetting({ xdsTls: 'auto', platform: 'local', pilot: local, subjectAltName: '' })).toBeUndefined();
+    expect(pilotTlsSetting({ xdsTls: 'auto', platform: 'local', pilot: { host: '127.0.0.1', port: 15012 }, subjectAltName: '' })).toEqual({ subjectAltName: '127.0.0.1' });
+    expect(pilotTlsSetting({ xdsTls: 'auto', platform: 'kubernetes', pilot: { host: 'pilot.x.svc', port: 9000 }, subjectAltName: '' })).toEqual({ subjectAltName: 'pilot.x.svc' });
+    expect(pilotTlsSetting({ xdsTls: 'off', platform: 'kubernetes', pilot: local, subjectAltName: '' })).toBeUndefined();
+    expect(pilotTlsSetting({ xdsTls: 'on', platform: 'local', pilot: local, subjectAltName: 'aviary-pilot.aviary-system.svc' })).toEqual({ subjectAltName: 'aviary-pilot.aviary-system.svc' });
+  });
+
+  it('sends xds-grpc over mTLS with the SDS secrets default and ROOTCA and checks pilot by SAN (an IP literal as IP_ADDRESS, no SNI)', () => {
+    const b = envoyBootstrap({ ...cases['router-local']!, pilot: { host: '127.0.0.1', port: 15012 }, pilotTls: { subjectAltName: '127.0.0.1' } }) as { static_resources: { clusters: Array<{ name: string; transport_socket?: { typed_config: Record<string, unknown> } }> } };
+    const tls = b.static_resources.clusters.find((c) => c.name === 'xds-grpc')!.transport_socket!.typed_config as { sni?: string; common_tls_context: Record<string, unknown> };
+    expect(tls.sni).toBeUndefined();
+    expect(JSON.stringify(tls.common_tls_context)).toContain('"san_type":"IP_ADDRESS","matcher":{"exact":"127.0.0.1"}');
+    expect(JSON.stringify(tls.common_tls_context)).toMatch(/"name":"default".*"cluster_name":"sds-grpc".*"name":"ROOTCA"/);
+    const plain = envoyBootstrap(cases['router-local']!) as typeof b;
+    expect(plain.static_resources.clusters.find((c) => c.name === 'xds-grpc')!.transport_socket).toBeUndefined();
+  });
 
   it('puts the Istio node id and metadata pilot reads', () => {
     const b = envoyBootstrap(cases['router-local']!) as { node: { id: string; metadata: Record<string, unknown> } };

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { AviaryError } from '@aviary/errors';
 import type { AgentNode } from './node';
+import { ROOT_SECRET, WORKLOAD_SECRET } from './sds-server';
 
 /**
  * Envoy's bootstrap, written by the agent before it starts Envoy (CONTRACT.md): static clusters
@@ -23,8 +24,15 @@ export interface HostPort {
 
 export interface BootstrapInput {
   readonly node: AgentNode;
-  /** pilot's plaintext ADS (`host:port`; a DNS name is resolved by Envoy). */
+  /** pilot's ADS (`host:port`; a DNS name is resolved by Envoy). */
   readonly pilot: HostPort;
+  /**
+   * Reach pilot over mutual TLS (its 15012): the client certificate is the SDS secret `default`,
+   * the trust anchors `ROOTCA`, both from `sds-grpc`; pilot's certificate must carry
+   * `subjectAltName` (a DNS name, or an IP address for an IP literal), also sent as SNI for a name.
+   * Absent: plaintext (pilot's loopback-only 15010).
+   */
+  readonly pilotTls?: { readonly subjectAltName: string };
   readonly xdsProtocol: XdsProtocol;
   readonly adminPort: number;
   readonly sdsSocket: string;
@@ -37,6 +45,19 @@ export interface BootstrapInput {
 
 const T = 'type.googleapis.com/';
 const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
+
+/** pilot's mTLS xDS port (Istio's 15012). */
+export const PILOT_MTLS_PORT = 15012;
+
+/**
+ * Whether `xds-grpc` uses mTLS: `on`/`off` as set; `auto` turns it on in Kubernetes and whenever
+ * the pilot address is the mTLS port. The SAN pilot must present is `subjectAltName`, else the
+ * host of the pilot address.
+ */
+export function pilotTlsSetting(opts: { readonly xdsTls: 'auto' | 'on' | 'off'; readonly platform: 'local' | 'kubernetes'; readonly pilot: HostPort; readonly subjectAltName: string }): BootstrapInput['pilotTls'] {
+  const on = opts.xdsTls === 'on' || (opts.xdsTls === 'auto' && (opts.platform === 'kubernetes' || opts.pilot.port === PILOT_MTLS_PORT));
+  return on ? { subjectAltName: opts.subjectAltName !== '' ? opts.subjectAltName : opts.pilot.host } : undefined;
+}
 
 /** Splits `host:port` (`[v6]:port` too), with a clear error naming the option. */
 export function parseHostPort(text: string, option: string): HostPort {
@@ -61,6 +82,39 @@ function grpcCluster(name: string, address: object, type: 'STATIC' | 'STRICT_DNS
       [`envoy.extensions.upstreams.http.v3.HttpProtocolOptions`]: {
         '@type': T + HTTP_PROTOCOL_OPTIONS,
         explicit_http_config: { http2_protocol_options: {} },
+      },
+    },
+  };
+}
+
+/** An SDS secret from the agent's `sds-grpc` (as pilot's own references: no fetch deadline). */
+function agentSecret(name: string) {
+  return {
+    name,
+    sds_config: {
+      api_config_source: { api_type: 'GRPC', transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: SDS_CLUSTER } }], set_node_on_first_message_only: true },
+      initial_fetch_timeout: '0s',
+      resource_api_version: 'V3',
+    },
+  };
+}
+
+/** `xds-grpc` over mTLS with the workload certificate; pilot is verified by its SAN. */
+function pilotTransportSocket(subjectAltName: string) {
+  const ip = isIP(subjectAltName) !== 0;
+  return {
+    name: 'envoy.transport_sockets.tls',
+    typed_config: {
+      '@type': `${T}envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext`,
+      ...(ip ? {} : { sni: subjectAltName }),
+      common_tls_context: {
+        tls_params: { tls_minimum_protocol_version: 'TLSv1_2', tls_maximum_protocol_version: 'TLSv1_3' },
+        alpn_protocols: ['h2'],
+        tls_certificate_sds_secret_configs: [agentSecret(WORKLOAD_SECRET)],
+        combined_validation_context: {
+          default_validation_context: { match_typed_subject_alt_names: [{ san_type: ip ? 'IP_ADDRESS' : 'DNS', matcher: { exact: subjectAltName } }] },
+          validation_context_sds_secret_config: agentSecret(ROOT_SECRET),
+        },
       },
     },
   };
@@ -124,7 +178,10 @@ export function envoyBootstrap(input: BootstrapInput): Record<string, unknown> {
   // the agent holds readiness meanwhile instead of letting Envoy go live without config.
   const fromAds = { ads: {}, resource_api_version: 'V3', initial_fetch_timeout: '0s' };
   const clusters: object[] = [
-    grpcCluster(XDS_CLUSTER, socketAddress(input.pilot), pilotType),
+    {
+      ...grpcCluster(XDS_CLUSTER, socketAddress(input.pilot), pilotType),
+      ...(input.pilotTls === undefined ? {} : { transport_socket: pilotTransportSocket(input.pilotTls.subjectAltName) }),
+    },
     grpcCluster(SDS_CLUSTER, { pipe: { path: input.sdsSocket } }, 'STATIC'),
     grpcCluster(ALS_CLUSTER, { pipe: { path: input.alsSocket } }, 'STATIC'),
   ];

@@ -1,5 +1,5 @@
 export { XdsServer } from './server';
-export type { XdsServerOptions, ConfigDumpEntry } from './server';
+export type { XdsServerOptions, ConfigDumpEntry, StreamAuthorizer, StreamPeer, StreamVerdict } from './server';
 export { XdsMetrics } from './metrics';
 export type { TypeLabel } from './metrics';
 export { pushOrder } from './connection';

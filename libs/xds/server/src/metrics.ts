@@ -9,9 +9,13 @@ export class XdsMetrics {
   readonly convergence: Histogram<'type'>;
   readonly rejects: Counter<'type'>;
   readonly connected: Gauge<'kind'>;
+  readonly refused: Counter<'reason'>;
 
-  /** `kinds`: the node parser's closed set of proxy kinds, shown at 0 before any connects. */
-  constructor(registry: Registry = new Registry(), kinds: readonly string[] = []) {
+  /**
+   * `kinds`: the node parser's closed set of proxy kinds, shown at 0 before any connects;
+   * `refusalReasons`: the closed set of reasons a stream is refused for, likewise.
+   */
+  constructor(registry: Registry = new Registry(), kinds: readonly string[] = [], refusalReasons: readonly string[] = ['invalid_node']) {
     const registers = [registry];
     this.pushes = new Counter({ name: 'aviary_xds_pushes_total', help: 'xDS responses sent, by resource type.', labelNames: ['type'], registers });
     this.pushDuration = new Histogram({
@@ -31,5 +35,12 @@ export class XdsMetrics {
     this.rejects = new Counter({ name: 'aviary_xds_rejects_total', help: 'xDS responses NACKed by proxies, by resource type.', labelNames: ['type'], registers });
     this.connected = new Gauge({ name: 'aviary_xds_connected_proxies', help: 'Open ADS streams, by proxy kind.', labelNames: ['kind'], registers });
     for (const kind of kinds) this.connected.set({ kind }, 0);
+    this.refused = new Counter({
+      name: 'aviary_xds_streams_refused_total',
+      help: 'ADS streams ended before being served: the node was invalid or the listener refused the peer, by reason.',
+      labelNames: ['reason'],
+      registers,
+    });
+    for (const reason of new Set(refusalReasons)) this.refused.inc({ reason }, 0);
   }
 }

@@ -1,3 +1,4 @@
+import type { PeerCertificate } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import type { Registry } from 'prom-client';
 import { isAviaryError } from '@aviary/errors';
@@ -27,7 +28,32 @@ export interface XdsServerOptions<P extends XdsPeer = XdsPeer> {
   readonly clock?: Clock;
   /** `control_plane.identifier` sent in every response. */
   readonly controlPlaneId?: string;
+  /**
+   * Every `reason` a `StreamAuthorizer` given to `listen`/`register` may return (a closed set):
+   * the refused-streams counter shows each at 0 from the start.
+   */
+  readonly refusalReasons?: readonly string[];
 }
+
+/** What the transport knows of a stream's peer. */
+export interface StreamPeer {
+  /** `ip:port` as gRPC reports it. */
+  readonly address: string;
+  /** `ssl` on a TLS listener; unset on a plaintext one. */
+  readonly transportSecurity?: string;
+  /** The client certificate the TLS handshake verified (only on a listener that requires one). */
+  readonly certificate?: PeerCertificate;
+}
+
+export type StreamVerdict = { readonly allowed: true } | { readonly allowed: false; readonly reason: string; readonly message: string };
+
+/**
+ * Decides, from the parsed node and the transport peer, whether a stream may be served. Called
+ * once per stream, on its first request. A refusal ends the stream with PERMISSION_DENIED, a
+ * warning and `aviary_xds_streams_refused_total{reason}`; `reason` must be one of
+ * `XdsServerOptions.refusalReasons`.
+ */
+export type StreamAuthorizer<P> = (proxy: P, peer: StreamPeer) => StreamVerdict;
 
 export interface ConfigDumpEntry {
   readonly typeUrl: ResourceTypeUrl;
@@ -52,12 +78,12 @@ export class XdsServer<P extends XdsPeer = XdsPeer> {
   private readonly host: StreamHost<P>;
   private readonly debouncer: Debouncer<SourceChange<P>[]> | undefined;
   private readonly unsubscribe: () => void;
-  private grpcServer: grpc.Server | undefined;
+  private grpcServers: grpc.Server[] = [];
   private readonly clock: Clock;
 
   constructor(private readonly options: XdsServerOptions<P>) {
     this.clock = options.clock ?? systemClock;
-    this.metrics = new XdsMetrics(options.metrics, options.kinds);
+    this.metrics = new XdsMetrics(options.metrics, options.kinds, ['invalid_node', ...(options.refusalReasons ?? [])]);
     const log = options.logger ?? silentLogger;
     this.host = {
       source: options.source,
@@ -89,20 +115,24 @@ export class XdsServer<P extends XdsPeer = XdsPeer> {
     return () => this.statusListeners.delete(listener);
   }
 
-  /** Adds the ADS service to a gRPC server the caller owns. */
-  register(server: grpc.Server): void {
+  /** Adds the ADS service to a gRPC server the caller owns; `authorize` vets each of its streams. */
+  register(server: grpc.Server, authorize?: StreamAuthorizer<P>): void {
     server.addService(adsServiceDefinition(), {
-      StreamAggregatedResources: (call: Call<DiscoveryRequest>) => this.serve(call, 'sotw'),
-      DeltaAggregatedResources: (call: Call<DeltaDiscoveryRequest>) => this.serve(call, 'delta'),
+      StreamAggregatedResources: (call: Call<DiscoveryRequest>) => this.serve(call, 'sotw', authorize),
+      DeltaAggregatedResources: (call: Call<DeltaDiscoveryRequest>) => this.serve(call, 'delta', authorize),
     });
   }
 
-  /** Starts an own gRPC server; resolves to the bound port. */
-  async listen(address = '127.0.0.1:15010', credentials = grpc.ServerCredentials.createInsecure()): Promise<number> {
+  /**
+   * Starts an own gRPC server on `address` (call once per listener, e.g. a loopback plaintext
+   * port and an mTLS port); resolves to the bound port. `authorize` vets every stream of this
+   * listener (e.g. the peer certificate against the node's claims).
+   */
+  async listen(address = '127.0.0.1:15010', credentials = grpc.ServerCredentials.createInsecure(), authorize?: StreamAuthorizer<P>): Promise<number> {
     const server = new grpc.Server({ 'grpc.max_send_message_length': 64 * 1024 * 1024, 'grpc.keepalive_time_ms': 30_000 });
-    this.register(server);
+    this.register(server, authorize);
     const port = await new Promise<number>((resolve, reject) => server.bindAsync(address, credentials, (err, p) => (err ? reject(err) : resolve(p))));
-    this.grpcServer = server;
+    this.grpcServers.push(server);
     return port;
   }
 
@@ -110,28 +140,34 @@ export class XdsServer<P extends XdsPeer = XdsPeer> {
   async stop(graceMs = 1000): Promise<void> {
     this.unsubscribe();
     this.debouncer?.cancel();
-    const server = this.grpcServer;
-    this.grpcServer = undefined;
-    if (!server) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        server.forceShutdown();
-        resolve();
-      }, graceMs);
-      server.tryShutdown(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-      for (const conn of this.connections.values()) conn.close();
-    });
+    const servers = this.grpcServers;
+    this.grpcServers = [];
+    if (servers.length === 0) return;
+    const shutdown = Promise.all(
+      servers.map(
+        (server) =>
+          new Promise<void>((resolve) => {
+            const timer = setTimeout(() => {
+              server.forceShutdown();
+              resolve();
+            }, graceMs);
+            server.tryShutdown(() => {
+              clearTimeout(timer);
+              resolve();
+            });
+          }),
+      ),
+    );
+    for (const conn of this.connections.values()) conn.close();
+    await shutdown;
   }
 
   /** Drops every stream at once, as a crash would (for restart tests). */
   kill(): void {
     this.unsubscribe();
     this.debouncer?.cancel();
-    this.grpcServer?.forceShutdown();
-    this.grpcServer = undefined;
+    for (const server of this.grpcServers) server.forceShutdown();
+    this.grpcServers = [];
   }
 
   /** Pushes a debounced change now. */
@@ -186,7 +222,7 @@ export class XdsServer<P extends XdsPeer = XdsPeer> {
     }
   }
 
-  private serve(call: Call<DiscoveryRequest> | Call<DeltaDiscoveryRequest>, protocol: 'sotw' | 'delta'): void {
+  private serve(call: Call<DiscoveryRequest> | Call<DeltaDiscoveryRequest>, protocol: 'sotw' | 'delta', authorize: StreamAuthorizer<P> | undefined): void {
     let conn: SotwConnection<P> | DeltaConnection<P> | undefined;
     const write = (buf: Buffer): void => {
       if (!call.writable || call.cancelled) return;
@@ -203,6 +239,7 @@ export class XdsServer<P extends XdsPeer = XdsPeer> {
       try {
         if (!conn) {
           const proxy = this.parse(req.node);
+          if (authorize !== undefined && !this.authorized(call, proxy, authorize)) return;
           conn = protocol === 'sotw' ? new SotwConnection(this.host, proxy, write) : new DeltaConnection(this.host, proxy, write);
           conn.close = () => {
             cleanup();
@@ -218,6 +255,7 @@ export class XdsServer<P extends XdsPeer = XdsPeer> {
         const details = isAviaryError(err) ? err.message : `internal error: ${(err as Error).message}`;
         const code = isAviaryError(err) && err.kind === 'INVALID_ARGUMENT' ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL;
         this.host.log.warn({ err, proxyId: conn?.proxy.id }, 'ADS stream failed');
+        if (conn === undefined && code === grpc.status.INVALID_ARGUMENT) this.metrics.refused.inc({ reason: 'invalid_node' });
         cleanup();
         call.emit('error', { code, details });
       }
@@ -229,6 +267,22 @@ export class XdsServer<P extends XdsPeer = XdsPeer> {
     call.on('cancelled', cleanup);
     call.on('error', cleanup);
     call.on('close', cleanup);
+  }
+
+  /** Runs the listener's authorizer; on refusal ends the stream with PERMISSION_DENIED. */
+  private authorized(call: Call<DiscoveryRequest> | Call<DeltaDiscoveryRequest>, proxy: P, authorize: StreamAuthorizer<P>): boolean {
+    const auth = call.getAuthContext();
+    const peer: StreamPeer = {
+      address: call.getPeer(),
+      ...(auth.transportSecurityType !== undefined && { transportSecurity: auth.transportSecurityType }),
+      ...(auth.sslPeerCertificate !== undefined && { certificate: auth.sslPeerCertificate }),
+    };
+    const verdict = authorize(proxy, peer);
+    if (verdict.allowed) return true;
+    this.metrics.refused.inc({ reason: verdict.reason });
+    this.host.log.warn({ proxyId: proxy.id, peer: peer.address, reason: verdict.reason, detail: verdict.message }, 'ADS stream refused');
+    call.emit('error', { code: grpc.status.PERMISSION_DENIED, details: verdict.message });
+    return false;
   }
 
   private parse(node: WireNode | undefined): P {

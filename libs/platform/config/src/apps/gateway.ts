@@ -15,6 +15,12 @@ export const gatewayConfig = defineConfig({
     statsPort: option(PortOrZero, 15090, 'Envoy listener serving Prometheus stats on /stats/prometheus (0: none)'),
     statusPort: option(PortOrZero, 15021, 'Envoy listener answering /healthz/ready from the agent\'s /readyz, as Istio\'s 15021 (0: none; needs a fixed admin port)'),
     pilotAddress: option(Type.String({ minLength: 1 }), '127.0.0.1:15010', 'pilot xDS address host:port (Envoy\'s xds-grpc cluster)'),
+    xdsTls: option(
+      Type.Union([Type.Literal('auto'), Type.Literal('on'), Type.Literal('off')]),
+      'auto',
+      'reach pilot over mutual TLS (client certificate: the workload certificate; pilot verified by pilotSubjectAltName); auto: on in Kubernetes and whenever pilotAddress is pilot\'s mTLS port 15012',
+    ),
+    pilotSubjectAltName: option(Type.String({ maxLength: 253, pattern: '^[A-Za-z0-9.:-]*$' }), '', 'the DNS name (or IP) pilot\'s xDS certificate must carry with xdsTls (empty: the host of pilotAddress)'),
     xdsProtocol: option(Type.Union([Type.Literal('sotw'), Type.Literal('delta')]), 'sotw', 'Envoy\'s ADS flavour: sotw (StreamAggregatedResources) or delta (DeltaAggregatedResources)'),
     citadelAddress: option(Type.String({ minLength: 1 }), '127.0.0.1:8060', 'citadel CA address host:port'),
     name: option(Name, 'gateway', 'this proxy\'s workload instance name (pod name); part of the xDS node id'),

@@ -8,9 +8,16 @@ import { isAviaryError } from '@aviary/errors';
 import { Bus } from '@aviary/events';
 import { NatsServer } from '@aviary/nats-runner';
 import { createLogger } from '@aviary/observability';
-import { Issuer } from '@aviary/pki';
-import { testCertificate } from './testing';
-import { CertificateSource, type ActiveCertificate, type SignRequest } from './tls';
+import { createCsr, generatePrivateKey, Issuer, privateKeyToPem } from '@aviary/pki';
+import { CertificateSource, type ActiveCertificate, type SignRequest } from './certificate-source';
+
+/** A throwaway CA and a serving certificate for `dnsNames`. */
+function testCertificate(dnsNames: string[] = ['localhost', '127.0.0.1']) {
+  const ca = Issuer.createRoot({ trustDomain: 'test.local' });
+  const key = generatePrivateKey('ecdsa-p256');
+  const issued = ca.signServing(createCsr(key, { dnsNames }), dnsNames, 3600);
+  return { certPem: issued.certPem, keyPem: privateKeyToPem(key) };
+}
 
 const logger = createLogger('tls-test', 'silent');
 const base = { dnsNames: ['injector.aviary-system.svc', 'localhost'], ttlSeconds: 3600, reloadIntervalMs: 60_000, signTimeoutMs: 2_000, trustDomain: 'cluster.local', logger };
@@ -19,7 +26,7 @@ const noSigner: SignRequest = async () => ({ ok: false, code: 'NO_RESPONDER', me
 describe('CertificateSource', () => {
   let dir: string;
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'aviary-injector-tls-'));
+    dir = await mkdtemp(join(tmpdir(), 'aviary-serving-tls-'));
   });
   afterAll(async () => rm(dir, { recursive: true, force: true }));
 
@@ -30,7 +37,7 @@ describe('CertificateSource', () => {
     const changes: ActiveCertificate[] = [];
     const source = new CertificateSource({ ...base, certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key'), sign: noSigner }, (c) => changes.push(c));
     try {
-      expect((await source.start()).origin).toBe('files');
+      expect((await source.start())?.origin).toBe('files');
       await source.refresh();
       expect(changes).toHaveLength(0);
       const second = testCertificate();
@@ -63,7 +70,7 @@ describe('CertificateSource', () => {
     const ca = Issuer.createRoot({ trustDomain: 'cluster.local' });
     beforeAll(async () => {
       nats = await NatsServer.start();
-      bus = await Bus.connect({ url: nats.url, source: 'injector-webhook-test', logger, registry: new Registry() });
+      bus = await Bus.connect({ url: nats.url, source: 'serving-tls-test', logger, registry: new Registry() });
     });
     afterAll(async () => {
       await bus.close();
@@ -75,7 +82,7 @@ describe('CertificateSource', () => {
       const changes: ActiveCertificate[] = [];
       const source = new CertificateSource({ ...base, certFile: '', keyFile: '', sign }, (c) => changes.push(c));
       try {
-        const fallback = await source.start();
+        const fallback = (await source.start())!;
         expect(fallback.origin).toBe('self-signed');
         expect(new X509Certificate(fallback.certPem).verify(new X509Certificate(fallback.caPem!).publicKey)).toBe(true);
 

@@ -4,7 +4,12 @@ import { AviaryError, isAviaryError } from '@aviary/errors';
 import type { EventData, ReplyData } from '@aviary/events';
 import type { Logger } from '@aviary/observability';
 import { createCsr, generatePrivateKey, Issuer, parseCertificate, privateKeyToPem } from '@aviary/pki';
-import type { ServingCertificate } from './webhook-server';
+
+/** A PEM certificate chain (leaf first) and its private key. */
+export interface ServingCertificate {
+  readonly keyPem: string;
+  readonly certPem: string;
+}
 
 export type CertificateOrigin = 'files' | 'citadel' | 'self-signed';
 
@@ -32,6 +37,12 @@ export interface CertificateSourceOptions {
   readonly trustDomain: string;
   readonly sign: SignRequest;
   readonly logger: Logger;
+  /**
+   * What to serve while citadel has not signed: `self-signed` (a throwaway CA, e.g. for a webhook
+   * whose caBundle follows the served CA) or `nothing` (e.g. an mTLS port whose clients trust only
+   * the mesh roots: a self-signed certificate could never pass their check). Default `self-signed`.
+   */
+  readonly whenUnsigned?: 'self-signed' | 'nothing';
 }
 
 /** Renew when this fraction of the lifetime has passed (Istio's rotation default). */
@@ -40,12 +51,13 @@ const RETRY_MIN_MS = 5_000;
 const RETRY_MAX_MS = 300_000;
 
 /**
- * The webhook's serving certificate and its renewal. From files (tlsCertFile/tlsKeyFile,
+ * A control-plane serving certificate and its renewal. From files (tlsCertFile/tlsKeyFile,
  * re-read every reloadIntervalMs, e.g. a cert-manager Secret), or else signed by citadel over
  * `aviary.ca.v1.sign` with a key made here (it never leaves the process) and renewed at 2/3 of
- * its lifetime. When citadel does not answer, a self-signed certificate keeps the webhook
- * serving (logged loudly) while signing is retried. Every change goes to `onChange`, which
- * swaps the TLS context without a restart.
+ * its lifetime. When citadel does not answer, a self-signed certificate keeps the server
+ * serving (logged loudly) while signing is retried, unless `whenUnsigned` is `nothing`. Every
+ * certificate installed after `start()` returned goes to `onChange`, which swaps the TLS
+ * context without a restart.
  */
 export class CertificateSource {
   private timer: NodeJS.Timeout | undefined;
@@ -53,6 +65,7 @@ export class CertificateSource {
   private retryMs = RETRY_MIN_MS;
   private fileDigest = '';
   private cert: ActiveCertificate | undefined;
+  private started = false;
 
   constructor(
     private readonly opts: CertificateSourceOptions,
@@ -72,10 +85,23 @@ export class CertificateSource {
     return this.opts.certFile !== '';
   }
 
-  /** Obtains the first certificate (never fails over citadel: falls back to self-signed) and schedules renewal. */
-  async start(): Promise<ActiveCertificate> {
-    await this.refresh();
-    return this.current;
+  /** The certificate being served, if any yet (with `whenUnsigned: 'nothing'`, none until citadel signs). */
+  get installed(): ActiveCertificate | undefined {
+    return this.cert;
+  }
+
+  /**
+   * Obtains the first certificate and schedules renewal. Never fails over citadel: it falls back
+   * to self-signed, or with `whenUnsigned: 'nothing'` resolves to undefined and keeps retrying
+   * (the certificate then arrives through `onChange`).
+   */
+  async start(): Promise<ActiveCertificate | undefined> {
+    try {
+      await this.refresh();
+      return this.cert;
+    } finally {
+      this.started = true;
+    }
   }
 
   /** One renewal step: re-read the files, or ask citadel again. Schedules the next one. */
@@ -125,14 +151,19 @@ export class CertificateSource {
       this.schedule(renewDelay(leaf.notBefore, leaf.notAfter));
     } catch (err) {
       const needsFallback = this.cert === undefined || Date.now() >= renewTime(this.cert.notBefore, this.cert.notAfter);
-      if (needsFallback) {
+      if (needsFallback && this.opts.whenUnsigned === 'nothing') {
+        this.opts.logger.warn(
+          { err: describe(err), retryInMs: this.retryMs, notAfter: this.cert?.notAfter },
+          this.cert === undefined ? 'citadel did not sign the serving certificate; not serving TLS until it does' : 'renewing the serving certificate failed; will retry',
+        );
+      } else if (needsFallback) {
         this.installSelfSigned(key, csr);
         this.opts.logger.warn(
           { err: describe(err), retryInMs: this.retryMs },
-          'citadel did not sign the webhook serving certificate; serving with a SELF-SIGNED certificate (the API server will not trust it) until citadel answers',
+          'citadel did not sign the serving certificate; serving with a SELF-SIGNED certificate (clients will not trust it) until citadel answers',
         );
       } else {
-        this.opts.logger.warn({ err: describe(err), retryInMs: this.retryMs, notAfter: this.cert?.notAfter }, 'renewing the webhook serving certificate failed; will retry');
+        this.opts.logger.warn({ err: describe(err), retryInMs: this.retryMs, notAfter: this.cert?.notAfter }, 'renewing the serving certificate failed; will retry');
       }
       this.schedule(this.retryMs);
       this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
@@ -149,7 +180,7 @@ export class CertificateSource {
     const first = this.cert === undefined;
     this.cert = cert;
     this.opts.logger.info({ origin: cert.origin, notAfter: cert.notAfter.toISOString() }, first ? 'serving certificate loaded' : 'serving certificate renewed');
-    if (!first) this.onChange(cert);
+    if (this.started) this.onChange(cert);
   }
 
   private schedule(ms: number): void {
