@@ -17,10 +17,10 @@ export interface NamedResources {
   readonly endpoints: readonly { name: string; resource: Msg }[];
 }
 
-const isObject = (v: unknown): v is Msg => v !== null && typeof v === 'object' && !Array.isArray(v);
+export const isObject = (v: unknown): v is Msg => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /** A deep copy with every HttpConnectionManager's `rds` replaced by its `route_config`. */
-function inlineRds(value: unknown, routes: ReadonlyMap<string, Msg>): unknown {
+export function inlineRds(value: unknown, routes: ReadonlyMap<string, Msg>): unknown {
   if (Array.isArray(value)) return value.map((v) => inlineRds(v, routes));
   if (!isObject(value)) return value;
   const out: Msg = {};
@@ -35,7 +35,7 @@ function inlineRds(value: unknown, routes: ReadonlyMap<string, Msg>): unknown {
   return out;
 }
 
-function staticCluster(c: Msg, endpoints: ReadonlyMap<string, Msg>): Msg {
+export function staticCluster(c: Msg, endpoints: ReadonlyMap<string, Msg>): Msg {
   if (c.type !== 'EDS') return c;
   const { eds_cluster_config: eds, ...rest } = c;
   const serviceName = (isObject(eds) && (eds.service_name as string | undefined)) || (c.name as string);
@@ -44,7 +44,7 @@ function staticCluster(c: Msg, endpoints: ReadonlyMap<string, Msg>): Msg {
   return { ...rest, type: 'STATIC', load_assignment: cla };
 }
 
-function pipeCluster(name: string, path: string): Msg {
+export function pipeCluster(name: string, path: string): Msg {
   return {
     name,
     type: 'STATIC',

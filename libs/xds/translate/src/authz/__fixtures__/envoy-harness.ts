@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { encodeMessageOf } from '@aviary/xds-protos';
 import type { Msg } from '../../envoy';
 import type { XdsResources } from '../../translate';
+import { inlineRds, isObject, pipeCluster, staticCluster } from '../../__fixtures__/static-bootstrap';
 
 /**
  * Tests only: run pilot-translated resources in a real upstream Envoy (not `--mode validate`:
@@ -16,48 +17,6 @@ import type { XdsResources } from '../../translate';
  */
 
 export const BOOTSTRAP = 'envoy.config.bootstrap.v3.Bootstrap';
-const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
-
-const isObject = (v: unknown): v is Msg => v !== null && typeof v === 'object' && !Array.isArray(v);
-
-function inlineRds(value: unknown, routes: ReadonlyMap<string, Msg>): unknown {
-  if (Array.isArray(value)) return value.map((v) => inlineRds(v, routes));
-  if (!isObject(value)) return value;
-  const out: Msg = {};
-  for (const [k, v] of Object.entries(value)) out[k] = inlineRds(v, routes);
-  if (out['@type'] === HCM && isObject(out.rds)) {
-    const name = out.rds.route_config_name as string;
-    const route = routes.get(name);
-    if (!route) throw new Error(`listener references route configuration ${name}, which is not in the resources`);
-    delete out.rds;
-    out.route_config = route;
-  }
-  return out;
-}
-
-function staticCluster(c: Msg, endpoints: ReadonlyMap<string, Msg>): Msg {
-  if (c.type !== 'EDS') return c;
-  const { eds_cluster_config: eds, ...rest } = c;
-  const serviceName = (isObject(eds) && (eds.service_name as string | undefined)) || (c.name as string);
-  const cla = endpoints.get(serviceName);
-  if (!cla) throw new Error(`cluster ${String(c.name)} reads EDS ${serviceName}, which is not in the resources`);
-  return { ...rest, type: 'STATIC', load_assignment: cla };
-}
-
-function pipeCluster(name: string, path: string): Msg {
-  return {
-    name,
-    type: 'STATIC',
-    connect_timeout: { seconds: 1 },
-    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { pipe: { path } } } }] }] },
-    typed_extension_protocol_options: {
-      'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
-        '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
-        explicit_http_config: { http2_protocol_options: {} },
-      },
-    },
-  };
-}
 
 /** Listeners (already rewritten by the caller if needed) and clusters in one static bootstrap. */
 export function staticBootstrap(nodeId: string, r: Pick<XdsResources, 'routes' | 'clusters' | 'endpoints'>, listeners: readonly Msg[]): Msg {
