@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { encodeMessageOf } from '@aviary/xds-protos';
 import type { Msg } from '../../envoy';
 import type { XdsResources } from '../../translate';
-import { inlineRds, isObject, pipeCluster, staticCluster } from '../../__fixtures__/static-bootstrap';
+import { inlineRds, pipeCluster, staticCluster } from '../../__fixtures__/static-bootstrap';
 
 /**
  * Tests only: run pilot-translated resources in a real upstream Envoy (not `--mode validate`:
