@@ -3,6 +3,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { freePort, NatsServer } from '@aviary/nats-runner';
 import { echoClient, tally, echo, startEchoServer, type EchoClient, type EchoServer } from '../support/echo-grpc';
 import { AppProcess } from '../support/processes';
+import { eventually } from '../support/eventually';
 
 // The real proxyless gRPC xDS client (@grpc/grpc-js-xds) routed by pilot, config applied
 // through pilot's REST API (issue 5, item 6).
@@ -133,7 +134,8 @@ describe('pilot drives the real gRPC xDS client', () => {
     expect(proxy?.types.map((t) => t.type).sort()).toEqual(['cds', 'eds', 'lds', 'rds']);
     expect(proxy?.types.every((t) => t.synced)).toBe(true);
     expect(statusEvents.some((e) => e.event === 'connected')).toBe(true);
-    expect(statusEvents.filter((e) => e.event === 'ack').length).toBeGreaterThanOrEqual(4);
+    // ACK events are coalesced and flushed on a timer (StatusPublisher): wait for them.
+    await eventually('4 ack events on NATS', async () => (statusEvents.filter((e) => e.event === 'ack').length >= 4 ? true : undefined), 15_000);
     const dump = (await (await fetch(`http://127.0.0.1:${adminPort}/api/v1/proxies/${encodeURIComponent(proxy!.id)}/config_dump`)).json()) as { configs: Array<{ type: string }> };
     expect(dump.configs.map((c) => c.type).sort()).toEqual(['cds', 'eds', 'lds', 'rds']);
     const syncz = (await (await fetch(`http://127.0.0.1:${adminPort}/debug/syncz`)).json()) as Array<{ status: string }>;
