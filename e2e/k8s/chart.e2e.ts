@@ -5,6 +5,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
+import { busRoles } from '@aviary/events';
 import { chartDir, ensurePeers, KUBE_VERSION, PEERS_TIMEOUT_MS, repoRoot, run } from './cluster';
 
 const goldenDir = join(repoRoot, 'e2e', 'k8s', '__golden__');
@@ -30,6 +31,11 @@ async function template(files: string[], extra: string[] = []) {
   return run(helm, ['template', 'aviary', chartDir, '--namespace', 'aviary-system', '--kube-version', KUBE_VERSION, ...files.flatMap((f) => ['-f', f]), ...extra]);
 }
 
+/** The NATS users Secret's passwords are random at each render (randAlphaNum): masked for the golden. */
+function withoutGeneratedPasswords(text: string): string {
+  return text.replace(/^( {2}[a-z-]+): "[A-Za-z0-9+/]+=*"$/gm, '$1: "<generated>"');
+}
+
 function docs(text: string): Doc[] {
   return parseAllDocuments(text)
     .map((d) => d.toJS() as Doc | null)
@@ -48,11 +54,12 @@ describe.each(Object.entries(cases))('chart with %s values', (name, files) => {
     expect(res.stderr).toBe('');
     expect(res.code).toBe(0);
     const golden = join(goldenDir, `${name}.yaml`);
+    const rendered = withoutGeneratedPasswords(res.stdout);
     if (updateGolden) {
       await mkdir(goldenDir, { recursive: true });
-      await writeFile(golden, res.stdout);
+      await writeFile(golden, rendered);
     }
-    expect(res.stdout).toBe(await readFile(golden, 'utf8'));
+    expect(rendered).toBe(await readFile(golden, 'utf8'));
   });
 
   it('hardens every workload and gives each a probe, a ServiceAccount and a PDB policy', async () => {
@@ -76,6 +83,10 @@ describe.each(Object.entries(cases))('chart with %s values', (name, files) => {
           expect(c.ports?.map((p) => p.name) ?? [], c.name).not.toContain('http-admin');
         }
         expect(c.readinessProbe?.httpGet?.path, c.name).toMatch(/^\/healthz|^\/readyz/);
+        // The API server refuses a pod template that declares a container port twice (helm's
+        // server-side apply: "duplicate entries for key [containerPort=...]").
+        const declared = (c.ports ?? []).map((p) => `${p.containerPort}/${p.protocol ?? 'TCP'}`);
+        expect(declared, `${w.metadata.name}/${c.name} container ports`).toEqual([...new Set(declared)]);
         expect(c.resources.requests, c.name).toBeDefined();
       }
       if (pod.serviceAccountName !== 'observability-reader') expect(serviceAccounts.has(pod.serviceAccountName), w.metadata.name).toBe(true);
@@ -147,9 +158,9 @@ describe('chart contracts', () => {
     });
   });
 
-  const envOf = (all: Doc[], name: string): Record<string, unknown> =>
+  const envOf = (all: Doc[], name: string, kind = 'Deployment'): Record<string, unknown> =>
     Object.fromEntries(
-      (all.find((d) => d.kind === 'Deployment' && d.metadata.name === name)?.spec as { template: { spec: PodSpec } }).template.spec.containers[0]!.env.map((e) => [e.name, e.value ?? e.valueFrom]),
+      (all.find((d) => d.kind === kind && d.metadata.name === name)?.spec as { template: { spec: PodSpec } }).template.spec.containers[0]!.env.map((e) => [e.name, e.value ?? e.valueFrom]),
     );
 
   it('hands injected proxies the Services of this release in its namespace, on ports those Services expose', async () => {
@@ -183,6 +194,27 @@ describe('chart contracts', () => {
     expect(envOf(custom, 'aviary-gateway')['AVIARY_LABELS']).toBe('app=istio-ingressgateway,istio=edge');
   });
 
+  it('gives every app its own NATS user (passwords in the users Secret) and nats-server the same users', async () => {
+    const all = docs((await template([])).stdout);
+    const secret = all.find((d) => d.kind === 'Secret' && d.metadata.name === 'aviary-nats-users') as { data: Record<string, string> } | undefined;
+    expect(Object.keys(secret?.data ?? {}).sort()).toEqual([...busRoles].sort());
+    for (const app of ['pilot', 'citadel', 'injector-webhook', 'telemetry-collector', 'gateway']) {
+      const env = envOf(all, `aviary-${app}`);
+      expect(env['AVIARY_NATS_USER'], app).toBe(app);
+      expect(env['AVIARY_NATS_PASSWORD'], app).toEqual({ secretKeyRef: { name: 'aviary-nats-users', key: app } });
+    }
+    // injected proxies connect as the gateway role
+    expect(envOf(all, 'aviary-injector-webhook')['AVIARY_PROXY_NATS_PASSWORD']).toEqual({ secretKeyRef: { name: 'aviary-nats-users', key: 'gateway' } });
+    const natsEnv = envOf(all, 'aviary-nats', 'StatefulSet');
+    for (const role of busRoles) expect(natsEnv[`AVIARY_NATS_${role.toUpperCase().replaceAll('-', '_')}_PASSWORD`], role).toEqual({ secretKeyRef: { name: 'aviary-nats-users', key: role } });
+    const conf = (all.find((d) => d.kind === 'ConfigMap' && d.metadata.name === 'aviary-nats') as { data: Record<string, string> } | undefined)?.data['nats.conf'] ?? '';
+    expect(conf).toContain('authorization {');
+    // turned off: no users anywhere
+    const off = docs((await template([], ['--set', 'global.nats.auth.enabled=false'])).stdout);
+    expect(off.some((d) => d.kind === 'Secret' && d.metadata.name === 'aviary-nats-users')).toBe(false);
+    expect(envOf(off, 'aviary-pilot')['AVIARY_NATS_USER']).toBeUndefined();
+  });
+
   it('names images fully qualified by default (kubelet passes names to containerd as they are)', async () => {
     const all = docs((await template([])).stdout);
     const images = all
@@ -211,7 +243,7 @@ interface Container {
   name: string;
   env: { name: string; value?: string; valueFrom?: unknown }[];
   resources: { requests?: unknown };
-  ports?: { name: string; containerPort: number }[];
+  ports?: { name: string; containerPort: number; protocol?: string }[];
   startupProbe?: { httpGet?: { path: string; port: string | number } };
   livenessProbe?: { httpGet?: { path: string; port: string | number } };
   readinessProbe?: { httpGet?: { path: string; port: string | number } };

@@ -23,7 +23,7 @@ describe('mesh config through the running local mesh', () => {
   it('applies Bookinfo, shows a dry-run diff, refuses invalid documents, announces changes, and survives a restart', async () => {
     mesh = await LocalMesh.start({ stateDir });
     const token = mesh.token;
-    const nc = await connect({ servers: mesh.natsUrl });
+    const nc = await connect(mesh.natsObserver);
     const events: string[] = [];
     const sub = nc.subscribe('aviary.config.v1.changed', { callback: (_e, m) => void events.push((m.json() as { data: { op: string; kind: string; name: string } }).data.kind) });
     await nc.flush();

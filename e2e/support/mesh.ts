@@ -43,6 +43,12 @@ export class LocalMesh {
     return m[1] as string;
   }
 
+  /** Connection options of the launcher's read-only NATS observer (<state-dir>/nats-observer.json). */
+  get natsObserver(): { servers: string; user: string; pass: string } {
+    const o = JSON.parse(readFileSync(join(this.stateDir, 'nats-observer.json'), 'utf8')) as { url: string; user: string; password: string };
+    return { servers: o.url, user: o.user, pass: o.password };
+  }
+
   async waitFor(text: string, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!this.output.includes(text)) {

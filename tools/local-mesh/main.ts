@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { appConfigs, configFromProcess, pilotConfig } from '@aviary/config';
+import { busRoleOf, busRoles, natsAuthorizationConfig, type BusRole } from '@aviary/events';
 import { NatsServer } from '@aviary/nats-runner';
 import { localMeshConfig } from './config';
 import { applyDemoConfig, demoHelp, demoWorkloads, DEMO_NAMESPACE, DEMO_SERVICE, ingress, ingressEnv, mintJoinToken, serviceArgs, sidecarEnv, waitForTraffic } from './demo';
@@ -41,8 +42,18 @@ if (busy.length > 0) {
   process.exit(1);
 }
 
-const nats = await NatsServer.start({ host: config.natsHost, port: config.natsPort, storeDir: join(stateDir, 'nats') });
-say(`nats-server   ${nats.url} (JetStream store ${join(stateDir, 'nats')})`);
+// Every app connects to NATS as its own user, with the permissions of its role (@aviary/events
+// permissions.ts); fresh passwords each run. The observer's credentials (read-only, for `nats sub`
+// and tests) are written to <state-dir>/nats-observer.json.
+const busPasswords = new Map<BusRole, string>(busRoles.map((role) => [role, randomBytes(24).toString('base64url')]));
+const nats = await NatsServer.start({
+  host: config.natsHost,
+  port: config.natsPort,
+  storeDir: join(stateDir, 'nats'),
+  config: natsAuthorizationConfig(busRoles.map((role) => ({ user: role, password: busPasswords.get(role)!, role }))),
+});
+writeFileSync(join(stateDir, 'nats-observer.json'), `${JSON.stringify({ url: nats.url, user: 'observer', password: busPasswords.get('observer') })}\n`, { mode: 0o600 });
+say(`nats-server   ${nats.url} (JetStream store ${join(stateDir, 'nats')}; per-app users, observer credentials in ${join(stateDir, 'nats-observer.json')})`);
 
 const apps: AppProcess[] = [];
 let stopping = false;
@@ -78,9 +89,12 @@ function launch(name: string, script: string, env: NodeJS.ProcessEnv, args: read
 }
 
 function appEnv(app: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const role = busRoleOf(app);
   return {
     ...process.env,
     AVIARY_NATS_URL: nats.url,
+    AVIARY_NATS_USER: role,
+    AVIARY_NATS_PASSWORD: busPasswords.get(role),
     AVIARY_ADMIN_TOKEN: token,
     AVIARY_DATA_DIR: join(stateDir, 'data', app),
     AVIARY_LOG_LEVEL: config.logLevel,

@@ -8,4 +8,6 @@ await runComponent({
   config,
   description: 'The mesh proxy: ingress gateway or sidecar; proxy admin (config_dump, clusters, stats).',
   build: buildGateway,
+  // The telemetry stream is the collector's; a proxy's bus user may only look it up.
+  manageStreams: false,
 });

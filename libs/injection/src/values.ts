@@ -9,6 +9,9 @@ export interface InjectionValues {
   readonly pilotAddress: string;
   readonly citadelAddress: string;
   readonly natsUrl: string;
+  /** NATS user and password of injected proxies (the gateway bus role); empty: no authentication. */
+  readonly natsUser: string;
+  readonly natsPassword: string;
   readonly trustDomain: string;
   readonly proxyUid: number;
   readonly proxyGid: number;
@@ -61,6 +64,8 @@ export const defaultInjectionValues: InjectionValues = {
   pilotAddress: 'aviary-pilot.aviary-system.svc:15012',
   citadelAddress: 'aviary-citadel.aviary-system.svc:15013',
   natsUrl: 'nats://aviary-nats.aviary-system.svc:4222',
+  natsUser: '',
+  natsPassword: '',
   trustDomain: 'cluster.local',
   proxyUid: 1337,
   proxyGid: 1337,

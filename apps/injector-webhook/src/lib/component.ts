@@ -24,6 +24,8 @@ export function valuesFromConfig(config: InjectorConfig): InjectionValues {
     pilotAddress: config.pilotAddress,
     citadelAddress: config.citadelAddress,
     natsUrl: config.proxyNatsUrl,
+    natsUser: config.proxyNatsUser,
+    natsPassword: config.proxyNatsPassword,
     trustDomain: config.trustDomain,
     nativeSidecar: config.nativeSidecar,
     holdApplicationUntilProxyStarts: config.holdApplicationUntilProxyStarts,

@@ -21,6 +21,8 @@ export const Millis = (min: number, max: number) => Type.Integer({ minimum: min,
 export function commonOptions(app: string, adminPort: number) {
   return {
     natsUrl: option(NatsUrl, 'nats://127.0.0.1:4222', 'NATS server URL(s)'),
+    natsUser: option(Type.String({ maxLength: 256, pattern: '^[^\\s]*$' }), '', 'NATS user this app connects as (empty: no authentication); its permissions are set by the server (docs/security.md)'),
+    natsPassword: option(Type.String({ maxLength: 1024 }), '', 'password of natsUser', { secret: true }),
     adminHost: option(Host, '127.0.0.1', 'address the admin REST API binds to'),
     adminPort: option(PortOrZero, adminPort, 'admin REST API port (/healthz, /readyz, /metrics, /docs)'),
     healthHost: option(Host, '0.0.0.0', 'address of the monitoring listener (healthPort)'),

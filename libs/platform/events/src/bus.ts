@@ -13,6 +13,14 @@ export interface BusOptions {
   readonly source: string;
   readonly logger: Logger;
   readonly registry: Registry;
+  /** Credentials of this component's bus user (nats-server with authorization: permissions.ts). */
+  readonly user?: string;
+  readonly password?: string;
+  /**
+   * Creates and updates the durable streams this component uses (default). Off for proxies: the
+   * stream's owner makes it, and a proxy's bus user may only look it up (busPermissions).
+   */
+  readonly manageStreams?: boolean;
 }
 
 export type Handler<S extends Subject> = (event: Event<S>) => void | Promise<void>;
@@ -83,6 +91,7 @@ export class Bus {
       waitOnFirstConnect: true,
       pingInterval: 10_000,
       timeout: 5_000,
+      ...(opts.user === undefined || opts.user === '' ? {} : { user: opts.user, pass: opts.password ?? '' }),
     });
     opts.logger.info({ server: nc.getServer() }, 'connected to NATS');
     return new Bus(nc, opts);
@@ -102,6 +111,9 @@ export class Bus {
       } else if (s.type === 'reconnect') {
         this.statusUp = true;
         this.opts.logger.info({ server: s.server }, 'NATS reconnected');
+      } else if (s.type === 'error') {
+        // e.g. a publish or subscribe outside this component's bus permissions
+        this.opts.logger.error({ err: s.error }, 'NATS server refused an operation');
       }
     }
   }
@@ -306,6 +318,15 @@ export class Bus {
     if (this.ensured.has(name)) return;
     const def = durableStreams.find((s) => s.name === name)!;
     const jsm = await this.manager();
+    if (this.opts.manageStreams === false) {
+      try {
+        await jsm.streams.info(name);
+      } catch (err) {
+        throw new AviaryError('UNAVAILABLE', 'STREAM_MISSING', `stream ${name} is not there yet (its owner creates it): ${err instanceof Error ? err.message : String(err)}`, undefined, { cause: err });
+      }
+      this.ensured.add(name);
+      return;
+    }
     const config = { name, subjects: [...def.subjects], max_age: def.maxAgeSeconds * 1_000_000_000, max_bytes: def.maxBytes, duplicate_window: 120_000_000_000 };
     try {
       await jsm.streams.info(name);

@@ -19,3 +19,5 @@ export {
   TelemetrySummary,
 } from './subjects';
 export type { Subject, DurableSubject, EventData, ReplyData, ReplySubject } from './subjects';
+export { busPermissions, busRoleOf, busRoles, busBuckets, natsAuthorizationConfig } from './permissions';
+export type { BusRole, BusUser, NatsPermissions } from './permissions';

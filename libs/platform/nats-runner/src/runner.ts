@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, connect as tcpConnect } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -55,6 +55,12 @@ export interface NatsServerOptions {
   readonly host?: string;
   /** Forward the server's log to this process's stderr. */
   readonly verbose?: boolean;
+  /**
+   * nats-server config text (e.g. an `authorization { users: [...] }` block from
+   * @aviary/events' natsAuthorizationConfig); written beside the store and passed with `-c`.
+   * Without it the server takes any client.
+   */
+  readonly config?: string;
 }
 
 /**
@@ -70,6 +76,7 @@ export class NatsServer {
     readonly storeDir: string,
     private readonly ownsStore: boolean,
     private readonly verbose: boolean,
+    private readonly configFile: string | undefined,
   ) {}
 
   get url(): string {
@@ -84,13 +91,19 @@ export class NatsServer {
     const host = opts.host ?? '127.0.0.1';
     const port = opts.port === undefined || opts.port === 0 ? await freePort(host) : opts.port;
     const storeDir = opts.storeDir ?? (await mkdtemp(join(tmpdir(), 'aviary-nats-')));
-    const server = new NatsServer(host, port, storeDir, opts.storeDir === undefined, opts.verbose ?? false);
+    let configFile: string | undefined;
+    if (opts.config !== undefined) {
+      configFile = join(storeDir, 'nats-server.conf');
+      await writeFile(configFile, opts.config, { mode: 0o600 });
+    }
+    const server = new NatsServer(host, port, storeDir, opts.storeDir === undefined, opts.verbose ?? false, configFile);
     await server.launch();
     return server;
   }
 
   private async launch(): Promise<void> {
-    const child = spawn(findNatsServer(), ['-a', this.host, '-p', String(this.port), '-js', '-sd', this.storeDir, '--http_port', '0', '-n', `aviary-${this.port}`], {
+    const args = [...(this.configFile === undefined ? [] : ['-c', this.configFile]), '-a', this.host, '-p', String(this.port), '-js', '-sd', this.storeDir, '--http_port', '0', '-n', `aviary-${this.port}`];
+    const child = spawn(findNatsServer(), args, {
       stdio: ['ignore', 'ignore', this.verbose ? 'inherit' : 'ignore'],
     });
     this.child = child;

@@ -28,6 +28,8 @@ export interface RunOptions<S extends AppConfigSpec> {
   readonly config: ConfigOf<S> & CommonConfig;
   readonly description: string;
   readonly build: (ctx: ComponentContext<ConfigOf<S> & CommonConfig>) => Promise<Component>;
+  /** Creates/updates the durable streams the app uses (default true; proxies only look them up). */
+  readonly manageStreams?: boolean;
 }
 
 export interface RunningComponent {
@@ -48,7 +50,15 @@ export async function runComponent<S extends AppConfigSpec>(opts: RunOptions<S>)
   const tracing = startTracing(`aviary-${spec.app}`, config.otelExporterOtlpEndpoint, logger);
 
   logger.info({ natsUrl: config.natsUrl }, 'connecting to NATS');
-  const bus = await Bus.connect({ url: config.natsUrl, source: spec.app, logger, registry });
+  const bus = await Bus.connect({
+    url: config.natsUrl,
+    source: spec.app,
+    logger,
+    registry,
+    user: config.natsUser,
+    password: config.natsPassword,
+    ...(opts.manageStreams === undefined ? {} : { manageStreams: opts.manageStreams }),
+  });
   const component = await opts.build({ config, logger, registry, bus });
   const readiness: ReadinessCheck[] = [{ name: 'nats', ready: () => bus.connected }, ...(component.readiness ?? [])];
   const admin = await buildAdminApp(

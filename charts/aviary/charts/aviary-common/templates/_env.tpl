@@ -9,6 +9,16 @@ GET /healthz, /readyz and /metrics and nothing else.
 {{- $g := .Values.global | default dict -}}
 - name: AVIARY_NATS_URL
   value: {{ include "aviary-common.natsUrl" . | quote }}
+{{- if include "aviary-common.natsAuth" . }}
+# This app's own NATS user: its bus role is the chart's name (@aviary/events permissions.ts).
+- name: AVIARY_NATS_USER
+  value: {{ .Chart.Name | quote }}
+- name: AVIARY_NATS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "aviary-common.natsUsersSecret" . | quote }}
+      key: {{ .Chart.Name | quote }}
+{{- end }}
 - name: AVIARY_ADMIN_HOST
   value: "127.0.0.1"
 - name: AVIARY_ADMIN_PORT

@@ -68,3 +68,14 @@ external URL lives under global.
 {{- printf "nats://%s.%s.svc:4222" (include "aviary-common.siblingName" (dict "ctx" . "app" "nats")) .Release.Namespace -}}
 {{- end -}}
 {{- end -}}
+
+{{/* NATS per-app users are on for the bundled NATS unless global.nats.auth.enabled=false; the
+  passwords are in the nats subchart's Secret (<release>-nats-users), one key per bus role. */}}
+{{- define "aviary-common.natsAuth" -}}
+{{- $n := (.Values.global | default dict).nats | default dict -}}
+{{- $a := $n.auth | default dict -}}
+{{- if and (not $n.url) (ne (toString $a.enabled) "false") }}true{{ end -}}
+{{- end -}}
+{{- define "aviary-common.natsUsersSecret" -}}
+{{- printf "%s-users" (include "aviary-common.siblingName" (dict "ctx" . "app" "nats")) -}}
+{{- end -}}

@@ -24,6 +24,8 @@ export const injectorConfig = defineConfig({
     pilotAddress: option(HostPort, 'aviary-pilot.istio-system.svc:15010', 'pilot xDS address the injected proxies use'),
     citadelAddress: option(HostPort, 'aviary-citadel.istio-system.svc:15013', 'citadel CA address the injected proxies use'),
     proxyNatsUrl: option(Type.String({ pattern: '^(nats|tls|ws|wss)://[^\\s]+$' }), 'nats://aviary-nats.istio-system.svc:4222', 'NATS URL the injected proxies report telemetry to'),
+    proxyNatsUser: option(Type.String({ maxLength: 256, pattern: '^[^\\s"]*$' }), '', 'NATS user the injected proxies connect as (the gateway bus role; empty: no authentication)'),
+    proxyNatsPassword: option(Type.String({ maxLength: 1024, pattern: '^[^\\s"\\\\{}]*$' }), '', 'password of proxyNatsUser, written into each injected pod', { secret: true }),
     nativeSidecar: option(Type.Boolean(), false, 'inject the proxy as a native sidecar (init container with restartPolicy Always; Kubernetes 1.29+)'),
     holdApplicationUntilProxyStarts: option(Type.Boolean(), false, 'start the proxy first and hold app containers until it is ready'),
     enableNamespacesByDefault: option(Type.Boolean(), false, 'inject pods in namespaces without istio-injection or istio.io/rev labels'),
