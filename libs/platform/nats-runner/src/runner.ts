@@ -61,8 +61,14 @@ export interface NatsServerOptions {
  * A real nats-server with JetStream on a loopback port. `stop()` ends it (and removes a
  * temporary store); `restart()` brings it back on the same port with the same store.
  */
+export interface NatsExit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
 export class NatsServer {
   private child: ChildProcess | undefined;
+  private exit: Promise<NatsExit> = Promise.resolve({ code: null, signal: null });
 
   private constructor(
     readonly host: string,
@@ -80,6 +86,11 @@ export class NatsServer {
     return this.child?.pid;
   }
 
+  /** Resolves when the current process exits, whoever ended it (a supervisor tells a crash from `kill()`). */
+  get exited(): Promise<NatsExit> {
+    return this.exit;
+  }
+
   static async start(opts: NatsServerOptions = {}): Promise<NatsServer> {
     const host = opts.host ?? '127.0.0.1';
     const port = opts.port === undefined || opts.port === 0 ? await freePort(host) : opts.port;
@@ -94,6 +105,7 @@ export class NatsServer {
       stdio: ['ignore', 'ignore', this.verbose ? 'inherit' : 'ignore'],
     });
     this.child = child;
+    this.exit = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
     await waitForPort(this.host, this.port, 10_000, child);
   }
 
@@ -106,7 +118,7 @@ export class NatsServer {
   async kill(): Promise<void> {
     const child = this.child;
     this.child = undefined;
-    if (child === undefined || child.exitCode !== null) return;
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.kill('SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
