@@ -27,6 +27,15 @@ afterAll(async () => {
 
 const report = (line: string): void => void process.stdout.write(`[faults] ${line}\n`);
 
+/** Running (a zombie nobody reaped yet counts as gone). */
+function alive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
 /** The pid in the first line of an app's log (its first run). */
 function firstPid(name: string): number {
   const first = readFileSync(join(mesh.stateDir, 'logs', `${name}.log`), 'utf8').split('\n')[0] as string;
@@ -210,6 +219,30 @@ describe('faults under traffic (local mesh, one process per app)', () => {
     expectNoFailures(load);
     expect(mesh.output).toMatch(/citadel exited \(signal SIGKILL\) after [\d.]+ s; restarting in \d+ ms \(restart 1\)/);
     report(`citadel SIGKILL → ready again after ${readyAgainMs} ms; requests meanwhile ${load.answers.length}, failed 0`);
+  });
+
+  it('a sidecar agent SIGKILLed: the launcher restarts it, the new agent stops the Envoy the old one left behind and serves again', async () => {
+    const admin = AGENT_ADMINS[2]; // hello-v2's sidecar
+    const oldEnvoy = ((await (await fetch(`${admin}/agent`)).json()) as { envoy: { pid: number } }).envoy.pid;
+    const load = requestLoops(2);
+    try {
+      const t0 = Date.now();
+      process.kill(firstPid('hello-v2-sidecar'), 'SIGKILL');
+      await mesh.waitFor('hello-v2-sidecar is ready again (restart 1)', 60_000);
+      report(`hello-v2 sidecar agent SIGKILL → ready again after ${Date.now() - t0} ms`);
+      const newEnvoy = ((await (await fetch(`${admin}/agent`)).json()) as { envoy: { pid: number } }).envoy.pid;
+      expect(newEnvoy).not.toBe(oldEnvoy);
+      expect(alive(oldEnvoy)).toBe(false);
+      expect(alive(newEnvoy)).toBe(true);
+      expect(readFileSync(join(mesh.stateDir, 'logs', 'hello-v2-sidecar.log'), 'utf8')).toContain('stopped the Envoy a previous agent left running');
+      // v2 answers through the ingress again (10 % of the traffic).
+      const from = load.answers.length;
+      await until('v2 through the ingress', async () => (load.answers.slice(from).some((a) => a.status === 200 && a.version === 'v2') ? true : undefined), 30_000);
+    } finally {
+      await load.stop();
+    }
+    // The old Envoy's connections end when it is stopped: report what the ingress saw (not 0 by design).
+    report(`requests meanwhile ${load.answers.length}, failed ${load.failures.length + load.answers.filter((a) => a.status !== 200).length}`);
   });
 
   it('graceful shutdown still stops everything', async () => {
