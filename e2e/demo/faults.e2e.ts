@@ -221,7 +221,7 @@ describe('faults under traffic (local mesh, one process per app)', () => {
     report(`citadel SIGKILL → ready again after ${readyAgainMs} ms; requests meanwhile ${load.answers.length}, failed 0`);
   });
 
-  it('a sidecar agent SIGKILLed: the launcher restarts it, the new agent stops the Envoy the old one left behind and serves again', async () => {
+  it('a sidecar agent SIGKILLed: the launcher restarts it, no Envoy of the old agent is left, and it serves again', async () => {
     const admin = AGENT_ADMINS[2]; // hello-v2's sidecar
     const oldEnvoy = ((await (await fetch(`${admin}/agent`)).json()) as { envoy: { pid: number } }).envoy.pid;
     const load = requestLoops(2);
@@ -234,7 +234,10 @@ describe('faults under traffic (local mesh, one process per app)', () => {
       expect(newEnvoy).not.toBe(oldEnvoy);
       expect(alive(oldEnvoy)).toBe(false);
       expect(alive(newEnvoy)).toBe(true);
-      expect(readFileSync(join(mesh.stateDir, 'logs', 'hello-v2-sidecar.log'), 'utf8')).toContain('stopped the Envoy a previous agent left running');
+      // The orphan usually dies by itself (its log pipe to the dead agent breaks at its next
+      // line, e.g. the SDS stream closing); if it did not, the new agent stopped it.
+      const reaped = readFileSync(join(mesh.stateDir, 'logs', 'hello-v2-sidecar.log'), 'utf8').includes('stopped the Envoy a previous agent left running');
+      report(`the old Envoy ${reaped ? 'was stopped by the new agent' : 'had exited by itself'}`);
       // v2 answers through the ingress again (10 % of the traffic).
       const from = load.answers.length;
       await until('v2 through the ingress', async () => (load.answers.slice(from).some((a) => a.status === 200 && a.version === 'v2') ? true : undefined), 30_000);
