@@ -19,7 +19,8 @@ const V1_INBOUND = { host: '127.0.0.11', port: 9081 };
 let mesh: LocalMesh;
 
 beforeAll(async () => {
-  mesh = await LocalMesh.start({ args: ['--demo', '--keep-going'] });
+  // --restart false: the pilot test below is about proxies with no pilot at all.
+  mesh = await LocalMesh.start({ args: ['--demo', '--keep-going', '--restart', 'false'] });
 }, 120_000);
 
 afterAll(async () => {

@@ -45,4 +45,17 @@ describe('local mesh launcher', () => {
     expect(output()).toContain('nats-server          stopped');
     expect(pids.filter(alive)).toEqual([]);
   });
+
+  it('with --restart false, stops everything when nats-server dies (exit 1)', async () => {
+    mesh = await LocalMesh.start({ args: ['--restart', 'false'] });
+    const pids = appConfigs.map((spec) => (JSON.parse(readFileSync(join(mesh!.stateDir, 'logs', `${spec.app}.log`), 'utf8').split('\n')[0] as string) as { pid: number }).pid);
+    const nats = Number(/nats-server\s+nats:\/\/\S+ \(pid (\d+)/.exec(mesh.output)?.[1]);
+    expect(nats).toBeGreaterThan(0);
+    process.kill(nats, 'SIGKILL');
+    const exited = await new Promise<number | null>((r) => mesh!.child.once('exit', (code) => r(code)));
+    expect(exited).toBe(1);
+    expect(mesh.output).toContain('nats-server exited unexpectedly (signal SIGKILL); --restart false: stopping the local mesh');
+    expect(mesh.output).not.toContain('restarting in');
+    expect(pids.filter(alive)).toEqual([]);
+  });
 });

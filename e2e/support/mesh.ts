@@ -59,12 +59,14 @@ export class LocalMesh {
 
   /** SIGINT, as Ctrl-C would; resolves with the launcher's exit code. */
   async stop(opts: { keepState?: boolean } = {}): Promise<number | null> {
-    if (this.child.exitCode !== null) return this.child.exitCode;
-    const exited = new Promise<number | null>((r) => this.child.once('exit', (code) => r(code)));
-    this.child.kill('SIGINT');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 30_000);
-    const code = await exited;
-    clearTimeout(timer);
+    let code = this.child.exitCode;
+    if (code === null && this.child.signalCode === null) {
+      const exited = new Promise<number | null>((r) => this.child.once('exit', (c) => r(c)));
+      this.child.kill('SIGINT');
+      const timer = setTimeout(() => this.child.kill('SIGKILL'), 30_000);
+      code = await exited;
+      clearTimeout(timer);
+    }
     if (this.ownsState && opts.keepState !== true) rmSync(this.stateDir, { recursive: true, force: true });
     return code;
   }

@@ -13,6 +13,9 @@ export const localMeshConfig = defineConfig({
     logLevel: option(LogLevel, 'info', 'log level passed to every app'),
     demo: option(Type.Boolean(), false, 'also run the demo: the sample service "hello" in two versions behind sidecars, the ingress gateway on :8080 splitting 90/10, PeerAuthentication STRICT (tools/demo/demo.yaml)'),
     demoCertTtlSeconds: option(Type.Integer({ minimum: 10, maximum: 31_536_000 }), 86_400, 'certificate lifetime the demo\'s proxies (ingress gateway and sidecars) ask citadel for; renewed at half of it'),
-    keepGoing: option(Type.Boolean(), false, 'when a component exits unexpectedly, report it and keep the others running (default: stop everything)'),
+    restart: option(Type.Boolean(), true, 'restart a component (an app, a demo process or nats-server, whose JetStream store is kept) that exits unexpectedly, with exponential back-off; false: see --keep-going'),
+    restartInitialMs: option(Type.Integer({ minimum: 10, maximum: 60_000 }), 500, 'wait before the first restart of a component; doubles with each consecutive restart'),
+    restartMaxMs: option(Type.Integer({ minimum: 10, maximum: 600_000 }), 30_000, 'longest wait between restarts (a component that stayed up 30 s starts the back-off over)'),
+    keepGoing: option(Type.Boolean(), false, 'with --restart false: when a component exits unexpectedly, report it and keep the others running (default: stop everything)'),
   },
 });

@@ -9,6 +9,7 @@ import { NatsServer } from '@aviary/nats-runner';
 import { localMeshConfig } from './config';
 import { applyDemoConfig, demoHelp, demoWorkloads, DEMO_NAMESPACE, DEMO_SERVICE, ingress, ingressEnv, mintJoinToken, serviceArgs, sidecarEnv, waitForTraffic } from './demo';
 import { portFree, startApp, stopApp, waitReady, type AppProcess } from './processes';
+import { Supervised, type ExitInfo, type RestartPolicy, type SupervisorEvents } from './supervisor';
 
 const config = configFromProcess(localMeshConfig);
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -42,27 +43,77 @@ if (busy.length > 0) {
   process.exit(1);
 }
 
+if (config.restartMaxMs < config.restartInitialMs) {
+  say(`invalid configuration: AVIARY_RESTART_MAX_MS (--restart-max-ms): must be at least --restart-initial-ms (${config.restartInitialMs}), got ${config.restartMaxMs}`);
+  process.exit(2);
+}
+const policy: RestartPolicy = { initialMs: config.restartInitialMs, maxMs: config.restartMaxMs, stableMs: 30_000 };
+let stopping = false;
+const exitText = (e: ExitInfo): string => (e.code !== null ? `code ${e.code}` : `signal ${e.signal ?? 'unknown'}`);
+/** One line per restart, in the launcher's output. */
+const restartEvents = (logFile: string, readyUrl?: string): SupervisorEvents => ({
+  restarting: (e) => say(`${e.name} exited (${exitText(e.exit)}) after ${(e.upMs / 1000).toFixed(1)} s; restarting in ${e.delayMs} ms (restart ${e.restarts}); see ${logFile}`),
+  restarted: (e) => {
+    say(`${e.name} restarted (pid ${e.pid ?? '?'}, restart ${e.restarts})`);
+    if (readyUrl !== undefined) void waitReady(readyUrl, Date.now() + config.readyTimeoutMs, () => !stopping).then((ok) => ok && !stopping && say(`${e.name} is ready again (restart ${e.restarts})`));
+  },
+  restartFailed: (e) => say(`${e.name} did not start again (restart ${e.restarts}): ${e.err instanceof Error ? e.err.message : String(e.err)}`),
+});
+
+// nats-server: restarted on the same port with the same JetStream store (config, streams and
+// durable consumers survive); the apps' NATS clients reconnect on their own.
 // Every app connects to NATS as its own user, with the permissions of its role (@aviary/events
 // permissions.ts); fresh passwords each run. The observer's credentials (read-only, for `nats sub`
 // and tests) are written to <state-dir>/nats-observer.json.
+const natsStore = join(stateDir, 'nats');
 const busPasswords = new Map<BusRole, string>(busRoles.map((role) => [role, randomBytes(24).toString('base64url')]));
-const nats = await NatsServer.start({
+const firstNats = await NatsServer.start({
   host: config.natsHost,
   port: config.natsPort,
-  storeDir: join(stateDir, 'nats'),
+  storeDir: natsStore,
   config: natsAuthorizationConfig(busRoles.map((role) => ({ user: role, password: busPasswords.get(role)!, role }))),
 });
-writeFileSync(join(stateDir, 'nats-observer.json'), `${JSON.stringify({ url: nats.url, user: 'observer', password: busPasswords.get('observer') })}\n`, { mode: 0o600 });
-say(`nats-server   ${nats.url} (JetStream store ${join(stateDir, 'nats')}; per-app users, observer credentials in ${join(stateDir, 'nats-observer.json')})`);
+writeFileSync(join(stateDir, 'nats-observer.json'), `${JSON.stringify({ url: firstNats.url, user: 'observer', password: busPasswords.get('observer') })}\n`, { mode: 0o600 });
+let natsStarts = 0;
+const natsSup = config.restart
+  ? await Supervised.start<NatsServer>({
+      name: 'nats-server',
+      start: async () => {
+        // The first start is the one above; every later one is a restart.
+        if (natsStarts++ > 0) await firstNats.restart();
+        return firstNats;
+      },
+      exited: (n) => n.exited,
+      pid: (n) => n.pid,
+      policy,
+      events: restartEvents(natsStore),
+    })
+  : undefined;
+const nats = firstNats;
+say(`nats-server   ${nats.url} (pid ${nats.pid ?? '?'}, JetStream store ${natsStore}; per-app users, observer credentials in ${join(stateDir, 'nats-observer.json')})`);
+if (!config.restart) {
+  void nats.exited.then((e) => {
+    if (stopping) return;
+    say(`nats-server exited unexpectedly (${exitText(e)}); --restart false: stopping the local mesh`);
+    void stopAll(1);
+  });
+}
 
-const apps: AppProcess[] = [];
-let stopping = false;
+/** A process the launcher runs: restarted when it exits on its own (`--restart`), else reported. */
+interface Managed {
+  readonly name: string;
+  readonly logFile: string;
+  current(): AppProcess;
+  stop(): Promise<number | null>;
+}
+const apps: Managed[] = [];
 
 async function stopAll(code: number): Promise<never> {
   if (!stopping) {
     stopping = true;
     say('stopping the local mesh…');
-    const codes = await Promise.all([...apps].reverse().map(async (a) => [a.name, await stopApp(a, 12_000)] as const));
+    await natsSup?.stop();
+    const codes = await Promise.all([...apps].reverse().map(async (a) => [a.name, await a.stop()] as const));
     for (const [name, c] of codes) say(`  ${name.padEnd(20)} exited ${c ?? 'by signal'}`);
     await nats.stop();
     say('  nats-server          stopped');
@@ -72,20 +123,44 @@ async function stopAll(code: number): Promise<never> {
 process.once('SIGINT', () => void stopAll(0));
 process.once('SIGTERM', () => void stopAll(0));
 
-/** Starts one process (an app, or a demo process) and watches it. */
-function launch(name: string, script: string, env: NodeJS.ProcessEnv, args: readonly string[] = []): AppProcess {
-  const app = startApp(name, script, env, join(stateDir, 'logs', `${name}.log`), args);
-  apps.push(app);
-  void app.exited.then((code) => {
-    if (stopping) return;
-    if (config.keepGoing) {
-      say(`${name} exited (code ${code}); the other components keep running (--keep-going); see ${app.logFile}`);
-      return;
-    }
-    say(`${name} exited unexpectedly (code ${code}); see ${app.logFile}`);
-    void stopAll(1);
-  });
-  return app;
+/** Starts one process (an app, or a demo process) and watches it; `readyUrl` is polled after a restart. */
+async function launch(name: string, script: string, env: NodeJS.ProcessEnv, args: readonly string[] = [], readyUrl?: string): Promise<Managed> {
+  const logFile = join(stateDir, 'logs', `${name}.log`);
+  const start = (): AppProcess => startApp(name, script, env, logFile, args);
+  let managed: Managed;
+  if (config.restart) {
+    const sup = await Supervised.start<AppProcess>({
+      name,
+      start,
+      exited: async (a) => ({ code: await a.exited, signal: a.child.signalCode }),
+      pid: (a) => a.child.pid,
+      policy,
+      events: restartEvents(logFile, readyUrl),
+    });
+    managed = {
+      name,
+      logFile,
+      current: () => sup.current,
+      stop: async () => {
+        await sup.stop();
+        return stopApp(sup.current, 12_000);
+      },
+    };
+  } else {
+    const app = start();
+    managed = { name, logFile, current: () => app, stop: () => stopApp(app, 12_000) };
+    void app.exited.then((code) => {
+      if (stopping) return;
+      if (config.keepGoing) {
+        say(`${name} exited (code ${code}); the other components keep running (--keep-going); see ${app.logFile}`);
+        return;
+      }
+      say(`${name} exited unexpectedly (code ${code}); see ${app.logFile}`);
+      void stopAll(1);
+    });
+  }
+  apps.push(managed);
+  return managed;
 }
 
 function appEnv(app: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
@@ -112,9 +187,10 @@ interface Row {
   readonly log: string;
 }
 
-async function ready(app: AppProcess, adminPort: number): Promise<Row> {
+async function ready(app: Managed, adminPort: number): Promise<Row> {
   const url = `http://127.0.0.1:${adminPort}`;
-  const ok = await waitReady(`${url}/readyz`, deadline, () => app.child.exitCode === null);
+  // Under --restart a crashed app comes back: wait for it until the deadline.
+  const ok = await waitReady(`${url}/readyz`, deadline, () => !stopping && (config.restart || app.current().child.exitCode === null));
   return { app: app.name, url, ok, log: app.logFile };
 }
 
@@ -137,12 +213,13 @@ if (config.demo && !existsSync(demoScript)) {
   await stopAll(1);
 }
 const deferred = config.demo ? new Set(['gateway']) : new Set<string>();
-const started = new Map<string, AppProcess>();
+const started = new Map<string, Managed>();
+const readyz = (port: number): string => `http://127.0.0.1:${port}/readyz`;
 for (const spec of appConfigs) {
   // pilot serves xDS over mTLS too (15012), with a serving certificate from citadel
-  if (!deferred.has(spec.app)) started.set(spec.app, launch(spec.app, appScript(spec.app), appEnv(spec.app, spec.app === 'pilot' ? { AVIARY_XDS_TLS: 'true' } : {})));
+  if (!deferred.has(spec.app)) started.set(spec.app, await launch(spec.app, appScript(spec.app), appEnv(spec.app, spec.app === 'pilot' ? { AVIARY_XDS_TLS: 'true' } : {}), [], readyz(spec.options.adminPort.default)));
 }
-const firstRows = await Promise.all(appConfigs.filter((s) => started.has(s.app)).map((s) => ready(started.get(s.app) as AppProcess, s.options.adminPort.default)));
+const firstRows = await Promise.all(appConfigs.filter((s) => started.has(s.app)).map((s) => ready(started.get(s.app) as Managed, s.options.adminPort.default)));
 await failIfNotReady(firstRows);
 
 const demoRows: Row[] = [];
@@ -153,12 +230,12 @@ if (config.demo) {
     const helloToken = await mintJoinToken(token, DEMO_NAMESPACE, DEMO_SERVICE);
     const spec = appConfigs.find((s) => s.app === 'gateway');
     if (spec === undefined) throw new Error('no gateway app');
-    started.set('gateway', launch('gateway', appScript('gateway'), appEnv('gateway', ingressEnv(ingressToken, config.demoCertTtlSeconds))));
-    const waits: Promise<Row>[] = [ready(started.get('gateway') as AppProcess, spec.options.adminPort.default)];
+    started.set('gateway', await launch('gateway', appScript('gateway'), appEnv('gateway', ingressEnv(ingressToken, config.demoCertTtlSeconds)), [], readyz(spec.options.adminPort.default)));
+    const waits: Promise<Row>[] = [ready(started.get('gateway') as Managed, spec.options.adminPort.default)];
     for (const w of demoWorkloads) {
       const name = `${DEMO_SERVICE}-${w.version}`;
-      launch(name, demoScript, { ...process.env }, serviceArgs(w));
-      const sidecar = launch(`${name}-sidecar`, appScript('gateway'), appEnv(`${name}-sidecar`, sidecarEnv(w, helloToken, config.demoCertTtlSeconds)));
+      await launch(name, demoScript, { ...process.env }, serviceArgs(w));
+      const sidecar = await launch(`${name}-sidecar`, appScript('gateway'), appEnv(`${name}-sidecar`, sidecarEnv(w, helloToken, config.demoCertTtlSeconds)), [], readyz(w.sidecarAdminPort));
       waits.push(ready(sidecar, w.sidecarAdminPort));
     }
     const rows = await Promise.all(waits);

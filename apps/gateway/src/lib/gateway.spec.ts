@@ -67,6 +67,8 @@ beforeAll(async () => {
   nats = await NatsServer.start();
   backend = createServer((req, res) => {
     req.resume();
+    // The NATS outage test marks its requests by status.
+    if (req.url?.startsWith('/outage') === true) res.statusCode = 202;
     res.end('echo');
   });
   await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
@@ -149,5 +151,48 @@ describe.runIf(findEnvoy(process.env['AVIARY_ENVOY_PATH']) !== undefined)('gatew
     const root = Issuer.createRoot({ trustDomain: 'cluster.local' });
     bus.publish(Subjects.caBundle, { version: 7, roots: [root.rootPem] });
     await waitFor('ROOTCA in Envoy', async () => ((await (await fetch(`${gateway.adminUrl}/agent`)).json()) as { secrets: string[] }).secrets.includes('ROOTCA'));
+  });
+
+  it('stays ready and serves while NATS is down, holds the telemetry and sends it when NATS returns', async () => {
+    const metric = async (name: string): Promise<number> => {
+      const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)$`, 'm').exec(await (await fetch(`${gateway.adminUrl}/metrics`)).text());
+      return m === null ? NaN : Number(m[1]);
+    };
+    const dropped = async (): Promise<number> => {
+      const text = await (await fetch(`${gateway.adminUrl}/metrics`)).text();
+      const lines = [...text.matchAll(/^aviary_agent_telemetry_records_dropped_total\{[^}]*reason="[a-z_]+"[^}]*\} (\d+)$/gm)];
+      expect(lines).toHaveLength(3);
+      return lines.reduce((n, m) => n + Number(m[1]), 0);
+    };
+    const droppedBefore = await dropped();
+    // Only this test's requests are answered 202.
+    const path = '/outage';
+    await nats.kill();
+    try {
+      await waitFor('the agent to see NATS go', async () => ((await (await fetch(`${gateway.adminUrl}/readyz`)).json()) as { checks: { nats: boolean } }).checks.nats === false);
+      const readyz = await fetch(`${gateway.adminUrl}/readyz`);
+      expect(readyz.status).toBe(200);
+      expect(await readyz.json()).toEqual({ status: 'ready', checks: { nats: false, envoy: true } });
+      for (let i = 0; i < 20; i++) expect((await fetch(`http://127.0.0.1:${httpPort}${path}`)).status).toBe(202);
+      // The records are held (the publish fails or waits for its ack while NATS is away).
+      await waitFor('20 records held', async () => (await metric('aviary_agent_telemetry_records_buffered')) >= 20);
+      expect((await fetch(`${gateway.adminUrl}/readyz`)).status).toBe(200);
+    } finally {
+      await nats.restart();
+    }
+    const seen: number[] = [];
+    await waitFor('the agent to reconnect', async () => ((await (await fetch(`${gateway.adminUrl}/readyz`)).json()) as { checks: { nats: boolean } }).checks.nats, 20_000);
+    const consumer = await bus.consumeDurable(Subjects.telemetryRequests, 'gateway-spec-outage', (e) => {
+      for (const r of e.data.records as Array<{ responseCode: number }>) seen.push(r.responseCode);
+    });
+    try {
+      await waitFor('the held records on NATS', async () => seen.filter((c) => c === 202).length >= 20, 30_000);
+    } finally {
+      await consumer.stop();
+    }
+    // Sent once each (a retried batch keeps its JetStream msgID), none dropped.
+    expect(seen.filter((c) => c === 202)).toHaveLength(20);
+    expect(await metric('aviary_agent_telemetry_records_buffered')).toBe(0);
+    expect(await dropped()).toBe(droppedBefore);
   });
 });

@@ -34,6 +34,7 @@ export async function buildGateway(ctx: ComponentContext<GatewayConfig>): Promis
   if (pilotTls !== undefined && token === undefined) {
     throw new AviaryError('INVALID_ARGUMENT', 'GATEWAY_XDS_TLS_NEEDS_IDENTITY', `xDS over mTLS to ${config.pilotAddress} presents the workload certificate: set AVIARY_JOIN_TOKEN or AVIARY_TOKEN_PATH (or AVIARY_XDS_TLS=off for pilot's plaintext loopback port)`);
   }
+  if (config.telemetryMaxBuffered < config.telemetryBatchSize) throw new AviaryError('INVALID_ARGUMENT', 'GATEWAY_TELEMETRY_BUFFER_TOO_SMALL', `AVIARY_TELEMETRY_MAX_BUFFERED: must be at least AVIARY_TELEMETRY_BATCH_SIZE (${config.telemetryBatchSize}), got ${config.telemetryMaxBuffered}`);
   if (config.statusPort !== 0 && config.adminPort === 0) throw new AviaryError('INVALID_ARGUMENT', 'GATEWAY_STATUS_PORT_NEEDS_ADMIN_PORT', 'AVIARY_STATUS_PORT: the readiness listener forwards to the agent admin, which then needs a fixed AVIARY_ADMIN_PORT (or set AVIARY_STATUS_PORT=0)');
   const bindHost = config.platform === 'kubernetes' ? '0.0.0.0' : '127.0.0.1';
   const at = (port: number): HostPort => ({ host: bindHost, port });
@@ -62,12 +63,15 @@ export async function buildGateway(ctx: ComponentContext<GatewayConfig>): Promis
     ...(token === undefined ? {} : { identity: { address: config.citadelAddress, token, spiffeId: node.spiffeId, ttlSeconds: config.certTtlSeconds } }),
   });
 
-  // Telemetry: Envoy's gRPC access log (cluster aviary-als) → request records → NATS.
+  // Telemetry: Envoy's gRPC access log (cluster aviary-als) → request records → NATS, held up to
+  // telemetryMaxBuffered while NATS is away (the batch id is the JetStream msgID: a retry is stored once).
   const proxyId = node.id;
   const publisher = createTelemetryPublisher({
-    publish: (records) => bus.publishDurable(Subjects.telemetryRequests, { proxyId, records }),
+    publish: (records, batchId) => bus.publishDurable(Subjects.telemetryRequests, { proxyId, records }, batchId),
     maxRecords: config.telemetryBatchSize,
     flushMs: config.telemetryFlushMs,
+    maxBuffered: config.telemetryMaxBuffered,
+    proxyId,
     registry,
     logger: log,
   });
@@ -79,6 +83,9 @@ export async function buildGateway(ctx: ComponentContext<GatewayConfig>): Promis
 
   return {
     readiness: [{ name: 'envoy', ready: () => agent.ready() }],
+    // Envoy serves with the config and certificates it holds; NATS carries only telemetry (held
+    // meanwhile) and trust-bundle updates, so a NATS outage must not take every proxy out of service.
+    natsRequiredForReadiness: false,
     routes: gatewayRoutes({
       agent,
       spiffeId: token === undefined ? undefined : node.spiffeId,
@@ -110,7 +117,9 @@ export async function buildGateway(ctx: ComponentContext<GatewayConfig>): Promis
       // Envoy drains first; its last access log entries arrive before the ALS server stops.
       await agent.stop();
       await als?.stop();
-      await publisher.flush().catch((err: unknown) => log.warn({ err }, 'last telemetry batch not published'));
+      const held = publisher.buffered;
+      await publisher.flush(Math.min(5_000, Math.max(1_000, config.shutdownTimeoutMs / 3)));
+      if (held > 0) log.info({ held, droppedTotal: publisher.dropped }, "telemetry held at shutdown flushed (what could not be sent is counted as dropped: shutdown)");
       await bundleSub?.stop();
     },
   };

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Registry } from 'prom-client';
 import { envoyBootstrap, type BootstrapInput } from './bootstrap';
 import { EnvoyAdmin } from './envoy-admin';
-import { ENVOY_LOG_FORMAT, EnvoySupervisor, type EnvoyLogger } from './envoy-process';
+import { ENVOY_LOG_FORMAT, EnvoySupervisor, reapStaleEnvoy, type EnvoyLogger } from './envoy-process';
 import { IdentityManager, type IdentityEvent, type IdentityOptions, type WorkloadCertificate } from './identity';
 import { ROOT_SECRET, SdsServer, tlsCertificateSecret, validationContextSecret, WORKLOAD_SECRET, type SdsEvent } from './sds-server';
 
@@ -76,11 +76,11 @@ export class EnvoyAgent {
   private pilotConnected: boolean | undefined;
   private draining = false;
   private readonly log: AgentLogger;
-  readonly paths: { readonly bootstrap: string; readonly sds: string; readonly als: string };
+  readonly paths: { readonly bootstrap: string; readonly sds: string; readonly als: string; readonly envoyPid: string };
 
   constructor(private readonly opts: AgentOptions) {
     this.log = opts.logger;
-    this.paths = { bootstrap: join(opts.workDir, 'envoy-bootstrap.json'), sds: join(opts.workDir, 'sds.sock'), als: join(opts.workDir, 'als.sock') };
+    this.paths = { bootstrap: join(opts.workDir, 'envoy-bootstrap.json'), sds: join(opts.workDir, 'sds.sock'), als: join(opts.workDir, 'als.sock'), envoyPid: join(opts.workDir, 'envoy.pid') };
     const sdsLog = this.log.child({ component: 'sds' });
     this.sds = new SdsServer((e: SdsEvent) => {
       if (e.event === 'nack') sdsLog.warn({ protocol: e.protocol, error: e.error }, 'Envoy rejected a secret (NACK)');
@@ -115,10 +115,12 @@ export class EnvoyAgent {
     const adminPort = this.opts.envoyAdminPort !== 0 ? this.opts.envoyAdminPort : await freeLoopbackPort();
     this.adminClient = new EnvoyAdmin(adminPort);
     const bootstrap = envoyBootstrap({ ...this.opts.bootstrap, adminPort, sdsSocket: this.paths.sds, alsSocket: this.paths.als });
+    const envoyLog = this.log.child({ component: 'envoy' });
+    const stale = await reapStaleEnvoy(this.paths.envoyPid, this.paths.bootstrap);
+    if (stale !== undefined) envoyLog.warn({ pid: stale }, 'stopped the Envoy a previous agent left running (that agent was killed)');
     writeFileSync(this.paths.bootstrap, `${JSON.stringify(bootstrap, null, 2)}\n`);
     await this.sds.listen(this.paths.sds);
     this.identity?.start();
-    const envoyLog = this.log.child({ component: 'envoy' });
     this.envoy = new EnvoySupervisor({
       binary: this.opts.envoyBinary,
       args: [
@@ -134,7 +136,10 @@ export class EnvoyAgent {
       logger: envoyLog,
       ...(this.opts.envoyEnv === undefined ? {} : { env: this.opts.envoyEnv }),
       ...(this.opts.restartBackoff === undefined ? {} : { backoff: this.opts.restartBackoff }),
-      onStart: (pid, restarts) => envoyLog.info({ pid, restarts, adminPort, bootstrap: this.paths.bootstrap }, restarts === 0 ? 'Envoy started' : 'Envoy restarted'),
+      onStart: (pid, restarts) => {
+        writeFileSync(this.paths.envoyPid, `${pid}\n`);
+        envoyLog.info({ pid, restarts, adminPort, bootstrap: this.paths.bootstrap }, restarts === 0 ? 'Envoy started' : 'Envoy restarted');
+      },
       onExit: (code, signal, restartInMs) => {
         this.received = false;
         this.envoyState = undefined;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { envoyBootstrap, parseHostPort, pilotTlsSetting, type BootstrapInput } from './bootstrap';
+import { envoyBootstrap, parseHostPort, pilotTlsSetting, XDS_RECONNECT, type BootstrapInput } from './bootstrap';
 import { findEnvoy } from '@aviary/config';
 import { agentNode } from './node';
 
@@ -75,6 +75,25 @@ describe('envoyBootstrap (UPDATE_GOLDEN=1 rewrites the golden files)', () => {
     expect(JSON.stringify(tls.common_tls_context)).toMatch(/"name":"default".*"cluster_name":"sds-grpc".*"name":"ROOTCA"/);
     const plain = envoyBootstrap(cases['router-local']!) as typeof b;
     expect(plain.static_resources.clusters.find((c) => c.name === 'xds-grpc')!.transport_socket).toBeUndefined();
+  });
+
+  it('re-opens the ADS stream with a short, capped, jittered back-off and pings pilot\'s connection', () => {
+    for (const input of Object.values(cases)) {
+      const b = envoyBootstrap(input) as {
+        dynamic_resources: { ads_config: { grpc_services: Array<{ envoy_grpc: { cluster_name: string; retry_policy?: { retry_back_off: { base_interval: string; max_interval: string } } } }> } };
+        static_resources: { clusters: Array<{ name: string; typed_extension_protocol_options: Record<string, { explicit_http_config: { http2_protocol_options: { connection_keepalive?: unknown } } }> }> };
+      };
+      const [ads] = b.dynamic_resources.ads_config.grpc_services;
+      expect(ads!.envoy_grpc).toEqual({ cluster_name: 'xds-grpc', retry_policy: { retry_back_off: { base_interval: XDS_RECONNECT.baseInterval, max_interval: XDS_RECONNECT.maxInterval } } });
+      // Envoy's default is 0.5 s doubling to 30 s; ours reaches a returning pilot within ~2 s.
+      expect(parseFloat(XDS_RECONNECT.baseInterval)).toBeGreaterThanOrEqual(0.1);
+      expect(parseFloat(XDS_RECONNECT.baseInterval)).toBeLessThanOrEqual(0.5);
+      expect(parseFloat(XDS_RECONNECT.maxInterval)).toBeLessThanOrEqual(2);
+      const http2 = (c: string) => Object.values(b.static_resources.clusters.find((x) => x.name === c)!.typed_extension_protocol_options)[0]!.explicit_http_config.http2_protocol_options;
+      expect(http2('xds-grpc').connection_keepalive).toEqual({ interval: '15s', timeout: '5s' });
+      // The agent's own Unix-socket servers need no keepalive.
+      expect(http2('sds-grpc').connection_keepalive).toBeUndefined();
+    }
   });
 
   it('puts the Istio node id and metadata pilot reads', () => {

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
 /** Envoy's log levels as `%l` prints them, mapped to pino's. */
@@ -143,4 +144,45 @@ export class EnvoySupervisor {
     this.stopping = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
   }
+}
+
+/**
+ * An Envoy left running by a previous agent that was killed (SIGKILL gives the agent no chance
+ * to stop its child, and Envoy does not watch its parent): it would keep serving the listeners
+ * with a stale config beside the new one (Envoy binds with SO_REUSEPORT). Reads the pid the
+ * previous agent wrote to `pidFile` and ends that process, but only while its command line still
+ * names `bootstrapPath` (a reused pid is left alone). Linux (/proc); elsewhere a no-op.
+ * Returns the pid it stopped.
+ */
+export async function reapStaleEnvoy(pidFile: string, bootstrapPath: string, graceMs = 2_000): Promise<number | undefined> {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(pidFile, 'utf8').trim());
+  } catch {
+    return undefined;
+  }
+  const ours = (): boolean => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(bootstrapPath);
+    } catch {
+      return false;
+    }
+  };
+  if (!Number.isInteger(pid) || pid <= 1 || pid === process.pid || !ours()) return undefined;
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return undefined;
+  }
+  const deadline = Date.now() + graceMs;
+  while (ours() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  if (ours()) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+    while (ours()) await new Promise((r) => setTimeout(r, 20));
+  }
+  return pid;
 }

@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import Type from 'typebox';
 import { AviaryError } from '@aviary/errors';
-import { buildAdminApp, type AdminApp } from './app';
+import { buildAdminApp, readinessReport, type AdminApp } from './app';
 import { listenAdmin } from './server';
 
 let ready = true;
@@ -59,6 +59,15 @@ describe('admin API', () => {
     expect(res.statusCode).toBe(503);
     expect(res.json()).toEqual({ status: 'not ready', checks: { nats: false } });
     ready = true;
+  });
+
+  it('reports an optional check without turning unready (the proxy agent\'s NATS)', () => {
+    const report = readinessReport([
+      { name: 'nats', ready: () => false, required: false },
+      { name: 'envoy', ready: () => true },
+    ]);
+    expect(report).toEqual({ ok: true, checks: { nats: false, envoy: true } });
+    expect(readinessReport([{ name: 'nats', ready: () => true, required: false }, { name: 'envoy', ready: () => { throw new Error('x'); } }])).toEqual({ ok: false, checks: { nats: true, envoy: false } });
   });
 
   it('serves OpenAPI JSON and the docs UI', async () => {

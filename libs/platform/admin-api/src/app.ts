@@ -13,6 +13,28 @@ export interface ReadinessCheck {
   readonly name: string;
   /** True when this dependency is usable now. Must be cheap and must not throw. */
   readonly ready: () => boolean;
+  /**
+   * False: reported in `checks` but the component stays ready without it (a dependency it can
+   * serve through the loss of, e.g. the proxy agent's NATS). Default true.
+   */
+  readonly required?: boolean;
+}
+
+/** `/readyz`: every check's state, and ready when every required check is. */
+export function readinessReport(checks: readonly ReadinessCheck[]): { readonly ok: boolean; readonly checks: Record<string, boolean> } {
+  let ok = true;
+  const states: Record<string, boolean> = {};
+  for (const c of checks) {
+    let state = false;
+    try {
+      state = c.ready();
+    } catch {
+      state = false;
+    }
+    states[c.name] = state;
+    if (!state && c.required !== false) ok = false;
+  }
+  return { ok, checks: states };
 }
 
 export interface AdminOptions {
@@ -68,10 +90,9 @@ export async function buildAdminApp(opts: AdminOptions, routes?: (app: AdminApp)
   app.get('/healthz', { schema: { tags: ['health'], summary: 'liveness: the process is up', response: { 200: Status } } }, async () => ({ status: 'ok' }));
   app.get(
     '/readyz',
-    { schema: { tags: ['health'], summary: 'readiness: every dependency is usable', response: { 200: Status, 503: Status } } },
+    { schema: { tags: ['health'], summary: 'readiness: every required dependency is usable (checks lists every dependency, optional ones too)', response: { 200: Status, 503: Status } } },
     async (_req, reply) => {
-      const checks = Object.fromEntries(opts.readiness.map((c) => [c.name, safeReady(c)]));
-      const ok = Object.values(checks).every(Boolean);
+      const { ok, checks } = readinessReport(opts.readiness);
       return reply.status(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', checks });
     },
   );
@@ -87,14 +108,6 @@ export async function buildAdminApp(opts: AdminOptions, routes?: (app: AdminApp)
   if (routes !== undefined) await app.register(async (scope) => routes(scope));
   await app.ready();
   return app;
-}
-
-function safeReady(check: ReadinessCheck): boolean {
-  try {
-    return check.ready();
-  } catch {
-    return false;
-  }
 }
 
 function countRequests(app: FastifyInstance, registry: Registry): void {

@@ -1,4 +1,4 @@
-export { buildAdminApp, ErrorBody } from './app';
+export { buildAdminApp, ErrorBody, readinessReport } from './app';
 export type { AdminApp, AdminOptions, ReadinessCheck } from './app';
 export { listenAdmin } from './server';
 export { httpStatusByKind } from './errors';

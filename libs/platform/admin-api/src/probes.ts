@@ -1,18 +1,10 @@
 import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
-import type { ReadinessCheck } from './app';
+import { readinessReport, type ReadinessCheck } from './app';
 
 export interface ProbeServerOptions {
   readonly registry: Registry;
   readonly readiness: readonly ReadinessCheck[];
-}
-
-function ready(check: ReadinessCheck): boolean {
-  try {
-    return check.ready();
-  } catch {
-    return false;
-  }
 }
 
 /**
@@ -33,8 +25,7 @@ export function createProbeServer(opts: ProbeServerOptions): Server {
     }
     if (path === '/healthz') return json(200, { status: 'ok' });
     if (path === '/readyz') {
-      const checks = Object.fromEntries(opts.readiness.map((c) => [c.name, ready(c)]));
-      const ok = Object.values(checks).every(Boolean);
+      const { ok, checks } = readinessReport(opts.readiness);
       return json(ok ? 200 : 503, { status: ok ? 'ready' : 'not ready', checks });
     }
     if (path === '/metrics') {

@@ -1,2 +1,2 @@
 export { NatsServer, findNatsServer, freePort, cachedNatsServerPath } from './runner';
-export type { NatsServerOptions } from './runner';
+export type { NatsExit, NatsServerOptions } from './runner';

@@ -67,8 +67,14 @@ export interface NatsServerOptions {
  * A real nats-server with JetStream on a loopback port. `stop()` ends it (and removes a
  * temporary store); `restart()` brings it back on the same port with the same store.
  */
+export interface NatsExit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
 export class NatsServer {
   private child: ChildProcess | undefined;
+  private exit: Promise<NatsExit> = Promise.resolve({ code: null, signal: null });
 
   private constructor(
     readonly host: string,
@@ -85,6 +91,11 @@ export class NatsServer {
 
   get pid(): number | undefined {
     return this.child?.pid;
+  }
+
+  /** Resolves when the current process exits, whoever ended it (a supervisor tells a crash from `kill()`). */
+  get exited(): Promise<NatsExit> {
+    return this.exit;
   }
 
   static async start(opts: NatsServerOptions = {}): Promise<NatsServer> {
@@ -107,6 +118,7 @@ export class NatsServer {
       stdio: ['ignore', 'ignore', this.verbose ? 'inherit' : 'ignore'],
     });
     this.child = child;
+    this.exit = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
     await waitForPort(this.host, this.port, 10_000, child);
   }
 
@@ -119,7 +131,7 @@ export class NatsServer {
   async kill(): Promise<void> {
     const child = this.child;
     this.child = undefined;
-    if (child === undefined || child.exitCode !== null) return;
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.kill('SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);

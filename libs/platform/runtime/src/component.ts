@@ -15,6 +15,12 @@ export interface ComponentContext<C> {
 export interface Component {
   /** Extra readiness checks (its listeners, its stores). NATS is always checked. */
   readonly readiness?: readonly ReadinessCheck[];
+  /**
+   * Whether the component is unready while NATS is away (default true). The proxy agent says
+   * false: its Envoy serves traffic without NATS, and an unready pod would be taken out of
+   * service by every NATS blip. `checks.nats` in `/readyz` still shows the connection.
+   */
+  readonly natsRequiredForReadiness?: boolean;
   /** The app's own admin routes, mounted beside health, metrics and docs. */
   readonly routes?: (app: AdminApp) => Promise<void> | void;
   /** Called after the admin API listens; returns what to log in the ready line. */
@@ -60,7 +66,7 @@ export async function runComponent<S extends AppConfigSpec>(opts: RunOptions<S>)
     ...(opts.manageStreams === undefined ? {} : { manageStreams: opts.manageStreams }),
   });
   const component = await opts.build({ config, logger, registry, bus });
-  const readiness: ReadinessCheck[] = [{ name: 'nats', ready: () => bus.connected }, ...(component.readiness ?? [])];
+  const readiness: ReadinessCheck[] = [{ name: 'nats', ready: () => bus.connected, required: component.natsRequiredForReadiness !== false }, ...(component.readiness ?? [])];
   const admin = await buildAdminApp(
     {
       app: spec.app,

@@ -37,6 +37,7 @@ export const gatewayConfig = defineConfig({
     envoyLogLevel: option(Type.Union([Type.Literal('trace'), Type.Literal('debug'), Type.Literal('info'), Type.Literal('warning'), Type.Literal('error'), Type.Literal('critical'), Type.Literal('off')]), 'warning', 'Envoy\'s own log level; its lines go to the agent\'s log'),
     telemetryBatchSize: option(Type.Integer({ minimum: 1, maximum: 10_000 }), 500, 'request records per aviary.telemetry.v1.requests batch'),
     telemetryFlushMs: option(Millis(50, 60_000), 1_000, 'longest wait before a partial telemetry batch is published'),
+    telemetryMaxBuffered: option(Type.Integer({ minimum: 1, maximum: 1_000_000 }), 10_000, 'request records held while NATS is away or slow (at least telemetryBatchSize); sent when it returns, and beyond this bound dropped and counted in aviary_agent_telemetry_records_dropped_total{reason="buffer_full"}'),
     accessLog: option(Type.Boolean(), true, 'write one JSON access log line per request'),
     drainMs: option(Millis(0, 600_000), 5_000, 'on shutdown (and POST /drain), how long Envoy drains open connections before it quits'),
   },
