@@ -58,11 +58,19 @@ describe.skipIf(!canRunNode)('Aviary on a one-node Kubernetes', () => {
     const install = await node.helm(['install', 'aviary', chartDir, '--namespace', NS, '--create-namespace', '-f', values, '--set', `nats.image.tag=${nats!.name.split(':').at(-1)}`]);
     expect(install.stderr).toBe('');
     expect(install.code).toBe(0);
+    const want = ['pilot', 'citadel', 'injector-webhook', 'telemetry-collector', 'gateway', 'nats'];
+    let notReady: Pod[] = [];
     const ready = await eventually('all control-plane pods Ready', 300_000, async () => {
       const pods = JSON.parse(await kubectl('-n', NS, 'get', 'pods', '-o', 'json')) as { items: Pod[] };
+      notReady = pods.items.filter((p) => !isReady(p));
       const byApp = new Map(pods.items.map((p) => [p.metadata.labels['app.kubernetes.io/name'] ?? p.metadata.name, p]));
-      const want = ['pilot', 'citadel', 'injector-webhook', 'telemetry-collector', 'gateway', 'nats'];
       return want.every((a) => isReady(byApp.get(a))) ? want : undefined;
+    }).catch(async (err: unknown) => {
+      // Say which pods are not Ready and why (their last log lines), not only that they are not.
+      const why = await Promise.all(
+        notReady.map(async (p) => `--- ${p.metadata.name}\n${(await node.kubectl(['-n', NS, 'logs', p.metadata.name, '--all-containers', '--tail', '15'])).stdout}${(await node.kubectl(['-n', NS, 'get', 'events', '--field-selector', `involvedObject.name=${p.metadata.name}`])).stdout}`),
+      );
+      throw new Error(`${String(err)}\n${why.join('\n')}`);
     });
     report('helm install -> all pods Ready', Date.now() - t);
     expect(ready).toHaveLength(6);
