@@ -1,4 +1,4 @@
-import type { ConnectionPoolSettings, OutlierDetection } from '@aviary/mesh-api';
+import { parseDuration, type ConnectionPoolSettings, type LoadBalancerSettings, type OutlierDetection } from '@aviary/mesh-api';
 import { compareStrings, labelsMatch, type Endpoint, type Service, type ServicePortInfo } from '@aviary/mesh-model';
 import { clusterName, effectivePolicy, isHttp2Port, isHttpPort, type Ctx, type EffectivePolicy } from './context';
 import { clusterTelemetryMetadata, endpointMetadata, TRANSPORT_SOCKET_MATCH, type UpstreamTls } from './accesslog';
@@ -45,6 +45,7 @@ function buildCluster(ctx: Ctx, service: Service, port: ServicePortInfo, subset:
     ...(!proxyless && { connect_timeout: duration(policy.connectionPool?.tcp?.connectTimeout) ?? DEFAULT_CONNECT_TIMEOUT }),
     ...loadBalancer(ctx, policy, name),
     ...circuitBreakers(policy.connectionPool),
+    ...upstreamConnectionOptions(policy.connectionPool),
     ...outlierDetection(policy.outlierDetection),
     ...(!proxyless && protocolOptions(port, policy.connectionPool)),
     ...transport(ctx, service, port, subset, policy, endpoints),
@@ -54,6 +55,35 @@ function buildCluster(ctx: Ctx, service: Service, port: ServicePortInfo, subset:
 }
 
 function loadBalancer(ctx: Ctx, policy: EffectivePolicy, name: string): Msg {
+  const chosen = lbPolicy(ctx, policy, name);
+  const slowStart = ctx.proxy.kind === 'proxyless' ? undefined : slowStartConfig(policy.loadBalancer);
+  const panic = policy.outlierDetection?.minHealthPercent;
+  return {
+    ...chosen,
+    ...(slowStart && chosen.lb_policy === 'ROUND_ROBIN' && { round_robin_lb_config: { slow_start_config: slowStart } }),
+    ...(slowStart && chosen.lb_policy === 'LEAST_REQUEST' && { least_request_lb_config: { slow_start_config: slowStart } }),
+    ...(panic !== undefined && ctx.proxy.kind !== 'proxyless' && { common_lb_config: { healthy_panic_threshold: { value: Math.min(100, Math.max(0, panic)) } } }),
+  };
+}
+
+/**
+ * DestinationRule `warmup` / `warmupDurationSecs` as Envoy slow start (ROUND_ROBIN and
+ * LEAST_REQUEST only, as Istio): new endpoints ramp up over the window; `aggression` (default
+ * 1, linear) and `minimumPercent` (Istio's default 10%) shape the ramp.
+ */
+function slowStartConfig(lb: LoadBalancerSettings | undefined): Msg | undefined {
+  const window = duration(lb?.warmup?.duration ?? lb?.warmupDurationSecs);
+  if (!window) return undefined;
+  const aggression = lb?.warmup?.aggression ?? 1;
+  const minimum = lb?.warmup?.minimumPercent ?? 10;
+  return {
+    slow_start_window: window,
+    aggression: { default_value: aggression, runtime_key: 'upstream.slow_start.aggression' },
+    min_weight_percent: { value: minimum },
+  };
+}
+
+function lbPolicy(ctx: Ctx, policy: EffectivePolicy, name: string): Msg {
   const lb = policy.loadBalancer;
   const proxyless = ctx.proxy.kind === 'proxyless';
   if (lb?.consistentHash) {
@@ -101,6 +131,25 @@ export function circuitBreakers(pool: ConnectionPoolSettings | undefined): Msg {
   };
 }
 
+/** TCP keepalive on upstream connections (`connectionPool.tcp.tcpKeepalive`; time and interval in whole seconds, as the socket options take them). */
+export function upstreamConnectionOptions(pool: ConnectionPoolSettings | undefined): Msg {
+  const ka = pool?.tcp?.tcpKeepalive;
+  if (!ka) return {};
+  const seconds = (d: string | undefined) => {
+    const ms = d === undefined ? undefined : parseDuration(d);
+    return ms === undefined ? undefined : wrap(Math.max(1, Math.round(ms / 1000)));
+  };
+  return {
+    upstream_connection_options: {
+      tcp_keepalive: {
+        ...(ka.probes !== undefined && { keepalive_probes: wrap(ka.probes) }),
+        ...(ka.time !== undefined && { keepalive_time: seconds(ka.time) }),
+        ...(ka.interval !== undefined && { keepalive_interval: seconds(ka.interval) }),
+      },
+    },
+  };
+}
+
 function outlierDetection(od: OutlierDetection | undefined): Msg {
   if (!od) return {};
   const c5xx = od.consecutive5xxErrors ?? (od.consecutiveErrors !== undefined ? Math.max(0, od.consecutiveErrors) : undefined);
@@ -135,17 +184,33 @@ function upstreamAlpn(port: ServicePortInfo, pool: ConnectionPoolSettings | unde
   return isHttpPort(port) ? 'http/1.1' : 'none';
 }
 
-/** HTTP/2 upstream for gRPC/HTTP2 ports; per-connection request limit and idle timeout. */
+/** Envoy requires a PING timeout with connection_keepalive; Istio's API leaves it optional. */
+const DEFAULT_H2_KEEPALIVE_TIMEOUT = durationMs(20_000);
+
+/**
+ * HTTP/2 upstream for gRPC/HTTP2 ports (or the client's protocol with `useClientProtocol`);
+ * per-connection request limit, idle timeout and maximum duration; HTTP/2 stream limit and
+ * keepalive PINGs.
+ */
 export function protocolOptions(port: Pick<ServicePortInfo, 'protocol'>, pool: ConnectionPoolSettings | undefined): Msg {
   const common: Msg = {};
   const idle = duration(pool?.http?.idleTimeout);
   if (idle) common.idle_timeout = idle;
+  const maxDuration = duration(pool?.tcp?.maxConnectionDuration);
+  if (maxDuration) common.max_connection_duration = maxDuration;
   if (pool?.http?.maxRequestsPerConnection && pool.http.maxRequestsPerConnection > 0) common.max_requests_per_connection = wrap(pool.http.maxRequestsPerConnection);
+  const h2Options: Msg = {};
+  if (pool?.http?.maxConcurrentStreams && pool.http.maxConcurrentStreams > 0) h2Options.max_concurrent_streams = wrap(pool.http.maxConcurrentStreams);
+  const ka = pool?.http?.http2KeepAlive;
+  if (ka) h2Options.connection_keepalive = { ...(duration(ka.interval) && { interval: duration(ka.interval) }), timeout: duration(ka.timeout) ?? DEFAULT_H2_KEEPALIVE_TIMEOUT };
+  const clientProtocol = pool?.http?.useClientProtocol === true;
   const h2 = speaksH2(port, pool);
-  if (!h2 && Object.keys(common).length === 0) return {};
+  if (!h2 && !clientProtocol && Object.keys(common).length === 0) return {};
   const options: Msg = {
     ...(Object.keys(common).length > 0 && { common_http_protocol_options: common }),
-    explicit_http_config: h2 ? { http2_protocol_options: {} } : { http_protocol_options: {} },
+    ...(clientProtocol
+      ? { use_downstream_protocol_config: { http_protocol_options: {}, http2_protocol_options: h2Options } }
+      : { explicit_http_config: h2 ? { http2_protocol_options: h2Options } : { http_protocol_options: {} } }),
   };
   return { typed_extension_protocol_options: { [N.httpProtocolOptions]: typed(T.HttpProtocolOptions, options) } };
 }

@@ -63,6 +63,7 @@ export const ConnectionPoolSettings = Closed({
       h2UpgradePolicy: opt(Type.Enum(['DEFAULT', 'DO_NOT_UPGRADE', 'UPGRADE'])),
       useClientProtocol: opt(Type.Boolean()),
       maxConcurrentStreams: opt(Int32),
+      http2KeepAlive: opt(Closed({ interval: opt(Duration), timeout: opt(Duration) })),
     }),
   ),
 });
