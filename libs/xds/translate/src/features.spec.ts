@@ -146,6 +146,38 @@ describe('DestinationRule traffic policy', () => {
     const lb = (simple: string) => get(run([...echo, obj('DestinationRule', 'echo', { host: 'echo', trafficPolicy: { loadBalancer: { simple } } })]).clusters, C).lb_policy;
     expect([lb('LEAST_REQUEST'), lb('LEAST_CONN'), lb('RANDOM'), lb('ROUND_ROBIN')]).toEqual(['LEAST_REQUEST', 'LEAST_REQUEST', 'RANDOM', 'ROUND_ROBIN']);
   });
+  const withPolicy = (trafficPolicy: Record<string, unknown>, proxy = sidecar()) => get(run([...echo, obj('DestinationRule', 'echo', { host: 'echo', trafficPolicy })], proxy).clusters, C);
+  const httpOptions = (c: Msg) => (c.typed_extension_protocol_options as Record<string, Msg>)['envoy.extensions.upstreams.http.v3.HttpProtocolOptions']!;
+  it('warmup → slow start on ROUND_ROBIN and LEAST_REQUEST (Istio defaults: aggression 1, minimum 10%); none for RANDOM or proxyless', () => {
+    expect(withPolicy({ loadBalancer: { simple: 'ROUND_ROBIN', warmupDurationSecs: '60s' } }).round_robin_lb_config).toEqual({
+      slow_start_config: { slow_start_window: { seconds: 60 }, aggression: { default_value: 1, runtime_key: 'upstream.slow_start.aggression' }, min_weight_percent: { value: 10 } },
+    });
+    expect(withPolicy({ loadBalancer: { simple: 'LEAST_REQUEST', warmup: { duration: '1.5s', minimumPercent: 40, aggression: 2 } } }).least_request_lb_config).toEqual({
+      slow_start_config: { slow_start_window: { seconds: 1, nanos: 500000000 }, aggression: { default_value: 2, runtime_key: 'upstream.slow_start.aggression' }, min_weight_percent: { value: 40 } },
+    });
+    // No simple LB given: ROUND_ROBIN, so warmup applies.
+    expect(withPolicy({ loadBalancer: { warmupDurationSecs: '5s' } }).round_robin_lb_config).toBeDefined();
+    const random = withPolicy({ loadBalancer: { simple: 'RANDOM', warmupDurationSecs: '60s' } });
+    expect([random.round_robin_lb_config, random.least_request_lb_config]).toEqual([undefined, undefined]);
+    expect(withPolicy({ loadBalancer: { simple: 'ROUND_ROBIN', warmupDurationSecs: '60s' } }, proxyless).round_robin_lb_config).toBeUndefined();
+  });
+  it('tcpKeepalive → upstream_connection_options (whole seconds); maxConnectionDuration → common HTTP options', () => {
+    const c = withPolicy({ connectionPool: { tcp: { tcpKeepalive: { probes: 4, time: '2h', interval: '1500ms' }, maxConnectionDuration: '30m' } } });
+    expect(c.upstream_connection_options).toEqual({ tcp_keepalive: { keepalive_probes: { value: 4 }, keepalive_time: { value: 7200 }, keepalive_interval: { value: 2 } } });
+    expect(httpOptions(c).common_http_protocol_options).toEqual({ max_connection_duration: { seconds: 1800 } });
+    expect(withPolicy({ connectionPool: { tcp: { tcpKeepalive: {} } } }).upstream_connection_options).toEqual({ tcp_keepalive: {} });
+  });
+  it('HTTP/2: maxConcurrentStreams and http2KeepAlive (timeout defaults to 20s); useClientProtocol follows the downstream protocol', () => {
+    const h2 = withPolicy({ connectionPool: { http: { h2UpgradePolicy: 'UPGRADE', maxConcurrentStreams: 64, http2KeepAlive: { interval: '10s' } } } });
+    expect(httpOptions(h2).explicit_http_config).toEqual({ http2_protocol_options: { max_concurrent_streams: { value: 64 }, connection_keepalive: { interval: { seconds: 10 }, timeout: { seconds: 20 } } } });
+    const client = withPolicy({ connectionPool: { http: { useClientProtocol: true } } });
+    expect(httpOptions(client).use_downstream_protocol_config).toEqual({ http_protocol_options: {}, http2_protocol_options: {} });
+    expect(httpOptions(client).explicit_http_config).toBeUndefined();
+  });
+  it('outlierDetection.minHealthPercent → healthy_panic_threshold', () => {
+    expect(withPolicy({ outlierDetection: { consecutive5xxErrors: 5, minHealthPercent: 25 } }).common_lb_config).toEqual({ healthy_panic_threshold: { value: 25 } });
+    expect(withPolicy({ outlierDetection: { consecutive5xxErrors: 5 } }).common_lb_config).toBeUndefined();
+  });
 });
 
 describe('VirtualService HTTP routes', () => {
