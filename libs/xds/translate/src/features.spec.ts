@@ -210,6 +210,39 @@ describe('VirtualService HTTP routes', () => {
   });
 });
 
+describe('VirtualService corsPolicy and statPrefix', () => {
+  const cors = { allowOrigins: [{ prefix: 'https://app.' }], allowOrigin: ['https://legacy.example'], allowMethods: ['GET', 'PUT'], allowHeaders: ['x-a'], maxAge: '90s', allowCredentials: false, unmatchedPreflights: 'FORWARD' };
+  const objects = [...echo, obj('VirtualService', 'echo', { hosts: ['echo'], http: [{ match: [{ uri: { prefix: '/a' }, statPrefix: 'echo_a' }], corsPolicy: cors, route: [dest()] }] })];
+  const routeOf = (r: XdsResources) => ((get(r.routes, '8080').virtual_hosts as Msg[]).find((v) => v.name === 'echo.default.svc.cluster.local:8080')!.routes as Msg[])[0]!;
+  function dest() {
+    return { destination: { host: 'echo' } };
+  }
+
+  it('a per-route CorsPolicy for the CORS filter, which every outbound HCM runs before fault and router', () => {
+    const r = run(objects);
+    const route = routeOf(r);
+    expect(route.stat_prefix).toBe('echo_a');
+    expect((route.typed_per_filter_config as Msg)['envoy.filters.http.cors']).toEqual({
+      '@type': ExtensionTypeUrl.CorsPolicy,
+      allow_origin_string_match: [{ prefix: 'https://app.' }, { exact: 'https://legacy.example' }],
+      allow_methods: 'GET,PUT',
+      allow_headers: 'x-a',
+      max_age: '90',
+      allow_credentials: { value: false },
+      forward_not_matching_preflights: { value: true },
+    });
+    const hcm = ((get(r.listeners, '0.0.0.0_8080').filter_chains as Msg[])[0]!.filters as Msg[])[0]!.typed_config as Msg;
+    expect((hcm.http_filters as Msg[]).map((f) => f.name).slice(-3)).toEqual(['envoy.filters.http.cors', 'envoy.filters.http.fault', 'envoy.filters.http.router']);
+  });
+
+  it('gRPC clients have no CORS filter: no policy, a problem instead', () => {
+    const r = run(objects, proxyless);
+    const routes = (get(r.routes, C).virtual_hosts as Msg[]).flatMap((v) => v.routes as Msg[]);
+    expect(JSON.stringify(routes)).not.toContain('cors');
+    expect(r.problems.some((p) => p.includes('gRPC clients have no CORS filter'))).toBe(true);
+  });
+});
+
 describe('scope: a proxy receives only what it can reach', () => {
   const objs = [...echo, svc('private', 'default', { exportTo: ['.'] }), svc('other', 'other'), svc('hidden', 'other', { exportTo: ['.'] })];
   const clusters = (objects: ModelObject[], p = sidecar()) => run(objects, p).clusters.map((c) => c.name).filter((n) => n.startsWith('outbound'));

@@ -4,7 +4,7 @@ import { outboundClusters } from './clusters';
 import { clusterName, type Ctx } from './context';
 import { N, prune, socketAddress, T, typed, wrap, type Msg } from './envoy';
 import { peerWorkloadHeader } from './accesslog';
-import { faultFilter, hcmFilter, tcpProxyFilter } from './hcm';
+import { corsFilter, faultFilter, hcmFilter, tcpProxyFilter } from './hcm';
 import { rateLimitHttpFilter, withRateLimits } from './ratelimit';
 import { httpSecurityFilters, tcpSecurityFilters, type SecurityScope } from './authz/filters';
 import { routerScope } from './authz/scope';
@@ -148,7 +148,7 @@ function gatewayRateLimits(ctx: Ctx, servers: readonly BoundServer[]) {
 }
 
 function httpFilters(ctx: Ctx, base: readonly Msg[], servers: readonly BoundServer[]): Msg[] {
-  return [...base, ...(gatewayRateLimits(ctx, servers).length > 0 ? [rateLimitHttpFilter()] : []), faultFilter()];
+  return [...base, ...(gatewayRateLimits(ctx, servers).length > 0 ? [rateLimitHttpFilter()] : []), corsFilter(), faultFilter()];
 }
 
 function routeConfiguration(ctx: Ctx, name: string, port: number, servers: readonly BoundServer[], refs: ClusterRefs): Msg {

@@ -17,8 +17,6 @@ const NOT_YET = 'not supported by Aviary yet';
 /** [what, resource, path of the refusal] */
 const refused: [string, unknown, string][] = [
   ['delegate', vs({ http: [{ delegate: { name: 'r', namespace: 'ns' } }] }), 'spec.http[0].delegate'],
-  ['corsPolicy', vs({ http: [{ route, corsPolicy: { allowOrigins: [{ exact: 'https://a.example' }] } }] }), 'spec.http[0].corsPolicy'],
-  ['match statPrefix', vs({ http: [{ match: [{ statPrefix: 'x' }], route }] }), 'spec.http[0].match[0].statPrefix'],
   ['redirect derivePort', vs({ http: [{ redirect: { uri: '/', derivePort: 'FROM_REQUEST_PORT' } }] }), 'spec.http[0].redirect.derivePort'],
   ['exponentialDelay', vs({ http: [{ route, fault: { delay: { exponentialDelay: '1s', percentage: { value: 5 } } } }] }), 'spec.http[0].fault.delay.exponentialDelay'],
   ['retryRemoteLocalities', vs({ http: [{ route, retries: { attempts: 2, retryRemoteLocalities: true } }] }), 'spec.http[0].retries.retryRemoteLocalities'],
@@ -50,6 +48,8 @@ describe('fields Aviary does not translate are refused, naming the field', () =>
 describe('fields that are translated are accepted', () => {
   it.each<[string, unknown]>([
     ['tls routes on a gateway', vs({ gateways: ['gw'], tls: [tls()] })],
+    ['corsPolicy', vs({ http: [{ route, corsPolicy: { allowOrigins: [{ exact: 'https://a.example' }], allowMethods: ['GET'], maxAge: '24h' } }] })],
+    ['match statPrefix', vs({ http: [{ match: [{ statPrefix: 'x' }], route }] })],
     ['localityLbSetting disabled', dr({ loadBalancer: { simple: 'ROUND_ROBIN', localityLbSetting: { enabled: false } } })],
     ['warmup', dr({ loadBalancer: { simple: 'LEAST_REQUEST', warmup: { duration: '30s', minimumPercent: 20, aggression: 2 } } })],
     ['warmupDurationSecs', dr({ loadBalancer: { simple: 'ROUND_ROBIN', warmupDurationSecs: '60s' } })],
