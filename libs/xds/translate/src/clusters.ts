@@ -1,15 +1,15 @@
 import { parseDuration, type ConnectionPoolSettings, type LoadBalancerSettings, type OutlierDetection } from '@aviary/mesh-api';
-import { compareStrings, labelsMatch, type Endpoint, type Service, type ServicePortInfo } from '@aviary/mesh-model';
+import { compareStrings, isIpLiteral, labelsMatch, type Endpoint, type Service, type ServicePortInfo } from '@aviary/mesh-model';
 import { clusterName, effectivePolicy, isHttp2Port, isHttpPort, type Ctx, type EffectivePolicy } from './context';
 import { clusterTelemetryMetadata, endpointMetadata, TRANSPORT_SOCKET_MATCH, type UpstreamTls } from './accesslog';
 import { adsConfigSource, duration, durationMs, N, stringStruct, T, typed, wrap, type Msg } from './envoy';
 import { clientTlsUpstream, istioMutualUpstream, proxylessUpstream, rawBufferSocket, transportSocket, type UpstreamAlpn } from './tls';
 
-/** One outbound cluster and the endpoints it reads (EDS). */
+/** One outbound cluster and the endpoints it reads over EDS (none for a DNS cluster: its endpoints are inline). */
 export interface OutboundCluster {
   readonly name: string;
   readonly cluster: Msg;
-  readonly loadAssignment: Msg;
+  readonly loadAssignment: Msg | undefined;
 }
 
 const UINT32_MAX = 4294967295;
@@ -35,13 +35,31 @@ export function outboundClusters(ctx: Ctx, service: Service, port: ServicePortIn
   return out;
 }
 
-function buildCluster(ctx: Ctx, service: Service, port: ServicePortInfo, subset: string, policy: EffectivePolicy, endpoints: readonly Endpoint[]): OutboundCluster {
+/**
+ * ServiceEntry `resolution: DNS` → STRICT_DNS (every address each name resolves to is an
+ * endpoint), `DNS_ROUND_ROBIN` → LOGICAL_DNS (one connection target at a time), as Istio: the
+ * endpoints (hostnames or IPs) are inline and the proxy resolves them, IPv4 only. gRPC clients
+ * take EDS only: hostname endpoints are left out for them, with a problem.
+ */
+function dnsType(ctx: Ctx, service: Service): 'STRICT_DNS' | 'LOGICAL_DNS' | undefined {
+  if (ctx.proxy.kind === 'proxyless') return undefined;
+  if (service.resolution === 'DNS') return 'STRICT_DNS';
+  return service.resolution === 'DNS_ROUND_ROBIN' ? 'LOGICAL_DNS' : undefined;
+}
+
+function buildCluster(ctx: Ctx, service: Service, port: ServicePortInfo, subset: string, policy: EffectivePolicy, all: readonly Endpoint[]): OutboundCluster {
   const name = clusterName('outbound', port.number, subset, service.hostname);
   const proxyless = ctx.proxy.kind === 'proxyless';
+  const dns = dnsType(ctx, service);
+  let endpoints = all;
+  if (proxyless && endpoints.some((e) => !isIpLiteral(e.address))) {
+    ctx.problem(`${name}: gRPC clients accept only IP endpoints over EDS; the hostname endpoints of this DNS service are left out`);
+    endpoints = endpoints.filter((e) => isIpLiteral(e.address));
+  }
+  const assignment = loadAssignment(name, endpoints, !proxyless);
   const cluster: Msg = {
     name,
-    type: 'EDS',
-    eds_cluster_config: { eds_config: adsConfigSource(), service_name: name },
+    ...(dns ? { type: dns, dns_lookup_family: 'V4_ONLY', load_assignment: assignment } : { type: 'EDS', eds_cluster_config: { eds_config: adsConfigSource(), service_name: name } }),
     ...(!proxyless && { connect_timeout: duration(policy.connectionPool?.tcp?.connectTimeout) ?? DEFAULT_CONNECT_TIMEOUT }),
     ...loadBalancer(ctx, policy, name),
     ...circuitBreakers(policy.connectionPool),
@@ -51,7 +69,7 @@ function buildCluster(ctx: Ctx, service: Service, port: ServicePortInfo, subset:
     ...transport(ctx, service, port, subset, policy, endpoints),
     ...(!proxyless && { metadata: clusterTelemetryMetadata(upstreamTls(service, policy)) }),
   };
-  return { name, cluster, loadAssignment: loadAssignment(name, endpoints, !proxyless) };
+  return { name, cluster, loadAssignment: dns ? undefined : assignment };
 }
 
 function loadBalancer(ctx: Ctx, policy: EffectivePolicy, name: string): Msg {

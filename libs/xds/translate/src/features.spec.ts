@@ -243,6 +243,52 @@ describe('VirtualService corsPolicy and statPrefix', () => {
   });
 });
 
+describe('ServiceEntry DNS resolution', () => {
+  const external = (name: string, spec: Record<string, unknown>) =>
+    obj('ServiceEntry', name, { hosts: [`${name}.example.com`], location: 'MESH_EXTERNAL', ports: [{ number: 443, name: 'tls', protocol: 'TLS' }], ...spec });
+  const objects = [
+    ...echo,
+    external('api', { resolution: 'DNS' }),
+    external('lb', { resolution: 'DNS_ROUND_ROBIN', endpoints: [{ address: 'lb-1.example.net', ports: { tls: 8443 }, locality: 'eu/eu-1' }] }),
+    external('mixed', { resolution: 'DNS', endpoints: [{ address: '192.0.2.7' }, { address: 'backup.example.net', weight: 2 }] }),
+  ];
+
+  it('DNS: a STRICT_DNS cluster resolving the host itself; no EDS resource', () => {
+    const r = run(objects);
+    const c = get(r.clusters, 'outbound|443||api.example.com');
+    expect(c).toMatchObject({ type: 'STRICT_DNS', dns_lookup_family: 'V4_ONLY' });
+    expect(c.eds_cluster_config).toBeUndefined();
+    const la = c.load_assignment as Msg;
+    expect(((la.endpoints as Msg[])[0]!.lb_endpoints as Msg[]).map((e) => (e.endpoint as Msg).address)).toEqual([{ socket_address: { address: 'api.example.com', port_value: 443 } }]);
+    expect(r.endpoints.some((e) => e.name === 'outbound|443||api.example.com')).toBe(false);
+  });
+
+  it('DNS_ROUND_ROBIN: a LOGICAL_DNS cluster with the hostname endpoint, its port and locality', () => {
+    const c = get(run(objects).clusters, 'outbound|443||lb.example.com');
+    expect(c.type).toBe('LOGICAL_DNS');
+    const locality = ((c.load_assignment as Msg).endpoints as Msg[])[0]!;
+    expect(locality.locality).toEqual({ region: 'eu', zone: 'eu-1' });
+    expect(((locality.lb_endpoints as Msg[])[0]!.endpoint as Msg).address).toEqual({ socket_address: { address: 'lb-1.example.net', port_value: 8443 } });
+  });
+
+  it('DNS with IP and hostname endpoints keeps both, with their weights', () => {
+    const c = get(run(objects).clusters, 'outbound|443||mixed.example.com');
+    const eps = ((c.load_assignment as Msg).endpoints as Msg[]).flatMap((l) => l.lb_endpoints as Msg[]);
+    expect(eps.map((e) => [((e.endpoint as Msg).address as { socket_address: { address: string } }).socket_address.address, e.load_balancing_weight])).toEqual([
+      ['192.0.2.7', { value: 1 }],
+      ['backup.example.net', { value: 2 }],
+    ]);
+  });
+
+  it('gRPC clients get EDS with the IP endpoints only, and a problem for the hostnames', () => {
+    const r = run(objects, proxyless);
+    expect(get(r.clusters, 'outbound|443||mixed.example.com').type).toBe('EDS');
+    const la = get(r.endpoints, 'outbound|443||mixed.example.com');
+    expect(JSON.stringify(la)).not.toContain('backup.example.net');
+    expect(r.problems.some((p) => p.includes('gRPC clients accept only IP endpoints'))).toBe(true);
+  });
+});
+
 describe('scope: a proxy receives only what it can reach', () => {
   const objs = [...echo, svc('private', 'default', { exportTo: ['.'] }), svc('other', 'other'), svc('hidden', 'other', { exportTo: ['.'] })];
   const clusters = (objects: ModelObject[], p = sidecar()) => run(objects, p).clusters.map((c) => c.name).filter((n) => n.startsWith('outbound'));

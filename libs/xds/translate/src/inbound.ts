@@ -173,7 +173,7 @@ function portFilters(ctx: Ctx, out: Generated, p: InboundPort, cluster: string, 
   const security = httpSecurityFilters(ctx, scope, `inbound port ${p.port}`);
   for (const c of security.clusters) {
     out.clusters.push({ name: c.name, resource: c.cluster });
-    out.endpoints.push({ name: c.name, resource: c.loadAssignment });
+    if (c.loadAssignment) out.endpoints.push({ name: c.name, resource: c.loadAssignment });
   }
   const service = p.instance?.service;
   const seName = service?.source.split('/')[2] ?? '';

@@ -67,7 +67,7 @@ export function routerResources(ctx: Ctx): Generated {
   const httpFiltersBase = security.filters;
   for (const c of security.clusters) {
     out.clusters.push({ name: c.name, resource: c.cluster });
-    out.endpoints.push({ name: c.name, resource: c.loadAssignment });
+    if (c.loadAssignment) out.endpoints.push({ name: c.name, resource: c.loadAssignment });
   }
   // Local mode (INTERCEPTION_MODE NONE) keeps the gateway on loopback; in Kubernetes it serves the pod's every address.
   const address = ctx.interceptionNone ? '127.0.0.1' : '0.0.0.0';
@@ -127,7 +127,7 @@ export function routerResources(ctx: Ctx): Generated {
     if (!service || !port || !ctx.isVisible(host)) continue;
     for (const c of outboundClusters(ctx, service, port)) {
       out.clusters.push({ name: c.name, resource: c.cluster });
-      out.endpoints.push({ name: c.name, resource: c.loadAssignment });
+      if (c.loadAssignment) out.endpoints.push({ name: c.name, resource: c.loadAssignment });
     }
   }
   return out;

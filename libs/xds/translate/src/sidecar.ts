@@ -81,7 +81,7 @@ function outbound(ctx: Ctx, out: Generated): void {
     for (const port of service.ports) {
       for (const c of outboundClusters(ctx, service, port)) {
         out.clusters.push({ name: c.name, resource: c.cluster });
-        out.endpoints.push({ name: c.name, resource: c.loadAssignment });
+        if (c.loadAssignment) out.endpoints.push({ name: c.name, resource: c.loadAssignment });
       }
     }
   }

@@ -157,8 +157,9 @@ const serverTls: Rules = {
   cipherSuites: translated('tls_params.cipher_suites'),
 };
 
+const unix = (v: unknown): boolean => typeof v === 'string' && v.startsWith('unix://');
 const workloadEntry: Rules = {
-  address: translated('endpoint address (IP; unix:// paths become pipe addresses)'),
+  address: translatedExcept('endpoint address: an IP, or a hostname for DNS resolution', 'a unix:// address', 'for an endpoint', unix),
   ports: translated('endpoint port per service port name'),
   'ports{}': translated('endpoint port'),
   labels: translated('subset selection and telemetry labels', true),
@@ -278,11 +279,8 @@ const serviceEntry: Rules = {
   'spec.addresses': translated('service VIPs (proxyless listeners, change detection)'),
   'spec.ports': translated('service ports', true),
   'spec.location': translated('MESH_EXTERNAL: no auto mTLS'),
-  'spec.resolution': translatedExcept(
-    'NONE/STATIC: EDS endpoints',
-    'resolution',
-    'DNS or DNS_ROUND_ROBIN',
-    (v) => v === 'DNS' || v === 'DNS_ROUND_ROBIN',
+  'spec.resolution': translated(
+    'NONE/STATIC: EDS clusters; DNS: STRICT_DNS and DNS_ROUND_ROBIN: LOGICAL_DNS clusters with the endpoints inline (hostnames resolved by Envoy, IPv4; without endpoints the hosts themselves). gRPC clients get the IP endpoints over EDS',
   ),
   'spec.endpoints': translated('EDS endpoints'),
   ...mount('spec.endpoints[]', workloadEntry),
@@ -303,7 +301,7 @@ const sidecar: Rules = {
   ...mount('spec.ingress[].connectionPool', connectionPool),
   'spec.egress': translated('outbound listeners'),
   ...mount('spec.egress[]', sidecarPort('egress')),
-  'spec.egress[].bind': translated('listener address'),
+  'spec.egress[].bind': translatedExcept('listener address', 'a unix:// bind', 'for an egress listener', unix),
   'spec.egress[].captureMode': translated('NONE: a listener bound to an address'),
   'spec.egress[].hosts': translated('which services the listener serves'),
   ...mount('spec.inboundConnectionPool', connectionPool),

@@ -31,7 +31,8 @@ const refused: [string, unknown, string][] = [
   ['port-level tcp idleTimeout', dr({ portLevelSettings: [{ port: { number: 80 }, connectionPool: { tcp: { idleTimeout: '1h' } } }] }), 'spec.trafficPolicy.portLevelSettings[0].connectionPool.tcp.idleTimeout'],
   ['client tls caCrl', dr({ tls: { mode: 'SIMPLE', caCrl: '/etc/crl.pem' } }), 'spec.trafficPolicy.tls.caCrl'],
   ['cookie attributes', dr({ loadBalancer: { consistentHash: { httpCookie: { name: 'c', ttl: '0s', attributes: [{ name: 'SameSite', value: 'Strict' }] } } } }), 'spec.trafficPolicy.loadBalancer.consistentHash.httpCookie.attributes'],
-  ['DNS resolution', net('ServiceEntry', { hosts: ['api.example.com'], ports: [{ number: 443, name: 'https', protocol: 'TLS' }], resolution: 'DNS' }), 'spec.resolution'],
+  ['unix endpoint', net('ServiceEntry', { hosts: ['db.internal'], ports: [{ number: 5432, name: 'tcp', protocol: 'TCP' }], resolution: 'STATIC', endpoints: [{ address: 'unix:///var/run/db.sock' }] }), 'spec.endpoints[0].address'],
+  ['unix egress bind', net('Sidecar', { egress: [{ port: { number: 80, protocol: 'HTTP', name: 'http' }, bind: 'unix:///var/run/out.sock', hosts: ['./*'] }] }), 'spec.egress[0].bind'],
   ['TCP gateway server', net('Gateway', { selector: { istio: 'ingressgateway' }, servers: [{ port: { number: 27017, name: 'mongo', protocol: 'MONGO' }, hosts: ['*'] }] }), 'spec.servers[0].port.protocol'],
   ['gateway server bind', net('Gateway', { selector: { istio: 'ingressgateway' }, servers: [{ port: { number: 80, name: 'http', protocol: 'HTTP' }, hosts: ['*'], bind: '10.0.0.1' }] }), 'spec.servers[0].bind'],
   ['sidecar ingress targetPort', net('Sidecar', { ingress: [{ port: { number: 80, protocol: 'HTTP', name: 'http', targetPort: 8080 }, defaultEndpoint: '127.0.0.1:8080' }] }), 'spec.ingress[0].port.targetPort'],
@@ -55,6 +56,8 @@ describe('fields that are translated are accepted', () => {
     ['warmupDurationSecs', dr({ loadBalancer: { simple: 'ROUND_ROBIN', warmupDurationSecs: '60s' } })],
     ['tcpKeepalive and HTTP/2 keepalive', dr({ connectionPool: { tcp: { tcpKeepalive: { probes: 3, time: '7200s', interval: '75s' }, maxConnectionDuration: '1h' }, http: { http2KeepAlive: { interval: '30s', timeout: '5s' }, maxConcurrentStreams: 100 } } })],
     ['trust domains', sec('AuthorizationPolicy', { rules: [{ from: [{ source: { trustDomains: ['cluster.local'], notTrustDomains: ['*.untrusted'] } }] }] })],
+    ['resolution DNS without endpoints', net('ServiceEntry', { hosts: ['api.example.com'], ports: [{ number: 443, name: 'https', protocol: 'TLS' }], resolution: 'DNS' })],
+    ['resolution DNS_ROUND_ROBIN with a hostname endpoint', net('ServiceEntry', { hosts: ['api.example.com'], ports: [{ number: 443, name: 'https', protocol: 'TLS' }], resolution: 'DNS_ROUND_ROBIN', endpoints: [{ address: 'lb.example.net' }] })],
     ['resolution STATIC', net('ServiceEntry', { hosts: ['db.internal'], ports: [{ number: 5432, name: 'tcp', protocol: 'TCP' }], resolution: 'STATIC', endpoints: [{ address: '10.0.0.5' }] })],
   ])('%s', (_what, resource) => {
     expect(errors(resource)).toEqual([]);
@@ -75,10 +78,13 @@ describe('WorkloadEntry as Istio validates it', () => {
   });
 
   it('requires unix:// addresses to be absolute file paths or abstract sockets', () => {
-    expect(errors(we({ address: 'unix://relative/app.sock' }))).toEqual([{ path: 'spec.address', message: 'unix address "relative/app.sock" is not an absolute path to a file' }]);
-    expect(errors(we({ address: 'unix:///var/run/' }))).toEqual([{ path: 'spec.address', message: 'unix address "/var/run/" is not an absolute path to a file' }]);
-    expect(errors(we({ address: 'unix://' }))).toEqual([{ path: 'spec.address', message: 'unix address must not be empty' }]);
-    expect(errors(we({ address: 'unix:///var/run/app.sock' }))).toEqual([]);
-    expect(errors(we({ address: 'unix://@abstract' }))).toEqual([]);
+    const istio = (address: string) => errors(we({ address })).filter((e) => !e.message.includes(NOT_YET));
+    expect(istio('unix://relative/app.sock')).toEqual([{ path: 'spec.address', message: 'unix address "relative/app.sock" is not an absolute path to a file' }]);
+    expect(istio('unix:///var/run/')).toEqual([{ path: 'spec.address', message: 'unix address "/var/run/" is not an absolute path to a file' }]);
+    expect(istio('unix://')).toEqual([{ path: 'spec.address', message: 'unix address must not be empty' }]);
+    // Well-formed unix addresses pass Istio's rules; Aviary then refuses them (not supported yet).
+    for (const address of ['unix:///var/run/app.sock', 'unix://@abstract']) {
+      expect(errors(we({ address })).map((e) => e.message)).toEqual(['a unix:// address for an endpoint is not supported by Aviary yet']);
+    }
   });
 });
