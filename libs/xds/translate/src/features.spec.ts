@@ -243,6 +243,18 @@ describe('VirtualService corsPolicy and statPrefix', () => {
   });
 });
 
+describe('a single destination with its own header operations', () => {
+  it('keeps them on a one-cluster weighted_clusters (weight 100)', () => {
+    const vs = obj('VirtualService', 'echo', { hosts: ['echo'], http: [{ route: [{ destination: { host: 'echo' }, headers: { request: { set: { 'x-dest': 'echo' } } } }] }] });
+    const route = ((get(run([...echo, vs]).routes, '8080').virtual_hosts as Msg[]).find((v) => v.name === 'echo.default.svc.cluster.local:8080')!.routes as Msg[])[0]!;
+    const action = route.route as Msg;
+    expect(action.cluster).toBeUndefined();
+    expect(action.weighted_clusters).toEqual({
+      clusters: [{ name: C, weight: { value: 100 }, request_headers_to_add: [{ header: { key: 'x-dest', value: 'echo' }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' }] }],
+    });
+  });
+});
+
 describe('ServiceEntry DNS resolution', () => {
   const external = (name: string, spec: Record<string, unknown>) =>
     obj('ServiceEntry', name, { hosts: [`${name}.example.com`], location: 'MESH_EXTERNAL', ports: [{ number: 443, name: 'tls', protocol: 'TLS' }], ...spec });

@@ -247,11 +247,12 @@ function routeAction(ctx: Ctx, vs: BoundVirtualService, r: HTTPRoute, scope: Rou
   }
   const proxyless = ctx.proxy.kind === 'proxyless';
   const action: Msg = {};
-  if (resolved.length === 1) {
+  if (resolved.length === 1 && resolved[0]!.d.headers === undefined) {
     action.cluster = resolved[0]!.x.cluster;
   } else {
+    // A destination's own header operations live on its weighted cluster, so one destination with headers gets one too.
     action.weighted_clusters = {
-      clusters: resolved.map(({ d, x }) => ({ name: x.cluster, weight: wrap(d.weight ?? 0), ...headerOps(d.headers) })),
+      clusters: resolved.map(({ d, x }) => ({ name: x.cluster, weight: wrap(resolved.length === 1 ? 100 : (d.weight ?? 0)), ...headerOps(d.headers) })),
     };
   }
   const timeout = duration(r.timeout);
