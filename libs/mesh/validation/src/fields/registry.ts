@@ -96,6 +96,7 @@ const loadBalancer: Rules = {
   simple: translatedExcept('lb_policy ROUND_ROBIN, LEAST_REQUEST (also for LEAST_CONN), RANDOM', 'loadBalancer.simple', 'PASSTHROUGH', (v) => v === 'PASSTHROUGH'),
   consistentHash: translated('lb_policy RING_HASH or MAGLEV with a route hash_policy', true),
   'consistentHash.httpCookie.attributes': rejected('httpCookie.attributes'),
+  zoneAwareLbSetting: rejected('zoneAwareLbSetting', 'zone-aware routing is not configured'),
   localityLbSetting: {
     status: 'rejected',
     subtree: true,
@@ -116,6 +117,7 @@ const clientTls: Rules = {
 const outlierDetection: Rules = {
   '': translated('cluster outlier_detection', true),
   minHealthPercent: translated('common_lb_config.healthy_panic_threshold'),
+  outlierDetectionHttpErrorCodes: rejected('outlierDetectionHttpErrorCodes'),
 };
 
 const portTrafficPolicy: Rules = {
@@ -137,6 +139,7 @@ const trafficPolicy: Rules = {
   portLevelSettings: translated('per-port overrides'),
   tunnel: rejected('trafficPolicy.tunnel', 'HTTP CONNECT/POST tunnelling is not configured'),
   proxyProtocol: rejected('trafficPolicy.proxyProtocol', 'the PROXY protocol header is not sent upstream'),
+  retryBudget: rejected('trafficPolicy.retryBudget'),
 };
 
 const serverTls: Rules = {
@@ -149,6 +152,9 @@ const serverTls: Rules = {
   caCrl: rejected('tls.caCrl', 'certificate revocation lists are not configured'),
   credentialName: translated('SDS secret `kubernetes://<credentialName>` (and `-cacert` for MUTUAL)'),
   credentialNames: rejected('tls.credentialNames', 'use credentialName'),
+  caCertCredentialName: rejected('tls.caCertCredentialName', 'put ca.crt in the credentialName secret'),
+  tlsCertificates: rejected('tls.tlsCertificates', 'use serverCertificate and privateKey, or credentialName'),
+  insecureSkipVerify: rejected('tls.insecureSkipVerify'),
   subjectAltNames: translated('validation_context match_typed_subject_alt_names'),
   verifyCertificateSpki: rejected('tls.verifyCertificateSpki'),
   verifyCertificateHash: rejected('tls.verifyCertificateHash'),
@@ -202,6 +208,7 @@ const virtualService: Rules = {
   'spec.http[].route[].destination': destination,
   'spec.http[].redirect': translated('redirect action', true),
   'spec.http[].redirect.derivePort': rejected('redirect.derivePort', 'set redirect.port'),
+  'spec.http[].redirect.prefixRewrite': rejected('redirect.prefixRewrite', 'use redirect.uri'),
   'spec.http[].directResponse': translated('direct_response action', true),
   'spec.http[].delegate': rejected('delegate', 'delegate VirtualServices are not merged; put the routes in the root VirtualService'),
   'spec.http[].rewrite': translated('prefix_rewrite / host_rewrite_literal / regex_rewrite', true),
