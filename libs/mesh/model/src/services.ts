@@ -211,14 +211,18 @@ function buildEntry(se: ConfigEntry<ServiceEntrySpec>, hosts: readonly string[],
   const workloads: { spec: WorkloadEntrySpec; source: string; namespace: string }[] = [];
   (spec.endpoints ?? []).forEach((ep, i) => workloads.push({ spec: ep, source: `${se.key}#${i}`, namespace: se.namespace }));
   for (const we of selected) workloads.push({ spec: we.spec, source: we.key, namespace: we.namespace });
+  // DNS resolution: endpoints may be hostnames the proxy resolves; without any, each host is its own endpoint (as Istio).
+  const dns = spec.resolution === 'DNS' || spec.resolution === 'DNS_ROUND_ROBIN';
+  const selfResolved = dns && workloads.length === 0 && spec.workloadSelector === undefined;
 
   const endpoints = new Map<string, ReadonlyMap<number, readonly Endpoint[]>>();
   for (const service of declared) {
     const perPort = new Map<number, Endpoint[]>();
     for (const port of ports) perPort.set(port.number, []);
-    for (const w of workloads) {
+    const own = selfResolved ? [{ spec: { address: service.hostname }, source: `${se.key}#host`, namespace: se.namespace }] : workloads;
+    for (const w of own) {
       const address = w.spec.address ?? '';
-      if (!isIpLiteral(address)) {
+      if (!isIpLiteral(address) && !(dns && isHostname(address))) {
         if (service === declared[0]) {
           problems.push({
             code: 'ENDPOINT_ADDRESS_NOT_IP',
@@ -236,6 +240,11 @@ function buildEntry(se: ConfigEntry<ServiceEntrySpec>, hosts: readonly string[],
     endpoints.set(service.hostname, new Map([...perPort].map(([p, list]) => [p, Object.freeze(list.sort(compareEndpoints))])));
   }
   return { se, options, hosts, workloads: selected, services: declared, endpoints, problems };
+}
+
+/** A DNS name a proxy can resolve (no wildcard, no unix:// path, no port). */
+function isHostname(address: string): boolean {
+  return /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/.test(address);
 }
 
 function endpointOf(

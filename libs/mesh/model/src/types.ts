@@ -122,7 +122,7 @@ export interface Locality {
 }
 
 export interface Endpoint {
-  /** IP literal (hostnames are excluded with a problem). */
+  /** IP literal; a hostname only for a service with DNS / DNS_ROUND_ROBIN resolution (other hostnames are excluded with a problem). */
   readonly address: string;
   /** The port the workload listens on for this service port. */
   readonly port: number;

@@ -21,8 +21,21 @@ describe('documented Istio examples are accepted', () => {
     ]);
   });
 
+  // Istio accepts every one of them; Aviary refuses only the fields its registry marks as not supported yet.
   it.each(fixtures.map((f) => [`${f.file}#${f.index} ${(f.doc as { metadata: { name: string } }).metadata.name}`, f.doc]))('%s', (_name, doc) => {
     const result = validate(doc);
-    expect(result.errors).toEqual([]);
+    expect(result.errors.filter((e) => !e.message.includes(NOT_YET))).toEqual([]);
+  });
+
+  it('refuses exactly the documented examples that use fields Aviary does not support yet', () => {
+    const refused = fixtures.flatMap((f) => validate(f.doc).errors.filter((e) => e.message.includes(NOT_YET)).map((e) => `${f.file}#${f.index} ${e.path}`));
+    expect(refused).toEqual([
+      'bookinfo-reviews-variants.yaml#7 spec.tcp',
+      'destination-rule-reference.yaml#6 spec.trafficPolicy.loadBalancer.localityLbSetting',
+      'gateways.yaml#2 spec.servers[4].port.protocol',
+      'service-entries.yaml#4 spec.endpoints[0].address',
+    ]);
   });
 });
+
+const NOT_YET = 'not supported by Aviary yet';

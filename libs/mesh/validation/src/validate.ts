@@ -7,6 +7,7 @@ import { validateRateLimitPolicy } from './rules/rate-limit';
 import { validateAuthorizationPolicy, validatePeerAuthentication, validateRequestAuthentication } from './rules/security';
 import { validateServiceEntry, validateWorkloadEntry } from './rules/service-entry';
 import { validateSidecar } from './rules/sidecar';
+import { refuseUnsupported } from './rules/unsupported';
 import { validateVirtualService } from './rules/virtual-service';
 import { checkSchema } from './schema-check';
 
@@ -37,6 +38,7 @@ export function validate(resource: unknown): ValidationResult {
     const r = resource as MeshResource;
     validateMetadata(r.metadata, report);
     (rules[info.kind as MeshKind] as (res: MeshResource, rep: Report) => void)(r, report);
+    refuseUnsupported(r, report);
   }
   return report.result();
 }

@@ -49,6 +49,8 @@ export const ExtensionTypeUrl = {
   TcpProxy: 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy',
   Router: 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router',
   HTTPFault: 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault',
+  Cors: 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors',
+  CorsPolicy: 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy',
   RBAC: 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC',
   RBACPerRoute: 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute',
   LocalRateLimit: 'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit',

@@ -1,15 +1,15 @@
-import type { ConnectionPoolSettings, OutlierDetection } from '@aviary/mesh-api';
-import { compareStrings, labelsMatch, type Endpoint, type Service, type ServicePortInfo } from '@aviary/mesh-model';
+import { parseDuration, type ConnectionPoolSettings, type LoadBalancerSettings, type OutlierDetection } from '@aviary/mesh-api';
+import { compareStrings, isIpLiteral, labelsMatch, type Endpoint, type Service, type ServicePortInfo } from '@aviary/mesh-model';
 import { clusterName, effectivePolicy, isHttp2Port, isHttpPort, type Ctx, type EffectivePolicy } from './context';
 import { clusterTelemetryMetadata, endpointMetadata, TRANSPORT_SOCKET_MATCH, type UpstreamTls } from './accesslog';
 import { adsConfigSource, duration, durationMs, N, stringStruct, T, typed, wrap, type Msg } from './envoy';
 import { clientTlsUpstream, istioMutualUpstream, proxylessUpstream, rawBufferSocket, transportSocket, type UpstreamAlpn } from './tls';
 
-/** One outbound cluster and the endpoints it reads (EDS). */
+/** One outbound cluster and the endpoints it reads over EDS (none for a DNS cluster: its endpoints are inline). */
 export interface OutboundCluster {
   readonly name: string;
   readonly cluster: Msg;
-  readonly loadAssignment: Msg;
+  readonly loadAssignment: Msg | undefined;
 }
 
 const UINT32_MAX = 4294967295;
@@ -35,25 +35,73 @@ export function outboundClusters(ctx: Ctx, service: Service, port: ServicePortIn
   return out;
 }
 
-function buildCluster(ctx: Ctx, service: Service, port: ServicePortInfo, subset: string, policy: EffectivePolicy, endpoints: readonly Endpoint[]): OutboundCluster {
+/**
+ * ServiceEntry `resolution: DNS` → STRICT_DNS (every address each name resolves to is an
+ * endpoint), `DNS_ROUND_ROBIN` → LOGICAL_DNS (one connection target at a time), as Istio: the
+ * endpoints (hostnames or IPs) are inline and the proxy resolves them, IPv4 only. gRPC clients
+ * take EDS only: hostname endpoints are left out for them, with a problem.
+ */
+function dnsType(ctx: Ctx, service: Service): 'STRICT_DNS' | 'LOGICAL_DNS' | undefined {
+  if (ctx.proxy.kind === 'proxyless') return undefined;
+  if (service.resolution === 'DNS') return 'STRICT_DNS';
+  return service.resolution === 'DNS_ROUND_ROBIN' ? 'LOGICAL_DNS' : undefined;
+}
+
+function buildCluster(ctx: Ctx, service: Service, port: ServicePortInfo, subset: string, policy: EffectivePolicy, all: readonly Endpoint[]): OutboundCluster {
   const name = clusterName('outbound', port.number, subset, service.hostname);
   const proxyless = ctx.proxy.kind === 'proxyless';
+  const dns = dnsType(ctx, service);
+  let endpoints = all;
+  if (proxyless && endpoints.some((e) => !isIpLiteral(e.address))) {
+    ctx.problem(`${name}: gRPC clients accept only IP endpoints over EDS; the hostname endpoints of this DNS service are left out`);
+    endpoints = endpoints.filter((e) => isIpLiteral(e.address));
+  }
+  const assignment = loadAssignment(name, endpoints, !proxyless);
   const cluster: Msg = {
     name,
-    type: 'EDS',
-    eds_cluster_config: { eds_config: adsConfigSource(), service_name: name },
+    ...(dns ? { type: dns, dns_lookup_family: 'V4_ONLY', load_assignment: assignment } : { type: 'EDS', eds_cluster_config: { eds_config: adsConfigSource(), service_name: name } }),
     ...(!proxyless && { connect_timeout: duration(policy.connectionPool?.tcp?.connectTimeout) ?? DEFAULT_CONNECT_TIMEOUT }),
     ...loadBalancer(ctx, policy, name),
     ...circuitBreakers(policy.connectionPool),
+    ...upstreamConnectionOptions(policy.connectionPool),
     ...outlierDetection(policy.outlierDetection),
     ...(!proxyless && protocolOptions(port, policy.connectionPool)),
     ...transport(ctx, service, port, subset, policy, endpoints),
     ...(!proxyless && { metadata: clusterTelemetryMetadata(upstreamTls(service, policy)) }),
   };
-  return { name, cluster, loadAssignment: loadAssignment(name, endpoints, !proxyless) };
+  return { name, cluster, loadAssignment: dns ? undefined : assignment };
 }
 
 function loadBalancer(ctx: Ctx, policy: EffectivePolicy, name: string): Msg {
+  const chosen = lbPolicy(ctx, policy, name);
+  const slowStart = ctx.proxy.kind === 'proxyless' ? undefined : slowStartConfig(policy.loadBalancer);
+  const panic = policy.outlierDetection?.minHealthPercent;
+  return {
+    ...chosen,
+    ...(slowStart && chosen.lb_policy === 'ROUND_ROBIN' && { round_robin_lb_config: { slow_start_config: slowStart } }),
+    ...(slowStart && chosen.lb_policy === 'LEAST_REQUEST' && { least_request_lb_config: { slow_start_config: slowStart } }),
+    ...(panic !== undefined && ctx.proxy.kind !== 'proxyless' && { common_lb_config: { healthy_panic_threshold: { value: Math.min(100, Math.max(0, panic)) } } }),
+  };
+}
+
+/**
+ * DestinationRule `warmup` / `warmupDurationSecs` as Envoy slow start (ROUND_ROBIN and
+ * LEAST_REQUEST only, as Istio): new endpoints ramp up over the window; `aggression` (default
+ * 1, linear) and `minimumPercent` (Istio's default 10%) shape the ramp.
+ */
+function slowStartConfig(lb: LoadBalancerSettings | undefined): Msg | undefined {
+  const window = duration(lb?.warmup?.duration ?? lb?.warmupDurationSecs);
+  if (!window) return undefined;
+  const aggression = lb?.warmup?.aggression ?? 1;
+  const minimum = lb?.warmup?.minimumPercent ?? 10;
+  return {
+    slow_start_window: window,
+    aggression: { default_value: aggression, runtime_key: 'upstream.slow_start.aggression' },
+    min_weight_percent: { value: minimum },
+  };
+}
+
+function lbPolicy(ctx: Ctx, policy: EffectivePolicy, name: string): Msg {
   const lb = policy.loadBalancer;
   const proxyless = ctx.proxy.kind === 'proxyless';
   if (lb?.consistentHash) {
@@ -101,6 +149,25 @@ export function circuitBreakers(pool: ConnectionPoolSettings | undefined): Msg {
   };
 }
 
+/** TCP keepalive on upstream connections (`connectionPool.tcp.tcpKeepalive`; time and interval in whole seconds, as the socket options take them). */
+export function upstreamConnectionOptions(pool: ConnectionPoolSettings | undefined): Msg {
+  const ka = pool?.tcp?.tcpKeepalive;
+  if (!ka) return {};
+  const seconds = (d: string | undefined) => {
+    const ms = d === undefined ? undefined : parseDuration(d);
+    return ms === undefined ? undefined : wrap(Math.max(1, Math.round(ms / 1000)));
+  };
+  return {
+    upstream_connection_options: {
+      tcp_keepalive: {
+        ...(ka.probes !== undefined && { keepalive_probes: wrap(ka.probes) }),
+        ...(ka.time !== undefined && { keepalive_time: seconds(ka.time) }),
+        ...(ka.interval !== undefined && { keepalive_interval: seconds(ka.interval) }),
+      },
+    },
+  };
+}
+
 function outlierDetection(od: OutlierDetection | undefined): Msg {
   if (!od) return {};
   const c5xx = od.consecutive5xxErrors ?? (od.consecutiveErrors !== undefined ? Math.max(0, od.consecutiveErrors) : undefined);
@@ -135,17 +202,33 @@ function upstreamAlpn(port: ServicePortInfo, pool: ConnectionPoolSettings | unde
   return isHttpPort(port) ? 'http/1.1' : 'none';
 }
 
-/** HTTP/2 upstream for gRPC/HTTP2 ports; per-connection request limit and idle timeout. */
+/** Envoy requires a PING timeout with connection_keepalive; Istio's API leaves it optional. */
+const DEFAULT_H2_KEEPALIVE_TIMEOUT = durationMs(20_000);
+
+/**
+ * HTTP/2 upstream for gRPC/HTTP2 ports (or the client's protocol with `useClientProtocol`);
+ * per-connection request limit, idle timeout and maximum duration; HTTP/2 stream limit and
+ * keepalive PINGs.
+ */
 export function protocolOptions(port: Pick<ServicePortInfo, 'protocol'>, pool: ConnectionPoolSettings | undefined): Msg {
   const common: Msg = {};
   const idle = duration(pool?.http?.idleTimeout);
   if (idle) common.idle_timeout = idle;
+  const maxDuration = duration(pool?.tcp?.maxConnectionDuration);
+  if (maxDuration) common.max_connection_duration = maxDuration;
   if (pool?.http?.maxRequestsPerConnection && pool.http.maxRequestsPerConnection > 0) common.max_requests_per_connection = wrap(pool.http.maxRequestsPerConnection);
+  const h2Options: Msg = {};
+  if (pool?.http?.maxConcurrentStreams && pool.http.maxConcurrentStreams > 0) h2Options.max_concurrent_streams = wrap(pool.http.maxConcurrentStreams);
+  const ka = pool?.http?.http2KeepAlive;
+  if (ka) h2Options.connection_keepalive = { ...(duration(ka.interval) && { interval: duration(ka.interval) }), timeout: duration(ka.timeout) ?? DEFAULT_H2_KEEPALIVE_TIMEOUT };
+  const clientProtocol = pool?.http?.useClientProtocol === true;
   const h2 = speaksH2(port, pool);
-  if (!h2 && Object.keys(common).length === 0) return {};
+  if (!h2 && !clientProtocol && Object.keys(common).length === 0) return {};
   const options: Msg = {
     ...(Object.keys(common).length > 0 && { common_http_protocol_options: common }),
-    explicit_http_config: h2 ? { http2_protocol_options: {} } : { http_protocol_options: {} },
+    ...(clientProtocol
+      ? { use_downstream_protocol_config: { http_protocol_options: {}, http2_protocol_options: h2Options } }
+      : { explicit_http_config: h2 ? { http2_protocol_options: h2Options } : { http_protocol_options: {} } }),
   };
   return { typed_extension_protocol_options: { [N.httpProtocolOptions]: typed(T.HttpProtocolOptions, options) } };
 }

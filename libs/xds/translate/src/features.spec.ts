@@ -146,6 +146,38 @@ describe('DestinationRule traffic policy', () => {
     const lb = (simple: string) => get(run([...echo, obj('DestinationRule', 'echo', { host: 'echo', trafficPolicy: { loadBalancer: { simple } } })]).clusters, C).lb_policy;
     expect([lb('LEAST_REQUEST'), lb('LEAST_CONN'), lb('RANDOM'), lb('ROUND_ROBIN')]).toEqual(['LEAST_REQUEST', 'LEAST_REQUEST', 'RANDOM', 'ROUND_ROBIN']);
   });
+  const withPolicy = (trafficPolicy: Record<string, unknown>, proxy = sidecar()) => get(run([...echo, obj('DestinationRule', 'echo', { host: 'echo', trafficPolicy })], proxy).clusters, C);
+  const httpOptions = (c: Msg) => (c.typed_extension_protocol_options as Record<string, Msg>)['envoy.extensions.upstreams.http.v3.HttpProtocolOptions']!;
+  it('warmup → slow start on ROUND_ROBIN and LEAST_REQUEST (Istio defaults: aggression 1, minimum 10%); none for RANDOM or proxyless', () => {
+    expect(withPolicy({ loadBalancer: { simple: 'ROUND_ROBIN', warmupDurationSecs: '60s' } }).round_robin_lb_config).toEqual({
+      slow_start_config: { slow_start_window: { seconds: 60 }, aggression: { default_value: 1, runtime_key: 'upstream.slow_start.aggression' }, min_weight_percent: { value: 10 } },
+    });
+    expect(withPolicy({ loadBalancer: { simple: 'LEAST_REQUEST', warmup: { duration: '1.5s', minimumPercent: 40, aggression: 2 } } }).least_request_lb_config).toEqual({
+      slow_start_config: { slow_start_window: { seconds: 1, nanos: 500000000 }, aggression: { default_value: 2, runtime_key: 'upstream.slow_start.aggression' }, min_weight_percent: { value: 40 } },
+    });
+    // No simple LB given: ROUND_ROBIN, so warmup applies.
+    expect(withPolicy({ loadBalancer: { warmupDurationSecs: '5s' } }).round_robin_lb_config).toBeDefined();
+    const random = withPolicy({ loadBalancer: { simple: 'RANDOM', warmupDurationSecs: '60s' } });
+    expect([random.round_robin_lb_config, random.least_request_lb_config]).toEqual([undefined, undefined]);
+    expect(withPolicy({ loadBalancer: { simple: 'ROUND_ROBIN', warmupDurationSecs: '60s' } }, proxyless).round_robin_lb_config).toBeUndefined();
+  });
+  it('tcpKeepalive → upstream_connection_options (whole seconds); maxConnectionDuration → common HTTP options', () => {
+    const c = withPolicy({ connectionPool: { tcp: { tcpKeepalive: { probes: 4, time: '2h', interval: '1500ms' }, maxConnectionDuration: '30m' } } });
+    expect(c.upstream_connection_options).toEqual({ tcp_keepalive: { keepalive_probes: { value: 4 }, keepalive_time: { value: 7200 }, keepalive_interval: { value: 2 } } });
+    expect(httpOptions(c).common_http_protocol_options).toEqual({ max_connection_duration: { seconds: 1800 } });
+    expect(withPolicy({ connectionPool: { tcp: { tcpKeepalive: {} } } }).upstream_connection_options).toEqual({ tcp_keepalive: {} });
+  });
+  it('HTTP/2: maxConcurrentStreams and http2KeepAlive (timeout defaults to 20s); useClientProtocol follows the downstream protocol', () => {
+    const h2 = withPolicy({ connectionPool: { http: { h2UpgradePolicy: 'UPGRADE', maxConcurrentStreams: 64, http2KeepAlive: { interval: '10s' } } } });
+    expect(httpOptions(h2).explicit_http_config).toEqual({ http2_protocol_options: { max_concurrent_streams: { value: 64 }, connection_keepalive: { interval: { seconds: 10 }, timeout: { seconds: 20 } } } });
+    const client = withPolicy({ connectionPool: { http: { useClientProtocol: true } } });
+    expect(httpOptions(client).use_downstream_protocol_config).toEqual({ http_protocol_options: {}, http2_protocol_options: {} });
+    expect(httpOptions(client).explicit_http_config).toBeUndefined();
+  });
+  it('outlierDetection.minHealthPercent → healthy_panic_threshold', () => {
+    expect(withPolicy({ outlierDetection: { consecutive5xxErrors: 5, minHealthPercent: 25 } }).common_lb_config).toEqual({ healthy_panic_threshold: { value: 25 } });
+    expect(withPolicy({ outlierDetection: { consecutive5xxErrors: 5 } }).common_lb_config).toBeUndefined();
+  });
 });
 
 describe('VirtualService HTTP routes', () => {
@@ -175,6 +207,97 @@ describe('VirtualService HTTP routes', () => {
     expect((routes[2]!.typed_per_filter_config as Msg)['envoy.filters.http.fault']).toMatchObject({ abort: { grpc_status: 14, percentage: { numerator: 1000000, denominator: 'MILLION' } } });
     expect((routes[2]!.route as Msg).retry_policy).toBeUndefined();
     expect((routes[2]!.route as Msg).request_mirror_policies).toEqual([{ cluster: C, runtime_fraction: { default_value: { numerator: 15000, denominator: 'MILLION' } } }]);
+  });
+});
+
+describe('VirtualService corsPolicy and statPrefix', () => {
+  const cors = { allowOrigins: [{ prefix: 'https://app.' }], allowOrigin: ['https://legacy.example'], allowMethods: ['GET', 'PUT'], allowHeaders: ['x-a'], maxAge: '90s', allowCredentials: false, unmatchedPreflights: 'FORWARD' };
+  const objects = [...echo, obj('VirtualService', 'echo', { hosts: ['echo'], http: [{ match: [{ uri: { prefix: '/a' }, statPrefix: 'echo_a' }], corsPolicy: cors, route: [dest()] }] })];
+  const routeOf = (r: XdsResources) => ((get(r.routes, '8080').virtual_hosts as Msg[]).find((v) => v.name === 'echo.default.svc.cluster.local:8080')!.routes as Msg[])[0]!;
+  function dest() {
+    return { destination: { host: 'echo' } };
+  }
+
+  it('a per-route CorsPolicy for the CORS filter, which every outbound HCM runs before fault and router', () => {
+    const r = run(objects);
+    const route = routeOf(r);
+    expect(route.stat_prefix).toBe('echo_a');
+    expect((route.typed_per_filter_config as Msg)['envoy.filters.http.cors']).toEqual({
+      '@type': ExtensionTypeUrl.CorsPolicy,
+      allow_origin_string_match: [{ prefix: 'https://app.' }, { exact: 'https://legacy.example' }],
+      allow_methods: 'GET,PUT',
+      allow_headers: 'x-a',
+      max_age: '90',
+      allow_credentials: { value: false },
+      forward_not_matching_preflights: { value: true },
+    });
+    const hcm = ((get(r.listeners, '0.0.0.0_8080').filter_chains as Msg[])[0]!.filters as Msg[])[0]!.typed_config as Msg;
+    expect((hcm.http_filters as Msg[]).map((f) => f.name).slice(-3)).toEqual(['envoy.filters.http.cors', 'envoy.filters.http.fault', 'envoy.filters.http.router']);
+  });
+
+  it('gRPC clients have no CORS filter: no policy, a problem instead', () => {
+    const r = run(objects, proxyless);
+    const routes = (get(r.routes, C).virtual_hosts as Msg[]).flatMap((v) => v.routes as Msg[]);
+    expect(JSON.stringify(routes)).not.toContain('cors');
+    expect(r.problems.some((p) => p.includes('gRPC clients have no CORS filter'))).toBe(true);
+  });
+});
+
+describe('a single destination with its own header operations', () => {
+  it('keeps them on a one-cluster weighted_clusters (weight 100)', () => {
+    const vs = obj('VirtualService', 'echo', { hosts: ['echo'], http: [{ route: [{ destination: { host: 'echo' }, headers: { request: { set: { 'x-dest': 'echo' } } } }] }] });
+    const route = ((get(run([...echo, vs]).routes, '8080').virtual_hosts as Msg[]).find((v) => v.name === 'echo.default.svc.cluster.local:8080')!.routes as Msg[])[0]!;
+    const action = route.route as Msg;
+    expect(action.cluster).toBeUndefined();
+    expect(action.weighted_clusters).toEqual({
+      clusters: [{ name: C, weight: { value: 100 }, request_headers_to_add: [{ header: { key: 'x-dest', value: 'echo' }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' }] }],
+    });
+  });
+});
+
+describe('ServiceEntry DNS resolution', () => {
+  const external = (name: string, spec: Record<string, unknown>) =>
+    obj('ServiceEntry', name, { hosts: [`${name}.example.com`], location: 'MESH_EXTERNAL', ports: [{ number: 443, name: 'tls', protocol: 'TLS' }], ...spec });
+  const objects = [
+    ...echo,
+    external('api', { resolution: 'DNS' }),
+    external('lb', { resolution: 'DNS_ROUND_ROBIN', endpoints: [{ address: 'lb-1.example.net', ports: { tls: 8443 }, locality: 'eu/eu-1' }] }),
+    external('mixed', { resolution: 'DNS', endpoints: [{ address: '192.0.2.7' }, { address: 'backup.example.net', weight: 2 }] }),
+  ];
+
+  it('DNS: a STRICT_DNS cluster resolving the host itself; no EDS resource', () => {
+    const r = run(objects);
+    const c = get(r.clusters, 'outbound|443||api.example.com');
+    expect(c).toMatchObject({ type: 'STRICT_DNS', dns_lookup_family: 'V4_ONLY' });
+    expect(c.eds_cluster_config).toBeUndefined();
+    const la = c.load_assignment as Msg;
+    expect(((la.endpoints as Msg[])[0]!.lb_endpoints as Msg[]).map((e) => (e.endpoint as Msg).address)).toEqual([{ socket_address: { address: 'api.example.com', port_value: 443 } }]);
+    expect(r.endpoints.some((e) => e.name === 'outbound|443||api.example.com')).toBe(false);
+  });
+
+  it('DNS_ROUND_ROBIN: a LOGICAL_DNS cluster with the hostname endpoint, its port and locality', () => {
+    const c = get(run(objects).clusters, 'outbound|443||lb.example.com');
+    expect(c.type).toBe('LOGICAL_DNS');
+    const locality = ((c.load_assignment as Msg).endpoints as Msg[])[0]!;
+    expect(locality.locality).toEqual({ region: 'eu', zone: 'eu-1' });
+    expect(((locality.lb_endpoints as Msg[])[0]!.endpoint as Msg).address).toEqual({ socket_address: { address: 'lb-1.example.net', port_value: 8443 } });
+  });
+
+  it('DNS with IP and hostname endpoints keeps both, with their weights', () => {
+    const c = get(run(objects).clusters, 'outbound|443||mixed.example.com');
+    const eps = ((c.load_assignment as Msg).endpoints as Msg[]).flatMap((l) => l.lb_endpoints as Msg[]);
+    expect(eps.map((e) => [((e.endpoint as Msg).address as { socket_address: { address: string } }).socket_address.address, e.load_balancing_weight])).toEqual([
+      ['192.0.2.7', { value: 1 }],
+      ['backup.example.net', { value: 2 }],
+    ]);
+  });
+
+  it('gRPC clients get EDS with the IP endpoints only, and a problem for the hostnames', () => {
+    const r = run(objects, proxyless);
+    expect(get(r.clusters, 'outbound|443||mixed.example.com').type).toBe('EDS');
+    const la = get(r.endpoints, 'outbound|443||mixed.example.com');
+    expect(JSON.stringify(la)).not.toContain('backup.example.net');
+    expect(r.problems.some((p) => p.includes('gRPC clients accept only IP endpoints'))).toBe(true);
   });
 });
 

@@ -6,6 +6,11 @@ export function routerFilter(): Msg {
   return { name: N.router, typed_config: typed(T.Router) };
 }
 
+/** Applies the per-route CorsPolicy (VirtualService `corsPolicy`); a no-op on routes without one. */
+export function corsFilter(): Msg {
+  return { name: N.cors, typed_config: typed(T.Cors) };
+}
+
 export function faultFilter(): Msg {
   return { name: N.fault, typed_config: typed(T.HTTPFault) };
 }

@@ -1,6 +1,6 @@
 import type { ConnectionPoolSettings, ServerTLSSettings } from '@aviary/mesh-api';
 import { compareStrings, portProtocol, type Service, type ServicePortInfo } from '@aviary/mesh-model';
-import { circuitBreakers, protocolOptions } from './clusters';
+import { circuitBreakers, protocolOptions, upstreamConnectionOptions } from './clusters';
 import { clusterName, isHttpPort, type Ctx } from './context';
 import { duration, durationMs, N, prune, socketAddress, T, typed, wrap, type Msg } from './envoy';
 import { hcmFilter, tcpProxyFilter } from './hcm';
@@ -155,6 +155,7 @@ function inboundCluster(name: string, p: InboundPort): Msg {
     lb_policy: 'ROUND_ROBIN',
     load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: p.endpoint } }] }] },
     ...circuitBreakers(p.pool),
+    ...upstreamConnectionOptions(p.pool),
     ...protocolOptions(p, p.pool),
   });
 }
@@ -172,7 +173,7 @@ function portFilters(ctx: Ctx, out: Generated, p: InboundPort, cluster: string, 
   const security = httpSecurityFilters(ctx, scope, `inbound port ${p.port}`);
   for (const c of security.clusters) {
     out.clusters.push({ name: c.name, resource: c.cluster });
-    out.endpoints.push({ name: c.name, resource: c.loadAssignment });
+    if (c.loadAssignment) out.endpoints.push({ name: c.name, resource: c.loadAssignment });
   }
   const service = p.instance?.service;
   const seName = service?.source.split('/')[2] ?? '';

@@ -32,7 +32,7 @@ export function proxylessResources(ctx: Ctx): Generated {
       out.routes.push({ name: routeName, resource: routeConfiguration(ctx, service, port, routeName) });
       for (const c of outboundClusters(ctx, service, port)) {
         out.clusters.push({ name: c.name, resource: c.cluster });
-        out.endpoints.push({ name: c.name, resource: c.loadAssignment });
+        if (c.loadAssignment) out.endpoints.push({ name: c.name, resource: c.loadAssignment });
       }
     }
   }

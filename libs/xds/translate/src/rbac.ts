@@ -127,6 +127,7 @@ function principalFields(rule: Rule, policyNamespace: string): Field[][] {
       ...field('serviceAccounts', s.serviceAccounts, s.notServiceAccounts, false, perValue((v) => serviceAccountId(policyNamespace, v), orIds)),
       ...field('requestPrincipals', s.requestPrincipals, s.notRequestPrincipals, true, perValue(requestPrincipal, orIds)),
       ...field('namespaces', s.namespaces, s.notNamespaces, false, perValue(namespaceId, orIds)),
+      ...field('trustDomains', s.trustDomains, s.notTrustDomains, false, perValue(trustDomainId, orIds)),
       ...field('remoteIpBlocks', s.remoteIpBlocks, s.notRemoteIpBlocks, false, perValue((c) => ({ remote_ip: cidr(c) }), orIds)),
       ...field('ipBlocks', s.ipBlocks, s.notIpBlocks, false, perValue((c) => ({ direct_remote_ip: cidr(c) }), orIds)),
       ...when,
@@ -136,6 +137,11 @@ function principalFields(rule: Rule, policyNamespace: string): Field[][] {
 
 function namespaceId(ns: string): Msg {
   return authenticated({ safe_regex: regexMatcher(`.*/ns/${escapeRegex(ns).replace(/\*/g, '.*')}/.*`) });
+}
+
+/** The peer's SPIFFE trust domain (`spiffe://<td>/...`); `*` matches any run of characters within it. */
+function trustDomainId(td: string): Msg {
+  return authenticated({ safe_regex: regexMatcher(`spiffe://${escapeRegex(td).replace(/\*/g, '[^/]*')}/.*`) });
 }
 
 /** Istio's service account regex: `<sa>` in the policy's namespace or `<ns>/<sa>`, extra path segments allowed. */

@@ -4,7 +4,7 @@ import { outboundClusters } from './clusters';
 import { clusterName, type Ctx } from './context';
 import { N, prune, socketAddress, T, typed, wrap, type Msg } from './envoy';
 import { peerWorkloadHeader } from './accesslog';
-import { faultFilter, hcmFilter, tcpProxyFilter } from './hcm';
+import { corsFilter, faultFilter, hcmFilter, tcpProxyFilter } from './hcm';
 import { rateLimitHttpFilter, withRateLimits } from './ratelimit';
 import { httpSecurityFilters, tcpSecurityFilters, type SecurityScope } from './authz/filters';
 import { routerScope } from './authz/scope';
@@ -67,7 +67,7 @@ export function routerResources(ctx: Ctx): Generated {
   const httpFiltersBase = security.filters;
   for (const c of security.clusters) {
     out.clusters.push({ name: c.name, resource: c.cluster });
-    out.endpoints.push({ name: c.name, resource: c.loadAssignment });
+    if (c.loadAssignment) out.endpoints.push({ name: c.name, resource: c.loadAssignment });
   }
   // Local mode (INTERCEPTION_MODE NONE) keeps the gateway on loopback; in Kubernetes it serves the pod's every address.
   const address = ctx.interceptionNone ? '127.0.0.1' : '0.0.0.0';
@@ -127,7 +127,7 @@ export function routerResources(ctx: Ctx): Generated {
     if (!service || !port || !ctx.isVisible(host)) continue;
     for (const c of outboundClusters(ctx, service, port)) {
       out.clusters.push({ name: c.name, resource: c.cluster });
-      out.endpoints.push({ name: c.name, resource: c.loadAssignment });
+      if (c.loadAssignment) out.endpoints.push({ name: c.name, resource: c.loadAssignment });
     }
   }
   return out;
@@ -148,7 +148,7 @@ function gatewayRateLimits(ctx: Ctx, servers: readonly BoundServer[]) {
 }
 
 function httpFilters(ctx: Ctx, base: readonly Msg[], servers: readonly BoundServer[]): Msg[] {
-  return [...base, ...(gatewayRateLimits(ctx, servers).length > 0 ? [rateLimitHttpFilter()] : []), faultFilter()];
+  return [...base, ...(gatewayRateLimits(ctx, servers).length > 0 ? [rateLimitHttpFilter()] : []), corsFilter(), faultFilter()];
 }
 
 function routeConfiguration(ctx: Ctx, name: string, port: number, servers: readonly BoundServer[], refs: ClusterRefs): Msg {

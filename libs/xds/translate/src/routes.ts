@@ -1,4 +1,4 @@
-import type { HTTPMatchRequest, HTTPRoute, HTTPRouteDestination, Headers } from '@aviary/mesh-api';
+import { parseDuration, type HTTPMatchRequest, type HTTPRoute, type HTTPRouteDestination, type Headers } from '@aviary/mesh-api';
 import { labelsMatch, resolveHost, type BoundVirtualService, type Service } from '@aviary/mesh-model';
 import { clusterName, effectivePolicy, type Ctx } from './context';
 import { duration, durationMs, fractionalPercent, N, prune, regexMatcher, stringMatcher, T, typed, wrap, type Msg } from './envoy';
@@ -184,6 +184,29 @@ function retryPolicy(ctx: Ctx, r: HTTPRoute): Msg | undefined {
   };
 }
 
+/**
+ * VirtualService `corsPolicy` as the CORS filter's per-route CorsPolicy, as Istio: `allowOrigins`
+ * matchers (and the deprecated exact `allowOrigin`), lists joined with `,`, `maxAge` in whole
+ * seconds, `unmatchedPreflights: IGNORE` stops forwarding preflights no origin matches.
+ */
+function corsPolicy(c: NonNullable<HTTPRoute['corsPolicy']>): Msg {
+  const origins = [...(c.allowOrigins ?? []).flatMap((o) => stringMatcher(o) ?? []), ...(c.allowOrigin ?? []).map((o) => (o === '*' ? { safe_regex: regexMatcher('.*') } : { exact: o }))];
+  const join = (list: string[] | undefined) => (list && list.length > 0 ? list.join(',') : undefined);
+  const maxAgeMs = c.maxAge === undefined ? undefined : parseDuration(c.maxAge);
+  return typed(
+    T.CorsPolicy,
+    prune({
+      allow_origin_string_match: origins,
+      allow_methods: join(c.allowMethods),
+      allow_headers: join(c.allowHeaders),
+      expose_headers: join(c.exposeHeaders),
+      max_age: maxAgeMs === undefined ? undefined : String(Math.floor(maxAgeMs / 1000)),
+      allow_credentials: c.allowCredentials === undefined ? undefined : wrap(c.allowCredentials),
+      forward_not_matching_preflights: c.unmatchedPreflights === 'IGNORE' ? wrap(false) : c.unmatchedPreflights === 'FORWARD' ? wrap(true) : undefined,
+    }),
+  );
+}
+
 /** HTTPFault for typed_per_filter_config (percentages per million, as Istio). */
 function fault(r: HTTPRoute): Msg | undefined {
   const f = r.fault;
@@ -224,11 +247,12 @@ function routeAction(ctx: Ctx, vs: BoundVirtualService, r: HTTPRoute, scope: Rou
   }
   const proxyless = ctx.proxy.kind === 'proxyless';
   const action: Msg = {};
-  if (resolved.length === 1) {
+  if (resolved.length === 1 && resolved[0]!.d.headers === undefined) {
     action.cluster = resolved[0]!.x.cluster;
   } else {
+    // A destination's own header operations live on its weighted cluster, so one destination with headers gets one too.
     action.weighted_clusters = {
-      clusters: resolved.map(({ d, x }) => ({ name: x.cluster, weight: wrap(d.weight ?? 0), ...headerOps(d.headers) })),
+      clusters: resolved.map(({ d, x }) => ({ name: x.cluster, weight: wrap(resolved.length === 1 ? 100 : (d.weight ?? 0)), ...headerOps(d.headers) })),
     };
   }
   const timeout = duration(r.timeout);
@@ -297,7 +321,13 @@ export function virtualServiceRoutes(ctx: Ctx, vs: BoundVirtualService, scope: R
       if (!ra) continue;
       action = { route: ra };
     }
+    const perFilter: Msg = {};
     const f = fault(r);
+    if (f) perFilter[N.fault] = f;
+    if (r.corsPolicy) {
+      if (ctx.proxy.kind === 'proxyless') ctx.problem(`${vs.entry.key}: route ${r.name ?? '(unnamed)'}: gRPC clients have no CORS filter; corsPolicy applies to sidecars and gateways only`);
+      else perFilter[N.cors] = corsPolicy(r.corsPolicy);
+    }
     for (const m of matches) {
       out.push(
         prune({
@@ -305,7 +335,8 @@ export function virtualServiceRoutes(ctx: Ctx, vs: BoundVirtualService, scope: R
           match: routeMatch(m),
           ...action,
           ...headerOps(r.headers),
-          ...(f && { typed_per_filter_config: { [N.fault]: f } }),
+          ...(m?.statPrefix !== undefined && ctx.proxy.kind !== 'proxyless' && { stat_prefix: m.statPrefix }),
+          ...(Object.keys(perFilter).length > 0 && { typed_per_filter_config: perFilter }),
         }),
       );
     }

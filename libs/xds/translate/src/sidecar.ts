@@ -4,7 +4,7 @@ import { planEgress, type PortService } from './egress';
 import { BLACKHOLE_CLUSTER, clusterName, PASSTHROUGH_CLUSTER, type Ctx } from './context';
 import { durationMs, socketAddress, wrap, type Msg } from './envoy';
 import { peerWorkloadHeader } from './accesslog';
-import { faultFilter, hcmFilter, tcpProxyFilter } from './hcm';
+import { corsFilter, faultFilter, hcmFilter, tcpProxyFilter } from './hcm';
 import { inbound, INBOUND_PASSTHROUGH_CLUSTER } from './inbound';
 import { defaultRoute, virtualServiceRoutes, type ClusterRefs } from './routes';
 import type { Generated } from './result';
@@ -81,7 +81,7 @@ function outbound(ctx: Ctx, out: Generated): void {
     for (const port of service.ports) {
       for (const c of outboundClusters(ctx, service, port)) {
         out.clusters.push({ name: c.name, resource: c.cluster });
-        out.endpoints.push({ name: c.name, resource: c.loadAssignment });
+        if (c.loadAssignment) out.endpoints.push({ name: c.name, resource: c.loadAssignment });
       }
     }
   }
@@ -112,7 +112,7 @@ function outbound(ctx: Ctx, out: Generated): void {
       out.routes.push({ name: routeName, resource: outboundRoutes(ctx, routeName, plan.port, plan.services, unknownHosts(plan.bind)) });
       out.listeners.push({
         name: listenerName,
-        resource: { ...base, filter_chains: [{ filters: [hcmFilter({ statPrefix: `outbound_${address}_${plan.port}`, rds: routeName, filters: [faultFilter()], accessLog: SOURCE })] }] },
+        resource: { ...base, filter_chains: [{ filters: [hcmFilter({ statPrefix: `outbound_${address}_${plan.port}`, rds: routeName, filters: [corsFilter(), faultFilter()], accessLog: SOURCE })] }] },
       });
     } else if (plan.services.length > 0) {
       const host = plan.services[0]!.service.hostname;

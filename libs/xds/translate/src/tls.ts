@@ -142,7 +142,7 @@ export function istioMutualDownstream(sdsCluster: string, trustDomain: string, a
 export function gatewayDownstream(tls: ServerTLSSettings, sdsCluster: string, trustDomain: string): Msg {
   if (tls.mode === 'ISTIO_MUTUAL') return istioMutualDownstream(sdsCluster, trustDomain, ['h2', 'http/1.1']);
   const common: Msg = { alpn_protocols: ['h2', 'http/1.1'] };
-  if (tls.minProtocolVersion || tls.maxProtocolVersion) {
+  if (tls.minProtocolVersion || tls.maxProtocolVersion || tls.cipherSuites) {
     common.tls_params = {
       ...(tls.minProtocolVersion && { tls_minimum_protocol_version: tlsVersion(tls.minProtocolVersion) }),
       ...(tls.maxProtocolVersion && { tls_maximum_protocol_version: tlsVersion(tls.maxProtocolVersion) }),

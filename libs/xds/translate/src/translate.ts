@@ -272,7 +272,8 @@ function outboundPairs(ctx: Ctx, name: string): [string, readonly [Msg, Msg]][] 
   const port = service?.ports.find((p) => String(p.number) === parts[1]);
   if (!service || !port) return [];
   // The first of a name wins, as in `finish`.
-  return outboundClusters(ctx, service, port).map((c) => [c.name, [prune(c.cluster), prune(c.loadAssignment)] as const]);
+  // A DNS cluster has no EDS resource (endpoints inline): not served by the endpoints-only path.
+  return outboundClusters(ctx, service, port).flatMap((c) => (c.loadAssignment ? [[c.name, [prune(c.cluster), prune(c.loadAssignment)] as const] as [string, readonly [Msg, Msg]]] : []));
 }
 
 /**

@@ -38,6 +38,14 @@ export const LoadBalancerSettings = Closed({
   simple: opt(Type.Enum(['UNSPECIFIED', 'LEAST_CONN', 'RANDOM', 'PASSTHROUGH', 'ROUND_ROBIN', 'LEAST_REQUEST'])),
   consistentHash: opt(ConsistentHashLB),
   localityLbSetting: opt(LocalityLoadBalancerSetting),
+  zoneAwareLbSetting: opt(
+    Closed({
+      enabled: opt(Type.Boolean()),
+      failover: opt(Type.Array(Closed({ from: opt(Type.String()), to: opt(Type.String()) }))),
+      failoverPriority: opt(StringList),
+      minClusterSize: opt(Type.Integer({ minimum: 0 })),
+    }),
+  ),
   warmupDurationSecs: opt(Duration),
   warmup: opt(WarmupConfiguration),
 });
@@ -63,6 +71,7 @@ export const ConnectionPoolSettings = Closed({
       h2UpgradePolicy: opt(Type.Enum(['DEFAULT', 'DO_NOT_UPGRADE', 'UPGRADE'])),
       useClientProtocol: opt(Type.Boolean()),
       maxConcurrentStreams: opt(Int32),
+      http2KeepAlive: opt(Closed({ interval: opt(Duration), timeout: opt(Duration) })),
     }),
   ),
 });
@@ -78,6 +87,7 @@ export const OutlierDetection = Closed({
   baseEjectionTime: opt(Duration),
   maxEjectionPercent: opt(Int32),
   minHealthPercent: opt(Int32),
+  outlierDetectionHttpErrorCodes: opt(Type.Array(UInt32)),
 });
 export type OutlierDetection = Static<typeof OutlierDetection>;
 
@@ -110,6 +120,7 @@ export const TrafficPolicy = Closed({
   portLevelSettings: opt(Type.Array(PortTrafficPolicy)),
   tunnel: opt(Closed({ protocol: opt(Type.String()), targetHost: Type.String(), targetPort: UInt32 })),
   proxyProtocol: opt(Closed({ version: opt(Type.Enum(['V1', 'V2'])) })),
+  retryBudget: opt(Closed({ percent: opt(Type.Number()), minRetryConcurrency: opt(UInt32), budgetInterval: opt(Duration) })),
 });
 export type TrafficPolicy = Static<typeof TrafficPolicy>;
 

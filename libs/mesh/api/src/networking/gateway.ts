@@ -23,12 +23,15 @@ export const ServerTLSSettings = Closed({
   caCrl: opt(Type.String()),
   credentialName: opt(Type.String()),
   credentialNames: opt(StringList),
+  caCertCredentialName: opt(Type.String()),
+  tlsCertificates: opt(Type.Array(Closed({ serverCertificate: opt(Type.String()), privateKey: opt(Type.String()), caCertificates: opt(Type.String()) }))),
   subjectAltNames: opt(StringList),
   verifyCertificateSpki: opt(StringList),
   verifyCertificateHash: opt(StringList),
   minProtocolVersion: opt(Type.Enum([...tlsProtocolVersions])),
   maxProtocolVersion: opt(Type.Enum([...tlsProtocolVersions])),
   cipherSuites: opt(StringList),
+  insecureSkipVerify: opt(Type.Boolean()),
 });
 export type ServerTLSSettings = Static<typeof ServerTLSSettings>;
 

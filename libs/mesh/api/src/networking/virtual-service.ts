@@ -61,6 +61,7 @@ export const HTTPRedirect = Closed({
   derivePort: opt(Type.Enum(['FROM_PROTOCOL_DEFAULT', 'FROM_REQUEST_PORT'])),
   scheme: opt(Type.String()),
   redirectCode: opt(UInt32),
+  prefixRewrite: opt(Type.String()),
 });
 
 export const HTTPBody = Closed({

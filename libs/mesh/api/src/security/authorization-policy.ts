@@ -17,6 +17,8 @@ export const Source = Closed({
   notRemoteIpBlocks: opt(StringList),
   serviceAccounts: opt(StringList),
   notServiceAccounts: opt(StringList),
+  trustDomains: opt(StringList),
+  notTrustDomains: opt(StringList),
 });
 export type Source = Static<typeof Source>;
 

@@ -102,8 +102,8 @@ export function checkHttpRoute(r: Report, p: string, h: HTTPRoute, delegateVs: b
     const delay = h.fault.delay;
     if (delay !== undefined) {
       const dp = key(fp, 'delay');
-      if (delay.exponentialDelay !== undefined) r.error(key(dp, 'exponentialDelay'), 'exponentialDelay is not supported');
-      else if (delay.fixedDelay === undefined) r.error(key(dp, 'fixedDelay'), 'delay must specify fixedDelay');
+      // exponentialDelay is refused by ./unsupported.
+      if (delay.fixedDelay === undefined && delay.exponentialDelay === undefined) r.error(key(dp, 'fixedDelay'), 'delay must specify fixedDelay');
       checkDuration(r, key(dp, 'fixedDelay'), delay.fixedDelay);
       checkPercentage(r, key(dp, 'percentage'), delay.percentage);
       if (delay.percent !== undefined && (delay.percent < 0 || delay.percent > 100)) r.error(key(dp, 'percent'), `percent ${delay.percent} must be in range [0, 100]`);

@@ -87,7 +87,7 @@ export function validateAuthorizationPolicy(ap: AuthorizationPolicy, r: Report):
         r.error(fp, '`from.source` must not be empty');
         return;
       }
-      for (const field of ['principals', 'notPrincipals', 'requestPrincipals', 'notRequestPrincipals', 'namespaces', 'notNamespaces', 'serviceAccounts', 'notServiceAccounts'] as const) {
+      for (const field of ['principals', 'notPrincipals', 'requestPrincipals', 'notRequestPrincipals', 'namespaces', 'notNamespaces', 'serviceAccounts', 'notServiceAccounts', 'trustDomains', 'notTrustDomains'] as const) {
         (src[field] ?? []).forEach((v, k) => {
           const vp = idx(key(fp, field), k);
           checkWildcard(r, vp, v);
@@ -189,7 +189,6 @@ export function validateRequestAuthentication(ra: RequestAuthentication, r: Repo
     if (rule.jwks === undefined && rule.jwksUri === undefined && !/^https?:\/\/[^/\s]+/.test(rule.issuer)) {
       r.error(key(p, 'issuer'), 'without jwks or jwksUri the issuer must be an http(s) URL, whose OpenID Connect discovery document gives the keys');
     } else if (rule.jwks !== undefined && rule.jwksUri !== undefined) r.error(key(p, 'jwksUri'), 'only one of jwks or jwksUri can be set');
-    if (rule.spaceDelimitedClaims !== undefined) r.error(key(p, 'spaceDelimitedClaims'), 'spaceDelimitedClaims is not supported by Aviary');
     (rule.fromCookies ?? []).forEach((v, k) => {
       if (v === '') r.error(idx(key(p, 'fromCookies'), k), 'cookie name must not be empty');
     });

@@ -80,11 +80,16 @@ function checkWorkloadEntrySpec(r: Report, p: string, ep: WorkloadEntrySpec, add
   if (a !== undefined && a !== '') {
     if (a.startsWith('unix://')) {
       if (Object.keys(ep.ports ?? {}).length > 0) r.error(key(p, 'ports'), 'unix endpoints must not have ports');
+      const problem = unixAddressError(a.slice('unix://'.length));
+      if (problem !== undefined) r.error(key(p, 'address'), problem);
     } else if (a.includes('/')) r.error(key(p, 'address'), `address ${JSON.stringify(a)} cannot be a CIDR block`);
     else if (address === 'ip' && !isIP(a)) r.error(key(p, 'address'), `endpoint address ${JSON.stringify(a)} is not a valid IP address (resolution STATIC)`);
     else if (!isIP(a) && !isDnsName(a)) r.error(key(p, 'address'), `address ${JSON.stringify(a)} must be an IP address, a hostname or a unix:// path`);
   }
-  for (const [name, port] of Object.entries(ep.ports ?? {})) checkPort(r, key(key(p, 'ports'), name), port);
+  for (const [name, port] of Object.entries(ep.ports ?? {})) {
+    if (!isDns1123Label(name)) r.error(key(key(p, 'ports'), name), `invalid port name ${JSON.stringify(name)}: must be a DNS-1123 label`);
+    checkPort(r, key(key(p, 'ports'), name), port);
+  }
   checkLabels(r, key(p, 'labels'), ep.labels);
   if (ep.serviceAccount !== undefined && !isDns1123Label(ep.serviceAccount) && !/^[a-z0-9.-]+$/.test(ep.serviceAccount)) {
     r.error(key(p, 'serviceAccount'), `invalid service account name ${JSON.stringify(ep.serviceAccount)}`);
@@ -92,4 +97,15 @@ function checkWorkloadEntrySpec(r: Report, p: string, ep: WorkloadEntrySpec, add
   if (ep.locality !== undefined && (ep.locality.split('/').length > 3 || ep.locality.startsWith('/'))) {
     r.error(key(p, 'locality'), `locality ${JSON.stringify(ep.locality)} must be region/zone/subzone`);
   }
+}
+
+/**
+ * Istio ValidateUnixAddress: an abstract socket (`@name`) or an absolute path to a file, with
+ * Unix separators whatever the OS pilot runs on.
+ */
+function unixAddressError(path: string): string | undefined {
+  if (path === '') return 'unix address must not be empty';
+  if (path.startsWith('@')) return undefined;
+  if (!path.startsWith('/') || path.endsWith('/')) return `unix address ${JSON.stringify(path)} is not an absolute path to a file`;
+  return undefined;
 }

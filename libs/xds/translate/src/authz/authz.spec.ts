@@ -151,9 +151,22 @@ describe('AuthorizationPolicy', () => {
     });
     const policies = (i: number) => (tcp[i]!.c.rules as Msg).policies as Record<string, Msg>;
     it('an ALLOW rule with an HTTP-only field is dropped; one without is kept', () => {
-      expect(Object.keys(policies(3))).toEqual(['ns[foo]-policy[require-jwt]-rule[1]']);
+      expect(Object.keys(policies(3))).toEqual(['ns[foo]-policy[require-jwt]-rule[1]', 'ns[foo]-policy[require-jwt]-rule[3]']);
       expect(sidecar.problems).toContain('AuthorizationPolicy/foo/require-jwt rule 0: requestPrincipals needs HTTP; on TCP port 9000 the ALLOW rule matches nothing');
       expect(sidecar.problems).toContain('AuthorizationPolicy/foo/require-jwt rule 2: methods needs HTTP; on TCP port 9000 the ALLOW rule matches nothing');
+    });
+    it('trustDomains / notTrustDomains match the peer SPIFFE ID by trust domain (works on TCP: mTLS identity)', () => {
+      const peer = (regex: string) => ({ authenticated: { principal_name: { safe_regex: { regex } } } });
+      expect(policies(3)['ns[foo]-policy[require-jwt]-rule[3]']!.principals).toEqual([
+        {
+          and_ids: {
+            ids: [
+              { or_ids: { ids: [peer('spiffe://cluster\\.local/.*'), peer('spiffe://[^/]*\\.corp\\.example/.*')] } },
+              { not_id: peer('spiffe://legacy\\.corp\\.example/.*') },
+            ],
+          },
+        },
+      ]);
     });
     it('a DENY rule loses its HTTP-only fields and denies more', () => {
       expect(policies(2)['ns[foo]-policy[deny-admin]-rule[0]']).toEqual({ permissions: [{ any: true }], principals: [{ any: true }] });
