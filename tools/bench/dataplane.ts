@@ -548,6 +548,8 @@ async function main(): Promise<void> {
         log(`round ${r} ${t.name}: ${round(s.wrk.rps)} req/s, p50/p90/p99 @${RATE} ${round(s.vegeta.p50ms, 3)}/${round(s.vegeta.p90ms, 3)}/${round(s.vegeta.p99ms, 3)} ms, CPU ${s.cpuUsPerReqSat}/${s.cpuUsPerReqFixed} µs/req, agent ${s.agentCpuUsPerReqSat}/${s.agentCpuUsPerReqFixed}, errors ${s.wrk.errors}+${s.vegeta.requests - (s.vegeta.statusCodes['200'] ?? 0)}, load ${s.loadavg}`);
       }
     }
+    // Connection counts and TLS handshakes after the runs (kept with BENCH_KEEP_DIR): how often the pair reconnected.
+    for (const [name, url] of Object.entries(agentUrls)) writeFileSync(join(dir, `stats-${name}.txt`), await (await fetch(`${url}/stats?filter=${encodeURIComponent('(cx_total|ssl.handshake|rq_total|rq_retry)$')}`)).text());
     const rows = targets.map((t) => summarise(t, samples.get(t.name)!));
     const result = { ...meta, loadavgAtEnd: loadavg().map((x) => round(x, 2)), summary: rows, ratios: ratios(rows), samples: Object.fromEntries(samples) };
     writeFileSync(join(root, 'dist/tools/bench/dataplane-last.json'), `${JSON.stringify(result, null, 2)}\n`);
