@@ -104,6 +104,17 @@ function answers200(url: string, host?: string): Promise<true | undefined> {
   });
 }
 
+/** A diagnostic read of an agent admin: a fresh connection each time (an idle keep-alive one may be closed under us), never fatal. */
+async function adminText(url: string): Promise<string> {
+  try {
+    const res = await fetch(url, { headers: { connection: 'close' }, signal: AbortSignal.timeout(10_000) });
+    return await res.text();
+  } catch (err) {
+    log(`could not read ${url}: ${String(err)}`);
+    return '';
+  }
+}
+
 function cpuSeconds(pids: readonly number[]): number {
   return pids.reduce((s, pid) => s + cpuTicks(readFileSync(`/proc/${pid}/stat`, 'utf8')) / CLK_TCK, 0);
 }
@@ -530,7 +541,7 @@ async function main(): Promise<void> {
     await until('the sidecar pair', () => answers200(`http://${CLIENT_IP}:${servicePort}/`, MESH_HOST), 60_000);
     log('every target answers 200');
     // What pilot sent (kept with BENCH_KEEP_DIR, to explain a gap to the static Envoy).
-    for (const [name, url] of Object.entries(agentUrls)) writeFileSync(join(dir, `config-dump-${name}.json`), await (await fetch(`${url}/config_dump?include_eds`)).text());
+    for (const [name, url] of Object.entries(agentUrls)) writeFileSync(join(dir, `config-dump-${name}.json`), await adminText(`${url}/config_dump?include_eds`));
 
     const targets: Target[] = [
       { name: 'direct', title: 'direct to the backend', url: `http://127.0.0.1:${backendPort}/`, pids: [], agentPids: [] },
@@ -549,7 +560,7 @@ async function main(): Promise<void> {
       }
     }
     // Connection counts and TLS handshakes after the runs (kept with BENCH_KEEP_DIR): how often the pair reconnected.
-    for (const [name, url] of Object.entries(agentUrls)) writeFileSync(join(dir, `stats-${name}.txt`), await (await fetch(`${url}/stats?filter=${encodeURIComponent('(cx_total|ssl.handshake|rq_total|rq_retry)$')}`)).text());
+    for (const [name, url] of Object.entries(agentUrls)) writeFileSync(join(dir, `stats-${name}.txt`), await adminText(`${url}/stats?filter=${encodeURIComponent('(cx_total|ssl.handshake|rq_total|rq_retry)$')}`));
     const rows = targets.map((t) => summarise(t, samples.get(t.name)!));
     const result = { ...meta, loadavgAtEnd: loadavg().map((x) => round(x, 2)), summary: rows, ratios: ratios(rows), samples: Object.fromEntries(samples) };
     writeFileSync(join(root, 'dist/tools/bench/dataplane-last.json'), `${JSON.stringify(result, null, 2)}\n`);
