@@ -24,7 +24,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { envoyPath } from '@aviary/config';
 import { freePort } from '@aviary/nats-runner';
-import { hcmTracing, httpAccessLog, telemetryFilter, type Msg } from '@aviary/xds-translate';
+import { BODY, CLIENT_IP, MESH_HOST, meshYaml, nginxConf, SERVER_IP, staticBootstrap, staticVariants } from './dataplane-config';
 import { cpuTicks, median, parseVegeta, parseWrk, round, type VegetaResult, type WrkResult } from './dataplane-parse';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -45,11 +45,6 @@ const CLK_TCK = 100;
 const PILOT = 'http://127.0.0.1:15014';
 const CITADEL = 'http://127.0.0.1:15016';
 const INGRESS_AGENT = 'http://127.0.0.1:15000';
-const T = 'type.googleapis.com/';
-const BODY = 'x'.repeat(127); // 128-byte body with the newline
-const MESH_HOST = 'bench-mesh.bench-mesh.svc.cluster.local';
-const CLIENT_IP = '127.0.0.21';
-const SERVER_IP = '127.0.0.22';
 
 const log = (msg: string): void => void process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -130,160 +125,6 @@ function childrenOf(pid: number): number[] {
 /** Pins every thread of `pid` to `cpu`. */
 function pin(pid: number, cpu: string): void {
   execFileSync('taskset', ['-a', '-p', '-c', cpu, String(pid)], { stdio: 'ignore' });
-}
-
-// ---- nginx ----
-
-function nginxConf(dir: string, name: string, server: string, upstream = ''): string {
-  const file = join(dir, `${name}.conf`);
-  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `${t}_temp_path ${dir}/${name}-${t};`).join(' ');
-  writeFileSync(
-    file,
-    `worker_processes 1;
-daemon off;
-pid ${dir}/${name}.pid;
-error_log ${dir}/${name}-error.log warn;
-events { worker_connections 8192; }
-http {
-  access_log off;
-  ${temp}
-  keepalive_requests 10000000;
-  keepalive_timeout 300s;
-  ${upstream}
-  server {
-${server}
-  }
-}
-`,
-  );
-  return file;
-}
-
-// ---- static Envoy ----
-
-const router = { name: 'envoy.filters.http.router', typed_config: { '@type': `${T}envoy.extensions.filters.http.router.v3.Router` } };
-
-/**
- * A static HCM routing everything to `backend`. The toggles add the blocks pilot puts on every
- * sidecar and router HCM, taken from @aviary/xds-translate itself: the telemetry filter and the
- * gRPC access log to the agent (`als`), and the OpenTelemetry tracer exporting to the agent with
- * Envoy's default sampling, 100 % (`tracing`), or with Istio's default 1 % (`tracing1`).
- */
-function staticHcm(toggles: { als?: boolean; tracing?: 100 | 1 }): Msg {
-  return {
-    name: 'envoy.filters.network.http_connection_manager',
-    typed_config: {
-      '@type': `${T}envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager`,
-      stat_prefix: 'bench',
-      route_config: { name: 'bench', virtual_hosts: [{ name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'backend', timeout: '15s' } }] }] },
-      http_filters: [...(toggles.als === true ? [telemetryFilter('source')] : []), router],
-      ...(toggles.als === true || toggles.tracing !== undefined ? { generate_request_id: { value: true } } : {}),
-      ...(toggles.als === true ? { access_log: [httpAccessLog({ reporter: 'source' })] } : {}),
-      ...(toggles.tracing === undefined ? {} : { tracing: { ...hcmTracing(), ...(toggles.tracing === 100 ? {} : { random_sampling: { value: toggles.tracing } }) } }),
-    },
-  };
-}
-
-const staticVariants = [
-  { name: 'static', title: 'Envoy, static bootstrap', toggles: {} },
-  { name: 'static-als', title: 'static + pilot\'s ALS to the agent', toggles: { als: true } },
-  { name: 'static-trace', title: 'static + pilot\'s tracing (100 %)', toggles: { tracing: 100 } },
-  { name: 'static-als-trace', title: 'static + ALS + tracing 100 % (= pilot\'s HCM)', toggles: { als: true, tracing: 100 } },
-  { name: 'static-als-trace1', title: 'static + ALS + tracing 1 % (Istio\'s default)', toggles: { als: true, tracing: 1 } },
-] as const;
-
-function staticBootstrap(ports: readonly number[], backendPort: number, alsSocket: string): object {
-  const ep = (address: object) => ({ lb_endpoints: [{ endpoint: { address } }] });
-  return {
-    node: { id: 'bench-static', cluster: 'bench' },
-    admin: { address: { socket_address: { address: '127.0.0.1', port_value: 0 } } },
-    overload_manager: {
-      resource_monitors: [
-        { name: 'envoy.resource_monitors.global_downstream_max_connections', typed_config: { '@type': `${T}envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig`, max_active_downstream_connections: 100_000 } },
-      ],
-    },
-    static_resources: {
-      listeners: staticVariants.map((v, i) => ({ name: v.name, address: { socket_address: { address: '127.0.0.1', port_value: ports[i] } }, filter_chains: [{ filters: [staticHcm(v.toggles)] }] })),
-      clusters: [
-        { name: 'backend', type: 'STATIC', connect_timeout: '1s', load_assignment: { cluster_name: 'backend', endpoints: [ep({ socket_address: { address: '127.0.0.1', port_value: backendPort } })] } },
-        {
-          // The ingress agent's ALS server (its access log and trace sink), as pilot's HCM uses it.
-          name: 'aviary-als',
-          type: 'STATIC',
-          connect_timeout: '1s',
-          typed_extension_protocol_options: { 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': { '@type': `${T}envoy.extensions.upstreams.http.v3.HttpProtocolOptions`, explicit_http_config: { http2_protocol_options: {} } } },
-          load_assignment: { cluster_name: 'aviary-als', endpoints: [ep({ pipe: { path: alsSocket } })] },
-        },
-      ],
-    },
-  };
-}
-
-// ---- mesh config ----
-
-function meshYaml(backendPort: number, gatewayPort: number, servicePort: number): string {
-  return `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: bench-direct, namespace: bench-edge }
-spec:
-  hosts: [bench-direct.bench-edge.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: 80, name: http, protocol: HTTP, targetPort: ${backendPort} }]
-  workloadSelector: { labels: { app: bench-backend } }
----
-apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: { name: bench-backend, namespace: bench-edge }
-spec: { address: 127.0.0.1, ports: { http: ${backendPort} }, labels: { app: bench-backend } }
----
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: { name: bench-gateway, namespace: bench-edge }
-spec:
-  selector: { istio: ingressgateway }
-  servers: [{ port: { number: ${gatewayPort}, name: http-bench, protocol: HTTP }, hosts: ['*'] }]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: bench-edge, namespace: bench-edge }
-spec:
-  hosts: ['*']
-  gateways: [bench-gateway]
-  http: [{ route: [{ destination: { host: bench-direct.bench-edge.svc.cluster.local, port: { number: 80 } } }] }]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: bench-mesh, namespace: bench-mesh }
-spec:
-  hosts: [${MESH_HOST}]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: ${servicePort}, name: http, protocol: HTTP }]
-  workloadSelector: { labels: { app: bench-server } }
----
-apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: { name: bench-server, namespace: bench-mesh }
-spec: { address: ${SERVER_IP}, ports: { http: ${backendPort} }, serviceAccount: bench-server, labels: { app: bench-server, security.istio.io/tlsMode: istio } }
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: { name: bench-mesh, namespace: bench-mesh }
-spec: { host: ${MESH_HOST}, trafficPolicy: { tls: { mode: ISTIO_MUTUAL } } }
----
-apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata: { name: default, namespace: bench-mesh }
-spec: { mtls: { mode: STRICT } }
----
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: { name: bench-client, namespace: bench-mesh }
-spec:
-  workloadSelector: { labels: { app: bench-client } }
-  egress: [{ hosts: ['./*'], bind: ${CLIENT_IP} }]
-`;
 }
 
 async function adminPost(url: string, token: string, body: string, contentType: string): Promise<string> {
@@ -464,16 +305,21 @@ async function main(): Promise<void> {
     const staticPorts = await Promise.all(staticVariants.map(() => freePort()));
 
     // Backend: nginx `return 200`, one worker, on the load CPU.
-    const backendConf = nginxConf(dir, 'backend', `    listen 127.0.0.1:${backendPort};\n    location / { default_type text/plain; return 200 "${BODY}\\n"; }`);
+    const backendConf = join(dir, 'backend.conf');
+    writeFileSync(backendConf, nginxConf(dir, 'backend', `    listen 127.0.0.1:${backendPort};\n    location / { default_type text/plain; return 200 "${BODY}\\n"; }`));
     start(dir, 'backend', tools.nginx, ['-c', backendConf, '-p', dir], { cpu: LOAD_CPU, signal: 'SIGQUIT' });
     await until('the backend', () => answers200(`http://127.0.0.1:${backendPort}/`), 10_000);
 
     // nginx as a keep-alive reverse proxy, one worker, on the proxy CPU.
-    const proxyConf = nginxConf(
-      dir,
-      'nginx',
+    const proxyConf = join(dir, 'nginx.conf');
+    writeFileSync(
+      proxyConf,
+      nginxConf(
+        dir,
+        'nginx',
       `    listen 127.0.0.1:${nginxPort};\n    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; proxy_set_header X-Request-Id $request_id; }`,
-      `upstream backend { server 127.0.0.1:${backendPort}; keepalive 128; }`,
+        `upstream backend { server 127.0.0.1:${backendPort}; keepalive 128; }`,
+      ),
     );
     const ngx = start(dir, 'nginx', tools.nginx, ['-c', proxyConf, '-p', dir], { cpu: PROXY_CPU, signal: 'SIGQUIT' });
     await until('nginx', () => answers200(`http://127.0.0.1:${nginxPort}/`), 10_000);
