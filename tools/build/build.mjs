@@ -23,6 +23,7 @@ const entries = {
   'bench-telemetry': ['tools/bench/telemetry.ts', 'dist/tools/bench/telemetry.js'],
   'bench-pilot': ['tools/bench/pilot.ts', 'dist/tools/bench/pilot.js'],
   'bench-pilot-load': ['tools/bench/pilot-load.ts', 'dist/tools/bench/pilot-load.js'],
+  'bench-dataplane': ['tools/bench/dataplane.ts', 'dist/tools/bench/dataplane.js'],
   'aviary-cli': ['tools/cli/main.ts', 'dist/tools/cli/main.js'],
   images: ['tools/images/main.ts', 'dist/tools/images/main.js'],
 };

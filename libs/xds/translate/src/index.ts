@@ -23,6 +23,8 @@ export {
   TCP_GRPC_ACCESS_LOG,
   httpAccessLog,
   tcpAccessLog,
+  hcmTracing,
+  telemetryFilter,
   workloadNameOf,
 } from './accesslog';
 export type { AccessLogOptions, Reporter, UpstreamTls } from './accesslog';
