@@ -4,7 +4,7 @@
 // Deployments of the demo-service image; every pod injected and Ready (its probes answered by the
 // agent's /app-health/ rewrites), each sidecar holding a SPIFFE certificate that citadel issued
 // over TLS for its service-account token, client -> hello through the sidecars reaching both
-// versions, PeerAuthentication STRICT refusing plaintext to a pod port, AuthorizationPolicy DENY
+// versions, DestinationRule subsets choosing sidecars by their labels, PeerAuthentication STRICT refusing plaintext to a pod port, AuthorizationPolicy DENY
 // answering 403. Needs root; skipped otherwise.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PEERS_TIMEOUT_MS } from '../k8s/cluster';
@@ -157,6 +157,41 @@ describe.skipIf(!canRunNode)('the mesh on a one-node Kubernetes: injected pods c
     const client = (await pods(MESH, 'app=client'))[0]!.metadata.name;
     expect(await agentAdmin(client, '/stats?filter=upstream_rq_2xx')).toMatch(/outbound\|80\|\|hello\.mesh\.svc\.cluster\.local\.upstream_rq_2xx: [1-9]/);
   }, 180_000);
+
+  it('DestinationRule subsets select the sidecars by their version label: a VirtualService sends everything to v2, then to v1', async () => {
+    const route = (v1: number, v2: number): string => `
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: hello, namespace: ${MESH} }
+spec:
+  host: hello.${MESH}.svc.cluster.local
+  subsets:
+    - { name: v1, labels: { version: v1 } }
+    - { name: v2, labels: { version: v2 } }
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: hello, namespace: ${MESH} }
+spec:
+  hosts: [hello.${MESH}.svc.cluster.local]
+  http:
+    - route:
+        - { destination: { host: hello.${MESH}.svc.cluster.local, subset: v1 }, weight: ${v1} }
+        - { destination: { host: hello.${MESH}.svc.cluster.local, subset: v2 }, weight: ${v2} }
+`;
+    for (const [v1, v2, want] of [
+      [0, 100, 'v2'],
+      [100, 0, 'v1'],
+    ] as const) {
+      await apply(route(v1, v2));
+      const counts = await eventually(`every request to ${want}`, 120_000, async () => {
+        const c = await fromClient(requests(`http://hello.${MESH}.svc.cluster.local/`, 20));
+        return c[`200 hello from hello ${want}`] === 20 ? c : undefined;
+      });
+      expect(counts).toEqual({ [`200 hello from hello ${want}`]: 20 });
+    }
+    await kubectl('-n', MESH, 'delete', 'virtualservice,destinationrule', 'hello');
+  }, 300_000);
 
   it('PeerAuthentication STRICT: a plaintext connection to a pod port is refused, meshed traffic still flows', async () => {
     await kubectl('create', 'namespace', PLAIN);
