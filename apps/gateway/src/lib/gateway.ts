@@ -77,10 +77,11 @@ export async function buildGateway(ctx: ComponentContext<GatewayConfig>): Promis
   const node = agentNode({ ...config, labels: workloadLabels(config) });
   const probers = parseAppProbers(config.appProbers);
   if (probers.size > 0 && config.appProbePort === 0) throw new AviaryError('INVALID_ARGUMENT', 'GATEWAY_APP_PROBE_PORT_REQUIRED', 'ISTIO_KUBE_APP_PROBERS is set but AVIARY_APP_PROBE_PORT is 0: the rewritten app probes would fail');
-  const citadelTls = citadelTlsSetting({ citadelTls: config.citadelTls, platform: config.platform, address: config.citadelAddress, caRootPath: config.caRootPath, subjectAltName: config.citadelSubjectAltName });
   const log = logger.child({ proxy: node.id });
   const pilot = parseHostPort(config.pilotAddress, 'AVIARY_PILOT_ADDRESS');
   const token = tokenSource(config);
+  // Only a proxy that asks citadel for a certificate needs to reach it.
+  const citadelTls = token === undefined ? undefined : citadelTlsSetting({ citadelTls: config.citadelTls, platform: config.platform, address: config.citadelAddress, caRootPath: config.caRootPath, subjectAltName: config.citadelSubjectAltName });
   const pilotTls = pilotTlsSetting({ xdsTls: config.xdsTls, platform: config.platform, pilot, subjectAltName: config.pilotSubjectAltName });
   if (pilotTls !== undefined && token === undefined) {
     throw new AviaryError('INVALID_ARGUMENT', 'GATEWAY_XDS_TLS_NEEDS_IDENTITY', `xDS over mTLS to ${config.pilotAddress} presents the workload certificate: set AVIARY_JOIN_TOKEN or AVIARY_TOKEN_PATH (or AVIARY_XDS_TLS=off for pilot's plaintext loopback port)`);
@@ -165,12 +166,21 @@ export async function buildGateway(ctx: ComponentContext<GatewayConfig>): Promis
         registry,
         logger: log,
       });
-      await agent.start();
+      // App probes are answered from the start (as Istio's status server): the app's liveness
+      // must not wait for Envoy's config and certificate.
       if (config.appProbePort !== 0) appProbes = await startAppProbeServer({ host: bindHost, port: config.appProbePort, probers, podIp: config.podIp });
+      await agent.start();
       return {
+        mode: config.mode,
+        proxyId: node.id,
+        pilot: config.pilotAddress,
+        pilotTls: pilotTls !== undefined,
+        citadelTls: citadelTls !== undefined,
+        envoyAdminPort: agent.admin.port,
+        spiffeId: token === undefined ? undefined : node.spiffeId,
         appProbePort: appProbes?.port,
         appProbes: [...probers.keys()],
-        citadelTls: citadelTls !== undefined, mode: config.mode, proxyId: node.id, pilot: config.pilotAddress, pilotTls: pilotTls !== undefined, envoyAdminPort: agent.admin.port, spiffeId: token === undefined ? undefined : node.spiffeId };
+      };
     },
     stop: async () => {
       // Envoy drains first; its last access log entries arrive before the ALS server stops.
