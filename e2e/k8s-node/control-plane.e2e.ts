@@ -5,13 +5,10 @@
 // that leaves nothing on the machine. Needs root; skipped otherwise.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chartDir, PEERS_TIMEOUT_MS, repoRoot } from '../k8s/cluster';
-import { buildImages, canRunNode, eventually, startNode, type BuiltImage, type KubeNode } from './node';
+import { PEERS_TIMEOUT_MS } from '../k8s/cluster';
+import { buildImages, canRunNode, eventually, installAviary, ISTIO_SYSTEM as NS, startNode, type BuiltImage, type KubeNode, type PodLike } from './node';
 
-const NS = 'istio-system';
-const values = join(repoRoot, 'e2e', 'k8s-node', 'values', 'one-node.yaml');
 const timings: Record<string, number> = {};
 const report = (k: string, ms: number): void => {
   timings[k] = ms;
@@ -52,32 +49,15 @@ describe.skipIf(!canRunNode)('Aviary on a one-node Kubernetes', () => {
   });
 
   it('helm install into istio-system: every control-plane pod becomes Ready', async () => {
-    const nats = images.find((i) => i.app === 'nats');
-    expect(nats).toBeDefined();
     const t = Date.now();
-    const install = await node.helm(['install', 'aviary', chartDir, '--namespace', NS, '--create-namespace', '-f', values, '--set', `nats.image.tag=${nats!.name.split(':').at(-1)}`]);
-    expect(install.stderr).toBe('');
-    expect(install.code).toBe(0);
-    const want = ['pilot', 'citadel', 'injector-webhook', 'telemetry-collector', 'gateway', 'nats'];
-    let notReady: Pod[] = [];
-    const ready = await eventually('all control-plane pods Ready', 300_000, async () => {
-      const pods = JSON.parse(await kubectl('-n', NS, 'get', 'pods', '-o', 'json')) as { items: Pod[] };
-      notReady = pods.items.filter((p) => !isReady(p));
-      const byApp = new Map(pods.items.map((p) => [p.metadata.labels['app.kubernetes.io/name'] ?? p.metadata.name, p]));
-      return want.every((a) => isReady(byApp.get(a))) ? want : undefined;
-    }).catch(async (err: unknown) => {
-      // Say which pods are not Ready and why (their last log lines), not only that they are not.
-      const why = await Promise.all(
-        notReady.map(async (p) => `--- ${p.metadata.name}\n${(await node.kubectl(['-n', NS, 'logs', p.metadata.name, '--all-containers', '--tail', '15'])).stdout}${(await node.kubectl(['-n', NS, 'get', 'events', '--field-selector', `involvedObject.name=${p.metadata.name}`])).stdout}`),
-      );
-      throw new Error(`${String(err)}\n${why.join('\n')}`);
-    });
+    const { helmStderr, readyApps } = await installAviary(node, images);
     report('helm install -> all pods Ready', Date.now() - t);
-    expect(ready).toHaveLength(6);
+    expect(helmStderr).toBe('');
+    expect(readyApps).toHaveLength(6);
   }, 360_000);
 
   it('the ingress gateway pods carry the istio: ingressgateway label', async () => {
-    const labels = JSON.parse(await kubectl('-n', NS, 'get', 'pods', '-l', 'istio=ingressgateway', '-o', 'json')) as { items: Pod[] };
+    const labels = JSON.parse(await kubectl('-n', NS, 'get', 'pods', '-l', 'istio=ingressgateway', '-o', 'json')) as { items: PodLike[] };
     expect(labels.items.map((p) => p.metadata.labels['app.kubernetes.io/name'])).toEqual(['gateway']);
   });
 
@@ -193,13 +173,4 @@ describe.skipIf(!canRunNode)('Aviary on a one-node Kubernetes', () => {
 interface Container {
   name: string;
   image: string;
-}
-
-interface Pod {
-  metadata: { name: string; labels: Record<string, string> };
-  status: { conditions?: { type: string; status: string }[] };
-}
-
-function isReady(p: Pod | undefined): boolean {
-  return p?.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 }

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensurePeers, repoRoot, run, type RunResult } from '../k8s/cluster';
+import { chartDir, ensurePeers, repoRoot, run, type RunResult } from '../k8s/cluster';
 
 const toolsDir = join(repoRoot, 'tools', 'k8s');
 
@@ -152,4 +152,68 @@ export async function eventually<T>(what: string, timeoutMs: number, check: () =
     if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (last error: ${String(last)})` : ''}`);
     await new Promise((r) => setTimeout(r, 1000));
   }
+}
+
+/** The namespace the README installs into. */
+export const ISTIO_SYSTEM = 'istio-system';
+/** The control-plane apps (label app.kubernetes.io/name) `helm install` brings up. */
+export const CONTROL_PLANE_APPS = ['pilot', 'citadel', 'injector-webhook', 'telemetry-collector', 'gateway', 'nats'] as const;
+const oneNodeValues = join(repoRoot, 'e2e', 'k8s-node', 'values', 'one-node.yaml');
+
+export interface PodLike {
+  metadata: { name: string; namespace?: string; labels: Record<string, string>; annotations?: Record<string, string> };
+  spec: { containers: { name: string; image: string }[]; initContainers?: { name: string; image: string; restartPolicy?: string }[]; serviceAccountName?: string };
+  status: { phase?: string; podIP?: string; conditions?: { type: string; status: string }[]; containerStatuses?: { name: string; ready: boolean; restartCount: number }[] };
+}
+
+export function isPodReady(p: PodLike | undefined): boolean {
+  return p?.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+}
+
+/** `kubectl` that throws with stderr on a non-zero exit. */
+export async function kubectlOk(node: KubeNode, args: readonly string[], input?: string): Promise<string> {
+  const res = await node.kubectl(args, input);
+  if (res.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${res.stderr}`);
+  return res.stdout;
+}
+
+/**
+ * The README's install: `helm install aviary charts/aviary -n istio-system --create-namespace`
+ * with the one-node values (images imported, never pulled), then every control-plane pod Ready.
+ * Resolves with the helm output's stderr (empty when helm had nothing to complain about).
+ */
+export async function installAviary(node: KubeNode, images: readonly BuiltImage[], timeoutMs = 300_000): Promise<{ readonly helmStderr: string; readonly readyApps: readonly string[] }> {
+  const nats = images.find((i) => i.app === 'nats');
+  if (nats === undefined) throw new Error('npm run images built no nats image');
+  const install = await node.helm(['install', 'aviary', chartDir, '--namespace', ISTIO_SYSTEM, '--create-namespace', '-f', oneNodeValues, '--set', `nats.image.tag=${nats.name.split(':').at(-1)}`]);
+  if (install.code !== 0) throw new Error(`helm install failed (${install.code}): ${install.stderr}`);
+  let notReady: PodLike[] = [];
+  const readyApps = await eventually('all control-plane pods Ready', timeoutMs, async () => {
+    const pods = JSON.parse(await kubectlOk(node, ['-n', ISTIO_SYSTEM, 'get', 'pods', '-o', 'json'])) as { items: PodLike[] };
+    notReady = pods.items.filter((p) => !isPodReady(p));
+    const byApp = new Map(pods.items.map((p) => [p.metadata.labels['app.kubernetes.io/name'] ?? p.metadata.name, p]));
+    return CONTROL_PLANE_APPS.every((a) => isPodReady(byApp.get(a))) ? [...CONTROL_PLANE_APPS] : undefined;
+  }).catch(async (err: unknown) => {
+    // Say which pods are not Ready and why (their last log lines and events), not only that they are not.
+    const why = await Promise.all(
+      notReady.map(async (p) => {
+        const logs = await node.kubectl(['-n', ISTIO_SYSTEM, 'logs', p.metadata.name, '--all-containers', '--tail', '15']);
+        const events = await node.kubectl(['-n', ISTIO_SYSTEM, 'get', 'events', '--field-selector', `involvedObject.name=${p.metadata.name}`]);
+        return `--- ${p.metadata.name}\n${logs.stdout}${events.stdout}`;
+      }),
+    );
+    throw new Error(`${String(err)}\n${why.join('\n')}`);
+  });
+  return { helmStderr: install.stderr, readyApps };
+}
+
+/** A webhook served by a pod is unreachable for a moment after it is Ready: poll a server-side dry run until injection answers. */
+export async function waitForInjector(node: KubeNode, namespace: string, timeoutMs = 60_000): Promise<void> {
+  const pod = JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'injector-probe', namespace }, spec: { containers: [{ name: 'c', image: 'docker.io/aviary/demo-service:0.1.0' }] } });
+  await eventually('the injector webhook answers', timeoutMs, async () => {
+    const res = await node.kubectl(['create', '--dry-run=server', '-o', 'json', '-f', '-'], pod);
+    if (res.code !== 0) throw new Error(res.stderr);
+    const injected = JSON.parse(res.stdout) as PodLike;
+    return injected.spec.containers.some((c) => c.name === 'istio-proxy') || (injected.spec.initContainers ?? []).some((c) => c.name === 'istio-proxy') ? true : undefined;
+  });
 }

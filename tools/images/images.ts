@@ -14,13 +14,19 @@ import type { TarEntry } from './tar';
 export const AVIARY_UID = 1337;
 
 export interface AppImage {
-  /** Directory under dist/apps and the image's repository name. */
+  /** The image's repository name. */
   readonly app: string;
+  /** Directory under dist/ holding the bundles (default apps/<app>). */
+  readonly distDir?: string;
+  /** The bundle the entrypoint runs (default main.js). */
+  readonly main?: string;
   /** esbuild targets (tools/build/build.mjs) the image carries. */
   readonly bundles: readonly string[];
   readonly ports: readonly number[];
   /** Adds the proxy layer (Envoy + iptables) and the `aviary-iptables` command. */
   readonly proxy: boolean;
+  /** uid:gid the image runs as (default the aviary user, 1337). */
+  readonly user?: string;
 }
 
 export const APP_IMAGES: readonly AppImage[] = [
@@ -29,7 +35,19 @@ export const APP_IMAGES: readonly AppImage[] = [
   { app: 'injector-webhook', bundles: ['injector-webhook'], ports: [9443, 15018], proxy: false },
   { app: 'telemetry-collector', bundles: ['telemetry-collector'], ports: [15020], proxy: false },
   { app: 'gateway', bundles: ['gateway', 'aviary-iptables'], ports: [8080, 8443, 15000, 15090], proxy: true },
+  // The demo's sample service (tools/demo/service.ts) as an ordinary workload image: the
+  // Kubernetes walkthrough and the node e2e deploy it as `hello` v1/v2 and as the client.
+  // Not uid 1337: the sidecar's capture never redirects that uid, so a workload running as it
+  // would bypass its proxy.
+  { app: 'demo-service', distDir: 'tools/demo', main: 'service.js', bundles: ['demo-service'], ports: [9081], proxy: false, user: '1000:1000' },
 ];
+
+const BUNDLE_FILES: Readonly<Record<string, string>> = { 'aviary-iptables': 'iptables.js', 'demo-service': 'service.js' };
+
+/** dist/<distDir> of an image: where its bundles are, and where they go under /app. */
+export function appDistDir(app: AppImage): string {
+  return app.distDir ?? `apps/${app.app}`;
+}
 
 /** Fully qualified (kubelet does not normalise): the chart's default `image.repository`. */
 export function imageName(registry: string, app: string, tag: string): string {
@@ -38,7 +56,7 @@ export function imageName(registry: string, app: string, tag: string): string {
 
 export function appImageConfig(app: AppImage): { entrypoint: string[]; env: string[]; user: string; workingDir: string; exposedPorts: number[] } {
   return {
-    entrypoint: ['/usr/local/bin/node', '--enable-source-maps', `/app/dist/apps/${app.app}/main.js`],
+    entrypoint: ['/usr/local/bin/node', '--enable-source-maps', `/app/dist/${appDistDir(app)}/${app.main ?? 'main.js'}`],
     env: [
       'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
       'NODE_ENV=production',
@@ -46,7 +64,7 @@ export function appImageConfig(app: AppImage): { entrypoint: string[]; env: stri
       // The agent runs this Envoy (its default is the venv under ~/.cache/aviary-envoy on a host).
       ...(app.proxy ? ['AVIARY_ENVOY_PATH=/usr/local/bin/envoy'] : []),
     ],
-    user: `${AVIARY_UID}:${AVIARY_UID}`,
+    user: app.user ?? `${AVIARY_UID}:${AVIARY_UID}`,
     workingDir: '/app',
     exposedPorts: [...app.ports],
   };
@@ -169,13 +187,13 @@ export function appEntries(distDir: string, app: AppImage, version: string): Tar
   const entries: TarEntry[] = [
     { type: 'file', path: 'app/package.json', data: Buffer.from(`${JSON.stringify({ name: `aviary-${app.app}`, version, private: true, type: 'module' }, null, 2)}\n`) },
   ];
-  const own = new Set<string>(app.bundles.map((b) => (b === 'aviary-iptables' ? 'iptables.js' : 'main.js')));
-  const appDist = join(distDir, 'apps', app.app);
+  const own = new Set<string>(app.bundles.map((b) => BUNDLE_FILES[b] ?? 'main.js'));
+  const appDist = join(distDir, appDistDir(app));
   for (const f of readdirSync(appDist).sort()) {
-    if (own.has(f) || own.has(f.replace(/\.map$/, ''))) entries.push(hostFile(join(appDist, f), `app/dist/apps/${app.app}/${f}`));
+    if (own.has(f) || own.has(f.replace(/\.map$/, ''))) entries.push(hostFile(join(appDist, f), `app/dist/${appDistDir(app)}/${f}`));
   }
   for (const f of own) {
-    if (!entries.some((e) => e.path === `app/dist/apps/${app.app}/${f}`)) {
+    if (!entries.some((e) => e.path === `app/dist/${appDistDir(app)}/${f}`)) {
       throw new Error(`${join(appDist, f)} is missing: run node tools/build/build.mjs ${app.bundles.join(' ')}`);
     }
   }

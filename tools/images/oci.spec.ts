@@ -1,10 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { APP_IMAGES, appImageConfig, lddLibraries, unusedAtRuntime } from './images';
+import { APP_IMAGES, appEntries, appImageConfig, lddLibraries, unusedAtRuntime } from './images';
 import { buildImage, checkImageName, CONTAINERD_NAME, layerFromEntries, MEDIA } from './oci';
 import { sha256Hex, writeTar, type TarEntry } from './tar';
 
@@ -111,6 +111,30 @@ describe('buildImage', () => {
     expect(() => checkImageName('docker.io/aviary/pilot')).toThrow(/must be fully qualified/);
     expect(checkImageName('localhost:5000/a/b:v1')).toEqual({ repository: 'localhost:5000/a/b', tag: 'v1' });
     expect(() => buildImage({ ...spec(), layers: [] })).toThrow(/at least one layer/);
+  });
+});
+
+describe('the demo-service image (the walkthrough\'s hello v1/v2 and client)', () => {
+  const demo = APP_IMAGES.find((a) => a.app === 'demo-service')!;
+  it('runs the demo service bundle from dist/tools/demo', () => {
+    expect(appImageConfig(demo).entrypoint).toEqual(['/usr/local/bin/node', '--enable-source-maps', '/app/dist/tools/demo/service.js']);
+    expect(demo.proxy).toBe(false);
+    // uid 1337 is the proxy's: the capture rules never redirect it, so the app must not run as it.
+    expect(appImageConfig(demo).user).toBe('1000:1000');
+    expect(appImageConfig(APP_IMAGES.find((a) => a.app === 'gateway')!).user).toBe('1337:1337');
+  });
+
+  it('carries the bundle (and its source map), nothing else from dist', () => {
+    const dist = mkdtempSync(join(tmpdir(), 'aviary-dist-'));
+    try {
+      mkdirSync(join(dist, 'tools', 'demo'), { recursive: true });
+      for (const f of ['service.js', 'service.js.map', 'other.js']) writeFileSync(join(dist, 'tools', 'demo', f), '//\n');
+      expect(appEntries(dist, demo, '0.1.0').map((e) => e.path)).toEqual(['app/package.json', 'app/dist/tools/demo/service.js', 'app/dist/tools/demo/service.js.map']);
+      rmSync(join(dist, 'tools', 'demo', 'service.js'));
+      expect(() => appEntries(dist, demo, '0.1.0')).toThrow(/service\.js is missing: run node tools\/build\/build\.mjs demo-service/);
+    } finally {
+      rmSync(dist, { recursive: true, force: true });
+    }
   });
 });
 

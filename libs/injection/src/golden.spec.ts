@@ -53,8 +53,9 @@ describe('injection golden files', () => {
           expect(rest).toEqual(originalRest);
           for (const p of ['livenessProbe', 'readinessProbe', 'startupProbe'] as const) {
             if (original[p] === undefined) continue;
-            const { httpGet: _a, ...probeRest } = now[p]!;
-            const { httpGet: _b, ...originalProbeRest } = original[p]!;
+            // Only the handler changes (an httpGet or tcpSocket probe becomes an httpGet of the proxy's /app-health/ path).
+            const { httpGet: _a, tcpSocket: _t, ...probeRest } = now[p]!;
+            const { httpGet: _b, tcpSocket: _ot, ...originalProbeRest } = original[p]!;
             expect(probeRest).toEqual(originalProbeRest);
           }
         }

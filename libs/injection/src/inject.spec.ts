@@ -83,6 +83,44 @@ describe('planInjection', () => {
     expect(JSON.stringify(plan.patch)).not.toContain('ISTIO_KUBE_APP_PROBERS');
   });
 
+  it('rewrites tcpSocket probes too: the kubelet GETs the proxy\'s /app-health/ path, the proxy connects to the app', () => {
+    const input = basePod({ containers: [{ name: 'db', image: 'pg', ports: [{ name: 'pg', containerPort: 5432 }], livenessProbe: { tcpSocket: { port: 'pg' }, timeoutSeconds: 2, periodSeconds: 7 } }] });
+    const plan = planInjection(input, enabled, template, values);
+    const pod = fjp.applyPatch(structuredClone(input), structuredClone(plan.patch) as Operation[], true, false).newDocument as Pod;
+    expect(pod.spec.containers[0]!.livenessProbe).toEqual({ httpGet: { path: '/app-health/db/livez', port: 15020, scheme: 'HTTP' }, timeoutSeconds: 2, periodSeconds: 7 });
+    const env = (pod.spec.containers[1]!['env'] as { name: string; value?: string }[]);
+    expect(JSON.parse(env.find((e) => e.name === 'ISTIO_KUBE_APP_PROBERS')!.value!)).toEqual({ '/app-health/db/livez': { tcpSocket: { port: 5432 }, timeoutSeconds: 2 } });
+    expect(env.find((e) => e.name === 'AVIARY_APP_PROBE_PORT')!.value).toBe('15020');
+  });
+
+  it('gives the proxy its identity: downward API env and labels file, CA roots, projected token', () => {
+    const plan = planInjection(basePod(), enabled, template, values);
+    const sidecar = (plan.patch.find((o) => o.path === '/spec/containers/-') as { value: { env: { name: string; value?: string; valueFrom?: { fieldRef: { fieldPath: string } } }[] } }).value;
+    const env = new Map(sidecar.env.map((e) => [e.name, e.value ?? e.valueFrom?.fieldRef.fieldPath]));
+    expect(Object.fromEntries(['AVIARY_NAME', 'AVIARY_NAMESPACE', 'AVIARY_SERVICE_ACCOUNT', 'AVIARY_POD_IP', 'AVIARY_LABELS_PATH', 'AVIARY_CITADEL_TLS', 'AVIARY_CA_ROOT_PATH', 'AVIARY_TOKEN_PATH'].map((k) => [k, env.get(k)]))).toEqual({
+      AVIARY_NAME: 'metadata.name',
+      AVIARY_NAMESPACE: 'metadata.namespace',
+      AVIARY_SERVICE_ACCOUNT: 'spec.serviceAccountName',
+      AVIARY_POD_IP: 'status.podIP',
+      AVIARY_LABELS_PATH: '/etc/istio/pod/labels',
+      AVIARY_CITADEL_TLS: 'on',
+      AVIARY_CA_ROOT_PATH: '/var/run/secrets/istio/root-cert.pem',
+      AVIARY_TOKEN_PATH: '/var/run/secrets/tokens/istio-token',
+    });
+    const volumes = (plan.patch.find((o) => o.path === '/spec/volumes') as { value: { name: string }[] }).value;
+    expect(volumes).toEqual(expect.arrayContaining([
+      { name: 'istiod-ca-cert', configMap: { name: 'istio-ca-root-cert' } },
+      { name: 'istio-token', projected: { sources: [{ serviceAccountToken: { audience: 'istio-ca', expirationSeconds: 43200, path: 'istio-token' } }] } },
+      expect.objectContaining({ name: 'istio-podinfo', downwardAPI: { items: expect.arrayContaining([{ path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } }]) } }),
+    ]));
+  });
+
+  it('defaults name istio-system and pilot\'s mTLS port 15012', () => {
+    expect(values.pilotAddress).toBe('aviary-pilot.istio-system.svc:15012');
+    expect(values.citadelAddress).toBe('aviary-citadel.istio-system.svc:15013');
+    expect(values.natsUrl).toBe('nats://aviary-nats.istio-system.svc:4222');
+  });
+
   it('carries capture annotations into the init container args', () => {
     const plan = planInjection(
       basePod({}, { 'traffic.sidecar.istio.io/includeInboundPorts': '8080,9090', 'traffic.sidecar.istio.io/includeOutboundIPRanges': '10.0.0.0/8' }),

@@ -29,8 +29,14 @@ export interface HttpGetAction {
   httpHeaders?: { name: string; value: string }[];
 }
 
+export interface TcpSocketAction {
+  port: number | string;
+  host?: string;
+}
+
 export interface Probe {
   httpGet?: HttpGetAction;
+  tcpSocket?: TcpSocketAction;
   timeoutSeconds?: number;
   [key: string]: unknown;
 }

@@ -74,7 +74,7 @@ export async function buildCitadel(ctx: ComponentContext<CitadelConfig>, adapter
   await publishBundle();
 
   // Citadel's own serving certificate for the TLS port, signed by itself and renewed at half-life.
-  const servingNames = servingDnsNames(config.caHost);
+  const servingNames = servingDnsNames(config.caHost, config.caTlsDnsNames);
   const servingTtl = Math.min(config.maxCertTtlSeconds, 86_400);
   let servingRenewAt = 0;
   const renewServingCert = async (): Promise<void> => {
@@ -125,9 +125,11 @@ export async function buildCitadel(ctx: ComponentContext<CitadelConfig>, adapter
   };
 }
 
-/** DNS names and IPs for citadel's own serving certificate. */
-export function servingDnsNames(caHost: string): string[] {
+/** DNS names and IPs for citadel's own serving certificate: the fixed local names, caHost and `extra` (comma-separated). */
+export function servingDnsNames(caHost: string, extra = ''): string[] {
   const names = new Set(['localhost', 'citadel', 'aviary-citadel', '127.0.0.1', '::1']);
-  if (caHost !== '0.0.0.0' && caHost !== '::') names.add(ipVersion(caHost) === 0 ? caHost.toLowerCase() : caHost);
+  const add = (n: string): void => void names.add(ipVersion(n) === 0 ? n.toLowerCase() : n);
+  if (caHost !== '0.0.0.0' && caHost !== '::') add(caHost);
+  for (const n of extra.split(',')) if (n !== '') add(n);
   return [...names];
 }

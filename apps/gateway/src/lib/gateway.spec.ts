@@ -60,6 +60,7 @@ let xds: XdsServer<ProxyInfo>;
 let gateway: RunningComponent;
 let httpPort = 0;
 let statsPort = 0;
+let appProbePort = 0;
 let bus: Bus;
 const dataDir = mkdtempSync(join(tmpdir(), 'aviary-gateway-'));
 
@@ -73,7 +74,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
   const cache = new SnapshotCache<ProxyInfo>({ groupOf: () => 'all' });
-  [httpPort, statsPort] = [await freePort(), await freePort()];
+  [httpPort, statsPort, appProbePort] = [await freePort(), await freePort(), await freePort()];
   cache.setSnapshot('all', snapshot(httpPort, (backend.address() as AddressInfo).port));
   xds = new XdsServer({ source: cache, nodeParser: (node) => parseNode(node), kinds: proxyKinds, debounce: { quietMs: 0, maxDelayMs: 0 } });
   const xdsPort = await freePort();
@@ -90,6 +91,9 @@ beforeAll(async () => {
     AVIARY_NAME: 'ingress-1',
     AVIARY_NAMESPACE: 'istio-system',
     AVIARY_LABELS: 'app=ingress,version=v1',
+    // The injector's app probe rewrite: the agent runs the original probe against the app.
+    AVIARY_APP_PROBE_PORT: String(appProbePort),
+    ISTIO_KUBE_APP_PROBERS: JSON.stringify({ '/app-health/echo/readyz': { httpGet: { path: '/healthz', port: (backend.address() as AddressInfo).port } } }),
   });
   if (parsed.kind !== 'config') throw new Error('help');
   const config = parsed.config as GatewayConfig;
@@ -131,6 +135,10 @@ describe.runIf(findEnvoy(process.env['AVIARY_ENVOY_PATH']) !== undefined)('gatew
     await waitFor('the pilot connection', async () => ((await (await fetch(`${gateway.adminUrl}/agent`)).json()) as { pilotConnected: boolean }).pilotConnected);
     const prom = await (await fetch(`http://127.0.0.1:${statsPort}/stats/prometheus`)).text();
     expect(prom).toContain(`envoy_cluster_upstream_rq{response_code="200",cluster_name="${CLUSTER}"} `);
+
+    // The app probe server answers the rewritten probe from the app itself.
+    expect((await fetch(`http://127.0.0.1:${appProbePort}/app-health/echo/readyz`)).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${appProbePort}/app-health/other/readyz`)).status).toBe(404);
 
     // Envoy's access log reaches the agent over ALS and leaves as request records on NATS.
     const records: Record<string, unknown>[] = [];

@@ -1,7 +1,19 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createTelemetryPublisher, startAccessLogServer, type AccessLogServer } from '@aviary/access-log';
-import { agentNode, EnvoyAgent, parseHostPort, pilotTlsSetting, type HostPort } from '@aviary/agent';
+import {
+  agentNode,
+  citadelTlsSetting,
+  EnvoyAgent,
+  parseAppProbers,
+  parseDownwardApiLabels,
+  parseHostPort,
+  parseLabels,
+  pilotTlsSetting,
+  startAppProbeServer,
+  type AppProbeServer,
+  type HostPort,
+} from '@aviary/agent';
 import { envoyPath, type ConfigOf, type CommonConfig, type gatewayConfig } from '@aviary/config';
 import { AviaryError } from '@aviary/errors';
 import { Subjects, type Stoppable } from '@aviary/events';
@@ -20,16 +32,56 @@ function tokenSource(config: GatewayConfig): (() => string) | undefined {
 }
 
 /**
+ * The workload's labels: AVIARY_LABELS, overlaid with the downward API labels file (the pod's
+ * own labels in Kubernetes). A configured file that cannot be read stops the agent: a proxy
+ * without its labels would escape every policy that selects it.
+ */
+export function workloadLabels(config: Pick<GatewayConfig, 'labels' | 'labelsPath'>): Record<string, string> {
+  const labels = parseLabels(config.labels);
+  if (config.labelsPath === '') return labels;
+  let text: string;
+  try {
+    text = readFileSync(config.labelsPath, 'utf8');
+  } catch (err) {
+    throw new AviaryError('INVALID_ARGUMENT', 'GATEWAY_LABELS_UNREADABLE', `AVIARY_LABELS_PATH ${config.labelsPath}: ${(err as Error).message}`, undefined, { cause: err });
+  }
+  return { ...labels, ...parseDownwardApiLabels(text, config.labelsPath) };
+}
+
+/** The agent's listeners on the pod address must not share a port (Istio's 15000/15020/15021/15090 split). */
+export function checkAgentPorts(config: Pick<GatewayConfig, 'adminPort' | 'statsPort' | 'statusPort' | 'healthPort' | 'appProbePort'>): void {
+  const named: [string, number][] = [
+    ['AVIARY_ADMIN_PORT', config.adminPort],
+    ['AVIARY_STATS_PORT', config.statsPort],
+    ['AVIARY_STATUS_PORT', config.statusPort],
+    ['AVIARY_HEALTH_PORT', config.healthPort],
+    ['AVIARY_APP_PROBE_PORT', config.appProbePort],
+  ];
+  const seen = new Map<number, string>();
+  for (const [name, port] of named) {
+    if (port === 0) continue;
+    const other = seen.get(port);
+    if (other !== undefined) throw new AviaryError('INVALID_ARGUMENT', 'GATEWAY_PORT_CONFLICT', `${name} and ${other} are both ${port}: each agent listener needs its own port`);
+    seen.set(port, name);
+  }
+}
+
+/**
  * Wires the mesh agent: Envoy's bootstrap (node id and metadata from this config), the SDS
  * server with the workload certificate from citadel and the trust bundle from NATS, Envoy
  * supervision, readiness (Envoy LIVE with config and secrets) and the admin routes.
  */
 export async function buildGateway(ctx: ComponentContext<GatewayConfig>): Promise<Component> {
   const { config, logger, bus, registry } = ctx;
-  const node = agentNode(config);
+  checkAgentPorts(config);
+  const node = agentNode({ ...config, labels: workloadLabels(config) });
+  const probers = parseAppProbers(config.appProbers);
+  if (probers.size > 0 && config.appProbePort === 0) throw new AviaryError('INVALID_ARGUMENT', 'GATEWAY_APP_PROBE_PORT_REQUIRED', 'ISTIO_KUBE_APP_PROBERS is set but AVIARY_APP_PROBE_PORT is 0: the rewritten app probes would fail');
   const log = logger.child({ proxy: node.id });
   const pilot = parseHostPort(config.pilotAddress, 'AVIARY_PILOT_ADDRESS');
   const token = tokenSource(config);
+  // Only a proxy that asks citadel for a certificate needs to reach it.
+  const citadelTls = token === undefined ? undefined : citadelTlsSetting({ citadelTls: config.citadelTls, platform: config.platform, address: config.citadelAddress, caRootPath: config.caRootPath, subjectAltName: config.citadelSubjectAltName });
   const pilotTls = pilotTlsSetting({ xdsTls: config.xdsTls, platform: config.platform, pilot, subjectAltName: config.pilotSubjectAltName });
   if (pilotTls !== undefined && token === undefined) {
     throw new AviaryError('INVALID_ARGUMENT', 'GATEWAY_XDS_TLS_NEEDS_IDENTITY', `xDS over mTLS to ${config.pilotAddress} presents the workload certificate: set AVIARY_JOIN_TOKEN or AVIARY_TOKEN_PATH (or AVIARY_XDS_TLS=off for pilot's plaintext loopback port)`);
@@ -60,7 +112,17 @@ export async function buildGateway(ctx: ComponentContext<GatewayConfig>): Promis
     drainMs: config.drainMs,
     logger: log,
     registry,
-    ...(token === undefined ? {} : { identity: { address: config.citadelAddress, token, spiffeId: node.spiffeId, ttlSeconds: config.certTtlSeconds } }),
+    ...(token === undefined
+      ? {}
+      : {
+          identity: {
+            address: config.citadelAddress,
+            token,
+            spiffeId: node.spiffeId,
+            ttlSeconds: config.certTtlSeconds,
+            ...(citadelTls === undefined ? {} : { tls: { roots: () => readFileSync(citadelTls.rootsPath, 'utf8'), serverName: citadelTls.serverName } }),
+          },
+        }),
   });
 
   // Telemetry: Envoy's gRPC access log (cluster aviary-als) → request records → NATS, held up to
@@ -77,6 +139,7 @@ export async function buildGateway(ctx: ComponentContext<GatewayConfig>): Promis
   });
   const accessLog = config.accessLog ? logger.child({ log: 'access' }) : undefined;
   let als: AccessLogServer | undefined;
+  let appProbes: AppProbeServer | undefined;
 
   let bundleSub: Stoppable | undefined;
   let quitting = false;
@@ -110,11 +173,25 @@ export async function buildGateway(ctx: ComponentContext<GatewayConfig>): Promis
         registry,
         logger: log,
       });
+      // App probes are answered from the start (as Istio's status server): the app's liveness
+      // must not wait for Envoy's config and certificate.
+      if (config.appProbePort !== 0) appProbes = await startAppProbeServer({ host: bindHost, port: config.appProbePort, probers, podIp: config.podIp });
       await agent.start();
-      return { mode: config.mode, proxyId: node.id, pilot: config.pilotAddress, pilotTls: pilotTls !== undefined, envoyAdminPort: agent.admin.port, spiffeId: token === undefined ? undefined : node.spiffeId };
+      return {
+        mode: config.mode,
+        proxyId: node.id,
+        pilot: config.pilotAddress,
+        pilotTls: pilotTls !== undefined,
+        citadelTls: citadelTls !== undefined,
+        envoyAdminPort: agent.admin.port,
+        spiffeId: token === undefined ? undefined : node.spiffeId,
+        appProbePort: appProbes?.port,
+        appProbes: [...probers.keys()],
+      };
     },
     stop: async () => {
       // Envoy drains first; its last access log entries arrive before the ALS server stops.
+      await appProbes?.stop();
       await agent.stop();
       await als?.stop();
       const held = publisher.buffered;

@@ -1,7 +1,8 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IdentityManager, type IdentityEvent, type WorkloadCertificate } from './identity';
+import { isAviaryError } from '@aviary/errors';
+import { citadelTlsSetting, IdentityManager, type IdentityEvent, type WorkloadCertificate } from './identity';
 import { TestCitadel } from './testing.test-helper';
 
 const SPIFFE = 'spiffe://cluster.local/ns/demo/sa/hello';
@@ -100,5 +101,109 @@ describe('IdentityManager against citadel\'s CA', () => {
     expect(IdentityManager.renewalDelayMs(new Date(1_000_000), new Date(4_600_000), 1_000_000)).toBe(1_800_000);
     expect(IdentityManager.renewalDelayMs(new Date(1_000_000), new Date(4_600_000), 4_000_000)).toBe(0);
     expect([1, 2, 3, 4, 10].map((n) => IdentityManager.backoffMs(n, 500, 30_000))).toEqual([500, 1000, 2000, 4000, 30_000]);
+  });
+});
+
+describe('IdentityManager over citadel\'s TLS port (Kubernetes: istio-ca-root-cert, projected token)', () => {
+  const NAME = 'aviary-citadel.istio-system.svc';
+  let tlsCitadel: TestCitadel;
+  let other: TestCitadel;
+  beforeAll(async () => {
+    tlsCitadel = await TestCitadel.start({ tlsDnsNames: [NAME, 'localhost'] });
+    other = await TestCitadel.start();
+  });
+  afterAll(() => {
+    tlsCitadel?.stop();
+    other?.stop();
+  });
+
+  const manager = (roots: () => string, serverName: string, certs: WorkloadCertificate[], events: IdentityEvent[]): IdentityManager => {
+    const token = tlsCitadel.token();
+    return new IdentityManager({
+      address: tlsCitadel.tlsAddress!,
+      token: () => token,
+      spiffeId: SPIFFE,
+      ttlSeconds: 600,
+      tls: { roots, serverName },
+      backoff: { initialMs: 20, maxMs: 40 },
+      onCertificate: (c) => certs.push(c),
+      onEvent: (e) => events.push(e),
+    });
+  };
+
+  it('verifies citadel against the mesh roots and its Service name, then gets the certificate', async () => {
+    const certs: WorkloadCertificate[] = [];
+    const m = manager(() => tlsCitadel.ca.bundle().roots.join(''), NAME, certs, []);
+    try {
+      m.start();
+      await until('the certificate over TLS', () => certs.length === 1);
+      expect(new X509Certificate(certs[0]!.certChain).subjectAltName).toBe(`URI:${SPIFFE}`);
+    } finally {
+      m.stop();
+    }
+  });
+
+  it('never sends the token to a citadel it cannot verify (other roots, wrong name); picks up new roots at the next attempt', async () => {
+    const before = tlsCitadel.requests;
+    for (const [roots, name] of [
+      [() => other.ca.bundle().roots.join(''), NAME],
+      [() => tlsCitadel.ca.bundle().roots.join(''), 'evil.istio-system.svc'],
+    ] as const) {
+      const events: IdentityEvent[] = [];
+      const certs: WorkloadCertificate[] = [];
+      const m = manager(roots, name, certs, events);
+      try {
+        m.start();
+        await until('three failures', () => events.length >= 3);
+        expect(new Set(events)).toEqual(new Set(['certificate_request_failed']));
+        expect(certs).toEqual([]);
+      } finally {
+        m.stop();
+      }
+    }
+    expect(tlsCitadel.requests).toBe(before);
+    // The roots file is read at each attempt: once it holds citadel's root, the next one works.
+    let roots = other.ca.bundle().roots.join('');
+    const events: IdentityEvent[] = [];
+    const certs: WorkloadCertificate[] = [];
+    const m = manager(() => roots, NAME, certs, events);
+    try {
+      m.start();
+      await until('a failure', () => events.length >= 1);
+      roots = tlsCitadel.ca.bundle().roots.join('');
+      await until('the certificate after the roots changed', () => certs.length === 1);
+    } finally {
+      m.stop();
+    }
+  });
+
+  it('fails a request when the roots file holds no certificate', async () => {
+    const events: IdentityEvent[] = [];
+    const m = manager(() => '', NAME, [], events);
+    try {
+      await expect(m.renew()).rejects.toThrow(/no PEM certificate/);
+    } finally {
+      m.stop();
+    }
+  });
+});
+
+describe('citadelTlsSetting', () => {
+  const base = { citadelTls: 'auto', platform: 'local', address: '127.0.0.1:8060', caRootPath: '', subjectAltName: '' } as const;
+  it('auto: TLS in Kubernetes and at citadel\'s TLS port; plaintext for the local dev port', () => {
+    expect(citadelTlsSetting(base)).toBeUndefined();
+    expect(citadelTlsSetting({ ...base, platform: 'kubernetes', address: 'aviary-citadel.istio-system.svc:15013', caRootPath: '/r.pem' })).toEqual({ rootsPath: '/r.pem', serverName: 'aviary-citadel.istio-system.svc' });
+    expect(citadelTlsSetting({ ...base, address: '127.0.0.1:15013', caRootPath: '/r.pem', subjectAltName: 'citadel' })).toEqual({ rootsPath: '/r.pem', serverName: 'citadel' });
+    expect(citadelTlsSetting({ ...base, citadelTls: 'off', platform: 'kubernetes', address: 'c:15013' })).toBeUndefined();
+  });
+
+  it('refuses TLS without the roots to verify citadel with (fails closed)', () => {
+    let code: string | undefined;
+    try {
+      citadelTlsSetting({ ...base, citadelTls: 'on' });
+    } catch (err) {
+      code = isAviaryError(err) ? err.code : undefined;
+    }
+    expect(code).toBe('AGENT_CA_ROOTS_REQUIRED');
   });
 });

@@ -35,6 +35,13 @@ export interface IdentityOptions {
   readonly spiffeId: string;
   readonly ttlSeconds: number;
   readonly credentials?: grpc.ChannelCredentials;
+  /**
+   * TLS to citadel's secure port: `roots()` is the PEM of the roots that may sign citadel's
+   * serving certificate (Istio's istio-ca-root-cert ConfigMap file), read at each request so a
+   * rotated bundle is picked up; `serverName` is the name citadel's certificate must carry
+   * (default: the host of `address`). Wins over `credentials`.
+   */
+  readonly tls?: { readonly roots: () => string; readonly serverName?: string };
   readonly onCertificate: (cert: WorkloadCertificate) => void;
   readonly onEvent?: (event: IdentityEvent, details: Record<string, unknown>) => void;
   /** aviary_agent_certificate_* metrics go here; none when omitted. */
@@ -57,7 +64,9 @@ interface CaResponse {
  * once the certificate has expired (readiness follows it).
  */
 export class IdentityManager {
-  private readonly client: grpc.Client;
+  private client: grpc.Client | undefined;
+  /** The roots PEM the current TLS client was made with. */
+  private clientRoots: string | undefined;
   private current: WorkloadCertificate | undefined;
   private timer: NodeJS.Timeout | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
@@ -68,7 +77,6 @@ export class IdentityManager {
   private readonly expiry: Gauge | undefined;
 
   constructor(private readonly opts: IdentityOptions) {
-    this.client = new grpc.Client(opts.address, opts.credentials ?? grpc.credentials.createInsecure());
     this.now = opts.now ?? Date.now;
     if (opts.registry !== undefined) {
       this.failuresTotal = new Counter({ name: 'aviary_agent_certificate_request_failures_total', help: 'Failed certificate requests to citadel (phase: initial or renewal)', labelNames: ['phase'], registers: [opts.registry] });
@@ -175,11 +183,30 @@ export class IdentityManager {
     this.attempt(retryInMs);
   }
 
+  /** The gRPC client for citadel; with `tls`, a new one whenever the roots file changed. */
+  private caClient(): grpc.Client {
+    const tls = this.opts.tls;
+    if (tls === undefined) {
+      this.client ??= new grpc.Client(this.opts.address, this.opts.credentials ?? grpc.credentials.createInsecure());
+      return this.client;
+    }
+    const roots = tls.roots();
+    if (!roots.includes('-----BEGIN CERTIFICATE-----')) throw new AviaryError('FAILED_PRECONDITION', 'AGENT_CA_ROOTS_MISSING', 'no PEM certificate in the roots that citadel\'s TLS certificate is verified with');
+    if (this.client === undefined || roots !== this.clientRoots) {
+      this.client?.close();
+      const options: grpc.ChannelOptions = tls.serverName === undefined ? {} : { 'grpc.ssl_target_name_override': tls.serverName, 'grpc.default_authority': tls.serverName };
+      this.client = new grpc.Client(this.opts.address, grpc.credentials.createSsl(Buffer.from(roots)), options);
+      this.clientRoots = roots;
+    }
+    return this.client;
+  }
+
   private call(csr: string): Promise<CaResponse> {
     const md = new grpc.Metadata();
     md.set('authorization', `Bearer ${this.opts.token()}`);
+    const client = this.caClient();
     return new Promise((resolve, reject) => {
-      this.client.makeUnaryRequest(
+      client.makeUnaryRequest(
         CREATE_CERTIFICATE_METHOD,
         (r: Record<string, unknown>) => Buffer.from(RequestType.encode(RequestType.fromObject(r)).finish()),
         (b: Buffer) => ResponseType.toObject(ResponseType.decode(b), { longs: Number, arrays: true }) as CaResponse,
@@ -195,6 +222,33 @@ export class IdentityManager {
     this.stopped = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     if (this.expiryTimer !== undefined) clearTimeout(this.expiryTimer);
-    this.client.close();
+    this.client?.close();
   }
+}
+
+/** citadel's CA port over TLS (its plaintext port 8060 is for loopback development only). */
+export const CITADEL_TLS_PORT = 15013;
+
+/**
+ * Whether the CA client uses TLS: `on`/`off` as set; `auto` turns it on in Kubernetes and
+ * whenever the citadel address is its TLS port. With TLS the roots file is required (a CA client
+ * that trusted any certificate would hand its token to whoever answers); the name citadel's
+ * certificate must carry is `subjectAltName`, else the host of the address.
+ */
+export function citadelTlsSetting(opts: {
+  readonly citadelTls: 'auto' | 'on' | 'off';
+  readonly platform: 'local' | 'kubernetes';
+  readonly address: string;
+  readonly caRootPath: string;
+  readonly subjectAltName: string;
+}): { readonly rootsPath: string; readonly serverName: string } | undefined {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(opts.address);
+  if (m === null) throw new AviaryError('INVALID_ARGUMENT', 'AGENT_ADDRESS_INVALID', `AVIARY_CITADEL_ADDRESS: expected host:port, got "${opts.address}"`, { option: 'citadelAddress' });
+  const host = (m[1] ?? m[2]) as string;
+  const on = opts.citadelTls === 'on' || (opts.citadelTls === 'auto' && (opts.platform === 'kubernetes' || Number(m[3]) === CITADEL_TLS_PORT));
+  if (!on) return undefined;
+  if (opts.caRootPath === '') {
+    throw new AviaryError('INVALID_ARGUMENT', 'AGENT_CA_ROOTS_REQUIRED', `citadel over TLS (${opts.address}) needs the mesh roots to verify it: set AVIARY_CA_ROOT_PATH (in Kubernetes the istio-ca-root-cert ConfigMap file), or AVIARY_CITADEL_TLS=off for citadel's plaintext loopback port`);
+  }
+  return { rootsPath: opts.caRootPath, serverName: opts.subjectAltName !== '' ? opts.subjectAltName : host };
 }

@@ -1,4 +1,4 @@
-export { agentNode, interceptionModeOf, parseLabels } from './node';
+export { agentNode, interceptionModeOf, parseDownwardApiLabels, parseLabels } from './node';
 export type { AgentMode, AgentNode, NodeConfig, Platform } from './node';
 export { envoyBootstrap, parseHostPort, pilotTlsSetting, PILOT_MTLS_PORT, XDS_CLUSTER, XDS_RECONNECT, SDS_CLUSTER, ALS_CLUSTER } from './bootstrap';
 export type { BootstrapInput, HostPort, XdsProtocol } from './bootstrap';
@@ -7,7 +7,9 @@ export type { AgentOptions, AgentStatus, AgentLogger } from './agent';
 export { EnvoyAdmin } from './envoy-admin';
 export { EnvoySupervisor, parseEnvoyLogLine, ENVOY_LOG_FORMAT } from './envoy-process';
 export type { EnvoyLogLine, EnvoyLogger, SupervisorOptions } from './envoy-process';
-export { IdentityManager } from './identity';
+export { citadelTlsSetting, CITADEL_TLS_PORT, IdentityManager } from './identity';
 export type { IdentityEvent, IdentityOptions, WorkloadCertificate } from './identity';
 export { SdsServer, tlsCertificateSecret, validationContextSecret, WORKLOAD_SECRET, ROOT_SECRET } from './sds-server';
 export type { SdsEvent } from './sds-server';
+export { parseAppProbers, runProbe, startAppProbeServer } from './app-probe';
+export type { AppProber, AppProbeServer, ProbeResult } from './app-probe';

@@ -3,6 +3,8 @@
  * and the metadata keys pilot reads (libs/xds-cache parseNode): NAMESPACE, SERVICE_ACCOUNT,
  * LABELS, INTERCEPTION_MODE, WORKLOAD_NAME, INSTANCE_IPS, NAME, CLUSTER_ID.
  */
+import { AviaryError } from '@aviary/errors';
+
 export type AgentMode = 'router' | 'sidecar';
 /** Where the agent runs: `local` (no iptables: INTERCEPTION_MODE NONE) or `kubernetes`. */
 export type Platform = 'local' | 'kubernetes';
@@ -13,8 +15,8 @@ export interface NodeConfig {
   readonly name: string;
   readonly namespace: string;
   readonly serviceAccount: string;
-  /** `k=v,k=v` as in AVIARY_LABELS. */
-  readonly labels: string;
+  /** `k=v,k=v` as in AVIARY_LABELS, or the labels themselves (e.g. read from the downward API file). */
+  readonly labels: string | Readonly<Record<string, string>>;
   readonly podIp: string;
   readonly trustDomain: string;
 }
@@ -28,6 +30,30 @@ export interface AgentNode {
   /** The workload name (label `app`, else the instance name): telemetry's workload. */
   readonly workload: string;
   readonly labels: Readonly<Record<string, string>>;
+}
+
+/**
+ * A downward API `metadata.labels` file (Istio's /etc/istio/pod/labels): one `key="value"` line
+ * per label, the value a Go-quoted string. Throws AGENT_LABELS_INVALID naming the line.
+ */
+export function parseDownwardApiLabels(text: string, source = 'labels file'): Record<string, string> {
+  const out: Record<string, string> = {};
+  const lines = text.split('\n');
+  lines.forEach((line, i) => {
+    if (line.trim() === '') return;
+    const m = /^([^=\s]+)="((?:[^"\\]|\\.)*)"$/.exec(line);
+    let value: unknown;
+    try {
+      value = m === null ? undefined : JSON.parse(`"${m[2] as string}"`);
+    } catch {
+      value = undefined;
+    }
+    if (m === null || typeof value !== 'string') {
+      throw new AviaryError('INVALID_ARGUMENT', 'AGENT_LABELS_INVALID', `${source}: line ${i + 1} is not key="value": ${JSON.stringify(line.slice(0, 200))}`);
+    }
+    out[m[1] as string] = value;
+  });
+  return out;
 }
 
 export function parseLabels(text: string): Record<string, string> {
@@ -49,7 +75,7 @@ export function interceptionModeOf(platform: Platform): 'NONE' | 'REDIRECT' {
 }
 
 export function agentNode(c: NodeConfig): AgentNode {
-  const labels = parseLabels(c.labels);
+  const labels = typeof c.labels === 'string' ? parseLabels(c.labels) : { ...c.labels };
   const workload = labels.app ?? c.name;
   return {
     id: `${c.mode}~${c.podIp}~${c.name}.${c.namespace}~${c.namespace}.svc.cluster.local`,

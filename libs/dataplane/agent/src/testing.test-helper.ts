@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { CertificateAuthority, type CaState, type CaStateStore, type TrustBundle } from '@aviary/ca';
 import { loadCaPackage, type IstioCertificateRequest, type IstioCertificateResponse } from '@aviary/ca-api';
+import { createCsr, generatePrivateKey, privateKeyToPem } from '@aviary/pki';
 
 /** citadel's CA (libs/ca) behind Istio's CreateCertificate on a loopback gRPC port, for specs. */
 export class TestCitadel {
@@ -13,9 +14,12 @@ export class TestCitadel {
     readonly ca: CertificateAuthority,
     private readonly server: grpc.Server,
     readonly address: string,
+    /** `127.0.0.1:<port>` of the TLS port (start({ tlsDnsNames })), serving a certificate the CA signed. */
+    readonly tlsAddress: string | undefined,
   ) {}
 
-  static async start(): Promise<TestCitadel> {
+  /** With `tlsDnsNames`, also a TLS port whose serving certificate (signed by the CA) carries those names. */
+  static async start(opts: { readonly tlsDnsNames?: readonly string[] } = {}): Promise<TestCitadel> {
     let state: CaState | undefined;
     const store: CaStateStore = { load: async () => state, save: async (s) => void (state = s) };
     const bundles: TrustBundle[] = [];
@@ -36,8 +40,15 @@ export class TestCitadel {
         );
       },
     });
-    const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
-    const self = new TestCitadel(ca, server, `127.0.0.1:${port}`);
+    const bind = (creds: grpc.ServerCredentials): Promise<number> => new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', creds, (e, p) => (e ? reject(e) : resolve(p))));
+    const port = await bind(grpc.ServerCredentials.createInsecure());
+    let tlsPort: number | undefined;
+    if (opts.tlsDnsNames !== undefined) {
+      const key = generatePrivateKey('ecdsa-p256');
+      const serving = await ca.signServing(createCsr(key), opts.tlsDnsNames, 3600);
+      tlsPort = await bind(grpc.ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(serving.chain.slice(0, -1).join('')), private_key: Buffer.from(privateKeyToPem(key)) }], false));
+    }
+    const self = new TestCitadel(ca, server, `127.0.0.1:${port}`, tlsPort === undefined ? undefined : `127.0.0.1:${tlsPort}`);
     ref.self = self;
     self.bundles.push(...bundles);
     return self;

@@ -58,17 +58,44 @@ describe('parseConfig', () => {
 });
 
 describe('injector defaults', () => {
-  // The README and the chart install into istio-system; the pilot Service exposes xDS on 15010
-  // and `npm run images` builds docker.io/aviary/gateway:<version>.
+  // The README and the chart install into istio-system; the pilot Service exposes mTLS xDS on
+  // 15012 only (no plaintext 15010) and `npm run images` builds docker.io/aviary/gateway:<version>.
   it('name the istio-system Services, ports the chart exposes and the image the build produces', () => {
     const result = parseConfig(injectorConfig, [], {});
     if (result.kind !== 'config') throw new Error('expected a config');
     const c = result.config;
-    expect(c.pilotAddress).toBe('aviary-pilot.istio-system.svc:15010');
+    expect(c.pilotAddress).toBe('aviary-pilot.istio-system.svc:15012');
     expect(c.citadelAddress).toBe('aviary-citadel.istio-system.svc:15013');
     expect(c.proxyNatsUrl).toBe('nats://aviary-nats.istio-system.svc:4222');
     expect(c.tlsDnsNames.split(',')).toContain('aviary-injector-webhook.istio-system.svc');
     expect(c.proxyImage).toBe(`docker.io/aviary/gateway:${aviaryVersion}`);
+  });
+});
+
+describe('pilot defaults', () => {
+  it("name the istio-system Service in the xDS serving certificate (what injected proxies verify)", () => {
+    const result = parseConfig(pilotConfig, [], {});
+    if (result.kind !== 'config') throw new Error('expected a config');
+    expect(result.config.xdsTlsDnsNames.split(',')).toEqual(expect.arrayContaining(['aviary-pilot.istio-system.svc', 'aviary-pilot.istio-system.svc.cluster.local']));
+    expect(result.config.xdsTlsDnsNames).not.toContain('aviary-system');
+  });
+});
+
+describe('gateway (agent) Kubernetes options', () => {
+  it('reads the injector\'s ISTIO_KUBE_APP_PROBERS, the labels file and the citadel TLS settings', () => {
+    const result = parseConfig(gatewayConfig, [], {
+      ISTIO_KUBE_APP_PROBERS: '{"/app-health/web/readyz":{"tcpSocket":{"port":80}}}',
+      AVIARY_APP_PROBE_PORT: '15020',
+      AVIARY_LABELS_PATH: '/etc/istio/pod/labels',
+      AVIARY_CITADEL_TLS: 'on',
+      AVIARY_CA_ROOT_PATH: '/var/run/secrets/istio/root-cert.pem',
+    });
+    if (result.kind !== 'config') throw new Error('expected a config');
+    expect(result.config.appProbers).toContain('/app-health/web/readyz');
+    expect(result.config.appProbePort).toBe(15020);
+    expect(result.config.labelsPath).toBe('/etc/istio/pod/labels');
+    expect(result.config.citadelTls).toBe('on');
+    expect(result.config.caRootPath).toBe('/var/run/secrets/istio/root-cert.pem');
   });
 });
 

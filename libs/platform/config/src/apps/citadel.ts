@@ -10,6 +10,11 @@ export const citadelConfig = defineConfig({
     caHost: option(Host, '127.0.0.1', 'address the CA gRPC servers bind to'),
     caPort: option(PortOrZero, 8060, 'CA gRPC port, plaintext (loopback/dev only)'),
     caTlsPort: option(PortOrZero, 15013, 'CA gRPC port over TLS'),
+    caTlsDnsNames: option(
+      Type.String({ maxLength: 4096, pattern: '^([A-Za-z0-9.:-]+(,[A-Za-z0-9.:-]+)*)?$' }),
+      '',
+      'more comma-separated DNS names (IP literals become IP SANs) of the TLS port\'s serving certificate, e.g. the Service names proxies dial (localhost, citadel, aviary-citadel and caHost are always in it)',
+    ),
     certTtlSeconds: option(Type.Integer({ minimum: 60, maximum: 366 * 86400 }), 86_400, 'default workload certificate lifetime'),
     maxCertTtlSeconds: option(Type.Integer({ minimum: 60, maximum: 366 * 86400 }), 7 * 86_400, 'longest workload certificate lifetime; longer requests are clamped'),
     keyAlgorithm: option(Type.Union([Type.Literal('ecdsa-p256'), Type.Literal('rsa-2048')]), 'ecdsa-p256', 'key algorithm for CA keys'),

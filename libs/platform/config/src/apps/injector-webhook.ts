@@ -21,7 +21,7 @@ export const injectorConfig = defineConfig({
     ),
     proxyImage: option(Type.String({ minLength: 1, maxLength: 512 }), `docker.io/aviary/gateway:${aviaryVersion}`, 'image of the injected proxy (and of its init container)'),
     proxyImagePullPolicy: option(Type.Union([Type.Literal('IfNotPresent'), Type.Literal('Always'), Type.Literal('Never')]), 'IfNotPresent', 'imagePullPolicy of injected containers'),
-    pilotAddress: option(HostPort, 'aviary-pilot.istio-system.svc:15010', 'pilot xDS address the injected proxies use'),
+    pilotAddress: option(HostPort, 'aviary-pilot.istio-system.svc:15012', 'pilot mTLS xDS address the injected proxies use'),
     citadelAddress: option(HostPort, 'aviary-citadel.istio-system.svc:15013', 'citadel CA address the injected proxies use'),
     proxyNatsUrl: option(Type.String({ pattern: '^(nats|tls|ws|wss)://[^\\s]+$' }), 'nats://aviary-nats.istio-system.svc:4222', 'NATS URL the injected proxies report telemetry to'),
     proxyNatsUser: option(Type.String({ maxLength: 256, pattern: '^[^\\s"]*$' }), '', 'NATS user the injected proxies connect as (the gateway bus role; empty: no authentication)'),

@@ -19,7 +19,7 @@ export const pilotConfig = defineConfig({
     xdsTlsPort: option(PortOrZero, 15012, 'xDS gRPC port over mutual TLS'),
     xdsTlsDnsNames: option(
       Type.String({ pattern: '^[A-Za-z0-9.:-]+(,[A-Za-z0-9.:-]+)*$' }),
-      'aviary-pilot.aviary-system.svc,aviary-pilot.aviary-system.svc.cluster.local,localhost,127.0.0.1',
+      'aviary-pilot.istio-system.svc,aviary-pilot.istio-system.svc.cluster.local,localhost,127.0.0.1',
       'comma-separated DNS names (IP literals become IP SANs) of the xDS serving certificate; proxies verify one of them',
     ),
     xdsTlsCertTtlSeconds: option(Type.Integer({ minimum: 300, maximum: 366 * 86400 }), 86_400, 'lifetime of the xDS serving certificate requested from citadel (renewed at 2/3)'),
