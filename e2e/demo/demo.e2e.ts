@@ -5,7 +5,7 @@ import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCsr, generatePrivateKey, Issuer, privateKeyToPem } from '@aviary/pki';
 import { LocalMesh } from '../support/mesh';
-import { apply, CITADEL, COLLECTOR, get, HOST, listenersSettled, PILOT, remove, requestLoops, until } from '../support/demo';
+import { apply, CITADEL, COLLECTOR, get, HOST, listenersSettled, PILOT, remove, requestLoops, until, demoVirtualService } from '../support/demo';
 
 /**
  * The local mesh demo (`npm run demo`) with real processes: the launcher with `--demo` starts
@@ -27,20 +27,6 @@ afterAll(async () => {
   await mesh?.stop();
 });
 
-function virtualService(v1: number, v2: number): string {
-  return `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: hello, namespace: demo }
-spec:
-  hosts: ['*']
-  gateways: [hello-gateway]
-  http:
-  - name: hello
-    route:
-    - { destination: { host: ${HOST}, subset: v1, port: { number: 80 } }, weight: ${v1} }
-    - { destination: { host: ${HOST}, subset: v2, port: { number: 80 } }, weight: ${v2} }
-`;
-}
 
 async function shareOfV2(n: number): Promise<{ v1: number; v2: number; other: number }> {
   const counts = { v1: 0, v2: 0, other: 0 };
@@ -142,7 +128,7 @@ describe('the local mesh demo (npm run demo)', () => {
     const { answers, failures } = load;
     try {
       await new Promise((r) => setTimeout(r, 300));
-      await apply(mesh, virtualService(50, 50));
+      await apply(mesh, demoVirtualService({ v1: 50, v2: 50 }));
       // Converged once v2 answers at ~50 %: wait, then measure a fresh window.
       await new Promise((r) => setTimeout(r, 1_500));
       const from = answers.length;
@@ -152,7 +138,7 @@ describe('the local mesh demo (npm run demo)', () => {
       expect(v2).toBeGreaterThan(0.38);
       expect(v2).toBeLessThan(0.62);
 
-      await apply(mesh, virtualService(0, 100));
+      await apply(mesh, demoVirtualService({ v1: 0, v2: 100 }));
       await new Promise((r) => setTimeout(r, 1_500));
       const from2 = answers.length;
       await until('200 answers at 0/100', async () => (answers.length - from2 >= 200 ? true : undefined));
@@ -163,7 +149,7 @@ describe('the local mesh demo (npm run demo)', () => {
     expect(failures).toEqual([]);
     expect(answers.filter((a) => a.status !== 200).map((a) => `${a.status} ${a.body}`)).toEqual([]);
     expect(answers.length).toBeGreaterThan(600);
-    await apply(mesh, virtualService(90, 10));
+    await apply(mesh, demoVirtualService({ v1: 90, v2: 10 }));
   });
 
   it('speaks only mutual TLS on a sidecar\'s inbound port under STRICT, with the SPIFFE identities checked', async () => {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalMesh } from '../support/mesh';
-import { AGENT_ADMINS, apply, CITADEL, COLLECTOR, get, HOST, PILOT, requestLoops, until, type Answer } from '../support/demo';
+import { AGENT_ADMINS, apply, CITADEL, COLLECTOR, get, PILOT, requestLoops, until, type Answer, demoVirtualService } from '../support/demo';
 
 /**
  * Faults under traffic, one process per app (the launcher with `--demo`, supervising): request
@@ -116,7 +116,7 @@ describe('faults under traffic (local mesh, one process per app)', () => {
       await until('pilot ready', async () => (pilotReadyAt > 0 ? true : undefined), 10_000);
       // New config after the restart: a response header only the changed VirtualService sets.
       const changedAt = Date.now();
-      await apply(mesh, virtualService('after-pilot-restart'));
+      await apply(mesh, demoVirtualService({ responseHeader: ['x-faults', 'after-pilot-restart'] }));
       await until('every proxy reconnected', async () => (up.size === AGENT_ADMINS.length ? true : undefined), 30_000);
       const seenAt = await until('the new route at the ingress', async () => ((await get()).headers.get('x-faults') === 'after-pilot-restart' ? Date.now() : undefined), 30_000);
       const from = load.answers.length;
@@ -133,7 +133,7 @@ describe('faults under traffic (local mesh, one process per app)', () => {
     } finally {
       await sampler.stop();
       await load.stop();
-      await apply(mesh, virtualService(undefined));
+      await apply(mesh, demoVirtualService());
     }
     expect([...down.keys()].sort()).toEqual([...AGENT_ADMINS].sort());
     expectNoFailures(load);
@@ -255,18 +255,3 @@ describe('faults under traffic (local mesh, one process per app)', () => {
   });
 });
 
-/** The demo's VirtualService (90/10), with a marker response header when `marker` is set. */
-function virtualService(marker: string | undefined): string {
-  return `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: hello, namespace: demo }
-spec:
-  hosts: ['*']
-  gateways: [hello-gateway]
-  http:
-  - name: hello
-${marker === undefined ? '' : `    headers: { response: { set: { x-faults: ${marker} } } }\n`}    route:
-    - { destination: { host: ${HOST}, subset: v1, port: { number: 80 } }, weight: 90 }
-    - { destination: { host: ${HOST}, subset: v2, port: { number: 80 } }, weight: 10 }
-`;
-}

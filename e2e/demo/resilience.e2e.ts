@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalMesh } from '../support/mesh';
-import { apply, CITADEL, get, HOST, requestLoops, until, type Answer } from '../support/demo';
+import { apply, CITADEL, get, HOST, requestLoops, until, type Answer, demoVirtualService } from '../support/demo';
 
 /**
  * The demo's resilience with real processes (the agents with Envoy): retries hiding a flaky
@@ -42,21 +42,6 @@ async function counters(app: string): Promise<Counters> {
   return (await (await fetch(`${app}/counters`)).json()) as Counters;
 }
 
-/** The demo's VirtualService with extra routes in front of the 90/10 split. */
-function virtualService(extraRoutes: string): string {
-  return `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: hello, namespace: demo }
-spec:
-  hosts: ['*']
-  gateways: [hello-gateway]
-  http:
-${extraRoutes}  - name: hello
-    route:
-    - { destination: { host: ${HOST}, subset: v1, port: { number: 80 } }, weight: 90 }
-    - { destination: { host: ${HOST}, subset: v2, port: { number: 80 } }, weight: 10 }
-`;
-}
 
 function destinationRule(outlier: boolean): string {
   return `apiVersion: networking.istio.io/v1
@@ -75,13 +60,13 @@ ${outlier ? '    outlierDetection: { consecutive5xxErrors: 3, interval: 1s, base
 describe('the local mesh demo: resilience', () => {
   it('hides an upstream that fails every other request with retries (attempts: 3, retryOn: 5xx)', async () => {
     await apply(mesh, 
-      virtualService(`  - name: flaky
+      demoVirtualService({ extraRoutes: `  - name: flaky
     match: [{ uri: { prefix: /flaky } }]
     retries: { attempts: 3, retryOn: 5xx }
     headers: { response: { set: { x-demo-route: flaky } } }
     route:
     - { destination: { host: ${HOST}, subset: v1, port: { number: 80 } } }
-`),
+` }),
     );
     try {
       await until('the flaky route', async () => ((await get('/flaky')).headers.get('x-demo-route') === 'flaky' ? true : undefined));
@@ -97,20 +82,20 @@ describe('the local mesh demo: resilience', () => {
       expect(failed).toBeGreaterThanOrEqual(45);
       expect(attempts).toBe(100 + failed);
     } finally {
-      await apply(mesh, virtualService(''));
+      await apply(mesh, demoVirtualService());
     }
   });
 
   it('ejects an endpoint that always fails (outlierDetection consecutive5xxErrors: 3)', async () => {
     await apply(mesh, destinationRule(true));
     await apply(mesh, 
-      virtualService(`  - name: fail-if
+      demoVirtualService({ extraRoutes: `  - name: fail-if
     match: [{ uri: { prefix: /fail-if } }]
     retries: { attempts: 0 }
     headers: { response: { set: { x-demo-route: fail-if } } }
     route:
     - { destination: { host: ${HOST}, port: { number: 80 } } }
-`),
+` }),
     );
     const cluster = `outbound|80||${HOST}`;
     try {
@@ -143,7 +128,7 @@ describe('the local mesh demo: resilience', () => {
       expect(later.map((a) => `${a.status} ${a.version}`).filter((s) => s !== '200 v1')).toEqual([]);
       expect((await counters(V2_APP)).failIf.requests).toBe(v2After.failIf.requests);
     } finally {
-      await apply(mesh, virtualService(''));
+      await apply(mesh, demoVirtualService());
       await apply(mesh, destinationRule(false));
     }
   });

@@ -3,6 +3,7 @@
 // containerd, kubelet, kube-proxy, CoreDNS), the Aviary images (`npm run images`) imported into
 // its containerd, and a teardown whose audit (tools/k8s/stop-node.sh) must find nothing left.
 // Needs root (a bridge, iptables, cgroups); see tools/k8s/README.md.
+import { eventually as poll } from '../support/eventually';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
@@ -138,20 +139,9 @@ function parseEnv(text: string): Record<string, string> {
   return env;
 }
 
-/** Polls `check` until it returns a value (not undefined) or the timeout passes. */
-export async function eventually<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (last error: ${String(last)})` : ''}`);
-    await new Promise((r) => setTimeout(r, 1000));
-  }
+/** Polls `check` until it returns a value (not undefined) or the timeout passes, once a second. */
+export function eventually<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>): Promise<T> {
+  return poll(what, check, timeoutMs, 1000);
 }
 
 /** The namespace the README installs into. */

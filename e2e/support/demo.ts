@@ -89,3 +89,23 @@ export function requestLoops(n: number): { readonly answers: Answer[]; readonly 
     },
   };
 }
+
+/**
+ * The demo's VirtualService `hello` (tools/demo/demo.yaml): the v1/v2 split (90/10 unless given),
+ * optionally behind extra routes and with a response header set on the split route.
+ */
+export function demoVirtualService(opts: { v1?: number; v2?: number; extraRoutes?: string; responseHeader?: readonly [string, string] } = {}): string {
+  const header = opts.responseHeader === undefined ? '' : `    headers: { response: { set: { ${opts.responseHeader[0]}: ${opts.responseHeader[1]} } } }\n`;
+  return `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: hello, namespace: demo }
+spec:
+  hosts: ['*']
+  gateways: [hello-gateway]
+  http:
+${opts.extraRoutes ?? ''}  - name: hello
+${header}    route:
+    - { destination: { host: ${HOST}, subset: v1, port: { number: 80 } }, weight: ${opts.v1 ?? 90} }
+    - { destination: { host: ${HOST}, subset: v2, port: { number: 80 } }, weight: ${opts.v2 ?? 10} }
+`;
+}
