@@ -16,7 +16,7 @@ const Stats = {
 };
 
 export const GraphNodeSchema = Type.Object({
-  id: Type.String({ description: 'workload:<ns>/<name>, service:<host> or unknown' }),
+  id: Type.String({ description: 'workload:<ns>/<app>@<version> (versioned app), workload:<ns>/<name> (no version), service:<host> or unknown' }),
   kind: Type.Union([Type.Literal('workload'), Type.Literal('service'), Type.Literal('unknown')]),
   name: Type.String(),
   namespace: Type.String(),
@@ -43,7 +43,15 @@ export const GraphSchema = Type.Object({
 
 export const SummariesSchema = Type.Object({
   windowSeconds: Type.Number(),
-  services: Type.Array(Type.Object({ service: Type.String(), namespace: Type.String(), windowSeconds: Type.Number(), ...Stats })),
+  services: Type.Array(
+    Type.Object({
+      service: Type.String(),
+      namespace: Type.String(),
+      windowSeconds: Type.Number(),
+      ...Stats,
+      versions: Type.Array(Type.Object({ version: Type.String(), ...Stats }), { description: 'the same signals per destination version' }),
+    }),
+  ),
 });
 
 export const TimeseriesSchema = Type.Object({

@@ -72,6 +72,15 @@ export async function buildCollector(ctx: ComponentContext<TelemetryConfig>, opt
           p99Ms: s.p99Ms,
           mtlsShare: s.mtlsShare,
           time,
+          versions: s.versions.slice(0, 256).map((v) => ({
+            version: v.version.slice(0, 63),
+            requests: v.requests,
+            requestsPerSecond: v.requestsPerSecond,
+            errorRatio: v.errorRatio,
+            p50Ms: v.p50Ms,
+            p90Ms: v.p90Ms,
+            p99Ms: v.p99Ms,
+          })),
         });
       } catch (err) {
         logger.warn({ err, service: s.service }, 'summary not published');

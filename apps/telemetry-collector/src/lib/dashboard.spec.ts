@@ -67,18 +67,18 @@ describe('dashboard in headless Chromium', () => {
       'service service:ratings.default.svc.cluster.local',
       'service service:reviews.default.svc.cluster.local',
       'unknown unknown',
-      'workload workload:default/productpage-v1',
-      'workload workload:default/ratings-v1',
-      'workload workload:default/reviews-v1',
-      'workload workload:default/reviews-v2',
+      'workload workload:default/productpage@v1',
+      'workload workload:default/ratings@v1',
+      'workload workload:default/reviews@v1',
+      'workload workload:default/reviews@v2',
     ]);
     const edges = await page.$$eval('svg#graph path.edge', (els) =>
       els.map((e) => ({ id: e.getAttribute('data-id'), width: Number(e.getAttribute('stroke-width')), colour: e.getAttribute('stroke'), rate: Number(e.getAttribute('data-rate')) })),
     );
     expect(edges).toHaveLength(7);
     const byId = new Map(edges.map((e) => [e.id, e]));
-    const v1 = byId.get('service:reviews.default.svc.cluster.local->workload:default/reviews-v1')!;
-    const v2 = byId.get('service:reviews.default.svc.cluster.local->workload:default/reviews-v2')!;
+    const v1 = byId.get('service:reviews.default.svc.cluster.local->workload:default/reviews@v1')!;
+    const v2 = byId.get('service:reviews.default.svc.cluster.local->workload:default/reviews@v2')!;
     expect(v1.rate).toBe(3);
     expect(v2.rate).toBe(1);
     expect(v1.width).toBeGreaterThan(v2.width); // thickness by rate
@@ -87,7 +87,7 @@ describe('dashboard in headless Chromium', () => {
     // Every mTLS edge carries a lock; the two plaintext ingress hops do not.
     expect(await page.locator('svg#graph g.lock').count()).toBe(5);
     const names = await page.$$eval('svg#graph g.node text.name', (els) => els.map((e) => e.textContent));
-    expect(names).toEqual(expect.arrayContaining(['reviews', 'reviews-v2 v2', 'productpage']));
+    expect(names).toEqual(expect.arrayContaining(['reviews', 'reviews v1', 'reviews v2', 'productpage']));
     const cards = await page.$$eval('#charts .card', (els) => els.map((e) => e.getAttribute('data-service')));
     expect(cards).toEqual(['productpage.default.svc.cluster.local', 'ratings.default.svc.cluster.local', 'reviews.default.svc.cluster.local']);
     expect(await page.locator('#charts .card svg.chart').count()).toBe(9);

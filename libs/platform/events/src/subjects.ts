@@ -163,6 +163,25 @@ export const TelemetrySummary = Type.Object({
   mtlsShare: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
   /** End of the window (RFC 3339). */
   time: Type.Optional(Type.String()),
+  /**
+   * The same signals per destination version (the destination workloads' `version` label), so a
+   * canary can be judged against its stable version; requests to workloads without a version are
+   * only in the totals above.
+   */
+  versions: Type.Optional(
+    Type.Array(
+      Type.Object({
+        version: Type.String({ minLength: 1, maxLength: 63 }),
+        requests: Type.Integer({ minimum: 0 }),
+        requestsPerSecond: Type.Number({ minimum: 0 }),
+        errorRatio: Type.Number({ minimum: 0, maximum: 1 }),
+        p50Ms: Type.Number({ minimum: 0 }),
+        p90Ms: Type.Number({ minimum: 0 }),
+        p99Ms: Type.Number({ minimum: 0 }),
+      }),
+      { maxItems: 256 },
+    ),
+  ),
 });
 
 /** The schema of each subject's `data`. For request/reply subjects, the request. */
