@@ -17,5 +17,6 @@ export {
   RequestRecord,
   TelemetryRequests,
   TelemetrySummary,
+  CanaryEvent,
 } from './subjects';
 export type { Subject, DurableSubject, EventData, ReplyData, ReplySubject } from './subjects';
