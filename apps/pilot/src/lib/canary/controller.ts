@@ -72,6 +72,11 @@ export class CanaryController {
     this.summaries.set(summary.service, summary);
   }
 
+  /** End of the window of the latest summary received for a service host. */
+  latestSummaryTime(service: string): string | undefined {
+    return this.summaries.get(service)?.time;
+  }
+
   private serial<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.queue.then(fn, fn);
     this.queue = run.catch(() => undefined);
