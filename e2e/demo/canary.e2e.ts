@@ -44,7 +44,7 @@ spec:
   stable: { host: ${HOST}, subset: v1 }
   canary: { host: ${HOST}, subset: v2 }
   steps: [{ weight: 20 }, { weight: 50 }, { weight: 80 }]
-  analysis: { interval: ${INTERVAL_MS / 1000}s, maxDataAge: 5s, minRequests: 10, successRate: 95, p99LatencyMs: 1000, failedChecksLimit: 2 }
+  analysis: { interval: ${INTERVAL_MS / 1000}s, maxDataAge: 5s, minRequests: 10, successRate: 95, p99LatencyMs: 3000, failedChecksLimit: 2 }
   failurePolicy: Rollback
 `;
 
