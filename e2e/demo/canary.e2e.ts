@@ -1,12 +1,16 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalMesh } from '../support/mesh';
-import { apply, HOST, PILOT, remove, requestLoops, until, type Answer } from '../support/demo';
+import { LocalMesh, root } from '../support/mesh';
+import { apply, COLLECTOR, HOST, PILOT, remove, requestLoops, until, type Answer } from '../support/demo';
 
 /**
  * Progressive delivery in the local mesh demo: a Canary drives the demo VirtualService's route
  * from v1 to v2 under load through the ingress gateway. Short intervals: the collector publishes
  * summaries every second over a 3 s window, the controller ticks every 250 ms, analyses run every
- * 2 s. The measured numbers are printed (and asserted against bounds).
+ * 2 s (the 50 % step lasts 10 s, for the dashboard screenshot). The measured numbers are printed
+ * (and asserted against bounds).
  */
 
 const INTERVAL_MS = 2_000;
@@ -43,7 +47,7 @@ spec:
   target: { virtualService: hello, route: hello }
   stable: { host: ${HOST}, subset: v1 }
   canary: { host: ${HOST}, subset: v2 }
-  steps: [{ weight: 20 }, { weight: 50 }, { weight: 80 }]
+  steps: [{ weight: 20 }, { weight: 50, minDurationSeconds: 10 }, { weight: 80 }]
   analysis: { interval: ${INTERVAL_MS / 1000}s, maxDataAge: 5s, minRequests: 10, successRate: 95, p99LatencyMs: 3000, failedChecksLimit: 2 }
   failurePolicy: Rollback
 `;
@@ -74,6 +78,25 @@ async function watch(done: (s: Status) => boolean, timeoutMs: number): Promise<S
   }
 }
 
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+/** The collector's dashboard in headless Chromium once it shows the canary in flight: the README's screenshot. */
+async function screenshotInFlight(): Promise<{ phase: string | null; weight: string | null }> {
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+    await page.goto(`${COLLECTOR}/dashboard?window=30s&refresh=500`);
+    const card = await page.waitForSelector('#canaries .canary[data-phase="Progressing"]', { timeout: 15_000 });
+    await page.waitForSelector('svg#graph g.node[data-id="workload:demo/hello@v2"]', { timeout: 15_000 });
+    const dir = join(root, 'docs', 'images');
+    mkdirSync(dir, { recursive: true });
+    await page.screenshot({ path: join(dir, 'canary-dashboard.png'), fullPage: true });
+    return { phase: await card.getAttribute('data-phase'), weight: await card.getAttribute('data-weight') };
+  } finally {
+    await browser.close();
+  }
+}
+
 const count = (answers: readonly Answer[], f: (a: Answer) => boolean): number => answers.filter(f).length;
 
 describe('canary in the local demo', () => {
@@ -83,8 +106,9 @@ describe('canary in the local demo', () => {
     await until('traffic through the ingress', async () => (load.answers.length > 50 ? true : undefined));
     const started = Date.now();
     await apply(mesh, canary);
-    const timeline = await watch((s) => s.phase !== 'Progressing' && s.phase !== 'Pending', 60_000);
+    const [timeline, shot] = await Promise.all([watch((s) => s.phase !== 'Progressing' && s.phase !== 'Pending', 60_000), screenshotInFlight()]);
     const promotedAt = Date.now();
+    expect(shot.phase).toBe('Progressing');
     // Requests sent after promotion reach v2 only once the proxies have the new route.
     await until('all traffic on v2', async () => (load.answers.slice(-20).every((a) => a.version === 'v2') ? true : undefined));
     await load.stop();
