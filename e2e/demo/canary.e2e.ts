@@ -99,6 +99,11 @@ async function screenshotInFlight(): Promise<{ phase: string | null; weight: str
 
 const count = (answers: readonly Answer[], f: (a: Answer) => boolean): number => answers.filter(f).length;
 
+async function restart(): Promise<void> {
+  await remove(mesh, 'canaries', 'hello');
+  await apply(mesh, virtualService(100, 0));
+}
+
 describe('canary in the local demo', () => {
   it('takes a healthy v2 from 0 to 100 % through the steps with no failed request', async () => {
     await apply(mesh, virtualService(100, 0));
@@ -126,8 +131,7 @@ describe('canary in the local demo', () => {
   });
 
   it('rolls a v2 that fails 20 % of its requests back to 0 within two analysis intervals', async () => {
-    await remove(mesh, 'canaries', 'hello');
-    await apply(mesh, virtualService(100, 0));
+    await restart();
     const load = requestLoops(4, '/fail-percent/v2/20');
     await until('v1-only traffic', async () => (load.answers.length > 50 && load.answers.slice(-20).every((a) => a.version === 'v1') ? true : undefined));
     const startIndex = load.answers.length;
@@ -158,5 +162,22 @@ describe('canary in the local demo', () => {
     // Bounded: only the canary's share (20 %) of requests can fail, 20 % of those.
     expect(failed / episode.length).toBeLessThan(0.1);
     expect(count(load.answers.slice(settledIndex), (a) => a.status !== 200)).toBe(0);
+  });
+});
+
+describe('canary latency gate', () => {
+  it('rolls back a v2 whose p99 regresses past the gate (400 ms delay, gate 200 ms)', async () => {
+    await restart();
+    const load = requestLoops(8, '/delay-if/v2/400');
+    await until('v1-only traffic', async () => (load.answers.length > 50 && load.answers.slice(-20).every((a) => a.version === 'v1') ? true : undefined));
+    const started = Date.now();
+    await apply(mesh, canary.replace('p99LatencyMs: 3000', 'p99LatencyMs: 200'));
+    const timeline = await watch((s) => s.phase !== 'Progressing' && s.phase !== 'Pending', 60_000);
+    await load.stop();
+    const final = timeline.at(-1)!.status! as Status & { message?: string };
+    expect(final).toMatchObject({ phase: 'RolledBack', currentWeight: 0 });
+    expect(final.message).toMatch(/p99 [\d.]+ms > 200ms/);
+    console.log(`[canary e2e] latency regression: rolled back ${((Date.parse(final.lastTransitionTime) - started) / 1000).toFixed(1)} s after the Canary was applied; ${final.message}`);
+    expect(count(load.answers, (a) => a.status !== 200) + load.failures.length).toBe(0);
   });
 });

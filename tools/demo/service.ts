@@ -12,6 +12,8 @@ import { demoServiceConfig } from './config';
  *    outlier detection);
  *  - `/fail-percent/<version>/<n>…` answers 500 to n % of its requests (evenly spread) when
  *    <version> is this instance's: a failing build, for a canary that must roll back;
+ *  - `/delay-if/<version>/<ms>…` answers after <ms> milliseconds (at most 10 s) when <version>
+ *    is this instance's: a latency regression;
  *  - `/counters` answers this instance's request counts as JSON (served on the app port only:
  *    curl 127.0.0.1:<port>/counters).
  */
@@ -63,8 +65,13 @@ const server = createServer((req, res) => {
   counters.requests++;
   const code = statusFor(url);
   const body = `hello from ${config.name} ${config.version}\n`;
-  res.writeHead(code, { 'content-type': 'text/plain; charset=utf-8', 'x-version': config.version, 'content-length': Buffer.byteLength(body) });
-  res.end(body);
+  const answer = (): void => {
+    res.writeHead(code, { 'content-type': 'text/plain; charset=utf-8', 'x-version': config.version, 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  };
+  const delay = /^\/delay-if\/([^/?]+)\/(\d{1,5})(?:[/?]|$)/.exec(url);
+  if (delay !== null && delay[1] === config.version) setTimeout(answer, Math.min(10_000, Number(delay[2])));
+  else answer();
 });
 server.keepAliveTimeout = 65_000;
 
