@@ -143,6 +143,8 @@ export class CanaryController {
     const plan = planOf(spec);
     const generation = object.metadata.generation ?? 0;
     const current = isCanaryStatus(object.status) ? object.status : undefined;
+    // A finished canary waits for a new spec (or a command): nothing to read or write.
+    if (current !== undefined && current.observedGeneration === generation && (current.phase === 'Promoted' || current.phase === 'RolledBack' || current.phase === 'Failed')) return;
     const now = this.now();
     const vs = await this.opts.store.get({ kind: 'VirtualService', namespace: spec.target.namespace ?? ns, name: spec.target.virtualService });
     const route = vs === undefined ? ({ ok: false, problem: `VirtualService ${spec.target.namespace ?? ns}/${spec.target.virtualService} not found` } as const) : findRoute(spec, vs);
