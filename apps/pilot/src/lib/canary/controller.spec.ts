@@ -205,6 +205,10 @@ describe('canary REST API', () => {
     expect(list.json().items).toEqual([expect.objectContaining({ namespace: 'demo', name: 'hello', status: expect.objectContaining({ phase: 'Progressing', currentWeight: 10 }) })]);
     expect((await app.inject({ method: 'GET', url: '/api/v1/canaries/other' })).json()).toEqual({ items: [] });
     expect((await app.inject({ method: 'GET', url: '/api/v1/canaries/demo/nope' })).statusCode).toBe(404);
+    // In the OpenAPI document, the command as an admin write.
+    const doc = (await app.inject({ method: 'GET', url: '/docs/json' })).json() as { paths: Record<string, Record<string, { security?: unknown[] }>> };
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/api/v1/canaries', '/api/v1/canaries/{namespace}/{name}', '/api/v1/canaries/{namespace}/{name}/{command}']));
+    expect(doc.paths['/api/v1/canaries/{namespace}/{name}/{command}']!['post']!.security).toEqual([{ bearerAuth: [] }]);
   });
 
   it('pauses, resumes and aborts with the admin token; refuses a command the phase does not allow', async () => {
