@@ -9,7 +9,7 @@ import { apply, COLLECTOR, HOST, PILOT, remove, requestLoops, until, type Answer
  * Progressive delivery in the local mesh demo: a Canary drives the demo VirtualService's route
  * from v1 to v2 under load through the ingress gateway. Short intervals: the collector publishes
  * summaries every second over a 3 s window, the controller ticks every 250 ms, analyses run every
- * 2 s (the 50 % step lasts 10 s, for the dashboard screenshot). The measured numbers are printed
+ * 2 s (the 50 % step lasts 10 s, so the canary is still in flight for the dashboard screenshot). The measured numbers are printed
  * (and asserted against bounds).
  */
 
