@@ -101,6 +101,52 @@ describe('aviary CLI against the built pilot', () => {
     expect(gone.err).toContain('404 RESOURCE_NOT_FOUND');
   });
 
+  it('lists, gets, pauses, resumes and aborts a Canary', async () => {
+    const manifests = `${vs([100, 0]).replace('  - route:', '  - name: main\n    route:')}---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews}
+spec:
+  host: reviews.default.svc.cluster.local
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+---
+apiVersion: networking.aviary.dev/v1alpha1
+kind: Canary
+metadata: {name: reviews}
+spec:
+  target: {virtualService: reviews, route: main}
+  stable: {host: reviews.default.svc.cluster.local, subset: v1}
+  canary: {host: reviews.default.svc.cluster.local, subset: v2}
+  steps: [{weight: 10}, {weight: 50}]
+  analysis: {interval: 10s, successRate: 99}
+`;
+    expect((await aviary(['apply', '-f', file('canary.yaml', manifests)])).code).toBe(0);
+    // The controller starts it within a tick: 10 % to v2.
+    let list: Run;
+    const deadline = Date.now() + 15_000;
+    do list = await aviary(['canary', 'list']);
+    while (!list.out.some((l) => /Progressing\s+10%/.test(l)) && Date.now() < deadline);
+    expect(list.code).toBe(0);
+    expect(list.out[0]).toMatch(/^NAMESPACE\s+NAME\s+PHASE\s+WEIGHT\s+STEP\s+LAST ANALYSIS$/);
+    expect(list.out[1]).toMatch(/^default\s+reviews\s+Progressing\s+10%\s+1\s+-$/);
+    const vsNow = await aviary(['get', 'vs', 'reviews', '-o', 'json']);
+    expect((JSON.parse(vsNow.out.join('\n')) as { spec: { http: Array<{ route: Array<{ weight: number }> }> } }).spec.http[0]?.route.map((r) => r.weight)).toEqual([90, 10]);
+    expect(await aviary(['canary', 'pause', 'reviews'])).toMatchObject({ code: 0, out: ['canary/reviews (default): Paused at 10%'] });
+    const again = await aviary(['canary', 'pause', 'reviews']);
+    expect(again.code).toBe(1);
+    expect(again.err).toContain('412 CANARY_INVALID_COMMAND');
+    expect(await aviary(['canary', 'resume', 'reviews'])).toMatchObject({ code: 0, out: ['canary/reviews (default): Progressing at 10%'] });
+    expect(await aviary(['canary', 'abort', 'reviews'])).toMatchObject({ code: 0, out: ['canary/reviews (default): RolledBack at 0%'] });
+    const got = await aviary(['canary', 'get', 'reviews']);
+    expect(got.code).toBe(0);
+    expect(got.out[2]).toMatch(/^Aborted: aborted by an operator/);
+    const json = await aviary(['canary', 'get', 'reviews', '-o', 'json']);
+    expect(JSON.parse(json.out.join('\n'))).toMatchObject({ name: 'reviews', status: { phase: 'RolledBack', currentWeight: 0 } });
+    for (const [kind, name] of [['canary', 'reviews'], ['dr', 'reviews'], ['vs', 'reviews']]) expect((await aviary(['delete', kind!, name!])).code).toBe(0);
+  });
+
   it('reads the manifest from standard input, and the URL and token from AVIARY_* variables', async () => {
     const env = { AVIARY_PILOT_URL: pilotUrl, AVIARY_ADMIN_TOKEN: token };
     const a = await aviary(['apply', '-f', '-'], { env, stdin: vs([70, 30]), globals: false });

@@ -66,14 +66,14 @@ export async function until<T>(what: string, probe: () => Promise<T | undefined>
  * `n` request loops through the ingress until `stop()`: every answer and every failure (a
  * thrown fetch) is kept, for tests that change things under load.
  */
-export function requestLoops(n: number): { readonly answers: Answer[]; readonly failures: string[]; stop(): Promise<void> } {
+export function requestLoops(n: number, path = '/'): { readonly answers: Answer[]; readonly failures: string[]; stop(): Promise<void> } {
   const answers: Answer[] = [];
   const failures: string[] = [];
   let running = true;
   const loop = async (): Promise<void> => {
     while (running) {
       try {
-        answers.push(await get());
+        answers.push(await get(path));
       } catch (err) {
         failures.push(String(err));
       }

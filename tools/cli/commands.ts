@@ -154,3 +154,59 @@ export async function inject(config: CliConfig, io: Io, opts: { file: string; ou
   print(io, await call(config, `${config.injectorUrl}/api/v1/inject/preview`, { method: 'POST', body: readInput(opts.file), headers: { 'content-type': 'application/yaml' } }), opts.output);
   return 0;
 }
+
+interface CanaryView {
+  namespace: string;
+  name: string;
+  status?: {
+    phase: string;
+    currentWeight: number;
+    stepIndex: number;
+    failedChecks: number;
+    reason?: string;
+    message?: string;
+    lastTransitionTime: string;
+    lastAnalysis?: { time: string; verdict: string; canary: { requests: number; successRate: number; p99Ms: number }; stable?: { requests: number; successRate: number; p99Ms: number }; reasons: string[] };
+  };
+}
+
+function canaryLine(c: CanaryView): string {
+  const s = c.status;
+  const a = s?.lastAnalysis;
+  const analysis = a === undefined ? '-' : `${a.verdict} (${a.canary.requests} req, ${a.canary.successRate}% ok, p99 ${a.canary.p99Ms}ms)`;
+  return `${c.namespace.padEnd(16)} ${c.name.padEnd(24)} ${(s?.phase ?? 'Pending').padEnd(12)} ${`${s?.currentWeight ?? 0}%`.padEnd(7)} ${String((s?.stepIndex ?? -1) + 1).padEnd(5)} ${analysis}`;
+}
+
+const canaryHeader = `${'NAMESPACE'.padEnd(16)} ${'NAME'.padEnd(24)} ${'PHASE'.padEnd(12)} ${'WEIGHT'.padEnd(7)} ${'STEP'.padEnd(5)} LAST ANALYSIS`;
+
+/** `aviary canary list`: every Canary (or one namespace's) with its phase, weight and last analysis. */
+export async function canaryList(config: CliConfig, io: Io, opts: { namespace?: string; output?: OutputFormat }): Promise<number> {
+  const body = (await call(config, `${config.pilotUrl}/api/v1/canaries${opts.namespace === undefined ? '' : `/${encodeURIComponent(opts.namespace)}`}`)) as { items: CanaryView[] };
+  if (opts.output !== undefined) print(io, body, opts.output);
+  else {
+    io.out(canaryHeader);
+    for (const c of body.items) io.out(canaryLine(c));
+  }
+  return 0;
+}
+
+/** `aviary canary get NAME`: one Canary; a summary, or the whole object with -o. */
+export async function canaryGet(config: CliConfig, io: Io, name: string, opts: { namespace?: string; output?: OutputFormat }): Promise<number> {
+  const c = (await call(config, `${config.pilotUrl}/api/v1/canaries/${encodeURIComponent(opts.namespace ?? 'default')}/${encodeURIComponent(name)}`)) as CanaryView;
+  if (opts.output !== undefined) {
+    print(io, c, opts.output);
+    return 0;
+  }
+  io.out(canaryHeader);
+  io.out(canaryLine(c));
+  if (c.status?.message !== undefined) io.out(`${c.status.reason ?? ''}: ${c.status.message} (since ${c.status.lastTransitionTime})`);
+  for (const r of c.status?.lastAnalysis?.reasons ?? []) io.out(`  gate: ${r}`);
+  return 0;
+}
+
+/** `aviary canary pause|resume|promote|abort NAME`. */
+export async function canaryCommand(config: CliConfig, io: Io, command: 'pause' | 'resume' | 'promote' | 'abort', name: string, opts: { namespace?: string }): Promise<number> {
+  const c = (await call(config, `${config.pilotUrl}/api/v1/canaries/${encodeURIComponent(opts.namespace ?? 'default')}/${encodeURIComponent(name)}/${command}`, { method: 'POST' })) as CanaryView;
+  io.out(`canary/${c.name} (${c.namespace}): ${c.status?.phase ?? 'Pending'} at ${c.status?.currentWeight ?? 0}%`);
+  return 0;
+}

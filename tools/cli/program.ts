@@ -118,6 +118,33 @@ export function buildProgram(io: Io, loadConfig: ConfigLoader, report: (code: nu
     .requiredOption('-f, --file <file>', required('Pod or Deployment manifest, - for standard input'))
     .addOption(outputOption())
     .action(async (o: { file: string; output?: OutputFormat }) => done(await run.inject(config(), io, o)));
+  const canary = program.command('canary').description('progressive delivery: list Canaries, and pause, resume, promote or abort one');
+  canary
+    .command('list')
+    .description('every Canary (in every namespace unless -n): phase, canary weight, step, last analysis')
+    .addOption(namespaceOption('namespace'))
+    .addOption(outputOption())
+    .action(async (o: { namespace?: string; output?: OutputFormat }) => done(await run.canaryList(config(), io, o)));
+  canary
+    .command('get')
+    .description('one Canary: phase, weight, last analysis and its failed gates')
+    .argument('<name>', 'Canary name (namespace "default" unless -n)')
+    .addOption(namespaceOption('namespace'))
+    .addOption(outputOption())
+    .action(async (name: string, o: { namespace?: string; output?: OutputFormat }) => done(await run.canaryGet(config(), io, name, o)));
+  for (const [cmd, what] of [
+    ['pause', 'freeze the weights; no decision until resumed'],
+    ['resume', 'continue a paused Canary at its current step'],
+    ['promote', 'send 100 % to the canary now'],
+    ['abort', 'send 0 % to the canary now (RolledBack)'],
+  ] as const) {
+    canary
+      .command(cmd)
+      .description(what)
+      .argument('<name>', 'Canary name (namespace "default" unless -n)')
+      .addOption(namespaceOption('namespace'))
+      .action(async (name: string, o: { namespace?: string }) => done(await run.canaryCommand(config(), io, cmd, name, o)));
+  }
   program
     .command('completion')
     .description('print a bash completion script (load it with: source <(aviary completion))')

@@ -10,11 +10,15 @@ import { demoServiceConfig } from './config';
  *  - `/flaky…` fails every other request with 503 (to see retries hide it);
  *  - `/fail-if/<version>…` answers 503 when <version> is this instance's (one bad endpoint, for
  *    outlier detection);
+ *  - `/fail-percent/<version>/<n>…` answers 500 to n % of its requests (evenly spread) when
+ *    <version> is this instance's: a failing build, for a canary that must roll back;
+ *  - `/delay-if/<version>/<ms>…` answers after <ms> milliseconds (at most 10 s) when <version>
+ *    is this instance's: a latency regression;
  *  - `/counters` answers this instance's request counts as JSON (served on the app port only:
  *    curl 127.0.0.1:<port>/counters).
  */
 const config = configFromProcess(demoServiceConfig);
-const counters = { requests: 0, flaky: { requests: 0, failed: 0 }, failIf: { requests: 0, failed: 0 } };
+const counters = { requests: 0, flaky: { requests: 0, failed: 0 }, failIf: { requests: 0, failed: 0 }, failPercent: { requests: 0, failed: 0 } };
 
 function statusFor(url: string): number {
   const status = /^\/status\/([1-5]\d\d)$/.exec(url);
@@ -24,6 +28,17 @@ function statusFor(url: string): number {
     if (counters.flaky.requests % 2 === 1) {
       counters.flaky.failed++;
       return 503;
+    }
+    return 200;
+  }
+  const failPercent = /^\/fail-percent\/([^/?]+)\/(\d{1,3})(?:[/?]|$)/.exec(url);
+  if (failPercent !== null && failPercent[1] === config.version) {
+    const n = Math.min(100, Number(failPercent[2]));
+    const k = counters.failPercent.requests++;
+    // Request k fails when the running count of failures owed, floor(k·n/100), steps up.
+    if (Math.floor(((k + 1) * n) / 100) > Math.floor((k * n) / 100)) {
+      counters.failPercent.failed++;
+      return 500;
     }
     return 200;
   }
@@ -50,8 +65,13 @@ const server = createServer((req, res) => {
   counters.requests++;
   const code = statusFor(url);
   const body = `hello from ${config.name} ${config.version}\n`;
-  res.writeHead(code, { 'content-type': 'text/plain; charset=utf-8', 'x-version': config.version, 'content-length': Buffer.byteLength(body) });
-  res.end(body);
+  const answer = (): void => {
+    res.writeHead(code, { 'content-type': 'text/plain; charset=utf-8', 'x-version': config.version, 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  };
+  const delay = /^\/delay-if\/([^/?]+)\/(\d{1,5})(?:[/?]|$)/.exec(url);
+  if (delay !== null && delay[1] === config.version) setTimeout(answer, Math.min(10_000, Number(delay[2])));
+  else answer();
 });
 server.keepAliveTimeout = 65_000;
 

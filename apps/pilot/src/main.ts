@@ -4,6 +4,8 @@ import type { Bus } from '@aviary/events';
 import { KubernetesConfigStore, KubernetesRegistry, loadKubeConfig, withChangeSources } from '@aviary/k8s';
 import type { Logger } from '@aviary/observability';
 import { runComponent } from '@aviary/runtime';
+import { canaryApi } from './lib/canary/api';
+import { CanaryController } from './lib/canary/controller';
 import { configApi } from './lib/config-api';
 import { Discovery } from './lib/discovery';
 import { loadMeshConfig } from './lib/mesh-config';
@@ -70,7 +72,15 @@ await runComponent({
         })
       : undefined;
     await tls?.start();
-    const routes = [configApi({ store, limits: { maxDocuments: config.maxConfigDocuments, maxKeys: config.maxConfigKeys } }), xdsApi(discovery.server)];
+    // In pilot rather than a process of its own: pilot already owns the config store the weights
+    // are written to and the admin API the operators use; the controller adds no port or identity.
+    const canaries = new CanaryController({ store, bus, logger: logger.child({ component: 'canary' }), domainSuffix: config.domainSuffix, tickMs: config.canaryTickMs });
+    if (config.canaryController) canaries.start();
+    const routes = [
+      configApi({ store, limits: { maxDocuments: config.maxConfigDocuments, maxKeys: config.maxConfigKeys } }),
+      xdsApi(discovery.server),
+      canaryApi({ store, controller: canaries }),
+    ];
     return {
       readiness: [{ name: 'xds', ready: () => discovery.ready }, ...(tls ? [{ name: 'xds-tls', ready: () => tls.ready }] : [])],
       routes: async (app) => {
@@ -81,6 +91,7 @@ await runComponent({
         ...(tls && { xdsTls: `${config.xdsTlsHost}:${await discovery.listenTls(config.xdsTlsHost, config.xdsTlsPort, tls.credentials)}` }),
       }),
       stop: async () => {
+        await canaries.stop();
         await discovery.stop();
         await tls?.stop();
       },

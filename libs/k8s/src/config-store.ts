@@ -43,7 +43,9 @@ export function toStored(o: CustomObject, kind: string): StoredObject {
     ...(m.creationTimestamp === undefined ? {} : { creationTimestamp: new Date(m.creationTimestamp).toISOString() }),
     ...(m.uid === undefined ? {} : { uid: m.uid }),
   };
-  return { apiVersion: o.apiVersion ?? '', kind, metadata, spec: o.spec ?? {} };
+  const status = (o as { status?: unknown }).status;
+  const hasStatus = status !== null && typeof status === 'object' && !Array.isArray(status);
+  return { apiVersion: o.apiVersion ?? '', kind, metadata, spec: o.spec ?? {}, ...(hasStatus ? { status: status as Record<string, unknown> } : {}) };
 }
 
 /** Maps a failed API call to an AviaryError (the API server's message kept; 422 → INVALID_ARGUMENT with its causes). */
@@ -178,6 +180,30 @@ export class KubernetesConfigStore implements ConfigStore {
         throw resourceVersionConflict(ref, expected ?? current?.metadata.resourceVersion ?? '0', now?.metadata.resourceVersion, messageOf(err));
       }
       throw apiError(err, `${current === undefined ? 'create' : 'update'} ${info.kind} ${ref.namespace}/${ref.name}`);
+    }
+  }
+
+  /** PUT on the status subresource (every Aviary CRD has one), compare-and-set on resourceVersion. */
+  async updateStatus(ref: ResourceRef, status: Readonly<Record<string, unknown>>, resourceVersion: string): Promise<StoredObject> {
+    const info = this.served(ref.kind);
+    const version = info.versions[0]!;
+    const current = await this.get(ref);
+    if (current === undefined) throw new AviaryError('NOT_FOUND', 'RESOURCE_NOT_FOUND', `${ref.kind} ${ref.namespace}/${ref.name} not found`);
+    const body = { apiVersion: `${info.group}/${version}`, kind: info.kind, metadata: { name: ref.name, namespace: ref.namespace, resourceVersion }, spec: current.spec, status };
+    try {
+      const o = (await this.api.replaceNamespacedCustomObjectStatus({
+        group: info.group,
+        version,
+        namespace: ref.namespace,
+        plural: info.plural,
+        name: ref.name,
+        body,
+        fieldManager: this.opts.fieldManager ?? 'aviary-pilot',
+      })) as CustomObject;
+      return toStored(o, info.kind);
+    } catch (err) {
+      if (statusOf(err) === 409) throw resourceVersionConflict(ref, resourceVersion, (await this.get(ref))?.metadata.resourceVersion, messageOf(err));
+      throw apiError(err, `update status of ${info.kind} ${ref.namespace}/${ref.name}`);
     }
   }
 

@@ -105,6 +105,7 @@ export function withChangeSources(store: ConfigStore, sources: readonly ChangeSo
     list: (filter) => store.list(filter),
     get: (ref) => store.get(ref),
     apply: (object) => store.apply(object),
+    updateStatus: (ref, status, rv) => store.updateStatus(ref, status, rv),
     delete: (ref, rv) => store.delete(ref, rv),
     history: (ref) => store.history(ref),
     watch: async (listener) => {

@@ -2,6 +2,8 @@ import Type from 'typebox';
 import type { Registry } from 'prom-client';
 import type { AdminApp } from '@aviary/admin-api';
 import { parseWindow, type ServiceGraph } from '@aviary/telemetry';
+import { CanaryEvent } from '@aviary/events';
+import type { CanaryTimeline } from './canaries';
 import { dashboardHtml } from './dashboard';
 
 const Ratio = Type.Number({ minimum: 0, maximum: 1 });
@@ -16,7 +18,7 @@ const Stats = {
 };
 
 export const GraphNodeSchema = Type.Object({
-  id: Type.String({ description: 'workload:<ns>/<name>, service:<host> or unknown' }),
+  id: Type.String({ description: 'workload:<ns>/<app>@<version> (versioned app), workload:<ns>/<name> (no version), service:<host> or unknown' }),
   kind: Type.Union([Type.Literal('workload'), Type.Literal('service'), Type.Literal('unknown')]),
   name: Type.String(),
   namespace: Type.String(),
@@ -43,7 +45,15 @@ export const GraphSchema = Type.Object({
 
 export const SummariesSchema = Type.Object({
   windowSeconds: Type.Number(),
-  services: Type.Array(Type.Object({ service: Type.String(), namespace: Type.String(), windowSeconds: Type.Number(), ...Stats })),
+  services: Type.Array(
+    Type.Object({
+      service: Type.String(),
+      namespace: Type.String(),
+      windowSeconds: Type.Number(),
+      ...Stats,
+      versions: Type.Array(Type.Object({ version: Type.String(), ...Stats }), { description: 'the same signals per destination version' }),
+    }),
+  ),
 });
 
 export const TimeseriesSchema = Type.Object({
@@ -58,8 +68,26 @@ export const TimeseriesSchema = Type.Object({
 
 const WindowQuery = Type.Object({ window: Type.Optional(Type.String({ maxLength: 16, description: 'e.g. 30s, 5m, 1h (default 60s)' })) });
 
+export const CanariesSchema = Type.Object({
+  canaries: Type.Array(
+    Type.Object({
+      namespace: Type.String(),
+      name: Type.String(),
+      phase: CanaryEvent.properties.to.properties.phase,
+      weight: Type.Integer(),
+      reason: Type.String(),
+      message: Type.String(),
+      time: Type.String(),
+      analysis: Type.Optional(CanaryEvent.properties.analysis),
+      history: Type.Array(Type.Object({ time: Type.String(), phase: Type.String(), weight: Type.Integer(), reason: Type.String() })),
+    }),
+  ),
+});
+
 export interface ApiDeps {
   readonly graph: ServiceGraph;
+  /** Canary transitions seen on aviary.canary.v1.event. */
+  readonly canaries: CanaryTimeline;
   /** The registry holding only Istio's metrics, served unlabelled at /stats/prometheus. */
   readonly istioRegistry: Registry;
   readonly now: () => number;
@@ -103,6 +131,11 @@ export function telemetryRoutes(deps: ApiDeps): (app: AdminApp) => void {
         const stepMs = Math.max(parseWindow(step ?? '10s', max), Math.ceil(windowMs / 600 / 1000) * 1000);
         return { services: deps.graph.timeseries(windowMs, stepMs, deps.now()).map((s) => ({ ...s, points: [...s.points] })) };
       },
+    );
+    app.get(
+      '/api/v1/canaries',
+      { schema: { tags: ['telemetry'], summary: "Canaries in flight as pilot's canary controller reports them: phase, weight over time, last analysis", response: { 200: CanariesSchema } } },
+      async () => ({ canaries: deps.canaries.list() }),
     );
     app.get('/stats/prometheus', { schema: { tags: ['telemetry'], summary: "Istio's standard metrics alone, without the collector's own labels" } }, async (_req, reply) => {
       const body = await deps.istioRegistry.metrics();

@@ -78,7 +78,7 @@ describe('telemetry-collector against a real NATS', () => {
       nodes: { id: string }[];
       edges: { id: string; requests: number; errorRatio: number; mtlsShare: number; requestsPerSecond: number }[];
     };
-    expect(graph.nodes.map((n) => n.id)).toEqual(['service:reviews.default.svc.cluster.local', 'workload:default/productpage-v1', 'workload:default/reviews-v2']);
+    expect(graph.nodes.map((n) => n.id)).toEqual(['service:reviews.default.svc.cluster.local', 'workload:default/productpage@v1', 'workload:default/reviews@v2']);
     expect(graph.edges).toHaveLength(2);
     for (const e of graph.edges) expect(e).toMatchObject({ requests: 500, errorRatio: 0.1, mtlsShare: 1, requestsPerSecond: 8.333 });
     const bad = await first.running.admin.inject({ method: 'GET', url: '/api/v1/graph?window=2d' });
@@ -95,6 +95,7 @@ describe('telemetry-collector against a real NATS', () => {
     first.collector.publishSummaries();
     await until(() => received.length === 1, 'a summary on the bus');
     expect(received[0]?.data).toMatchObject({ service: 'reviews.default.svc.cluster.local', namespace: 'default', windowSeconds: 60, requests: 500, errorRatio: 0.1, mtlsShare: 1 });
+    expect(received[0]?.data.versions).toEqual([expect.objectContaining({ version: 'v2', requests: 500, errorRatio: 0.1 })]);
     await sub.stop();
 
     const dashboard = await first.running.admin.inject({ method: 'GET', url: '/' });

@@ -3,6 +3,7 @@ import type { telemetryConfig, ConfigOf, CommonConfig } from '@aviary/config';
 import { Subjects, type Stoppable } from '@aviary/events';
 import type { Component, ComponentContext } from '@aviary/runtime';
 import { telemetryRoutes } from './api';
+import { CanaryTimeline } from './canaries';
 import { Ingestor, startRecordTracer } from '@aviary/telemetry-ingest';
 
 export type TelemetryConfig = ConfigOf<typeof telemetryConfig> & CommonConfig;
@@ -53,6 +54,11 @@ export async function buildCollector(ctx: ComponentContext<TelemetryConfig>, opt
     { maxAckPending: config.maxAckPending },
   );
 
+  const canaries = new CanaryTimeline();
+  let canarySub: Stoppable | undefined = bus.subscribe(Subjects.canaryEvent, (event) => {
+    canaries.add(event.data);
+  });
+
   const summaryWindowMs = Math.min(config.summaryWindowSeconds * 1000, ingestor.graph.retentionMs);
   const publishSummaries = (): void => {
     const t = now();
@@ -72,6 +78,15 @@ export async function buildCollector(ctx: ComponentContext<TelemetryConfig>, opt
           p99Ms: s.p99Ms,
           mtlsShare: s.mtlsShare,
           time,
+          versions: s.versions.slice(0, 256).map((v) => ({
+            version: v.version.slice(0, 63),
+            requests: v.requests,
+            requestsPerSecond: v.requestsPerSecond,
+            errorRatio: v.errorRatio,
+            p50Ms: v.p50Ms,
+            p90Ms: v.p90Ms,
+            p99Ms: v.p99Ms,
+          })),
         });
       } catch (err) {
         logger.warn({ err, service: s.service }, 'summary not published');
@@ -85,10 +100,12 @@ export async function buildCollector(ctx: ComponentContext<TelemetryConfig>, opt
     ingestor,
     publishSummaries,
     readiness: [{ name: 'telemetry-consumer', ready: () => consumer !== undefined }],
-    routes: telemetryRoutes({ graph: ingestor.graph, istioRegistry, now }),
+    routes: telemetryRoutes({ graph: ingestor.graph, canaries, istioRegistry, now }),
     listen: async () => ({ durable: DURABLE_NAME, tracing: tracer.enabled }),
     stop: async () => {
       clearInterval(timer);
+      await canarySub?.stop();
+      canarySub = undefined;
       const c = consumer;
       consumer = undefined;
       await c?.stop();

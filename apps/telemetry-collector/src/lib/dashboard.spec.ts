@@ -7,6 +7,7 @@ import { buildAdminApp, listenAdmin, type AdminApp } from '@aviary/admin-api';
 import { createLogger } from '@aviary/observability';
 import { sampleRecord, ServiceGraph, type TelemetryRecord } from '@aviary/telemetry';
 import { telemetryRoutes } from './api';
+import { CanaryTimeline } from './canaries';
 
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const NOW = Date.parse('2025-01-01T00:10:00Z');
@@ -38,9 +39,18 @@ describe('dashboard in headless Chromium', () => {
 
   beforeAll(async () => {
     const graph = knownGraph();
+    const canaries = new CanaryTimeline();
+    const at = (s: number) => new Date(NOW - 240_000 + s * 1000).toISOString();
+    const sample = { requests: 180, successRate: 100, p99Ms: 12, time: at(60) };
+    canaries.add({ namespace: 'default', name: 'reviews', from: { phase: 'Pending', weight: 0 }, to: { phase: 'Progressing', weight: 10 }, stepIndex: 0, reason: 'Started', message: 'canary weight 10%', time: at(0) });
+    canaries.add({ namespace: 'default', name: 'reviews', from: { phase: 'Progressing', weight: 10 }, to: { phase: 'Progressing', weight: 50 }, stepIndex: 1, reason: 'StepAdvanced', message: 'canary weight 50%', time: at(60), analysis: { verdict: 'Passed', canary: sample, reasons: [] } });
+    canaries.add({
+      namespace: 'shop', name: 'ratings', from: { phase: 'Progressing', weight: 20 }, to: { phase: 'RolledBack', weight: 0 }, stepIndex: 0, reason: 'RolledBack', message: '2 consecutive failed analyses', time: at(90),
+      analysis: { verdict: 'Failed', canary: { ...sample, successRate: 80 }, reasons: ['success rate 80% < 99%'] },
+    });
     admin = await buildAdminApp(
       { app: 'telemetry-collector', version: 'test', description: 'test', logger: createLogger('test', 'silent'), registry: new Registry(), adminToken: '', bodyLimit: 1 << 20, readiness: [] },
-      telemetryRoutes({ graph, istioRegistry: new Registry(), now: () => NOW }),
+      telemetryRoutes({ graph, canaries, istioRegistry: new Registry(), now: () => NOW }),
     );
     url = `http://127.0.0.1:${await listenAdmin(admin, '127.0.0.1', 0)}`;
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
@@ -67,18 +77,18 @@ describe('dashboard in headless Chromium', () => {
       'service service:ratings.default.svc.cluster.local',
       'service service:reviews.default.svc.cluster.local',
       'unknown unknown',
-      'workload workload:default/productpage-v1',
-      'workload workload:default/ratings-v1',
-      'workload workload:default/reviews-v1',
-      'workload workload:default/reviews-v2',
+      'workload workload:default/productpage@v1',
+      'workload workload:default/ratings@v1',
+      'workload workload:default/reviews@v1',
+      'workload workload:default/reviews@v2',
     ]);
     const edges = await page.$$eval('svg#graph path.edge', (els) =>
       els.map((e) => ({ id: e.getAttribute('data-id'), width: Number(e.getAttribute('stroke-width')), colour: e.getAttribute('stroke'), rate: Number(e.getAttribute('data-rate')) })),
     );
     expect(edges).toHaveLength(7);
     const byId = new Map(edges.map((e) => [e.id, e]));
-    const v1 = byId.get('service:reviews.default.svc.cluster.local->workload:default/reviews-v1')!;
-    const v2 = byId.get('service:reviews.default.svc.cluster.local->workload:default/reviews-v2')!;
+    const v1 = byId.get('service:reviews.default.svc.cluster.local->workload:default/reviews@v1')!;
+    const v2 = byId.get('service:reviews.default.svc.cluster.local->workload:default/reviews@v2')!;
     expect(v1.rate).toBe(3);
     expect(v2.rate).toBe(1);
     expect(v1.width).toBeGreaterThan(v2.width); // thickness by rate
@@ -87,7 +97,12 @@ describe('dashboard in headless Chromium', () => {
     // Every mTLS edge carries a lock; the two plaintext ingress hops do not.
     expect(await page.locator('svg#graph g.lock').count()).toBe(5);
     const names = await page.$$eval('svg#graph g.node text.name', (els) => els.map((e) => e.textContent));
-    expect(names).toEqual(expect.arrayContaining(['reviews', 'reviews-v2 v2', 'productpage']));
+    expect(names).toEqual(expect.arrayContaining(['reviews', 'reviews v1', 'reviews v2', 'productpage']));
+    const canaryCards = await page.$$eval('#canaries .canary', (els) => els.map((e) => [e.getAttribute('data-canary'), e.getAttribute('data-phase'), e.getAttribute('data-weight'), e.querySelector('svg.weights text')?.textContent, e.querySelector('.gates')?.textContent]));
+    expect(canaryCards).toEqual([
+      ['default/reviews', 'Progressing', '50', '10% → 50%', 'last analysis Passed: 180 req, 100% ok, p99 12.0ms'],
+      ['shop/ratings', 'RolledBack', '0', '0%', 'last analysis Failed: 180 req, 80% ok, p99 12.0mssuccess rate 80% < 99%'],
+    ]);
     const cards = await page.$$eval('#charts .card', (els) => els.map((e) => e.getAttribute('data-service')));
     expect(cards).toEqual(['productpage.default.svc.cluster.local', 'ratings.default.svc.cluster.local', 'reviews.default.svc.cluster.local']);
     expect(await page.locator('#charts .card svg.chart').count()).toBe(9);

@@ -1,7 +1,7 @@
 /**
  * The collector's dashboard: one self-contained page (no external scripts, styles or fonts)
- * that polls the graph and timeseries APIs and draws the service graph and per-service golden
- * signals as inline SVG. Query parameters: `window` (graph window, default 60s), `refresh`
+ * that polls the graph, timeseries and canaries APIs and draws the service graph (versioned app
+ * nodes), per-service golden signals and each canary's weight over time as inline SVG. Query parameters: `window` (graph window, default 60s), `refresh`
  * (poll period in ms, default 2000).
  */
 export const dashboardHtml = /* html */ `<!doctype html>
@@ -34,6 +34,10 @@ export const dashboardHtml = /* html */ `<!doctype html>
   .chart text { fill:var(--muted); font-size:9px; }
   .empty { color:var(--muted); padding:24px; text-align:center; }
   #status.err { color:#f87171; }
+  #canaries { display:grid; grid-template-columns:repeat(auto-fill, minmax(330px, 1fr)); gap:12px; }
+  .canary .phase { font-weight:600; }
+  .canary .gates { color:var(--muted); font-size:11px; }
+  .canary .gates .bad { color:#f87171; }
 </style>
 </head>
 <body>
@@ -50,6 +54,7 @@ export const dashboardHtml = /* html */ `<!doctype html>
 </header>
 <main>
   <section><h2>Traffic</h2><svg id="graph" role="img" aria-label="service graph"></svg></section>
+  <section id="canaries-section"><h2>Canaries (canary weight over time · last analysis)</h2><div id="canaries"></div></section>
   <section><h2>Golden signals per service (rate · errors · p99)</h2><div id="charts"></div></section>
 </main>
 <script>
@@ -203,6 +208,51 @@ export const dashboardHtml = /* html */ `<!doctype html>
     }
   }
 
+  const phaseColour = { Progressing: '#38bdf8', Paused: '#f59e0b', Promoted: '#22c55e', RolledBack: '#ef4444', Failed: '#ef4444', Pending: '#94a3b8' };
+
+  function drawCanaries(list, nowMs) {
+    const root = document.getElementById('canaries');
+    root.replaceChildren();
+    if (list.length === 0) {
+      const d = document.createElement('div'); d.className = 'empty'; d.textContent = 'no canary transitions seen yet'; root.appendChild(d);
+      return;
+    }
+    for (const c of list) {
+      const card = document.createElement('div');
+      card.className = 'card canary'; card.dataset.canary = c.namespace + '/' + c.name; card.dataset.phase = c.phase; card.dataset.weight = String(c.weight);
+      const h = document.createElement('h3'); h.textContent = c.namespace + '/' + c.name; card.appendChild(h);
+      const now = document.createElement('div'); now.className = 'now';
+      const ph = document.createElement('span'); ph.className = 'phase'; ph.style.color = phaseColour[c.phase] || '#e2e8f0'; ph.textContent = c.phase;
+      now.append(ph, ' · canary ' + c.weight + '% · ' + c.reason);
+      card.appendChild(now);
+      // The weight as a step line from the first transition to now (0–100 %).
+      const w = 300, hgt = 56;
+      const svg = el('svg', { class: 'chart weights', viewBox: '0 0 ' + w + ' ' + hgt, preserveAspectRatio: 'none' }, card);
+      const t0 = Date.parse(c.history[0].time), span = Math.max(1, nowMs - t0);
+      const x = (t) => ((Date.parse(t) - t0) / span) * w;
+      const y = (v) => hgt - 12 - (v / 100) * (hgt - 20);
+      let d = 'M0 ' + y(0).toFixed(1);
+      let previous = 0;
+      for (const p of c.history) {
+        d += ' L' + x(p.time).toFixed(1) + ' ' + y(previous).toFixed(1) + ' L' + x(p.time).toFixed(1) + ' ' + y(p.weight).toFixed(1);
+        previous = p.weight;
+      }
+      d += ' L' + w + ' ' + y(c.weight).toFixed(1);
+      el('path', { d, fill: 'none', stroke: phaseColour[c.phase] || '#38bdf8', 'stroke-width': 1.8 }, svg);
+      const lbl = el('text', { x: 2, y: hgt - 2 }, svg);
+      lbl.textContent = c.history.map((p) => p.weight + '%').join(' → ');
+      const gates = document.createElement('div'); gates.className = 'gates';
+      const a = c.analysis;
+      if (a) {
+        gates.textContent = 'last analysis ' + a.verdict + ': ' + a.canary.requests + ' req, ' + a.canary.successRate + '% ok, p99 ' + fmt(a.canary.p99Ms, 'ms') +
+          (a.stable ? ' (stable ' + a.stable.successRate + '% ok, p99 ' + fmt(a.stable.p99Ms, 'ms') + ')' : '');
+        for (const r of a.reasons) { const b = document.createElement('div'); b.className = 'bad'; b.textContent = r; gates.appendChild(b); }
+      } else gates.textContent = c.message;
+      card.appendChild(gates);
+      root.appendChild(card);
+    }
+  }
+
   async function getJson(url) {
     const res = await fetch(url, { headers: { accept: 'application/json' } });
     if (!res.ok) throw new Error(url + ': HTTP ' + res.status);
@@ -212,11 +262,13 @@ export const dashboardHtml = /* html */ `<!doctype html>
   async function tick() {
     const status = document.getElementById('status');
     try {
-      const [graph, ts] = await Promise.all([
+      const [graph, ts, canaries] = await Promise.all([
         getJson('/api/v1/graph?window=' + encodeURIComponent(windowParam)),
         getJson('/api/v1/services/timeseries?window=5m&step=10s'),
+        getJson('/api/v1/canaries'),
       ]);
       drawGraph(graph);
+      drawCanaries(canaries.canaries, graph.timeMs);
       drawCharts(ts.services);
       status.className = '';
       status.textContent = graph.nodes.length + ' nodes, ' + graph.edges.length + ' edges · updated ' + new Date().toLocaleTimeString();

@@ -49,6 +49,22 @@ export {
 } from './security/authorization-policy';
 export { RequestAuthenticationSchema, RequestAuthenticationSpec, JWTRule } from './security/request-authentication';
 export { RateLimitPolicySchema, RateLimitPolicySpec, RateLimitRule, TokenBucket } from './aviary/rate-limit-policy';
+export {
+  CanarySchema,
+  CanarySpec,
+  CanaryStatus,
+  CanaryStep,
+  CanaryAnalysis,
+  CanaryAnalysisResult,
+  CanaryDestination,
+  CanaryTarget,
+  CanarySample,
+  CanaryCondition,
+  canaryPhases,
+  canaryVerdicts,
+  canaryFailurePolicies,
+} from './aviary/canary';
+export type { Canary, CanaryPhase } from './aviary/canary';
 export { kinds, kindFor, isMeshKind, resourceKey, DEFAULT_NAMESPACE } from './kinds';
 export { meshObject, refKey, refOf, storedFrom } from './envelope';
 export type { MeshObject, ResourceRef, SpecOf, StoredMetadata, StoredObject } from './envelope';

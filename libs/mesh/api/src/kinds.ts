@@ -1,4 +1,5 @@
 import { type TSchema } from 'typebox';
+import { CanarySchema, type Canary } from './aviary/canary';
 import { RateLimitPolicySchema, type RateLimitPolicy } from './aviary/rate-limit-policy';
 import { DestinationRuleSchema, type DestinationRule } from './networking/destination-rule';
 import { GatewaySchema, type Gateway } from './networking/gateway';
@@ -54,6 +55,7 @@ export const kinds = Object.freeze({
   AuthorizationPolicy: info('AuthorizationPolicy', securityVersions, 'authorizationpolicies', ['ap'], AuthorizationPolicySchema, sec),
   RequestAuthentication: info('RequestAuthentication', securityVersions, 'requestauthentications', ['ra'], RequestAuthenticationSchema, sec),
   RateLimitPolicy: info('RateLimitPolicy', aviaryNetworkingVersions, 'ratelimitpolicies', ['rlp'], RateLimitPolicySchema, ['aviary-dev']),
+  Canary: info('Canary', aviaryNetworkingVersions, 'canaries', ['cnry'], CanarySchema, ['aviary-dev']),
 });
 
 export type MeshKind = keyof typeof kinds;
@@ -68,7 +70,8 @@ export type MeshResource =
   | PeerAuthentication
   | AuthorizationPolicy
   | RequestAuthentication
-  | RateLimitPolicy;
+  | RateLimitPolicy
+  | Canary;
 
 export function isMeshKind(kind: unknown): kind is MeshKind {
   return typeof kind === 'string' && Object.hasOwn(kinds, kind);

@@ -31,7 +31,7 @@ describe('parseDuration', () => {
 });
 
 describe('kinds registry', () => {
-  it('lists the Istio kinds plus RateLimitPolicy with groups and versions', () => {
+  it('lists the Istio kinds plus RateLimitPolicy and Canary with groups and versions', () => {
     expect(Object.fromEntries(Object.values(kinds).map((k) => [k.kind, `${k.group} ${k.versions.join(',')} ${k.plural}`]))).toEqual({
       VirtualService: 'networking.istio.io v1,v1beta1,v1alpha3 virtualservices',
       DestinationRule: 'networking.istio.io v1,v1beta1,v1alpha3 destinationrules',
@@ -43,6 +43,7 @@ describe('kinds registry', () => {
       AuthorizationPolicy: 'security.istio.io v1,v1beta1 authorizationpolicies',
       RequestAuthentication: 'security.istio.io v1,v1beta1 requestauthentications',
       RateLimitPolicy: 'networking.aviary.dev v1alpha1 ratelimitpolicies',
+      Canary: 'networking.aviary.dev v1alpha1 canaries',
     });
     expect(kinds.VirtualService.shortNames).toEqual(['vs']);
     expect(kinds.VirtualService.namespaced).toBe(true);

@@ -31,6 +31,7 @@ export function announcingChanges(store: ConfigStore, bus: DurablePublisher, onE
     list: (filter) => store.list(filter),
     get: (ref) => store.get(ref),
     apply: (object, options) => store.apply(object, options),
+    updateStatus: (ref, status, resourceVersion) => store.updateStatus(ref, status, resourceVersion),
     delete: (ref, resourceVersion) => store.delete(ref, resourceVersion),
     history: (ref) => store.history(ref),
     watch: async (listener) => {

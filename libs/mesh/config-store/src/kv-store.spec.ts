@@ -46,6 +46,22 @@ describe('KV keys', () => {
 });
 
 describe('KvConfigStore', () => {
+  it('writes status alone (compare-and-set, generation kept) and keeps it across spec writes', async () => {
+    const store = await KvConfigStore.open(bus, { bucket: 'status' });
+    const created = (await store.apply(vs('hello'))).object;
+    const rv = created.metadata.resourceVersion!;
+    const withStatus = await store.updateStatus({ kind: 'VirtualService', namespace: 'default', name: 'hello' }, { phase: 'Progressing' }, rv);
+    expect(withStatus.status).toEqual({ phase: 'Progressing' });
+    expect(withStatus.metadata.generation).toBe(1);
+    expect(Number(withStatus.metadata.resourceVersion)).toBeGreaterThan(Number(rv));
+    await expect(store.updateStatus({ kind: 'VirtualService', namespace: 'default', name: 'hello' }, { phase: 'Paused' }, rv)).rejects.toMatchObject({ code: 'RESOURCE_VERSION_CONFLICT' });
+    await expect(store.updateStatus({ kind: 'VirtualService', namespace: 'default', name: 'absent' }, {}, '1')).rejects.toMatchObject({ code: 'RESOURCE_NOT_FOUND' });
+    const respec = await store.apply(vs('hello', 100, { labels: { team: 'a' } }));
+    expect(respec.object.status).toEqual({ phase: 'Progressing' });
+    expect(respec.object.metadata.generation).toBe(2);
+    expect((await store.get({ kind: 'VirtualService', namespace: 'default', name: 'hello' }))?.status).toEqual({ phase: 'Progressing' });
+  });
+
   it('round-trips objects with a revision, a generation and history', async () => {
     const store = await KvConfigStore.open(bus, { bucket: 'rt' });
     const created = await store.apply(vs('reviews'));

@@ -107,6 +107,8 @@ export class KvConfigStore implements ConfigStore {
         creationTimestamp: current?.metadata.creationTimestamp ?? this.opts.now().toISOString(),
       },
       spec: object.spec,
+      // The status belongs to the controller that writes it (updateStatus), as with Kubernetes' status subresource.
+      ...(current?.status === undefined ? {} : { status: current.status }),
     };
     const bytes = Buffer.from(JSON.stringify(stored));
     if (bytes.byteLength > this.opts.maxObjectBytes) {
@@ -124,6 +126,27 @@ export class KvConfigStore implements ConfigStore {
     }
     const op = current === undefined ? 'created' : 'updated';
     return { op, object: { ...stored, metadata: { ...stored.metadata, resourceVersion: String(revision) } } };
+  }
+
+  async updateStatus(ref: ResourceRef, status: Readonly<Record<string, unknown>>, resourceVersion: string): Promise<StoredObject> {
+    const key = kvKey(ref);
+    const current = await this.get(ref);
+    if (current === undefined) throw new AviaryError('NOT_FOUND', 'RESOURCE_NOT_FOUND', `${ref.kind} ${ref.namespace}/${ref.name} not found`);
+    if (current.metadata.resourceVersion !== resourceVersion) throw resourceVersionConflict(ref, resourceVersion, current.metadata.resourceVersion);
+    const { resourceVersion: _rv, ...metadata } = current.metadata;
+    const stored: StoredObject = { ...current, metadata, status };
+    const bytes = Buffer.from(JSON.stringify(stored));
+    if (bytes.byteLength > this.opts.maxObjectBytes) {
+      throw new AviaryError('PAYLOAD_TOO_LARGE', 'OBJECT_TOO_LARGE', `${ref.kind} ${ref.namespace}/${ref.name} with its status is ${bytes.byteLength} bytes; the limit is ${this.opts.maxObjectBytes}`);
+    }
+    let revision: number;
+    try {
+      revision = await this.kv.update(key, bytes, Number(resourceVersion));
+    } catch (err) {
+      if (isWrongLastSequence(err)) throw resourceVersionConflict(ref, resourceVersion, (await this.get(ref))?.metadata.resourceVersion);
+      throw err;
+    }
+    return { ...stored, metadata: { ...metadata, resourceVersion: String(revision) } };
   }
 
   /** Create that also succeeds over a delete marker (a key that existed and was deleted). */

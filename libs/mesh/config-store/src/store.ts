@@ -53,6 +53,12 @@ export interface ConfigStore {
    * version in `details.currentResourceVersion`.
    */
   apply(object: StoredObject, options?: ApplyOptions): Promise<ApplyResult>;
+  /**
+   * Replaces the object's `status` only (Kubernetes' status subresource): compare-and-set on
+   * `resourceVersion` (CONFLICT when stale, NOT_FOUND when the object is gone); spec, labels and
+   * generation are left as they are. `apply` in turn keeps the stored status.
+   */
+  updateStatus(ref: ResourceRef, status: Readonly<Record<string, unknown>>, resourceVersion: string): Promise<StoredObject>;
   /** Deletes; with `resourceVersion`, only if it is still current. False when absent. */
   delete(ref: ResourceRef, resourceVersion?: string): Promise<boolean>;
   /** Earlier versions of one object, oldest first (bounded by the store's history depth). */

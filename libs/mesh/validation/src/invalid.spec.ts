@@ -20,6 +20,12 @@ const rl = (spec: Record<string, unknown>) => ({
   metadata: meta,
   spec: { workloadSelector: { labels: { app: 'a' } }, rules: [{ name: 'r', tokenBucket: { maxTokens: 10, fillInterval: '1s' } }], ...spec },
 });
+const cn = (spec: Record<string, unknown>) => ({
+  apiVersion: 'networking.aviary.dev/v1alpha1',
+  kind: 'Canary',
+  metadata: meta,
+  spec: { target: { virtualService: 'hello', route: 'hello' }, stable: { host: 'hello', subset: 'v1' }, canary: { host: 'hello', subset: 'v2' }, steps: [{ weight: 10 }, { weight: 50 }], analysis: { successRate: 99 }, ...spec },
+});
 const bucket = (tokenBucket: Record<string, unknown>) => rl({ rules: [{ name: 'r', tokenBucket: { maxTokens: 10, fillInterval: '1s', ...tokenBucket } }] });
 
 /** [what, resource, expected path, expected message fragment] */
@@ -152,6 +158,20 @@ const cases: [string, unknown, string, string][] = [
   ['fillInterval below 50ms', bucket({ fillInterval: '10ms' }), 'spec.rules[0].tokenBucket.fillInterval', 'at least 50ms'],
   ['tokensPerFill above maxTokens', bucket({ tokensPerFill: 20 }), 'spec.rules[0].tokenBucket.tokensPerFill', 'between 1 and maxTokens'],
   ['maxTokens zero', bucket({ maxTokens: 0 }), 'spec.rules[0].tokenBucket.maxTokens', 'at least 1'],
+  // Canary
+  ['canary route and routeIndex', cn({ target: { virtualService: 'hello', route: 'a', routeIndex: 0 } }), 'spec.target', 'exactly one of route or routeIndex'],
+  ['canary same as stable', cn({ canary: { host: 'hello', subset: 'v1' } }), 'spec.canary', 'must differ from stable'],
+  ['canary wildcard host', cn({ canary: { host: '*.example.com' } }), 'spec.canary.host', 'must not be a wildcard'],
+  ['canary steps not increasing', cn({ steps: [{ weight: 50 }, { weight: 20 }] }), 'spec.steps[1].weight', 'greater than the previous'],
+  ['canary step weight above 100', cn({ steps: [{ weight: 120 }] }), 'spec.steps[0].weight', 'range [1, 100]'],
+  ['canary steps and stepWeight', cn({ stepWeight: 10, maxWeight: 50 }), 'spec', 'exactly one of steps or stepWeight'],
+  ['canary stepWeight above maxWeight', cn({ steps: undefined, stepWeight: 60, maxWeight: 50 }), 'spec.stepWeight', 'must not exceed maxWeight'],
+  ['canary maxWeight missing', cn({ steps: undefined, stepWeight: 10 }), 'spec.maxWeight', 'required with stepWeight'],
+  ['canary interval too short', cn({ analysis: { interval: '100ms' } }), 'spec.analysis.interval', 'at least 1000ms'],
+  ['canary successRate over 100', cn({ analysis: { successRate: 101 } }), 'spec.analysis.successRate', 'percentage in [0, 100]'],
+  ['canary failedChecksLimit zero', cn({ analysis: { successRate: 99, failedChecksLimit: 0 } }), 'spec.analysis.failedChecksLimit', 'at least 1'],
+  ['canary latency ratio below 1', cn({ analysis: { compareToStable: { maxLatencyRatio: 0.5 } } }), 'spec.analysis.compareToStable.maxLatencyRatio', 'at least 1'],
+  ['canary failure policy', cn({ failurePolicy: 'Explode' }), 'spec.failurePolicy', 'must be one of'],
   ['rate limit targetRef kind', rl({ workloadSelector: undefined, targetRefs: [{ kind: 'Deployment', name: 'x' }] }), 'spec.targetRefs[0].kind', 'must be one of'],
 ];
 

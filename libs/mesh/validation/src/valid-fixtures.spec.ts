@@ -9,6 +9,7 @@ describe('documented Istio examples are accepted', () => {
     const kinds = new Set(fixtures.map((f) => (f.doc as { kind: string }).kind));
     expect([...kinds].sort()).toEqual([
       'AuthorizationPolicy',
+      'Canary',
       'DestinationRule',
       'Gateway',
       'PeerAuthentication',

@@ -1,5 +1,6 @@
 import { type MeshKind, type MeshResource } from '@aviary/mesh-api';
 import { Report, type ValidationResult } from './finding';
+import { validateCanary } from './rules/canary';
 import { validateDestinationRule } from './rules/destination-rule';
 import { validateGateway } from './rules/gateway';
 import { validateMetadata } from './rules/metadata';
@@ -24,6 +25,7 @@ const rules: Rules = {
   AuthorizationPolicy: validateAuthorizationPolicy,
   RequestAuthentication: validateRequestAuthentication,
   RateLimitPolicy: validateRateLimitPolicy,
+  Canary: validateCanary,
 };
 
 /**

@@ -17,6 +17,7 @@ export {
   RequestRecord,
   TelemetryRequests,
   TelemetrySummary,
+  CanaryEvent,
 } from './subjects';
 export type { Subject, DurableSubject, EventData, ReplyData, ReplySubject } from './subjects';
 export { busPermissions, busRoleOf, busRoles, busBuckets, natsAuthorizationConfig } from './permissions';

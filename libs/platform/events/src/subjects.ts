@@ -10,6 +10,7 @@ export const Subjects = {
   caSign: 'aviary.ca.v1.sign',
   telemetryRequests: 'aviary.telemetry.v1.requests',
   telemetrySummary: 'aviary.telemetry.v1.summary',
+  canaryEvent: 'aviary.canary.v1.event',
 } as const;
 
 export type Subject = (typeof Subjects)[keyof typeof Subjects];
@@ -163,6 +164,67 @@ export const TelemetrySummary = Type.Object({
   mtlsShare: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
   /** End of the window (RFC 3339). */
   time: Type.Optional(Type.String()),
+  /**
+   * The same signals per destination version (the destination workloads' `version` label), so a
+   * canary can be judged against its stable version; requests to workloads without a version are
+   * only in the totals above.
+   */
+  versions: Type.Optional(
+    Type.Array(
+      Type.Object({
+        version: Type.String({ minLength: 1, maxLength: 63 }),
+        requests: Type.Integer({ minimum: 0 }),
+        requestsPerSecond: Type.Number({ minimum: 0 }),
+        errorRatio: Type.Number({ minimum: 0, maximum: 1 }),
+        p50Ms: Type.Number({ minimum: 0 }),
+        p90Ms: Type.Number({ minimum: 0 }),
+        p99Ms: Type.Number({ minimum: 0 }),
+      }),
+      { maxItems: 256 },
+    ),
+  ),
+});
+
+const CanaryPosition = Type.Object({
+  phase: Type.Union([
+    Type.Literal('Pending'),
+    Type.Literal('Progressing'),
+    Type.Literal('Paused'),
+    Type.Literal('Promoted'),
+    Type.Literal('RolledBack'),
+    Type.Literal('Failed'),
+  ]),
+  weight: Type.Integer({ minimum: 0, maximum: 100 }),
+});
+const CanarySide = Type.Object({
+  requests: Type.Integer({ minimum: 0 }),
+  successRate: Type.Number({ minimum: 0, maximum: 100 }),
+  p99Ms: Type.Number({ minimum: 0 }),
+  time: Type.String(),
+});
+
+/**
+ * One transition of a Canary (phase or weight), published durably by pilot's canary controller
+ * with a message id per transition, so the history of a rollout can be replayed from the stream.
+ * `reason` is one of the controller's closed set; `analysis` is the analysis that led to it.
+ */
+export const CanaryEvent = Type.Object({
+  namespace: Type.String({ minLength: 1, maxLength: 63 }),
+  name: Name,
+  from: CanaryPosition,
+  to: CanaryPosition,
+  stepIndex: Type.Integer({ minimum: -1 }),
+  reason: Type.String({ minLength: 1, maxLength: 64 }),
+  message: Type.String({ maxLength: 4096 }),
+  time: Type.String(),
+  analysis: Type.Optional(
+    Type.Object({
+      verdict: Type.Union([Type.Literal('Passed'), Type.Literal('Failed'), Type.Literal('Inconclusive')]),
+      canary: CanarySide,
+      stable: Type.Optional(CanarySide),
+      reasons: Type.Array(Type.String({ maxLength: 1024 }), { maxItems: 16 }),
+    }),
+  ),
 });
 
 /** The schema of each subject's `data`. For request/reply subjects, the request. */
@@ -175,6 +237,7 @@ export const subjectSchemas = {
   [Subjects.caSign]: CaSignRequest,
   [Subjects.telemetryRequests]: TelemetryRequests,
   [Subjects.telemetrySummary]: TelemetrySummary,
+  [Subjects.canaryEvent]: CanaryEvent,
 } as const satisfies Record<Subject, TSchema>;
 
 /** Reply schemas of request/reply subjects. */
@@ -194,6 +257,7 @@ export const durableStreams = [
   { name: 'AVIARY_CONFIG', subjects: [Subjects.configChanged, Subjects.registryEndpoints], maxAgeSeconds: 7 * 86_400, maxBytes: 256 * 1024 * 1024 },
   { name: 'AVIARY_CA', subjects: [Subjects.caIssued], maxAgeSeconds: 30 * 86_400, maxBytes: 256 * 1024 * 1024 },
   { name: 'AVIARY_TELEMETRY', subjects: [Subjects.telemetryRequests], maxAgeSeconds: 3_600, maxBytes: 1024 * 1024 * 1024 },
+  { name: 'AVIARY_CANARY', subjects: [Subjects.canaryEvent], maxAgeSeconds: 30 * 86_400, maxBytes: 64 * 1024 * 1024 },
 ] as const;
 
 export type DurableSubject = (typeof durableStreams)[number]['subjects'][number];

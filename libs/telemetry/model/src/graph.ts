@@ -5,7 +5,12 @@ import { LatencySketch } from './sketch';
 export type NodeKind = 'workload' | 'service' | 'unknown';
 
 export interface GraphNode {
-  /** `workload:<ns>/<name>`, `service:<host>` or `unknown` (a caller without identity). */
+  /**
+   * `workload:<ns>/<name>` or, when the version is known, `workload:<ns>/<name>@<version>`
+   * (Kiali's versioned app: the app's v1 and v2 are two nodes; `name` is the workload's app label
+   * when it has one, else its workload name); `service:<host>`; or `unknown` (a caller without
+   * identity).
+   */
   readonly id: string;
   readonly kind: NodeKind;
   readonly name: string;
@@ -45,10 +50,20 @@ export interface ServiceGraphSnapshot {
   readonly edges: readonly GraphEdge[];
 }
 
+/** Golden signals of the requests a service's destinations of one version received. */
+export interface VersionSummaryData extends EdgeStats {
+  readonly version: string;
+}
+
 export interface ServiceSummaryData extends EdgeStats {
   readonly service: string;
   readonly namespace: string;
   readonly windowSeconds: number;
+  /**
+   * The same signals per destination version (workloads with a `version` label), sorted by
+   * version; requests whose destination has no version are only in the service's totals.
+   */
+  readonly versions: VersionSummaryData[];
 }
 
 export interface TimeseriesPoint {
@@ -198,9 +213,16 @@ export class ServiceGraph {
     return n;
   }
 
+  /** A workload node per (namespace, app or workload name, version). */
+  private workloadNode(namespace: string, workload: string, app: string | undefined, version: string | undefined): NodeMeta {
+    const name = app === undefined || app === '' ? workload : app;
+    const v = version ?? '';
+    return this.node(`workload:${namespace}/${name}${v === '' ? '' : `@${v}`}`, 'workload', name, namespace, app, v);
+  }
+
   private sourceNode(r: TelemetryRecord): NodeMeta {
     if (r.sourceWorkload === '') return this.node('unknown', 'unknown', 'unknown', '');
-    return this.node(`workload:${r.sourceNamespace}/${r.sourceWorkload}`, 'workload', r.sourceWorkload, r.sourceNamespace, r.sourceApp, r.sourceVersion);
+    return this.workloadNode(r.sourceNamespace, r.sourceWorkload, r.sourceApp, r.sourceVersion);
   }
 
   private serviceNode(r: TelemetryRecord): NodeMeta {
@@ -209,14 +231,7 @@ export class ServiceGraph {
   }
 
   private destinationNode(r: TelemetryRecord): NodeMeta {
-    return this.node(
-      `workload:${r.destinationNamespace}/${r.destinationWorkload}`,
-      'workload',
-      r.destinationWorkload,
-      r.destinationNamespace,
-      r.destinationApp,
-      r.destinationVersion,
-    );
+    return this.workloadNode(r.destinationNamespace, r.destinationWorkload, r.destinationApp, r.destinationVersion);
   }
 
   /** Slots of `e` inside the window that ends at `nowMs`. */
@@ -265,22 +280,38 @@ export class ServiceGraph {
     return { windowSeconds, timeMs: nowMs, nodes, edges };
   }
 
-  /** Golden signals per destination service (its inbound workload → service edges). */
+  /**
+   * Golden signals per destination service (its inbound workload → service edges), and per
+   * destination version (its service → workload edges, grouped by the workload's version).
+   */
   summaries(windowMs: number, nowMs: number): ServiceSummaryData[] {
     const windowSeconds = windowMs / 1000;
     const byService = new Map<string, Slot[]>();
+    const byVersion = new Map<string, Map<string, Slot[]>>();
     for (const e of this.edges.values()) {
-      if (!e.target.startsWith('service:')) continue;
       const slots = this.window(e, windowMs, nowMs);
       if (slots.length === 0) continue;
-      byService.set(e.target, [...(byService.get(e.target) ?? []), ...slots]);
+      if (e.target.startsWith('service:')) byService.set(e.target, [...(byService.get(e.target) ?? []), ...slots]);
+      else if (e.source.startsWith('service:')) {
+        const version = this.nodes.get(e.target)?.version ?? '';
+        if (version === '') continue;
+        let versions = byVersion.get(e.source);
+        if (versions === undefined) byVersion.set(e.source, (versions = new Map()));
+        versions.set(version, [...(versions.get(version) ?? []), ...slots]);
+      }
     }
     const out: ServiceSummaryData[] = [];
     for (const [id, slots] of byService) {
       const node = this.nodes.get(id) as NodeMeta;
       const { errors: _errors, ...stats } = statsOf(slots, windowSeconds);
       if (stats.requests === 0) continue;
-      out.push({ service: id.slice('service:'.length), namespace: node.namespace, windowSeconds, ...stats });
+      const versions: VersionSummaryData[] = [];
+      for (const [version, vslots] of byVersion.get(id) ?? []) {
+        const { errors: _e, ...vstats } = statsOf(vslots, windowSeconds);
+        if (vstats.requests > 0) versions.push({ version, ...vstats });
+      }
+      versions.sort((a, b) => a.version.localeCompare(b.version));
+      out.push({ service: id.slice('service:'.length), namespace: node.namespace, windowSeconds, ...stats, versions });
     }
     return out.sort((a, b) => a.service.localeCompare(b.service));
   }

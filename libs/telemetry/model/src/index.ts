@@ -18,4 +18,4 @@ export type { HistogramData, HttpSeries, TcpSeries, IstioAggregatorOptions } fro
 export { LatencySketch } from './sketch';
 export { sampleRecord } from './fixtures';
 export { ServiceGraph, parseWindow } from './graph';
-export type { GraphNode, GraphEdge, EdgeStats, NodeKind, ServiceGraphSnapshot, ServiceGraphOptions, ServiceSummaryData, ServiceTimeseries, TimeseriesPoint } from './graph';
+export type { GraphNode, GraphEdge, EdgeStats, NodeKind, ServiceGraphSnapshot, ServiceGraphOptions, ServiceSummaryData, ServiceTimeseries, TimeseriesPoint, VersionSummaryData } from './graph';

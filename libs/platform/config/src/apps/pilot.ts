@@ -36,6 +36,8 @@ export const pilotConfig = defineConfig({
     jwksMaxBytes: option(Type.Integer({ minimum: 1_024, maximum: 16_777_216 }), 524_288, 'largest JWKS document pilot accepts'),
     jwksRefreshMs: option(Millis(1_000, 86_400_000), 1_200_000, 'how often fetched JWKS are fetched again'),
     jwksRetryMs: option(Millis(100, 3_600_000), 30_000, 'how soon a failed JWKS fetch is retried (tokens of that issuer are refused meanwhile)'),
+    canaryController: option(Type.Boolean(), true, 'run the canary controller: Canary resources drive their VirtualService route weights from telemetry summaries'),
+    canaryTickMs: option(Millis(100, 60_000), 1_000, 'how often the canary controller reconciles every Canary (analyses run once per analysis interval)'),
     domainSuffix: option(Type.String({ pattern: '^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$' }), 'cluster.local', 'DNS suffix of Kubernetes Service hosts (<svc>.<ns>.svc.<suffix>)'),
   },
 });
