@@ -170,14 +170,16 @@ describe('pilot --config-source kubernetes drives the real gRPC xDS client', () 
     await nc.close();
   });
 
-  it('serves the CRDs through its REST API with the API server’s resourceVersion; writes are refused by the chart’s read-only RBAC', async () => {
+  it('serves the CRDs through its REST API with the API server’s resourceVersion; writes are refused by the chart’s RBAC (read-only but for the canary controller)', async () => {
     const get = await k8s().kubectl(['get', 'virtualservice', 'echo', '-n', 'default', '-o', 'json']);
     const rv = (JSON.parse(get.stdout) as { metadata: { resourceVersion: string } }).metadata.resourceVersion;
     const viaApi = await fetch(`http://127.0.0.1:${adminPort}/api/v1/config/virtualservices/default/echo`);
     expect(viaApi.status).toBe(200);
     expect(((await viaApi.json()) as { metadata: { resourceVersion: string } }).metadata.resourceVersion).toBe(rv);
-    // In Kubernetes mode config is written with kubectl/GitOps; pilot's ServiceAccount may only read.
-    const post = await fetch(`http://127.0.0.1:${adminPort}/api/v1/config`, { method: 'POST', body: routes(50, 50), headers: { authorization: `Bearer ${token}`, 'content-type': 'application/yaml' } });
+    // In Kubernetes mode config is written with kubectl/GitOps; pilot's ServiceAccount may only
+    // read, except the canary controller's update of VirtualService weights and Canary status.
+    const rule = `apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: echo-new, namespace: default}\nspec: {host: ${HOST}}\n`;
+    const post = await fetch(`http://127.0.0.1:${adminPort}/api/v1/config`, { method: 'POST', body: rule, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/yaml' } });
     expect(post.status).toBe(403);
     expect(await post.text()).toContain('KUBERNETES_FORBIDDEN');
   });

@@ -22,6 +22,11 @@ describe("the chart's NATS authorization", () => {
     expect(readFileSync(file, 'utf8')).toBe(text);
   });
 
+  it('generates passwords nats-server reads as strings (a letter first)', () => {
+    const secret = readFileSync(join(natsChart, 'templates/users-secret.yaml'), 'utf8');
+    expect(secret).toContain('(printf "%s%s" (randAlpha 1) (randAlphaNum 31) | b64enc)');
+  });
+
   it('has a Secret key and a nats-server variable for every bus role', () => {
     const helpers = readFileSync(join(natsChart, 'templates/_helpers.tpl'), 'utf8');
     const roles = /define "nats.roles" -}}\n(.*)\n/.exec(helpers)?.[1]?.split(' ');
@@ -31,12 +36,15 @@ describe("the chart's NATS authorization", () => {
 
 describe("nats-server with the chart's authorization", () => {
   it('reads each password from its variable and enforces the permissions', async () => {
-    for (const role of busRoles) process.env[passwordVar(role).slice(1)] = `pw-${role}`;
+    // Shaped like the chart's generated passwords (a letter, then letters and digits): nats-server
+    // parses a variable's value as config, so a leading digit would make it a number.
+    const pw = (role: string): string => `p7${role.replaceAll('-', '')}9x`;
+    for (const role of busRoles) process.env[passwordVar(role).slice(1)] = pw(role);
     const nats = await NatsServer.start({ config: readFileSync(join(natsChart, 'files/authorization.conf'), 'utf8') });
     try {
-      const nc = await connect({ servers: nats.url, user: 'gateway', pass: 'pw-gateway' });
+      const nc = await connect({ servers: nats.url, user: 'gateway', pass: pw('gateway') });
       await nc.close();
-      await expect(connect({ servers: nats.url, user: 'gateway', pass: 'pw-pilot', reconnect: false })).rejects.toThrow(/authorization/i);
+      await expect(connect({ servers: nats.url, user: 'gateway', pass: pw('pilot'), reconnect: false })).rejects.toThrow(/authorization/i);
     } finally {
       await nats.stop();
       for (const role of busRoles) delete process.env[passwordVar(role).slice(1)];
