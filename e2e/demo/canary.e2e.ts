@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalMesh, root } from '../support/mesh';
-import { apply, COLLECTOR, HOST, PILOT, remove, requestLoops, until, type Answer } from '../support/demo';
+import { apply, COLLECTOR, demoVirtualService, HOST, PILOT, remove, requestLoops, until, type Answer } from '../support/demo';
 
 /**
  * Progressive delivery in the local mesh demo: a Canary drives the demo VirtualService's route
@@ -26,19 +26,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await mesh?.stop();
 });
-
-const virtualService = (v1: number, v2: number) => `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: hello, namespace: demo }
-spec:
-  hosts: ['*']
-  gateways: [hello-gateway]
-  http:
-  - name: hello
-    route:
-    - { destination: { host: ${HOST}, subset: v1, port: { number: 80 } }, weight: ${v1} }
-    - { destination: { host: ${HOST}, subset: v2, port: { number: 80 } }, weight: ${v2} }
-`;
 
 const canary = `apiVersion: networking.aviary.dev/v1alpha1
 kind: Canary
@@ -101,12 +88,12 @@ const count = (answers: readonly Answer[], f: (a: Answer) => boolean): number =>
 
 async function restart(): Promise<void> {
   await remove(mesh, 'canaries', 'hello');
-  await apply(mesh, virtualService(100, 0));
+  await apply(mesh, demoVirtualService({ v1: 100, v2: 0 }));
 }
 
 describe('canary in the local demo', () => {
   it('takes a healthy v2 from 0 to 100 % through the steps with no failed request', async () => {
-    await apply(mesh, virtualService(100, 0));
+    await apply(mesh, demoVirtualService({ v1: 100, v2: 0 }));
     const load = requestLoops(4);
     await until('traffic through the ingress', async () => (load.answers.length > 50 ? true : undefined));
     const started = Date.now();
