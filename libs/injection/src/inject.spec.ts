@@ -115,6 +115,13 @@ describe('planInjection', () => {
     ]));
   });
 
+  it('keeps the agent admin (Envoy\'s admin passed through) on loopback: no pod-address listener, no declared port', () => {
+    const plan = planInjection(basePod(), enabled, template, values);
+    const sidecar = (plan.patch.find((o) => o.path === '/spec/containers/-') as { value: { env: { name: string; value?: string }[]; ports: { containerPort: number }[] } }).value;
+    expect(sidecar.env.find((e) => e.name === 'AVIARY_ADMIN_HOST')?.value).toBe('127.0.0.1');
+    expect(sidecar.ports.map((p) => p.containerPort)).not.toContain(values.ports.admin);
+  });
+
   it('defaults name istio-system and pilot\'s mTLS port 15012', () => {
     expect(values.pilotAddress).toBe('aviary-pilot.istio-system.svc:15012');
     expect(values.citadelAddress).toBe('aviary-citadel.istio-system.svc:15013');
