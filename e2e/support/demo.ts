@@ -64,19 +64,29 @@ export async function until<T>(what: string, probe: () => Promise<T | undefined>
 
 /**
  * `n` request loops through the ingress until `stop()`: every answer and every failure (a
- * thrown fetch) is kept, for tests that change things under load.
+ * thrown fetch) is kept, for tests that change things under load. Unpaced, each loop sends its
+ * next request as soon as the last is answered; with `perLoopPerSecond` it sends at most that
+ * many a second (a test whose assertion depends on the volume, e.g. records held during an
+ * outage against a bound, must not depend on how fast this machine happens to be).
  */
-export function requestLoops(n: number, path = '/'): { readonly answers: Answer[]; readonly failures: string[]; stop(): Promise<void> } {
+export function requestLoops(n: number, path = '/', opts: { readonly perLoopPerSecond?: number } = {}): { readonly answers: Answer[]; readonly failures: string[]; stop(): Promise<void> } {
   const answers: Answer[] = [];
   const failures: string[] = [];
+  const gapMs = opts.perLoopPerSecond === undefined ? 0 : 1_000 / opts.perLoopPerSecond;
   let running = true;
   const loop = async (): Promise<void> => {
+    let next = Date.now();
     while (running) {
       try {
         answers.push(await get(path));
       } catch (err) {
         failures.push(String(err));
       }
+      if (gapMs === 0) continue;
+      next += gapMs;
+      const wait = next - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      else next = Date.now();
     }
   };
   const loops = Array.from({ length: n }, () => loop());
