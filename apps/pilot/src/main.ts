@@ -1,7 +1,7 @@
 import { configFromProcess, pilotConfig, type ConfigOf } from '@aviary/config';
 import { announcingChanges, KvConfigStore, type ConfigStore } from '@aviary/config-store';
 import type { Bus } from '@aviary/events';
-import { KubernetesConfigStore, KubernetesRegistry, loadKubeConfig, withChangeSources } from '@aviary/k8s';
+import { KubernetesConfigStore, KubernetesCredentials, KubernetesRegistry, loadKubeConfig, withChangeSources } from '@aviary/k8s';
 import type { Logger } from '@aviary/observability';
 import { runComponent } from '@aviary/runtime';
 import { canaryApi } from './lib/canary/api';
@@ -29,7 +29,7 @@ const meshConfig = (() => {
  * `announcingChanges`, the one publisher of aviary.config.v1.changed: what Discovery's watch sees
  * (API writes, kubectl, other replicas) is announced, once per change thanks to the message id.
  */
-async function openStores(cfg: ConfigOf<typeof pilotConfig>, bus: Bus, logger: Logger): Promise<{ store: ConfigStore; watched: ConfigStore }> {
+async function openStores(cfg: ConfigOf<typeof pilotConfig>, bus: Bus, logger: Logger): Promise<{ store: ConfigStore; watched: ConfigStore; credentials?: (discovery: Discovery) => KubernetesCredentials }> {
   const onError = (err: unknown): void => logger.warn({ err }, 'could not publish aviary.config.v1.changed');
   if (cfg.configSource === 'nats') {
     const store = announcingChanges(await KvConfigStore.open(bus), bus, onError);
@@ -40,7 +40,8 @@ async function openStores(cfg: ConfigOf<typeof pilotConfig>, bus: Bus, logger: L
   const store = announcingChanges(new KubernetesConfigStore(common), bus, onError);
   const registry = new KubernetesRegistry({ ...common, domainSuffix: cfg.domainSuffix });
   logger.info({ server: kubeConfig.getCurrentCluster()?.server }, 'config source: kubernetes');
-  return { store, watched: withChangeSources(store, [registry]) };
+  const credentials = (discovery: Discovery): KubernetesCredentials => new KubernetesCredentials({ ...common, logger: logger.child({ component: 'credentials' }) }, (c) => discovery.setCredentials(c));
+  return { store, watched: withChangeSources(store, [registry]), ...(cfg.credentialSecrets && { credentials }) };
 }
 
 await runComponent({
@@ -49,7 +50,7 @@ await runComponent({
   description: 'Mesh config (Istio API) and discovery: the config store, xDS (ADS) status and debug.',
   build: async ({ bus, logger, registry }) => {
     assertXdsListeners(config);
-    const { store, watched } = await openStores(config, bus, logger);
+    const { store, watched, credentials: credentialsFor } = await openStores(config, bus, logger);
     const discovery = new Discovery({
       store: watched,
       bus,
@@ -60,6 +61,9 @@ await runComponent({
       extensionProviders: meshConfig.extensionProviders ?? [],
       jwks: { timeoutMs: config.jwksFetchTimeoutMs, maxBytes: config.jwksMaxBytes, refreshMs: config.jwksRefreshMs, retryMs: config.jwksRetryMs },
     });
+    // Credentials first: a gateway's first config then carries its certificate.
+    const credentials = credentialsFor?.(discovery);
+    await credentials?.start();
     await discovery.start();
     const tls = config.xdsTls
       ? new XdsTlsMaterial({
@@ -92,6 +96,7 @@ await runComponent({
       }),
       stop: async () => {
         await canaries.stop();
+        await credentials?.stop();
         await discovery.stop();
         await tls?.stop();
       },

@@ -14,3 +14,5 @@ export type { WebhookPatchOutcome, WebhookPatchResult } from './webhook-ca';
 export { TrustBundleConfigMaps, ROOT_CERT_CONFIGMAP, ROOT_CERT_KEY } from './trust-bundle';
 export type { TrustBundleConfigMapsOptions } from './trust-bundle';
 export { SecretCaStateStore, CA_SECRET_NAME } from './ca-secret';
+export { KubernetesCredentials, credentialFromSecret, MAX_CREDENTIAL_FIELD_BYTES } from './credentials';
+export type { KubernetesCredentialsOptions, CredentialParse } from './credentials';

@@ -50,6 +50,14 @@ export class OpenSsl {
     return { cert: this.path(`${name}.crt`), key: this.path(`${name}.key`) };
   }
 
+  /** A P-256 server certificate for DNS name `dns`, signed by `ca()` (call it first). */
+  dnsCert(name: string, dns: string): { cert: string; key: string } {
+    this.run('req', '-new', ...P256, '-nodes', '-keyout', `${name}.key`, '-subj', `/CN=${dns}`, '-out', `${name}.csr`);
+    this.write(`${name}.ext`, `subjectAltName=DNS:${dns}\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nbasicConstraints=critical,CA:FALSE\n`);
+    this.run('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1', '-extfile', `${name}.ext`, '-out', `${name}.crt`);
+    return { cert: this.path(`${name}.crt`), key: this.path(`${name}.key`) };
+  }
+
   cleanup(): void {
     rmSync(this.dir, { recursive: true, force: true });
   }

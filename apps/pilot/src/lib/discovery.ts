@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { ConfigStore, Watch } from '@aviary/config-store';
 import { Subjects, type Bus } from '@aviary/events';
 import type { ExtensionProvider } from '@aviary/mesh-api';
-import { lenientNodeParser, proxyKinds, SnapshotBuilder, type MeshSnapshot, type ProxyInfo, type SnapshotDelta } from '@aviary/mesh-model';
+import { lenientNodeParser, proxyKinds, SnapshotBuilder, type GatewayCredential, type MeshSnapshot, type ProxyInfo, type SnapshotDelta } from '@aviary/mesh-model';
 import type * as grpc from '@grpc/grpc-js';
 import { XdsServer } from '@aviary/xds-server';
 import { BuildPacer } from './build-pacer';
@@ -83,6 +83,14 @@ export class Discovery {
         applyDelta(this.source, delta, observedAt);
       },
     });
+  }
+
+  /**
+   * Replaces the gateway credentials (Kubernetes Secrets, by `namespace/name`); a change pushes
+   * only Secrets. Held in memory only.
+   */
+  setCredentials(credentials: ReadonlyMap<string, GatewayCredential>): void {
+    if (this.builder.setCredentials(credentials) && this.initialized) this.pacer.request();
   }
 
   /** The mesh model pilot serves now (undefined before the first build). */

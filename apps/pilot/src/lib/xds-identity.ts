@@ -7,7 +7,7 @@ import type { StreamAuthorizer, StreamVerdict } from '@aviary/xds-server';
 export const identityRefusalReasons = ['no_peer_certificate', 'identity_invalid', 'trust_domain_mismatch', 'namespace_mismatch', 'service_account_mismatch'] as const;
 export type IdentityRefusal = (typeof identityRefusalReasons)[number];
 
-const deny = (reason: IdentityRefusal, message: string): StreamVerdict => ({ allowed: false, reason, message });
+const deny = (reason: IdentityRefusal, message: string): StreamVerdict<ProxyInfo> => ({ allowed: false, reason, message });
 
 /**
  * Every namespace a node claims: metadata NAMESPACE (what ProxyInfo.namespace holds when set),
@@ -32,7 +32,8 @@ function claimedNamespaces(proxy: ProxyInfo): Set<string> {
  * the mesh trust bundle by the handshake, carries exactly one SPIFFE ID
  * `spiffe://<trustDomain>/ns/<ns>/sa/<sa>`, and the node claims that namespace (everywhere it
  * names one) and that service account (metadata SERVICE_ACCOUNT, required). What a proxy is then
- * served is computed for that namespace and service account only.
+ * served is computed for that namespace and service account only, and the proxy is marked
+ * authenticated (credentials are served to authenticated proxies only).
  */
 export function proxyIdentityAuthorizer(trustDomain: string): StreamAuthorizer<ProxyInfo> {
   return (proxy, peer) => {
@@ -60,6 +61,6 @@ export function proxyIdentityAuthorizer(trustDomain: string): StreamAuthorizer<P
     if (proxy.serviceAccount !== parsed.serviceAccount) {
       return deny('service_account_mismatch', `certificate identity ${id} may not act for service account ${JSON.stringify(proxy.serviceAccount)}`);
     }
-    return { allowed: true };
+    return { allowed: true, proxy: { ...proxy, authenticated: true } };
   };
 }

@@ -49,6 +49,15 @@ function open(credentials: grpc.ChannelCredentials, delta = false): RawAdsStream
   return s;
 }
 
+/** A Gateway whose HTTPS server takes its certificate from Secret gw/ingress-cert (credentialName). */
+const ingressGateway: StoredObject = {
+  apiVersion: 'networking.istio.io/v1',
+  kind: 'Gateway',
+  metadata: { name: 'ingress', namespace: 'gw' },
+  spec: { selector: { istio: 'ingressgateway' }, servers: [{ port: { number: 8443, name: 'https', protocol: 'HTTPS' }, hosts: ['*'], tls: { mode: 'SIMPLE', credentialName: 'ingress-cert' } }] },
+};
+const routerNode = (ns: string) => `router~127.0.0.1~ingress-1.${ns}~${ns}.svc.cluster.local`;
+
 const sidecar = (ns: string) => `sidecar~127.0.0.1~reviews-v1-abc.${ns}~${ns}.svc.cluster.local`;
 
 async function refusedCount(reason: string): Promise<number> {
@@ -62,7 +71,7 @@ beforeAll(async () => {
   ca = await memoryCa(bus);
   answerSigning(bus, ca);
   const store = await KvConfigStore.open(bus, { bucket: 'xds-mtls-spec' });
-  for (const o of bookinfo) await store.apply(o);
+  for (const o of [...bookinfo, ingressGateway]) await store.apply(o);
   registry = new Registry();
   discovery = new Discovery({ store, bus, logger, registry, trustDomain: TD, debounce: { quietMs: 0, maxDelayMs: 0 }, status: { flushMs: 20, ackIntervalMs: 0 } });
   await discovery.start();
@@ -171,6 +180,29 @@ describe('xDS over mTLS (15012)', () => {
     s.send({ type_url: TypeUrl.Listener, resource_names: [] });
     expect((await s.next()).type_url).toBe(TypeUrl.Listener);
     expect(s.error).toBeUndefined();
+  });
+
+  it('serves a credentialName Secret over ADS to an authenticated router of its namespace only, never on the plaintext port', async () => {
+    discovery.setCredentials(new Map([['gw/ingress-cert', { certChain: 'CHAIN-PEM', privateKey: 'KEY-PEM', version: '1' }]]));
+    // Asks for the Secret, then for clusters: the first answer is the Secret when it is served,
+    // else the clusters (a stream is answered in order; an unresolvable name gets no answer).
+    const firstAnswer = async (stream: RawAdsStream, node: string): Promise<{ type_url: string; resources: unknown[] }> => {
+      stream.send({ node: RawAdsStream.node(node, { SERVICE_ACCOUNT: 'ingress', LABELS: { istio: 'ingressgateway' } }), type_url: TypeUrl.Secret, resource_names: ['kubernetes://ingress-cert'] });
+      stream.send({ type_url: TypeUrl.Cluster, resource_names: [] });
+      return stream.next();
+    };
+    const gw = await workloadCert(ca, 'gw', 'ingress');
+    const served = await firstAnswer(open(creds(gw, gw.rootPem)), routerNode('gw'));
+    expect(served.type_url).toBe(TypeUrl.Secret);
+    expect(JSON.stringify(served.resources)).toContain('CHAIN-PEM');
+    // Another namespace's authenticated router does not get it.
+    const other = await workloadCert(ca, 'other', 'ingress');
+    expect((await firstAnswer(open(creds(other, other.rootPem)), routerNode('other'))).type_url).toBe(TypeUrl.Cluster);
+    // The plaintext port authenticates nobody: a node claiming gw gets no Secret.
+    const plainPort = await discovery.listen('127.0.0.1', 0);
+    const plain = new RawAdsStream(plainPort, false);
+    streams.push(plain);
+    expect((await firstAnswer(plain, routerNode('gw'))).type_url).toBe(TypeUrl.Cluster);
   });
 
   it('follows the trust bundle: after a root rotation, a certificate from the new root is accepted', async () => {

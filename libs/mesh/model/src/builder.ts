@@ -1,3 +1,4 @@
+import { CREDENTIALS_INPUT, CredentialIndex, type GatewayCredential } from './credentials';
 import { entryOf, JWKS_INPUT, modelKinds, resolveOptions, snapshotFromEntries, type EntriesByKind, type MeshSnapshot } from './snapshot';
 import type { ConfigEntry, Endpoint, JwksResolution, MeshOptions, ModelChangeEvent, ModelObject, ModelProblem, ResolvedMeshOptions } from './types';
 import { compareStrings, keyOf } from './util';
@@ -46,6 +47,7 @@ export class SnapshotBuilder {
   private generation = 0;
   private highestRevision = 0;
   private jwks: ReadonlyMap<string, JwksResolution> = new Map();
+  private credentials = new CredentialIndex();
 
   constructor(options: MeshOptions) {
     this.options = resolveOptions(options);
@@ -89,6 +91,18 @@ export class SnapshotBuilder {
     return true;
   }
 
+  /**
+   * Replaces the gateway credentials (pilot reads them from Kubernetes Secrets; they are never
+   * stored); returns whether they changed, in which case the next build carries them.
+   */
+  setCredentials(credentials: ReadonlyMap<string, GatewayCredential>): boolean {
+    const next = new CredentialIndex(new Map(credentials));
+    if (next.fingerprint() === this.credentials.fingerprint()) return false;
+    this.credentials = next;
+    this.dirty.add(CREDENTIALS_INPUT);
+    return true;
+  }
+
   /** Whether changes are waiting for `build()`. */
   get pending(): boolean {
     return this.dirty.size > 0 || this.last === undefined;
@@ -118,7 +132,7 @@ export class SnapshotBuilder {
     const grouped = Object.fromEntries(modelKinds.map((k) => [k, this.sortedByKind.get(k)!])) as unknown as EntriesByKind;
     const problems = [...this.groupingProblems.values()];
     this.generation += 1;
-    const snapshot = snapshotFromEntries(grouped, this.options, this.generation, problems, previous && { previous, changedKinds }, this.jwks);
+    const snapshot = snapshotFromEntries(grouped, this.options, this.generation, problems, previous && { previous, changedKinds }, this.jwks, this.credentials);
     this.last = snapshot;
     this.dirty.clear();
     return diffSnapshots(previous, snapshot, [...changedKinds].sort(compareStrings));

@@ -35,5 +35,7 @@ export type {
   Locality,
   Endpoint,
 } from './types';
+export { CredentialIndex, CREDENTIALS_INPUT, CREDENTIAL_PREFIX } from './credentials';
+export type { GatewayCredential, CredentialLookup } from './credentials';
 export { parseNode, lenientNodeParser, proxyKinds } from './proxy';
 export type { ProxyInfo, ProxyKind, ProxyLocality, NodeLike, ParseNodeOptions } from './proxy';

@@ -39,6 +39,12 @@ export interface ProxyInfo {
   readonly userAgent?: string;
   /** All node metadata as plain JSON. */
   readonly metadata: Readonly<Record<string, unknown>>;
+  /**
+   * Set by pilot's mTLS port once the stream's client certificate proved the namespace and
+   * service account the node claims; never parsed from the node. Credentials (Secrets) are
+   * served only to authenticated proxies.
+   */
+  readonly authenticated?: true;
 }
 
 /** The fields of an xDS `Node` (snake_case, metadata already converted from Struct to JSON). */

@@ -13,6 +13,7 @@ import type {
 import { DestinationRuleIndex, GatewayIndex, SidecarIndex, VirtualServiceIndex } from './routing';
 import { AuthorizationPolicyIndex, PeerAuthenticationIndex, RateLimitPolicyIndex, RequestAuthenticationIndex } from './security';
 import { buildServices, registryProblemCodes, type EndpointIndex, type ServiceIndex } from './services';
+import { CredentialIndex } from './credentials';
 import type { ConfigEntry, JwksResolution, MeshOptions, ModelObject, ModelProblem, ResolvedMeshOptions } from './types';
 import { compareStrings, deepFreeze, keyOf } from './util';
 
@@ -34,6 +35,8 @@ export interface MeshSnapshot {
   readonly authorizationPolicies: AuthorizationPolicyIndex;
   readonly requestAuthentications: RequestAuthenticationIndex;
   readonly rateLimitPolicies: RateLimitPolicyIndex;
+  /** Gateway credentials (Kubernetes Secrets) pilot read: served by SDS over ADS to the proxies of their namespace. */
+  readonly credentials: CredentialIndex;
   /** What the model left out or adjusted, sorted by resource. */
   readonly problems: readonly ModelProblem[];
 }
@@ -124,6 +127,7 @@ function sortProblems(problems: ModelProblem[]): readonly ModelProblem[] {
 export const JWKS_INPUT = 'JWKS';
 
 const noJwks: ReadonlyMap<string, JwksResolution> = new Map();
+const noCredentials = new CredentialIndex();
 
 /** Which indexes to rebuild; the rest are reused from `previous`. */
 export interface IndexReuse {
@@ -139,6 +143,7 @@ export function snapshotFromEntries(
   groupingProblems: ModelProblem[],
   reuse?: IndexReuse,
   jwks: ReadonlyMap<string, JwksResolution> = noJwks,
+  credentials: CredentialIndex = noCredentials,
 ): MeshSnapshot {
   const changed = (...kinds: string[]) => !reuse || kinds.some((k) => reuse.changedKinds.has(k));
   const prev = reuse?.previous;
@@ -160,6 +165,7 @@ export function snapshotFromEntries(
     requestAuthentications:
       changed('RequestAuthentication', JWKS_INPUT) || !prev ? new RequestAuthenticationIndex(entries.RequestAuthentication, options.rootNamespace, jwks) : prev.requestAuthentications,
     rateLimitPolicies: changed('RateLimitPolicy') || !prev ? new RateLimitPolicyIndex(entries.RateLimitPolicy) : prev.rateLimitPolicies,
+    credentials,
     problems: sortProblems([...groupingProblems, ...serviceBuild.problems]),
   });
 }

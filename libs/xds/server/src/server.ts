@@ -45,7 +45,8 @@ export interface StreamPeer {
   readonly certificate?: PeerCertificate;
 }
 
-export type StreamVerdict = { readonly allowed: true } | { readonly allowed: false; readonly reason: string; readonly message: string };
+/** A verdict; an allowed one may hand back the proxy refined by what the transport proved (e.g. marked authenticated). */
+export type StreamVerdict<P = never> = { readonly allowed: true; readonly proxy?: P } | { readonly allowed: false; readonly reason: string; readonly message: string };
 
 /**
  * Decides, from the parsed node and the transport peer, whether a stream may be served. Called
@@ -53,7 +54,7 @@ export type StreamVerdict = { readonly allowed: true } | { readonly allowed: fal
  * warning and `aviary_xds_streams_refused_total{reason}`; `reason` must be one of
  * `XdsServerOptions.refusalReasons`.
  */
-export type StreamAuthorizer<P> = (proxy: P, peer: StreamPeer) => StreamVerdict;
+export type StreamAuthorizer<P> = (proxy: P, peer: StreamPeer) => StreamVerdict<P>;
 
 export interface ConfigDumpEntry {
   readonly typeUrl: ResourceTypeUrl;
@@ -238,8 +239,9 @@ export class XdsServer<P extends XdsPeer = XdsPeer> {
     call.on('data', (req: DiscoveryRequest & DeltaDiscoveryRequest) => {
       try {
         if (!conn) {
-          const proxy = this.parse(req.node);
-          if (authorize !== undefined && !this.authorized(call, proxy, authorize)) return;
+          const parsed = this.parse(req.node);
+          const proxy = authorize === undefined ? parsed : this.authorized(call, parsed, authorize);
+          if (proxy === undefined) return;
           conn = protocol === 'sotw' ? new SotwConnection(this.host, proxy, write) : new DeltaConnection(this.host, proxy, write);
           conn.close = () => {
             cleanup();
@@ -269,8 +271,8 @@ export class XdsServer<P extends XdsPeer = XdsPeer> {
     call.on('close', cleanup);
   }
 
-  /** Runs the listener's authorizer; on refusal ends the stream with PERMISSION_DENIED. */
-  private authorized(call: Call<DiscoveryRequest> | Call<DeltaDiscoveryRequest>, proxy: P, authorize: StreamAuthorizer<P>): boolean {
+  /** Runs the listener's authorizer: the proxy to serve, or undefined after ending the stream with PERMISSION_DENIED. */
+  private authorized(call: Call<DiscoveryRequest> | Call<DeltaDiscoveryRequest>, proxy: P, authorize: StreamAuthorizer<P>): P | undefined {
     const auth = call.getAuthContext();
     const peer: StreamPeer = {
       address: call.getPeer(),
@@ -278,11 +280,11 @@ export class XdsServer<P extends XdsPeer = XdsPeer> {
       ...(auth.sslPeerCertificate !== undefined && { certificate: auth.sslPeerCertificate }),
     };
     const verdict = authorize(proxy, peer);
-    if (verdict.allowed) return true;
+    if (verdict.allowed) return verdict.proxy ?? proxy;
     this.metrics.refused.inc({ reason: verdict.reason });
     this.host.log.warn({ proxyId: proxy.id, peer: peer.address, reason: verdict.reason, detail: verdict.message }, 'ADS stream refused');
     call.emit('error', { code: grpc.status.PERMISSION_DENIED, details: verdict.message });
-    return false;
+    return undefined;
   }
 
   private parse(node: WireNode | undefined): P {

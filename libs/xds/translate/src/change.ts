@@ -1,4 +1,4 @@
-import type { ProxyInfo, SnapshotDelta } from '@aviary/mesh-model';
+import { CREDENTIALS_INPUT, type ProxyInfo, type SnapshotDelta } from '@aviary/mesh-model';
 import { TypeUrl, type ResourceTypeUrl } from '@aviary/xds-api';
 import { endpointNamesOf, firstInstanceIp } from './context';
 
@@ -17,6 +17,7 @@ export interface XdsChange {
 
 /**
  * The changes of the xDS output that a model build implies, in the order to apply them:
+ * - only the credentials changed: Secrets, for every proxy but proxyless clients;
  * - the first build, or any config change: everything, for every proxy (a full push);
  * - neither endpoints nor workload addresses changed: nothing (`types: []`);
  * - endpoints of services changed: their ClusterLoadAssignments, by name (an EDS-only push);
@@ -26,6 +27,10 @@ export interface XdsChange {
  * to every type for every proxy.
  */
 export function changeFor(delta: SnapshotDelta): readonly XdsChange[] {
+  // Only the credentials (Secrets) changed: only SDS resources can differ, and proxyless clients use none.
+  if (delta.previous !== undefined && delta.changedKinds.length > 0 && delta.changedKinds.every((k) => k === CREDENTIALS_INPUT)) {
+    return [{ types: [TypeUrl.Secret], affects: (p) => p.kind !== 'proxyless' }];
+  }
   if (delta.configChanged || delta.previous === undefined) return [{}];
   if (delta.endpointsChanged.length === 0 && delta.affectedAddresses.length === 0) return [{ types: [] }];
   const changes: XdsChange[] = [{ types: [TypeUrl.ClusterLoadAssignment], names: endpointNamesOf(delta.endpointsChanged) }];

@@ -16,6 +16,7 @@ export const T = {
   RouteConfiguration: TypeUrl.RouteConfiguration,
   Cluster: TypeUrl.Cluster,
   ClusterLoadAssignment: TypeUrl.ClusterLoadAssignment,
+  Secret: TypeUrl.Secret,
   HttpConnectionManager: ExtensionTypeUrl.HttpConnectionManager,
   TcpProxy: ExtensionTypeUrl.TcpProxy,
   Router: ExtensionTypeUrl.Router,

@@ -48,6 +48,22 @@ function narrower(a: string, b: string): string {
   return hostMatches(a, b) ? b : a;
 }
 
+/**
+ * The port a router listens on for a Gateway server port, as Istio: in Kubernetes, the
+ * targetPort of the router's own Service port with that number (the chart's 80 → 8080 and
+ * 443 → 8443, so a Gateway says 443 and Envoy binds 8443 without privileges); the number itself
+ * when no Service of the router has that port, and always in local mode.
+ */
+function servicePortTarget(ctx: Ctx, number: number): number {
+  const ip = ctx.proxy.ip;
+  if (ctx.interceptionNone || ip === undefined) return number;
+  for (const host of [...ctx.snapshot.endpoints.hostsAt(ip)].sort()) {
+    const own = ctx.snapshot.endpoints.forServicePort(host, number).find((e) => e.address === ip);
+    if (own !== undefined) return own.port;
+  }
+  return number;
+}
+
 export function routerResources(ctx: Ctx): Generated {
   const out: Generated = { listeners: [], routes: [], clusters: [], endpoints: [] };
   const servers: BoundServer[] = [];
@@ -56,7 +72,7 @@ export function routerResources(ctx: Ctx): Generated {
   }
   const byPort = new Map<number, BoundServer[]>();
   for (const s of servers) {
-    const port = s.server.port.targetPort ?? s.server.port.number;
+    const port = s.server.port.targetPort ?? servicePortTarget(ctx, s.server.port.number);
     const list = byPort.get(port);
     if (list) list.push(s);
     else byPort.set(port, [s]);

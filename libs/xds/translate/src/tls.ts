@@ -1,10 +1,11 @@
 import type { ClientTLSSettings, ServerTLSSettings } from '@aviary/mesh-api';
+import { CREDENTIAL_PREFIX } from '@aviary/mesh-model';
 import { N, T, typed, wrap, type Msg } from './envoy';
 
 /**
  * TLS transport sockets as Istio writes them. Sidecars and routers fetch secrets by SDS:
- * `default` is the workload certificate, `ROOTCA` the trust bundle, `kubernetes://<name>` a
- * gateway credential (`<name>-cacert` its CA). Proxyless gRPC clients use certificate provider
+ * `default` is the workload certificate and `ROOTCA` the trust bundle (both from the agent),
+ * `kubernetes://<name>` a credential (`<name>-cacert` its CA) from pilot over ADS. Proxyless gRPC clients use certificate provider
  * instances from their bootstrap instead (gRPC does not speak SDS).
  */
 
@@ -31,6 +32,16 @@ export function sdsConfig(sdsCluster: string): Msg {
 
 function sdsSecret(name: string, sdsCluster: string): Msg {
   return { name, sds_config: sdsConfig(sdsCluster) };
+}
+
+/**
+ * A `credentialName` (a Kubernetes Secret of the proxy's namespace) by SDS over the ADS stream
+ * to pilot, as Istio: pilot reads the Secret and serves it only to an authenticated proxy of
+ * that namespace (the agent never sees it). `initial_fetch_timeout: 0s`: a server or cluster
+ * whose Secret is missing waits for it rather than going live without a certificate.
+ */
+function credentialSecret(credentialName: string): Msg {
+  return { name: `${CREDENTIAL_PREFIX}${credentialName}`, sds_config: { initial_fetch_timeout: { seconds: 0 }, ads: {}, resource_api_version: 'V3' } };
 }
 
 const tlsParams = { tls_minimum_protocol_version: 'TLSv1_2', tls_maximum_protocol_version: 'TLSv1_3' };
@@ -85,11 +96,16 @@ export function istioMutualUpstream(sdsCluster: string, sans: readonly string[],
   });
 }
 
-/** UpstreamTlsContext for DestinationRule SIMPLE / MUTUAL (files or credentialName through SDS). */
+/**
+ * UpstreamTlsContext for DestinationRule SIMPLE / MUTUAL (files, or credentialName by SDS from
+ * the agent, which does not serve such names yet: the cluster waits). Not over ADS as gateway
+ * servers: Envoy 1.40 --mode validate crashes on a static cluster with ADS-sourced SDS, so that
+ * path needs a real-Envoy test over CDS first.
+ */
 export function clientTlsUpstream(tls: ClientTLSSettings, sdsCluster: string, defaultSni: string): Msg {
   const common: Msg = { tls_params: tlsParams };
   if (tls.mode === 'MUTUAL') {
-    if (tls.credentialName) common.tls_certificate_sds_secret_configs = [sdsSecret(`kubernetes://${tls.credentialName}`, sdsCluster)];
+    if (tls.credentialName) common.tls_certificate_sds_secret_configs = [sdsSecret(`${CREDENTIAL_PREFIX}${tls.credentialName}`, sdsCluster)];
     else if (tls.clientCertificate && tls.privateKey) {
       common.tls_certificates = [{ certificate_chain: { filename: tls.clientCertificate }, private_key: { filename: tls.privateKey } }];
     }
@@ -98,7 +114,7 @@ export function clientTlsUpstream(tls: ClientTLSSettings, sdsCluster: string, de
     const validation: Msg = {};
     if (tls.subjectAltNames && tls.subjectAltNames.length > 0) validation.match_typed_subject_alt_names = sanMatchers(tls.subjectAltNames);
     if (tls.credentialName) {
-      common.combined_validation_context = { default_validation_context: validation, validation_context_sds_secret_config: sdsSecret(`kubernetes://${tls.credentialName}-cacert`, sdsCluster) };
+      common.combined_validation_context = { default_validation_context: validation, validation_context_sds_secret_config: sdsSecret(`${CREDENTIAL_PREFIX}${tls.credentialName}-cacert`, sdsCluster) };
     } else {
       if (tls.caCertificates) validation.trusted_ca = { filename: tls.caCertificates };
       if (Object.keys(validation).length > 0) common.validation_context = validation;
@@ -149,7 +165,7 @@ export function gatewayDownstream(tls: ServerTLSSettings, sdsCluster: string, tr
       ...(tls.cipherSuites && { cipher_suites: tls.cipherSuites }),
     };
   }
-  if (tls.credentialName) common.tls_certificate_sds_secret_configs = [sdsSecret(`kubernetes://${tls.credentialName}`, sdsCluster)];
+  if (tls.credentialName) common.tls_certificate_sds_secret_configs = [credentialSecret(tls.credentialName)];
   else if (tls.serverCertificate && tls.privateKey) {
     common.tls_certificates = [{ certificate_chain: { filename: tls.serverCertificate }, private_key: { filename: tls.privateKey } }];
   }
@@ -158,7 +174,7 @@ export function gatewayDownstream(tls: ServerTLSSettings, sdsCluster: string, tr
     const validation: Msg = {};
     if (tls.subjectAltNames && tls.subjectAltNames.length > 0) validation.match_typed_subject_alt_names = sanMatchers(tls.subjectAltNames);
     if (tls.credentialName) {
-      common.combined_validation_context = { default_validation_context: validation, validation_context_sds_secret_config: sdsSecret(`kubernetes://${tls.credentialName}-cacert`, sdsCluster) };
+      common.combined_validation_context = { default_validation_context: validation, validation_context_sds_secret_config: credentialSecret(`${tls.credentialName}-cacert`) };
     } else {
       if (tls.caCertificates) validation.trusted_ca = { filename: tls.caCertificates };
       common.validation_context = validation;

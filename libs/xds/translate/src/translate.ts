@@ -1,4 +1,4 @@
-import type { MeshSnapshot, ProxyInfo } from '@aviary/mesh-model';
+import { CREDENTIAL_PREFIX, type MeshSnapshot, type ProxyInfo } from '@aviary/mesh-model';
 import type { ResourceTypeUrl } from '@aviary/xds-api';
 import { outboundClusters } from './clusters';
 import { Ctx, firstInstanceIp, interceptionNone, resolveTranslateOptions, type ResolvedTranslateOptions, type TranslateOptions } from './context';
@@ -14,6 +14,8 @@ export interface XdsResources {
   readonly routes: readonly NamedResource[];
   readonly clusters: readonly NamedResource[];
   readonly endpoints: readonly NamedResource[];
+  /** Credentials (`kubernetes://…` Secrets) the listeners and clusters reference, by SDS over ADS. */
+  readonly secrets: readonly NamedResource[];
   /** Human-readable notes on config the translator skipped or adjusted, sorted. */
   readonly problems: readonly string[];
 }
@@ -24,6 +26,8 @@ interface Part {
   readonly routes: readonly NamedResource[];
   readonly clusters: readonly NamedResource[];
   readonly endpoints: readonly NamedResource[];
+  /** The credential SDS names its listeners and clusters reference, sorted. */
+  readonly credentials: readonly string[];
   readonly problems: readonly string[];
 }
 
@@ -44,13 +48,50 @@ function finish(list: NamedResource[], problems: string[], kind: string): NamedR
 
 function finishPart(ctx: Ctx, generated: Generated): Part {
   const problems = ctx.problems;
+  const listeners = finish(generated.listeners, problems, 'listeners');
+  const clusters = finish(generated.clusters, problems, 'clusters');
+  const credentials = new Set<string>();
+  for (const r of [...listeners, ...clusters]) credentialNames(r.resource, credentials);
   return {
-    listeners: finish(generated.listeners, problems, 'listeners'),
+    listeners,
     routes: finish(generated.routes, problems, 'route configurations'),
-    clusters: finish(generated.clusters, problems, 'clusters'),
+    clusters,
     endpoints: finish(generated.endpoints, problems, 'cluster load assignments'),
+    credentials: [...credentials].sort(),
     problems,
   };
+}
+
+/** Collects the SDS names of credentials (`kubernetes://…`, fetched over ADS) a message references. */
+function credentialNames(value: unknown, out: Set<string>): void {
+  if (Array.isArray(value)) {
+    for (const v of value) credentialNames(v, out);
+    return;
+  }
+  if (value === null || typeof value !== 'object') return;
+  const o = value as Record<string, unknown>;
+  if (typeof o['name'] === 'string' && o['name'].startsWith(CREDENTIAL_PREFIX) && o['sds_config'] !== undefined) out.add(o['name']);
+  for (const v of Object.values(o)) if (typeof v === 'object') credentialNames(v, out);
+}
+
+/**
+ * The Secrets of the credentials a proxy's resources reference, from its own namespace only,
+ * and only to an authenticated proxy (the mTLS xDS port): anyone can claim a namespace on the
+ * plaintext port. A missing Secret is a problem, and what references it waits for it.
+ */
+function credentialSecrets(proxy: ProxyInfo, snapshot: MeshSnapshot, names: readonly string[], problems: string[]): NamedResource[] {
+  const out: NamedResource[] = [];
+  for (const name of names) {
+    if (proxy.authenticated !== true) {
+      problems.push(`credential ${name}: served only over an authenticated (mTLS) xDS stream; what uses it waits`);
+      continue;
+    }
+    const found = snapshot.credentials.resolve(proxy.namespace, name);
+    if (found.kind === 'missing') problems.push(`credential ${name}: ${found.reason}; what uses it waits`);
+    else if (found.kind === 'ca') out.push({ name, resource: { name, validation_context: { trusted_ca: { inline_string: found.caCert } } } });
+    else out.push({ name, resource: { name, tls_certificate: { certificate_chain: { inline_string: found.certChain }, private_key: { inline_string: found.privateKey } } } });
+  }
+  return out;
 }
 
 /**
@@ -82,14 +123,17 @@ function mergeFinished(first: readonly NamedResource[], second: readonly NamedRe
   return out;
 }
 
-function result(outbound: Part, inbound?: Part): XdsResources {
+function result(proxy: ProxyInfo, snapshot: MeshSnapshot, outbound: Part, inbound?: Part): XdsResources {
   const problems = [...outbound.problems, ...(inbound?.problems ?? [])];
   const empty: readonly NamedResource[] = [];
+  const credentials = inbound === undefined || inbound.credentials.length === 0 ? outbound.credentials : [...new Set([...outbound.credentials, ...inbound.credentials])].sort();
+  const secrets = credentials.length === 0 ? empty : credentialSecrets(proxy, snapshot, credentials, problems);
   return {
     listeners: mergeFinished(outbound.listeners, inbound?.listeners ?? empty, problems, 'listeners'),
     routes: mergeFinished(outbound.routes, inbound?.routes ?? empty, problems, 'route configurations'),
     clusters: mergeFinished(outbound.clusters, inbound?.clusters ?? empty, problems, 'clusters'),
     endpoints: mergeFinished(outbound.endpoints, inbound?.endpoints ?? empty, problems, 'cluster load assignments'),
+    secrets,
     problems: [...new Set(problems)].sort(),
   };
 }
@@ -125,7 +169,7 @@ function ownPart(proxy: ProxyInfo, snapshot: MeshSnapshot, options: ResolvedTran
  */
 export function translate(proxy: ProxyInfo, snapshot: MeshSnapshot, options?: TranslateOptions): XdsResources {
   const resolved = resolveTranslateOptions(options);
-  return result(sharedPart(proxy, snapshot, resolved), ownPart(proxy, snapshot, resolved));
+  return result(proxy, snapshot, sharedPart(proxy, snapshot, resolved), ownPart(proxy, snapshot, resolved));
 }
 
 /** Plain resources by type URL: what a cache builds a snapshot from (the xDS cache's `SnapshotInput` has this shape). */
@@ -138,6 +182,7 @@ export function toSnapshotInput(resources: XdsResources, msgs = (list: readonly 
     [T.RouteConfiguration]: msgs(resources.routes),
     [T.Cluster]: msgs(resources.clusters),
     [T.ClusterLoadAssignment]: msgs(resources.endpoints),
+    ...(resources.secrets.length > 0 && { [T.Secret]: msgs(resources.secrets) }),
   };
 }
 
@@ -233,7 +278,7 @@ export function cachedTranslation(options?: TranslateOptions): CachedTranslation
       shared = sharedPart(proxy, snapshot, resolved);
       cache.parts.set(key, shared);
     }
-    return toSnapshotInput(result(shared, ownPart(proxy, snapshot, resolved)), msgs);
+    return toSnapshotInput(result(proxy, snapshot, shared, ownPart(proxy, snapshot, resolved)), msgs);
   };
 
   const translateEndpoints = (proxy: ProxyInfo, snapshot: MeshSnapshot, names: readonly string[]): ResourcesByType | undefined => {
@@ -295,5 +340,6 @@ const groupKeys = new WeakMap<ProxyInfo, string>();
 function groupKeyOf(proxy: ProxyInfo): string {
   const labels = Object.keys(proxy.labels).sort().map((k) => [k, proxy.labels[k]]);
   const ips = proxy.kind === 'sidecar' ? [proxy.ip ?? '', firstInstanceIp(proxy.metadata) ?? ''] : [];
-  return JSON.stringify([proxy.kind, proxy.namespace, labels, interceptionNone(proxy.metadata), ips]);
+  // Authenticated or not decides whether credentials are served (see credentialSecrets).
+  return JSON.stringify([proxy.kind, proxy.namespace, labels, interceptionNone(proxy.metadata), ips, proxy.authenticated === true]);
 }

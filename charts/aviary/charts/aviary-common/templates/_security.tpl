@@ -10,6 +10,10 @@ runAsGroup: {{ .Values.securityContext.runAsGroup }}
 fsGroup: {{ .Values.securityContext.runAsGroup }}
 seccompProfile:
   type: RuntimeDefault
+{{- with .Values.securityContext.sysctls }}
+sysctls:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 {{- end -}}
 
 {{- define "aviary-common.containerSecurityContext" -}}

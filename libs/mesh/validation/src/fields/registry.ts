@@ -112,6 +112,7 @@ const loadBalancer: Rules = {
 const clientTls: Rules = {
   '': translated('cluster transport_socket (UpstreamTlsContext)', true),
   caCrl: rejected('tls.caCrl', 'certificate revocation lists are not configured'),
+  credentialName: rejected('tls.credentialName', 'client certificates from Secrets are served to gateway servers only; use clientCertificate, privateKey and caCertificates (files)'),
 };
 
 const outlierDetection: Rules = {
@@ -150,7 +151,7 @@ const serverTls: Rules = {
   privateKey: translated('tls_certificates private_key filename'),
   caCertificates: translated('validation_context trusted_ca filename'),
   caCrl: rejected('tls.caCrl', 'certificate revocation lists are not configured'),
-  credentialName: translated('SDS secret `kubernetes://<credentialName>` (and `-cacert` for MUTUAL)'),
+  credentialName: translated('SDS secret `kubernetes://<credentialName>` (and `-cacert` for MUTUAL) by ADS from pilot, read from the Secret of that name in the gateway\'s namespace, for authenticated (mTLS xDS) proxies only'),
   credentialNames: rejected('tls.credentialNames', 'use credentialName'),
   caCertCredentialName: rejected('tls.caCertCredentialName', 'put ca.crt in the credentialName secret'),
   tlsCertificates: rejected('tls.tlsCertificates', 'use serverCertificate and privateKey, or credentialName'),

@@ -30,6 +30,11 @@ export const pilotConfig = defineConfig({
     maxConfigKeys: option(Type.Integer({ minimum: 100, maximum: 1_000_000 }), 20_000, 'most mapping keys (all levels, all documents) in one config POST'),
     configSource: option(Type.Union([Type.Literal('nats'), Type.Literal('kubernetes')]), 'nats', 'where mesh config and the registry come from: NATS KV (local mode) or the Kubernetes API (CRDs, Services, EndpointSlices)'),
     kubeconfig: option(Type.String(), '', 'kubeconfig file for configSource kubernetes (empty: $KUBECONFIG, ~/.kube/config, then in-cluster)'),
+    credentialSecrets: option(
+      Type.Boolean(),
+      true,
+      'with configSource kubernetes: read TLS Secrets (tls.crt/tls.key/ca.crt, or cert/key/cacert) of every namespace for Gateway and DestinationRule credentialName, kept in memory only and served by SDS over ADS to authenticated proxies of the Secret\'s namespace (needs get/list/watch on secrets)',
+    ),
     kubernetesResyncMs: option(Millis(0, 86_400_000), 300_000, 'periodic relist of every watched Kubernetes kind (0: off)'),
     meshConfigFile: option(Type.String(), '', 'MeshConfig file (YAML/JSON; its extensionProviders feed AuthorizationPolicy CUSTOM); validated at boot, unknown fields refused; empty: none'),
     jwksFetchTimeoutMs: option(Millis(100, 60_000), 5_000, 'timeout of one RequestAuthentication jwksUri fetch when the rule sets none'),

@@ -7,7 +7,8 @@ import { T } from '../envoy';
  * clusters become static; every RDS reference is replaced by its route configuration inline;
  * every EDS cluster becomes STATIC with its ClusterLoadAssignment. SDS secret references stay
  * dynamic and need the `sds-grpc` cluster (a Unix socket, as the agent's bootstrap has it) that
- * is added here, with `xds-grpc` and the access log cluster `aviary-als`.
+ * is added here, with `xds-grpc` (the ADS stream credentials come over) and the access log
+ * cluster `aviary-als`.
  */
 
 export interface NamedResources {
@@ -70,5 +71,7 @@ export function staticBootstrap(nodeId: string, resources: NamedResources): Msg 
         pipeCluster('xds-grpc', '/tmp/aviary-validate/xds.sock'),
       ],
     },
+    // Credentials (credentialName) come by SDS over ADS, as from pilot: the ADS stream must exist.
+    dynamic_resources: { ads_config: { api_type: 'GRPC', transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: 'xds-grpc' } }] } },
   };
 }
