@@ -11,6 +11,7 @@ import {
   parseLabels,
   pilotTlsSetting,
   startAppProbeServer,
+  PROBE_SOURCE_ADDRESS,
   type AppProbeServer,
   type HostPort,
 } from '@aviary/agent';
@@ -175,7 +176,7 @@ export async function buildGateway(ctx: ComponentContext<GatewayConfig>): Promis
       });
       // App probes are answered from the start (as Istio's status server): the app's liveness
       // must not wait for Envoy's config and certificate.
-      if (config.appProbePort !== 0) appProbes = await startAppProbeServer({ host: bindHost, port: config.appProbePort, probers, podIp: config.podIp });
+      if (config.appProbePort !== 0) appProbes = await startAppProbeServer({ host: bindHost, port: config.appProbePort, probers, podIp: config.podIp, ...(config.platform === 'kubernetes' && { sourceAddress: PROBE_SOURCE_ADDRESS }) });
       await agent.start();
       return {
         mode: config.mode,

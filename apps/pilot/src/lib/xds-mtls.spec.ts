@@ -186,7 +186,7 @@ describe('xDS over mTLS (15012)', () => {
     discovery.setCredentials(new Map([['gw/ingress-cert', { certChain: 'CHAIN-PEM', privateKey: 'KEY-PEM', version: '1' }]]));
     // Asks for the Secret, then for clusters: the first answer is the Secret when it is served,
     // else the clusters (a stream is answered in order; an unresolvable name gets no answer).
-    const firstAnswer = async (stream: RawAdsStream, node: string): Promise<{ type_url: string; resources: unknown[] }> => {
+    const firstAnswer = async (stream: RawAdsStream, node: string) => {
       stream.send({ node: RawAdsStream.node(node, { SERVICE_ACCOUNT: 'ingress', LABELS: { istio: 'ingressgateway' } }), type_url: TypeUrl.Secret, resource_names: ['kubernetes://ingress-cert'] });
       stream.send({ type_url: TypeUrl.Cluster, resource_names: [] });
       return stream.next();

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { createServer as createTcpServer, type Server as TcpServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAviaryError } from '@aviary/errors';
-import { parseAppProbers, startAppProbeServer, type AppProbeServer } from './app-probe';
+import { parseAppProbers, PROBE_SOURCE_ADDRESS, runProbe, startAppProbeServer, type AppProbeServer } from './app-probe';
 
 /** A stand-in app: /healthz 200 (echoing the probe's header), /sick 503, /slow never answers. */
 let app: Server;
@@ -17,7 +17,7 @@ const listen = (s: Server | TcpServer): Promise<number> => new Promise((r) => s.
 
 beforeAll(async () => {
   app = createServer((req, res) => {
-    seen.push({ url: req.url, probe: req.headers['x-probe'] as string | undefined });
+    seen.push({ url: req.url, probe: req.headers['x-probe'] as string | undefined, from: req.socket.remoteAddress });
     if (req.url === '/slow') return;
     res.writeHead(req.url === '/healthz' ? 200 : 503).end();
   });
@@ -51,7 +51,7 @@ const probe = async (path: string): Promise<number> => (await fetch(`http://127.
 describe('app probe server (the injector\'s /app-health/ rewrites)', () => {
   it('runs the original httpGet probe against the app and answers with the app\'s status', async () => {
     expect(await probe('/app-health/web/readyz')).toBe(200);
-    expect(seen.at(-1)).toEqual({ url: '/healthz', probe: 'ready' });
+    expect(seen.at(-1)).toMatchObject({ url: '/healthz', probe: 'ready' });
     expect(await probe('/app-health/web/livez')).toBe(503);
   });
 
@@ -67,6 +67,17 @@ describe('app probe server (the injector\'s /app-health/ rewrites)', () => {
   it('answers 404 for paths that are no rewritten probe', async () => {
     expect(await probe('/app-health/other/readyz')).toBe(404);
     expect(await probe('/stats')).toBe(404);
+  });
+});
+
+describe('probes under iptables capture', () => {
+  it("leave from 127.0.0.6 (the capture rules' passthrough source), so STRICT inbound mTLS never sees them; other hosts keep the default source", async () => {
+    const [prober] = parseAppProbers(JSON.stringify({ '/app-health/web/readyz': { httpGet: { path: '/healthz', port: appPort } } })).values();
+    expect((await runProbe(prober!, '127.0.0.1', PROBE_SOURCE_ADDRESS)).status).toBe(200);
+    expect(seen.at(-1)?.from).toBe('127.0.0.6');
+    const [elsewhere] = parseAppProbers(JSON.stringify({ '/app-health/web/readyz': { httpGet: { host: '127.0.0.1', path: '/healthz', port: appPort } } })).values();
+    expect((await runProbe(elsewhere!, '10.1.2.3', PROBE_SOURCE_ADDRESS)).status).toBe(200);
+    expect(seen.at(-1)?.from).toBe('127.0.0.1');
   });
 });
 

@@ -105,16 +105,22 @@ export interface ProbeResult {
   readonly detail: string;
 }
 
+/** Istio's inbound passthrough source: the capture rules let connections from it to the pod go straight to the app. */
+export const PROBE_SOURCE_ADDRESS = '127.0.0.6';
+
 /**
  * Runs one probe as the kubelet would: httpGet follows no redirect and skips certificate checks
- * (HTTPS), tcpSocket only connects. `defaultHost` is the pod IP (the kubelet probes the pod IP;
- * the agent's uid is never captured, so the probe reaches the app directly).
+ * (HTTPS), tcpSocket only connects. `defaultHost` is the pod IP (the kubelet probes the pod IP).
+ * With `sourceAddress` (127.0.0.6 under iptables capture, as Istio's prober) a probe of the pod
+ * IP leaves from that address: the proxy's own uid calling its pod is otherwise redirected into
+ * the inbound listener, where STRICT mTLS would refuse the plaintext probe.
  */
-export function runProbe(prober: AppProber, defaultHost: string): Promise<ProbeResult> {
+export function runProbe(prober: AppProber, defaultHost: string, sourceAddress?: string): Promise<ProbeResult> {
   const host = prober.host ?? defaultHost;
+  const localAddress = sourceAddress !== undefined && host === defaultHost ? sourceAddress : undefined;
   if (prober.kind === 'tcpSocket') {
     return new Promise((resolve) => {
-      const socket = connect({ host, port: prober.port, timeout: prober.timeoutMs });
+      const socket = connect({ host, port: prober.port, timeout: prober.timeoutMs, ...(localAddress !== undefined && { localAddress }) });
       const done = (r: ProbeResult): void => {
         socket.destroy();
         resolve(r);
@@ -127,7 +133,7 @@ export function runProbe(prober: AppProber, defaultHost: string): Promise<ProbeR
   return new Promise((resolve) => {
     const headers: Record<string, string> = { 'user-agent': 'kube-probe/aviary', accept: '*/*' };
     for (const h of prober.headers) headers[h.name.toLowerCase()] = h.value;
-    const options = { host, port: prober.port, path: prober.path, method: 'GET', headers, timeout: prober.timeoutMs, rejectUnauthorized: false, agent: false as const };
+    const options = { host, port: prober.port, path: prober.path, method: 'GET', headers, timeout: prober.timeoutMs, rejectUnauthorized: false, agent: false as const, ...(localAddress !== undefined && { localAddress }) };
     const req = prober.scheme === 'HTTPS' ? httpsRequest(options) : httpRequest(options);
     let settled = false;
     const done = (r: ProbeResult): void => {
@@ -161,6 +167,8 @@ export async function startAppProbeServer(opts: {
   readonly probers: ReadonlyMap<string, AppProber>;
   /** Where probes without a host go: the pod IP. */
   readonly podIp: string;
+  /** Source address of probes of the pod IP (see `runProbe`): 127.0.0.6 under iptables capture. */
+  readonly sourceAddress?: string;
 }): Promise<AppProbeServer> {
   const server: Server = createServer((req, res) => {
     req.resume();
@@ -170,7 +178,7 @@ export async function startAppProbeServer(opts: {
       res.writeHead(prober === undefined ? 404 : 405, { 'content-type': 'text/plain' }).end(prober === undefined ? 'no such app probe\n' : 'GET only\n');
       return;
     }
-    void runProbe(prober, opts.podIp).then((r) => {
+    void runProbe(prober, opts.podIp, opts.sourceAddress).then((r) => {
       // A 1xx or an out-of-range status from the app is a failure, as for the kubelet.
       const status = r.status >= 200 && r.status < 600 ? r.status : 500;
       res.writeHead(status, { 'content-type': 'text/plain' }).end(`${r.detail}\n`);

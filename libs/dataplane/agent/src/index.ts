@@ -11,5 +11,5 @@ export { citadelTlsSetting, CITADEL_TLS_PORT, IdentityManager } from './identity
 export type { IdentityEvent, IdentityOptions, WorkloadCertificate } from './identity';
 export { SdsServer, tlsCertificateSecret, validationContextSecret, WORKLOAD_SECRET, ROOT_SECRET } from './sds-server';
 export type { SdsEvent } from './sds-server';
-export { parseAppProbers, runProbe, startAppProbeServer } from './app-probe';
+export { parseAppProbers, runProbe, startAppProbeServer, PROBE_SOURCE_ADDRESS } from './app-probe';
 export type { AppProber, AppProbeServer, ProbeResult } from './app-probe';

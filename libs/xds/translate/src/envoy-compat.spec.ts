@@ -132,3 +132,12 @@ describe('auto mTLS (no DestinationRule TLS), as Istio', () => {
     expect(cluster([obj('PeerAuthentication', 'default', { mtls: { mode: 'STRICT' } })]).transport_socket_matches).toBeDefined();
   });
 });
+
+describe("a service port that is one of the sidecar's own ports", () => {
+  it('gets no virtual outbound listener (Envoy would refuse the LDS update: duplicate address of the static 15021 listener)', () => {
+    const r = run([...mesh, svc('monitoring', 'HTTP', 15021), we('m-1', '10.0.1.4', 'monitoring')]);
+    expect(r.listeners.map((l) => l.name)).not.toContain('0.0.0.0_15021');
+    expect(r.listeners.map((l) => l.name)).toContain('0.0.0.0_8080');
+    expect(r.problems).toContain("outbound port 15021 (monitoring.default.svc.cluster.local) is one of the sidecar's own ports: no listener, its traffic is passed through");
+  });
+});

@@ -21,6 +21,15 @@ export const OUTBOUND_PORT = 15001;
 /** Istio's InboundPassthroughBindIpv4. */
 export const INBOUND_PASSTHROUGH_BIND = '127.0.0.6';
 
+/**
+ * Ports the sidecar's own bootstrap listens on (Istio's well-known ports: admin 15000, outbound
+ * 15001, inbound 15006, app probes 15020, readiness 15021, stats 15090). A virtual outbound
+ * listener on one of them has the address of a static listener and Envoy refuses the whole LDS
+ * update ("duplicate address"), so a service port among them (e.g. a control plane's
+ * monitoring port 15021) gets none: its traffic takes `virtualOutbound` (passthrough).
+ */
+export const PROXY_PORTS: ReadonlySet<number> = new Set([15000, OUTBOUND_PORT, 15006, 15020, 15021, 15090]);
+
 /** Outbound listeners report as the source of the request. */
 const SOURCE = { reporter: 'source' } as const;
 
@@ -99,6 +108,10 @@ function outbound(ctx: Ctx, out: Generated): void {
     return egressProxy ?? (bind === undefined ? PASSTHROUGH_CLUSTER : undefined);
   };
   for (const plan of planEgress(ctx)) {
+    if (plan.bind === undefined && !none && PROXY_PORTS.has(plan.port)) {
+      ctx.problem(`outbound port ${plan.port} (${plan.services.map((s) => s.service.hostname).join(', ')}) is one of the sidecar's own ports: no listener, its traffic is passed through`);
+      continue;
+    }
     const address = plan.bind ?? '0.0.0.0';
     const listenerName = `${address}_${plan.port}`;
     const base = {
