@@ -82,11 +82,12 @@ const get = () => new Promise((done) => {
 })();`;
 }
 
-/** A script for `node -e` in the demo-service image: `n` GETs of `url`, outcomes counted ("<status> <body>" or "error <code>"). */
-function requests(url: string, n: number): string {
+/** A script for `node -e` in the demo-service image: `n` GETs of `url` (and more until `minMs` have passed), outcomes counted ("<status> <body>" or "error <code>"). */
+function requests(url: string, n: number, minMs = 0): string {
   return `(async () => {
   const out = {};
-  for (let i = 0; i < ${n}; i++) {
+  const t0 = Date.now();
+  for (let i = 0; i < ${n} || Date.now() - t0 < ${minMs}; i++) {
     let k;
     try {
       const r = await fetch(${JSON.stringify(url)}, { signal: AbortSignal.timeout(5000) });
@@ -360,9 +361,34 @@ spec:
       ssl.cleanup();
     }
   }, 420_000);
-  // Tried on the node (run of 2026-12-05 08:04): `kubectl rollout status deployment/hello-v1`
-  // did not finish within 120 s after `rollout restart` under traffic; not diagnosed yet.
-  it.todo('kubectl rollout restart of v1 and a pod deletion under traffic: no failed request');
+  it('kubectl rollout restart of v1 and a pod deletion under traffic: no failed request', async () => {
+    const url = `http://hello.${MESH}.svc.cluster.local/`;
+    const before = Object.fromEntries((await pods(MESH, 'app=hello')).map((p) => [p.metadata.name, p.metadata.labels['version']]));
+    // Client -> hello through the sidecars for the whole change, one request after another.
+    const traffic = fromClient(requests(url, 0, 45_000));
+    await new Promise((r) => setTimeout(r, 2_000));
+    const t = Date.now();
+    await kubectl('-n', MESH, 'rollout', 'restart', 'deployment/hello-v1');
+    await kubectl('-n', MESH, 'rollout', 'status', 'deployment/hello-v1', '--timeout=180s');
+    log(`rollout restart of hello-v1 finished in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    const v2 = Object.keys(before).find((n) => before[n] === 'v2')!;
+    await kubectl('-n', MESH, 'delete', 'pod', v2, '--wait=false');
+    await eventually('a new hello-v2 pod Ready', 180_000, async () => {
+      const now = await pods(MESH, 'app=hello,version=v2');
+      return now.some((p) => p.metadata.name !== v2 && isPodReady(p)) ? true : undefined;
+    });
+    const counts = await traffic;
+    log(`requests during rollout restart + pod deletion: ${JSON.stringify(counts)}`);
+    expect(Object.keys(counts).every((k) => k.startsWith('200 hello from hello v'))).toBe(true);
+    const after = await pods(MESH, 'app=hello');
+    expect(after.every((p) => before[p.metadata.name] === undefined)).toBe(true);
+  }, 420_000);
+
+  it("every proxy's config was accepted: pilot's syncz shows no NACK", async () => {
+    const syncz = JSON.parse(await kubectl('-n', 'istio-system', 'exec', 'deploy/aviary-pilot', '--', 'node', '-e', `fetch('http://127.0.0.1:15014/debug/syncz').then((r) => r.text()).then((t) => process.stdout.write(t))`)) as { proxy: string; type: string; status: string }[];
+    expect(syncz.length).toBeGreaterThan(0);
+    expect(syncz.filter((s) => s.status === 'NACKED')).toEqual([]);
+  }, 60_000);
   it('telemetry: the sidecars report istio_requests_total for v1 and v2 (mutual TLS) to the collector, and the graph has the client -> hello edge', async () => {
     const collector = async (path: string): Promise<string> =>
       kubectl('-n', 'istio-system', 'exec', 'deploy/aviary-telemetry-collector', '--', '/usr/local/bin/node', '-e', `fetch('http://127.0.0.1:15020${path}').then((r) => r.text()).then((t) => process.stdout.write(t))`);

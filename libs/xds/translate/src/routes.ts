@@ -31,9 +31,13 @@ function otherHostOnRetry(): Msg {
   return { retry_host_predicate: [{ name: N.previousHosts, typed_config: typed(T.PreviousHostsPredicate) }], host_selection_retry_max_attempts: 5 };
 }
 
+const DEFAULT_RETRY_ON = 'connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes';
+/** Istio's default retriable status: a 503 (e.g. the server-side sidecar finding its app gone during a rollout) is tried on another host. */
+const DEFAULT_RETRIABLE_CODES = [503];
+
 /** Istio's default retry policy for sidecars and routers. */
 export function defaultRetryPolicy(): Msg {
-  return { retry_on: 'connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes', num_retries: wrap(2), ...otherHostOnRetry() };
+  return { retry_on: DEFAULT_RETRY_ON, num_retries: wrap(2), retriable_status_codes: DEFAULT_RETRIABLE_CODES, ...otherHostOnRetry() };
 }
 
 /** The route a host without VirtualService gets: everything to the default cluster. */
@@ -168,8 +172,10 @@ function retryPolicy(ctx: Ctx, r: HTTPRoute): Msg | undefined {
   const proxyless = ctx.proxy.kind === 'proxyless';
   if (!r.retries) return proxyless ? undefined : defaultRetryPolicy();
   if (r.retries.attempts !== undefined && r.retries.attempts <= 0) return undefined;
-  const tokens = (r.retries.retryOn ?? (proxyless ? 'unavailable' : 'connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes')).split(',').map((t) => t.trim()).filter(Boolean);
-  const codes = tokens.filter((t) => /^\d+$/.test(t)).map(Number);
+  const tokens = (r.retries.retryOn ?? (proxyless ? 'unavailable' : DEFAULT_RETRY_ON)).split(',').map((t) => t.trim()).filter(Boolean);
+  // As Istio: status codes named in retryOn, else the default 503 when retryOn is not given.
+  const named = tokens.filter((t) => /^\d+$/.test(t)).map(Number);
+  const codes = named.length > 0 || r.retries.retryOn !== undefined || proxyless ? named : DEFAULT_RETRIABLE_CODES;
   const on = tokens.filter((t) => !/^\d+$/.test(t));
   if (codes.length > 0 && !on.includes('retriable-status-codes')) on.push('retriable-status-codes');
   const perTry = duration(r.retries.perTryTimeout);
