@@ -5,7 +5,10 @@
 // agent's /app-health/ rewrites), each sidecar holding a SPIFFE certificate that citadel issued
 // over TLS for its service-account token, client -> hello through the sidecars reaching both
 // versions, DestinationRule subsets choosing sidecars by their labels, PeerAuthentication STRICT refusing plaintext to a pod port, AuthorizationPolicy DENY
-// answering 403, the sidecars' request telemetry in the collector. Needs root; skipped otherwise.
+// answering 403, the ingress gateway serving HTTPS with a certificate from a Kubernetes Secret
+// (credentialName) while its split moves from 90/10 to 50/50, a rollout restart and a pod
+// deletion under traffic without a failed request, no NACK anywhere, and the sidecars' request
+// telemetry in the collector. Needs root; skipped otherwise.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OpenSsl } from '@aviary/testing';
