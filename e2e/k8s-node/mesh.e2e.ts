@@ -387,6 +387,54 @@ spec:
     expect(after.every((p) => before[p.metadata.name] === undefined)).toBe(true);
   }, 420_000);
 
+  it('a Canary promotes v2 from the per-version telemetry: the controller in pilot writes the VirtualService weights and the Canary status through the API server', async () => {
+    const host = `hello.${MESH}.svc.cluster.local`;
+    await apply(`
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: hello, namespace: ${MESH} }
+spec:
+  hosts: [${host}]
+  http:
+    - name: hello
+      route:
+        - { destination: { host: ${host}, subset: v1 }, weight: 100 }
+        - { destination: { host: ${host}, subset: v2 }, weight: 0 }
+`);
+    const traffic = fromClient(requests(`http://${host}/`, 0, 40_000));
+    await new Promise((r) => setTimeout(r, 3_000));
+    const t = Date.now();
+    await apply(`
+apiVersion: networking.aviary.dev/v1alpha1
+kind: Canary
+metadata: { name: hello, namespace: ${MESH} }
+spec:
+  target: { virtualService: hello, route: hello }
+  stable: { host: ${host}, subset: v1 }
+  canary: { host: ${host}, subset: v2 }
+  steps: [{ weight: 20 }, { weight: 60 }]
+  analysis: { interval: 2s, maxDataAge: 6s, minRequests: 5, successRate: 95, failedChecksLimit: 2 }
+  failurePolicy: Rollback
+`);
+    type CanaryObject = { status?: { phase?: string; currentWeight?: number; conditions?: { type: string; status: string }[] } };
+    const promoted = await eventually('the Canary Promoted', 120_000, async () => {
+      const c = JSON.parse(await kubectl('-n', MESH, 'get', 'canary', 'hello', '-o', 'json')) as CanaryObject;
+      return c.status?.phase === 'Promoted' ? c : undefined;
+    });
+    log(`canary promoted in ${((Date.now() - t) / 1000).toFixed(1)} s: ${JSON.stringify(promoted.status)}`);
+    expect(promoted.status?.currentWeight).toBe(100);
+    const vs = JSON.parse(await kubectl('-n', MESH, 'get', 'virtualservice', 'hello', '-o', 'json')) as { spec: { http: { route: { destination: { subset: string }; weight: number }[] }[] } };
+    expect(vs.spec.http[0]!.route.map((r) => [r.destination.subset, r.weight])).toEqual([
+      ['v1', 0],
+      ['v2', 100],
+    ]);
+    const counts = await traffic;
+    log(`requests during the canary: ${JSON.stringify(counts)}`);
+    expect(Object.keys(counts).every((k) => k.startsWith('200 hello from hello v'))).toBe(true);
+    expect(counts['200 hello from hello v2']).toBeGreaterThan(0);
+    await kubectl('-n', MESH, 'delete', 'canary,virtualservice', 'hello');
+  }, 300_000);
+
   it("every proxy's config was accepted: pilot's syncz shows no NACK", async () => {
     const syncz = JSON.parse(await kubectl('-n', 'istio-system', 'exec', 'deploy/aviary-pilot', '--', 'node', '-e', `fetch('http://127.0.0.1:15014/debug/syncz').then((r) => r.text()).then((t) => process.stdout.write(t))`)) as { proxy: string; type: string; status: string }[];
     expect(syncz.length).toBeGreaterThan(0);

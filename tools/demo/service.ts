@@ -80,10 +80,15 @@ server.listen(config.port, config.host, () => {
   process.stdout.write(`${JSON.stringify({ msg: 'ready', pid: process.pid, service: config.name, version: config.version, address, port })}\n`);
 });
 
+// Graceful: no new connections, idle keep-alive connections closed, requests in flight answered
+// (a rollout's last requests to this pod still succeed); whatever is still open after 5 s is cut.
 const stop = (): void => {
   server.close(() => process.exit(0));
-  server.closeAllConnections();
-  setTimeout(() => process.exit(0), 2_000).unref();
+  server.closeIdleConnections();
+  setTimeout(() => {
+    server.closeAllConnections();
+    process.exit(0);
+  }, 5_000).unref();
 };
 process.once('SIGTERM', stop);
 process.once('SIGINT', stop);
