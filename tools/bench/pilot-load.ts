@@ -99,6 +99,9 @@ class Stream {
   sinceMark: Record<string, number> = {};
   markAcks: number[] = [];
   bytesIn = 0;
+  bytesAtMark = 0;
+  /** Endpoints in the last EDS response of each cluster (a check that both servers have the whole registry). */
+  readonly endpointsByCluster = new Map<string, number>();
 
   constructor(
     readonly index: number,
@@ -167,7 +170,9 @@ class Stream {
         const c = tCla.decode(any.value) as Decoded;
         const name = c['cluster_name'] as string;
         st.received.add(name);
-        if (mark && name.endsWith(mark.hostSuffix) && claAddresses(c).includes(mark.address)) carriesMark = true;
+        const addresses = claAddresses(c);
+        this.endpointsByCluster.set(name, addresses.length);
+        if (mark && name.endsWith(mark.hostSuffix) && addresses.includes(mark.address)) carriesMark = true;
       } else {
         const r = lookupType(typeNameOf(TypeUrl.RouteConfiguration)).decode(any.value) as Decoded;
         st.received.add(r['name'] as string);
@@ -234,6 +239,7 @@ class Load {
         maxMs: times.at(-1),
         loadCpuMs: (cpu.user + cpu.system) / 1000,
         resourcesHeld: { cds: subs(CDS), eds: subs(EDS), lds: subs(LDS), rds: subs(RDS) },
+        endpointsHeld: this.streams.reduce((n, s) => n + [...s.endpointsByCluster.values()].reduce((m, k) => m + k, 0), 0),
         bytesIn: this.streams.reduce((n, s) => n + s.bytesIn, 0),
         responses: this.streams.reduce((n, s) => n + [...s.types.values()].reduce((m, st) => m + st.responses, 0), 0),
       });
@@ -244,6 +250,7 @@ class Load {
     for (const s of this.streams) {
       s.sinceMark = {};
       s.markAcks = [];
+      s.bytesAtMark = s.bytesIn;
     }
     this.mark = { id, at: now(), address, hostSuffix: `|${host}` };
   }
@@ -259,7 +266,8 @@ class Load {
       if (s.markAcks.length > 0) acked.push({ stream: s.index, ms: Math.max(...s.markAcks) });
       if (Object.keys(s.sinceMark).length > 0) pushed.push({ stream: s.index, types: s.sinceMark });
     }
-    send({ evt: 'report', id, markAt: mark.at, interested, acked, pushed, errors: this.streams.filter((s) => s.error).map((s) => `${s.index}: ${s.error}`).slice(0, 5) });
+    const bytesSinceMark = this.streams.reduce((n, s) => n + s.bytesIn - s.bytesAtMark, 0);
+    send({ evt: 'report', id, markAt: mark.at, interested, acked, pushed, bytesSinceMark, errors: this.streams.filter((s) => s.error).map((s) => `${s.index}: ${s.error}`).slice(0, 5) });
   }
 
   stop(): void {
