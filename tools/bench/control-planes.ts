@@ -105,10 +105,31 @@ export async function ensureIstiod(root: string): Promise<string> {
   return out.trim().split('\n').at(-1)!;
 }
 
+/**
+ * istiod's own ConfigMaps as its Helm chart (istio.io/istio manifests/charts/istio-control/
+ * istio-discovery, the version ensure-istiod.sh builds) renders them with default values:
+ * `istio` (mesh config) and `istio-sidecar-injector` (the injection template and its values),
+ * for `kubectl apply -n istio-system`. istiod reads both from the API server as in an install.
+ */
+export async function istiodChartConfigMaps(root: string, helm: string): Promise<string> {
+  const moduleDir = (await run('bash', [join(root, 'tools', 'istio', 'ensure-istiod.sh'), '--module-dir'])).trim();
+  const chart = join(moduleDir, 'manifests', 'charts', 'istio-control', 'istio-discovery');
+  if (!existsSync(join(chart, 'Chart.yaml'))) throw new Error(`no istiod chart at ${chart}`);
+  const home = await mkdtemp(join(tmpdir(), 'aviary-bench-helm-'));
+  try {
+    const helmEnv = { HELM_CACHE_HOME: join(home, 'cache'), HELM_CONFIG_HOME: join(home, 'config'), HELM_DATA_HOME: join(home, 'data') };
+    return await run(helm, ['template', 'istiod', chart, '-n', 'istio-system', '--show-only', 'templates/configmap.yaml', '--show-only', 'templates/istiod-injector-configmap.yaml'], { env: helmEnv });
+  } finally {
+    await rm(home, { recursive: true, force: true });
+  }
+}
+
 export interface Istiod {
   readonly child: ChildProcess;
   readonly xdsPort: number;
   readonly httpPort: number;
+  /** The webhooks' port (`/inject`, validation), TLS with istiod's own DNS certificate. */
+  readonly httpsPort: number;
   readonly env: Readonly<Record<string, string>>;
   readonly args: readonly string[];
   stop(): Promise<void>;
@@ -173,7 +194,7 @@ export async function startIstiod(binary: string, kubeconfig: string, opts: { cp
     if (ok) break;
     await sleep(100);
   }
-  return { child, xdsPort, httpPort, env, args, stop };
+  return { child, xdsPort, httpPort, httpsPort, env, args, stop };
 }
 
 /** Live memory after a forced collection, in bytes, as the runtime itself counts it. */
@@ -183,17 +204,25 @@ export interface AfterGc {
   readonly detail: Readonly<Record<string, number>>;
 }
 
-/** runtime.GC() in istiod through pprof's `gc=1`, then its runtime.MemStats. */
+/**
+ * runtime.GC() in istiod through pprof's `gc=1`, twice, then its runtime.MemStats. Twice because a
+ * sync.Pool (grpc-go's buffer pools, protobuf marshal buffers) survives one collection in its
+ * victim cache and is dropped by the next.
+ */
 export async function goCollectGarbage(httpPort: number): Promise<AfterGc> {
-  const res = await fetch(`http://127.0.0.1:${httpPort}/debug/pprof/heap?gc=1&debug=1`);
-  if (res.status !== 200) throw new Error(`istiod /debug/pprof/heap: ${res.status}`);
-  const stats = parseGoMemStats(await res.text());
+  let text = '';
+  for (let i = 0; i < 2; i++) {
+    const res = await fetch(`http://127.0.0.1:${httpPort}/debug/pprof/heap?gc=1&debug=1`);
+    if (res.status !== 200) throw new Error(`istiod /debug/pprof/heap: ${res.status}`);
+    text = await res.text();
+  }
+  const stats = parseGoMemStats(text);
   const pick = ['HeapInuse', 'HeapIdle', 'HeapReleased', 'StackInuse', 'Sys', 'NumGC'];
   return { liveBytes: goLiveBytes(stats), detail: Object.fromEntries(pick.map((k) => [k, stats[k] ?? NaN])) };
 }
 
 /**
- * A full collection in a Node process started with `--inspect=127.0.0.1:<port>`, over the
+ * Two full collections in a Node process started with `--inspect=127.0.0.1:<port>`, over the
  * inspector protocol (HeapProfiler.collectGarbage), then Runtime.getHeapUsage. The session is
  * closed again at once; nothing else of the inspector is used.
  */
@@ -224,6 +253,8 @@ export async function v8CollectGarbage(inspectPort: number): Promise<AfterGc> {
       ws.send(JSON.stringify({ id, method }));
     });
   try {
+    // Twice, as for Go: the same number of forced collections on both sides.
+    await call('HeapProfiler.collectGarbage');
     await call('HeapProfiler.collectGarbage');
     const usage = await call('Runtime.getHeapUsage');
     return { liveBytes: usage['usedSize']!, detail: { usedSize: usage['usedSize']!, totalSize: usage['totalSize']! } };

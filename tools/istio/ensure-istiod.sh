@@ -9,6 +9,9 @@
 # Contract: idempotent; safe to call concurrently (flock); logs go to stderr; the ONLY line on
 # stdout is the absolute path of the binary (~/.cache/aviary-istio/<version>/bin/pilot-discovery).
 # Exit != 0 on failure. Cold build: ~6 min on 2 cores (niced).
+# `ensure-istiod.sh --module-dir` prints instead the directory of istio.io/istio at the same version
+# in the Go module cache (downloaded if absent), for its Helm charts (manifests/charts): the
+# benchmarks render istiod's own injection ConfigMap from them with helm.
 # Env: AVIARY_ISTIO_CACHE (default ~/.cache/aviary-istio), AVIARY_ISTIO_NICE (default 10).
 set -euo pipefail
 
@@ -27,6 +30,11 @@ log() { printf '[ensure-istiod] %s\n' "$*" >&2; }
 complete() { [[ -x "${BIN}/pilot-discovery" && -f "${ROOT}/.complete" ]]; }
 
 main() {
+  if [[ "${1:-}" == "--module-dir" ]]; then
+    GOFLAGS=-mod=mod GOTOOLCHAIN="${GOTOOLCHAIN:-local}" go mod download -json "istio.io/istio@${ISTIO_VERSION}" |
+      sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p'
+    exit 0
+  fi
   if complete; then
     printf '%s\n' "${BIN}/pilot-discovery"
     exit 0
