@@ -233,7 +233,7 @@ async function main(): Promise<void> {
       injectorDividedByIstiod: {
         reviewsPerCpuSecond: +(result.throughput.reviewsPerCpuSecond / istiod.throughput.reviewsPerCpuSecond).toFixed(2),
         reviewsPerSecond: +(result.throughput.reviewsPerSecond / istiod.throughput.reviewsPerSecond).toFixed(2),
-        p99MsAtFixedRate: +(result.fixedRate.p99Ms / istiod.fixedRate.p99Ms).toFixed(2),
+        p99MsAtFixedRate: +(result.fixedRate.p99Ms / istiod.fixedRate.p99Ms).toPrecision(2),
       },
     };
   }
