@@ -35,6 +35,8 @@ export interface Kube {
   kubectl(args: readonly string[], input?: string): Promise<string>;
   /** A JSON merge patch of one object through the API server (one request, no kubectl process). */
   mergePatch(path: string, body: object): Promise<void>;
+  /** The pid start-cluster.sh recorded for one of its processes (kube-apiserver, etcd, …). */
+  pidOf(name: string): number;
   stop(): Promise<void>;
 }
 
@@ -95,6 +97,13 @@ export async function startKube(root: string): Promise<Kube> {
         req.on('error', reject);
         req.end(data);
       }),
+    pidOf: (name) => {
+      const line = readFileSync(join(dir, 'pids'), 'utf8')
+        .split('\n')
+        .find((l) => l.split(' ')[1] === name);
+      if (!line) throw new Error(`start-cluster.sh recorded no ${name}`);
+      return Number(line.split(' ')[0]);
+    },
     stop,
   };
 }
@@ -130,6 +139,8 @@ export interface Istiod {
   readonly httpPort: number;
   /** The webhooks' port (`/inject`, validation), TLS with istiod's own DNS certificate. */
   readonly httpsPort: number;
+  /** xDS and the CA (IstioCertificateService) over TLS with istiod's own DNS certificate. */
+  readonly secureGrpcPort: number;
   readonly env: Readonly<Record<string, string>>;
   readonly args: readonly string[];
   stop(): Promise<void>;
@@ -194,7 +205,7 @@ export async function startIstiod(binary: string, kubeconfig: string, opts: { cp
     if (ok) break;
     await sleep(100);
   }
-  return { child, xdsPort, httpPort, httpsPort, env, args, stop };
+  return { child, xdsPort, httpPort, httpsPort, secureGrpcPort, env, args, stop };
 }
 
 /** Live memory after a forced collection, in bytes, as the runtime itself counts it. */
