@@ -11,6 +11,7 @@
 //   recommended scoping), so each proxy sees the 100 services of its namespace.
 // --visibility mesh: no Sidecar resources; every proxy sees all 1,000 services.
 // --pilot PATH: another build of pilot (relative to the repository root), e.g. a saved baseline.
+// --delta: every stream uses delta ADS (DeltaAggregatedResources) instead of state of the world.
 // --pin: pilot on CPU 1, the load generator (and nats, this driver) on CPU 0.
 //
 // --vs-istiod [--rounds 2] [--istiod PATH]: the same mesh and load against pilot AND istiod
@@ -55,6 +56,7 @@ const PILOT = arg('pilot', 'dist/apps/pilot/main.js'); // relative to the reposi
 const HEAP_SNAPSHOT = arg('heap-snapshot', ''); // a directory: pilot writes a heap snapshot there once converged
 const NODE_FLAGS = arg('node-flags', '').split(' ').filter((f) => f !== ''); // extra node flags for pilot, e.g. "--max-semi-space-size=32"
 const VS_ISTIOD = flag('vs-istiod');
+const DELTA = flag('delta'); // delta ADS instead of state of the world, for every stream
 const ROUNDS = Number(arg('rounds', '2'));
 const ISTIOD = arg('istiod', ''); // a pilot-discovery binary; default: tools/istio/ensure-istiod.sh
 const TOKEN = 'bench-token';
@@ -310,7 +312,7 @@ type Log = (msg: string) => void;
 async function coldStart(load: LoadProcess, pid: number, port: number, nodes: LoadNode[], log: Log): Promise<Record<string, unknown>> {
   const cpuCold0 = cpuMs(pid);
   const convergedP = load.next('converged', 600_000);
-  load.send({ cmd: 'start', port, nodes });
+  load.send({ cmd: 'start', port, nodes, mode: DELTA ? 'delta' : 'sotw' });
   const progress = setInterval(() => {
     load.send({ cmd: 'status' });
     void load.next('status', 5_000).then((st) => log(`status ${JSON.stringify(st)}`), () => undefined);
@@ -394,7 +396,7 @@ async function endpointChanges(
 async function main(): Promise<void> {
   const result: Record<string, unknown> = {
     machine: { nproc: cpus().length, cpu: cpus()[0]?.model ?? '?', node: process.version, loadavgAtStart: loadavg().map((x) => Math.round(x * 100) / 100) },
-    params: { pilot: PILOT, services: SERVICES, endpointsPerService: ENDPOINTS, streams: STREAMS, namespaces: NAMESPACES, visibility: VISIBILITY, pin: PIN, registry: 'ServiceEntry (workloadSelector) + WorkloadEntry' },
+    params: { ads: DELTA ? 'delta' : 'sotw', pilot: PILOT, services: SERVICES, endpointsPerService: ENDPOINTS, streams: STREAMS, namespaces: NAMESPACES, visibility: VISIBILITY, pin: PIN, registry: 'ServiceEntry (workloadSelector) + WorkloadEntry' },
   };
   const log = (msg: string): void => void process.stderr.write(`[${new Date().toISOString().slice(11, 23)}] ${msg}\n`);
   const nats = await NatsServer.start();
@@ -618,7 +620,7 @@ async function mainVsIstiod(): Promise<void> {
   const istiodVersion = (await run(istiodBinary, ['version', '-s']).catch((e: Error) => e.message)).trim();
   const result: Record<string, unknown> = {
     machine: { nproc: cpus().length, cpu: cpus()[0]?.model ?? '?', node: process.version, loadavgAtStart: loadavg().map((x) => Math.round(x * 100) / 100) },
-    params: { pilot: PILOT, istiod: istiodBinary, istiodVersion, services: SERVICES, endpointsPerService: ENDPOINTS, streams: STREAMS, namespaces: NAMESPACES, visibility: VISIBILITY, rounds: ROUNDS, changes: CHANGES, pin: PIN, source: 'kube-apiserver CRDs: ServiceEntry (workloadSelector) + WorkloadEntry, DestinationRule, VirtualService, Sidecar' },
+    params: { pilot: PILOT, istiod: istiodBinary, istiodVersion, services: SERVICES, endpointsPerService: ENDPOINTS, streams: STREAMS, namespaces: NAMESPACES, visibility: VISIBILITY, rounds: ROUNDS, changes: CHANGES, pin: PIN, ads: DELTA ? 'delta' : 'sotw', source: 'kube-apiserver CRDs: ServiceEntry (workloadSelector) + WorkloadEntry, DestinationRule, VirtualService, Sidecar' },
   };
   const nats = await NatsServer.start();
   let kube: Kube | undefined;
