@@ -3,8 +3,8 @@
 # the side-by-side benchmarks in tools/bench (docs/benchmarks.md "Aviary vs istiod"):
 #   go install -tags vtprotobuf,disable_pgv istio.io/istio/pilot/cmd/pilot-discovery@$ISTIO_VERSION
 # istio.io/istio publishes no semver tags on the Go module proxy; the pseudo-version below is the
-# newest one `go get` accepted on Go 1.26 here (a master commit of late August 2026, between the
-# 1.28 and 1.29 branch points). The tags are the ones istio's own Makefile builds with: vtprotobuf
+# newest one `go get` accepted on Go 1.26 here (Istio 1.31-dev, a master commit of 27 August 2026).
+# The tags are the ones istio's own Makefile builds with: vtprotobuf
 # selects the generated fast (un)marshalers, disable_pgv drops the protoc-gen-validate code.
 # Contract: idempotent; safe to call concurrently (flock); logs go to stderr; the ONLY line on
 # stdout is the absolute path of the binary (~/.cache/aviary-istio/<version>/bin/pilot-discovery).
