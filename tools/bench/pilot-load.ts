@@ -1,6 +1,7 @@
 // Load generator for the pilot benchmark (tools/bench/pilot.ts forks it with an IPC channel, so
 // it runs in its own process, normally pinned to the other CPU). Opens N state-of-the-world ADS
-// streams with raw @grpc/grpc-js, one HTTP/2 connection each, and behaves like Envoy / a
+// streams (state of the world, or delta with {cmd:'start', mode:'delta'}) with raw @grpc/grpc-js,
+// one HTTP/2 connection each, and behaves like Envoy / a
 // proxyless gRPC client: CDS and LDS wildcard first, then EDS for the EDS clusters it is sent
 // and RDS for the route configurations its listeners name; every response is ACKed at once.
 // Responses are decoded with the Envoy protos of @aviary/xds-protos (protobufjs).
@@ -14,7 +15,6 @@ import type protobuf from 'protobufjs';
 import { AdsService, ExtensionTypeUrl, TypeUrl, typeNameOf } from '@aviary/xds-api';
 import { encodeMessageOf, jsToStruct, lookupType, type JsonValue } from '@aviary/xds-protos';
 
-const SERVICE = AdsService.sotw.path;
 const HCM = ExtensionTypeUrl.HttpConnectionManager;
 const CDS = TypeUrl.Cluster;
 const EDS = TypeUrl.ClusterLoadAssignment;
@@ -35,11 +35,16 @@ type Decoded = protobuf.Message & Record<string, unknown>;
 
 const now = (): number => performance.timeOrigin + performance.now();
 const tResponse = lookupType(AdsService.sotw.response);
+const tDeltaResponse = lookupType(AdsService.delta.response);
 const tCluster = lookupType(typeNameOf(TypeUrl.Cluster));
 const tListener = lookupType(typeNameOf(TypeUrl.Listener));
 const tCla = lookupType(typeNameOf(TypeUrl.ClusterLoadAssignment));
 const tHcm = lookupType(typeNameOf(HCM));
 const encodeRequest = (o: object): Buffer => Buffer.from(encodeMessageOf(AdsService.sotw.request, o));
+const encodeDeltaRequest = (o: object): Buffer => Buffer.from(encodeMessageOf(AdsService.delta.request, o));
+
+/** State of the world (one DiscoveryRequest per subscription change, full responses) or incremental (delta). */
+export type AdsMode = 'sotw' | 'delta';
 
 function rdsOf(any: Any | undefined | null): string | undefined {
   if (!any || any.type_url !== HCM) return undefined;
@@ -99,11 +104,18 @@ class Stream {
   sinceMark: Record<string, number> = {};
   markAcks: number[] = [];
   bytesIn = 0;
+  bytesAtMark = 0;
+  /** What each held cluster / listener makes the stream subscribe to (EDS names / RDS names). */
+  private readonly clusterEds = new Map<string, string>();
+  private readonly listenerRoutes = new Map<string, string[]>();
+  /** Endpoints in the last EDS response of each cluster (a check that both servers have the whole registry). */
+  readonly endpointsByCluster = new Map<string, number>();
 
   constructor(
     readonly index: number,
     readonly node: LoadNode,
     private readonly load: Load,
+    private readonly mode: AdsMode = 'sotw',
   ) {
     for (const t of ALL_TYPES) this.types.set(t, { names: [], nonce: '', version: '', received: new Set(), responses: 0, acked: false });
   }
@@ -113,61 +125,85 @@ class Stream {
       'grpc.use_local_subchannel_pool': 1, // one HTTP/2 connection per proxy, as real proxies have
       'grpc.max_receive_message_length': -1,
     });
-    this.call = this.client.makeBidiStreamRequest(SERVICE, (b: Buffer) => b, (b: Buffer) => b);
+    this.call = this.client.makeBidiStreamRequest(this.mode === 'delta' ? AdsService.delta.path : AdsService.sotw.path, (b: Buffer) => b, (b: Buffer) => b);
     this.call.on('data', (b: Buffer) => this.onResponse(b));
     this.call.on('error', (e: grpc.ServiceError) => {
       if (!this.load.stopping) this.error = e.message;
     });
     const node = { id: this.node.id, cluster: this.node.namespace, metadata: jsToStruct(this.node.metadata), locality: { region: 'region1', zone: 'zone1' } };
-    // Envoy's order: CDS first (with the node), then LDS.
-    this.call.write(encodeRequest({ node, type_url: CDS }));
-    this.call.write(encodeRequest({ type_url: LDS }));
+    // Envoy's order: CDS first (with the node), then LDS; wildcard both.
+    const enc = this.mode === 'delta' ? encodeDeltaRequest : encodeRequest;
+    this.call.write(enc({ node, type_url: CDS }));
+    this.call.write(enc({ type_url: LDS }));
   }
 
+  /** SotW: the ACK (or a new subscription) repeats the whole name list; delta: an ACK names only the nonce. */
   private send(typeUrl: string, st: TypeState): void {
-    this.call.write(encodeRequest({ type_url: typeUrl, version_info: st.version, response_nonce: st.nonce, resource_names: st.names }));
+    if (this.mode === 'delta') this.call.write(encodeDeltaRequest({ type_url: typeUrl, response_nonce: st.nonce }));
+    else this.call.write(encodeRequest({ type_url: typeUrl, version_info: st.version, response_nonce: st.nonce, resource_names: st.names }));
   }
 
   private subscribe(typeUrl: string, names: Set<string>): void {
     const st = this.types.get(typeUrl)!;
     const sorted = [...names].sort();
     if (sorted.length === st.names.length && sorted.every((n, i) => n === st.names[i])) return;
+    const before = new Set(st.names);
     st.names = sorted;
     for (const n of [...st.received]) if (!names.has(n)) st.received.delete(n);
     st.acked = false;
-    this.send(typeUrl, st);
+    if (this.mode === 'delta') {
+      this.call.write(
+        encodeDeltaRequest({ type_url: typeUrl, resource_names_subscribe: sorted.filter((n) => !before.has(n)), resource_names_unsubscribe: [...before].filter((n) => !names.has(n)) }),
+      );
+    } else this.send(typeUrl, st);
   }
 
   private onResponse(buf: Buffer): void {
     const receivedAt = now();
     this.bytesIn += buf.length;
-    const res = tResponse.decode(buf) as Decoded;
+    const delta = this.mode === 'delta';
+    const res = (delta ? tDeltaResponse : tResponse).decode(buf) as Decoded;
     const typeUrl = res['type_url'] as string;
     const st = this.types.get(typeUrl);
     if (!st) return;
     st.nonce = res['nonce'] as string;
-    st.version = res['version_info'] as string;
+    st.version = (delta ? res['system_version_info'] : res['version_info']) as string;
     st.responses++;
-    const resources = (res['resources'] as Any[] | undefined) ?? [];
+    // Delta: resources wrapped in Resource {name, resource}; removed_resources by name.
+    const resources = delta
+      ? ((res['resources'] as Array<{ resource?: Any }> | undefined) ?? []).flatMap((r) => (r.resource ? [r.resource] : []))
+      : ((res['resources'] as Any[] | undefined) ?? []);
+    const removed = delta ? ((res['removed_resources'] as string[] | undefined) ?? []) : [];
     const mark = this.load.mark;
     if (mark) this.sinceMark[typeUrl] = (this.sinceMark[typeUrl] ?? 0) + 1;
     let carriesMark = false;
-    const follow = new Set<string>();
-    if (typeUrl === CDS || typeUrl === LDS) st.received.clear();
+    if (!delta && (typeUrl === CDS || typeUrl === LDS)) {
+      st.received.clear(); // a SotW response to a wildcard subscription is the whole set
+      (typeUrl === CDS ? this.clusterEds : this.listenerRoutes).clear();
+    }
+    for (const name of removed) {
+      st.received.delete(name);
+      this.clusterEds.delete(name);
+      this.listenerRoutes.delete(name);
+    }
     for (const any of resources) {
       if (typeUrl === CDS) {
         const c = tCluster.decode(any.value) as Decoded;
-        st.received.add(c['name'] as string);
-        if (c['type'] === EDS_TYPE_ENUM) follow.add(((c['eds_cluster_config'] as { service_name?: string } | undefined)?.service_name || c['name']) as string);
+        const name = c['name'] as string;
+        st.received.add(name);
+        if (c['type'] === EDS_TYPE_ENUM) this.clusterEds.set(name, ((c['eds_cluster_config'] as { service_name?: string } | undefined)?.service_name || name) as string);
+        else this.clusterEds.delete(name);
       } else if (typeUrl === LDS) {
         const l = tListener.decode(any.value) as Decoded;
         st.received.add(l['name'] as string);
-        for (const r of listenerRoutes(l)) follow.add(r);
+        this.listenerRoutes.set(l['name'] as string, listenerRoutes(l));
       } else if (typeUrl === EDS) {
         const c = tCla.decode(any.value) as Decoded;
         const name = c['cluster_name'] as string;
         st.received.add(name);
-        if (mark && name.endsWith(mark.hostSuffix) && claAddresses(c).includes(mark.address)) carriesMark = true;
+        const addresses = claAddresses(c);
+        this.endpointsByCluster.set(name, addresses.length);
+        if (mark && name.endsWith(mark.hostSuffix) && addresses.includes(mark.address)) carriesMark = true;
       } else {
         const r = lookupType(typeNameOf(TypeUrl.RouteConfiguration)).decode(any.value) as Decoded;
         st.received.add(r['name'] as string);
@@ -177,8 +213,8 @@ class Stream {
     this.send(typeUrl, st);
     st.acked = true;
     if (carriesMark) this.markAcks.push(now());
-    if (typeUrl === CDS) this.subscribe(EDS, follow);
-    if (typeUrl === LDS) this.subscribe(RDS, follow);
+    if (typeUrl === CDS) this.subscribe(EDS, new Set(this.clusterEds.values()));
+    if (typeUrl === LDS) this.subscribe(RDS, new Set([...this.listenerRoutes.values()].flat()));
     if (this.convergedAt === undefined && this.converged()) {
       this.convergedAt = receivedAt;
       this.load.onConverged(this);
@@ -212,10 +248,10 @@ class Load {
   private convergedCount = 0;
   private cpuAtStart = process.cpuUsage();
 
-  start(port: number, nodes: readonly LoadNode[]): void {
+  start(port: number, nodes: readonly LoadNode[], mode: AdsMode = 'sotw'): void {
     this.cpuAtStart = process.cpuUsage();
     this.startedAt = now();
-    this.streams = nodes.map((n, i) => new Stream(i, n, this));
+    this.streams = nodes.map((n, i) => new Stream(i, n, this, mode));
     for (const s of this.streams) s.open(port);
   }
 
@@ -234,6 +270,7 @@ class Load {
         maxMs: times.at(-1),
         loadCpuMs: (cpu.user + cpu.system) / 1000,
         resourcesHeld: { cds: subs(CDS), eds: subs(EDS), lds: subs(LDS), rds: subs(RDS) },
+        endpointsHeld: this.streams.reduce((n, s) => n + [...s.endpointsByCluster.values()].reduce((m, k) => m + k, 0), 0),
         bytesIn: this.streams.reduce((n, s) => n + s.bytesIn, 0),
         responses: this.streams.reduce((n, s) => n + [...s.types.values()].reduce((m, st) => m + st.responses, 0), 0),
       });
@@ -244,6 +281,7 @@ class Load {
     for (const s of this.streams) {
       s.sinceMark = {};
       s.markAcks = [];
+      s.bytesAtMark = s.bytesIn;
     }
     this.mark = { id, at: now(), address, hostSuffix: `|${host}` };
   }
@@ -259,7 +297,8 @@ class Load {
       if (s.markAcks.length > 0) acked.push({ stream: s.index, ms: Math.max(...s.markAcks) });
       if (Object.keys(s.sinceMark).length > 0) pushed.push({ stream: s.index, types: s.sinceMark });
     }
-    send({ evt: 'report', id, markAt: mark.at, interested, acked, pushed, errors: this.streams.filter((s) => s.error).map((s) => `${s.index}: ${s.error}`).slice(0, 5) });
+    const bytesSinceMark = this.streams.reduce((n, s) => n + s.bytesIn - s.bytesAtMark, 0);
+    send({ evt: 'report', id, markAt: mark.at, interested, acked, pushed, bytesSinceMark, errors: this.streams.filter((s) => s.error).map((s) => `${s.index}: ${s.error}`).slice(0, 5) });
   }
 
   stop(): void {
@@ -287,8 +326,8 @@ function send(msg: object): void {
 }
 
 const load = new Load();
-process.on('message', (m: { cmd: string; port?: number; nodes?: LoadNode[]; id?: number; address?: string; host?: string }) => {
-  if (m.cmd === 'start') load.start(m.port!, m.nodes!);
+process.on('message', (m: { cmd: string; port?: number; nodes?: LoadNode[]; mode?: AdsMode; id?: number; address?: string; host?: string }) => {
+  if (m.cmd === 'start') load.start(m.port!, m.nodes!, m.mode ?? 'sotw');
   else if (m.cmd === 'mark') {
     load.setMark(m.id!, m.address!, m.host!);
     send({ evt: 'marked', id: m.id, at: load.mark!.at });

@@ -11,7 +11,17 @@
 //   recommended scoping), so each proxy sees the 100 services of its namespace.
 // --visibility mesh: no Sidecar resources; every proxy sees all 1,000 services.
 // --pilot PATH: another build of pilot (relative to the repository root), e.g. a saved baseline.
+// --delta: every stream uses delta ADS (DeltaAggregatedResources) instead of state of the world.
 // --pin: pilot on CPU 1, the load generator (and nats, this driver) on CPU 0.
+//
+// --vs-istiod [--rounds 2] [--istiod PATH]: the same mesh and load against pilot AND istiod
+//   (pilot-discovery from tools/istio/ensure-istiod.sh, or PATH), interleaved (pilot, istiod,
+//   istiod, pilot, … over 2 × rounds runs), both reading the mesh as CRDs from one real
+//   kube-apiserver (tools/k8s/start-cluster.sh) and the endpoint changes PATCHed there; every
+//   stream is a sidecar (istiod sends no clusters to a proxyless client's wildcard CDS). Per round:
+//   startup to config loaded, cold start, endpoint changes, bytes, and memory per proxy before and
+//   after a forced collection (V8 inspector / Go pprof gc=1). Ends with a median table and the
+//   ratios pilot ÷ istiod. See docs/benchmarks.md "Pilot vs istiod".
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -20,6 +30,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { freePort, NatsServer } from '@aviary/nats-runner';
+import { compareRounds, comparisonTable, type RoundMetrics } from './compare-stats';
+import { median } from './dataplane-parse';
+import { ensureIstiod, goCollectGarbage, startIstiod, startKube, run, v8CollectGarbage, type AfterGc, type Kube } from './control-planes';
 import type { LoadNode } from './pilot-load';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -42,6 +55,10 @@ const CPU_PROF = arg('cpu-prof', '');
 const PILOT = arg('pilot', 'dist/apps/pilot/main.js'); // relative to the repository root
 const HEAP_SNAPSHOT = arg('heap-snapshot', ''); // a directory: pilot writes a heap snapshot there once converged
 const NODE_FLAGS = arg('node-flags', '').split(' ').filter((f) => f !== ''); // extra node flags for pilot, e.g. "--max-semi-space-size=32"
+const VS_ISTIOD = flag('vs-istiod');
+const DELTA = flag('delta'); // delta ADS instead of state of the world, for every stream
+const ROUNDS = Number(arg('rounds', '2'));
+const ISTIOD = arg('istiod', ''); // a pilot-discovery binary; default: tools/istio/ensure-istiod.sh
 const TOKEN = 'bench-token';
 const BATCH = 500;
 const now = (): number => performance.timeOrigin + performance.now();
@@ -115,30 +132,43 @@ spec: {egress: [{hosts: ["./*"]}]}
   return docs;
 }
 
-/** 4 in 5 streams are sidecars at the address of a workload (endpoint 0 of a service), 1 in 5 proxyless gRPC clients. */
-function loadNodes(): LoadNode[] {
+/**
+ * Istio's node metadata as pilot-agent sends it; istiod needs ISTIO_VERSION and CLUSTER_ID to
+ * treat a stream as a current proxy of this cluster (pilot reads NAMESPACE, LABELS,
+ * SERVICE_ACCOUNT, INSTANCE_IPS and ignores the rest).
+ */
+function istioMetadata(ns: string, ip: string, workload: string): Record<string, string> {
+  return { ISTIO_VERSION: '1.29.0', CLUSTER_ID: 'Kubernetes', MESH_ID: 'cluster.local', NAMESPACE: ns, INSTANCE_IPS: ip, WORKLOAD_NAME: workload };
+}
+
+/**
+ * 4 in 5 streams are sidecars at the address of a workload (endpoint 0 of a service), 1 in 5
+ * proxyless gRPC clients; with `allSidecars` (--vs-istiod) every stream is a sidecar.
+ */
+function loadNodes(allSidecars = false): LoadNode[] {
   const nodes: LoadNode[] = [];
   for (let i = 0; i < STREAMS; i++) {
     const nsIdx = i % NAMESPACES;
     const k = Math.floor(i / NAMESPACES); // index within the namespace
     const ns = `bench-${nsIdx}`;
     const svcPerNs = SERVICES / NAMESPACES;
-    if (i % 5 === 4) {
+    if (i % 5 === 4 && !allSidecars) {
       const ip = `10.2.${Math.floor(i / 250)}.${(i % 250) + 1}`;
       nodes.push({
         id: `sidecar~${ip}~client-${k}.${ns}~${ns}.svc.cluster.local`,
         kind: 'proxyless',
         namespace: ns,
-        metadata: { GENERATOR: 'grpc', NAMESPACE: ns, SERVICE_ACCOUNT: `client-${k % 4}`, LABELS: { app: `client-${k % 4}` } },
+        metadata: { ...istioMetadata(ns, ip, `client-${k % 4}`), GENERATOR: 'grpc', SERVICE_ACCOUNT: `client-${k % 4}`, LABELS: { app: `client-${k % 4}` } },
       });
     } else {
       const svc = nsIdx * svcPerNs + (k % svcPerNs);
       const ep = Math.floor(k / svcPerNs) % ENDPOINTS;
+      const ip = endpointIp(svc, ep);
       nodes.push({
-        id: `sidecar~${endpointIp(svc, ep)}~svc-${svc}-${ep}.${ns}~${ns}.svc.cluster.local`,
+        id: `sidecar~${ip}~svc-${svc}-${ep}.${ns}~${ns}.svc.cluster.local`,
         kind: 'sidecar',
         namespace: ns,
-        metadata: { NAMESPACE: ns, SERVICE_ACCOUNT: `svc-${svc}`, LABELS: { app: `svc-${svc}`, version: version(ep) } },
+        metadata: { ...istioMetadata(ns, ip, `svc-${svc}`), SERVICE_ACCOUNT: `svc-${svc}`, LABELS: { app: `svc-${svc}`, version: version(ep) } },
       });
     }
   }
@@ -158,7 +188,7 @@ function cpuMs(pid: number): number {
 }
 
 /** Waits until `pid` used under 5 % of a CPU for two consecutive 500 ms windows. */
-async function idle(pid: number, maxMs = 120_000): Promise<number> {
+async function idle(pid: number, maxMs = 300_000): Promise<number> {
   const start = now();
   let quiet = 0;
   let last = cpuMs(pid);
@@ -169,13 +199,14 @@ async function idle(pid: number, maxMs = 120_000): Promise<number> {
     last = c;
     if (quiet >= 2) return now() - start;
   }
-  throw new Error('pilot did not settle');
+  throw new Error(`process ${pid} did not settle within ${maxMs} ms`);
 }
 
-async function startPilot(natsUrl: string, adminPort: number, xdsPort: number): Promise<ChildProcess> {
+async function startPilot(natsUrl: string, adminPort: number, xdsPort: number, extra: { env?: Record<string, string>; nodeArgs?: string[] } = {}): Promise<ChildProcess> {
   const nodeArgs = [
     '--enable-source-maps',
     ...NODE_FLAGS,
+    ...(extra.nodeArgs ?? []),
     ...(CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : []),
     ...(HEAP_SNAPSHOT ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${HEAP_SNAPSHOT}`] : []),
     join(root, PILOT),
@@ -191,6 +222,7 @@ async function startPilot(natsUrl: string, adminPort: number, xdsPort: number): 
       AVIARY_LOG_LEVEL: 'info',
       AVIARY_MAX_CONFIG_DOCUMENTS: String(BATCH),
       AVIARY_ADMIN_BODY_LIMIT: String(8 * 1024 * 1024),
+      ...extra.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -202,7 +234,7 @@ async function startPilot(natsUrl: string, adminPort: number, xdsPort: number): 
     if (/"msg":"ready"/.test(out)) ready = true;
   });
   child.stderr!.on('data', (d: Buffer) => process.stderr.write(`pilot: ${d.toString()}`));
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + 120_000;
   while (!ready) {
     if (Date.now() > deadline || child.exitCode !== null) throw new Error(`pilot did not become ready:\n${out.slice(-4000)}`);
     await sleep(50);
@@ -271,12 +303,100 @@ function quantiles(values: number[]): { n: number; p50: number; p99: number; max
   return { n: s.length, p50: at(0.5), p99: at(0.99), max: Math.round((s.at(-1) ?? NaN) * 10) / 10 };
 }
 
+/** A service with DR subsets, in the middle namespace; its last endpoint has no sidecar. */
+const changedService = (): number => Math.floor((SERVICES * 0.35) / 10) * 10;
+
+type Log = (msg: string) => void;
+
+/** Opens the streams against an idle, loaded control plane (process `pid`) and waits until every one converged. */
+async function coldStart(load: LoadProcess, pid: number, port: number, nodes: LoadNode[], log: Log): Promise<Record<string, unknown>> {
+  const cpuCold0 = cpuMs(pid);
+  const convergedP = load.next('converged', 600_000);
+  load.send({ cmd: 'start', port, nodes, mode: DELTA ? 'delta' : 'sotw' });
+  const progress = setInterval(() => {
+    load.send({ cmd: 'status' });
+    void load.next('status', 5_000).then((st) => log(`status ${JSON.stringify(st)}`), () => undefined);
+  }, 10_000);
+  const conv = await convergedP.finally(() => clearInterval(progress));
+  const cold = {
+    allConvergedMs: Math.round((conv['lastAt'] as number) - (conv['startedAt'] as number)),
+    perStreamP50Ms: Math.round(conv['p50ms'] as number),
+    perStreamP99Ms: Math.round(conv['p99ms'] as number),
+    pilotCpuMs: cpuMs(pid) - cpuCold0,
+    loadCpuMs: Math.round(conv['loadCpuMs'] as number),
+    resourcesHeldByAllStreams: conv['resourcesHeld'],
+    endpointsHeldByAllStreams: conv['endpointsHeld'],
+    responses: conv['responses'],
+    bytesToProxies: conv['bytesIn'],
+    loadavg: loadavg().map((x) => Math.round(x * 100) / 100),
+  };
+  log(`cold start ${JSON.stringify(cold)}`);
+  return cold;
+}
+
+/**
+ * CHANGES changes of endpoint ENDPOINTS-1 of `svc` to a new address each (10.9.<seq>.1 from
+ * `firstSeq`), applied by `apply`; per change, which streams were interested, when each ACKed the
+ * EDS response carrying the address (ms after `apply` was called), and which got any push.
+ */
+async function endpointChanges(
+  load: LoadProcess,
+  pid: number,
+  svc: number,
+  firstSeq: number,
+  apply: (address: string) => Promise<void>,
+  log: Log,
+): Promise<{ changes: Array<Record<string, unknown>>; allAcks: number[] }> {
+  const changes: Array<Record<string, unknown>> = [];
+  const allAcks: number[] = [];
+  for (let c = 0; c < CHANGES; c++) {
+    const seq = firstSeq + c;
+    const address = `10.9.${Math.floor(seq / 250)}.${(seq % 250) + 1}`;
+    load.send({ cmd: 'mark', id: c, address, host: hostOf(svc) });
+    await load.next('marked');
+    const cpu0 = cpuMs(pid);
+    const t0 = now();
+    await apply(address);
+    const restMs = now() - t0;
+    await sleep(3_000);
+    await idle(pid);
+    load.send({ cmd: 'report', id: c });
+    const r = await load.next('report');
+    const interested = r['interested'] as number[];
+    const acked = r['acked'] as Array<{ stream: number; ms: number }>;
+    const pushed = r['pushed'] as Array<{ stream: number; types: Record<string, number> }>;
+    const lat = acked.map((a) => a.ms - t0);
+    allAcks.push(...lat);
+    const interestedSet = new Set(interested);
+    const ackedSet = new Set(acked.map((a) => a.stream));
+    const byType: Record<string, number> = {};
+    for (const p of pushed) for (const t of Object.keys(p.types)) byType[t.split('.').at(-1)!] = (byType[t.split('.').at(-1)!] ?? 0) + 1;
+    const change = {
+      change: c,
+      address,
+      restMs: Math.round(restMs),
+      interestedStreams: interested.length,
+      ackedNewEds: acked.length,
+      missing: interested.filter((i) => !ackedSet.has(i)).length,
+      streamsPushed: pushed.length,
+      streamsPushedNotInterested: pushed.filter((p) => !interestedSet.has(p.stream)).length,
+      streamsPushedByType: byType,
+      bytesToProxies: r['bytesSinceMark'],
+      ackMs: quantiles(lat),
+      pilotCpuMs: cpuMs(pid) - cpu0,
+    };
+    changes.push(change);
+    log(`change ${JSON.stringify(change)}`);
+  }
+  return { changes, allAcks };
+}
+
 // ---- main ----
 
 async function main(): Promise<void> {
   const result: Record<string, unknown> = {
     machine: { nproc: cpus().length, cpu: cpus()[0]?.model ?? '?', node: process.version, loadavgAtStart: loadavg().map((x) => Math.round(x * 100) / 100) },
-    params: { pilot: PILOT, services: SERVICES, endpointsPerService: ENDPOINTS, streams: STREAMS, namespaces: NAMESPACES, visibility: VISIBILITY, pin: PIN, registry: 'ServiceEntry (workloadSelector) + WorkloadEntry' },
+    params: { ads: DELTA ? 'delta' : 'sotw', pilot: PILOT, services: SERVICES, endpointsPerService: ENDPOINTS, streams: STREAMS, namespaces: NAMESPACES, visibility: VISIBILITY, pin: PIN, registry: 'ServiceEntry (workloadSelector) + WorkloadEntry' },
   };
   const log = (msg: string): void => void process.stderr.write(`[${new Date().toISOString().slice(11, 23)}] ${msg}\n`);
   const nats = await NatsServer.start();
@@ -320,28 +440,7 @@ async function main(): Promise<void> {
     // 2. Cold start: N streams at once against the loaded pilot.
     load = LoadProcess.start();
     await load.next('ready');
-    const nodes = loadNodes();
-    const cpuCold0 = cpuMs(pid);
-    const convergedP = load.next('converged', 300_000);
-    load.send({ cmd: 'start', port: xdsPort, nodes });
-    const progress = setInterval(() => {
-      load!.send({ cmd: 'status' });
-      void load!.next('status', 5_000).then((s) => log(`status ${JSON.stringify(s)}`), () => undefined);
-    }, 10_000);
-    const conv = await convergedP.finally(() => clearInterval(progress));
-    const coldCpu = cpuMs(pid) - cpuCold0;
-    result['coldStart'] = {
-      allConvergedMs: Math.round((conv['lastAt'] as number) - (conv['startedAt'] as number)),
-      perStreamP50Ms: Math.round(conv['p50ms'] as number),
-      perStreamP99Ms: Math.round(conv['p99ms'] as number),
-      pilotCpuMs: coldCpu,
-      loadCpuMs: Math.round(conv['loadCpuMs'] as number),
-      resourcesHeldByAllStreams: conv['resourcesHeld'],
-      responses: conv['responses'],
-      bytesToProxies: conv['bytesIn'],
-      loadavg: loadavg().map((x) => Math.round(x * 100) / 100),
-    };
-    log(`cold start ${JSON.stringify(result['coldStart'])}`);
+    result['coldStart'] = await coldStart(load, pid, xdsPort, loadNodes(), log);
     await idle(pid);
     await sleep(2_000);
     const rssAfter = rssKiB(pid);
@@ -357,45 +456,9 @@ async function main(): Promise<void> {
     }
 
     // 3. Endpoint changes: one WorkloadEntry's address, through the REST API.
-    const svc = Math.floor(SERVICES * 0.35 / 10) * 10; // a service with DR subsets, in the middle namespace
+    const svc = changedService();
     const ep = ENDPOINTS - 1; // no sidecar runs at this address
-    const changes: Array<Record<string, unknown>> = [];
-    const allAcks: number[] = [];
-    for (let c = 0; c < CHANGES; c++) {
-      const address = `10.9.${c}.1`;
-      load.send({ cmd: 'mark', id: c, address, host: hostOf(svc) });
-      await load.next('marked');
-      const cpu0 = cpuMs(pid);
-      const t0 = now();
-      await post(adminPort, workloadEntry(svc, ep, address));
-      const restMs = now() - t0;
-      await sleep(3_000);
-      await idle(pid);
-      load.send({ cmd: 'report', id: c });
-      const r = await load.next('report');
-      const interested = r['interested'] as number[];
-      const acked = r['acked'] as Array<{ stream: number; ms: number }>;
-      const pushed = r['pushed'] as Array<{ stream: number; types: Record<string, number> }>;
-      const lat = acked.map((a) => a.ms - t0);
-      allAcks.push(...lat);
-      const interestedSet = new Set(interested);
-      const byType: Record<string, number> = {};
-      for (const p of pushed) for (const t of Object.keys(p.types)) byType[t.split('.').at(-1)!] = (byType[t.split('.').at(-1)!] ?? 0) + 1;
-      const change = {
-        change: c,
-        restMs: Math.round(restMs),
-        interestedStreams: interested.length,
-        ackedNewEds: acked.length,
-        missing: interested.filter((i) => !acked.some((a) => a.stream === i)).length,
-        streamsPushed: pushed.length,
-        streamsPushedNotInterested: pushed.filter((p) => !interestedSet.has(p.stream)).length,
-        streamsPushedByType: byType,
-        ackMs: quantiles(lat),
-        pilotCpuMs: cpuMs(pid) - cpu0,
-      };
-      changes.push(change);
-      log(`change ${JSON.stringify(change)}`);
-    }
+    const { changes, allAcks } = await endpointChanges(load, pid, svc, 0, (address) => post(adminPort, workloadEntry(svc, ep, address)), log);
     result['endpointChange'] = { service: hostOf(svc), workloadEntry: `${nsOf(svc)}/svc-${svc}-${ep}`, changes, allChanges: quantiles(allAcks) };
 
     // 4. Pilot's own view: every stream connected and EDS ACKed.
@@ -424,4 +487,179 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+// ---- pilot vs istiod (--vs-istiod) ----
+
+interface Target {
+  readonly name: 'pilot' | 'istiod';
+  readonly pid: number;
+  readonly xdsPort: number;
+  forceGc(): Promise<AfterGc>;
+  stop(): Promise<void>;
+}
+
+const kib = (bytes: number): number => bytes / 1024;
+const perProxy = (before: number, after: number): number => Math.round(((after - before) / STREAMS) * 10) / 10;
+
+/** The mesh as CRDs in the API server: the chart's CRDs, the namespaces, then every document. */
+async function loadKube(kube: Kube, log: Log): Promise<Record<string, unknown>> {
+  const t0 = now();
+  await kube.kubectl(['apply', '-f', join(root, 'charts', 'aviary', 'crds')]);
+  await kube.kubectl(['wait', '--for', 'condition=Established', '--timeout=120s', 'crd', '--all']);
+  const namespaces = ['istio-system', ...Array.from({ length: NAMESPACES }, (_, n) => `bench-${n}`)];
+  await kube.kubectl(['create', '-f', '-'], namespaces.map((n) => `apiVersion: v1\nkind: Namespace\nmetadata: {name: ${n}}\n`).join('---\n'));
+  const docs = allDocuments();
+  // Parallel kubectl processes, each creating a slice: one process would take minutes.
+  const parts = 4;
+  const size = Math.ceil(docs.length / parts);
+  await Promise.all(Array.from({ length: parts }, (_, i) => kube.kubectl(['create', '-f', '-', '-o', 'name'], docs.slice(i * size, (i + 1) * size).join('---\n'))));
+  const ms = Math.round(now() - t0);
+  log(`created ${docs.length} mesh objects in the API server in ${ms} ms`);
+  return { documents: docs.length, createMs: ms };
+}
+
+async function startPilotTarget(natsUrl: string, kubeconfig: string): Promise<Target> {
+  const [adminPort, xdsPort, inspectPort] = await Promise.all([freePort(), freePort(), freePort()]);
+  const child = await startPilot(natsUrl, adminPort, xdsPort, {
+    env: { AVIARY_CONFIG_SOURCE: 'kubernetes', AVIARY_KUBECONFIG: kubeconfig },
+    nodeArgs: [`--inspect=127.0.0.1:${inspectPort}`],
+  });
+  return {
+    name: 'pilot',
+    pid: child.pid!,
+    xdsPort,
+    forceGc: () => v8CollectGarbage(inspectPort),
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await Promise.race([exited, sleep(15_000)]);
+    },
+  };
+}
+
+async function startIstiodTarget(binary: string, kubeconfig: string): Promise<Target> {
+  const istiod = await startIstiod(binary, kubeconfig, PIN ? { cpus: '1' } : {});
+  return { name: 'istiod', pid: istiod.child.pid!, xdsPort: istiod.xdsPort, forceGc: () => goCollectGarbage(istiod.httpPort), stop: () => istiod.stop() };
+}
+
+/** One round: start the target against the loaded API server, cold start, changes, memory; stop it. */
+async function round(start: () => Promise<Target>, kube: Kube, seq: number, log: Log): Promise<{ detail: Record<string, unknown>; metrics: RoundMetrics }> {
+  const t0 = now();
+  const target = await start();
+  const pid = target.pid;
+  let load: LoadProcess | undefined;
+  try {
+    const readyMs = now() - t0;
+    await idle(pid);
+    const startupMs = now() - t0 - 1_000; // idle() needs two quiet 500 ms windows
+    const startupCpuMs = cpuMs(pid);
+    const rss0 = rssKiB(pid);
+    const gc0 = await target.forceGc();
+    await sleep(2_000);
+    const rss0gc = rssKiB(pid);
+    log(`${target.name}: ready after ${Math.round(readyMs)} ms, idle after ${Math.round(startupMs)} ms, ${startupCpuMs} ms CPU; RSS ${rss0} KiB, after GC ${rss0gc} KiB, live ${Math.round(kib(gc0.liveBytes))} KiB`);
+
+    load = LoadProcess.start();
+    await load.next('ready');
+    const cold = await coldStart(load, pid, target.xdsPort, loadNodes(true), log);
+    await idle(pid);
+    await sleep(2_000);
+    const rss1 = rssKiB(pid);
+    const gc1 = await target.forceGc();
+    await sleep(2_000);
+    const rss1gc = rssKiB(pid);
+    const memory = {
+      rssKiB: { idleBeforeStreams: rss0, idleBeforeStreamsAfterGc: rss0gc, withStreams: rss1, withStreamsAfterGc: rss1gc },
+      liveKiBAfterGc: { beforeStreams: Math.round(kib(gc0.liveBytes)), withStreams: Math.round(kib(gc1.liveBytes)) },
+      runtimeAfterGc: { beforeStreams: gc0.detail, withStreams: gc1.detail },
+      // Both from the collected baseline: what the streams add, with and without the garbage they left.
+      kiBPerProxy: { rssBeforeGc: perProxy(rss0gc, rss1), rssAfterGc: perProxy(rss0gc, rss1gc), liveAfterGc: perProxy(kib(gc0.liveBytes), kib(gc1.liveBytes)) },
+    };
+    log(`${target.name}: memory ${JSON.stringify(memory.kiBPerProxy)}`);
+
+    const svc = changedService();
+    const ep = ENDPOINTS - 1;
+    const path = `/apis/networking.istio.io/v1/namespaces/${nsOf(svc)}/workloadentries/svc-${svc}-${ep}`;
+    const { changes, allAcks } = await endpointChanges(load, pid, svc, seq, (address) => kube.mergePatch(path, { spec: { address } }), log);
+    const all = quantiles(allAcks);
+    const byChange = (k: string): number[] => changes.map((c) => c[k] as number);
+    const coldBytes = cold['bytesToProxies'] as number;
+    const metrics: Record<string, number> = {
+      'startup: process start → config loaded and idle (ms)': Math.round(startupMs),
+      'startup CPU (ms)': startupCpuMs,
+      [`cold start: ${STREAMS} streams → all ACKed (ms)`]: cold['allConvergedMs'] as number,
+      'cold start CPU (ms)': cold['pilotCpuMs'] as number,
+      'cold start, per-stream p99 (ms)': cold['perStreamP99Ms'] as number,
+      'bytes to proxies, cold start (MiB)': coldBytes / 1024 / 1024,
+      'endpoint change → interested ACKed, p50 (ms)': all.p50,
+      'endpoint change → interested ACKed, p99 (ms)': all.p99,
+      'CPU per endpoint change, median (ms)': median(byChange('pilotCpuMs')),
+      'interested streams per change (median)': median(byChange('interestedStreams')),
+      'interested streams missing the change (max)': Math.max(...byChange('missing')),
+      'streams pushed, not interested, per change (max)': Math.max(...byChange('streamsPushedNotInterested')),
+      'bytes to proxies per change, median (KiB)': median(byChange('bytesToProxies')) / 1024,
+      'RSS per proxy before GC (KiB)': memory.kiBPerProxy.rssBeforeGc,
+      'RSS per proxy after GC (KiB)': memory.kiBPerProxy.rssAfterGc,
+      'live heap per proxy after GC (KiB)': memory.kiBPerProxy.liveAfterGc,
+      [`RSS with ${STREAMS} proxies after GC (MiB)`]: rss1gc / 1024,
+    };
+    return {
+      detail: { target: target.name, readyMs: Math.round(readyMs), startupMs: Math.round(startupMs), startupCpuMs, coldStart: cold, memory, endpointChange: { changes, allChanges: all } },
+      metrics: { target: target.name, metrics },
+    };
+  } finally {
+    load?.send({ cmd: 'stop' });
+    await sleep(500);
+    await target.stop();
+  }
+}
+
+async function mainVsIstiod(): Promise<void> {
+  const log: Log = (msg) => void process.stderr.write(`[${new Date().toISOString().slice(11, 23)}] ${msg}\n`);
+  const istiodBinary = ISTIOD ? join(root, ISTIOD) : await ensureIstiod(root);
+  const istiodVersion = (await run(istiodBinary, ['version', '-s']).catch((e: Error) => e.message)).trim();
+  const result: Record<string, unknown> = {
+    machine: { nproc: cpus().length, cpu: cpus()[0]?.model ?? '?', node: process.version, loadavgAtStart: loadavg().map((x) => Math.round(x * 100) / 100) },
+    params: { pilot: PILOT, istiod: istiodBinary, istiodVersion, services: SERVICES, endpointsPerService: ENDPOINTS, streams: STREAMS, namespaces: NAMESPACES, visibility: VISIBILITY, rounds: ROUNDS, changes: CHANGES, pin: PIN, ads: DELTA ? 'delta' : 'sotw', source: 'kube-apiserver CRDs: ServiceEntry (workloadSelector) + WorkloadEntry, DestinationRule, VirtualService, Sidecar' },
+  };
+  const nats = await NatsServer.start();
+  let kube: Kube | undefined;
+  const rounds: Array<Record<string, unknown>> = [];
+  const metrics: RoundMetrics[] = [];
+  try {
+    kube = await startKube(root);
+    result['mesh'] = await loadKube(kube, log);
+    // istiod's first start in a cluster creates its self-signed CA (istio-ca-secret) and the
+    // istio-ca-root-cert ConfigMaps: a one-time install cost, measured apart and kept out of the rounds.
+    const w0 = now();
+    const warm = await startIstiod(istiodBinary, kube.kubeconfig);
+    await idle(warm.child.pid!);
+    result['istiodFirstStart'] = { toIdleMs: Math.round(now() - w0 - 1_000), cpuMs: cpuMs(warm.child.pid!) };
+    await warm.stop();
+    log(`istiod first start (CA bootstrap) ${JSON.stringify(result['istiodFirstStart'])}`);
+    const starters = { pilot: () => startPilotTarget(nats.url, kube!.kubeconfig), istiod: () => startIstiodTarget(istiodBinary, kube!.kubeconfig) };
+    // ABBA order: pilot, istiod, istiod, pilot, … so drift in the machine's load hits both alike.
+    const order: Array<'pilot' | 'istiod'> = [];
+    for (let r = 0; r < ROUNDS; r++) order.push(...(r % 2 === 0 ? (['pilot', 'istiod'] as const) : (['istiod', 'pilot'] as const)));
+    let seq = 0;
+    for (const name of order) {
+      log(`round ${rounds.length + 1}/${order.length}: ${name} (load average ${loadavg()[0]!.toFixed(2)})`);
+      const la = loadavg()[0]!;
+      const r = await round(starters[name], kube, seq, log);
+      seq += CHANGES;
+      rounds.push({ ...r.detail, loadavgAtStart: Math.round(la * 100) / 100 });
+      metrics.push(r.metrics);
+    }
+    result['rounds'] = rounds;
+    const compared = compareRounds(metrics, 'pilot', 'istiod');
+    result['compared'] = compared;
+    result['loadavgAtEnd'] = loadavg().map((x) => Math.round(x * 100) / 100);
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    process.stdout.write(`\n${comparisonTable(compared, 'pilot', 'istiod')}`);
+  } finally {
+    await kube?.stop();
+    await nats.stop();
+  }
+}
+
+await (VS_ISTIOD ? mainVsIstiod() : main());

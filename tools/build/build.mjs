@@ -19,6 +19,7 @@ const entries = {
   'local-mesh': ['tools/local-mesh/main.ts', 'dist/tools/local-mesh/main.js'],
   'demo-service': ['tools/demo/service.ts', 'dist/tools/demo/service.js'],
   'bench-citadel': ['tools/bench/citadel.ts', 'dist/tools/bench/citadel.js'],
+  'bench-ca-vs-istiod': ['tools/bench/ca-vs-istiod.ts', 'dist/tools/bench/ca-vs-istiod.js'],
   'bench-injector': ['tools/bench/injector.ts', 'dist/tools/bench/injector.js'],
   'bench-telemetry': ['tools/bench/telemetry.ts', 'dist/tools/bench/telemetry.js'],
   'bench-pilot': ['tools/bench/pilot.ts', 'dist/tools/bench/pilot.js'],

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Builds (once) and caches istiod's binary, pilot-discovery, from the istio.io/istio Go module, for
+# the side-by-side benchmarks in tools/bench (docs/benchmarks.md "Aviary vs istiod"):
+#   go install -tags vtprotobuf,disable_pgv istio.io/istio/pilot/cmd/pilot-discovery@$ISTIO_VERSION
+# istio.io/istio publishes no semver tags on the Go module proxy; the pseudo-version below is the
+# newest one `go get` accepted on Go 1.26 here (Istio 1.31-dev, a master commit of 27 August 2026).
+# The tags are the ones istio's own Makefile builds with: vtprotobuf
+# selects the generated fast (un)marshalers, disable_pgv drops the protoc-gen-validate code.
+# Contract: idempotent; safe to call concurrently (flock); logs go to stderr; the ONLY line on
+# stdout is the absolute path of the binary (~/.cache/aviary-istio/<version>/bin/pilot-discovery).
+# Exit != 0 on failure. Cold build: ~6 min on 2 cores (niced).
+# `ensure-istiod.sh --module-dir` prints instead the directory of istio.io/istio at the same version
+# in the Go module cache (downloaded if absent), for its Helm charts (manifests/charts): the
+# benchmarks render istiod's own injection ConfigMap from them with helm.
+# Env: AVIARY_ISTIO_CACHE (default ~/.cache/aviary-istio), AVIARY_ISTIO_NICE (default 10).
+set -euo pipefail
+
+ISTIO_VERSION=v0.0.0-20260827124520-eed52ebb66ad
+TAGS=vtprotobuf,disable_pgv
+# Bump the suffix whenever the build changes (flags, tags): an older cache then rebuilds.
+VERSION="istio-${ISTIO_VERSION}_1"
+
+CACHE_ROOT="${AVIARY_ISTIO_CACHE:-${HOME}/.cache/aviary-istio}"
+ROOT="${CACHE_ROOT}/${VERSION}"
+BIN="${ROOT}/bin"
+NICE="${AVIARY_ISTIO_NICE:-10}"
+
+log() { printf '[ensure-istiod] %s\n' "$*" >&2; }
+
+complete() { [[ -x "${BIN}/pilot-discovery" && -f "${ROOT}/.complete" ]]; }
+
+main() {
+  if [[ "${1:-}" == "--module-dir" ]]; then
+    GOFLAGS=-mod=mod GOTOOLCHAIN="${GOTOOLCHAIN:-local}" go mod download -json "istio.io/istio@${ISTIO_VERSION}" |
+      sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p'
+    exit 0
+  fi
+  if complete; then
+    printf '%s\n' "${BIN}/pilot-discovery"
+    exit 0
+  fi
+  command -v go >/dev/null || { log "go is required (Go >= 1.26)"; exit 1; }
+  local gov
+  gov="$(go env GOVERSION | sed 's/^go//')"
+  [[ "$(printf '1.26\n%s\n' "${gov}" | sort -V | head -1)" == "1.26" ]] ||
+    { log "Go ${gov} is too old: istio.io/istio@${ISTIO_VERSION} needs Go >= 1.26"; exit 1; }
+  command -v flock >/dev/null || { log "flock (util-linux) is required"; exit 1; }
+  mkdir -p "${ROOT}"
+  exec 9>"${ROOT}.lock"
+  log "building pilot-discovery ${ISTIO_VERSION} into ${ROOT} (cold: ~6 min on 2 cores; waits for any build already running)"
+  flock 9
+  if complete; then # another process finished the build while we waited
+    printf '%s\n' "${BIN}/pilot-discovery"
+    exit 0
+  fi
+  mkdir -p "${BIN}"
+  export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:--buildvcs=false}" GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
+  local tmp start end
+  tmp="$(mktemp -d "${ROOT}/build.XXXX")"
+  start=$(date +%s)
+  # istio.io/istio's go.mod has replace directives only for its own tools, none on this package's
+  # dependency graph, so `go install pkg@version` builds it as released.
+  nice -n "${NICE}" env GOBIN="${tmp}" go install -trimpath -tags "${TAGS}" \
+    -ldflags "-s -w -X istio.io/istio/pkg/version.buildVersion=${ISTIO_VERSION}" \
+    "istio.io/istio/pilot/cmd/pilot-discovery@${ISTIO_VERSION}" >&2
+  end=$(date +%s)
+  mv -f "${tmp}/pilot-discovery" "${BIN}/pilot-discovery"
+  rm -rf "${tmp}"
+  printf 'build %ss\nsize %s\n' "$((end - start))" "$(stat -c %s "${BIN}/pilot-discovery")" >"${ROOT}/build-times.txt"
+  touch "${ROOT}/.complete"
+  log "built in $((end - start))s"
+  printf '%s\n' "${BIN}/pilot-discovery"
+}
+
+main "$@"
