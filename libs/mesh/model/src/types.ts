@@ -77,6 +77,8 @@ export interface ConfigEntry<S> {
   /** `Kind/namespace/name`. */
   readonly key: string;
   readonly spec: S;
+  /** metadata.generation, kept for the kinds whose status reports it (the Gateway API's). */
+  readonly generation?: number;
 }
 
 export type VirtualServiceEntry = ConfigEntry<VirtualServiceSpec>;
