@@ -86,12 +86,11 @@ function actionOf(filters: readonly unknown[], ctx: RuleContext, timeout: string
     if (f.type === 'RequestRedirect' && f.requestRedirect) {
       const rd = f.requestRedirect;
       redirect = true;
-      // Gateway API: a changed scheme without a port gets that scheme's well-known port.
-      const port = rd.port ?? (rd.scheme === 'https' ? 443 : rd.scheme === 'http' ? 80 : undefined);
+      // Without a port, Envoy's scheme redirect leaves the well-known port out of Location, as the Gateway API wants.
       out.redirect = {
         ...(rd.scheme !== undefined && { scheme: rd.scheme }),
         ...(rd.hostname !== undefined && { authority: rd.hostname }),
-        ...(port !== undefined && { port }),
+        ...(rd.port !== undefined && { port: rd.port }),
         ...(rd.path?.type === 'ReplaceFullPath' && rd.path.replaceFullPath !== undefined && { uri: rd.path.replaceFullPath }),
         redirectCode: rd.statusCode ?? 302,
       };
