@@ -8,6 +8,7 @@ import { canaryApi } from './lib/canary/api';
 import { CanaryController } from './lib/canary/controller';
 import { configApi } from './lib/config-api';
 import { Discovery } from './lib/discovery';
+import { GatewayStatusWriter } from './lib/gateway-api/status-writer';
 import { loadMeshConfig } from './lib/mesh-config';
 import { assertXdsListeners, XdsTlsMaterial } from './lib/xds-tls';
 import { xdsApi } from './lib/xds-api';
@@ -50,7 +51,9 @@ await runComponent({
   build: async ({ bus, logger, registry }) => {
     assertXdsListeners(config);
     const { store, watched } = await openStores(config, bus, logger);
+    const gatewayStatus = new GatewayStatusWriter({ store, logger: logger.child({ component: 'gateway-api' }) });
     const discovery = new Discovery({
+      onGatewayApi: (snapshot) => void gatewayStatus.sync(snapshot),
       store: watched,
       bus,
       logger,

@@ -25,6 +25,8 @@ export interface DiscoveryOptions {
   readonly extensionProviders?: readonly ExtensionProvider[];
   /** How RequestAuthentication `jwksUri` key sets are fetched (defaults: `defaultJwksOptions`). */
   readonly jwks?: Partial<Omit<JwksResolverOptions, 'logger' | 'onChange'>>;
+  /** Called with each model whose Gateway API output changed (the status writer). */
+  readonly onGatewayApi?: (snapshot: MeshSnapshot) => void;
 }
 
 /**
@@ -81,6 +83,7 @@ export class Discovery {
       publish: (delta, observedAt) => {
         if (delta.previous === undefined || delta.changedKinds.includes('RequestAuthentication')) this.jwks.sync(delta.snapshot.requestAuthentications.jwksUris());
         applyDelta(this.source, delta, observedAt);
+        if (delta.snapshot.gatewayApi !== delta.previous?.gatewayApi) opts.onGatewayApi?.(delta.snapshot);
       },
     });
   }
