@@ -1,3 +1,4 @@
+import { parseLabels } from '@aviary/agent';
 import { configFromProcess, pilotConfig, type ConfigOf } from '@aviary/config';
 import { announcingChanges, KvConfigStore, type ConfigStore } from '@aviary/config-store';
 import type { Bus } from '@aviary/events';
@@ -54,6 +55,7 @@ await runComponent({
     const gatewayStatus = new GatewayStatusWriter({ store, logger: logger.child({ component: 'gateway-api' }) });
     const discovery = new Discovery({
       onGatewayApi: (snapshot) => void gatewayStatus.sync(snapshot),
+      gatewayApiSelector: parseLabels(config.gatewayApiSelector),
       store: watched,
       bus,
       logger,

@@ -58,7 +58,13 @@ const Metadata = Type.Object({
   creationTimestamp: Type.Optional(Type.String()),
   uid: Type.Optional(Type.String()),
 });
-const MeshObject = Type.Object({ apiVersion: Type.String(), kind: Type.String(), metadata: Metadata, spec: Type.Unknown() });
+const MeshObject = Type.Object({
+  apiVersion: Type.String(),
+  kind: Type.String(),
+  metadata: Metadata,
+  spec: Type.Unknown(),
+  status: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'written by Aviary (Gateway API conditions, Canary progress)' })),
+});
 const Finding = Type.Object({
   code: Type.String(),
   severity: Type.Union([Type.Literal('Error'), Type.Literal('Warning'), Type.Literal('Info')]),

@@ -25,6 +25,8 @@ export interface DiscoveryOptions {
   readonly extensionProviders?: readonly ExtensionProvider[];
   /** How RequestAuthentication `jwksUri` key sets are fetched (defaults: `defaultJwksOptions`). */
   readonly jwks?: Partial<Omit<JwksResolverOptions, 'logger' | 'onChange'>>;
+  /** Labels of the proxies serving every Gateway API Gateway (MeshOptions.gatewayApiSelector). */
+  readonly gatewayApiSelector?: Readonly<Record<string, string>>;
   /** Called with each model whose Gateway API output changed (the status writer). */
   readonly onGatewayApi?: (snapshot: MeshSnapshot) => void;
 }
@@ -47,7 +49,11 @@ export class Discovery {
   private readonly jwks: JwksResolver;
 
   constructor(private readonly opts: DiscoveryOptions) {
-    this.builder = new SnapshotBuilder({ trustDomain: opts.trustDomain, extensionProviders: opts.extensionProviders ?? [] });
+    this.builder = new SnapshotBuilder({
+      trustDomain: opts.trustDomain,
+      extensionProviders: opts.extensionProviders ?? [],
+      ...(opts.gatewayApiSelector && { gatewayApiSelector: opts.gatewayApiSelector }),
+    });
     // The JWKS source (I/O) feeds fetched key sets into the model; a change rebuilds it.
     this.jwks = new JwksResolver({
       ...defaultJwksOptions,

@@ -58,6 +58,7 @@ export function resolveOptions(options: MeshOptions): ResolvedMeshOptions {
     domainSuffix: options.domainSuffix ?? DEFAULT_DOMAIN_SUFFIX,
     rootNamespace: options.rootNamespace ?? DEFAULT_ROOT_NAMESPACE,
     extensionProviders: Object.freeze([...(options.extensionProviders ?? [])]),
+    gatewayApiSelector: Object.freeze({ ...options.gatewayApiSelector }),
   });
 }
 
@@ -187,6 +188,7 @@ export function snapshotFromEntries(
             grants: entries.ReferenceGrant,
             servicePorts: (host) => services.get(host)?.ports.map((p) => p.number),
             domainSuffix: options.domainSuffix,
+            proxySelector: options.gatewayApiSelector,
           })
         : noGatewayApi
       : prev.gatewayApi;

@@ -26,7 +26,8 @@ import { condition, type ComputedStatus, type Condition } from './status';
  *   built-in class does, until a GatewayClass object of that name is applied.
  * - Proxies: every listener becomes one Istio Gateway server, selected by the label
  *   `gateway.networking.k8s.io/gateway-name: <Gateway name>` (the label Istio puts on the
- *   proxies of a Gateway); the local launcher's ingress carries the names it serves.
+ *   proxies of a Gateway), or, when pilot is given `gatewayApiSelector` (the local launcher
+ *   gives its ingress's `istio=ingressgateway`), by those labels for every Gateway.
  * - Routes: one VirtualService per (listener, hostname) for Gateway parents, one per Service
  *   host for mesh (GAMMA) parents, with the routes of every attached HTTPRoute/GRPCRoute in the
  *   Gateway API's precedence order.
@@ -50,6 +51,8 @@ export interface GatewayApiInput {
   /** Whether a Service host (`name.ns.svc.<suffix>`) exists in the registry, and its ports. */
   readonly servicePorts: (host: string) => readonly number[] | undefined;
   readonly domainSuffix: string;
+  /** Labels of the proxies serving every Gateway (MeshOptions.gatewayApiSelector); empty: by gateway name. */
+  readonly proxySelector?: Readonly<Record<string, string>>;
 }
 
 export interface GatewayApiOutput {
@@ -151,7 +154,7 @@ export function convertGatewayApi(input: GatewayApiInput): GatewayApiOutput {
           namespace: g.namespace,
           name,
           key: keyOf('Gateway', g.namespace, name),
-          spec: { selector: { [GATEWAY_NAME_LABEL]: g.name }, servers: [serverOf(g, l)] } satisfies GatewaySpec,
+          spec: { selector: selectorOf(g, input.proxySelector), servers: [serverOf(g, l)] } satisfies GatewaySpec,
         }),
       );
     }
@@ -241,6 +244,10 @@ export function convertGatewayApi(input: GatewayApiInput): GatewayApiOutput {
 
   statuses.sort((a, b) => compareStrings(keyOf(a.ref.kind, a.ref.namespace, a.ref.name), keyOf(b.ref.kind, b.ref.namespace, b.ref.name)));
   return { gateways: istioGateways, virtualServices, statuses };
+}
+
+function selectorOf(g: ConfigEntry<KubernetesGatewaySpec>, shared: Readonly<Record<string, string>> | undefined): Record<string, string> {
+  return shared !== undefined && Object.keys(shared).length > 0 ? { ...shared } : { [GATEWAY_NAME_LABEL]: g.name };
 }
 
 function slug(host: string): string {
