@@ -48,7 +48,7 @@ describe('kinds registry', () => {
       KubernetesGateway: 'gateway.networking.k8s.io v1,v1beta1 gateways',
       HTTPRoute: 'gateway.networking.k8s.io v1,v1beta1 httproutes',
       GRPCRoute: 'gateway.networking.k8s.io v1 grpcroutes',
-      ReferenceGrant: 'gateway.networking.k8s.io v1beta1 referencegrants',
+      ReferenceGrant: 'gateway.networking.k8s.io v1beta1,v1 referencegrants',
     });
     expect(kinds.GatewayClass.namespaced).toBe(false);
     expect(kinds.KubernetesGateway.apiKind).toBe('Gateway');
@@ -60,7 +60,7 @@ describe('kinds registry', () => {
     expect(kindFor('networking.istio.io/v1alpha3', 'Gateway')?.kind).toBe('Gateway');
     expect(kindFor('gateway.networking.k8s.io/v1', 'Gateway')?.kind).toBe('KubernetesGateway');
     expect(kindFor('gateway.networking.k8s.io/v1', 'KubernetesGateway')).toBeUndefined();
-    expect(kindFor('gateway.networking.k8s.io/v1', 'ReferenceGrant')).toBeUndefined();
+    expect(kindFor('gateway.networking.k8s.io/v1alpha2', 'ReferenceGrant')).toBeUndefined();
     expect(kindFor('gateway.networking.k8s.io/v1beta1', 'ReferenceGrant')?.kind).toBe('ReferenceGrant');
     expect(kindFor('security.istio.io/v1alpha3', 'PeerAuthentication')).toBeUndefined();
     expect(kindFor('networking.istio.io/v1', 'PeerAuthentication')).toBeUndefined();

@@ -2,8 +2,8 @@ import Type, { type Static } from 'typebox';
 import { Closed, Int32, opt, StringMap } from '../common';
 
 /**
- * Building blocks of the Kubernetes Gateway API (gateway.networking.k8s.io, standard channel),
- * field for field as gateway-api.sigs.k8s.io/reference/spec. Every object is closed: a field of
+ * Building blocks of the Kubernetes Gateway API (gateway.networking.k8s.io, standard channel of
+ * v1.6.0), field for field as gateway-api.sigs.k8s.io/reference/spec. Every object is closed: a field of
  * the experimental channel, or one that does not exist, is an `unknown field` error at its path.
  * Fields that are in the standard channel but not implemented are in the schema and refused by
  * @aviary/mesh-validation with their path (never silently ignored).
@@ -13,8 +13,8 @@ import { Closed, Int32, opt, StringMap } from '../common';
 export const gatewayApiVersions = ['gateway.networking.k8s.io/v1', 'gateway.networking.k8s.io/v1beta1'] as const;
 /** GRPCRoute is v1 only in the standard channel. */
 export const gatewayApiV1Only = ['gateway.networking.k8s.io/v1'] as const;
-/** ReferenceGrant is served as v1beta1 in the standard channel. */
-export const referenceGrantVersions = ['gateway.networking.k8s.io/v1beta1'] as const;
+/** ReferenceGrant: v1beta1 (the storage version) and v1 in the standard channel (v1.6.0). */
+export const referenceGrantVersions = ['gateway.networking.k8s.io/v1beta1', 'gateway.networking.k8s.io/v1'] as const;
 
 export const GATEWAY_API_GROUP = 'gateway.networking.k8s.io';
 

@@ -6,6 +6,10 @@ import { ObjectMeta, Status } from '../common';
 export const SecretObjectReference = Closed({ group: opt(Type.String()), kind: opt(Type.String()), name: Type.String(), namespace: opt(Type.String()) });
 export type SecretObjectReference = Static<typeof SecretObjectReference>;
 
+const FrontendTLSValidation = Closed({
+  validation: opt(Closed({ caCertificateRefs: opt(Type.Array(SecretObjectReference)), mode: opt(Type.String()) })),
+});
+
 export const GatewayTLSConfig = Closed({
   mode: opt(Type.Enum(['Terminate', 'Passthrough'])),
   certificateRefs: opt(Type.Array(SecretObjectReference)),
@@ -35,6 +39,18 @@ export const KubernetesGatewaySpec = Closed({
   gatewayClassName: Type.String(),
   listeners: Type.Array(Listener),
   addresses: opt(Type.Array(Closed({ type: opt(Type.String()), value: Type.String() }))),
+  allowedListeners: opt(Closed({ namespaces: opt(Closed({ from: opt(Type.Enum(['All', 'Same', 'Selector', 'None'])), selector: opt(LabelSelector) })) })),
+  tls: opt(
+    Closed({
+      backend: opt(Closed({ clientCertificateRef: opt(SecretObjectReference) })),
+      frontend: opt(
+        Closed({
+          default: opt(FrontendTLSValidation),
+          perPort: opt(Type.Array(Closed({ port: PortNumber, tls: FrontendTLSValidation }))),
+        }),
+      ),
+    }),
+  ),
   infrastructure: opt(
     Closed({
       labels: opt(StringMap),

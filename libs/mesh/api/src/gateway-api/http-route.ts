@@ -40,7 +40,17 @@ export type HTTPRequestRedirectFilter = Static<typeof HTTPRequestRedirectFilter>
 export const HTTPURLRewriteFilter = Closed({ hostname: opt(Type.String()), path: opt(HTTPPathModifier) });
 export type HTTPURLRewriteFilter = Static<typeof HTTPURLRewriteFilter>;
 
-export const httpRouteFilterTypes = ['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestMirror', 'RequestRedirect', 'URLRewrite', 'ExtensionRef'] as const;
+export const HTTPCORSFilter = Closed({
+  allowOrigins: opt(Type.Array(Type.String())),
+  allowCredentials: opt(Type.Boolean()),
+  allowMethods: opt(Type.Array(Type.String())),
+  allowHeaders: opt(Type.Array(Type.String())),
+  exposeHeaders: opt(Type.Array(Type.String())),
+  maxAge: opt(Type.Integer({ minimum: 1 })),
+});
+export type HTTPCORSFilter = Static<typeof HTTPCORSFilter>;
+
+export const httpRouteFilterTypes = ['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestMirror', 'RequestRedirect', 'URLRewrite', 'ExtensionRef', 'CORS'] as const;
 
 export const HTTPRouteFilter = Closed({
   type: Type.Enum([...httpRouteFilterTypes]),
@@ -50,6 +60,7 @@ export const HTTPRouteFilter = Closed({
   requestRedirect: opt(HTTPRequestRedirectFilter),
   urlRewrite: opt(HTTPURLRewriteFilter),
   extensionRef: opt(LocalObjectReference),
+  cors: opt(HTTPCORSFilter),
 });
 export type HTTPRouteFilter = Static<typeof HTTPRouteFilter>;
 

@@ -30,6 +30,13 @@ export interface RuleContext {
   readonly mirror?: { readonly host: string; readonly port: number; readonly percent: number };
 }
 
+/** A CORS allowed origin: `*`, exact, or with a `*` in place of leading host labels. */
+function originMatch(origin: string): StringMatch {
+  if (origin === '*') return { regex: '.*' };
+  if (!origin.includes('*')) return { exact: origin };
+  return { regex: origin.split('*').map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*') };
+}
+
 function stringMatch(type: string | undefined, value: string): StringMatch {
   return type === 'RegularExpression' ? { regex: value } : { exact: value };
 }
@@ -93,6 +100,17 @@ function actionOf(filters: readonly unknown[], ctx: RuleContext, timeout: string
         ...(rd.port !== undefined && { port: rd.port }),
         ...(rd.path?.type === 'ReplaceFullPath' && rd.path.replaceFullPath !== undefined && { uri: rd.path.replaceFullPath }),
         redirectCode: rd.statusCode ?? 302,
+      };
+    }
+    if (f.type === 'CORS' && f.cors) {
+      const c = f.cors;
+      out.corsPolicy = {
+        ...(c.allowOrigins && { allowOrigins: c.allowOrigins.map(originMatch) }),
+        ...(c.allowMethods && { allowMethods: c.allowMethods }),
+        ...(c.allowHeaders && { allowHeaders: c.allowHeaders }),
+        ...(c.exposeHeaders && { exposeHeaders: c.exposeHeaders }),
+        ...(c.allowCredentials !== undefined && { allowCredentials: c.allowCredentials }),
+        maxAge: `${c.maxAge ?? 5}s`,
       };
     }
     if (f.type === 'URLRewrite' && f.urlRewrite) {

@@ -10,6 +10,7 @@ import { checkDuration, checkRegex, isDns1123Label, isDns1123Subdomain, isHeader
  */
 
 const NOT_YET = 'is not supported by Aviary yet';
+const httpMethodNames = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'] as const;
 
 /** Gateway API Hostname: a DNS subdomain, optionally with one leading `*.` label; no IPs, no port. */
 export function hostnameError(h: string): string | undefined {
@@ -98,6 +99,8 @@ export function validateKubernetesGateway(g: KubernetesGatewayManifest, r: Repor
   });
   if (spec.addresses !== undefined && spec.addresses.length > 0) r.error('spec.addresses', `spec.addresses ${NOT_YET}: a Gateway binds to the proxies labelled gateway.networking.k8s.io/gateway-name (docs/gateway-api.md)`);
   if (spec.infrastructure !== undefined) r.error('spec.infrastructure', `spec.infrastructure ${NOT_YET}: Aviary does not deploy gateway proxies`);
+  if (spec.allowedListeners !== undefined) r.error('spec.allowedListeners', `spec.allowedListeners ${NOT_YET}: ListenerSets are not implemented`);
+  if (spec.tls !== undefined) r.error('spec.tls', `spec.tls ${NOT_YET}: client certificate validation and backend client certificates are not configured`);
 }
 
 interface RouteLike {
@@ -157,6 +160,7 @@ type FilterLike = {
   requestRedirect?: unknown;
   urlRewrite?: unknown;
   extensionRef?: unknown;
+  cors?: { allowOrigins?: string[]; allowMethods?: string[]; allowHeaders?: string[]; exposeHeaders?: string[]; allowCredentials?: boolean; maxAge?: number };
 };
 
 const filterField: Readonly<Record<string, keyof FilterLike>> = {
@@ -166,6 +170,7 @@ const filterField: Readonly<Record<string, keyof FilterLike>> = {
   RequestRedirect: 'requestRedirect',
   URLRewrite: 'urlRewrite',
   ExtensionRef: 'extensionRef',
+  CORS: 'cors',
 };
 
 /** Common filter rules; returns the filter's type when it is well-formed. */
@@ -181,6 +186,22 @@ function checkFilter(r: Report, path: string, f: FilterLike): void {
   if (f.type === 'ExtensionRef') r.error(key(path, 'extensionRef'), `ExtensionRef filters ${NOT_YET}`);
   checkHeaderFilter(r, key(path, 'requestHeaderModifier'), f.requestHeaderModifier);
   checkHeaderFilter(r, key(path, 'responseHeaderModifier'), f.responseHeaderModifier);
+  const c = f.cors;
+  if (c !== undefined) {
+    const cp = key(path, 'cors');
+    (c.allowOrigins ?? []).forEach((o, i) => {
+      if (o !== '*' && !/^https?:\/\/(\*\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?$/.test(o)) r.error(idx(key(cp, 'allowOrigins'), i), `invalid origin ${JSON.stringify(o)}: "*" or <scheme>://<host>[:<port>] with scheme http or https (the host may start with "*.")`);
+    });
+    (c.allowMethods ?? []).forEach((m, i) => {
+      if (m !== '*' && !(httpMethodNames as readonly string[]).includes(m)) r.error(idx(key(cp, 'allowMethods'), i), `invalid method ${JSON.stringify(m)}: an RFC 9110 method or "*"`);
+    });
+    for (const field of ['allowHeaders', 'exposeHeaders'] as const) {
+      (c[field] ?? []).forEach((h, i) => {
+        if (h !== '*' && !isHeaderName(h)) r.error(idx(key(cp, field), i), `invalid header name ${JSON.stringify(h)}`);
+      });
+    }
+    if (c.allowCredentials === true && (c.allowOrigins ?? []).includes('*')) r.error(key(cp, 'allowCredentials'), 'allowCredentials cannot be true with the wildcard origin "*"');
+  }
   const m = f.requestMirror;
   if (m !== undefined) {
     const mp = key(path, 'requestMirror');
