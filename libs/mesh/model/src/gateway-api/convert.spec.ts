@@ -160,6 +160,10 @@ spec:
     expect(bound?.entry.spec.gateways).toBeUndefined();
     expect(bound?.entry.spec.http![0]!.route!.map((d) => d.weight)).toEqual([80, 20]);
     expect(routeConditions(s)).toEqual({ Accepted: 'True Accepted', ResolvedRefs: 'True ResolvedRefs' });
+    // The parent's port limits the route to it; a port the Service does not have is NoMatchingParent.
+    expect(bound?.entry.spec.http![0]!.match).toEqual([{ uri: { prefix: '/' }, port: 80 }]);
+    const wrongPort = mesh(services + route('  parentRefs: [{ group: "", kind: Service, name: v1, port: 81 }]\n  rules: [{ backendRefs: [{ name: v1, port: 80 }] }]'));
+    expect(routeConditions(wrongPort).Accepted).toBe('False NoMatchingParent');
   });
 
   it('the incremental builder regenerates routes when an HTTPRoute arrives after its Gateway', () => {

@@ -184,11 +184,14 @@ export function convertGatewayApi(input: GatewayApiInput): GatewayApiOutput {
       if (group === '' && kind === 'Service') {
         // Mesh (GAMMA): the route is the Service's routing for sidecars.
         const host = `${parent.name}.${ns}.svc.${input.domainSuffix}`;
-        if (input.servicePorts(host) === undefined) conds.push(condition('Accepted', false, 'NoMatchingParent', `Service ${ns}/${parent.name} not found`, g));
+        const ports = input.servicePorts(host);
+        if (ports === undefined) conds.push(condition('Accepted', false, 'NoMatchingParent', `Service ${ns}/${parent.name} not found`, g));
+        else if (parent.port !== undefined && !ports.includes(parent.port)) conds.push(condition('Accepted', false, 'NoMatchingParent', `Service ${ns}/${parent.name} has no port ${parent.port}`, g));
         else if (errors.length > 0) conds.push(condition('Accepted', false, 'UnsupportedValue', errors.join('; '), g));
         else {
           conds.push(condition('Accepted', true, 'Accepted', 'Route accepted', g));
-          addRoutes(buckets, `mesh|${host}`, { namespace: ns, host }, r, resolved!);
+          // A parent port limits the route to that port of the Service (the match's port).
+          addRoutes(buckets, `mesh|${host}`, { namespace: ns, host }, r, resolved!, parent.port);
         }
       } else {
         const gw = gatewayStatus.get(`${ns}/${parent.name}`);
@@ -333,13 +336,21 @@ function resolveBackends(r: AnyRoute, input: GatewayApiInput): Resolution {
   return { rules, ...(problem && { problem }) };
 }
 
-function addRoutes(buckets: Map<string, { namespace: string; gateway?: string; host: string; routes: OrderedRoute[] }>, key: string, at: { namespace: string; gateway?: string; host: string }, r: AnyRoute, resolved: Resolution): void {
+function addRoutes(
+  buckets: Map<string, { namespace: string; gateway?: string; host: string; routes: OrderedRoute[] }>,
+  key: string,
+  at: { namespace: string; gateway?: string; host: string },
+  r: AnyRoute,
+  resolved: Resolution,
+  port?: number,
+): void {
   let bucket = buckets.get(key);
   if (bucket === undefined) buckets.set(key, (bucket = { ...at, routes: [] }));
   const routeKey = `${r.entry.namespace}/${r.entry.name}`;
   (r.entry.spec.rules ?? []).forEach((rule, ruleIndex) => {
     const res = resolved.rules[ruleIndex]!;
     const ctx: RuleContext = { routeKey: `${r.kind === 'GRPCRoute' ? 'grpc' : 'http'}:${routeKey}`, ruleIndex, backends: res.backends, invalidWeight: res.invalidWeight, ...(res.mirror && { mirror: res.mirror }) };
-    bucket.routes.push(...(r.kind === 'HTTPRoute' ? httpRuleRoutes(rule as never, ctx) : grpcRuleRoutes(rule as never, ctx)));
+    const routes = r.kind === 'HTTPRoute' ? httpRuleRoutes(rule as never, ctx) : grpcRuleRoutes(rule as never, ctx);
+    for (const o of routes) bucket.routes.push(port === undefined ? o : { ...o, route: { ...o.route, match: (o.route.match ?? [{}]).map((m) => ({ ...m, port })) } });
   });
 }
