@@ -19,7 +19,7 @@ type Parent = { parentRef: Record<string, unknown>; controllerName: string; cond
  * spec's reasons) back through the config store's status subresource: Kubernetes' `/status` in
  * Kubernetes mode, the KV entry's status in local mode. A condition keeps its
  * `lastTransitionTime` while its status holds; route parents written by other controllers are
- * kept. Writes are serialised and only made when the status differs; a conflict (the object
+ * kept, Aviary's removed from a route that no longer names its Gateways. Writes are serialised and only made when the status differs; a conflict (the object
  * changed meanwhile) is left to the next model build, which follows that change.
  */
 export class GatewayStatusWriter {
@@ -94,12 +94,7 @@ export function merge(old: Record<string, unknown>, computed: Readonly<Record<st
     });
     out['parents'] = [...oldParents.filter((p) => !controllerNames.includes(p.controllerName)), ...ours];
   }
-  if (Object.keys(computed).length === 0) {
-    // No longer ours: drop Aviary's Gateway/class conditions too.
-    if (!('parents' in old)) {
-      delete out['conditions'];
-      delete out['listeners'];
-    }
-  }
+  // A Gateway or class no longer ours keeps its conditions: they carry no controller name, and the
+  // controller that now owns it replaces them (deleting them could race with its write).
   return out;
 }
