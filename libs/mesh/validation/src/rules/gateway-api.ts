@@ -77,7 +77,7 @@ export function validateKubernetesGateway(g: KubernetesGatewayManifest, r: Repor
         if ((l.tls.certificateRefs ?? []).length > 1) r.error(key(t, 'certificateRefs'), `more than one certificateRef ${NOT_YET}`);
         (l.tls.certificateRefs ?? []).forEach((c, j) => {
           const cp = idx(key(t, 'certificateRefs'), j);
-          if ((c.group ?? '') !== '' || (c.kind ?? 'Secret') !== 'Secret') r.error(cp, `certificateRefs of ${c.group ?? ''}/${c.kind ?? ''} ${NOT_YET}: only core Secrets`);
+          if ((c.group ?? '') !== '' || (c.kind ?? 'Secret') !== 'Secret') r.error(cp, `a certificateRef of kind ${c.group ?? ''}/${c.kind ?? ''} ${NOT_YET}: only core Secrets`);
           checkName(r, key(cp, 'name'), c.name);
           checkNamespace(r, key(cp, 'namespace'), c.namespace);
         });
@@ -87,7 +87,7 @@ export function validateKubernetesGateway(g: KubernetesGatewayManifest, r: Repor
     const ar = l.allowedRoutes;
     if (ar !== undefined) {
       const ap = key(p, 'allowedRoutes');
-      if (ar.namespaces?.from === 'Selector') r.error(key(key(ap, 'namespaces'), 'from'), `allowedRoutes.namespaces.from Selector ${NOT_YET}: use Same or All`);
+      if (ar.namespaces?.from === 'Selector') r.error(key(key(ap, 'namespaces'), 'from'), `allowedRoutes.namespaces.from: Selector ${NOT_YET}: use Same or All`);
       if (ar.namespaces?.selector !== undefined && ar.namespaces.from !== 'Selector') r.error(key(key(ap, 'namespaces'), 'selector'), 'selector is only used with from: Selector');
       (ar.kinds ?? []).forEach((k, j) => {
         const group = k.group ?? 'gateway.networking.k8s.io';
@@ -183,7 +183,7 @@ function checkFilter(r: Report, path: string, f: FilterLike): void {
     r.error(key(path, field), `${field} is required for filter type ${f.type}`);
     return;
   }
-  if (f.type === 'ExtensionRef') r.error(key(path, 'extensionRef'), `ExtensionRef filters ${NOT_YET}`);
+  if (f.type === 'ExtensionRef') r.error(key(path, 'extensionRef'), `filter type ExtensionRef ${NOT_YET}`);
   checkHeaderFilter(r, key(path, 'requestHeaderModifier'), f.requestHeaderModifier);
   checkHeaderFilter(r, key(path, 'responseHeaderModifier'), f.responseHeaderModifier);
   const c = f.cors;
@@ -306,7 +306,7 @@ export function validateHTTPRoute(route: KubernetesHTTPRoute, r: Report): void {
     (rule.backendRefs ?? []).forEach((b, j) => {
       const bp = idx(key(p, 'backendRefs'), j);
       checkBackendRef(r, bp, b);
-      if ((b.filters ?? []).length > 0) r.error(key(bp, 'filters'), `per-backend filters ${NOT_YET}: put the filters on the rule`);
+      if ((b.filters ?? []).length > 0) r.error(key(bp, 'filters'), `filters on a backendRef ${NOT_YET}: put the filters on the rule`);
     });
     if ((rule.backendRefs ?? []).length > 0 && (rule.filters ?? []).some((f) => f.type === 'RequestRedirect')) {
       r.error(key(p, 'backendRefs'), 'a rule with a RequestRedirect filter must not have backendRefs');
@@ -348,7 +348,7 @@ export function validateGRPCRoute(route: GRPCRoute, r: Report): void {
     (rule.backendRefs ?? []).forEach((b, j) => {
       const bp = idx(key(p, 'backendRefs'), j);
       checkBackendRef(r, bp, b);
-      if ((b.filters ?? []).length > 0) r.error(key(bp, 'filters'), `per-backend filters ${NOT_YET}: put the filters on the rule`);
+      if ((b.filters ?? []).length > 0) r.error(key(bp, 'filters'), `filters on a backendRef ${NOT_YET}: put the filters on the rule`);
     });
   });
 }
