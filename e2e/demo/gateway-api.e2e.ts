@@ -104,6 +104,11 @@ spec:
       urlRewrite: { path: { type: ReplaceFullPath, replaceFullPath: /status/418 } }
     backendRefs: [{ name: hello-v1, port: 80 }]
   - matches:
+    - path: { type: PathPrefix, value: /docs }
+    filters:
+    - type: RequestRedirect
+      requestRedirect: { path: { type: ReplacePrefixMatch, replacePrefixMatch: /manual } }
+  - matches:
     - path: { type: Exact, value: /old }
     filters:
     - type: RequestRedirect
@@ -159,12 +164,16 @@ describe('Gateway API through the local ingress', () => {
     }
   });
 
-  it('rewrites the path (URLRewrite) and redirects (RequestRedirect)', async () => {
+  it('rewrites the path (URLRewrite) and redirects (RequestRedirect, ReplaceFullPath and ReplacePrefixMatch)', async () => {
     expect((await call(HOSTNAME, '/teapot')).status).toBe(418);
     const redirect = await call(HOSTNAME, '/old');
     expect(redirect.status).toBe(301);
     // No port given: the listener's (80), the scheme's well-known one, so none in Location.
     expect(redirect.headers['location']).toBe('http://new.gateway-api.test/new');
+    // ReplacePrefixMatch by path element: /docs/a → /manual/a, /docs → /manual; /docsx is not /docs.
+    expect((await call(HOSTNAME, '/docs/guide/intro')).headers['location']).toBe(`http://${HOSTNAME}/manual/guide/intro`);
+    expect((await call(HOSTNAME, '/docs')).headers['location']).toBe(`http://${HOSTNAME}/manual`);
+    expect((await call(HOSTNAME, '/docsx')).status).toBe(200);
   });
 
   it('a route to a missing Service reports BackendNotFound and answers 500', async () => {

@@ -156,8 +156,8 @@ function orderOf(uri: StringMatch, m: { method?: string; headers?: readonly unkn
 export function httpRuleRoutes(rule: HTTPRouteRule, ctx: RuleContext): OrderedRoute[] {
   const filters = rule.filters ?? [];
   const action = actionOf(filters, ctx, rule.timeouts?.request);
-  const rewrite = filters.find((f) => f.type === 'URLRewrite')?.urlRewrite;
-  const replacePrefix = rewrite?.path?.type === 'ReplacePrefixMatch' ? (rewrite.path.replacePrefixMatch ?? '/') : undefined;
+  const modifier = filters.find((f) => f.type === 'URLRewrite')?.urlRewrite?.path ?? filters.find((f) => f.type === 'RequestRedirect')?.requestRedirect?.path;
+  const replacePrefix = modifier?.type === 'ReplacePrefixMatch' ? (modifier.replacePrefixMatch ?? '/') : undefined;
   const matches = rule.matches !== undefined && rule.matches.length > 0 ? rule.matches : [{}];
   const out: OrderedRoute[] = [];
   matches.forEach((m, i) => {
@@ -170,6 +170,7 @@ export function httpRuleRoutes(rule: HTTPRouteRule, ctx: RuleContext): OrderedRo
       const name = `${ctx.routeKey.replace('/', '.')}.${rule.name ?? ctx.ruleIndex}.${i}${j === 0 ? '' : `.${j}`}`;
       const route: HTTPRoute = { name, match: [{ uri: piece.uri, ...rest }], ...action } as HTTPRoute;
       if (piece.prefixRewrite !== undefined && action.rewrite !== undefined) route.rewrite = { ...action.rewrite, uri: piece.prefixRewrite };
+      if (piece.prefixRewrite !== undefined && action.redirect !== undefined) route.redirect = { ...action.redirect, prefixRewrite: piece.prefixRewrite };
       out.push({ route, order: [...orderOf(piece.uri, m, ctx, i), j] });
     }
   });

@@ -291,7 +291,6 @@ export function validateHTTPRoute(route: KubernetesHTTPRoute, r: Report): void {
           if (e || rd.hostname.startsWith('*')) r.error(key(rp, 'hostname'), e ?? 'hostname must not be a wildcard');
         }
         checkPathModifier(r, key(rp, 'path'), rd.path);
-        if (rd.path?.type === 'ReplacePrefixMatch') r.error(key(key(rp, 'path'), 'type'), `RequestRedirect path type ReplacePrefixMatch ${NOT_YET}: use ReplaceFullPath`);
       }
       const rw = f.urlRewrite;
       if (rw !== undefined) {
