@@ -119,8 +119,10 @@ export function entryOf(o: ModelObject): { entry: ConfigEntry<unknown> } | { pro
   const spec = o.spec ?? {};
   const problem = isObject(spec) ? shapeProblem(o.kind, spec) : 'spec must be an object';
   if (problem) return { problem: { code: 'INVALID_SPEC', resource: key, message: problem } };
-  const generation = gatewayApiKindSet.has(o.kind) && o.metadata.generation !== undefined ? { generation: o.metadata.generation } : {};
-  return { entry: deepFreeze({ kind: o.kind, namespace, name: o.metadata.name, key, spec: structuredClone(spec), ...generation }) };
+  const gwapi = gatewayApiKindSet.has(o.kind);
+  const generation = gwapi && o.metadata.generation !== undefined ? { generation: o.metadata.generation } : {};
+  const created = gwapi && typeof o.metadata.creationTimestamp === 'string' ? { creationTimestamp: o.metadata.creationTimestamp } : {};
+  return { entry: deepFreeze({ kind: o.kind, namespace, name: o.metadata.name, key, spec: structuredClone(spec), ...generation, ...created }) };
 }
 
 /** Minimal shape checks: the store validated full schemas; the model must still never throw. */

@@ -86,6 +86,8 @@ export interface ConfigEntry<S> {
   readonly spec: S;
   /** metadata.generation, kept for the kinds whose status reports it (the Gateway API's). */
   readonly generation?: number;
+  /** metadata.creationTimestamp (ISO 8601), kept for the kinds whose ordering uses it (Gateway API routes). */
+  readonly creationTimestamp?: string;
 }
 
 export type VirtualServiceEntry = ConfigEntry<VirtualServiceSpec>;

@@ -114,6 +114,19 @@ spec: { controllerName: example.com/other }
     expect((statusOf(s, 'KubernetesGateway', 'gw')!['listeners'] as { attachedRoutes: number }[])[0]!.attachedRoutes).toBe(1);
   });
 
+  it('between equal matches of two routes the older route wins, then the route name', () => {
+    const two = (aCreated: string, bCreated: string) =>
+      mesh(
+        services +
+          gateway() +
+          route('  parentRefs: [{ name: gw }]\n  rules: [{ backendRefs: [{ name: v1, port: 80 }] }]').replace('name: r, namespace: web, generation: 2', `name: a, namespace: web, creationTimestamp: "${aCreated}"`) +
+          route('  parentRefs: [{ name: gw }]\n  rules: [{ backendRefs: [{ name: v2, port: 80 }] }]').replace('name: r, namespace: web, generation: 2', `name: b, namespace: web, creationTimestamp: "${bCreated}"`),
+      );
+    const first = (s: ReturnType<typeof mesh>) => s.gatewayApi.virtualServices[0]!.spec.http![0]!.route![0]!.destination.host;
+    expect(first(two('2026-01-02T00:00:00Z', '2026-01-01T00:00:00Z'))).toBe('v2.web.svc.cluster.local');
+    expect(first(two('2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z'))).toBe('v1.web.svc.cluster.local');
+  });
+
   it('listener and route hostnames intersect; no intersection is NoMatchingListenerHostname', () => {
     const gw = gateway(', hostname: "*.example.com"');
     const ok = mesh(services + gw + route('  parentRefs: [{ name: gw }]\n  hostnames: [a.example.com, b.other.org]\n  rules: [{ backendRefs: [{ name: v1, port: 80 }] }]'));

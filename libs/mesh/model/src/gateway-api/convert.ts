@@ -349,7 +349,7 @@ function addRoutes(
   const routeKey = `${r.entry.namespace}/${r.entry.name}`;
   (r.entry.spec.rules ?? []).forEach((rule, ruleIndex) => {
     const res = resolved.rules[ruleIndex]!;
-    const ctx: RuleContext = { routeKey: `${r.kind === 'GRPCRoute' ? 'grpc' : 'http'}:${routeKey}`, ruleIndex, backends: res.backends, invalidWeight: res.invalidWeight, ...(res.mirror && { mirror: res.mirror }) };
+    const ctx: RuleContext = { routeKey: `${r.kind === 'GRPCRoute' ? 'grpc' : 'http'}:${routeKey}`, createdAt: r.entry.creationTimestamp ?? '', ruleIndex, backends: res.backends, invalidWeight: res.invalidWeight, ...(res.mirror && { mirror: res.mirror }) };
     const routes = r.kind === 'HTTPRoute' ? httpRuleRoutes(rule as never, ctx) : grpcRuleRoutes(rule as never, ctx);
     for (const o of routes) bucket.routes.push(port === undefined ? o : { ...o, route: { ...o.route, match: (o.route.match ?? [{}]).map((m) => ({ ...m, port })) } });
   });

@@ -16,13 +16,15 @@ export interface ResolvedBackend {
 /** One generated route and the key that orders it among the routes of its hostname. */
 export interface OrderedRoute {
   readonly route: HTTPRoute;
-  /** Sorts ascending: exact paths, then longer prefixes, then method, headers, query params, then route and rule order. */
+  /** Sorts ascending: exact paths, then longer prefixes, then method, headers, query params, then the older route, then route name and rule order. */
   readonly order: readonly (number | string)[];
 }
 
 export interface RuleContext {
   /** `namespace/name` of the route, for tie-breaking and route names. */
   readonly routeKey: string;
+  /** The route's creationTimestamp ('' when unknown): the older route wins a tie. */
+  readonly createdAt: string;
   readonly ruleIndex: number;
   readonly backends: readonly ResolvedBackend[];
   /** Backends named by the rule that could not be resolved (counted in the weights as 500s). */
@@ -149,7 +151,7 @@ function orderOf(uri: StringMatch, m: { method?: string; headers?: readonly unkn
   const kind = uri.exact !== undefined ? 0 : uri.prefix !== undefined ? 1 : 2;
   const length = (uri.exact ?? uri.prefix ?? uri.regex ?? '').length;
   // Ascending sort: negate the "more is first" counts.
-  return [kind, -length, m.method === undefined ? 1 : 0, -(m.headers?.length ?? 0), -(m.queryParams?.length ?? 0), ctx.routeKey, ctx.ruleIndex, matchIndex];
+  return [kind, -length, m.method === undefined ? 1 : 0, -(m.headers?.length ?? 0), -(m.queryParams?.length ?? 0), ctx.createdAt, ctx.routeKey, ctx.ruleIndex, matchIndex];
 }
 
 /** The Istio routes of one HTTPRoute rule, each with its precedence key. */
