@@ -65,6 +65,18 @@ describe('Gateway API → Istio Gateway and VirtualService', () => {
     expect(s.gateways.forProxy({ 'gateway.networking.k8s.io/gateway-name': 'gw' })).toEqual([]);
   });
 
+  it('HTTP and HTTPS listeners on one port conflict (ProtocolConflict): neither is programmed', () => {
+    const s = mesh(services + gateway().replace('listeners:\n  - { name: http, port: 80, protocol: HTTP }', 'listeners:\n  - { name: http, port: 80, protocol: HTTP }\n  - { name: https, port: 80, protocol: HTTPS, tls: { certificateRefs: [{ name: c }] } }'));
+    const status = statusOf(s, 'KubernetesGateway', 'gw')!;
+    const listeners = status['listeners'] as { name: string; conditions: Conditions }[];
+    expect(listeners.map((l) => l.conditions.map((c) => `${c.type}=${c.status}/${c.reason}`).join(','))).toEqual([
+      'Accepted=False/ProtocolConflict,Conflicted=True/ProtocolConflict,ResolvedRefs=True/ResolvedRefs,Programmed=False/Invalid',
+      'Accepted=False/ProtocolConflict,Conflicted=True/ProtocolConflict,ResolvedRefs=True/ResolvedRefs,Programmed=False/Invalid',
+    ]);
+    expect((status['conditions'] as Conditions).map((c) => `${c.type}=${c.status}`)).toEqual(['Accepted=True', 'Programmed=False']);
+    expect(s.gateways.all()).toEqual([]);
+  });
+
   it('Gateways of other classes are left alone: no proxies, no status', () => {
     const s = mesh(services + gateway().replace('gatewayClassName: aviary', 'gatewayClassName: other'));
     expect(s.gateways.all()).toEqual([]);

@@ -140,12 +140,16 @@ export function convertGatewayApi(input: GatewayApiInput): GatewayApiOutput {
     }
     for (const l of g.spec.listeners) {
       const refs = certificateProblem(g, l, input.grants);
+      // Listeners of one port must agree on the protocol (HTTP and HTTPS cannot share a port).
+      const clash = g.spec.listeners.find((o) => o.port === l.port && o.protocol !== l.protocol);
+      const conflict = clash === undefined ? undefined : `port ${l.port} is also used by listener ${clash.name} with protocol ${clash.protocol}`;
       listenerConds.set(l.name, [
-        condition('Accepted', true, 'Accepted', 'Listener accepted', gen(g)),
+        conflict === undefined ? condition('Accepted', true, 'Accepted', 'Listener accepted', gen(g)) : condition('Accepted', false, 'ProtocolConflict', conflict, gen(g)),
+        conflict === undefined ? condition('Conflicted', false, 'NoConflicts', 'No conflicts', gen(g)) : condition('Conflicted', true, 'ProtocolConflict', conflict, gen(g)),
         refs === undefined ? condition('ResolvedRefs', true, 'ResolvedRefs', 'References resolved', gen(g)) : condition('ResolvedRefs', false, refs.reason, refs.message, gen(g)),
-        refs === undefined ? condition('Programmed', true, 'Programmed', 'Listener programmed', gen(g)) : condition('Programmed', false, 'Invalid', refs.message, gen(g)),
+        refs === undefined && conflict === undefined ? condition('Programmed', true, 'Programmed', 'Listener programmed', gen(g)) : condition('Programmed', false, 'Invalid', refs?.message ?? conflict!, gen(g)),
       ]);
-      if (refs !== undefined) continue;
+      if (refs !== undefined || conflict !== undefined) continue;
       const name = istioGatewayName(g.name, l.name);
       listeners.push({ gateway: g, listener: l, istioGateway: `${g.namespace}/${name}`, attached: 0 });
       istioGateways.push(
@@ -228,7 +232,7 @@ export function convertGatewayApi(input: GatewayApiInput): GatewayApiOutput {
       attachedRoutes: listeners.find((b) => b.gateway === entry && b.listener.name === l.name)?.attached ?? 0,
       conditions: listenerConds.get(l.name) ?? [],
     }));
-    const programmed = ok && listenerStatus.every((l) => l.conditions.every((c) => c.status === 'True'));
+    const programmed = ok && listenerStatus.every((l) => l.conditions.every((c) => c.status === (c.type === 'Conflicted' ? 'False' : 'True')));
     statuses.push({
       ref: { kind: 'KubernetesGateway', namespace: entry.namespace, name: entry.name },
       status: {

@@ -16,11 +16,16 @@ export interface Condition {
 
 /** The reasons the spec defines for each condition Aviary writes (a closed set). */
 export const reasons = {
-  gatewayClass: { Accepted: ['Accepted', 'InvalidParameters', 'Unsupported'] },
-  gateway: { Accepted: ['Accepted', 'Invalid', 'UnsupportedAddress', 'InvalidParameters'], Programmed: ['Programmed', 'Invalid', 'Pending'] },
-  listener: { Accepted: ['Accepted', 'UnsupportedProtocol', 'PortUnavailable'], Programmed: ['Programmed', 'Invalid'], ResolvedRefs: ['ResolvedRefs', 'InvalidCertificateRef', 'RefNotPermitted', 'InvalidRouteKinds'] },
+  gatewayClass: { Accepted: ['Accepted', 'InvalidParameters'] },
+  gateway: { Accepted: ['Accepted', 'Invalid'], Programmed: ['Programmed', 'Invalid'] },
+  listener: {
+    Accepted: ['Accepted', 'ProtocolConflict'],
+    Conflicted: ['NoConflicts', 'ProtocolConflict'],
+    Programmed: ['Programmed', 'Invalid'],
+    ResolvedRefs: ['ResolvedRefs', 'RefNotPermitted'],
+  },
   route: {
-    Accepted: ['Accepted', 'NotAllowedByListeners', 'NoMatchingListenerHostname', 'NoMatchingParent', 'UnsupportedValue', 'Pending'],
+    Accepted: ['Accepted', 'NotAllowedByListeners', 'NoMatchingListenerHostname', 'NoMatchingParent', 'UnsupportedValue'],
     ResolvedRefs: ['ResolvedRefs', 'RefNotPermitted', 'InvalidKind', 'BackendNotFound'],
   },
 } as const;

@@ -60,9 +60,10 @@ export function validateKubernetesGateway(g: KubernetesGatewayManifest, r: Repor
       const e = hostnameError(l.hostname);
       if (e) r.error(key(p, 'hostname'), e);
     }
-    const binding = `${l.port}/${l.hostname ?? ''}`;
+    // The CRD's rule: port, protocol and hostname together are unique (a protocol clash on one port is a Conflicted status).
+    const binding = `${l.port}/${l.protocol}/${l.hostname ?? ''}`;
     const other = bindings.get(binding);
-    if (other !== undefined) r.error(key(p, 'hostname'), `port ${l.port} with hostname ${JSON.stringify(l.hostname ?? '')} is already used by spec.listeners[${other}]`);
+    if (other !== undefined) r.error(key(p, 'hostname'), `port ${l.port}, protocol ${l.protocol} and hostname ${JSON.stringify(l.hostname ?? '')} are already used by spec.listeners[${other}]`);
     else bindings.set(binding, i);
     if (!gatewayProtocols.has(l.protocol)) {
       r.error(key(p, 'protocol'), `protocol ${JSON.stringify(l.protocol)} ${NOT_YET}: Aviary's Gateways accept HTTP and HTTPS listeners (TLS, TCP and UDP routes are not implemented)`);
