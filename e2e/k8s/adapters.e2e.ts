@@ -1,12 +1,15 @@
 // libs/k8s against a real kube-apiserver (cluster.ts): the CRD config store's contract
 // (resourceVersions, 409 → CONFLICT, watch), informer recovery after list/watch errors, and the
 // registry reporting only changes that shape generated config.
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, RbacAuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { ChangeEvent } from '@aviary/config-store';
-import type { StoredObject } from '@aviary/mesh-api';
+import { withStoredKind, type StoredObject } from '@aviary/mesh-api';
+import { buildSnapshot } from '@aviary/mesh-model';
 import { isAviaryError } from '@aviary/errors';
 import { KubernetesConfigStore, KubernetesRegistry, loadKubeConfig } from '@aviary/k8s';
 import { createLogger } from '@aviary/observability';
@@ -179,6 +182,88 @@ describe('KubernetesRegistry', () => {
 
       await core.deleteNamespacedService({ namespace: 'team-a', name: 'ratings' });
       expect((await r.next((e) => e.ref.name === 'k8s-service.ratings', 'ServiceEntry deleted')).op).toBe('deleted');
+    } finally {
+      await watch.stop();
+    }
+  });
+});
+
+/**
+ * The Gateway API's upstream standard-channel CRDs (required, not shipped by the chart), from the
+ * sigs.k8s.io/gateway-api Go module (the Go client's module cache, or the module proxy).
+ */
+const GATEWAY_API_VERSION = 'v1.6.0';
+async function gatewayApiCrds(): Promise<string[]> {
+  const { stdout } = await promisify(execFile)('go', ['mod', 'download', '-json', `sigs.k8s.io/gateway-api@${GATEWAY_API_VERSION}`], { timeout: 300_000 });
+  const dir = (JSON.parse(stdout) as { Dir: string }).Dir;
+  return ['gatewayclasses', 'gateways', 'httproutes', 'grpcroutes', 'referencegrants'].map((k) => join(dir, 'config', 'crd', 'standard', `gateway.networking.k8s.io_${k}.yaml`));
+}
+
+describe('KubernetesConfigStore on the Gateway API CRDs (upstream, standard channel)', () => {
+  const manifests = `apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: { name: aviary }
+spec: { controllerName: aviary.dev/gateway-controller }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: web, namespace: team-a }
+spec:
+  gatewayClassName: aviary
+  listeners: [{ name: http, port: 80, protocol: HTTP }]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: web, namespace: team-a }
+spec:
+  parentRefs: [{ name: web }]
+  rules: [{ backendRefs: [{ name: ratings, port: 9080 }] }]
+`;
+
+  it('stores GatewayClass cluster-scoped and Gateway as kind Gateway, watches them, and writes the status the model computes (accepted by the upstream status schema)', async () => {
+    const files = await gatewayApiCrds();
+    for (const f of files) {
+      const res = await cluster!.kubectl(['apply', '--server-side', '-f', f]);
+      expect(res.code, res.stderr).toBe(0);
+    }
+    const established = await cluster!.kubectl(['wait', '--for=condition=Established', '--timeout=60s', ...files.flatMap((f) => ['-f', f])]);
+    expect(established.code, established.stderr).toBe(0);
+
+    const store = new KubernetesConfigStore({ kubeConfig: kc, logger });
+    const r = recorder();
+    const watch = await store.watch(r.listener);
+    try {
+      await watch.initialized;
+      const objects = (await import('yaml')).parseAllDocuments(manifests).map((d) => withStoredKind(d.toJS() as StoredObject));
+      for (const o of objects) {
+        const stored = o.kind === 'GatewayClass' ? { ...o, metadata: { ...o.metadata, namespace: '' } } : o;
+        expect((await store.apply(stored)).op).toBe('created');
+      }
+      expect((await cluster!.kubectl(['get', 'gateways.gateway.networking.k8s.io', 'web', '-n', 'team-a', '-o', 'jsonpath={.kind} {.spec.gatewayClassName}'])).stdout).toBe('Gateway aviary');
+      expect((await cluster!.kubectl(['get', 'gatewayclass', 'aviary', '-o', 'jsonpath={.spec.controllerName}'])).stdout).toBe('aviary.dev/gateway-controller');
+      // One informer per kind: the kinds' events interleave in any order.
+      const seen = (kind: string) => eventually(`${kind} created`, async () => r.events.find((e) => e.ref.kind === kind && e.op === 'created'), 20_000);
+      expect((await seen('KubernetesGateway')).ref).toEqual({ kind: 'KubernetesGateway', namespace: 'team-a', name: 'web' });
+      expect((await seen('GatewayClass')).ref).toEqual({ kind: 'GatewayClass', namespace: '', name: 'aviary' });
+      expect((await seen('HTTPRoute')).object?.kind).toBe('HTTPRoute');
+
+      // The status the model computes for them, with the transition times pilot's writer adds.
+      const listed = await store.list();
+      const snapshot = buildSnapshot(listed, { trustDomain: 'cluster.local' });
+      const stamp = (v: unknown): unknown =>
+        Array.isArray(v) ? v.map(stamp) : v !== null && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, stamp(x)]).concat('reason' in v ? [['lastTransitionTime', '2026-01-01T00:00:00Z']] : [])) : v;
+      for (const s of snapshot.gatewayApi.statuses) {
+        const current = (await store.get(s.ref))!;
+        await store.updateStatus(s.ref, stamp(s.status) as Record<string, unknown>, current.metadata.resourceVersion!);
+      }
+      const gw = await cluster!.kubectl(['get', 'gateway', 'web', '-n', 'team-a', '-o', 'jsonpath={range .status.conditions[*]}{.type}={.status} {end}{.status.listeners[0].attachedRoutes}']);
+      expect(gw.stdout).toBe('Accepted=True Programmed=True 1');
+      const route = await cluster!.kubectl(['get', 'httproute', 'web', '-n', 'team-a', '-o', 'jsonpath={.status.parents[0].controllerName} {range .status.parents[0].conditions[*]}{.type}={.reason} {end}']);
+      expect(route.stdout.trim()).toBe('aviary.dev/gateway-controller Accepted=Accepted ResolvedRefs=BackendNotFound');
+      expect((await cluster!.kubectl(['get', 'gatewayclass', 'aviary', '-o', 'jsonpath={.status.conditions[0].reason}'])).stdout).toBe('Accepted');
+
+      expect(await store.delete({ kind: 'GatewayClass', namespace: '', name: 'aviary' })).toBe(true);
+      expect((await eventually('GatewayClass deleted', async () => r.events.find((e) => e.ref.kind === 'GatewayClass' && e.op === 'deleted'), 20_000)).ref.namespace).toBe('');
     } finally {
       await watch.stop();
     }

@@ -1,6 +1,6 @@
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { kinds, type KindInfo } from '@aviary/mesh-api';
+import { GATEWAY_API_GROUP, kinds, type KindInfo } from '@aviary/mesh-api';
 import { type TSchema } from 'typebox';
 import { stringify } from 'yaml';
 import { toStructural, type Structural } from './structural';
@@ -54,10 +54,19 @@ export function crdFor(info: KindInfo): Record<string, unknown> {
   };
 }
 
-/** File name → YAML text for every kind. Pure and deterministic. */
+/**
+ * The kinds whose CRDs the chart ships: not the Gateway API's. Its CRDs belong to SIG-Network,
+ * are shared by every implementation in a cluster and are often installed by the platform, so
+ * Aviary requires the upstream standard-channel CRDs, as Istio does (docs/gateway-api.md).
+ */
+export function chartKinds(): KindInfo[] {
+  return (Object.values(kinds) as KindInfo[]).filter((info) => info.group !== GATEWAY_API_GROUP);
+}
+
+/** File name → YAML text for every kind the chart ships. Pure and deterministic. */
 export function renderCrds(): Map<string, string> {
   const files = new Map<string, string>();
-  for (const info of Object.values(kinds) as KindInfo[]) {
+  for (const info of chartKinds()) {
     files.set(`${info.plural}.${info.group}.yaml`, HEADER + stringify(crdFor(info), { lineWidth: 0, aliasDuplicateObjects: false }));
   }
   return files;

@@ -39,6 +39,8 @@ export const ingress = {
   namespace: 'istio-system',
   serviceAccount: 'istio-ingressgateway-service-account',
   labels: 'istio=ingressgateway,app=istio-ingressgateway',
+  /** What pilot selects the ingress by for Gateway API Gateways (AVIARY_GATEWAY_API_SELECTOR). */
+  selector: 'istio=ingressgateway',
 };
 
 /** Join tokens last as long as citadel allows: sidecars renew their certificates with them. */

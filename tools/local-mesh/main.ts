@@ -213,11 +213,13 @@ if (config.demo && !existsSync(demoScript)) {
   await stopAll(1);
 }
 const deferred = config.demo ? new Set(['gateway']) : new Set<string>();
+// Gateway API Gateways of Aviary's classes are served by the launcher's ingress (docs/gateway-api.md).
+const pilotEnv = { AVIARY_XDS_TLS: 'true', AVIARY_GATEWAY_API_SELECTOR: ingress.selector };
 const started = new Map<string, Managed>();
 const readyz = (port: number): string => `http://127.0.0.1:${port}/readyz`;
 for (const spec of appConfigs) {
   // pilot serves xDS over mTLS too (15012), with a serving certificate from citadel
-  if (!deferred.has(spec.app)) started.set(spec.app, await launch(spec.app, appScript(spec.app), appEnv(spec.app, spec.app === 'pilot' ? { AVIARY_XDS_TLS: 'true' } : {}), [], readyz(spec.options.adminPort.default)));
+  if (!deferred.has(spec.app)) started.set(spec.app, await launch(spec.app, appScript(spec.app), appEnv(spec.app, spec.app === 'pilot' ? pilotEnv : {}), [], readyz(spec.options.adminPort.default)));
 }
 const firstRows = await Promise.all(appConfigs.filter((s) => started.has(s.app)).map((s) => ready(started.get(s.app) as Managed, s.options.adminPort.default)));
 await failIfNotReady(firstRows);

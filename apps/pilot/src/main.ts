@@ -1,3 +1,4 @@
+import { parseLabels } from '@aviary/agent';
 import { configFromProcess, pilotConfig, type ConfigOf } from '@aviary/config';
 import { announcingChanges, KvConfigStore, type ConfigStore } from '@aviary/config-store';
 import type { Bus } from '@aviary/events';
@@ -8,6 +9,7 @@ import { canaryApi } from './lib/canary/api';
 import { CanaryController } from './lib/canary/controller';
 import { configApi } from './lib/config-api';
 import { Discovery } from './lib/discovery';
+import { GatewayStatusWriter } from './lib/gateway-api/status-writer';
 import { loadMeshConfig } from './lib/mesh-config';
 import { assertXdsListeners, XdsTlsMaterial } from './lib/xds-tls';
 import { xdsApi } from './lib/xds-api';
@@ -51,7 +53,10 @@ await runComponent({
   build: async ({ bus, logger, registry }) => {
     assertXdsListeners(config);
     const { store, watched, credentials: credentialsFor } = await openStores(config, bus, logger);
+    const gatewayStatus = new GatewayStatusWriter({ store, logger: logger.child({ component: 'gateway-api' }) });
     const discovery = new Discovery({
+      onGatewayApi: (snapshot) => void gatewayStatus.sync(snapshot),
+      gatewayApiSelector: parseLabels(config.gatewayApiSelector),
       store: watched,
       bus,
       logger,

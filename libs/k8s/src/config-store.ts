@@ -1,7 +1,7 @@
 import { CustomObjectsApi, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import { resourceVersionConflict, sameContent, type ApplyOptions, type ApplyResult, type ChangeEvent, type ConfigStore, type ListFilter, type Watch } from '@aviary/config-store';
 import { AviaryError } from '@aviary/errors';
-import { isMeshKind, kinds, type KindInfo, type ResourceRef, type StoredMetadata, type StoredObject } from '@aviary/mesh-api';
+import { CLUSTER_SCOPE, isMeshKind, kinds, type KindInfo, type ResourceRef, type StoredMetadata, type StoredObject } from '@aviary/mesh-api';
 import type { Logger } from '@aviary/observability';
 import { ResilientInformer } from './informer';
 import { messageOf, statusOf } from './kube-config';
@@ -33,9 +33,10 @@ export function revisionOf(resourceVersion: string | undefined): number {
 /** A CRD object → a StoredObject (user metadata plus the server's identity/version fields). */
 export function toStored(o: CustomObject, kind: string): StoredObject {
   const m = o.metadata ?? {};
+  const namespaced = isMeshKind(kind) ? kinds[kind].namespaced : true;
   const metadata: StoredMetadata = {
     name: m.name ?? '',
-    namespace: m.namespace ?? 'default',
+    namespace: namespaced ? (m.namespace ?? 'default') : CLUSTER_SCOPE,
     ...(m.labels === undefined ? {} : { labels: { ...m.labels } }),
     ...(m.annotations === undefined ? {} : { annotations: { ...m.annotations } }),
     ...(m.resourceVersion === undefined ? {} : { resourceVersion: m.resourceVersion }),
@@ -118,7 +119,7 @@ export class KubernetesConfigStore implements ConfigStore {
       const version = info.versions[0]!;
       let list: KubernetesListObject<CustomObject>;
       try {
-        list = (filter.namespace === undefined
+        list = (filter.namespace === undefined || !info.namespaced
           ? await this.api.listCustomObjectForAllNamespaces({ group: info.group, version, resourcePlural: info.plural })
           : await this.api.listNamespacedCustomObject({ group: info.group, version, namespace: filter.namespace, plural: info.plural })) as KubernetesListObject<CustomObject>;
       } catch (err) {
@@ -133,7 +134,8 @@ export class KubernetesConfigStore implements ConfigStore {
   async get(ref: ResourceRef): Promise<StoredObject | undefined> {
     const info = this.served(ref.kind);
     try {
-      const o = (await this.api.getNamespacedCustomObject({ group: info.group, version: info.versions[0]!, namespace: ref.namespace, plural: info.plural, name: ref.name })) as CustomObject;
+      const where = { group: info.group, version: info.versions[0]!, plural: info.plural, name: ref.name };
+      const o = (info.namespaced ? await this.api.getNamespacedCustomObject({ ...where, namespace: ref.namespace }) : await this.api.getClusterCustomObject(where)) as CustomObject;
       return toStored(o, info.kind);
     } catch (err) {
       if (statusOf(err) === 404) return undefined;
@@ -158,21 +160,22 @@ export class KubernetesConfigStore implements ConfigStore {
     const { labels, annotations } = object.metadata;
     const body = {
       apiVersion: object.apiVersion,
-      kind: info.kind,
+      kind: info.apiKind,
       metadata: {
         name: ref.name,
-        namespace: ref.namespace,
+        ...(info.namespaced ? { namespace: ref.namespace } : {}),
         ...(labels === undefined ? {} : { labels }),
         ...(annotations === undefined ? {} : { annotations }),
         ...(current === undefined ? {} : { resourceVersion: current.metadata.resourceVersion }),
       },
       spec: object.spec,
     };
-    const common = { group: info.group, version, namespace: ref.namespace, plural: info.plural, body, fieldManager: this.opts.fieldManager ?? 'aviary-pilot' };
+    const common = { group: info.group, version, plural: info.plural, body, fieldManager: this.opts.fieldManager ?? 'aviary-pilot' };
+    const namespaced = { ...common, namespace: ref.namespace };
     try {
-      const o = (current === undefined
-        ? await this.api.createNamespacedCustomObject(common)
-        : await this.api.replaceNamespacedCustomObject({ ...common, name: ref.name })) as CustomObject;
+      let o: CustomObject;
+      if (current === undefined) o = (info.namespaced ? await this.api.createNamespacedCustomObject(namespaced) : await this.api.createClusterCustomObject(common)) as CustomObject;
+      else o = (info.namespaced ? await this.api.replaceNamespacedCustomObject({ ...namespaced, name: ref.name }) : await this.api.replaceClusterCustomObject({ ...common, name: ref.name })) as CustomObject;
       return { op: current === undefined ? 'created' : 'updated', object: toStored(o, info.kind) };
     } catch (err) {
       if (statusOf(err) === 409) {
@@ -189,17 +192,18 @@ export class KubernetesConfigStore implements ConfigStore {
     const version = info.versions[0]!;
     const current = await this.get(ref);
     if (current === undefined) throw new AviaryError('NOT_FOUND', 'RESOURCE_NOT_FOUND', `${ref.kind} ${ref.namespace}/${ref.name} not found`);
-    const body = { apiVersion: `${info.group}/${version}`, kind: info.kind, metadata: { name: ref.name, namespace: ref.namespace, resourceVersion }, spec: current.spec, status };
+    const body = {
+      apiVersion: `${info.group}/${version}`,
+      kind: info.apiKind,
+      metadata: { name: ref.name, ...(info.namespaced ? { namespace: ref.namespace } : {}), resourceVersion },
+      spec: current.spec,
+      status,
+    };
     try {
-      const o = (await this.api.replaceNamespacedCustomObjectStatus({
-        group: info.group,
-        version,
-        namespace: ref.namespace,
-        plural: info.plural,
-        name: ref.name,
-        body,
-        fieldManager: this.opts.fieldManager ?? 'aviary-pilot',
-      })) as CustomObject;
+      const where = { group: info.group, version, plural: info.plural, name: ref.name, body, fieldManager: this.opts.fieldManager ?? 'aviary-pilot' };
+      const o = (info.namespaced
+        ? await this.api.replaceNamespacedCustomObjectStatus({ ...where, namespace: ref.namespace })
+        : await this.api.replaceClusterCustomObjectStatus(where)) as CustomObject;
       return toStored(o, info.kind);
     } catch (err) {
       if (statusOf(err) === 409) throw resourceVersionConflict(ref, resourceVersion, (await this.get(ref))?.metadata.resourceVersion, messageOf(err));
@@ -211,14 +215,9 @@ export class KubernetesConfigStore implements ConfigStore {
     const info = this.served(ref.kind);
     const precondition = resourceVersion !== undefined && resourceVersion !== '';
     try {
-      await this.api.deleteNamespacedCustomObject({
-        group: info.group,
-        version: info.versions[0]!,
-        namespace: ref.namespace,
-        plural: info.plural,
-        name: ref.name,
-        ...(precondition ? { body: { preconditions: { resourceVersion } } } : {}),
-      });
+      const where = { group: info.group, version: info.versions[0]!, plural: info.plural, name: ref.name, ...(precondition ? { body: { preconditions: { resourceVersion } } } : {}) };
+      if (info.namespaced) await this.api.deleteNamespacedCustomObject({ ...where, namespace: ref.namespace });
+      else await this.api.deleteClusterCustomObject(where);
       return true;
     } catch (err) {
       const status = statusOf(err);

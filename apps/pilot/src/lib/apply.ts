@@ -1,7 +1,7 @@
 import { AviaryError } from '@aviary/errors';
 import { diffObjects, sameContent, type ConfigStore, type FieldChange } from '@aviary/config-store';
 import { maxReportedProblems, parseManifests, type LimitName, type ManifestLimits, type ManifestProblem } from '@aviary/manifests';
-import { kindFor, refKey, refOf, type StoredObject } from '@aviary/mesh-api';
+import { CLUSTER_SCOPE, kindFor, refKey, refOf, withStoredKind, type StoredObject } from '@aviary/mesh-api';
 import { validate } from '@aviary/mesh-validation';
 
 export interface PlannedChange {
@@ -78,7 +78,7 @@ export async function applyManifests(store: ConfigStore, text: string, opts: App
     }
     for (const w of result.warnings) if (warnings.length < maxListed) warnings.push({ document: doc.index, line: doc.line, path: w.path, message: w.message });
     if (result.errors.length > 0) continue;
-    const object = value as StoredObject;
+    const object = storedShape(value as StoredObject);
     const key = refKey(refOf(object));
     const earlier = seen.get(key);
     if (earlier !== undefined) {
@@ -145,8 +145,15 @@ async function rollBack(store: ConfigStore, written: Array<{ before: StoredObjec
 function withDefaultNamespace(value: unknown, namespace: string): unknown {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
   const v = value as { metadata?: unknown; apiVersion?: unknown; kind?: unknown };
-  if (kindFor(v.apiVersion, v.kind) === undefined) return value;
+  const info = kindFor(v.apiVersion, v.kind);
+  if (info === undefined || !info.namespaced) return value;
   if (v.metadata === null || typeof v.metadata !== 'object' || Array.isArray(v.metadata)) return value;
   const meta = v.metadata as { namespace?: unknown };
   return meta.namespace === undefined ? { ...v, metadata: { ...meta, namespace } } : value;
+}
+
+/** A validated manifest as stored: Aviary's kind name, and the empty namespace of a cluster-scoped kind. */
+function storedShape(manifest: StoredObject): StoredObject {
+  const object = withStoredKind(manifest);
+  return kindFor(manifest.apiVersion, manifest.kind)?.namespaced === false ? { ...object, metadata: { ...object.metadata, namespace: CLUSTER_SCOPE } } : object;
 }

@@ -2,7 +2,7 @@ import Type from 'typebox';
 import { AviaryError } from '@aviary/errors';
 import type { AdminApp } from '@aviary/admin-api';
 import type { ConfigStore } from '@aviary/config-store';
-import { kinds, type KindInfo } from '@aviary/mesh-api';
+import { CLUSTER_SCOPE, kinds, withApiKind, type KindInfo } from '@aviary/mesh-api';
 import { defaultManifestLimits, type ManifestLimits } from '@aviary/manifests';
 import { analyze } from '@aviary/mesh-validation';
 import { applyManifests } from './apply';
@@ -15,13 +15,25 @@ export interface ConfigApiOptions {
 
 const manifestTypes = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml', 'text/plain', 'application/json'];
 
-/** Resolves a URL kind segment: `VirtualService`, `virtualservices`, `virtualservice` or `vs`. */
+/**
+ * Resolves a URL kind segment: `VirtualService`, `virtualservices`, `virtualservice` or `vs`; a
+ * plural with its group (`gateways.gateway.networking.k8s.io`) or Aviary's kind name
+ * (`KubernetesGateway`) picks the Gateway API's Gateway, a bare `gateways` Istio's.
+ */
 export function resolveKind(segment: string): KindInfo {
   const s = segment.toLowerCase();
-  for (const info of Object.values(kinds) as KindInfo[]) {
-    if (info.kind.toLowerCase() === s || info.plural === s || info.singular === s || info.shortNames.includes(s)) return info;
+  const all = Object.values(kinds) as KindInfo[];
+  const exact = all.find((info) => info.kind.toLowerCase() === s || `${info.plural}.${info.group}` === s);
+  if (exact !== undefined) return exact;
+  for (const info of all) {
+    if (info.apiKind.toLowerCase() === s || info.plural === s || info.singular === s || info.shortNames.includes(s)) return info;
   }
   throw new AviaryError('NOT_FOUND', 'UNKNOWN_KIND', `unknown kind ${JSON.stringify(segment)}; known kinds: ${Object.keys(kinds).join(', ')}`);
+}
+
+/** The namespace of a URL: cluster-scoped kinds (GatewayClass) have none, whatever the segment says (`_` by convention). */
+function namespaceOf(info: KindInfo, segment: string): string {
+  return info.namespaced ? segment : CLUSTER_SCOPE;
 }
 
 const Problem = Type.Object({ document: Type.Integer(), line: Type.Optional(Type.Integer()), path: Type.String(), message: Type.String() });
@@ -46,7 +58,13 @@ const Metadata = Type.Object({
   creationTimestamp: Type.Optional(Type.String()),
   uid: Type.Optional(Type.String()),
 });
-const MeshObject = Type.Object({ apiVersion: Type.String(), kind: Type.String(), metadata: Metadata, spec: Type.Unknown() });
+const MeshObject = Type.Object({
+  apiVersion: Type.String(),
+  kind: Type.String(),
+  metadata: Metadata,
+  spec: Type.Unknown(),
+  status: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'written by Aviary (Gateway API conditions, Canary progress)' })),
+});
 const Finding = Type.Object({
   code: Type.String(),
   severity: Type.Union([Type.Literal('Error'), Type.Literal('Warning'), Type.Literal('Info')]),
@@ -94,21 +112,24 @@ export function configApi(opts: ConfigApiOptions) {
     app.get(
       '/api/v1/config/:kind',
       { schema: { tags: ['config'], summary: 'List resources of a kind in every namespace', params: KindParams, response: { 200: Type.Object({ items: Type.Array(MeshObject) }) } } },
-      async (req) => ({ items: await opts.store.list({ kind: resolveKind(req.params.kind).kind }) }),
+      async (req) => ({ items: (await opts.store.list({ kind: resolveKind(req.params.kind).kind })).map(withApiKind) }),
     );
     app.get(
       '/api/v1/config/:kind/:namespace',
       { schema: { tags: ['config'], summary: 'List resources of a kind in one namespace', params: NsParams, response: { 200: Type.Object({ items: Type.Array(MeshObject) }) } } },
-      async (req) => ({ items: await opts.store.list({ kind: resolveKind(req.params.kind).kind, namespace: req.params.namespace }) }),
+      async (req) => {
+        const info = resolveKind(req.params.kind);
+        return { items: (await opts.store.list({ kind: info.kind, namespace: namespaceOf(info, req.params.namespace) })).map(withApiKind) };
+      },
     );
     app.get(
       '/api/v1/config/:kind/:namespace/:name',
       { schema: { tags: ['config'], summary: 'Get one resource', params: NameParams, response: { 200: MeshObject, 404: ErrorBody } } },
       async (req) => {
-        const kind = resolveKind(req.params.kind).kind;
-        const object = await opts.store.get({ kind, namespace: req.params.namespace, name: req.params.name });
-        if (object === undefined) throw new AviaryError('NOT_FOUND', 'RESOURCE_NOT_FOUND', `${kind} ${req.params.namespace}/${req.params.name} not found`);
-        return object;
+        const info = resolveKind(req.params.kind);
+        const object = await opts.store.get({ kind: info.kind, namespace: namespaceOf(info, req.params.namespace), name: req.params.name });
+        if (object === undefined) throw new AviaryError('NOT_FOUND', 'RESOURCE_NOT_FOUND', `${info.kind} ${req.params.namespace}/${req.params.name} not found`);
+        return withApiKind(object);
       },
     );
     app.delete(
@@ -124,8 +145,9 @@ export function configApi(opts: ConfigApiOptions) {
         },
       },
       async (req) => {
-        const kind = resolveKind(req.params.kind).kind;
-        const deleted = await opts.store.delete({ kind, namespace: req.params.namespace, name: req.params.name }, req.query.resourceVersion);
+        const info = resolveKind(req.params.kind);
+        const kind = info.kind;
+        const deleted = await opts.store.delete({ kind, namespace: namespaceOf(info, req.params.namespace), name: req.params.name }, req.query.resourceVersion);
         if (!deleted) throw new AviaryError('NOT_FOUND', 'RESOURCE_NOT_FOUND', `${kind} ${req.params.namespace}/${req.params.name} not found`);
         return { deleted };
       },

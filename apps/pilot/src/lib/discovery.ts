@@ -25,6 +25,10 @@ export interface DiscoveryOptions {
   readonly extensionProviders?: readonly ExtensionProvider[];
   /** How RequestAuthentication `jwksUri` key sets are fetched (defaults: `defaultJwksOptions`). */
   readonly jwks?: Partial<Omit<JwksResolverOptions, 'logger' | 'onChange'>>;
+  /** Labels of the proxies serving every Gateway API Gateway (MeshOptions.gatewayApiSelector). */
+  readonly gatewayApiSelector?: Readonly<Record<string, string>>;
+  /** Called with each model whose Gateway API output changed (the status writer). */
+  readonly onGatewayApi?: (snapshot: MeshSnapshot) => void;
 }
 
 /**
@@ -45,7 +49,11 @@ export class Discovery {
   private readonly jwks: JwksResolver;
 
   constructor(private readonly opts: DiscoveryOptions) {
-    this.builder = new SnapshotBuilder({ trustDomain: opts.trustDomain, extensionProviders: opts.extensionProviders ?? [] });
+    this.builder = new SnapshotBuilder({
+      trustDomain: opts.trustDomain,
+      extensionProviders: opts.extensionProviders ?? [],
+      ...(opts.gatewayApiSelector && { gatewayApiSelector: opts.gatewayApiSelector }),
+    });
     // The JWKS source (I/O) feeds fetched key sets into the model; a change rebuilds it.
     this.jwks = new JwksResolver({
       ...defaultJwksOptions,
@@ -81,6 +89,7 @@ export class Discovery {
       publish: (delta, observedAt) => {
         if (delta.previous === undefined || delta.changedKinds.includes('RequestAuthentication')) this.jwks.sync(delta.snapshot.requestAuthentications.jwksUris());
         applyDelta(this.source, delta, observedAt);
+        if (delta.snapshot.gatewayApi !== delta.previous?.gatewayApi) opts.onGatewayApi?.(delta.snapshot);
       },
     });
   }

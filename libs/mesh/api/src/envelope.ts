@@ -1,4 +1,4 @@
-import { DEFAULT_NAMESPACE, isMeshKind, type MeshKind, type MeshResource } from './kinds';
+import { DEFAULT_NAMESPACE, isMeshKind, kindFor, kinds, type MeshKind, type MeshResource } from './kinds';
 
 /**
  * The one envelope of a stored mesh resource, shared by the config stores (NATS KV and
@@ -71,4 +71,19 @@ export function storedFrom(resource: MeshResource, namespace: string = DEFAULT_N
     spec: resource.spec,
     ...(resource.status === undefined ? {} : { status: resource.status }),
   };
+}
+
+/**
+ * A validated manifest (its `kind` as written: `Gateway` of gateway.networking.k8s.io) as Aviary
+ * stores it (its `kind` Aviary's name: `KubernetesGateway`). Unchanged for every other kind.
+ */
+export function withStoredKind<T extends { apiVersion: string; kind: string }>(object: T): T {
+  const info = kindFor(object.apiVersion, object.kind);
+  return info === undefined || info.kind === object.kind ? object : { ...object, kind: info.kind };
+}
+
+/** A stored object as a manifest (the `kind` Kubernetes and users write). */
+export function withApiKind<T extends { kind: string }>(object: T): T {
+  const info = isMeshKind(object.kind) ? kinds[object.kind] : undefined;
+  return info === undefined || info.apiKind === object.kind ? object : { ...object, kind: info.apiKind };
 }

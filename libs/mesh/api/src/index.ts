@@ -65,8 +65,33 @@ export {
   canaryFailurePolicies,
 } from './aviary/canary';
 export type { Canary, CanaryPhase } from './aviary/canary';
-export { kinds, kindFor, isMeshKind, resourceKey, DEFAULT_NAMESPACE } from './kinds';
-export { meshObject, refKey, refOf, storedFrom } from './envelope';
+export { kinds, kindFor, kindInfo, kindsNamed, isMeshKind, resourceKey, DEFAULT_NAMESPACE, CLUSTER_SCOPE } from './kinds';
+export { meshObject, refKey, refOf, storedFrom, withApiKind, withStoredKind } from './envelope';
+export { GATEWAY_API_GROUP, gatewayApiVersions, referenceGrantVersions, ParentReference, BackendObjectReference, HTTPHeaderFilter, HTTPRequestMirrorFilter } from './gateway-api/common';
+export { GatewayClassSchema, GatewayClassSpec } from './gateway-api/gateway-class';
+export type { GatewayClass } from './gateway-api/gateway-class';
+export { KubernetesGatewaySchema, KubernetesGatewaySpec, Listener, GatewayTLSConfig, AllowedRoutes, SecretObjectReference } from './gateway-api/gateway';
+export type { KubernetesGateway, KubernetesGatewayManifest } from './gateway-api/gateway';
+export {
+  HTTPRouteSchema,
+  HTTPRouteSpec,
+  HTTPRouteRule,
+  HTTPRouteMatch,
+  HTTPRouteFilter,
+  HTTPBackendRef,
+  HTTPPathMatch,
+  HTTPPathModifier,
+  HTTPHeaderMatch,
+  HTTPQueryParamMatch,
+  HTTPRequestRedirectFilter,
+  HTTPURLRewriteFilter,
+  httpMethods,
+} from './gateway-api/http-route';
+export type { KubernetesHTTPRoute } from './gateway-api/http-route';
+export { GRPCRouteSchema, GRPCRouteSpec, GRPCRouteRule, GRPCRouteMatch, GRPCRouteFilter } from './gateway-api/grpc-route';
+export type { GRPCRoute } from './gateway-api/grpc-route';
+export { ReferenceGrantSchema, ReferenceGrantSpec } from './gateway-api/reference-grant';
+export type { ReferenceGrant } from './gateway-api/reference-grant';
 export type { MeshObject, ResourceRef, SpecOf, StoredMetadata, StoredObject } from './envelope';
 export type { KindInfo, MeshKind, MeshResource } from './kinds';
 export type { VirtualService } from './networking/virtual-service';

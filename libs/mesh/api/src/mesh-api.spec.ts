@@ -31,7 +31,7 @@ describe('parseDuration', () => {
 });
 
 describe('kinds registry', () => {
-  it('lists the Istio kinds plus RateLimitPolicy and Canary with groups and versions', () => {
+  it('lists the Istio kinds, RateLimitPolicy, Canary and the Gateway API kinds with groups and versions', () => {
     expect(Object.fromEntries(Object.values(kinds).map((k) => [k.kind, `${k.group} ${k.versions.join(',')} ${k.plural}`]))).toEqual({
       VirtualService: 'networking.istio.io v1,v1beta1,v1alpha3 virtualservices',
       DestinationRule: 'networking.istio.io v1,v1beta1,v1alpha3 destinationrules',
@@ -44,13 +44,24 @@ describe('kinds registry', () => {
       RequestAuthentication: 'security.istio.io v1,v1beta1 requestauthentications',
       RateLimitPolicy: 'networking.aviary.dev v1alpha1 ratelimitpolicies',
       Canary: 'networking.aviary.dev v1alpha1 canaries',
+      GatewayClass: 'gateway.networking.k8s.io v1,v1beta1 gatewayclasses',
+      KubernetesGateway: 'gateway.networking.k8s.io v1,v1beta1 gateways',
+      HTTPRoute: 'gateway.networking.k8s.io v1,v1beta1 httproutes',
+      GRPCRoute: 'gateway.networking.k8s.io v1 grpcroutes',
+      ReferenceGrant: 'gateway.networking.k8s.io v1beta1,v1 referencegrants',
     });
+    expect(kinds.GatewayClass.namespaced).toBe(false);
+    expect(kinds.KubernetesGateway.apiKind).toBe('Gateway');
     expect(kinds.VirtualService.shortNames).toEqual(['vs']);
     expect(kinds.VirtualService.namespaced).toBe(true);
   });
 
   it('kindFor matches group and version', () => {
     expect(kindFor('networking.istio.io/v1alpha3', 'Gateway')?.kind).toBe('Gateway');
+    expect(kindFor('gateway.networking.k8s.io/v1', 'Gateway')?.kind).toBe('KubernetesGateway');
+    expect(kindFor('gateway.networking.k8s.io/v1', 'KubernetesGateway')).toBeUndefined();
+    expect(kindFor('gateway.networking.k8s.io/v1alpha2', 'ReferenceGrant')).toBeUndefined();
+    expect(kindFor('gateway.networking.k8s.io/v1beta1', 'ReferenceGrant')?.kind).toBe('ReferenceGrant');
     expect(kindFor('security.istio.io/v1alpha3', 'PeerAuthentication')).toBeUndefined();
     expect(kindFor('networking.istio.io/v1', 'PeerAuthentication')).toBeUndefined();
     expect(kindFor('networking.istio.io/v1', 'toString')).toBeUndefined();

@@ -20,8 +20,12 @@ export interface KvConfigStoreOptions {
 const KEY_TOKEN = /^[A-Za-z0-9_=-]+$/;
 const NAME = /^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$/;
 
+/** The key token of the empty namespace of cluster-scoped kinds (never a namespace name: `_` is not in DNS labels). */
+const CLUSTER_TOKEN = '_';
+
 /** KV key `<Kind>.<namespace>.<name>`; names may contain dots, kind and namespace may not. */
 export function kvKey(ref: ResourceRef): string {
+  if (ref.namespace === '') return kvKey({ ...ref, namespace: CLUSTER_TOKEN });
   if (!KEY_TOKEN.test(ref.kind)) throw new AviaryError('INVALID_ARGUMENT', 'INVALID_KIND', `kind ${JSON.stringify(ref.kind)} is not a valid kind`);
   if (!KEY_TOKEN.test(ref.namespace)) throw new AviaryError('INVALID_ARGUMENT', 'INVALID_NAMESPACE', `metadata.namespace ${JSON.stringify(ref.namespace)} is not a valid namespace`);
   if (!NAME.test(ref.name)) throw new AviaryError('INVALID_ARGUMENT', 'INVALID_NAME', `metadata.name ${JSON.stringify(ref.name)} is not a valid name`);
@@ -30,7 +34,7 @@ export function kvKey(ref: ResourceRef): string {
 
 export function refFromKey(key: string): ResourceRef {
   const [kind = '', namespace = '', ...rest] = key.split('.');
-  return { kind, namespace, name: rest.join('.') };
+  return { kind, namespace: namespace === CLUSTER_TOKEN ? '' : namespace, name: rest.join('.') };
 }
 
 function decode(entry: KvEntry): StoredObject {
@@ -67,7 +71,7 @@ export class KvConfigStore implements ConfigStore {
    */
   async list(filter: ListFilter = {}): Promise<StoredObject[]> {
     const prefix = `$KV.${this.opts.bucket}.`;
-    const info = await this.jsm.streams.info(`KV_${this.opts.bucket}`, { subjects_filter: `${prefix}${filter.kind ?? '*'}.${filter.namespace ?? '*'}.>` });
+    const info = await this.jsm.streams.info(`KV_${this.opts.bucket}`, { subjects_filter: `${prefix}${filter.kind ?? '*'}.${filter.namespace === '' ? CLUSTER_TOKEN : (filter.namespace ?? '*')}.>` });
     const keys = Object.keys(info.state.subjects ?? {}).map((subject) => subject.slice(prefix.length));
     keys.sort();
     const out: StoredObject[] = [];

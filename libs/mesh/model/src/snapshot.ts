@@ -1,4 +1,9 @@
 import type {
+  GatewayClassSpec,
+  GRPCRouteSpec,
+  HTTPRouteSpec,
+  KubernetesGatewaySpec,
+  ReferenceGrantSpec,
   AuthorizationPolicySpec,
   DestinationRuleSpec,
   GatewaySpec,
@@ -10,6 +15,7 @@ import type {
   VirtualServiceSpec,
   WorkloadEntrySpec,
 } from '@aviary/mesh-api';
+import { convertGatewayApi, type GatewayApiOutput } from './gateway-api/convert';
 import { DestinationRuleIndex, GatewayIndex, SidecarIndex, VirtualServiceIndex } from './routing';
 import { AuthorizationPolicyIndex, PeerAuthenticationIndex, RateLimitPolicyIndex, RequestAuthenticationIndex } from './security';
 import { buildServices, registryProblemCodes, type EndpointIndex, type ServiceIndex } from './services';
@@ -37,6 +43,11 @@ export interface MeshSnapshot {
   readonly rateLimitPolicies: RateLimitPolicyIndex;
   /** Gateway credentials (Kubernetes Secrets) pilot read: served by SDS over ADS to the proxies of their namespace. */
   readonly credentials: CredentialIndex;
+  /**
+   * The Gateway API front end's output: the Istio Gateways and VirtualServices it generated (also
+   * in `gateways` and `virtualServices`) and the status of each Gateway API object.
+   */
+  readonly gatewayApi: GatewayApiOutput;
   /** What the model left out or adjusted, sorted by resource. */
   readonly problems: readonly ModelProblem[];
 }
@@ -50,6 +61,7 @@ export function resolveOptions(options: MeshOptions): ResolvedMeshOptions {
     domainSuffix: options.domainSuffix ?? DEFAULT_DOMAIN_SUFFIX,
     rootNamespace: options.rootNamespace ?? DEFAULT_ROOT_NAMESPACE,
     extensionProviders: Object.freeze([...(options.extensionProviders ?? [])]),
+    gatewayApiSelector: Object.freeze({ ...options.gatewayApiSelector }),
   });
 }
 
@@ -65,7 +77,16 @@ export const modelKinds = [
   'AuthorizationPolicy',
   'RateLimitPolicy',
   'RequestAuthentication',
+  'GatewayClass',
+  'KubernetesGateway',
+  'HTTPRoute',
+  'GRPCRoute',
+  'ReferenceGrant',
 ] as const;
+
+/** The Gateway API kinds: their objects become Istio Gateways and VirtualServices (gateway-api/convert.ts). */
+export const gatewayApiKinds = ['GatewayClass', 'KubernetesGateway', 'HTTPRoute', 'GRPCRoute', 'ReferenceGrant'] as const;
+const gatewayApiKindSet: ReadonlySet<string> = new Set(gatewayApiKinds);
 export type ModelKind = (typeof modelKinds)[number];
 
 /** Config entries grouped by kind, each list sorted by `Kind/namespace/name`. */
@@ -80,6 +101,11 @@ export interface EntriesByKind {
   readonly AuthorizationPolicy: readonly ConfigEntry<AuthorizationPolicySpec>[];
   readonly RateLimitPolicy: readonly ConfigEntry<RateLimitPolicySpec>[];
   readonly RequestAuthentication: readonly ConfigEntry<RequestAuthenticationSpec>[];
+  readonly GatewayClass: readonly ConfigEntry<GatewayClassSpec>[];
+  readonly KubernetesGateway: readonly ConfigEntry<KubernetesGatewaySpec>[];
+  readonly HTTPRoute: readonly ConfigEntry<HTTPRouteSpec>[];
+  readonly GRPCRoute: readonly ConfigEntry<GRPCRouteSpec>[];
+  readonly ReferenceGrant: readonly ConfigEntry<ReferenceGrantSpec>[];
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -96,7 +122,10 @@ export function entryOf(o: ModelObject): { entry: ConfigEntry<unknown> } | { pro
   const spec = o.spec ?? {};
   const problem = isObject(spec) ? shapeProblem(o.kind, spec) : 'spec must be an object';
   if (problem) return { problem: { code: 'INVALID_SPEC', resource: key, message: problem } };
-  return { entry: deepFreeze({ kind: o.kind, namespace, name: o.metadata.name, key, spec: structuredClone(spec) }) };
+  const gwapi = gatewayApiKindSet.has(o.kind);
+  const generation = gwapi && o.metadata.generation !== undefined ? { generation: o.metadata.generation } : {};
+  const created = gwapi && typeof o.metadata.creationTimestamp === 'string' ? { creationTimestamp: o.metadata.creationTimestamp } : {};
+  return { entry: deepFreeze({ kind: o.kind, namespace, name: o.metadata.name, key, spec: structuredClone(spec), ...generation, ...created }) };
 }
 
 /** Minimal shape checks: the store validated full schemas; the model must still never throw. */
@@ -122,6 +151,8 @@ export function groupObjects(objects: Iterable<ModelObject>): { entries: Entries
 function sortProblems(problems: ModelProblem[]): readonly ModelProblem[] {
   return Object.freeze(problems.sort((a, b) => compareStrings(a.resource, b.resource) || compareStrings(a.code, b.code) || compareStrings(a.message, b.message)).map((p) => Object.freeze(p)));
 }
+
+const noGatewayApi: GatewayApiOutput = Object.freeze({ gateways: [], virtualServices: [], statuses: [] });
 
 /** The JWKS pseudo-kind: marked changed when pilot's fetched key sets change. */
 export const JWKS_INPUT = 'JWKS';
@@ -151,14 +182,33 @@ export function snapshotFromEntries(
     changed('ServiceEntry', 'WorkloadEntry') || !prev
       ? buildServices(entries.ServiceEntry, entries.WorkloadEntry, options, prev?.services)
       : { services: prev.services, endpoints: prev.endpoints, problems: prev.problems.filter((p) => registryProblemCodes.has(p.code)) };
+  const services = serviceBuild.services;
+  const hasGatewayApi = gatewayApiKinds.some((k) => entries[k].length > 0);
+  const gatewayApi =
+    !prev || changed(...gatewayApiKinds) || (hasGatewayApi && changed('ServiceEntry'))
+      ? hasGatewayApi
+        ? convertGatewayApi({
+            classes: entries.GatewayClass,
+            gateways: entries.KubernetesGateway,
+            httpRoutes: entries.HTTPRoute,
+            grpcRoutes: entries.GRPCRoute,
+            grants: entries.ReferenceGrant,
+            servicePorts: (host) => services.get(host)?.ports.map((p) => p.number),
+            domainSuffix: options.domainSuffix,
+            proxySelector: options.gatewayApiSelector,
+          })
+        : noGatewayApi
+      : prev.gatewayApi;
+  const gatewayApiChanged = gatewayApi !== prev?.gatewayApi;
   return Object.freeze({
     options,
     generation,
-    services: serviceBuild.services,
+    services,
     endpoints: serviceBuild.endpoints,
-    virtualServices: changed('VirtualService') || !prev ? new VirtualServiceIndex(entries.VirtualService, options.domainSuffix) : prev.virtualServices,
+    virtualServices:
+      changed('VirtualService') || gatewayApiChanged || !prev ? new VirtualServiceIndex([...entries.VirtualService, ...gatewayApi.virtualServices], options.domainSuffix) : prev.virtualServices,
     destinationRules: changed('DestinationRule') || !prev ? new DestinationRuleIndex(entries.DestinationRule, options.domainSuffix, options.rootNamespace) : prev.destinationRules,
-    gateways: changed('Gateway') || !prev ? new GatewayIndex(entries.Gateway) : prev.gateways,
+    gateways: changed('Gateway') || gatewayApiChanged || !prev ? new GatewayIndex([...entries.Gateway, ...gatewayApi.gateways]) : prev.gateways,
     sidecars: changed('Sidecar') || !prev ? new SidecarIndex(entries.Sidecar, options.rootNamespace) : prev.sidecars,
     peerAuthentications: changed('PeerAuthentication') || !prev ? new PeerAuthenticationIndex(entries.PeerAuthentication, options.rootNamespace) : prev.peerAuthentications,
     authorizationPolicies: changed('AuthorizationPolicy') || !prev ? new AuthorizationPolicyIndex(entries.AuthorizationPolicy, options.rootNamespace) : prev.authorizationPolicies,
@@ -166,6 +216,7 @@ export function snapshotFromEntries(
       changed('RequestAuthentication', JWKS_INPUT) || !prev ? new RequestAuthenticationIndex(entries.RequestAuthentication, options.rootNamespace, jwks) : prev.requestAuthentications,
     rateLimitPolicies: changed('RateLimitPolicy') || !prev ? new RateLimitPolicyIndex(entries.RateLimitPolicy) : prev.rateLimitPolicies,
     credentials,
+    gatewayApi,
     problems: sortProblems([...groupingProblems, ...serviceBuild.problems]),
   });
 }

@@ -37,6 +37,12 @@ export interface MeshOptions {
   readonly rootNamespace?: string;
   /** MeshConfig `extensionProviders` (validated by the caller): AuthorizationPolicy CUSTOM providers. */
   readonly extensionProviders?: readonly ExtensionProvider[];
+  /**
+   * Labels of the router proxies that serve every Gateway API Gateway of Aviary's classes (local
+   * mode: the launcher's ingress). Absent or empty: each Gateway is served by the proxies labelled
+   * `gateway.networking.k8s.io/gateway-name: <its name>`.
+   */
+  readonly gatewayApiSelector?: Readonly<Record<string, string>>;
 }
 
 export interface ResolvedMeshOptions {
@@ -44,6 +50,7 @@ export interface ResolvedMeshOptions {
   readonly domainSuffix: string;
   readonly rootNamespace: string;
   readonly extensionProviders: readonly ExtensionProvider[];
+  readonly gatewayApiSelector: Readonly<Record<string, string>>;
 }
 
 /**
@@ -77,6 +84,10 @@ export interface ConfigEntry<S> {
   /** `Kind/namespace/name`. */
   readonly key: string;
   readonly spec: S;
+  /** metadata.generation, kept for the kinds whose status reports it (the Gateway API's). */
+  readonly generation?: number;
+  /** metadata.creationTimestamp (ISO 8601), kept for the kinds whose ordering uses it (Gateway API routes). */
+  readonly creationTimestamp?: string;
 }
 
 export type VirtualServiceEntry = ConfigEntry<VirtualServiceSpec>;

@@ -56,6 +56,7 @@ const cases: [string, unknown, string, string][] = [
   ['regex does not compile', vs([route({ match: [{ uri: { regex: '^/api/(v1' } }] })]), 'spec.http[0].match[0].uri.regex', 'invalid regex'],
   ['RE2 rejects lookahead', vs([route({ match: [{ headers: { 'x-id': { regex: '(?!admin).*' } } }] })]), 'spec.http[0].match[0].headers["x-id"].regex', 'lookaround'],
   ['route and redirect', vs([route({ redirect: { uri: '/x' } })]), 'spec.http[0].redirect', 'cannot contain both route and redirect'],
+  ['redirect uri and prefixRewrite', vs([{ redirect: { uri: '/x', prefixRewrite: '/y' } }]), 'spec.http[0].redirect.prefixRewrite', 'only one of uri and prefixRewrite'],
   ['redirect and directResponse', vs([{ redirect: { uri: '/x' }, directResponse: { status: 200 } }]), 'spec.http[0].directResponse', 'cannot contain both redirect and directResponse'],
   ['no action', vs([{ match: [{ uri: { prefix: '/' } }] }]), 'spec.http[0]', 'must have one of route, redirect, directResponse or delegate'],
   ['invalid redirect code', vs([{ redirect: { uri: '/x', redirectCode: 200 } }]), 'spec.http[0].redirect.redirectCode', 'not a valid redirect code'],

@@ -1,8 +1,10 @@
-import { kindFor, kinds, type KindInfo, type MeshKind } from '@aviary/mesh-api';
+import { kindFor, kinds, kindsNamed, type KindInfo } from '@aviary/mesh-api';
 import { Compile } from 'typebox/compile';
 import { idx, key, type Report } from './finding';
 
 type Validator = ReturnType<typeof Compile>;
+
+const knownKinds = [...new Set((Object.values(kinds) as KindInfo[]).map((k) => k.apiKind))].join(', ');
 
 /** Compiled once per kind, at module load. */
 const validators = new Map<string, Validator>(Object.entries(kinds).map(([kind, info]) => [kind, Compile(info.schema)]));
@@ -29,15 +31,15 @@ export function checkSchema(resource: unknown, report: Report): KindInfo | undef
     report.error('kind', 'kind is required');
     return undefined;
   }
-  if (!Object.hasOwn(kinds, r['kind'])) {
-    report.error('kind', `unknown kind ${JSON.stringify(r['kind'])}; known kinds: ${Object.keys(kinds).join(', ')}`);
+  const named = kindsNamed(r['kind']);
+  if (named.length === 0) {
+    report.error('kind', `unknown kind ${JSON.stringify(r['kind'])}; known kinds: ${knownKinds}`);
     return undefined;
   }
-  const known = kinds[r['kind'] as MeshKind];
   const info = kindFor(r['apiVersion'], r['kind']);
   if (info === undefined) {
-    const served = known.versions.map((v) => `${known.group}/${v}`).join(', ');
-    report.error('apiVersion', `apiVersion ${JSON.stringify(r['apiVersion'] ?? '')} is not served for kind ${known.kind}; use one of ${served}`);
+    const served = named.flatMap((k) => k.versions.map((v) => `${k.group}/${v}`)).join(', ');
+    report.error('apiVersion', `apiVersion ${JSON.stringify(r['apiVersion'] ?? '')} is not served for kind ${r['kind']}; use one of ${served}`);
     return undefined;
   }
   const errors = validators.get(info.kind)!.Errors(resource) as unknown as SchemaError[];

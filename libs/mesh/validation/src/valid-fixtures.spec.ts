@@ -4,16 +4,20 @@ import { validate } from './validate';
 
 const fixtures = loadFixtures('valid');
 
-describe('documented Istio examples are accepted', () => {
+describe('documented Istio and Gateway API examples are accepted', () => {
   it('has fixtures for every kind', () => {
     const kinds = new Set(fixtures.map((f) => (f.doc as { kind: string }).kind));
     expect([...kinds].sort()).toEqual([
       'AuthorizationPolicy',
       'Canary',
       'DestinationRule',
+      'GRPCRoute',
       'Gateway',
+      'GatewayClass',
+      'HTTPRoute',
       'PeerAuthentication',
       'RateLimitPolicy',
+      'ReferenceGrant',
       'RequestAuthentication',
       'ServiceEntry',
       'Sidecar',

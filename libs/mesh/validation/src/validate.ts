@@ -3,6 +3,7 @@ import { Report, type ValidationResult } from './finding';
 import { validateCanary } from './rules/canary';
 import { validateDestinationRule } from './rules/destination-rule';
 import { validateGateway } from './rules/gateway';
+import { validateGatewayClass, validateGRPCRoute, validateHTTPRoute, validateKubernetesGateway, validateReferenceGrant } from './rules/gateway-api';
 import { validateMetadata } from './rules/metadata';
 import { validateRateLimitPolicy } from './rules/rate-limit';
 import { validateAuthorizationPolicy, validatePeerAuthentication, validateRequestAuthentication } from './rules/security';
@@ -26,6 +27,12 @@ const rules: Rules = {
   RequestAuthentication: validateRequestAuthentication,
   RateLimitPolicy: validateRateLimitPolicy,
   Canary: validateCanary,
+  GatewayClass: validateGatewayClass,
+  // Validation sees manifests: the Gateway API Gateway with its `kind: Gateway`.
+  KubernetesGateway: (g, report) => validateKubernetesGateway({ ...g, kind: 'Gateway' }, report),
+  HTTPRoute: validateHTTPRoute,
+  GRPCRoute: validateGRPCRoute,
+  ReferenceGrant: validateReferenceGrant,
 };
 
 /**
@@ -38,7 +45,7 @@ export function validate(resource: unknown): ValidationResult {
   const info = checkSchema(resource, report);
   if (info !== undefined) {
     const r = resource as MeshResource;
-    validateMetadata(r.metadata, report);
+    validateMetadata(r.metadata, report, info.namespaced);
     (rules[info.kind as MeshKind] as (res: MeshResource, rep: Report) => void)(r, report);
     refuseUnsupported(r, report);
   }

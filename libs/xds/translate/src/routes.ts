@@ -293,6 +293,7 @@ function redirect(r: HTTPRoute): Msg {
   const rd = r.redirect!;
   return {
     ...(rd.uri !== undefined && { path_redirect: rd.uri }),
+    ...(rd.prefixRewrite !== undefined && { prefix_rewrite: rd.prefixRewrite }),
     ...(rd.authority !== undefined && { host_redirect: rd.authority }),
     ...(rd.port !== undefined && { port_redirect: rd.port }),
     ...(rd.scheme !== undefined && { scheme_redirect: rd.scheme }),

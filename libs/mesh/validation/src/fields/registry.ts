@@ -209,7 +209,7 @@ const virtualService: Rules = {
   'spec.http[].route[].destination': destination,
   'spec.http[].redirect': translated('redirect action', true),
   'spec.http[].redirect.derivePort': rejected('redirect.derivePort', 'set redirect.port'),
-  'spec.http[].redirect.prefixRewrite': rejected('redirect.prefixRewrite', 'use redirect.uri'),
+  'spec.http[].redirect.prefixRewrite': translated('redirect prefix_rewrite (the matched prefix, or the whole path of an exact match, replaced)'),
   'spec.http[].directResponse': translated('direct_response action', true),
   'spec.http[].delegate': rejected('delegate', 'delegate VirtualServices are not merged; put the routes in the root VirtualService'),
   'spec.http[].rewrite': translated('prefix_rewrite / host_rewrite_literal / regex_rewrite', true),

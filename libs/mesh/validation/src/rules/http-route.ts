@@ -55,9 +55,10 @@ export function checkHttpRoute(r: Report, p: string, h: HTTPRoute, delegateVs: b
   if (h.redirect !== undefined) {
     const rd = h.redirect;
     const rp = key(p, 'redirect');
-    if (rd.uri === undefined && rd.authority === undefined && rd.scheme === undefined && rd.port === undefined && rd.derivePort === undefined) {
+    if (rd.uri === undefined && rd.prefixRewrite === undefined && rd.authority === undefined && rd.scheme === undefined && rd.port === undefined && rd.derivePort === undefined) {
       r.error(rp, 'redirect must specify URI, authority, scheme or port');
     }
+    if (rd.uri !== undefined && rd.prefixRewrite !== undefined) r.error(key(rp, 'prefixRewrite'), 'redirect may set only one of uri and prefixRewrite');
     if (rd.redirectCode !== undefined && !redirectCodes.has(rd.redirectCode)) r.error(key(rp, 'redirectCode'), `${rd.redirectCode} is not a valid redirect code, must be 301, 302, 303, 307 or 308`);
     if (rd.port !== undefined && rd.derivePort !== undefined) r.error(key(rp, 'derivePort'), 'redirect may set only one of port and derivePort');
     checkPort(r, key(rp, 'port'), rd.port);

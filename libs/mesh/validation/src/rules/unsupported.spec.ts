@@ -38,7 +38,6 @@ const refused: [string, unknown, string][] = [
   ['sidecar ingress targetPort', net('Sidecar', { ingress: [{ port: { number: 80, protocol: 'HTTP', name: 'http', targetPort: 8080 }, defaultEndpoint: '127.0.0.1:8080' }] }), 'spec.ingress[0].port.targetPort'],
   ['retryBudget (newer istio/api)', dr({ retryBudget: { percent: 20, minRetryConcurrency: 3 } }), 'spec.trafficPolicy.retryBudget'],
   ['zoneAwareLbSetting (newer istio/api)', dr({ loadBalancer: { zoneAwareLbSetting: { enabled: true } } }), 'spec.trafficPolicy.loadBalancer.zoneAwareLbSetting'],
-  ['redirect prefixRewrite (newer istio/api)', vs({ http: [{ redirect: { prefixRewrite: '/new' } }] }), 'spec.http[0].redirect.prefixRewrite'],
   ['gateway tlsCertificates (newer istio/api)', net('Gateway', { selector: { istio: 'ingressgateway' }, servers: [{ port: { number: 443, name: 'https', protocol: 'HTTPS' }, hosts: ['*'], tls: { mode: 'SIMPLE', credentialName: 'c', tlsCertificates: [{ serverCertificate: '/a', privateKey: '/b' }] } }] }), 'spec.servers[0].tls.tlsCertificates'],
   ['spaceDelimitedClaims', sec('RequestAuthentication', { jwtRules: [{ issuer: 'https://i.example', spaceDelimitedClaims: ['scope'] }] }), 'spec.jwtRules[0].spaceDelimitedClaims'],
 ];

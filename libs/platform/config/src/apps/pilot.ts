@@ -43,6 +43,11 @@ export const pilotConfig = defineConfig({
     jwksRetryMs: option(Millis(100, 3_600_000), 30_000, 'how soon a failed JWKS fetch is retried (tokens of that issuer are refused meanwhile)'),
     canaryController: option(Type.Boolean(), true, 'run the canary controller: Canary resources drive their VirtualService route weights from telemetry summaries'),
     canaryTickMs: option(Millis(100, 60_000), 1_000, 'how often the canary controller reconciles every Canary (analyses run once per analysis interval)'),
+    gatewayApiSelector: option(
+      Type.String({ maxLength: 4096, pattern: '^([A-Za-z0-9./_-]+=[A-Za-z0-9._-]*(,[A-Za-z0-9./_-]+=[A-Za-z0-9._-]*)*)?$' }),
+      '',
+      'labels (k=v,k=v) of the router proxies that serve every Gateway API Gateway of Aviary\'s classes (the local launcher sets istio=ingressgateway, its ingress); empty: each Gateway is served by the proxies labelled gateway.networking.k8s.io/gateway-name=<its name>',
+    ),
     domainSuffix: option(Type.String({ pattern: '^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$' }), 'cluster.local', 'DNS suffix of Kubernetes Service hosts (<svc>.<ns>.svc.<suffix>)'),
   },
 });

@@ -1,13 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
+import { withStoredKind } from '@aviary/mesh-api';
 import { buildSnapshot, parseNode, type MeshSnapshot, type ModelObject, type ProxyInfo } from '@aviary/mesh-model';
 
 /** Test fixtures: the Bookinfo mesh and one proxy of each kind; the local-mode mesh and its proxies. */
 
 export function loadObjects(file = 'bookinfo.yaml'): ModelObject[] {
   const text = readFileSync(fileURLToPath(new URL(`./${file}`, import.meta.url)), 'utf8');
-  return parseAllDocuments(text).map((d) => d.toJS() as ModelObject);
+  // As the config API stores them: the Gateway API's `kind: Gateway` becomes KubernetesGateway.
+  return parseAllDocuments(text).map((d) => withStoredKind(d.toJS() as ModelObject));
 }
 
 export function bookinfo(objects: ModelObject[] = loadObjects()): MeshSnapshot {
@@ -64,5 +66,21 @@ export const featureProxies: Readonly<Record<string, ProxyInfo>> = {
   router: parseNode({
     id: 'router~10.1.9.1~gw.shop~shop.svc.cluster.local',
     metadata: { NAMESPACE: 'shop', LABELS: { istio: 'ingressgateway' } },
+  }),
+};
+
+/** The Gateway API front end (gateway-api.yaml). */
+export function gatewayApiMesh(): MeshSnapshot {
+  return buildSnapshot(loadObjects('gateway-api.yaml'), { trustDomain: 'cluster.local' });
+}
+
+export const gatewayApiProxies: Readonly<Record<string, ProxyInfo>> = {
+  router: parseNode({
+    id: 'router~10.2.9.1~web-gw-7d9f.web~web.svc.cluster.local',
+    metadata: { NAMESPACE: 'web', LABELS: { 'gateway.networking.k8s.io/gateway-name': 'web-gw' } },
+  }),
+  'sidecar-greeter': parseNode({
+    id: 'sidecar~10.2.0.3~greeter-1.web~web.svc.cluster.local',
+    metadata: { NAMESPACE: 'web', LABELS: { app: 'greeter' }, SERVICE_ACCOUNT: 'greeter' },
   }),
 };

@@ -1,0 +1,255 @@
+import { request } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalMesh } from '../support/mesh';
+import { PILOT, remove, until } from '../support/demo';
+
+/**
+ * The Kubernetes Gateway API in the local mesh demo, with real Envoys: Gateways of Aviary's
+ * classes are served by the launcher's ingress (pilot's gatewayApiSelector is its
+ * istio=ingressgateway), listener port 80 bound at 8080. An HTTPRoute splits 90/10 between two
+ * Services (hello-v1 and hello-v2, the demo's two versions) with a header match sending canary
+ * traffic to v2, over the demo's mTLS to the sidecars; its filters answer; status is written; and
+ * Istio's helloworld Gateway-API sample (samples/helloworld/gateway-api, its documented shape)
+ * applies unchanged and routes.
+ */
+
+let mesh: LocalMesh;
+
+beforeAll(async () => {
+  mesh = await LocalMesh.start({ args: ['--demo', '--keep-going'] });
+}, 120_000);
+
+afterAll(async () => {
+  await mesh?.stop();
+});
+
+interface Reply {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly body: string;
+}
+
+/** One request to the ingress (127.0.0.1:8080) with a chosen Host header. */
+function call(host: string, path: string, headers: Record<string, string> = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: 8080, path, headers: { host, ...headers }, timeout: 5_000, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function applyYaml(yaml: string, namespace: string): Promise<{ results: { kind: string; name: string; action: string }[] }> {
+  const res = await fetch(`${PILOT}/api/v1/config?namespace=${namespace}`, { method: 'POST', headers: { authorization: `Bearer ${mesh.token}`, 'content-type': 'application/yaml' }, body: yaml });
+  const text = await res.text();
+  expect(res.status, text).toBe(200);
+  return JSON.parse(text) as { results: { kind: string; name: string; action: string }[] };
+}
+
+type Conditions = { type: string; status: string; reason: string }[];
+const conditionText = (c: Conditions | undefined) => (c ?? []).map((x) => `${x.type}=${x.status}/${x.reason}`).join(',');
+
+const HOSTNAME = 'hello.gateway-api.test';
+
+const services = `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: hello-v1 }
+spec:
+  hosts: [hello-v1.demo.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: 80, name: http, protocol: HTTP }]
+  workloadSelector: { labels: { app: hello, version: v1 } }
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: hello-v2 }
+spec:
+  hosts: [hello-v2.demo.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: 80, name: http, protocol: HTTP }]
+  workloadSelector: { labels: { app: hello, version: v2 } }
+`;
+
+const gatewayAndRoute = `
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: web }
+spec:
+  gatewayClassName: aviary
+  listeners:
+  - { name: http, port: 80, protocol: HTTP, hostname: "*.gateway-api.test" }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: hello }
+spec:
+  parentRefs: [{ name: web }]
+  hostnames: [${HOSTNAME}]
+  rules:
+  - matches:
+    - headers: [{ name: x-canary, value: "true" }]
+    backendRefs: [{ name: hello-v2, port: 80 }]
+  - matches:
+    - path: { type: PathPrefix, value: /teapot }
+    filters:
+    - type: URLRewrite
+      urlRewrite: { path: { type: ReplaceFullPath, replaceFullPath: /status/418 } }
+    backendRefs: [{ name: hello-v1, port: 80 }]
+  - matches:
+    - path: { type: PathPrefix, value: /docs }
+    filters:
+    - type: RequestRedirect
+      requestRedirect: { path: { type: ReplacePrefixMatch, replacePrefixMatch: /manual } }
+  - matches:
+    - path: { type: Exact, value: /old }
+    filters:
+    - type: RequestRedirect
+      requestRedirect: { hostname: new.gateway-api.test, path: { type: ReplaceFullPath, replaceFullPath: /new }, statusCode: 301 }
+  - filters:
+    - type: ResponseHeaderModifier
+      responseHeaderModifier: { set: [{ name: x-gateway-api, value: split }] }
+    backendRefs:
+    - { name: hello-v1, port: 80, weight: 90 }
+    - { name: hello-v2, port: 80, weight: 10 }
+`;
+
+describe('Gateway API through the local ingress', () => {
+  it('applies a Gateway and an HTTPRoute, and the route reports Accepted and ResolvedRefs', async () => {
+    await applyYaml(services, 'demo');
+    const applied = await applyYaml(gatewayAndRoute, 'demo');
+    expect(applied.results.map((r) => `${r.kind}/${r.name} ${r.action}`)).toEqual(['KubernetesGateway/web created', 'HTTPRoute/hello created']);
+    const route = await until('HTTPRoute status', async () => {
+      const r = (await (await fetch(`${PILOT}/api/v1/config/httproutes/demo/hello`)).json()) as { kind: string; status?: { parents?: { conditions: Conditions }[] } };
+      return r.status?.parents?.length === 1 ? r : undefined;
+    });
+    expect(route.kind).toBe('HTTPRoute');
+    expect(conditionText(route.status!.parents![0]!.conditions)).toBe('Accepted=True/Accepted,ResolvedRefs=True/ResolvedRefs');
+    const gw = (await (await fetch(`${PILOT}/api/v1/config/gateways.gateway.networking.k8s.io/demo/web`)).json()) as { kind: string; status: { conditions: Conditions; listeners: { attachedRoutes: number }[] } };
+    expect(gw.kind).toBe('Gateway');
+    expect(conditionText(gw.status.conditions)).toBe('Accepted=True/Accepted,Programmed=True/Programmed');
+    expect(gw.status.listeners[0]!.attachedRoutes).toBe(1);
+  });
+
+  it('splits 90/10 between the two Services, with the response header filter', async () => {
+    await until('the route to answer', async () => ((await call(HOSTNAME, '/')).headers['x-gateway-api'] === 'split' ? true : undefined), 30_000);
+    const counts = { v1: 0, v2: 0, other: 0 };
+    for (let i = 0; i < 300; i++) {
+      const r = await call(HOSTNAME, `/?i=${i}`);
+      const v = r.status === 200 ? /hello from hello (v[12])/.exec(r.body)?.[1] : undefined;
+      if (v === 'v1') counts.v1++;
+      else if (v === 'v2') counts.v2++;
+      else counts.other++;
+    }
+    console.log(`HTTPRoute 90/10 over 300 requests: ${JSON.stringify(counts)}`);
+    expect(counts.other).toBe(0);
+    // Binomial(300, 0.1): mean 30, sd 5.2; the bounds are beyond 4 sd.
+    expect(counts.v2).toBeGreaterThanOrEqual(9);
+    expect(counts.v2).toBeLessThanOrEqual(52);
+  });
+
+  it('sends every request with the canary header to v2', async () => {
+    for (let i = 0; i < 20; i++) {
+      const r = await call(HOSTNAME, '/', { 'x-canary': 'true' });
+      expect(r.status).toBe(200);
+      expect(r.body).toContain('hello from hello v2');
+      expect(r.headers['x-gateway-api']).toBeUndefined(); // that rule's filter is not this one's
+    }
+  });
+
+  it('rewrites the path (URLRewrite) and redirects (RequestRedirect, ReplaceFullPath and ReplacePrefixMatch)', async () => {
+    expect((await call(HOSTNAME, '/teapot')).status).toBe(418);
+    const redirect = await call(HOSTNAME, '/old');
+    expect(redirect.status).toBe(301);
+    // No port given: the listener's (80), the scheme's well-known one, so none in Location.
+    expect(redirect.headers['location']).toBe('http://new.gateway-api.test/new');
+    // ReplacePrefixMatch by path element: /docs/a → /manual/a, /docs → /manual; /docsx is not /docs.
+    expect((await call(HOSTNAME, '/docs/guide/intro')).headers['location']).toBe(`http://${HOSTNAME}/manual/guide/intro`);
+    expect((await call(HOSTNAME, '/docs')).headers['location']).toBe(`http://${HOSTNAME}/manual`);
+    expect((await call(HOSTNAME, '/docsx')).status).toBe(200);
+  });
+
+  it('a route to a missing Service reports BackendNotFound and answers 500', async () => {
+    await applyYaml(
+      `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: broken }
+spec:
+  parentRefs: [{ name: web }]
+  hostnames: [broken.gateway-api.test]
+  rules: [{ backendRefs: [{ name: nowhere, port: 80 }] }]
+`,
+      'demo',
+    );
+    const status = await until('broken route status', async () => {
+      const r = (await (await fetch(`${PILOT}/api/v1/config/httproutes/demo/broken`)).json()) as { status?: { parents?: { conditions: Conditions }[] } };
+      return r.status?.parents?.[0];
+    });
+    expect(conditionText(status.conditions)).toBe('Accepted=True/Accepted,ResolvedRefs=False/BackendNotFound');
+    await until('500 from the broken route', async () => ((await call('broken.gateway-api.test', '/')).status === 500 ? true : undefined), 30_000);
+  });
+
+  it("Istio's helloworld Gateway-API sample applies unchanged (gatewayClassName istio) and routes /hello", async () => {
+    // The sample, as samples/helloworld/gateway-api/helloworld-gateway.yaml documents it.
+    const sample = `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: helloworld-gateway
+spec:
+  gatewayClassName: istio
+  listeners:
+  - name: http
+    port: 80
+    protocol: HTTP
+    allowedRoutes:
+      namespaces:
+        from: Same
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: helloworld
+spec:
+  parentRefs:
+  - name: helloworld-gateway
+  rules:
+  - matches:
+    - path:
+        type: Exact
+        value: /hello
+    backendRefs:
+    - name: helloworld
+      port: 5000
+`;
+    // Its backend: the Service helloworld:5000, here the demo's v2 workload.
+    await applyYaml(
+      `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: helloworld }
+spec:
+  hosts: [helloworld.demo.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: 5000, name: http, protocol: HTTP }]
+  workloadSelector: { labels: { app: hello, version: v2 } }
+`,
+      'demo',
+    );
+    // The demo's own catch-all VirtualService on the same port and host '*' goes first.
+    await remove(mesh, 'virtualservices', 'hello');
+    await applyYaml(sample, 'demo');
+    // Pushed once the demo's catch-all no longer answers and /hello reaches the sample's backend.
+    await until('/hello through the sample', async () => ((await call('localhost', '/nothing')).status === 404 && (await call('localhost', '/hello')).body.includes('hello from hello v2') ? true : undefined), 30_000);
+    for (let i = 0; i < 10; i++) expect((await call('localhost', '/hello')).body).toContain('hello from hello v2');
+    expect((await call('localhost', '/hello/more')).status).toBe(404); // Exact
+    const route = (await (await fetch(`${PILOT}/api/v1/config/httproutes/demo/helloworld`)).json()) as { status?: { parents?: { conditions: Conditions }[] } };
+    expect(conditionText(route.status?.parents?.[0]?.conditions)).toBe('Accepted=True/Accepted,ResolvedRefs=True/ResolvedRefs');
+  });
+});

@@ -1,0 +1,221 @@
+import type { GRPCRouteRule, HTTPMatchRequest, HTTPRoute, HTTPRouteFilter, HTTPRouteMatch, HTTPRouteRule, HTTPRouteDestination, StringMatch } from '@aviary/mesh-api';
+
+/**
+ * Gateway API route rules → Istio VirtualService HTTP routes (the one routing model both front
+ * ends share). Pure. One Istio route per Gateway API match, so that routes of every HTTPRoute
+ * bound to a hostname can be ordered by the Gateway API's precedence (`precedenceKey`).
+ */
+
+/** A backend as resolved by the converter: the service host and port, or why it cannot be used. */
+export interface ResolvedBackend {
+  readonly host: string;
+  readonly port: number;
+  readonly weight: number;
+}
+
+/** One generated route and the key that orders it among the routes of its hostname. */
+export interface OrderedRoute {
+  readonly route: HTTPRoute;
+  /** Sorts ascending: exact paths, then longer prefixes, then method, headers, query params, then the older route, then route name and rule order. */
+  readonly order: readonly (number | string)[];
+}
+
+export interface RuleContext {
+  /** `namespace/name` of the route, for tie-breaking and route names. */
+  readonly routeKey: string;
+  /** The route's creationTimestamp ('' when unknown): the older route wins a tie. */
+  readonly createdAt: string;
+  readonly ruleIndex: number;
+  readonly backends: readonly ResolvedBackend[];
+  /** Backends named by the rule that could not be resolved (counted in the weights as 500s). */
+  readonly invalidWeight: number;
+  readonly mirror?: { readonly host: string; readonly port: number; readonly percent: number };
+}
+
+/** A CORS allowed origin: `*`, exact, or with a `*` in place of leading host labels. */
+function originMatch(origin: string): StringMatch {
+  if (origin === '*') return { regex: '.*' };
+  if (!origin.includes('*')) return { exact: origin };
+  return { regex: origin.split('*').map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*') };
+}
+
+function stringMatch(type: string | undefined, value: string): StringMatch {
+  return type === 'RegularExpression' ? { regex: value } : { exact: value };
+}
+
+interface PathPiece {
+  readonly uri: StringMatch;
+  /** For a ReplacePrefixMatch rewrite: the replacement for this piece's matched prefix. */
+  readonly prefixRewrite?: string;
+}
+
+/**
+ * The Istio URI matches of one Gateway API path match. PathPrefix matches whole path elements
+ * (`/foo` matches `/foo` and `/foo/bar`, not `/foobar`): `/foo` becomes exact `/foo` plus prefix
+ * `/foo/`. With a ReplacePrefixMatch rewrite each piece carries its own replacement.
+ */
+function pathPieces(m: HTTPRouteMatch, replacePrefix: string | undefined): PathPiece[] {
+  const type = m.path?.type ?? 'PathPrefix';
+  const value = m.path?.value ?? '/';
+  if (type === 'Exact') return [{ uri: { exact: value } }];
+  if (type === 'RegularExpression') return [{ uri: { regex: value } }];
+  const trimmed = value.replace(/\/+$/, '');
+  const rewriteTo = (withSlash: boolean) => {
+    if (replacePrefix === undefined) return undefined;
+    const base = replacePrefix.replace(/\/+$/, '');
+    return withSlash ? `${base}/` : base === '' ? '/' : base;
+  };
+  if (trimmed === '') {
+    const r = rewriteTo(true);
+    return [{ uri: { prefix: '/' }, ...(r === undefined ? {} : { prefixRewrite: r }) }];
+  }
+  const exact = rewriteTo(false);
+  const prefix = rewriteTo(true);
+  return [
+    { uri: { exact: trimmed }, ...(exact === undefined ? {} : { prefixRewrite: exact }) },
+    { uri: { prefix: `${trimmed}/` }, ...(prefix === undefined ? {} : { prefixRewrite: prefix }) },
+  ];
+}
+
+function headerOps(f: { set?: { name: string; value: string }[]; add?: { name: string; value: string }[]; remove?: string[] }) {
+  const map = (list: { name: string; value: string }[] | undefined) => (list === undefined ? undefined : Object.fromEntries(list.map((h) => [h.name.toLowerCase(), h.value])));
+  const set = map(f.set);
+  const add = map(f.add);
+  return { ...(set && { set }), ...(add && { add }), ...(f.remove && { remove: f.remove.map((h) => h.toLowerCase()) }) };
+}
+
+/** The Istio route fields of a rule's filters and backends (everything but the match). */
+function actionOf(filters: readonly unknown[], ctx: RuleContext, timeout: string | undefined): Partial<HTTPRoute> {
+  const out: Partial<HTTPRoute> & Record<string, unknown> = {};
+  let redirect = false;
+  const headers: { request?: ReturnType<typeof headerOps>; response?: ReturnType<typeof headerOps> } = {};
+  for (const f of filters as readonly HTTPRouteFilter[]) {
+    if (f.type === 'RequestHeaderModifier' && f.requestHeaderModifier) headers.request = headerOps(f.requestHeaderModifier);
+    if (f.type === 'ResponseHeaderModifier' && f.responseHeaderModifier) headers.response = headerOps(f.responseHeaderModifier);
+    if (f.type === 'RequestRedirect' && f.requestRedirect) {
+      const rd = f.requestRedirect;
+      redirect = true;
+      // Without a port, Envoy's scheme redirect leaves the well-known port out of Location, as the Gateway API wants.
+      out.redirect = {
+        ...(rd.scheme !== undefined && { scheme: rd.scheme }),
+        ...(rd.hostname !== undefined && { authority: rd.hostname }),
+        ...(rd.port !== undefined && { port: rd.port }),
+        ...(rd.path?.type === 'ReplaceFullPath' && rd.path.replaceFullPath !== undefined && { uri: rd.path.replaceFullPath }),
+        redirectCode: rd.statusCode ?? 302,
+      };
+    }
+    if (f.type === 'CORS' && f.cors) {
+      const c = f.cors;
+      out.corsPolicy = {
+        ...(c.allowOrigins && { allowOrigins: c.allowOrigins.map(originMatch) }),
+        ...(c.allowMethods && { allowMethods: c.allowMethods }),
+        ...(c.allowHeaders && { allowHeaders: c.allowHeaders }),
+        ...(c.exposeHeaders && { exposeHeaders: c.exposeHeaders }),
+        ...(c.allowCredentials !== undefined && { allowCredentials: c.allowCredentials }),
+        maxAge: `${c.maxAge ?? 5}s`,
+      };
+    }
+    if (f.type === 'URLRewrite' && f.urlRewrite) {
+      const rw = f.urlRewrite;
+      out.rewrite = {
+        ...(rw.hostname !== undefined && { authority: rw.hostname }),
+        ...(rw.path?.type === 'ReplaceFullPath' && rw.path.replaceFullPath !== undefined && { uriRegexRewrite: { match: '^.*$', rewrite: rw.path.replaceFullPath } }),
+      };
+    }
+  }
+  if (headers.request || headers.response) out.headers = headers;
+  if (ctx.mirror) {
+    out.mirror = { host: ctx.mirror.host, port: { number: ctx.mirror.port } };
+    if (ctx.mirror.percent !== 100) out.mirrorPercentage = { value: ctx.mirror.percent };
+  }
+  if (redirect) return out;
+  const total = ctx.backends.reduce((s, b) => s + b.weight, 0);
+  if (total === 0) {
+    // No usable backend: the Gateway API answers 500.
+    out.directResponse = { status: 500 };
+    delete out.mirror;
+    delete out.mirrorPercentage;
+    return out;
+  }
+  const route: HTTPRouteDestination[] = ctx.backends.filter((b) => b.weight > 0).map((b) => ({ destination: { host: b.host, port: { number: b.port } }, weight: b.weight }));
+  if (ctx.invalidWeight > 0) {
+    // The share of backends that cannot be resolved gets 500s: Envoy answers for a cluster that does not exist.
+    route.push({ destination: { host: 'invalid-backend.aviary.internal', port: { number: 1 } }, weight: ctx.invalidWeight });
+  }
+  out.route = route;
+  if (timeout !== undefined) out.timeout = timeout;
+  return out;
+}
+
+function orderOf(uri: StringMatch, m: { method?: string; headers?: readonly unknown[]; queryParams?: readonly unknown[] }, ctx: RuleContext, matchIndex: number): (number | string)[] {
+  const kind = uri.exact !== undefined ? 0 : uri.prefix !== undefined ? 1 : 2;
+  const length = (uri.exact ?? uri.prefix ?? uri.regex ?? '').length;
+  // Ascending sort: negate the "more is first" counts.
+  return [kind, -length, m.method === undefined ? 1 : 0, -(m.headers?.length ?? 0), -(m.queryParams?.length ?? 0), ctx.createdAt, ctx.routeKey, ctx.ruleIndex, matchIndex];
+}
+
+/** The Istio routes of one HTTPRoute rule, each with its precedence key. */
+export function httpRuleRoutes(rule: HTTPRouteRule, ctx: RuleContext): OrderedRoute[] {
+  const filters = rule.filters ?? [];
+  const action = actionOf(filters, ctx, rule.timeouts?.request);
+  const modifier = filters.find((f) => f.type === 'URLRewrite')?.urlRewrite?.path ?? filters.find((f) => f.type === 'RequestRedirect')?.requestRedirect?.path;
+  const replacePrefix = modifier?.type === 'ReplacePrefixMatch' ? (modifier.replacePrefixMatch ?? '/') : undefined;
+  const matches = rule.matches !== undefined && rule.matches.length > 0 ? rule.matches : [{}];
+  const out: OrderedRoute[] = [];
+  matches.forEach((m, i) => {
+    const rest: HTTPMatchRequest = {
+      ...(m.method !== undefined && { method: { exact: m.method } }),
+      ...(m.headers && m.headers.length > 0 && { headers: Object.fromEntries(m.headers.map((h) => [h.name.toLowerCase(), stringMatch(h.type, h.value)])) }),
+      ...(m.queryParams && m.queryParams.length > 0 && { queryParams: Object.fromEntries(m.queryParams.map((q) => [q.name, stringMatch(q.type, q.value)])) }),
+    };
+    for (const [j, piece] of pathPieces(m, replacePrefix).entries()) {
+      const name = `${ctx.routeKey.replace('/', '.')}.${rule.name ?? ctx.ruleIndex}.${i}${j === 0 ? '' : `.${j}`}`;
+      const route: HTTPRoute = { name, match: [{ uri: piece.uri, ...rest }], ...action } as HTTPRoute;
+      if (piece.prefixRewrite !== undefined && action.rewrite !== undefined) route.rewrite = { ...action.rewrite, uri: piece.prefixRewrite };
+      if (piece.prefixRewrite !== undefined && action.redirect !== undefined) route.redirect = { ...action.redirect, prefixRewrite: piece.prefixRewrite };
+      out.push({ route, order: [...orderOf(piece.uri, m, ctx, i), j] });
+    }
+  });
+  return out;
+}
+
+/** gRPC paths are `/<service>/<method>`. */
+function grpcPath(m: NonNullable<GRPCRouteRule['matches']>[number]['method']): StringMatch {
+  if (m === undefined) return { prefix: '/' };
+  const regex = (m.type ?? 'Exact') === 'RegularExpression';
+  const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  if (!regex && m.service !== undefined && m.method !== undefined) return { exact: `/${m.service}/${m.method}` };
+  if (!regex && m.service !== undefined) return { prefix: `/${m.service}/` };
+  const service = m.service === undefined ? '[^/]+' : regex ? m.service : esc(m.service);
+  const method = m.method === undefined ? '[^/]+' : regex ? m.method : esc(m.method);
+  return { regex: `/${service}/${method}` };
+}
+
+/** The Istio routes of one GRPCRoute rule. */
+export function grpcRuleRoutes(rule: GRPCRouteRule, ctx: RuleContext): OrderedRoute[] {
+  const action = actionOf(rule.filters ?? [], ctx, undefined);
+  const matches = rule.matches !== undefined && rule.matches.length > 0 ? rule.matches : [{}];
+  return matches.map((m, i) => {
+    const uri = grpcPath(m.method);
+    const match: HTTPMatchRequest = {
+      uri,
+      ...(m.headers && m.headers.length > 0 && { headers: Object.fromEntries(m.headers.map((h) => [h.name.toLowerCase(), stringMatch(h.type, h.value)])) }),
+    };
+    const route = { name: `${ctx.routeKey.replace('/', '.')}.${rule.name ?? ctx.ruleIndex}.${i}`, match: [match], ...action } as HTTPRoute;
+    return { route, order: orderOf(uri, { headers: m.headers }, ctx, i) };
+  });
+}
+
+/** Sorts routes by their precedence keys. */
+export function byPrecedence(a: OrderedRoute, b: OrderedRoute): number {
+  for (let i = 0; i < Math.max(a.order.length, b.order.length); i++) {
+    const x = a.order[i];
+    const y = b.order[i];
+    if (x === y) continue;
+    if (x === undefined) return -1;
+    if (y === undefined) return 1;
+    if (typeof x === 'number' && typeof y === 'number') return x - y;
+    return String(x) < String(y) ? -1 : 1;
+  }
+  return 0;
+}

@@ -1,0 +1,97 @@
+import { describe, expect, it } from 'vitest';
+import { validate } from '../validate';
+
+const meta = { name: 'example', namespace: 'default' };
+const v1 = 'gateway.networking.k8s.io/v1';
+const http = { name: 'http', port: 80, protocol: 'HTTP' };
+const gw = (spec: Record<string, unknown>) => ({ apiVersion: v1, kind: 'Gateway', metadata: meta, spec: { gatewayClassName: 'aviary', listeners: [http], ...spec } });
+const listener = (l: Record<string, unknown>) => gw({ listeners: [{ ...http, ...l }] });
+const hr = (spec: Record<string, unknown>) => ({ apiVersion: v1, kind: 'HTTPRoute', metadata: meta, spec: { parentRefs: [{ name: 'gw' }], ...spec } });
+const rule = (r: Record<string, unknown>) => hr({ rules: [{ backendRefs: [{ name: 'svc', port: 80 }], ...r }] });
+const filter = (f: Record<string, unknown>) => rule({ filters: [f] });
+
+/** [what, resource, expected path, expected message fragment] */
+const cases: [string, unknown, string, string][] = [
+  ['Gateway API Gateway needs its group', { ...gw({}), apiVersion: 'gateway.networking.k8s.io/v2' }, 'apiVersion', 'networking.istio.io/v1, networking.istio.io/v1beta1, networking.istio.io/v1alpha3, gateway.networking.k8s.io/v1'],
+  ['Istio Gateway fields are unknown on the Gateway API Gateway', gw({ servers: [] }), 'spec.servers', 'unknown field "servers"'],
+  ['experimental listener field', listener({ frontendValidation: {} }), 'spec.listeners[0].frontendValidation', 'unknown field'],
+  ['ReferenceGrant is v1beta1 or v1', { apiVersion: 'gateway.networking.k8s.io/v1alpha2', kind: 'ReferenceGrant', metadata: meta, spec: { from: [], to: [] } }, 'apiVersion', 'gateway.networking.k8s.io/v1beta1, gateway.networking.k8s.io/v1'],
+  ['allowedListeners refused', gw({ allowedListeners: { namespaces: { from: 'All' } } }), 'spec.allowedListeners', 'not supported by Aviary yet'],
+  ['Gateway-level TLS refused', gw({ tls: { frontend: { default: { validation: { caCertificateRefs: [{ name: 'ca' }] } } } } }), 'spec.tls', 'not supported by Aviary yet'],
+  ['CORS origin without scheme', filter({ type: 'CORS', cors: { allowOrigins: ['example.com'] } }), 'spec.rules[0].filters[0].cors.allowOrigins[0]', 'scheme'],
+  ['CORS bad method', filter({ type: 'CORS', cors: { allowMethods: ['FETCH'] } }), 'spec.rules[0].filters[0].cors.allowMethods[0]', 'method'],
+  ['CORS credentials with wildcard origin', filter({ type: 'CORS', cors: { allowOrigins: ['*'], allowCredentials: true } }), 'spec.rules[0].filters[0].cors.allowCredentials', 'wildcard'],
+  ['GatewayClass is cluster-scoped', { apiVersion: v1, kind: 'GatewayClass', metadata: meta, spec: { controllerName: 'aviary.dev/gateway-controller' } }, 'metadata.namespace', 'cluster-scoped'],
+  ['GatewayClass controllerName', { apiVersion: v1, kind: 'GatewayClass', metadata: { name: 'a' }, spec: { controllerName: 'aviary' } }, 'spec.controllerName', 'domain-prefixed'],
+  ['GatewayClass parametersRef', { apiVersion: v1, kind: 'GatewayClass', metadata: { name: 'a' }, spec: { controllerName: 'aviary.dev/gateway-controller', parametersRef: { group: 'g', kind: 'K', name: 'n' } } }, 'spec.parametersRef', 'not supported by Aviary yet'],
+  ['no listeners', gw({ listeners: [] }), 'spec.listeners', 'at least one listener'],
+  ['duplicate listener names', gw({ listeners: [http, { ...http, port: 81 }] }), 'spec.listeners[1].name', 'already used'],
+  ['same port and hostname twice', gw({ listeners: [http, { ...http, name: 'other' }] }), 'spec.listeners[1].hostname', 'already used'],
+  ['port out of range', listener({ port: 0 }), 'spec.listeners[0].port', ''],
+  ['bad listener hostname', listener({ hostname: 'Foo_bar' }), 'spec.listeners[0].hostname', 'invalid hostname'],
+  ['IP hostname', listener({ hostname: '10.0.0.1' }), 'spec.listeners[0].hostname', 'IP address'],
+  ['TCP listener refused', listener({ protocol: 'TCP' }), 'spec.listeners[0].protocol', 'not supported by Aviary yet'],
+  ['TLS on HTTP', listener({ tls: { mode: 'Terminate' } }), 'spec.listeners[0].tls', 'must not be set'],
+  ['HTTPS without tls', listener({ protocol: 'HTTPS', port: 443 }), 'spec.listeners[0].tls', 'required'],
+  ['HTTPS passthrough', listener({ protocol: 'HTTPS', port: 443, tls: { mode: 'Passthrough', certificateRefs: [{ name: 'c' }] } }), 'spec.listeners[0].tls.mode', 'not supported by Aviary yet'],
+  ['HTTPS without certificate', listener({ protocol: 'HTTPS', port: 443, tls: { mode: 'Terminate' } }), 'spec.listeners[0].tls.certificateRefs', 'must name a Secret'],
+  ['certificate of another kind', listener({ protocol: 'HTTPS', port: 443, tls: { certificateRefs: [{ kind: 'ConfigMap', name: 'c' }] } }), 'spec.listeners[0].tls.certificateRefs[0]', 'only core Secrets'],
+  ['allowedRoutes Selector', listener({ allowedRoutes: { namespaces: { from: 'Selector', selector: { matchLabels: { a: 'b' } } } } }), 'spec.listeners[0].allowedRoutes.namespaces.from', 'not supported by Aviary yet'],
+  ['allowedRoutes of TCPRoute', listener({ allowedRoutes: { kinds: [{ kind: 'TCPRoute' }] } }), 'spec.listeners[0].allowedRoutes.kinds[0].kind', 'not supported by Aviary yet'],
+  ['addresses', gw({ addresses: [{ value: '10.0.0.1' }] }), 'spec.addresses', 'not supported by Aviary yet'],
+  ['infrastructure', gw({ infrastructure: { labels: { a: 'b' } } }), 'spec.infrastructure', 'not supported by Aviary yet'],
+  ['parentRef of another kind', hr({ parentRefs: [{ kind: 'Ingress', name: 'x' }] }), 'spec.parentRefs[0].kind', 'not supported by Aviary yet'],
+  ['Gateway parent with port', hr({ parentRefs: [{ name: 'x', port: 80 }] }), 'spec.parentRefs[0].port', 'use sectionName'],
+  ['bad route hostname', hr({ hostnames: ['bad host'] }), 'spec.hostnames[0]', 'invalid hostname'],
+  ['path without slash', rule({ matches: [{ path: { type: 'PathPrefix', value: 'foo' } }] }), 'spec.rules[0].matches[0].path.value', 'must start with "/"'],
+  ['path with dot segment', rule({ matches: [{ path: { type: 'Exact', value: '/a/../b' } }] }), 'spec.rules[0].matches[0].path.value', 'must not contain'],
+  ['bad path regex', rule({ matches: [{ path: { type: 'RegularExpression', value: '/(a' } }] }), 'spec.rules[0].matches[0].path.value', ''],
+  ['unknown path type', rule({ matches: [{ path: { type: 'Prefix', value: '/' } }] }), 'spec.rules[0].matches[0].path.type', 'must be one of Exact, PathPrefix, RegularExpression'],
+  ['bad header name', rule({ matches: [{ headers: [{ name: 'a b', value: 'x' }] }] }), 'spec.rules[0].matches[0].headers[0].name', 'invalid header name'],
+  ['header matched twice', rule({ matches: [{ headers: [{ name: 'A', value: 'x' }, { name: 'a', value: 'y' }] }] }), 'spec.rules[0].matches[0].headers[1].name', 'matched twice'],
+  ['bad method', rule({ matches: [{ method: 'FETCH' }] }), 'spec.rules[0].matches[0].method', 'must be one of'],
+  ['filter field missing', filter({ type: 'RequestHeaderModifier' }), 'spec.rules[0].filters[0].requestHeaderModifier', 'required for filter type'],
+  ['filter field of another type', filter({ type: 'RequestHeaderModifier', requestHeaderModifier: {}, urlRewrite: {} }), 'spec.rules[0].filters[0].urlRewrite', 'must not be set'],
+  ['ExtensionRef refused', filter({ type: 'ExtensionRef', extensionRef: { group: 'g', kind: 'K', name: 'n' } }), 'spec.rules[0].filters[0].extensionRef', 'not supported by Aviary yet'],
+  ['redirect status', rule({ backendRefs: [], filters: [{ type: 'RequestRedirect', requestRedirect: { statusCode: 307 } }] }), 'spec.rules[0].filters[0].requestRedirect.statusCode', '301 or 302'],
+  ['redirect with backends', filter({ type: 'RequestRedirect', requestRedirect: { scheme: 'https' } }), 'spec.rules[0].backendRefs', 'must not have backendRefs'],
+  ['redirect ReplacePrefixMatch needs prefix matches', rule({ backendRefs: [], matches: [{ path: { type: 'Exact', value: '/a' } }], filters: [{ type: 'RequestRedirect', requestRedirect: { path: { type: 'ReplacePrefixMatch', replacePrefixMatch: '/x' } } }] }), 'spec.rules[0].filters[0].requestRedirect.path', 'PathPrefix'],
+  ['rewrite and redirect together', rule({ backendRefs: [], filters: [{ type: 'RequestRedirect', requestRedirect: {} }, { type: 'URLRewrite', urlRewrite: {} }] }), 'spec.rules[0].filters', 'cannot be used together'],
+  ['ReplacePrefixMatch needs prefix matches', rule({ matches: [{ path: { type: 'Exact', value: '/a' } }], filters: [{ type: 'URLRewrite', urlRewrite: { path: { type: 'ReplacePrefixMatch', replacePrefixMatch: '/b' } } }] }), 'spec.rules[0].filters[0].urlRewrite.path', 'PathPrefix'],
+  ['ReplaceFullPath value missing', filter({ type: 'URLRewrite', urlRewrite: { path: { type: 'ReplaceFullPath' } } }), 'spec.rules[0].filters[0].urlRewrite.path.replaceFullPath', 'required'],
+  ['filter twice', rule({ filters: [{ type: 'URLRewrite', urlRewrite: {} }, { type: 'URLRewrite', urlRewrite: {} }] }), 'spec.rules[0].filters[1].type', 'at most once'],
+  ['mirror percent and fraction', filter({ type: 'RequestMirror', requestMirror: { backendRef: { name: 'm', port: 80 }, percent: 5, fraction: { numerator: 1 } } }), 'spec.rules[0].filters[0].requestMirror', 'only one of percent and fraction'],
+  ['backend without port', rule({ backendRefs: [{ name: 'svc' }] }), 'spec.rules[0].backendRefs[0].port', 'port is required'],
+  ['backend of another kind', rule({ backendRefs: [{ kind: 'ServiceImport', group: 'multicluster.x-k8s.io', name: 'svc', port: 80 }] }), 'spec.rules[0].backendRefs[0].kind', 'not supported by Aviary yet'],
+  ['backend weight too large', rule({ backendRefs: [{ name: 'svc', port: 80, weight: 1000001 }] }), 'spec.rules[0].backendRefs[0].weight', ''],
+  ['per-backend filters refused', rule({ backendRefs: [{ name: 'svc', port: 80, filters: [{ type: 'RequestHeaderModifier', requestHeaderModifier: {} }] }] }), 'spec.rules[0].backendRefs[0].filters', 'not supported by Aviary yet'],
+  ['backendRequest timeout refused', rule({ timeouts: { backendRequest: '1s' } }), 'spec.rules[0].timeouts.backendRequest', 'not supported by Aviary yet'],
+  ['bad request timeout', rule({ timeouts: { request: '10 seconds' } }), 'spec.rules[0].timeouts.request', 'invalid duration'],
+  ['experimental retry field', rule({ retry: { attempts: 2 } }), 'spec.rules[0].retry', 'unknown field'],
+  ['GRPCRoute method match empty', { apiVersion: v1, kind: 'GRPCRoute', metadata: meta, spec: { rules: [{ matches: [{ method: {} }] }] } }, 'spec.rules[0].matches[0].method', 'one or both'],
+  ['GRPCRoute bad service name', { apiVersion: v1, kind: 'GRPCRoute', metadata: meta, spec: { rules: [{ matches: [{ method: { service: 'a/b' } }] }] } }, 'spec.rules[0].matches[0].method.service', 'invalid gRPC service name'],
+];
+
+describe('Gateway API validation names the field path', () => {
+  it.each(cases)('%s', (_what, resource, path, message) => {
+    const errors = validate(resource).errors;
+    const hit = errors.find((e) => e.path === path && e.message.includes(message));
+    expect(hit, JSON.stringify(errors)).toBeDefined();
+  });
+
+  it('accepts a Gateway with HTTP and HTTPS listeners, and a route with every implemented filter', () => {
+    expect(validate(gw({ listeners: [http, { name: 'https', port: 443, protocol: 'HTTPS', hostname: '*.example.com', tls: { certificateRefs: [{ name: 'cert' }] } }] })).errors).toEqual([]);
+    const route = rule({
+      matches: [{ path: { type: 'PathPrefix', value: '/api' }, method: 'GET', headers: [{ name: 'x-env', value: 'canary' }], queryParams: [{ name: 'v', type: 'RegularExpression', value: '[0-9]+' }] }],
+      filters: [
+        { type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'a', value: '1' }], add: [{ name: 'b', value: '2' }], remove: ['c'] } },
+        { type: 'ResponseHeaderModifier', responseHeaderModifier: { set: [{ name: 'd', value: '4' }] } },
+        { type: 'URLRewrite', urlRewrite: { hostname: 'example.org', path: { type: 'ReplacePrefixMatch', replacePrefixMatch: '/v2' } } },
+        { type: 'RequestMirror', requestMirror: { backendRef: { name: 'mirror', port: 80 }, fraction: { numerator: 1, denominator: 10 } } },
+        { type: 'CORS', cors: { allowOrigins: ['https://*.example.com', 'http://localhost:3000'], allowMethods: ['GET', 'POST'], allowHeaders: ['x-a'], exposeHeaders: ['x-b'], maxAge: 60, allowCredentials: true } },
+      ],
+      timeouts: { request: '5s' },
+    });
+    expect(validate(route).errors).toEqual([]);
+  });
+});
