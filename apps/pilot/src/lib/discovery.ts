@@ -5,7 +5,7 @@ import { Subjects, type Bus } from '@aviary/events';
 import type { ExtensionProvider } from '@aviary/mesh-api';
 import { lenientNodeParser, proxyKinds, SnapshotBuilder, type MeshSnapshot, type ProxyInfo, type SnapshotDelta } from '@aviary/mesh-model';
 import type * as grpc from '@grpc/grpc-js';
-import { XdsServer } from '@aviary/xds-server';
+import { XdsServer, type XdsStreamLimits } from '@aviary/xds-server';
 import { BuildPacer } from './build-pacer';
 import { defaultJwksOptions, JwksResolver, type JwksResolverOptions } from './jwks';
 import { applyDelta, meshSource, type MeshSource } from './mesh-source';
@@ -25,6 +25,10 @@ export interface DiscoveryOptions {
   readonly extensionProviders?: readonly ExtensionProvider[];
   /** How RequestAuthentication `jwksUri` key sets are fetched (defaults: `defaultJwksOptions`). */
   readonly jwks?: Partial<Omit<JwksResolverOptions, 'logger' | 'onChange'>>;
+  /** Stream capacity and connection-age rebalancing of this replica. */
+  readonly limits?: XdsStreamLimits;
+  /** `control_plane.identifier` in every response: which replica served it. */
+  readonly controlPlaneId?: string;
 }
 
 /**
@@ -67,6 +71,8 @@ export class Discovery {
       logger: opts.logger.child({ component: 'xds' }),
       debounce: opts.debounce,
       refusalReasons: identityRefusalReasons,
+      ...(opts.limits && { limits: opts.limits }),
+      ...(opts.controlPlaneId !== undefined && { controlPlaneId: opts.controlPlaneId }),
     });
     this.status = new StatusPublisher((data) => {
       try {
