@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, connect as tcpConnect } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -197,6 +197,10 @@ export interface NatsClusterOptions {
   readonly verbose?: boolean;
   /** nats-server config text for every node (e.g. an authorization block). */
   readonly config?: string;
+  /** Client port of each node (0 or missing: a free one). */
+  readonly ports?: readonly number[];
+  /** JetStream stores under this directory (`node-<i>`), kept on stop; fresh temporary ones when omitted. */
+  readonly storeDir?: string;
 }
 
 /**
@@ -214,14 +218,19 @@ export class NatsCluster {
   static async start(opts: NatsClusterOptions = {}): Promise<NatsCluster> {
     const size = opts.size ?? 3;
     const host = opts.host ?? '127.0.0.1';
+    if (opts.storeDir !== undefined) for (let i = 0; i < size; i++) await mkdir(join(opts.storeDir, `node-${i}`), { recursive: true });
     const routePorts: number[] = [];
     for (let i = 0; i < size; i++) routePorts.push(await freePort(host));
-    const name = `aviary-${routePorts[0]}`;
+    // Stable names: a node restarted on the same store (or a launcher run again on its state
+    // directory) is the same JetStream peer in the same cluster.
+    const name = 'aviary';
     const nodes = await Promise.all(
       routePorts.map((port, i) =>
         NatsServer.start({
           host,
           name: `${name}-${i}`,
+          ...(opts.ports?.[i] === undefined ? {} : { port: opts.ports[i] }),
+          ...(opts.storeDir === undefined ? {} : { storeDir: join(opts.storeDir, `node-${i}`) }),
           cluster: { name, port, routes: routePorts.filter((p) => p !== port).map((p) => `nats://${host}:${p}`) },
           ...(opts.verbose === undefined ? {} : { verbose: opts.verbose }),
           ...(opts.config === undefined ? {} : { config: opts.config }),
