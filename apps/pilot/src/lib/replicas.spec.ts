@@ -40,6 +40,7 @@ const streams: RawAdsStream[] = [];
 async function replica(id: string, node: number): Promise<Replica> {
   const urls = cluster.nodes.map((n) => n.url);
   const bus = await Bus.connect({ url: [...urls.slice(node), ...urls.slice(0, node)].join(','), source: 'pilot', logger, registry: new Registry(), replicas: 3 });
+  await bus.ensureStreams();
   const store = announcingChanges(await KvConfigStore.open(bus, { bucket: 'replicas_spec' }), bus, () => undefined);
   const discovery = new Discovery({ store, bus, logger, registry: new Registry(), trustDomain: 'cluster.local', debounce: { quietMs: 0, maxDelayMs: 0 }, controlPlaneId: id });
   await discovery.start();
@@ -94,7 +95,17 @@ describe('two pilot replicas on one NATS cluster', () => {
     }
 
     const jsm = await a.bus.manager();
-    const announcedBefore = (await jsm.streams.info('AVIARY_CONFIG')).state.messages;
+    /** Messages in AVIARY_CONFIG (a JetStream API call may time out while an R3 stream elects its leader on a loaded machine). */
+    const announced = async (): Promise<number> => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return (await jsm.streams.info('AVIARY_CONFIG')).state.messages;
+        } catch (err) {
+          if (attempt >= 10) throw err;
+        }
+      }
+    };
+    const announcedBefore = await announced();
 
     // A write through replica B (a new subset) reaches the proxy connected to replica A, and the
     // one on B, with the same clusters.
@@ -109,14 +120,9 @@ describe('two pilot replicas on one NATS cluster', () => {
 
     // Both replicas watched the change; JetStream's duplicate window kept one announcement.
     const deadline = Date.now() + 10_000;
-    let announced = 0;
-    while (Date.now() < deadline) {
-      announced = (await jsm.streams.info('AVIARY_CONFIG')).state.messages - announcedBefore;
-      if (announced >= 1) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    while (Date.now() < deadline && (await announced()) - announcedBefore < 1) await new Promise((r) => setTimeout(r, 50));
     await new Promise((r) => setTimeout(r, 300)); // let a second, duplicate announcement land if there were one
-    expect((await jsm.streams.info('AVIARY_CONFIG')).state.messages - announcedBefore).toBe(1);
+    expect((await announced()) - announcedBefore).toBe(1);
 
     // And a write through A is seen by B's store at once (same KV, revision-checked).
     const current = await b.store.get({ kind: 'DestinationRule', namespace: dr.metadata.namespace, name: dr.metadata.name });

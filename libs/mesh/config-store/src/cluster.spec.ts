@@ -94,14 +94,17 @@ describe('a 3-node NATS JetStream cluster', () => {
     await load;
     expect(killed).toBe(true);
 
-    const reader = await KvConfigStore.open(collector, { bucket: 'cluster_spec' });
-    const stored = await reader.list({ kind: 'ServiceEntry' });
+    // The two nodes left agree on their JetStream leaders again (on a loaded machine the
+    // election may still run when the writers are done: reads would time out meanwhile).
+    await cluster.healthy();
+    const reader = (await retrying(() => KvConfigStore.open(collector, { bucket: 'cluster_spec' })))!;
+    const stored = (await retrying(() => reader.list({ kind: 'ServiceEntry' })))!;
     expect(stored.map((o) => o.metadata.name).sort()).toEqual(Array.from({ length: writes }, (_, i) => `svc-${i}`).sort());
     for (const o of stored) expect(o.metadata.generation).toBe(1);
     const deadline = Date.now() + 30_000;
     while (received.size < batches && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     expect(received.size).toBe(batches);
-    const info = await (await collector.manager()).streams.info('AVIARY_TELEMETRY');
+    const info = (await retrying(async () => (await collector.manager()).streams.info('AVIARY_TELEMETRY')))!;
     expect(info.state.messages).toBe(batches); // no duplicate from a retried publish
 
     // The killed node comes back with its store and catches up.
