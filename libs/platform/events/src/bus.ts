@@ -202,7 +202,10 @@ export class Bus {
       });
     }
     const consumer = await this.jetstream().consumers.get(stream, durable);
-    const messages: ConsumerMessages = await consumer.consume({ max_messages: Math.min(opts.maxAckPending ?? 1_000, 256) });
+    // Pull requests live 5 s (heartbeats every 2.5 s) instead of 30 s: a pull request held by a
+    // NATS node that dies (a clustered consumer's leader moves) is noticed by its missed
+    // heartbeats and re-issued to the new leader within seconds, not after a minute.
+    const messages: ConsumerMessages = await consumer.consume({ max_messages: Math.min(opts.maxAckPending ?? 1_000, 256), expires: 5_000 });
     const done = (async () => {
       for await (const m of messages) {
         const event = this.decode(subject, m.data);
