@@ -17,6 +17,7 @@ const cases: Record<string, string[]> = {
   default: [],
   custom: [join(valuesDir, 'custom.yaml')],
   'external-nats': [join(valuesDir, 'external-nats.yaml')],
+  ha: [join(valuesDir, 'ha.yaml')],
 };
 
 type Doc = { kind: string; apiVersion: string; metadata: { name: string; namespace?: string }; spec?: Record<string, unknown> } & Record<string, unknown>;
@@ -97,6 +98,35 @@ describe.each(Object.entries(cases))('chart with %s values', (name, files) => {
 });
 
 describe('chart contracts', () => {
+  it('renders HA values: pilot replicas spread over nodes, PDBs, a 3-node NATS cluster and replicated streams', async () => {
+    const all = docs((await template([join(valuesDir, 'ha.yaml')])).stdout);
+    const pilot = all.find((d) => d.kind === 'Deployment' && d.metadata.name === 'aviary-pilot')!;
+    expect(pilot.spec?.['replicas']).toBe(2);
+    const pod = (pilot.spec as { template: { spec: { affinity?: { podAntiAffinity?: Record<string, unknown> } } } }).template.spec;
+    expect(pod.affinity?.podAntiAffinity?.['requiredDuringSchedulingIgnoredDuringExecution']).toEqual([
+      { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: { 'app.kubernetes.io/name': 'pilot', 'app.kubernetes.io/instance': 'aviary' } } },
+    ]);
+    expect(envOf(all, 'aviary-pilot')).toMatchObject({
+      AVIARY_REPLICA_ID: { fieldRef: { fieldPath: 'metadata.name' } },
+      AVIARY_NATS_REPLICAS: '3',
+      AVIARY_XDS_MAX_STREAMS: '5000',
+      AVIARY_XDS_MAX_CONNECTION_AGE_MS: '900000',
+    });
+    for (const app of ['aviary-citadel', 'aviary-telemetry-collector', 'aviary-injector-webhook']) expect(envOf(all, app)['AVIARY_NATS_REPLICAS'], app).toBe('3');
+    const pdb = all.find((d) => d.kind === 'PodDisruptionBudget' && d.metadata.name === 'aviary-pilot');
+    expect(pdb?.spec).toMatchObject({ maxUnavailable: 1 });
+    const nats = all.find((d) => d.kind === 'StatefulSet' && d.metadata.name === 'aviary-nats')!;
+    expect(nats.spec?.['replicas']).toBe(3);
+    expect(JSON.stringify((nats.spec as { template: { spec: { affinity?: unknown } } }).template.spec.affinity)).toContain('preferredDuringSchedulingIgnoredDuringExecution');
+    const conf = (all.find((d) => d.kind === 'ConfigMap' && d.metadata.name === 'aviary-nats')?.['data'] as Record<string, string>)['nats.conf'];
+    expect(conf).toMatch(/cluster \{[\s\S]*aviary-nats-2\.aviary-nats-headless/);
+    expect(all.some((d) => d.kind === 'PodDisruptionBudget' && d.metadata.name === 'aviary-nats')).toBe(true);
+    // More stream replicas than NATS servers cannot be placed: refused at render.
+    const bad = await template([], ['--set', 'global.nats.streamReplicas=3']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('global.nats.streamReplicas (3) exceeds nats.replicaCount (1)');
+  });
+
   it('scopes the injection webhook to opted-in namespaces, fail-closed, with a short timeout', async () => {
     const all = docs((await template([])).stdout);
     const mwc = all.find((d) => d.kind === 'MutatingWebhookConfiguration');

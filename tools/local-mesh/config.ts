@@ -8,6 +8,8 @@ export const localMeshConfig = defineConfig({
     stateDir: option(Type.String({ minLength: 1 }), '.aviary', 'directory for NATS data, app data, logs and the admin token'),
     natsHost: option(Host, '127.0.0.1', 'address nats-server binds to'),
     natsPort: option(PortOrZero, 4222, 'nats-server client port'),
+    natsNodes: option(Type.Integer({ minimum: 1, maximum: 3 }), 1, 'nats-server processes: 1, or 3 for a JetStream cluster (client ports natsPort, +1, +2; every stream and KV bucket replicated 3 times; one node may die without loss)'),
+    pilotReplicas: option(Type.Integer({ minimum: 1, maximum: 3 }), 1, 'pilot processes sharing the config store: replica n > 1 listens on admin 15014, xDS 15010 and 15012 plus (n-1)×10000; the demo proxies get every replica\'s address'),
     adminToken: option(Type.String({ maxLength: 4096 }), '', 'admin token for every app (empty: generated once and kept in <state-dir>/admin-token)', { secret: true }),
     readyTimeoutMs: option(Type.Integer({ minimum: 1_000, maximum: 600_000 }), 60_000, 'how long to wait for every /readyz'),
     logLevel: option(LogLevel, 'info', 'log level passed to every app'),

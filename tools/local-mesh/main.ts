@@ -5,7 +5,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { appConfigs, configFromProcess, pilotConfig } from '@aviary/config';
 import { busRoleOf, busRoles, natsAuthorizationConfig, type BusRole } from '@aviary/events';
-import { NatsServer } from '@aviary/nats-runner';
+import { NatsCluster, NatsServer } from '@aviary/nats-runner';
 import { localMeshConfig } from './config';
 import { applyDemoConfig, demoHelp, demoWorkloads, DEMO_NAMESPACE, DEMO_SERVICE, ingress, ingressEnv, mintJoinToken, serviceArgs, sidecarEnv, waitForTraffic } from './demo';
 import { portFree, startApp, stopApp, waitReady, type AppProcess } from './processes';
@@ -30,8 +30,17 @@ const token = adminToken();
 
 // Another mesh on the same ports would answer our readiness checks and take our requests:
 // refuse to start rather than talk to it.
+/** Pilot replica n (1-based): its ports are the defaults plus (n-1)×10000. */
+const pilotPort = (port: number, replica: number): number => port + (replica - 1) * 10_000;
+const extraPilots = Array.from({ length: config.pilotReplicas - 1 }, (_, i) => i + 2);
+const natsPorts = config.natsPort === 0 ? [] : Array.from({ length: config.natsNodes }, (_, i) => config.natsPort + i);
 const wanted = [
-  ...(config.natsPort === 0 ? [] : [{ port: config.natsPort, what: 'nats-server' }]),
+  ...natsPorts.map((port) => ({ port, what: 'nats-server' })),
+  ...extraPilots.flatMap((n) => [
+    { port: pilotPort(pilotConfig.options.adminPort.default, n), what: `pilot-${n} admin API` },
+    { port: pilotPort(pilotConfig.options.xdsPort.default, n), what: `pilot-${n} xDS` },
+    { port: pilotPort(pilotConfig.options.xdsTlsPort.default, n), what: `pilot-${n} xDS over mTLS` },
+  ]),
   ...appConfigs.map((s) => ({ port: s.options.adminPort.default, what: `${s.app} admin API` })),
   { port: pilotConfig.options.xdsPort.default, what: 'pilot xDS' },
   { port: pilotConfig.options.xdsTlsPort.default, what: 'pilot xDS over mTLS' },
@@ -45,6 +54,10 @@ if (busy.length > 0) {
 
 if (config.restartMaxMs < config.restartInitialMs) {
   say(`invalid configuration: AVIARY_RESTART_MAX_MS (--restart-max-ms): must be at least --restart-initial-ms (${config.restartInitialMs}), got ${config.restartMaxMs}`);
+  process.exit(2);
+}
+if (config.natsNodes === 2) {
+  say('invalid configuration: AVIARY_NATS_NODES (--nats-nodes): must be 1 or 3 (a JetStream cluster needs a quorum that survives one node), got 2');
   process.exit(2);
 }
 const policy: RestartPolicy = { initialMs: config.restartInitialMs, maxMs: config.restartMaxMs, stableMs: 30_000 };
@@ -67,35 +80,42 @@ const restartEvents = (logFile: string, readyUrl?: string): SupervisorEvents => 
 // and tests) are written to <state-dir>/nats-observer.json.
 const natsStore = join(stateDir, 'nats');
 const busPasswords = new Map<BusRole, string>(busRoles.map((role) => [role, randomBytes(24).toString('base64url')]));
-const firstNats = await NatsServer.start({
-  host: config.natsHost,
-  port: config.natsPort,
-  storeDir: natsStore,
-  config: natsAuthorizationConfig(busRoles.map((role) => ({ user: role, password: busPasswords.get(role)!, role }))),
-});
-writeFileSync(join(stateDir, 'nats-observer.json'), `${JSON.stringify({ url: firstNats.url, user: 'observer', password: busPasswords.get('observer') })}\n`, { mode: 0o600 });
-let natsStarts = 0;
-const natsSup = config.restart
-  ? await Supervised.start<NatsServer>({
-      name: 'nats-server',
-      start: async () => {
-        // The first start is the one above; every later one is a restart.
-        if (natsStarts++ > 0) await firstNats.restart();
-        return firstNats;
-      },
-      exited: (n) => n.exited,
-      pid: (n) => n.pid,
-      policy,
-      events: restartEvents(natsStore),
-    })
-  : undefined;
-const nats = firstNats;
-say(`nats-server   ${nats.url} (pid ${nats.pid ?? '?'}, JetStream store ${natsStore}; per-app users, observer credentials in ${join(stateDir, 'nats-observer.json')})`);
+const natsAuth = natsAuthorizationConfig(busRoles.map((role) => ({ user: role, password: busPasswords.get(role)!, role })));
+// One nats-server, or a 3-node JetStream cluster (each node with its own store under natsStore).
+const natsNodes: readonly NatsServer[] =
+  config.natsNodes === 1
+    ? [await NatsServer.start({ host: config.natsHost, port: config.natsPort, storeDir: natsStore, config: natsAuth })]
+    : (await NatsCluster.start({ size: config.natsNodes, host: config.natsHost, ...(natsPorts.length > 0 && { ports: natsPorts }), storeDir: natsStore, config: natsAuth })).nodes;
+const natsUrl = natsNodes.map((n) => n.url).join(',');
+const natsName = (i: number): string => (natsNodes.length === 1 ? 'nats-server' : `nats-server-${i + 1}`);
+writeFileSync(join(stateDir, 'nats-observer.json'), `${JSON.stringify({ url: natsNodes[0]!.url, urls: natsUrl, user: 'observer', password: busPasswords.get('observer') })}\n`, { mode: 0o600 });
+const natsSups = config.restart
+  ? await Promise.all(
+      natsNodes.map(async (node, i) => {
+        let starts = 0;
+        return Supervised.start<NatsServer>({
+          name: natsName(i),
+          start: async () => {
+            // The first start is the one above; every later one is a restart (same port, same store).
+            if (starts++ > 0) await node.restart();
+            return node;
+          },
+          exited: (n) => n.exited,
+          pid: (n) => n.pid,
+          policy,
+          events: restartEvents(node.storeDir),
+        });
+      }),
+    )
+  : [];
+natsNodes.forEach((node, i) => say(`${natsName(i).padEnd(13)} ${node.url} (pid ${node.pid ?? '?'}, JetStream store ${node.storeDir}; per-app users, observer credentials in ${join(stateDir, 'nats-observer.json')})`));
 if (!config.restart) {
-  void nats.exited.then((e) => {
-    if (stopping) return;
-    say(`nats-server exited unexpectedly (${exitText(e)}); --restart false: stopping the local mesh`);
-    void stopAll(1);
+  natsNodes.forEach((node, i) => {
+    void node.exited.then((e) => {
+      if (stopping) return;
+      say(`${natsName(i)} exited unexpectedly (${exitText(e)}); --restart false: stopping the local mesh`);
+      void stopAll(1);
+    });
   });
 }
 
@@ -112,11 +132,11 @@ async function stopAll(code: number): Promise<never> {
   if (!stopping) {
     stopping = true;
     say('stopping the local mesh…');
-    await natsSup?.stop();
+    for (const sup of natsSups) await sup.stop();
     const codes = await Promise.all([...apps].reverse().map(async (a) => [a.name, await a.stop()] as const));
     for (const [name, c] of codes) say(`  ${name.padEnd(20)} exited ${c ?? 'by signal'}`);
-    await nats.stop();
-    say('  nats-server          stopped');
+    await Promise.all(natsNodes.map((n) => n.stop()));
+    for (let i = 0; i < natsNodes.length; i++) say(`  ${natsName(i).padEnd(20)} stopped`);
   }
   process.exit(code);
 }
@@ -163,11 +183,15 @@ async function launch(name: string, script: string, env: NodeJS.ProcessEnv, args
   return managed;
 }
 
-function appEnv(app: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const role = busRoleOf(app);
+/** Every pilot replica's plaintext xDS address: what the demo proxies are given. */
+const pilotAddresses = [1, ...extraPilots].map((n) => `127.0.0.1:${pilotPort(pilotConfig.options.xdsPort.default, n)}`).join(',');
+
+function appEnv(app: string, extra: NodeJS.ProcessEnv = {}, role: BusRole = busRoleOf(app)): NodeJS.ProcessEnv {
   return {
     ...process.env,
-    AVIARY_NATS_URL: nats.url,
+    AVIARY_NATS_URL: natsUrl,
+    AVIARY_NATS_REPLICAS: String(natsNodes.length),
+    ...(role === 'gateway' && config.pilotReplicas > 1 && { AVIARY_PILOT_ADDRESS: pilotAddresses }),
     AVIARY_NATS_USER: role,
     AVIARY_NATS_PASSWORD: busPasswords.get(role),
     AVIARY_ADMIN_TOKEN: token,
@@ -219,9 +243,20 @@ const started = new Map<string, Managed>();
 const readyz = (port: number): string => `http://127.0.0.1:${port}/readyz`;
 for (const spec of appConfigs) {
   // pilot serves xDS over mTLS too (15012), with a serving certificate from citadel
-  if (!deferred.has(spec.app)) started.set(spec.app, await launch(spec.app, appScript(spec.app), appEnv(spec.app, spec.app === 'pilot' ? pilotEnv : {}), [], readyz(spec.options.adminPort.default)));
+  if (!deferred.has(spec.app)) started.set(spec.app, await launch(spec.app, appScript(spec.app), appEnv(spec.app, spec.app === 'pilot' ? { ...pilotEnv, ...(extraPilots.length > 0 && { AVIARY_REPLICA_ID: 'pilot-1' }) } : {}), [], readyz(spec.options.adminPort.default)));
 }
-const firstRows = await Promise.all(appConfigs.filter((s) => started.has(s.app)).map((s) => ready(started.get(s.app) as Managed, s.options.adminPort.default)));
+// Further pilot replicas: the same config store (NATS KV), their own ports and data directory.
+const pilotRows: Array<{ app: string; url: string }> = [];
+const pilotWaits: Promise<Row>[] = [];
+for (const n of extraPilots) {
+  const name = `pilot-${n}`;
+  const admin = pilotPort(pilotConfig.options.adminPort.default, n);
+  const env = appEnv(name, { ...pilotEnv, AVIARY_REPLICA_ID: name, AVIARY_ADMIN_PORT: String(admin), AVIARY_XDS_PORT: String(pilotPort(pilotConfig.options.xdsPort.default, n)), AVIARY_XDS_TLS_PORT: String(pilotPort(pilotConfig.options.xdsTlsPort.default, n)) }, 'pilot');
+  const managed = await launch(name, appScript('pilot'), env, [], readyz(admin));
+  pilotRows.push({ app: name, url: `http://127.0.0.1:${admin}` });
+  pilotWaits.push(ready(managed, admin));
+}
+const firstRows = [...(await Promise.all(appConfigs.filter((s) => started.has(s.app)).map((s) => ready(started.get(s.app) as Managed, s.options.adminPort.default)))), ...(await Promise.all(pilotWaits))];
 await failIfNotReady(firstRows);
 
 const demoRows: Row[] = [];
@@ -254,7 +289,7 @@ if (config.demo) {
   }
 }
 
-const rows = appConfigs.map((s) => ({ app: s.app, url: `http://127.0.0.1:${s.options.adminPort.default}` }));
+const rows = [...appConfigs.map((s) => ({ app: s.app, url: `http://127.0.0.1:${s.options.adminPort.default}` })), ...pilotRows];
 say('');
 say('Aviary local mesh is ready');
 say('');

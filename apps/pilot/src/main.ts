@@ -1,7 +1,8 @@
 import { parseLabels } from '@aviary/agent';
 import { configFromProcess, pilotConfig, type ConfigOf } from '@aviary/config';
 import { announcingChanges, KvConfigStore, type ConfigStore } from '@aviary/config-store';
-import type { Bus } from '@aviary/events';
+import { hostname } from 'node:os';
+import { LeaderLease, type Bus } from '@aviary/events';
 import { KubernetesConfigStore, KubernetesCredentials, KubernetesRegistry, loadKubeConfig, withChangeSources } from '@aviary/k8s';
 import type { Logger } from '@aviary/observability';
 import { runComponent } from '@aviary/runtime';
@@ -52,6 +53,7 @@ await runComponent({
   description: 'Mesh config (Istio API) and discovery: the config store, xDS (ADS) status and debug.',
   build: async ({ bus, logger, registry }) => {
     assertXdsListeners(config);
+    const replicaId = config.replicaId === '' ? `${hostname()}-${process.pid}` : config.replicaId;
     const { store, watched, credentials: credentialsFor } = await openStores(config, bus, logger);
     const gatewayStatus = new GatewayStatusWriter({ store, logger: logger.child({ component: 'gateway-api' }) });
     const discovery = new Discovery({
@@ -65,6 +67,8 @@ await runComponent({
       debounce: { quietMs: config.pushDebounceMs, maxDelayMs: config.pushMaxDelayMs },
       extensionProviders: meshConfig.extensionProviders ?? [],
       jwks: { timeoutMs: config.jwksFetchTimeoutMs, maxBytes: config.jwksMaxBytes, refreshMs: config.jwksRefreshMs, retryMs: config.jwksRetryMs },
+      limits: { maxStreams: config.xdsMaxStreams, maxConnectionAgeMs: config.xdsMaxConnectionAgeMs, maxConnectionAgeGraceMs: config.xdsMaxConnectionAgeGraceMs },
+      controlPlaneId: replicaId,
     });
     // Credentials first: a gateway's first config then carries its certificate.
     const credentials = credentialsFor?.(discovery);
@@ -83,8 +87,20 @@ await runComponent({
     await tls?.start();
     // In pilot rather than a process of its own: pilot already owns the config store the weights
     // are written to and the admin API the operators use; the controller adds no port or identity.
-    const canaries = new CanaryController({ store, bus, logger: logger.child({ component: 'canary' }), domainSuffix: config.domainSuffix, tickMs: config.canaryTickMs });
-    if (config.canaryController) canaries.start();
+    // Replicas share the store; only the holder of the lease reconciles Canaries.
+    const lease = new LeaderLease(bus, { name: 'pilot-canary', identity: replicaId, ttlMs: config.leaseTtlMs, logger: logger.child({ component: 'lease' }), registry });
+    const canaries = new CanaryController({
+      store,
+      bus,
+      logger: logger.child({ component: 'canary' }),
+      domainSuffix: config.domainSuffix,
+      tickMs: config.canaryTickMs,
+      isLeader: () => lease.isLeader,
+    });
+    if (config.canaryController) {
+      lease.start();
+      canaries.start();
+    }
     const routes = [
       configApi({ store, limits: { maxDocuments: config.maxConfigDocuments, maxKeys: config.maxConfigKeys } }),
       xdsApi(discovery.server),
@@ -102,6 +118,7 @@ await runComponent({
       stop: async () => {
         await canaries.stop();
         await credentials?.stop();
+        await lease.stop();
         await discovery.stop();
         await tls?.stop();
       },

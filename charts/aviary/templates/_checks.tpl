@@ -7,4 +7,8 @@
 {{- if and (not .Values.nats.enabled) (not $url) -}}
 {{- fail "nats.enabled=false needs global.nats.url (an existing NATS with JetStream)" -}}
 {{- end -}}
+{{- $streamReplicas := int (((.Values.global | default dict).nats | default dict).streamReplicas | default 1) -}}
+{{- if and .Values.nats.enabled (gt $streamReplicas (int (.Values.nats.replicaCount | default 1))) -}}
+{{- fail (printf "global.nats.streamReplicas (%d) exceeds nats.replicaCount (%d): JetStream cannot place more replicas than servers" $streamReplicas (int (.Values.nats.replicaCount | default 1))) -}}
+{{- end -}}
 {{- end -}}

@@ -16,7 +16,7 @@ export class NatsBundleSink implements BundleSink {
   constructor(private readonly bus: Bus) {}
 
   private bucket(): Promise<KV> {
-    this.kv ??= new Kvm(this.bus.nc).create(BUNDLE_BUCKET, { history: 5, description: 'Aviary CA trust bundle' }).catch((err: unknown) => {
+    this.kv ??= new Kvm(this.bus.nc).create(BUNDLE_BUCKET, { history: 5, description: 'Aviary CA trust bundle', replicas: this.bus.replicas }).catch((err: unknown) => {
       this.kv = undefined;
       throw err;
     });

@@ -7,7 +7,7 @@ import {
   EnvoyAgent,
   parseAppProbers,
   parseDownwardApiLabels,
-  parseHostPort,
+  parseHostPorts,
   parseLabels,
   pilotTlsSetting,
   startAppProbeServer,
@@ -79,7 +79,7 @@ export async function buildGateway(ctx: ComponentContext<GatewayConfig>): Promis
   const probers = parseAppProbers(config.appProbers);
   if (probers.size > 0 && config.appProbePort === 0) throw new AviaryError('INVALID_ARGUMENT', 'GATEWAY_APP_PROBE_PORT_REQUIRED', 'ISTIO_KUBE_APP_PROBERS is set but AVIARY_APP_PROBE_PORT is 0: the rewritten app probes would fail');
   const log = logger.child({ proxy: node.id });
-  const pilot = parseHostPort(config.pilotAddress, 'AVIARY_PILOT_ADDRESS');
+  const [pilot, ...otherPilots] = parseHostPorts(config.pilotAddress, 'AVIARY_PILOT_ADDRESS') as [HostPort, ...HostPort[]];
   const token = tokenSource(config);
   // Only a proxy that asks citadel for a certificate needs to reach it.
   const citadelTls = token === undefined ? undefined : citadelTlsSetting({ citadelTls: config.citadelTls, platform: config.platform, address: config.citadelAddress, caRootPath: config.caRootPath, subjectAltName: config.citadelSubjectAltName });
@@ -100,6 +100,7 @@ export async function buildGateway(ctx: ComponentContext<GatewayConfig>): Promis
     bootstrap: {
       node,
       pilot,
+      ...(otherPilots.length > 0 && { otherPilots }),
       ...(pilotTls === undefined ? {} : { pilotTls }),
       xdsProtocol: config.xdsProtocol,
       ...(config.statsPort === 0 ? {} : { stats: at(config.statsPort) }),

@@ -5,7 +5,7 @@ import { Subjects, type Bus } from '@aviary/events';
 import type { ExtensionProvider } from '@aviary/mesh-api';
 import { lenientNodeParser, proxyKinds, SnapshotBuilder, type GatewayCredential, type MeshSnapshot, type ProxyInfo, type SnapshotDelta } from '@aviary/mesh-model';
 import type * as grpc from '@grpc/grpc-js';
-import { XdsServer } from '@aviary/xds-server';
+import { XdsServer, type XdsStreamLimits } from '@aviary/xds-server';
 import { BuildPacer } from './build-pacer';
 import { defaultJwksOptions, JwksResolver, type JwksResolverOptions } from './jwks';
 import { applyDelta, meshSource, type MeshSource } from './mesh-source';
@@ -29,6 +29,10 @@ export interface DiscoveryOptions {
   readonly gatewayApiSelector?: Readonly<Record<string, string>>;
   /** Called with each model whose Gateway API output changed (the status writer). */
   readonly onGatewayApi?: (snapshot: MeshSnapshot) => void;
+  /** Stream capacity and connection-age rebalancing of this replica. */
+  readonly limits?: XdsStreamLimits;
+  /** `control_plane.identifier` in every response: which replica served it. */
+  readonly controlPlaneId?: string;
 }
 
 /**
@@ -75,6 +79,8 @@ export class Discovery {
       logger: opts.logger.child({ component: 'xds' }),
       debounce: opts.debounce,
       refusalReasons: identityRefusalReasons,
+      ...(opts.limits && { limits: opts.limits }),
+      ...(opts.controlPlaneId !== undefined && { controlPlaneId: opts.controlPlaneId }),
     });
     this.status = new StatusPublisher((data) => {
       try {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { envoyBootstrap, parseHostPort, pilotTlsSetting, XDS_RECONNECT, type BootstrapInput } from './bootstrap';
+import { envoyBootstrap, parseHostPort, parseHostPorts, pilotTlsSetting, XDS_RECONNECT, type BootstrapInput } from './bootstrap';
 import { findEnvoy } from '@aviary/config';
 import { agentNode } from './node';
 
@@ -20,6 +20,16 @@ const cases: Record<string, BootstrapInput> = {
     sdsSocket: '/tmp/aviary-agent/sds.sock',
     alsSocket: '/tmp/aviary-agent/als.sock',
     stats: { host: '127.0.0.1', port: 15090 },
+  },
+  'sidecar-local-two-pilots': {
+    node: agentNode({ mode: 'sidecar', platform: 'local', name: 'hello-v1', namespace: 'demo', serviceAccount: 'hello', labels: 'app=hello,version=v1', podIp: '127.0.0.1', trustDomain: 'cluster.local' }),
+    pilot: { host: '127.0.0.1', port: 15012 },
+    otherPilots: [{ host: '127.0.0.1', port: 25012 }],
+    pilotTls: { subjectAltName: '127.0.0.1' },
+    xdsProtocol: 'sotw',
+    adminPort: 15000,
+    sdsSocket: '/tmp/aviary-agent/sds.sock',
+    alsSocket: '/tmp/aviary-agent/als.sock',
   },
   'sidecar-kubernetes': {
     node: agentNode({ mode: 'sidecar', platform: 'kubernetes', name: 'hello-v1-7d9f', namespace: 'demo', serviceAccount: 'hello', labels: 'app=hello,version=v1', podIp: '10.1.2.3', trustDomain: 'cluster.local' }),
@@ -109,5 +119,18 @@ describe('envoyBootstrap (UPDATE_GOLDEN=1 rewrites the golden files)', () => {
     expect(parseHostPort('pilot.aviary:15010', 'x')).toEqual({ host: 'pilot.aviary', port: 15010 });
     expect(() => parseHostPort('pilot', 'AVIARY_PILOT_ADDRESS')).toThrow('AVIARY_PILOT_ADDRESS: expected host:port, got "pilot"');
     expect(() => parseHostPort('pilot:0', 'p')).toThrow(/expected host:port/);
+  });
+
+  it('parses a list of pilot addresses into endpoints of one xds-grpc cluster', () => {
+    expect(parseHostPorts('127.0.0.1:15012, 127.0.0.1:25012', 'x')).toEqual([
+      { host: '127.0.0.1', port: 15012 },
+      { host: '127.0.0.1', port: 25012 },
+    ]);
+    expect(() => parseHostPorts('127.0.0.1:15012,', 'AVIARY_PILOT_ADDRESS')).toThrow('AVIARY_PILOT_ADDRESS: expected host:port, got ""');
+    expect(() => parseHostPorts('a:1,a:1', 'AVIARY_PILOT_ADDRESS')).toThrow('AVIARY_PILOT_ADDRESS: a:1 is listed twice');
+    const b = envoyBootstrap({ ...cases['sidecar-local-two-pilots']!, otherPilots: [{ host: 'pilot-b.local', port: 15012 }] }) as { static_resources: { clusters: Array<{ name: string; type: string; load_assignment: { endpoints: Array<{ lb_endpoints: unknown[] }> } }> } };
+    const xds = b.static_resources.clusters.find((c) => c.name === 'xds-grpc')!;
+    expect(xds.type).toBe('STRICT_DNS'); // a name among the addresses
+    expect(xds.load_assignment.endpoints[0]!.lb_endpoints).toHaveLength(2);
   });
 });

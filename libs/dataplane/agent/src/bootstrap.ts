@@ -24,8 +24,14 @@ export interface HostPort {
 
 export interface BootstrapInput {
   readonly node: AgentNode;
-  /** pilot's ADS (`host:port`; a DNS name is resolved by Envoy). */
+  /** pilot's ADS (`host:port`; a DNS name is resolved by Envoy, every address it has is used). */
   readonly pilot: HostPort;
+  /**
+   * Further pilot replicas (local mode, where no Service spreads connections): every address is
+   * an endpoint of `xds-grpc`; Envoy opens the ADS stream to one (round robin) and, when that
+   * replica goes away or refuses the stream, re-opens it to the next after its back-off.
+   */
+  readonly otherPilots?: readonly HostPort[];
   /**
    * Reach pilot over mutual TLS (its 15012): the client certificate is the SDS secret `default`,
    * the trust anchors `ROOTCA`, both from `sds-grpc`; pilot's certificate must carry
@@ -60,6 +66,18 @@ export function pilotTlsSetting(opts: { readonly xdsTls: 'auto' | 'on' | 'off'; 
 }
 
 /** Splits `host:port` (`[v6]:port` too), with a clear error naming the option. */
+/** A comma-separated list of `host:port` (at least one; no duplicates), with errors naming the option. */
+export function parseHostPorts(text: string, option: string): HostPort[] {
+  const out = text.split(',').map((part) => parseHostPort(part.trim(), option));
+  const seen = new Set<string>();
+  for (const a of out) {
+    const key = `${a.host}:${a.port}`;
+    if (seen.has(key)) throw new AviaryError('INVALID_ARGUMENT', 'AGENT_ADDRESS_INVALID', `${option}: ${key} is listed twice`, { option });
+    seen.add(key);
+  }
+  return out;
+}
+
 export function parseHostPort(text: string, option: string): HostPort {
   const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
   const port = m === null ? NaN : Number(m[3]);
@@ -88,13 +106,14 @@ export const XDS_RECONNECT = { baseInterval: '0.250s', maxInterval: '2s' } as co
  */
 const XDS_KEEPALIVE = { interval: '15s', timeout: '5s' } as const;
 
-function grpcCluster(name: string, address: object, type: 'STATIC' | 'STRICT_DNS', http2: object = {}) {
+function grpcCluster(name: string, address: object | readonly object[], type: 'STATIC' | 'STRICT_DNS', http2: object = {}) {
+  const addresses = Array.isArray(address) ? address : [address];
   return {
     name,
     type,
     connect_timeout: '1s',
     ...(type === 'STRICT_DNS' ? { dns_lookup_family: 'V4_PREFERRED' } : {}),
-    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address } }] }] },
+    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: addresses.map((a: object) => ({ endpoint: { address: a } })) }] },
     typed_extension_protocol_options: {
       [`envoy.extensions.upstreams.http.v3.HttpProtocolOptions`]: {
         '@type': T + HTTP_PROTOCOL_OPTIONS,
@@ -190,13 +209,14 @@ const STATS_TAGS = [
 
 export function envoyBootstrap(input: BootstrapInput): Record<string, unknown> {
   const { node } = input;
-  const pilotType = isIP(input.pilot.host) === 0 ? 'STRICT_DNS' : 'STATIC';
+  const pilots = [input.pilot, ...(input.otherPilots ?? [])];
+  const pilotType = pilots.every((p) => isIP(p.host) !== 0) ? 'STATIC' : 'STRICT_DNS';
   // Envoy waits for its first CDS and LDS without a deadline (Istio: initial_fetch_timeout 0s):
   // the agent holds readiness meanwhile instead of letting Envoy go live without config.
   const fromAds = { ads: {}, resource_api_version: 'V3', initial_fetch_timeout: '0s' };
   const clusters: object[] = [
     {
-      ...grpcCluster(XDS_CLUSTER, socketAddress(input.pilot), pilotType, { connection_keepalive: XDS_KEEPALIVE }),
+      ...grpcCluster(XDS_CLUSTER, pilots.map(socketAddress), pilotType, { connection_keepalive: XDS_KEEPALIVE }),
       ...(input.pilotTls === undefined ? {} : { transport_socket: pilotTransportSocket(input.pilotTls.subjectAltName) }),
     },
     grpcCluster(SDS_CLUSTER, { pipe: { path: input.sdsSocket } }, 'STATIC'),

@@ -1,6 +1,6 @@
 export { agentNode, interceptionModeOf, parseDownwardApiLabels, parseLabels } from './node';
 export type { AgentMode, AgentNode, NodeConfig, Platform } from './node';
-export { envoyBootstrap, parseHostPort, pilotTlsSetting, PILOT_MTLS_PORT, XDS_CLUSTER, XDS_RECONNECT, SDS_CLUSTER, ALS_CLUSTER } from './bootstrap';
+export { envoyBootstrap, parseHostPort, parseHostPorts, pilotTlsSetting, PILOT_MTLS_PORT, XDS_CLUSTER, XDS_RECONNECT, SDS_CLUSTER, ALS_CLUSTER } from './bootstrap';
 export type { BootstrapInput, HostPort, XdsProtocol } from './bootstrap';
 export { EnvoyAgent } from './agent';
 export type { AgentOptions, AgentStatus, AgentLogger } from './agent';

@@ -60,7 +60,7 @@ export class KvConfigStore implements ConfigStore {
 
   static async open(bus: Bus, options: KvConfigStoreOptions = {}): Promise<KvConfigStore> {
     const opts = { bucket: 'aviary_config', history: 16, maxObjectBytes: 1024 * 1024, now: () => new Date(), ...options };
-    const kv = await new Kvm(bus.nc).create(opts.bucket, { history: opts.history, maxValueSize: opts.maxObjectBytes });
+    const kv = await new Kvm(bus.nc).create(opts.bucket, { history: opts.history, maxValueSize: opts.maxObjectBytes, replicas: bus.replicas });
     return new KvConfigStore(kv, await jetstreamManager(bus.nc), opts);
   }
 

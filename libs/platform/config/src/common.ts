@@ -21,6 +21,7 @@ export const Millis = (min: number, max: number) => Type.Integer({ minimum: min,
 export function commonOptions(app: string, adminPort: number) {
   return {
     natsUrl: option(NatsUrl, 'nats://127.0.0.1:4222', 'NATS server URL(s)'),
+    natsReplicas: option(Type.Integer({ minimum: 1, maximum: 5 }), 1, 'JetStream replicas of the streams and KV buckets this app creates: 1 on one nats-server, 3 on a 3-node NATS cluster (at most the cluster size)'),
     natsUser: option(Type.String({ maxLength: 256, pattern: '^[^\\s]*$' }), '', 'NATS user this app connects as (empty: no authentication); its permissions are set by the server (docs/security.md)'),
     natsPassword: option(Type.String({ maxLength: 1024 }), '', 'password of natsUser', { secret: true }),
     adminHost: option(Host, '127.0.0.1', 'address the admin REST API binds to'),

@@ -21,6 +21,12 @@ export interface BusOptions {
    * stream's owner makes it, and a proxy's bus user may only look it up (busPermissions).
    */
   readonly manageStreams?: boolean;
+  /**
+   * JetStream replicas of the streams (and, through `replicas`, the KV buckets) this component
+   * creates: 1 on a single nats-server, 3 on a 3-node cluster (a stream survives the loss of one
+   * node). At most the cluster's size; nats-server refuses more.
+   */
+  readonly replicas?: number;
 }
 
 export type Handler<S extends Subject> = (event: Event<S>) => void | Promise<void>;
@@ -95,6 +101,11 @@ export class Bus {
     });
     opts.logger.info({ server: nc.getServer() }, 'connected to NATS');
     return new Bus(nc, opts);
+  }
+
+  /** JetStream replicas for the streams and KV buckets this component creates (BusOptions.replicas). */
+  get replicas(): number {
+    return this.opts.replicas ?? 1;
   }
 
   get connected(): boolean {
@@ -191,7 +202,10 @@ export class Bus {
       });
     }
     const consumer = await this.jetstream().consumers.get(stream, durable);
-    const messages: ConsumerMessages = await consumer.consume({ max_messages: Math.min(opts.maxAckPending ?? 1_000, 256) });
+    // Pull requests live 5 s (heartbeats every 2.5 s) instead of 30 s: a pull request held by a
+    // NATS node that dies (a clustered consumer's leader moves) is noticed by its missed
+    // heartbeats and re-issued to the new leader within seconds, not after a minute.
+    const messages: ConsumerMessages = await consumer.consume({ max_messages: Math.min(opts.maxAckPending ?? 1_000, 256), expires: 5_000 });
     const done = (async () => {
       for await (const m of messages) {
         const event = this.decode(subject, m.data);
@@ -327,7 +341,7 @@ export class Bus {
       this.ensured.add(name);
       return;
     }
-    const config = { name, subjects: [...def.subjects], max_age: def.maxAgeSeconds * 1_000_000_000, max_bytes: def.maxBytes, duplicate_window: 120_000_000_000 };
+    const config = { name, subjects: [...def.subjects], max_age: def.maxAgeSeconds * 1_000_000_000, max_bytes: def.maxBytes, duplicate_window: 120_000_000_000, num_replicas: this.replicas };
     try {
       await jsm.streams.info(name);
       await jsm.streams.update(name, config);

@@ -20,5 +20,7 @@ export {
   CanaryEvent,
 } from './subjects';
 export type { Subject, DurableSubject, EventData, ReplyData, ReplySubject } from './subjects';
+export { LeaderLease } from './lease';
+export type { LeaseOptions } from './lease';
 export { busPermissions, busRoleOf, busRoles, busBuckets, natsAuthorizationConfig } from './permissions';
 export type { BusRole, BusUser, NatsPermissions } from './permissions';

@@ -27,8 +27,12 @@ export interface NatsPermissions {
   readonly subscribe: { readonly allow?: readonly string[]; readonly deny?: readonly string[] };
 }
 
-/** The JetStream KV buckets and their owners (bucket names as the apps create them). */
-export const busBuckets = { config: 'aviary_config', ca: 'aviary-ca' } as const;
+/**
+ * The JetStream KV buckets (names as the apps create them). `config` and `ca` have one owner
+ * each (below); `lease` is the name prefix of LeaderLease's buckets (one per lease), which the
+ * control-plane apps share and proxies never see.
+ */
+export const busBuckets = { config: 'aviary_config', ca: 'aviary-ca', lease: 'aviary_lease_' } as const;
 
 const streamOf = (subject: string): string => durableStreams.find((s) => (s.subjects as readonly string[]).includes(subject))!.name;
 

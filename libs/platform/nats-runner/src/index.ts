@@ -1,2 +1,2 @@
-export { NatsServer, findNatsServer, freePort, cachedNatsServerPath } from './runner';
-export type { NatsExit, NatsServerOptions } from './runner';
+export { NatsServer, NatsCluster, findNatsServer, freePort, cachedNatsServerPath } from './runner';
+export type { NatsExit, NatsServerOptions, NatsClusterOptions } from './runner';

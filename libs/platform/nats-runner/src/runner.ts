@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, connect as tcpConnect } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -61,6 +61,12 @@ export interface NatsServerOptions {
    * Without it the server takes any client.
    */
   readonly config?: string;
+  /** Server name (`-n`; JetStream clustering needs it unique); `aviary-<port>` when omitted. */
+  readonly name?: string;
+  /** Joins a cluster: this server's route port and the routes to its peers (see NatsCluster). */
+  readonly cluster?: { readonly name: string; readonly port: number; readonly routes: readonly string[] };
+  /** Monitoring port (`/healthz`); a free one is picked when omitted. */
+  readonly monitorPort?: number;
 }
 
 /**
@@ -83,6 +89,9 @@ export class NatsServer {
     private readonly ownsStore: boolean,
     private readonly verbose: boolean,
     private readonly configFile: string | undefined,
+    private readonly extraArgs: readonly string[],
+    /** The monitoring port (`GET /healthz`). */
+    readonly monitorPort: number,
   ) {}
 
   get url(): string {
@@ -107,13 +116,19 @@ export class NatsServer {
       configFile = join(storeDir, 'nats-server.conf');
       await writeFile(configFile, opts.config, { mode: 0o600 });
     }
-    const server = new NatsServer(host, port, storeDir, opts.storeDir === undefined, opts.verbose ?? false, configFile);
+    const monitorPort = opts.monitorPort ?? (await freePort(host));
+    const extra = [
+      '-n',
+      opts.name ?? `aviary-${port}`,
+      ...(opts.cluster === undefined ? [] : ['--cluster_name', opts.cluster.name, '--cluster', `nats://${host}:${opts.cluster.port}`, '--routes', opts.cluster.routes.join(',')]),
+    ];
+    const server = new NatsServer(host, port, storeDir, opts.storeDir === undefined, opts.verbose ?? false, configFile, extra, monitorPort);
     await server.launch();
     return server;
   }
 
   private async launch(): Promise<void> {
-    const args = [...(this.configFile === undefined ? [] : ['-c', this.configFile]), '-a', this.host, '-p', String(this.port), '-js', '-sd', this.storeDir, '--http_port', '0', '-n', `aviary-${this.port}`];
+    const args = [...(this.configFile === undefined ? [] : ['-c', this.configFile]), '-a', this.host, '-p', String(this.port), '-js', '-sd', this.storeDir, '--http_port', String(this.monitorPort), ...this.extraArgs];
     const child = spawn(findNatsServer(), args, {
       stdio: ['ignore', 'ignore', this.verbose ? 'inherit' : 'ignore'],
     });
@@ -125,6 +140,36 @@ export class NatsServer {
   async stop(): Promise<void> {
     await this.kill();
     if (this.ownsStore) await rm(this.storeDir, { recursive: true, force: true });
+  }
+
+  /** Ends the process at once with SIGKILL, as a crash would (the store is kept; `restart()` brings it back). */
+  async crash(): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  /**
+   * Resolves once the monitoring endpoint's `/healthz` says the server is healthy (with JetStream
+   * clustered: it has a meta leader and its streams are current).
+   */
+  async healthy(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last = '';
+    while (Date.now() < deadline) {
+      try {
+        const res = await fetch(`http://${this.host}:${this.monitorPort}/healthz`, { signal: AbortSignal.timeout(2_000) });
+        if (res.ok) return;
+        last = await res.text();
+      } catch (err) {
+        last = err instanceof Error ? err.message : String(err);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`nats-server on ${this.host}:${this.port} not healthy within ${timeoutMs} ms: ${last}`);
   }
 
   /** Stops the process but keeps the store, for restart tests. */
@@ -142,5 +187,72 @@ export class NatsServer {
   async restart(): Promise<void> {
     await this.kill();
     await this.launch();
+  }
+}
+
+export interface NatsClusterOptions {
+  /** Nodes (default 3: JetStream keeps a quorum when one is lost). */
+  readonly size?: number;
+  readonly host?: string;
+  readonly verbose?: boolean;
+  /** nats-server config text for every node (e.g. an authorization block). */
+  readonly config?: string;
+  /** Client port of each node (0 or missing: a free one). */
+  readonly ports?: readonly number[];
+  /** JetStream stores under this directory (`node-<i>`), kept on stop; fresh temporary ones when omitted. */
+  readonly storeDir?: string;
+}
+
+/**
+ * A JetStream cluster of real nats-server processes on loopback ports, each with its own
+ * store; `url` lists every node (what an app's AVIARY_NATS_URL takes). A node can be crashed
+ * (`nodes[i].crash()`) and brought back with its store (`nodes[i].restart()`).
+ */
+export class NatsCluster {
+  private constructor(readonly nodes: readonly NatsServer[]) {}
+
+  get url(): string {
+    return this.nodes.map((n) => n.url).join(',');
+  }
+
+  static async start(opts: NatsClusterOptions = {}): Promise<NatsCluster> {
+    const size = opts.size ?? 3;
+    const host = opts.host ?? '127.0.0.1';
+    if (opts.storeDir !== undefined) for (let i = 0; i < size; i++) await mkdir(join(opts.storeDir, `node-${i}`), { recursive: true });
+    const routePorts: number[] = [];
+    for (let i = 0; i < size; i++) routePorts.push(await freePort(host));
+    // Stable names: a node restarted on the same store (or a launcher run again on its state
+    // directory) is the same JetStream peer in the same cluster.
+    const name = 'aviary';
+    const nodes = await Promise.all(
+      routePorts.map((port, i) =>
+        NatsServer.start({
+          host,
+          name: `${name}-${i}`,
+          ...(opts.ports?.[i] === undefined ? {} : { port: opts.ports[i] }),
+          ...(opts.storeDir === undefined ? {} : { storeDir: join(opts.storeDir, `node-${i}`) }),
+          cluster: { name, port, routes: routePorts.filter((p) => p !== port).map((p) => `nats://${host}:${p}`) },
+          ...(opts.verbose === undefined ? {} : { verbose: opts.verbose }),
+          ...(opts.config === undefined ? {} : { config: opts.config }),
+        }),
+      ),
+    );
+    const cluster = new NatsCluster(nodes);
+    try {
+      await cluster.healthy();
+    } catch (err) {
+      await cluster.stop();
+      throw err;
+    }
+    return cluster;
+  }
+
+  /** Every running node healthy (a JetStream meta leader elected, streams current). */
+  async healthy(timeoutMs = 30_000): Promise<void> {
+    await Promise.all(this.nodes.filter((n) => n.pid !== undefined).map((n) => n.healthy(timeoutMs)));
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => n.stop()));
   }
 }

@@ -63,6 +63,7 @@ export async function runComponent<S extends AppConfigSpec>(opts: RunOptions<S>)
     registry,
     user: config.natsUser,
     password: config.natsPassword,
+    replicas: config.natsReplicas,
     ...(opts.manageStreams === undefined ? {} : { manageStreams: opts.manageStreams }),
   });
   const component = await opts.build({ config, logger, registry, bus });

@@ -33,7 +33,31 @@ export interface XdsServerOptions<P extends XdsPeer = XdsPeer> {
    * the refused-streams counter shows each at 0 from the start.
    */
   readonly refusalReasons?: readonly string[];
+  /** Capacity and rebalancing of this replica's streams (see `XdsStreamLimits`). */
+  readonly limits?: XdsStreamLimits;
 }
+
+/**
+ * How a replica sheds and spreads its load when several serve the same proxies.
+ * - `maxStreams`: open ADS streams this server serves at most; a stream over it ends at once with
+ *   UNAVAILABLE ("try again", which Envoy and gRPC clients do after their back-off; behind a
+ *   Service or with several addresses the retry lands on another replica) and counts as
+ *   `aviary_xds_streams_refused_total{reason="max_streams"}`. 0: no limit.
+ * - `maxConnectionAgeMs`: a client connection older than this (±10 % jitter, so a fleet that
+ *   connected together does not leave together) gets an HTTP/2 GOAWAY; the ADS stream on it
+ *   ends after `maxConnectionAgeGraceMs` and the proxy re-opens it on a new connection, which
+ *   the Service (or Envoy's round robin over pilot addresses) may place on another replica.
+ *   Proxies keep their config meanwhile. This is how a replica that was added, or came back,
+ *   gets its share. 0: connections live for ever.
+ */
+export interface XdsStreamLimits {
+  readonly maxStreams?: number;
+  readonly maxConnectionAgeMs?: number;
+  readonly maxConnectionAgeGraceMs?: number;
+}
+
+/** The refusal reason of a stream over `XdsStreamLimits.maxStreams`. */
+export const MAX_STREAMS_REASON = 'max_streams';
 
 /** What the transport knows of a stream's peer. */
 export interface StreamPeer {
@@ -80,11 +104,13 @@ export class XdsServer<P extends XdsPeer = XdsPeer> {
   private readonly debouncer: Debouncer<SourceChange<P>[]> | undefined;
   private readonly unsubscribe: () => void;
   private grpcServers: grpc.Server[] = [];
+  /** Every ADS call being served, whether or not its first request arrived (for `maxStreams`). */
+  private readonly calls = new Set<object>();
   private readonly clock: Clock;
 
   constructor(private readonly options: XdsServerOptions<P>) {
     this.clock = options.clock ?? systemClock;
-    this.metrics = new XdsMetrics(options.metrics, options.kinds, ['invalid_node', ...(options.refusalReasons ?? [])]);
+    this.metrics = new XdsMetrics(options.metrics, options.kinds, ['invalid_node', MAX_STREAMS_REASON, ...(options.refusalReasons ?? [])]);
     const log = options.logger ?? silentLogger;
     this.host = {
       source: options.source,
@@ -130,7 +156,13 @@ export class XdsServer<P extends XdsPeer = XdsPeer> {
    * listener (e.g. the peer certificate against the node's claims).
    */
   async listen(address = '127.0.0.1:15010', credentials = grpc.ServerCredentials.createInsecure(), authorize?: StreamAuthorizer<P>): Promise<number> {
-    const server = new grpc.Server({ 'grpc.max_send_message_length': 64 * 1024 * 1024, 'grpc.keepalive_time_ms': 30_000 });
+    const { maxConnectionAgeMs = 0, maxConnectionAgeGraceMs = 10_000 } = this.options.limits ?? {};
+    const server = new grpc.Server({
+      'grpc.max_send_message_length': 64 * 1024 * 1024,
+      'grpc.keepalive_time_ms': 30_000,
+      // grpc-js adds ±10 % jitter to the age and sends GOAWAY; the grace then closes the connection.
+      ...(maxConnectionAgeMs > 0 && { 'grpc.max_connection_age_ms': maxConnectionAgeMs, 'grpc.max_connection_age_grace_ms': maxConnectionAgeGraceMs }),
+    });
     this.register(server, authorize);
     const port = await new Promise<number>((resolve, reject) => server.bindAsync(address, credentials, (err, p) => (err ? reject(err) : resolve(p))));
     this.grpcServers.push(server);
@@ -223,7 +255,25 @@ export class XdsServer<P extends XdsPeer = XdsPeer> {
     }
   }
 
+  /** Open ADS calls (streams being served, including those whose first request has not arrived). */
+  get openStreams(): number {
+    return this.calls.size;
+  }
+
   private serve(call: Call<DiscoveryRequest> | Call<DeltaDiscoveryRequest>, protocol: 'sotw' | 'delta', authorize: StreamAuthorizer<P> | undefined): void {
+    const maxStreams = this.options.limits?.maxStreams ?? 0;
+    if (maxStreams > 0 && this.calls.size >= maxStreams) {
+      this.metrics.refused.inc({ reason: MAX_STREAMS_REASON });
+      this.host.log.warn({ peer: call.getPeer(), maxStreams }, 'ADS stream refused: this replica is full');
+      call.emit('error', { code: grpc.status.UNAVAILABLE, details: `this xDS server is full (${maxStreams} streams); retry, another replica may have room` });
+      return;
+    }
+    this.calls.add(call);
+    const release = (): void => void this.calls.delete(call);
+    call.on('close', release);
+    call.on('error', release);
+    call.on('cancelled', release);
+    call.on('finish', release);
     let conn: SotwConnection<P> | DeltaConnection<P> | undefined;
     const write = (buf: Buffer): void => {
       if (!call.writable || call.cancelled) return;

@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { buildAdminApp, type AdminApp } from '@aviary/admin-api';
 import { KvConfigStore, type ConfigStore } from '@aviary/config-store';
-import { Bus, Subjects, type EventData, type Event } from '@aviary/events';
+import { Bus, LeaderLease, Subjects, type EventData, type Event } from '@aviary/events';
 import type { CanaryStatus, StoredObject } from '@aviary/mesh-api';
 import { NatsServer } from '@aviary/nats-runner';
 import { canaryApi } from './api';
@@ -225,5 +225,36 @@ describe('canary REST API', () => {
     expect(await weights(store)).toEqual([100, 0]);
     expect((await app.inject({ method: 'POST', url: '/api/v1/canaries/demo/hello/explode', headers: auth })).statusCode).toBe(400);
     expect((await app.inject({ method: 'POST', url: '/api/v1/canaries/demo/nope/promote', headers: auth })).statusCode).toBe(404);
+  });
+  it('with two replicas only the holder of the lease reconciles; the other takes over when it leaves', async () => {
+    const { store, ctl: first, clock } = await setup();
+    await first.stop();
+    const replica = (id: string) => {
+      const lease = new LeaderLease(bus, { name: `canary-test-${bucket}`, identity: id, ttlMs: 30_000, logger });
+      const ctl = new CanaryController({ store, bus, logger, domainSuffix: 'cluster.local', tickMs: 3_600_000, now: () => clock.t, isLeader: () => lease.isLeader });
+      ctl.start();
+      return { lease, ctl };
+    };
+    const a = replica('pilot-a');
+    const b = replica('pilot-b');
+    await b.lease.tick();
+    await a.lease.tick();
+    expect([a.lease.isLeader, b.lease.isLeader]).toEqual([false, true]);
+    await a.ctl.reconcileAll(); // not the leader: reads and writes nothing
+    expect(await weights(store)).toEqual([100, 0]);
+    expect(await status(store)).toBeUndefined();
+    await b.ctl.reconcileAll();
+    expect(await weights(store)).toEqual([90, 10]);
+    // The leader leaves (a rolling update): it releases the lease and the other replica continues.
+    await b.ctl.stop();
+    await b.lease.stop();
+    await a.lease.tick();
+    expect(a.lease.isLeader).toBe(true);
+    clock.t = T0 + 12_000;
+    await summary(a.ctl, T0 + 11_500, { errorRatio: 0 });
+    await a.ctl.reconcileAll();
+    expect(await weights(store)).toEqual([50, 50]);
+    await a.ctl.stop();
+    await a.lease.stop();
   });
 });

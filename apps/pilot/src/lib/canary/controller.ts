@@ -17,6 +17,12 @@ export interface CanaryControllerOptions {
   /** How often every Canary is reconciled (analyses still run once per analysis interval). */
   readonly tickMs: number;
   readonly now?: () => number;
+  /**
+   * Whether this replica may reconcile (the holder of the `pilot-canary` LeaderLease): with
+   * several pilot replicas only the leader drives Canaries. Omitted: always (one replica).
+   * Operators' commands run on any replica; the status is written compare-and-set.
+   */
+  readonly isLeader?: () => boolean;
 }
 
 /** What a reconcile or a command did to one Canary. */
@@ -86,7 +92,7 @@ export class CanaryController {
   /** Reconciles every Canary once (also what the timer does). */
   reconcileAll(): Promise<void> {
     return this.serial(async () => {
-      if (this.stopped) return;
+      if (this.stopped || this.opts.isLeader?.() === false) return;
       let canaries: StoredObject[];
       try {
         canaries = await this.opts.store.list({ kind: 'Canary' });

@@ -4,7 +4,7 @@ The Deployment of one Aviary app. Call with
         "annotations" <yaml map string>)
 Values contract (each subchart's values.yaml): replicaCount, image, adminPort, healthPort, ports, resources,
 securityContext, serviceAccount, podAnnotations, podLabels (and workloadLabels, which podLabels
-override), nodeSelector, tolerations, affinity,
+override), nodeSelector, tolerations, affinity (wins over podAntiAffinity), podAntiAffinity,
 topologySpreadConstraints, priorityClassName, extraEnv, probes.
 */}}
 {{- define "aviary-common.deployment" -}}
@@ -134,9 +134,12 @@ spec:
       nodeSelector:
         {{- toYaml . | nindent 8 }}
       {{- end }}
-      {{- with $v.affinity }}
+      {{- if $v.affinity }}
       affinity:
-        {{- toYaml . | nindent 8 }}
+        {{- toYaml $v.affinity | nindent 8 }}
+      {{- else if $v.podAntiAffinity }}
+      affinity:
+        {{- include "aviary-common.podAntiAffinity" (dict "mode" $v.podAntiAffinity "labels" (include "aviary-common.selectorLabels" $)) | nindent 8 }}
       {{- end }}
       {{- with $v.topologySpreadConstraints }}
       topologySpreadConstraints:
@@ -146,4 +149,29 @@ spec:
       tolerations:
         {{- toYaml . | nindent 8 }}
       {{- end }}
+{{- end -}}
+
+
+{{/*
+Spreads a workload's replicas over nodes: (dict "mode" "soft"|"hard" "labels" <selector labels
+yaml>). soft: preferred (replicas still schedule on one node when there is only one); hard:
+required (a replica stays Pending rather than share a node with another).
+*/}}
+{{- define "aviary-common.podAntiAffinity" -}}
+podAntiAffinity:
+  {{- if eq .mode "hard" }}
+  requiredDuringSchedulingIgnoredDuringExecution:
+    - topologyKey: kubernetes.io/hostname
+      labelSelector:
+        matchLabels:
+          {{- .labels | trim | nindent 10 }}
+  {{- else }}
+  preferredDuringSchedulingIgnoredDuringExecution:
+    - weight: 100
+      podAffinityTerm:
+        topologyKey: kubernetes.io/hostname
+        labelSelector:
+          matchLabels:
+            {{- .labels | trim | nindent 12 }}
+  {{- end }}
 {{- end -}}

@@ -9,6 +9,12 @@ GET /healthz, /readyz and /metrics and nothing else.
 {{- $g := .Values.global | default dict -}}
 - name: AVIARY_NATS_URL
   value: {{ include "aviary-common.natsUrl" . | quote }}
+{{- $replicas := int (($g.nats | default dict).streamReplicas | default 1) }}
+{{- if gt $replicas 1 }}
+# JetStream replicas of the streams and KV buckets the app creates (a clustered NATS).
+- name: AVIARY_NATS_REPLICAS
+  value: {{ $replicas | quote }}
+{{- end }}
 {{- if include "aviary-common.natsAuth" . }}
 # This app's own NATS user: its bus role is the chart's name (@aviary/events permissions.ts).
 - name: AVIARY_NATS_USER

@@ -14,7 +14,7 @@ export const gatewayConfig = defineConfig({
     platform: option(Type.Union([Type.Literal('local'), Type.Literal('kubernetes')]), 'local', 'local: no iptables, node metadata INTERCEPTION_MODE NONE (pilot binds listeners to the pod IP), stats/readiness listeners on 127.0.0.1; kubernetes: INTERCEPTION_MODE REDIRECT, listeners on 0.0.0.0'),
     statsPort: option(PortOrZero, 15090, 'Envoy listener serving Prometheus stats on /stats/prometheus (0: none)'),
     statusPort: option(PortOrZero, 15021, 'Envoy listener answering /healthz/ready from the agent\'s /readyz, as Istio\'s 15021 (0: none; needs a fixed admin port)'),
-    pilotAddress: option(Type.String({ minLength: 1 }), '127.0.0.1:15010', 'pilot xDS address host:port (Envoy\'s xds-grpc cluster)'),
+    pilotAddress: option(Type.String({ minLength: 1 }), '127.0.0.1:15010', 'pilot xDS address host:port (Envoy\'s xds-grpc cluster); comma-separated for several pilot replicas without a Service in front (local mode): the proxy uses one and moves to another when it goes away or is full'),
     xdsTls: option(
       Type.Union([Type.Literal('auto'), Type.Literal('on'), Type.Literal('off')]),
       'auto',

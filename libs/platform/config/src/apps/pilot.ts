@@ -24,6 +24,13 @@ export const pilotConfig = defineConfig({
     ),
     xdsTlsCertTtlSeconds: option(Type.Integer({ minimum: 300, maximum: 366 * 86400 }), 86_400, 'lifetime of the xDS serving certificate requested from citadel (renewed at 2/3)'),
     caSignTimeoutMs: option(Millis(100, 60_000), 5_000, 'timeout of a signing request to citadel (aviary.ca.v1.sign)'),
+    xdsMaxStreams: option(Type.Integer({ minimum: 0, maximum: 1_000_000 }), 0, 'most ADS streams this replica serves; one more is refused with UNAVAILABLE and the proxy retries (on another replica behind a Service or with several pilotAddress entries); 0: no limit'),
+    xdsMaxConnectionAgeMs: option(
+      Type.Union([Type.Literal(0), Type.Integer({ minimum: 10_000, maximum: 7 * 86_400_000 })]),
+      1_800_000,
+      'a proxy connection older than this (±10% jitter) is sent GOAWAY and its ADS stream re-opened on a new connection, which may land on another replica: spreads proxies over replicas that were added or came back (0 or 10 s to 7 d; 0: never)',
+    ),
+    xdsMaxConnectionAgeGraceMs: option(Millis(1_000, 600_000), 10_000, 'how long a connection that was sent GOAWAY for its age may keep its streams before it is closed'),
     pushDebounceMs: option(Millis(0, 10_000), 100, 'quiet period before a config change is pushed'),
     pushMaxDelayMs: option(Millis(0, 60_000), 1_000, 'longest a change waits for the debounce'),
     maxConfigDocuments: option(Type.Integer({ minimum: 1, maximum: 10_000 }), 500, 'most documents in one config POST'),
@@ -48,6 +55,8 @@ export const pilotConfig = defineConfig({
       '',
       'labels (k=v,k=v) of the router proxies that serve every Gateway API Gateway of Aviary\'s classes (the local launcher sets istio=ingressgateway, its ingress); empty: each Gateway is served by the proxies labelled gateway.networking.k8s.io/gateway-name=<its name>',
     ),
+    replicaId: option(Type.String({ maxLength: 253, pattern: '^[A-Za-z0-9._-]*$' }), '', 'this replica\'s name in leader leases, logs and xDS control_plane.identifier (empty: <hostname>-<pid>; the chart sets the pod name)'),
+    leaseTtlMs: option(Millis(3_000, 300_000), 15_000, 'leader lease TTL (NATS KV): with several replicas only the lease holder runs the canary controller; a dead holder is replaced within about this long'),
     domainSuffix: option(Type.String({ pattern: '^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$' }), 'cluster.local', 'DNS suffix of Kubernetes Service hosts (<svc>.<ns>.svc.<suffix>)'),
   },
 });

@@ -1,0 +1,245 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalMesh } from '../support/mesh';
+import { AGENT_ADMINS, COLLECTOR, demoVirtualService, get, requestLoops, until, type Answer } from '../support/demo';
+
+/**
+ * High availability under traffic: the launcher with `--demo --pilot-replicas 2 --nats-nodes 3`
+ * (two pilots sharing the NATS KV config store, a 3-node JetStream cluster with every stream
+ * and bucket replicated 3 times, proxies given both pilots' addresses). Faults, each with
+ * 0 failed requests: a pilot replica SIGKILLed (its proxies move to the other replica within
+ * 2 s, long before the launcher restarts it), a NATS node SIGKILLed (config writes and
+ * telemetry go on), the collector SIGKILLed (its durable consumer resumes: every request
+ * answered after the crash is counted by the new process; counters restart from zero, which
+ * Prometheus reads as a counter reset). Numbers measured are printed (`[ha] …`).
+ */
+
+/** Long enough that a killed pilot is not back before its proxies had to move. */
+const RESTART_INITIAL_MS = 8_000;
+const PILOTS = ['http://127.0.0.1:15014', 'http://127.0.0.1:25014'] as const;
+const PILOT_NAMES = ['pilot', 'pilot-2'] as const;
+const REPLICA_IDS = ['pilot-1', 'pilot-2'] as const;
+
+let mesh: LocalMesh;
+
+beforeAll(async () => {
+  mesh = await LocalMesh.start({ args: ['--demo', '--pilot-replicas', '2', '--nats-nodes', '3', '--restart-initial-ms', String(RESTART_INITIAL_MS)] });
+}, 150_000);
+
+afterAll(async () => {
+  await mesh?.stop();
+});
+
+const report = (line: string): void => void process.stdout.write(`[ha] ${line}\n`);
+
+function firstPid(name: string): number {
+  const first = readFileSync(join(mesh.stateDir, 'logs', `${name}.log`), 'utf8').split('\n')[0] as string;
+  return (JSON.parse(first) as { pid: number }).pid;
+}
+
+async function connectedState(admin: string): Promise<number> {
+  const text = await (await fetch(`${admin}/stats?filter=${encodeURIComponent('^control_plane\\.connected_state$')}`, { signal: AbortSignal.timeout(2_000) })).text();
+  const m = /connected_state: (\d+)/.exec(text);
+  return m === null ? NaN : Number(m[1]);
+}
+
+/** A substring of each demo proxy's node id, in AGENT_ADMINS order (ingress, hello-v1, hello-v2 sidecars). */
+const NODE_NAMES = ['istio-ingressgateway', 'hello-v1', 'hello-v2'] as const;
+
+/** Which pilot replica holds this proxy's ADS stream now (each replica's GET /api/v1/proxies). */
+async function servedBy(admin: string): Promise<string | undefined> {
+  const name = NODE_NAMES[AGENT_ADMINS.indexOf(admin as (typeof AGENT_ADMINS)[number])]!;
+  for (const [i, pilot] of PILOTS.entries()) {
+    const res = await fetch(`${pilot}/api/v1/proxies`, { signal: AbortSignal.timeout(2_000) }).catch(() => undefined);
+    if (res?.status !== 200) continue;
+    const { proxies } = (await res.json()) as { proxies: Array<{ id?: string; proxyId?: string }> };
+    if (proxies.some((p) => (p.id ?? p.proxyId ?? '').includes(`~${name}`))) return REPLICA_IDS[i];
+  }
+  return undefined;
+}
+
+async function counter(url: string, name: string, labels: readonly string[] = []): Promise<number> {
+  const text = await (await fetch(url)).text();
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    if (labels.every((l) => line.includes(l))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
+function expectNoFailures(load: { answers: Answer[]; failures: string[] }): void {
+  expect(load.failures).toEqual([]);
+  expect(load.answers.filter((a) => a.status !== 200).map((a) => `${a.status} ${a.body}`)).toEqual([]);
+}
+
+function sample(everyMs: number, probe: (t: number) => Promise<void>): { stop(): Promise<void> } {
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      await probe(Date.now()).catch(() => undefined);
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+    },
+  };
+}
+
+/** Applies YAML through one pilot replica's REST API. */
+async function applyVia(pilot: string, yaml: string): Promise<void> {
+  const res = await fetch(`${pilot}/api/v1/config`, { method: 'POST', headers: { authorization: `Bearer ${mesh.token}`, 'content-type': 'application/yaml' }, body: yaml });
+  expect(res.status, await res.clone().text()).toBe(200);
+}
+
+const sourceRecords = (): Promise<number> => counter(`${COLLECTOR}/stats/prometheus`, 'istio_requests_total', ['reporter="source"', 'source_workload="istio-ingressgateway"']);
+
+describe('high availability under traffic (2 pilots, 3 NATS nodes)', () => {
+  it('serves the demo through either pilot; a config write through one replica reaches every proxy', async () => {
+    expect(mesh.output).toMatch(/nats-server-3 +nats:\/\//);
+    const served = await Promise.all(AGENT_ADMINS.map(servedBy));
+    report(`proxies served by: ${AGENT_ADMINS.map((a, i) => `${a.slice(-5)} ${served[i]}`).join(', ')}`);
+    expect(served.every((s) => s !== undefined)).toBe(true);
+    await applyVia(PILOTS[1], demoVirtualService({ responseHeader: ['x-ha', 'via-pilot-2'] }));
+    await until('the write through pilot-2 at the ingress', async () => ((await get()).headers.get('x-ha') === 'via-pilot-2' ? true : undefined), 15_000);
+    await applyVia(PILOTS[0], demoVirtualService());
+  });
+
+  it('a pilot replica SIGKILLed: its proxies reconnect to the other within 2 s, 0 failed requests, config still flows', async () => {
+    // Kill the replica serving the most proxies (so the fault moves at least one).
+    const served = await Promise.all(AGENT_ADMINS.map(servedBy));
+    const victim: 0 | 1 = served.filter((s) => s === REPLICA_IDS[0]).length >= served.filter((s) => s === REPLICA_IDS[1]).length ? 0 : 1;
+    const survivor: 0 | 1 = victim === 0 ? 1 : 0;
+    const moved = AGENT_ADMINS.filter((_, i) => served[i] === REPLICA_IDS[victim]);
+    expect(moved.length).toBeGreaterThan(0);
+    const load = requestLoops(4);
+    const down = new Map<string, number>();
+    const up = new Map<string, number>();
+    const sampler = sample(50, async (t) => {
+      await Promise.all(
+        AGENT_ADMINS.map(async (admin) => {
+          const s = await connectedState(admin);
+          if (s === 0 && !down.has(admin)) down.set(admin, t);
+          if (s === 1 && down.has(admin) && !up.has(admin)) up.set(admin, t);
+        }),
+      );
+    });
+    let killedAt = 0;
+    try {
+      await until('200 answers before the fault', async () => (load.answers.length >= 200 ? true : undefined));
+      killedAt = Date.now();
+      process.kill(firstPid(PILOT_NAMES[victim]), 'SIGKILL');
+      await until('the moved proxies connected again', async () => (moved.every((a) => up.has(a)) ? true : undefined), 10_000);
+      const reconnectedAt = Date.now();
+      // Before the launcher brings the killed replica back: they are on the survivor.
+      expect(reconnectedAt - killedAt).toBeLessThan(RESTART_INITIAL_MS);
+      let last: Array<string | undefined> = [];
+      await until(
+        `the moved proxies listed by ${REPLICA_IDS[survivor]}`,
+        async () => {
+          last = await Promise.all(moved.map(servedBy));
+          return last.every((r) => r === REPLICA_IDS[survivor]) ? true : undefined;
+        },
+        5_000,
+      ).catch(() => expect(last).toEqual(moved.map(() => REPLICA_IDS[survivor])));
+      report(`moved proxies listed by ${REPLICA_IDS[survivor]} ${Date.now() - killedAt} ms after the kill`);
+      const changedAt = Date.now();
+      await applyVia(PILOTS[survivor], demoVirtualService({ responseHeader: ['x-ha', 'after-pilot-kill'] }));
+      const seenAt = await until('the new route at the ingress', async () => ((await get()).headers.get('x-ha') === 'after-pilot-kill' ? Date.now() : undefined), 15_000);
+      const from = load.answers.length;
+      await until('200 more answers', async () => (load.answers.length - from >= 200 ? true : undefined));
+      const gaps = moved.map((a) => (up.get(a) ?? NaN) - killedAt);
+      report(`${REPLICA_IDS[victim]} SIGKILL: ${moved.length} proxies moved to ${REPLICA_IDS[survivor]} after ${gaps.join(', ')} ms (ADS down → up: ${moved.map((a) => (up.get(a) ?? NaN) - (down.get(a) ?? NaN)).join(', ')} ms)`);
+      report(`a VirtualService change through ${REPLICA_IDS[survivor]} served by the ingress after ${seenAt - changedAt} ms; requests ${load.answers.length}, failed ${load.failures.length + load.answers.filter((a) => a.status !== 200).length}`);
+      for (const g of gaps) expect(g).toBeLessThanOrEqual(2_000);
+    } finally {
+      await sampler.stop();
+      await load.stop();
+      await applyVia(PILOTS[survivor], demoVirtualService());
+    }
+    expectNoFailures(load);
+    await mesh.waitFor(`${PILOT_NAMES[victim]} is ready again (restart 1)`, 60_000);
+  });
+
+  it('a NATS node SIGKILLed: 0 failed requests, config writes and telemetry go on, nothing dropped', async () => {
+    const INGRESS = AGENT_ADMINS[0];
+    const dropped = (admin: string): Promise<number> => counter(`${admin}/metrics`, 'aviary_agent_telemetry_records_dropped_total');
+    const droppedBefore = await Promise.all(AGENT_ADMINS.map(dropped));
+    await until('earlier telemetry delivered', async () => ((await counter(`${INGRESS}/metrics`, 'aviary_agent_telemetry_records_buffered')) === 0 ? true : undefined));
+    await until('the collector caught up', async () => {
+      const a = await sourceRecords();
+      await new Promise((r) => setTimeout(r, 1_500));
+      return (await sourceRecords()) === a ? true : undefined;
+    }, 30_000);
+    const before = await sourceRecords();
+    const load = requestLoops(4, '/', { perLoopPerSecond: 100 });
+    let seenAt = 0;
+    let killedAt = 0;
+    try {
+      await until('200 answers before the fault', async () => (load.answers.length >= 200 ? true : undefined));
+      const pid = Number(/nats-server-1 +nats:\/\/\S+ \(pid (\d+)/.exec(mesh.output)?.[1]);
+      expect(pid).toBeGreaterThan(0);
+      killedAt = Date.now();
+      process.kill(pid, 'SIGKILL');
+      // A config write right after: the KV bucket has replicas on the two nodes left.
+      await until('a config write accepted', async () => {
+        const res = await fetch(`${PILOTS[0]}/api/v1/config`, { method: 'POST', headers: { authorization: `Bearer ${mesh.token}`, 'content-type': 'application/yaml' }, body: demoVirtualService({ responseHeader: ['x-ha', 'after-nats-kill'] }) });
+        return res.status === 200 ? true : undefined;
+      }, 20_000);
+      seenAt = await until('the new route at the ingress', async () => ((await get()).headers.get('x-ha') === 'after-nats-kill' ? Date.now() : undefined), 20_000);
+      const from = load.answers.length;
+      await until('400 more answers', async () => (load.answers.length - from >= 400 ? true : undefined));
+    } finally {
+      await load.stop();
+    }
+    expectNoFailures(load);
+    await until('telemetry delivered', async () => ((await counter(`${INGRESS}/metrics`, 'aviary_agent_telemetry_records_buffered')) === 0 ? true : undefined), 30_000);
+    expect(await Promise.all(AGENT_ADMINS.map(dropped))).toEqual(droppedBefore);
+    const sent = load.answers.length;
+    const counted = await until('the collector to count every request', async () => {
+      const n = (await sourceRecords()) - before;
+      return n >= sent ? n : undefined;
+    }, 60_000).catch(async () => (await sourceRecords()) - before);
+    report(`NATS node 1 SIGKILL: a config write after it served by the ingress after ${seenAt - killedAt} ms; requests ${sent}, failed 0; the collector counted ${counted} of ${sent}`);
+    expect(counted).toBeGreaterThanOrEqual(sent);
+    await mesh.waitFor('nats-server-1 restarted', 60_000);
+    await applyVia(PILOTS[0], demoVirtualService());
+  });
+
+  it('the collector SIGKILLed: 0 failed requests; the restarted collector counts every request answered after the crash (durable consumer)', async () => {
+    const load = requestLoops(4, '/', { perLoopPerSecond: 100 });
+    let atKill = 0;
+    let t0 = 0;
+    try {
+      await until('200 answers before the fault', async () => (load.answers.length >= 200 ? true : undefined));
+      atKill = load.answers.length;
+      t0 = Date.now();
+      process.kill(firstPid('telemetry-collector'), 'SIGKILL');
+      await mesh.waitFor('telemetry-collector is ready again (restart 1)', 60_000);
+      const from = load.answers.length;
+      await until('200 more answers', async () => (load.answers.length - from >= 200 ? true : undefined));
+    } finally {
+      await load.stop();
+    }
+    expectNoFailures(load);
+    const afterKill = load.answers.length - atKill;
+    // The new process starts its counters at zero (a Prometheus counter reset) and consumes what
+    // the old one had not acknowledged, then everything published since.
+    const counted = await until('the new collector to count every request since the crash', async () => {
+      const n = await sourceRecords();
+      return n >= afterKill ? n : undefined;
+    }, 60_000).catch(() => sourceRecords());
+    report(`collector SIGKILL → ready again after ${Date.now() - t0} ms (launcher back-off ${RESTART_INITIAL_MS} ms); requests after the crash ${afterKill}, counted by the new process ${counted}`);
+    expect(counted).toBeGreaterThanOrEqual(afterKill);
+  });
+
+  it('graceful shutdown stops every replica and node', async () => {
+    expect(await mesh.stop()).toBe(0);
+    expect(mesh.output).toMatch(/nats-server-3\s+stopped/);
+    expect(mesh.output).toMatch(/pilot-2\s+exited 0/);
+  });
+});
