@@ -131,7 +131,10 @@ describe('charts/aviary against a real kube-apiserver', () => {
       ['pilot', 'update', 'networking.aviary.dev', 'canaries', 'team-a', undefined, false],
       ['pilot', 'update', 'networking.istio.io', 'virtualservices', 'team-a', undefined, true],
       ['pilot', 'create', 'networking.istio.io', 'virtualservices', 'team-a', undefined, false],
-      ['pilot', 'get', '', 'secrets', NS, undefined, false],
+      // credentialName: pilot reads TLS Secrets (as istiod) and never writes them.
+      ['pilot', 'list', '', 'secrets', undefined, undefined, true],
+      ['pilot', 'update', '', 'secrets', NS, undefined, false],
+      ['pilot', 'delete', '', 'secrets', 'team-a', undefined, false],
       ['citadel', 'create', 'authentication.k8s.io', 'tokenreviews', undefined, undefined, true],
       ['citadel', 'update', '', 'configmaps', 'team-a', 'istio-ca-root-cert', true],
       ['citadel', 'get', '', 'configmaps', 'team-a', 'app-config', false],
