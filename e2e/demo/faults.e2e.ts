@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalMesh } from '../support/mesh';
-import { AGENT_ADMINS, apply, CITADEL, COLLECTOR, get, PILOT, requestLoops, until, type Answer, demoVirtualService } from '../support/demo';
+import { connectedState, counter, expectNoFailures, firstPid, sample, status } from '../support/faults';
+import { AGENT_ADMINS, apply, CITADEL, COLLECTOR, get, PILOT, requestLoops, until, demoVirtualService } from '../support/demo';
 
 /**
  * Faults under traffic, one process per app (the launcher with `--demo`, supervising): request
@@ -36,59 +37,11 @@ function alive(pid: number): boolean {
   }
 }
 
-/** The pid in the first line of an app's log (its first run). */
-function firstPid(name: string): number {
-  const first = readFileSync(join(mesh.stateDir, 'logs', `${name}.log`), 'utf8').split('\n')[0] as string;
-  return (JSON.parse(first) as { pid: number }).pid;
-}
 
-/** Envoy's `control_plane.connected_state` (1: its ADS stream to pilot is up). */
-async function connectedState(admin: string): Promise<number> {
-  const text = await (await fetch(`${admin}/stats?filter=${encodeURIComponent('^control_plane\\.connected_state$')}`, { signal: AbortSignal.timeout(2_000) })).text();
-  const m = /connected_state: (\d+)/.exec(text);
-  return m === null ? NaN : Number(m[1]);
-}
 
-async function status(url: string): Promise<number> {
-  try {
-    return (await fetch(url, { signal: AbortSignal.timeout(2_000) })).status;
-  } catch {
-    return 0;
-  }
-}
 
-/** Sum of a Prometheus counter's samples whose labels match `labels` (a substring test per pair). */
-async function counter(url: string, name: string, labels: readonly string[] = []): Promise<number> {
-  const text = await (await fetch(url)).text();
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    if (labels.every((l) => line.includes(l))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
-}
 
-function expectNoFailures(load: { answers: Answer[]; failures: string[] }): void {
-  expect(load.failures).toEqual([]);
-  expect(load.answers.filter((a) => a.status !== 200).map((a) => `${a.status} ${a.body}`)).toEqual([]);
-}
 
-/** A sampler: calls `probe` every `everyMs` until stopped. */
-function sample(everyMs: number, probe: (t: number) => Promise<void>): { stop(): Promise<void> } {
-  let running = true;
-  const loop = (async () => {
-    while (running) {
-      await probe(Date.now()).catch(() => undefined);
-      await new Promise((r) => setTimeout(r, everyMs));
-    }
-  })();
-  return {
-    stop: async () => {
-      running = false;
-      await loop;
-    },
-  };
-}
 
 describe('faults under traffic (local mesh, one process per app)', () => {
   it('pilot SIGKILLed and restarted: 0 failed requests; every proxy reconnects and takes new config within 5 s of pilot being back', async () => {
@@ -111,7 +64,7 @@ describe('faults under traffic (local mesh, one process per app)', () => {
     try {
       await until('200 answers before the fault', async () => (load.answers.length >= 200 ? true : undefined));
       killedAt = Date.now();
-      process.kill(firstPid('pilot'), 'SIGKILL');
+      process.kill(firstPid(mesh.stateDir, 'pilot'), 'SIGKILL');
       await mesh.waitFor('pilot is ready again', 60_000);
       await until('pilot ready', async () => (pilotReadyAt > 0 ? true : undefined), 10_000);
       // New config after the restart: a response header only the changed VirtualService sets.
@@ -207,7 +160,7 @@ describe('faults under traffic (local mesh, one process per app)', () => {
     try {
       await until('100 answers before the fault', async () => (load.answers.length >= 100 ? true : undefined));
       const t0 = Date.now();
-      process.kill(firstPid('citadel'), 'SIGKILL');
+      process.kill(firstPid(mesh.stateDir, 'citadel'), 'SIGKILL');
       await mesh.waitFor('citadel exited (signal SIGKILL)', 10_000);
       await mesh.waitFor('citadel is ready again (restart 1)', 60_000);
       readyAgainMs = Date.now() - t0;
@@ -229,7 +182,7 @@ describe('faults under traffic (local mesh, one process per app)', () => {
     const load = requestLoops(2);
     try {
       const t0 = Date.now();
-      process.kill(firstPid('hello-v2-sidecar'), 'SIGKILL');
+      process.kill(firstPid(mesh.stateDir, 'hello-v2-sidecar'), 'SIGKILL');
       await mesh.waitFor('hello-v2-sidecar is ready again (restart 1)', 60_000);
       report(`hello-v2 sidecar agent SIGKILL → ready again after ${Date.now() - t0} ms`);
       const newEnvoy = ((await (await fetch(`${admin}/agent`)).json()) as { envoy: { pid: number } }).envoy.pid;

@@ -1,8 +1,7 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalMesh } from '../support/mesh';
-import { AGENT_ADMINS, COLLECTOR, demoVirtualService, get, requestLoops, until, type Answer } from '../support/demo';
+import { connectedState, counter, expectNoFailures, firstPid, sample } from '../support/faults';
+import { AGENT_ADMINS, COLLECTOR, demoVirtualService, get, requestLoops, until } from '../support/demo';
 
 /**
  * High availability under traffic: the launcher with `--demo --pilot-replicas 2 --nats-nodes 3`
@@ -33,16 +32,7 @@ afterAll(async () => {
 
 const report = (line: string): void => void process.stdout.write(`[ha] ${line}\n`);
 
-function firstPid(name: string): number {
-  const first = readFileSync(join(mesh.stateDir, 'logs', `${name}.log`), 'utf8').split('\n')[0] as string;
-  return (JSON.parse(first) as { pid: number }).pid;
-}
 
-async function connectedState(admin: string): Promise<number> {
-  const text = await (await fetch(`${admin}/stats?filter=${encodeURIComponent('^control_plane\\.connected_state$')}`, { signal: AbortSignal.timeout(2_000) })).text();
-  const m = /connected_state: (\d+)/.exec(text);
-  return m === null ? NaN : Number(m[1]);
-}
 
 /** A substring of each demo proxy's node id, in AGENT_ADMINS order (ingress, hello-v1, hello-v2 sidecars). */
 const NODE_NAMES = ['istio-ingressgateway', 'hello-v1', 'hello-v2'] as const;
@@ -59,36 +49,8 @@ async function servedBy(admin: string): Promise<string | undefined> {
   return undefined;
 }
 
-async function counter(url: string, name: string, labels: readonly string[] = []): Promise<number> {
-  const text = await (await fetch(url)).text();
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    if (labels.every((l) => line.includes(l))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
-}
 
-function expectNoFailures(load: { answers: Answer[]; failures: string[] }): void {
-  expect(load.failures).toEqual([]);
-  expect(load.answers.filter((a) => a.status !== 200).map((a) => `${a.status} ${a.body}`)).toEqual([]);
-}
 
-function sample(everyMs: number, probe: (t: number) => Promise<void>): { stop(): Promise<void> } {
-  let running = true;
-  const loop = (async () => {
-    while (running) {
-      await probe(Date.now()).catch(() => undefined);
-      await new Promise((r) => setTimeout(r, everyMs));
-    }
-  })();
-  return {
-    stop: async () => {
-      running = false;
-      await loop;
-    },
-  };
-}
 
 /** Applies YAML through one pilot replica's REST API. */
 async function applyVia(pilot: string, yaml: string): Promise<void> {
@@ -132,7 +94,7 @@ describe('high availability under traffic (2 pilots, 3 NATS nodes)', () => {
     try {
       await until('200 answers before the fault', async () => (load.answers.length >= 200 ? true : undefined));
       killedAt = Date.now();
-      process.kill(firstPid(PILOT_NAMES[victim]), 'SIGKILL');
+      process.kill(firstPid(mesh.stateDir, PILOT_NAMES[victim]), 'SIGKILL');
       await until('the moved proxies connected again', async () => (moved.every((a) => up.has(a)) ? true : undefined), 10_000);
       const reconnectedAt = Date.now();
       // Before the launcher brings the killed replica back: they are on the survivor.
@@ -218,7 +180,7 @@ describe('high availability under traffic (2 pilots, 3 NATS nodes)', () => {
       await until('200 answers before the fault', async () => (load.answers.length >= 200 ? true : undefined));
       atKill = load.answers.length;
       t0 = Date.now();
-      process.kill(firstPid('telemetry-collector'), 'SIGKILL');
+      process.kill(firstPid(mesh.stateDir, 'telemetry-collector'), 'SIGKILL');
       await mesh.waitFor('telemetry-collector is ready again (restart 1)', 60_000);
       const from = load.answers.length;
       await until('200 more answers', async () => (load.answers.length - from >= 200 ? true : undefined));

@@ -19,6 +19,16 @@ const MESH = 'mesh';
 const PLAIN = 'plain';
 const log = (msg: string): void => void process.stderr.write(`[k8s-node mesh] ${msg}\n`);
 
+/** hello's v1 and v2 subsets, chosen by the pods' version label. */
+const HELLO_SUBSETS = `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: hello, namespace: ${MESH} }
+spec:
+  host: hello.${MESH}.svc.cluster.local
+  subsets:
+    - { name: v1, labels: { version: v1 } }
+    - { name: v2, labels: { version: v2 } }`;
+
 /** The workloads, as a user writes them: nothing mesh-specific but the namespace label. */
 function workloads(image: string): string {
   const deployment = (name: string, app: string, version: string, serviceAccount: string): string => `
@@ -190,14 +200,7 @@ describe.skipIf(!canRunNode)('the mesh on a one-node Kubernetes: injected pods c
 
   it('DestinationRule subsets select the sidecars by their version label: a VirtualService sends everything to v2, then to v1', async () => {
     const route = (v1: number, v2: number): string => `
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: { name: hello, namespace: ${MESH} }
-spec:
-  host: hello.${MESH}.svc.cluster.local
-  subsets:
-    - { name: v1, labels: { version: v1 } }
-    - { name: v2, labels: { version: v2 } }
+${HELLO_SUBSETS}
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -286,14 +289,7 @@ spec:
       hosts: [hello.example.com]
       tls: { mode: SIMPLE, credentialName: hello-cert }
 ---
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: { name: hello, namespace: ${MESH} }
-spec:
-  host: hello.${MESH}.svc.cluster.local
-  subsets:
-    - { name: v1, labels: { version: v1 } }
-    - { name: v2, labels: { version: v2 } }
+${HELLO_SUBSETS}
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService

@@ -1,0 +1,61 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import type { Answer } from './demo';
+
+/** Helpers of the fault suites (e2e/demo/faults, e2e/demo/ha): processes, Envoy and metrics probes, samplers. */
+
+/** The pid in the first line of an app's log under `stateDir` (its first run). */
+export function firstPid(stateDir: string, name: string): number {
+  const first = readFileSync(join(stateDir, 'logs', `${name}.log`), 'utf8').split('\n')[0] as string;
+  return (JSON.parse(first) as { pid: number }).pid;
+}
+
+/** Envoy's `control_plane.connected_state` (1: its ADS stream to pilot is up). */
+export async function connectedState(admin: string): Promise<number> {
+  const text = await (await fetch(`${admin}/stats?filter=${encodeURIComponent('^control_plane\\.connected_state$')}`, { signal: AbortSignal.timeout(2_000) })).text();
+  const m = /connected_state: (\d+)/.exec(text);
+  return m === null ? NaN : Number(m[1]);
+}
+
+/** HTTP status of a GET, 0 when it fails. */
+export async function status(url: string): Promise<number> {
+  try {
+    return (await fetch(url, { signal: AbortSignal.timeout(2_000) })).status;
+  } catch {
+    return 0;
+  }
+}
+
+/** Sum of a Prometheus counter's samples whose labels match `labels` (a substring test per pair). */
+export async function counter(url: string, name: string, labels: readonly string[] = []): Promise<number> {
+  const text = await (await fetch(url)).text();
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    if (labels.every((l) => line.includes(l))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
+export function expectNoFailures(load: { answers: Answer[]; failures: string[] }): void {
+  expect(load.failures).toEqual([]);
+  expect(load.answers.filter((a) => a.status !== 200).map((a) => `${a.status} ${a.body}`)).toEqual([]);
+}
+
+/** A sampler: calls `probe` every `everyMs` until stopped. */
+export function sample(everyMs: number, probe: (t: number) => Promise<void>): { stop(): Promise<void> } {
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      await probe(Date.now()).catch(() => undefined);
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+    },
+  };
+}
