@@ -26,9 +26,9 @@ export const pilotConfig = defineConfig({
     caSignTimeoutMs: option(Millis(100, 60_000), 5_000, 'timeout of a signing request to citadel (aviary.ca.v1.sign)'),
     xdsMaxStreams: option(Type.Integer({ minimum: 0, maximum: 1_000_000 }), 0, 'most ADS streams this replica serves; one more is refused with UNAVAILABLE and the proxy retries (on another replica behind a Service or with several pilotAddress entries); 0: no limit'),
     xdsMaxConnectionAgeMs: option(
-      Type.Union([Type.Literal(0), Type.Integer({ minimum: 10_000, maximum: 7 * 86_400_000 })]),
+      Type.Integer({ minimum: 0, maximum: 7 * 86_400_000 }),
       1_800_000,
-      'a proxy connection older than this (±10% jitter) is sent GOAWAY and its ADS stream re-opened on a new connection, which may land on another replica: spreads proxies over replicas that were added or came back (0 or 10 s to 7 d; 0: never)',
+      'a proxy connection older than this (±10% jitter) is sent GOAWAY and its ADS stream re-opened on a new connection, which may land on another replica: spreads proxies over replicas that were added or came back (at most 7 d; 0: never)',
     ),
     xdsMaxConnectionAgeGraceMs: option(Millis(1_000, 600_000), 10_000, 'how long a connection that was sent GOAWAY for its age may keep its streams before it is closed'),
     pushDebounceMs: option(Millis(0, 10_000), 100, 'quiet period before a config change is pushed'),
