@@ -383,7 +383,13 @@ spec:
     expect(after.every((p) => before[p.metadata.name] === undefined)).toBe(true);
   }, 420_000);
 
-  it('a Canary promotes v2 from the per-version telemetry: the controller in pilot writes the VirtualService weights and the Canary status through the API server', async () => {
+  type CanaryObject = { status?: { phase?: string; currentWeight?: number; lastAnalysis?: unknown } };
+  /**
+   * The `hello` route at 100/0, request traffic from the client on `path` for `trafficMs`, then a
+   * Canary (steps 20 → 60, analysis every 2 s): resolves once it reaches `phase`, with the
+   * request outcomes and the VirtualService's final weights.
+   */
+  const runCanary = async (path: string, gates: string, phase: 'Promoted' | 'RolledBack', trafficMs: number) => {
     const host = `hello.${MESH}.svc.cluster.local`;
     await apply(`
 apiVersion: networking.istio.io/v1
@@ -397,7 +403,7 @@ spec:
         - { destination: { host: ${host}, subset: v1 }, weight: 100 }
         - { destination: { host: ${host}, subset: v2 }, weight: 0 }
 `);
-    const traffic = fromClient(requests(`http://${host}/`, 0, 40_000));
+    const traffic = fromClient(requests(`http://${host}${path}`, 0, trafficMs));
     await new Promise((r) => setTimeout(r, 3_000));
     const t = Date.now();
     await apply(`
@@ -409,26 +415,32 @@ spec:
   stable: { host: ${host}, subset: v1 }
   canary: { host: ${host}, subset: v2 }
   steps: [{ weight: 20 }, { weight: 60 }]
-  analysis: { interval: 2s, maxDataAge: 6s, minRequests: 5, successRate: 95, failedChecksLimit: 2 }
+  analysis: { interval: 2s, maxDataAge: 6s, minRequests: 5, ${gates}, failedChecksLimit: 2 }
   failurePolicy: Rollback
 `);
-    type CanaryObject = { status?: { phase?: string; currentWeight?: number; conditions?: { type: string; status: string }[] } };
-    const promoted = await eventually('the Canary Promoted', 120_000, async () => {
+    const done = await eventually(`the Canary ${phase}`, 120_000, async () => {
       const c = JSON.parse(await kubectl('-n', MESH, 'get', 'canary', 'hello', '-o', 'json')) as CanaryObject;
-      return c.status?.phase === 'Promoted' ? c : undefined;
+      if (c.status?.phase === 'Promoted' || c.status?.phase === 'RolledBack') return c;
+      return undefined;
     });
-    log(`canary promoted in ${((Date.now() - t) / 1000).toFixed(1)} s: ${JSON.stringify(promoted.status)}`);
-    expect(promoted.status?.currentWeight).toBe(100);
+    log(`canary ${done.status?.phase} in ${((Date.now() - t) / 1000).toFixed(1)} s: weight ${done.status?.currentWeight}, last analysis ${JSON.stringify(done.status?.lastAnalysis)}`);
+    expect(done.status?.phase).toBe(phase);
     const vs = JSON.parse(await kubectl('-n', MESH, 'get', 'virtualservice', 'hello', '-o', 'json')) as { spec: { http: { route: { destination: { subset: string }; weight: number }[] }[] } };
-    expect(vs.spec.http[0]!.route.map((r) => [r.destination.subset, r.weight])).toEqual([
+    const weights = vs.spec.http[0]!.route.map((r) => [r.destination.subset, r.weight]);
+    const counts = await traffic;
+    log(`requests during the canary (${path}): ${JSON.stringify(counts)}`);
+    await kubectl('-n', MESH, 'delete', 'canary,virtualservice', 'hello');
+    return { weights, counts };
+  };
+
+  it('a Canary promotes a healthy v2: the controller in pilot writes the VirtualService weights and the Canary status through the API server, no request fails', async () => {
+    const { weights, counts } = await runCanary('/', 'successRate: 95', 'Promoted', 40_000);
+    expect(weights).toEqual([
       ['v1', 0],
       ['v2', 100],
     ]);
-    const counts = await traffic;
-    log(`requests during the canary: ${JSON.stringify(counts)}`);
     expect(Object.keys(counts).every((k) => k.startsWith('200 hello from hello v'))).toBe(true);
     expect(counts['200 hello from hello v2']).toBeGreaterThan(0);
-    await kubectl('-n', MESH, 'delete', 'canary,virtualservice', 'hello');
   }, 300_000);
 
   it("every proxy's config was accepted: pilot's syncz shows no NACK", async () => {
