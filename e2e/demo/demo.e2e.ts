@@ -28,13 +28,16 @@ afterAll(async () => {
 });
 
 
-async function shareOfV2(n: number): Promise<{ v1: number; v2: number; other: number }> {
-  const counts = { v1: 0, v2: 0, other: 0 };
+async function shareOfV2(n: number): Promise<{ v1: number; v2: number; other: number; others: string[] }> {
+  const counts = { v1: 0, v2: 0, other: 0, others: [] as string[] };
   for (let i = 0; i < n; i++) {
     const a = await get();
     if (a.status === 200 && a.version === 'v1') counts.v1++;
     else if (a.status === 200 && a.version === 'v2') counts.v2++;
-    else counts.other++;
+    else {
+      counts.other++;
+      counts.others.push(`${a.status} ${a.body.slice(0, 200)}`);
+    }
   }
   return counts;
 }
@@ -80,7 +83,7 @@ describe('the local mesh demo (npm run demo)', () => {
 
   it('splits 90/10 between v1 and v2 (500 requests, v2 share 10 % ± 5 %)', async () => {
     const c = await shareOfV2(500);
-    expect(c.other).toBe(0);
+    expect(c.others).toEqual([]);
     expect(c.v2 / 500).toBeGreaterThanOrEqual(0.05);
     expect(c.v2 / 500).toBeLessThanOrEqual(0.15);
   });
@@ -204,6 +207,7 @@ spec:
       await remove(mesh, 'authorizationpolicies', 'deny-admin');
     }
     await until('/admin allowed again', async () => ((await get('/admin/users')).status === 200 ? true : undefined));
+    await until('the sidecars\' previous listeners to drain', async () => ((await listenersSettled()) ? true : undefined));
   });
 
   it('answers 429 once a RateLimitPolicy\'s token bucket is empty', async () => {
@@ -237,6 +241,8 @@ spec:
       const burst = await Promise.all(Array.from({ length: 30 }, () => get()));
       return burst.every((r) => r.status === 200) ? true : undefined;
     });
+    // A pooled connection on the draining (limited) filter chain would still answer 429.
+    await until('the sidecars\' previous listeners to drain', async () => ((await listenersSettled()) ? true : undefined));
   });
 
   it('keeps routing on the last config when pilot is killed', async () => {
@@ -247,7 +253,7 @@ spec:
     // The proxies notice (their xDS stream breaks) and keep serving what they have.
     await until('the gateway to notice', async () => (readFileSync(join(mesh.stateDir, 'logs', 'gateway.log'), 'utf8').includes('pilot unreachable') ? true : undefined));
     const c = await shareOfV2(200);
-    expect(c.other).toBe(0);
+    expect(c.others).toEqual([]);
     expect(c.v2).toBeGreaterThan(0);
     expect(c.v1).toBeGreaterThan(c.v2);
   });

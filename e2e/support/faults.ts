@@ -11,11 +11,24 @@ export function firstPid(stateDir: string, name: string): number {
   return (JSON.parse(first) as { pid: number }).pid;
 }
 
+/**
+ * Envoy's ADS state: `control_plane.connected_state` (1: its stream to pilot is up) and how many
+ * connections it has opened to pilot so far (`cluster.xds-grpc.upstream_cx_total`), so a
+ * reconnect faster than any sampler (a second pilot replica answers at once) is still seen.
+ */
+export async function xdsState(admin: string): Promise<{ connected: number; connections: number }> {
+  const filter = '^(control_plane\\.connected_state|cluster\\.xds-grpc\\.upstream_cx_total)$';
+  const text = await (await fetch(`${admin}/stats?filter=${encodeURIComponent(filter)}`, { signal: AbortSignal.timeout(2_000) })).text();
+  const read = (name: string): number => {
+    const m = new RegExp(`${name.replace(/\./g, '\\.')}: (\\d+)`).exec(text);
+    return m === null ? NaN : Number(m[1]);
+  };
+  return { connected: read('control_plane.connected_state'), connections: read('cluster.xds-grpc.upstream_cx_total') };
+}
+
 /** Envoy's `control_plane.connected_state` (1: its ADS stream to pilot is up). */
 export async function connectedState(admin: string): Promise<number> {
-  const text = await (await fetch(`${admin}/stats?filter=${encodeURIComponent('^control_plane\\.connected_state$')}`, { signal: AbortSignal.timeout(2_000) })).text();
-  const m = /connected_state: (\d+)/.exec(text);
-  return m === null ? NaN : Number(m[1]);
+  return (await xdsState(admin)).connected;
 }
 
 /** HTTP status of a GET, 0 when it fails. */
