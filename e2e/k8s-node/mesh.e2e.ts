@@ -13,63 +13,12 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OpenSsl } from '@aviary/testing';
 import { PEERS_TIMEOUT_MS } from '../k8s/cluster';
-import { buildImages, canRunNode, eventually, installAviary, isPodReady, kubectlOk, startNode, waitForInjector, type BuiltImage, type KubeNode, type PodLike } from './node';
+import { helloSubsets, meshTools, requests, workloads } from './demo';
+import { buildImages, canRunNode, eventually, installAviary, isPodReady, kubectlOk, startNode, waitForInjector, type BuiltImage, type KubeNode } from './node';
 
 const MESH = 'mesh';
 const PLAIN = 'plain';
 const log = (msg: string): void => void process.stderr.write(`[k8s-node mesh] ${msg}\n`);
-
-/** hello's v1 and v2 subsets, chosen by the pods' version label. */
-const HELLO_SUBSETS = `apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: { name: hello, namespace: ${MESH} }
-spec:
-  host: hello.${MESH}.svc.cluster.local
-  subsets:
-    - { name: v1, labels: { version: v1 } }
-    - { name: v2, labels: { version: v2 } }`;
-
-/** The workloads, as a user writes them: nothing mesh-specific but the namespace label. */
-function workloads(image: string): string {
-  const deployment = (name: string, app: string, version: string, serviceAccount: string): string => `
-apiVersion: apps/v1
-kind: Deployment
-metadata: { name: ${name}, namespace: ${MESH} }
-spec:
-  replicas: 1
-  selector: { matchLabels: { app: ${app}, version: ${version} } }
-  template:
-    metadata: { labels: { app: ${app}, version: ${version} } }
-    spec:
-      serviceAccountName: ${serviceAccount}
-      containers:
-        - name: ${app}
-          image: ${image}
-          imagePullPolicy: Never
-          env:
-            - { name: AVIARY_HOST, value: 0.0.0.0 }
-            - { name: AVIARY_PORT, value: "8080" }
-            - { name: AVIARY_NAME, value: ${app} }
-            - { name: AVIARY_VERSION, value: ${version} }
-          ports: [{ name: http, containerPort: 8080 }]
-          readinessProbe: { httpGet: { path: /, port: http }, periodSeconds: 2 }
-          livenessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 5 }
-`;
-  const service = (app: string): string => `
-apiVersion: v1
-kind: Service
-metadata: { name: ${app}, namespace: ${MESH}, labels: { app: ${app} } }
-spec:
-  selector: { app: ${app} }
-  ports: [{ name: http, port: 80, targetPort: 8080 }]
-`;
-  const sa = (name: string): string => `
-apiVersion: v1
-kind: ServiceAccount
-metadata: { name: ${name}, namespace: ${MESH} }
-`;
-  return [sa('hello'), sa('client'), service('hello'), service('client'), deployment('hello-v1', 'hello', 'v1', 'hello'), deployment('hello-v2', 'hello', 'v2', 'hello'), deployment('client', 'client', 'v1', 'client')].join('---');
-}
 
 /** A script for `node -e`: `n` HTTPS GETs of `https://<host>/` at `ip`:443 (SNI and Host `host`, verified against `caPem`), counted as in `requests`. */
 function httpsRequests(ip: string, host: string, caPem: string, n: number): string {
@@ -89,25 +38,6 @@ const get = () => new Promise((done) => {
   const out = {};
   for (let i = 0; i < ${n}; i++) {
     const k = await get();
-    out[k] = (out[k] || 0) + 1;
-  }
-  console.log(JSON.stringify(out));
-})();`;
-}
-
-/** A script for `node -e` in the demo-service image: `n` GETs of `url` (and more until `minMs` have passed), outcomes counted ("<status> <body>" or "error <code>"). */
-function requests(url: string, n: number, minMs = 0): string {
-  return `(async () => {
-  const out = {};
-  const t0 = Date.now();
-  for (let i = 0; i < ${n} || Date.now() - t0 < ${minMs}; i++) {
-    let k;
-    try {
-      const r = await fetch(${JSON.stringify(url)}, { signal: AbortSignal.timeout(5000) });
-      k = r.status + ' ' + (await r.text()).trim();
-    } catch (e) {
-      k = 'error ' + ((e.cause && e.cause.code) || e.name);
-    }
     out[k] = (out[k] || 0) + 1;
   }
   console.log(JSON.stringify(out));
@@ -136,20 +66,13 @@ describe.skipIf(!canRunNode)('the mesh on a one-node Kubernetes: injected pods c
     if (audit.code !== 0) throw new Error(`teardown left something behind:\n${audit.stderr}`);
   }, 300_000);
 
-  const kubectl = (...args: string[]): Promise<string> => kubectlOk(node, args);
-  const apply = (yaml: string): Promise<string> => kubectlOk(node, ['apply', '-f', '-'], yaml);
-  const pods = async (ns: string, selector: string): Promise<PodLike[]> => (JSON.parse(await kubectl('-n', ns, 'get', 'pods', '-l', selector, '-o', 'json')) as { items: PodLike[] }).items.filter((p) => p.status.phase !== 'Succeeded' && p.status.phase !== 'Failed');
-  /** Runs `node -e script` in the client's app container (its traffic goes through its sidecar). */
-  const fromClient = async (script: string): Promise<Record<string, number>> => JSON.parse((await kubectl('-n', MESH, 'exec', 'deploy/client', '-c', 'client', '--', '/usr/local/bin/node', '-e', script)).trim()) as Record<string, number>;
-  /** GETs the agent admin (127.0.0.1:15000 in the pod) from the istio-proxy container. */
-  const agentAdmin = async (pod: string, path: string): Promise<string> =>
-    kubectl('-n', MESH, 'exec', pod, '-c', 'istio-proxy', '--', 'node', '-e', `fetch('http://127.0.0.1:15000${path}').then((r) => r.text()).then((t) => process.stdout.write(t))`);
+  const { kubectl, apply, pods, fromClient, agentAdmin } = meshTools(() => node, MESH);
 
   it('a labelled namespace gets every pod injected, and every pod becomes Ready through the agent', async () => {
     await kubectl('create', 'namespace', MESH);
     await kubectl('label', 'namespace', MESH, 'istio-injection=enabled');
     await waitForInjector(node, MESH);
-    await apply(workloads(demoImage));
+    await apply(workloads(demoImage, MESH));
     const t = Date.now();
     const ready = await eventually('hello v1, v2 and client Ready', 240_000, async () => {
       const all = await pods(MESH, 'app in (hello,client)');
@@ -200,7 +123,7 @@ describe.skipIf(!canRunNode)('the mesh on a one-node Kubernetes: injected pods c
 
   it('DestinationRule subsets select the sidecars by their version label: a VirtualService sends everything to v2, then to v1', async () => {
     const route = (v1: number, v2: number): string => `
-${HELLO_SUBSETS}
+${helloSubsets(MESH)}
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -289,7 +212,7 @@ spec:
       hosts: [hello.example.com]
       tls: { mode: SIMPLE, credentialName: hello-cert }
 ---
-${HELLO_SUBSETS}
+${helloSubsets(MESH)}
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService

@@ -169,20 +169,24 @@ export async function kubectlOk(node: KubeNode, args: readonly string[], input?:
 
 /**
  * The README's install: `helm install aviary charts/aviary -n istio-system --create-namespace`
- * with the one-node values (images imported, never pulled), then every control-plane pod Ready.
+ * with the one-node values (images imported, never pulled) and then `valuesFiles` in order, then
+ * every control-plane pod Ready.
  * Resolves with the helm output's stderr (empty when helm had nothing to complain about).
  */
-export async function installAviary(node: KubeNode, images: readonly BuiltImage[], timeoutMs = 300_000): Promise<{ readonly helmStderr: string; readonly readyApps: readonly string[] }> {
+export async function installAviary(node: KubeNode, images: readonly BuiltImage[], opts: { readonly timeoutMs?: number; readonly valuesFiles?: readonly string[] } = {}): Promise<{ readonly helmStderr: string; readonly readyApps: readonly string[] }> {
+  const timeoutMs = opts.timeoutMs ?? 300_000;
   const nats = images.find((i) => i.app === 'nats');
   if (nats === undefined) throw new Error('npm run images built no nats image');
-  const install = await node.helm(['install', 'aviary', chartDir, '--namespace', ISTIO_SYSTEM, '--create-namespace', '-f', oneNodeValues, '--set', `nats.image.tag=${nats.name.split(':').at(-1)}`]);
+  const install = await node.helm(['install', 'aviary', chartDir, '--namespace', ISTIO_SYSTEM, '--create-namespace', '-f', oneNodeValues, ...(opts.valuesFiles ?? []).flatMap((f) => ['-f', f]), '--set', `nats.image.tag=${nats.name.split(':').at(-1)}`]);
   if (install.code !== 0) throw new Error(`helm install failed (${install.code}): ${install.stderr}`);
   let notReady: PodLike[] = [];
   const readyApps = await eventually('all control-plane pods Ready', timeoutMs, async () => {
     const pods = JSON.parse(await kubectlOk(node, ['-n', ISTIO_SYSTEM, 'get', 'pods', '-o', 'json'])) as { items: PodLike[] };
     notReady = pods.items.filter((p) => !isPodReady(p));
-    const byApp = new Map(pods.items.map((p) => [p.metadata.labels['app.kubernetes.io/name'] ?? p.metadata.name, p]));
-    return CONTROL_PLANE_APPS.every((a) => isPodReady(byApp.get(a))) ? [...CONTROL_PLANE_APPS] : undefined;
+    // Every app has a pod, and every replica of each is Ready.
+    const appOf = (p: PodLike): string => p.metadata.labels['app.kubernetes.io/name'] ?? p.metadata.name;
+    const ready = CONTROL_PLANE_APPS.every((a) => pods.items.some((p) => appOf(p) === a)) && pods.items.filter((p) => (CONTROL_PLANE_APPS as readonly string[]).includes(appOf(p))).every(isPodReady);
+    return ready ? [...CONTROL_PLANE_APPS] : undefined;
   }).catch(async (err: unknown) => {
     // Say which pods are not Ready and why (their last log lines and events), not only that they are not.
     const why = await Promise.all(

@@ -22,6 +22,13 @@ export interface Citadel extends Component {
 /** How often retired roots are pruned, the bundle republished if needed and the serving cert renewed. */
 const MAINTENANCE_INTERVAL_MS = 30_000;
 
+/**
+ * How often the CA state is read back from its store: another citadel replica sharing it may
+ * have rotated or pruned a root, and this one must sign with the same root and serve the same
+ * bundle within this interval.
+ */
+const REFRESH_INTERVAL_MS = 10_000;
+
 /** Adapters chosen by the entrypoint (Kubernetes mode); the defaults are local mode's. */
 export interface CitadelAdapters {
   /** The token port: given the CA's join-token key, the validator to use (default: join tokens only). */
@@ -100,6 +107,17 @@ export async function buildCitadel(ctx: ComponentContext<CitadelConfig>, adapter
     })();
   }, MAINTENANCE_INTERVAL_MS);
   maintenance.unref();
+  const refresh = setInterval(() => {
+    void ca
+      .refresh()
+      .then(async (bundleChanged) => {
+        if (!bundleChanged) return;
+        logger.info({ bundleVersion: ca.bundle().version }, 'the CA state changed in its store (another replica); serving its bundle');
+        await publishBundle();
+      })
+      .catch((err: unknown) => logger.warn({ err }, 'could not read the CA state back from its store'));
+  }, REFRESH_INTERVAL_MS);
+  refresh.unref();
 
   const grpc = new CaGrpcServer(service, tls, logger);
   let ports: { grpc?: number; grpcTls?: number } = {};
@@ -118,6 +136,7 @@ export async function buildCitadel(ctx: ComponentContext<CitadelConfig>, adapter
     },
     stop: async () => {
       clearInterval(maintenance);
+      clearInterval(refresh);
       for (const r of responders) await r.stop();
       await grpc.stop();
       await adapters.stop?.();

@@ -1,6 +1,6 @@
 import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { isAviaryError } from '@aviary/errors';
+import { AviaryError, isAviaryError } from '@aviary/errors';
 import { createCsr, generatePrivateKey, Issuer, uriSans, verifyChain } from '@aviary/pki';
 import { CertificateAuthority, JoinTokenValidator, mintJoinToken, type CaState, type CaStateStore, type TrustBundle } from './index';
 
@@ -13,6 +13,31 @@ class MemoryStore implements CaStateStore {
   async save(s: CaState) {
     this.state = s;
     this.saves++;
+  }
+}
+
+/**
+ * One stored state shared by several replicas, compare-and-set like the Secret store: each view
+ * remembers the revision it last read or wrote, and a save over a newer revision is a CONFLICT.
+ */
+class SharedState {
+  state: CaState | undefined;
+  revision = 0;
+  view(): CaStateStore {
+    let seen = 0;
+    return {
+      load: async () => {
+        seen = this.revision;
+        return this.state;
+      },
+      save: async (s: CaState) => {
+        // Yield first, as a network store does, so concurrent writers really race.
+        await new Promise((r) => setImmediate(r));
+        if (seen !== this.revision) throw new AviaryError('CONFLICT', 'CA_STATE_WRITE_FAILED', 'another citadel wrote first');
+        this.state = s;
+        seen = ++this.revision;
+      },
+    };
   }
 }
 
@@ -37,7 +62,7 @@ async function codeOf(p: Promise<unknown> | (() => unknown)): Promise<string> {
 
 const csr = (): string => createCsr(generatePrivateKey(), { uris: ['spiffe://cluster.local/ns/kube-system/sa/admin'] });
 
-async function open(extra: { clock?: () => Date; store?: MemoryStore; sink?: RecordingSink; pluginCa?: Issuer } = {}) {
+async function open<S extends CaStateStore = MemoryStore>(extra: { clock?: () => Date; store?: S; sink?: RecordingSink; pluginCa?: Issuer } = {}) {
   const store = extra.store ?? new MemoryStore();
   const sink = extra.sink ?? new RecordingSink();
   const ca = await CertificateAuthority.open({
@@ -188,5 +213,69 @@ describe('CertificateAuthority', () => {
     };
     expect(await codeOf(ca.rotate())).toBe('BUNDLE_PUBLISH_FAILED');
     expect(ca.caChain()).toEqual(before);
+  });
+});
+
+describe('several citadel replicas on one store', () => {
+  const rootOf = (r: { chain: readonly string[] }): string => r.chain.at(-1)!;
+
+  it('replicas opening an empty store at once end up with one root and one token key', async () => {
+    const shared = new SharedState();
+    const replicas = await Promise.all([open({ store: shared.view() }), open({ store: shared.view() }), open({ store: shared.view() })]);
+    expect(shared.state?.roots).toHaveLength(1);
+    for (const { ca } of replicas) expect(ca.bundle().roots).toEqual([shared.state!.roots[0]!.certPem]);
+    // A join token minted by one replica is accepted by another.
+    const { token } = replicas[0]!.ca.mintToken({ namespace: 'shop', serviceAccount: 'web', ttlSeconds: 600 });
+    const issued = await replicas[2]!.ca.issue({ csr: csr(), credentials: { bearerToken: token } });
+    expect(issued.identity).toBe('spiffe://cluster.local/ns/shop/sa/web');
+  });
+
+  it('a rotation through one replica: the other signs with the new root after refresh, and publishes the new bundle', async () => {
+    const shared = new SharedState();
+    const a = await open({ store: shared.view() });
+    const b = await open({ store: shared.view() });
+    const { token } = a.ca.mintToken({ namespace: 'shop', serviceAccount: 'web', ttlSeconds: 600 });
+    await b.ca.issue({ csr: csr(), credentials: { bearerToken: token } });
+    const bundle = await a.ca.rotate();
+    expect(bundle.roots).toHaveLength(2);
+    expect(await b.ca.refresh()).toBe(true);
+    expect(b.ca.bundle()).toEqual(bundle);
+    expect(rootOf(await b.ca.issue({ csr: csr(), credentials: { bearerToken: token } }))).toBe(rootOf(await a.ca.issue({ csr: csr(), credentials: { bearerToken: token } })));
+    expect(await b.ca.refresh()).toBe(false);
+  });
+
+  it('a replica still on the retired root keeps it trusted until its leaf expires, then follows the new root', async () => {
+    let now = new Date('2030-01-01T00:00:00Z');
+    const shared = new SharedState();
+    const a = await open({ store: shared.view(), clock: () => now });
+    const b = await open({ store: shared.view(), clock: () => now });
+    const { token } = a.ca.mintToken({ namespace: 'shop', serviceAccount: 'web', ttlSeconds: 86_400 });
+    const oldRoot = rootOf(await a.ca.issue({ csr: csr(), credentials: { bearerToken: token } }));
+    await a.ca.rotate();
+    // b has not refreshed: it signs with the old root, for longer than the old root's persisted horizon.
+    now = new Date(now.getTime() + 3 * 3600_000);
+    const late = await b.ca.issue({ csr: csr(), credentials: { bearerToken: token }, validitySeconds: 7200 });
+    expect(rootOf(late)).toBe(oldRoot);
+    const stored = shared.state!.roots.find((r) => r.certPem === oldRoot)!;
+    expect(Date.parse(stored.retireAt!)).toBeGreaterThanOrEqual(late.notAfter.getTime());
+    // Its write lost to a's rotation, so it took over the stored state: the new root signs now.
+    expect(rootOf(await b.ca.issue({ csr: csr(), credentials: { bearerToken: token } }))).not.toBe(oldRoot);
+    // Neither replica prunes the old root while that leaf lives.
+    now = new Date(late.notAfter.getTime() - 60_000);
+    expect(await a.ca.prune()).toBe(false);
+    expect(a.ca.bundle().roots).toContain(oldRoot);
+  });
+
+  it('gives up after a bounded number of lost writes, with the CONFLICT', async () => {
+    const shared = new SharedState();
+    const view = shared.view();
+    const { ca } = await open({ store: { load: view.load, save: async () => Promise.reject(new AviaryError('CONFLICT', 'CA_STATE_WRITE_FAILED', 'always behind')) } as CaStateStore }).catch(() => ({ ca: undefined }));
+    expect(ca).toBeUndefined();
+    const a = await open({ store: view });
+    const busy: CaStateStore = { load: view.load, save: async () => Promise.reject(new AviaryError('CONFLICT', 'CA_STATE_WRITE_FAILED', 'always behind')) };
+    const b = await open({ store: busy, sink: new RecordingSink() }).catch(() => undefined);
+    expect(b).toBeDefined();
+    expect(await codeOf(b!.ca.rotate())).toBe('CA_STATE_WRITE_FAILED');
+    expect(b!.ca.bundle()).toEqual(a.ca.bundle());
   });
 });

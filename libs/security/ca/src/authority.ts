@@ -1,4 +1,5 @@
 import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { isAviaryError } from '@aviary/errors';
 import { Issuer, parseCsr, pkiError, verifyChain, type IssuedCertificate, type KeyAlgorithm } from '@aviary/pki';
 import { caError } from './errors';
 import { parseSpiffeId, spiffeId, type Identity } from './identity';
@@ -49,6 +50,11 @@ export interface CaOptions {
   readonly recentLimit?: number;
 }
 
+/** How many times a write that lost to another replica (CONFLICT) is reapplied to the stored state. */
+const WRITE_ATTEMPTS = 5;
+
+const isConflict = (err: unknown): boolean => isAviaryError(err) && err.kind === 'CONFLICT';
+
 /** `leavesUntil` is persisted with this slack so that it is written at most about once an hour. */
 const LEAVES_UNTIL_SLACK_MS = 3_600_000;
 
@@ -74,22 +80,47 @@ export class CertificateAuthority {
     this.validator = opts.validator?.(tokenKey) ?? new JoinTokenValidator([tokenKey], { clock: this.now });
   }
 
-  /** Loads the persisted state or creates it (a new root unless a plug-in CA is given, and a token key). */
+  /**
+   * Loads the persisted state or creates it (a new root unless a plug-in CA is given, and a token
+   * key). Several replicas may open one store at once: a lost create (CONFLICT) reloads what the
+   * winner wrote, so every replica signs with the same root.
+   */
   static async open(opts: CaOptions): Promise<CertificateAuthority> {
     if (opts.defaultTtlSeconds > opts.maxTtlSeconds) throw caError('TTL_INVALID', 'the default certificate TTL exceeds the maximum');
-    let state = await opts.store.load();
-    if (state === undefined) {
-      const tokenKeyPem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-      state = { version: 1, bundleVersion: 1, roots: [], active: -1, tokenKeyPem };
-      await opts.store.save(state);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        let state = await opts.store.load();
+        if (state === undefined) {
+          const tokenKeyPem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+          state = { version: 1, bundleVersion: 1, roots: [], active: -1, tokenKeyPem };
+          await opts.store.save(state);
+        }
+        if (opts.pluginCa === undefined && state.active < 0) {
+          const root = Issuer.createRoot({ trustDomain: opts.trustDomain, algorithm: opts.algorithm ?? 'ecdsa-p256', now: (opts.clock ?? (() => new Date()))() });
+          state = addPendingRoot(state, { certPem: root.certPem, keyPem: root.exportPrivateKeyPem() });
+          state = { ...state, active: state.roots.length - 1 };
+          await opts.store.save(state);
+        }
+        return new CertificateAuthority(opts, state, createPrivateKey(state.tokenKeyPem));
+      } catch (err) {
+        if (!isConflict(err) || attempt >= WRITE_ATTEMPTS) throw err;
+      }
     }
-    if (opts.pluginCa === undefined && state.active < 0) {
-      const root = Issuer.createRoot({ trustDomain: opts.trustDomain, algorithm: opts.algorithm ?? 'ecdsa-p256', now: (opts.clock ?? (() => new Date()))() });
-      state = addPendingRoot(state, { certPem: root.certPem, keyPem: root.exportPrivateKeyPem() });
-      state = { ...state, active: state.roots.length - 1 };
-      await opts.store.save(state);
-    }
-    return new CertificateAuthority(opts, state, createPrivateKey(state.tokenKeyPem));
+  }
+
+  /**
+   * Reads the stored state again and takes it over when another replica changed it (a rotation,
+   * a prune, a later leaf expiry): from then on this replica signs with the stored active root.
+   * Resolves true when the trust bundle changed (the caller publishes it).
+   */
+  async refresh(): Promise<boolean> {
+    return this.serial(async () => {
+      const stored = await this.opts.store.load();
+      if (stored === undefined) throw caError('CA_STATE_MISSING', 'the CA state disappeared from its store; keeping the state in memory');
+      const bundleChanged = stored.bundleVersion !== this.state.bundleVersion;
+      this.adopt(stored);
+      return bundleChanged;
+    });
   }
 
   private readonly now = (): Date => (this.opts.clock ?? (() => new Date()))();
@@ -206,9 +237,14 @@ export class CertificateAuthority {
     const inflight = this.leavesUntilWrite;
     if (inflight !== undefined && inflight.rootPem === rootPem && inflight.until >= t) return inflight.done;
     const leavesUntil = new Date(t + LEAVES_UNTIL_SLACK_MS).toISOString();
+    // A root another replica already retired must stay trusted until this leaf expires too.
     const done = this.mutate((s) => ({
       ...s,
-      roots: s.roots.map((r) => (r.certPem === rootPem && (r.leavesUntil === null || r.leavesUntil < leavesUntil) ? { ...r, leavesUntil } : r)),
+      roots: s.roots.map((r) =>
+        r.certPem === rootPem && (r.leavesUntil === null || r.leavesUntil < leavesUntil)
+          ? { ...r, leavesUntil, retireAt: r.retireAt === null || r.retireAt >= leavesUntil ? r.retireAt : leavesUntil }
+          : r,
+      ),
     }));
     this.leavesUntilWrite = { rootPem, until: t + LEAVES_UNTIL_SLACK_MS, done };
     await done;
@@ -223,7 +259,7 @@ export class CertificateAuthority {
     if (this.opts.pluginCa !== undefined) throw caError('ROTATION_UNSUPPORTED', 'a plug-in CA rotates by replacing its cacerts files');
     return this.serial(async () => {
       const root = Issuer.createRoot({ trustDomain: this.opts.trustDomain, algorithm: this.opts.algorithm ?? 'ecdsa-p256', now: this.now() });
-      await this.commit(addPendingRoot(this.state, { certPem: root.certPem, keyPem: root.exportPrivateKeyPem() }));
+      await this.update((s) => addPendingRoot(s, { certPem: root.certPem, keyPem: root.exportPrivateKeyPem() }));
       try {
         await this.opts.sink.publish(this.bundle());
       } catch (err) {
@@ -233,7 +269,12 @@ export class CertificateAuthority {
       // Swap first: from this instant only the new root signs, so the old root's leaf maximum is final.
       const old = this.signer;
       this.signer = root;
-      await this.commit(activateRoot(this.state, this.state.roots.length - 1, this.now(), this.leafMax.get(old.certPem)));
+      try {
+        await this.update((s) => activateRoot(s, s.roots.findIndex((r) => r.certPem === root.certPem), this.now(), this.leafMax.get(old.certPem)));
+      } catch (err) {
+        this.syncSigner();
+        throw err;
+      }
       return this.bundle();
     });
   }
@@ -241,22 +282,53 @@ export class CertificateAuthority {
   /** Drops retired roots whose leaves have all expired; publishes the bundle if it changed. */
   async prune(): Promise<boolean> {
     const changed = await this.serial(async () => {
-      const next = pruneRoots(this.state, this.now());
-      if (next === this.state) return false;
-      await this.commit(next);
-      return true;
+      if (pruneRoots(this.state, this.now()) === this.state) return false;
+      // Another replica may have extended a root's life since this one read the state.
+      return this.update((s) => pruneRoots(s, this.now()));
     });
     if (changed) await this.publishBundle();
     return changed;
   }
 
   private async mutate(f: (s: CaState) => CaState): Promise<void> {
-    await this.serial(() => this.commit(f(this.state)));
+    await this.serial(() => this.update(f));
+  }
+
+  /**
+   * Applies `f` to the state and stores it. When another replica wrote first (CONFLICT), reloads
+   * and applies `f` again to what it wrote, a bounded number of times. Resolves false when `f`
+   * leaves the state as it is (nothing written).
+   */
+  private async update(f: (s: CaState) => CaState): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const next = f(this.state);
+        if (next === this.state) return false;
+        await this.commit(next);
+        return true;
+      } catch (err) {
+        if (!isConflict(err) || attempt >= WRITE_ATTEMPTS) throw err;
+        const stored = await this.opts.store.load();
+        if (stored === undefined) throw caError('CA_STATE_MISSING', 'the CA state disappeared from its store while writing it');
+        this.state = stored;
+      }
+    }
   }
 
   private async commit(next: CaState): Promise<void> {
     await this.opts.store.save(next);
+    this.adopt(next);
+  }
+
+  /** Takes `next` as the state; the signer follows its active root. */
+  private adopt(next: CaState): void {
     this.state = next;
+    this.syncSigner();
+  }
+
+  private syncSigner(): void {
+    if (this.opts.pluginCa !== undefined || this.state.roots[this.state.active]?.certPem === this.signer.certPem) return;
+    this.signer = issuerOf(this.state, this.state.active);
   }
 
   /** Runs state changes one at a time. */

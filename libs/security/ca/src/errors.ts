@@ -23,6 +23,8 @@ export const caErrorKinds = {
   ROTATION_UNSUPPORTED: 'FAILED_PRECONDITION',
   /** The new trust bundle could not be published, so the new root was not activated. */
   BUNDLE_PUBLISH_FAILED: 'UNAVAILABLE',
+  /** The persisted state is gone (e.g. its Secret was deleted) while this CA runs. */
+  CA_STATE_MISSING: 'FAILED_PRECONDITION',
 } as const satisfies Record<string, ErrorKind>;
 
 export type CaErrorCode = keyof typeof caErrorKinds;
