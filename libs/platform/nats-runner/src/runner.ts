@@ -208,6 +208,9 @@ export interface NatsClusterOptions {
  * store; `url` lists every node (what an app's AVIARY_NATS_URL takes). A node can be crashed
  * (`nodes[i].crash()`) and brought back with its store (`nodes[i].restart()`).
  */
+/** How many times a cluster on picked ports is started before its error is thrown. */
+const START_ATTEMPTS = 3;
+
 export class NatsCluster {
   private constructor(readonly nodes: readonly NatsServer[]) {}
 
@@ -216,6 +219,18 @@ export class NatsCluster {
   }
 
   static async start(opts: NatsClusterOptions = {}): Promise<NatsCluster> {
+    // Ports are picked free and then bound by nats-server: another process may take one in
+    // between (a busy machine running several suites). Picked ports get fresh ones and another try.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await NatsCluster.startOnce(opts);
+      } catch (err) {
+        if (opts.ports !== undefined || attempt >= START_ATTEMPTS) throw err;
+      }
+    }
+  }
+
+  private static async startOnce(opts: NatsClusterOptions): Promise<NatsCluster> {
     const size = opts.size ?? 3;
     const host = opts.host ?? '127.0.0.1';
     if (opts.storeDir !== undefined) for (let i = 0; i < size; i++) await mkdir(join(opts.storeDir, `node-${i}`), { recursive: true });
@@ -224,7 +239,7 @@ export class NatsCluster {
     // Stable names: a node restarted on the same store (or a launcher run again on its state
     // directory) is the same JetStream peer in the same cluster.
     const name = 'aviary';
-    const nodes = await Promise.all(
+    const started = await Promise.allSettled(
       routePorts.map((port, i) =>
         NatsServer.start({
           host,
@@ -237,6 +252,13 @@ export class NatsCluster {
         }),
       ),
     );
+    const nodes = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failed = started.find((r) => r.status === 'rejected');
+    if (failed !== undefined) {
+      // No node of a cluster that did not form is left running.
+      await Promise.all(nodes.map((n) => n.stop()));
+      throw failed.reason;
+    }
     const cluster = new NatsCluster(nodes);
     try {
       await cluster.healthy();
