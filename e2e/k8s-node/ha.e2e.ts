@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PEERS_TIMEOUT_MS, repoRoot } from '../k8s/cluster';
 import { helloSubsets, meshTools, requests, workloads } from './demo';
-import { buildImages, canRunNode, eventually, installAviary, isPodReady, ISTIO_SYSTEM, startNode, waitForInjector, type BuiltImage, type KubeNode } from './node';
+import { buildImages, canRunNode, eventually, installAviary, isPodReady, ISTIO_SYSTEM, startNode, stopNode, waitForInjector, type BuiltImage, type KubeNode } from './node';
 
 const NS = 'ha';
 const HELLO = `http://hello.${NS}.svc.cluster.local/`;
@@ -50,11 +50,7 @@ describe.skipIf(!canRunNode)('the HA values on a one-node Kubernetes: replicas k
     log(`helm install (HA values) -> control plane Ready in ${((Date.now() - t) / 1000).toFixed(1)} s`);
   }, PEERS_TIMEOUT_MS);
 
-  afterAll(async () => {
-    if (node === undefined) return;
-    const { audit } = await node.stop();
-    if (audit.code !== 0) throw new Error(`teardown left something behind:\n${audit.stderr}`);
-  }, 300_000);
+  afterAll(() => stopNode(node), 300_000);
 
   it('every replica Ready: 2 pilots, 2 citadels serving one root, 3 NATS nodes; the demo injected and answering', async () => {
     await allReady('pilot', 2);

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OpenSsl } from '@aviary/testing';
 import { PEERS_TIMEOUT_MS } from '../k8s/cluster';
 import { helloSubsets, meshTools, requests, workloads } from './demo';
-import { buildImages, canRunNode, eventually, installAviary, isPodReady, kubectlOk, startNode, waitForInjector, type BuiltImage, type KubeNode } from './node';
+import { buildImages, canRunNode, eventually, installAviary, isPodReady, kubectlOk, startNode, stopNode, waitForInjector, type BuiltImage, type KubeNode } from './node';
 
 const MESH = 'mesh';
 const PLAIN = 'plain';
@@ -60,11 +60,7 @@ describe.skipIf(!canRunNode)('the mesh on a one-node Kubernetes: injected pods c
     log(`helm install -> control plane Ready in ${((Date.now() - t) / 1000).toFixed(1)} s`);
   }, PEERS_TIMEOUT_MS);
 
-  afterAll(async () => {
-    if (node === undefined) return;
-    const { audit } = await node.stop();
-    if (audit.code !== 0) throw new Error(`teardown left something behind:\n${audit.stderr}`);
-  }, 300_000);
+  afterAll(() => stopNode(node), 300_000);
 
   const { kubectl, apply, pods, fromClient, agentAdmin } = meshTools(() => node, MESH);
 

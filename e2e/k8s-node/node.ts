@@ -139,6 +139,13 @@ function parseEnv(text: string): Record<string, string> {
   return env;
 }
 
+/** Tears a started node down (nothing if it never started) and fails when its audit found anything left behind. */
+export async function stopNode(node: KubeNode | undefined): Promise<void> {
+  if (node === undefined) return;
+  const { audit } = await node.stop();
+  if (audit.code !== 0) throw new Error(`teardown left something behind:\n${audit.stderr}`);
+}
+
 /** Polls `check` until it returns a value (not undefined) or the timeout passes, once a second. */
 export function eventually<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>): Promise<T> {
   return poll(what, check, timeoutMs, 1000);

@@ -203,14 +203,14 @@ export interface NatsClusterOptions {
   readonly storeDir?: string;
 }
 
+/** How many times a cluster on picked ports is started before its error is thrown. */
+const START_ATTEMPTS = 3;
+
 /**
  * A JetStream cluster of real nats-server processes on loopback ports, each with its own
  * store; `url` lists every node (what an app's AVIARY_NATS_URL takes). A node can be crashed
  * (`nodes[i].crash()`) and brought back with its store (`nodes[i].restart()`).
  */
-/** How many times a cluster on picked ports is started before its error is thrown. */
-const START_ATTEMPTS = 3;
-
 export class NatsCluster {
   private constructor(readonly nodes: readonly NatsServer[]) {}
 

@@ -269,10 +269,11 @@ describe('several citadel replicas on one store', () => {
   it('gives up after a bounded number of lost writes, with the CONFLICT', async () => {
     const shared = new SharedState();
     const view = shared.view();
-    const { ca } = await open({ store: { load: view.load, save: async () => Promise.reject(new AviaryError('CONFLICT', 'CA_STATE_WRITE_FAILED', 'always behind')) } as CaStateStore }).catch(() => ({ ca: undefined }));
+    // Reads the shared state, and every write loses to another replica.
+    const busy: CaStateStore = { load: view.load, save: async () => Promise.reject(new AviaryError('CONFLICT', 'CA_STATE_WRITE_FAILED', 'always behind')) };
+    const { ca } = await open({ store: busy }).catch(() => ({ ca: undefined }));
     expect(ca).toBeUndefined();
     const a = await open({ store: view });
-    const busy: CaStateStore = { load: view.load, save: async () => Promise.reject(new AviaryError('CONFLICT', 'CA_STATE_WRITE_FAILED', 'always behind')) };
     const b = await open({ store: busy, sink: new RecordingSink() }).catch(() => undefined);
     expect(b).toBeDefined();
     expect(await codeOf(b!.ca.rotate())).toBe('CA_STATE_WRITE_FAILED');
