@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# Builds (once) and caches istiod's binary, pilot-discovery, from the istio.io/istio Go module, for
-# the side-by-side benchmarks in tools/bench (docs/benchmarks.md "Aviary vs istiod"):
-#   go install -tags vtprotobuf,disable_pgv istio.io/istio/pilot/cmd/pilot-discovery@$ISTIO_VERSION
+# Builds (once) and caches Istio binaries from the istio.io/istio Go module:
+#   istiod's pilot-discovery, for the side-by-side benchmarks in tools/bench (docs/benchmarks.md
+#   "Aviary vs istiod"):
+#     go install -tags vtprotobuf,disable_pgv istio.io/istio/pilot/cmd/pilot-discovery@$ISTIO_VERSION
+#   istioctl (`ensure-istiod.sh --istioctl`), the reference for the validation and analyzer
+#   differential tests (`istioctl validate`, `istioctl analyze --use-kube=false`):
+#     go install -tags vtprotobuf,disable_pgv istio.io/istio/istioctl/cmd/istioctl@$ISTIO_VERSION
 # istio.io/istio publishes no semver tags on the Go module proxy; the pseudo-version below is the
 # newest one `go get` accepted on Go 1.26 here (Istio 1.31-dev, a master commit of 27 August 2026).
 # The tags are the ones istio's own Makefile builds with: vtprotobuf
 # selects the generated fast (un)marshalers, disable_pgv drops the protoc-gen-validate code.
 # Contract: idempotent; safe to call concurrently (flock); logs go to stderr; the ONLY line on
-# stdout is the absolute path of the binary (~/.cache/aviary-istio/<version>/bin/pilot-discovery).
-# Exit != 0 on failure. Cold build: ~6 min on 2 cores (niced).
+# stdout is the absolute path of the binary (~/.cache/aviary-istio/<version>/bin/<binary>).
+# Exit != 0 on failure. Cold build: pilot-discovery ~6-8 min on 2 cores (niced); istioctl ~1 min
+# more once pilot-discovery's dependencies are in the Go build cache.
 # `ensure-istiod.sh --module-dir` prints instead the directory of istio.io/istio at the same version
 # in the Go module cache (downloaded if absent), for its Helm charts (manifests/charts): the
 # benchmarks render istiod's own injection ConfigMap from them with helm.
@@ -25,9 +30,18 @@ ROOT="${CACHE_ROOT}/${VERSION}"
 BIN="${ROOT}/bin"
 NICE="${AVIARY_ISTIO_NICE:-10}"
 
+NAME=pilot-discovery
+PACKAGE=istio.io/istio/pilot/cmd/pilot-discovery
+MARKER="${ROOT}/.complete"
+if [[ "${1:-}" == "--istioctl" ]]; then
+  NAME=istioctl
+  PACKAGE=istio.io/istio/istioctl/cmd/istioctl
+  MARKER="${ROOT}/.complete-istioctl"
+fi
+
 log() { printf '[ensure-istiod] %s\n' "$*" >&2; }
 
-complete() { [[ -x "${BIN}/pilot-discovery" && -f "${ROOT}/.complete" ]]; }
+complete() { [[ -x "${BIN}/${NAME}" && -f "${MARKER}" ]]; }
 
 main() {
   if [[ "${1:-}" == "--module-dir" ]]; then
@@ -36,7 +50,7 @@ main() {
     exit 0
   fi
   if complete; then
-    printf '%s\n' "${BIN}/pilot-discovery"
+    printf '%s\n' "${BIN}/${NAME}"
     exit 0
   fi
   command -v go >/dev/null || { log "go is required (Go >= 1.26)"; exit 1; }
@@ -47,10 +61,10 @@ main() {
   command -v flock >/dev/null || { log "flock (util-linux) is required"; exit 1; }
   mkdir -p "${ROOT}"
   exec 9>"${ROOT}.lock"
-  log "building pilot-discovery ${ISTIO_VERSION} into ${ROOT} (cold: ~6 min on 2 cores; waits for any build already running)"
+  log "building ${NAME} ${ISTIO_VERSION} into ${ROOT} (cold: minutes on 2 cores; waits for any build already running)"
   flock 9
   if complete; then # another process finished the build while we waited
-    printf '%s\n' "${BIN}/pilot-discovery"
+    printf '%s\n' "${BIN}/${NAME}"
     exit 0
   fi
   mkdir -p "${BIN}"
@@ -58,18 +72,18 @@ main() {
   local tmp start end
   tmp="$(mktemp -d "${ROOT}/build.XXXX")"
   start=$(date +%s)
-  # istio.io/istio's go.mod has replace directives only for its own tools, none on this package's
+  # istio.io/istio's go.mod has replace directives only for its own tools, none on these packages'
   # dependency graph, so `go install pkg@version` builds it as released.
   nice -n "${NICE}" env GOBIN="${tmp}" go install -trimpath -tags "${TAGS}" \
     -ldflags "-s -w -X istio.io/istio/pkg/version.buildVersion=${ISTIO_VERSION}" \
-    "istio.io/istio/pilot/cmd/pilot-discovery@${ISTIO_VERSION}" >&2
+    "${PACKAGE}@${ISTIO_VERSION}" >&2
   end=$(date +%s)
-  mv -f "${tmp}/pilot-discovery" "${BIN}/pilot-discovery"
+  mv -f "${tmp}/${NAME}" "${BIN}/${NAME}"
   rm -rf "${tmp}"
-  printf 'build %ss\nsize %s\n' "$((end - start))" "$(stat -c %s "${BIN}/pilot-discovery")" >"${ROOT}/build-times.txt"
-  touch "${ROOT}/.complete"
+  printf '%s build %ss\n%s size %s\n' "${NAME}" "$((end - start))" "${NAME}" "$(stat -c %s "${BIN}/${NAME}")" >>"${ROOT}/build-times.txt"
+  touch "${MARKER}"
   log "built in $((end - start))s"
-  printf '%s\n' "${BIN}/pilot-discovery"
+  printf '%s\n' "${BIN}/${NAME}"
 }
 
 main "$@"
