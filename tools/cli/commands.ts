@@ -1,8 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { parseManifests } from '@aviary/manifests';
-import { analyze as analyzeManifests, isValidResource, validate as validateManifest } from '@aviary/mesh-validation';
-import { storedFrom } from '@aviary/mesh-api';
+import { analyzeManifests, validate as validateManifest } from '@aviary/mesh-validation';
 import type { ConfigOf } from '@aviary/config';
 import type { cliConfig } from './config';
 
@@ -119,18 +118,15 @@ export function validate(io: Io, opts: { file: string }): number {
   return errors === 0 ? 0 : 1;
 }
 
-export async function analyze(config: CliConfig, io: Io, opts: { file?: string }): Promise<number> {
-  let findings: Array<{ code: string; severity: string; message: string }>;
+export async function analyze(config: CliConfig, io: Io, opts: { file?: string; complete?: boolean }): Promise<number> {
+  let findings: Array<{ code: string; severity: string; message: string; resources?: string[] }>;
   if (opts.file !== undefined) {
     const parsed = parseManifests(readInput(opts.file));
     if (!parsed.ok) throw new Error(parsed.problems.map((p) => p.message).join('; '));
-    // Only valid resources are analyzed (the analyzers rely on validated specs); `aviary validate` names the rest.
-    const values = parsed.documents.map((d) => d.value);
-    const resources = values.filter(isValidResource).map((r) => storedFrom(r));
-    if (resources.length < values.length) io.err(`${values.length - resources.length} invalid document(s) skipped; run validate for details`);
-    findings = analyzeManifests(resources);
+    // Invalid documents give IST0106 and are left out of the cross-resource analysis.
+    findings = analyzeManifests(parsed.documents.map((d) => d.value), { complete: opts.complete === true });
   } else findings = ((await call(config, `${config.pilotUrl}/api/v1/analyze`)) as { findings: typeof findings }).findings;
-  for (const f of findings) io.out(`${f.code} [${f.severity}] ${f.message}`);
+  for (const f of findings) io.out(`${f.code} [${f.severity}] (${f.resources?.[0] ?? ''}) ${f.message}`);
   if (findings.length === 0) io.out('no findings');
   return findings.some((f) => f.severity === 'Error') ? 1 : 0;
 }

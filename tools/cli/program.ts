@@ -99,7 +99,8 @@ export function buildProgram(io: Io, loadConfig: ConfigLoader, report: (code: nu
     .command('analyze')
     .description("cross-resource findings (offline for a file, else pilot's)")
     .option('-f, --file <file>', fileHelp)
-    .action(async (o: { file?: string }) => done(await run.analyze(config(), io, o)));
+    .option('--complete', 'the file holds every Service, Pod and Namespace: also report hosts, selectors and namespaces nothing in it provides')
+    .action(async (o: { file?: string; complete?: boolean }) => done(await run.analyze(config(), io, o)));
   program
     .command('proxies')
     .description('proxies connected to pilot and their ACK/NACK state')

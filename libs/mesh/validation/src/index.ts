@@ -1,6 +1,7 @@
 export { validate, isValidResource } from './validate';
 export type { Finding, ValidationResult } from './finding';
 export { analyze } from './analyze/analyze';
+export { analyzeManifests } from './analyze/manifests';
 export { codes as analysisCodes } from './analyze/model';
 export type { AnalysisFinding, AnalyzeOptions, Severity } from './analyze/model';
 export { validateMeshConfig } from './rules/mesh-config';

@@ -10,6 +10,9 @@ import {
   analyzeSidecars,
 } from './policy';
 import { analyzeConflictingHosts, analyzeDestinations, analyzeGatewayRefs, analyzeUnreachableRules } from './routing';
+import { analyzeAnnotations } from './annotations';
+import { analyzePortNames, analyzeServiceEntryAddresses } from './services';
+import { analyzeWorkloadRefs } from './workloads';
 
 const analyzers = [
   analyzeGatewayRefs,
@@ -23,6 +26,10 @@ const analyzers = [
   analyzeConflictingGateways,
   analyzeSidecars,
   analyzeRateLimitTargets,
+  analyzeServiceEntryAddresses,
+  analyzePortNames,
+  analyzeAnnotations,
+  analyzeWorkloadRefs,
 ];
 
 /**

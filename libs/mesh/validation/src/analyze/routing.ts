@@ -31,17 +31,15 @@ export function analyzeGatewayRefs(s: Snapshot, out: Findings): void {
       const id = gatewayRef(ref, ns(vs));
       if (id === 'mesh') continue;
       const gw = gateways.get(id);
-      if (gw === undefined) {
-        out.add('ReferencedResourceNotFound', `Referenced gateway not found: ${JSON.stringify(ref)}`, [key], path);
-        continue;
-      }
+      if (gw === undefined) out.add('ReferencedResourceNotFound', `Referenced gateway not found: ${JSON.stringify(ref)}`, [key], path);
       if (!path.startsWith('spec.gateways')) continue;
-      const missing = (vs.spec.hosts ?? []).filter((host) => !gatewayServes(gw, s.fqdn(host, ns(vs)), ns(vs)));
-      if (missing.length > 0) {
+      // As Istio: a missing gateway serves no host, so it is reported here too.
+      const hosts = vs.spec.hosts ?? [];
+      if (gw === undefined || !hosts.some((host) => gatewayServes(gw, s.fqdn(host, ns(vs)), ns(vs)))) {
         out.add(
           'VirtualServiceHostNotFoundInGateway',
-          `one or more host [${missing.join(' ')}] defined in VirtualService ${ns(vs)}/${vs.metadata.name} not found in Gateway ${id}.`,
-          [key, resourceKey(gw)],
+          `one or more host [${hosts.join(' ')}] defined in VirtualService ${ns(vs)}/${vs.metadata.name} not found in Gateway ${id}.`,
+          gw === undefined ? [key] : [key, resourceKey(gw)],
           path,
         );
       }
@@ -71,13 +69,14 @@ export function analyzeDestinations(s: Snapshot, out: Findings): void {
   for (const vs of s.of('VirtualService')) {
     for (const { host, subset, path } of destinations(vs)) {
       const fqdn = s.fqdn(host, ns(vs));
+      const what = path.includes('.mirror') ? 'mirror' : 'host';
       if (s.hostExists(fqdn) === false) {
-        out.add('ReferencedResourceNotFound', `Referenced host not found: ${JSON.stringify(host)}`, [resourceKey(vs)], `${path}.host`);
+        out.add('ReferencedResourceNotFound', `Referenced ${what === 'mirror' ? 'mirror host' : 'host'} not found: ${JSON.stringify(host)}`, [resourceKey(vs)], `${path}.host`);
       }
       if (subset === undefined) continue;
       const defined = [...subsets.entries()].some(([h, set]) => set.has(subset) && (h === fqdn || (h.startsWith('*') && hostsOverlap(h, fqdn))));
       if (!defined) {
-        out.add('ReferencedResourceNotFound', `Referenced host+subset in destinationrule not found: ${JSON.stringify(`${host}+${subset}`)}`, [resourceKey(vs)], `${path}.subset`);
+        out.add('ReferencedResourceNotFound', `Referenced ${what}+subset in destinationrule not found: ${JSON.stringify(`${host}+${subset}`)}`, [resourceKey(vs)], `${path}.subset`);
       }
     }
   }
