@@ -119,12 +119,23 @@ spec:
         resources: ['VirtualService/bookinfo/a', 'VirtualService/bookinfo/b'],
         path: 'spec.hosts',
       },
+      {
+        code: 'IST0109',
+        severity: 'Error',
+        message:
+          'The VirtualServices bookinfo/a,bookinfo/b associated with gateway bookinfo/bookinfo-gateway define the same host bookinfo.example.com which can lead to undefined behavior. This can be fixed by merging the conflicting VirtualServices into a single resource.',
+        resources: ['VirtualService/bookinfo/b', 'VirtualService/bookinfo/a'],
+        path: 'spec.hosts',
+      },
     ]);
   });
 
   it('IST0109: on the mesh gateway too (short names resolve to the same FQDN)', () => {
     const resources = docs(`${reviewsDr}---${vsTo('reviews-a', 'v1')}---${vsTo('reviews-b', 'v2')}`);
-    expect(analyze(resources).map((f) => [f.code, f.resources])).toEqual([['IST0109', ['VirtualService/bookinfo/reviews-a', 'VirtualService/bookinfo/reviews-b']]]);
+    expect(analyze(resources).map((f) => [f.code, f.resources])).toEqual([
+      ['IST0109', ['VirtualService/bookinfo/reviews-a', 'VirtualService/bookinfo/reviews-b']],
+      ['IST0109', ['VirtualService/bookinfo/reviews-b', 'VirtualService/bookinfo/reviews-a']],
+    ]);
   });
 
   it('IST0132: a VirtualService host the bound Gateway does not serve', () => {
@@ -225,6 +236,13 @@ spec:
         resources: ['Gateway/bookinfo/bookinfo-gateway', 'Gateway/bookinfo/shop-gateway'],
         path: 'spec.servers',
       },
+      {
+        code: 'IST0145',
+        severity: 'Error',
+        message: 'Conflict with gateways bookinfo/bookinfo-gateway (workload selector istio=ingressgateway, port 80, hosts bookinfo.example.com).',
+        resources: ['Gateway/bookinfo/shop-gateway', 'Gateway/bookinfo/bookinfo-gateway'],
+        path: 'spec.servers',
+      },
     ]);
   });
 
@@ -242,6 +260,12 @@ spec:
         severity: 'Error',
         message: 'The Sidecars [a b] in namespace "prod" have no workload selector, which can lead to undefined behavior.',
         resources: ['Sidecar/prod/a', 'Sidecar/prod/b'],
+      },
+      {
+        code: 'IST0111',
+        severity: 'Error',
+        message: 'The Sidecars [a b] in namespace "prod" have no workload selector, which can lead to undefined behavior.',
+        resources: ['Sidecar/prod/b', 'Sidecar/prod/a'],
       },
     ]);
   });

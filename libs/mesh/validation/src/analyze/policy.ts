@@ -115,12 +115,15 @@ export function analyzeConflictingGateways(s: Snapshot, out: Findings): void {
           const overlap = sa.hosts.filter((ha) => sb.hosts.some((hb) => hostsOverlap(hostPart(ha), hostPart(hb))));
           if (overlap.length === 0) continue;
           const selector = Object.entries(ga.spec.selector ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
-          out.add(
-            'ConflictingGateways',
-            `Conflict with gateways ${ns(gb)}/${gb.metadata.name} (workload selector ${selector}, port ${sa.port.number}, hosts ${overlap.join(',')}).`,
-            [resourceKey(ga), resourceKey(gb)],
-            'spec.servers',
-          );
+          // Reported on both gateways (as Istio), each naming the other.
+          for (const [self, other] of [[ga, gb], [gb, ga]] as const) {
+            out.add(
+              'ConflictingGateways',
+              `Conflict with gateways ${ns(other)}/${other.metadata.name} (workload selector ${selector}, port ${sa.port.number}, hosts ${overlap.join(',')}).`,
+              [resourceKey(self), resourceKey(other)],
+              'spec.servers',
+            );
+          }
         }
       }
     }
@@ -142,7 +145,10 @@ export function analyzeSidecars(s: Snapshot, out: Findings): void {
   for (const [namespace, keys] of byNs) {
     if (keys.length < 2) continue;
     const names = keys.map((k) => k.split('/')[2]).join(' ');
-    out.add('MultipleSidecarsWithoutWorkloadSelectors', `The Sidecars [${names}] in namespace ${JSON.stringify(namespace)} have no workload selector, which can lead to undefined behavior.`, keys);
+    // One finding per Sidecar involved (as Istio).
+    for (const key of keys) {
+      out.add('MultipleSidecarsWithoutWorkloadSelectors', `The Sidecars [${names}] in namespace ${JSON.stringify(namespace)} have no workload selector, which can lead to undefined behavior.`, [key, ...keys.filter((k) => k !== key)]);
+    }
   }
 }
 

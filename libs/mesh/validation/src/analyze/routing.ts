@@ -112,12 +112,15 @@ export function analyzeConflictingHosts(s: Snapshot, out: Findings): void {
     const [gw, host] = k.split('\u0000') as [string, string];
     const names = list.map((v) => `${ns(v)}/${v.metadata.name}`).join(',');
     const where = gw === 'mesh' ? 'mesh gateway' : `gateway ${gw}`;
-    out.add(
-      'ConflictingMeshGatewayVirtualServiceHosts',
-      `The VirtualServices ${names} associated with ${where} define the same host ${host} which can lead to undefined behavior. This can be fixed by merging the conflicting VirtualServices into a single resource.`,
-      list.map(resourceKey),
-      'spec.hosts',
-    );
+    // One finding per VirtualService involved (as Istio), each naming the others.
+    for (const vs of list) {
+      out.add(
+        'ConflictingMeshGatewayVirtualServiceHosts',
+        `The VirtualServices ${names} associated with ${where} define the same host ${host} which can lead to undefined behavior. This can be fixed by merging the conflicting VirtualServices into a single resource.`,
+        [resourceKey(vs), ...list.filter((o) => o !== vs).map(resourceKey)],
+        'spec.hosts',
+      );
+    }
   }
 }
 
