@@ -6,6 +6,11 @@
 #   istioctl (`ensure-istiod.sh --istioctl`), the reference for the validation and analyzer
 #   differential tests (`istioctl validate`, `istioctl analyze --use-kube=false`):
 #     go install -tags vtprotobuf,disable_pgv istio.io/istio/istioctl/cmd/istioctl@$ISTIO_VERSION
+#   istio-analyze-files (`ensure-istiod.sh --analyzer`), Istio's analyzers over files with the
+#   Kubernetes runtime kinds kept (Services, Pods, Namespaces; istioctl drops them from files): the
+#   reference for the analyzer differential test. Its source is tools/istio/analyze-files/main.go,
+#   built in a module that requires istio.io/istio@$ISTIO_VERSION (istio's own go.sum pins the
+#   dependencies); rebuilt whenever main.go changes.
 # istio.io/istio publishes no semver tags on the Go module proxy; the pseudo-version below is the
 # newest one `go get` accepted on Go 1.26 here (Istio 1.31-dev, a master commit of 27 August 2026).
 # The tags are the ones istio's own Makefile builds with: vtprotobuf
@@ -38,10 +43,31 @@ if [[ "${1:-}" == "--istioctl" ]]; then
   PACKAGE=istio.io/istio/istioctl/cmd/istioctl
   MARKER="${ROOT}/.complete-istioctl"
 fi
+ANALYZER_SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/analyze-files/main.go"
+if [[ "${1:-}" == "--analyzer" ]]; then
+  NAME=istio-analyze-files
+  MARKER="${ROOT}/.complete-analyzer-$(sha256sum "${ANALYZER_SRC}" | cut -c1-16)"
+fi
 
 log() { printf '[ensure-istiod] %s\n' "$*" >&2; }
 
 complete() { [[ -x "${BIN}/${NAME}" && -f "${MARKER}" ]]; }
+
+# Builds tools/istio/analyze-files into $1: a throwaway module requiring istio.io/istio at the pinned
+# version, with istio's go.sum (so every dependency resolves to the version istio itself builds with).
+build_analyzer() {
+  local out="$1" src istio_dir
+  src="${out}/src"
+  mkdir -p "${src}"
+  istio_dir="$(GOFLAGS=-mod=mod go mod download -json "istio.io/istio@${ISTIO_VERSION}" |
+    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')"
+  cp "${ANALYZER_SRC}" "${src}/main.go"
+  cp "${istio_dir}/go.sum" "${src}/go.sum"
+  chmod u+w "${src}/go.sum"
+  printf 'module aviary.local/istio-analyze-files\n\ngo 1.26\n\nrequire istio.io/istio %s\n' "${ISTIO_VERSION}" >"${src}/go.mod"
+  (cd "${src}" && nice -n "${NICE}" env GOFLAGS="-mod=mod -buildvcs=false" go build -trimpath -tags "${TAGS}" -ldflags "-s -w" \
+    -o "${out}/${NAME}" . >&2)
+}
 
 main() {
   if [[ "${1:-}" == "--module-dir" ]]; then
@@ -72,11 +98,15 @@ main() {
   local tmp start end
   tmp="$(mktemp -d "${ROOT}/build.XXXX")"
   start=$(date +%s)
-  # istio.io/istio's go.mod has replace directives only for its own tools, none on these packages'
-  # dependency graph, so `go install pkg@version` builds it as released.
-  nice -n "${NICE}" env GOBIN="${tmp}" go install -trimpath -tags "${TAGS}" \
-    -ldflags "-s -w -X istio.io/istio/pkg/version.buildVersion=${ISTIO_VERSION}" \
-    "${PACKAGE}@${ISTIO_VERSION}" >&2
+  if [[ "${NAME}" == istio-analyze-files ]]; then
+    build_analyzer "${tmp}"
+  else
+    # istio.io/istio's go.mod has replace directives only for its own tools, none on these packages'
+    # dependency graph, so `go install pkg@version` builds it as released.
+    nice -n "${NICE}" env GOBIN="${tmp}" go install -trimpath -tags "${TAGS}" \
+      -ldflags "-s -w -X istio.io/istio/pkg/version.buildVersion=${ISTIO_VERSION}" \
+      "${PACKAGE}@${ISTIO_VERSION}" >&2
+  fi
   end=$(date +%s)
   mv -f "${tmp}/${NAME}" "${BIN}/${NAME}"
   rm -rf "${tmp}"

@@ -55,13 +55,13 @@ describe('analyze', () => {
     ]);
   });
 
-  it('IST0101: a DestinationRule (and a route) for a host nobody provides, when knownHosts is given', () => {
+  it('IST0174 / IST0101: a DestinationRule (and a route) for a host nobody provides, when knownHosts is given', () => {
     const resources = docs(`${reviewsDr}---${vsTo('reviews', 'v1')}`);
     expect(analyze(resources, { knownHosts: ['reviews.bookinfo.svc.cluster.local'] })).toEqual([]);
     const findings = analyze(resources, { knownHosts: ['ratings.bookinfo.svc.cluster.local'] });
     expect(findings.map((f) => [f.code, f.resources[0], f.path, f.message])).toEqual([
-      ['IST0101', 'DestinationRule/bookinfo/reviews', 'spec.host', 'Referenced host not found: "reviews"'],
       ['IST0101', 'VirtualService/bookinfo/reviews', 'spec.http[0].route[0].destination.host', 'Referenced host not found: "reviews"'],
+      ['IST0174', 'DestinationRule/bookinfo/reviews', 'spec.host', 'The host reviews defined in the DestinationRule does not match any services in the mesh.'],
     ]);
   });
 

@@ -57,6 +57,7 @@ export const codes = {
   ConflictingGateways: { code: 'IST0145', severity: 'Error' },
   ExternalNameServiceTypeInvalidPortName: { code: 'IST0150', severity: 'Warning' },
   GatewayPortNotDefinedOnService: { code: 'IST0162', severity: 'Warning' },
+  UnknownDestinationRuleHost: { code: 'IST0174', severity: 'Warning' },
   /** Aviary: a subset name defined by more than one DestinationRule (or twice in one) for a host. */
   DuplicateSubset: { code: 'AVI0101', severity: 'Error' },
 } as const satisfies Record<string, { code: string; severity: Severity }>;

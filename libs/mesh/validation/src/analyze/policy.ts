@@ -1,14 +1,14 @@
 import { resourceKey, type ClientTLSSettings } from '@aviary/mesh-api';
-import { canonical, hostsOverlap, ns, type Findings, type Of, type Snapshot } from './model';
+import { canonical, ns, selectorString, type Findings, type Of, type Snapshot } from './model';
 
 type DestinationRule = Of<'DestinationRule'>;
 type PeerAuthentication = Of<'PeerAuthentication'>;
 
-/** IST0101 (host): a DestinationRule for a host that no ServiceEntry or known service provides. */
+/** IST0174: a DestinationRule for a host that no ServiceEntry or known service provides. */
 export function analyzeDestinationRuleHosts(s: Snapshot, out: Findings): void {
   for (const dr of s.of('DestinationRule')) {
     if (s.hostExists(s.fqdn(dr.spec.host, ns(dr))) === false) {
-      out.add('ReferencedResourceNotFound', `Referenced host not found: ${JSON.stringify(dr.spec.host)}`, [resourceKey(dr)], 'spec.host');
+      out.add('UnknownDestinationRuleHost', `The host ${dr.spec.host} defined in the DestinationRule does not match any services in the mesh.`, [resourceKey(dr)], 'spec.host');
     }
   }
 }
@@ -101,7 +101,11 @@ export function analyzeServerCertVerification(s: Snapshot, out: Findings): void 
   }
 }
 
-/** IST0145: gateways with the same selector serving overlapping hosts on the same port. */
+/**
+ * IST0145: gateways with the same selector with a server on the same port and bind naming the
+ * same host (as written: as Istio, `*.example.com` and `api.example.com` do not conflict, the
+ * more specific one wins). Reported on each gateway, naming the other.
+ */
 export function analyzeConflictingGateways(s: Snapshot, out: Findings): void {
   const gws = s.of('Gateway');
   for (let a = 0; a < gws.length; a++) {
@@ -109,17 +113,15 @@ export function analyzeConflictingGateways(s: Snapshot, out: Findings): void {
       const ga = gws[a]!;
       const gb = gws[b]!;
       if (canonical(ga.spec.selector ?? {}) !== canonical(gb.spec.selector ?? {})) continue;
+      const selector = selectorString(ga.spec.selector ?? {});
       for (const sa of ga.spec.servers ?? []) {
         for (const sb of gb.spec.servers ?? []) {
-          if (sa.port.number !== sb.port.number) continue;
-          const overlap = sa.hosts.filter((ha) => sb.hosts.some((hb) => hostsOverlap(hostPart(ha), hostPart(hb))));
-          if (overlap.length === 0) continue;
-          const selector = Object.entries(ga.spec.selector ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
-          // Reported on both gateways (as Istio), each naming the other.
-          for (const [self, other] of [[ga, gb], [gb, ga]] as const) {
+          if (sa.port.number !== sb.port.number || (sa.bind ?? '') !== (sb.bind ?? '')) continue;
+          if (!sa.hosts.some((h) => sb.hosts.includes(h))) continue;
+          for (const [self, server, other] of [[ga, sa, gb], [gb, sb, ga]] as const) {
             out.add(
               'ConflictingGateways',
-              `Conflict with gateways ${ns(other)}/${other.metadata.name} (workload selector ${selector}, port ${sa.port.number}, hosts ${overlap.join(',')}).`,
+              `Conflict with gateways ${ns(other)}/${other.metadata.name} (workload selector ${selector}, port ${server.port.number}, hosts ${server.hosts.join(',')}).`,
               [resourceKey(self), resourceKey(other)],
               'spec.servers',
             );
@@ -128,11 +130,6 @@ export function analyzeConflictingGateways(s: Snapshot, out: Findings): void {
       }
     }
   }
-}
-
-function hostPart(h: string): string {
-  const i = h.indexOf('/');
-  return i < 0 ? h : h.slice(i + 1);
 }
 
 /** IST0111: more than one Sidecar without workloadSelector in a namespace. */
