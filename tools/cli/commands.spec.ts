@@ -56,6 +56,36 @@ describe('aviary CLI, offline', () => {
     expect(c.out.join('\n')).toContain('IST0101');
   });
 
+  it('analyzes files with their workloads: --complete adds the checks that need every Service and Pod', async () => {
+    const text = `${vs([80, 20])}---
+apiVersion: v1
+kind: Service
+metadata: {name: reviews}
+spec:
+  selector: {app: reviews}
+  ports: [{name: web, port: 9080}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews}
+spec:
+  host: reviews
+  subsets: [{name: ""}]
+`;
+    const path = file('complete.yaml', text);
+    const partial = capture();
+    expect(await runCommand(['analyze', '-f', path], config(), partial.io)).toBe(1);
+    expect(partial.out.map((l) => l.split(' ')[0])).toEqual(['IST0106', 'IST0101', 'IST0101', 'IST0118']);
+    expect(partial.out[0]).toMatch(/^IST0106 \[Error\] \(DestinationRule\/default\/reviews\) Schema validation error: spec\.subsets\[0\]\.name: /);
+    const complete = capture();
+    expect(await runCommand(['analyze', '-f', path, '--complete'], config(), complete.io)).toBe(1);
+    // The Service provides the host: no host finding; the subsets are still undefined.
+    expect(complete.out.map((l) => l.split(' ')[0])).toEqual(['IST0106', 'IST0101', 'IST0101', 'IST0118']);
+    const missing = capture();
+    expect(await runCommand(['analyze', '-f', file('missing.yaml', vs([80, 20])), '--complete'], config(), missing.io)).toBe(1);
+    expect(missing.out.filter((l) => l.includes('Referenced host not found'))).toHaveLength(2);
+  });
+
   it('explains an unknown command', async () => {
     const c = capture();
     expect(await runCommand(['frobnicate'], config(), c.io)).toBe(2);
