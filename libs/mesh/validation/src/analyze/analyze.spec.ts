@@ -199,7 +199,7 @@ spec:
       ['IST0128', 'Warning', 'spec.trafficPolicy.tls'],
       ['IST0129', 'Warning', 'spec.trafficPolicy.portLevelSettings[0].tls'],
     ]);
-    expect(findings[0]!.message).toBe('DestinationRule external in namespace egress has TLS mode set to SIMPLE but no caCertificates are set to validate server identity for host: api.example.com');
+    expect(findings[0]!.message).toBe('DestinationRule egress/external in namespace egress has TLS mode set to SIMPLE but no caCertificates are set to validate server identity for host: api.example.com');
   });
 
   it('IST0130 / IST0131: rules after a catch-all, and duplicate matches', () => {

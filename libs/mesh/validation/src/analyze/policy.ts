@@ -73,27 +73,31 @@ export function analyzeMtlsConflicts(s: Snapshot, out: Findings): void {
   }
 }
 
-function unverified(tls: ClientTLSSettings | undefined): boolean {
-  return (tls?.mode === 'SIMPLE' || tls?.mode === 'MUTUAL') && tls.caCertificates === undefined && tls.credentialName === undefined && tls.insecureSkipVerify !== true;
+/**
+ * As Istio: SIMPLE or MUTUAL without caCertificates, unless a credentialName supplies the CA to a
+ * workload-scoped rule. `insecureSkipVerify: true` is still reported: the server is not verified.
+ */
+function unverified(tls: ClientTLSSettings | undefined, scoped: boolean): boolean {
+  return (tls?.mode === 'SIMPLE' || tls?.mode === 'MUTUAL') && (tls.caCertificates ?? '') === '' && !(tls.credentialName !== undefined && scoped);
 }
 
 /** IST0128 / IST0129: SIMPLE or MUTUAL TLS to a host without a CA to verify its certificate. */
 export function analyzeServerCertVerification(s: Snapshot, out: Findings): void {
   for (const dr of s.of('DestinationRule')) {
     const tp = dr.spec.trafficPolicy;
-    if (unverified(tp?.tls)) {
+    if (unverified(tp?.tls, dr.spec.workloadSelector !== undefined)) {
       out.add(
         'NoServerCertificateVerificationDestinationLevel',
-        `DestinationRule ${dr.metadata.name} in namespace ${ns(dr)} has TLS mode set to ${tp!.tls!.mode} but no caCertificates are set to validate server identity for host: ${dr.spec.host}`,
+        `DestinationRule ${ns(dr)}/${dr.metadata.name} in namespace ${ns(dr)} has TLS mode set to ${tp!.tls!.mode} but no caCertificates are set to validate server identity for host: ${dr.spec.host}`,
         [resourceKey(dr)],
         'spec.trafficPolicy.tls',
       );
     }
     (tp?.portLevelSettings ?? []).forEach((pl, i) => {
-      if (!unverified(pl.tls)) return;
+      if (!unverified(pl.tls, dr.spec.workloadSelector !== undefined)) return;
       out.add(
         'NoServerCertificateVerificationPortLevel',
-        `DestinationRule ${dr.metadata.name} in namespace ${ns(dr)} has TLS mode set to ${pl.tls!.mode} but no caCertificates are set to validate server identity for host: ${dr.spec.host} at port ${pl.port?.number ?? ''}`,
+        `DestinationRule ${ns(dr)}/${dr.metadata.name} in namespace ${ns(dr)} has TLS mode set to ${pl.tls!.mode} but no caCertificates are set to validate server identity for host: ${dr.spec.host} at port ${pl.port?.number ?? ''}`,
         [resourceKey(dr)],
         `spec.trafficPolicy.portLevelSettings[${i}].tls`,
       );
