@@ -219,10 +219,54 @@ spec:
   - route: [{ destination: { host: reviews, subset: v2 } }]
 `),
     );
+    // As istioctl reports the same VirtualService (match names do not make matches differ).
     expect(findings.map((f) => [f.code, f.severity, f.path, f.message])).toEqual([
+      ['IST0130', 'Warning', 'spec.http[1]', 'VirtualService rule #1 not used (all matches used by prior rules).'],
       ['IST0130', 'Warning', 'spec.http[3]', 'VirtualService rule #3 not used (only the last rule can have no matches).'],
-      ['IST0131', 'Info', 'spec.http[1].match[0]', 'VirtualService rule #1 match #0 is not used (duplicate/overlapping match in rule #0).'],
+      ['IST0131', 'Info', 'spec.http[1].match[0]', 'VirtualService rule #1 match "again" is not used (duplicate/overlapping match in rule #0).'],
     ]);
+  });
+
+  it('IST0130 / IST0131: rules named by their name; every match after a rule without matches; prefixes an earlier prefix covers', () => {
+    const vs = (http: string) =>
+      analyze(
+        docs(`${reviewsDr}---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: reviews, namespace: bookinfo }
+spec:
+  hosts: [reviews]
+  http:
+${http}`),
+      ).map((f) => [f.path, f.message]);
+    expect(
+      vs(`  - route: [{ destination: { host: reviews, subset: v1 } }]
+  - name: late
+    match: [{ uri: { prefix: /late } }, { uri: { prefix: /later } }]
+    route: [{ destination: { host: reviews, subset: v2 } }]
+`),
+    ).toEqual([
+      ['spec.http[1].match[0]', 'VirtualService rule "late" not used (route without matches defined before).'],
+      ['spec.http[1].match[1]', 'VirtualService rule "late" not used (route without matches defined before).'],
+    ]);
+    expect(
+      vs(`  - name: all
+    match: [{ uri: { prefix: / } }]
+    route: [{ destination: { host: reviews, subset: v1 } }]
+  - match: [{ uri: { prefix: /api } }]
+    route: [{ destination: { host: reviews, subset: v2 } }]
+`),
+    ).toEqual([['spec.http[1].match[0]', 'VirtualService rule #1 match #0 of prefix /api is not used (duplicate/overlapping match in rule #0 of prefix / on "all").']]);
+    // A header condition on the later match only: not covered (Istio compares the same keys).
+    expect(
+      vs(`  - match: [{ uri: { prefix: /api } }]
+    route: [{ destination: { host: reviews, subset: v1 } }]
+  - match: [{ uri: { prefix: /api/v2 }, headers: { x-canary: { exact: "1" } } }]
+    route: [{ destination: { host: reviews, subset: v2 } }]
+  - match: [{ uri: { prefix: /api/v1 } }]
+    route: [{ destination: { host: reviews, subset: v2 } }]
+`),
+    ).toEqual([['spec.http[2].match[0]', 'VirtualService rule #2 match #0 of prefix /api/v1 is not used (duplicate/overlapping match in rule #0 of prefix /api on #0).']]);
   });
 
   it('IST0145: gateways with one selector serving one host on one port', () => {

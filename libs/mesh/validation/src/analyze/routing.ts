@@ -124,34 +124,113 @@ export function analyzeConflictingHosts(s: Snapshot, out: Findings): void {
   }
 }
 
-/** IST0130 (a rule after a catch-all), IST0131 (a match identical to an earlier one). */
+/** Istio's names for rules and matches in IST0130 / IST0131: the quoted `name`, else `#index`. */
+function ruleName(r: { name?: string }, i: number): string {
+  return r.name !== undefined && r.name !== '' ? JSON.stringify(r.name) : `#${i}`;
+}
+
+/**
+ * IST0130 / IST0131 over HTTP rules, as Istio's validation reports them: a rule without matches
+ * after another one ("only the last rule can have no matches"), each match of a rule after one
+ * ("route without matches defined before"), a match identical (names aside) to an earlier rule's
+ * (IST0131), a rule whose every match is such a duplicate ("all matches used by prior rules"), and
+ * a URI-prefix match that an earlier prefix match covers (IST0131, see `covers`).
+ */
 export function analyzeUnreachableRules(s: Snapshot, out: Findings): void {
   for (const vs of s.of('VirtualService')) {
+    const key = resourceKey(vs);
     const http = vs.spec.http ?? [];
+    const unreachable = (i: number, reason: string, path: string) =>
+      out.add('VirtualServiceUnreachableRule', `VirtualService rule ${ruleName(http[i]!, i)} not used (${reason}).`, [key], path);
+    const ineffective = (i: number, match: string, earlier: string, path: string) =>
+      out.add('VirtualServiceIneffectiveMatch', `VirtualService rule ${ruleName(http[i]!, i)} match ${match} is not used (duplicate/overlapping match in rule ${earlier}).`, [key], path);
     const seen = new Map<string, number>();
-    let catchAll: number | undefined;
+    const prefixed: PrefixMatch[] = [];
+    let emptyMatch: number | undefined;
     http.forEach((h, i) => {
-      if (catchAll !== undefined) {
-        out.add('VirtualServiceUnreachableRule', `VirtualService rule #${i} not used (only the last rule can have no matches).`, [resourceKey(vs)], `spec.http[${i}]`);
+      const matches = h.match ?? [];
+      if (matches.length === 0) {
+        if (emptyMatch !== undefined) unreachable(i, 'only the last rule can have no matches', `spec.http[${i}]`);
+        emptyMatch = i;
         return;
       }
-      const matches = h.match ?? [];
-      if (matches.length === 0 || matches.some((m) => isCatchAll(m))) catchAll = i;
+      let duplicates = 0;
       matches.forEach((m, j) => {
+        const path = `spec.http[${i}].match[${j}]`;
+        if (emptyMatch !== undefined) return unreachable(i, 'route without matches defined before', path);
         const { name: _name, ...rest } = m;
         const c = canonical(rest);
         const prev = seen.get(c);
-        if (prev !== undefined && prev !== i) {
-          out.add('VirtualServiceIneffectiveMatch', `VirtualService rule #${i} match #${j} is not used (duplicate/overlapping match in rule #${prev}).`, [resourceKey(vs)], `spec.http[${i}].match[${j}]`);
-        } else seen.set(c, i);
+        if (prev !== undefined) {
+          duplicates++;
+          return ineffective(i, ruleName(m, j), ruleName(http[prev]!, prev), path);
+        }
+        seen.set(c, i);
+        const pm = prefixMatch(m, i, ruleName(h, i), ruleName(m, j), path);
+        if (pm !== undefined) prefixed.push(pm);
       });
+      if (duplicates === matches.length) unreachable(i, 'all matches used by prior rules', `spec.http[${i}]`);
+    });
+    prefixed.forEach((a, x) => {
+      for (const b of prefixed.slice(x + 1)) {
+        if (b.prefix === a.prefix || !covers(a, b)) continue;
+        ineffective(b.rule, `${b.matchName} of prefix ${b.prefix}`, `${a.matchName} of prefix ${a.prefix} on ${a.ruleName}`, b.path);
+      }
     });
   }
 }
 
-function isCatchAll(m: Record<string, unknown>): boolean {
-  const keys = Object.keys(m).filter((k) => k !== 'name' && m[k] !== undefined);
-  if (keys.length === 0) return true;
-  const uri = m['uri'] as { prefix?: string; regex?: string } | undefined;
-  return keys.length === 1 && keys[0] === 'uri' && (uri?.prefix === '/' || uri?.regex === '.*');
+/** A URI-prefix match reduced to what Istio compares for overlaps (`exact:v` / `prefix:v` strings). */
+interface PrefixMatch {
+  rule: number;
+  ruleName: string;
+  matchName: string;
+  path: string;
+  prefix: string;
+  port: number;
+  method: string;
+  authority: string;
+  headers: Map<string, string>;
+  queryParams: Map<string, string>;
+  withoutHeaders: Map<string, string>;
+}
+
+type StringMatch = { exact?: string; prefix?: string } | undefined;
+
+function exactOrPrefix(m: StringMatch): string {
+  if (m?.exact !== undefined && m.exact !== '') return `exact:${m.exact}`;
+  if (m?.prefix !== undefined && m.prefix !== '') return `prefix:${m.prefix}`;
+  return '';
+}
+
+function prefixMatch(m: Record<string, unknown>, rule: number, ruleName: string, matchName: string, path: string): PrefixMatch | undefined {
+  const prefix = (m['uri'] as StringMatch)?.prefix;
+  if (prefix === undefined || prefix === '') return undefined;
+  const map = (v: unknown) => new Map(Object.entries((v ?? {}) as Record<string, StringMatch>).map(([k, sm]) => [k, exactOrPrefix(sm)]));
+  return {
+    rule,
+    ruleName,
+    matchName,
+    path,
+    prefix,
+    port: (m['port'] as number | undefined) ?? 0,
+    // Istio takes a match without method as GET.
+    method: exactOrPrefix(m['method'] as StringMatch) || 'exact:GET',
+    authority: exactOrPrefix(m['authority'] as StringMatch),
+    headers: map(m['headers']),
+    queryParams: map(m['queryParams']),
+    withoutHeaders: map(m['withoutHeaders']),
+  };
+}
+
+/**
+ * Istio's overlap rule: `a` (earlier) covers `b` when b's prefix starts with a's, the ports are
+ * equal, and method, authority and every header, query parameter and withoutHeaders condition
+ * (the same keys on both) are equal or a's starts with b's.
+ */
+function covers(a: PrefixMatch, b: PrefixMatch): boolean {
+  if (!b.prefix.startsWith(a.prefix) || a.port !== b.port) return false;
+  const within = (x: string, y: string) => x === y || x.startsWith(y);
+  const mapWithin = (x: Map<string, string>, y: Map<string, string>) => x.size === y.size && [...x].every(([k, v]) => y.has(k) && within(v, y.get(k)!));
+  return within(a.method, b.method) && within(a.authority, b.authority) && mapWithin(a.headers, b.headers) && mapWithin(a.queryParams, b.queryParams) && mapWithin(a.withoutHeaders, b.withoutHeaders);
 }
