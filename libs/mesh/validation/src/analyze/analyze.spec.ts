@@ -108,33 +108,29 @@ spec:
     - destination: { host: productpage, port: { number: 9080 } }
 `;
 
-  it('IST0109: two VirtualServices claiming one host on one gateway', () => {
-    const findings = analyze(docs(`${gateway}---${edgeVs('a', 'bookinfo.example.com')}---${edgeVs('b', 'bookinfo.example.com')}`));
-    expect(findings).toEqual([
-      {
-        code: 'IST0109',
-        severity: 'Error',
-        message:
-          'The VirtualServices bookinfo/a,bookinfo/b associated with gateway bookinfo/bookinfo-gateway define the same host bookinfo.example.com which can lead to undefined behavior. This can be fixed by merging the conflicting VirtualServices into a single resource.',
-        resources: ['VirtualService/bookinfo/a', 'VirtualService/bookinfo/b'],
-        path: 'spec.hosts',
-      },
-      {
-        code: 'IST0109',
-        severity: 'Error',
-        message:
-          'The VirtualServices bookinfo/a,bookinfo/b associated with gateway bookinfo/bookinfo-gateway define the same host bookinfo.example.com which can lead to undefined behavior. This can be fixed by merging the conflicting VirtualServices into a single resource.',
-        resources: ['VirtualService/bookinfo/b', 'VirtualService/bookinfo/a'],
-        path: 'spec.hosts',
-      },
+  it('IST0109: not for VirtualServices on one ingress gateway (their routes for a host are merged)', () => {
+    expect(analyze(docs(`${gateway}---${edgeVs('a', 'bookinfo.example.com')}---${edgeVs('b', 'bookinfo.example.com')}`))).toEqual([]);
+  });
+
+  it('IST0109: two mesh VirtualServices for one host (short names resolve to the same FQDN), once per VirtualService', () => {
+    const message =
+      'The VirtualServices bookinfo/reviews-a,bookinfo/reviews-b associated with mesh gateway define the same host */reviews.bookinfo.svc.cluster.local which can lead to undefined behavior. This can be fixed by merging the conflicting VirtualServices into a single resource.';
+    expect(analyze(docs(`${reviewsDr}---${vsTo('reviews-a', 'v1')}---${vsTo('reviews-b', 'v2')}`))).toEqual([
+      { code: 'IST0109', severity: 'Error', message, resources: ['VirtualService/bookinfo/reviews-a', 'VirtualService/bookinfo/reviews-b'], path: 'spec.hosts' },
+      { code: 'IST0109', severity: 'Error', message, resources: ['VirtualService/bookinfo/reviews-b', 'VirtualService/bookinfo/reviews-a'], path: 'spec.hosts' },
     ]);
   });
 
-  it('IST0109: on the mesh gateway too (short names resolve to the same FQDN)', () => {
-    const resources = docs(`${reviewsDr}---${vsTo('reviews-a', 'v1')}---${vsTo('reviews-b', 'v2')}`);
-    expect(analyze(resources).map((f) => [f.code, f.resources])).toEqual([
-      ['IST0109', ['VirtualService/bookinfo/reviews-a', 'VirtualService/bookinfo/reviews-b']],
-      ['IST0109', ['VirtualService/bookinfo/reviews-b', 'VirtualService/bookinfo/reviews-a']],
+  it('IST0109: per exportTo audience; one exported everywhere conflicts with every audience', () => {
+    const scoped = (name: string, exportTo: string) => vsTo(name, 'v1', `  exportTo: ${exportTo}`);
+    // Two audiences that never meet: no conflict.
+    expect(analyze(docs(`${reviewsDr}---${scoped('a', '[.]')}---${scoped('b', '[shop]')}`))).toEqual([]);
+    // Exported to bookinfo twice (`.` is bookinfo), and everywhere: all three conflict.
+    const findings = analyze(docs(`${reviewsDr}---${scoped('a', '[.]')}---${scoped('b', '[bookinfo]')}---${vsTo('c', 'v2')}`));
+    expect(findings.map((f) => [f.resources[0], f.message.split(' define the same host ')[1]!.split(' ')[0]])).toEqual([
+      ['VirtualService/bookinfo/a', 'bookinfo/reviews.bookinfo.svc.cluster.local'],
+      ['VirtualService/bookinfo/b', 'bookinfo/reviews.bookinfo.svc.cluster.local'],
+      ['VirtualService/bookinfo/c', 'bookinfo/reviews.bookinfo.svc.cluster.local'],
     ]);
   });
 

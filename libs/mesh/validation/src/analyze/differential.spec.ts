@@ -32,7 +32,7 @@ const aviaryCodes = new Set<string>(Object.values(codes).map((c) => c.code));
 type Mode = 'istioctl' | 'runtime';
 
 /** Codes whose messages Aviary renders with Istio's template and the same arguments. */
-const sameMessage = new Set(['IST0101', 'IST0107', 'IST0108', 'IST0111', 'IST0118', 'IST0127', 'IST0128', 'IST0130', 'IST0131', 'IST0134', 'IST0135', 'IST0150', 'IST0162', 'IST0174']);
+const sameMessage = new Set(['IST0101', 'IST0107', 'IST0108', 'IST0109', 'IST0111', 'IST0118', 'IST0127', 'IST0128', 'IST0130', 'IST0131', 'IST0134', 'IST0135', 'IST0150', 'IST0162', 'IST0174']);
 
 function key(code: string, resource: string, message: string): string {
   return sameMessage.has(code) ? `${code} ${resource} ${message}` : `${code} ${resource}`;

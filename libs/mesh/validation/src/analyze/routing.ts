@@ -1,5 +1,5 @@
 import { resourceKey } from '@aviary/mesh-api';
-import { canonical, hostsOverlap, ns, type Findings, type Of, type Snapshot } from './model';
+import { canonical, cmp, hostsOverlap, ns, type Findings, type Of, type Snapshot } from './model';
 
 type Gateway = Of<'Gateway'>;
 type VirtualService = Of<'VirtualService'>;
@@ -95,28 +95,42 @@ function destinations(vs: VirtualService): { host: string; subset?: string; path
   return out;
 }
 
-/** IST0109: two VirtualServices claim the same host on the same gateway (`mesh` included). */
+/**
+ * IST0109: VirtualServices bound to the mesh gateway that claim one host for one audience. The
+ * audience is the exportTo scope (`*` when absent); a VirtualService exported to some namespaces
+ * also conflicts with one exported everywhere whose host overlaps. Gateway-bound VirtualServices
+ * are not checked: their routes for one host are merged, in Aviary as in Istio. Each
+ * VirtualService is reported once, on the first conflict in host order.
+ */
 export function analyzeConflictingHosts(s: Snapshot, out: Findings): void {
   const claims = new Map<string, VirtualService[]>();
   for (const vs of s.of('VirtualService')) {
-    const gws = (vs.spec.gateways ?? []).length === 0 ? ['mesh'] : (vs.spec.gateways ?? []).map((g) => gatewayRef(g, ns(vs)));
-    for (const gw of new Set(gws)) {
+    const gateways = vs.spec.gateways ?? [];
+    if (gateways.length > 0 && !gateways.includes('mesh')) continue;
+    const exportTo = vs.spec.exportTo ?? [];
+    const scopes = exportTo.length === 0 || exportTo.includes('*') ? ['*'] : [...new Set(exportTo.map((e) => (e === '.' ? ns(vs) : e)))];
+    for (const scope of scopes) {
       for (const host of new Set((vs.spec.hosts ?? []).map((h) => s.fqdn(h, ns(vs))))) {
-        const k = `${gw}\u0000${host}`;
+        const k = `${scope}/${host}`;
         claims.set(k, [...(claims.get(k) ?? []), vs]);
       }
     }
   }
-  for (const [k, list] of [...claims.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+  const reported = new Set<VirtualService>();
+  for (const [k, own] of [...claims.entries()].sort(([a], [b]) => cmp(a, b))) {
+    const slash = k.indexOf('/');
+    const scope = k.slice(0, slash);
+    const host = k.slice(slash + 1);
+    const everywhere = scope === '*' ? [] : [...claims.entries()].filter(([o]) => o.startsWith('*/') && hostsOverlap(host, o.slice(2))).flatMap(([, list]) => list);
+    const list = [...own, ...everywhere];
     if (list.length < 2) continue;
-    const [gw, host] = k.split('\u0000') as [string, string];
-    const names = list.map((v) => `${ns(v)}/${v.metadata.name}`).join(',');
-    const where = gw === 'mesh' ? 'mesh gateway' : `gateway ${gw}`;
-    // One finding per VirtualService involved (as Istio), each naming the others.
+    const names = list.map((v) => `${ns(v)}/${v.metadata.name}`).sort().join(',');
     for (const vs of list) {
+      if (reported.has(vs)) continue;
+      reported.add(vs);
       out.add(
         'ConflictingMeshGatewayVirtualServiceHosts',
-        `The VirtualServices ${names} associated with ${where} define the same host ${host} which can lead to undefined behavior. This can be fixed by merging the conflicting VirtualServices into a single resource.`,
+        `The VirtualServices ${names} associated with mesh gateway define the same host ${k} which can lead to undefined behavior. This can be fixed by merging the conflicting VirtualServices into a single resource.`,
         [resourceKey(vs), ...list.filter((o) => o !== vs).map(resourceKey)],
         'spec.hosts',
       );
