@@ -272,6 +272,11 @@ spec:
 });
 
 describe('IST0106 and core-kind checks', () => {
+  it("ignores every document in Kubernetes' own namespaces, as Istio does", () => {
+    const text = `${service('dns', '[{ name: weird, port: 53 }]').replace('namespace: bookinfo', 'namespace: kube-system')}---${service('web', '[{ name: web, port: 80 }]')}`;
+    expect(findings(text).map(([code, r]) => [code, r])).toEqual([['IST0118', 'Service/bookinfo/web']]);
+  });
+
   it('reports invalid mesh documents as IST0106 and leaves them out of the analysis', () => {
     const text = `
 apiVersion: networking.istio.io/v1
@@ -296,9 +301,13 @@ data: {}
       apiVersion: 'v1',
       kind: 'Service',
       metadata: { name: 'Bad_Name', namespace: 'bookinfo', labels: { app: 1 } },
-      spec: { type: 'Weird', ports: [{ port: 70000, targetPort: 'not a name', protocol: 'ICMP' }] },
+      spec: { type: 7, ports: [{ port: 70000, targetPort: true, protocol: 'x'.repeat(300) }] },
     });
     expect(bad.errors.map((e) => e.path)).toEqual(['metadata.name', 'metadata.labels["app"]', 'spec.type', 'spec.ports[0].port', 'spec.ports[0].targetPort', 'spec.ports[0].protocol']);
+    // Kubernetes' own value rules are the API server's: an HTTP "protocol" or an unnamed container is taken as written, as by Istio.
+    const loose = kubeObject({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [{ image: 'proxyv2' }] } });
+    expect(loose.errors).toEqual([]);
+    expect(kubeObject({ apiVersion: 'v1', kind: 'Service', metadata: { name: 's' }, spec: { ports: [{ port: 80, protocol: 'HTTP' }] } }).errors).toEqual([]);
     expect(kubeObject({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'a', namespace: 'b' } }).errors.map((e) => e.path)).toEqual(['metadata.namespace']);
     expect(kubeObject({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: new Array(1001).fill({ name: 'c' }) } }).errors.map((e) => e.path)).toEqual(['spec.containers']);
     const ok = kubeObject({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'bookinfo' } });

@@ -25,8 +25,8 @@ export interface ServiceSpec {
 }
 
 export interface PodSpec {
-  readonly containers?: readonly { readonly name: string; readonly image?: string }[];
-  readonly initContainers?: readonly { readonly name: string; readonly image?: string }[];
+  readonly containers?: readonly { readonly name?: string; readonly image?: string }[];
+  readonly initContainers?: readonly { readonly name?: string; readonly image?: string }[];
 }
 
 export type KubeObject =
@@ -84,9 +84,10 @@ export function kubeObject(doc: unknown): { object: KubeObject; errors: [] } | {
   return { object: { apiVersion: d['apiVersion'] as string, kind, metadata, spec } as KubeObject, errors: [] };
 }
 
+// Kubernetes' own value rules (Service types, port protocols, container names) are the API
+// server's to enforce; as Istio, the analyzers take what they are given and only need the types.
 function checkService(spec: Record<string, unknown>, err: (path: string, message: string) => void): void {
-  const type = spec['type'];
-  if (type !== undefined && !['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'].includes(type as string)) err('spec.type', 'must be ClusterIP, NodePort, LoadBalancer or ExternalName');
+  shortString(spec['type'], 'spec.type', err);
   stringMap(spec['selector'], 'spec.selector', err);
   const ports = spec['ports'];
   if (ports === undefined) return;
@@ -96,11 +97,8 @@ function checkService(spec: Record<string, unknown>, err: (path: string, message
     if (!isRecord(p)) return err(path, 'must be an object');
     if (!isPort(p['port'])) err(`${path}.port`, 'must be an integer in 1..65535');
     const tp = p['targetPort'];
-    if (tp !== undefined && !isPort(tp) && !(typeof tp === 'string' && tp.length <= 15 && dns1123Label.test(tp))) err(`${path}.targetPort`, 'must be a port number or an IANA port name');
-    for (const f of ['name', 'appProtocol'] as const) {
-      if (p[f] !== undefined && (typeof p[f] !== 'string' || (p[f] as string).length > 253)) err(`${path}.${f}`, 'must be a string of at most 253 characters');
-    }
-    if (p['protocol'] !== undefined && !['TCP', 'UDP', 'SCTP'].includes(p['protocol'] as string)) err(`${path}.protocol`, 'must be TCP, UDP or SCTP');
+    if (tp !== undefined && !isPort(tp) && !(typeof tp === 'string' && tp.length <= 253)) err(`${path}.targetPort`, 'must be a port number or a port name');
+    for (const f of ['name', 'appProtocol', 'protocol'] as const) shortString(p[f], `${path}.${f}`, err);
   });
 }
 
@@ -113,8 +111,9 @@ function checkPod(spec: Record<string, unknown>, err: (path: string, message: st
       continue;
     }
     list.forEach((c: unknown, i) => {
-      if (!isRecord(c) || typeof c['name'] !== 'string' || !dns1123Label.test(c['name'])) err(`spec.${field}[${i}].name`, 'must be a DNS-1123 label');
-      else if (c['image'] !== undefined && (typeof c['image'] !== 'string' || c['image'].length > MAX_STRING)) err(`spec.${field}[${i}].image`, 'must be a string');
+      if (!isRecord(c)) return err(`spec.${field}[${i}]`, 'must be an object');
+      shortString(c['name'], `spec.${field}[${i}].name`, err);
+      if (c['image'] !== undefined && (typeof c['image'] !== 'string' || c['image'].length > MAX_STRING)) err(`spec.${field}[${i}].image`, 'must be a string');
     });
   }
 }
@@ -125,6 +124,10 @@ function stringMap(v: unknown, path: string, err: (path: string, message: string
   for (const [k, value] of Object.entries(v)) {
     if (k.length > 317 || typeof value !== 'string' || value.length > 256 * 1024) err(`${path}[${JSON.stringify(k.slice(0, 64))}]`, 'must be a string');
   }
+}
+
+function shortString(v: unknown, path: string, err: (path: string, message: string) => void): void {
+  if (v !== undefined && (typeof v !== 'string' || v.length > 253)) err(path, 'must be a string of at most 253 characters');
 }
 
 function isPort(v: unknown): v is number {

@@ -8,14 +8,15 @@ import { codes, type AnalysisFinding, type AnalyzeOptions } from './model';
  * Analysis of manifests as a user wrote them (the documents of YAML files): each one is validated
  * first, and one that fails gives IST0106 SchemaValidationError findings (one per problem) and is
  * left out of the cross-resource analysis, as Istio's analyzers do. Core kinds (Service, Pod,
- * Namespace, Deployment) are checked for the fields the analyzers read. Documents of other kinds
- * are ignored, also as Istio does.
+ * Namespace, Deployment) are checked for the fields the analyzers read. Documents of other kinds,
+ * and every document in Kubernetes' own namespaces (kube-system, ...), are ignored, also as Istio does.
  */
 export function analyzeManifests(documents: readonly unknown[], options: AnalyzeOptions = {}): AnalysisFinding[] {
   const resources: StoredObject[] = [];
   const invalid: AnalysisFinding[] = [];
   const { code, severity } = codes.SchemaValidationError;
   for (const doc of documents) {
+    if (inIgnoredNamespace(doc)) continue;
     const problems = isKubeManifest(doc) ? kubeObject(doc) : meshManifest(doc);
     if (problems === undefined) continue;
     if (problems.object !== undefined) {
@@ -34,6 +35,15 @@ function meshManifest(doc: unknown): { object?: StoredObject; errors: { path: st
   // A document that is no mesh kind at all (a ConfigMap, a Secret) is not Aviary's to judge.
   if (result.errors.some((e) => e.path === 'kind' || e.path === 'apiVersion' || e.path === '')) return undefined;
   return { errors: result.errors };
+}
+
+/** Kubernetes' own namespaces, whose resources Istio's analyzers never read (nor the Namespaces themselves). */
+const ignoredNamespaces = new Set(['kube-system', 'kube-public', 'kube-node-lease', 'local-path-storage']);
+
+function inIgnoredNamespace(doc: unknown): boolean {
+  const d = doc as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } } | null;
+  const namespace = d?.kind === 'Namespace' ? d.metadata?.name : d?.metadata?.namespace;
+  return typeof namespace === 'string' && ignoredNamespaces.has(namespace);
 }
 
 function keyOf(doc: unknown): string {

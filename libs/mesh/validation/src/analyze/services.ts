@@ -63,7 +63,7 @@ export function analyzeServiceEntryAddresses(s: Snapshot, out: Findings): void {
     const allocated = se.status?.['addresses'];
     if (Array.isArray(allocated) && allocated.length > 0) continue;
     (se.spec.ports ?? []).forEach((p, i) => {
-      if (p.protocol !== undefined && p.protocol.toUpperCase() !== 'TCP') return;
+      if ((p.protocol ?? '') !== '' && p.protocol!.toUpperCase() !== 'TCP') return;
       out.add('ServiceEntryAddressesRequired', 'ServiceEntry addresses are required for this protocol.', [resourceKey(se)], `spec.ports[${i}]`);
     });
   }
