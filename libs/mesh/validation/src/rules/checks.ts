@@ -13,6 +13,15 @@ export function isDns1123Label(v: string): boolean {
   return v.length <= 63 && dns1123Label.test(v);
 }
 
+/**
+ * Istio's labels.IsDNS1123Label: a DNS-1123 label in either case. Istio holds subset names, port
+ * names and namespace references in hosts and gateway names to it (Kubernetes object names and
+ * namespaces stay lowercase: isDns1123Label).
+ */
+export function isIstioLabel(v: string): boolean {
+  return v.length <= 63 && hostLabel.test(v);
+}
+
 export function isDns1123Subdomain(v: string): boolean {
   return v.length <= 253 && v.split('.').every((l) => isDns1123Label(l));
 }
@@ -142,6 +151,19 @@ export function checkLabels(r: Report, path: string, labels: Record<string, stri
   }
 }
 
+/**
+ * Istio validateWorkloadSelector / ValidateAlphaWorkloadSelector: a workload selector's keys are
+ * not empty and neither keys nor values hold a wildcard. Nothing more: a key no pod can carry
+ * simply selects nothing, as in Istio.
+ */
+export function checkWorkloadSelector(r: Report, path: string, labels: Record<string, string> | undefined): void {
+  for (const [k, v] of Object.entries(labels ?? {})) {
+    const p = key(path, k);
+    if (k === '') r.error(p, 'empty key is not supported in selector');
+    if (k.includes('*') || v.includes('*')) r.error(p, `wildcard is not supported in selector: ${JSON.stringify(`${k}=${v}`)}`);
+  }
+}
+
 export function qualifiedNameError(k: string): string | undefined {
   const slash = k.lastIndexOf('/');
   const prefix = slash < 0 ? undefined : k.slice(0, slash);
@@ -166,14 +188,35 @@ export function checkExportTo(r: Report, path: string, exportTo: string[] | unde
   if (exportTo.length > 1 && (seen.has('*') || seen.has('~'))) r.error(path, 'exportTo "*" or "~" must be the only entry');
 }
 
-export function checkHeaderOps(r: Report, path: string, ops: { set?: Record<string, string>; add?: Record<string, string>; remove?: string[] } | undefined): void {
+/**
+ * Istio ValidateHTTPHeaderOperationName / ValidateHTTPHeaderWithAuthorityOperationName and
+ * ValidateHTTPHeaderValue: a header name is not empty and not a pseudo-header (`:`), Host is
+ * never removed nor set on responses, and values carry no control characters. Envoy's own header
+ * name check (non-strict) refuses only NUL, CR and LF, so names are not held to the RFC token
+ * syntax. Istio turns a request `:authority`/`host` set or add into an authority rewrite; Aviary
+ * does not (Envoy refuses both in request_headers_to_add), so that is refused as unsupported.
+ */
+export function checkHeaderOps(r: Report, path: string, ops: { set?: Record<string, string>; add?: Record<string, string>; remove?: string[] } | undefined, direction: 'request' | 'response'): void {
   if (ops === undefined) return;
-  for (const field of ['set', 'add'] as const) {
-    for (const name of Object.keys(ops[field] ?? {})) {
-      if (!isHeaderName(name)) r.error(key(key(path, field), name), `invalid header name ${JSON.stringify(name)}`);
+  const nameError = (name: string, op: 'set' | 'add' | 'remove'): string | undefined => {
+    if (name === '') return 'header name cannot be empty';
+    if (/[\0\r\n]/.test(name)) return `invalid header name ${JSON.stringify(name)}`;
+    const authority = name.toLowerCase() === ':authority' || name.toLowerCase() === 'host';
+    if (authority && direction === 'request' && op !== 'remove') return `setting ${JSON.stringify(name)} in headers.request.${op} is not supported by Aviary yet: use rewrite.authority`;
+    if (name.startsWith(':')) return `invalid header ${JSON.stringify(name)}: header cannot have ":" prefix`;
+    if (name.toLowerCase() === 'host') return `invalid header ${JSON.stringify(name)}: cannot set Host header`;
+    return undefined;
+  };
+  for (const op of ['set', 'add'] as const) {
+    for (const [name, value] of Object.entries(ops[op] ?? {})) {
+      const p = key(key(path, op), name);
+      const problem = nameError(name, op);
+      if (problem !== undefined) r.error(p, problem);
+      if (/[\u0000-\u0008\u000A-\u001F\u007F]/.test(value)) r.error(p, `invalid header value ${JSON.stringify(value)}: no control characters`);
     }
   }
   (ops.remove ?? []).forEach((name, i) => {
-    if (!isHeaderName(name)) r.error(idx(key(path, 'remove'), i), `invalid header name ${JSON.stringify(name)}`);
+    const problem = nameError(name, 'remove');
+    if (problem !== undefined) r.error(idx(key(path, 'remove'), i), problem);
   });
 }

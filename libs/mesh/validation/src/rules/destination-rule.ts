@@ -1,6 +1,6 @@
 import { type ClientTLSSettings, type ConnectionPoolSettings, type DestinationRule, type LoadBalancerSettings, type OutlierDetection, type TrafficPolicy } from '@aviary/mesh-api';
 import { idx, key, type Report } from '../finding';
-import { checkDuration, checkExportTo, checkLabels, checkPort, isDns1123Label, wildcardDomainError } from './checks';
+import { checkDuration, checkExportTo, checkLabels, checkPort, checkWorkloadSelector, isIstioLabel, wildcardDomainError } from './checks';
 
 /** Istio validateDestinationRule. */
 export function validateDestinationRule(dr: DestinationRule, r: Report): void {
@@ -12,7 +12,7 @@ export function validateDestinationRule(dr: DestinationRule, r: Report): void {
   (spec.subsets ?? []).forEach((s, i) => {
     const p = idx('spec.subsets', i);
     if (s.name === '') r.error(key(p, 'name'), 'subset name is required');
-    else if (!isDns1123Label(s.name)) r.error(key(p, 'name'), `subset name ${JSON.stringify(s.name)} is not a valid DNS-1123 label`);
+    else if (!isIstioLabel(s.name)) r.error(key(p, 'name'), `subset name ${JSON.stringify(s.name)} is not a valid DNS-1123 label`);
     if (names.has(s.name)) r.error(key(p, 'name'), `duplicate subset name ${JSON.stringify(s.name)}`);
     names.add(s.name);
     checkLabels(r, key(p, 'labels'), s.labels);
@@ -20,7 +20,7 @@ export function validateDestinationRule(dr: DestinationRule, r: Report): void {
   });
   checkExportTo(r, 'spec.exportTo', spec.exportTo);
   if (spec.workloadSelector !== undefined) {
-    checkLabels(r, 'spec.workloadSelector.matchLabels', spec.workloadSelector.matchLabels);
+    checkWorkloadSelector(r, 'spec.workloadSelector.matchLabels', spec.workloadSelector.matchLabels);
     if ((spec.exportTo ?? []).some((ns) => ns !== '.')) r.error('spec.exportTo', 'exportTo with a workloadSelector can only be "."');
   }
 }

@@ -1,6 +1,6 @@
 import { type Gateway, type ServerTLSSettings } from '@aviary/mesh-api';
 import { idx, key, type Report } from '../finding';
-import { checkLabels, checkPort, isDns1123Label, isIP, wildcardDomainError } from './checks';
+import { checkLabels, checkPort, isIP, isIstioLabel, wildcardDomainError } from './checks';
 
 /** Protocols a port may declare (Istio protocol.Instance), case-insensitive. */
 export const protocols = new Set(['HTTP', 'HTTPS', 'GRPC', 'GRPC-WEB', 'HTTP2', 'MONGO', 'MYSQL', 'REDIS', 'TCP', 'TLS', 'UDP']);
@@ -54,7 +54,7 @@ function checkServerHost(r: Report, p: string, host: string): void {
   }
   if (parts.length === 2) {
     const ns = parts[0]!;
-    if (ns !== '*' && ns !== '.' && !isDns1123Label(ns)) r.error(p, `invalid namespace value ${JSON.stringify(ns)} in host ${JSON.stringify(host)}`);
+    if (ns !== '*' && ns !== '.' && !isIstioLabel(ns)) r.error(p, `invalid namespace value ${JSON.stringify(ns)} in host ${JSON.stringify(host)}`);
   }
   const name = parts[parts.length - 1]!;
   const problem = wildcardDomainError(name);
@@ -64,7 +64,8 @@ function checkServerHost(r: Report, p: string, host: string): void {
 /** Istio validateServerTLS / validateTLSOptions. */
 export function checkServerTls(r: Report, p: string, tls: ServerTLSSettings, proto: string): void {
   const mode = tls.mode ?? 'SIMPLE';
-  if (mode === 'AUTO_PASSTHROUGH' && proto !== 'TLS') r.error(key(p, 'mode'), 'AUTO_PASSTHROUGH mode is only allowed with the TLS protocol');
+  // Istio accepts it on any TLS port; Aviary's gateway routes AUTO_PASSTHROUGH by SNI on TLS ports only.
+  if (mode === 'AUTO_PASSTHROUGH' && proto !== 'TLS') r.error(key(p, 'mode'), `AUTO_PASSTHROUGH on a ${proto} port is not supported by Aviary yet: use protocol TLS`);
   if (mode === 'SIMPLE' || mode === 'MUTUAL' || mode === 'OPTIONAL_MUTUAL') {
     const hasCredential = tls.credentialName !== undefined || (tls.credentialNames ?? []).length > 0;
     if (hasCredential && (tls.serverCertificate !== undefined || tls.privateKey !== undefined || tls.caCertificates !== undefined)) {

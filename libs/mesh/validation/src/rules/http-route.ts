@@ -25,7 +25,7 @@ export function checkHttpRoute(r: Report, p: string, h: HTTPRoute, delegateVs: b
 
   (h.match ?? []).forEach((m, i) => {
     const mp = idx(key(p, 'match'), i);
-    checkStringMatch(r, key(mp, 'uri'), m.uri);
+    checkStringMatch(r, key(mp, 'uri'), m.uri, { allowEmptyPrefix: true });
     checkStringMatch(r, key(mp, 'scheme'), m.scheme);
     checkStringMatch(r, key(mp, 'method'), m.method);
     checkStringMatch(r, key(mp, 'authority'), m.authority);
@@ -37,7 +37,7 @@ export function checkHttpRoute(r: Report, p: string, h: HTTPRoute, delegateVs: b
         checkStringMatch(r, hp, sm, { allowEmpty: true });
       }
     }
-    checkPort(r, key(mp, 'port'), m.port);
+    if (m.port !== 0) checkPort(r, key(mp, 'port'), m.port); // 0 is proto3's unset value
     checkLabels(r, key(mp, 'sourceLabels'), m.sourceLabels);
     (m.gateways ?? []).forEach((gw, k) => checkGatewayName(r, idx(key(mp, 'gateways'), k), gw));
   });
@@ -46,8 +46,8 @@ export function checkHttpRoute(r: Report, p: string, h: HTTPRoute, delegateVs: b
   routes.forEach((d, i) => {
     checkDestination(r, key(idx(key(p, 'route'), i), 'destination'), d.destination);
     if (d.headers !== undefined) {
-      checkHeaderOps(r, key(key(idx(key(p, 'route'), i), 'headers'), 'request'), d.headers.request);
-      checkHeaderOps(r, key(key(idx(key(p, 'route'), i), 'headers'), 'response'), d.headers.response);
+      checkHeaderOps(r, key(key(idx(key(p, 'route'), i), 'headers'), 'request'), d.headers.request, 'request');
+      checkHeaderOps(r, key(key(idx(key(p, 'route'), i), 'headers'), 'response'), d.headers.response, 'response');
     }
   });
   if (routes.length > 0) checkWeights(r, key(p, 'route'), routes);
@@ -140,7 +140,7 @@ export function checkHttpRoute(r: Report, p: string, h: HTTPRoute, delegateVs: b
     if (age !== undefined && age % 1000 !== 0) r.error(key(cp, 'maxAge'), 'maxAge duration is accurate only to seconds precision');
   }
   if (h.headers !== undefined) {
-    checkHeaderOps(r, key(key(p, 'headers'), 'request'), h.headers.request);
-    checkHeaderOps(r, key(key(p, 'headers'), 'response'), h.headers.response);
+    checkHeaderOps(r, key(key(p, 'headers'), 'request'), h.headers.request, 'request');
+    checkHeaderOps(r, key(key(p, 'headers'), 'response'), h.headers.response, 'response');
   }
 }

@@ -1,12 +1,12 @@
 import { type AuthorizationPolicy, type PeerAuthentication, type PolicyTargetReference, type RequestAuthentication } from '@aviary/mesh-api';
 import { idx, key, type Report } from '../finding';
-import { checkDuration, checkLabels, isHeaderName, isIPOrCIDR } from './checks';
+import { checkDuration, checkWorkloadSelector, isHeaderName, isIPOrCIDR } from './checks';
 
 /** Istio ValidatePeerAuthentication. */
 export function validatePeerAuthentication(pa: PeerAuthentication, r: Report): void {
   const spec = pa.spec;
   const labels = spec.selector?.matchLabels ?? {};
-  checkLabels(r, 'spec.selector.matchLabels', spec.selector?.matchLabels);
+  checkWorkloadSelector(r, 'spec.selector.matchLabels', spec.selector?.matchLabels);
   const ports = Object.keys(spec.portLevelMtls ?? {});
   if (ports.length > 0 && Object.keys(labels).length === 0) r.error('spec.portLevelMtls', 'portLevelMtls requires selector');
   for (const port of ports) {
@@ -23,7 +23,7 @@ const targetGroups: Readonly<Record<string, readonly string[]>> = {
 };
 
 function checkSelectorAndTargets(r: Report, spec: { selector?: { matchLabels?: Record<string, string> }; targetRef?: PolicyTargetReference; targetRefs?: PolicyTargetReference[] }): void {
-  checkLabels(r, 'spec.selector.matchLabels', spec.selector?.matchLabels);
+  checkWorkloadSelector(r, 'spec.selector.matchLabels', spec.selector?.matchLabels);
   if (spec.targetRef !== undefined && spec.targetRefs !== undefined) r.error('spec.targetRefs', 'only one of targetRef or targetRefs can be set');
   if (spec.selector !== undefined && (spec.targetRef !== undefined || spec.targetRefs !== undefined)) {
     r.error(spec.targetRef !== undefined ? 'spec.targetRef' : 'spec.targetRefs', 'only one of targetRefs or selector can be set');
@@ -148,7 +148,7 @@ export function validateRequestAuthentication(ra: RequestAuthentication, r: Repo
   const issuers = new Set<string>();
   (spec.jwtRules ?? []).forEach((rule, i) => {
     const p = idx('spec.jwtRules', i);
-    if (rule.issuer === '') r.error(key(p, 'issuer'), 'issuer must be set');
+    if (rule.issuer === '' && (rule.jwksUri ?? '') === '') r.error(key(p, 'issuer'), 'issuer or jwksUri must be set');
     if (issuers.has(rule.issuer)) r.warn(key(p, 'issuer'), `duplicate issuer ${JSON.stringify(rule.issuer)}`);
     issuers.add(rule.issuer);
     (rule.audiences ?? []).forEach((a, k) => {
