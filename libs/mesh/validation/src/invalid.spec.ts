@@ -49,6 +49,9 @@ const cases: [string, unknown, string, string][] = [
   ['bad label value', { ...vs([route()]), metadata: { name: 'a', labels: { app: '-x-' } } }, 'metadata.labels.app', 'invalid label value'],
   // VirtualService
   ['weights all zero', vs([{ route: [{ ...dest('reviews', 'v1'), weight: 0 }, { ...dest('reviews', 'v2'), weight: 0 }] }]), 'spec.http[0].route', 'total destination weight is 0'],
+  ['route timeout 0s (Istio: at least 1ms)', vs([route({ timeout: '0s' })]), 'spec.http[0].timeout', 'at least 1ms'],
+  ['CORS maxAge 0s', vs([route({ corsPolicy: { allowOrigins: [{ exact: 'https://a.example' }], maxAge: '0s' } })]), 'spec.http[0].corsPolicy.maxAge', 'at least 1ms'],
+  ['HTTP pool idleTimeout 0s', dr({ trafficPolicy: { connectionPool: { http: { idleTimeout: '0s' } } } }), 'spec.trafficPolicy.connectionPool.http.idleTimeout', 'at least 1ms'],
   ['negative weight', vs([{ route: [{ ...dest('reviews', 'v1'), weight: 110 }, { ...dest('reviews', 'v2'), weight: -10 }] }]), 'spec.http[0].route[1].weight', 'must not be negative'],
   ['negative weight', vs([{ route: [{ ...dest('reviews', 'v1'), weight: -10 }, { ...dest('reviews', 'v2'), weight: 110 }] }]), 'spec.http[0].route[0].weight', 'must not be negative'],
   ['tcp weights', net('VirtualService', { hosts: ['db'], tcp: [{ route: [dest('db', 'a'), dest('db', 'b')] }] }), 'spec.tcp[0].route', 'total destination weight is 0'],

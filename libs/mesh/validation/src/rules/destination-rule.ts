@@ -115,7 +115,7 @@ export function checkConnectionPool(r: Report, p: string, cp: ConnectionPoolSett
   if (cp.http !== undefined) {
     const hp = key(p, 'http');
     nonNegative(r, hp, cp.http, ['http1MaxPendingRequests', 'http2MaxRequests', 'maxRequestsPerConnection', 'maxRetries', 'maxConcurrentStreams']);
-    checkDuration(r, key(hp, 'idleTimeout'), cp.http.idleTimeout, { allowZero: true });
+    checkDuration(r, key(hp, 'idleTimeout'), cp.http.idleTimeout); // Istio: at least 1ms
     if (cp.http.useClientProtocol === true && cp.http.h2UpgradePolicy === 'UPGRADE') {
       r.error(key(hp, 'h2UpgradePolicy'), 'h2UpgradePolicy UPGRADE cannot be used together with useClientProtocol');
     }

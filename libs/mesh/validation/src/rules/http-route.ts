@@ -82,7 +82,7 @@ export function checkHttpRoute(r: Report, p: string, h: HTTPRoute, delegateVs: b
       checkRegex(r, key(key(wp, 'uriRegexRewrite'), 'match'), rw.uriRegexRewrite.match);
     }
   }
-  checkDuration(r, key(p, 'timeout'), h.timeout, { allowZero: true });
+  checkDuration(r, key(p, 'timeout'), h.timeout); // Istio: at least 1ms (0s is refused, unset means none)
   if (h.retries !== undefined) {
     const rp = key(p, 'retries');
     if ((h.retries.attempts ?? 0) < 0) r.error(key(rp, 'attempts'), 'attempts cannot be negative');
@@ -136,7 +136,7 @@ export function checkHttpRoute(r: Report, p: string, h: HTTPRoute, delegateVs: b
         if (name !== '*' && !isHeaderName(name)) r.error(idx(key(cp, field), i), `invalid header name ${JSON.stringify(name)}`);
       });
     }
-    const age = checkDuration(r, key(cp, 'maxAge'), h.corsPolicy.maxAge, { allowZero: true });
+    const age = checkDuration(r, key(cp, 'maxAge'), h.corsPolicy.maxAge); // Istio: at least 1ms
     if (age !== undefined && age % 1000 !== 0) r.error(key(cp, 'maxAge'), 'maxAge duration is accurate only to seconds precision');
   }
   if (h.headers !== undefined) {
