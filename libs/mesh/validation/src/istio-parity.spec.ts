@@ -21,6 +21,13 @@ const accepted: [string, unknown][] = [
   ['a mixed-case ServiceEntry port name', net('ServiceEntry', { hosts: ['api.example.com'], ports: [{ number: 443, name: 'HTTPS-Port', protocol: 'TLS' }], resolution: 'DNS' })],
   ['a STATIC ServiceEntry without endpoints', net('ServiceEntry', { hosts: ['db.example.com'], ports: [{ number: 5432, name: 'tcp', protocol: 'TLS' }], resolution: 'STATIC' })],
   ['a workload selector key outside the label syntax', sec('PeerAuthentication', { selector: { matchLabels: { 'app!': 'x' } }, mtls: { mode: 'STRICT' } })],
+  ['RE2 named groups (?P<name>)', vs([{ match: [{ uri: { regex: '/(?P<v>v[0-9]+)/.*' } }], route: [dest('v1')] }])],
+  ['RE2 \\z and \\A', vs([{ match: [{ uri: { regex: '\\A/api/v1\\z' } }], route: [dest('v1')] }])],
+  ['RE2 POSIX classes', vs([{ match: [{ uri: { regex: '/[[:alpha:]]+[[:^digit:]]' } }], route: [dest('v1')] }])],
+  ['RE2 one-letter Unicode classes', vs([{ match: [{ uri: { regex: '/\\pL+' } }], route: [dest('v1')] }])],
+  ['a prime maglev table size', net('DestinationRule', { host: 'reviews', trafficPolicy: { loadBalancer: { consistentHash: { httpHeaderName: 'x', maglev: { tableSize: 65537 } } } } })],
+  ['a ServiceEntry exported to no namespace (~)', net('ServiceEntry', { hosts: ['a.example.com'], exportTo: ['~'], ports: [{ number: 80, name: 'http', protocol: 'HTTP' }], resolution: 'DNS' })],
+  ['service accounts as name or namespace/name', sec('AuthorizationPolicy', { rules: [{ from: [{ source: { serviceAccounts: ['default/sleep', 'httpbin'] } }] }] })],
   ['a JWT rule with jwksUri and no issuer', sec('RequestAuthentication', { jwtRules: [{ issuer: '', jwksUri: 'https://example.com/jwks.json' }] })],
 ];
 

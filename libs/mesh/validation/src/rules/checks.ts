@@ -31,7 +31,10 @@ export function isDnsName(v: string): boolean {
   return v.length > 0 && v.length <= 255 && v.split('.').every((l) => l.length <= 63 && hostLabel.test(l));
 }
 
-/** Istio ValidateWildcardDomain: a wildcard only in the first label: `*`, `*.example.com`, `*foo.com`. */
+/**
+ * Istio ValidateWildcardDomain: a wildcard only in the first label (`*`, `*.example.com`,
+ * `*foo.com`), and a top-level domain that is not all digits.
+ */
 export function wildcardDomainError(host: string): string | undefined {
   if (host.length === 0) return 'empty domain name not allowed';
   if (host.length > 255) return `domain name ${JSON.stringify(host)} too long (max 255)`;
@@ -39,7 +42,11 @@ export function wildcardDomainError(host: string): string | undefined {
   const first = dot < 0 ? host : host.slice(0, dot);
   if (!(first.length <= 63 && (wildcardLabel.test(first) || hostLabel.test(first)))) return `domain name ${JSON.stringify(host)} invalid (label ${JSON.stringify(first)} invalid)`;
   if (dot >= 0) {
-    for (const l of host.slice(dot + 1).split('.')) {
+    const rest = host.slice(dot + 1);
+    const tld = rest.slice(rest.lastIndexOf('.') + 1);
+    // Istio ValidateDNS1123Labels: so an IPv4 address is no domain name.
+    if (/^\d+$/.test(tld)) return `domain name ${JSON.stringify(rest)} invalid (top level domain ${JSON.stringify(tld)} cannot be all-numeric)`;
+    for (const l of rest.split('.')) {
       if (!(l.length <= 63 && hostLabel.test(l))) return `domain name ${JSON.stringify(host)} invalid (label ${JSON.stringify(l)} invalid)`;
     }
   }
@@ -117,13 +124,22 @@ export function checkPercentage(r: Report, path: string, p: { value?: number } |
 
 /**
  * RE2 syntax check. JavaScript's engine is used to find syntax errors after translating the RE2
- * constructs it lacks (leading inline flags); constructs RE2 rejects (lookaround, backreferences)
- * are errors even though JavaScript would accept them.
+ * constructs it lacks (leading inline flags, `(?P<name>`, `\A`, `\z`, one-letter `\pL`, POSIX
+ * classes such as `[[:alpha:]]`); constructs RE2 rejects (lookaround, backreferences, repeat
+ * counts above 1000) are errors even though JavaScript would accept them.
  */
 export function regexError(re: string): string | undefined {
   if (/\(\?<?[=!]/.test(re)) return 'lookaround assertions are not supported by RE2';
   if (/(^|[^\\])\\[1-9]/.test(re)) return 'backreferences are not supported by RE2';
-  const body = re.replace(/^\(\?[imsU]+\)/, '');
+  for (const m of re.matchAll(/(^|[^\\])\{(\d+)(?:,(\d*))?\}/g)) {
+    if (Number(m[2]) > 1000 || (m[3] !== undefined && m[3] !== '' && Number(m[3]) > 1000)) return `invalid repeat count: ${m[0].slice(m[1]!.length)} (RE2 allows at most 1000)`;
+  }
+  const body = re
+    .replace(/^\(\?[imsU]+\)/, '')
+    .replace(/\(\?P</g, '(?<')
+    .replace(/\[:\^?[a-z]+:\]/g, 'a')
+    .replace(/(^|[^\\])\\([Az])/g, (_m, pre: string, c: string) => `${pre}${c === 'A' ? '^' : '$'}`)
+    .replace(/(^|[^\\])\\([pP])([A-Z])/g, '$1\\$2{$3}');
   try {
     new RegExp(body, 'u');
     return undefined;
@@ -175,15 +191,19 @@ export function qualifiedNameError(k: string): string | undefined {
   return undefined;
 }
 
-/** exportTo: `.`, `*`, `~` or namespace names; `*` and `~` stand alone; no duplicates. */
-export function checkExportTo(r: Report, path: string, exportTo: string[] | undefined): void {
+/**
+ * exportTo: `.`, `*` or namespace names, and `~` (visible to no namespace) for ServiceEntries
+ * only, as in Istio; `*` and `~` stand alone; no duplicates.
+ */
+export function checkExportTo(r: Report, path: string, exportTo: string[] | undefined, opts: { allowNone?: boolean } = {}): void {
   if (exportTo === undefined) return;
   const seen = new Set<string>();
   exportTo.forEach((ns, i) => {
     const p = idx(path, i);
     if (seen.has(ns)) r.error(p, `duplicate entry ${JSON.stringify(ns)} in exportTo`);
     seen.add(ns);
-    if (ns !== '.' && ns !== '*' && ns !== '~' && !isDns1123Label(ns)) r.error(p, `invalid exportTo namespace ${JSON.stringify(ns)}`);
+    if (ns === '~' && opts.allowNone !== true) r.error(p, 'exportTo ~ (none) is allowed for ServiceEntries only');
+    else if (ns !== '.' && ns !== '*' && ns !== '~' && !isDns1123Label(ns)) r.error(p, `invalid exportTo namespace ${JSON.stringify(ns)}`);
   });
   if (exportTo.length > 1 && (seen.has('*') || seen.has('~'))) r.error(path, 'exportTo "*" or "~" must be the only entry');
 }

@@ -65,6 +65,13 @@ function checkLoadBalancer(r: Report, p: string, lb: LoadBalancerSettings | unde
     const keys = (['httpHeaderName', 'httpCookie', 'useSourceIp', 'httpQueryParameterName'] as const).filter((k) => ch[k] !== undefined && ch[k] !== false);
     if (keys.length !== 1) r.error(cp, 'consistentHash must set exactly one of httpHeaderName, httpCookie, useSourceIp or httpQueryParameterName');
     if (ch.ringHash !== undefined && ch.maglev !== undefined) r.error(key(cp, 'maglev'), 'consistentHash may set only one of ringHash or maglev');
+    const table = ch.maglev?.tableSize ?? (ch.maglev !== undefined ? 0 : undefined);
+    if (table !== undefined) {
+      const tp = key(key(cp, 'maglev'), 'tableSize');
+      if (table === 0) r.error(tp, 'tableSize must be set for maglev');
+      else if (table >= 5000011) r.error(tp, 'tableSize must be less than 5000011 for maglev');
+      else if (!isPrime(table)) r.error(tp, `tableSize ${table} must be a prime number for maglev`);
+    }
     if (ch.minimumRingSize !== undefined && (ch.ringHash !== undefined || ch.maglev !== undefined)) r.error(key(cp, 'minimumRingSize'), 'minimumRingSize cannot be set together with ringHash or maglev');
     if (ch.httpCookie !== undefined) {
       if (ch.httpCookie.name === '') r.error(key(key(cp, 'httpCookie'), 'name'), 'cookie name is required');
@@ -91,6 +98,12 @@ function checkLoadBalancer(r: Report, p: string, lb: LoadBalancerSettings | unde
     if (min !== undefined && (min < 0 || min > 100)) r.error(key(key(p, 'warmup'), 'minimumPercent'), 'minimumPercent must be in range [0, 100]');
     if (lb.warmup.aggression !== undefined && lb.warmup.aggression < 1) r.error(key(key(p, 'warmup'), 'aggression'), 'aggression must be at least 1');
   }
+}
+
+function isPrime(n: number): boolean {
+  if (n < 2) return false;
+  for (let d = 2; d * d <= n; d++) if (n % d === 0) return false;
+  return true;
 }
 
 function nonNegative(r: Report, p: string, obj: Record<string, unknown> | undefined, fields: readonly string[]): void {

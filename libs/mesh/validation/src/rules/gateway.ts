@@ -5,6 +5,17 @@ import { checkLabels, checkPort, isIP, isIstioLabel, wildcardDomainError } from 
 /** Protocols a port may declare (Istio protocol.Instance), case-insensitive. */
 export const protocols = new Set(['HTTP', 'HTTPS', 'GRPC', 'GRPC-WEB', 'HTTP2', 'MONGO', 'MYSQL', 'REDIS', 'TCP', 'TLS', 'UDP']);
 const tlsOrder = ['TLS_AUTO', 'TLSV1_0', 'TLSV1_1', 'TLSV1_2', 'TLSV1_3'];
+/** The cipher suites Envoy's BoringSSL knows by these names (PSK suites aside), as Istio lists them. */
+const cipherSuites = new Set([
+  'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384', 'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305', 'ECDHE-ECDSA-AES128-SHA', 'ECDHE-RSA-AES128-SHA',
+  'ECDHE-ECDSA-AES256-SHA', 'ECDHE-RSA-AES256-SHA', 'AES128-GCM-SHA256', 'AES256-GCM-SHA384', 'AES128-SHA', 'AES256-SHA', 'DES-CBC3-SHA',
+]);
+
+/** Istio IsValidCipherSuite: a known name, empty, ALL, or an expression starting with an operator (`-`, `+`, `!`, `[`). */
+function isCipherSuite(cs: string): boolean {
+  return cs === '' || cs === 'ALL' || !/^[\p{L}\p{N}]/u.test(cs) || cipherSuites.has(cs);
+}
 
 export function isProtocol(p: string): boolean {
   return protocols.has(p.toUpperCase());
@@ -86,6 +97,15 @@ export function checkServerTls(r: Report, p: string, tls: ServerTLSSettings, pro
       r.error(key(p, 'maxProtocolVersion'), 'maxProtocolVersion must be greater than or equal to minProtocolVersion');
     }
   }
+  // Istio drops unknown suites with a warning before configuring Envoy; Aviary passes the list
+  // as written, and Envoy refuses a listener with an unknown suite, so it is an error here.
+  const seenCiphers = new Set<string>();
+  (tls.cipherSuites ?? []).forEach((cs, i) => {
+    const cp = idx(key(p, 'cipherSuites'), i);
+    if (!isCipherSuite(cs)) r.error(cp, `unknown cipher suite ${JSON.stringify(cs)}`);
+    else if (seenCiphers.has(cs)) r.warn(cp, `duplicate cipher suite ${JSON.stringify(cs)}`);
+    seenCiphers.add(cs);
+  });
   (tls.verifyCertificateSpki ?? []).forEach((v, i) => {
     if (!/^[A-Za-z0-9+/]{43}=$/.test(v)) r.error(idx(key(p, 'verifyCertificateSpki'), i), 'must be a base64-encoded SHA-256 hash');
   });

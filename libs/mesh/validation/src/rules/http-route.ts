@@ -1,6 +1,6 @@
 import { type HTTPRoute } from '@aviary/mesh-api';
 import { idx, key, type Report } from '../finding';
-import { checkDuration, checkHeaderOps, checkLabels, checkPercentage, checkPort, checkRegex, isHeaderName } from './checks';
+import { checkDuration, checkHeaderOps, checkLabels, checkPercentage, checkPort, checkRegex, isHeaderName, isIstioLabel } from './checks';
 import { checkDestination, checkGatewayName, checkStringMatch, checkWeights } from './routes';
 
 const redirectCodes = new Set([301, 302, 303, 307, 308]);
@@ -33,12 +33,14 @@ export function checkHttpRoute(r: Report, p: string, h: HTTPRoute, delegateVs: b
       for (const [name, sm] of Object.entries(m[field] ?? {})) {
         const hp = key(key(mp, field), name);
         if (name === '') r.error(hp, `${field} key cannot be empty`);
+        else if (field !== 'queryParams' && name.startsWith('@request.auth.claims')) r.error(hp, `JWT claim based routing (${name}) is not supported by Aviary yet`);
         else if (field !== 'queryParams' && !isHeaderName(name.replace(/^:/, ''))) r.error(hp, `invalid header name ${JSON.stringify(name)}`);
         checkStringMatch(r, hp, sm, { allowEmpty: true });
       }
     }
     if (m.port !== 0) checkPort(r, key(mp, 'port'), m.port); // 0 is proto3's unset value
     checkLabels(r, key(mp, 'sourceLabels'), m.sourceLabels);
+    if (m.sourceNamespace !== undefined && m.sourceNamespace !== '' && !isIstioLabel(m.sourceNamespace)) r.error(key(mp, 'sourceNamespace'), `sourceNamespace match ${JSON.stringify(m.sourceNamespace)} is invalid`);
     (m.gateways ?? []).forEach((gw, k) => checkGatewayName(r, idx(key(mp, 'gateways'), k), gw));
   });
 

@@ -60,7 +60,7 @@ export function validateServiceEntry(se: ServiceEntry, r: Report): void {
       if (!names.has(name)) r.error(key(key(p, 'ports'), name), `endpoint port ${JSON.stringify(name)} is not defined by the service entry`);
     }
   });
-  checkExportTo(r, 'spec.exportTo', spec.exportTo);
+  checkExportTo(r, 'spec.exportTo', spec.exportTo, { allowNone: true });
   (spec.subjectAltNames ?? []).forEach((san, i) => {
     if (san === '') r.error(idx('spec.subjectAltNames', i), 'subjectAltNames must not be empty');
   });

@@ -41,7 +41,7 @@ export function validateSidecar(sc: Sidecar, r: Report): void {
     }
     if (eg.bind !== undefined && !isIP(eg.bind) && !eg.bind.startsWith('unix://')) r.error(key(p, 'bind'), `sidecar: bind ${JSON.stringify(eg.bind)} must be an IP address or unix:// path`);
     if (eg.captureMode === 'NONE' && eg.bind === undefined && eg.port?.number !== undefined) {
-      r.error(key(p, 'bind'), 'sidecar: egress listener with captureMode NONE must set bind');
+      r.error(key(p, 'bind'), 'sidecar: an egress listener with captureMode NONE and no bind is not supported by Aviary yet: set bind');
     }
     if (eg.hosts.length === 0) r.error(key(p, 'hosts'), 'sidecar: egress listener must contain at least one host');
     eg.hosts.forEach((h, j) => {
