@@ -91,7 +91,7 @@ describe('aviary CLI against the built pilot', () => {
     expect(y.out.join('\n')).toContain('weight: 80');
     const j = await aviary(['get', 'vs', 'reviews', '-n', 'default', '-o', 'json']);
     expect((JSON.parse(j.out.join('\n')) as { spec: { http: Array<{ route: Array<{ weight: number }> }> } }).spec.http[0]?.route[0]?.weight).toBe(80);
-    const bad = await aviary(['apply', '-f', file('bad2.yaml', vs([10, 10]))]);
+    const bad = await aviary(['apply', '-f', file('bad2.yaml', vs([10, -10]))]);
     expect(bad.code).toBe(1);
     expect(bad.err).toContain('spec.http[0].route[1].weight');
     const del = await aviary(['delete', 'vs', 'reviews']);

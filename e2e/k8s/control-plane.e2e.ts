@@ -188,13 +188,13 @@ spec:
   http:
   - route:
     - {destination: {host: reviews, subset: v1}, weight: 50}
-    - {destination: {host: reviews, subset: v2}, weight: 40}
+    - {destination: {host: reviews, subset: v2}, weight: -40}
 `;
     const res = await k8s().kubectl(['apply', '-n', 'plain', '-f', '-'], bad);
     expect(res.code).not.toBe(0);
     expect(res.stderr).toContain('validation.aviary.io');
     expect(res.stderr).toContain('spec.http[0].route[1].weight');
-    const good = await k8s().kubectl(['apply', '-n', 'plain', '-f', '-'], bad.replace('weight: 40', 'weight: 50'));
+    const good = await k8s().kubectl(['apply', '-n', 'plain', '-f', '-'], bad.replace('weight: -40', 'weight: 50'));
     expect(good.code, good.stderr).toBe(0);
   });
 });

@@ -43,8 +43,8 @@ function config(pilotUrl = 'http://127.0.0.1:1') {
 describe('aviary CLI, offline', () => {
   it('validates with the same paths as pilot and exits 1 on errors', async () => {
     const c = capture();
-    expect(await runCommand(['validate', '-f', file('bad.yaml', vs([60, 30]))], config(), c.io)).toBe(1);
-    expect(c.err.join('\n')).toContain('document 0 (line 1): spec.http[0].route[1].weight: route weights must sum to 100');
+    expect(await runCommand(['validate', '-f', file('bad.yaml', vs([60, -30]))], config(), c.io)).toBe(1);
+    expect(c.err.join('\n')).toContain('document 0 (line 1): spec.http[0].route[1].weight: weight -30 must not be negative');
     const ok = capture();
     expect(await runCommand(['validate', '-f', file('good.yaml', vs([80, 20]))], config(), ok.io)).toBe(0);
     expect(ok.out).toEqual(['1 document(s) valid']);

@@ -63,6 +63,9 @@ export function renderFieldsDoc(): string {
     'here) is refused as `unknown field`. `metadata` is Kubernetes object metadata and `status` is',
     'written by the control plane.',
     '',
+    "Validation as a whole is checked against Istio's own (`istioctl validate`) on a corpus of",
+    'documents: [istio-validation.md](istio-validation.md) has the counts and every explained disagreement.',
+    '',
     '| kind | fields | translated | validated only | rejected (at least in part) |',
     '| --- | ---: | ---: | ---: | ---: |',
   ];

@@ -90,7 +90,7 @@ describe("pilot's config API", () => {
 
   it('is all or nothing: one invalid document stores nothing and every error has its document and path', async () => {
     const fresh = await freshApp();
-    const bad = `${bookinfo}\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: broken\nspec:\n  hosts: [ratings]\n  http:\n  - route:\n    - destination: {host: ratings}\n      weight: 70\n    - destination: {host: ratings}\n      weight: 20\n---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata:\n  name: typo\nspec:\n  host: ratings\n  bogusField: 1\n`;
+    const bad = `${bookinfo}\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: broken\nspec:\n  hosts: [ratings]\n  http:\n  - route:\n    - destination: {host: ratings}\n      weight: 70\n    - destination: {host: ratings}\n      weight: -20\n---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata:\n  name: typo\nspec:\n  host: ratings\n  bogusField: 1\n`;
     const res = await post(fresh, bad);
     expect(res.statusCode).toBe(400);
     const body = res.json() as { code: string; details: { errors: Array<{ document: number; path: string; line: number }> } };

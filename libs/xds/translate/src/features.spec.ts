@@ -196,6 +196,14 @@ describe('VirtualService HTTP routes', () => {
     });
     expect((route!.route as Msg).regex_rewrite).toEqual({ pattern: { regex: '.*' }, substitution: '/new' });
   });
+  it('match port 0 is no port condition (proto3 unset, as Istio reads it); another port drops the match; relative weights pass through', () => {
+    const routes = routesOf([
+      { match: [{ port: 0, uri: { prefix: '' } }], route: [{ destination: { host: 'echo' }, weight: 30 }, { destination: { host: 'echo' }, weight: 30 }] },
+      { match: [{ port: 9999, uri: { prefix: '/other-port' } }], route: [{ destination: { host: 'echo' } }] },
+    ]);
+    expect(routes.map((r) => r.match)).toEqual([{ prefix: '' }]);
+    expect(((routes[0]!.route as Msg).weighted_clusters as Msg).clusters).toMatchObject([{ weight: { value: 30 } }, { weight: { value: 30 } }]);
+  });
   it('redirect codes, direct responses, gRPC-status aborts, mirrors, attempts 0 disables retries', () => {
     const routes = routesOf([
       { match: [{ uri: { prefix: '/a' } }], redirect: { authority: 'b.example.com', redirectCode: 308 } },

@@ -213,7 +213,7 @@ function passthroughChains(ctx: Ctx, s: BoundServer, port: number, refs: Cluster
   for (const vs of ctx.snapshot.virtualServices.forGateway(gatewayName)) {
     for (const route of vs.entry.spec.tls ?? []) {
       for (const m of route.match) {
-        if (m.port !== undefined && m.port !== port) continue;
+        if (m.port !== undefined && m.port !== 0 && m.port !== port) continue; // 0: proto3 unset
         const sni = m.sniHosts.filter((h) => serverHosts(s.server).some((sh) => hostMatches(sh, h) || hostMatches(h, sh)));
         const dest = route.route?.[0]?.destination;
         if (sni.length === 0 || !dest) continue;

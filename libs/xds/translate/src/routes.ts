@@ -96,7 +96,8 @@ function routeMatch(m: HTTPMatchRequest | undefined): Msg {
 
 /** Whether a match condition applies to this proxy and listener (Istio filters these at generation time). */
 function matchApplies(ctx: Ctx, scope: RouteScope, m: HTTPMatchRequest): boolean {
-  if (m.port !== undefined && m.port !== scope.port) return false;
+  // Port 0 is proto3's unset value: no port condition (as Istio reads it).
+  if (m.port !== undefined && m.port !== 0 && m.port !== scope.port) return false;
   if (m.gateways && m.gateways.length > 0 && !m.gateways.some((g) => g === scope.gateway || (scope.gateway !== 'mesh' && scope.gateway.endsWith(`/${g}`)))) return false;
   if (m.sourceLabels && !labelsMatch(m.sourceLabels, ctx.proxy.labels)) return false;
   if (m.sourceNamespace && m.sourceNamespace !== ctx.proxy.namespace) return false;

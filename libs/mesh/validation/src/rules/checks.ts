@@ -13,6 +13,15 @@ export function isDns1123Label(v: string): boolean {
   return v.length <= 63 && dns1123Label.test(v);
 }
 
+/**
+ * Istio's labels.IsDNS1123Label: a DNS-1123 label in either case. Istio holds subset names, port
+ * names and namespace references in hosts and gateway names to it (Kubernetes object names and
+ * namespaces stay lowercase: isDns1123Label).
+ */
+export function isIstioLabel(v: string): boolean {
+  return v.length <= 63 && hostLabel.test(v);
+}
+
 export function isDns1123Subdomain(v: string): boolean {
   return v.length <= 253 && v.split('.').every((l) => isDns1123Label(l));
 }
@@ -22,7 +31,10 @@ export function isDnsName(v: string): boolean {
   return v.length > 0 && v.length <= 255 && v.split('.').every((l) => l.length <= 63 && hostLabel.test(l));
 }
 
-/** Istio ValidateWildcardDomain: a wildcard only in the first label: `*`, `*.example.com`, `*foo.com`. */
+/**
+ * Istio ValidateWildcardDomain: a wildcard only in the first label (`*`, `*.example.com`,
+ * `*foo.com`), and a top-level domain that is not all digits.
+ */
 export function wildcardDomainError(host: string): string | undefined {
   if (host.length === 0) return 'empty domain name not allowed';
   if (host.length > 255) return `domain name ${JSON.stringify(host)} too long (max 255)`;
@@ -30,7 +42,11 @@ export function wildcardDomainError(host: string): string | undefined {
   const first = dot < 0 ? host : host.slice(0, dot);
   if (!(first.length <= 63 && (wildcardLabel.test(first) || hostLabel.test(first)))) return `domain name ${JSON.stringify(host)} invalid (label ${JSON.stringify(first)} invalid)`;
   if (dot >= 0) {
-    for (const l of host.slice(dot + 1).split('.')) {
+    const rest = host.slice(dot + 1);
+    const tld = rest.slice(rest.lastIndexOf('.') + 1);
+    // Istio ValidateDNS1123Labels: so an IPv4 address is no domain name.
+    if (/^\d+$/.test(tld)) return `domain name ${JSON.stringify(rest)} invalid (top level domain ${JSON.stringify(tld)} cannot be all-numeric)`;
+    for (const l of rest.split('.')) {
       if (!(l.length <= 63 && hostLabel.test(l))) return `domain name ${JSON.stringify(host)} invalid (label ${JSON.stringify(l)} invalid)`;
     }
   }
@@ -108,13 +124,22 @@ export function checkPercentage(r: Report, path: string, p: { value?: number } |
 
 /**
  * RE2 syntax check. JavaScript's engine is used to find syntax errors after translating the RE2
- * constructs it lacks (leading inline flags); constructs RE2 rejects (lookaround, backreferences)
- * are errors even though JavaScript would accept them.
+ * constructs it lacks (leading inline flags, `(?P<name>`, `\A`, `\z`, one-letter `\pL`, POSIX
+ * classes such as `[[:alpha:]]`); constructs RE2 rejects (lookaround, backreferences, repeat
+ * counts above 1000) are errors even though JavaScript would accept them.
  */
 export function regexError(re: string): string | undefined {
   if (/\(\?<?[=!]/.test(re)) return 'lookaround assertions are not supported by RE2';
   if (/(^|[^\\])\\[1-9]/.test(re)) return 'backreferences are not supported by RE2';
-  const body = re.replace(/^\(\?[imsU]+\)/, '');
+  for (const m of re.matchAll(/(^|[^\\])\{(\d+)(?:,(\d*))?\}/g)) {
+    if (Number(m[2]) > 1000 || (m[3] !== undefined && m[3] !== '' && Number(m[3]) > 1000)) return `invalid repeat count: ${m[0].slice(m[1]!.length)} (RE2 allows at most 1000)`;
+  }
+  const body = re
+    .replace(/^\(\?[imsU]+\)/, '')
+    .replace(/\(\?P</g, '(?<')
+    .replace(/\[:\^?[a-z]+:\]/g, 'a')
+    .replace(/(^|[^\\])\\([Az])/g, (_m, pre: string, c: string) => `${pre}${c === 'A' ? '^' : '$'}`)
+    .replace(/(^|[^\\])\\([pP])([A-Z])/g, '$1\\$2{$3}');
   try {
     new RegExp(body, 'u');
     return undefined;
@@ -142,6 +167,19 @@ export function checkLabels(r: Report, path: string, labels: Record<string, stri
   }
 }
 
+/**
+ * Istio validateWorkloadSelector / ValidateAlphaWorkloadSelector: a workload selector's keys are
+ * not empty and neither keys nor values hold a wildcard. Nothing more: a key no pod can carry
+ * simply selects nothing, as in Istio.
+ */
+export function checkWorkloadSelector(r: Report, path: string, labels: Record<string, string> | undefined): void {
+  for (const [k, v] of Object.entries(labels ?? {})) {
+    const p = key(path, k);
+    if (k === '') r.error(p, 'empty key is not supported in selector');
+    if (k.includes('*') || v.includes('*')) r.error(p, `wildcard is not supported in selector: ${JSON.stringify(`${k}=${v}`)}`);
+  }
+}
+
 export function qualifiedNameError(k: string): string | undefined {
   const slash = k.lastIndexOf('/');
   const prefix = slash < 0 ? undefined : k.slice(0, slash);
@@ -153,27 +191,52 @@ export function qualifiedNameError(k: string): string | undefined {
   return undefined;
 }
 
-/** exportTo: `.`, `*`, `~` or namespace names; `*` and `~` stand alone; no duplicates. */
-export function checkExportTo(r: Report, path: string, exportTo: string[] | undefined): void {
+/**
+ * exportTo: `.`, `*` or namespace names, and `~` (visible to no namespace) for ServiceEntries
+ * only, as in Istio; `*` and `~` stand alone; no duplicates.
+ */
+export function checkExportTo(r: Report, path: string, exportTo: string[] | undefined, opts: { allowNone?: boolean } = {}): void {
   if (exportTo === undefined) return;
   const seen = new Set<string>();
   exportTo.forEach((ns, i) => {
     const p = idx(path, i);
     if (seen.has(ns)) r.error(p, `duplicate entry ${JSON.stringify(ns)} in exportTo`);
     seen.add(ns);
-    if (ns !== '.' && ns !== '*' && ns !== '~' && !isDns1123Label(ns)) r.error(p, `invalid exportTo namespace ${JSON.stringify(ns)}`);
+    if (ns === '~' && opts.allowNone !== true) r.error(p, 'exportTo ~ (none) is allowed for ServiceEntries only');
+    else if (ns !== '.' && ns !== '*' && ns !== '~' && !isDns1123Label(ns)) r.error(p, `invalid exportTo namespace ${JSON.stringify(ns)}`);
   });
   if (exportTo.length > 1 && (seen.has('*') || seen.has('~'))) r.error(path, 'exportTo "*" or "~" must be the only entry');
 }
 
-export function checkHeaderOps(r: Report, path: string, ops: { set?: Record<string, string>; add?: Record<string, string>; remove?: string[] } | undefined): void {
+/**
+ * Istio ValidateHTTPHeaderOperationName / ValidateHTTPHeaderWithAuthorityOperationName and
+ * ValidateHTTPHeaderValue: a header name is not empty and not a pseudo-header (`:`), Host is
+ * never removed nor set on responses, and values carry no control characters. Envoy's own header
+ * name check (non-strict) refuses only NUL, CR and LF, so names are not held to the RFC token
+ * syntax. Istio turns a request `:authority`/`host` set or add into an authority rewrite; Aviary
+ * does not (Envoy refuses both in request_headers_to_add), so that is refused as unsupported.
+ */
+export function checkHeaderOps(r: Report, path: string, ops: { set?: Record<string, string>; add?: Record<string, string>; remove?: string[] } | undefined, direction: 'request' | 'response'): void {
   if (ops === undefined) return;
-  for (const field of ['set', 'add'] as const) {
-    for (const name of Object.keys(ops[field] ?? {})) {
-      if (!isHeaderName(name)) r.error(key(key(path, field), name), `invalid header name ${JSON.stringify(name)}`);
+  const nameError = (name: string, op: 'set' | 'add' | 'remove'): string | undefined => {
+    if (name === '') return 'header name cannot be empty';
+    if (/[\0\r\n]/.test(name)) return `invalid header name ${JSON.stringify(name)}`;
+    const authority = name.toLowerCase() === ':authority' || name.toLowerCase() === 'host';
+    if (authority && direction === 'request' && op !== 'remove') return `setting ${JSON.stringify(name)} in headers.request.${op} is not supported by Aviary yet: use rewrite.authority`;
+    if (name.startsWith(':')) return `invalid header ${JSON.stringify(name)}: header cannot have ":" prefix`;
+    if (name.toLowerCase() === 'host') return `invalid header ${JSON.stringify(name)}: cannot set Host header`;
+    return undefined;
+  };
+  for (const op of ['set', 'add'] as const) {
+    for (const [name, value] of Object.entries(ops[op] ?? {})) {
+      const p = key(key(path, op), name);
+      const problem = nameError(name, op);
+      if (problem !== undefined) r.error(p, problem);
+      if (/[\u0000-\u0008\u000A-\u001F\u007F]/.test(value)) r.error(p, `invalid header value ${JSON.stringify(value)}: no control characters`);
     }
   }
   (ops.remove ?? []).forEach((name, i) => {
-    if (!isHeaderName(name)) r.error(idx(key(path, 'remove'), i), `invalid header name ${JSON.stringify(name)}`);
+    const problem = nameError(name, 'remove');
+    if (problem !== undefined) r.error(idx(key(path, 'remove'), i), problem);
   });
 }

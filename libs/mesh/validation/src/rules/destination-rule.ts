@@ -1,6 +1,6 @@
 import { type ClientTLSSettings, type ConnectionPoolSettings, type DestinationRule, type LoadBalancerSettings, type OutlierDetection, type TrafficPolicy } from '@aviary/mesh-api';
 import { idx, key, type Report } from '../finding';
-import { checkDuration, checkExportTo, checkLabels, checkPort, isDns1123Label, wildcardDomainError } from './checks';
+import { checkDuration, checkExportTo, checkLabels, checkPort, checkWorkloadSelector, isIstioLabel, wildcardDomainError } from './checks';
 
 /** Istio validateDestinationRule. */
 export function validateDestinationRule(dr: DestinationRule, r: Report): void {
@@ -12,7 +12,7 @@ export function validateDestinationRule(dr: DestinationRule, r: Report): void {
   (spec.subsets ?? []).forEach((s, i) => {
     const p = idx('spec.subsets', i);
     if (s.name === '') r.error(key(p, 'name'), 'subset name is required');
-    else if (!isDns1123Label(s.name)) r.error(key(p, 'name'), `subset name ${JSON.stringify(s.name)} is not a valid DNS-1123 label`);
+    else if (!isIstioLabel(s.name)) r.error(key(p, 'name'), `subset name ${JSON.stringify(s.name)} is not a valid DNS-1123 label`);
     if (names.has(s.name)) r.error(key(p, 'name'), `duplicate subset name ${JSON.stringify(s.name)}`);
     names.add(s.name);
     checkLabels(r, key(p, 'labels'), s.labels);
@@ -20,7 +20,7 @@ export function validateDestinationRule(dr: DestinationRule, r: Report): void {
   });
   checkExportTo(r, 'spec.exportTo', spec.exportTo);
   if (spec.workloadSelector !== undefined) {
-    checkLabels(r, 'spec.workloadSelector.matchLabels', spec.workloadSelector.matchLabels);
+    checkWorkloadSelector(r, 'spec.workloadSelector.matchLabels', spec.workloadSelector.matchLabels);
     if ((spec.exportTo ?? []).some((ns) => ns !== '.')) r.error('spec.exportTo', 'exportTo with a workloadSelector can only be "."');
   }
 }
@@ -65,6 +65,13 @@ function checkLoadBalancer(r: Report, p: string, lb: LoadBalancerSettings | unde
     const keys = (['httpHeaderName', 'httpCookie', 'useSourceIp', 'httpQueryParameterName'] as const).filter((k) => ch[k] !== undefined && ch[k] !== false);
     if (keys.length !== 1) r.error(cp, 'consistentHash must set exactly one of httpHeaderName, httpCookie, useSourceIp or httpQueryParameterName');
     if (ch.ringHash !== undefined && ch.maglev !== undefined) r.error(key(cp, 'maglev'), 'consistentHash may set only one of ringHash or maglev');
+    const table = ch.maglev?.tableSize ?? (ch.maglev !== undefined ? 0 : undefined);
+    if (table !== undefined) {
+      const tp = key(key(cp, 'maglev'), 'tableSize');
+      if (table === 0) r.error(tp, 'tableSize must be set for maglev');
+      else if (table >= 5000011) r.error(tp, 'tableSize must be less than 5000011 for maglev');
+      else if (!isPrime(table)) r.error(tp, `tableSize ${table} must be a prime number for maglev`);
+    }
     if (ch.minimumRingSize !== undefined && (ch.ringHash !== undefined || ch.maglev !== undefined)) r.error(key(cp, 'minimumRingSize'), 'minimumRingSize cannot be set together with ringHash or maglev');
     if (ch.httpCookie !== undefined) {
       if (ch.httpCookie.name === '') r.error(key(key(cp, 'httpCookie'), 'name'), 'cookie name is required');
@@ -93,6 +100,12 @@ function checkLoadBalancer(r: Report, p: string, lb: LoadBalancerSettings | unde
   }
 }
 
+function isPrime(n: number): boolean {
+  if (n < 2) return false;
+  for (let d = 2; d * d <= n; d++) if (n % d === 0) return false;
+  return true;
+}
+
 function nonNegative(r: Report, p: string, obj: Record<string, unknown> | undefined, fields: readonly string[]): void {
   for (const f of fields) {
     const v = obj?.[f];
@@ -115,7 +128,7 @@ export function checkConnectionPool(r: Report, p: string, cp: ConnectionPoolSett
   if (cp.http !== undefined) {
     const hp = key(p, 'http');
     nonNegative(r, hp, cp.http, ['http1MaxPendingRequests', 'http2MaxRequests', 'maxRequestsPerConnection', 'maxRetries', 'maxConcurrentStreams']);
-    checkDuration(r, key(hp, 'idleTimeout'), cp.http.idleTimeout, { allowZero: true });
+    checkDuration(r, key(hp, 'idleTimeout'), cp.http.idleTimeout); // Istio: at least 1ms
     if (cp.http.useClientProtocol === true && cp.http.h2UpgradePolicy === 'UPGRADE') {
       r.error(key(hp, 'h2UpgradePolicy'), 'h2UpgradePolicy UPGRADE cannot be used together with useClientProtocol');
     }

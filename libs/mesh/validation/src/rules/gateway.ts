@@ -1,10 +1,21 @@
 import { type Gateway, type ServerTLSSettings } from '@aviary/mesh-api';
 import { idx, key, type Report } from '../finding';
-import { checkLabels, checkPort, isDns1123Label, isIP, wildcardDomainError } from './checks';
+import { checkLabels, checkPort, isIP, isIstioLabel, wildcardDomainError } from './checks';
 
 /** Protocols a port may declare (Istio protocol.Instance), case-insensitive. */
 export const protocols = new Set(['HTTP', 'HTTPS', 'GRPC', 'GRPC-WEB', 'HTTP2', 'MONGO', 'MYSQL', 'REDIS', 'TCP', 'TLS', 'UDP']);
 const tlsOrder = ['TLS_AUTO', 'TLSV1_0', 'TLSV1_1', 'TLSV1_2', 'TLSV1_3'];
+/** The cipher suites Envoy's BoringSSL knows by these names (PSK suites aside), as Istio lists them. */
+const cipherSuites = new Set([
+  'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384', 'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305', 'ECDHE-ECDSA-AES128-SHA', 'ECDHE-RSA-AES128-SHA',
+  'ECDHE-ECDSA-AES256-SHA', 'ECDHE-RSA-AES256-SHA', 'AES128-GCM-SHA256', 'AES256-GCM-SHA384', 'AES128-SHA', 'AES256-SHA', 'DES-CBC3-SHA',
+]);
+
+/** Istio IsValidCipherSuite: a known name, empty, ALL, or an expression starting with an operator (`-`, `+`, `!`, `[`). */
+function isCipherSuite(cs: string): boolean {
+  return cs === '' || cs === 'ALL' || !/^[\p{L}\p{N}]/u.test(cs) || cipherSuites.has(cs);
+}
 
 export function isProtocol(p: string): boolean {
   return protocols.has(p.toUpperCase());
@@ -54,7 +65,7 @@ function checkServerHost(r: Report, p: string, host: string): void {
   }
   if (parts.length === 2) {
     const ns = parts[0]!;
-    if (ns !== '*' && ns !== '.' && !isDns1123Label(ns)) r.error(p, `invalid namespace value ${JSON.stringify(ns)} in host ${JSON.stringify(host)}`);
+    if (ns !== '*' && ns !== '.' && !isIstioLabel(ns)) r.error(p, `invalid namespace value ${JSON.stringify(ns)} in host ${JSON.stringify(host)}`);
   }
   const name = parts[parts.length - 1]!;
   const problem = wildcardDomainError(name);
@@ -64,7 +75,8 @@ function checkServerHost(r: Report, p: string, host: string): void {
 /** Istio validateServerTLS / validateTLSOptions. */
 export function checkServerTls(r: Report, p: string, tls: ServerTLSSettings, proto: string): void {
   const mode = tls.mode ?? 'SIMPLE';
-  if (mode === 'AUTO_PASSTHROUGH' && proto !== 'TLS') r.error(key(p, 'mode'), 'AUTO_PASSTHROUGH mode is only allowed with the TLS protocol');
+  // Istio accepts it on any TLS port; Aviary's gateway routes AUTO_PASSTHROUGH by SNI on TLS ports only.
+  if (mode === 'AUTO_PASSTHROUGH' && proto !== 'TLS') r.error(key(p, 'mode'), `AUTO_PASSTHROUGH on a ${proto} port is not supported by Aviary yet: use protocol TLS`);
   if (mode === 'SIMPLE' || mode === 'MUTUAL' || mode === 'OPTIONAL_MUTUAL') {
     const hasCredential = tls.credentialName !== undefined || (tls.credentialNames ?? []).length > 0;
     if (hasCredential && (tls.serverCertificate !== undefined || tls.privateKey !== undefined || tls.caCertificates !== undefined)) {
@@ -85,6 +97,15 @@ export function checkServerTls(r: Report, p: string, tls: ServerTLSSettings, pro
       r.error(key(p, 'maxProtocolVersion'), 'maxProtocolVersion must be greater than or equal to minProtocolVersion');
     }
   }
+  // Istio drops unknown suites with a warning before configuring Envoy; Aviary passes the list
+  // as written, and Envoy refuses a listener with an unknown suite, so it is an error here.
+  const seenCiphers = new Set<string>();
+  (tls.cipherSuites ?? []).forEach((cs, i) => {
+    const cp = idx(key(p, 'cipherSuites'), i);
+    if (!isCipherSuite(cs)) r.error(cp, `unknown cipher suite ${JSON.stringify(cs)}`);
+    else if (seenCiphers.has(cs)) r.warn(cp, `duplicate cipher suite ${JSON.stringify(cs)}`);
+    seenCiphers.add(cs);
+  });
   (tls.verifyCertificateSpki ?? []).forEach((v, i) => {
     if (!/^[A-Za-z0-9+/]{43}=$/.test(v)) r.error(idx(key(p, 'verifyCertificateSpki'), i), 'must be a base64-encoded SHA-256 hash');
   });

@@ -1,6 +1,6 @@
 import { type HTTPRoute } from '@aviary/mesh-api';
 import { idx, key, type Report } from '../finding';
-import { checkDuration, checkHeaderOps, checkLabels, checkPercentage, checkPort, checkRegex, isHeaderName } from './checks';
+import { checkDuration, checkHeaderOps, checkLabels, checkPercentage, checkPort, checkRegex, isHeaderName, isIstioLabel } from './checks';
 import { checkDestination, checkGatewayName, checkStringMatch, checkWeights } from './routes';
 
 const redirectCodes = new Set([301, 302, 303, 307, 308]);
@@ -25,7 +25,7 @@ export function checkHttpRoute(r: Report, p: string, h: HTTPRoute, delegateVs: b
 
   (h.match ?? []).forEach((m, i) => {
     const mp = idx(key(p, 'match'), i);
-    checkStringMatch(r, key(mp, 'uri'), m.uri);
+    checkStringMatch(r, key(mp, 'uri'), m.uri, { allowEmptyPrefix: true });
     checkStringMatch(r, key(mp, 'scheme'), m.scheme);
     checkStringMatch(r, key(mp, 'method'), m.method);
     checkStringMatch(r, key(mp, 'authority'), m.authority);
@@ -33,12 +33,14 @@ export function checkHttpRoute(r: Report, p: string, h: HTTPRoute, delegateVs: b
       for (const [name, sm] of Object.entries(m[field] ?? {})) {
         const hp = key(key(mp, field), name);
         if (name === '') r.error(hp, `${field} key cannot be empty`);
+        else if (field !== 'queryParams' && name.startsWith('@request.auth.claims')) r.error(hp, `JWT claim based routing (${name}) is not supported by Aviary yet`);
         else if (field !== 'queryParams' && !isHeaderName(name.replace(/^:/, ''))) r.error(hp, `invalid header name ${JSON.stringify(name)}`);
         checkStringMatch(r, hp, sm, { allowEmpty: true });
       }
     }
-    checkPort(r, key(mp, 'port'), m.port);
+    if (m.port !== 0) checkPort(r, key(mp, 'port'), m.port); // 0 is proto3's unset value
     checkLabels(r, key(mp, 'sourceLabels'), m.sourceLabels);
+    if (m.sourceNamespace !== undefined && m.sourceNamespace !== '' && !isIstioLabel(m.sourceNamespace)) r.error(key(mp, 'sourceNamespace'), `sourceNamespace match ${JSON.stringify(m.sourceNamespace)} is invalid`);
     (m.gateways ?? []).forEach((gw, k) => checkGatewayName(r, idx(key(mp, 'gateways'), k), gw));
   });
 
@@ -46,8 +48,8 @@ export function checkHttpRoute(r: Report, p: string, h: HTTPRoute, delegateVs: b
   routes.forEach((d, i) => {
     checkDestination(r, key(idx(key(p, 'route'), i), 'destination'), d.destination);
     if (d.headers !== undefined) {
-      checkHeaderOps(r, key(key(idx(key(p, 'route'), i), 'headers'), 'request'), d.headers.request);
-      checkHeaderOps(r, key(key(idx(key(p, 'route'), i), 'headers'), 'response'), d.headers.response);
+      checkHeaderOps(r, key(key(idx(key(p, 'route'), i), 'headers'), 'request'), d.headers.request, 'request');
+      checkHeaderOps(r, key(key(idx(key(p, 'route'), i), 'headers'), 'response'), d.headers.response, 'response');
     }
   });
   if (routes.length > 0) checkWeights(r, key(p, 'route'), routes);
@@ -82,7 +84,7 @@ export function checkHttpRoute(r: Report, p: string, h: HTTPRoute, delegateVs: b
       checkRegex(r, key(key(wp, 'uriRegexRewrite'), 'match'), rw.uriRegexRewrite.match);
     }
   }
-  checkDuration(r, key(p, 'timeout'), h.timeout, { allowZero: true });
+  checkDuration(r, key(p, 'timeout'), h.timeout); // Istio: at least 1ms (0s is refused, unset means none)
   if (h.retries !== undefined) {
     const rp = key(p, 'retries');
     if ((h.retries.attempts ?? 0) < 0) r.error(key(rp, 'attempts'), 'attempts cannot be negative');
@@ -136,11 +138,11 @@ export function checkHttpRoute(r: Report, p: string, h: HTTPRoute, delegateVs: b
         if (name !== '*' && !isHeaderName(name)) r.error(idx(key(cp, field), i), `invalid header name ${JSON.stringify(name)}`);
       });
     }
-    const age = checkDuration(r, key(cp, 'maxAge'), h.corsPolicy.maxAge, { allowZero: true });
+    const age = checkDuration(r, key(cp, 'maxAge'), h.corsPolicy.maxAge); // Istio: at least 1ms
     if (age !== undefined && age % 1000 !== 0) r.error(key(cp, 'maxAge'), 'maxAge duration is accurate only to seconds precision');
   }
   if (h.headers !== undefined) {
-    checkHeaderOps(r, key(key(p, 'headers'), 'request'), h.headers.request);
-    checkHeaderOps(r, key(key(p, 'headers'), 'response'), h.headers.response);
+    checkHeaderOps(r, key(key(p, 'headers'), 'request'), h.headers.request, 'request');
+    checkHeaderOps(r, key(key(p, 'headers'), 'response'), h.headers.response, 'response');
   }
 }

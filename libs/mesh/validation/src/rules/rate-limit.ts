@@ -31,6 +31,6 @@ export function validateRateLimitPolicy(rl: RateLimitPolicy, r: Report): void {
     }
     checkDuration(r, key(bp, 'fillInterval'), tb.fillInterval, { min: MIN_FILL_INTERVAL_MS });
     if (rule.statusCode !== undefined && (rule.statusCode < 400 || rule.statusCode > 599)) r.error(key(p, 'statusCode'), 'statusCode must be in the range [400, 599]');
-    checkHeaderOps(r, key(p, 'responseHeaders'), rule.responseHeaders);
+    checkHeaderOps(r, key(p, 'responseHeaders'), rule.responseHeaders, 'response');
   });
 }

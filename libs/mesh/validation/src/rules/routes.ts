@@ -1,6 +1,6 @@
 import { type StringMatch } from '@aviary/mesh-api';
 import { idx, key, type Report } from '../finding';
-import { checkPort, checkRegex, isDns1123Label, isDns1123Subdomain, wildcardDomainError } from './checks';
+import { checkPort, checkRegex, isDns1123Subdomain, isIstioLabel, wildcardDomainError } from './checks';
 
 /** Istio validateDestination. */
 export function checkDestination(r: Report, path: string, d: { host: string; subset?: string; port?: { number?: number } }): void {
@@ -9,13 +9,15 @@ export function checkDestination(r: Report, path: string, d: { host: string; sub
     const problem = wildcardDomainError(d.host);
     if (problem !== undefined) r.error(key(path, 'host'), problem);
   }
-  if (d.subset !== undefined && !isDns1123Label(d.subset)) r.error(key(path, 'subset'), `subset name ${JSON.stringify(d.subset)} is not a valid DNS-1123 label`);
+  if (d.subset !== undefined && !isIstioLabel(d.subset)) r.error(key(path, 'subset'), `subset name ${JSON.stringify(d.subset)} is not a valid DNS-1123 label`);
   if (d.port !== undefined) checkPort(r, key(key(path, 'port'), 'number'), d.port.number);
 }
 
 /**
- * Weights are non-negative; when a route has more than one destination they must sum to 100.
- * The sum error is reported on the last destination's weight.
+ * Istio validateHTTPRouteDestinations / validateRouteDestinations: weights are non-negative and
+ * relative (they need not sum to 100: Envoy's weighted clusters share traffic in proportion to
+ * them); a route with more than one destination needs a positive total. A single destination takes
+ * all traffic whatever its weight.
  */
 export function checkWeights(r: Report, path: string, routes: readonly { weight?: number }[]): void {
   let total = 0;
@@ -24,10 +26,7 @@ export function checkWeights(r: Report, path: string, routes: readonly { weight?
     if (w < 0) r.error(key(idx(path, i), 'weight'), `weight ${w} must not be negative`);
     total += w;
   });
-  if (routes.length > 1 && total !== 100) r.error(key(idx(path, routes.length - 1), 'weight'), `route weights must sum to 100 (got ${total})`);
-  if (routes.length === 1 && routes[0]!.weight !== undefined && routes[0]!.weight !== 0 && routes[0]!.weight !== 100) {
-    r.error(key(idx(path, 0), 'weight'), `weight of a single destination must be 100 or unset (got ${routes[0]!.weight})`);
-  }
+  if (routes.length > 1 && total === 0) r.error(path, 'total destination weight is 0: give at least one destination a positive weight');
 }
 
 /** `mesh`, `name`, `namespace/name` or an FQDN gateway name. */
@@ -38,7 +37,7 @@ export function checkGatewayName(r: Report, path: string, gw: string): void {
     r.error(path, `invalid gateway name ${JSON.stringify(gw)}: expected "name" or "namespace/name"`);
     return;
   }
-  if (parts.length === 2 && !isDns1123Label(parts[0]!)) r.error(path, `invalid gateway namespace ${JSON.stringify(parts[0])} in ${JSON.stringify(gw)}`);
+  if (parts.length === 2 && !isIstioLabel(parts[0]!)) r.error(path, `invalid gateway namespace ${JSON.stringify(parts[0])} in ${JSON.stringify(gw)}`);
   const name = parts[parts.length - 1]!;
   if (!isDns1123Subdomain(name)) r.error(path, `invalid gateway name ${JSON.stringify(gw)}: must be a DNS-1123 name`);
 }
@@ -53,12 +52,17 @@ export function hostCovers(pattern: string, host: string): boolean {
   return pattern === host;
 }
 
-export function checkStringMatch(r: Report, path: string, m: StringMatch | undefined, opts: { allowEmpty?: boolean } = {}): void {
+/**
+ * `allowEmpty`: a match with no kind (present match); `allowEmptyPrefix`: `prefix: ""` matches
+ * everything (Istio allows it for the URI only: Envoy's route prefix may be empty, its string
+ * matchers' prefix may not).
+ */
+export function checkStringMatch(r: Report, path: string, m: StringMatch | undefined, opts: { allowEmpty?: boolean; allowEmptyPrefix?: boolean } = {}): void {
   if (m === undefined) return;
   const set = (['exact', 'prefix', 'regex'] as const).filter((k) => m[k] !== undefined);
   if (set.length > 1) r.error(path, `only one of exact, prefix or regex may be set, found ${set.join(' and ')}`);
   if (set.length === 0 && opts.allowEmpty !== true) r.error(path, 'one of exact, prefix or regex must be set');
-  if (m.prefix === '') r.error(key(path, 'prefix'), 'prefix string match should not be empty');
+  if (m.prefix === '' && opts.allowEmptyPrefix !== true) r.error(key(path, 'prefix'), 'prefix string match should not be empty');
   checkRegex(r, key(path, 'regex'), m.regex);
 }
 

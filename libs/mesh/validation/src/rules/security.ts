@@ -1,12 +1,12 @@
 import { type AuthorizationPolicy, type PeerAuthentication, type PolicyTargetReference, type RequestAuthentication } from '@aviary/mesh-api';
 import { idx, key, type Report } from '../finding';
-import { checkDuration, checkLabels, isHeaderName, isIPOrCIDR } from './checks';
+import { checkDuration, checkWorkloadSelector, isHeaderName, isIPOrCIDR } from './checks';
 
 /** Istio ValidatePeerAuthentication. */
 export function validatePeerAuthentication(pa: PeerAuthentication, r: Report): void {
   const spec = pa.spec;
   const labels = spec.selector?.matchLabels ?? {};
-  checkLabels(r, 'spec.selector.matchLabels', spec.selector?.matchLabels);
+  checkWorkloadSelector(r, 'spec.selector.matchLabels', spec.selector?.matchLabels);
   const ports = Object.keys(spec.portLevelMtls ?? {});
   if (ports.length > 0 && Object.keys(labels).length === 0) r.error('spec.portLevelMtls', 'portLevelMtls requires selector');
   for (const port of ports) {
@@ -23,7 +23,7 @@ const targetGroups: Readonly<Record<string, readonly string[]>> = {
 };
 
 function checkSelectorAndTargets(r: Report, spec: { selector?: { matchLabels?: Record<string, string> }; targetRef?: PolicyTargetReference; targetRefs?: PolicyTargetReference[] }): void {
-  checkLabels(r, 'spec.selector.matchLabels', spec.selector?.matchLabels);
+  checkWorkloadSelector(r, 'spec.selector.matchLabels', spec.selector?.matchLabels);
   if (spec.targetRef !== undefined && spec.targetRefs !== undefined) r.error('spec.targetRefs', 'only one of targetRef or targetRefs can be set');
   if (spec.selector !== undefined && (spec.targetRef !== undefined || spec.targetRefs !== undefined)) {
     r.error(spec.targetRef !== undefined ? 'spec.targetRef' : 'spec.targetRefs', 'only one of targetRefs or selector can be set');
@@ -68,6 +68,19 @@ function checkWildcard(r: Report, p: string, v: string): void {
   else if (v.length > 1 && v.slice(1, -1).includes('*')) r.error(p, `${JSON.stringify(v)}: wildcard "*" is only supported as prefix, suffix or the whole value`);
 }
 
+/** Istio CheckServiceAccount: at most 16 values, each `serviceAccount` or `namespace/serviceAccount`, no wildcard. */
+function checkServiceAccounts(r: Report, path: string, values: string[] | undefined): void {
+  if (values === undefined) return;
+  if (values.length > 16) r.error(path, 'may not have more than 16 values');
+  values.forEach((v, i) => {
+    const p = idx(path, i);
+    const [ns, sa, extra] = v.split('/');
+    if (v.includes('*')) r.error(p, `wildcard not allowed in a service account, found ${JSON.stringify(v)}`);
+    else if (v.length > 320) r.error(p, 'a service account cannot exceed 320 characters');
+    else if (extra !== undefined || ns === '' || sa === '') r.error(p, `expected format 'serviceAccount' or 'namespace/serviceAccount', found ${JSON.stringify(v)}`);
+  });
+}
+
 /** Istio ValidateAuthorizationPolicy. */
 export function validateAuthorizationPolicy(ap: AuthorizationPolicy, r: Report): void {
   const spec = ap.spec;
@@ -97,7 +110,11 @@ export function validateAuthorizationPolicy(ap: AuthorizationPolicy, r: Report):
           }
         });
       }
-      if (src.principals !== undefined && src.serviceAccounts !== undefined) r.error(key(fp, 'serviceAccounts'), 'serviceAccounts cannot be set together with principals');
+      const identities = ['principals', 'notPrincipals', 'namespaces', 'notNamespaces'] as const;
+      if ((src.serviceAccounts ?? []).length + (src.notServiceAccounts ?? []).length > 0 && identities.some((f) => (src[f] ?? []).length > 0)) {
+        r.error(key(fp, src.serviceAccounts !== undefined ? 'serviceAccounts' : 'notServiceAccounts'), 'serviceAccounts cannot be set together with namespaces or principals');
+      }
+      for (const field of ['serviceAccounts', 'notServiceAccounts'] as const) checkServiceAccounts(r, key(fp, field), src[field]);
       for (const field of ['ipBlocks', 'notIpBlocks', 'remoteIpBlocks', 'notRemoteIpBlocks'] as const) {
         (src[field] ?? []).forEach((v, k) => {
           if (!isIPOrCIDR(v)) r.error(idx(key(fp, field), k), `invalid IP address or CIDR ${JSON.stringify(v)}`);
@@ -148,7 +165,7 @@ export function validateRequestAuthentication(ra: RequestAuthentication, r: Repo
   const issuers = new Set<string>();
   (spec.jwtRules ?? []).forEach((rule, i) => {
     const p = idx('spec.jwtRules', i);
-    if (rule.issuer === '') r.error(key(p, 'issuer'), 'issuer must be set');
+    if (rule.issuer === '' && (rule.jwksUri ?? '') === '') r.error(key(p, 'issuer'), 'issuer or jwksUri must be set');
     if (issuers.has(rule.issuer)) r.warn(key(p, 'issuer'), `duplicate issuer ${JSON.stringify(rule.issuer)}`);
     issuers.add(rule.issuer);
     (rule.audiences ?? []).forEach((a, k) => {

@@ -1,6 +1,6 @@
 import { type ServiceEntry, type WorkloadEntry, type WorkloadEntrySpec } from '@aviary/mesh-api';
 import { idx, key, type Report } from '../finding';
-import { checkExportTo, checkLabels, checkPort, isDns1123Label, isDnsName, isIP, isIPOrCIDR, wildcardDomainError } from './checks';
+import { checkExportTo, checkLabels, checkPort, checkWorkloadSelector, isDns1123Label, isDnsName, isIP, isIstioLabel, isIPOrCIDR, wildcardDomainError } from './checks';
 import { isProtocol } from './gateway';
 
 /** Istio validateServiceEntry. */
@@ -31,23 +31,22 @@ export function validateServiceEntry(se: ServiceEntry, r: Report): void {
     checkPort(r, key(p, 'targetPort'), port.targetPort, 'target port');
     if (numbers.has(port.number)) r.error(key(p, 'number'), `service entry port ${port.number} already defined`);
     numbers.add(port.number);
-    if (!isDns1123Label(port.name)) r.error(key(p, 'name'), `invalid port name ${JSON.stringify(port.name)}: must be a DNS-1123 label`);
+    if (!isIstioLabel(port.name)) r.error(key(p, 'name'), `invalid port name ${JSON.stringify(port.name)}: must be a DNS-1123 label`);
     if (names.has(port.name)) r.error(key(p, 'name'), `port name ${JSON.stringify(port.name)} already defined`);
     names.add(port.name);
     if (port.protocol !== undefined && !isProtocol(port.protocol)) r.error(key(p, 'protocol'), `invalid protocol ${JSON.stringify(port.protocol)}`);
   });
   const endpoints = spec.endpoints ?? [];
   if (spec.workloadSelector !== undefined) {
-    checkLabels(r, 'spec.workloadSelector.labels', spec.workloadSelector.labels);
+    checkWorkloadSelector(r, 'spec.workloadSelector.labels', spec.workloadSelector.labels);
     if (endpoints.length > 0) r.error('spec.endpoints', 'only one of workloadSelector or endpoints is allowed in a service entry');
   }
   switch (resolution) {
     case 'NONE':
       if (endpoints.length > 0) r.error('spec.endpoints', 'no endpoints should be provided for resolution type NONE');
       break;
-    case 'STATIC':
-      if (endpoints.length === 0 && spec.workloadSelector === undefined) r.error('spec.endpoints', 'endpoints or a workloadSelector must be provided for resolution type STATIC');
-      break;
+    // STATIC with neither endpoints nor a workloadSelector is valid, as in Istio: a cluster
+    // without endpoints.
     case 'DNS_ROUND_ROBIN':
       if (endpoints.length > 1) r.error('spec.endpoints', 'there must only be 0 or 1 endpoint for resolution type DNS_ROUND_ROBIN');
       break;
@@ -61,7 +60,7 @@ export function validateServiceEntry(se: ServiceEntry, r: Report): void {
       if (!names.has(name)) r.error(key(key(p, 'ports'), name), `endpoint port ${JSON.stringify(name)} is not defined by the service entry`);
     }
   });
-  checkExportTo(r, 'spec.exportTo', spec.exportTo);
+  checkExportTo(r, 'spec.exportTo', spec.exportTo, { allowNone: true });
   (spec.subjectAltNames ?? []).forEach((san, i) => {
     if (san === '') r.error(idx('spec.subjectAltNames', i), 'subjectAltNames must not be empty');
   });
@@ -87,7 +86,7 @@ function checkWorkloadEntrySpec(r: Report, p: string, ep: WorkloadEntrySpec, add
     else if (!isIP(a) && !isDnsName(a)) r.error(key(p, 'address'), `address ${JSON.stringify(a)} must be an IP address, a hostname or a unix:// path`);
   }
   for (const [name, port] of Object.entries(ep.ports ?? {})) {
-    if (!isDns1123Label(name)) r.error(key(key(p, 'ports'), name), `invalid port name ${JSON.stringify(name)}: must be a DNS-1123 label`);
+    if (!isIstioLabel(name)) r.error(key(key(p, 'ports'), name), `invalid port name ${JSON.stringify(name)}: must be a DNS-1123 label`);
     checkPort(r, key(key(p, 'ports'), name), port);
   }
   checkLabels(r, key(p, 'labels'), ep.labels);

@@ -1,13 +1,13 @@
 import { type Sidecar } from '@aviary/mesh-api';
 import { idx, key, type Report } from '../finding';
-import { checkLabels, checkPort, isDns1123Label, isIP, wildcardDomainError } from './checks';
+import { checkPort, checkWorkloadSelector, isIP, isIstioLabel, wildcardDomainError } from './checks';
 import { checkConnectionPool } from './destination-rule';
 import { checkServerTls, isProtocol } from './gateway';
 
 /** Istio validateSidecar. */
 export function validateSidecar(sc: Sidecar, r: Report): void {
   const spec = sc.spec;
-  if (spec.workloadSelector !== undefined) checkLabels(r, 'spec.workloadSelector.labels', spec.workloadSelector.labels);
+  if (spec.workloadSelector !== undefined) checkWorkloadSelector(r, 'spec.workloadSelector.labels', spec.workloadSelector.labels);
   if ((spec.egress ?? []).length === 0 && (spec.ingress ?? []).length === 0 && spec.outboundTrafficPolicy === undefined && spec.inboundConnectionPool === undefined) {
     r.error('spec', 'sidecar: empty configuration provided');
   }
@@ -41,7 +41,7 @@ export function validateSidecar(sc: Sidecar, r: Report): void {
     }
     if (eg.bind !== undefined && !isIP(eg.bind) && !eg.bind.startsWith('unix://')) r.error(key(p, 'bind'), `sidecar: bind ${JSON.stringify(eg.bind)} must be an IP address or unix:// path`);
     if (eg.captureMode === 'NONE' && eg.bind === undefined && eg.port?.number !== undefined) {
-      r.error(key(p, 'bind'), 'sidecar: egress listener with captureMode NONE must set bind');
+      r.error(key(p, 'bind'), 'sidecar: an egress listener with captureMode NONE and no bind is not supported by Aviary yet: set bind');
     }
     if (eg.hosts.length === 0) r.error(key(p, 'hosts'), 'sidecar: egress listener must contain at least one host');
     eg.hosts.forEach((h, j) => {
@@ -52,7 +52,7 @@ export function validateSidecar(sc: Sidecar, r: Report): void {
         return;
       }
       const [ns, name] = parts as [string, string];
-      if (ns !== '*' && ns !== '.' && ns !== '~' && !isDns1123Label(ns)) r.error(hp, `sidecar: invalid namespace ${JSON.stringify(ns)} in host ${JSON.stringify(h)}`);
+      if (ns !== '*' && ns !== '.' && ns !== '~' && !isIstioLabel(ns)) r.error(hp, `sidecar: invalid namespace ${JSON.stringify(ns)} in host ${JSON.stringify(h)}`);
       const problem = wildcardDomainError(name);
       if (problem !== undefined) r.error(hp, `sidecar: ${problem}`);
     });

@@ -38,7 +38,8 @@ export function validateVirtualService(vs: VirtualService, r: Report): void {
   (spec.http ?? []).forEach((route: HTTPRoute, i) => {
     const p = idx('spec.http', i);
     if (route.name !== undefined) {
-      if (names.has(route.name)) r.error(key(p, 'name'), `duplicate route name ${JSON.stringify(route.name)}`);
+      // Istio allows it (route names label stats); a Canary naming the route takes the first.
+      if (names.has(route.name)) r.warn(key(p, 'name'), `duplicate route name ${JSON.stringify(route.name)}`);
       names.add(route.name);
     }
     checkHttpRoute(r, p, route, delegate);
@@ -58,7 +59,7 @@ export function validateVirtualService(vs: VirtualService, r: Report): void {
         }
       });
       checkSubnets(r, key(mp, 'destinationSubnets'), m.destinationSubnets);
-      checkPort(r, key(mp, 'port'), m.port);
+      if (m.port !== 0) checkPort(r, key(mp, 'port'), m.port); // 0 is proto3's unset value
       checkLabels(r, key(mp, 'sourceLabels'), m.sourceLabels);
       (m.gateways ?? []).forEach((gw, k) => checkGatewayName(r, idx(key(mp, 'gateways'), k), gw));
     });
@@ -70,7 +71,7 @@ export function validateVirtualService(vs: VirtualService, r: Report): void {
       const mp = idx(key(p, 'match'), j);
       checkSubnets(r, key(mp, 'destinationSubnets'), m.destinationSubnets);
       if (m.sourceSubnet !== undefined && !isIPOrCIDR(m.sourceSubnet)) r.error(key(mp, 'sourceSubnet'), `invalid IP address or CIDR ${JSON.stringify(m.sourceSubnet)}`);
-      checkPort(r, key(mp, 'port'), m.port);
+      if (m.port !== 0) checkPort(r, key(mp, 'port'), m.port); // 0 is proto3's unset value
       checkLabels(r, key(mp, 'sourceLabels'), m.sourceLabels);
       (m.gateways ?? []).forEach((gw, k) => checkGatewayName(r, idx(key(mp, 'gateways'), k), gw));
     });
