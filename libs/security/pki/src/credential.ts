@@ -1,6 +1,6 @@
 import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
 import { pkiError } from './errors';
-import { splitCertificates } from './pem';
+import { pemBlocks, splitCertificates } from './pem';
 
 /** Largest PEM field of a TLS credential (a chain of a few certificates fits easily). */
 export const MAX_CREDENTIAL_FIELD_BYTES = 64 * 1024;
@@ -87,6 +87,8 @@ export function checkCredential(pem: CredentialPem, names: CredentialFieldNames)
   if (certChain !== undefined && privateKey !== undefined) {
     chain = certificates(certChain, names.cert);
     if (Buffer.byteLength(privateKey, 'utf8') > MAX_CREDENTIAL_FIELD_BYTES) throw invalid(names.key, `is larger than ${MAX_CREDENTIAL_FIELD_BYTES} bytes`);
+    const blocks = pemBlocks(privateKey);
+    if (blocks.length !== 1 || !/PRIVATE KEY$/.test(blocks[0]!.label)) throw invalid(names.key, `must hold exactly one PEM private key block (holds ${blocks.length} PEM blocks)`);
     let key;
     try {
       key = createPrivateKey(privateKey);
