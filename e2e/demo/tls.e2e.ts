@@ -194,6 +194,15 @@ spec:
     }
   });
 
+  it('egress to an external host registered by a ServiceEntry (MESH_EXTERNAL, DNS): the demo routes /external/ there', async () => {
+    const r = await until('the external service through the ingress', async () => {
+      const res = await fetch('http://127.0.0.1:8080/external/', { signal: AbortSignal.timeout(5_000) });
+      const body = await res.text();
+      return res.status === 200 ? body : undefined;
+    }, 30_000);
+    expect(r.trim()).toBe('hello from weather external');
+  });
+
   it('httpsRedirect: the HTTP server answers 301 to https', async () => {
     const r = await until('301 on 8081', async () => {
       const a = await httpGet(8081);

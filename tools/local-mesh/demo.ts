@@ -34,6 +34,17 @@ export const demoWorkloads: readonly DemoWorkload[] = [
   { version: 'v2', ip: '127.0.0.12', port: 9082, sidecarAdminPort: 15200, sidecarStatsPort: 15290, sidecarStatusPort: 15221 },
 ];
 
+/**
+ * An "external" service (outside the mesh: no sidecar, plain HTTP on 127.0.0.1), known to the
+ * mesh only by the demo's ServiceEntry `weather.external.test` (MESH_EXTERNAL, resolution DNS,
+ * endpoint localhost): the ingress routes `/external/` there (tools/demo/demo.yaml).
+ */
+export const externalService = { name: 'weather', version: 'external', host: 'weather.external.test', port: 9083 } as const;
+
+export function externalServiceArgs(): string[] {
+  return ['--name', externalService.name, '--version', externalService.version, '--host', '127.0.0.1', '--port', String(externalService.port)];
+}
+
 /** The ingress gateway's identity and the labels the demo's Gateway selects. */
 export const ingress = {
   name: 'istio-ingressgateway',
@@ -173,6 +184,7 @@ export function demoHelp(stateDir: string): string[] {
     '',
     'Try (see docs/demo.md):',
     '  curl -si localhost:8080/',
+    `  curl -s localhost:8080/external/     # to ${externalService.host} (ServiceEntry, MESH_EXTERNAL): "hello from ${externalService.name} ${externalService.version}"`,
     `  curl -si --cacert ${stateDir}/${demoTls.caFile} https://localhost:${demoTls.port}/     # HTTPS, certificate from pilot's credentials API`,
     '  for i in $(seq 100); do curl -s localhost:8080/; done | sort | uniq -c',
     `  ${tok}`,

@@ -7,7 +7,7 @@ import { appConfigs, configFromProcess, pilotConfig } from '@aviary/config';
 import { busRoleOf, busRoles, natsAuthorizationConfig, type BusRole } from '@aviary/events';
 import { NatsCluster, NatsServer } from '@aviary/nats-runner';
 import { localMeshConfig } from './config';
-import { applyDemoConfig, createDemoCredential, demoHelp, demoTls, demoWorkloads, DEMO_NAMESPACE, DEMO_SERVICE, ingress, ingressEnv, mintJoinToken, serviceArgs, sidecarEnv, waitForTraffic } from './demo';
+import { applyDemoConfig, createDemoCredential, demoHelp, demoTls, externalService, externalServiceArgs, demoWorkloads, DEMO_NAMESPACE, DEMO_SERVICE, ingress, ingressEnv, mintJoinToken, serviceArgs, sidecarEnv, waitForTraffic } from './demo';
 import { portFree, startApp, stopApp, waitReady, type AppProcess } from './processes';
 import { Supervised, type ExitInfo, type RestartPolicy, type SupervisorEvents } from './supervisor';
 
@@ -273,6 +273,7 @@ if (config.demo) {
     if (spec === undefined) throw new Error('no gateway app');
     started.set('gateway', await launch('gateway', appScript('gateway'), appEnv('gateway', ingressEnv(ingressToken, config.demoCertTtlSeconds, pilotTlsAddresses)), [], readyz(spec.options.adminPort.default)));
     const waits: Promise<Row>[] = [ready(started.get('gateway') as Managed, spec.options.adminPort.default)];
+    await launch(`${externalService.name}-${externalService.version}`, demoScript, { ...process.env }, externalServiceArgs());
     for (const w of demoWorkloads) {
       const name = `${DEMO_SERVICE}-${w.version}`;
       await launch(name, demoScript, { ...process.env }, serviceArgs(w));
