@@ -2,6 +2,9 @@ import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { OpenSsl } from '@aviary/testing';
 import { checkCredential, MAX_CREDENTIAL_CERTIFICATES, MAX_CREDENTIAL_FIELD_BYTES } from './credential';
+import { createCsr } from './csr';
+import { Issuer } from './issuer';
+import { generatePrivateKey, privateKeyToPem } from './keys';
 
 const names = { cert: 'certChain', key: 'privateKey', ca: 'caCert' };
 
@@ -24,6 +27,14 @@ describe('checkCredential (real openssl material)', () => {
     expect(new Date(s.certificates[0]!.notAfter).getTime()).toBeGreaterThan(Date.now());
     expect(s.caCertificates[0]!.subject).toContain('CN=test-ca');
     expect(JSON.stringify(s)).not.toContain('PRIVATE KEY');
+  });
+
+  it('summarizes a certificate with an empty subject (as Issuer.signServing makes them), its SANs all the same', () => {
+    const ca = Issuer.createRoot({ trustDomain: 'demo.local', validitySeconds: 3600 });
+    const k = generatePrivateKey();
+    const leaf = ca.signServing(createCsr(k, { commonName: 'ignored' }), ['hello.demo.local', '127.0.0.1'], 3600);
+    const s = checkCredential({ certChain: leaf.certPem, privateKey: privateKeyToPem(k) }, names);
+    expect(s.certificates[0]).toMatchObject({ subject: '', dnsNames: ['hello.demo.local'] });
   });
 
   it('accepts a CA-only credential (for a MUTUAL server\'s <name>-cacert)', () => {

@@ -58,13 +58,14 @@ function certificates(pem: string, field: string): X509Certificate[] {
 }
 
 function summary(c: X509Certificate): CertificateSummary {
+  // Node leaves subject undefined for an empty one (its typings say string).
   const dnsNames = (c.subjectAltName ?? '')
     .split(', ')
     .filter((s) => s.startsWith('DNS:'))
     .map((s) => s.slice(4));
   return {
-    subject: c.subject.replaceAll('\n', ', '),
-    issuer: c.issuer.replaceAll('\n', ', '),
+    subject: (c.subject ?? '').replaceAll('\n', ', '),
+    issuer: (c.issuer ?? '').replaceAll('\n', ', '),
     dnsNames,
     notBefore: new Date(c.validFrom).toISOString(),
     notAfter: new Date(c.validTo).toISOString(),
