@@ -88,6 +88,13 @@ describe('credentials API (real NATS KV)', () => {
     expect((await app.inject({ method: 'DELETE', url: '/api/v1/credentials/istio-system/hello-cert' })).statusCode).toBe(401);
   });
 
+  it('is documented in the OpenAPI document with the rest of the admin API', async () => {
+    const doc = (await app.inject({ method: 'GET', url: '/docs/json' })).json<{ paths: Record<string, Record<string, { tags?: string[] }>> }>();
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/api/v1/credentials', '/api/v1/credentials/{namespace}', '/api/v1/credentials/{namespace}/{name}']));
+    expect(Object.keys(doc.paths['/api/v1/credentials/{namespace}/{name}']!).sort()).toEqual(['delete', 'get', 'put']);
+    expect(doc.paths['/api/v1/config']).toBeDefined();
+  });
+
   it('feeds the credential index: a watch sees the stored credentials, a replacement and a deletion', async () => {
     const seen: ReadonlyMap<string, CredentialMaterial>[] = [];
     const watch = await store.watch((c) => seen.push(c), () => undefined);
