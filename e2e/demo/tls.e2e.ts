@@ -105,6 +105,13 @@ describe('local HTTPS ingress (credentials API → SDS → Envoy)', () => {
     const s = sClient(8443, ['-CAfile', demoCa()]);
     expect(s.output).toContain('Verify return code: 0 (ok)');
     expect(s.output).toMatch(/HTTP\/1\.1 200/);
+    // The ingress holds its ADS stream on pilot's mTLS port (authenticated, so it is served
+    // credentials); the sidecars stay on the plaintext loopback port and are not.
+    const proxies = ((await (await fetch(`${PILOT}/api/v1/proxies`)).json()) as { proxies: { proxy: { id: string; namespace: string; authenticated?: boolean } }[] }).proxies;
+    const ingress = proxies.filter((p) => p.proxy.namespace === 'istio-system');
+    expect(ingress.length).toBeGreaterThan(0);
+    expect(ingress.every((p) => p.proxy.authenticated === true)).toBe(true);
+    expect(proxies.filter((p) => p.proxy.namespace === 'demo' && p.proxy.authenticated === true)).toEqual([]);
     // Without the demo CA the same handshake does not verify.
     expect(sClient(8443, ['-CAfile', ssl.path('ca.crt')]).output).not.toContain('Verify return code: 0 (ok)');
   });
