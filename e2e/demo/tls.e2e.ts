@@ -47,8 +47,8 @@ interface Reply {
   readonly status: number;
   readonly body: string;
   readonly headers: Record<string, string | string[] | undefined>;
-  readonly fingerprint: string | undefined;
-  readonly socket: TLSSocket | undefined;
+  readonly fingerprint: string;
+  readonly socket: TLSSocket;
 }
 
 /** One HTTPS GET to 127.0.0.1:`port` (SNI and Host localhost), verifying against `caPem`. */
@@ -57,13 +57,13 @@ function httpsGet(port: number, caPem: string, opts: { cert?: string; key?: stri
     const req = httpsRequest(
       { host: '127.0.0.1', port, path: '/', servername: 'localhost', headers: { host: 'localhost' }, ca: caPem, timeout: 5_000, ...(opts.agent ? { agent: opts.agent } : { agent: false }), ...(opts.cert && { cert: opts.cert, key: opts.key }) },
       (res) => {
+        // At 'end' a keep-alive socket is already back in the agent (res.socket null): read it now.
+        const socket = res.socket as TLSSocket;
+        const fingerprint = socket.getPeerCertificate().fingerprint256;
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (d: string) => (body += d));
-        res.on('end', () => {
-          const socket = res.socket as TLSSocket;
-          resolve({ status: res.statusCode ?? 0, body, headers: res.headers, fingerprint: socket.getPeerCertificate?.().fingerprint256, socket });
-        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers, fingerprint, socket }));
       },
     );
     req.on('timeout', () => req.destroy(new Error('timeout')));
@@ -107,11 +107,11 @@ describe('local HTTPS ingress (credentials API → SDS → Envoy)', () => {
     expect(s.output).toMatch(/HTTP\/1\.1 200/);
     // The ingress holds its ADS stream on pilot's mTLS port (authenticated, so it is served
     // credentials); the sidecars stay on the plaintext loopback port and are not.
-    const proxies = ((await (await fetch(`${PILOT}/api/v1/proxies`)).json()) as { proxies: { proxy: { id: string; namespace: string; authenticated?: boolean } }[] }).proxies;
-    const ingress = proxies.filter((p) => p.proxy.namespace === 'istio-system');
+    const proxies = ((await (await fetch(`${PILOT}/api/v1/proxies`)).json()) as { proxies: { id: string; namespace: string; authenticated: boolean }[] }).proxies;
+    const ingress = proxies.filter((p) => p.namespace === 'istio-system');
     expect(ingress.length).toBeGreaterThan(0);
-    expect(ingress.every((p) => p.proxy.authenticated === true)).toBe(true);
-    expect(proxies.filter((p) => p.proxy.namespace === 'demo' && p.proxy.authenticated === true)).toEqual([]);
+    expect(ingress.every((p) => p.authenticated)).toBe(true);
+    expect(proxies.filter((p) => p.namespace === 'demo' && p.authenticated)).toEqual([]);
     // Without the demo CA the same handshake does not verify.
     expect(sClient(8443, ['-CAfile', ssl.path('ca.crt')]).output).not.toContain('Verify return code: 0 (ok)');
   });
