@@ -206,3 +206,55 @@ export async function canaryCommand(config: CliConfig, io: Io, command: 'pause' 
   io.out(`canary/${c.name} (${c.namespace}): ${c.status?.phase ?? 'Pending'} at ${c.status?.currentWeight ?? 0}%`);
   return 0;
 }
+
+/** Gateway credentials live in the gateway's namespace (Istio's rule for credentialName); the launcher's ingress is in istio-system. */
+export const CREDENTIAL_NAMESPACE = 'istio-system';
+
+interface CredentialView {
+  namespace: string;
+  name: string;
+  revision: string;
+  hasPrivateKey: boolean;
+  certificates: Array<{ subject: string; dnsNames: string[]; notAfter: string; sha256: string }>;
+  caCertificates: Array<{ subject: string; notAfter: string; sha256: string }>;
+}
+
+const credentialHeader = `${'NAMESPACE'.padEnd(16)} ${'NAME'.padEnd(24)} ${'DNS NAMES'.padEnd(32)} ${'NOT AFTER'.padEnd(24)} ${'CA'.padEnd(3)} SHA-256`;
+function credentialLine(c: CredentialView): string {
+  const leaf = c.certificates[0];
+  return `${c.namespace.padEnd(16)} ${c.name.padEnd(24)} ${(leaf?.dnsNames.join(',') ?? '-').padEnd(32)} ${(leaf?.notAfter ?? c.caCertificates[0]?.notAfter ?? '-').padEnd(24)} ${String(c.caCertificates.length).padEnd(3)} ${(leaf ?? c.caCertificates[0])?.sha256.slice(0, 16) ?? '-'}…`;
+}
+const credentialUrl = (config: CliConfig, namespace: string | undefined, name?: string): string =>
+  `${config.pilotUrl}/api/v1/credentials/${encodeURIComponent(namespace ?? CREDENTIAL_NAMESPACE)}${name === undefined ? '' : `/${encodeURIComponent(name)}`}`;
+
+/** `aviary credential set NAME --cert F --key F [--ca F]`: stores a TLS credential in pilot's local secret store. */
+export async function credentialSet(config: CliConfig, io: Io, name: string, opts: { namespace?: string; cert?: string; key?: string; ca?: string }): Promise<number> {
+  const body = {
+    ...(opts.cert !== undefined && { certChain: readInput(opts.cert) }),
+    ...(opts.key !== undefined && { privateKey: readInput(opts.key) }),
+    ...(opts.ca !== undefined && { caCert: readInput(opts.ca) }),
+  };
+  const c = (await call(config, credentialUrl(config, opts.namespace, name), { method: 'PUT', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } })) as CredentialView;
+  io.out(`credential/${c.name} (${c.namespace}) stored, revision ${c.revision}`);
+  io.out(credentialHeader);
+  io.out(credentialLine(c));
+  return 0;
+}
+
+/** `aviary credential list|get`: metadata only (the API never returns a key). */
+export async function credentialGet(config: CliConfig, io: Io, name: string | undefined, opts: { namespace?: string; output?: OutputFormat }): Promise<number> {
+  const url = name === undefined && opts.namespace === undefined ? `${config.pilotUrl}/api/v1/credentials` : credentialUrl(config, opts.namespace, name);
+  const body = (await call(config, url)) as CredentialView | { items: CredentialView[] };
+  if (opts.output !== undefined) print(io, body, opts.output);
+  else {
+    io.out(credentialHeader);
+    for (const c of 'items' in body ? body.items : [body]) io.out(credentialLine(c));
+  }
+  return 0;
+}
+
+export async function credentialDelete(config: CliConfig, io: Io, name: string, opts: { namespace?: string }): Promise<number> {
+  await call(config, credentialUrl(config, opts.namespace, name), { method: 'DELETE' });
+  io.out(`credential/${name} (${opts.namespace ?? CREDENTIAL_NAMESPACE}) deleted`);
+  return 0;
+}

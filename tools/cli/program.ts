@@ -146,6 +146,36 @@ export function buildProgram(io: Io, loadConfig: ConfigLoader, report: (code: nu
       .addOption(namespaceOption('namespace'))
       .action(async (name: string, o: { namespace?: string }) => done(await run.canaryCommand(config(), io, cmd, name, o)));
   }
+  const credential = program.command('credential').description("TLS credentials for Gateway credentialName in pilot's local secret store (local mode)");
+  const credentialNs = () => namespaceOption(`namespace of the gateway that names it (default: "${run.CREDENTIAL_NAMESPACE}")`);
+  credential
+    .command('set')
+    .description('create or replace a credential: certificate chain and key, and/or CA certificates (MUTUAL)')
+    .argument('<name>', 'the name a Gateway server gives as tls.credentialName')
+    .addOption(credentialNs())
+    .option('--cert <file>', 'PEM certificate chain, leaf first')
+    .option('--key <file>', 'PEM private key of the leaf')
+    .option('--ca <file>', 'PEM CA certificates client certificates must chain to')
+    .action(async (name: string, o: { namespace?: string; cert?: string; key?: string; ca?: string }) => done(await run.credentialSet(config(), io, name, o)));
+  credential
+    .command('list')
+    .description('every credential (in every namespace unless -n): names, validity, fingerprints; never a key')
+    .addOption(namespaceOption('namespace'))
+    .addOption(outputOption())
+    .action(async (o: { namespace?: string; output?: OutputFormat }) => done(await run.credentialGet(config(), io, undefined, o)));
+  credential
+    .command('get')
+    .description("one credential's metadata")
+    .argument('<name>', 'credential name')
+    .addOption(credentialNs())
+    .addOption(outputOption())
+    .action(async (name: string, o: { namespace?: string; output?: OutputFormat }) => done(await run.credentialGet(config(), io, name, o)));
+  credential
+    .command('delete')
+    .description('delete a credential; servers naming it stop serving TLS')
+    .argument('<name>', 'credential name')
+    .addOption(credentialNs())
+    .action(async (name: string, o: { namespace?: string }) => done(await run.credentialDelete(config(), io, name, o)));
   program
     .command('completion')
     .description('print a bash completion script (load it with: source <(aviary completion))')

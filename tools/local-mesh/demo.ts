@@ -1,5 +1,6 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createCsr, generatePrivateKey, Issuer, privateKeyToPem } from '@aviary/pki';
 
 /**
  * The local mesh demo (`--demo`): the sample service `hello` (tools/demo/service.ts) in two
@@ -33,6 +34,17 @@ export const demoWorkloads: readonly DemoWorkload[] = [
   { version: 'v2', ip: '127.0.0.12', port: 9082, sidecarAdminPort: 15200, sidecarStatsPort: 15290, sidecarStatusPort: 15221 },
 ];
 
+/**
+ * An "external" service (outside the mesh: no sidecar, plain HTTP on 127.0.0.1), known to the
+ * mesh only by the demo's ServiceEntry `weather.external.test` (MESH_EXTERNAL, resolution DNS,
+ * endpoint localhost): the ingress routes `/external/` there (tools/demo/demo.yaml).
+ */
+export const externalService = { name: 'weather', version: 'external', host: 'weather.external.test', port: 9083 } as const;
+
+export function externalServiceArgs(): string[] {
+  return ['--name', externalService.name, '--version', externalService.version, '--host', '127.0.0.1', '--port', String(externalService.port)];
+}
+
 /** The ingress gateway's identity and the labels the demo's Gateway selects. */
 export const ingress = {
   name: 'istio-ingressgateway',
@@ -45,6 +57,18 @@ export const ingress = {
 
 /** Join tokens last as long as citadel allows: sidecars renew their certificates with them. */
 const JOIN_TOKEN_TTL_SECONDS = 30 * 86_400;
+
+/**
+ * The demo's HTTPS ingress: the Gateway's 8443 server names credential `hello-cert`, which
+ * resolves in the ingress gateway's namespace (as Istio's credentialName does with Secrets).
+ */
+export const demoTls = {
+  credential: 'hello-cert',
+  host: 'hello.demo.local',
+  port: 8443,
+  /** Where the launcher writes the demo CA's certificate (for curl --cacert), in the state directory. */
+  caFile: 'demo-ca.crt',
+} as const;
 
 export const PILOT = 'http://127.0.0.1:15014';
 export const CITADEL = 'http://127.0.0.1:15016';
@@ -74,6 +98,27 @@ export async function applyDemoConfig(adminToken: string, root: string): Promise
   return results.map((r) => `${r.kind}/${r.name} ${r.action}`).join(', ');
 }
 
+/**
+ * Creates the demo's TLS credential through pilot's credentials API: a fresh self-signed CA
+ * (written to `caFile`; its key is dropped) and a certificate for `demoTls.host`, localhost and
+ * 127.0.0.1, stored as `istio-system/hello-cert`. Returns the certificate's fingerprint.
+ */
+export async function createDemoCredential(adminToken: string, caFile: string, ttlSeconds: number): Promise<string> {
+  const ca = Issuer.createRoot({ trustDomain: 'demo.local', validitySeconds: ttlSeconds });
+  const key = generatePrivateKey();
+  const leaf = ca.signServing(createCsr(key, { commonName: demoTls.host }), [demoTls.host, 'localhost', '127.0.0.1'], ttlSeconds);
+  await writeFile(caFile, ca.rootPem);
+  const res = await fetch(`${PILOT}/api/v1/credentials/${ingress.namespace}/${demoTls.credential}`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ certChain: leaf.certPem, privateKey: privateKeyToPem(key) }),
+    signal: AbortSignal.timeout(10_000),
+  });
+  const text = await res.text();
+  if (res.status !== 200 && res.status !== 201) throw new Error(`pilot refused the demo credential: ${res.status} ${text}`);
+  return (JSON.parse(text) as { certificates: { sha256: string }[] }).certificates[0]?.sha256 ?? '';
+}
+
 export function sidecarEnv(w: DemoWorkload, joinToken: string, certTtlSeconds: number): NodeJS.ProcessEnv {
   return {
     AVIARY_CERT_TTL_SECONDS: String(certTtlSeconds),
@@ -91,8 +136,14 @@ export function sidecarEnv(w: DemoWorkload, joinToken: string, certTtlSeconds: n
   };
 }
 
-export function ingressEnv(joinToken: string, certTtlSeconds: number): NodeJS.ProcessEnv {
+/**
+ * The ingress gateway reaches pilot over mTLS (`pilotAddresses`: every replica's 15012 port),
+ * presenting its workload certificate: only an authenticated proxy is served credentials by SDS.
+ */
+export function ingressEnv(joinToken: string, certTtlSeconds: number, pilotAddresses: string): NodeJS.ProcessEnv {
   return {
+    AVIARY_PILOT_ADDRESS: pilotAddresses,
+    AVIARY_XDS_TLS: 'on',
     AVIARY_CERT_TTL_SECONDS: String(certTtlSeconds),
     AVIARY_NAME: ingress.name,
     AVIARY_NAMESPACE: ingress.namespace,
@@ -133,6 +184,8 @@ export function demoHelp(stateDir: string): string[] {
     '',
     'Try (see docs/demo.md):',
     '  curl -si localhost:8080/',
+    `  curl -s localhost:8080/external/     # to ${externalService.host} (ServiceEntry, MESH_EXTERNAL): "hello from ${externalService.name} ${externalService.version}"`,
+    `  curl -si --cacert ${stateDir}/${demoTls.caFile} https://localhost:${demoTls.port}/     # HTTPS, certificate from pilot's credentials API`,
     '  for i in $(seq 100); do curl -s localhost:8080/; done | sort | uniq -c',
     `  ${tok}`,
     `  curl -s -X POST ${PILOT}/api/v1/config -H "Authorization: Bearer $TOKEN" \\`,

@@ -7,7 +7,7 @@ import { appConfigs, configFromProcess, pilotConfig } from '@aviary/config';
 import { busRoleOf, busRoles, natsAuthorizationConfig, type BusRole } from '@aviary/events';
 import { NatsCluster, NatsServer } from '@aviary/nats-runner';
 import { localMeshConfig } from './config';
-import { applyDemoConfig, demoHelp, demoWorkloads, DEMO_NAMESPACE, DEMO_SERVICE, ingress, ingressEnv, mintJoinToken, serviceArgs, sidecarEnv, waitForTraffic } from './demo';
+import { applyDemoConfig, createDemoCredential, demoHelp, demoTls, externalService, externalServiceArgs, demoWorkloads, DEMO_NAMESPACE, DEMO_SERVICE, ingress, ingressEnv, mintJoinToken, serviceArgs, sidecarEnv, waitForTraffic } from './demo';
 import { portFree, startApp, stopApp, waitReady, type AppProcess } from './processes';
 import { Supervised, type ExitInfo, type RestartPolicy, type SupervisorEvents } from './supervisor';
 
@@ -185,6 +185,8 @@ async function launch(name: string, script: string, env: NodeJS.ProcessEnv, args
 
 /** Every pilot replica's plaintext xDS address: what the demo proxies are given. */
 const pilotAddresses = [1, ...extraPilots].map((n) => `127.0.0.1:${pilotPort(pilotConfig.options.xdsPort.default, n)}`).join(',');
+/** Every pilot replica's mTLS xDS address: the demo's ingress gateway, which is served credentials, connects there. */
+const pilotTlsAddresses = [1, ...extraPilots].map((n) => `127.0.0.1:${pilotPort(pilotConfig.options.xdsTlsPort.default, n)}`).join(',');
 
 function appEnv(app: string, extra: NodeJS.ProcessEnv = {}, role: BusRole = busRoleOf(app)): NodeJS.ProcessEnv {
   return {
@@ -263,12 +265,15 @@ const demoRows: Row[] = [];
 if (config.demo) {
   try {
     say(`demo config  ${await applyDemoConfig(token, root)}`);
+    const fingerprint = await createDemoCredential(token, join(stateDir, demoTls.caFile), config.demoCertTtlSeconds);
+    say(`demo TLS     credential istio-system/${demoTls.credential} for ${demoTls.host} (sha256 ${fingerprint.slice(0, 16)}…), CA in ${join(stateDir, demoTls.caFile)}`);
     const ingressToken = await mintJoinToken(token, ingress.namespace, ingress.serviceAccount);
     const helloToken = await mintJoinToken(token, DEMO_NAMESPACE, DEMO_SERVICE);
     const spec = appConfigs.find((s) => s.app === 'gateway');
     if (spec === undefined) throw new Error('no gateway app');
-    started.set('gateway', await launch('gateway', appScript('gateway'), appEnv('gateway', ingressEnv(ingressToken, config.demoCertTtlSeconds)), [], readyz(spec.options.adminPort.default)));
+    started.set('gateway', await launch('gateway', appScript('gateway'), appEnv('gateway', ingressEnv(ingressToken, config.demoCertTtlSeconds, pilotTlsAddresses)), [], readyz(spec.options.adminPort.default)));
     const waits: Promise<Row>[] = [ready(started.get('gateway') as Managed, spec.options.adminPort.default)];
+    await launch(`${externalService.name}-${externalService.version}`, demoScript, { ...process.env }, externalServiceArgs());
     for (const w of demoWorkloads) {
       const name = `${DEMO_SERVICE}-${w.version}`;
       await launch(name, demoScript, { ...process.env }, serviceArgs(w));

@@ -1,6 +1,6 @@
 import { parseLabels } from '@aviary/agent';
 import { configFromProcess, pilotConfig, type ConfigOf } from '@aviary/config';
-import { announcingChanges, KvConfigStore, type ConfigStore } from '@aviary/config-store';
+import { announcingChanges, KvConfigStore, KvCredentialStore, type ConfigStore } from '@aviary/config-store';
 import { hostname } from 'node:os';
 import { LeaderLease, type Bus } from '@aviary/events';
 import { KubernetesConfigStore, KubernetesCredentials, KubernetesRegistry, loadKubeConfig, withChangeSources } from '@aviary/k8s';
@@ -9,6 +9,7 @@ import { runComponent } from '@aviary/runtime';
 import { canaryApi } from './lib/canary/api';
 import { CanaryController } from './lib/canary/controller';
 import { configApi } from './lib/config-api';
+import { credentialsApi } from './lib/credentials-api';
 import { Discovery } from './lib/discovery';
 import { GatewayStatusWriter } from './lib/gateway-api/status-writer';
 import { loadMeshConfig } from './lib/mesh-config';
@@ -32,11 +33,40 @@ const meshConfig = (() => {
  * `announcingChanges`, the one publisher of aviary.config.v1.changed: what Discovery's watch sees
  * (API writes, kubectl, other replicas) is announced, once per change thanks to the message id.
  */
-async function openStores(cfg: ConfigOf<typeof pilotConfig>, bus: Bus, logger: Logger): Promise<{ store: ConfigStore; watched: ConfigStore; credentials?: (discovery: Discovery) => KubernetesCredentials }> {
+interface CredentialSource {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The stores, and where gateway credentials come from: in local mode the local secret store
+ * (NATS KV, written through the credentials API), in Kubernetes mode TLS Secrets. Either feeds
+ * Discovery's credential index; neither is ever logged.
+ */
+async function openStores(
+  cfg: ConfigOf<typeof pilotConfig>,
+  bus: Bus,
+  logger: Logger,
+): Promise<{ store: ConfigStore; watched: ConfigStore; credentials?: (discovery: Discovery) => CredentialSource; localCredentials?: KvCredentialStore }> {
   const onError = (err: unknown): void => logger.warn({ err }, 'could not publish aviary.config.v1.changed');
   if (cfg.configSource === 'nats') {
     const store = announcingChanges(await KvConfigStore.open(bus), bus, onError);
-    return { store, watched: store };
+    const localCredentials = await KvCredentialStore.open(bus);
+    const log = logger.child({ component: 'credentials' });
+    const credentials = (discovery: Discovery): CredentialSource => {
+      let watch: { initialized: Promise<void>; stop(): Promise<void> } | undefined;
+      return {
+        start: async () => {
+          watch = await localCredentials.watch(
+            (c) => discovery.setCredentials(c),
+            (ref, err) => log.warn({ credential: ref, error: err.message }, `stored credential ${ref} is not usable; servers naming it wait for a good one`),
+          );
+          await watch.initialized;
+        },
+        stop: async () => watch?.stop(),
+      };
+    };
+    return { store, watched: store, credentials, localCredentials };
   }
   const kubeConfig = loadKubeConfig(cfg.kubeconfig);
   const common = { kubeConfig, logger: logger.child({ component: 'kubernetes' }), resyncMs: cfg.kubernetesResyncMs };
@@ -54,7 +84,7 @@ await runComponent({
   build: async ({ bus, logger, registry }) => {
     assertXdsListeners(config);
     const replicaId = config.replicaId === '' ? `${hostname()}-${process.pid}` : config.replicaId;
-    const { store, watched, credentials: credentialsFor } = await openStores(config, bus, logger);
+    const { store, watched, credentials: credentialsFor, localCredentials } = await openStores(config, bus, logger);
     const gatewayStatus = new GatewayStatusWriter({ store, logger: logger.child({ component: 'gateway-api' }) });
     const discovery = new Discovery({
       onGatewayApi: (snapshot) => void gatewayStatus.sync(snapshot),
@@ -105,6 +135,7 @@ await runComponent({
       configApi({ store, limits: { maxDocuments: config.maxConfigDocuments, maxKeys: config.maxConfigKeys } }),
       xdsApi(discovery.server),
       canaryApi({ store, controller: canaries }),
+      ...(localCredentials ? [credentialsApi(localCredentials)] : []),
     ];
     return {
       readiness: [{ name: 'xds', ready: () => discovery.ready }, ...(tls ? [{ name: 'xds-tls', ready: () => tls.ready }] : [])],

@@ -15,6 +15,8 @@ export function proxyView(p: ProxyStatus<ProxyInfo>) {
     namespace: p.proxy.namespace,
     ...(p.proxy.identity === undefined ? {} : { identity: p.proxy.identity }),
     ...(p.proxy.ip === undefined ? {} : { ip: p.proxy.ip }),
+    /** True on pilot's mTLS port, where the certificate proved the identity (only such proxies are served credentials). */
+    authenticated: p.proxy.authenticated === true,
     protocol: p.protocol,
     connectedSince: iso(p.connectedAt),
     types: p.types.map((t) => ({

@@ -6,3 +6,5 @@ export { KvConfigStore, kvKey, refFromKey } from './kv-store';
 export type { KvConfigStoreOptions } from './kv-store';
 export { announcingChanges, changeMessageId } from './announcing';
 export type { DurablePublisher } from './announcing';
+export { credentialFields, KvCredentialStore } from './credential-store';
+export type { CredentialMaterial, CredentialMetadata } from './credential-store';

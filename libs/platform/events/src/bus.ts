@@ -27,6 +27,8 @@ export interface BusOptions {
    * node). At most the cluster's size; nats-server refuses more.
    */
   readonly replicas?: number;
+  /** Prefix of this connection's reply subjects (busInboxPrefix: pilot's is private); default `_INBOX`. */
+  readonly inboxPrefix?: string;
 }
 
 export type Handler<S extends Subject> = (event: Event<S>) => void | Promise<void>;
@@ -98,6 +100,7 @@ export class Bus {
       pingInterval: 10_000,
       timeout: 5_000,
       ...(opts.user === undefined || opts.user === '' ? {} : { user: opts.user, pass: opts.password ?? '' }),
+      ...(opts.inboxPrefix === undefined ? {} : { inboxPrefix: opts.inboxPrefix }),
     });
     opts.logger.info({ server: nc.getServer() }, 'connected to NATS');
     return new Bus(nc, opts);

@@ -22,5 +22,5 @@ export {
 export type { Subject, DurableSubject, EventData, ReplyData, ReplySubject } from './subjects';
 export { LeaderLease } from './lease';
 export type { LeaseOptions } from './lease';
-export { busPermissions, busRoleOf, busRoles, busBuckets, natsAuthorizationConfig } from './permissions';
+export { busInboxPrefix, busPermissions, busRoleOf, busRoles, busBuckets, natsAuthorizationConfig, PILOT_INBOX_PREFIX } from './permissions';
 export type { BusRole, BusUser, NatsPermissions } from './permissions';

@@ -2,10 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstream } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { NatsServer } from '@aviary/nats-runner';
 import { Bus } from './bus';
-import { busPermissions, busRoles, natsAuthorizationConfig, type BusRole } from './permissions';
+import { busBuckets, busInboxPrefix, busPermissions, busRoles, natsAuthorizationConfig, PILOT_INBOX_PREFIX, type BusRole } from './permissions';
 import { Subjects } from './subjects';
 
 const logger = pino({ level: 'silent' });
@@ -20,7 +21,7 @@ afterAll(async () => {
 });
 
 async function bus(role: BusRole): Promise<Bus> {
-  return Bus.connect({ url: nats.url, source: role, logger, registry: new Registry(), user: role, password: password(role), manageStreams: role !== 'gateway' });
+  return Bus.connect({ url: nats.url, source: role, logger, registry: new Registry(), user: role, password: password(role), manageStreams: role !== 'gateway', inboxPrefix: busInboxPrefix(role) });
 }
 
 /** The server's answer to one operation: the permission error it reports, if any. */
@@ -89,6 +90,33 @@ describe('bus permissions, enforced by nats-server', () => {
     expect((await ca.get('bundle'))?.string()).toBe('{}');
     await pilot.close();
     await citadel.close();
+  });
+
+  it('lets pilot alone read or write the credentials bucket (private keys), and see its replies', async () => {
+    const pilot = await bus('pilot');
+    const kv = await new Kvm(pilot.nc).create(busBuckets.credentials, { history: 1 });
+    await kv.put('istio-system.cert', '{"privateKey":"secret"}');
+    expect((await kv.get('istio-system.cert'))?.string()).toContain('secret');
+    // Every other role: no get (direct or stream), no watch (consumer), no subscription to the
+    // bucket's subjects or to pilot's inbox, no write.
+    for (const role of ['citadel', 'telemetry-collector', 'injector-webhook', 'gateway'] as const) {
+      const other = await bus(role);
+      const otherKv = await new Kvm(jetstream(other.nc, { timeout: 1_000 })).open(busBuckets.credentials).catch(() => undefined);
+      if (otherKv !== undefined) {
+        await expect(otherKv.get('istio-system.cert'), role).rejects.toThrow();
+        await expect(otherKv.watch({ key: '>' }), role).rejects.toThrow();
+        await expect(otherKv.put('istio-system.cert', '{}'), role).rejects.toThrow();
+      }
+      expect(await refusal(other.nc, () => other.nc.subscribe(`$KV.${busBuckets.credentials}.>`)), role).toMatch(/subscri/i);
+      expect(await refusal(other.nc, () => other.nc.subscribe(`${PILOT_INBOX_PREFIX}.>`)), role).toMatch(/subscri/i);
+      await other.close();
+    }
+    const observer = await connect({ servers: nats.url, user: 'observer', pass: password('observer') });
+    expect(await refusal(observer, () => observer.subscribe(`${PILOT_INBOX_PREFIX}.>`))).toMatch(/subscri/i);
+    expect(await refusal(observer, () => observer.subscribe(`$KV.${busBuckets.credentials}.>`))).toMatch(/subscri/i);
+    await observer.close();
+    expect((await kv.get('istio-system.cert'))?.string()).toContain('secret');
+    await pilot.close();
   });
 
   it('lets an observer read Aviary\'s subjects and publish nothing', async () => {

@@ -8,7 +8,9 @@ import { durableStreams, Subjects } from './subjects';
  * The control-plane apps get everything except what belongs to another app: only citadel
  * answers `aviary.ca.v1.sign` and writes the CA's bucket and stream; only pilot announces config
  * and writes the config bucket; only the collector publishes summaries and manages the
- * telemetry stream. Proxies (the `gateway` role: sidecars and ingress agents) get an allow list:
+ * telemetry stream. The gateway credentials (the `credentials` bucket: private keys) are pilot's
+ * alone to read too: every other role is denied the bucket's subjects, the read API of its stream
+ * and pilot's inbox. Proxies (the `gateway` role: sidecars and ingress agents) get an allow list:
  * publish request records into the telemetry stream and read the trust bundle, nothing else. An `observer` (an
  * operator's or a test's `nats sub`) reads Aviary's subjects and publishes nothing.
  */
@@ -32,7 +34,32 @@ export interface NatsPermissions {
  * each (below); `lease` is the name prefix of LeaderLease's buckets (one per lease), which the
  * control-plane apps share and proxies never see.
  */
-export const busBuckets = { config: 'aviary_config', ca: 'aviary-ca', lease: 'aviary_lease_' } as const;
+export const busBuckets = { config: 'aviary_config', ca: 'aviary-ca', lease: 'aviary_lease_', credentials: 'aviary_credentials' } as const;
+
+/**
+ * Pilot's reply subjects: its requests' replies and its consumers' deliveries (the credential
+ * bucket's included) come on this prefix, which no other role may subscribe to (every other
+ * role's `_INBOX.>` does not match it).
+ */
+export const PILOT_INBOX_PREFIX = '_INBOX_pilot';
+
+/** The inbox prefix of a role's NATS connection. */
+export function busInboxPrefix(role: BusRole): string {
+  return role === 'pilot' ? PILOT_INBOX_PREFIX : '_INBOX';
+}
+
+/**
+ * JetStream API subjects that read a stream's messages: direct and stream message gets, and
+ * consumer creation (of any name and filter).
+ */
+const streamRead = (stream: string): string[] => [
+  `$JS.API.DIRECT.GET.${stream}`,
+  `$JS.API.DIRECT.GET.${stream}.>`,
+  `$JS.API.STREAM.MSG.GET.${stream}`,
+  `$JS.API.CONSUMER.CREATE.${stream}`,
+  `$JS.API.CONSUMER.CREATE.${stream}.>`,
+  `$JS.API.CONSUMER.DURABLE.CREATE.${stream}.>`,
+];
 
 const streamOf = (subject: string): string => durableStreams.find((s) => (s.subjects as readonly string[]).includes(subject))!.name;
 
@@ -46,8 +73,18 @@ const owned: Record<Exclude<BusRole, 'gateway' | 'observer'>, { publish: string[
     subscribe: [Subjects.caSign],
   },
   pilot: {
-    publish: [Subjects.configChanged, Subjects.registryEndpoints, Subjects.xdsStatus, `$KV.${busBuckets.config}.>`, ...streamAdmin(`KV_${busBuckets.config}`), ...streamAdmin(streamOf(Subjects.configChanged))],
-    subscribe: [],
+    publish: [
+      Subjects.configChanged,
+      Subjects.registryEndpoints,
+      Subjects.xdsStatus,
+      `$KV.${busBuckets.config}.>`,
+      ...streamAdmin(`KV_${busBuckets.config}`),
+      ...streamAdmin(streamOf(Subjects.configChanged)),
+      `$KV.${busBuckets.credentials}.>`,
+      ...streamAdmin(`KV_${busBuckets.credentials}`),
+      ...streamRead(`KV_${busBuckets.credentials}`),
+    ],
+    subscribe: [`$KV.${busBuckets.credentials}.>`, `${PILOT_INBOX_PREFIX}.>`],
   },
   'telemetry-collector': {
     publish: [Subjects.telemetrySummary, ...streamAdmin(streamOf(Subjects.telemetryRequests))],

@@ -1,7 +1,7 @@
 import type { Registry } from 'prom-client';
 import { buildAdminApp, createProbeServer, listenAdmin, listenProbes, type AdminApp, type ReadinessCheck } from '@aviary/admin-api';
 import { aviaryVersion, type AppConfigSpec, type CommonConfig, type ConfigOf } from '@aviary/config';
-import { Bus } from '@aviary/events';
+import { Bus, busInboxPrefix, busRoleOf } from '@aviary/events';
 import { createLogger, createMetricsRegistry, startTracing, type Logger } from '@aviary/observability';
 
 export interface ComponentContext<C> {
@@ -64,6 +64,7 @@ export async function runComponent<S extends AppConfigSpec>(opts: RunOptions<S>)
     user: config.natsUser,
     password: config.natsPassword,
     replicas: config.natsReplicas,
+    inboxPrefix: busInboxPrefix(busRoleOf(spec.app)),
     ...(opts.manageStreams === undefined ? {} : { manageStreams: opts.manageStreams }),
   });
   const component = await opts.build({ config, logger, registry, bus });

@@ -23,6 +23,8 @@ export const pkiErrorKinds = {
   CA_LOAD_FAILED: 'FAILED_PRECONDITION',
   /** The signing CA certificate is expired or not yet valid. */
   CA_EXPIRED: 'FAILED_PRECONDITION',
+  /** A TLS credential (gateway certificate, key, CA) is not PEM, too large, or its key does not match its certificate. */
+  CREDENTIAL_INVALID: 'INVALID_ARGUMENT',
 } as const satisfies Record<string, ErrorKind>;
 
 export type PkiErrorCode = keyof typeof pkiErrorKinds;

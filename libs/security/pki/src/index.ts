@@ -12,3 +12,5 @@ export { verifyChain, uriSans } from './verify';
 export type { ChainVerdict, VerifiedPeer } from './verify';
 export { pkiError, pkiErrorKinds } from './errors';
 export type { PkiErrorCode } from './errors';
+export { checkCredential, MAX_CREDENTIAL_CERTIFICATES, MAX_CREDENTIAL_FIELD_BYTES } from './credential';
+export type { CertificateSummary, CredentialFieldNames, CredentialPem, CredentialSummary } from './credential';

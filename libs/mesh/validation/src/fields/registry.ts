@@ -151,7 +151,7 @@ const serverTls: Rules = {
   privateKey: translated('tls_certificates private_key filename'),
   caCertificates: translated('validation_context trusted_ca filename'),
   caCrl: rejected('tls.caCrl', 'certificate revocation lists are not configured'),
-  credentialName: translated('SDS secret `kubernetes://<credentialName>` (and `-cacert` for MUTUAL) by ADS from pilot, read from the Secret of that name in the gateway\'s namespace, for authenticated (mTLS xDS) proxies only'),
+  credentialName: translated('SDS secret `kubernetes://<credentialName>` (and `-cacert` for MUTUAL) by ADS from pilot, read from the Secret of that name in the gateway\'s namespace (local mode: the credential of that name in pilot\'s local secret store, `/api/v1/credentials`), for authenticated (mTLS xDS) proxies only'),
   credentialNames: rejected('tls.credentialNames', 'use credentialName'),
   caCertCredentialName: rejected('tls.caCertCredentialName', 'put ca.crt in the credentialName secret'),
   tlsCertificates: rejected('tls.tlsCertificates', 'use serverCertificate and privateKey, or credentialName'),
