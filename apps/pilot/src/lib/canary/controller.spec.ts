@@ -74,11 +74,11 @@ async function setup(): Promise<{ store: ConfigStore; ctl: CanaryController; clo
 }
 
 /** Publishes a summary as the collector does and waits until the controller has it. */
-async function summary(ctl: CanaryController, timeMs: number, v2: { errorRatio: number; p99Ms?: number; requests?: number }): Promise<void> {
+async function summary(ctl: CanaryController, timeMs: number, v2: { errorRatio: number; p99Ms?: number; requests?: number }, windowSeconds = 0.5): Promise<void> {
   const data: EventData<typeof Subjects.telemetrySummary> = {
     service: HOST,
     namespace: 'demo',
-    windowSeconds: 10,
+    windowSeconds,
     requests: 200,
     requestsPerSecond: 20,
     errorRatio: v2.errorRatio / 2,
@@ -165,6 +165,31 @@ describe('CanaryController with a real nats-server', () => {
     await ctl.reconcileAll();
     expect(await weights(store)).toEqual([100, 0]);
     expect(await status(store)).toMatchObject({ phase: 'RolledBack', currentWeight: 0, failedChecks: 2, reason: 'RolledBack' });
+    await ctl.stop();
+  });
+
+  it('judges a step only on summary windows that begin after the step started: a healthy v2 window from before the step does not dilute a failing one', async () => {
+    const { store, ctl, clock } = await setup();
+    await ctl.reconcileAll(); // step 1 (10 %) starts at T0
+    // The collector sums a 10 s window. At T0+5 s it still holds v2's healthy traffic from before
+    // the step (an earlier canary, say): not judged, whatever it says.
+    clock.t = T0 + 5_000;
+    await summary(ctl, T0 + 5_000, { errorRatio: 0.004, requests: 1_000 }, 10);
+    await ctl.reconcileAll();
+    const before = await status(store);
+    expect(before).toMatchObject({ phase: 'Progressing', currentWeight: 10, failedChecks: 0 });
+    expect(before.lastAnalysis).toBeUndefined();
+    expect(before.conditions.find((c) => c.type === 'TelemetryFresh')).toMatchObject({ status: 'False', message: expect.stringContaining('starts before the current step started') });
+    // The first window wholly inside the step shows the canary as it is, and so does the next.
+    clock.t = T0 + 10_500;
+    await summary(ctl, T0 + 10_000, { errorRatio: 0.2 }, 10);
+    await ctl.reconcileAll();
+    expect(await status(store)).toMatchObject({ failedChecks: 1, lastAnalysis: { verdict: 'Failed', canary: { successRate: 80, windowSeconds: 10, time: new Date(T0 + 10_000).toISOString() } } });
+    clock.t = T0 + 20_500;
+    await summary(ctl, T0 + 20_000, { errorRatio: 0.2 }, 10);
+    await ctl.reconcileAll();
+    expect(await status(store)).toMatchObject({ phase: 'RolledBack', currentWeight: 0, failedChecks: 2 });
+    expect(await weights(store)).toEqual([100, 0]);
     await ctl.stop();
   });
 

@@ -129,10 +129,12 @@ export class CanaryController {
       const s = this.summaries.get(key.service);
       if (s === undefined) return undefined;
       const timeMs = Date.parse(s.time ?? '');
-      if (key.version === undefined) return { requests: s.requests ?? 0, errorRatio: s.errorRatio, p99Ms: s.p99Ms, timeMs };
+      // The window the collector summed: `decide` judges a step only on windows that begin after it started.
+      const windowMs = s.windowSeconds * 1000;
+      if (key.version === undefined) return { requests: s.requests ?? 0, errorRatio: s.errorRatio, p99Ms: s.p99Ms, timeMs, windowMs };
       const v = (s.versions ?? []).find((x) => x.version === key.version);
       // The service has traffic but this version none in the window: zero requests, not a gap.
-      return v === undefined ? { requests: 0, errorRatio: 0, p99Ms: 0, timeMs } : { requests: v.requests, errorRatio: v.errorRatio, p99Ms: v.p99Ms, timeMs };
+      return v === undefined ? { requests: 0, errorRatio: 0, p99Ms: 0, timeMs, windowMs } : { requests: v.requests, errorRatio: v.errorRatio, p99Ms: v.p99Ms, timeMs, windowMs };
     };
     const canaryKey = telemetryKey(spec.canary, namespace, this.opts.domainSuffix, drs);
     if (!canaryKey.ok) return { problem: canaryKey.problem };

@@ -115,6 +115,8 @@ export const CanarySample = Type.Object({
   p99Ms: Type.Number({ minimum: 0 }),
   /** End of the telemetry window (RFC 3339). */
   time: Type.String(),
+  /** Length of the telemetry window, seconds: it began `windowSeconds` before `time`, never before the step started. */
+  windowSeconds: opt(Type.Number({ minimum: 0 })),
 });
 export type CanarySample = Static<typeof CanarySample>;
 
