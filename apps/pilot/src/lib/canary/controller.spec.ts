@@ -193,6 +193,44 @@ describe('CanaryController with a real nats-server', () => {
     await ctl.stop();
   });
 
+  it('drives a Gateway API HTTPRoute rule: backendRefs weights from the per-Service summaries', async () => {
+    const { store, ctl, clock } = await setup();
+    await store.delete({ kind: 'Canary', namespace: 'demo', name: 'hello' });
+    const svc = (v: string): string => `hello-${v}.demo.svc.cluster.local`;
+    await store.apply(
+      obj('gateway.networking.k8s.io/v1', 'HTTPRoute', 'hello', {
+        parentRefs: [{ name: 'hello-gateway' }],
+        hostnames: ['hello.example.com'],
+        rules: [{ name: 'split', backendRefs: [{ name: 'hello-v1', port: 80, weight: 1 }, { name: 'hello-v2', port: 80, weight: 0 }] }],
+      }),
+    );
+    await store.apply(obj('networking.aviary.dev/v1alpha1', 'Canary', 'hello-route', { ...(canary().spec as object), target: { httpRoute: 'hello', route: 'split' }, stable: { host: 'hello-v1' }, canary: { host: svc('v2') } }));
+    const backendWeights = async (): Promise<number[]> => ((await store.get({ kind: 'HTTPRoute', namespace: 'demo', name: 'hello' }))!.spec as { rules: { backendRefs: { weight: number }[] }[] }).rules[0]!.backendRefs.map((b) => b.weight);
+    await ctl.reconcileAll();
+    expect(await backendWeights()).toEqual([90, 10]);
+    // The canary is its own Service: its summary is the service's, without versions.
+    const publish = async (service: string, timeMs: number, errorRatio: number): Promise<void> => {
+      await bus.nc.flush();
+      telemetry.publish(Subjects.telemetrySummary, { service, namespace: 'demo', windowSeconds: 1, requests: 100, requestsPerSecond: 100, errorRatio, p50Ms: 5, p90Ms: 10, p99Ms: 20, time: new Date(timeMs).toISOString() });
+      await until('the controller to receive the summary', () => ctl.latestSummaryTime(service) === new Date(timeMs).toISOString());
+    };
+    clock.t = T0 + 12_000;
+    await publish(svc('v1'), T0 + 11_500, 0);
+    await publish(svc('v2'), T0 + 11_500, 0);
+    await ctl.reconcileAll();
+    expect(await backendWeights()).toEqual([50, 50]);
+    clock.t = T0 + 23_000;
+    await publish(svc('v2'), T0 + 22_500, 0.2);
+    await ctl.reconcileAll();
+    clock.t = T0 + 34_000;
+    await publish(svc('v2'), T0 + 33_500, 0.2);
+    await ctl.reconcileAll();
+    expect(await backendWeights()).toEqual([100, 0]);
+    const stored = (await store.get({ kind: 'Canary', namespace: 'demo', name: 'hello-route' }))!.status as unknown as CanaryStatus;
+    expect(stored).toMatchObject({ phase: 'RolledBack', currentWeight: 0, lastAnalysis: { verdict: 'Failed', canary: { successRate: 80 } } });
+    await ctl.stop();
+  });
+
   it('waits (Pending) while the target is not usable, and starts once it is', async () => {
     const { store, ctl } = await setup();
     await store.delete({ kind: 'DestinationRule', namespace: 'demo', name: 'hello' });
