@@ -7,8 +7,10 @@
 // versions, DestinationRule subsets choosing sidecars by their labels, PeerAuthentication STRICT refusing plaintext to a pod port, AuthorizationPolicy DENY
 // answering 403, the ingress gateway serving HTTPS with a certificate from a Kubernetes Secret
 // (credentialName) while its split moves from 90/10 to 50/50, a rollout restart and a pod
-// deletion under traffic without a failed request, no NACK anywhere, and the sidecars' request
-// telemetry in the collector. Needs root; skipped otherwise.
+// deletion under traffic without a failed request, Canaries driven by the controller in pilot
+// (a healthy v2 promoted, a 20 %-failing v2 and a 400 ms-slower v2 rolled back, with the failed
+// user requests counted), no NACK anywhere, and the sidecars' request telemetry in the
+// collector. Needs root; skipped otherwise.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OpenSsl } from '@aviary/testing';
