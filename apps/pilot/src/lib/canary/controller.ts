@@ -35,8 +35,9 @@ const isCanaryStatus = (s: unknown): s is CanaryStatus => s !== null && typeof s
 
 /**
  * Pilot's canary controller. Every `tickMs` it reconciles each Canary in the config store: reads
- * its target route (a VirtualService's HTTP route or an HTTPRoute's rule) and the latest telemetry summaries (aviary.telemetry.v1.summary,
- * kept in memory only: after a restart nothing is decided until fresh summaries arrive), asks
+ * its target route (a VirtualService's HTTP route or an HTTPRoute's rule) and the latest
+ * telemetry summaries (aviary.telemetry.v1.summary, kept in memory only: after a restart nothing
+ * is decided until fresh summaries arrive), asks
  * `decide` what to do, writes the route weights through the config store (validated, so the
  * change takes the normal path to the proxies), then the Canary's status (compare-and-set: a
  * concurrent writer makes this round a no-op), and publishes each transition on

@@ -212,10 +212,10 @@ export function evaluate(plan: CanaryPlan, canary: Sample, stable: Sample | unde
  * One step of the controller for one Canary.
  * - no status, or a finished canary whose spec changed (new generation): start at step 0;
  * - Progressing: when an analysis is due and the telemetry is fresh (its window starts at or
- *   after the current step's start, it ends after the last analysed window, and it is at most
- *   maxDataAge old), judge it; a pass
- *   after the step's minimum duration advances (or promotes after the last step), a failure
- *   counts, and `failedChecksLimit` consecutive failures roll back (weight 0) or pause;
+ *   after the current step's start, so no traffic from before the step dilutes it; it ends after
+ *   the last analysed window; it is at most maxDataAge old), judge it; a pass after the step's
+ *   minimum duration advances (or promotes after the last step), a failure counts, and
+ *   `failedChecksLimit` consecutive failures roll back (weight 0) or pause;
  * - stale or missing telemetry: no decision (only the TelemetryFresh condition changes);
  * - Paused, Promoted, RolledBack, Failed: nothing (commands move them).
  */
