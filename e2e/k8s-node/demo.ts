@@ -88,3 +88,89 @@ export function meshTools(nodeOf: () => KubeNode, ns: string) {
     agentAdmin: (pod: string, path: string): Promise<string> => kubectl('-n', ns, 'exec', pod, '-c', 'istio-proxy', '--', 'node', '-e', `fetch('http://127.0.0.1:15000${path}').then((r) => r.text()).then((t) => process.stdout.write(t))`),
   };
 }
+
+/** What the node-tier canary tests read of a Canary's status (the analysis numbers as pilot wrote them). */
+export interface CanaryStatusSeen {
+  readonly phase?: string;
+  readonly currentWeight?: number;
+  readonly stepStartedAt?: string;
+  readonly lastTransitionTime?: string;
+  readonly message?: string;
+  readonly lastAnalysis?: { readonly time: string; readonly verdict: string; readonly reasons: readonly string[]; readonly canary: { readonly requests: number; readonly successRate: number; readonly p99Ms: number; readonly time: string; readonly windowSeconds?: number } };
+}
+
+export interface CanaryRun {
+  /** When the Canary was applied (this machine's clock, which pilot and the collector share). */
+  readonly appliedAt: number;
+  /** Every distinct status seen (polled about every 250 ms), in order, with the time it was seen. */
+  readonly timeline: readonly { readonly t: number; readonly status: CanaryStatusSeen }[];
+  readonly final: CanaryStatusSeen;
+  /** The route's [subset, weight] pairs once the Canary finished. */
+  readonly weights: readonly (readonly [string, number])[];
+  /** Outcomes of the client's requests for the whole run ("<status> <body>" or "error <code>"). */
+  readonly counts: Record<string, number>;
+  /** What `opts.settled` returned (run after the traffic, while the final route is still in place). */
+  readonly settled?: Record<string, number>;
+}
+
+/**
+ * One canary episode, as a user runs it: hello's subsets and its route at 100/0 (v1/v2), the client sending
+ * requests for `path` one after another for `trafficMs`, then a Canary on that route (steps
+ * 20 → 60, analysis every `intervalSeconds`, two failed analyses roll back) with the extra
+ * `gates`; resolves once the Canary is Promoted or RolledBack and the traffic has ended, with the
+ * status timeline, the final weights and the request outcomes. `settled` runs next, while the
+ * final route is still in place; the Canary and the VirtualService are deleted afterwards.
+ */
+export async function runCanary(
+  tools: Pick<ReturnType<typeof meshTools>, 'kubectl' | 'apply' | 'fromClient'>,
+  ns: string,
+  opts: { readonly path: string; readonly gates: string; readonly trafficMs: number; readonly intervalSeconds: number; readonly settled?: () => Promise<Record<string, number>> },
+): Promise<CanaryRun> {
+  const { kubectl, apply, fromClient } = tools;
+  const host = `hello.${ns}.svc.cluster.local`;
+  await apply(`
+${helloSubsets(ns)}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: hello, namespace: ${ns} }
+spec:
+  hosts: [${host}]
+  http:
+    - name: hello
+      route:
+        - { destination: { host: ${host}, subset: v1 }, weight: 100 }
+        - { destination: { host: ${host}, subset: v2 }, weight: 0 }
+`);
+  const traffic = fromClient(requests(`http://${host}${opts.path}`, 0, opts.trafficMs));
+  await new Promise((r) => setTimeout(r, 3_000));
+  const appliedAt = Date.now();
+  await apply(`
+apiVersion: networking.aviary.dev/v1alpha1
+kind: Canary
+metadata: { name: hello, namespace: ${ns} }
+spec:
+  target: { virtualService: hello, route: hello }
+  stable: { host: ${host}, subset: v1 }
+  canary: { host: ${host}, subset: v2 }
+  steps: [{ weight: 20 }, { weight: 60 }]
+  analysis: { interval: ${opts.intervalSeconds}s, maxDataAge: ${3 * opts.intervalSeconds}s, minRequests: 5, ${opts.gates}, failedChecksLimit: 2 }
+  failurePolicy: Rollback
+`);
+  const timeline: { t: number; status: CanaryStatusSeen }[] = [];
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const object = JSON.parse(await kubectl('-n', ns, 'get', 'canary', 'hello', '-o', 'json')) as { status?: CanaryStatusSeen };
+    const status = object.status ?? {};
+    if (JSON.stringify(status) !== JSON.stringify(timeline.at(-1)?.status)) timeline.push({ t: Date.now(), status });
+    if (status.phase === 'Promoted' || status.phase === 'RolledBack') break;
+    if (Date.now() > deadline) throw new Error(`the Canary did not finish in 120 s: ${JSON.stringify(timeline.slice(-3))}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const vs = JSON.parse(await kubectl('-n', ns, 'get', 'virtualservice', 'hello', '-o', 'json')) as { spec: { http: { route: { destination: { subset: string }; weight: number }[] }[] } };
+  const weights = vs.spec.http[0]!.route.map((r) => [r.destination.subset, r.weight] as const);
+  const counts = await traffic;
+  const settled = opts.settled === undefined ? undefined : await opts.settled();
+  await kubectl('-n', ns, 'delete', 'canary,virtualservice', 'hello');
+  return { appliedAt, timeline, final: timeline.at(-1)!.status, weights, counts, ...(settled === undefined ? {} : { settled }) };
+}

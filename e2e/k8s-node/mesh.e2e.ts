@@ -7,13 +7,15 @@
 // versions, DestinationRule subsets choosing sidecars by their labels, PeerAuthentication STRICT refusing plaintext to a pod port, AuthorizationPolicy DENY
 // answering 403, the ingress gateway serving HTTPS with a certificate from a Kubernetes Secret
 // (credentialName) while its split moves from 90/10 to 50/50, a rollout restart and a pod
-// deletion under traffic without a failed request, no NACK anywhere, and the sidecars' request
-// telemetry in the collector. Needs root; skipped otherwise.
+// deletion under traffic without a failed request, Canaries driven by the controller in pilot
+// (a healthy v2 promoted, a 20 %-failing v2 and a 400 ms-slower v2 rolled back, with the failed
+// user requests counted), no NACK anywhere, and the sidecars' request telemetry in the
+// collector. Needs root; skipped otherwise.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OpenSsl } from '@aviary/testing';
 import { PEERS_TIMEOUT_MS } from '../k8s/cluster';
-import { helloSubsets, meshTools, requests, workloads } from './demo';
+import { helloSubsets, meshTools, requests, runCanary, workloads } from './demo';
 import { buildImages, canRunNode, eventually, installAviary, isPodReady, kubectlOk, startNode, stopNode, waitForInjector, type BuiltImage, type KubeNode } from './node';
 
 const MESH = 'mesh';
@@ -309,64 +311,81 @@ spec:
     expect(after.every((p) => before[p.metadata.name] === undefined)).toBe(true);
   }, 420_000);
 
-  type CanaryObject = { status?: { phase?: string; currentWeight?: number; lastAnalysis?: unknown } };
-  /**
-   * The `hello` route at 100/0, request traffic from the client on `path` for `trafficMs`, then a
-   * Canary (steps 20 → 60, analysis every 2 s): resolves once it reaches `phase`, with the
-   * request outcomes and the VirtualService's final weights.
-   */
-  const runCanary = async (path: string, gates: string, phase: 'Promoted' | 'RolledBack', trafficMs: number) => {
-    const host = `hello.${MESH}.svc.cluster.local`;
-    await apply(`
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: hello, namespace: ${MESH} }
-spec:
-  hosts: [${host}]
-  http:
-    - name: hello
-      route:
-        - { destination: { host: ${host}, subset: v1 }, weight: 100 }
-        - { destination: { host: ${host}, subset: v2 }, weight: 0 }
-`);
-    const traffic = fromClient(requests(`http://${host}${path}`, 0, trafficMs));
-    await new Promise((r) => setTimeout(r, 3_000));
-    const t = Date.now();
-    await apply(`
-apiVersion: networking.aviary.dev/v1alpha1
-kind: Canary
-metadata: { name: hello, namespace: ${MESH} }
-spec:
-  target: { virtualService: hello, route: hello }
-  stable: { host: ${host}, subset: v1 }
-  canary: { host: ${host}, subset: v2 }
-  steps: [{ weight: 20 }, { weight: 60 }]
-  analysis: { interval: 2s, maxDataAge: 6s, minRequests: 5, ${gates}, failedChecksLimit: 2 }
-  failurePolicy: Rollback
-`);
-    const done = await eventually(`the Canary ${phase}`, 120_000, async () => {
-      const c = JSON.parse(await kubectl('-n', MESH, 'get', 'canary', 'hello', '-o', 'json')) as CanaryObject;
-      if (c.status?.phase === 'Promoted' || c.status?.phase === 'RolledBack') return c;
-      return undefined;
-    });
-    log(`canary ${done.status?.phase} in ${((Date.now() - t) / 1000).toFixed(1)} s: weight ${done.status?.currentWeight}, last analysis ${JSON.stringify(done.status?.lastAnalysis)}`);
-    expect(done.status?.phase).toBe(phase);
-    const vs = JSON.parse(await kubectl('-n', MESH, 'get', 'virtualservice', 'hello', '-o', 'json')) as { spec: { http: { route: { destination: { subset: string }; weight: number }[] }[] } };
-    const weights = vs.spec.http[0]!.route.map((r) => [r.destination.subset, r.weight]);
-    const counts = await traffic;
-    log(`requests during the canary (${path}): ${JSON.stringify(counts)}`);
-    await kubectl('-n', MESH, 'delete', 'canary,virtualservice', 'hello');
-    return { weights, counts };
-  };
+  /** The Canary tests' analysis interval (the one-node values publish summaries every 2 s over 6 s). */
+  const INTERVAL_S = 2;
+  const canary = (path: string, gates: string, trafficMs: number, settled?: () => Promise<Record<string, number>>) =>
+    runCanary({ kubectl, apply, fromClient }, MESH, { path, gates, trafficMs, intervalSeconds: INTERVAL_S, ...(settled === undefined ? {} : { settled }) });
+  const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
   it('a Canary promotes a healthy v2: the controller in pilot writes the VirtualService weights and the Canary status through the API server, no request fails', async () => {
-    const { weights, counts } = await runCanary('/', 'successRate: 95', 'Promoted', 40_000);
-    expect(weights).toEqual([
+    const run = await canary('/', 'successRate: 95', 40_000);
+    log(`canary ${run.final.phase} in ${seconds(Date.parse(run.final.lastTransitionTime!) - run.appliedAt)}: last analysis ${JSON.stringify(run.final.lastAnalysis)}`);
+    log(`requests during the healthy canary: ${JSON.stringify(run.counts)}`);
+    expect(run.final.phase).toBe('Promoted');
+    expect(run.weights).toEqual([
       ['v1', 0],
       ['v2', 100],
     ]);
-    expect(Object.keys(counts).every((k) => k.startsWith('200 hello from hello v'))).toBe(true);
-    expect(counts['200 hello from hello v2']).toBeGreaterThan(0);
+    expect(Object.keys(run.counts).every((k) => k.startsWith('200 hello from hello v'))).toBe(true);
+    expect(run.counts['200 hello from hello v2']).toBeGreaterThan(0);
+  }, 300_000);
+
+  it('a Canary rolls a v2 failing 20 % of its requests back within two analysis intervals of its first judged window; the failed user requests are counted and bounded', async () => {
+    const url = `http://hello.${MESH}.svc.cluster.local/fail-percent/v2/20`;
+    // Right after the healthy canary: v2's healthy traffic may still be in the collector's window,
+    // so only windows that begin after the step started may be judged (they were not, once).
+    const run = await canary('/fail-percent/v2/20', 'successRate: 95', 30_000, () =>
+      eventually('no request to v2 once rolled back', 60_000, async () => {
+        const c = await fromClient(requests(url, 100));
+        return c['200 hello from hello v1'] === 100 ? c : undefined;
+      }),
+    );
+    const { final, timeline, counts } = run;
+    expect(final).toMatchObject({ phase: 'RolledBack', currentWeight: 0 });
+    expect(run.weights).toEqual([
+      ['v1', 100],
+      ['v2', 0],
+    ]);
+    const stepStartedAt = Date.parse(timeline.find((s) => s.status.phase === 'Progressing')!.status.stepStartedAt!);
+    const firstFailed = timeline.find((s) => s.status.lastAnalysis?.verdict === 'Failed')!.status.lastAnalysis!;
+    const windowEnd = Date.parse(firstFailed.canary.time);
+    const windowMs = (firstFailed.canary.windowSeconds ?? Number.NaN) * 1000;
+    const analysedAt = Date.parse(firstFailed.time);
+    const rolledBackAt = Date.parse(final.lastTransitionTime!);
+    const failed = Object.entries(counts).filter(([k]) => !k.startsWith('200 ')).reduce((n, [, c]) => n + c, 0);
+    const total = Object.values(counts).reduce((a, b) => a + b, 0);
+    const toV2 = (counts['200 hello from hello v2'] ?? 0) + (counts['500 hello from hello v2'] ?? 0);
+    log(
+      `failing v2 (20 %): first judged window ${seconds(windowMs)} from ${seconds(windowEnd - windowMs - stepStartedAt)} after the step started, success ${firstFailed.canary.successRate} % of ${firstFailed.canary.requests}; ` +
+        `first failed analysis ${seconds(analysedAt - run.appliedAt)} after the Canary was applied, rolled back ${seconds(rolledBackAt - analysedAt)} later ` +
+        `(${seconds(rolledBackAt - windowEnd)} after that window ended, ${seconds(rolledBackAt - run.appliedAt)} in all); ` +
+        `episode: ${total} user requests, ${toV2} to v2, ${failed} failed (${((100 * failed) / Math.max(1, total)).toFixed(2)} %); ${final.message}`,
+    );
+    log(`requests during the failing canary: ${JSON.stringify(counts)}; after the rollback: ${JSON.stringify(run.settled)}`);
+    // The judged window began after the step started: the canary's own 20 % was measured, undiluted.
+    expect(windowEnd - windowMs).toBeGreaterThanOrEqual(stepStartedAt);
+    expect(firstFailed.canary.successRate).toBeLessThan(90);
+    expect(final.message).toMatch(/2 consecutive failed analyses: success rate [\d.]+% < 95%/);
+    expect(rolledBackAt - analysedAt).toBeLessThanOrEqual(2 * INTERVAL_S * 1000);
+    // Only v2's answers fail (its 500s), at most its share (20 %) of 20 %, over the whole episode.
+    expect(Object.keys(counts).filter((k) => !k.startsWith('200 '))).toEqual(['500 hello from hello v2']);
+    expect(failed).toBeGreaterThan(0);
+    expect(failed / total).toBeLessThan(0.05);
+    expect(run.settled).toEqual({ '200 hello from hello v1': 100 });
+  }, 300_000);
+
+  it('a Canary rolls back a v2 whose p99 regresses past the gate (400 ms delay, gate 200 ms), no request fails', async () => {
+    const run = await canary('/delay-if/v2/400', 'successRate: 95, p99LatencyMs: 200', 30_000);
+    const rolledBackAt = Date.parse(run.final.lastTransitionTime!);
+    log(`latency regression: rolled back ${seconds(rolledBackAt - run.appliedAt)} after the Canary was applied; ${run.final.message}; requests ${JSON.stringify(run.counts)}`);
+    expect(run.final).toMatchObject({ phase: 'RolledBack', currentWeight: 0 });
+    expect(run.final.message).toMatch(/p99 [\d.]+ms > 200ms/);
+    expect(run.weights).toEqual([
+      ['v1', 100],
+      ['v2', 0],
+    ]);
+    expect(Object.keys(run.counts).every((k) => k.startsWith('200 hello from hello v'))).toBe(true);
+    expect(run.counts['200 hello from hello v2']).toBeGreaterThan(0);
   }, 300_000);
 
   it("every proxy's config was accepted: pilot's syncz shows no NACK", async () => {

@@ -241,11 +241,15 @@ if (config.demo && !existsSync(demoScript)) {
 const deferred = config.demo ? new Set(['gateway']) : new Set<string>();
 // Gateway API Gateways of Aviary's classes are served by the launcher's ingress (docs/gateway-api.md).
 const pilotEnv = { AVIARY_XDS_TLS: 'true', AVIARY_GATEWAY_API_SELECTOR: ingress.selector };
+// The demo's Canary steps last at least the collector's summary window (a step is judged only on
+// windows that begin after it started): 10 s instead of 60 s unless set.
+const collectorEnv = config.demo ? { AVIARY_SUMMARY_WINDOW_SECONDS: process.env['AVIARY_SUMMARY_WINDOW_SECONDS'] || '10' } : {};
+const extraEnv = (app: string): NodeJS.ProcessEnv => (app === 'pilot' ? { ...pilotEnv, ...(extraPilots.length > 0 && { AVIARY_REPLICA_ID: 'pilot-1' }) } : app === 'telemetry-collector' ? collectorEnv : {});
 const started = new Map<string, Managed>();
 const readyz = (port: number): string => `http://127.0.0.1:${port}/readyz`;
 for (const spec of appConfigs) {
   // pilot serves xDS over mTLS too (15012), with a serving certificate from citadel
-  if (!deferred.has(spec.app)) started.set(spec.app, await launch(spec.app, appScript(spec.app), appEnv(spec.app, spec.app === 'pilot' ? { ...pilotEnv, ...(extraPilots.length > 0 && { AVIARY_REPLICA_ID: 'pilot-1' }) } : {}), [], readyz(spec.options.adminPort.default)));
+  if (!deferred.has(spec.app)) started.set(spec.app, await launch(spec.app, appScript(spec.app), appEnv(spec.app, extraEnv(spec.app)), [], readyz(spec.options.adminPort.default)));
 }
 // Further pilot replicas: the same config store (NATS KV), their own ports and data directory.
 const pilotRows: Array<{ app: string; url: string }> = [];

@@ -6,7 +6,7 @@ import { NatsServer } from '@aviary/nats-runner';
 import { createLogger } from '@aviary/observability';
 import { runComponent, type RunningComponent } from '@aviary/runtime';
 import { sampleRecord } from '@aviary/telemetry';
-import { buildCollector, DURABLE_NAME, type Collector, type TelemetryConfig } from './collector';
+import { buildCollector, DURABLE_NAME, summaryWindowMs, type Collector, type TelemetryConfig } from './collector';
 
 const logger = createLogger('test', 'silent');
 
@@ -17,6 +17,18 @@ async function until(cond: () => boolean | Promise<boolean>, what: string, timeo
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+describe('summary window (checked at boot)', () => {
+  it('is the configured window when the graph retains it, and refuses a longer one naming both variables', () => {
+    const parsed = parseConfig(telemetryConfig, ['--summary-window-seconds', '10'], {});
+    if (parsed.kind !== 'config') throw new Error('help');
+    expect(summaryWindowMs(parsed.config)).toBe(10_000);
+    expect(summaryWindowMs({ summaryWindowSeconds: 600, graphRetentionSeconds: 600 })).toBe(600_000);
+    expect(() => summaryWindowMs({ summaryWindowSeconds: 601, graphRetentionSeconds: 600 })).toThrow(
+      expect.objectContaining({ code: 'CONFIG_INVALID', message: expect.stringMatching(/AVIARY_SUMMARY_WINDOW_SECONDS \(601\) is longer than AVIARY_GRAPH_RETENTION_SECONDS \(600\)/) }),
+    );
+  });
+});
 
 describe('telemetry-collector against a real NATS', () => {
   let nats: NatsServer;

@@ -1,5 +1,6 @@
 import { Registry } from 'prom-client';
 import type { telemetryConfig, ConfigOf, CommonConfig } from '@aviary/config';
+import { AviaryError } from '@aviary/errors';
 import { Subjects, type Stoppable } from '@aviary/events';
 import type { Component, ComponentContext } from '@aviary/runtime';
 import { telemetryRoutes } from './api';
@@ -24,11 +25,28 @@ export interface Collector extends Component {
 }
 
 /**
+ * The published summaries' window, checked at boot: the graph must still hold every record of
+ * it (a longer window would be cut to the retention silently, and pilot's canary controller
+ * judges a step only on windows that begin after the step started, so it must know the real one).
+ */
+export function summaryWindowMs(config: Pick<TelemetryConfig, 'summaryWindowSeconds' | 'graphRetentionSeconds'>): number {
+  if (config.summaryWindowSeconds > config.graphRetentionSeconds) {
+    throw new AviaryError(
+      'INVALID_ARGUMENT',
+      'CONFIG_INVALID',
+      `AVIARY_SUMMARY_WINDOW_SECONDS (${config.summaryWindowSeconds}) is longer than AVIARY_GRAPH_RETENTION_SECONDS (${config.graphRetentionSeconds}): the service graph keeps no older records to sum`,
+    );
+  }
+  return config.summaryWindowSeconds * 1000;
+}
+
+/**
  * Wires the collector: durable consumer → ingestor (Istio metrics, service graph, spans) →
  * /metrics, /stats/prometheus, REST API, dashboard, and summaries on the bus.
  */
 export async function buildCollector(ctx: ComponentContext<TelemetryConfig>, opts: CollectorOptions): Promise<Collector> {
   const { config, bus, logger, registry } = ctx;
+  const windowMs = summaryWindowMs(config);
   const now = opts.now ?? Date.now;
   const tracer = startRecordTracer(opts.otlpEndpoint, logger);
   // Istio's metrics live in a registry of their own (no default labels) for /stats/prometheus,
@@ -59,12 +77,11 @@ export async function buildCollector(ctx: ComponentContext<TelemetryConfig>, opt
     canaries.add(event.data);
   });
 
-  const summaryWindowMs = Math.min(config.summaryWindowSeconds * 1000, ingestor.graph.retentionMs);
   const publishSummaries = (): void => {
     const t = now();
     ingestor.graph.prune(t);
     const time = new Date(t).toISOString();
-    for (const s of ingestor.graph.summaries(summaryWindowMs, t)) {
+    for (const s of ingestor.graph.summaries(windowMs, t)) {
       try {
         bus.publish(Subjects.telemetrySummary, {
           service: s.service,

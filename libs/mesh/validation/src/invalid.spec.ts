@@ -182,6 +182,9 @@ const cases: [string, unknown, string, string][] = [
   // Canary
   ['canary route and routeIndex', cn({ target: { virtualService: 'hello', route: 'a', routeIndex: 0 } }), 'spec.target', 'exactly one of route or routeIndex'],
   ['canary same as stable', cn({ canary: { host: 'hello', subset: 'v1' } }), 'spec.canary', 'must differ from stable'],
+  ['canary virtualService and httpRoute', cn({ target: { virtualService: 'hello', httpRoute: 'hello', route: 'a' } }), 'spec.target', 'exactly one of virtualService or httpRoute'],
+  ['canary without a target kind', cn({ target: { route: 'a' } }), 'spec.target', 'exactly one of virtualService or httpRoute'],
+  ['canary httpRoute with subsets', cn({ target: { httpRoute: 'hello', route: 'a' } }), 'spec.stable.subset', 'backendRef names a Service'],
   ['canary wildcard host', cn({ canary: { host: '*.example.com' } }), 'spec.canary.host', 'must not be a wildcard'],
   ['canary steps not increasing', cn({ steps: [{ weight: 50 }, { weight: 20 }] }), 'spec.steps[1].weight', 'greater than the previous'],
   ['canary step weight above 100', cn({ steps: [{ weight: 120 }] }), 'spec.steps[0].weight', 'range [1, 100]'],

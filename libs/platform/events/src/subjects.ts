@@ -201,6 +201,8 @@ const CanarySide = Type.Object({
   successRate: Type.Number({ minimum: 0, maximum: 100 }),
   p99Ms: Type.Number({ minimum: 0 }),
   time: Type.String(),
+  /** Length of the judged window, seconds (it ended at `time`). */
+  windowSeconds: Type.Optional(Type.Number({ minimum: 0 })),
 });
 
 /**

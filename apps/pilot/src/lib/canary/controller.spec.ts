@@ -74,11 +74,11 @@ async function setup(): Promise<{ store: ConfigStore; ctl: CanaryController; clo
 }
 
 /** Publishes a summary as the collector does and waits until the controller has it. */
-async function summary(ctl: CanaryController, timeMs: number, v2: { errorRatio: number; p99Ms?: number; requests?: number }): Promise<void> {
+async function summary(ctl: CanaryController, timeMs: number, v2: { errorRatio: number; p99Ms?: number; requests?: number }, windowSeconds = 0.5): Promise<void> {
   const data: EventData<typeof Subjects.telemetrySummary> = {
     service: HOST,
     namespace: 'demo',
-    windowSeconds: 10,
+    windowSeconds,
     requests: 200,
     requestsPerSecond: 20,
     errorRatio: v2.errorRatio / 2,
@@ -165,6 +165,69 @@ describe('CanaryController with a real nats-server', () => {
     await ctl.reconcileAll();
     expect(await weights(store)).toEqual([100, 0]);
     expect(await status(store)).toMatchObject({ phase: 'RolledBack', currentWeight: 0, failedChecks: 2, reason: 'RolledBack' });
+    await ctl.stop();
+  });
+
+  it('judges a step only on summary windows that begin after the step started: a healthy v2 window from before the step does not dilute a failing one', async () => {
+    const { store, ctl, clock } = await setup();
+    await ctl.reconcileAll(); // step 1 (10 %) starts at T0
+    // The collector sums a 10 s window. At T0+5 s it still holds v2's healthy traffic from before
+    // the step (an earlier canary, say): not judged, whatever it says.
+    clock.t = T0 + 5_000;
+    await summary(ctl, T0 + 5_000, { errorRatio: 0.004, requests: 1_000 }, 10);
+    await ctl.reconcileAll();
+    const before = await status(store);
+    expect(before).toMatchObject({ phase: 'Progressing', currentWeight: 10, failedChecks: 0 });
+    expect(before.lastAnalysis).toBeUndefined();
+    expect(before.conditions.find((c) => c.type === 'TelemetryFresh')).toMatchObject({ status: 'False', message: expect.stringContaining('starts before the current step started') });
+    // The first window wholly inside the step shows the canary as it is, and so does the next.
+    clock.t = T0 + 10_500;
+    await summary(ctl, T0 + 10_000, { errorRatio: 0.2 }, 10);
+    await ctl.reconcileAll();
+    expect(await status(store)).toMatchObject({ failedChecks: 1, lastAnalysis: { verdict: 'Failed', canary: { successRate: 80, windowSeconds: 10, time: new Date(T0 + 10_000).toISOString() } } });
+    clock.t = T0 + 20_500;
+    await summary(ctl, T0 + 20_000, { errorRatio: 0.2 }, 10);
+    await ctl.reconcileAll();
+    expect(await status(store)).toMatchObject({ phase: 'RolledBack', currentWeight: 0, failedChecks: 2 });
+    expect(await weights(store)).toEqual([100, 0]);
+    await ctl.stop();
+  });
+
+  it('drives a Gateway API HTTPRoute rule: backendRefs weights from the per-Service summaries', async () => {
+    const { store, ctl, clock } = await setup();
+    await store.delete({ kind: 'Canary', namespace: 'demo', name: 'hello' });
+    const svc = (v: string): string => `hello-${v}.demo.svc.cluster.local`;
+    await store.apply(
+      obj('gateway.networking.k8s.io/v1', 'HTTPRoute', 'hello', {
+        parentRefs: [{ name: 'hello-gateway' }],
+        hostnames: ['hello.example.com'],
+        rules: [{ name: 'split', backendRefs: [{ name: 'hello-v1', port: 80, weight: 1 }, { name: 'hello-v2', port: 80, weight: 0 }] }],
+      }),
+    );
+    await store.apply(obj('networking.aviary.dev/v1alpha1', 'Canary', 'hello-route', { ...(canary().spec as object), target: { httpRoute: 'hello', route: 'split' }, stable: { host: 'hello-v1' }, canary: { host: svc('v2') } }));
+    const backendWeights = async (): Promise<number[]> => ((await store.get({ kind: 'HTTPRoute', namespace: 'demo', name: 'hello' }))!.spec as { rules: { backendRefs: { weight: number }[] }[] }).rules[0]!.backendRefs.map((b) => b.weight);
+    await ctl.reconcileAll();
+    expect(await backendWeights()).toEqual([90, 10]);
+    // The canary is its own Service: its summary is the service's, without versions.
+    const publish = async (service: string, timeMs: number, errorRatio: number): Promise<void> => {
+      await bus.nc.flush();
+      telemetry.publish(Subjects.telemetrySummary, { service, namespace: 'demo', windowSeconds: 1, requests: 100, requestsPerSecond: 100, errorRatio, p50Ms: 5, p90Ms: 10, p99Ms: 20, time: new Date(timeMs).toISOString() });
+      await until('the controller to receive the summary', () => ctl.latestSummaryTime(service) === new Date(timeMs).toISOString());
+    };
+    clock.t = T0 + 12_000;
+    await publish(svc('v1'), T0 + 11_500, 0);
+    await publish(svc('v2'), T0 + 11_500, 0);
+    await ctl.reconcileAll();
+    expect(await backendWeights()).toEqual([50, 50]);
+    clock.t = T0 + 23_000;
+    await publish(svc('v2'), T0 + 22_500, 0.2);
+    await ctl.reconcileAll();
+    clock.t = T0 + 34_000;
+    await publish(svc('v2'), T0 + 33_500, 0.2);
+    await ctl.reconcileAll();
+    expect(await backendWeights()).toEqual([100, 0]);
+    const stored = (await store.get({ kind: 'Canary', namespace: 'demo', name: 'hello-route' }))!.status as unknown as CanaryStatus;
+    expect(stored).toMatchObject({ phase: 'RolledBack', currentWeight: 0, lastAnalysis: { verdict: 'Failed', canary: { successRate: 80 } } });
     await ctl.stop();
   });
 

@@ -5,7 +5,7 @@ import { refKey, type CanarySpec, type CanaryStatus, type ResourceRef, type Stor
 import { validate } from '@aviary/mesh-validation';
 import type { Logger } from '@aviary/observability';
 import { command, decide, planOf, targetProblem, type CanaryCommand, type Decision, type Observation, type Sample } from './decide';
-import { findRoute, routeWeight, telemetryKey, withWeight } from './route';
+import { findRoute, routeWeight, targetRef, telemetryKey, withWeight, type TargetContext } from './route';
 
 type Summary = EventData<typeof Subjects.telemetrySummary>;
 
@@ -35,8 +35,9 @@ const isCanaryStatus = (s: unknown): s is CanaryStatus => s !== null && typeof s
 
 /**
  * Pilot's canary controller. Every `tickMs` it reconciles each Canary in the config store: reads
- * its target VirtualService route and the latest telemetry summaries (aviary.telemetry.v1.summary,
- * kept in memory only: after a restart nothing is decided until fresh summaries arrive), asks
+ * its target route (a VirtualService's HTTP route or an HTTPRoute's rule) and the latest
+ * telemetry summaries (aviary.telemetry.v1.summary, kept in memory only: after a restart nothing
+ * is decided until fresh summaries arrive), asks
  * `decide` what to do, writes the route weights through the config store (validated, so the
  * change takes the normal path to the proxies), then the Canary's status (compare-and-set: a
  * concurrent writer makes this round a no-op), and publishes each transition on
@@ -129,10 +130,12 @@ export class CanaryController {
       const s = this.summaries.get(key.service);
       if (s === undefined) return undefined;
       const timeMs = Date.parse(s.time ?? '');
-      if (key.version === undefined) return { requests: s.requests ?? 0, errorRatio: s.errorRatio, p99Ms: s.p99Ms, timeMs };
+      // The window the collector summed: `decide` judges a step only on windows that begin after it started.
+      const windowMs = s.windowSeconds * 1000;
+      if (key.version === undefined) return { requests: s.requests ?? 0, errorRatio: s.errorRatio, p99Ms: s.p99Ms, timeMs, windowMs };
       const v = (s.versions ?? []).find((x) => x.version === key.version);
       // The service has traffic but this version none in the window: zero requests, not a gap.
-      return v === undefined ? { requests: 0, errorRatio: 0, p99Ms: 0, timeMs } : { requests: v.requests, errorRatio: v.errorRatio, p99Ms: v.p99Ms, timeMs };
+      return v === undefined ? { requests: 0, errorRatio: 0, p99Ms: 0, timeMs, windowMs } : { requests: v.requests, errorRatio: v.errorRatio, p99Ms: v.p99Ms, timeMs, windowMs };
     };
     const canaryKey = telemetryKey(spec.canary, namespace, this.opts.domainSuffix, drs);
     if (!canaryKey.ok) return { problem: canaryKey.problem };
@@ -141,6 +144,10 @@ export class CanaryController {
     const canary = sample(canaryKey.value);
     const stable = sample(stableKey.value);
     return { obs: { ...(canary === undefined ? {} : { canary }), ...(stable === undefined ? {} : { stable }) } };
+  }
+
+  private context(namespace: string): TargetContext {
+    return { namespace, domainSuffix: this.opts.domainSuffix };
   }
 
   private async reconcile(object: StoredObject): Promise<void> {
@@ -152,8 +159,9 @@ export class CanaryController {
     // A finished canary waits for a new spec (or a command): nothing to read or write.
     if (current !== undefined && current.observedGeneration === generation && (current.phase === 'Promoted' || current.phase === 'RolledBack' || current.phase === 'Failed')) return;
     const now = this.now();
-    const vs = await this.opts.store.get({ kind: 'VirtualService', namespace: spec.target.namespace ?? ns, name: spec.target.virtualService });
-    const route = vs === undefined ? ({ ok: false, problem: `VirtualService ${spec.target.namespace ?? ns}/${spec.target.virtualService} not found` } as const) : findRoute(spec, vs);
+    const ref = targetRef(spec, ns);
+    const target = await this.opts.store.get(ref);
+    const route = target === undefined ? ({ ok: false, problem: `${ref.kind} ${ref.namespace}/${ref.name} not found` } as const) : findRoute(spec, target, this.context(ns));
     const drs = route.ok ? await this.opts.store.list({ kind: 'DestinationRule' }) : [];
     const telemetry = route.ok ? this.telemetry(spec, ns, drs) : undefined;
     if (!route.ok || telemetry === undefined || 'problem' in telemetry) {
@@ -175,17 +183,18 @@ export class CanaryController {
     const next = decision.status;
     const ownsWeights = next.phase === 'Progressing' || next.phase === 'Paused' || decision.transition !== undefined || forceWeights;
     if (ownsWeights && next.phase !== 'Failed' && next.phase !== 'Pending') {
-      const vsRef = { kind: 'VirtualService', namespace: spec.target.namespace ?? ns, name: spec.target.virtualService };
-      const vs = await this.opts.store.get(vsRef);
-      if (vs === undefined) throw new AviaryError('NOT_FOUND', 'RESOURCE_NOT_FOUND', `VirtualService ${vsRef.namespace}/${vsRef.name} not found`);
-      const route = findRoute(spec, vs);
+      const ref = targetRef(spec, ns);
+      const target = await this.opts.store.get(ref);
+      if (target === undefined) throw new AviaryError('NOT_FOUND', 'RESOURCE_NOT_FOUND', `${ref.kind} ${ref.namespace}/${ref.name} not found`);
+      const ctx = this.context(ns);
+      const route = findRoute(spec, target, ctx);
       if (!route.ok) throw new AviaryError('FAILED_PRECONDITION', 'CANARY_TARGET_INVALID', route.problem);
-      const updated = withWeight(spec, vs, route.value, next.currentWeight);
+      const updated = withWeight(spec, target, route.value, next.currentWeight, ctx);
       if (updated !== undefined) {
         const { errors } = validate(updated);
-        if (errors.length > 0) throw new AviaryError('FAILED_PRECONDITION', 'CANARY_TARGET_INVALID', `the weighted VirtualService is invalid: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`);
+        if (errors.length > 0) throw new AviaryError('FAILED_PRECONDITION', 'CANARY_TARGET_INVALID', `the weighted ${ref.kind} is invalid: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`);
         await this.opts.store.apply(updated);
-        this.opts.logger.info({ canary: `${ns}/${object.metadata.name}`, virtualService: `${vsRef.namespace}/${vsRef.name}`, from: routeWeight(spec, vs, route.value), weight: next.currentWeight }, 'canary weights written');
+        this.opts.logger.info({ canary: `${ns}/${object.metadata.name}`, target: `${ref.kind} ${ref.namespace}/${ref.name}`, from: routeWeight(spec, target, route.value, ctx), weight: next.currentWeight }, 'canary weights written');
       }
     }
     let stored: StoredObject | undefined = object;

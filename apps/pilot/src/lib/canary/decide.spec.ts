@@ -12,8 +12,10 @@ const spec = (over: Partial<CanarySpec> = {}): CanarySpec => ({
   analysis: { interval: '10s', minRequests: 10, successRate: 99, p99LatencyMs: 500, failedChecksLimit: 2 },
   ...over,
 });
-const healthy = (timeMs: number, requests = 100): Observation => ({ canary: { requests, errorRatio: 0, p99Ms: 20, timeMs }, stable: { requests, errorRatio: 0, p99Ms: 20, timeMs } });
-const failing = (timeMs: number): Observation => ({ canary: { requests: 100, errorRatio: 0.2, p99Ms: 20, timeMs }, stable: { requests: 100, errorRatio: 0, p99Ms: 20, timeMs } });
+/** The collector's summary window in most cases here: 1 s, shorter than any step. */
+const WINDOW_MS = 1_000;
+const healthy = (timeMs: number, requests = 100, windowMs = WINDOW_MS): Observation => ({ canary: { requests, errorRatio: 0, p99Ms: 20, timeMs, windowMs }, stable: { requests, errorRatio: 0, p99Ms: 20, timeMs, windowMs } });
+const failing = (timeMs: number, windowMs = WINDOW_MS): Observation => ({ canary: { requests: 100, errorRatio: 0.2, p99Ms: 20, timeMs, windowMs }, stable: { requests: 100, errorRatio: 0, p99Ms: 20, timeMs, windowMs } });
 
 /** Runs decide every second for `seconds`, with the observation `obs(t)` (a summary each second). */
 function run(plan: CanaryPlan, start: CanaryStatus | undefined, from: number, seconds: number, obs: (t: number) => Observation): { status: CanaryStatus; weights: number[]; reasons: string[] } {
@@ -43,16 +45,16 @@ describe('planOf', () => {
 describe('evaluate', () => {
   const plan = planOf(spec({ analysis: { minRequests: 10, successRate: 99, p99LatencyMs: 500, compareToStable: { maxSuccessRateDrop: 1, maxLatencyRatio: 2 } } }));
   it('passes, fails with every failed gate named, or is inconclusive on too few requests', () => {
-    expect(evaluate(plan, { requests: 100, errorRatio: 0.001, p99Ms: 30, timeMs: T0 }, { requests: 100, errorRatio: 0, p99Ms: 20, timeMs: T0 }, T0).verdict).toBe('Passed');
-    const bad = evaluate(plan, { requests: 100, errorRatio: 0.2, p99Ms: 900, timeMs: T0 }, { requests: 100, errorRatio: 0, p99Ms: 20, timeMs: T0 }, T0);
+    expect(evaluate(plan, { requests: 100, errorRatio: 0.001, p99Ms: 30, timeMs: T0, windowMs: WINDOW_MS }, { requests: 100, errorRatio: 0, p99Ms: 20, timeMs: T0, windowMs: WINDOW_MS }, T0).verdict).toBe('Passed');
+    const bad = evaluate(plan, { requests: 100, errorRatio: 0.2, p99Ms: 900, timeMs: T0, windowMs: WINDOW_MS }, { requests: 100, errorRatio: 0, p99Ms: 20, timeMs: T0, windowMs: WINDOW_MS }, T0);
     expect(bad.verdict).toBe('Failed');
     expect(bad.reasons).toEqual(['success rate 80% < 99%', 'p99 900ms > 500ms', "success rate 80% is 20 points below stable's 100% (max drop 1)", "p99 900ms > 2 × stable's 20ms"]);
-    expect(bad.canary).toEqual({ requests: 100, successRate: 80, p99Ms: 900, time: new Date(T0).toISOString() });
-    expect(evaluate(plan, { requests: 3, errorRatio: 1, p99Ms: 1, timeMs: T0 }, undefined, T0)).toMatchObject({ verdict: 'Inconclusive' });
+    expect(bad.canary).toEqual({ requests: 100, successRate: 80, p99Ms: 900, time: new Date(T0).toISOString(), windowSeconds: 1 });
+    expect(evaluate(plan, { requests: 3, errorRatio: 1, p99Ms: 1, timeMs: T0, windowMs: WINDOW_MS }, undefined, T0)).toMatchObject({ verdict: 'Inconclusive' });
   });
   it('needs stable traffic only for the relative gates', () => {
     const rel = planOf(spec({ analysis: { compareToStable: { maxLatencyRatio: 1.5 } } }));
-    expect(evaluate(rel, { requests: 100, errorRatio: 0, p99Ms: 30, timeMs: T0 }, undefined, T0).verdict).toBe('Inconclusive');
+    expect(evaluate(rel, { requests: 100, errorRatio: 0, p99Ms: 30, timeMs: T0, windowMs: WINDOW_MS }, undefined, T0).verdict).toBe('Inconclusive');
   });
 });
 
@@ -111,6 +113,44 @@ describe('decide', () => {
     const once = decide(plan, s, 1, failing(T0 + 5000), T0 + 10_000).status;
     expect(once.failedChecks).toBe(1);
     expect(decide(plan, once, 1, failing(T0 + 5000), T0 + 20_000).status.failedChecks).toBe(1);
+  });
+
+  describe('windows against the step start', () => {
+    const W = 10_000;
+    it('a window that began before the step started is not judged, healthy or failing: no analysis, TelemetryFresh False', () => {
+      const s = decide(plan, undefined, 1, {}, T0).status;
+      for (const obs of [healthy(T0 + 9_999, 1000, W), failing(T0 + 9_999, W)]) {
+        const d = decide(plan, s, 1, obs, T0 + 10_000);
+        expect(d.transition).toBeUndefined();
+        expect(d.status).toMatchObject({ currentWeight: 10, failedChecks: 0 });
+        expect(d.status.lastAnalysis).toBeUndefined();
+        expect(d.status.conditions.find((c) => c.type === 'TelemetryFresh')).toMatchObject({ status: 'False', message: expect.stringContaining('starts before the current step started') });
+      }
+    });
+    it('a window that began at or after the step started is judged, and two failing ones roll back one interval apart', () => {
+      const s = decide(plan, undefined, 1, {}, T0).status;
+      const first = decide(plan, s, 1, failing(T0 + W, W), T0 + W);
+      expect(first.status).toMatchObject({ failedChecks: 1, lastAnalysis: { verdict: 'Failed', canary: { windowSeconds: 10, time: new Date(T0 + W).toISOString() } } });
+      const second = decide(plan, first.status, 1, failing(T0 + 2 * W, W), T0 + 2 * W);
+      expect(second.status).toMatchObject({ phase: 'RolledBack', currentWeight: 0 });
+    });
+    it('after a step advances, windows that still cover the previous step are not judged for the new one', () => {
+      // Healthy 1 s windows: analyses at T0+1 s and T0+11 s, the second one past the step minimum advances.
+      const r = run(plan, undefined, T0, 12, healthy);
+      expect(r.status).toMatchObject({ currentWeight: 50, stepIndex: 1 });
+      const advancedAt = Date.parse(r.status.stepStartedAt!);
+      const spanning = decide(plan, r.status, 1, failing(advancedAt + W - 1, W), advancedAt + W);
+      expect(spanning.status).toMatchObject({ currentWeight: 50, failedChecks: 0 });
+      const inside = decide(plan, r.status, 1, failing(advancedAt + W, W), advancedAt + W);
+      expect(inside.status).toMatchObject({ currentWeight: 50, failedChecks: 1 });
+    });
+    it('with a window as long as the step minimum, a healthy step advances on the first window inside it', () => {
+      const s = decide(plan, undefined, 1, {}, T0).status;
+      const r = run(plan, s, T0 + 1_000, 30, (t) => healthy(t, 100, W));
+      expect(r.reasons).toEqual(['StepAdvanced', 'Promoted']);
+      // Step 1 from T0: its first whole window ends at T0+10 s; step 2 from T0+10 s: at T0+20 s.
+      expect(Date.parse(r.status.lastTransitionTime) - T0).toBe(20_000);
+    });
   });
 
   it('holds a step on too few requests (neither pass nor failure)', () => {
@@ -177,7 +217,7 @@ describe('properties', () => {
       case 'failing':
         return failing(t - 10);
       case 'slow':
-        return { canary: { requests: 100, errorRatio: 0, p99Ms: 5000, timeMs: t - 10 } };
+        return { canary: { requests: 100, errorRatio: 0, p99Ms: 5000, timeMs: t - 10, windowMs: WINDOW_MS } };
       case 'few':
         return healthy(t - 10, 2);
       case 'gap':

@@ -63,13 +63,16 @@ export function maxWeightOf(plan: CanaryPlan): number {
   return plan.steps[plan.steps.length - 1]?.weight ?? 0;
 }
 
-/** One side's telemetry: the summary of its version (or host) in the window ending at `timeMs`. */
+/** One side's telemetry: the summary of its version (or host) over the window `[timeMs - windowMs, timeMs]`. */
 export interface Sample {
   readonly requests: number;
   /** 0..1. */
   readonly errorRatio: number;
   readonly p99Ms: number;
+  /** End of the window. */
   readonly timeMs: number;
+  /** Length of the window (the collector's summaryWindowSeconds). */
+  readonly windowMs: number;
 }
 
 export interface Observation {
@@ -114,7 +117,7 @@ const round = (v: number, digits: number): number => Math.round(v * 10 ** digits
 const terminal = (p: CanaryPhase): boolean => p === 'Promoted' || p === 'RolledBack' || p === 'Failed';
 
 function sampleOut(s: Sample): CanarySample {
-  return { requests: s.requests, successRate: round((1 - s.errorRatio) * 100, 2), p99Ms: round(s.p99Ms, 3), time: iso(s.timeMs) };
+  return { requests: s.requests, successRate: round((1 - s.errorRatio) * 100, 2), p99Ms: round(s.p99Ms, 3), time: iso(s.timeMs), windowSeconds: round(s.windowMs / 1000, 3) };
 }
 
 function condition(previous: readonly CanaryCondition[], type: string, status: CanaryCondition['status'], reason: string, message: string, nowMs: number): CanaryCondition {
@@ -208,10 +211,11 @@ export function evaluate(plan: CanaryPlan, canary: Sample, stable: Sample | unde
 /**
  * One step of the controller for one Canary.
  * - no status, or a finished canary whose spec changed (new generation): start at step 0;
- * - Progressing: when an analysis is due and the telemetry is fresh (newer than the last
- *   analysis and than the current step's start, and at most maxDataAge old), judge it; a pass
- *   after the step's minimum duration advances (or promotes after the last step), a failure
- *   counts, and `failedChecksLimit` consecutive failures roll back (weight 0) or pause;
+ * - Progressing: when an analysis is due and the telemetry is fresh (its window starts at or
+ *   after the current step's start, so no traffic from before the step dilutes it; it ends after
+ *   the last analysed window; it is at most maxDataAge old), judge it; a pass after the step's
+ *   minimum duration advances (or promotes after the last step), a failure counts, and
+ *   `failedChecksLimit` consecutive failures roll back (weight 0) or pause;
  * - stale or missing telemetry: no decision (only the TelemetryFresh condition changes);
  * - Paused, Promoted, RolledBack, Failed: nothing (commands move them).
  */
@@ -253,8 +257,8 @@ export function decide(plan: CanaryPlan, current: CanaryStatus | undefined, gene
       ? 'no canary telemetry received'
       : nowMs - c.timeMs > plan.maxDataAgeMs
         ? `the latest canary telemetry is ${Math.round((nowMs - c.timeMs) / 1000)}s old (maxDataAge ${plan.maxDataAgeMs / 1000}s)`
-        : c.timeMs <= stepStartedMs
-          ? 'no telemetry since the current step started'
+        : c.timeMs - c.windowMs < stepStartedMs
+          ? `the latest canary telemetry window (${c.windowMs / 1000}s ending ${iso(c.timeMs)}) starts before the current step started (${iso(stepStartedMs)})`
           : lastSampleMs !== undefined && c.timeMs <= lastSampleMs
             ? 'no telemetry since the last analysis'
             : undefined;

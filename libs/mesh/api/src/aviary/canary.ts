@@ -27,14 +27,17 @@ import { aviaryNetworkingVersions } from '../networking/versions';
  * ```
  *
  * Fields:
- * - `target.virtualService` — the VirtualService whose route weights the controller writes;
- *   `target.namespace` defaults to the Canary's own.
- * - `target.route` — the `name` of the HTTP route, or `target.routeIndex` its index in `http`
- *   (exactly one of them). The route must list the stable and the canary destinations and no
- *   other destination.
+ * - `target.virtualService` — the VirtualService whose route weights the controller writes; or
+ *   `target.httpRoute`, a Gateway API HTTPRoute whose rule's `backendRefs` weights it writes
+ *   (exactly one of them); `target.namespace` defaults to the Canary's own.
+ * - `target.route` — the `name` of the HTTP route (HTTPRoute: of the rule), or
+ *   `target.routeIndex` its index in `http` (`rules`) (exactly one of them). The route must list
+ *   the stable and the canary destinations (backendRefs) and no other.
  * - `stable`, `canary` — `{host, subset?}` as in the route's destinations. With a subset, its
  *   DestinationRule `version` label selects the telemetry of that version of the host; without
- *   one, the whole host's telemetry is used (a canary as its own service).
+ *   one, the whole host's telemetry is used (a canary as its own service). With an HTTPRoute
+ *   target, no subset: `host` is the backendRef's Service (`name` or
+ *   `name.namespace.svc.<domain>`), one Service per version.
  * - `steps[]` — `{weight, minDurationSeconds?}`, weights strictly increasing in 1..100; each step
  *   lasts at least `minDurationSeconds` (default: one analysis interval) and until one analysis
  *   passes. Or instead `stepWeight` and `maxWeight` (steps `stepWeight`, `2×stepWeight`, … up to
@@ -50,6 +53,8 @@ import { aviaryNetworkingVersions } from '../networking/versions';
  *   (default 2).
  * - `analysis.maxDataAge` — a summary older than this is a telemetry gap: no decision is taken
  *   (default: two intervals).
+ * A step is judged only on summaries whose window (the collector's `summaryWindowSeconds`)
+ * begins at or after the step started, so a step lasts at least that window.
  * - `failurePolicy` — `Rollback` (canary weight back to 0) or `Pause` (weights frozen).
  */
 export const CanaryDestination = Closed({
@@ -59,7 +64,8 @@ export const CanaryDestination = Closed({
 export type CanaryDestination = Static<typeof CanaryDestination>;
 
 export const CanaryTarget = Closed({
-  virtualService: Type.String(),
+  virtualService: opt(Type.String()),
+  httpRoute: opt(Type.String()),
   namespace: opt(Type.String()),
   route: opt(Type.String()),
   routeIndex: opt(UInt32),
@@ -115,6 +121,8 @@ export const CanarySample = Type.Object({
   p99Ms: Type.Number({ minimum: 0 }),
   /** End of the telemetry window (RFC 3339). */
   time: Type.String(),
+  /** Length of the telemetry window, seconds: it began `windowSeconds` before `time`, never before the step started. */
+  windowSeconds: opt(Type.Number({ minimum: 0 })),
 });
 export type CanarySample = Static<typeof CanarySample>;
 

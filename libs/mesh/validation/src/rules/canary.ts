@@ -19,7 +19,15 @@ function checkDestination(r: Report, path: string, d: { host: string; subset?: s
 export function validateCanary(c: Canary, r: Report): void {
   const spec = c.spec;
   const t = spec.target;
-  if (!isDns1123Subdomain(t.virtualService)) r.error('spec.target.virtualService', `invalid name ${JSON.stringify(t.virtualService)}`);
+  if ((t.virtualService === undefined) === (t.httpRoute === undefined)) r.error('spec.target', 'exactly one of virtualService or httpRoute must be set');
+  if (t.virtualService !== undefined && !isDns1123Subdomain(t.virtualService)) r.error('spec.target.virtualService', `invalid name ${JSON.stringify(t.virtualService)}`);
+  if (t.httpRoute !== undefined && !isDns1123Subdomain(t.httpRoute)) r.error('spec.target.httpRoute', `invalid name ${JSON.stringify(t.httpRoute)}`);
+  if (t.httpRoute !== undefined) {
+    // A backendRef names a Service: versions are Services, not DestinationRule subsets.
+    for (const side of ['stable', 'canary'] as const) {
+      if (spec[side].subset !== undefined) r.error(`spec.${side}.subset`, 'an httpRoute target has no subsets: a backendRef names a Service (one Service per version); set host to that Service');
+    }
+  }
   if (t.namespace !== undefined && !isDns1123Label(t.namespace)) r.error('spec.target.namespace', `invalid namespace ${JSON.stringify(t.namespace)}`);
   if ((t.route === undefined) === (t.routeIndex === undefined)) r.error('spec.target', 'exactly one of route or routeIndex must be set');
   if (t.route !== undefined && t.route === '') r.error('spec.target.route', 'route name must not be empty');

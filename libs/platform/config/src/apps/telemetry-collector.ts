@@ -8,7 +8,7 @@ export const telemetryConfig = defineConfig({
   options: {
     ...commonOptions('telemetry-collector', 15020),
     summaryIntervalMs: option(Millis(1_000, 3_600_000), 10_000, 'how often per-service summaries are published'),
-    summaryWindowSeconds: option(Type.Integer({ minimum: 1, maximum: 3_600 }), 60, 'trailing window the published summaries cover (at most the graph retention)'),
+    summaryWindowSeconds: option(Type.Integer({ minimum: 1, maximum: 3_600 }), 60, 'trailing window each published summary covers (at most graphRetentionSeconds, checked at boot); a Canary step is judged only on windows that begin after the step started, so each step lasts at least this long'),
     maxSeriesPerMetric: option(Type.Integer({ minimum: 1, maximum: 1_000_000 }), 10_000, 'most distinct label sets per istio_* metric; more go to one series labelled "overflow"'),
     maxAckPending: option(Type.Integer({ minimum: 1, maximum: 10_000 }), 64, 'most telemetry batches delivered but not yet processed (back-pressure on the stream)'),
     graphRetentionSeconds: option(Type.Integer({ minimum: 10, maximum: 3_600 }), 600, 'longest service-graph window kept in memory'),

@@ -1,0 +1,170 @@
+import { request } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalMesh } from '../support/mesh';
+import { apply, COLLECTOR, PILOT, remove, until } from '../support/demo';
+
+/**
+ * A Canary whose target is a Gateway API HTTPRoute in the local mesh demo: the route's rule
+ * `split` sends Host hello-canary.gateway-api.test to the Services hello-v1 and hello-v2 (the
+ * demo's two versions, one Service each), and the controller in pilot writes that rule's
+ * backendRefs weights from the collector's per-Service summaries. A healthy v2 is promoted; a v2
+ * failing 20 % of its requests is rolled back. Short intervals as in canary.e2e.ts (summaries
+ * every second over 3 s, analyses every 2 s).
+ */
+
+const INTERVAL_MS = 2_000;
+const HOSTNAME = 'hello-canary.gateway-api.test';
+let mesh: LocalMesh;
+
+beforeAll(async () => {
+  mesh = await LocalMesh.start({
+    args: ['--demo', '--keep-going'],
+    env: { AVIARY_SUMMARY_INTERVAL_MS: '1000', AVIARY_SUMMARY_WINDOW_SECONDS: '3', AVIARY_CANARY_TICK_MS: '250', AVIARY_TELEMETRY_FLUSH_MS: '200' },
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await mesh?.stop();
+});
+
+const serviceEntry = (v: string): string => `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: hello-${v}, namespace: demo }
+spec:
+  hosts: [hello-${v}.demo.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: 80, name: http, protocol: HTTP }]
+  workloadSelector: { labels: { app: hello, version: ${v} } }
+`;
+
+/** The Services, a Gateway of Aviary's class on the local ingress, and the route at 100/0. */
+const route = `${serviceEntry('v1')}---${serviceEntry('v2')}---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: web, namespace: demo }
+spec:
+  gatewayClassName: aviary
+  listeners:
+  - { name: http, port: 80, protocol: HTTP, hostname: "*.gateway-api.test" }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: hello, namespace: demo }
+spec:
+  parentRefs: [{ name: web }]
+  hostnames: [${HOSTNAME}]
+  rules:
+  - name: split
+    backendRefs:
+    - { name: hello-v1, port: 80, weight: 100 }
+    - { name: hello-v2, port: 80, weight: 0 }
+`;
+
+const canary = `apiVersion: networking.aviary.dev/v1alpha1
+kind: Canary
+metadata: { name: hello-route, namespace: demo }
+spec:
+  target: { httpRoute: hello, route: split }
+  stable: { host: hello-v1 }
+  canary: { host: hello-v2 }
+  steps: [{ weight: 20 }, { weight: 50 }]
+  analysis: { interval: ${INTERVAL_MS / 1000}s, maxDataAge: 5s, minRequests: 10, successRate: 95, failedChecksLimit: 2 }
+  failurePolicy: Rollback
+`;
+
+interface Status {
+  phase: string;
+  currentWeight: number;
+  lastTransitionTime: string;
+  message?: string;
+  lastAnalysis?: { time: string; verdict: string; canary: { requests: number; successRate: number; time: string; windowSeconds?: number } };
+}
+
+/** One request to the ingress (127.0.0.1:8080) with Host `HOSTNAME`: its status and version ("" on a transport error). */
+function call(path: string): Promise<{ status: number; version: string }> {
+  return new Promise((resolve) => {
+    const req = request({ host: '127.0.0.1', port: 8080, path, headers: { host: HOSTNAME }, timeout: 5_000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, version: String(res.headers['x-version'] ?? '') }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', () => resolve({ status: 0, version: '' }));
+    req.end();
+  });
+}
+
+/** `n` request loops until `stop()`. */
+function loops(n: number, path: string): { answers: { status: number; version: string }[]; stop(): Promise<void> } {
+  const answers: { status: number; version: string }[] = [];
+  let running = true;
+  const all = Array.from({ length: n }, async () => {
+    while (running) answers.push(await call(path));
+  });
+  return {
+    answers,
+    stop: async () => {
+      running = false;
+      await Promise.all(all);
+    },
+  };
+}
+
+const canaryStatus = async (): Promise<Status | undefined> => ((await (await fetch(`${PILOT}/api/v1/canaries/demo/hello-route`)).json()) as { status?: Status }).status;
+const backendWeights = async (): Promise<number[]> =>
+  ((await (await fetch(`${PILOT}/api/v1/config/httproutes/demo/hello`)).json()) as { spec: { rules: { backendRefs: { weight?: number }[] }[] } }).spec.rules[0]!.backendRefs.map((b) => b.weight ?? 1);
+
+/** Waits for the Canary to finish; on a timeout, the collector's per-service summaries are in the error. */
+async function finished(): Promise<Status> {
+  try {
+    return await until('the Canary to finish', async () => {
+      const s = await canaryStatus();
+      return s !== undefined && (s.phase === 'Promoted' || s.phase === 'RolledBack') ? s : undefined;
+    }, 90_000);
+  } catch (err) {
+    const summaries = await (await fetch(`${COLLECTOR}/api/v1/services/summaries?window=10s`)).text().catch(String);
+    throw new Error(`${String(err)}; status ${JSON.stringify(await canaryStatus())}; collector summaries ${summaries.slice(0, 2000)}`);
+  }
+}
+
+describe('a Canary on a Gateway API HTTPRoute in the local demo', () => {
+  it('promotes a healthy v2 by writing the rule\'s backendRefs weights, no request failing', async () => {
+    await apply(mesh, route);
+    await until('the route to answer from v1', async () => ((await call('/')).version === 'v1' ? true : undefined), 30_000);
+    const load = loops(4, '/');
+    const started = Date.now();
+    await apply(mesh, canary);
+    const final = await finished();
+    await until('all traffic on v2', async () => (load.answers.slice(-20).every((a) => a.version === 'v2') ? true : undefined));
+    await load.stop();
+    expect(final).toMatchObject({ phase: 'Promoted', currentWeight: 100 });
+    expect(await backendWeights()).toEqual([0, 100]);
+    const failed = load.answers.filter((a) => a.status !== 200).length;
+    console.log(`[canary httproute e2e] healthy: promoted in ${((Date.parse(final.lastTransitionTime) - started) / 1000).toFixed(1)} s; ${load.answers.length} requests (${load.answers.filter((a) => a.version === 'v2').length} to v2), ${failed} failed; last analysis ${JSON.stringify(final.lastAnalysis?.canary)}`);
+    expect(failed).toBe(0);
+    await remove(mesh, 'canaries', 'hello-route');
+  });
+
+  it('rolls a v2 failing 20 % of its requests back to 0 % on the rule', async () => {
+    await apply(mesh, route); // back to 100/0
+    await until('v1-only traffic', async () => ((await call('/')).version === 'v1' ? true : undefined), 30_000);
+    const load = loops(4, '/fail-percent/v2/20');
+    const started = Date.now();
+    await apply(mesh, canary);
+    const final = await finished();
+    expect(final).toMatchObject({ phase: 'RolledBack', currentWeight: 0 });
+    expect(final.message).toMatch(/success rate [\d.]+% < 95%/);
+    expect(await backendWeights()).toEqual([100, 0]);
+    await until('all traffic back on v1', async () => (load.answers.slice(-40).every((a) => a.version === 'v1') ? true : undefined));
+    await load.stop();
+    const failed = load.answers.filter((a) => a.status !== 200).length;
+    console.log(
+      `[canary httproute e2e] failing v2 (20 %): rolled back ${((Date.parse(final.lastTransitionTime) - started) / 1000).toFixed(1)} s after the Canary was applied; ` +
+        `${load.answers.length} requests, ${load.answers.filter((a) => a.version === 'v2').length} to v2, ${failed} failed; ${final.message}`,
+    );
+    expect(failed).toBeGreaterThan(0);
+    expect(failed / load.answers.length).toBeLessThan(0.1);
+    expect(load.answers.filter((a) => a.status !== 200 && a.version !== 'v2')).toEqual([]);
+  });
+});
