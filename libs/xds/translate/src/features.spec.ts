@@ -169,9 +169,9 @@ describe('DestinationRule traffic policy', () => {
   });
   it('HTTP/2: maxConcurrentStreams and http2KeepAlive (timeout defaults to 20s); useClientProtocol follows the downstream protocol', () => {
     const h2 = withPolicy({ connectionPool: { http: { h2UpgradePolicy: 'UPGRADE', maxConcurrentStreams: 64, http2KeepAlive: { interval: '10s' } } } });
-    expect(httpOptions(h2).explicit_http_config).toEqual({ http2_protocol_options: { max_concurrent_streams: { value: 64 }, connection_keepalive: { interval: { seconds: 10 }, timeout: { seconds: 20 } } } });
+    expect(httpOptions(h2).explicit_http_config).toEqual({ http2_protocol_options: { allow_connect: true, max_concurrent_streams: { value: 64 }, connection_keepalive: { interval: { seconds: 10 }, timeout: { seconds: 20 } } } });
     const client = withPolicy({ connectionPool: { http: { useClientProtocol: true } } });
-    expect(httpOptions(client).use_downstream_protocol_config).toEqual({ http_protocol_options: {}, http2_protocol_options: {} });
+    expect(httpOptions(client).use_downstream_protocol_config).toEqual({ http_protocol_options: {}, http2_protocol_options: { allow_connect: true } });
     expect(httpOptions(client).explicit_http_config).toBeUndefined();
   });
   it('outlierDetection.minHealthPercent → healthy_panic_threshold', () => {
