@@ -59,7 +59,11 @@ export function hcmFilter(o: HcmOptions): Msg {
   return { name: N.hcm, typed_config: httpConnectionManager(o) };
 }
 
+/** Where a TcpProxy sends a connection: one cluster, or one of several picked by weight (each at least 1). */
+export type TcpTarget = string | readonly { readonly name: string; readonly weight: number }[];
+
 /** A TcpProxy; every one pilot sends goes to a sidecar or router, so it always logs to the agent. */
-export function tcpProxyFilter(statPrefix: string, cluster: string, accessLog: AccessLogOptions): Msg {
-  return { name: N.tcpProxy, typed_config: typed(T.TcpProxy, { stat_prefix: statPrefix, cluster, access_log: [tcpAccessLog(accessLog)] }) };
+export function tcpProxyFilter(statPrefix: string, target: TcpTarget, accessLog: AccessLogOptions): Msg {
+  const to = typeof target === 'string' ? { cluster: target } : target.length === 1 ? { cluster: target[0]!.name } : { weighted_clusters: { clusters: target.map((c) => ({ name: c.name, weight: c.weight })) } };
+  return { name: N.tcpProxy, typed_config: typed(T.TcpProxy, { stat_prefix: statPrefix, ...to, access_log: [tcpAccessLog(accessLog)] }) };
 }
