@@ -170,7 +170,10 @@ describe('tcp and tls routes through a real Envoy', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  /** Within 4 standard deviations of the binomial expectation (a wrong split of 10 points is ~3.5 at N=200: still caught by a 20-point split). */
+  /**
+   * Within 4 standard deviations of the binomial expectation: at N=200, ±28 connections for 50/50,
+   * ±26 for 30/70, ±23 for 80/20 (a split off by 20 points, 40 connections, fails).
+   */
   const near = (count: number, weight: number, n = N) => Math.abs(count - (n * weight) / 100) <= 4 * Math.sqrt((n * weight * (100 - weight)) / 10_000);
 
   it('a Gateway TCP server splits connections 50/50 by the weighted tcp route', async () => {
