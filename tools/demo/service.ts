@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { configFromProcess } from '@aviary/config';
 import { demoServiceConfig } from './config';
 
@@ -15,7 +16,9 @@ import { demoServiceConfig } from './config';
  *  - `/delay-if/<version>/<ms>…` answers after <ms> milliseconds (at most 10 s) when <version>
  *    is this instance's: a latency regression;
  *  - `/counters` answers this instance's request counts as JSON (served on the app port only:
- *    curl 127.0.0.1:<port>/counters).
+ *    curl 127.0.0.1:<port>/counters);
+ *  - a WebSocket upgrade on `/ws` echoes each text message as `<version>: <message>` (see
+ *    wsEcho: small text messages only; enough to see WebSockets cross the mesh).
  */
 const config = configFromProcess(demoServiceConfig);
 const counters = { requests: 0, flaky: { requests: 0, failed: 0 }, failIf: { requests: 0, failed: 0 }, failPercent: { requests: 0, failed: 0 } };
@@ -74,6 +77,55 @@ const server = createServer((req, res) => {
   else answer();
 });
 server.keepAliveTimeout = 65_000;
+
+/** RFC 6455 4.2.2: the accept key is base64(SHA-1(key + this GUID)). */
+const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+
+/**
+ * A minimal RFC 6455 echo: unfragmented frames with payloads under 126 bytes (a longer or
+ * fragmented frame closes the connection with 1009); text is echoed prefixed with the version,
+ * ping answered by pong, close by close.
+ */
+function wsEcho(socket: Socket, key: string, head: Buffer): void {
+  socket.write(['HTTP/1.1 101 Switching Protocols', 'Upgrade: websocket', 'Connection: Upgrade', `Sec-WebSocket-Accept: ${createHash('sha1').update(key + WS_GUID).digest('base64')}`, '', ''].join('\r\n'));
+  const frame = (opcode: number, payload: Buffer): Buffer => Buffer.concat([Buffer.from([0x80 | opcode, payload.length]), payload]);
+  let pending = Buffer.alloc(0);
+  const onData = (chunk: Buffer): void => {
+    pending = Buffer.concat([pending, chunk]);
+    while (pending.length >= 6) {
+      const fin = (pending[0]! & 0x80) !== 0;
+      const opcode = pending[0]! & 0x0f;
+      const length = pending[1]! & 0x7f;
+      if (!fin || length >= 126) {
+        socket.end(frame(0x8, Buffer.from([0x03, 0xf1])));
+        return;
+      }
+      if (pending.length < 6 + length) return;
+      const mask = pending.subarray(2, 6);
+      const payload = Buffer.from(pending.subarray(6, 6 + length).map((b, i) => b ^ mask[i % 4]!));
+      pending = pending.subarray(6 + length);
+      if (opcode === 0x1) socket.write(frame(0x1, Buffer.from(`${config.version}: ${payload.toString()}`.slice(0, 125))));
+      else if (opcode === 0x9) socket.write(frame(0xa, payload));
+      else if (opcode === 0x8) {
+        socket.end(frame(0x8, payload));
+        return;
+      }
+    }
+  };
+  socket.on('error', () => socket.destroy());
+  socket.on('data', onData);
+  if (head.length > 0) onData(head);
+}
+
+server.on('upgrade', (req, duplex, head: Buffer) => {
+  const socket = duplex as Socket;
+  const key = req.headers['sec-websocket-key'];
+  if (req.url !== '/ws' || req.headers.upgrade?.toLowerCase() !== 'websocket' || typeof key !== 'string') {
+    socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    return;
+  }
+  wsEcho(socket, key, head);
+});
 
 server.listen(config.port, config.host, () => {
   const { address, port } = server.address() as AddressInfo;

@@ -35,7 +35,7 @@ describe('documented Istio and Gateway API examples are accepted', () => {
   it('refuses exactly the documented examples that use fields Aviary does not support yet', () => {
     const refused = fixtures.flatMap((f) => validate(f.doc).errors.filter((e) => e.message.includes(NOT_YET)).map((e) => `${f.file}#${f.index} ${e.path}`));
     expect(refused).toEqual([
-      'bookinfo-reviews-variants.yaml#7 spec.tcp',
+      'bookinfo-reviews-variants.yaml#7 spec.tcp[0].match[0].destinationSubnets',
       'destination-rule-reference.yaml#4 spec.trafficPolicy.tls.credentialName',
       'destination-rule-reference.yaml#6 spec.trafficPolicy.loadBalancer.localityLbSetting',
       'gateways.yaml#2 spec.servers[4].port.protocol',

@@ -217,7 +217,8 @@ export function protocolOptions(port: Pick<ServicePortInfo, 'protocol'>, pool: C
   const maxDuration = duration(pool?.tcp?.maxConnectionDuration);
   if (maxDuration) common.max_connection_duration = maxDuration;
   if (pool?.http?.maxRequestsPerConnection && pool.http.maxRequestsPerConnection > 0) common.max_requests_per_connection = wrap(pool.http.maxRequestsPerConnection);
-  const h2Options: Msg = {};
+  // A WebSocket from an HTTP/1.1 client crosses an HTTP/2 upstream as an extended CONNECT (RFC 8441).
+  const h2Options: Msg = { allow_connect: true };
   if (pool?.http?.maxConcurrentStreams && pool.http.maxConcurrentStreams > 0) h2Options.max_concurrent_streams = wrap(pool.http.maxConcurrentStreams);
   const ka = pool?.http?.http2KeepAlive;
   if (ka) h2Options.connection_keepalive = { ...(duration(ka.interval) && { interval: duration(ka.interval) }), timeout: duration(ka.timeout) ?? DEFAULT_H2_KEEPALIVE_TIMEOUT };

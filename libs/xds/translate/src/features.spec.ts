@@ -169,9 +169,9 @@ describe('DestinationRule traffic policy', () => {
   });
   it('HTTP/2: maxConcurrentStreams and http2KeepAlive (timeout defaults to 20s); useClientProtocol follows the downstream protocol', () => {
     const h2 = withPolicy({ connectionPool: { http: { h2UpgradePolicy: 'UPGRADE', maxConcurrentStreams: 64, http2KeepAlive: { interval: '10s' } } } });
-    expect(httpOptions(h2).explicit_http_config).toEqual({ http2_protocol_options: { max_concurrent_streams: { value: 64 }, connection_keepalive: { interval: { seconds: 10 }, timeout: { seconds: 20 } } } });
+    expect(httpOptions(h2).explicit_http_config).toEqual({ http2_protocol_options: { allow_connect: true, max_concurrent_streams: { value: 64 }, connection_keepalive: { interval: { seconds: 10 }, timeout: { seconds: 20 } } } });
     const client = withPolicy({ connectionPool: { http: { useClientProtocol: true } } });
-    expect(httpOptions(client).use_downstream_protocol_config).toEqual({ http_protocol_options: {}, http2_protocol_options: {} });
+    expect(httpOptions(client).use_downstream_protocol_config).toEqual({ http_protocol_options: {}, http2_protocol_options: { allow_connect: true } });
     expect(httpOptions(client).explicit_http_config).toBeUndefined();
   });
   it('outlierDetection.minHealthPercent → healthy_panic_threshold', () => {
@@ -365,5 +365,56 @@ describe('AuthorizationPolicy → RBAC', () => {
         },
       },
     });
+  });
+});
+
+describe('VirtualService tcp routes', () => {
+  const db = [
+    svc('db', 'default', {}, { number: 5432, name: 'tcp', protocol: 'TCP' }),
+    we('db-1', '10.0.0.5', { app: 'db', version: 'a' }),
+    we('db-2', '10.0.0.6', { app: 'db', version: 'b' }),
+    obj('DestinationRule', 'db', { host: 'db', subsets: [{ name: 'a', labels: { version: 'a' } }, { name: 'b', labels: { version: 'b' } }] }),
+  ];
+  const A = 'outbound|5432|a|db.default.svc.cluster.local';
+  const B = 'outbound|5432|b|db.default.svc.cluster.local';
+  const tcpProxy = (r: XdsResources, listener: string): Msg => {
+    const chains = get(r.listeners, listener).filter_chains as Msg[];
+    return (chains[0]!.filters as Msg[]).find((f) => f.name === 'envoy.filters.network.tcp_proxy')!.typed_config as Msg;
+  };
+  const route = (a: number, b: number) => [{ destination: { host: 'db', subset: 'a' }, weight: a }, { destination: { host: 'db', subset: 'b' }, weight: b }];
+
+  it('a sidecar TCP port: weighted_clusters; a weight-0 destination gets no cluster (TcpProxy weights are at least 1)', () => {
+    expect(tcpProxy(run([...db, obj('VirtualService', 'db', { hosts: ['db'], tcp: [{ route: route(60, 40) }] })]), '0.0.0.0_5432').weighted_clusters).toEqual({ clusters: [{ name: A, weight: 60 }, { name: B, weight: 40 }] });
+    const zero = tcpProxy(run([...db, obj('VirtualService', 'db', { hosts: ['db'], tcp: [{ route: route(100, 0) }] })]), '0.0.0.0_5432');
+    expect(zero.cluster).toBe(A);
+    expect(zero.weighted_clusters).toBeUndefined();
+  });
+
+  it('matches are decided at generation time: another port or other source labels fall through to the next route, none to the service', () => {
+    const vs = obj('VirtualService', 'db', {
+      hosts: ['db'],
+      tcp: [
+        { match: [{ port: 9999 }], route: [{ destination: { host: 'db', subset: 'b' } }] },
+        { match: [{ sourceLabels: { app: 'echo' } }], route: [{ destination: { host: 'db', subset: 'a' } }] },
+      ],
+    });
+    expect(tcpProxy(run([...db, vs]), '0.0.0.0_5432').cluster).toBe(A);
+    expect(tcpProxy(run([...db, vs], sidecar('10.0.0.9', { app: 'other' })), '0.0.0.0_5432').cluster).toBe('outbound|5432||db.default.svc.cluster.local');
+  });
+
+  it('a router port with TCP and plain HTTP servers keeps HTTP and says why', () => {
+    const router = parseNode({ id: 'router~10.0.0.30~gw.default~default.svc.cluster.local', metadata: { NAMESPACE: 'default', LABELS: { istio: 'ingressgateway' } } });
+    const r = run(
+      [
+        ...db,
+        ...echo,
+        obj('Gateway', 'gw', { selector: { istio: 'ingressgateway' }, servers: [{ port: { number: 7000, name: 'tcp', protocol: 'TCP' }, hosts: ['*'] }, { port: { number: 7000, name: 'http', protocol: 'HTTP' }, hosts: ['*'] }] }),
+        obj('VirtualService', 'edge', { hosts: ['*'], gateways: ['gw'], tcp: [{ route: route(50, 50) }], http: [{ route: [{ destination: { host: 'echo' } }] }] }),
+      ],
+      router,
+    );
+    expect(r.problems).toContain('port 7000: TCP servers (tcp) share the port with HTTP servers without TLS; HTTP wins');
+    const chains = get(r.listeners, '0.0.0.0_7000').filter_chains as Msg[];
+    expect(chains.map((c) => (c.filters as Msg[]).at(-1)!.name)).toEqual(['envoy.filters.network.http_connection_manager']);
   });
 });

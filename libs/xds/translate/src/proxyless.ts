@@ -25,7 +25,7 @@ export function proxylessResources(ctx: Ctx): Generated {
           name: listenerName,
           address: socketAddress(service.addresses[0] ?? '0.0.0.0', port.number),
           api_listener: {
-            api_listener: httpConnectionManager({ statPrefix: listenerName, rds: routeName, filters: [faultFilter()], accessLog: undefined }),
+            api_listener: httpConnectionManager({ statPrefix: listenerName, rds: routeName, filters: [faultFilter()], accessLog: undefined, websocket: false }),
           },
         },
       });

@@ -1,14 +1,15 @@
 import type { Server } from '@aviary/mesh-api';
 import { compareStrings, hostMatches, type BoundVirtualService, type GatewayEntry } from '@aviary/mesh-model';
 import { outboundClusters } from './clusters';
-import { clusterName, type Ctx } from './context';
+import type { Ctx } from './context';
 import { N, prune, socketAddress, T, typed, wrap, type Msg } from './envoy';
 import { peerWorkloadHeader } from './accesslog';
-import { corsFilter, faultFilter, hcmFilter, tcpProxyFilter } from './hcm';
+import { corsFilter, faultFilter, hcmFilter, tcpProxyFilter, type TcpTarget } from './hcm';
+import { firstTcpRoute, l4Target } from './l4routes';
 import { rateLimitHttpFilter, withRateLimits } from './ratelimit';
 import { httpSecurityFilters, tcpSecurityFilters, type SecurityScope } from './authz/filters';
 import { routerScope } from './authz/scope';
-import { virtualServiceRoutes, type ClusterRefs } from './routes';
+import { matchApplies, virtualServiceRoutes, type ClusterRefs } from './routes';
 import type { Generated } from './result';
 import { gatewayDownstream, transportSocket } from './tls';
 
@@ -91,8 +92,16 @@ export function routerResources(ctx: Ctx): Generated {
   for (const [port, list] of [...byPort].sort(([a], [b]) => a - b)) {
     const chains: Msg[] = [];
     let needsTlsInspector = false;
-    const plain = list.filter((s) => !s.server.tls || (s.server.tls.httpsRedirect === true && !s.server.tls.mode));
-    const tls = list.filter((s) => !plain.includes(s));
+    const unencrypted = list.filter((s) => !s.server.tls || (s.server.tls.httpsRedirect === true && !s.server.tls.mode));
+    const tls = list.filter((s) => !unencrypted.includes(s));
+    const plainTcp = unencrypted.filter(isTcpServer);
+    const plain = unencrypted.filter((s) => !isTcpServer(s));
+    if (plainTcp.length > 0 && plain.length > 0) {
+      ctx.problem(`port ${port}: TCP servers (${plainTcp.map(serverName).join(', ')}) share the port with HTTP servers without TLS; HTTP wins`);
+    } else if (plainTcp.length > 0) {
+      const target = tcpRouteTarget(ctx, plainTcp, refs);
+      if (target !== undefined) chains.push({ filters: [...tcpSecurityFilters(ctx, scope, `router TCP port ${port}`), tcpProxyFilter(`outbound_0.0.0.0_${port}`, target, SOURCE)] });
+    }
     if (plain.length > 0) {
       const name = `http.${port}`;
       out.routes.push({ name, resource: routeConfiguration(ctx, name, port, plain, refs) });
@@ -106,7 +115,20 @@ export function routerResources(ctx: Ctx): Generated {
         chains.push(...passthroughChains(ctx, s, port, refs, scope));
         continue;
       }
-      const name = `https.${port}.${s.server.name ?? s.server.port.name ?? `server-${s.index}`}.${s.gateway.name}.${s.gateway.namespace}`;
+      if (isTcpServer(s)) {
+        // Protocol TLS that the router terminates: the plaintext goes on by the VirtualServices' tcp routes.
+        const target = tcpRouteTarget(ctx, [s], refs);
+        if (target === undefined) continue;
+        chains.push(
+          prune({
+            filter_chain_match: { server_names: sni },
+            filters: [...tcpSecurityFilters(ctx, scope, `router TLS port ${port}`), tcpProxyFilter(`outbound_0.0.0.0_${port}`, target, SOURCE)],
+            transport_socket: transportSocket(gatewayDownstream(s.server.tls!, ctx.options.sdsClusterName, ctx.trustDomain, [])),
+          }),
+        );
+        continue;
+      }
+      const name = `https.${port}.${serverName(s)}.${s.gateway.name}.${s.gateway.namespace}`;
       out.routes.push({ name, resource: routeConfiguration(ctx, name, port, [s], refs) });
       chains.push(
         prune({
@@ -147,6 +169,37 @@ export function routerResources(ctx: Ctx): Generated {
     }
   }
   return out;
+}
+
+/** A server whose traffic is proxied as TCP: protocol TCP, or TLS (terminated here, or passed through by SNI). */
+function isTcpServer(s: BoundServer): boolean {
+  const protocol = s.server.port.protocol.toUpperCase();
+  return protocol === 'TCP' || protocol === 'TLS';
+}
+
+function serverName(s: BoundServer): string {
+  return s.server.name ?? s.server.port.name ?? `server-${s.index}`;
+}
+
+/**
+ * The tcp route for TCP servers of one listener port, as Istio: the VirtualServices bound to a
+ * server's Gateway whose hosts meet the server's (and that it admits by namespace), in order;
+ * the first tcp route whose match applies (port = the server's port number). Undefined, with a
+ * problem, when there is none: the port gets no filter chain for those servers.
+ */
+function tcpRouteTarget(ctx: Ctx, servers: readonly BoundServer[], refs: ClusterRefs): TcpTarget | undefined {
+  for (const s of servers) {
+    const gatewayName = `${s.gateway.namespace}/${s.gateway.name}`;
+    const scope = { port: s.server.port.number, gateway: gatewayName };
+    for (const vs of ctx.snapshot.virtualServices.forGateway(gatewayName)) {
+      if (!hostAllowsNamespace(s.server, s.gateway.namespace, vs.entry.namespace)) continue;
+      if (!vs.hosts.some((vh) => serverHosts(s.server).some((sh) => hostMatches(sh, vh) || hostMatches(vh, sh)))) continue;
+      const route = firstTcpRoute(ctx, vs.entry.spec.tcp, scope);
+      if (route) return l4Target(ctx, vs, route.route, scope, refs);
+    }
+  }
+  ctx.problem(`${servers.map((s) => `${s.gateway.namespace}/${s.gateway.name}`).join(', ')}: TCP server on port ${servers[0]!.server.port.number} has no matching VirtualService tcp route`);
+  return undefined;
 }
 
 function gatewayRateLimits(ctx: Ctx, servers: readonly BoundServer[]) {
@@ -213,19 +266,16 @@ function passthroughChains(ctx: Ctx, s: BoundServer, port: number, refs: Cluster
   for (const vs of ctx.snapshot.virtualServices.forGateway(gatewayName)) {
     for (const route of vs.entry.spec.tls ?? []) {
       for (const m of route.match) {
-        if (m.port !== undefined && m.port !== 0 && m.port !== port) continue; // 0: proto3 unset
+        const routeScope = { port: s.server.port.number, gateway: gatewayName };
+        if (!matchApplies(ctx, routeScope, m)) continue;
         const sni = m.sniHosts.filter((h) => serverHosts(s.server).some((sh) => hostMatches(sh, h) || hostMatches(h, sh)));
-        const dest = route.route?.[0]?.destination;
-        if (sni.length === 0 || !dest) continue;
-        const host = dest.host.includes('.') ? dest.host : `${dest.host}.${vs.entry.namespace}.svc.${ctx.snapshot.options.domainSuffix}`;
-        const service = ctx.snapshot.services.get(host);
-        const destPort = dest.port?.number ?? (service?.ports.length === 1 ? service.ports[0]!.number : port);
-        const cluster = clusterName('outbound', destPort, dest.subset ?? '', host);
-        refs.add(cluster);
-        if ((route.route?.length ?? 0) > 1) ctx.problem(`${vs.entry.key}: weighted TLS routes are not supported; the first destination is used`);
+        if (sni.length === 0) continue;
+        const target = l4Target(ctx, vs, route.route, routeScope, refs);
+        if (target === undefined) continue;
+        const statPrefix = typeof target === 'string' ? target : target.length === 1 ? target[0]!.name : `outbound_0.0.0.0_${port}`;
         chains.push({
           filter_chain_match: { server_names: [...sni].sort(compareStrings) },
-          filters: [...tcpSecurityFilters(ctx, scope, `router TLS passthrough port ${port}`), tcpProxyFilter(cluster, cluster, SOURCE)],
+          filters: [...tcpSecurityFilters(ctx, scope, `router TLS passthrough port ${port}`), tcpProxyFilter(statPrefix, target, SOURCE)],
         });
       }
     }

@@ -94,8 +94,11 @@ function routeMatch(m: HTTPMatchRequest | undefined): Msg {
   return out;
 }
 
-/** Whether a match condition applies to this proxy and listener (Istio filters these at generation time). */
-function matchApplies(ctx: Ctx, scope: RouteScope, m: HTTPMatchRequest): boolean {
+/**
+ * Whether a match condition applies to this proxy and listener (Istio filters these at generation
+ * time): `port`, `gateways`, `sourceLabels` and `sourceNamespace`, the same for HTTP, TLS and TCP matches.
+ */
+export function matchApplies(ctx: Ctx, scope: RouteScope, m: Pick<HTTPMatchRequest, 'port' | 'gateways' | 'sourceLabels' | 'sourceNamespace'>): boolean {
   // Port 0 is proto3's unset value: no port condition (as Istio reads it).
   if (m.port !== undefined && m.port !== 0 && m.port !== scope.port) return false;
   if (m.gateways && m.gateways.length > 0 && !m.gateways.some((g) => g === scope.gateway || (scope.gateway !== 'mesh' && scope.gateway.endsWith(`/${g}`)))) return false;
@@ -123,13 +126,13 @@ function headerOps(h: Headers | undefined): Msg {
   };
 }
 
-interface Dest {
+export interface Dest {
   readonly cluster: string;
   readonly host: string;
   readonly port: number;
 }
 
-function resolveDestination(ctx: Ctx, vs: BoundVirtualService, d: { host: string; subset?: string; port?: { number?: number } }, scope: RouteScope, refs: ClusterRefs): Dest | undefined {
+export function resolveDestination(ctx: Ctx, vs: BoundVirtualService, d: { host: string; subset?: string; port?: { number?: number } }, scope: RouteScope, refs: ClusterRefs): Dest | undefined {
   const host = resolveHost(d.host, vs.entry.namespace, ctx.snapshot.options.domainSuffix);
   const service = ctx.snapshot.services.get(host);
   let port = d.port?.number;

@@ -4,7 +4,8 @@ import { planEgress, type PortService } from './egress';
 import { BLACKHOLE_CLUSTER, clusterName, PASSTHROUGH_CLUSTER, type Ctx } from './context';
 import { durationMs, socketAddress, wrap, type Msg } from './envoy';
 import { peerWorkloadHeader } from './accesslog';
-import { corsFilter, faultFilter, hcmFilter, tcpProxyFilter } from './hcm';
+import { corsFilter, faultFilter, hcmFilter, tcpProxyFilter, type TcpTarget } from './hcm';
+import { firstTcpRoute, l4Target } from './l4routes';
 import { inbound, INBOUND_PASSTHROUGH_CLUSTER } from './inbound';
 import { defaultRoute, virtualServiceRoutes, type ClusterRefs } from './routes';
 import type { Generated } from './result';
@@ -131,7 +132,7 @@ function outbound(ctx: Ctx, out: Generated): void {
       const host = plan.services[0]!.service.hostname;
       out.listeners.push({
         name: listenerName,
-        resource: { ...base, filter_chains: [{ filters: [tcpProxyFilter(`outbound|${plan.port}||${host}`, clusterName('outbound', plan.port, '', host), SOURCE)] }] },
+        resource: { ...base, filter_chains: [{ filters: [tcpProxyFilter(`outbound|${plan.port}||${host}`, tcpTarget(ctx, host, plan.port), SOURCE)] }] },
       });
     }
   }
@@ -148,6 +149,18 @@ function outbound(ctx: Ctx, out: Generated): void {
       filter_chains: [{ name: 'virtualOutbound-catchall-tcp', filters: [tcpProxyFilter(catchAll, catchAll, SOURCE)] }],
     },
   });
+}
+
+/**
+ * A TCP service port: the first `tcp` route of the host's mesh VirtualService that applies to the
+ * port (weighted), else the service's own cluster. Its clusters are the proxy's outbound clusters
+ * already (every visible service port, every subset).
+ */
+function tcpTarget(ctx: Ctx, host: string, port: number): TcpTarget {
+  const scope = { port, gateway: MESH_GATEWAY };
+  const vs = ctx.snapshot.virtualServices.forHost(host, ctx.proxy.namespace);
+  const route = vs ? firstTcpRoute(ctx, vs.entry.spec.tcp, scope) : undefined;
+  return (route && l4Target(ctx, vs!, route.route, scope, new Set())) ?? clusterName('outbound', port, '', host);
 }
 
 /**

@@ -154,10 +154,10 @@ export function istioMutualDownstream(sdsCluster: string, trustDomain: string, a
   });
 }
 
-/** Gateway server TLS (SIMPLE, MUTUAL, ISTIO_MUTUAL). */
-export function gatewayDownstream(tls: ServerTLSSettings, sdsCluster: string, trustDomain: string): Msg {
-  if (tls.mode === 'ISTIO_MUTUAL') return istioMutualDownstream(sdsCluster, trustDomain, ['h2', 'http/1.1']);
-  const common: Msg = { alpn_protocols: ['h2', 'http/1.1'] };
+/** Gateway server TLS (SIMPLE, MUTUAL, ISTIO_MUTUAL); ALPN `h2, http/1.1` for HTTPS, none for TLS carrying TCP. */
+export function gatewayDownstream(tls: ServerTLSSettings, sdsCluster: string, trustDomain: string, alpn: readonly string[] = ['h2', 'http/1.1']): Msg {
+  if (tls.mode === 'ISTIO_MUTUAL') return istioMutualDownstream(sdsCluster, trustDomain, alpn);
+  const common: Msg = alpn.length > 0 ? { alpn_protocols: [...alpn] } : {};
   if (tls.minProtocolVersion || tls.maxProtocolVersion || tls.cipherSuites) {
     common.tls_params = {
       ...(tls.minProtocolVersion && { tls_minimum_protocol_version: tlsVersion(tls.minProtocolVersion) }),

@@ -232,22 +232,32 @@ const virtualService: Rules = {
   'spec.http[].corsPolicy.unmatchedPreflights': translated('forward_not_matching_preflights (IGNORE: false)'),
   'spec.http[].headers': translated('request/response header mutations', true),
   'spec.tls': translatedExcept(
-    'TLS passthrough on Gateway servers (PASSTHROUGH): filter chains by SNI to a tcp_proxy',
+    'TLS passthrough on Gateway servers (PASSTHROUGH): filter chains by SNI to a tcp_proxy (the first route whose match applies)',
     'spec.tls',
     'on sidecars (a VirtualService bound to the mesh gateway)',
     (_v, spec) => isMeshBound(spec),
   ),
   'spec.tls[].match': translated('filter chains by SNI'),
   'spec.tls[].match[].sniHosts': translated('filter_chain_match.server_names'),
-  'spec.tls[].match[].port': translated('selects the Gateway server port'),
-  'spec.tls[].match[].destinationSubnets': rejected('tls match destinationSubnets'),
-  'spec.tls[].match[].sourceLabels': rejected('tls match sourceLabels'),
-  'spec.tls[].match[].gateways': rejected('tls match gateways', 'bind the whole VirtualService with spec.gateways'),
-  'spec.tls[].match[].sourceNamespace': rejected('tls match sourceNamespace'),
-  'spec.tls[].route': translatedExcept('tcp_proxy cluster', 'tls route', 'with more than one destination (weighted)', (v) => Array.isArray(v) && v.length > 1),
+  'spec.tls[].match[].port': translated('selects the Gateway server port (its number)'),
+  'spec.tls[].match[].destinationSubnets': rejected('tls match destinationSubnets', 'filter chains by destination address are not generated'),
+  'spec.tls[].match[].sourceLabels': translated('at generation time: the match applies only to gateway proxies with these labels'),
+  'spec.tls[].match[].gateways': translated('at generation time: the match applies only to these gateways'),
+  'spec.tls[].match[].sourceNamespace': translated('at generation time: the match applies only to gateway proxies of this namespace'),
+  'spec.tls[].route': translated('tcp_proxy cluster, or weighted_clusters with several destinations'),
   'spec.tls[].route[].destination': destination,
-  'spec.tls[].route[].weight': translated('a single destination takes all traffic'),
-  'spec.tcp': rejected('spec.tcp', 'TCP routes are not configured'),
+  'spec.tls[].route[].weight': translated('tcp_proxy weighted_clusters weight (weight 0: no traffic; a single destination takes all traffic)'),
+  'spec.tcp': translated('tcp_proxy of Gateway servers with protocol TCP, or TLS that the router terminates, and of sidecar listeners for TCP service ports (the first route whose match applies; none: the service\'s own cluster on sidecars)'),
+  'spec.tcp[].match': translated('the route applies when any of its matches does (no match: always)'),
+  'spec.tcp[].match[].port': translated('at generation time: the Gateway server port or the service port of the listener'),
+  'spec.tcp[].match[].gateways': translated('at generation time: the match applies only to these gateways (`mesh`: sidecars)'),
+  'spec.tcp[].match[].sourceLabels': translated('at generation time: the match applies only to proxies with these labels'),
+  'spec.tcp[].match[].sourceNamespace': translated('at generation time: the match applies only to proxies of this namespace'),
+  'spec.tcp[].match[].destinationSubnets': rejected('tcp match destinationSubnets', 'filter chains by destination address are not generated'),
+  'spec.tcp[].match[].sourceSubnet': rejected('tcp match sourceSubnet', 'filter chains by source address are not generated'),
+  'spec.tcp[].route': translated('tcp_proxy cluster, or weighted_clusters with several destinations'),
+  'spec.tcp[].route[].destination': destination,
+  'spec.tcp[].route[].weight': translated('tcp_proxy weighted_clusters weight (weight 0: no traffic; a single destination takes all traffic)'),
 };
 
 const destinationRule: Rules = {
@@ -261,16 +271,16 @@ const destinationRule: Rules = {
   'spec.workloadSelector': translated('which proxies the rule applies to', true),
 };
 
-const gatewayTlsAllowed = new Set(['HTTP', 'HTTPS', 'GRPC', 'GRPC-WEB', 'HTTP2', 'TLS']);
+const gatewayTlsAllowed = new Set(['HTTP', 'HTTPS', 'GRPC', 'GRPC-WEB', 'HTTP2', 'TLS', 'TCP']);
 const gateway: Rules = {
   'spec.selector': translated('which router proxies serve the Gateway', true),
   'spec.servers': translated('listeners of the router'),
   'spec.servers[].port': translated('the listener'),
   'spec.servers[].port.number': translated('listener port'),
   'spec.servers[].port.protocol': translatedExcept(
-    'HTTP(S)/gRPC: HTTP connection manager; TLS: SNI filter chains',
+    'HTTP(S)/gRPC: HTTP connection manager (WebSocket upgrades and HTTP/2 extended CONNECT allowed); TCP: tcp_proxy by the tcp routes; TLS: SNI filter chains, passed through by the tls routes or terminated and proxied by the tcp routes',
     'protocol',
-    'other than HTTP, HTTPS, GRPC, GRPC-WEB, HTTP2 or TLS',
+    'other than HTTP, HTTPS, GRPC, GRPC-WEB, HTTP2, TLS or TCP',
     (v) => typeof v === 'string' && !gatewayTlsAllowed.has(v.toUpperCase()),
   ),
   'spec.servers[].port.name': translated('route configuration name'),
