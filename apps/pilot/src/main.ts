@@ -3,7 +3,7 @@ import { configFromProcess, pilotConfig, type ConfigOf } from '@aviary/config';
 import { announcingChanges, KvConfigStore, type ConfigStore } from '@aviary/config-store';
 import { hostname } from 'node:os';
 import { LeaderLease, type Bus } from '@aviary/events';
-import { KubernetesConfigStore, KubernetesCredentials, KubernetesRegistry, loadKubeConfig, withChangeSources } from '@aviary/k8s';
+import { KubernetesConfigStore, KubernetesCredentials, KubernetesNamespaceLabels, KubernetesRegistry, loadKubeConfig, withChangeSources } from '@aviary/k8s';
 import type { Logger } from '@aviary/observability';
 import { runComponent } from '@aviary/runtime';
 import { canaryApi } from './lib/canary/api';
@@ -32,7 +32,15 @@ const meshConfig = (() => {
  * `announcingChanges`, the one publisher of aviary.config.v1.changed: what Discovery's watch sees
  * (API writes, kubectl, other replicas) is announced, once per change thanks to the message id.
  */
-async function openStores(cfg: ConfigOf<typeof pilotConfig>, bus: Bus, logger: Logger): Promise<{ store: ConfigStore; watched: ConfigStore; credentials?: (discovery: Discovery) => KubernetesCredentials }> {
+interface Stores {
+  readonly store: ConfigStore;
+  readonly watched: ConfigStore;
+  readonly credentials?: (discovery: Discovery) => KubernetesCredentials;
+  /** Kubernetes mode: the Namespaces' labels for Gateway listeners' `allowedRoutes` Selector (local mode has no Namespace objects). */
+  readonly namespaceLabels?: (discovery: Discovery) => KubernetesNamespaceLabels;
+}
+
+async function openStores(cfg: ConfigOf<typeof pilotConfig>, bus: Bus, logger: Logger): Promise<Stores> {
   const onError = (err: unknown): void => logger.warn({ err }, 'could not publish aviary.config.v1.changed');
   if (cfg.configSource === 'nats') {
     const store = announcingChanges(await KvConfigStore.open(bus), bus, onError);
@@ -44,7 +52,8 @@ async function openStores(cfg: ConfigOf<typeof pilotConfig>, bus: Bus, logger: L
   const registry = new KubernetesRegistry({ ...common, domainSuffix: cfg.domainSuffix });
   logger.info({ server: kubeConfig.getCurrentCluster()?.server }, 'config source: kubernetes');
   const credentials = (discovery: Discovery): KubernetesCredentials => new KubernetesCredentials({ ...common, logger: logger.child({ component: 'credentials' }) }, (c) => discovery.setCredentials(c));
-  return { store, watched: withChangeSources(store, [registry]), ...(cfg.credentialSecrets && { credentials }) };
+  const namespaceLabels = (discovery: Discovery): KubernetesNamespaceLabels => new KubernetesNamespaceLabels(common, (labels) => discovery.setNamespaceLabels(labels));
+  return { store, watched: withChangeSources(store, [registry]), namespaceLabels, ...(cfg.credentialSecrets && { credentials }) };
 }
 
 await runComponent({
@@ -54,7 +63,7 @@ await runComponent({
   build: async ({ bus, logger, registry }) => {
     assertXdsListeners(config);
     const replicaId = config.replicaId === '' ? `${hostname()}-${process.pid}` : config.replicaId;
-    const { store, watched, credentials: credentialsFor } = await openStores(config, bus, logger);
+    const { store, watched, credentials: credentialsFor, namespaceLabels: namespaceLabelsFor } = await openStores(config, bus, logger);
     const gatewayStatus = new GatewayStatusWriter({ store, logger: logger.child({ component: 'gateway-api' }) });
     const discovery = new Discovery({
       onGatewayApi: (snapshot) => void gatewayStatus.sync(snapshot),
@@ -73,6 +82,8 @@ await runComponent({
     // Credentials first: a gateway's first config then carries its certificate.
     const credentials = credentialsFor?.(discovery);
     await credentials?.start();
+    const namespaceLabels = namespaceLabelsFor?.(discovery);
+    await namespaceLabels?.start();
     await discovery.start();
     const tls = config.xdsTls
       ? new XdsTlsMaterial({
@@ -118,6 +129,7 @@ await runComponent({
       stop: async () => {
         await canaries.stop();
         await credentials?.stop();
+        await namespaceLabels?.stop();
         await lease.stop();
         await discovery.stop();
         await tls?.stop();

@@ -165,6 +165,25 @@ spec:
     expect(routeConditions(granted)).toEqual({ Accepted: 'True Accepted', ResolvedRefs: 'True ResolvedRefs' });
   });
 
+  it('allowedRoutes Selector: routes of namespaces whose labels match (matchLabels and matchExpressions); label changes rebuild', () => {
+    const other = route('  parentRefs: [{ name: gw, namespace: web }]\n  rules: [{ backendRefs: [{ name: v1, namespace: web, port: 80 }] }]', 'shop');
+    const selector = ', allowedRoutes: { namespaces: { from: Selector, selector: { matchLabels: { tier: front }, matchExpressions: [{ key: env, operator: NotIn, values: [prod] }] } } }';
+    const b = new SnapshotBuilder({ trustDomain: 'cluster.local' });
+    b.reset(objects(services + gateway(selector) + other));
+    expect(routeConditions(b.build().snapshot).Accepted).toBe('False NotAllowedByListeners'); // no labels known: not selected
+    expect(b.setNamespaceLabels(new Map([['shop', { tier: 'front' }]]))).toBe(true);
+    expect(routeConditions(b.build().snapshot).Accepted).toBe('True Accepted');
+    expect(b.setNamespaceLabels(new Map([['shop', { tier: 'front' }]]))).toBe(false);
+    b.setNamespaceLabels(new Map([['shop', { tier: 'front', env: 'prod' }]]));
+    expect(routeConditions(b.build().snapshot).Accepted).toBe('False NotAllowedByListeners');
+    // The Gateway's own namespace is selected by its labels too, not implicitly.
+    const same = route('  parentRefs: [{ name: gw }]\n  rules: [{ backendRefs: [{ name: v1, port: 80 }] }]');
+    b.reset(objects(services + gateway(selector) + same));
+    expect(routeConditions(b.build().snapshot).Accepted).toBe('False NotAllowedByListeners');
+    b.setNamespaceLabels(new Map([['web', { tier: 'front' }]]));
+    expect(routeConditions(b.build().snapshot).Accepted).toBe('True Accepted');
+  });
+
   it('unknown backends: BackendNotFound, their share answered by a cluster that does not exist; none usable: 500', () => {
     const s = mesh(services + gateway() + route('  parentRefs: [{ name: gw }]\n  rules:\n  - backendRefs: [{ name: v1, port: 80 }, { name: gone, port: 80, weight: 3 }]\n  - matches: [{ path: { type: Exact, value: /x } }]\n    backendRefs: [{ name: v1, port: 81 }]'));
     expect(routeConditions(s).ResolvedRefs).toBe('False BackendNotFound');

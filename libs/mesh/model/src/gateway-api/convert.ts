@@ -4,6 +4,7 @@ import type {
   GRPCRouteSpec,
   HTTPRouteSpec,
   KubernetesGatewaySpec,
+  LabelSelector,
   Listener,
   ReferenceGrantSpec,
   Server,
@@ -53,6 +54,12 @@ export interface GatewayApiInput {
   readonly domainSuffix: string;
   /** Labels of the proxies serving every Gateway (MeshOptions.gatewayApiSelector); empty: by gateway name. */
   readonly proxySelector?: Readonly<Record<string, string>>;
+  /**
+   * The labels of a namespace, for `allowedRoutes.namespaces.from: Selector` (pilot watches
+   * Namespaces in Kubernetes mode). Undefined or absent: the namespace has no labels (local mode
+   * has no Namespace objects, so only a selector that matches an empty label set admits a route).
+   */
+  readonly namespaceLabels?: (namespace: string) => Readonly<Record<string, string>> | undefined;
 }
 
 export interface GatewayApiOutput {
@@ -204,7 +211,7 @@ export function convertGatewayApi(input: GatewayApiInput): GatewayApiOutput {
         if (errors.length > 0) conds.push(condition('Accepted', false, 'UnsupportedValue', errors.join('; '), g));
         else if (candidates.length === 0) conds.push(condition('Accepted', false, 'NoMatchingParent', parent.sectionName === undefined ? 'The Gateway has no usable listener' : `No usable listener named ${parent.sectionName}`, g));
         else {
-          const allowed = candidates.filter((b) => allowsRoute(b, r));
+          const allowed = candidates.filter((b) => allowsRoute(b, r, input.namespaceLabels));
           const hosted = allowed.map((b) => ({ b, hosts: effectiveHosts(b.listener.hostname, spec.hostnames) })).filter((x) => x.hosts !== undefined);
           if (allowed.length === 0) conds.push(condition('Accepted', false, 'NotAllowedByListeners', 'No listener allows this route (allowedRoutes)', g));
           else if (hosted.length === 0) conds.push(condition('Accepted', false, 'NoMatchingListenerHostname', 'No listener hostname matches the route hostnames', g));
@@ -291,10 +298,32 @@ function supportedKinds(l: Listener): { group: string; kind: string }[] {
   return kinds.filter((k) => k === 'HTTPRoute' || k === 'GRPCRoute').map((kind) => ({ group: GROUP, kind }));
 }
 
-function allowsRoute(b: BoundListener, r: AnyRoute): boolean {
+function allowsRoute(b: BoundListener, r: AnyRoute, namespaceLabels: GatewayApiInput['namespaceLabels']): boolean {
   if (!supportedKinds(b.listener).some((k) => k.kind === r.kind)) return false;
-  const from = b.listener.allowedRoutes?.namespaces?.from ?? 'Same';
+  const namespaces = b.listener.allowedRoutes?.namespaces;
+  const from = namespaces?.from ?? 'Same';
+  if (from === 'Selector') return namespaces?.selector !== undefined && selects(namespaces.selector, namespaceLabels?.(r.entry.namespace) ?? {});
   return from === 'All' || (from === 'Same' && r.entry.namespace === b.gateway.namespace);
+}
+
+/** A Kubernetes label selector (matchLabels AND every matchExpression) against a label set; empty selects all. */
+export function selects(selector: LabelSelector, labels: Readonly<Record<string, string>>): boolean {
+  for (const [k, v] of Object.entries(selector.matchLabels ?? {})) if (labels[k] !== v) return false;
+  return (selector.matchExpressions ?? []).every((e) => {
+    const value = labels[e.key];
+    switch (e.operator) {
+      case 'In':
+        return value !== undefined && (e.values ?? []).includes(value);
+      case 'NotIn':
+        return value === undefined || !(e.values ?? []).includes(value);
+      case 'Exists':
+        return value !== undefined;
+      case 'DoesNotExist':
+        return value === undefined;
+      default:
+        return false; // refused by validation; a selector never matches by an unknown operator
+    }
+  });
 }
 
 interface Resolution {

@@ -1,4 +1,4 @@
-import type { GatewayClass, GRPCRoute, KubernetesGatewayManifest, KubernetesHTTPRoute, ReferenceGrant } from '@aviary/mesh-api';
+import type { GatewayClass, GRPCRoute, KubernetesGatewayManifest, KubernetesHTTPRoute, LabelSelector, ReferenceGrant } from '@aviary/mesh-api';
 import { idx, key, type Report } from '../finding';
 import { checkDuration, checkRegex, isDns1123Label, isDns1123Subdomain, isHeaderName } from './checks';
 
@@ -88,8 +88,10 @@ export function validateKubernetesGateway(g: KubernetesGatewayManifest, r: Repor
     const ar = l.allowedRoutes;
     if (ar !== undefined) {
       const ap = key(p, 'allowedRoutes');
-      if (ar.namespaces?.from === 'Selector') r.error(key(key(ap, 'namespaces'), 'from'), `allowedRoutes.namespaces.from: Selector ${NOT_YET}: use Same or All`);
-      if (ar.namespaces?.selector !== undefined && ar.namespaces.from !== 'Selector') r.error(key(key(ap, 'namespaces'), 'selector'), 'selector is only used with from: Selector');
+      const np = key(ap, 'namespaces');
+      if (ar.namespaces?.from === 'Selector' && ar.namespaces.selector === undefined) r.error(key(np, 'selector'), 'selector is required when from is Selector');
+      if (ar.namespaces?.selector !== undefined && ar.namespaces.from !== 'Selector') r.error(key(np, 'selector'), 'selector is only used with from: Selector');
+      if (ar.namespaces?.selector !== undefined) checkLabelSelector(r, key(np, 'selector'), ar.namespaces.selector);
       (ar.kinds ?? []).forEach((k, j) => {
         const group = k.group ?? 'gateway.networking.k8s.io';
         if (group !== 'gateway.networking.k8s.io' || (k.kind !== 'HTTPRoute' && k.kind !== 'GRPCRoute')) {
@@ -102,6 +104,29 @@ export function validateKubernetesGateway(g: KubernetesGatewayManifest, r: Repor
   if (spec.infrastructure !== undefined) r.error('spec.infrastructure', `spec.infrastructure ${NOT_YET}: Aviary does not deploy gateway proxies`);
   if (spec.allowedListeners !== undefined) r.error('spec.allowedListeners', `spec.allowedListeners ${NOT_YET}: ListenerSets are not implemented`);
   if (spec.tls !== undefined) r.error('spec.tls', `spec.tls ${NOT_YET}: client certificate validation and backend client certificates are not configured`);
+}
+
+/** A Kubernetes LabelSelector as the API server validates one (metav1 validation). */
+function checkLabelSelector(r: Report, path: string, selector: LabelSelector): void {
+  for (const k of Object.keys(selector.matchLabels ?? {})) if (!isLabelKey(k)) r.error(key(key(path, 'matchLabels'), k), `${JSON.stringify(k)} is not a valid label key`);
+  (selector.matchExpressions ?? []).forEach((e, i) => {
+    const p = idx(key(path, 'matchExpressions'), i);
+    if (!isLabelKey(e.key)) r.error(key(p, 'key'), `${JSON.stringify(e.key)} is not a valid label key`);
+    const values = e.values ?? [];
+    if (e.operator === 'In' || e.operator === 'NotIn') {
+      if (values.length === 0) r.error(key(p, 'values'), `values must not be empty for operator ${e.operator}`);
+    } else if (e.operator === 'Exists' || e.operator === 'DoesNotExist') {
+      if (values.length > 0) r.error(key(p, 'values'), `values must be empty for operator ${e.operator}`);
+    } else r.error(key(p, 'operator'), `operator ${JSON.stringify(e.operator)} is not one of In, NotIn, Exists, DoesNotExist`);
+  });
+}
+
+/** A label key: an optional DNS subdomain prefix and `/`, then a name of 1-63 alphanumerics, `-`, `_`, `.`. */
+function isLabelKey(k: string): boolean {
+  const slash = k.lastIndexOf('/');
+  const name = k.slice(slash + 1);
+  if (slash >= 0 && !isDns1123Subdomain(k.slice(0, slash))) return false;
+  return /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/.test(name);
 }
 
 interface RouteLike {
