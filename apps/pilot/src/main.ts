@@ -10,7 +10,9 @@ import { canaryApi } from './lib/canary/api';
 import { CanaryController } from './lib/canary/controller';
 import { configApi } from './lib/config-api';
 import { Discovery } from './lib/discovery';
+import { GatewayDeployer, parsePodTemplate } from './lib/gateway-api/deployer';
 import { GatewayStatusWriter } from './lib/gateway-api/status-writer';
+import { readFileSync } from 'node:fs';
 import { loadMeshConfig } from './lib/mesh-config';
 import { assertXdsListeners, XdsTlsMaterial } from './lib/xds-tls';
 import { xdsApi } from './lib/xds-api';
@@ -38,11 +40,14 @@ interface Stores {
   readonly credentials?: (discovery: Discovery) => KubernetesCredentials;
   /** Kubernetes mode: the Namespaces' labels for Gateway listeners' `allowedRoutes` Selector (local mode has no Namespace objects). */
   readonly namespaceLabels?: (discovery: Discovery) => KubernetesNamespaceLabels;
+  /** Kubernetes mode with gatewayDeploymentTemplateFile: automated deployment of Gateways. */
+  readonly deployer?: (opts: Pick<ConstructorParameters<typeof GatewayDeployer>[0], 'isLeader' | 'onInfraChange' | 'gatewayUid'>) => GatewayDeployer;
 }
 
 async function openStores(cfg: ConfigOf<typeof pilotConfig>, bus: Bus, logger: Logger): Promise<Stores> {
   const onError = (err: unknown): void => logger.warn({ err }, 'could not publish aviary.config.v1.changed');
   if (cfg.configSource === 'nats') {
+    if (cfg.gatewayDeploymentTemplateFile !== '') throw new Error('gatewayDeploymentTemplateFile needs configSource kubernetes: local mode deploys no Gateways (the launcher\'s ingress serves them, see gatewayApiSelector)');
     const store = announcingChanges(await KvConfigStore.open(bus), bus, onError);
     return { store, watched: store };
   }
@@ -53,7 +58,10 @@ async function openStores(cfg: ConfigOf<typeof pilotConfig>, bus: Bus, logger: L
   logger.info({ server: kubeConfig.getCurrentCluster()?.server }, 'config source: kubernetes');
   const credentials = (discovery: Discovery): KubernetesCredentials => new KubernetesCredentials({ ...common, logger: logger.child({ component: 'credentials' }) }, (c) => discovery.setCredentials(c));
   const namespaceLabels = (discovery: Discovery): KubernetesNamespaceLabels => new KubernetesNamespaceLabels(common, (labels) => discovery.setNamespaceLabels(labels));
-  return { store, watched: withChangeSources(store, [registry]), namespaceLabels, ...(cfg.credentialSecrets && { credentials }) };
+  const templateFile = cfg.gatewayDeploymentTemplateFile;
+  const template = templateFile === '' ? undefined : parsePodTemplate(readFileSync(templateFile, 'utf8'), templateFile);
+  const deployer = template && ((o: Parameters<NonNullable<Stores['deployer']>>[0]) => new GatewayDeployer({ ...o, kubeConfig, template, natsPassword: cfg.gatewayNatsPassword, logger: logger.child({ component: 'gateway-deployer' }) }));
+  return { store, watched: withChangeSources(store, [registry]), namespaceLabels, ...(cfg.credentialSecrets && { credentials }), ...(deployer && { deployer }) };
 }
 
 await runComponent({
@@ -63,10 +71,24 @@ await runComponent({
   build: async ({ bus, logger, registry }) => {
     assertXdsListeners(config);
     const replicaId = config.replicaId === '' ? `${hostname()}-${process.pid}` : config.replicaId;
-    const { store, watched, credentials: credentialsFor, namespaceLabels: namespaceLabelsFor } = await openStores(config, bus, logger);
-    const gatewayStatus = new GatewayStatusWriter({ store, logger: logger.child({ component: 'gateway-api' }) });
+    const { store, watched, credentials: credentialsFor, namespaceLabels: namespaceLabelsFor, deployer: deployerFor } = await openStores(config, bus, logger);
+    // Only the lease holder creates and deletes the deployed Gateways' objects.
+    const deployerLease = new LeaderLease(bus, { name: 'pilot-gateway-deployer', identity: replicaId, ttlMs: config.leaseTtlMs, logger: logger.child({ component: 'lease' }), registry });
+    const deployer = deployerFor?.({
+      isLeader: () => deployerLease.isLeader,
+      onInfraChange: () => void gatewayStatus.resync(),
+      gatewayUid: async (namespace, name) => (await store.get({ kind: 'KubernetesGateway', namespace, name }))?.metadata.uid,
+    });
+    const gatewayStatus = new GatewayStatusWriter({
+      store,
+      logger: logger.child({ component: 'gateway-api' }),
+      ...(deployer && { gatewayInfra: (namespace: string, name: string) => deployer.infra(namespace, name) }),
+    });
     const discovery = new Discovery({
-      onGatewayApi: (snapshot) => void gatewayStatus.sync(snapshot),
+      onGatewayApi: (snapshot) => {
+        void deployer?.sync(snapshot.gatewayApi.deployments);
+        void gatewayStatus.sync(snapshot);
+      },
       gatewayApiSelector: parseLabels(config.gatewayApiSelector),
       store: watched,
       bus,
@@ -108,6 +130,7 @@ await runComponent({
       tickMs: config.canaryTickMs,
       isLeader: () => lease.isLeader,
     });
+    if (deployer) deployerLease.start();
     if (config.canaryController) {
       lease.start();
       canaries.start();
@@ -128,6 +151,8 @@ await runComponent({
       }),
       stop: async () => {
         await canaries.stop();
+        await deployer?.stop();
+        await deployerLease.stop();
         await credentials?.stop();
         await namespaceLabels?.stop();
         await lease.stop();

@@ -152,7 +152,7 @@ function sortProblems(problems: ModelProblem[]): readonly ModelProblem[] {
   return Object.freeze(problems.sort((a, b) => compareStrings(a.resource, b.resource) || compareStrings(a.code, b.code) || compareStrings(a.message, b.message)).map((p) => Object.freeze(p)));
 }
 
-const noGatewayApi: GatewayApiOutput = Object.freeze({ gateways: [], virtualServices: [], statuses: [] });
+const noGatewayApi: GatewayApiOutput = Object.freeze({ gateways: [], virtualServices: [], statuses: [], deployments: [] });
 
 /** The JWKS pseudo-kind: marked changed when pilot's fetched key sets change. */
 export const JWKS_INPUT = 'JWKS';

@@ -67,6 +67,17 @@ export interface GatewayApiOutput {
   readonly virtualServices: readonly VirtualServiceEntry[];
   /** The status every Gateway API object of Aviary's classes should have, sorted by ref. */
   readonly statuses: readonly ComputedStatus[];
+  /** The accepted Gateways of Aviary's classes and their ports: what automated deployment runs proxies for. */
+  readonly deployments: readonly GatewayDeployment[];
+}
+
+/** A Gateway the proxies of automated deployment serve (pilot's deployer in Kubernetes mode). */
+export interface GatewayDeployment {
+  readonly namespace: string;
+  readonly name: string;
+  readonly className: string;
+  /** One per distinct listener port: the Service port, and the port the proxy binds it at (`bindPort`). */
+  readonly ports: readonly { readonly name: string; readonly port: number; readonly targetPort: number; readonly protocol: string }[];
 }
 
 type Entry = ConfigEntry<unknown> & { readonly generation?: number };
@@ -120,6 +131,7 @@ interface AnyRoute {
 export function convertGatewayApi(input: GatewayApiInput): GatewayApiOutput {
   const statuses: ComputedStatus[] = [];
   const istioGateways: GatewayEntry[] = [];
+  const deployments: GatewayDeployment[] = [];
   const virtualServices: VirtualServiceEntry[] = [];
 
   // Classes: explicit objects, then the built-ins not overridden.
@@ -170,6 +182,9 @@ export function convertGatewayApi(input: GatewayApiInput): GatewayApiOutput {
       );
     }
     gatewayStatus.set(key, { entry: g, accepted: condition('Accepted', true, 'Accepted', 'Gateway accepted by Aviary', gen(g)), listenerConds });
+    const ports = new Map<number, GatewayDeployment['ports'][number]>();
+    for (const l of g.spec.listeners) if (!ports.has(l.port)) ports.set(l.port, { name: `${l.protocol.toLowerCase()}-${l.port}`, port: l.port, targetPort: bindPort(l.port), protocol: l.protocol });
+    deployments.push({ namespace: g.namespace, name: g.name, className: g.spec.gatewayClassName, ports: [...ports.values()].sort((a, b) => a.port - b.port) });
   }
 
   // Routes.
@@ -257,7 +272,7 @@ export function convertGatewayApi(input: GatewayApiInput): GatewayApiOutput {
   }
 
   statuses.sort((a, b) => compareStrings(keyOf(a.ref.kind, a.ref.namespace, a.ref.name), keyOf(b.ref.kind, b.ref.namespace, b.ref.name)));
-  return { gateways: istioGateways, virtualServices, statuses };
+  return { gateways: istioGateways, virtualServices, statuses, deployments };
 }
 
 function selectorOf(g: ConfigEntry<KubernetesGatewaySpec>, shared: Readonly<Record<string, string>> | undefined): Record<string, string> {
