@@ -26,7 +26,9 @@ const gw: GatewayDeployment = {
 };
 
 describe('gatewayObjects', () => {
-  const [sa, deployment, service] = gatewayObjects(gw, 'uid-1', template, 'secret') as [any, any, any];
+  // Plain JSON objects: indexed as the API server would read them.
+  type Json = { kind: string; metadata: Record<string, unknown> & { ownerReferences?: unknown[] }; spec: Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const [sa, deployment, service] = gatewayObjects(gw, 'uid-1', template, 'secret') as unknown as [Json, Json, Json];
 
   it('names everything <gateway>-<class>, in the Gateway namespace, owned by the Gateway', () => {
     expect(deploymentName(gw)).toBe('same-namespace-aviary');
