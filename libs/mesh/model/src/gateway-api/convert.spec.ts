@@ -184,6 +184,18 @@ spec:
     expect(routeConditions(b.build().snapshot).Accepted).toBe('True Accepted');
   });
 
+  it('parentRef port narrows the listeners (NoMatchingParent when none has it); a listener with unresolved refs still counts attached routes', () => {
+    const backend = '  rules: [{ backendRefs: [{ name: v1, port: 80 }] }]';
+    expect(routeConditions(mesh(services + gateway() + route(`  parentRefs: [{ name: gw, port: 80 }]\n${backend}`))).Accepted).toBe('True Accepted');
+    expect(routeConditions(mesh(services + gateway() + route(`  parentRefs: [{ name: gw, port: 81 }]\n${backend}`))).Accepted).toBe('False NoMatchingParent');
+    const https = gateway().replace('- { name: http, port: 80, protocol: HTTP }', '- { name: tls, port: 443, protocol: HTTPS, tls: { certificateRefs: [{ name: cert, namespace: other }] } }');
+    const s = mesh(https + route(`  parentRefs: [{ name: gw, sectionName: tls }]\n${backend}`)); // no ReferenceGrant: RefNotPermitted
+    const gwStatus = s.gatewayApi.statuses.find((x) => x.ref.kind === 'KubernetesGateway')!.status as { listeners: { attachedRoutes: number; conditions: { type: string; status: string }[] }[] };
+    expect(gwStatus.listeners[0]!.attachedRoutes).toBe(1);
+    expect(gwStatus.listeners[0]!.conditions.find((c) => c.type === 'Programmed')!.status).toBe('False');
+    expect(s.gatewayApi.virtualServices).toEqual([]); // attached, served by nothing
+  });
+
   it('unknown backends: BackendNotFound, their share answered by a cluster that does not exist; none usable: 500', () => {
     const s = mesh(services + gateway() + route('  parentRefs: [{ name: gw }]\n  rules:\n  - backendRefs: [{ name: v1, port: 80 }, { name: gone, port: 80, weight: 3 }]\n  - matches: [{ path: { type: Exact, value: /x } }]\n    backendRefs: [{ name: v1, port: 81 }]'));
     expect(routeConditions(s).ResolvedRefs).toBe('False BackendNotFound');

@@ -95,6 +95,8 @@ interface BoundListener {
   /** The Istio Gateway generated for this listener (`namespace/name`). */
   readonly istioGateway: string;
   attached: number;
+  /** False for a listener whose references do not resolve: routes attach, nothing is served. */
+  readonly programmed: boolean;
 }
 
 function istioGatewayName(gateway: string, listener: string): string {
@@ -168,9 +170,12 @@ export function convertGatewayApi(input: GatewayApiInput): GatewayApiOutput {
         refs === undefined ? condition('ResolvedRefs', true, 'ResolvedRefs', 'References resolved', gen(g)) : condition('ResolvedRefs', false, refs.reason, refs.message, gen(g)),
         refs === undefined && conflict === undefined ? condition('Programmed', true, 'Programmed', 'Listener programmed', gen(g)) : condition('Programmed', false, 'Invalid', refs?.message ?? conflict!, gen(g)),
       ]);
-      if (refs !== undefined || conflict !== undefined) continue;
+      if (conflict !== undefined) continue;
       const name = istioGatewayName(g.name, l.name);
-      listeners.push({ gateway: g, listener: l, istioGateway: `${g.namespace}/${name}`, attached: 0 });
+      // A listener with unresolved references still takes routes (attachedRoutes counts them, as the
+      // spec asks) but is not programmed: no server, so its routes reach no proxy.
+      listeners.push({ gateway: g, listener: l, istioGateway: `${g.namespace}/${name}`, attached: 0, programmed: refs === undefined });
+      if (refs !== undefined) continue;
       istioGateways.push(
         deepFreeze({
           kind: 'Gateway',
@@ -222,9 +227,13 @@ export function convertGatewayApi(input: GatewayApiInput): GatewayApiOutput {
       } else {
         const gw = gatewayStatus.get(`${ns}/${parent.name}`);
         if (gw === undefined) continue; // another controller's Gateway (or none): not ours to report
-        const candidates = listeners.filter((b) => b.gateway === gw.entry && (parent.sectionName === undefined || b.listener.name === parent.sectionName));
+        // sectionName and port both narrow the listeners (Gateway API ParentReference).
+        const candidates = listeners.filter((b) => b.gateway === gw.entry && (parent.sectionName === undefined || b.listener.name === parent.sectionName) && (parent.port === undefined || b.listener.port === parent.port));
         if (errors.length > 0) conds.push(condition('Accepted', false, 'UnsupportedValue', errors.join('; '), g));
-        else if (candidates.length === 0) conds.push(condition('Accepted', false, 'NoMatchingParent', parent.sectionName === undefined ? 'The Gateway has no usable listener' : `No usable listener named ${parent.sectionName}`, g));
+        else if (candidates.length === 0) {
+          const which = [parent.sectionName !== undefined && `named ${parent.sectionName}`, parent.port !== undefined && `on port ${parent.port}`].filter((w) => w !== false).join(' ');
+          conds.push(condition('Accepted', false, 'NoMatchingParent', which === '' ? 'The Gateway has no usable listener' : `No usable listener ${which}`, g));
+        }
         else {
           const allowed = candidates.filter((b) => allowsRoute(b, r, input.namespaceLabels));
           const hosted = allowed.map((b) => ({ b, hosts: effectiveHosts(b.listener.hostname, spec.hostnames) })).filter((x) => x.hosts !== undefined);
@@ -234,7 +243,7 @@ export function convertGatewayApi(input: GatewayApiInput): GatewayApiOutput {
             conds.push(condition('Accepted', true, 'Accepted', 'Route accepted', g));
             for (const { b, hosts } of hosted) {
               b.attached++;
-              for (const host of hosts!) addRoutes(buckets, `${b.istioGateway}|${host}`, { namespace: b.gateway.namespace, gateway: b.istioGateway, host }, r, resolved!);
+              if (b.programmed) for (const host of hosts!) addRoutes(buckets, `${b.istioGateway}|${host}`, { namespace: b.gateway.namespace, gateway: b.istioGateway, host }, r, resolved!);
             }
           }
         }

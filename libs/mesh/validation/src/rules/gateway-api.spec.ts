@@ -46,7 +46,6 @@ const cases: [string, unknown, string, string][] = [
   ['addresses', gw({ addresses: [{ value: '10.0.0.1' }] }), 'spec.addresses', 'not supported by Aviary yet'],
   ['infrastructure', gw({ infrastructure: { labels: { a: 'b' } } }), 'spec.infrastructure', 'not supported by Aviary yet'],
   ['parentRef of another kind', hr({ parentRefs: [{ kind: 'Ingress', name: 'x' }] }), 'spec.parentRefs[0].kind', 'not supported by Aviary yet'],
-  ['Gateway parent with port', hr({ parentRefs: [{ name: 'x', port: 80 }] }), 'spec.parentRefs[0].port', 'use sectionName'],
   ['bad route hostname', hr({ hostnames: ['bad host'] }), 'spec.hostnames[0]', 'invalid hostname'],
   ['path without slash', rule({ matches: [{ path: { type: 'PathPrefix', value: 'foo' } }] }), 'spec.rules[0].matches[0].path.value', 'must start with "/"'],
   ['path with dot segment', rule({ matches: [{ path: { type: 'Exact', value: '/a/../b' } }] }), 'spec.rules[0].matches[0].path.value', 'must not contain'],

@@ -147,7 +147,6 @@ function checkParents(r: Report, spec: RouteLike): void {
     checkNamespace(r, key(p, 'namespace'), ref.namespace);
     checkSectionName(r, key(p, 'sectionName'), ref.sectionName);
     if (service && ref.sectionName !== undefined) r.error(key(p, 'sectionName'), `sectionName of a Service parent ${NOT_YET}: use port`);
-    if (gateway && ref.port !== undefined) r.error(key(p, 'port'), `port of a Gateway parent ${NOT_YET}: use sectionName`);
   });
   (spec.hostnames ?? []).forEach((h, i) => {
     const e = hostnameError(h);
