@@ -196,6 +196,19 @@ spec:
     expect(s.gatewayApi.virtualServices).toEqual([]); // attached, served by nothing
   });
 
+  it('a listener of an unsupported protocol: UnsupportedProtocol, the Gateway Accepted (ListenersNotValid) with its other listeners; none left: not Accepted', () => {
+    const mixed = gateway().replace('- { name: http, port: 80, protocol: HTTP }', '- { name: http, port: 80, protocol: HTTP }\n  - { name: invalid, port: 1111, protocol: INVALID }');
+    const status = (text: string) => mesh(text).gatewayApi.statuses.find((x) => x.ref.kind === 'KubernetesGateway')!.status as { conditions: { type: string; status: string; reason: string }[]; listeners: { name: string; supportedKinds: unknown[]; conditions: { type: string; status: string; reason: string }[] }[] };
+    const s = status(services + mixed);
+    expect(s.conditions.map((c) => `${c.type}=${c.status}/${c.reason}`)).toEqual(['Accepted=True/ListenersNotValid', 'Programmed=True/Programmed']);
+    const invalid = s.listeners.find((l) => l.name === 'invalid')!;
+    expect(invalid.supportedKinds).toEqual([]);
+    expect(invalid.conditions[0]).toMatchObject({ type: 'Accepted', status: 'False', reason: 'UnsupportedProtocol' });
+    const only = status(services + gateway().replace('protocol: HTTP }', 'protocol: INVALID }'));
+    expect(only.conditions[0]).toMatchObject({ type: 'Accepted', status: 'False', reason: 'ListenersNotValid' });
+    expect(only.listeners[0]!.conditions[0]).toMatchObject({ reason: 'UnsupportedProtocol' });
+  });
+
   it('unknown backends: BackendNotFound, their share answered by a cluster that does not exist; none usable: 500', () => {
     const s = mesh(services + gateway() + route('  parentRefs: [{ name: gw }]\n  rules:\n  - backendRefs: [{ name: v1, port: 80 }, { name: gone, port: 80, weight: 3 }]\n  - matches: [{ path: { type: Exact, value: /x } }]\n    backendRefs: [{ name: v1, port: 81 }]'));
     expect(routeConditions(s).ResolvedRefs).toBe('False BackendNotFound');

@@ -152,14 +152,26 @@ export function convertGatewayApi(input: GatewayApiInput): GatewayApiOutput {
   const gatewayStatus = new Map<string, { entry: ConfigEntry<KubernetesGatewaySpec>; accepted: Condition; listenerConds: Map<string, Condition[]> }>();
   for (const g of input.gateways) {
     if (!ourClasses.has(g.spec.gatewayClassName)) continue;
-    const errors = manifestErrors('Gateway', g);
     const listenerConds = new Map<string, Condition[]>();
     const key = `${g.namespace}/${g.name}`;
-    if (errors.length > 0) {
-      gatewayStatus.set(key, { entry: g, accepted: condition('Accepted', false, 'Invalid', errors.join('; '), gen(g)), listenerConds });
+    // A listener of a protocol Aviary does not serve is not accepted (UnsupportedProtocol); the
+    // Gateway is, with its other listeners (reason ListenersNotValid), as the spec asks.
+    const unsupported = g.spec.listeners.filter((l) => !SERVED_PROTOCOLS.includes(l.protocol));
+    for (const l of unsupported) {
+      const why = `protocol ${l.protocol} is not supported by Aviary (HTTP, HTTPS)`;
+      listenerConds.set(l.name, [condition('Accepted', false, 'UnsupportedProtocol', why, gen(g)), condition('Programmed', false, 'Invalid', why, gen(g))]);
+    }
+    const served = unsupported.length === 0 ? g : { ...g, spec: { ...g.spec, listeners: g.spec.listeners.filter((l) => SERVED_PROTOCOLS.includes(l.protocol)) } };
+    if (served.spec.listeners.length === 0) {
+      gatewayStatus.set(key, { entry: g, accepted: condition('Accepted', false, 'ListenersNotValid', 'No listener has a protocol Aviary serves (HTTP, HTTPS)', gen(g)), listenerConds });
       continue;
     }
-    for (const l of g.spec.listeners) {
+    const errors = manifestErrors('Gateway', served);
+    if (errors.length > 0) {
+      gatewayStatus.set(key, { entry: g, accepted: condition('Accepted', false, 'Invalid', errors.join('; '), gen(g)), listenerConds: new Map() });
+      continue;
+    }
+    for (const l of served.spec.listeners) {
       const refs = certificateProblem(g, l, input.grants);
       // Listeners of one port must agree on the protocol (HTTP and HTTPS cannot share a port).
       const clash = g.spec.listeners.find((o) => o.port === l.port && o.protocol !== l.protocol);
@@ -186,9 +198,10 @@ export function convertGatewayApi(input: GatewayApiInput): GatewayApiOutput {
         }),
       );
     }
-    gatewayStatus.set(key, { entry: g, accepted: condition('Accepted', true, 'Accepted', 'Gateway accepted by Aviary', gen(g)), listenerConds });
+    const accepted = unsupported.length === 0 ? condition('Accepted', true, 'Accepted', 'Gateway accepted by Aviary', gen(g)) : condition('Accepted', true, 'ListenersNotValid', `Listeners not accepted: ${unsupported.map((l) => l.name).join(', ')}`, gen(g));
+    gatewayStatus.set(key, { entry: g, accepted, listenerConds });
     const ports = new Map<number, GatewayDeployment['ports'][number]>();
-    for (const l of g.spec.listeners) if (!ports.has(l.port)) ports.set(l.port, { name: `${l.protocol.toLowerCase()}-${l.port}`, port: l.port, targetPort: bindPort(l.port), protocol: l.protocol });
+    for (const l of served.spec.listeners) if (!ports.has(l.port)) ports.set(l.port, { name: `${l.protocol.toLowerCase()}-${l.port}`, port: l.port, targetPort: bindPort(l.port), protocol: l.protocol });
     deployments.push({ namespace: g.namespace, name: g.name, className: g.spec.gatewayClassName, ports: [...ports.values()].sort((a, b) => a.port - b.port) });
   }
 
@@ -263,12 +276,14 @@ export function convertGatewayApi(input: GatewayApiInput): GatewayApiOutput {
       attachedRoutes: listeners.find((b) => b.gateway === entry && b.listener.name === l.name)?.attached ?? 0,
       conditions: listenerConds.get(l.name) ?? [],
     }));
-    const programmed = ok && listenerStatus.every((l) => l.conditions.every((c) => c.status === (c.type === 'Conflicted' ? 'False' : 'True')));
+    // Programmed over the accepted listeners: one of an unsupported protocol does not hold the others back.
+    const servedListeners = listenerStatus.filter((l) => SERVED_PROTOCOLS.includes(entry.spec.listeners.find((x) => x.name === l.name)!.protocol));
+    const programmed = ok && servedListeners.every((l) => l.conditions.every((c) => c.status === (c.type === 'Conflicted' ? 'False' : 'True')));
     statuses.push({
       ref: { kind: 'KubernetesGateway', namespace: entry.namespace, name: entry.name },
       status: {
         conditions: [accepted, ok ? condition('Programmed', programmed, programmed ? 'Programmed' : 'Invalid', programmed ? 'Gateway programmed on its proxies' : 'A listener is not programmed', gen(entry)) : condition('Programmed', false, 'Invalid', 'The Gateway is not accepted', gen(entry))],
-        ...(ok ? { listeners: listenerStatus } : {}),
+        ...(ok || listenerConds.size > 0 ? { listeners: listenerStatus } : {}),
       },
     });
   }
@@ -317,7 +332,11 @@ function certificateProblem(g: ConfigEntry<KubernetesGatewaySpec>, l: Listener, 
   return undefined;
 }
 
+/** The listener protocols Aviary serves. */
+const SERVED_PROTOCOLS: readonly string[] = ['HTTP', 'HTTPS'];
+
 function supportedKinds(l: Listener): { group: string; kind: string }[] {
+  if (!SERVED_PROTOCOLS.includes(l.protocol)) return [];
   const kinds = l.allowedRoutes?.kinds?.map((k) => k.kind) ?? ['HTTPRoute', 'GRPCRoute'];
   return kinds.filter((k) => k === 'HTTPRoute' || k === 'GRPCRoute').map((kind) => ({ group: GROUP, kind }));
 }
