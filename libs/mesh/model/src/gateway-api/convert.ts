@@ -172,7 +172,7 @@ export function convertGatewayApi(input: GatewayApiInput): GatewayApiOutput {
       continue;
     }
     for (const l of served.spec.listeners) {
-      const refs = certificateProblem(g, l, input.grants);
+      const refs = certificateProblem(g, l, input.grants) ?? routeKindsProblem(l);
       // Listeners of one port must agree on the protocol (HTTP and HTTPS cannot share a port).
       const clash = g.spec.listeners.find((o) => o.port === l.port && o.protocol !== l.protocol);
       const conflict = clash === undefined ? undefined : `port ${l.port} is also used by listener ${clash.name} with protocol ${clash.protocol}`;
@@ -330,6 +330,13 @@ function certificateProblem(g: ConfigEntry<KubernetesGatewaySpec>, l: Listener, 
     }
   }
   return undefined;
+}
+
+/** A listener's allowedRoutes.kinds naming kinds Aviary does not serve (InvalidRouteKinds). */
+function routeKindsProblem(l: Listener): { reason: string; message: string } | undefined {
+  const invalid = (l.allowedRoutes?.kinds ?? []).filter((k) => (k.group ?? GROUP) !== GROUP || (k.kind !== 'HTTPRoute' && k.kind !== 'GRPCRoute'));
+  if (invalid.length === 0) return undefined;
+  return { reason: 'InvalidRouteKinds', message: `route kinds not served by Aviary (HTTPRoute, GRPCRoute): ${invalid.map((k) => `${k.group ?? GROUP}/${k.kind}`).join(', ')}` };
 }
 
 /** The listener protocols Aviary serves. */

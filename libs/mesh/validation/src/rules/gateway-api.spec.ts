@@ -42,7 +42,6 @@ const cases: [string, unknown, string, string][] = [
   ['allowedRoutes selector bad operator', listener({ allowedRoutes: { namespaces: { from: 'Selector', selector: { matchExpressions: [{ key: 'a', operator: 'Gt', values: ['1'] }] } } } }), 'spec.listeners[0].allowedRoutes.namespaces.selector.matchExpressions[0].operator', 'not one of In, NotIn'],
   ['allowedRoutes selector In without values', listener({ allowedRoutes: { namespaces: { from: 'Selector', selector: { matchExpressions: [{ key: 'a', operator: 'In' }] } } } }), 'spec.listeners[0].allowedRoutes.namespaces.selector.matchExpressions[0].values', 'must not be empty'],
   ['allowedRoutes selector Exists with values', listener({ allowedRoutes: { namespaces: { from: 'Selector', selector: { matchExpressions: [{ key: 'a', operator: 'Exists', values: ['x'] }] } } } }), 'spec.listeners[0].allowedRoutes.namespaces.selector.matchExpressions[0].values', 'must be empty'],
-  ['allowedRoutes of TCPRoute', listener({ allowedRoutes: { kinds: [{ kind: 'TCPRoute' }] } }), 'spec.listeners[0].allowedRoutes.kinds[0].kind', 'not supported by Aviary yet'],
   ['addresses', gw({ addresses: [{ value: '10.0.0.1' }] }), 'spec.addresses', 'not supported by Aviary yet'],
   ['infrastructure', gw({ infrastructure: { labels: { a: 'b' } } }), 'spec.infrastructure', 'not supported by Aviary yet'],
   ['parentRef of another kind', hr({ parentRefs: [{ kind: 'Ingress', name: 'x' }] }), 'spec.parentRefs[0].kind', 'not supported by Aviary yet'],
