@@ -24,11 +24,6 @@ export interface HcmOptions {
   /** Filters before the router, in order. */
   readonly filters: readonly Msg[];
   readonly useRemoteAddress?: boolean;
-  /**
-   * Routers: a port in the Host header is ignored when matching virtual hosts (`Host: a.com:1234`
-   * is `a.com`), as the Gateway API requires of listeners and Istio's gateways do.
-   */
-  readonly stripAnyHostPort?: boolean;
   /** Inbound: forward the client certificate details as Istio does. */
   readonly forwardClientCert?: boolean;
   /**
@@ -45,7 +40,6 @@ export function httpConnectionManager(o: HcmOptions): Msg {
     ...(o.rds !== undefined ? { rds: { config_source: adsConfigSource(), route_config_name: o.rds } } : { route_config: o.routeConfig }),
     http_filters: [...(o.accessLog !== undefined ? [telemetryFilter(o.accessLog.reporter)] : []), ...o.filters, routerFilter()],
     ...(o.useRemoteAddress !== undefined && { use_remote_address: { value: o.useRemoteAddress } }),
-    ...(o.stripAnyHostPort && { strip_any_host_port: true }),
     ...(o.forwardClientCert && { forward_client_cert_details: 'APPEND_FORWARD', set_current_client_cert_details: { subject: { value: true }, dns: true, uri: true } }),
     ...(o.accessLog !== undefined && { generate_request_id: wrap(true), tracing: hcmTracing(), access_log: [httpAccessLog(o.accessLog)] }),
   });

@@ -96,7 +96,7 @@ export function routerResources(ctx: Ctx): Generated {
     if (plain.length > 0) {
       const name = `http.${port}`;
       out.routes.push({ name, resource: routeConfiguration(ctx, name, port, plain, refs) });
-      chains.push({ filters: [hcmFilter({ statPrefix: `outbound_0.0.0.0_${port}`, rds: name, filters: httpFilters(ctx, httpFiltersBase, plain), useRemoteAddress: true, stripAnyHostPort: true, accessLog: SOURCE })] });
+      chains.push({ filters: [hcmFilter({ statPrefix: `outbound_0.0.0.0_${port}`, rds: name, filters: httpFilters(ctx, httpFiltersBase, plain), useRemoteAddress: true, accessLog: SOURCE })] });
     }
     for (const s of tls) {
       const mode = s.server.tls!.mode ?? 'SIMPLE';
@@ -111,7 +111,7 @@ export function routerResources(ctx: Ctx): Generated {
       chains.push(
         prune({
           filter_chain_match: { server_names: sni },
-          filters: [hcmFilter({ statPrefix: `outbound_0.0.0.0_${port}`, rds: name, filters: httpFilters(ctx, httpFiltersBase, [s]), useRemoteAddress: true, stripAnyHostPort: true, accessLog: SOURCE })],
+          filters: [hcmFilter({ statPrefix: `outbound_0.0.0.0_${port}`, rds: name, filters: httpFilters(ctx, httpFiltersBase, [s]), useRemoteAddress: true, accessLog: SOURCE })],
           transport_socket: transportSocket(gatewayDownstream(s.server.tls!, ctx.options.sdsClusterName, ctx.trustDomain)),
         }),
       );
