@@ -27,6 +27,7 @@ const entries = {
   'bench-dataplane': ['tools/bench/dataplane.ts', 'dist/tools/bench/dataplane.js'],
   'aviary-cli': ['tools/cli/main.ts', 'dist/tools/cli/main.js'],
   images: ['tools/images/main.ts', 'dist/tools/images/main.js'],
+  'static-image': ['tools/images/static-image.ts', 'dist/tools/images/static-image.js'],
 };
 
 // npm packages stay external; the workspace's own @aviary/* libraries are bundled.

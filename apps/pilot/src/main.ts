@@ -3,7 +3,7 @@ import { configFromProcess, pilotConfig, type ConfigOf } from '@aviary/config';
 import { announcingChanges, KvConfigStore, KvCredentialStore, type ConfigStore } from '@aviary/config-store';
 import { hostname } from 'node:os';
 import { LeaderLease, type Bus } from '@aviary/events';
-import { KubernetesConfigStore, KubernetesCredentials, KubernetesRegistry, loadKubeConfig, withChangeSources } from '@aviary/k8s';
+import { KubernetesConfigStore, KubernetesCredentials, KubernetesNamespaceLabels, KubernetesRegistry, loadKubeConfig, withChangeSources } from '@aviary/k8s';
 import type { Logger } from '@aviary/observability';
 import { runComponent } from '@aviary/runtime';
 import { canaryApi } from './lib/canary/api';
@@ -11,7 +11,9 @@ import { CanaryController } from './lib/canary/controller';
 import { configApi } from './lib/config-api';
 import { credentialsApi } from './lib/credentials-api';
 import { Discovery } from './lib/discovery';
+import { GatewayDeployer, parsePodTemplate } from './lib/gateway-api/deployer';
 import { GatewayStatusWriter } from './lib/gateway-api/status-writer';
+import { readFileSync } from 'node:fs';
 import { loadMeshConfig } from './lib/mesh-config';
 import { assertXdsListeners, XdsTlsMaterial } from './lib/xds-tls';
 import { xdsApi } from './lib/xds-api';
@@ -43,13 +45,22 @@ interface CredentialSource {
  * (NATS KV, written through the credentials API), in Kubernetes mode TLS Secrets. Either feeds
  * Discovery's credential index; neither is ever logged.
  */
-async function openStores(
-  cfg: ConfigOf<typeof pilotConfig>,
-  bus: Bus,
-  logger: Logger,
-): Promise<{ store: ConfigStore; watched: ConfigStore; credentials?: (discovery: Discovery) => CredentialSource; localCredentials?: KvCredentialStore }> {
+interface Stores {
+  readonly store: ConfigStore;
+  readonly watched: ConfigStore;
+  readonly credentials?: (discovery: Discovery) => CredentialSource;
+  /** Local mode: the secret store the credentials API writes. */
+  readonly localCredentials?: KvCredentialStore;
+  /** Kubernetes mode: the Namespaces' labels for Gateway listeners' `allowedRoutes` Selector (local mode has no Namespace objects). */
+  readonly namespaceLabels?: (discovery: Discovery) => KubernetesNamespaceLabels;
+  /** Kubernetes mode with gatewayDeploymentTemplateFile: automated deployment of Gateways. */
+  readonly deployer?: (opts: Pick<ConstructorParameters<typeof GatewayDeployer>[0], 'isLeader' | 'onInfraChange' | 'gatewayUid'>) => GatewayDeployer;
+}
+
+async function openStores(cfg: ConfigOf<typeof pilotConfig>, bus: Bus, logger: Logger): Promise<Stores> {
   const onError = (err: unknown): void => logger.warn({ err }, 'could not publish aviary.config.v1.changed');
   if (cfg.configSource === 'nats') {
+    if (cfg.gatewayDeploymentTemplateFile !== '') throw new Error('gatewayDeploymentTemplateFile needs configSource kubernetes: local mode deploys no Gateways (the launcher\'s ingress serves them, see gatewayApiSelector)');
     const store = announcingChanges(await KvConfigStore.open(bus), bus, onError);
     const localCredentials = await KvCredentialStore.open(bus);
     const log = logger.child({ component: 'credentials' });
@@ -74,7 +85,11 @@ async function openStores(
   const registry = new KubernetesRegistry({ ...common, domainSuffix: cfg.domainSuffix });
   logger.info({ server: kubeConfig.getCurrentCluster()?.server }, 'config source: kubernetes');
   const credentials = (discovery: Discovery): KubernetesCredentials => new KubernetesCredentials({ ...common, logger: logger.child({ component: 'credentials' }) }, (c) => discovery.setCredentials(c));
-  return { store, watched: withChangeSources(store, [registry]), ...(cfg.credentialSecrets && { credentials }) };
+  const namespaceLabels = (discovery: Discovery): KubernetesNamespaceLabels => new KubernetesNamespaceLabels(common, (labels) => discovery.setNamespaceLabels(labels));
+  const templateFile = cfg.gatewayDeploymentTemplateFile;
+  const template = templateFile === '' ? undefined : parsePodTemplate(readFileSync(templateFile, 'utf8'), templateFile);
+  const deployer = template && ((o: Parameters<NonNullable<Stores['deployer']>>[0]) => new GatewayDeployer({ ...o, kubeConfig, template, natsPassword: cfg.gatewayNatsPassword, logger: logger.child({ component: 'gateway-deployer' }) }));
+  return { store, watched: withChangeSources(store, [registry]), namespaceLabels, ...(cfg.credentialSecrets && { credentials }), ...(deployer && { deployer }) };
 }
 
 await runComponent({
@@ -84,10 +99,24 @@ await runComponent({
   build: async ({ bus, logger, registry }) => {
     assertXdsListeners(config);
     const replicaId = config.replicaId === '' ? `${hostname()}-${process.pid}` : config.replicaId;
-    const { store, watched, credentials: credentialsFor, localCredentials } = await openStores(config, bus, logger);
-    const gatewayStatus = new GatewayStatusWriter({ store, logger: logger.child({ component: 'gateway-api' }) });
+    const { store, watched, credentials: credentialsFor, localCredentials, namespaceLabels: namespaceLabelsFor, deployer: deployerFor } = await openStores(config, bus, logger);
+    // Only the lease holder creates and deletes the deployed Gateways' objects.
+    const deployerLease = new LeaderLease(bus, { name: 'pilot-gateway-deployer', identity: replicaId, ttlMs: config.leaseTtlMs, logger: logger.child({ component: 'lease' }), registry });
+    const deployer = deployerFor?.({
+      isLeader: () => deployerLease.isLeader,
+      onInfraChange: () => void gatewayStatus.resync(),
+      gatewayUid: async (namespace, name) => (await store.get({ kind: 'KubernetesGateway', namespace, name }))?.metadata.uid,
+    });
+    const gatewayStatus = new GatewayStatusWriter({
+      store,
+      logger: logger.child({ component: 'gateway-api' }),
+      ...(deployer && { gatewayInfra: (namespace: string, name: string) => deployer.infra(namespace, name) }),
+    });
     const discovery = new Discovery({
-      onGatewayApi: (snapshot) => void gatewayStatus.sync(snapshot),
+      onGatewayApi: (snapshot) => {
+        void deployer?.sync(snapshot.gatewayApi.deployments);
+        void gatewayStatus.sync(snapshot);
+      },
       gatewayApiSelector: parseLabels(config.gatewayApiSelector),
       store: watched,
       bus,
@@ -103,6 +132,8 @@ await runComponent({
     // Credentials first: a gateway's first config then carries its certificate.
     const credentials = credentialsFor?.(discovery);
     await credentials?.start();
+    const namespaceLabels = namespaceLabelsFor?.(discovery);
+    await namespaceLabels?.start();
     await discovery.start();
     const tls = config.xdsTls
       ? new XdsTlsMaterial({
@@ -127,6 +158,7 @@ await runComponent({
       tickMs: config.canaryTickMs,
       isLeader: () => lease.isLeader,
     });
+    if (deployer) deployerLease.start();
     if (config.canaryController) {
       lease.start();
       canaries.start();
@@ -148,7 +180,10 @@ await runComponent({
       }),
       stop: async () => {
         await canaries.stop();
+        await deployer?.stop();
+        await deployerLease.stop();
         await credentials?.stop();
+        await namespaceLabels?.stop();
         await lease.stop();
         await discovery.stop();
         await tls?.stop();

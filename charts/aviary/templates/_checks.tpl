@@ -11,4 +11,7 @@
 {{- if and .Values.nats.enabled (gt $streamReplicas (int (.Values.nats.replicaCount | default 1))) -}}
 {{- fail (printf "global.nats.streamReplicas (%d) exceeds nats.replicaCount (%d): JetStream cannot place more replicas than servers" $streamReplicas (int (.Values.nats.replicaCount | default 1))) -}}
 {{- end -}}
+{{- if and .Values.pilot.enabled ((.Values.pilot.gatewayDeployment | default dict).enabled) (not .Values.gateway.enabled) -}}
+{{- fail "pilot.gatewayDeployment.enabled deploys Gateways from the gateway subchart's pod template: set gateway.enabled=true or pilot.gatewayDeployment.enabled=false" -}}
+{{- end -}}
 {{- end -}}

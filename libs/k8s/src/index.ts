@@ -16,3 +16,5 @@ export type { TrustBundleConfigMapsOptions } from './trust-bundle';
 export { SecretCaStateStore, CA_SECRET_NAME } from './ca-secret';
 export { KubernetesCredentials, credentialFromSecret, MAX_CREDENTIAL_FIELD_BYTES } from './credentials';
 export type { KubernetesCredentialsOptions, CredentialParse } from './credentials';
+export { KubernetesNamespaceLabels } from './namespaces';
+export type { KubernetesNamespaceLabelsOptions } from './namespaces';

@@ -108,6 +108,11 @@ export class Discovery {
     if (this.builder.setCredentials(credentials) && this.initialized) this.pacer.request();
   }
 
+  /** Replaces the namespaces' labels (Gateway listeners' `allowedRoutes` Selector); a change rebuilds the model. */
+  setNamespaceLabels(labels: ReadonlyMap<string, Readonly<Record<string, string>>>): void {
+    if (this.builder.setNamespaceLabels(labels) && this.initialized) this.pacer.request();
+  }
+
   /** The mesh model pilot serves now (undefined before the first build). */
   get model(): MeshSnapshot | undefined {
     return this.builder.current();

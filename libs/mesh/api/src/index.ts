@@ -67,7 +67,7 @@ export {
 export type { Canary, CanaryPhase } from './aviary/canary';
 export { kinds, kindFor, kindInfo, kindsNamed, isMeshKind, resourceKey, DEFAULT_NAMESPACE, CLUSTER_SCOPE } from './kinds';
 export { meshObject, refKey, refOf, storedFrom, withApiKind, withStoredKind } from './envelope';
-export { GATEWAY_API_GROUP, gatewayApiVersions, referenceGrantVersions, ParentReference, BackendObjectReference, HTTPHeaderFilter, HTTPRequestMirrorFilter } from './gateway-api/common';
+export { GATEWAY_API_GROUP, gatewayApiVersions, referenceGrantVersions, ParentReference, BackendObjectReference, HTTPHeaderFilter, HTTPRequestMirrorFilter, LabelSelector } from './gateway-api/common';
 export { GatewayClassSchema, GatewayClassSpec } from './gateway-api/gateway-class';
 export type { GatewayClass } from './gateway-api/gateway-class';
 export { KubernetesGatewaySchema, KubernetesGatewaySpec, Listener, GatewayTLSConfig, AllowedRoutes, SecretObjectReference } from './gateway-api/gateway';

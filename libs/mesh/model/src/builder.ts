@@ -1,5 +1,5 @@
 import { CREDENTIALS_INPUT, CredentialIndex, type GatewayCredential } from './credentials';
-import { entryOf, JWKS_INPUT, modelKinds, resolveOptions, snapshotFromEntries, type EntriesByKind, type MeshSnapshot } from './snapshot';
+import { entryOf, JWKS_INPUT, NAMESPACES_INPUT, modelKinds, resolveOptions, snapshotFromEntries, type EntriesByKind, type MeshSnapshot } from './snapshot';
 import type { ConfigEntry, Endpoint, JwksResolution, MeshOptions, ModelChangeEvent, ModelObject, ModelProblem, ResolvedMeshOptions } from './types';
 import { compareStrings, keyOf } from './util';
 
@@ -48,6 +48,7 @@ export class SnapshotBuilder {
   private highestRevision = 0;
   private jwks: ReadonlyMap<string, JwksResolution> = new Map();
   private credentials = new CredentialIndex();
+  private namespaceLabels: ReadonlyMap<string, Readonly<Record<string, string>>> = new Map();
 
   constructor(options: MeshOptions) {
     this.options = resolveOptions(options);
@@ -103,6 +104,20 @@ export class SnapshotBuilder {
     return true;
   }
 
+  /**
+   * Replaces the namespaces' labels (pilot watches Namespaces in Kubernetes mode), which Gateway
+   * listeners with `allowedRoutes.namespaces.from: Selector` select routes by; returns whether they
+   * changed, in which case the next build carries them.
+   */
+  setNamespaceLabels(labels: ReadonlyMap<string, Readonly<Record<string, string>>>): boolean {
+    const key = (m: ReadonlyMap<string, Readonly<Record<string, string>>>) =>
+      JSON.stringify([...m].sort(([a], [b]) => compareStrings(a, b)).map(([ns, l]) => [ns, Object.entries(l).sort(([a], [b]) => compareStrings(a, b))]));
+    if (key(labels) === key(this.namespaceLabels)) return false;
+    this.namespaceLabels = new Map(labels);
+    this.dirty.add(NAMESPACES_INPUT);
+    return true;
+  }
+
   /** Whether changes are waiting for `build()`. */
   get pending(): boolean {
     return this.dirty.size > 0 || this.last === undefined;
@@ -132,7 +147,7 @@ export class SnapshotBuilder {
     const grouped = Object.fromEntries(modelKinds.map((k) => [k, this.sortedByKind.get(k)!])) as unknown as EntriesByKind;
     const problems = [...this.groupingProblems.values()];
     this.generation += 1;
-    const snapshot = snapshotFromEntries(grouped, this.options, this.generation, problems, previous && { previous, changedKinds }, this.jwks, this.credentials);
+    const snapshot = snapshotFromEntries(grouped, this.options, this.generation, problems, previous && { previous, changedKinds }, this.jwks, this.credentials, this.namespaceLabels);
     this.last = snapshot;
     this.dirty.clear();
     return diffSnapshots(previous, snapshot, [...changedKinds].sort(compareStrings));

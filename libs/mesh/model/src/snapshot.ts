@@ -152,10 +152,13 @@ function sortProblems(problems: ModelProblem[]): readonly ModelProblem[] {
   return Object.freeze(problems.sort((a, b) => compareStrings(a.resource, b.resource) || compareStrings(a.code, b.code) || compareStrings(a.message, b.message)).map((p) => Object.freeze(p)));
 }
 
-const noGatewayApi: GatewayApiOutput = Object.freeze({ gateways: [], virtualServices: [], statuses: [] });
+const noGatewayApi: GatewayApiOutput = Object.freeze({ gateways: [], virtualServices: [], statuses: [], deployments: [] });
 
 /** The JWKS pseudo-kind: marked changed when pilot's fetched key sets change. */
 export const JWKS_INPUT = 'JWKS';
+/** The namespace-labels pseudo-kind: marked changed when the labels of the namespaces change. */
+export const NAMESPACES_INPUT = 'Namespaces';
+const noNamespaceLabels: ReadonlyMap<string, Readonly<Record<string, string>>> = new Map();
 
 const noJwks: ReadonlyMap<string, JwksResolution> = new Map();
 const noCredentials = new CredentialIndex();
@@ -175,6 +178,7 @@ export function snapshotFromEntries(
   reuse?: IndexReuse,
   jwks: ReadonlyMap<string, JwksResolution> = noJwks,
   credentials: CredentialIndex = noCredentials,
+  namespaceLabels: ReadonlyMap<string, Readonly<Record<string, string>>> = noNamespaceLabels,
 ): MeshSnapshot {
   const changed = (...kinds: string[]) => !reuse || kinds.some((k) => reuse.changedKinds.has(k));
   const prev = reuse?.previous;
@@ -185,7 +189,7 @@ export function snapshotFromEntries(
   const services = serviceBuild.services;
   const hasGatewayApi = gatewayApiKinds.some((k) => entries[k].length > 0);
   const gatewayApi =
-    !prev || changed(...gatewayApiKinds) || (hasGatewayApi && changed('ServiceEntry'))
+    !prev || changed(...gatewayApiKinds) || (hasGatewayApi && changed('ServiceEntry', NAMESPACES_INPUT))
       ? hasGatewayApi
         ? convertGatewayApi({
             classes: entries.GatewayClass,
@@ -196,6 +200,7 @@ export function snapshotFromEntries(
             servicePorts: (host) => services.get(host)?.ports.map((p) => p.number),
             domainSuffix: options.domainSuffix,
             proxySelector: options.gatewayApiSelector,
+            namespaceLabels: (ns) => namespaceLabels.get(ns),
           })
         : noGatewayApi
       : prev.gatewayApi;

@@ -105,6 +105,23 @@ describe('Gateway API through the config API and the status writer', () => {
     expect((await store.get({ kind: 'KubernetesGateway', namespace: 'web', name: 'gw' }))!.status).toMatchObject({ listeners: [{ name: 'http', attachedRoutes: 0 }] });
   });
 
+  it('a deployed Gateway: Programmed waits for an address and an available proxy, then status.addresses carries the Service IP', async () => {
+    let infra: { address?: string; available: boolean } = { available: false };
+    const writer = new GatewayStatusWriter({ store, logger, gatewayInfra: (ns, name) => (ns === 'web' && name === 'gw' ? infra : undefined) });
+    const programmed = async () => {
+      const g = (await store.get({ kind: 'KubernetesGateway', namespace: 'web', name: 'gw' }))!.status as { addresses: unknown[]; conditions: { type: string; status: string; reason: string }[] };
+      return [g.conditions.find((c) => c.type === 'Programmed')!, g.addresses] as const;
+    };
+    await writer.sync(buildSnapshot(await store.list(), { trustDomain: 'cluster.local' }));
+    expect(await programmed()).toMatchObject([{ status: 'False', reason: 'AddressNotAssigned' }, []]);
+    infra = { address: '10.96.0.20', available: false };
+    await writer.resync();
+    expect(await programmed()).toMatchObject([{ status: 'False', reason: 'Pending' }, [{ type: 'IPAddress', value: '10.96.0.20' }]]);
+    infra = { address: '10.96.0.20', available: true };
+    await writer.resync();
+    expect(await programmed()).toMatchObject([{ status: 'True', reason: 'Programmed' }, [{ type: 'IPAddress', value: '10.96.0.20' }]]);
+  });
+
   it('keeps other controllers\' route parents and a condition\'s transition time while it holds', () => {
     const other = { parentRef: { name: 'x' }, controllerName: 'example.com/other', conditions: [] };
     const old = { parents: [other, { parentRef: { name: 'gw' }, controllerName: 'aviary.dev/gateway-controller', conditions: [{ type: 'Accepted', status: 'True', reason: 'Accepted', message: 'm', observedGeneration: 1, lastTransitionTime: 'then' }] }] };

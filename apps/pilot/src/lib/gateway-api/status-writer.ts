@@ -3,10 +3,17 @@ import type { ConfigStore } from '@aviary/config-store';
 import { isAviaryError } from '@aviary/errors';
 import { refKey, type ResourceRef } from '@aviary/mesh-api';
 import { controllerNames, type ComputedStatus, type MeshSnapshot } from '@aviary/mesh-model';
+import type { GatewayInfra } from './deployer';
 
 export interface GatewayStatusWriterOptions {
   readonly store: ConfigStore;
   readonly logger: Logger;
+  /**
+   * Automated deployment (Kubernetes mode): a Gateway's Service address and proxy availability,
+   * undefined for a Gateway it does not deploy. A deployed Gateway gets `status.addresses` and is
+   * Programmed only once its Deployment is available.
+   */
+  readonly gatewayInfra?: (namespace: string, name: string) => GatewayInfra | undefined;
   /** Clock for lastTransitionTime; injectable for tests. */
   readonly now?: () => Date;
 }
@@ -37,11 +44,20 @@ export class GatewayStatusWriter {
     return this.running;
   }
 
+  /** Writes the latest model's statuses again (the deployed Gateways' infrastructure changed). */
+  resync(): Promise<void> {
+    const snapshot = this.latest ?? this.last;
+    return snapshot === undefined ? Promise.resolve() : this.sync(snapshot);
+  }
+
+  private last: MeshSnapshot | undefined;
+
   private async drain(): Promise<void> {
     while (this.latest !== undefined) {
       const snapshot = this.latest;
       this.latest = undefined;
-      const wanted = new Map(snapshot.gatewayApi.statuses.map((s) => [refKey(s.ref), s]));
+      this.last = snapshot;
+      const wanted = new Map(snapshot.gatewayApi.statuses.map((s) => [refKey(s.ref), this.withInfra(s)]));
       for (const [key, ref] of this.written) if (!wanted.has(key)) wanted.set(key, { ref, status: {} });
       const written = new Map<string, ResourceRef>();
       for (const [key, computed] of wanted) {
@@ -55,6 +71,20 @@ export class GatewayStatusWriter {
       }
       this.written = written;
     }
+  }
+
+  /** A deployed Gateway's status: its Service address, and Programmed held until its proxy is available. */
+  private withInfra(computed: ComputedStatus): ComputedStatus {
+    if (computed.ref.kind !== 'KubernetesGateway' || this.opts.gatewayInfra === undefined) return computed;
+    const infra = this.opts.gatewayInfra(computed.ref.namespace, computed.ref.name);
+    if (infra === undefined) return computed;
+    const conditions = ((computed.status['conditions'] as Condition[] | undefined) ?? []).map((c) => {
+      if (c.type !== 'Programmed' || c.status !== 'True') return c;
+      if (infra.address === undefined) return { ...c, status: 'False', reason: 'AddressNotAssigned', message: 'The gateway Service has no address yet' };
+      if (!infra.available) return { ...c, status: 'False', reason: 'Pending', message: 'Waiting for the gateway Deployment to be available' };
+      return c;
+    });
+    return { ref: computed.ref, status: { ...computed.status, conditions, addresses: infra.address === undefined ? [] : [{ type: 'IPAddress', value: infra.address }] } };
   }
 
   /** Writes one status when it differs; returns whether the object now carries Aviary's status. */
@@ -81,6 +111,7 @@ function withTimes(conditions: readonly Condition[], before: readonly Condition[
 /** The new status: Aviary's computed parts with kept transition times; other controllers' route parents kept. */
 export function merge(old: Record<string, unknown>, computed: Readonly<Record<string, unknown>>, now: string): Record<string, unknown> {
   const out: Record<string, unknown> = { ...old };
+  if (computed['addresses'] !== undefined) out['addresses'] = computed['addresses'];
   if (computed['conditions'] !== undefined) out['conditions'] = withTimes(computed['conditions'] as Condition[], old['conditions'] as Condition[] | undefined, now);
   if (computed['listeners'] !== undefined) {
     const before = (old['listeners'] as { name: string; conditions: Condition[] }[] | undefined) ?? [];

@@ -74,3 +74,4 @@ export const LabelSelector = Closed({
   matchLabels: opt(StringMap),
   matchExpressions: opt(Type.Array(Closed({ key: Type.String(), operator: Type.String(), values: opt(Type.Array(Type.String())) }))),
 });
+export type LabelSelector = Static<typeof LabelSelector>;

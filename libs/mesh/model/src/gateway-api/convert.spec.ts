@@ -165,6 +165,50 @@ spec:
     expect(routeConditions(granted)).toEqual({ Accepted: 'True Accepted', ResolvedRefs: 'True ResolvedRefs' });
   });
 
+  it('allowedRoutes Selector: routes of namespaces whose labels match (matchLabels and matchExpressions); label changes rebuild', () => {
+    const other = route('  parentRefs: [{ name: gw, namespace: web }]\n  rules: [{ backendRefs: [{ name: v1, namespace: web, port: 80 }] }]', 'shop');
+    const selector = ', allowedRoutes: { namespaces: { from: Selector, selector: { matchLabels: { tier: front }, matchExpressions: [{ key: env, operator: NotIn, values: [prod] }] } } }';
+    const b = new SnapshotBuilder({ trustDomain: 'cluster.local' });
+    b.reset(objects(services + gateway(selector) + other));
+    expect(routeConditions(b.build().snapshot).Accepted).toBe('False NotAllowedByListeners'); // no labels known: not selected
+    expect(b.setNamespaceLabels(new Map([['shop', { tier: 'front' }]]))).toBe(true);
+    expect(routeConditions(b.build().snapshot).Accepted).toBe('True Accepted');
+    expect(b.setNamespaceLabels(new Map([['shop', { tier: 'front' }]]))).toBe(false);
+    b.setNamespaceLabels(new Map([['shop', { tier: 'front', env: 'prod' }]]));
+    expect(routeConditions(b.build().snapshot).Accepted).toBe('False NotAllowedByListeners');
+    // The Gateway's own namespace is selected by its labels too, not implicitly.
+    const same = route('  parentRefs: [{ name: gw }]\n  rules: [{ backendRefs: [{ name: v1, port: 80 }] }]');
+    b.reset(objects(services + gateway(selector) + same));
+    expect(routeConditions(b.build().snapshot).Accepted).toBe('False NotAllowedByListeners');
+    b.setNamespaceLabels(new Map([['web', { tier: 'front' }]]));
+    expect(routeConditions(b.build().snapshot).Accepted).toBe('True Accepted');
+  });
+
+  it('parentRef port narrows the listeners (NoMatchingParent when none has it); a listener with unresolved refs still counts attached routes', () => {
+    const backend = '  rules: [{ backendRefs: [{ name: v1, port: 80 }] }]';
+    expect(routeConditions(mesh(services + gateway() + route(`  parentRefs: [{ name: gw, port: 80 }]\n${backend}`))).Accepted).toBe('True Accepted');
+    expect(routeConditions(mesh(services + gateway() + route(`  parentRefs: [{ name: gw, port: 81 }]\n${backend}`))).Accepted).toBe('False NoMatchingParent');
+    const https = gateway().replace('- { name: http, port: 80, protocol: HTTP }', '- { name: tls, port: 443, protocol: HTTPS, tls: { certificateRefs: [{ name: cert, namespace: other }] } }');
+    const s = mesh(https + route(`  parentRefs: [{ name: gw, sectionName: tls }]\n${backend}`)); // no ReferenceGrant: RefNotPermitted
+    const gwStatus = s.gatewayApi.statuses.find((x) => x.ref.kind === 'KubernetesGateway')!.status as { listeners: { attachedRoutes: number; conditions: { type: string; status: string }[] }[] };
+    expect(gwStatus.listeners[0]!.attachedRoutes).toBe(1);
+    expect(gwStatus.listeners[0]!.conditions.find((c) => c.type === 'Programmed')!.status).toBe('False');
+    expect(s.gatewayApi.virtualServices).toEqual([]); // attached, served by nothing
+  });
+
+  it('a listener of an unsupported protocol: UnsupportedProtocol, the Gateway Accepted (ListenersNotValid) with its other listeners; none left: not Accepted', () => {
+    const mixed = gateway().replace('- { name: http, port: 80, protocol: HTTP }', '- { name: http, port: 80, protocol: HTTP }\n  - { name: invalid, port: 1111, protocol: INVALID }');
+    const status = (text: string) => mesh(text).gatewayApi.statuses.find((x) => x.ref.kind === 'KubernetesGateway')!.status as { conditions: { type: string; status: string; reason: string }[]; listeners: { name: string; supportedKinds: unknown[]; conditions: { type: string; status: string; reason: string }[] }[] };
+    const s = status(services + mixed);
+    expect(s.conditions.map((c) => `${c.type}=${c.status}/${c.reason}`)).toEqual(['Accepted=True/ListenersNotValid', 'Programmed=True/Programmed']);
+    const invalid = s.listeners.find((l) => l.name === 'invalid')!;
+    expect(invalid.supportedKinds).toEqual([]);
+    expect(invalid.conditions[0]).toMatchObject({ type: 'Accepted', status: 'False', reason: 'UnsupportedProtocol' });
+    const only = status(services + gateway().replace('protocol: HTTP }', 'protocol: INVALID }'));
+    expect(only.conditions[0]).toMatchObject({ type: 'Accepted', status: 'False', reason: 'ListenersNotValid' });
+    expect(only.listeners[0]!.conditions[0]).toMatchObject({ reason: 'UnsupportedProtocol' });
+  });
+
   it('unknown backends: BackendNotFound, their share answered by a cluster that does not exist; none usable: 500', () => {
     const s = mesh(services + gateway() + route('  parentRefs: [{ name: gw }]\n  rules:\n  - backendRefs: [{ name: v1, port: 80 }, { name: gone, port: 80, weight: 3 }]\n  - matches: [{ path: { type: Exact, value: /x } }]\n    backendRefs: [{ name: v1, port: 81 }]'));
     expect(routeConditions(s).ResolvedRefs).toBe('False BackendNotFound');

@@ -4,6 +4,7 @@ import type {
   GRPCRouteSpec,
   HTTPRouteSpec,
   KubernetesGatewaySpec,
+  LabelSelector,
   Listener,
   ReferenceGrantSpec,
   Server,
@@ -53,6 +54,12 @@ export interface GatewayApiInput {
   readonly domainSuffix: string;
   /** Labels of the proxies serving every Gateway (MeshOptions.gatewayApiSelector); empty: by gateway name. */
   readonly proxySelector?: Readonly<Record<string, string>>;
+  /**
+   * The labels of a namespace, for `allowedRoutes.namespaces.from: Selector` (pilot watches
+   * Namespaces in Kubernetes mode). Undefined or absent: the namespace has no labels (local mode
+   * has no Namespace objects, so only a selector that matches an empty label set admits a route).
+   */
+  readonly namespaceLabels?: (namespace: string) => Readonly<Record<string, string>> | undefined;
 }
 
 export interface GatewayApiOutput {
@@ -60,6 +67,17 @@ export interface GatewayApiOutput {
   readonly virtualServices: readonly VirtualServiceEntry[];
   /** The status every Gateway API object of Aviary's classes should have, sorted by ref. */
   readonly statuses: readonly ComputedStatus[];
+  /** The accepted Gateways of Aviary's classes and their ports: what automated deployment runs proxies for. */
+  readonly deployments: readonly GatewayDeployment[];
+}
+
+/** A Gateway the proxies of automated deployment serve (pilot's deployer in Kubernetes mode). */
+export interface GatewayDeployment {
+  readonly namespace: string;
+  readonly name: string;
+  readonly className: string;
+  /** One per distinct listener port: the Service port, and the port the proxy binds it at (`bindPort`). */
+  readonly ports: readonly { readonly name: string; readonly port: number; readonly targetPort: number; readonly protocol: string }[];
 }
 
 type Entry = ConfigEntry<unknown> & { readonly generation?: number };
@@ -77,6 +95,8 @@ interface BoundListener {
   /** The Istio Gateway generated for this listener (`namespace/name`). */
   readonly istioGateway: string;
   attached: number;
+  /** False for a listener whose references do not resolve: routes attach, nothing is served. */
+  readonly programmed: boolean;
 }
 
 function istioGatewayName(gateway: string, listener: string): string {
@@ -113,6 +133,7 @@ interface AnyRoute {
 export function convertGatewayApi(input: GatewayApiInput): GatewayApiOutput {
   const statuses: ComputedStatus[] = [];
   const istioGateways: GatewayEntry[] = [];
+  const deployments: GatewayDeployment[] = [];
   const virtualServices: VirtualServiceEntry[] = [];
 
   // Classes: explicit objects, then the built-ins not overridden.
@@ -131,15 +152,27 @@ export function convertGatewayApi(input: GatewayApiInput): GatewayApiOutput {
   const gatewayStatus = new Map<string, { entry: ConfigEntry<KubernetesGatewaySpec>; accepted: Condition; listenerConds: Map<string, Condition[]> }>();
   for (const g of input.gateways) {
     if (!ourClasses.has(g.spec.gatewayClassName)) continue;
-    const errors = manifestErrors('Gateway', g);
     const listenerConds = new Map<string, Condition[]>();
     const key = `${g.namespace}/${g.name}`;
-    if (errors.length > 0) {
-      gatewayStatus.set(key, { entry: g, accepted: condition('Accepted', false, 'Invalid', errors.join('; '), gen(g)), listenerConds });
+    // A listener of a protocol Aviary does not serve is not accepted (UnsupportedProtocol); the
+    // Gateway is, with its other listeners (reason ListenersNotValid), as the spec asks.
+    const unsupported = g.spec.listeners.filter((l) => !SERVED_PROTOCOLS.includes(l.protocol));
+    for (const l of unsupported) {
+      const why = `protocol ${l.protocol} is not supported by Aviary (HTTP, HTTPS)`;
+      listenerConds.set(l.name, [condition('Accepted', false, 'UnsupportedProtocol', why, gen(g)), condition('Programmed', false, 'Invalid', why, gen(g))]);
+    }
+    const served = unsupported.length === 0 ? g : { ...g, spec: { ...g.spec, listeners: g.spec.listeners.filter((l) => SERVED_PROTOCOLS.includes(l.protocol)) } };
+    if (served.spec.listeners.length === 0) {
+      gatewayStatus.set(key, { entry: g, accepted: condition('Accepted', false, 'ListenersNotValid', 'No listener has a protocol Aviary serves (HTTP, HTTPS)', gen(g)), listenerConds });
       continue;
     }
-    for (const l of g.spec.listeners) {
-      const refs = certificateProblem(g, l, input.grants);
+    const errors = manifestErrors('Gateway', served);
+    if (errors.length > 0) {
+      gatewayStatus.set(key, { entry: g, accepted: condition('Accepted', false, 'Invalid', errors.join('; '), gen(g)), listenerConds: new Map() });
+      continue;
+    }
+    for (const l of served.spec.listeners) {
+      const refs = certificateProblem(g, l, input.grants) ?? routeKindsProblem(l);
       // Listeners of one port must agree on the protocol (HTTP and HTTPS cannot share a port).
       const clash = g.spec.listeners.find((o) => o.port === l.port && o.protocol !== l.protocol);
       const conflict = clash === undefined ? undefined : `port ${l.port} is also used by listener ${clash.name} with protocol ${clash.protocol}`;
@@ -149,9 +182,12 @@ export function convertGatewayApi(input: GatewayApiInput): GatewayApiOutput {
         refs === undefined ? condition('ResolvedRefs', true, 'ResolvedRefs', 'References resolved', gen(g)) : condition('ResolvedRefs', false, refs.reason, refs.message, gen(g)),
         refs === undefined && conflict === undefined ? condition('Programmed', true, 'Programmed', 'Listener programmed', gen(g)) : condition('Programmed', false, 'Invalid', refs?.message ?? conflict!, gen(g)),
       ]);
-      if (refs !== undefined || conflict !== undefined) continue;
+      if (conflict !== undefined) continue;
       const name = istioGatewayName(g.name, l.name);
-      listeners.push({ gateway: g, listener: l, istioGateway: `${g.namespace}/${name}`, attached: 0 });
+      // A listener with unresolved references still takes routes (attachedRoutes counts them, as the
+      // spec asks) but is not programmed: no server, so its routes reach no proxy.
+      listeners.push({ gateway: g, listener: l, istioGateway: `${g.namespace}/${name}`, attached: 0, programmed: refs === undefined });
+      if (refs !== undefined) continue;
       istioGateways.push(
         deepFreeze({
           kind: 'Gateway',
@@ -162,7 +198,11 @@ export function convertGatewayApi(input: GatewayApiInput): GatewayApiOutput {
         }),
       );
     }
-    gatewayStatus.set(key, { entry: g, accepted: condition('Accepted', true, 'Accepted', 'Gateway accepted by Aviary', gen(g)), listenerConds });
+    const accepted = unsupported.length === 0 ? condition('Accepted', true, 'Accepted', 'Gateway accepted by Aviary', gen(g)) : condition('Accepted', true, 'ListenersNotValid', `Listeners not accepted: ${unsupported.map((l) => l.name).join(', ')}`, gen(g));
+    gatewayStatus.set(key, { entry: g, accepted, listenerConds });
+    const ports = new Map<number, GatewayDeployment['ports'][number]>();
+    for (const l of served.spec.listeners) if (!ports.has(l.port)) ports.set(l.port, { name: `${l.protocol.toLowerCase()}-${l.port}`, port: l.port, targetPort: bindPort(l.port), protocol: l.protocol });
+    deployments.push({ namespace: g.namespace, name: g.name, className: g.spec.gatewayClassName, ports: [...ports.values()].sort((a, b) => a.port - b.port) });
   }
 
   // Routes.
@@ -200,11 +240,15 @@ export function convertGatewayApi(input: GatewayApiInput): GatewayApiOutput {
       } else {
         const gw = gatewayStatus.get(`${ns}/${parent.name}`);
         if (gw === undefined) continue; // another controller's Gateway (or none): not ours to report
-        const candidates = listeners.filter((b) => b.gateway === gw.entry && (parent.sectionName === undefined || b.listener.name === parent.sectionName));
+        // sectionName and port both narrow the listeners (Gateway API ParentReference).
+        const candidates = listeners.filter((b) => b.gateway === gw.entry && (parent.sectionName === undefined || b.listener.name === parent.sectionName) && (parent.port === undefined || b.listener.port === parent.port));
         if (errors.length > 0) conds.push(condition('Accepted', false, 'UnsupportedValue', errors.join('; '), g));
-        else if (candidates.length === 0) conds.push(condition('Accepted', false, 'NoMatchingParent', parent.sectionName === undefined ? 'The Gateway has no usable listener' : `No usable listener named ${parent.sectionName}`, g));
+        else if (candidates.length === 0) {
+          const which = [parent.sectionName !== undefined && `named ${parent.sectionName}`, parent.port !== undefined && `on port ${parent.port}`].filter((w) => w !== false).join(' ');
+          conds.push(condition('Accepted', false, 'NoMatchingParent', which === '' ? 'The Gateway has no usable listener' : `No usable listener ${which}`, g));
+        }
         else {
-          const allowed = candidates.filter((b) => allowsRoute(b, r));
+          const allowed = candidates.filter((b) => allowsRoute(b, r, input.namespaceLabels));
           const hosted = allowed.map((b) => ({ b, hosts: effectiveHosts(b.listener.hostname, spec.hostnames) })).filter((x) => x.hosts !== undefined);
           if (allowed.length === 0) conds.push(condition('Accepted', false, 'NotAllowedByListeners', 'No listener allows this route (allowedRoutes)', g));
           else if (hosted.length === 0) conds.push(condition('Accepted', false, 'NoMatchingListenerHostname', 'No listener hostname matches the route hostnames', g));
@@ -212,7 +256,7 @@ export function convertGatewayApi(input: GatewayApiInput): GatewayApiOutput {
             conds.push(condition('Accepted', true, 'Accepted', 'Route accepted', g));
             for (const { b, hosts } of hosted) {
               b.attached++;
-              for (const host of hosts!) addRoutes(buckets, `${b.istioGateway}|${host}`, { namespace: b.gateway.namespace, gateway: b.istioGateway, host }, r, resolved!);
+              if (b.programmed) for (const host of hosts!) addRoutes(buckets, `${b.istioGateway}|${host}`, { namespace: b.gateway.namespace, gateway: b.istioGateway, host }, r, resolved!);
             }
           }
         }
@@ -232,12 +276,14 @@ export function convertGatewayApi(input: GatewayApiInput): GatewayApiOutput {
       attachedRoutes: listeners.find((b) => b.gateway === entry && b.listener.name === l.name)?.attached ?? 0,
       conditions: listenerConds.get(l.name) ?? [],
     }));
-    const programmed = ok && listenerStatus.every((l) => l.conditions.every((c) => c.status === (c.type === 'Conflicted' ? 'False' : 'True')));
+    // Programmed over the accepted listeners: one of an unsupported protocol does not hold the others back.
+    const servedListeners = listenerStatus.filter((l) => SERVED_PROTOCOLS.includes(entry.spec.listeners.find((x) => x.name === l.name)!.protocol));
+    const programmed = ok && servedListeners.every((l) => l.conditions.every((c) => c.status === (c.type === 'Conflicted' ? 'False' : 'True')));
     statuses.push({
       ref: { kind: 'KubernetesGateway', namespace: entry.namespace, name: entry.name },
       status: {
         conditions: [accepted, ok ? condition('Programmed', programmed, programmed ? 'Programmed' : 'Invalid', programmed ? 'Gateway programmed on its proxies' : 'A listener is not programmed', gen(entry)) : condition('Programmed', false, 'Invalid', 'The Gateway is not accepted', gen(entry))],
-        ...(ok ? { listeners: listenerStatus } : {}),
+        ...(ok || listenerConds.size > 0 ? { listeners: listenerStatus } : {}),
       },
     });
   }
@@ -250,7 +296,7 @@ export function convertGatewayApi(input: GatewayApiInput): GatewayApiOutput {
   }
 
   statuses.sort((a, b) => compareStrings(keyOf(a.ref.kind, a.ref.namespace, a.ref.name), keyOf(b.ref.kind, b.ref.namespace, b.ref.name)));
-  return { gateways: istioGateways, virtualServices, statuses };
+  return { gateways: istioGateways, virtualServices, statuses, deployments };
 }
 
 function selectorOf(g: ConfigEntry<KubernetesGatewaySpec>, shared: Readonly<Record<string, string>> | undefined): Record<string, string> {
@@ -286,15 +332,48 @@ function certificateProblem(g: ConfigEntry<KubernetesGatewaySpec>, l: Listener, 
   return undefined;
 }
 
+/** A listener's allowedRoutes.kinds naming kinds Aviary does not serve (InvalidRouteKinds). */
+function routeKindsProblem(l: Listener): { reason: string; message: string } | undefined {
+  const invalid = (l.allowedRoutes?.kinds ?? []).filter((k) => (k.group ?? GROUP) !== GROUP || (k.kind !== 'HTTPRoute' && k.kind !== 'GRPCRoute'));
+  if (invalid.length === 0) return undefined;
+  return { reason: 'InvalidRouteKinds', message: `route kinds not served by Aviary (HTTPRoute, GRPCRoute): ${invalid.map((k) => `${k.group ?? GROUP}/${k.kind}`).join(', ')}` };
+}
+
+/** The listener protocols Aviary serves. */
+const SERVED_PROTOCOLS: readonly string[] = ['HTTP', 'HTTPS'];
+
 function supportedKinds(l: Listener): { group: string; kind: string }[] {
+  if (!SERVED_PROTOCOLS.includes(l.protocol)) return [];
   const kinds = l.allowedRoutes?.kinds?.map((k) => k.kind) ?? ['HTTPRoute', 'GRPCRoute'];
   return kinds.filter((k) => k === 'HTTPRoute' || k === 'GRPCRoute').map((kind) => ({ group: GROUP, kind }));
 }
 
-function allowsRoute(b: BoundListener, r: AnyRoute): boolean {
+function allowsRoute(b: BoundListener, r: AnyRoute, namespaceLabels: GatewayApiInput['namespaceLabels']): boolean {
   if (!supportedKinds(b.listener).some((k) => k.kind === r.kind)) return false;
-  const from = b.listener.allowedRoutes?.namespaces?.from ?? 'Same';
+  const namespaces = b.listener.allowedRoutes?.namespaces;
+  const from = namespaces?.from ?? 'Same';
+  if (from === 'Selector') return namespaces?.selector !== undefined && selects(namespaces.selector, namespaceLabels?.(r.entry.namespace) ?? {});
   return from === 'All' || (from === 'Same' && r.entry.namespace === b.gateway.namespace);
+}
+
+/** A Kubernetes label selector (matchLabels AND every matchExpression) against a label set; empty selects all. */
+export function selects(selector: LabelSelector, labels: Readonly<Record<string, string>>): boolean {
+  for (const [k, v] of Object.entries(selector.matchLabels ?? {})) if (labels[k] !== v) return false;
+  return (selector.matchExpressions ?? []).every((e) => {
+    const value = labels[e.key];
+    switch (e.operator) {
+      case 'In':
+        return value !== undefined && (e.values ?? []).includes(value);
+      case 'NotIn':
+        return value === undefined || !(e.values ?? []).includes(value);
+      case 'Exists':
+        return value !== undefined;
+      case 'DoesNotExist':
+        return value === undefined;
+      default:
+        return false; // refused by validation; a selector never matches by an unknown operator
+    }
+  });
 }
 
 interface Resolution {

@@ -1,4 +1,4 @@
-import type { GatewayClass, GRPCRoute, KubernetesGatewayManifest, KubernetesHTTPRoute, ReferenceGrant } from '@aviary/mesh-api';
+import type { GatewayClass, GRPCRoute, KubernetesGatewayManifest, KubernetesHTTPRoute, LabelSelector, ReferenceGrant } from '@aviary/mesh-api';
 import { idx, key, type Report } from '../finding';
 import { checkDuration, checkRegex, isDns1123Label, isDns1123Subdomain, isHeaderName } from './checks';
 
@@ -88,20 +88,41 @@ export function validateKubernetesGateway(g: KubernetesGatewayManifest, r: Repor
     const ar = l.allowedRoutes;
     if (ar !== undefined) {
       const ap = key(p, 'allowedRoutes');
-      if (ar.namespaces?.from === 'Selector') r.error(key(key(ap, 'namespaces'), 'from'), `allowedRoutes.namespaces.from: Selector ${NOT_YET}: use Same or All`);
-      if (ar.namespaces?.selector !== undefined && ar.namespaces.from !== 'Selector') r.error(key(key(ap, 'namespaces'), 'selector'), 'selector is only used with from: Selector');
-      (ar.kinds ?? []).forEach((k, j) => {
-        const group = k.group ?? 'gateway.networking.k8s.io';
-        if (group !== 'gateway.networking.k8s.io' || (k.kind !== 'HTTPRoute' && k.kind !== 'GRPCRoute')) {
-          r.error(key(idx(key(ap, 'kinds'), j), 'kind'), `route kind ${group}/${k.kind} ${NOT_YET}: HTTPRoute and GRPCRoute`);
-        }
-      });
+      const np = key(ap, 'namespaces');
+      if (ar.namespaces?.from === 'Selector' && ar.namespaces.selector === undefined) r.error(key(np, 'selector'), 'selector is required when from is Selector');
+      if (ar.namespaces?.selector !== undefined && ar.namespaces.from !== 'Selector') r.error(key(np, 'selector'), 'selector is only used with from: Selector');
+      if (ar.namespaces?.selector !== undefined) checkLabelSelector(r, key(np, 'selector'), ar.namespaces.selector);
+      // Route kinds other than HTTPRoute/GRPCRoute are valid: the listener reports ResolvedRefs=False
+      // InvalidRouteKinds and lists only the kinds it serves (the model), as the spec asks.
     }
   });
   if (spec.addresses !== undefined && spec.addresses.length > 0) r.error('spec.addresses', `spec.addresses ${NOT_YET}: a Gateway binds to the proxies labelled gateway.networking.k8s.io/gateway-name (docs/gateway-api.md)`);
   if (spec.infrastructure !== undefined) r.error('spec.infrastructure', `spec.infrastructure ${NOT_YET}: Aviary does not deploy gateway proxies`);
   if (spec.allowedListeners !== undefined) r.error('spec.allowedListeners', `spec.allowedListeners ${NOT_YET}: ListenerSets are not implemented`);
   if (spec.tls !== undefined) r.error('spec.tls', `spec.tls ${NOT_YET}: client certificate validation and backend client certificates are not configured`);
+}
+
+/** A Kubernetes LabelSelector as the API server validates one (metav1 validation). */
+function checkLabelSelector(r: Report, path: string, selector: LabelSelector): void {
+  for (const k of Object.keys(selector.matchLabels ?? {})) if (!isLabelKey(k)) r.error(key(key(path, 'matchLabels'), k), `${JSON.stringify(k)} is not a valid label key`);
+  (selector.matchExpressions ?? []).forEach((e, i) => {
+    const p = idx(key(path, 'matchExpressions'), i);
+    if (!isLabelKey(e.key)) r.error(key(p, 'key'), `${JSON.stringify(e.key)} is not a valid label key`);
+    const values = e.values ?? [];
+    if (e.operator === 'In' || e.operator === 'NotIn') {
+      if (values.length === 0) r.error(key(p, 'values'), `values must not be empty for operator ${e.operator}`);
+    } else if (e.operator === 'Exists' || e.operator === 'DoesNotExist') {
+      if (values.length > 0) r.error(key(p, 'values'), `values must be empty for operator ${e.operator}`);
+    } else r.error(key(p, 'operator'), `operator ${JSON.stringify(e.operator)} is not one of In, NotIn, Exists, DoesNotExist`);
+  });
+}
+
+/** A label key: an optional DNS subdomain prefix and `/`, then a name of 1-63 alphanumerics, `-`, `_`, `.`. */
+function isLabelKey(k: string): boolean {
+  const slash = k.lastIndexOf('/');
+  const name = k.slice(slash + 1);
+  if (slash >= 0 && !isDns1123Subdomain(k.slice(0, slash))) return false;
+  return /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/.test(name);
 }
 
 interface RouteLike {
@@ -122,7 +143,6 @@ function checkParents(r: Report, spec: RouteLike): void {
     checkNamespace(r, key(p, 'namespace'), ref.namespace);
     checkSectionName(r, key(p, 'sectionName'), ref.sectionName);
     if (service && ref.sectionName !== undefined) r.error(key(p, 'sectionName'), `sectionName of a Service parent ${NOT_YET}: use port`);
-    if (gateway && ref.port !== undefined) r.error(key(p, 'port'), `port of a Gateway parent ${NOT_YET}: use sectionName`);
   });
   (spec.hostnames ?? []).forEach((h, i) => {
     const e = hostnameError(h);
@@ -147,8 +167,9 @@ function checkHeaderFilter(r: Report, path: string, f: { set?: { name: string; v
 }
 
 function checkBackendRef(r: Report, path: string, b: { group?: string; kind?: string; name: string; namespace?: string; port?: number }): void {
-  if ((b.group ?? '') !== '' || (b.kind ?? 'Service') !== 'Service') r.error(key(path, 'kind'), `backendRef kind ${b.group ?? ''}/${b.kind ?? ''} ${NOT_YET}: core Services`);
-  else if (b.port === undefined) r.error(key(path, 'port'), 'port is required when the backend is a Service');
+  // A backend of another kind is valid: the route stays Accepted and reports ResolvedRefs=False
+  // InvalidKind (the model), its share of the traffic answered with an error, as the spec asks.
+  if ((b.group ?? '') === '' && (b.kind ?? 'Service') === 'Service' && b.port === undefined) r.error(key(path, 'port'), 'port is required when the backend is a Service');
   checkName(r, key(path, 'name'), b.name);
   checkNamespace(r, key(path, 'namespace'), b.namespace);
 }

@@ -55,6 +55,12 @@ export const pilotConfig = defineConfig({
       '',
       'labels (k=v,k=v) of the router proxies that serve every Gateway API Gateway of Aviary\'s classes (the local launcher sets istio=ingressgateway, its ingress); empty: each Gateway is served by the proxies labelled gateway.networking.k8s.io/gateway-name=<its name>',
     ),
+    gatewayDeploymentTemplateFile: option(
+      Type.String({ maxLength: 4096 }),
+      '',
+      'with configSource kubernetes: automated deployment of Gateway API Gateways (as istiod): for each Gateway of Aviary\'s classes the leader creates a ServiceAccount, a Deployment of this pod template (YAML: metadata.labels/annotations and a spec whose first container is the router) and a Service of the listener ports, owned by the Gateway, and writes status.addresses; the chart renders the template; empty: off (Gateways are served by the proxies labelled gateway.networking.k8s.io/gateway-name)',
+    ),
+    gatewayNatsPassword: option(Type.String({ maxLength: 1024 }), '', 'NATS password of the gateway role written into automatically deployed Gateway pods (as the injector does for sidecars); empty: none', { secret: true }),
     replicaId: option(Type.String({ maxLength: 253, pattern: '^[A-Za-z0-9._-]*$' }), '', 'this replica\'s name in leader leases, logs and xDS control_plane.identifier (empty: <hostname>-<pid>; the chart sets the pod name)'),
     leaseTtlMs: option(Millis(3_000, 300_000), 15_000, 'leader lease TTL (NATS KV): with several replicas only the lease holder runs the canary controller; a dead holder is replaced within about this long'),
     domainSuffix: option(Type.String({ pattern: '^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$' }), 'cluster.local', 'DNS suffix of Kubernetes Service hosts (<svc>.<ns>.svc.<suffix>)'),

@@ -1,0 +1,111 @@
+// The upstream Gateway API conformance suite (sigs.k8s.io/gateway-api v1.6.0, its `conformance`
+// Go test package, built by tools/k8s/ensure-conformance.sh) against Aviary on the real node:
+// the standard CRDs applied, `helm install` of the chart (automated Gateway deployment on), the
+// suite's echo backend image imported, then `conformance.test -test.run TestConformance` with
+// Aviary's GatewayClass and the GATEWAY-HTTP profile's core features. Opt-in (a run takes many
+// minutes): AVIARY_CONFORMANCE=1, as root. AVIARY_CONFORMANCE_RUN_TEST=<name> runs one test
+// (the suite's -run-test). The report (YAML) and the per-test results go to
+// dist/conformance/; docs/gateway-api.md "Conformance" has the last numbers.
+//   AVIARY_CONFORMANCE=1 flock /tmp/aviary-e2e.lock npx vitest run --project e2e e2e/k8s-node/conformance.e2e.ts
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { join } from 'node:path';
+import { repoRoot, run } from '../k8s/cluster';
+import { buildImages, canRunNode, installAviary, kubectlOk, startNode, stopNode, type KubeNode } from './node';
+
+/**
+ * The suite's base manifests run CoreDNS (`registry.k8s.io/coredns/coredns:v1.12.2`, for its DNS
+ * and UDP tests) and wait for every pod: the node tier's own CoreDNS binary (v1.15.0, from
+ * tools/k8s/ensure-peers.sh) as a one-layer image under that name, running as root (the pod adds
+ * only NET_BIND_SERVICE to bind :53; the upstream image sets a file capability instead).
+ */
+export const SUITE_COREDNS_IMAGE = 'registry.k8s.io/coredns/coredns:v1.12.2';
+
+const enabled = canRunNode && process.env['AVIARY_CONFORMANCE'] === '1';
+const runTest = process.env['AVIARY_CONFORMANCE_RUN_TEST'] ?? '';
+const outDir = join(repoRoot, 'dist', 'conformance');
+/** The GATEWAY-HTTP profile's core features: what Aviary claims. */
+export const SUPPORTED_FEATURES = ['Gateway', 'HTTPRoute', 'ReferenceGrant'] as const;
+const SUITE_TIMEOUT_MS = 40 * 60_000;
+/** GATEWAY-HTTP core tests known to fail (docs/gateway-api.md "Conformance" says why): any other failure is a regression. */
+export const KNOWN_FAILING = ['GatewayWithAttachedRoutes', 'HTTPRouteHostnameIntersection', 'HTTPRouteServiceTypes'] as const;
+
+interface Report {
+  profiles?: { name: string; core?: { result: string; failedTests?: string[]; statistics: { Passed: number; Failed: number; Skipped: number } } }[];
+}
+
+let node: KubeNode | undefined;
+let cache = '';
+
+/** Test name → result, from `go test -v` output (`--- PASS: TestConformance/Name (1.2s)`). */
+export function parseResults(output: string): Map<string, 'PASS' | 'FAIL' | 'SKIP'> {
+  const out = new Map<string, 'PASS' | 'FAIL' | 'SKIP'>();
+  for (const m of output.matchAll(/^\s*--- (PASS|FAIL|SKIP): TestConformance\/([A-Za-z0-9]+)\s/gm)) out.set(m[2]!, m[1] as 'PASS' | 'FAIL' | 'SKIP');
+  return out;
+}
+
+describe.skipIf(!enabled)('Gateway API conformance v1.6.0 (GATEWAY-HTTP core) on the node', () => {
+  beforeAll(async () => {
+    const ensured = await run('bash', [join(repoRoot, 'tools', 'k8s', 'ensure-conformance.sh')]);
+    if (ensured.code !== 0) throw new Error(`ensure-conformance.sh failed: ${ensured.stderr}`);
+    cache = ensured.stdout.trim();
+    const images = await buildImages();
+    node = await startNode();
+    await node.importImages([...images.map((i) => i.file), join(cache, 'echo-basic.oci.tar')]);
+    // The other tags the suite's manifests name for the same echo program.
+    const [first, ...others] = readFileSync(join(cache, 'echo-image.txt'), 'utf8').split('\n').filter((l) => l !== '');
+    for (const name of others) {
+      const res = await run('ctr', ['--address', node.containerdSocket, '-n', 'k8s.io', 'images', 'tag', '--force', first!, name]);
+      if (res.code !== 0) throw new Error(`ctr images tag ${name}: ${res.stderr}`);
+    }
+    const coredns = join(node.dir, 'images', 'suite-coredns.oci.tar');
+    const built = await run('node', [join(repoRoot, 'dist', 'tools', 'images', 'static-image.js'), '--name', SUITE_COREDNS_IMAGE, '--binary', join(node.binDir, 'coredns'), '--user', '0:0', '--port', '53', '--out', coredns]);
+    if (built.code !== 0) throw new Error(`static-image (CoreDNS): ${built.stderr}`);
+    await node.importImages([coredns]);
+    await kubectlOk(node, ['apply', '--server-side', '-f', join(cache, 'crds', 'standard-install.yaml')]);
+    await installAviary(node, images);
+    await kubectlOk(node, ['apply', '-f', '-'], 'apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: { name: aviary }\nspec: { controllerName: aviary.dev/gateway-controller }\n');
+  }, 1_200_000);
+
+  afterAll(async () => {
+    if (node !== undefined && process.env['AVIARY_CONFORMANCE_KEEP'] !== '1') await stopNode(node);
+  }, 300_000);
+
+  it('runs the suite; every core test result is recorded', async () => {
+    mkdirSync(outDir, { recursive: true });
+    const report = join(outDir, 'report.yaml');
+    const args = [
+      '-test.run',
+      '^TestConformance$', // not TestConformanceOptions*: they read an options file
+      '-test.v',
+      '-test.timeout',
+      `${SUITE_TIMEOUT_MS / 60_000}m`,
+      '-gateway-class=aviary',
+      '-conformance-profiles=GATEWAY-HTTP',
+      `-supported-features=${SUPPORTED_FEATURES.join(',')}`,
+      `-report-output=${report}`,
+      '-organization=aviary',
+      '-project=aviary',
+      '-url=https://github.com/aviary/aviary',
+      '-version=0.1.0',
+      '-contact=aviary',
+      '-cleanup-base-resources=false',
+      ...(runTest === '' ? [] : [`-run-test=${runTest}`]),
+    ];
+    const res = await run(join(cache, 'bin', 'conformance.test'), args, { KUBECONFIG: node!.kubeconfig, NO_PROXY: '127.0.0.1,localhost,10.244.0.1,10.96.0.0/16' });
+    const output = `${res.stdout}\n${res.stderr}`;
+    writeFileSync(join(outDir, 'output.txt'), output);
+    const results = parseResults(output);
+    const lines = [...results].sort(([a], [b]) => a.localeCompare(b)).map(([name, r]) => `${r} ${name}`);
+    writeFileSync(join(outDir, 'results.txt'), `${lines.join('\n')}\n`);
+    process.stderr.write(`[conformance] exit ${res.code}; ${lines.filter((l) => l.startsWith('PASS')).length} passed, ${lines.filter((l) => l.startsWith('FAIL')).length} failed, ${lines.filter((l) => l.startsWith('SKIP')).length} skipped (dist/conformance/results.txt)\n`);
+    expect(results.size, output.slice(-4000)).toBeGreaterThan(0);
+    if (runTest !== '') return; // one test: no profile report
+    expect(existsSync(report), output.slice(-4000)).toBe(true);
+    const core = (parse(readFileSync(report, 'utf8')) as Report).profiles?.find((p) => p.name === 'GATEWAY-HTTP')?.core;
+    process.stderr.write(`[conformance] GATEWAY-HTTP core: ${JSON.stringify(core?.statistics)} failed: ${(core?.failedTests ?? []).join(', ')}\n`);
+    expect(core?.statistics.Passed).toBeGreaterThanOrEqual(34); // 6 December 2026
+    expect((core?.failedTests ?? []).filter((t) => !(KNOWN_FAILING as readonly string[]).includes(t))).toEqual([]);
+  }, SUITE_TIMEOUT_MS + 60_000);
+});
