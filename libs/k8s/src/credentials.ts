@@ -2,6 +2,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import type { GatewayCredential } from '@aviary/mesh-model';
 import type { Logger } from '@aviary/observability';
+import { InformedMap } from './informed-map';
 import { ResilientInformer } from './informer';
 
 /** Largest PEM field of a credential Secret pilot accepts (a chain of a few certificates fits easily). */
@@ -86,16 +87,15 @@ export interface KubernetesCredentialsOptions {
  * to `onChange` as `namespace/name → credential`. A broken Secret is logged (once per version)
  * and left out, so what references it waits instead of serving something wrong.
  */
-export class KubernetesCredentials {
-  private readonly informer: ResilientInformer<V1Secret>;
-  private readonly credentials = new Map<string, GatewayCredential>();
+export class KubernetesCredentials extends InformedMap<V1Secret, GatewayCredential> {
+  protected readonly informer: ResilientInformer<V1Secret>;
   private readonly reported = new Map<string, string>();
-  private pending = false;
 
   constructor(
     private readonly opts: KubernetesCredentialsOptions,
-    private readonly onChange: (credentials: ReadonlyMap<string, GatewayCredential>) => void,
+    onChange: (credentials: ReadonlyMap<string, GatewayCredential>) => void,
   ) {
+    super(onChange);
     const core = opts.kubeConfig.makeApiClient(CoreV1Api);
     this.informer = new ResilientInformer<V1Secret>(
       opts.kubeConfig,
@@ -110,36 +110,16 @@ export class KubernetesCredentials {
       (e) => {
         const key = `${e.object.metadata?.namespace ?? ''}/${e.object.metadata?.name ?? ''}`;
         const parsed = e.type === 'deleted' ? undefined : credentialFromSecret(e.object);
-        const before = this.credentials.get(key);
-        if (parsed !== undefined && 'credential' in parsed) this.credentials.set(key, parsed.credential);
-        else this.credentials.delete(key);
+        const before = this.entries.get(key);
+        if (parsed !== undefined && 'credential' in parsed) this.entries.set(key, parsed.credential);
+        else this.entries.delete(key);
         if (parsed !== undefined && 'error' in parsed) {
           const version = e.object.metadata?.resourceVersion ?? '';
           if (this.reported.get(key) !== version) opts.logger.warn({ secret: key, error: parsed.error }, `Secret ${key} is not a usable TLS credential: ${parsed.error}; gateways and DestinationRules naming it wait for a good one`);
           this.reported.set(key, version);
         } else this.reported.delete(key);
-        if (before !== this.credentials.get(key)) this.schedule();
+        if (before !== this.entries.get(key)) this.changed();
       },
     );
-  }
-
-  /** Starts watching; resolves after the first complete list (credentials handed over once). */
-  async start(): Promise<void> {
-    this.informer.start();
-    await this.informer.synced;
-    this.onChange(new Map(this.credentials));
-  }
-
-  async stop(): Promise<void> {
-    await this.informer.stop();
-  }
-
-  private schedule(): void {
-    if (this.pending || !this.informer.hasSynced) return;
-    this.pending = true;
-    setImmediate(() => {
-      this.pending = false;
-      this.onChange(new Map(this.credentials));
-    });
   }
 }

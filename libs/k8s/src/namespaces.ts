@@ -1,5 +1,6 @@
 import { CoreV1Api, type KubeConfig, type V1Namespace } from '@kubernetes/client-node';
 import type { Logger } from '@aviary/observability';
+import { InformedMap } from './informed-map';
 import { ResilientInformer } from './informer';
 
 export interface KubernetesNamespaceLabelsOptions {
@@ -14,15 +15,14 @@ export interface KubernetesNamespaceLabelsOptions {
  * complete list and on every change of a label set (a namespace created, relabelled, deleted).
  * Pilot's model selects Gateway API routes by them (`allowedRoutes.namespaces.from: Selector`).
  */
-export class KubernetesNamespaceLabels {
-  private readonly informer: ResilientInformer<V1Namespace>;
-  private readonly labels = new Map<string, Readonly<Record<string, string>>>();
-  private pending = false;
+export class KubernetesNamespaceLabels extends InformedMap<V1Namespace, Readonly<Record<string, string>>> {
+  protected readonly informer: ResilientInformer<V1Namespace>;
 
   constructor(
     opts: KubernetesNamespaceLabelsOptions,
-    private readonly onChange: (labels: ReadonlyMap<string, Readonly<Record<string, string>>>) => void,
+    onChange: (labels: ReadonlyMap<string, Readonly<Record<string, string>>>) => void,
   ) {
+    super(onChange);
     const core = opts.kubeConfig.makeApiClient(CoreV1Api);
     this.informer = new ResilientInformer<V1Namespace>(
       opts.kubeConfig,
@@ -36,31 +36,11 @@ export class KubernetesNamespaceLabels {
       },
       (e) => {
         const name = e.object.metadata?.name ?? '';
-        const before = JSON.stringify(this.labels.get(name));
-        if (e.type === 'deleted') this.labels.delete(name);
-        else this.labels.set(name, { ...(e.object.metadata?.labels ?? {}) });
-        if (JSON.stringify(this.labels.get(name)) !== before) this.schedule();
+        const before = JSON.stringify(this.entries.get(name));
+        if (e.type === 'deleted') this.entries.delete(name);
+        else this.entries.set(name, { ...(e.object.metadata?.labels ?? {}) });
+        if (JSON.stringify(this.entries.get(name)) !== before) this.changed();
       },
     );
-  }
-
-  /** Starts watching; resolves after the first complete list (the labels handed over once). */
-  async start(): Promise<void> {
-    this.informer.start();
-    await this.informer.synced;
-    this.onChange(new Map(this.labels));
-  }
-
-  async stop(): Promise<void> {
-    await this.informer.stop();
-  }
-
-  private schedule(): void {
-    if (this.pending || !this.informer.hasSynced) return;
-    this.pending = true;
-    setImmediate(() => {
-      this.pending = false;
-      this.onChange(new Map(this.labels));
-    });
   }
 }
