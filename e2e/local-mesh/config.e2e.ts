@@ -38,7 +38,7 @@ describe('mesh config through the running local mesh', () => {
     const plan = (await dry.json()) as { results: Array<{ kind: string; action: string; diff?: Array<{ path: string; from: number; to: number }> }> };
     expect(plan.results.find((r) => r.kind === 'VirtualService')).toMatchObject({ action: 'updated', diff: [{ path: 'spec.http[1].route[0].weight', from: 90, to: 70 }, { path: 'spec.http[1].route[1].weight', from: 10, to: 30 }] });
 
-    const invalid = await apply('apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: x}\nspec:\n  hosts: [x]\n  http:\n  - route:\n    - destination: {host: x}\n      weight: 30\n    - destination: {host: y}\n      weight: 30\n---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: y}\nspec: {host: y, unknownField: 1}\n', token);
+    const invalid = await apply('apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: x}\nspec:\n  hosts: [x]\n  http:\n  - route:\n    - destination: {host: x}\n      weight: 30\n    - destination: {host: y}\n      weight: -30\n---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: y}\nspec: {host: y, unknownField: 1}\n', token);
     expect(invalid.status).toBe(400);
     const errors = ((await invalid.json()) as { details: { errors: Array<{ document: number; path: string }> } }).details.errors;
     expect(errors.map((e) => e.document)).toEqual(expect.arrayContaining([0, 1]));
