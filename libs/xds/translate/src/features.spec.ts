@@ -236,6 +236,23 @@ describe('delegate VirtualServices', () => {
     ]);
   });
 
+  it('gateways serve a gateway-bound root with its delegate merged (a delegate in another namespace, exported to the root)', () => {
+    const router = parseNode({ id: 'router~10.0.0.30~gw.default~default.svc.cluster.local', metadata: { NAMESPACE: 'default', LABELS: { istio: 'ingressgateway' } } });
+    const r = run(
+      [
+        ...echo,
+        svc('api', 'team'),
+        obj('Gateway', 'gw', { selector: { istio: 'ingressgateway' }, servers: [{ port: { number: 8080, name: 'http', protocol: 'HTTP' }, hosts: ['*'] }] }),
+        obj('VirtualService', 'edge', { hosts: ['app.example.com'], gateways: ['gw'], http: [{ match: [{ uri: { prefix: '/api' }, headers: { 'x-team': { exact: 'a' } } }], delegate: { name: 'api', namespace: 'team' } }] }),
+        obj('VirtualService', 'api', { exportTo: ['default'], http: [{ match: [{ uri: { exact: '/api/v1' } }], route: [{ destination: { host: 'api' } }] }] }, 'team'),
+      ],
+      router,
+    );
+    const vh = r.routes.flatMap((x) => x.resource.virtual_hosts as Msg[]).find((v) => (v.domains as string[]).includes('app.example.com'))!;
+    const routes = vh.routes as Msg[];
+    expect(routes.map((x) => [x.match, (x.route as Msg).cluster])).toEqual([[{ path: '/api/v1', headers: [{ name: 'x-team', string_match: { exact: 'a' } }] }, api]]);
+  });
+
   it('gRPC clients get the same merged routes', () => {
     const routes = (get(run(objects, proxyless).routes, C).virtual_hosts as Msg[])[0]!.routes as Msg[];
     expect(routes.map((r) => [r.match, (r.route as Msg).cluster])).toEqual([
