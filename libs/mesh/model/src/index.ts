@@ -9,6 +9,7 @@ export { SnapshotBuilder, diffSnapshots } from './builder';
 export type { SnapshotDelta } from './builder';
 export { ServiceIndex, EndpointIndex, parseLocality, portProtocol, TLS_MODE_LABEL } from './services';
 export { VirtualServiceIndex, DestinationRuleIndex, GatewayIndex, SidecarIndex, MESH_GATEWAY } from './routing';
+export { mergeDelegates, mergeHttpRoute, mergeMatches, isDelegate, delegateRef } from './delegate';
 export type { BoundVirtualService } from './routing';
 export { PeerAuthenticationIndex, AuthorizationPolicyIndex, RateLimitPolicyIndex, RequestAuthenticationIndex, jwksSourceOf, OIDC_DISCOVERY_SUFFIX } from './security';
 export { serviceTargets, targetRefsOf } from './policy-targets';

@@ -1,3 +1,4 @@
+import { isDelegate, mergeDelegates } from './delegate';
 import type { DestinationRuleEntry, GatewayEntry, SidecarEntry, VirtualServiceEntry } from './types';
 import { compareStrings, hostMatches, isExportedTo, labelsMatch, resolveHost } from './util';
 
@@ -17,7 +18,9 @@ export interface BoundVirtualService {
 /**
  * VirtualServices by host (those bound to the mesh) and by gateway (`ns/name`). Hosts are
  * expanded (`reviews` → `reviews.<ns>.svc.<suffix>`); gateway references without a namespace
- * are relative to the VirtualService's namespace; no `gateways` means `mesh`.
+ * are relative to the VirtualService's namespace; no `gateways` means `mesh`. Delegates (no
+ * hosts) are merged into the roots that name them (delegate.ts), so every translator reads a
+ * root's merged routes; a delegate routes nothing by itself.
  */
 export class VirtualServiceIndex {
   private readonly meshByHost = new Map<string, BoundVirtualService[]>();
@@ -26,8 +29,10 @@ export class VirtualServiceIndex {
   private readonly sorted: readonly VirtualServiceEntry[];
 
   constructor(entries: readonly VirtualServiceEntry[], domainSuffix: string) {
-    this.sorted = Object.freeze(byKey(entries));
+    const delegates = new Map(entries.filter(isDelegate).map((e) => [`${e.namespace}/${e.name}`, e]));
+    this.sorted = Object.freeze(byKey(entries).map((e) => (isDelegate(e) ? e : mergeDelegates(e, delegates, domainSuffix))));
     for (const entry of this.sorted) {
+      if (isDelegate(entry)) continue;
       const hosts = Object.freeze((entry.spec.hosts ?? []).map((h) => resolveHost(h, entry.namespace, domainSuffix)));
       const bound: BoundVirtualService = Object.freeze({ entry, hosts });
       const gateways = entry.spec.gateways && entry.spec.gateways.length > 0 ? entry.spec.gateways : [MESH_GATEWAY];
@@ -44,6 +49,7 @@ export class VirtualServiceIndex {
     }
   }
 
+  /** Every VirtualService, roots with their delegates merged, delegates as written. */
   all(): readonly VirtualServiceEntry[] {
     return this.sorted;
   }

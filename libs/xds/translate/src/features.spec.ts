@@ -218,6 +218,50 @@ describe('VirtualService HTTP routes', () => {
   });
 });
 
+describe('delegate VirtualServices', () => {
+  const objects = [
+    ...echo,
+    svc('api', 'team'),
+    obj('VirtualService', 'echo', { hosts: ['echo'], http: [{ match: [{ uri: { prefix: '/api' } }], delegate: { name: 'api', namespace: 'team' }, timeout: '3s' }, { route: [{ destination: { host: 'echo' } }] }] }),
+    obj('VirtualService', 'api', { http: [{ match: [{ uri: { prefix: '/api/v1' } }], route: [{ destination: { host: 'api' } }] }, { match: [{ uri: { prefix: '/other' } }], route: [{ destination: { host: 'api' } }] }] }, 'team'),
+  ];
+  const api = 'outbound|8080||api.team.svc.cluster.local';
+
+  it("sidecars route the root's host with the delegate's routes narrowed by the root match, the root timeout, the delegate's hosts in its namespace", () => {
+    const vh = (get(run(objects).routes, '8080').virtual_hosts as Msg[]).find((v) => v.name === 'echo.default.svc.cluster.local:8080')!;
+    const routes = vh.routes as Msg[];
+    expect(routes.map((r) => [r.match, (r.route as Msg).cluster, (r.route as Msg).timeout])).toEqual([
+      [{ prefix: '/api/v1' }, api, { seconds: 3 }],
+      [{ prefix: '/' }, C, { seconds: 0 }],
+    ]);
+  });
+
+  it('gateways serve a gateway-bound root with its delegate merged (a delegate in another namespace, exported to the root)', () => {
+    const router = parseNode({ id: 'router~10.0.0.30~gw.default~default.svc.cluster.local', metadata: { NAMESPACE: 'default', LABELS: { istio: 'ingressgateway' } } });
+    const r = run(
+      [
+        ...echo,
+        svc('api', 'team'),
+        obj('Gateway', 'gw', { selector: { istio: 'ingressgateway' }, servers: [{ port: { number: 8080, name: 'http', protocol: 'HTTP' }, hosts: ['*'] }] }),
+        obj('VirtualService', 'edge', { hosts: ['app.example.com'], gateways: ['gw'], http: [{ match: [{ uri: { prefix: '/api' }, headers: { 'x-team': { exact: 'a' } } }], delegate: { name: 'api', namespace: 'team' } }] }),
+        obj('VirtualService', 'api', { exportTo: ['default'], http: [{ match: [{ uri: { exact: '/api/v1' } }], route: [{ destination: { host: 'api' } }] }] }, 'team'),
+      ],
+      router,
+    );
+    const vh = r.routes.flatMap((x) => x.resource.virtual_hosts as Msg[]).find((v) => (v.domains as string[]).includes('app.example.com'))!;
+    const routes = vh.routes as Msg[];
+    expect(routes.map((x) => [x.match, (x.route as Msg).cluster])).toEqual([[{ path: '/api/v1', headers: [{ name: 'x-team', string_match: { exact: 'a' } }] }, api]]);
+  });
+
+  it('gRPC clients get the same merged routes', () => {
+    const routes = (get(run(objects, proxyless).routes, C).virtual_hosts as Msg[])[0]!.routes as Msg[];
+    expect(routes.map((r) => [r.match, (r.route as Msg).cluster])).toEqual([
+      [{ prefix: '/api/v1' }, api],
+      [{ prefix: '/' }, C],
+    ]);
+  });
+});
+
 describe('VirtualService corsPolicy and statPrefix', () => {
   const cors = { allowOrigins: [{ prefix: 'https://app.' }], allowOrigin: ['https://legacy.example'], allowMethods: ['GET', 'PUT'], allowHeaders: ['x-a'], maxAge: '90s', allowCredentials: false, unmatchedPreflights: 'FORWARD' };
   const objects = [...echo, obj('VirtualService', 'echo', { hosts: ['echo'], http: [{ match: [{ uri: { prefix: '/a' }, statPrefix: 'echo_a' }], corsPolicy: cors, route: [dest()] }] })];

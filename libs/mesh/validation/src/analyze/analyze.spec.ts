@@ -79,6 +79,37 @@ spec:
     expect(analyze(resources, { knownHosts: [] })).toEqual([]);
   });
 
+  it('IST0101: a delegating route whose delegate is missing, has hosts, or is not exported to the root', () => {
+    const root = `
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: root, namespace: bookinfo }
+spec:
+  hosts: [reviews]
+  http:
+  - { match: [{ uri: { prefix: /a } }], delegate: { name: missing } }
+  - { match: [{ uri: { prefix: /b } }], delegate: { name: hosted } }
+  - { match: [{ uri: { prefix: /c } }], delegate: { name: private, namespace: team } }
+  - { match: [{ uri: { prefix: /d } }], delegate: { name: shared, namespace: team } }
+`;
+    const delegate = (name: string, namespace: string, extra = '') => `
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: ${name}, namespace: ${namespace} }
+spec:
+${extra}
+  http:
+  - route:
+    - destination: { host: reviews.bookinfo.svc.cluster.local }
+`;
+    const findings = analyze(docs([root, delegate('hosted', 'bookinfo', '  hosts: [ratings]'), delegate('private', 'team', '  exportTo: [.]'), delegate('shared', 'team', '  exportTo: [bookinfo]')].join('---')));
+    expect(findings.map((f) => [f.code, f.path, f.message])).toEqual([
+      ['IST0101', 'spec.http[0].delegate', 'Referenced delegate virtual service not found: "bookinfo/missing"'],
+      ['IST0101', 'spec.http[1].delegate', 'Referenced delegate virtual service "bookinfo/hosted" has hosts, so it is not a delegate'],
+      ['IST0101', 'spec.http[2].delegate', 'Referenced delegate virtual service "team/private" is not exported to namespace "bookinfo"'],
+    ]);
+  });
+
   it('IST0101: a VirtualService bound to a missing Gateway', () => {
     const findings = analyze(docs(vsTo('reviews', 'v1', '  gateways: [bookinfo-gateway, mesh]')));
     expect(findings.filter((f) => f.code === 'IST0101' && f.path === 'spec.gateways[0]')).toEqual([

@@ -9,13 +9,14 @@ import {
   analyzeServerCertVerification,
   analyzeSidecars,
 } from './policy';
-import { analyzeConflictingHosts, analyzeDestinations, analyzeGatewayRefs, analyzeUnreachableRules } from './routing';
+import { analyzeConflictingHosts, analyzeDelegates, analyzeDestinations, analyzeGatewayRefs, analyzeUnreachableRules } from './routing';
 import { analyzeAnnotations } from './annotations';
 import { analyzePortNames, analyzeServiceEntryAddresses } from './services';
 import { analyzeWorkloadRefs } from './workloads';
 
 const analyzers = [
   analyzeGatewayRefs,
+  analyzeDelegates,
   analyzeDestinations,
   analyzeConflictingHosts,
   analyzeUnreachableRules,

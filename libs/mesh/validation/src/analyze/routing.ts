@@ -47,6 +47,35 @@ export function analyzeGatewayRefs(s: Snapshot, out: Findings): void {
   }
 }
 
+/**
+ * IST0101 (delegate): a delegating route names a VirtualService that routes it: one without hosts
+ * (a delegate), exported to the root's namespace. Otherwise the route contributes nothing, in
+ * Aviary as in Istio (which only logs it).
+ */
+export function analyzeDelegates(s: Snapshot, out: Findings): void {
+  const byName = new Map(s.of('VirtualService').map((vs) => [`${ns(vs)}/${vs.metadata.name}`, vs]));
+  for (const vs of s.of('VirtualService')) {
+    (vs.spec.http ?? []).forEach((h, i) => {
+      if (h.delegate === undefined) return;
+      const ref = `${h.delegate.namespace || ns(vs)}/${h.delegate.name ?? ''}`;
+      const target = byName.get(ref);
+      const path = `spec.http[${i}].delegate`;
+      if (target === undefined) {
+        out.add('ReferencedResourceNotFound', `Referenced delegate virtual service not found: ${JSON.stringify(ref)}`, [resourceKey(vs)], path);
+      } else if ((target.spec.hosts ?? []).length > 0) {
+        out.add('ReferencedResourceNotFound', `Referenced delegate virtual service ${JSON.stringify(ref)} has hosts, so it is not a delegate`, [resourceKey(vs), resourceKey(target)], path);
+      } else if (!exportedTo(target.spec.exportTo, ns(target), ns(vs))) {
+        out.add('ReferencedResourceNotFound', `Referenced delegate virtual service ${JSON.stringify(ref)} is not exported to namespace ${JSON.stringify(ns(vs))}`, [resourceKey(vs), resourceKey(target)], path);
+      }
+    });
+  }
+}
+
+function exportedTo(exportTo: readonly string[] | undefined, owner: string, namespace: string): boolean {
+  if (exportTo === undefined || exportTo.length === 0) return true;
+  return exportTo.some((e) => e === '*' || (e === '.' ? owner === namespace : e === namespace));
+}
+
 function gatewayServes(gw: Gateway, host: string, vsNamespace: string): boolean {
   return (gw.spec.servers ?? []).some((srv) =>
     srv.hosts.some((h) => {

@@ -211,7 +211,7 @@ const virtualService: Rules = {
   'spec.http[].redirect.derivePort': rejected('redirect.derivePort', 'set redirect.port'),
   'spec.http[].redirect.prefixRewrite': translated('redirect prefix_rewrite (the matched prefix, or the whole path of an exact match, replaced)'),
   'spec.http[].directResponse': translated('direct_response action', true),
-  'spec.http[].delegate': rejected('delegate', 'delegate VirtualServices are not merged; put the routes in the root VirtualService'),
+  'spec.http[].delegate': translated("replaced at model build by the named delegate VirtualService's routes, each intersected with this route's matches and taking its unset fields (Istio mergeHTTPRoute); a missing or not exported delegate adds no routes", true),
   'spec.http[].rewrite': translated('prefix_rewrite / host_rewrite_literal / regex_rewrite', true),
   'spec.http[].timeout': translated('route timeout'),
   'spec.http[].retries': translated('retry_policy', true),

@@ -16,7 +16,6 @@ const NOT_YET = 'not supported by Aviary yet';
 
 /** [what, resource, path of the refusal] */
 const refused: [string, unknown, string][] = [
-  ['delegate', vs({ http: [{ delegate: { name: 'r', namespace: 'ns' } }] }), 'spec.http[0].delegate'],
   ['redirect derivePort', vs({ http: [{ redirect: { uri: '/', derivePort: 'FROM_REQUEST_PORT' } }] }), 'spec.http[0].redirect.derivePort'],
   ['exponentialDelay', vs({ http: [{ route, fault: { delay: { exponentialDelay: '1s', percentage: { value: 5 } } } }] }), 'spec.http[0].fault.delay.exponentialDelay'],
   ['retryRemoteLocalities', vs({ http: [{ route, retries: { attempts: 2, retryRemoteLocalities: true } }] }), 'spec.http[0].retries.retryRemoteLocalities'],
