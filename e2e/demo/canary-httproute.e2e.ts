@@ -1,7 +1,6 @@
-import { request } from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LocalMesh } from '../support/mesh';
-import { apply, COLLECTOR, PILOT, remove, until } from '../support/demo';
+import { apply, CANARY_MESH_ENV, COLLECTOR, getAs, HELLO_VERSION_SERVICES, PILOT, remove, requestLoops, until } from '../support/demo';
 
 /**
  * A Canary whose target is a Gateway API HTTPRoute in the local mesh demo: the route's rule
@@ -19,7 +18,7 @@ let mesh: LocalMesh;
 beforeAll(async () => {
   mesh = await LocalMesh.start({
     args: ['--demo', '--keep-going'],
-    env: { AVIARY_SUMMARY_INTERVAL_MS: '1000', AVIARY_SUMMARY_WINDOW_SECONDS: '3', AVIARY_CANARY_TICK_MS: '250', AVIARY_TELEMETRY_FLUSH_MS: '200' },
+    env: CANARY_MESH_ENV,
   });
 }, 120_000);
 
@@ -27,20 +26,8 @@ afterAll(async () => {
   await mesh?.stop();
 });
 
-const serviceEntry = (v: string): string => `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: hello-${v}, namespace: demo }
-spec:
-  hosts: [hello-${v}.demo.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: 80, name: http, protocol: HTTP }]
-  workloadSelector: { labels: { app: hello, version: ${v} } }
-`;
-
 /** The Services, a Gateway of Aviary's class on the local ingress, and the route at 100/0. */
-const route = `${serviceEntry('v1')}---${serviceEntry('v2')}---
+const route = `${HELLO_VERSION_SERVICES}---
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: { name: web, namespace: demo }
@@ -82,35 +69,6 @@ interface Status {
   lastAnalysis?: { time: string; verdict: string; canary: { requests: number; successRate: number; time: string; windowSeconds?: number } };
 }
 
-/** One request to the ingress (127.0.0.1:8080) with Host `HOSTNAME`: its status and version ("" on a transport error). */
-function call(path: string): Promise<{ status: number; version: string }> {
-  return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port: 8080, path, headers: { host: HOSTNAME }, timeout: 5_000 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, version: String(res.headers['x-version'] ?? '') }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', () => resolve({ status: 0, version: '' }));
-    req.end();
-  });
-}
-
-/** `n` request loops until `stop()`. */
-function loops(n: number, path: string): { answers: { status: number; version: string }[]; stop(): Promise<void> } {
-  const answers: { status: number; version: string }[] = [];
-  let running = true;
-  const all = Array.from({ length: n }, async () => {
-    while (running) answers.push(await call(path));
-  });
-  return {
-    answers,
-    stop: async () => {
-      running = false;
-      await Promise.all(all);
-    },
-  };
-}
-
 const canaryStatus = async (): Promise<Status | undefined> => ((await (await fetch(`${PILOT}/api/v1/canaries/demo/hello-route`)).json()) as { status?: Status }).status;
 const backendWeights = async (): Promise<number[]> =>
   ((await (await fetch(`${PILOT}/api/v1/config/httproutes/demo/hello`)).json()) as { spec: { rules: { backendRefs: { weight?: number }[] }[] } }).spec.rules[0]!.backendRefs.map((b) => b.weight ?? 1);
@@ -135,13 +93,14 @@ describe('a Canary on a Gateway API HTTPRoute in the local demo', () => {
 
   it('promotes a healthy v2 by writing the rule\'s backendRefs weights, no request failing', async () => {
     await apply(mesh, route);
-    await until('the route to answer from v1', async () => ((await call('/')).version === 'v1' ? true : undefined), 30_000);
-    const load = loops(4, '/');
+    await until('the route to answer from v1', async () => ((await getAs(HOSTNAME)).version === 'v1' ? true : undefined), 30_000);
+    const load = requestLoops(4, '/', { host: HOSTNAME });
     const started = Date.now();
     await apply(mesh, canary);
     const final = await finished();
     await until('all traffic on v2', async () => (load.answers.slice(-20).every((a) => a.version === 'v2') ? true : undefined));
     await load.stop();
+    expect(load.failures).toEqual([]);
     expect(final).toMatchObject({ phase: 'Promoted', currentWeight: 100 });
     expect(await backendWeights()).toEqual([0, 100]);
     const failed = load.answers.filter((a) => a.status !== 200).length;
@@ -149,14 +108,14 @@ describe('a Canary on a Gateway API HTTPRoute in the local demo', () => {
     // Known gap (docs/progressive-delivery.md): a few requests get an ingress 503 around the
     // HTTPRoute weight changes (5-15 of 5,000-9,000 in the runs of 2026-12-06); the VirtualService
     // canary has none. Bounded here, not hidden: only 503s from Envoy, at most 0.5 %.
-    expect(load.answers.filter((a) => a.status !== 200 && !(a.status === 503 && a.version === ''))).toEqual([]);
+    expect(load.answers.filter((a) => a.status !== 200 && !(a.status === 503 && a.version === null))).toEqual([]);
     expect(failed / load.answers.length).toBeLessThan(0.005);
   });
 
   it('rolls a v2 failing 20 % of its requests back to 0 % on the rule', async () => {
     await apply(mesh, route); // back to 100/0
-    await until('v1-only traffic', async () => ((await call('/')).version === 'v1' ? true : undefined), 30_000);
-    const load = loops(4, '/fail-percent/v2/20');
+    await until('v1-only traffic', async () => ((await getAs(HOSTNAME)).version === 'v1' ? true : undefined), 30_000);
+    const load = requestLoops(4, '/fail-percent/v2/20', { host: HOSTNAME });
     const started = Date.now();
     await apply(mesh, canary);
     const final = await finished();
@@ -165,6 +124,7 @@ describe('a Canary on a Gateway API HTTPRoute in the local demo', () => {
     expect(await backendWeights()).toEqual([100, 0]);
     await until('all traffic back on v1', async () => (load.answers.slice(-40).every((a) => a.version === 'v1') ? true : undefined));
     await load.stop();
+    expect(load.failures).toEqual([]);
     const failed = load.answers.filter((a) => a.status !== 200).length;
     console.log(
       `[canary httproute e2e] failing v2 (20 %): rolled back ${((Date.parse(final.lastTransitionTime) - started) / 1000).toFixed(1)} s after the Canary was applied; ` +
@@ -173,8 +133,8 @@ describe('a Canary on a Gateway API HTTPRoute in the local demo', () => {
     expect(failed).toBeGreaterThan(0);
     expect(failed / load.answers.length).toBeLessThan(0.1);
     // Every failure is v2's, but for the ingress 503s of the known gap (see the first test), bounded.
-    const envoy503 = load.answers.filter((a) => a.status === 503 && a.version === '').length;
+    const envoy503 = load.answers.filter((a) => a.status === 503 && a.version === null).length;
     expect(envoy503 / load.answers.length).toBeLessThan(0.005);
-    expect(load.answers.filter((a) => a.status !== 200 && a.version !== 'v2' && !(a.status === 503 && a.version === ''))).toEqual([]);
+    expect(load.answers.filter((a) => a.status !== 200 && a.version !== 'v2' && !(a.status === 503 && a.version === null))).toEqual([]);
   });
 });

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalMesh, root } from '../support/mesh';
-import { apply, COLLECTOR, demoVirtualService, HOST, PILOT, remove, requestLoops, until, type Answer } from '../support/demo';
+import { apply, CANARY_MESH_ENV, COLLECTOR, demoVirtualService, HOST, PILOT, remove, requestLoops, until, type Answer } from '../support/demo';
 
 /**
  * Progressive delivery in the local mesh demo: a Canary drives the demo VirtualService's route
@@ -19,7 +19,7 @@ let mesh: LocalMesh;
 beforeAll(async () => {
   mesh = await LocalMesh.start({
     args: ['--demo', '--keep-going'],
-    env: { AVIARY_SUMMARY_INTERVAL_MS: '1000', AVIARY_SUMMARY_WINDOW_SECONDS: '3', AVIARY_CANARY_TICK_MS: '250', AVIARY_TELEMETRY_FLUSH_MS: '200' },
+    env: CANARY_MESH_ENV,
   });
 }, 120_000);
 

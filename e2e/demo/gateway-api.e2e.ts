@@ -1,7 +1,6 @@
-import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalMesh } from '../support/mesh';
-import { PILOT, remove, until } from '../support/demo';
+import { getAs, HELLO_VERSION_SERVICES, PILOT, remove, until, type Answer } from '../support/demo';
 
 /**
  * The Kubernetes Gateway API in the local mesh demo, with real Envoys: Gateways of Aviary's
@@ -23,26 +22,8 @@ afterAll(async () => {
   await mesh?.stop();
 });
 
-interface Reply {
-  readonly status: number;
-  readonly headers: Record<string, string | string[] | undefined>;
-  readonly body: string;
-}
-
-/** One request to the ingress (127.0.0.1:8080) with a chosen Host header. */
-function call(host: string, path: string, headers: Record<string, string> = {}): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: 8080, path, headers: { host, ...headers }, timeout: 5_000, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end();
-  });
-}
+/** One request to the ingress (127.0.0.1:8080) with a chosen Host header, on a fresh connection. */
+const call = (host: string, path: string, headers: Record<string, string> = {}): Promise<Answer> => getAs(host, path, { headers, agent: false });
 
 async function applyYaml(yaml: string, namespace: string): Promise<{ results: { kind: string; name: string; action: string }[] }> {
   const res = await fetch(`${PILOT}/api/v1/config?namespace=${namespace}`, { method: 'POST', headers: { authorization: `Bearer ${mesh.token}`, 'content-type': 'application/yaml' }, body: yaml });
@@ -55,28 +36,6 @@ type Conditions = { type: string; status: string; reason: string }[];
 const conditionText = (c: Conditions | undefined) => (c ?? []).map((x) => `${x.type}=${x.status}/${x.reason}`).join(',');
 
 const HOSTNAME = 'hello.gateway-api.test';
-
-const services = `
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: hello-v1 }
-spec:
-  hosts: [hello-v1.demo.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: 80, name: http, protocol: HTTP }]
-  workloadSelector: { labels: { app: hello, version: v1 } }
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: hello-v2 }
-spec:
-  hosts: [hello-v2.demo.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: 80, name: http, protocol: HTTP }]
-  workloadSelector: { labels: { app: hello, version: v2 } }
-`;
 
 const gatewayAndRoute = `
 apiVersion: gateway.networking.k8s.io/v1
@@ -123,7 +82,7 @@ spec:
 
 describe('Gateway API through the local ingress', () => {
   it('applies a Gateway and an HTTPRoute, and the route reports Accepted and ResolvedRefs', async () => {
-    await applyYaml(services, 'demo');
+    await applyYaml(HELLO_VERSION_SERVICES, 'demo');
     const applied = await applyYaml(gatewayAndRoute, 'demo');
     expect(applied.results.map((r) => `${r.kind}/${r.name} ${r.action}`)).toEqual(['KubernetesGateway/web created', 'HTTPRoute/hello created']);
     const route = await until('HTTPRoute status', async () => {
@@ -139,7 +98,7 @@ describe('Gateway API through the local ingress', () => {
   });
 
   it('splits 90/10 between the two Services, with the response header filter', async () => {
-    await until('the route to answer', async () => ((await call(HOSTNAME, '/')).headers['x-gateway-api'] === 'split' ? true : undefined), 30_000);
+    await until('the route to answer', async () => ((await call(HOSTNAME, '/')).headers.get('x-gateway-api') === 'split' ? true : undefined), 30_000);
     const counts = { v1: 0, v2: 0, other: 0 };
     for (let i = 0; i < 300; i++) {
       const r = await call(HOSTNAME, `/?i=${i}`);
@@ -160,7 +119,7 @@ describe('Gateway API through the local ingress', () => {
       const r = await call(HOSTNAME, '/', { 'x-canary': 'true' });
       expect(r.status).toBe(200);
       expect(r.body).toContain('hello from hello v2');
-      expect(r.headers['x-gateway-api']).toBeUndefined(); // that rule's filter is not this one's
+      expect(r.headers.get('x-gateway-api')).toBeNull(); // that rule's filter is not this one's
     }
   });
 
@@ -169,10 +128,10 @@ describe('Gateway API through the local ingress', () => {
     const redirect = await call(HOSTNAME, '/old');
     expect(redirect.status).toBe(301);
     // No port given: the listener's (80), the scheme's well-known one, so none in Location.
-    expect(redirect.headers['location']).toBe('http://new.gateway-api.test/new');
+    expect(redirect.headers.get('location')).toBe('http://new.gateway-api.test/new');
     // ReplacePrefixMatch by path element: /docs/a → /manual/a, /docs → /manual; /docsx is not /docs.
-    expect((await call(HOSTNAME, '/docs/guide/intro')).headers['location']).toBe(`http://${HOSTNAME}/manual/guide/intro`);
-    expect((await call(HOSTNAME, '/docs')).headers['location']).toBe(`http://${HOSTNAME}/manual`);
+    expect((await call(HOSTNAME, '/docs/guide/intro')).headers.get('location')).toBe(`http://${HOSTNAME}/manual/guide/intro`);
+    expect((await call(HOSTNAME, '/docs')).headers.get('location')).toBe(`http://${HOSTNAME}/manual`);
     expect((await call(HOSTNAME, '/docsx')).status).toBe(200);
   });
 

@@ -1,3 +1,4 @@
+import { request, type Agent } from 'node:http';
 import { expect } from 'vitest';
 import type { LocalMesh } from './mesh';
 
@@ -39,6 +40,29 @@ export async function get(path = '/'): Promise<Answer> {
   return { status: res.status, version: res.headers.get('x-version'), headers: res.headers, body: await res.text() };
 }
 
+/**
+ * One request through the ingress gateway with a chosen Host header (fetch cannot set Host, so
+ * node:http): on `agent` (default Node's global agent, `false` for a fresh connection), with
+ * extra `headers`. Rejects on a transport error or after 5 s.
+ */
+export function getAs(host: string, path = '/', opts: { readonly headers?: Record<string, string>; readonly agent?: Agent | false } = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: 8080, path, headers: { host, ...opts.headers }, timeout: 5_000, ...(opts.agent !== undefined && { agent: opts.agent }) }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => {
+        const headers = new Headers();
+        for (const [name, value] of Object.entries(res.headers)) for (const v of [value ?? []].flat()) headers.append(name, v);
+        resolve({ status: res.statusCode ?? 0, version: headers.get('x-version'), headers, body });
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 /** Applies YAML through pilot's REST API (the mesh's admin token) and expects success. */
 export async function apply(mesh: LocalMesh, yaml: string): Promise<void> {
   const res = await fetch(`${PILOT}/api/v1/config`, { method: 'POST', headers: { authorization: `Bearer ${mesh.token}`, 'content-type': 'application/yaml' }, body: yaml });
@@ -67,9 +91,10 @@ export async function until<T>(what: string, probe: () => Promise<T | undefined>
  * thrown fetch) is kept, for tests that change things under load. Unpaced, each loop sends its
  * next request as soon as the last is answered; with `perLoopPerSecond` it sends at most that
  * many a second (a test whose assertion depends on the volume, e.g. records held during an
- * outage against a bound, must not depend on how fast this machine happens to be).
+ * outage against a bound, must not depend on how fast this machine happens to be). With `host`,
+ * the requests carry that Host header (`getAs`, on Node's global agent).
  */
-export function requestLoops(n: number, path = '/', opts: { readonly perLoopPerSecond?: number } = {}): { readonly answers: Answer[]; readonly failures: string[]; stop(): Promise<void> } {
+export function requestLoops(n: number, path = '/', opts: { readonly perLoopPerSecond?: number; readonly host?: string } = {}): { readonly answers: Answer[]; readonly failures: string[]; stop(): Promise<void> } {
   const answers: Answer[] = [];
   const failures: string[] = [];
   const gapMs = opts.perLoopPerSecond === undefined ? 0 : 1_000 / opts.perLoopPerSecond;
@@ -78,7 +103,7 @@ export function requestLoops(n: number, path = '/', opts: { readonly perLoopPerS
     let next = Date.now();
     while (running) {
       try {
-        answers.push(await get(path));
+        answers.push(await (opts.host === undefined ? get(path) : getAs(opts.host, path)));
       } catch (err) {
         failures.push(String(err));
       }
@@ -99,6 +124,37 @@ export function requestLoops(n: number, path = '/', opts: { readonly perLoopPerS
     },
   };
 }
+
+/**
+ * Environment of a local mesh for the Canary suites: the collector publishes summaries every
+ * second over a 3 s window, the controller ticks every 250 ms, telemetry is flushed every 200 ms.
+ */
+export const CANARY_MESH_ENV: Readonly<Record<string, string>> = {
+  AVIARY_SUMMARY_INTERVAL_MS: '1000',
+  AVIARY_SUMMARY_WINDOW_SECONDS: '3',
+  AVIARY_CANARY_TICK_MS: '250',
+  AVIARY_TELEMETRY_FLUSH_MS: '200',
+};
+
+/**
+ * ServiceEntries `hello-v1` and `hello-v2` in the demo namespace: one Service per demo version
+ * (`hello-<v>.demo.svc.cluster.local`, port 80, its workloads by the `version` label), the
+ * backends the Gateway API suites route to.
+ */
+export const HELLO_VERSION_SERVICES = ['v1', 'v2']
+  .map(
+    (v) => `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: hello-${v}, namespace: demo }
+spec:
+  hosts: [hello-${v}.demo.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: 80, name: http, protocol: HTTP }]
+  workloadSelector: { labels: { app: hello, version: ${v} } }
+`,
+  )
+  .join('---\n');
 
 /**
  * The demo's VirtualService `hello` (tools/demo/demo.yaml): the v1/v2 split (90/10 unless given),
