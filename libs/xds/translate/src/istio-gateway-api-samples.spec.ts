@@ -80,7 +80,7 @@ function snapshotOf(objects: ModelObject[]) {
 }
 
 /** Every upstream a proxy's listeners and routes send to, with weights: `cluster` or `cluster*weight`. */
-function upstreams(r: { listeners: { resource: Msg }[]; routes: { resource: Msg }[] }, filter: (where: string) => boolean): string[] {
+function upstreams(r: { readonly listeners: readonly { readonly resource: Msg }[]; readonly routes: readonly { readonly resource: Msg }[] }, filter: (where: string) => boolean): string[] {
   const out: string[] = [];
   const walk = (v: unknown, where: string) => {
     if (Array.isArray(v)) v.forEach((x) => walk(x, where));
