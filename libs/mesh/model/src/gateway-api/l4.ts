@@ -12,8 +12,6 @@ import type { ResolvedBackend } from './rules';
  * conflicts between routes. The others stay Accepted (they did attach) but carry no traffic.
  */
 
-export const GROUP = 'gateway.networking.k8s.io';
-
 export type L4RouteKind = 'TCPRoute' | 'TLSRoute';
 
 export function isL4RouteKind(kind: string): kind is L4RouteKind {
