@@ -90,6 +90,8 @@ export {
 export type { KubernetesHTTPRoute } from './gateway-api/http-route';
 export { GRPCRouteSchema, GRPCRouteSpec, GRPCRouteRule, GRPCRouteMatch, GRPCRouteFilter } from './gateway-api/grpc-route';
 export type { GRPCRoute } from './gateway-api/grpc-route';
+export { TCPRouteSchema, TCPRouteSpec, TLSRouteSchema, TLSRouteSpec, L4RouteRule, L4BackendRef, tcpRouteVersions, tlsRouteVersions } from './gateway-api/l4-route';
+export type { KubernetesTCPRoute, KubernetesTLSRoute } from './gateway-api/l4-route';
 export { ReferenceGrantSchema, ReferenceGrantSpec } from './gateway-api/reference-grant';
 export type { ReferenceGrant } from './gateway-api/reference-grant';
 export type { MeshObject, ResourceRef, SpecOf, StoredMetadata, StoredObject } from './envelope';

@@ -5,6 +5,7 @@ import { GatewayClassSchema, type GatewayClass } from './gateway-api/gateway-cla
 import { KubernetesGatewaySchema, type KubernetesGateway } from './gateway-api/gateway';
 import { GRPCRouteSchema, type GRPCRoute } from './gateway-api/grpc-route';
 import { HTTPRouteSchema, type KubernetesHTTPRoute } from './gateway-api/http-route';
+import { TCPRouteSchema, tcpRouteVersions, TLSRouteSchema, tlsRouteVersions, type KubernetesTCPRoute, type KubernetesTLSRoute } from './gateway-api/l4-route';
 import { ReferenceGrantSchema, type ReferenceGrant } from './gateway-api/reference-grant';
 import { RateLimitPolicySchema, type RateLimitPolicy } from './aviary/rate-limit-policy';
 import { DestinationRuleSchema, type DestinationRule } from './networking/destination-rule';
@@ -83,6 +84,8 @@ export const kinds = Object.freeze({
   KubernetesGateway: info('KubernetesGateway', gatewayApiVersions, 'gateways', ['gtw'], KubernetesGatewaySchema, gwapi, { apiKind: 'Gateway' }),
   HTTPRoute: info('HTTPRoute', gatewayApiVersions, 'httproutes', [], HTTPRouteSchema, gwapi),
   GRPCRoute: info('GRPCRoute', gatewayApiV1Only, 'grpcroutes', [], GRPCRouteSchema, gwapi),
+  TCPRoute: info('TCPRoute', tcpRouteVersions, 'tcproutes', [], TCPRouteSchema, gwapi),
+  TLSRoute: info('TLSRoute', tlsRouteVersions, 'tlsroutes', [], TLSRouteSchema, gwapi),
   ReferenceGrant: info('ReferenceGrant', referenceGrantVersions, 'referencegrants', ['refgrant'], ReferenceGrantSchema, gwapi),
 });
 
@@ -104,6 +107,8 @@ export type MeshResource =
   | KubernetesGateway
   | KubernetesHTTPRoute
   | GRPCRoute
+  | KubernetesTCPRoute
+  | KubernetesTLSRoute
   | ReferenceGrant;
 
 export function isMeshKind(kind: unknown): kind is MeshKind {

@@ -48,6 +48,8 @@ describe('kinds registry', () => {
       KubernetesGateway: 'gateway.networking.k8s.io v1,v1beta1 gateways',
       HTTPRoute: 'gateway.networking.k8s.io v1,v1beta1 httproutes',
       GRPCRoute: 'gateway.networking.k8s.io v1 grpcroutes',
+      TCPRoute: 'gateway.networking.k8s.io v1,v1alpha2 tcproutes',
+      TLSRoute: 'gateway.networking.k8s.io v1,v1alpha2,v1alpha3 tlsroutes',
       ReferenceGrant: 'gateway.networking.k8s.io v1beta1,v1 referencegrants',
     });
     expect(kinds.GatewayClass.namespaced).toBe(false);

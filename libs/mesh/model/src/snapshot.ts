@@ -1,6 +1,8 @@
 import type {
   GatewayClassSpec,
   GRPCRouteSpec,
+  TCPRouteSpec,
+  TLSRouteSpec,
   HTTPRouteSpec,
   KubernetesGatewaySpec,
   ReferenceGrantSpec,
@@ -81,11 +83,13 @@ export const modelKinds = [
   'KubernetesGateway',
   'HTTPRoute',
   'GRPCRoute',
+  'TCPRoute',
+  'TLSRoute',
   'ReferenceGrant',
 ] as const;
 
 /** The Gateway API kinds: their objects become Istio Gateways and VirtualServices (gateway-api/convert.ts). */
-export const gatewayApiKinds = ['GatewayClass', 'KubernetesGateway', 'HTTPRoute', 'GRPCRoute', 'ReferenceGrant'] as const;
+export const gatewayApiKinds = ['GatewayClass', 'KubernetesGateway', 'HTTPRoute', 'GRPCRoute', 'TCPRoute', 'TLSRoute', 'ReferenceGrant'] as const;
 const gatewayApiKindSet: ReadonlySet<string> = new Set(gatewayApiKinds);
 export type ModelKind = (typeof modelKinds)[number];
 
@@ -105,6 +109,8 @@ export interface EntriesByKind {
   readonly KubernetesGateway: readonly ConfigEntry<KubernetesGatewaySpec>[];
   readonly HTTPRoute: readonly ConfigEntry<HTTPRouteSpec>[];
   readonly GRPCRoute: readonly ConfigEntry<GRPCRouteSpec>[];
+  readonly TCPRoute: readonly ConfigEntry<TCPRouteSpec>[];
+  readonly TLSRoute: readonly ConfigEntry<TLSRouteSpec>[];
   readonly ReferenceGrant: readonly ConfigEntry<ReferenceGrantSpec>[];
 }
 
@@ -196,6 +202,8 @@ export function snapshotFromEntries(
             gateways: entries.KubernetesGateway,
             httpRoutes: entries.HTTPRoute,
             grpcRoutes: entries.GRPCRoute,
+            tcpRoutes: entries.TCPRoute,
+            tlsRoutes: entries.TLSRoute,
             grants: entries.ReferenceGrant,
             servicePorts: (host) => services.get(host)?.ports.map((p) => p.number),
             domainSuffix: options.domainSuffix,

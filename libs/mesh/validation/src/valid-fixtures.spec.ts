@@ -21,6 +21,8 @@ describe('documented Istio and Gateway API examples are accepted', () => {
       'RequestAuthentication',
       'ServiceEntry',
       'Sidecar',
+      'TCPRoute',
+      'TLSRoute',
       'VirtualService',
       'WorkloadEntry',
     ]);

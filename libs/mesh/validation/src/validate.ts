@@ -4,6 +4,7 @@ import { validateCanary } from './rules/canary';
 import { validateDestinationRule } from './rules/destination-rule';
 import { validateGateway } from './rules/gateway';
 import { validateGatewayClass, validateGRPCRoute, validateHTTPRoute, validateKubernetesGateway, validateReferenceGrant } from './rules/gateway-api';
+import { validateTCPRoute, validateTLSRoute } from './rules/l4-route';
 import { validateMetadata } from './rules/metadata';
 import { validateRateLimitPolicy } from './rules/rate-limit';
 import { validateAuthorizationPolicy, validatePeerAuthentication, validateRequestAuthentication } from './rules/security';
@@ -32,6 +33,8 @@ const rules: Rules = {
   KubernetesGateway: (g, report) => validateKubernetesGateway({ ...g, kind: 'Gateway' }, report),
   HTTPRoute: validateHTTPRoute,
   GRPCRoute: validateGRPCRoute,
+  TCPRoute: validateTCPRoute,
+  TLSRoute: validateTLSRoute,
   ReferenceGrant: validateReferenceGrant,
 };
 

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { bookinfo, featureProxies, featuresMesh, gatewayApiMesh, gatewayApiProxies, localMesh, localProxies, proxies } from './__fixtures__/fixture';
+import { bookinfo, featureProxies, featuresMesh, gatewayApiL4Mesh, gatewayApiL4Proxies, gatewayApiMesh, gatewayApiProxies, localMesh, localProxies, proxies } from './__fixtures__/fixture';
 import { translate } from './index';
 
 const goldenDir = fileURLToPath(new URL('./__golden__/', import.meta.url));
@@ -10,6 +10,7 @@ const meshes = [
   { mesh: 'local', snapshot: localMesh(), proxies: localProxies },
   { mesh: 'features', snapshot: featuresMesh(), proxies: featureProxies },
   { mesh: 'gateway-api', snapshot: gatewayApiMesh(), proxies: gatewayApiProxies },
+  { mesh: 'gateway-api-l4', snapshot: gatewayApiL4Mesh(), proxies: gatewayApiL4Proxies },
 ];
 
 describe('xds-translate golden files (UPDATE_GOLDEN=1 rewrites them)', () => {

@@ -8,17 +8,20 @@ import type {
   Listener,
   ReferenceGrantSpec,
   Server,
+  TCPRouteSpec,
+  TLSRouteSpec,
   VirtualServiceSpec,
 } from '@aviary/mesh-api';
 import { validate } from '@aviary/mesh-validation';
 import type { ConfigEntry, GatewayEntry, VirtualServiceEntry } from '../types';
 import { compareStrings, deepFreeze, hostMatches, keyOf } from '../util';
 import { byPrecedence, grpcRuleRoutes, httpRuleRoutes, type OrderedRoute, type ResolvedBackend, type RuleContext } from './rules';
+import { isL4RouteKind, l4Server, l4VirtualService, listenerRouteKinds, type AttachedL4Route } from './l4';
 import { condition, type ComputedStatus, type Condition } from './status';
 
 /**
  * The Gateway API front end of the routing model: GatewayClasses, Gateways, HTTPRoutes,
- * GRPCRoutes and ReferenceGrants become Istio Gateways and VirtualServices (as Istio's own
+ * GRPCRoutes, TCPRoutes, TLSRoutes and ReferenceGrants become Istio Gateways and VirtualServices (as Istio's own
  * controller does), which the translators turn into xDS like any other; plus the status each
  * object should carry. Pure and deterministic.
  *
@@ -48,6 +51,9 @@ export interface GatewayApiInput {
   readonly gateways: readonly ConfigEntry<KubernetesGatewaySpec>[];
   readonly httpRoutes: readonly ConfigEntry<HTTPRouteSpec>[];
   readonly grpcRoutes: readonly ConfigEntry<GRPCRouteSpec>[];
+  /** TCPRoutes and TLSRoutes (l4.ts); absent: none. */
+  readonly tcpRoutes?: readonly ConfigEntry<TCPRouteSpec>[];
+  readonly tlsRoutes?: readonly ConfigEntry<TLSRouteSpec>[];
   readonly grants: readonly ConfigEntry<ReferenceGrantSpec>[];
   /** Whether a Service host (`name.ns.svc.<suffix>`) exists in the registry, and its ports. */
   readonly servicePorts: (host: string) => readonly number[] | undefined;
@@ -84,7 +90,9 @@ type Entry = ConfigEntry<unknown> & { readonly generation?: number };
 const gen = (e: Entry) => e.generation ?? 0;
 
 function manifestErrors(apiKind: string, e: ConfigEntry<unknown>, namespaced = true): string[] {
-  const apiVersion = apiKind === 'ReferenceGrant' ? `${GROUP}/v1beta1` : `${GROUP}/v1`;
+  // TCPRoute/TLSRoute: checked by v1alpha2's (laxer) limits, whichever version the object was written in; the store
+  // validated it by its own version when it was applied, and a missing TLSRoute hostname is reported at attachment.
+  const apiVersion = apiKind === 'ReferenceGrant' ? `${GROUP}/v1beta1` : isL4RouteKind(apiKind) ? `${GROUP}/v1alpha2` : `${GROUP}/v1`;
   const metadata = namespaced ? { name: e.name, namespace: e.namespace } : { name: e.name };
   return validate({ apiVersion, kind: apiKind, metadata, spec: e.spec }).errors.map((f) => `${f.path}: ${f.message}`);
 }
@@ -124,10 +132,14 @@ function granted(grants: readonly ConfigEntry<ReferenceGrantSpec>[], from: { kin
   );
 }
 
-type RouteKind = 'HTTPRoute' | 'GRPCRoute';
+type RouteKind = 'HTTPRoute' | 'GRPCRoute' | 'TCPRoute' | 'TLSRoute';
 interface AnyRoute {
   readonly kind: RouteKind;
-  readonly entry: ConfigEntry<HTTPRouteSpec | GRPCRouteSpec>;
+  readonly entry: ConfigEntry<HTTPRouteSpec | GRPCRouteSpec | TCPRouteSpec | TLSRouteSpec>;
+}
+
+function routeHostnames(r: AnyRoute): readonly string[] | undefined {
+  return 'hostnames' in r.entry.spec ? r.entry.spec.hostnames : undefined;
 }
 
 export function convertGatewayApi(input: GatewayApiInput): GatewayApiOutput {
@@ -158,12 +170,12 @@ export function convertGatewayApi(input: GatewayApiInput): GatewayApiOutput {
     // Gateway is, with its other listeners (reason ListenersNotValid), as the spec asks.
     const unsupported = g.spec.listeners.filter((l) => !SERVED_PROTOCOLS.includes(l.protocol));
     for (const l of unsupported) {
-      const why = `protocol ${l.protocol} is not supported by Aviary (HTTP, HTTPS)`;
+      const why = `protocol ${l.protocol} is not supported by Aviary (HTTP, HTTPS, TLS, TCP)`;
       listenerConds.set(l.name, [condition('Accepted', false, 'UnsupportedProtocol', why, gen(g)), condition('Programmed', false, 'Invalid', why, gen(g))]);
     }
     const served = unsupported.length === 0 ? g : { ...g, spec: { ...g.spec, listeners: g.spec.listeners.filter((l) => SERVED_PROTOCOLS.includes(l.protocol)) } };
     if (served.spec.listeners.length === 0) {
-      gatewayStatus.set(key, { entry: g, accepted: condition('Accepted', false, 'ListenersNotValid', 'No listener has a protocol Aviary serves (HTTP, HTTPS)', gen(g)), listenerConds });
+      gatewayStatus.set(key, { entry: g, accepted: condition('Accepted', false, 'ListenersNotValid', 'No listener has a protocol Aviary serves (HTTP, HTTPS, TLS, TCP)', gen(g)), listenerConds });
       continue;
     }
     const errors = manifestErrors('Gateway', served);
@@ -209,7 +221,11 @@ export function convertGatewayApi(input: GatewayApiInput): GatewayApiOutput {
   const routes: AnyRoute[] = [
     ...input.httpRoutes.map((entry) => ({ kind: 'HTTPRoute' as const, entry })),
     ...input.grpcRoutes.map((entry) => ({ kind: 'GRPCRoute' as const, entry })),
+    ...(input.tcpRoutes ?? []).map((entry) => ({ kind: 'TCPRoute' as const, entry })),
+    ...(input.tlsRoutes ?? []).map((entry) => ({ kind: 'TLSRoute' as const, entry })),
   ];
+  /** Connection-level routes per generated VirtualService: key `gatewayNs/istioGateway|host` (l4.ts). */
+  const l4Buckets = new Map<string, { namespace: string; gateway: string; host: string; sni: boolean; routes: AttachedL4Route[] }>();
   /** Routes per generated VirtualService: key `gatewayNs/istioGateway|host` or `mesh|host`. */
   const buckets = new Map<string, { namespace: string; gateway?: string; host: string; routes: OrderedRoute[] }>();
   for (const r of routes) {
@@ -249,14 +265,20 @@ export function convertGatewayApi(input: GatewayApiInput): GatewayApiOutput {
         }
         else {
           const allowed = candidates.filter((b) => allowsRoute(b, r, input.namespaceLabels));
-          const hosted = allowed.map((b) => ({ b, hosts: effectiveHosts(b.listener.hostname, spec.hostnames) })).filter((x) => x.hosts !== undefined);
+          // A TLS passthrough route is matched by SNI: a host of `*` (no hostname on route or listener) matches nothing.
+          const sniOnly = r.kind === 'TLSRoute';
+          const hosted = allowed
+            .map((b) => ({ b, hosts: effectiveHosts(b.listener.hostname, routeHostnames(r))?.filter((h) => !sniOnly || h !== '*') }))
+            .filter((x) => x.hosts !== undefined && x.hosts.length > 0);
           if (allowed.length === 0) conds.push(condition('Accepted', false, 'NotAllowedByListeners', 'No listener allows this route (allowedRoutes)', g));
-          else if (hosted.length === 0) conds.push(condition('Accepted', false, 'NoMatchingListenerHostname', 'No listener hostname matches the route hostnames', g));
+          else if (hosted.length === 0) conds.push(condition('Accepted', false, 'NoMatchingListenerHostname', sniOnly ? 'No listener hostname matches the route hostnames (a TLSRoute needs a hostname, its own or its listener\'s, to match by SNI)' : 'No listener hostname matches the route hostnames', g));
           else {
             conds.push(condition('Accepted', true, 'Accepted', 'Route accepted', g));
             for (const { b, hosts } of hosted) {
               b.attached++;
-              if (b.programmed) for (const host of hosts!) addRoutes(buckets, `${b.istioGateway}|${host}`, { namespace: b.gateway.namespace, gateway: b.istioGateway, host }, r, resolved!);
+              if (!b.programmed) continue;
+              if (isL4RouteKind(r.kind)) for (const host of hosts!) addL4Route(l4Buckets, b, host, r, resolved!);
+              else for (const host of hosts!) addRoutes(buckets, `${b.istioGateway}|${host}`, { namespace: b.gateway.namespace, gateway: b.istioGateway, host }, r, resolved!);
             }
           }
         }
@@ -295,6 +317,11 @@ export function convertGatewayApi(input: GatewayApiInput): GatewayApiOutput {
     virtualServices.push(deepFreeze({ kind: 'VirtualService', namespace: b.namespace, name, key: keyOf('VirtualService', b.namespace, name), spec }));
   }
 
+  for (const b of [...l4Buckets].sort(([a], [c]) => compareStrings(a, c)).map(([, bucket]) => bucket)) {
+    const name = `${b.gateway.split('/')[1]}-${b.sni ? slug(b.host) : 'tcp'}`;
+    virtualServices.push(deepFreeze({ kind: 'VirtualService', namespace: b.namespace, name, key: keyOf('VirtualService', b.namespace, name), spec: l4VirtualService(b.gateway, b.host, b.sni, b.routes) }));
+  }
+
   statuses.sort((a, b) => compareStrings(keyOf(a.ref.kind, a.ref.namespace, a.ref.name), keyOf(b.ref.kind, b.ref.namespace, b.ref.name)));
   return { gateways: istioGateways, virtualServices, statuses, deployments };
 }
@@ -315,11 +342,13 @@ export function bindPort(port: number): number {
 function serverOf(g: ConfigEntry<KubernetesGatewaySpec>, l: Listener): Server {
   const bind = bindPort(l.port);
   const base: Server = { port: { number: l.port, name: l.name, protocol: l.protocol, ...(bind !== l.port && { targetPort: bind }) }, hosts: [l.hostname ?? '*'], name: l.name };
-  if (l.protocol !== 'HTTPS') return base;
-  const ref = l.tls!.certificateRefs![0]!;
-  const ns = ref.namespace ?? g.namespace;
+  const ref = l.tls?.certificateRefs?.[0];
+  const ns = ref?.namespace ?? g.namespace;
   // The Secret goes to the proxy through SDS (`kubernetes://<name>`), the same path as an Istio Gateway's credentialName.
-  return { ...base, tls: { mode: 'SIMPLE', credentialName: ns === g.namespace ? ref.name : `${ns}/${ref.name}` } };
+  const credentialName = ref === undefined ? undefined : ns === g.namespace ? ref.name : `${ns}/${ref.name}`;
+  if (l.protocol === 'TCP' || l.protocol === 'TLS') return l4Server(base, l, credentialName);
+  if (l.protocol !== 'HTTPS') return base;
+  return { ...base, tls: { mode: 'SIMPLE', credentialName: credentialName! } };
 }
 
 function certificateProblem(g: ConfigEntry<KubernetesGatewaySpec>, l: Listener, grants: readonly ConfigEntry<ReferenceGrantSpec>[]): { reason: string; message: string } | undefined {
@@ -334,18 +363,20 @@ function certificateProblem(g: ConfigEntry<KubernetesGatewaySpec>, l: Listener, 
 
 /** A listener's allowedRoutes.kinds naming kinds Aviary does not serve (InvalidRouteKinds). */
 function routeKindsProblem(l: Listener): { reason: string; message: string } | undefined {
-  const invalid = (l.allowedRoutes?.kinds ?? []).filter((k) => (k.group ?? GROUP) !== GROUP || (k.kind !== 'HTTPRoute' && k.kind !== 'GRPCRoute'));
+  const served = listenerRouteKinds(l);
+  const invalid = (l.allowedRoutes?.kinds ?? []).filter((k) => (k.group ?? GROUP) !== GROUP || !served.includes(k.kind));
   if (invalid.length === 0) return undefined;
-  return { reason: 'InvalidRouteKinds', message: `route kinds not served by Aviary (HTTPRoute, GRPCRoute): ${invalid.map((k) => `${k.group ?? GROUP}/${k.kind}`).join(', ')}` };
+  return { reason: 'InvalidRouteKinds', message: `route kinds not served by Aviary on a ${l.protocol} listener (${served.join(', ')}): ${invalid.map((k) => `${k.group ?? GROUP}/${k.kind}`).join(', ')}` };
 }
 
 /** The listener protocols Aviary serves. */
-const SERVED_PROTOCOLS: readonly string[] = ['HTTP', 'HTTPS'];
+const SERVED_PROTOCOLS: readonly string[] = ['HTTP', 'HTTPS', 'TLS', 'TCP'];
 
 function supportedKinds(l: Listener): { group: string; kind: string }[] {
   if (!SERVED_PROTOCOLS.includes(l.protocol)) return [];
-  const kinds = l.allowedRoutes?.kinds?.map((k) => k.kind) ?? ['HTTPRoute', 'GRPCRoute'];
-  return kinds.filter((k) => k === 'HTTPRoute' || k === 'GRPCRoute').map((kind) => ({ group: GROUP, kind }));
+  const served = listenerRouteKinds(l);
+  const kinds = l.allowedRoutes?.kinds?.filter((k) => (k.group ?? GROUP) === GROUP).map((k) => k.kind) ?? served;
+  return kinds.filter((k) => served.includes(k)).map((kind) => ({ group: GROUP, kind }));
 }
 
 function allowsRoute(b: BoundListener, r: AnyRoute, namespaceLabels: GatewayApiInput['namespaceLabels']): boolean {
@@ -376,6 +407,8 @@ export function selects(selector: LabelSelector, labels: Readonly<Record<string,
   });
 }
 
+type BackendLike = { group?: string; kind?: string; name: string; namespace?: string; port?: number; weight?: number };
+
 interface Resolution {
   readonly rules: readonly { backends: ResolvedBackend[]; invalidWeight: number; mirror?: RuleContext['mirror'] }[];
   readonly problem?: { reason: string; message: string };
@@ -384,7 +417,7 @@ interface Resolution {
 /** Resolves every backendRef (and mirror) of a route to a Service host and port. */
 function resolveBackends(r: AnyRoute, input: GatewayApiInput): Resolution {
   let problem: { reason: string; message: string } | undefined;
-  const resolve = (b: { group?: string; kind?: string; name: string; namespace?: string; port?: number }): { host: string; port: number } | undefined => {
+  const resolve = (b: BackendLike): { host: string; port: number } | undefined => {
     const ns = b.namespace ?? r.entry.namespace;
     if ((b.group ?? '') !== '' || (b.kind ?? 'Service') !== 'Service') {
       problem ??= { reason: 'InvalidKind', message: `backendRef ${b.group ?? ''}/${b.kind ?? ''} ${b.name} is not a Service` };
@@ -402,7 +435,7 @@ function resolveBackends(r: AnyRoute, input: GatewayApiInput): Resolution {
     }
     return { host, port: b.port };
   };
-  const rules = (r.entry.spec.rules ?? []).map((rule) => {
+  const rules = ((r.entry.spec.rules ?? []) as readonly { backendRefs?: readonly BackendLike[]; filters?: readonly { type: string; requestMirror?: { backendRef: BackendLike; percent?: number; fraction?: { numerator: number; denominator?: number } } }[] }[]).map((rule) => {
     const backends: ResolvedBackend[] = [];
     let invalidWeight = 0;
     for (const b of rule.backendRefs ?? []) {
@@ -436,4 +469,21 @@ function addRoutes(
     const routes = r.kind === 'HTTPRoute' ? httpRuleRoutes(rule as never, ctx) : grpcRuleRoutes(rule as never, ctx);
     for (const o of routes) bucket.routes.push(port === undefined ? o : { ...o, route: { ...o.route, match: (o.route.match ?? [{}]).map((m) => ({ ...m, port })) } });
   });
+}
+
+function addL4Route(
+  buckets: Map<string, { namespace: string; gateway: string; host: string; sni: boolean; routes: AttachedL4Route[] }>,
+  b: BoundListener,
+  host: string,
+  r: AnyRoute,
+  resolved: Resolution,
+): void {
+  // TLS passthrough routes by SNI (a bucket per hostname); TCP and terminated TLS have one route per listener.
+  const sni = r.kind === 'TLSRoute';
+  const key = sni ? `${b.istioGateway}|${host}` : b.istioGateway;
+  let bucket = buckets.get(key);
+  if (bucket === undefined) buckets.set(key, (bucket = { namespace: b.gateway.namespace, gateway: b.istioGateway, host: sni ? host : (b.listener.hostname ?? '*'), sni, routes: [] }));
+  const rule = resolved.rules[0];
+  if (rule === undefined) return;
+  bucket.routes.push({ kind: r.kind as AttachedL4Route['kind'], routeKey: `${r.entry.namespace}/${r.entry.name}`, createdAt: r.entry.creationTimestamp ?? '', backends: rule.backends, invalidWeight: rule.invalidWeight });
 }

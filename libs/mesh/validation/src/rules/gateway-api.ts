@@ -9,7 +9,7 @@ import { checkDuration, checkRegex, isDns1123Label, isDns1123Subdomain, isHeader
  * the same refusals.
  */
 
-const NOT_YET = 'is not supported by Aviary yet';
+export const NOT_YET = 'is not supported by Aviary yet';
 const httpMethodNames = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'] as const;
 
 /** Gateway API Hostname: a DNS subdomain, optionally with one leading `*.` label; no IPs, no port. */
@@ -22,13 +22,13 @@ export function hostnameError(h: string): string | undefined {
   return undefined;
 }
 
-function checkName(r: Report, path: string, name: string | undefined, what = 'name'): void {
+export function checkName(r: Report, path: string, name: string | undefined, what = 'name'): void {
   if (name !== undefined && !isDns1123Subdomain(name)) r.error(path, `invalid ${what} ${JSON.stringify(name)}: must be a lowercase RFC 1123 subdomain`);
 }
-function checkNamespace(r: Report, path: string, ns: string | undefined): void {
+export function checkNamespace(r: Report, path: string, ns: string | undefined): void {
   if (ns !== undefined && !isDns1123Label(ns)) r.error(path, `invalid namespace ${JSON.stringify(ns)}: must be a DNS-1123 label`);
 }
-function checkSectionName(r: Report, path: string, name: string | undefined): void {
+export function checkSectionName(r: Report, path: string, name: string | undefined): void {
   if (name !== undefined && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name)) r.error(path, `invalid section name ${JSON.stringify(name)}: a DNS-1123 label`);
 }
 
@@ -41,7 +41,7 @@ export function validateGatewayClass(gc: GatewayClass, r: Report): void {
   if (gc.spec.parametersRef !== undefined) r.error('spec.parametersRef', `spec.parametersRef ${NOT_YET}: Aviary's GatewayClasses take no parameters`);
 }
 
-const gatewayProtocols = new Set(['HTTP', 'HTTPS']);
+const gatewayProtocols = new Set(['HTTP', 'HTTPS', 'TLS', 'TCP']);
 
 export function validateKubernetesGateway(g: KubernetesGatewayManifest, r: Report): void {
   const spec = g.spec;
@@ -66,22 +66,29 @@ export function validateKubernetesGateway(g: KubernetesGatewayManifest, r: Repor
     if (other !== undefined) r.error(key(p, 'hostname'), `port ${l.port}, protocol ${l.protocol} and hostname ${JSON.stringify(l.hostname ?? '')} are already used by spec.listeners[${other}]`);
     else bindings.set(binding, i);
     if (!gatewayProtocols.has(l.protocol)) {
-      r.error(key(p, 'protocol'), `protocol ${JSON.stringify(l.protocol)} ${NOT_YET}: Aviary's Gateways accept HTTP and HTTPS listeners (TLS, TCP and UDP routes are not implemented)`);
+      r.error(key(p, 'protocol'), `protocol ${JSON.stringify(l.protocol)} ${NOT_YET}: Aviary's Gateways accept HTTP, HTTPS, TLS and TCP listeners (UDP routes are not implemented)`);
     }
-    if (l.protocol === 'HTTP' && l.tls !== undefined) r.error(key(p, 'tls'), 'tls must not be set for protocol HTTP');
-    if (l.protocol === 'HTTPS') {
-      if (l.tls === undefined) r.error(key(p, 'tls'), 'tls is required for protocol HTTPS');
+    if ((l.protocol === 'HTTP' || l.protocol === 'TCP' || l.protocol === 'UDP') && l.tls !== undefined) r.error(key(p, 'tls'), `tls must not be set for protocol ${l.protocol}`);
+    if ((l.protocol === 'TCP' || l.protocol === 'UDP') && l.hostname !== undefined) r.error(key(p, 'hostname'), `hostname must not be set for protocol ${l.protocol}: connections carry no host name`);
+    if (l.protocol === 'HTTPS' || l.protocol === 'TLS') {
+      if (l.tls === undefined) r.error(key(p, 'tls'), `tls is required for protocol ${l.protocol}`);
       else {
         const t = key(p, 'tls');
-        if (l.tls.mode === 'Passthrough') r.error(key(t, 'mode'), `tls.mode Passthrough ${NOT_YET}: only Terminate`);
-        if ((l.tls.certificateRefs ?? []).length === 0) r.error(key(t, 'certificateRefs'), 'certificateRefs must name a Secret when tls.mode is Terminate');
-        if ((l.tls.certificateRefs ?? []).length > 1) r.error(key(t, 'certificateRefs'), `more than one certificateRef ${NOT_YET}`);
-        (l.tls.certificateRefs ?? []).forEach((c, j) => {
-          const cp = idx(key(t, 'certificateRefs'), j);
-          if ((c.group ?? '') !== '' || (c.kind ?? 'Secret') !== 'Secret') r.error(cp, `a certificateRef of kind ${c.group ?? ''}/${c.kind ?? ''} ${NOT_YET}: only core Secrets`);
-          checkName(r, key(cp, 'name'), c.name);
-          checkNamespace(r, key(cp, 'namespace'), c.namespace);
-        });
+        const mode = l.tls.mode ?? 'Terminate';
+        if (l.protocol === 'HTTPS' && mode === 'Passthrough') r.error(key(t, 'mode'), 'tls.mode must be Terminate for protocol HTTPS (use protocol TLS to pass TLS through)');
+        if (mode === 'Passthrough') {
+          // The router does not terminate: a certificate would never be used, so it is refused rather than ignored.
+          if ((l.tls.certificateRefs ?? []).length > 0) r.error(key(t, 'certificateRefs'), 'certificateRefs must not be set when tls.mode is Passthrough: the backend terminates TLS');
+        } else {
+          if ((l.tls.certificateRefs ?? []).length === 0) r.error(key(t, 'certificateRefs'), 'certificateRefs must name a Secret when tls.mode is Terminate');
+          if ((l.tls.certificateRefs ?? []).length > 1) r.error(key(t, 'certificateRefs'), `more than one certificateRef ${NOT_YET}`);
+          (l.tls.certificateRefs ?? []).forEach((c, j) => {
+            const cp = idx(key(t, 'certificateRefs'), j);
+            if ((c.group ?? '') !== '' || (c.kind ?? 'Secret') !== 'Secret') r.error(cp, `a certificateRef of kind ${c.group ?? ''}/${c.kind ?? ''} ${NOT_YET}: only core Secrets`);
+            checkName(r, key(cp, 'name'), c.name);
+            checkNamespace(r, key(cp, 'namespace'), c.namespace);
+          });
+        }
         if (l.tls.options !== undefined && Object.keys(l.tls.options).length > 0) r.error(key(t, 'options'), `tls.options ${NOT_YET}`);
       }
     }
@@ -130,7 +137,8 @@ interface RouteLike {
   readonly hostnames?: readonly string[];
 }
 
-function checkParents(r: Report, spec: RouteLike): void {
+/** parentRefs and hostnames of a route; `meshParents: false` refuses Service parents (routes Aviary serves on Gateways only). */
+export function checkParents(r: Report, spec: RouteLike, meshParents: string | true = true): void {
   if ((spec.parentRefs ?? []).length > 32) r.error('spec.parentRefs', 'at most 32 parentRefs are allowed');
   (spec.parentRefs ?? []).forEach((ref, i) => {
     const p = idx('spec.parentRefs', i);
@@ -142,7 +150,8 @@ function checkParents(r: Report, spec: RouteLike): void {
     checkName(r, key(p, 'name'), ref.name);
     checkNamespace(r, key(p, 'namespace'), ref.namespace);
     checkSectionName(r, key(p, 'sectionName'), ref.sectionName);
-    if (service && ref.sectionName !== undefined) r.error(key(p, 'sectionName'), `sectionName of a Service parent ${NOT_YET}: use port`);
+    if (service && meshParents !== true) r.error(key(p, 'kind'), meshParents);
+    else if (service && ref.sectionName !== undefined) r.error(key(p, 'sectionName'), `sectionName of a Service parent ${NOT_YET}: use port`);
   });
   (spec.hostnames ?? []).forEach((h, i) => {
     const e = hostnameError(h);
@@ -166,7 +175,7 @@ function checkHeaderFilter(r: Report, path: string, f: { set?: { name: string; v
   });
 }
 
-function checkBackendRef(r: Report, path: string, b: { group?: string; kind?: string; name: string; namespace?: string; port?: number }): void {
+export function checkBackendRef(r: Report, path: string, b: { group?: string; kind?: string; name: string; namespace?: string; port?: number }): void {
   // A backend of another kind is valid: the route stays Accepted and reports ResolvedRefs=False
   // InvalidKind (the model), its share of the traffic answered with an error, as the spec asks.
   if ((b.group ?? '') === '' && (b.kind ?? 'Service') === 'Service' && b.port === undefined) r.error(key(path, 'port'), 'port is required when the backend is a Service');

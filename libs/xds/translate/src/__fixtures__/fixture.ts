@@ -74,6 +74,18 @@ export function gatewayApiMesh(): MeshSnapshot {
   return buildSnapshot(loadObjects('gateway-api.yaml'), { trustDomain: 'cluster.local' });
 }
 
+/** TCPRoute and TLSRoute (gateway-api-l4.yaml). */
+export function gatewayApiL4Mesh(): MeshSnapshot {
+  return buildSnapshot(loadObjects('gateway-api-l4.yaml'), { trustDomain: 'cluster.local' });
+}
+
+export const gatewayApiL4Proxies: Readonly<Record<string, ProxyInfo>> = {
+  router: parseNode({
+    id: 'router~10.3.9.1~edge-5c8d.web~web.svc.cluster.local',
+    metadata: { NAMESPACE: 'web', LABELS: { 'gateway.networking.k8s.io/gateway-name': 'edge' } },
+  }),
+};
+
 export const gatewayApiProxies: Readonly<Record<string, ProxyInfo>> = {
   router: parseNode({
     id: 'router~10.2.9.1~web-gw-7d9f.web~web.svc.cluster.local',
