@@ -8,7 +8,7 @@ import { buildSnapshot } from '@aviary/mesh-model';
 import { NatsServer } from '@aviary/nats-runner';
 import { configApi } from '../config-api';
 import { GatewayStatusWriter, merge } from './status-writer';
-import type { GatewayInfra } from './deployer';
+import type { GatewayInfra } from '@aviary/k8s';
 
 const logger = pino({ level: 'silent' });
 const auth = { authorization: 'Bearer t0ken', 'content-type': 'application/yaml' };

@@ -3,7 +3,7 @@ import type { ConfigStore } from '@aviary/config-store';
 import { isAviaryError } from '@aviary/errors';
 import { refKey, type ResourceRef } from '@aviary/mesh-api';
 import { controllerNames, type ComputedStatus, type MeshSnapshot } from '@aviary/mesh-model';
-import type { GatewayInfra } from './deployer';
+import type { GatewayInfra } from '@aviary/k8s';
 
 export interface GatewayStatusWriterOptions {
   readonly store: ConfigStore;

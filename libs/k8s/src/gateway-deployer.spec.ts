@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { GATEWAY_NAME_LABEL, type GatewayDeployment } from '@aviary/mesh-model';
-import { addressOf, deploymentName, gatewayObjects, parsePodTemplate } from './deployer';
-import { parseOverlays } from './overlay';
+import { addressOf, deploymentName, gatewayObjects, parsePodTemplate } from './gateway-deployer';
+import { parseOverlays } from './gateway-overlay';
 
 const template = parsePodTemplate(
   `

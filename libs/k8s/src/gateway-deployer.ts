@@ -1,7 +1,7 @@
 import { AppsV1Api, CoreV1Api, KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject, type V1EnvVar, type V1PodSpec, type V1Service } from '@kubernetes/client-node';
 import { parse } from 'yaml';
-import { mergeOverlay, parseOverlays, type GatewayOverlays } from './overlay';
-import { statusOf, messageOf } from '@aviary/k8s';
+import { mergeOverlay, parseOverlays, type GatewayOverlays } from './gateway-overlay';
+import { statusOf, messageOf } from './kube-config';
 import { GATEWAY_NAME_LABEL, type GatewayDeployment } from '@aviary/mesh-model';
 import type { Logger } from '@aviary/observability';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mergeOverlay, parseOverlays } from './overlay';
+import { mergeOverlay, parseOverlays } from './gateway-overlay';
 
 const where = 'ConfigMap web/params';
 
