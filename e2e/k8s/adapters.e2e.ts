@@ -11,11 +11,12 @@ import type { ChangeEvent } from '@aviary/config-store';
 import { withStoredKind, type StoredObject } from '@aviary/mesh-api';
 import { buildSnapshot } from '@aviary/mesh-model';
 import { isAviaryError } from '@aviary/errors';
-import { KubernetesConfigStore, KubernetesRegistry, loadKubeConfig } from '@aviary/k8s';
+import { GatewayDeployer, KubernetesConfigStore, KubernetesRegistry, loadKubeConfig, parsePodTemplate } from '@aviary/k8s';
 import { createLogger } from '@aviary/observability';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chartDir, PEERS_TIMEOUT_MS, startCluster, type KubeCluster } from './cluster';
 import { createNamespace, eventually, serviceAccountKubeconfig } from './support';
+import type { GatewayDeployment } from '@aviary/mesh-model';
 
 const logger = createLogger('e2e', 'silent');
 let cluster: KubeCluster | undefined;
@@ -199,6 +200,17 @@ async function gatewayApiCrds(): Promise<string[]> {
   return ['gatewayclasses', 'gateways', 'httproutes', 'grpcroutes', 'referencegrants'].map((k) => join(dir, 'config', 'crd', 'standard', `gateway.networking.k8s.io_${k}.yaml`));
 }
 
+/** Applies the upstream CRDs (idempotent: server-side apply) and waits until they are served. */
+async function installGatewayApiCrds(): Promise<void> {
+  const files = await gatewayApiCrds();
+  for (const f of files) {
+    const res = await cluster!.kubectl(['apply', '--server-side', '-f', f]);
+    expect(res.code, res.stderr).toBe(0);
+  }
+  const established = await cluster!.kubectl(['wait', '--for=condition=Established', '--timeout=60s', ...files.flatMap((f) => ['-f', f])]);
+  expect(established.code, established.stderr).toBe(0);
+}
+
 describe('KubernetesConfigStore on the Gateway API CRDs (upstream, standard channel)', () => {
   const manifests = `apiVersion: gateway.networking.k8s.io/v1
 kind: GatewayClass
@@ -221,13 +233,7 @@ spec:
 `;
 
   it('stores GatewayClass cluster-scoped and Gateway as kind Gateway, watches them, and writes the status the model computes (accepted by the upstream status schema)', async () => {
-    const files = await gatewayApiCrds();
-    for (const f of files) {
-      const res = await cluster!.kubectl(['apply', '--server-side', '-f', f]);
-      expect(res.code, res.stderr).toBe(0);
-    }
-    const established = await cluster!.kubectl(['wait', '--for=condition=Established', '--timeout=60s', ...files.flatMap((f) => ['-f', f])]);
-    expect(established.code, established.stderr).toBe(0);
+    await installGatewayApiCrds();
 
     const store = new KubernetesConfigStore({ kubeConfig: kc, logger });
     const r = recorder();
@@ -266,6 +272,91 @@ spec:
       expect((await eventually('GatewayClass deleted', async () => r.events.find((e) => e.ref.kind === 'GatewayClass' && e.op === 'deleted'), 20_000)).ref.namespace).toBe('');
     } finally {
       await watch.stop();
+    }
+  });
+});
+
+describe('automated Gateway deployment against the API server (pilot\'s GatewayDeployer)', () => {
+  const gatewayYaml = (infrastructure: string) => `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: infra, namespace: team-a }
+spec:
+  gatewayClassName: aviary
+  listeners: [{ name: http, port: 80, protocol: HTTP }]
+  infrastructure: ${infrastructure}
+`;
+  const template = parsePodTemplate('spec: { containers: [{ name: gateway, image: docker.io/aviary/gateway:0.1.0, env: [{ name: AVIARY_MODE, value: router }] }] }', 'template.yaml');
+  const deployment: GatewayDeployment = {
+    namespace: 'team-a',
+    name: 'infra',
+    className: 'aviary',
+    ports: [{ name: 'http-80', port: 80, targetPort: 8080, protocol: 'HTTP' }],
+    infrastructure: { labels: { team: 'web' }, annotations: { 'example.com/owner': 'web-team' }, parametersRef: { group: '', kind: 'ConfigMap', name: 'infra-params' } },
+  };
+  const params = (replicas: number) => `apiVersion: v1
+kind: ConfigMap
+metadata: { name: infra-params, namespace: team-a }
+data:
+  deployment: |
+    spec:
+      replicas: ${replicas}
+      template:
+        spec:
+          containers:
+          - name: gateway
+            resources: { limits: { memory: 256Mi } }
+  service: |
+    spec: { type: LoadBalancer }
+`;
+  const apply = (yaml: string) => cluster!.kubectl(['apply', '-f', '-'], yaml);
+  const get = async (what: string, jsonpath: string) => (await cluster!.kubectl(['get', what, 'infra-aviary', '-n', 'team-a', '-o', `jsonpath=${jsonpath}`])).stdout;
+
+  it('applies spec.infrastructure labels/annotations and the parametersRef overlays; a missing ConfigMap is InvalidParameters and leaves what runs alone', async () => {
+    await installGatewayApiCrds();
+    const applied = await apply(gatewayYaml(JSON.stringify(deployment.infrastructure)));
+    expect(applied.code, applied.stderr).toBe(0);
+    const uid = (await cluster!.kubectl(['get', 'gateway', 'infra', '-n', 'team-a', '-o', 'jsonpath={.metadata.uid}'])).stdout;
+    let infraChanges = 0;
+    const deployer = new GatewayDeployer({
+      kubeConfig: kc,
+      logger,
+      template,
+      natsPassword: '',
+      gatewayUid: async () => uid,
+      isLeader: () => true,
+      onInfraChange: () => void infraChanges++,
+      pollMs: 200,
+      parametersPollMs: 200,
+    });
+    try {
+      // No ConfigMap yet: nothing is deployed, the reason is reported.
+      await deployer.sync([deployment]);
+      expect(deployer.infra('team-a', 'infra')?.invalidParameters).toBe('ConfigMap team-a/infra-params (spec.infrastructure.parametersRef) does not exist');
+      expect((await cluster!.kubectl(['get', 'deployment', 'infra-aviary', '-n', 'team-a'])).code).not.toBe(0);
+
+      expect((await apply(params(3))).code).toBe(0);
+      await eventually('deployment applied', async () => ((await get('deployment', '{.spec.replicas}')) === '3' ? true : undefined), 20_000);
+      expect(await get('deployment', '{.metadata.labels.team} {.metadata.annotations.example\\.com/owner} {.spec.template.metadata.labels.team}')).toBe('web web-team web');
+      expect(await get('deployment', '{.spec.template.spec.containers[0].resources.limits.memory} {.spec.template.spec.containers[0].image}')).toBe('256Mi docker.io/aviary/gateway:0.1.0');
+      expect(await get('service', '{.spec.type} {.metadata.labels.team} {.spec.selector}')).toBe('LoadBalancer web {"gateway.networking.k8s.io/gateway-name":"infra"}');
+      expect(await get('serviceaccount', '{.metadata.annotations.example\\.com/owner}')).toBe('web-team');
+      // No load balancer controller here: no address yet.
+      expect(deployer.infra('team-a', 'infra')).toMatchObject({ available: false });
+      expect(deployer.infra('team-a', 'infra')?.address).toBeUndefined();
+      expect(deployer.infra('team-a', 'infra')?.invalidParameters).toBeUndefined();
+
+      // An edit of the ConfigMap is picked up by the parameters poll.
+      expect((await apply(params(2))).code).toBe(0);
+      await eventually('replicas follow the ConfigMap', async () => ((await get('deployment', '{.spec.replicas}')) === '2' ? true : undefined), 20_000);
+
+      // A broken ConfigMap: InvalidParameters naming the key, and the deployment stays as it was.
+      expect((await apply(params(2).replace('replicas: 2', 'selector: { matchLabels: { a: b } }'))).code).toBe(0);
+      await eventually('invalid parameters reported', async () => deployer.infra('team-a', 'infra')?.invalidParameters, 20_000);
+      expect(deployer.infra('team-a', 'infra')?.invalidParameters).toContain('data.deployment: spec.selector cannot be changed');
+      expect(await get('deployment', '{.spec.replicas}')).toBe('2');
+      expect(infraChanges).toBeGreaterThan(0);
+    } finally {
+      await deployer.stop();
     }
   });
 });

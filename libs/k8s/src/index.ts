@@ -18,3 +18,7 @@ export { KubernetesCredentials, credentialFromSecret, MAX_CREDENTIAL_FIELD_BYTES
 export type { KubernetesCredentialsOptions, CredentialParse } from './credentials';
 export { KubernetesNamespaceLabels } from './namespaces';
 export type { KubernetesNamespaceLabelsOptions } from './namespaces';
+export { GatewayDeployer, GATEWAY_CLASS_LABEL, addressOf, deploymentName, gatewayObjects, parsePodTemplate } from './gateway-deployer';
+export type { GatewayDeployerOptions, GatewayInfra, GatewayPodTemplate } from './gateway-deployer';
+export { mergeOverlay, parseOverlays } from './gateway-overlay';
+export type { GatewayOverlays, Overlay } from './gateway-overlay';

@@ -8,6 +8,7 @@ import { buildSnapshot } from '@aviary/mesh-model';
 import { NatsServer } from '@aviary/nats-runner';
 import { configApi } from '../config-api';
 import { GatewayStatusWriter, merge } from './status-writer';
+import type { GatewayInfra } from '@aviary/k8s';
 
 const logger = pino({ level: 'silent' });
 const auth = { authorization: 'Bearer t0ken', 'content-type': 'application/yaml' };
@@ -106,7 +107,7 @@ describe('Gateway API through the config API and the status writer', () => {
   });
 
   it('a deployed Gateway: Programmed waits for an address and an available proxy, then status.addresses carries the Service IP', async () => {
-    let infra: { address?: string; available: boolean } = { available: false };
+    let infra: GatewayInfra = { available: false };
     const writer = new GatewayStatusWriter({ store, logger, gatewayInfra: (ns, name) => (ns === 'web' && name === 'gw' ? infra : undefined) });
     const programmed = async () => {
       const g = (await store.get({ kind: 'KubernetesGateway', namespace: 'web', name: 'gw' }))!.status as { addresses: unknown[]; conditions: { type: string; status: string; reason: string }[] };
@@ -114,12 +115,22 @@ describe('Gateway API through the config API and the status writer', () => {
     };
     await writer.sync(buildSnapshot(await store.list(), { trustDomain: 'cluster.local' }));
     expect(await programmed()).toMatchObject([{ status: 'False', reason: 'AddressNotAssigned' }, []]);
-    infra = { address: '10.96.0.20', available: false };
+    infra = { address: { type: 'IPAddress', value: '10.96.0.20' }, available: false };
     await writer.resync();
     expect(await programmed()).toMatchObject([{ status: 'False', reason: 'Pending' }, [{ type: 'IPAddress', value: '10.96.0.20' }]]);
-    infra = { address: '10.96.0.20', available: true };
+    infra = { address: { type: 'IPAddress', value: '10.96.0.20' }, available: true };
     await writer.resync();
     expect(await programmed()).toMatchObject([{ status: 'True', reason: 'Programmed' }, [{ type: 'IPAddress', value: '10.96.0.20' }]]);
+    // A LoadBalancer's hostname is reported as one.
+    infra = { address: { type: 'Hostname', value: 'gw.lb.example.com' }, available: true };
+    await writer.resync();
+    expect(await programmed()).toMatchObject([{ status: 'True' }, [{ type: 'Hostname', value: 'gw.lb.example.com' }]]);
+    // A parametersRef that cannot be used: not accepted, not programmed, the reason in both.
+    infra = { ...infra, invalidParameters: 'ConfigMap web/params (spec.infrastructure.parametersRef) does not exist' };
+    await writer.resync();
+    const conditions = ((await store.get({ kind: 'KubernetesGateway', namespace: 'web', name: 'gw' }))!.status as { conditions: { type: string; status: string; reason: string; message: string }[] }).conditions;
+    expect(conditions.find((c) => c.type === 'Accepted')).toMatchObject({ status: 'False', reason: 'InvalidParameters', message: 'ConfigMap web/params (spec.infrastructure.parametersRef) does not exist' });
+    expect(conditions.find((c) => c.type === 'Programmed')).toMatchObject({ status: 'False', reason: 'Invalid' });
   });
 
   it('keeps other controllers\' route parents and a condition\'s transition time while it holds', () => {

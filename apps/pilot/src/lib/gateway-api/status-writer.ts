@@ -3,7 +3,7 @@ import type { ConfigStore } from '@aviary/config-store';
 import { isAviaryError } from '@aviary/errors';
 import { refKey, type ResourceRef } from '@aviary/mesh-api';
 import { controllerNames, type ComputedStatus, type MeshSnapshot } from '@aviary/mesh-model';
-import type { GatewayInfra } from './deployer';
+import type { GatewayInfra } from '@aviary/k8s';
 
 export interface GatewayStatusWriterOptions {
   readonly store: ConfigStore;
@@ -79,12 +79,15 @@ export class GatewayStatusWriter {
     const infra = this.opts.gatewayInfra(computed.ref.namespace, computed.ref.name);
     if (infra === undefined) return computed;
     const conditions = ((computed.status['conditions'] as Condition[] | undefined) ?? []).map((c) => {
+      if (infra.invalidParameters !== undefined && (c.type === 'Accepted' || c.type === 'Programmed')) {
+        return { ...c, status: 'False', reason: c.type === 'Accepted' ? 'InvalidParameters' : 'Invalid', message: infra.invalidParameters };
+      }
       if (c.type !== 'Programmed' || c.status !== 'True') return c;
       if (infra.address === undefined) return { ...c, status: 'False', reason: 'AddressNotAssigned', message: 'The gateway Service has no address yet' };
       if (!infra.available) return { ...c, status: 'False', reason: 'Pending', message: 'Waiting for the gateway Deployment to be available' };
       return c;
     });
-    return { ref: computed.ref, status: { ...computed.status, conditions, addresses: infra.address === undefined ? [] : [{ type: 'IPAddress', value: infra.address }] } };
+    return { ref: computed.ref, status: { ...computed.status, conditions, addresses: infra.address === undefined ? [] : [infra.address] } };
   }
 
   /** Writes one status when it differs; returns whether the object now carries Aviary's status. */

@@ -84,6 +84,8 @@ export interface GatewayDeployment {
   readonly className: string;
   /** One per distinct listener port: the Service port, and the port the proxy binds it at (`bindPort`). */
   readonly ports: readonly { readonly name: string; readonly port: number; readonly targetPort: number; readonly protocol: string }[];
+  /** The Gateway's `spec.infrastructure`: labels and annotations for every deployed object, and the ConfigMap of overlays. */
+  readonly infrastructure?: KubernetesGatewaySpec['infrastructure'];
 }
 
 type Entry = ConfigEntry<unknown> & { readonly generation?: number };
@@ -214,7 +216,13 @@ export function convertGatewayApi(input: GatewayApiInput): GatewayApiOutput {
     gatewayStatus.set(key, { entry: g, accepted, listenerConds });
     const ports = new Map<number, GatewayDeployment['ports'][number]>();
     for (const l of served.spec.listeners) if (!ports.has(l.port)) ports.set(l.port, { name: `${l.protocol.toLowerCase()}-${l.port}`, port: l.port, targetPort: bindPort(l.port), protocol: l.protocol });
-    deployments.push({ namespace: g.namespace, name: g.name, className: g.spec.gatewayClassName, ports: [...ports.values()].sort((a, b) => a.port - b.port) });
+    deployments.push({
+      namespace: g.namespace,
+      name: g.name,
+      className: g.spec.gatewayClassName,
+      ports: [...ports.values()].sort((a, b) => a.port - b.port),
+      ...(g.spec.infrastructure !== undefined && { infrastructure: g.spec.infrastructure }),
+    });
   }
 
   // Routes.

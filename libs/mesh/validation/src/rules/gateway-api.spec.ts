@@ -48,7 +48,13 @@ const cases: [string, unknown, string, string][] = [
   ['allowedRoutes selector In without values', listener({ allowedRoutes: { namespaces: { from: 'Selector', selector: { matchExpressions: [{ key: 'a', operator: 'In' }] } } } }), 'spec.listeners[0].allowedRoutes.namespaces.selector.matchExpressions[0].values', 'must not be empty'],
   ['allowedRoutes selector Exists with values', listener({ allowedRoutes: { namespaces: { from: 'Selector', selector: { matchExpressions: [{ key: 'a', operator: 'Exists', values: ['x'] }] } } } }), 'spec.listeners[0].allowedRoutes.namespaces.selector.matchExpressions[0].values', 'must be empty'],
   ['addresses', gw({ addresses: [{ value: '10.0.0.1' }] }), 'spec.addresses', 'not supported by Aviary yet'],
-  ['infrastructure', gw({ infrastructure: { labels: { a: 'b' } } }), 'spec.infrastructure', 'not supported by Aviary yet'],
+  ['infrastructure: too many labels', gw({ infrastructure: { labels: Object.fromEntries([...Array(9).keys()].map((i) => [`l${i}`, 'v'])) } }), 'spec.infrastructure.labels', 'at most 8 labels (9 given)'],
+  ['infrastructure: bad label key', gw({ infrastructure: { labels: { 'a b': 'v' } } }), 'spec.infrastructure.labels["a b"]', 'not a valid label key'],
+  ['infrastructure: bad label value', gw({ infrastructure: { labels: { team: 'a b' } } }), 'spec.infrastructure.labels.team', 'not a valid label value'],
+  ['infrastructure: bad annotation key', gw({ infrastructure: { annotations: { '/x': 'v' } } }), 'spec.infrastructure.annotations["/x"]', 'not a valid annotation key'],
+  ['infrastructure: annotation too long', gw({ infrastructure: { annotations: { a: 'x'.repeat(4097) } } }), 'spec.infrastructure.annotations.a', 'at most 4096 characters'],
+  ['infrastructure: parametersRef of another kind', gw({ infrastructure: { parametersRef: { group: 'example.com', kind: 'Params', name: 'p' } } }), 'spec.infrastructure.parametersRef', 'only a ConfigMap'],
+  ['infrastructure: parametersRef bad name', gw({ infrastructure: { parametersRef: { group: '', kind: 'ConfigMap', name: 'Bad_Name' } } }), 'spec.infrastructure.parametersRef.name', 'invalid name'],
   ['parentRef of another kind', hr({ parentRefs: [{ kind: 'Ingress', name: 'x' }] }), 'spec.parentRefs[0].kind', 'not supported by Aviary yet'],
   ['bad route hostname', hr({ hostnames: ['bad host'] }), 'spec.hostnames[0]', 'invalid hostname'],
   ['path without slash', rule({ matches: [{ path: { type: 'PathPrefix', value: 'foo' } }] }), 'spec.rules[0].matches[0].path.value', 'must start with "/"'],
@@ -100,6 +106,7 @@ describe('Gateway API validation names the field path', () => {
       timeouts: { request: '5s' },
     });
     expect(validate(route).errors).toEqual([]);
+    expect(validate(gw({ infrastructure: { labels: { team: 'web', 'example.com/tier': '' }, annotations: { 'example.com/owner': 'a b c' }, parametersRef: { group: '', kind: 'ConfigMap', name: 'gw-params' } } })).errors).toEqual([]);
     // A backend of another kind is valid (the model reports ResolvedRefs=False InvalidKind).
     expect(validate(rule({ backendRefs: [{ kind: 'ServiceImport', group: 'multicluster.x-k8s.io', name: 'svc', port: 80 }] })).errors).toEqual([]);
   });

@@ -104,9 +104,45 @@ export function validateKubernetesGateway(g: KubernetesGatewayManifest, r: Repor
     }
   });
   if (spec.addresses !== undefined && spec.addresses.length > 0) r.error('spec.addresses', `spec.addresses ${NOT_YET}: a Gateway binds to the proxies labelled gateway.networking.k8s.io/gateway-name (docs/gateway-api.md)`);
-  if (spec.infrastructure !== undefined) r.error('spec.infrastructure', `spec.infrastructure ${NOT_YET}: Aviary does not deploy gateway proxies`);
+  if (spec.infrastructure !== undefined) checkInfrastructure(r, spec.infrastructure);
   if (spec.allowedListeners !== undefined) r.error('spec.allowedListeners', `spec.allowedListeners ${NOT_YET}: ListenerSets are not implemented`);
   if (spec.tls !== undefined) r.error('spec.tls', `spec.tls ${NOT_YET}: client certificate validation and backend client certificates are not configured`);
+}
+
+/** At most this many labels and annotations in `spec.infrastructure` (the CRD's maxProperties). */
+const INFRASTRUCTURE_MAX_ENTRIES = 8;
+
+/**
+ * `spec.infrastructure` (the upstream CRD's rules): at most 8 labels with label keys and values,
+ * at most 8 annotations with qualified keys and values of up to 4,096 characters, and a
+ * parametersRef that automated deployment can read: a ConfigMap (core group) of the Gateway's
+ * namespace (docs/gateway-api.md, "Automated deployment").
+ */
+function checkInfrastructure(r: Report, infra: NonNullable<KubernetesGatewayManifest['spec']['infrastructure']>): void {
+  const p = 'spec.infrastructure';
+  const labels = Object.entries(infra.labels ?? {});
+  if (labels.length > INFRASTRUCTURE_MAX_ENTRIES) r.error(key(p, 'labels'), `at most ${INFRASTRUCTURE_MAX_ENTRIES} labels (${labels.length} given)`);
+  for (const [k, v] of labels) {
+    if (!isLabelKey(k)) r.error(key(key(p, 'labels'), k), `${JSON.stringify(k)} is not a valid label key`);
+    else if (!isLabelValue(v)) r.error(key(key(p, 'labels'), k), `${JSON.stringify(v)} is not a valid label value: at most 63 alphanumerics, "-", "_" or ".", starting and ending with an alphanumeric`);
+  }
+  const annotations = Object.entries(infra.annotations ?? {});
+  if (annotations.length > INFRASTRUCTURE_MAX_ENTRIES) r.error(key(p, 'annotations'), `at most ${INFRASTRUCTURE_MAX_ENTRIES} annotations (${annotations.length} given)`);
+  for (const [k, v] of annotations) {
+    if (!isLabelKey(k)) r.error(key(key(p, 'annotations'), k), `${JSON.stringify(k)} is not a valid annotation key`);
+    else if (v.length > 4096) r.error(key(key(p, 'annotations'), k), `annotation values are at most 4096 characters (${v.length} given)`);
+  }
+  const ref = infra.parametersRef;
+  if (ref !== undefined) {
+    const rp = key(p, 'parametersRef');
+    if (ref.group !== '' || ref.kind !== 'ConfigMap') r.error(rp, `a parametersRef to ${ref.group === '' ? 'core' : ref.group}/${ref.kind} ${NOT_YET}: only a ConfigMap (group "") of the Gateway's namespace`);
+    checkName(r, key(rp, 'name'), ref.name);
+  }
+}
+
+/** A label value: empty, or up to 63 alphanumerics, `-`, `_`, `.`, starting and ending alphanumeric. */
+function isLabelValue(v: string): boolean {
+  return v.length <= 63 && /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/.test(v);
 }
 
 /** A Kubernetes LabelSelector as the API server validates one (metav1 validation). */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { GATEWAY_NAME_LABEL, type GatewayDeployment } from '@aviary/mesh-model';
-import { deploymentName, gatewayObjects, parsePodTemplate } from './deployer';
+import { addressOf, deploymentName, gatewayObjects, parsePodTemplate } from './gateway-deployer';
+import { parseOverlays } from './gateway-overlay';
 
 const template = parsePodTemplate(
   `
@@ -63,6 +64,46 @@ describe('gatewayObjects', () => {
         { name: 'https-443', port: 443, targetPort: 8443, protocol: 'TCP' },
       ],
     });
+  });
+
+  it('puts spec.infrastructure labels and annotations on every object and the pods; pilot\'s own labels win', () => {
+    const withInfra: GatewayDeployment = { ...gw, infrastructure: { labels: { team: 'web', [GATEWAY_NAME_LABEL]: 'spoofed' }, annotations: { 'example.com/owner': 'web-team' } } };
+    const objects = gatewayObjects(withInfra, 'uid-1', template, '') as unknown as Json[];
+    for (const o of objects) {
+      expect(o.metadata['labels']).toMatchObject({ team: 'web', [GATEWAY_NAME_LABEL]: 'same-namespace' });
+      expect(o.metadata['annotations']).toEqual({ 'example.com/owner': 'web-team' });
+    }
+    const pod = objects[1]!.spec.template;
+    expect(pod.metadata.labels).toMatchObject({ team: 'web', [GATEWAY_NAME_LABEL]: 'same-namespace' });
+    expect(pod.metadata.annotations).toEqual({ 'sidecar.istio.io/inject': 'false', 'example.com/owner': 'web-team' });
+  });
+
+  it('merges the parametersRef overlays: replicas, resources of the router by name, a LoadBalancer Service', () => {
+    const overlays = parseOverlays(
+      {
+        deployment: 'spec:\n  replicas: 3\n  template:\n    spec:\n      containers:\n      - name: gateway\n        resources: { limits: { cpu: "2" } }\n        env: [{ name: AVIARY_MODE, value: router }, { name: EXTRA, value: "1" }]\n',
+        service: 'metadata: { annotations: { lb.example.com/internal: "true" } }\nspec: { type: LoadBalancer, externalTrafficPolicy: Local }\n',
+      },
+      'ConfigMap infra/params',
+    );
+    const [, deployment, service] = gatewayObjects(gw, 'uid-1', template, 'secret', overlays) as unknown as [Json, Json, Json];
+    expect(deployment.spec['replicas']).toBe(3);
+    const [router] = deployment.spec['template'].spec.containers;
+    expect(router.image).toBe('docker.io/aviary/gateway:0.1.0');
+    expect(router.resources).toEqual({ limits: { cpu: '2' } });
+    expect(router.env.map((e: { name: string }) => e.name)).toEqual(['AVIARY_MODE', 'AVIARY_LABELS', 'AVIARY_NATS_PASSWORD', 'EXTRA']);
+    expect(deployment.spec['selector']).toEqual({ matchLabels: { [GATEWAY_NAME_LABEL]: 'same-namespace' } });
+    expect(service.spec).toMatchObject({ type: 'LoadBalancer', externalTrafficPolicy: 'Local', selector: { [GATEWAY_NAME_LABEL]: 'same-namespace' } });
+    expect(service.spec['ports']).toHaveLength(2);
+    expect(service.metadata['annotations']).toEqual({ 'lb.example.com/internal': 'true' });
+  });
+
+  it('reports a LoadBalancer\'s ingress once assigned, a cluster IP otherwise', () => {
+    expect(addressOf({ spec: { type: 'ClusterIP', clusterIP: '10.96.0.9' } })).toEqual({ address: { type: 'IPAddress', value: '10.96.0.9' } });
+    expect(addressOf({ spec: { type: 'LoadBalancer', clusterIP: '10.96.0.9' }, status: { loadBalancer: {} } })).toEqual({});
+    expect(addressOf({ spec: { type: 'LoadBalancer' }, status: { loadBalancer: { ingress: [{ ip: '203.0.113.7' }] } } })).toEqual({ address: { type: 'IPAddress', value: '203.0.113.7' } });
+    expect(addressOf({ spec: { type: 'LoadBalancer' }, status: { loadBalancer: { ingress: [{ hostname: 'lb.example.com' }] } } })).toEqual({ address: { type: 'Hostname', value: 'lb.example.com' } });
+    expect(addressOf({ spec: { clusterIP: 'None' } })).toEqual({});
   });
 
   it('refuses a template without containers', () => {

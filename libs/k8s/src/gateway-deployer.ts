@@ -1,6 +1,7 @@
-import { AppsV1Api, CoreV1Api, KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject, type V1EnvVar, type V1PodSpec } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject, type V1EnvVar, type V1PodSpec, type V1Service } from '@kubernetes/client-node';
 import { parse } from 'yaml';
-import { statusOf, messageOf } from '@aviary/k8s';
+import { mergeOverlay, parseOverlays, type GatewayOverlays } from './gateway-overlay';
+import { statusOf, messageOf } from './kube-config';
 import { GATEWAY_NAME_LABEL, type GatewayDeployment } from '@aviary/mesh-model';
 import type { Logger } from '@aviary/observability';
 
@@ -17,8 +18,10 @@ export interface GatewayPodTemplate {
 
 /** What the cluster says about a deployed Gateway: its Service address and whether a proxy is available. */
 export interface GatewayInfra {
-  readonly address?: string;
+  readonly address?: { readonly type: 'IPAddress' | 'Hostname'; readonly value: string };
   readonly available: boolean;
+  /** Why the Gateway's parametersRef cannot be used (the Gateway is not accepted: InvalidParameters). */
+  readonly invalidParameters?: string;
 }
 
 /** Reads a pod template file; refuses one without a container (the first one is the router). */
@@ -40,12 +43,15 @@ export function deploymentName(d: GatewayDeployment): string {
  * proxy's SPIFFE identity), a Deployment of the pod template whose router carries the label the
  * Gateway's Istio Gateways select, and a Service of the listener ports (targetPort: the port the
  * router binds the listener at). All owned by the Gateway, so deleting it deletes them.
+ * `spec.infrastructure` labels and annotations go on every object and the pods (pilot's own
+ * labels win a clash); then the parametersRef ConfigMap's overlays are merged onto each object.
  */
-export function gatewayObjects(d: GatewayDeployment, uid: string, template: GatewayPodTemplate, natsPassword: string): KubernetesObject[] {
+export function gatewayObjects(d: GatewayDeployment, uid: string, template: GatewayPodTemplate, natsPassword: string, overlays: GatewayOverlays = {}): KubernetesObject[] {
   const name = deploymentName(d);
   const owner = { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', name: d.name, uid, controller: true };
-  const labels = { ...MANAGED_BY, [GATEWAY_NAME_LABEL]: d.name, [GATEWAY_CLASS_LABEL]: d.className };
-  const metadata = { name, namespace: d.namespace, labels, ownerReferences: [owner] };
+  const labels = { ...d.infrastructure?.labels, ...MANAGED_BY, [GATEWAY_NAME_LABEL]: d.name, [GATEWAY_CLASS_LABEL]: d.className };
+  const annotations = d.infrastructure?.annotations;
+  const metadata = { name, namespace: d.namespace, labels, ...(annotations !== undefined && { annotations: { ...annotations } }), ownerReferences: [owner] };
   const [router, ...sidecars] = template.spec.containers;
   const env: V1EnvVar[] = [
     ...(router!.env ?? []).filter((e) => e.name !== 'AVIARY_LABELS' && e.name !== 'AVIARY_NATS_PASSWORD'),
@@ -55,7 +61,7 @@ export function gatewayObjects(d: GatewayDeployment, uid: string, template: Gate
   ];
   const listenerPorts = d.ports.map((p) => ({ name: p.name, containerPort: p.targetPort, protocol: 'TCP' }));
   const templatePorts = (router!.ports ?? []).filter((p) => !d.ports.some((l) => l.targetPort === p.containerPort));
-  return [
+  const objects: [KubernetesObject, KubernetesObject, KubernetesObject] = [
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata },
     {
       apiVersion: 'apps/v1',
@@ -66,7 +72,7 @@ export function gatewayObjects(d: GatewayDeployment, uid: string, template: Gate
         selector: { matchLabels: { [GATEWAY_NAME_LABEL]: d.name } },
         template: {
           // Only pilot's labels: the template's could make another Service (the chart's ingress) select these pods.
-          metadata: { labels, annotations: { ...template.metadata?.annotations } },
+          metadata: { labels, annotations: { ...template.metadata?.annotations, ...annotations } },
           spec: { ...template.spec, serviceAccountName: name, containers: [{ ...router!, env, ports: [...templatePorts, ...listenerPorts] }, ...sidecars] },
         },
       },
@@ -77,6 +83,12 @@ export function gatewayObjects(d: GatewayDeployment, uid: string, template: Gate
       metadata,
       spec: { type: 'ClusterIP', selector: { [GATEWAY_NAME_LABEL]: d.name }, ports: d.ports.map((p) => ({ name: p.name, port: p.port, targetPort: p.targetPort, protocol: 'TCP' })) },
     } as KubernetesObject,
+  ];
+  const [serviceAccount, deployment, service] = objects;
+  return [
+    overlays.serviceAccount === undefined ? serviceAccount : mergeOverlay(serviceAccount, overlays.serviceAccount),
+    overlays.deployment === undefined ? deployment : mergeOverlay(deployment, overlays.deployment),
+    overlays.service === undefined ? service : mergeOverlay(service, overlays.service),
   ];
 }
 
@@ -93,6 +105,8 @@ export interface GatewayDeployerOptions {
   readonly onInfraChange: () => void;
   /** How often Gateways not yet available (or without an address) are read again. */
   readonly pollMs?: number;
+  /** How often the parametersRef ConfigMaps of deployed Gateways are read again (their edits take effect). */
+  readonly parametersPollMs?: number;
 }
 
 /**
@@ -155,22 +169,31 @@ export class GatewayDeployer {
       const i = this.infraByKey.get(`${d.namespace}/${d.name}`);
       return i === undefined || !i.available || i.address === undefined;
     });
-    if (pending && !this.stopped) this.timer = setTimeout(() => void this.sync(this.wanted), this.opts.pollMs ?? 1_000);
+    const parameterized = this.wanted.some((d) => d.infrastructure?.parametersRef !== undefined);
+    const next = pending ? (this.opts.pollMs ?? 1_000) : parameterized ? (this.opts.parametersPollMs ?? 10_000) : undefined;
+    if (next !== undefined && !this.stopped) this.timer = setTimeout(() => void this.sync(this.wanted), next);
   }
 
   private async reconcile(): Promise<void> {
     const wanted = this.wanted;
     const keys = new Set(wanted.map((d) => `${d.namespace}/${d.name}`));
     let changed = false;
+    const overlays = new Map<string, GatewayOverlays | string>();
+    for (const d of wanted) overlays.set(`${d.namespace}/${d.name}`, await this.overlays(d));
     if (this.opts.isLeader()) {
-      for (const d of wanted) await this.apply(d);
+      for (const d of wanted) {
+        const o = overlays.get(`${d.namespace}/${d.name}`)!;
+        // Unusable parameters: the Gateway is not accepted; what runs is left as it was.
+        if (typeof o !== 'string') await this.apply(d, o);
+      }
       for (const key of [...this.applied.keys()]) if (!keys.has(key.split('|')[0]!)) await this.remove(key);
     }
     for (const d of wanted) {
       const key = `${d.namespace}/${d.name}`;
-      const next = await this.read(d);
+      const o = overlays.get(key)!;
+      const next = { ...(await this.read(d)), ...(typeof o === 'string' && { invalidParameters: o }) };
       const before = this.infraByKey.get(key);
-      if (before?.address !== next.address || before?.available !== next.available) {
+      if (JSON.stringify(before) !== JSON.stringify(next)) {
         this.infraByKey.set(key, next);
         changed = true;
       }
@@ -179,12 +202,28 @@ export class GatewayDeployer {
     if (changed) this.opts.onInfraChange();
   }
 
-  private async apply(d: GatewayDeployment): Promise<void> {
+  /** The overlays of a Gateway's parametersRef ConfigMap, or why they cannot be used. */
+  private async overlays(d: GatewayDeployment): Promise<GatewayOverlays | string> {
+    const ref = d.infrastructure?.parametersRef;
+    if (ref === undefined) return {};
+    const where = `ConfigMap ${d.namespace}/${ref.name}`;
+    try {
+      const cm = await this.core.readNamespacedConfigMap({ name: ref.name, namespace: d.namespace });
+      return parseOverlays(cm.data, where);
+    } catch (err) {
+      if (statusOf(err) === 404) return `${where} (spec.infrastructure.parametersRef) does not exist`;
+      if (statusOf(err) === undefined) return messageOf(err);
+      this.opts.logger.warn({ gateway: `${d.namespace}/${d.name}`, status: statusOf(err), error: messageOf(err) }, 'could not read the gateway parameters');
+      return `${where} could not be read: ${messageOf(err)}`;
+    }
+  }
+
+  private async apply(d: GatewayDeployment, overlays: GatewayOverlays): Promise<void> {
     const key = `${d.namespace}/${d.name}|${deploymentName(d)}`;
     try {
       const uid = await this.opts.gatewayUid(d.namespace, d.name);
       if (uid === undefined) return;
-      const objects = gatewayObjects(d, uid, this.opts.template, this.opts.natsPassword);
+      const objects = gatewayObjects(d, uid, this.opts.template, this.opts.natsPassword, overlays);
       const fingerprint = JSON.stringify(objects);
       if (this.applied.get(key) === fingerprint) return;
       for (const o of objects) await this.objects.patch(o, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
@@ -223,11 +262,25 @@ export class GatewayDeployer {
     const name = deploymentName(d);
     try {
       const [deployment, service] = await Promise.all([this.apps.readNamespacedDeployment({ name, namespace: d.namespace }), this.core.readNamespacedService({ name, namespace: d.namespace })]);
-      const ip = service.spec?.clusterIP;
-      return { available: (deployment.status?.availableReplicas ?? 0) > 0, ...(ip !== undefined && ip !== '' && ip !== 'None' && { address: ip }) };
+      return { available: (deployment.status?.availableReplicas ?? 0) > 0, ...addressOf(service) };
     } catch (err) {
       if (statusOf(err) !== 404) this.opts.logger.warn({ gateway: `${d.namespace}/${d.name}`, error: messageOf(err) }, 'could not read the gateway deployment');
       return { available: false };
     }
   }
+}
+
+/**
+ * The address a deployed Gateway reports: a LoadBalancer Service's ingress (IP or hostname) once
+ * the cluster has assigned one, otherwise the Service's cluster IP (ClusterIP and NodePort types).
+ */
+export function addressOf(service: V1Service): Pick<GatewayInfra, 'address'> {
+  if (service.spec?.type === 'LoadBalancer') {
+    const ingress = service.status?.loadBalancer?.ingress?.[0];
+    if (ingress?.ip !== undefined && ingress.ip !== '') return { address: { type: 'IPAddress', value: ingress.ip } };
+    if (ingress?.hostname !== undefined && ingress.hostname !== '') return { address: { type: 'Hostname', value: ingress.hostname } };
+    return {};
+  }
+  const ip = service.spec?.clusterIP;
+  return ip !== undefined && ip !== '' && ip !== 'None' ? { address: { type: 'IPAddress', value: ip } } : {};
 }
