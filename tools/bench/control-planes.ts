@@ -293,7 +293,7 @@ export async function v8CollectGarbage(inspectPort: number): Promise<AfterGc> {
  * stops it and gives the profile (Chrome DevTools `.cpuprofile` JSON). For profiling one window
  * of a run (the endpoint changes) rather than the whole process as `--cpu-prof` does.
  */
-export async function v8StartProfile(inspectPort: number, intervalUs = 200): Promise<() => Promise<unknown>> {
+export async function v8StartProfile(inspectPort: number, intervalUs = 500): Promise<() => Promise<unknown>> {
   const session = await inspectorSession(inspectPort);
   await session.call('Profiler.enable');
   await session.call('Profiler.setSamplingInterval', { interval: intervalUs });

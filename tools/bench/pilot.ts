@@ -351,19 +351,24 @@ async function endpointChanges(
   firstSeq: number,
   apply: (address: string) => Promise<void>,
   log: Log,
-): Promise<{ changes: Array<Record<string, unknown>>; allAcks: number[] }> {
+  profile?: () => Promise<() => Promise<unknown>>,
+): Promise<{ changes: Array<Record<string, unknown>>; allAcks: number[]; profiles: unknown[] }> {
   const changes: Array<Record<string, unknown>> = [];
   const allAcks: number[] = [];
+  // Each profile covers the PATCH and the 3 s after it, not the wait for idleness (the profiler's own cost would delay that).
+  const profiles: unknown[] = [];
   for (let c = 0; c < CHANGES; c++) {
     const seq = firstSeq + c;
     const address = `10.9.${Math.floor(seq / 250)}.${(seq % 250) + 1}`;
     load.send({ cmd: 'mark', id: c, address, host: hostOf(svc) });
     await load.next('marked');
+    const stopProfile = await profile?.();
     const cpu0 = cpuMs(pid);
     const t0 = now();
     await apply(address);
     const restMs = now() - t0;
     await sleep(3_000);
+    if (stopProfile) profiles.push(await stopProfile());
     await idle(pid);
     load.send({ cmd: 'report', id: c });
     const r = await load.next('report');
@@ -393,7 +398,7 @@ async function endpointChanges(
     changes.push(change);
     log(`change ${JSON.stringify(change)}`);
   }
-  return { changes, allAcks };
+  return { changes, allAcks, profiles };
 }
 
 // ---- main ----
@@ -588,14 +593,14 @@ async function round(start: () => Promise<Target>, kube: Kube, seq: number, log:
     const svc = changedService();
     const ep = ENDPOINTS - 1;
     const path = `/apis/networking.istio.io/v1/namespaces/${nsOf(svc)}/workloadentries/svc-${svc}-${ep}`;
-    const stopProfile = CHANGE_PROF && target.profile ? await target.profile() : undefined;
-    const { changes, allAcks } = await endpointChanges(load, pid, svc, seq, (address) => kube.mergePatch(path, { spec: { address } }), log);
-    if (stopProfile) {
-      mkdirSync(CHANGE_PROF, { recursive: true });
-      const file = join(CHANGE_PROF, `${target.name}-changes-${seq}.cpuprofile`);
-      writeFileSync(file, JSON.stringify(await stopProfile()));
-      log(`${target.name}: CPU profile of the endpoint changes in ${file}`);
-    }
+    const profile = CHANGE_PROF && target.profile ? target.profile : undefined;
+    const { changes, allAcks, profiles } = await endpointChanges(load, pid, svc, seq, (address) => kube.mergePatch(path, { spec: { address } }), log, profile);
+    if (profiles.length > 0) mkdirSync(CHANGE_PROF, { recursive: true });
+    profiles.forEach((p, c) => {
+      const file = join(CHANGE_PROF, `${target.name}-change-${seq + c}.cpuprofile`);
+      writeFileSync(file, JSON.stringify(p));
+      log(`${target.name}: CPU profile of change ${seq + c} in ${file}`);
+    });
     const all = quantiles(allAcks);
     const byChange = (k: string): number[] => changes.map((c) => c[k] as number);
     const coldBytes = cold['bytesToProxies'] as number;
