@@ -232,12 +232,13 @@ export async function goCollectGarbage(httpPort: number): Promise<AfterGc> {
   return { liveBytes: goLiveBytes(stats), detail: Object.fromEntries(pick.map((k) => [k, stats[k] ?? NaN])) };
 }
 
-/**
- * Two full collections in a Node process started with `--inspect=127.0.0.1:<port>`, over the
- * inspector protocol (HeapProfiler.collectGarbage), then Runtime.getHeapUsage. The session is
- * closed again at once; nothing else of the inspector is used.
- */
-export async function v8CollectGarbage(inspectPort: number): Promise<AfterGc> {
+/** A session on a Node process's inspector (`--inspect=127.0.0.1:<port>`): protocol calls, then `close()`. */
+export interface InspectorSession {
+  call(method: string, params?: Record<string, unknown>): Promise<Record<string, unknown>>;
+  close(): void;
+}
+
+export async function inspectorSession(inspectPort: number): Promise<InspectorSession> {
   const targets = (await (await fetch(`http://127.0.0.1:${inspectPort}/json/list`)).json()) as Array<{ webSocketDebuggerUrl: string }>;
   const url = targets[0]?.webSocketDebuggerUrl;
   if (!url) throw new Error(`no inspector target on port ${inspectPort}`);
@@ -247,29 +248,61 @@ export async function v8CollectGarbage(inspectPort: number): Promise<AfterGc> {
     ws.addEventListener('error', () => reject(new Error(`inspector ${url}: connection failed`)), { once: true });
   });
   let nextId = 0;
-  const pending = new Map<number, (r: { result?: Record<string, number>; error?: { message: string } }) => void>();
+  const pending = new Map<number, (r: { result?: Record<string, unknown>; error?: { message: string } }) => void>();
   ws.addEventListener('message', (e: MessageEvent) => {
-    const m = JSON.parse(String(e.data)) as { id?: number; result?: Record<string, number>; error?: { message: string } };
+    const m = JSON.parse(String(e.data)) as { id?: number; result?: Record<string, unknown>; error?: { message: string } };
     if (m.id !== undefined) pending.get(m.id)?.(m);
   });
-  const call = (method: string): Promise<Record<string, number>> =>
-    new Promise((resolve, reject) => {
-      const id = ++nextId;
-      const t = setTimeout(() => reject(new Error(`inspector ${method}: no answer in 60 s`)), 60_000);
-      pending.set(id, (r) => {
-        clearTimeout(t);
-        if (r.error) reject(new Error(`inspector ${method}: ${r.error.message}`));
-        else resolve(r.result ?? {});
-      });
-      ws.send(JSON.stringify({ id, method }));
-    });
+  return {
+    call: (method, params) =>
+      new Promise((resolve, reject) => {
+        const id = ++nextId;
+        const t = setTimeout(() => reject(new Error(`inspector ${method}: no answer in 60 s`)), 60_000);
+        pending.set(id, (r) => {
+          clearTimeout(t);
+          pending.delete(id);
+          if (r.error) reject(new Error(`inspector ${method}: ${r.error.message}`));
+          else resolve(r.result ?? {});
+        });
+        ws.send(JSON.stringify({ id, method, ...(params && { params }) }));
+      }),
+    close: () => ws.close(),
+  };
+}
+
+/**
+ * Two full collections in a Node process started with `--inspect=127.0.0.1:<port>`, over the
+ * inspector protocol (HeapProfiler.collectGarbage), then Runtime.getHeapUsage. The session is
+ * closed again at once; nothing else of the inspector is used.
+ */
+export async function v8CollectGarbage(inspectPort: number): Promise<AfterGc> {
+  const session = await inspectorSession(inspectPort);
   try {
     // Twice, as for Go: the same number of forced collections on both sides.
-    await call('HeapProfiler.collectGarbage');
-    await call('HeapProfiler.collectGarbage');
-    const usage = await call('Runtime.getHeapUsage');
+    await session.call('HeapProfiler.collectGarbage');
+    await session.call('HeapProfiler.collectGarbage');
+    const usage = (await session.call('Runtime.getHeapUsage')) as Record<string, number>;
     return { liveBytes: usage['usedSize']!, detail: { usedSize: usage['usedSize']!, totalSize: usage['totalSize']! } };
   } finally {
-    ws.close();
+    session.close();
   }
+}
+
+/**
+ * Starts V8's sampling CPU profiler in a Node process with an inspector; the returned function
+ * stops it and gives the profile (Chrome DevTools `.cpuprofile` JSON). For profiling one window
+ * of a run (the endpoint changes) rather than the whole process as `--cpu-prof` does.
+ */
+export async function v8StartProfile(inspectPort: number, intervalUs = 500): Promise<() => Promise<unknown>> {
+  const session = await inspectorSession(inspectPort);
+  await session.call('Profiler.enable');
+  await session.call('Profiler.setSamplingInterval', { interval: intervalUs });
+  await session.call('Profiler.start');
+  return async () => {
+    try {
+      return (await session.call('Profiler.stop'))['profile'];
+    } finally {
+      session.close();
+    }
+  };
 }

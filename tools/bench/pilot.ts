@@ -14,16 +14,18 @@
 // --delta: every stream uses delta ADS (DeltaAggregatedResources) instead of state of the world.
 // --pin: pilot on CPU 1, the load generator (and nats, this driver) on CPU 0.
 //
-// --vs-istiod [--rounds 2] [--istiod PATH]: the same mesh and load against pilot AND istiod
+// --vs-istiod [--rounds 2] [--istiod PATH] [--only pilot|istiod] [--change-prof DIR]: the same mesh and load against pilot AND istiod
 //   (pilot-discovery from tools/istio/ensure-istiod.sh, or PATH), interleaved (pilot, istiod,
 //   istiod, pilot, … over 2 × rounds runs), both reading the mesh as CRDs from one real
 //   kube-apiserver (tools/k8s/start-cluster.sh) and the endpoint changes PATCHed there; every
 //   stream is a sidecar (istiod sends no clusters to a proxyless client's wildcard CDS). Per round:
 //   startup to config loaded, cold start, endpoint changes, bytes, and memory per proxy before and
 //   after a forced collection (V8 inspector / Go pprof gc=1). Ends with a median table and the
-//   ratios pilot ÷ istiod. See docs/benchmarks.md "Pilot vs istiod".
+//   ratios pilot ÷ istiod. See docs/benchmarks.md "Pilot vs istiod". --only runs one side's
+//   rounds (no ratios), e.g. to profile; --change-prof DIR writes a V8 CPU profile of pilot
+//   covering only the endpoint changes of each round (through the inspector it already has).
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -32,7 +34,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { freePort, NatsServer } from '@aviary/nats-runner';
 import { compareRounds, comparisonTable, type RoundMetrics } from './compare-stats';
 import { median } from './dataplane-parse';
-import { ensureIstiod, goCollectGarbage, startIstiod, startKube, run, v8CollectGarbage, type AfterGc, type Kube } from './control-planes';
+import { ensureIstiod, goCollectGarbage, startIstiod, startKube, run, v8CollectGarbage, v8StartProfile, type AfterGc, type Kube } from './control-planes';
 import type { LoadNode } from './pilot-load';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -59,6 +61,9 @@ const VS_ISTIOD = flag('vs-istiod');
 const DELTA = flag('delta'); // delta ADS instead of state of the world, for every stream
 const ROUNDS = Number(arg('rounds', '2'));
 const ISTIOD = arg('istiod', ''); // a pilot-discovery binary; default: tools/istio/ensure-istiod.sh
+const ONLY = arg('only', ''); // --vs-istiod with one side only: 'pilot' or 'istiod'
+const CHANGE_PROF = arg('change-prof', ''); // a directory: pilot's CPU profile of each round's endpoint changes
+if (ONLY !== '' && ONLY !== 'pilot' && ONLY !== 'istiod') throw new Error(`--only: want pilot or istiod, got ${JSON.stringify(ONLY)}`);
 const TOKEN = 'bench-token';
 const BATCH = 500;
 const now = (): number => performance.timeOrigin + performance.now();
@@ -346,19 +351,24 @@ async function endpointChanges(
   firstSeq: number,
   apply: (address: string) => Promise<void>,
   log: Log,
-): Promise<{ changes: Array<Record<string, unknown>>; allAcks: number[] }> {
+  profile?: () => Promise<() => Promise<unknown>>,
+): Promise<{ changes: Array<Record<string, unknown>>; allAcks: number[]; profiles: unknown[] }> {
   const changes: Array<Record<string, unknown>> = [];
   const allAcks: number[] = [];
+  // Each profile covers the PATCH and the 3 s after it, not the wait for idleness (the profiler's own cost would delay that).
+  const profiles: unknown[] = [];
   for (let c = 0; c < CHANGES; c++) {
     const seq = firstSeq + c;
     const address = `10.9.${Math.floor(seq / 250)}.${(seq % 250) + 1}`;
     load.send({ cmd: 'mark', id: c, address, host: hostOf(svc) });
     await load.next('marked');
+    const stopProfile = await profile?.();
     const cpu0 = cpuMs(pid);
     const t0 = now();
     await apply(address);
     const restMs = now() - t0;
     await sleep(3_000);
+    if (stopProfile) profiles.push(await stopProfile());
     await idle(pid);
     load.send({ cmd: 'report', id: c });
     const r = await load.next('report');
@@ -388,7 +398,7 @@ async function endpointChanges(
     changes.push(change);
     log(`change ${JSON.stringify(change)}`);
   }
-  return { changes, allAcks };
+  return { changes, allAcks, profiles };
 }
 
 // ---- main ----
@@ -494,6 +504,8 @@ interface Target {
   readonly pid: number;
   readonly xdsPort: number;
   forceGc(): Promise<AfterGc>;
+  /** Starts a CPU profile; the returned function stops it and gives the profile (pilot only). */
+  profile?(): Promise<() => Promise<unknown>>;
   stop(): Promise<void>;
 }
 
@@ -528,6 +540,7 @@ async function startPilotTarget(natsUrl: string, kubeconfig: string): Promise<Ta
     pid: child.pid!,
     xdsPort,
     forceGc: () => v8CollectGarbage(inspectPort),
+    profile: () => v8StartProfile(inspectPort),
     stop: async () => {
       if (child.exitCode !== null) return;
       const exited = new Promise((r) => child.once('exit', r));
@@ -580,7 +593,14 @@ async function round(start: () => Promise<Target>, kube: Kube, seq: number, log:
     const svc = changedService();
     const ep = ENDPOINTS - 1;
     const path = `/apis/networking.istio.io/v1/namespaces/${nsOf(svc)}/workloadentries/svc-${svc}-${ep}`;
-    const { changes, allAcks } = await endpointChanges(load, pid, svc, seq, (address) => kube.mergePatch(path, { spec: { address } }), log);
+    const profile = CHANGE_PROF && target.profile ? target.profile : undefined;
+    const { changes, allAcks, profiles } = await endpointChanges(load, pid, svc, seq, (address) => kube.mergePatch(path, { spec: { address } }), log, profile);
+    if (profiles.length > 0) mkdirSync(CHANGE_PROF, { recursive: true });
+    profiles.forEach((p, c) => {
+      const file = join(CHANGE_PROF, `${target.name}-change-${seq + c}.cpuprofile`);
+      writeFileSync(file, JSON.stringify(p));
+      log(`${target.name}: CPU profile of change ${seq + c} in ${file}`);
+    });
     const all = quantiles(allAcks);
     const byChange = (k: string): number[] => changes.map((c) => c[k] as number);
     const coldBytes = cold['bytesToProxies'] as number;
@@ -616,8 +636,8 @@ async function round(start: () => Promise<Target>, kube: Kube, seq: number, log:
 
 async function mainVsIstiod(): Promise<void> {
   const log: Log = (msg) => void process.stderr.write(`[${new Date().toISOString().slice(11, 23)}] ${msg}\n`);
-  const istiodBinary = ISTIOD ? join(root, ISTIOD) : await ensureIstiod(root);
-  const istiodVersion = (await run(istiodBinary, ['version', '-s']).catch((e: Error) => e.message)).trim();
+  const istiodBinary = ONLY === 'pilot' ? '' : ISTIOD ? join(root, ISTIOD) : await ensureIstiod(root);
+  const istiodVersion = istiodBinary === '' ? '' : (await run(istiodBinary, ['version', '-s']).catch((e: Error) => e.message)).trim();
   const result: Record<string, unknown> = {
     machine: { nproc: cpus().length, cpu: cpus()[0]?.model ?? '?', node: process.version, loadavgAtStart: loadavg().map((x) => Math.round(x * 100) / 100) },
     params: { pilot: PILOT, istiod: istiodBinary, istiodVersion, services: SERVICES, endpointsPerService: ENDPOINTS, streams: STREAMS, namespaces: NAMESPACES, visibility: VISIBILITY, rounds: ROUNDS, changes: CHANGES, pin: PIN, ads: DELTA ? 'delta' : 'sotw', source: 'kube-apiserver CRDs: ServiceEntry (workloadSelector) + WorkloadEntry, DestinationRule, VirtualService, Sidecar' },
@@ -631,16 +651,18 @@ async function mainVsIstiod(): Promise<void> {
     result['mesh'] = await loadKube(kube, log);
     // istiod's first start in a cluster creates its self-signed CA (istio-ca-secret) and the
     // istio-ca-root-cert ConfigMaps: a one-time install cost, measured apart and kept out of the rounds.
-    const w0 = now();
-    const warm = await startIstiod(istiodBinary, kube.kubeconfig);
-    await idle(warm.child.pid!);
-    result['istiodFirstStart'] = { toIdleMs: Math.round(now() - w0 - 1_000), cpuMs: cpuMs(warm.child.pid!) };
-    await warm.stop();
-    log(`istiod first start (CA bootstrap) ${JSON.stringify(result['istiodFirstStart'])}`);
+    if (ONLY !== 'pilot') {
+      const w0 = now();
+      const warm = await startIstiod(istiodBinary, kube.kubeconfig);
+      await idle(warm.child.pid!);
+      result['istiodFirstStart'] = { toIdleMs: Math.round(now() - w0 - 1_000), cpuMs: cpuMs(warm.child.pid!) };
+      await warm.stop();
+      log(`istiod first start (CA bootstrap) ${JSON.stringify(result['istiodFirstStart'])}`);
+    }
     const starters = { pilot: () => startPilotTarget(nats.url, kube!.kubeconfig), istiod: () => startIstiodTarget(istiodBinary, kube!.kubeconfig) };
     // ABBA order: pilot, istiod, istiod, pilot, … so drift in the machine's load hits both alike.
     const order: Array<'pilot' | 'istiod'> = [];
-    for (let r = 0; r < ROUNDS; r++) order.push(...(r % 2 === 0 ? (['pilot', 'istiod'] as const) : (['istiod', 'pilot'] as const)));
+    for (let r = 0; r < ROUNDS; r++) order.push(...(r % 2 === 0 ? (['pilot', 'istiod'] as const) : (['istiod', 'pilot'] as const)).filter((n) => ONLY === '' || n === ONLY));
     let seq = 0;
     for (const name of order) {
       log(`round ${rounds.length + 1}/${order.length}: ${name} (load average ${loadavg()[0]!.toFixed(2)})`);
@@ -651,6 +673,11 @@ async function mainVsIstiod(): Promise<void> {
       metrics.push(r.metrics);
     }
     result['rounds'] = rounds;
+    if (ONLY !== '') {
+      result['loadavgAtEnd'] = loadavg().map((x) => Math.round(x * 100) / 100);
+      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+      return;
+    }
     const compared = compareRounds(metrics, 'pilot', 'istiod');
     result['compared'] = compared;
     result['loadavgAtEnd'] = loadavg().map((x) => Math.round(x * 100) / 100);

@@ -95,7 +95,8 @@ export function translateRegistry(input: RegistryInput, domainSuffix: string): S
 
   const inline = new Map<string, WorkloadEntrySpec[]>();
   const workloads = new Map<string, { namespace: string; pod: string; ports: Record<string, number>; spec: WorkloadEntrySpec }>();
-  const slices = [...input.endpointSlices].sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
+  // Name order decides a port-name clash; the namespace breaks ties, so the input's order never matters.
+  const slices = [...input.endpointSlices].sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? '') || (a.metadata?.namespace ?? '').localeCompare(b.metadata?.namespace ?? ''));
   for (const slice of slices) {
     if (slice.addressType === 'FQDN') continue;
     const namespace = slice.metadata?.namespace ?? 'default';

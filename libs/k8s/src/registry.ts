@@ -1,10 +1,9 @@
 import { CoreV1Api, DiscoveryV1Api, type KubeConfig, type KubernetesListObject, type KubernetesObject, type V1EndpointSlice, type V1Node, type V1Pod, type V1Service } from '@kubernetes/client-node';
 import type { ChangeEvent, ConfigStore, Watch } from '@aviary/config-store';
-import { refKey, refOf, type StoredObject } from '@aviary/mesh-api';
 import type { Logger } from '@aviary/observability';
-import { ResilientInformer } from './informer';
+import { ResilientInformer, type WatchEventType } from './informer';
 import { revisionOf } from './config-store';
-import { translateRegistry } from './registry-translate';
+import { RegistryTracker } from './registry-tracker';
 
 export interface KubernetesRegistryOptions {
   readonly kubeConfig: KubeConfig;
@@ -21,10 +20,10 @@ export interface ChangeSource {
 }
 
 /**
- * The Kubernetes service registry: informers on Services, EndpointSlices, Pods and Nodes;
- * after any change (coalesced per event-loop turn) the whole registry is re-translated
- * (`translateRegistry`) and compared with what was last reported, so only objects whose
- * synthesized content changed produce events (a Pod status heartbeat, a slice's
+ * The Kubernetes service registry: informers on Services, EndpointSlices, Pods and Nodes feed a
+ * `RegistryTracker`; after any change (coalesced per event-loop turn) it re-translates only the
+ * Services the changes touch and reports what changed in the synthesized objects, so only
+ * objects whose synthesized content changed produce events (a Pod status heartbeat, a slice's
  * resourceVersion bump or an unrelated Node label produce none).
  */
 export class KubernetesRegistry implements ChangeSource {
@@ -35,59 +34,44 @@ export class KubernetesRegistry implements ChangeSource {
     const core = kc.makeApiClient(CoreV1Api);
     const discovery = kc.makeApiClient(DiscoveryV1Api);
     const common = { resyncMs: this.opts.resyncMs ?? 300_000, logger, ...(this.opts.backoff === undefined ? {} : { backoff: this.opts.backoff }) };
+    const tracker = new RegistryTracker(this.opts.domainSuffix ?? 'cluster.local');
     let pending = false;
     let stopped = false;
+    let initialized = false;
     let revision = 0;
-    const reported = new Map<string, { json: string; object: StoredObject }>();
+    const publish = (): void => {
+      for (const event of tracker.flush(revision)) listener(event);
+    };
     const schedule = (o: KubernetesObject): void => {
       revision = Math.max(revision, revisionOf(o.metadata?.resourceVersion));
-      if (pending || !initializedFlag) return;
+      if (pending || !initialized) return;
       pending = true;
       setImmediate(() => {
         pending = false;
         if (!stopped) publish();
       });
     };
-    let initializedFlag = false;
-    const mk = <T extends KubernetesObject>(name: string, path: string, list: () => Promise<KubernetesListObject<T>>): ResilientInformer<T> =>
-      new ResilientInformer<T>(kc, { ...common, name, path, list }, (e) => schedule(e.object));
-    const services = mk<V1Service>('services', '/api/v1/services', () => core.listServiceForAllNamespaces());
-    const slices = mk<V1EndpointSlice>('endpointslices', '/apis/discovery.k8s.io/v1/endpointslices', () => discovery.listEndpointSliceForAllNamespaces());
-    const pods = mk<V1Pod>('pods', '/api/v1/pods', () => core.listPodForAllNamespaces());
-    const nodes = mk<V1Node>('nodes', '/api/v1/nodes', () => core.listNode());
-    const all = [services, slices, pods, nodes];
-
-    const publish = (): void => {
-      const podMap = new Map(pods.list().map((p) => [`${p.metadata?.namespace ?? ''}/${p.metadata?.name ?? ''}`, p]));
-      const nodeMap = new Map(nodes.list().map((n) => [n.metadata?.name ?? '', n]));
-      const objects = translateRegistry({ services: services.list(), endpointSlices: slices.list(), pods: podMap, nodes: nodeMap }, this.opts.domainSuffix ?? 'cluster.local');
-      const seen = new Set<string>();
-      for (const object of objects) {
-        const key = refKey(refOf(object));
-        seen.add(key);
-        const json = JSON.stringify(object.spec);
-        const before = reported.get(key);
-        if (before?.json === json) continue;
-        const stored = { ...object, metadata: { ...object.metadata, resourceVersion: String(revision) } };
-        reported.set(key, { json, object: stored });
-        listener({ op: before === undefined ? 'created' : 'updated', ref: refOf(object), revision, object: stored });
-      }
-      for (const [key, { object }] of [...reported]) {
-        if (seen.has(key)) continue;
-        reported.delete(key);
-        listener({ op: 'deleted', ref: refOf(object), revision });
-      }
-    };
+    const mk = <T extends KubernetesObject>(name: string, path: string, list: () => Promise<KubernetesListObject<T>>, feed: (type: WatchEventType, object: T) => void): ResilientInformer<T> =>
+      new ResilientInformer<T>(kc, { ...common, name, path, list }, (e) => {
+        feed(e.type, e.object);
+        schedule(e.object);
+      });
+    const all = [
+      mk<V1Service>('services', '/api/v1/services', () => core.listServiceForAllNamespaces(), (t, o) => tracker.service(t, o)),
+      mk<V1EndpointSlice>('endpointslices', '/apis/discovery.k8s.io/v1/endpointslices', () => discovery.listEndpointSliceForAllNamespaces(), (t, o) => tracker.slice(t, o)),
+      mk<V1Pod>('pods', '/api/v1/pods', () => core.listPodForAllNamespaces(), (t, o) => tracker.pod(t, o)),
+      mk<V1Node>('nodes', '/api/v1/nodes', () => core.listNode(), (t, o) => tracker.node(t, o)),
+    ];
 
     for (const i of all) i.start();
-    const initialized = Promise.all(all.map((i) => i.synced)).then(() => {
+    const synced = Promise.all(all.map((i) => i.synced)).then(() => {
       if (stopped) return;
-      initializedFlag = true;
+      initialized = true;
       publish();
-      logger.info({ objects: reported.size }, 'kubernetes registry synced');
+      logger.info({ objects: tracker.size }, 'kubernetes registry synced');
     });
     return {
-      initialized,
+      initialized: synced,
       stop: async () => {
         stopped = true;
         await Promise.all(all.map((i) => i.stop()));

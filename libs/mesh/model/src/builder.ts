@@ -1,7 +1,10 @@
 import { CREDENTIALS_INPUT, CredentialIndex, type GatewayCredential } from './credentials';
-import { entryOf, JWKS_INPUT, NAMESPACES_INPUT, modelKinds, resolveOptions, snapshotFromEntries, type EntriesByKind, type MeshSnapshot } from './snapshot';
+import type { ServiceEntrySpec, WorkloadEntrySpec } from '@aviary/mesh-api';
+import { buildServices, type ServiceBuild } from './services';
+import { entryOf, JWKS_INPUT, NAMESPACES_INPUT, modelKinds, resolveOptions, snapshotFromEntries, type ConfigEntriesByKind, type MeshSnapshot } from './snapshot';
 import type { ConfigEntry, Endpoint, JwksResolution, MeshOptions, ModelChangeEvent, ModelObject, ModelProblem, ResolvedMeshOptions } from './types';
 import { compareStrings, keyOf } from './util';
+import { updateWorkloads, WorkloadSelection, type WorkloadChange } from './workloads';
 
 /** What one `SnapshotBuilder.build()` changed, so pilot can push as little as possible. */
 export interface SnapshotDelta {
@@ -34,7 +37,11 @@ const registryKinds = new Set(['ServiceEntry', 'WorkloadEntry']);
  * The incremental path: feed ConfigStore change events (`watch()` delivers every existing
  * object as `created`, then changes), then `build()` a new snapshot. Indexes of kinds that did
  * not change are reused from the previous snapshot; updates that do not change a spec are
- * ignored. Not thread-affine, not async: the caller serialises `apply` and `build`.
+ * ignored. A build after WorkloadEntry changes alone recomputes only the services that select
+ * the changed entries (`updateWorkloads`); any ServiceEntry change rebuilds the registry (each
+ * ServiceEntry's result is still reused while its inputs are the same objects). Either way the
+ * snapshot equals `buildSnapshot` of the same objects. Not thread-affine, not async: the caller
+ * serialises `apply` and `build`.
  */
 export class SnapshotBuilder {
   private readonly options: ResolvedMeshOptions;
@@ -42,7 +49,12 @@ export class SnapshotBuilder {
   private readonly specJson = new Map<string, string>();
   private readonly groupingProblems = new Map<string, ModelProblem>();
   private readonly dirty = new Set<string>();
-  private sortedByKind = new Map<string, readonly ConfigEntry<unknown>[]>();
+  /** Each kind's entries sorted by key, dropped when the kind changes and sorted again when needed. */
+  private readonly sortedByKind = new Map<string, readonly ConfigEntry<unknown>[]>();
+  private readonly workloads = new WorkloadSelection();
+  /** WorkloadEntries changed since the last build: key → the entry at that build (undefined: absent). */
+  private readonly workloadsBefore = new Map<string, ConfigEntry<WorkloadEntrySpec> | undefined>();
+  private registry: ServiceBuild | undefined;
   private last: MeshSnapshot | undefined;
   private generation = 0;
   private highestRevision = 0;
@@ -139,18 +151,54 @@ export class SnapshotBuilder {
       return { snapshot: previous, previous, changedKinds: [], configChanged: false, servicesChanged: [], endpointsChanged: [], affectedAddresses: [] };
     }
     const changedKinds = new Set(this.dirty);
-    for (const kind of modelKinds) {
-      if (!previous || changedKinds.has(kind)) {
-        this.sortedByKind.set(kind, [...this.entries.get(kind)!.values()].sort((a, b) => compareStrings(a.key, b.key)));
-      }
-    }
-    const grouped = Object.fromEntries(modelKinds.map((k) => [k, this.sortedByKind.get(k)!])) as unknown as EntriesByKind;
+    const { registry, hosts } = this.buildRegistry(previous === undefined, changedKinds);
+    const grouped = Object.fromEntries(modelKinds.filter((k) => !registryKinds.has(k)).map((k) => [k, this.sorted(k)])) as unknown as ConfigEntriesByKind;
     const problems = [...this.groupingProblems.values()];
     this.generation += 1;
-    const snapshot = snapshotFromEntries(grouped, this.options, this.generation, problems, previous && { previous, changedKinds }, this.jwks, this.credentials, this.namespaceLabels);
+    const snapshot = snapshotFromEntries(grouped, registry, this.options, this.generation, problems, previous && { previous, changedKinds }, this.jwks, this.credentials, this.namespaceLabels);
     this.last = snapshot;
+    this.registry = registry;
     this.dirty.clear();
-    return diffSnapshots(previous, snapshot, [...changedKinds].sort(compareStrings));
+    this.workloadsBefore.clear();
+    return diffSnapshots(previous, snapshot, [...changedKinds].sort(compareStrings), hosts);
+  }
+
+  /**
+   * The registry for the next snapshot: the last one when neither registry kind changed; only
+   * the services selecting the changed WorkloadEntries when those alone changed (`hosts` names
+   * them); else built from every entry.
+   */
+  private buildRegistry(first: boolean, changedKinds: ReadonlySet<string>): { registry: ServiceBuild; hosts?: readonly string[] } {
+    const last = this.registry;
+    if (!first && last && !changedKinds.has('ServiceEntry')) {
+      if (!changedKinds.has('WorkloadEntry')) return { registry: last };
+      const weEntries = this.entries.get('WorkloadEntry') as ReadonlyMap<string, ConfigEntry<WorkloadEntrySpec>>;
+      const changes: WorkloadChange[] = [...this.workloadsBefore].map(([key, before]) => ({ before, after: weEntries.get(key) }));
+      const update = updateWorkloads(last, changes, this.workloads, this.options);
+      if (update) return { registry: update.build, hosts: update.hosts };
+    }
+    const serviceEntries = this.sorted('ServiceEntry') as readonly ConfigEntry<ServiceEntrySpec>[];
+    const workloadEntries = this.sorted('WorkloadEntry') as readonly ConfigEntry<WorkloadEntrySpec>[];
+    return { registry: buildServices(serviceEntries, workloadEntries, this.options, last) };
+  }
+
+  private sorted(kind: string): readonly ConfigEntry<unknown>[] {
+    let list = this.sortedByKind.get(kind);
+    if (!list) {
+      list = [...this.entries.get(kind)!.values()].sort((a, b) => compareStrings(a.key, b.key));
+      this.sortedByKind.set(kind, list);
+    }
+    return list;
+  }
+
+  /** Marks `kind` changed; for a WorkloadEntry, remembers the entry as of the last build and keeps the selection index current. */
+  private touched(kind: string, key: string, before: ConfigEntry<unknown> | undefined, after: ConfigEntry<unknown> | undefined): void {
+    this.dirty.add(kind);
+    this.sortedByKind.delete(kind);
+    if (kind !== 'WorkloadEntry') return;
+    if (!this.workloadsBefore.has(key)) this.workloadsBefore.set(key, before as ConfigEntry<WorkloadEntrySpec> | undefined);
+    if (after) this.workloads.set(after as ConfigEntry<WorkloadEntrySpec>);
+    else if (before) this.workloads.delete(before.namespace, key);
   }
 
   private upsert(object: ModelObject): boolean {
@@ -158,29 +206,34 @@ export class SnapshotBuilder {
     if (!this.entries.has(object.kind)) return false;
     const result = entryOf(object);
     const kind = object.kind;
+    const entries = this.entries.get(kind)!;
     if ('problem' in result) {
       const key = result.problem.resource;
+      const before = entries.get(key);
       this.groupingProblems.set(key, result.problem);
-      this.entries.get(kind)?.delete(key);
+      entries.delete(key);
       this.specJson.delete(key);
-      this.dirty.add(kind);
+      this.touched(kind, key, before, undefined);
       return true;
     }
     const entry = result.entry;
     const json = JSON.stringify(entry.spec);
     const hadProblem = this.groupingProblems.delete(entry.key);
     if (!hadProblem && this.specJson.get(entry.key) === json) return false;
-    this.entries.get(kind)!.set(entry.key, entry);
+    const before = entries.get(entry.key);
+    entries.set(entry.key, entry);
     this.specJson.set(entry.key, json);
-    this.dirty.add(kind);
+    this.touched(kind, entry.key, before, entry);
     return true;
   }
 
   private remove(kind: string, key: string): boolean {
     const hadProblem = this.groupingProblems.delete(key);
-    const had = this.entries.get(kind)?.delete(key) ?? false;
+    const entries = this.entries.get(kind);
+    const before = entries?.get(key);
+    const had = entries?.delete(key) ?? false;
     this.specJson.delete(key);
-    if (had || hadProblem) this.dirty.add(kind);
+    if (had || hadProblem) this.touched(kind, key, before, undefined);
     return had || hadProblem;
   }
 }
@@ -195,16 +248,20 @@ function identities(snapshot: MeshSnapshot, host: string): string {
   return [...ids].sort(compareStrings).join(',');
 }
 
-/** Compares two snapshots' registries and classifies the change. */
-export function diffSnapshots(previous: MeshSnapshot | undefined, next: MeshSnapshot, changedKinds: readonly string[]): SnapshotDelta {
+/**
+ * Compares two snapshots' registries and classifies the change. `candidateHosts`, when given,
+ * are the only hosts whose services or endpoints may differ (every other host's are the same
+ * objects in both), so only they are compared.
+ */
+export function diffSnapshots(previous: MeshSnapshot | undefined, next: MeshSnapshot, changedKinds: readonly string[], candidateHosts?: readonly string[]): SnapshotDelta {
   const configKinds = changedKinds.filter((k) => !registryKinds.has(k));
   const servicesChanged: string[] = [];
   const endpointsChanged: string[] = [];
   const addresses = new Set<string>();
   let identitiesChanged = false;
   if (!previous || changedKinds.some((k) => registryKinds.has(k))) {
-    const hosts = new Set([...(previous?.services.all() ?? []).map((s) => s.hostname), ...next.services.all().map((s) => s.hostname)]);
-    for (const host of [...hosts].sort(compareStrings)) {
+    const hosts = previous && candidateHosts ? candidateHosts : [...new Set([...(previous?.services.all() ?? []).map((s) => s.hostname), ...next.services.all().map((s) => s.hostname)])].sort(compareStrings);
+    for (const host of hosts) {
       const before = previous?.services.get(host);
       const after = next.services.get(host);
       // Unchanged services and endpoint lists are the same objects (buildServices reuses them).

@@ -82,6 +82,13 @@ export class EndpointIndex {
   hostnames(): string[] {
     return [...this.byService.keys()];
   }
+
+  /** A new index with the endpoints of `replaced` hosts swapped in (every other list shared by reference). */
+  withServices(replaced: ReadonlyMap<string, ReadonlyMap<number, readonly Endpoint[]>>): EndpointIndex {
+    const next = new Map(this.byService);
+    for (const [host, ports] of replaced) next.set(host, ports);
+    return new EndpointIndex(next);
+  }
 }
 
 export function parseLocality(value: string | undefined): Locality {
@@ -117,7 +124,7 @@ export interface ServiceBuild {
 }
 
 /** What one ServiceEntry contributed to a build; reused while its inputs stay the same objects. */
-interface EntryBuild {
+export interface EntryBuild {
   readonly se: ConfigEntry<ServiceEntrySpec>;
   readonly options: ResolvedMeshOptions;
   readonly hosts: readonly string[];
@@ -127,15 +134,29 @@ interface EntryBuild {
   readonly problems: readonly ModelProblem[];
 }
 
-/** Per-ServiceEntry results of the build that produced a ServiceIndex (for the next incremental build). */
-const entryBuilds = new WeakMap<ServiceIndex, ReadonlyMap<string, EntryBuild>>();
+/**
+ * How a registry build came about, for the next incremental one: each ServiceEntry's result (by
+ * entry key, only entries that claimed a host) and the host-claim problems (which depend on the
+ * ServiceEntries alone). Keyed by the build's EndpointIndex, which every registry build makes anew.
+ */
+export interface RegistryState {
+  readonly builds: ReadonlyMap<string, EntryBuild>;
+  readonly hostProblems: readonly ModelProblem[];
+}
 
-function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
+const registryStates = new WeakMap<EndpointIndex, RegistryState>();
+
+/** The per-ServiceEntry results behind `build` (undefined for an index not made by `buildServices`/`rebuildEntries`). */
+export function registryStateOf(build: ServiceBuild): RegistryState | undefined {
+  return registryStates.get(build.endpoints);
+}
+
+export function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /**
- * Services and endpoints of all ServiceEntries. With `previous` (the index of the last build),
+ * Services and endpoints of all ServiceEntries. With `previous` (the last build),
  * a ServiceEntry whose entry, claimed hosts and selected WorkloadEntries are the very same
  * objects as then reuses its frozen services and endpoint lists, so a change to one
  * WorkloadEntry costs one service's work (and unchanged services stay identical by reference,
@@ -145,22 +166,22 @@ export function buildServices(
   serviceEntries: readonly ConfigEntry<ServiceEntrySpec>[],
   workloadEntries: readonly ConfigEntry<WorkloadEntrySpec>[],
   options: ResolvedMeshOptions,
-  previous?: ServiceIndex,
+  previous?: ServiceBuild,
 ): ServiceBuild {
-  const problems: ModelProblem[] = [];
   const services: Service[] = [];
   const claimed = new Map<string, string>();
   const endpoints = new Map<string, ReadonlyMap<number, readonly Endpoint[]>>();
   const weIndex = indexWorkloads(workloadEntries);
-  const before = previous && entryBuilds.get(previous);
+  const before = previous && registryStateOf(previous);
   const builds = new Map<string, EntryBuild>();
+  const hostProblems: ModelProblem[] = [];
 
   for (const se of serviceEntries) {
     const hosts: string[] = [];
     for (const hostname of [...new Set(se.spec.hosts)].sort(compareStrings)) {
       const existing = claimed.get(hostname);
       if (existing !== undefined) {
-        problems.push({
+        hostProblems.push({
           code: 'DUPLICATE_SERVICE_HOST',
           resource: se.key,
           message: `host ${hostname} is already declared by ${existing}; this declaration is ignored`,
@@ -173,27 +194,65 @@ export function buildServices(
     if (hosts.length === 0) continue;
     const selector = se.spec.workloadSelector;
     const selected = selector ? selectWorkloads(weIndex, se.namespace, selector.labels ?? {}) : [];
-    const last = before?.get(se.key);
-    const build =
-      last && last.se === se && last.options === options && sameList(last.hosts, hosts) && sameList(last.workloads, selected)
-        ? last
-        : buildEntry(se, hosts, selected, options);
+    const last = before?.builds.get(se.key);
+    const build = last && sameDefinition(last, se, hosts, options) && sameList(last.workloads, selected) ? last : buildEntry(se, hosts, selected, options, last);
     builds.set(se.key, build);
     services.push(...build.services);
     for (const [host, ports] of build.endpoints) endpoints.set(host, ports);
-    problems.push(...build.problems);
   }
 
-  const index = new ServiceIndex(services);
-  entryBuilds.set(index, builds);
-  return { services: index, endpoints: new EndpointIndex(endpoints), problems };
+  const endpointIndex = new EndpointIndex(endpoints);
+  const state: RegistryState = { builds, hostProblems };
+  registryStates.set(endpointIndex, state);
+  return { services: new ServiceIndex(services), endpoints: endpointIndex, problems: registryProblems(state) };
 }
 
-function buildEntry(se: ConfigEntry<ServiceEntrySpec>, hosts: readonly string[], selected: readonly ConfigEntry<WorkloadEntrySpec>[], options: ResolvedMeshOptions): EntryBuild {
+/** Whether `build` was made from this very ServiceEntry, claiming the same hosts (so its Services stand). */
+export function sameDefinition(build: EntryBuild, se: ConfigEntry<ServiceEntrySpec>, hosts: readonly string[], options: ResolvedMeshOptions): boolean {
+  return build.se === se && build.options === options && sameList(build.hosts, hosts);
+}
+
+/** Every registry problem of a build: host claims, then each ServiceEntry's endpoint problems. */
+export function registryProblems(state: RegistryState): ModelProblem[] {
+  const problems = [...state.hostProblems];
+  for (const build of state.builds.values()) problems.push(...build.problems);
+  return problems;
+}
+
+/**
+ * Records a registry build made by replacing some ServiceEntries' results of `previous` (the
+ * WorkloadEntry-only path of `SnapshotBuilder`), so the next build can start from it.
+ */
+export function rebuildEntries(previous: ServiceBuild, state: RegistryState, replaced: ReadonlyMap<string, EntryBuild>): ServiceBuild {
+  const builds = new Map(state.builds);
+  const endpoints = new Map<string, ReadonlyMap<number, readonly Endpoint[]>>();
+  for (const [key, build] of replaced) {
+    builds.set(key, build);
+    for (const [host, ports] of build.endpoints) endpoints.set(host, ports);
+  }
+  const endpointIndex = previous.endpoints.withServices(endpoints);
+  const next: RegistryState = { builds, hostProblems: state.hostProblems };
+  registryStates.set(endpointIndex, next);
+  return { services: previous.services, endpoints: endpointIndex, problems: registryProblems(next) };
+}
+
+/**
+ * One ServiceEntry's services and endpoints. With `last` made from the same entry and hosts,
+ * its frozen Service objects are kept, so a change of workloads leaves the services identical
+ * by reference.
+ */
+export function buildEntry(
+  se: ConfigEntry<ServiceEntrySpec>,
+  hosts: readonly string[],
+  selected: readonly ConfigEntry<WorkloadEntrySpec>[],
+  options: ResolvedMeshOptions,
+  last?: EntryBuild,
+): EntryBuild {
   const spec = se.spec;
   const problems: ModelProblem[] = [];
   const ports = (spec.ports ?? []).map(normalisePort).sort((a, b) => a.number - b.number);
-  const declared: Service[] = hosts.map((hostname) =>
+  const sameServices = last !== undefined && sameDefinition(last, se, hosts, options);
+  const declared: readonly Service[] = sameServices ? last.services : hosts.map((hostname) =>
     deepFreeze({
       hostname,
       namespace: se.namespace,

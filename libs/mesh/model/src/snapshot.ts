@@ -20,7 +20,7 @@ import type {
 import { convertGatewayApi, type GatewayApiOutput } from './gateway-api/convert';
 import { DestinationRuleIndex, GatewayIndex, SidecarIndex, VirtualServiceIndex } from './routing';
 import { AuthorizationPolicyIndex, PeerAuthenticationIndex, RateLimitPolicyIndex, RequestAuthenticationIndex } from './security';
-import { buildServices, registryProblemCodes, type EndpointIndex, type ServiceIndex } from './services';
+import { buildServices, type EndpointIndex, type ServiceBuild, type ServiceIndex } from './services';
 import { CredentialIndex } from './credentials';
 import type { ConfigEntry, JwksResolution, MeshOptions, ModelObject, ModelProblem, ResolvedMeshOptions } from './types';
 import { compareStrings, deepFreeze, keyOf } from './util';
@@ -175,9 +175,17 @@ export interface IndexReuse {
   readonly changedKinds: ReadonlySet<string>;
 }
 
-/** Builds a snapshot from grouped entries, reusing unchanged indexes of a previous snapshot. */
+/** The config entries a snapshot is built from besides the registry (ServiceEntry, WorkloadEntry: see `ServiceBuild`). */
+export type ConfigEntriesByKind = Omit<EntriesByKind, 'ServiceEntry' | 'WorkloadEntry'>;
+
+/**
+ * Builds a snapshot from grouped entries and the registry built from the ServiceEntries and
+ * WorkloadEntries (`buildServices`, or the builder's incremental path), reusing unchanged
+ * indexes of a previous snapshot.
+ */
 export function snapshotFromEntries(
-  entries: EntriesByKind,
+  entries: ConfigEntriesByKind,
+  registry: ServiceBuild,
   options: ResolvedMeshOptions,
   generation: number,
   groupingProblems: ModelProblem[],
@@ -188,11 +196,7 @@ export function snapshotFromEntries(
 ): MeshSnapshot {
   const changed = (...kinds: string[]) => !reuse || kinds.some((k) => reuse.changedKinds.has(k));
   const prev = reuse?.previous;
-  const serviceBuild =
-    changed('ServiceEntry', 'WorkloadEntry') || !prev
-      ? buildServices(entries.ServiceEntry, entries.WorkloadEntry, options, prev?.services)
-      : { services: prev.services, endpoints: prev.endpoints, problems: prev.problems.filter((p) => registryProblemCodes.has(p.code)) };
-  const services = serviceBuild.services;
+  const services = registry.services;
   const hasGatewayApi = gatewayApiKinds.some((k) => entries[k].length > 0);
   const gatewayApi =
     !prev || changed(...gatewayApiKinds) || (hasGatewayApi && changed('ServiceEntry', NAMESPACES_INPUT))
@@ -217,7 +221,7 @@ export function snapshotFromEntries(
     options,
     generation,
     services,
-    endpoints: serviceBuild.endpoints,
+    endpoints: registry.endpoints,
     virtualServices:
       changed('VirtualService') || gatewayApiChanged || !prev ? new VirtualServiceIndex([...entries.VirtualService, ...gatewayApi.virtualServices], options.domainSuffix) : prev.virtualServices,
     destinationRules: changed('DestinationRule') || !prev ? new DestinationRuleIndex(entries.DestinationRule, options.domainSuffix, options.rootNamespace) : prev.destinationRules,
@@ -230,7 +234,7 @@ export function snapshotFromEntries(
     rateLimitPolicies: changed('RateLimitPolicy') || !prev ? new RateLimitPolicyIndex(entries.RateLimitPolicy) : prev.rateLimitPolicies,
     credentials,
     gatewayApi,
-    problems: sortProblems([...groupingProblems, ...serviceBuild.problems]),
+    problems: sortProblems([...groupingProblems, ...registry.problems]),
   });
 }
 
@@ -240,5 +244,6 @@ export function snapshotFromEntries(
  */
 export function buildSnapshot(objects: Iterable<ModelObject>, options: MeshOptions, jwks?: ReadonlyMap<string, JwksResolution>): MeshSnapshot {
   const { entries, problems } = groupObjects(objects);
-  return snapshotFromEntries(entries, resolveOptions(options), 0, problems, undefined, jwks);
+  const resolved = resolveOptions(options);
+  return snapshotFromEntries(entries, buildServices(entries.ServiceEntry, entries.WorkloadEntry, resolved), resolved, 0, problems, undefined, jwks);
 }
