@@ -6,7 +6,7 @@ import { NatsServer } from '@aviary/nats-runner';
 import { createLogger } from '@aviary/observability';
 import { runComponent, type RunningComponent } from '@aviary/runtime';
 import { sampleRecord } from '@aviary/telemetry';
-import { buildCollector, DURABLE_NAME, summaryWindowMs, type Collector, type TelemetryConfig } from './collector';
+import { buildCollector, consumerPlan, DURABLE_NAME, REPLICA_DURABLE_INACTIVE_MS, summaryWindowMs, type Collector, type TelemetryConfig } from './collector';
 
 const logger = createLogger('test', 'silent');
 
@@ -30,6 +30,13 @@ describe('summary window (checked at boot)', () => {
   });
 });
 
+describe('consumer plan', () => {
+  it('one collector shares the durable from the stream start; a replica has its own, starting one graph retention back', () => {
+    expect(consumerPlan({ replicaId: '', graphRetentionSeconds: 600 }, 1_000_000)).toEqual({ durable: DURABLE_NAME });
+    expect(consumerPlan({ replicaId: 'collector-2', graphRetentionSeconds: 600 }, 1_000_000)).toEqual({ durable: 'telemetry-collector-collector-2', startTime: new Date(400_000), inactiveThresholdMs: REPLICA_DURABLE_INACTIVE_MS });
+  });
+});
+
 describe('telemetry-collector against a real NATS', () => {
   let nats: NatsServer;
   let proxy: Bus;
@@ -48,27 +55,27 @@ describe('telemetry-collector against a real NATS', () => {
     await nats?.stop();
   });
 
-  async function start(): Promise<{ running: RunningComponent; collector: Collector }> {
+  async function start(overrides: Partial<TelemetryConfig> = {}, now?: () => number): Promise<{ running: RunningComponent; collector: Collector }> {
     let collector: Collector | undefined;
     const running = await runComponent({
       spec: telemetryConfig,
-      config,
+      config: { ...config, ...overrides },
       description: 'test',
-      build: async (ctx) => (collector = await buildCollector(ctx, { otlpEndpoint: '' })),
+      build: async (ctx) => (collector = await buildCollector(ctx, { otlpEndpoint: '', ...(now && { now }) })),
     });
     return { running, collector: collector! };
   }
 
   /** One batch: `n` good records (every 10th a 503) and one malformed record. */
-  async function publishBatch(n: number): Promise<void> {
+  async function publishBatch(n: number, destinationService = 'reviews.default.svc.cluster.local'): Promise<void> {
     const startTime = new Date().toISOString();
-    const records: unknown[] = Array.from({ length: n }, (_, i) => sampleRecord({ startTime, responseCode: i % 10 === 0 ? 503 : 200 }));
+    const records: unknown[] = Array.from({ length: n }, (_, i) => sampleRecord({ startTime, destinationService, responseCode: i % 10 === 0 ? 503 : 200 }));
     records.push({ reporter: 'nobody' });
     await proxy.publishDurable('aviary.telemetry.v1.requests', { proxyId: 'sidecar~10.0.0.9~reviews-v2.default~default.svc.cluster.local', records });
   }
 
-  async function settled(): Promise<boolean> {
-    const info = await (await proxy.manager()).consumers.info('AVIARY_TELEMETRY', DURABLE_NAME);
+  async function settled(durable = DURABLE_NAME): Promise<boolean> {
+    const info = await (await proxy.manager()).consumers.info('AVIARY_TELEMETRY', durable);
     return info.num_pending === 0 && info.num_ack_pending === 0;
   }
 
@@ -127,6 +134,61 @@ describe('telemetry-collector against a real NATS', () => {
       expect(after).toMatch(/istio_requests_total\{[^}]*response_code="200"[^}]*\} 135$/m);
     } finally {
       await second.running.shutdown('test done');
+    }
+  });
+
+  it('replicas: each consumes every record; a replica is ready and publishes summaries after one window; a restarted one resumes its own durable', async () => {
+    // The replicas' clock, 10 s behind the wall clock until it is moved: the warm-up is decided
+    // on it, and records from the future are counted at its now.
+    let t = Date.now() - 10_000;
+    const now = (): number => t;
+    const replica = { summaryWindowSeconds: 10, graphRetentionSeconds: 600 };
+    // A service of its own: the replicas' durables also read the records the test above left.
+    const SERVICE = 'ratings.default.svc.cluster.local';
+    const a = await start({ ...replica, replicaId: 'a' }, now);
+    const b = await start({ ...replica, replicaId: 'b' }, now);
+    const summaries: Event<'aviary.telemetry.v1.summary'>[] = [];
+    const sub = proxy.subscribe('aviary.telemetry.v1.summary', (e) => void (e.data.service === SERVICE && summaries.push(e)));
+    await proxy.nc.flush();
+    const ready = async (r: { running: RunningComponent }): Promise<number> => (await r.running.admin.inject({ method: 'GET', url: '/readyz' })).statusCode;
+    const recent = (r: { collector: Collector }): number => r.collector.ingestor.graph.summaries(60_000, t).find((x) => x.service === SERVICE)?.requests ?? 0;
+    const bothSettled = async (): Promise<boolean> => (await settled('telemetry-collector-a')) && (await settled('telemetry-collector-b'));
+    try {
+      await publishBatch(50, SERVICE);
+      await until(bothSettled, 'both durables to ack everything');
+      expect([recent(a), recent(b)]).toEqual([50, 50]);
+      expect([await ready(a), await ready(b)]).toEqual([503, 503]);
+      a.collector.publishSummaries(); // not warm: nothing sent
+
+      t = Date.now();
+      expect([await ready(a), await ready(b)]).toEqual([200, 200]);
+      for (let i = 0; i < 3; i++) await publishBatch(50, SERVICE);
+      await until(bothSettled, 'both durables to ack everything');
+      expect([recent(a), recent(b)]).toEqual([200, 200]);
+      a.collector.publishSummaries();
+      b.collector.publishSummaries();
+      await until(() => summaries.length === 2, 'a summary from each replica');
+      // The records before the clock moved are outside the 10 s window; the 150 after are in both.
+      expect(summaries.map((e) => e.data.requests)).toEqual([150, 150]);
+      const info = await (await proxy.manager()).consumers.info('AVIARY_TELEMETRY', 'telemetry-collector-a');
+      expect(info.config.inactive_threshold).toBe(REPLICA_DURABLE_INACTIVE_MS * 1_000_000);
+
+      // Replica a stops; b goes on counting; a comes back and resumes after its last ack.
+      await a.running.shutdown('test: replica a down');
+      for (let i = 0; i < 2; i++) await publishBatch(50, SERVICE);
+      await until(() => recent(b) === 300, 'replica b to count the records sent while a was down');
+      const a2 = await start({ ...replica, replicaId: 'a' }, now);
+      try {
+        await until(() => a2.collector.ingestor.count === 100, 'the restarted replica to consume what was sent while it was down');
+        await until(() => settled('telemetry-collector-a'), 'the restarted replica to ack everything');
+        expect(a2.collector.ingestor.count).toBe(100);
+        expect(await ready(a2)).toBe(503);
+      } finally {
+        await a2.running.shutdown('test done');
+      }
+    } finally {
+      await sub.stop();
+      await b.running.shutdown('test done');
     }
   });
 });

@@ -12,6 +12,22 @@ export type TelemetryConfig = ConfigOf<typeof telemetryConfig> & CommonConfig;
 /** The durable consumer's name: its position in the stream survives a restart. */
 export const DURABLE_NAME = 'telemetry-collector';
 
+/** How long nats-server keeps a replica's durable consumer once nothing pulls from it: the stream's max age (after that it holds nothing to resume). */
+export const REPLICA_DURABLE_INACTIVE_MS = 3_600_000;
+
+/**
+ * Where a collector reads the request records from. One collector: the shared durable
+ * `telemetry-collector`, from the stream's start. A replica (`replicaId` set): a durable of its
+ * own, so every replica consumes every record (the stream fans out; replicas do not split it)
+ * and holds the whole graph and metrics; a new one starts `graphRetentionSeconds` back, so its
+ * graph fills as the others' did, and nats-server removes it an hour after its replica is gone
+ * for good (a Deployment's pod names change on every rollout).
+ */
+export function consumerPlan(config: Pick<TelemetryConfig, 'replicaId' | 'graphRetentionSeconds'>, now: number): { durable: string; startTime?: Date; inactiveThresholdMs?: number } {
+  if (config.replicaId === '') return { durable: DURABLE_NAME };
+  return { durable: `${DURABLE_NAME}-${config.replicaId}`, startTime: new Date(now - config.graphRetentionSeconds * 1000), inactiveThresholdMs: REPLICA_DURABLE_INACTIVE_MS };
+}
+
 export interface CollectorOptions {
   /** OTLP endpoint for request spans (empty: no spans). */
   readonly otlpEndpoint: string;
@@ -65,12 +81,20 @@ export async function buildCollector(ctx: ComponentContext<TelemetryConfig>, opt
 
   // Back-pressure: the handler runs one batch at a time and JetStream stops delivering past
   // maxAckPending unacknowledged batches, so memory is bounded by maxAckPending batches.
+  const plan = consumerPlan(config, now());
+  const consumingSince = now();
   let consumer: Stoppable | undefined = await bus.consumeDurable(
     Subjects.telemetryRequests,
-    DURABLE_NAME,
+    plan.durable,
     (event) => ingestor.ingestBatch(event.data),
-    { maxAckPending: config.maxAckPending },
+    { maxAckPending: config.maxAckPending, ...(plan.startTime && { startTime: plan.startTime }), ...(plan.inactiveThresholdMs && { inactiveThresholdMs: plan.inactiveThresholdMs }) },
   );
+  // A replica that restarted resumes its durable after its last acknowledgement: the records the
+  // previous process had consumed are not in this one's memory. Until it has consumed for one
+  // summary window it is not ready (the Service sends dashboard and API reads to a replica that
+  // is) and publishes no summaries (pilot takes the latest summary per service, whichever replica
+  // sent it, so a partial one must not be sent). One collector keeps serving from the start.
+  const warm = (): boolean => config.replicaId === '' || now() - consumingSince >= windowMs;
 
   const canaries = new CanaryTimeline();
   let canarySub: Stoppable | undefined = bus.subscribe(Subjects.canaryEvent, (event) => {
@@ -78,6 +102,7 @@ export async function buildCollector(ctx: ComponentContext<TelemetryConfig>, opt
   });
 
   const publishSummaries = (): void => {
+    if (!warm()) return;
     const t = now();
     ingestor.graph.prune(t);
     const time = new Date(t).toISOString();
@@ -116,9 +141,12 @@ export async function buildCollector(ctx: ComponentContext<TelemetryConfig>, opt
   return {
     ingestor,
     publishSummaries,
-    readiness: [{ name: 'telemetry-consumer', ready: () => consumer !== undefined }],
+    readiness: [
+      { name: 'telemetry-consumer', ready: () => consumer !== undefined },
+      { name: 'telemetry-window', ready: warm },
+    ],
     routes: telemetryRoutes({ graph: ingestor.graph, canaries, istioRegistry, now }),
-    listen: async () => ({ durable: DURABLE_NAME, tracing: tracer.enabled }),
+    listen: async () => ({ durable: plan.durable, ...(plan.startTime && { from: plan.startTime.toISOString() }), tracing: tracer.enabled }),
     stop: async () => {
       clearInterval(timer);
       await canarySub?.stop();

@@ -97,6 +97,28 @@ describe('Bus', () => {
     await producer.close();
   });
 
+  it('durables of different names each get every message; startTime and inactiveThresholdMs shape a new durable', async () => {
+    const producer = await bus();
+    await producer.publishDurable(Subjects.configChanged, change('fan', 1));
+    await new Promise((r) => setTimeout(r, 20));
+    const start = new Date();
+    for (let i = 2; i <= 20; i++) await producer.publishDurable(Subjects.configChanged, change('fan', i));
+    const consumers = await Promise.all([bus(), bus()]);
+    const seen: number[][] = [[], []];
+    const subs = await Promise.all(
+      consumers.map((c, i) =>
+        c.consumeDurable(Subjects.configChanged, `fan-${i}`, (e) => void (e.data.name === 'fan' && seen[i]!.push(e.data.revision)), { startTime: start, inactiveThresholdMs: 60_000 }),
+      ),
+    );
+    await until(() => seen.every((s) => s.length === 19));
+    expect(seen).toEqual([0, 1].map(() => Array.from({ length: 19 }, (_, i) => i + 2)));
+    const info = await (await consumers[0]!.manager()).consumers.info('AVIARY_CONFIG', 'fan-0');
+    expect(info.config.inactive_threshold).toBe(60_000_000_000);
+    for (const s of subs) await s.stop();
+    for (const c of consumers) await c.close();
+    await producer.close();
+  });
+
   it('reconnects after nats-server restarts and keeps its subscriptions', async () => {
     const a = await bus();
     const b = await bus();

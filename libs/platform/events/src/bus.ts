@@ -187,7 +187,15 @@ export class Bus {
     subject: S,
     durable: string,
     handler: Handler<S>,
-    opts: { retryDelayMs?: number; maxAckPending?: number; maxDeliver?: number } = {},
+    opts: {
+      retryDelayMs?: number;
+      maxAckPending?: number;
+      maxDeliver?: number;
+      /** A new durable starts with the stream's messages stored at or after this time (default: all). */
+      startTime?: Date;
+      /** nats-server deletes the durable after this long without a client pulling (default: never). */
+      inactiveThresholdMs?: number;
+    } = {},
   ): Promise<Stoppable> {
     const stream = await this.ensureStreamFor(subject);
     const jsm = await this.manager();
@@ -198,7 +206,8 @@ export class Bus {
         durable_name: durable,
         filter_subject: subject,
         ack_policy: AckPolicy.Explicit,
-        deliver_policy: DeliverPolicy.All,
+        ...(opts.startTime === undefined ? { deliver_policy: DeliverPolicy.All } : { deliver_policy: DeliverPolicy.StartTime, opt_start_time: opts.startTime.toISOString() }),
+        ...(opts.inactiveThresholdMs === undefined ? {} : { inactive_threshold: opts.inactiveThresholdMs * 1_000_000 }),
         max_ack_pending: opts.maxAckPending ?? 1_000,
         max_deliver: opts.maxDeliver ?? 10,
         ack_wait: 30_000_000_000,
