@@ -18,14 +18,13 @@ export const REPLICA_DURABLE_INACTIVE_MS = 3_600_000;
 /**
  * Where a collector reads the request records from. One collector: the shared durable
  * `telemetry-collector`, from the stream's start. A replica (`replicaId` set): a durable of its
- * own, so every replica consumes every record (the stream fans out; replicas do not split it)
- * and holds the whole graph and metrics; a new one starts `graphRetentionSeconds` back, so its
- * graph fills as the others' did, and nats-server removes it an hour after its replica is gone
- * for good (a Deployment's pod names change on every rollout).
+ * own, `telemetry-collector-<replicaId>`, so every replica consumes every record (the stream fans
+ * out; replicas do not split it) and holds the whole graph and metrics. nats-server removes a
+ * replica's durable an hour after nothing pulls from it (a Deployment's pod names change on every
+ * rollout).
  */
-export function consumerPlan(config: Pick<TelemetryConfig, 'replicaId' | 'graphRetentionSeconds'>, now: number): { durable: string; startTime?: Date; inactiveThresholdMs?: number } {
-  if (config.replicaId === '') return { durable: DURABLE_NAME };
-  return { durable: `${DURABLE_NAME}-${config.replicaId}`, startTime: new Date(now - config.graphRetentionSeconds * 1000), inactiveThresholdMs: REPLICA_DURABLE_INACTIVE_MS };
+export function durableName(config: Pick<TelemetryConfig, 'replicaId'>): string {
+  return config.replicaId === '' ? DURABLE_NAME : `${DURABLE_NAME}-${config.replicaId}`;
 }
 
 export interface CollectorOptions {
@@ -79,22 +78,29 @@ export async function buildCollector(ctx: ComponentContext<TelemetryConfig>, opt
     now,
   });
 
+  const durable = durableName(config);
+  let replayed = 0;
+  let startSeq: number | undefined;
+  if (config.replicaId !== '') {
+    // A replica starts with the graph the others hold: the records of the last graph retention
+    // that its durable already acknowledged (a restart) or that were stored before it existed (a
+    // new replica) are read back into the graph only, so no counter counts a request twice; its
+    // durable then delivers everything after them. Until this is done the collector is not ready.
+    const position = await bus.durablePosition(Subjects.telemetryRequests, durable);
+    if (position.ackFloor === undefined) startSeq = position.lastSeq + 1;
+    const upToSeq = position.ackFloor ?? position.lastSeq;
+    const startTime = new Date(now() - config.graphRetentionSeconds * 1000);
+    replayed = await bus.replay(Subjects.telemetryRequests, { startTime, upToSeq }, (event) => void ingestor.replayBatch(event.data));
+    logger.info({ durable, upToSeq, batches: replayed, from: startTime.toISOString() }, 'service graph rebuilt from the stream');
+  }
   // Back-pressure: the handler runs one batch at a time and JetStream stops delivering past
   // maxAckPending unacknowledged batches, so memory is bounded by maxAckPending batches.
-  const plan = consumerPlan(config, now());
-  const consumingSince = now();
   let consumer: Stoppable | undefined = await bus.consumeDurable(
     Subjects.telemetryRequests,
-    plan.durable,
+    durable,
     (event) => ingestor.ingestBatch(event.data),
-    { maxAckPending: config.maxAckPending, ...(plan.startTime && { startTime: plan.startTime }), ...(plan.inactiveThresholdMs && { inactiveThresholdMs: plan.inactiveThresholdMs }) },
+    { maxAckPending: config.maxAckPending, ...(startSeq !== undefined && { startSeq }), ...(config.replicaId !== '' && { inactiveThresholdMs: REPLICA_DURABLE_INACTIVE_MS }) },
   );
-  // A replica that restarted resumes its durable after its last acknowledgement: the records the
-  // previous process had consumed are not in this one's memory. Until it has consumed for one
-  // summary window it is not ready (the Service sends dashboard and API reads to a replica that
-  // is) and publishes no summaries (pilot takes the latest summary per service, whichever replica
-  // sent it, so a partial one must not be sent). One collector keeps serving from the start.
-  const warm = (): boolean => config.replicaId === '' || now() - consumingSince >= windowMs;
 
   const canaries = new CanaryTimeline();
   let canarySub: Stoppable | undefined = bus.subscribe(Subjects.canaryEvent, (event) => {
@@ -102,7 +108,6 @@ export async function buildCollector(ctx: ComponentContext<TelemetryConfig>, opt
   });
 
   const publishSummaries = (): void => {
-    if (!warm()) return;
     const t = now();
     ingestor.graph.prune(t);
     const time = new Date(t).toISOString();
@@ -141,12 +146,9 @@ export async function buildCollector(ctx: ComponentContext<TelemetryConfig>, opt
   return {
     ingestor,
     publishSummaries,
-    readiness: [
-      { name: 'telemetry-consumer', ready: () => consumer !== undefined },
-      { name: 'telemetry-window', ready: warm },
-    ],
+    readiness: [{ name: 'telemetry-consumer', ready: () => consumer !== undefined }],
     routes: telemetryRoutes({ graph: ingestor.graph, canaries, istioRegistry, now }),
-    listen: async () => ({ durable: plan.durable, ...(plan.startTime && { from: plan.startTime.toISOString() }), tracing: tracer.enabled }),
+    listen: async () => ({ durable, ...(config.replicaId !== '' && { replayedBatches: replayed }), tracing: tracer.enabled }),
     stop: async () => {
       clearInterval(timer);
       await canarySub?.stop();

@@ -119,6 +119,32 @@ describe('Bus', () => {
     await producer.close();
   });
 
+  it('durablePosition and replay: a stored range read back without a durable', async () => {
+    const b = await bus();
+    const before = await b.durablePosition(Subjects.configChanged, 'replay-test');
+    expect(before.ackFloor).toBeUndefined();
+    const start = new Date();
+    for (let i = 1; i <= 10; i++) await b.publishDurable(Subjects.configChanged, change('replay', i));
+    const { lastSeq } = await b.durablePosition(Subjects.configChanged, 'replay-test');
+    expect(lastSeq).toBe(before.lastSeq + 10);
+    const seen: number[] = [];
+    expect(await b.replay(Subjects.configChanged, { startTime: start, upToSeq: lastSeq - 3 }, (e) => void seen.push(e.data.revision))).toBe(7);
+    expect(seen).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(await b.replay(Subjects.configChanged, { startTime: new Date(Date.now() + 60_000), upToSeq: lastSeq }, () => undefined)).toBe(0);
+    const consumed: number[] = [];
+    const c = await b.consumeDurable(Subjects.configChanged, 'replay-test', (e) => void consumed.push(e.data.revision), { startSeq: lastSeq - 1 });
+    await until(() => consumed.length === 2);
+    expect(consumed).toEqual([9, 10]);
+    let floor: number | undefined;
+    for (let i = 0; i < 200 && floor !== lastSeq; i++) {
+      floor = (await b.durablePosition(Subjects.configChanged, 'replay-test')).ackFloor;
+      if (floor !== lastSeq) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(floor).toBe(lastSeq);
+    await c.stop();
+    await b.close();
+  });
+
   it('reconnects after nats-server restarts and keeps its subscriptions', async () => {
     const a = await bus();
     const b = await bus();

@@ -16,7 +16,7 @@ export const telemetryConfig = defineConfig({
     replicaId: option(
       Type.String({ maxLength: 200, pattern: '^[A-Za-z0-9_-]*$' }),
       '',
-      'empty: the one collector, consuming the durable consumer "telemetry-collector"; set (several replicas; the chart sets the pod name): this replica reads every record through a durable consumer of its own, "telemetry-collector-<replicaId>", so each replica holds the whole graph and metrics, and it is ready (and publishes summaries) once it has consumed for one summary window',
+      'empty: the one collector, consuming the durable consumer "telemetry-collector"; set (several replicas; the chart sets the pod name): this replica reads every record through a durable consumer of its own, "telemetry-collector-<replicaId>", so each replica holds the whole graph and metrics; at startup it reads the last graph retention back from the stream into its graph (not its counters)',
     ),
     graphReporter: option(Type.Union([Type.Literal('auto'), Type.Literal('source'), Type.Literal('destination')]), 'auto', 'which proxy reports the graph counts: destination, source, or auto (destination, plus source reports to unmeshed destinations)'),
   },
