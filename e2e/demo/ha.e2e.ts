@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalMesh } from '../support/mesh';
 import { counter, expectNoFailures, firstPid, sample, xdsState } from '../support/faults';
@@ -36,6 +38,8 @@ beforeAll(async () => {
 }, 150_000);
 
 afterAll(async () => {
+  // Every restart the launcher made during the suite, for the record.
+  for (const line of (mesh?.output ?? '').split('\n').filter((l) => / exited \(| restarted \(pid/.test(l))) process.stdout.write(`[ha] launcher: ${line}\n`);
   await mesh?.stop();
 });
 
@@ -243,8 +247,15 @@ describe('high availability under traffic (2 pilots, 3 NATS nodes)', () => {
       await until('200 answers before the fault', async () => (load.answers.length >= 200 ? true : undefined));
       atKill = load.answers.length;
       t0 = Date.now();
-      process.kill(firstPid(mesh.stateDir, 'telemetry-collector'), 'SIGKILL');
-      await mesh.waitFor('telemetry-collector is ready again (restart 1)', 60_000);
+      // The launcher's output names every restart: the collector's current pid is its last one.
+      const earlier = [...mesh.output.matchAll(/telemetry-collector restarted \(pid (\d+), restart (\d+)\)/g)];
+      if (earlier.length > 0) {
+        const log = readFileSync(join(mesh.stateDir, 'logs', 'telemetry-collector.log'), 'utf8').split('\n');
+        report(`telemetry-collector had restarted before this test (${earlier.length}×): ${mesh.output.split('\n').filter((l) => l.startsWith('telemetry-collector exited')).join(' | ')}; log errors: ${log.filter((l) => /"level":(50|60)/.test(l)).slice(-5).join(' | ')}`);
+      }
+      const restarts = earlier.length;
+      process.kill(earlier.length > 0 ? Number(earlier.at(-1)![1]) : firstPid(mesh.stateDir, 'telemetry-collector'), 'SIGKILL');
+      await mesh.waitFor(`telemetry-collector is ready again (restart ${restarts + 1})`, 60_000);
       const from = load.answers.length;
       await until('200 more answers', async () => (load.answers.length - from >= 200 ? true : undefined));
     } finally {
