@@ -1,5 +1,5 @@
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Counter, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { AviaryError, isAviaryError } from '@aviary/errors';
@@ -260,7 +260,8 @@ export class Bus {
     try {
       ackFloor = (await jsm.consumers.info(stream, durable)).ack_floor.stream_seq;
     } catch (err) {
-      if (!/not found/i.test(err instanceof Error ? err.message : String(err))) throw err;
+      // Only "no such consumer" means absent; anything else (a cluster still electing a leader) is thrown.
+      if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound)) throw err;
     }
     return { lastSeq: info.state.last_seq, ackFloor };
   }
