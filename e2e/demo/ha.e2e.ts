@@ -1,17 +1,22 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalMesh } from '../support/mesh';
 import { counter, expectNoFailures, firstPid, sample, xdsState } from '../support/faults';
 import { AGENT_ADMINS, COLLECTOR, demoVirtualService, get, requestLoops, until } from '../support/demo';
 
 /**
- * High availability under traffic: the launcher with `--demo --pilot-replicas 2 --nats-nodes 3`
- * (two pilots sharing the NATS KV config store, a 3-node JetStream cluster with every stream
- * and bucket replicated 3 times, proxies given both pilots' addresses). Faults, each with
- * 0 failed requests: a pilot replica SIGKILLed (its proxies move to the other replica within
- * 2 s, long before the launcher restarts it), a NATS node SIGKILLed (config writes and
- * telemetry go on), the collector SIGKILLed (its durable consumer resumes: every request
- * answered after the crash is counted by the new process; counters restart from zero, which
- * Prometheus reads as a counter reset). Numbers measured are printed (`[ha] …`).
+ * High availability under traffic: the launcher with `--demo --pilot-replicas 2 --nats-nodes 3
+ * --citadel-replicas 2 --collector-replicas 2` (two pilots sharing the NATS KV config store, a
+ * 3-node JetStream cluster with every stream and bucket replicated 3 times, two citadels on one
+ * CA state, two collectors each reading every request record; proxies given both pilots' and
+ * both citadels' addresses; workload certificates of 20 s, so every proxy renews every ~10 s).
+ * Faults, each with 0 failed requests: a pilot replica SIGKILLed (its proxies move to the other
+ * replica within 2 s, long before the launcher restarts it), a NATS node SIGKILLed (config
+ * writes and telemetry go on), a citadel replica SIGKILLed (every proxy renews its certificate
+ * through the other), a collector replica SIGKILLed (the other counts every request; the
+ * restarted one resumes its durable consumer and rebuilds its graph from the stream).
+ * Numbers measured are printed (`[ha] …`).
  */
 
 /** Long enough that a killed pilot is not back before its proxies had to move. */
@@ -19,14 +24,22 @@ const RESTART_INITIAL_MS = 8_000;
 const PILOTS = ['http://127.0.0.1:15014', 'http://127.0.0.1:25014'] as const;
 const PILOT_NAMES = ['pilot', 'pilot-2'] as const;
 const REPLICA_IDS = ['pilot-1', 'pilot-2'] as const;
+const CITADELS = ['http://127.0.0.1:15016', 'http://127.0.0.1:25016'] as const;
+const COLLECTORS = [COLLECTOR, 'http://127.0.0.1:25020'] as const;
+/** Workload certificate lifetime: renewed at half of it, so several renewals happen during a fault. */
+const CERT_TTL_SECONDS = 20;
 
 let mesh: LocalMesh;
 
 beforeAll(async () => {
-  mesh = await LocalMesh.start({ args: ['--demo', '--pilot-replicas', '2', '--nats-nodes', '3', '--restart-initial-ms', String(RESTART_INITIAL_MS)] });
+  mesh = await LocalMesh.start({
+    args: ['--demo', '--pilot-replicas', '2', '--nats-nodes', '3', '--citadel-replicas', '2', '--collector-replicas', '2', '--demo-cert-ttl-seconds', String(CERT_TTL_SECONDS), '--restart-initial-ms', String(RESTART_INITIAL_MS)],
+  });
 }, 150_000);
 
 afterAll(async () => {
+  // Every restart the launcher made during the suite, for the record.
+  for (const line of (mesh?.output ?? '').split('\n').filter((l) => / exited \(| restarted \(pid/.test(l))) process.stdout.write(`[ha] launcher: ${line}\n`);
   await mesh?.stop();
 });
 
@@ -58,11 +71,27 @@ async function applyVia(pilot: string, yaml: string): Promise<void> {
   expect(res.status, await res.clone().text()).toBe(200);
 }
 
-const sourceRecords = (): Promise<number> => counter(`${COLLECTOR}/stats/prometheus`, 'istio_requests_total', ['reporter="source"', 'source_workload="istio-ingressgateway"']);
+const sourceRecords = (collector: string = COLLECTOR): Promise<number> => counter(`${collector}/stats/prometheus`, 'istio_requests_total', ['reporter="source"', 'source_workload="istio-ingressgateway"']);
+
+/** notAfter (Unix seconds) of the workload certificate each demo proxy holds now. */
+const certificateExpiries = (): Promise<number[]> => Promise.all(AGENT_ADMINS.map((a) => counter(`${a}/metrics`, 'aviary_agent_certificate_expiry_timestamp_seconds')));
+const workloadCertsIssued = (citadel: string): Promise<number> => counter(`${citadel}/metrics`, 'aviary_ca_certificates_issued_total', ['kind="workload"']);
+
+/** Requests to the demo's hello service in a collector's service graph over the last `window`. */
+async function graphRequests(collector: string, window: string): Promise<number> {
+  const res = await fetch(`${collector}/api/v1/services/summaries?window=${window}`, { signal: AbortSignal.timeout(5_000) });
+  const { services } = (await res.json()) as { services: Array<{ service: string; requests: number }> };
+  return services.filter((s) => s.service.startsWith('hello.')).reduce((sum, s) => sum + s.requests, 0);
+}
 
 describe('high availability under traffic (2 pilots, 3 NATS nodes)', () => {
   it('serves the demo through either pilot; a config write through one replica reaches every proxy', async () => {
     expect(mesh.output).toMatch(/nats-server-3 +nats:\/\//);
+    expect(mesh.output).toMatch(/citadel-2 +http:\/\/127\.0\.0\.1:25016/);
+    expect(mesh.output).toMatch(/telemetry-collector-2 +http:\/\/127\.0\.0\.1:25020/);
+    // Both citadels sign with one CA: the same bundle.
+    const bundles = await Promise.all(CITADELS.map(async (c) => (await fetch(`${c}/api/v1/bundle`)).json()));
+    expect(bundles[1]).toEqual(bundles[0]);
     const served = await Promise.all(AGENT_ADMINS.map(servedBy));
     report(`proxies served by: ${AGENT_ADMINS.map((a, i) => `${a.slice(-5)} ${served[i]}`).join(', ')}`);
     expect(served.every((s) => s !== undefined)).toBe(true);
@@ -175,7 +204,42 @@ describe('high availability under traffic (2 pilots, 3 NATS nodes)', () => {
     await applyVia(PILOTS[0], demoVirtualService());
   });
 
-  it('the collector SIGKILLed: 0 failed requests; the restarted collector counts every request answered after the crash (durable consumer)', async () => {
+  it('a citadel replica SIGKILLed: 0 failed requests; every proxy renews its certificate through the other, signed by the same CA', async () => {
+    const load = requestLoops(4, '/', { perLoopPerSecond: 50 });
+    const issuedBefore = await workloadCertsIssued(CITADELS[1]);
+    let killedAt = 0;
+    let renewedAt = 0;
+    let issuedWhileDown = 0;
+    try {
+      await until('200 answers before the fault', async () => (load.answers.length >= 200 ? true : undefined));
+      killedAt = Date.now();
+      process.kill(firstPid(mesh.stateDir, 'citadel'), 'SIGKILL');
+      // A certificate whose notAfter is past kill + TTL was issued after the kill.
+      const threshold = killedAt / 1000 + CERT_TTL_SECONDS;
+      renewedAt = await until('every proxy holding a certificate issued after the kill', async () => ((await certificateExpiries()).every((e) => e > threshold) ? Date.now() : undefined), 3 * CERT_TTL_SECONDS * 1000);
+      issuedWhileDown = (await workloadCertsIssued(CITADELS[1])) - issuedBefore;
+      await mesh.waitFor('citadel is ready again (restart 1)', 60_000);
+      const from = load.answers.length;
+      await until('200 more answers', async () => (load.answers.length - from >= 200 ? true : undefined));
+    } finally {
+      await load.stop();
+    }
+    expectNoFailures(load);
+    const bundles = await Promise.all(CITADELS.map(async (c) => (await fetch(`${c}/api/v1/bundle`)).json()));
+    expect(bundles[1]).toEqual(bundles[0]);
+    report(`citadel SIGKILL: every proxy renewed ${renewedAt - killedAt} ms after the kill; citadel-2 issued ${issuedWhileDown} workload certificates meanwhile; requests ${load.answers.length}, failed 0`);
+    expect(issuedWhileDown).toBeGreaterThan(0);
+  });
+
+  it('a collector replica SIGKILLed: 0 failed requests; the other counts every request; the restarted one rebuilds the same graph', async () => {
+    // Both collectors caught up with every earlier record before the load starts.
+    const caughtUp = async (c: string): Promise<boolean> => {
+      const a = await sourceRecords(c);
+      await new Promise((r) => setTimeout(r, 1_500));
+      return (await sourceRecords(c)) === a;
+    };
+    await until('both collectors caught up', async () => ((await caughtUp(COLLECTORS[0])) && (await caughtUp(COLLECTORS[1])) ? true : undefined), 30_000);
+    const before = await sourceRecords(COLLECTORS[1]);
     const load = requestLoops(4, '/', { perLoopPerSecond: 100 });
     let atKill = 0;
     let t0 = 0;
@@ -183,23 +247,49 @@ describe('high availability under traffic (2 pilots, 3 NATS nodes)', () => {
       await until('200 answers before the fault', async () => (load.answers.length >= 200 ? true : undefined));
       atKill = load.answers.length;
       t0 = Date.now();
-      process.kill(firstPid(mesh.stateDir, 'telemetry-collector'), 'SIGKILL');
-      await mesh.waitFor('telemetry-collector is ready again (restart 1)', 60_000);
+      // The launcher's output names every restart: the collector's current pid is its last one.
+      const earlier = [...mesh.output.matchAll(/telemetry-collector restarted \(pid (\d+), restart (\d+)\)/g)];
+      if (earlier.length > 0) {
+        const log = readFileSync(join(mesh.stateDir, 'logs', 'telemetry-collector.log'), 'utf8').split('\n');
+        report(`telemetry-collector had restarted before this test (${earlier.length}×): ${mesh.output.split('\n').filter((l) => l.startsWith('telemetry-collector exited')).join(' | ')}; log errors: ${log.filter((l) => /"level":(50|60)/.test(l)).slice(-5).join(' | ')}`);
+      }
+      const restarts = earlier.length;
+      process.kill(earlier.length > 0 ? Number(earlier.at(-1)![1]) : firstPid(mesh.stateDir, 'telemetry-collector'), 'SIGKILL');
+      await mesh.waitFor(`telemetry-collector is ready again (restart ${restarts + 1})`, 60_000);
       const from = load.answers.length;
       await until('200 more answers', async () => (load.answers.length - from >= 200 ? true : undefined));
     } finally {
       await load.stop();
     }
+    const stoppedAt = Date.now();
     expectNoFailures(load);
-    const afterKill = load.answers.length - atKill;
-    // The new process starts its counters at zero (a Prometheus counter reset) and consumes what
-    // the old one had not acknowledged, then everything published since.
-    const counted = await until('the new collector to count every request since the crash', async () => {
-      const n = await sourceRecords();
-      return n >= afterKill ? n : undefined;
-    }, 60_000).catch(() => sourceRecords());
-    report(`collector SIGKILL → ready again after ${Date.now() - t0} ms (launcher back-off ${RESTART_INITIAL_MS} ms); requests after the crash ${afterKill}, counted by the new process ${counted}`);
-    expect(counted).toBeGreaterThanOrEqual(afterKill);
+    await until('telemetry delivered', async () => ((await counter(`${AGENT_ADMINS[0]}/metrics`, 'aviary_agent_telemetry_records_buffered')) === 0 ? true : undefined), 30_000);
+    const sent = load.answers.length;
+    const survivor = await until('the surviving collector to count every request', async () => {
+      const n = (await sourceRecords(COLLECTORS[1])) - before;
+      return n >= sent ? n : undefined;
+    }, 60_000).catch(async () => (await sourceRecords(COLLECTORS[1])) - before);
+    expect(survivor).toBeGreaterThanOrEqual(sent);
+    // The restarted replica counts (from zero: a counter reset) what it had not acknowledged.
+    const restarted = await until('the restarted collector to count every request since the crash', async () => {
+      const n = await sourceRecords(COLLECTORS[0]);
+      return n >= sent - atKill ? n : undefined;
+    }, 60_000).catch(() => sourceRecords(COLLECTORS[0]));
+    expect(restarted).toBeGreaterThanOrEqual(sent - atKill);
+    // The same graph, whichever replica is asked: the restarted one read the records it had
+    // counted before the crash back from the stream. Both are asked for the window that covers
+    // the whole load, with no traffic meanwhile.
+    const window = `${Math.ceil((Date.now() - t0) / 1000) + 30}s`;
+    await until('both collectors to show the same graph', async () => {
+      const [a, b] = await Promise.all(COLLECTORS.map((c) => graphRequests(c, window)));
+      return a !== undefined && a === b && a >= sent ? true : undefined;
+    }, 30_000).catch(async () => {
+      const [a, b] = await Promise.all(COLLECTORS.map((c) => graphRequests(c, window)));
+      expect(a).toBe(b);
+      expect(a).toBeGreaterThanOrEqual(sent);
+    });
+    const graphs = await Promise.all(COLLECTORS.map((c) => graphRequests(c, window)));
+    report(`collector SIGKILL → ready again after ${stoppedAt - t0} ms or less (launcher back-off ${RESTART_INITIAL_MS} ms); requests ${sent} (${sent - atKill} after the crash): the survivor counted ${survivor}, the restarted one ${restarted} (from zero); hello requests in both graphs over ${window}: ${graphs.join(' / ')}`);
   });
 
   it('graceful shutdown stops every replica and node', async () => {

@@ -55,6 +55,7 @@ describe.skipIf(!canRunNode)('the HA values on a one-node Kubernetes: replicas k
   it('every replica Ready: 2 pilots, 2 citadels serving one root, 3 NATS nodes; the demo injected and answering', async () => {
     await allReady('pilot', 2);
     await allReady('nats', 3);
+    await allReady('telemetry-collector', 2);
     const citadels = await allReady('citadel', 2);
     const bundles = await Promise.all(citadels.map((p) => bundleOf(p.metadata.name)));
     expect(bundles[0]!.roots).toHaveLength(1);

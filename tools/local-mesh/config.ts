@@ -10,6 +10,8 @@ export const localMeshConfig = defineConfig({
     natsPort: option(PortOrZero, 4222, 'nats-server client port'),
     natsNodes: option(Type.Integer({ minimum: 1, maximum: 3 }), 1, 'nats-server processes: 1, or 3 for a JetStream cluster (client ports natsPort, +1, +2; every stream and KV bucket replicated 3 times; one node may die without loss)'),
     pilotReplicas: option(Type.Integer({ minimum: 1, maximum: 3 }), 1, 'pilot processes sharing the config store: replica n > 1 listens on admin 15014, xDS 15010 and 15012 plus (n-1)×10000; the demo proxies get every replica\'s address'),
+    citadelReplicas: option(Type.Integer({ minimum: 1, maximum: 3 }), 1, 'citadel processes signing with the same CA (one data dir, written compare-and-set): replica n > 1 listens on admin 15016, CA 8060 and 15013 plus (n-1)×10000; the demo proxies get every replica\'s CA address'),
+    collectorReplicas: option(Type.Integer({ minimum: 1, maximum: 3 }), 1, 'telemetry-collector processes, each reading every request record through a durable consumer of its own (AVIARY_REPLICA_ID collector-<n>): replica n > 1 listens on admin 15020 plus (n-1)×10000'),
     adminToken: option(Type.String({ maxLength: 4096 }), '', 'admin token for every app (empty: generated once and kept in <state-dir>/admin-token)', { secret: true }),
     readyTimeoutMs: option(Type.Integer({ minimum: 1_000, maximum: 600_000 }), 60_000, 'how long to wait for every /readyz'),
     logLevel: option(LogLevel, 'info', 'log level passed to every app'),

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { appConfigs, configFromProcess, pilotConfig } from '@aviary/config';
+import { appConfigs, citadelConfig, configFromProcess, pilotConfig, telemetryConfig } from '@aviary/config';
 import { busRoleOf, busRoles, natsAuthorizationConfig, type BusRole } from '@aviary/events';
 import { NatsCluster, NatsServer } from '@aviary/nats-runner';
 import { localMeshConfig } from './config';
@@ -30,9 +30,12 @@ const token = adminToken();
 
 // Another mesh on the same ports would answer our readiness checks and take our requests:
 // refuse to start rather than talk to it.
-/** Pilot replica n (1-based): its ports are the defaults plus (n-1)×10000. */
+/** Replica n (1-based) of pilot, citadel or the collector: its ports are the defaults plus (n-1)×10000. */
 const pilotPort = (port: number, replica: number): number => port + (replica - 1) * 10_000;
-const extraPilots = Array.from({ length: config.pilotReplicas - 1 }, (_, i) => i + 2);
+const extraReplicas = (count: number): number[] => Array.from({ length: count - 1 }, (_, i) => i + 2);
+const extraPilots = extraReplicas(config.pilotReplicas);
+const extraCitadels = extraReplicas(config.citadelReplicas);
+const extraCollectors = extraReplicas(config.collectorReplicas);
 const natsPorts = config.natsPort === 0 ? [] : Array.from({ length: config.natsNodes }, (_, i) => config.natsPort + i);
 const wanted = [
   ...natsPorts.map((port) => ({ port, what: 'nats-server' })),
@@ -41,6 +44,12 @@ const wanted = [
     { port: pilotPort(pilotConfig.options.xdsPort.default, n), what: `pilot-${n} xDS` },
     { port: pilotPort(pilotConfig.options.xdsTlsPort.default, n), what: `pilot-${n} xDS over mTLS` },
   ]),
+  ...extraCitadels.flatMap((n) => [
+    { port: pilotPort(citadelConfig.options.adminPort.default, n), what: `citadel-${n} admin API` },
+    { port: pilotPort(citadelConfig.options.caPort.default, n), what: `citadel-${n} CA` },
+    { port: pilotPort(citadelConfig.options.caTlsPort.default, n), what: `citadel-${n} CA over TLS` },
+  ]),
+  ...extraCollectors.map((n) => ({ port: pilotPort(telemetryConfig.options.adminPort.default, n), what: `telemetry-collector-${n} admin API` })),
   ...appConfigs.map((s) => ({ port: s.options.adminPort.default, what: `${s.app} admin API` })),
   { port: pilotConfig.options.xdsPort.default, what: 'pilot xDS' },
   { port: pilotConfig.options.xdsTlsPort.default, what: 'pilot xDS over mTLS' },
@@ -188,12 +197,16 @@ const pilotAddresses = [1, ...extraPilots].map((n) => `127.0.0.1:${pilotPort(pil
 /** Every pilot replica's mTLS xDS address: the demo's ingress gateway, which is served credentials, connects there. */
 const pilotTlsAddresses = [1, ...extraPilots].map((n) => `127.0.0.1:${pilotPort(pilotConfig.options.xdsTlsPort.default, n)}`).join(',');
 
+/** Every citadel replica's plaintext CA address: what the demo proxies are given (they try the next after a failure). */
+const citadelAddresses = [1, ...extraCitadels].map((n) => `127.0.0.1:${pilotPort(citadelConfig.options.caPort.default, n)}`).join(',');
+
 function appEnv(app: string, extra: NodeJS.ProcessEnv = {}, role: BusRole = busRoleOf(app)): NodeJS.ProcessEnv {
   return {
     ...process.env,
     AVIARY_NATS_URL: natsUrl,
     AVIARY_NATS_REPLICAS: String(natsNodes.length),
     ...(role === 'gateway' && config.pilotReplicas > 1 && { AVIARY_PILOT_ADDRESS: pilotAddresses }),
+    ...(role === 'gateway' && config.citadelReplicas > 1 && { AVIARY_CITADEL_ADDRESS: citadelAddresses }),
     AVIARY_NATS_USER: role,
     AVIARY_NATS_PASSWORD: busPasswords.get(role),
     AVIARY_ADMIN_TOKEN: token,
@@ -244,7 +257,12 @@ const pilotEnv = { AVIARY_XDS_TLS: 'true', AVIARY_GATEWAY_API_SELECTOR: ingress.
 // The demo's Canary steps last at least the collector's summary window (a step is judged only on
 // windows that begin after it started): 10 s instead of 60 s unless set.
 const collectorEnv = config.demo ? { AVIARY_SUMMARY_WINDOW_SECONDS: process.env['AVIARY_SUMMARY_WINDOW_SECONDS'] || '10' } : {};
-const extraEnv = (app: string): NodeJS.ProcessEnv => (app === 'pilot' ? { ...pilotEnv, ...(extraPilots.length > 0 && { AVIARY_REPLICA_ID: 'pilot-1' }) } : app === 'telemetry-collector' ? collectorEnv : {});
+const extraEnv = (app: string): NodeJS.ProcessEnv =>
+  app === 'pilot'
+    ? { ...pilotEnv, ...(extraPilots.length > 0 && { AVIARY_REPLICA_ID: 'pilot-1' }) }
+    : app === 'telemetry-collector'
+      ? { ...collectorEnv, ...(extraCollectors.length > 0 && { AVIARY_REPLICA_ID: 'collector-1' }) }
+      : {};
 const started = new Map<string, Managed>();
 const readyz = (port: number): string => `http://127.0.0.1:${port}/readyz`;
 for (const spec of appConfigs) {
@@ -252,17 +270,34 @@ for (const spec of appConfigs) {
   if (!deferred.has(spec.app)) started.set(spec.app, await launch(spec.app, appScript(spec.app), appEnv(spec.app, extraEnv(spec.app)), [], readyz(spec.options.adminPort.default)));
 }
 // Further pilot replicas: the same config store (NATS KV), their own ports and data directory.
-const pilotRows: Array<{ app: string; url: string }> = [];
-const pilotWaits: Promise<Row>[] = [];
+const replicaRows: Array<{ app: string; url: string }> = [];
+const replicaWaits: Promise<Row>[] = [];
 for (const n of extraPilots) {
   const name = `pilot-${n}`;
   const admin = pilotPort(pilotConfig.options.adminPort.default, n);
   const env = appEnv(name, { ...pilotEnv, AVIARY_REPLICA_ID: name, AVIARY_ADMIN_PORT: String(admin), AVIARY_XDS_PORT: String(pilotPort(pilotConfig.options.xdsPort.default, n)), AVIARY_XDS_TLS_PORT: String(pilotPort(pilotConfig.options.xdsTlsPort.default, n)) }, 'pilot');
   const managed = await launch(name, appScript('pilot'), env, [], readyz(admin));
-  pilotRows.push({ app: name, url: `http://127.0.0.1:${admin}` });
-  pilotWaits.push(ready(managed, admin));
+  replicaRows.push({ app: name, url: `http://127.0.0.1:${admin}` });
+  replicaWaits.push(ready(managed, admin));
 }
-const firstRows = [...(await Promise.all(appConfigs.filter((s) => started.has(s.app)).map((s) => ready(started.get(s.app) as Managed, s.options.adminPort.default)))), ...(await Promise.all(pilotWaits))];
+// Further citadel replicas: the first one's data dir (the CA state, written compare-and-set), their own ports.
+for (const n of extraCitadels) {
+  const name = `citadel-${n}`;
+  const admin = pilotPort(citadelConfig.options.adminPort.default, n);
+  const env = appEnv(name, { AVIARY_DATA_DIR: join(stateDir, 'data', 'citadel'), AVIARY_ADMIN_PORT: String(admin), AVIARY_CA_PORT: String(pilotPort(citadelConfig.options.caPort.default, n)), AVIARY_CA_TLS_PORT: String(pilotPort(citadelConfig.options.caTlsPort.default, n)) }, 'citadel');
+  const managed = await launch(name, appScript('citadel'), env, [], readyz(admin));
+  replicaRows.push({ app: name, url: `http://127.0.0.1:${admin}` });
+  replicaWaits.push(ready(managed, admin));
+}
+// Further collector replicas: each with a durable consumer of its own (every record reaches every replica).
+for (const n of extraCollectors) {
+  const name = `telemetry-collector-${n}`;
+  const admin = pilotPort(telemetryConfig.options.adminPort.default, n);
+  const managed = await launch(name, appScript('telemetry-collector'), appEnv(name, { ...collectorEnv, AVIARY_REPLICA_ID: `collector-${n}`, AVIARY_ADMIN_PORT: String(admin) }, 'telemetry-collector'), [], readyz(admin));
+  replicaRows.push({ app: name, url: `http://127.0.0.1:${admin}` });
+  replicaWaits.push(ready(managed, admin));
+}
+const firstRows = [...(await Promise.all(appConfigs.filter((s) => started.has(s.app)).map((s) => ready(started.get(s.app) as Managed, s.options.adminPort.default)))), ...(await Promise.all(replicaWaits))];
 await failIfNotReady(firstRows);
 
 const demoRows: Row[] = [];
@@ -298,7 +333,7 @@ if (config.demo) {
   }
 }
 
-const rows = [...appConfigs.map((s) => ({ app: s.app, url: `http://127.0.0.1:${s.options.adminPort.default}` })), ...pilotRows];
+const rows = [...appConfigs.map((s) => ({ app: s.app, url: `http://127.0.0.1:${s.options.adminPort.default}` })), ...replicaRows];
 say('');
 say('Aviary local mesh is ready');
 say('');

@@ -15,6 +15,7 @@ import { createCsr, generatePrivateKey, privateKeyFromPem } from '@aviary/pki';
 import { runComponent, type RunningComponent } from '@aviary/runtime';
 import { BUNDLE_BUCKET, BUNDLE_KEY } from './lib/bundle-sink';
 import { buildCitadel, type Citadel, type CitadelConfig } from './lib/component';
+import { FileCaStateStore } from './lib/file-store';
 import { loadCaPackage } from '@aviary/ca-api';
 import { OpenSsl, P256, RSA2048 } from '@aviary/testing';
 
@@ -148,7 +149,7 @@ describe('citadel app (real nats-server, gRPC, REST, openssl)', () => {
     const tamperedPem = `-----BEGIN CERTIFICATE REQUEST-----\n${tampered.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
     ssl.run('genpkey', '-algorithm', 'ed25519', '-out', 'ed.key');
     ssl.run('req', '-new', '-key', 'ed.key', '-subj', '/CN=ed', '-out', 'ed.csr');
-    const state = JSON.parse(readFileSync(join(dataDir, 'ca-state.json'), 'utf8')) as { tokenKeyPem: string };
+    const state = JSON.parse(readFileSync((await new FileCaStateStore(dataDir).currentFile())!, 'utf8')) as { tokenKeyPem: string };
     const expired = mintJoinToken(privateKeyFromPem(state.tokenKeyPem), { namespace: 'shop', serviceAccount: 'bad', ttlSeconds: 60, now: new Date(Date.now() - 3600_000) }).token;
     const forged = mintJoinToken(generatePrivateKey(), { namespace: 'shop', serviceAccount: 'bad', ttlSeconds: 60 }).token;
     const cases: [object, string | undefined, number, string][] = [
@@ -216,7 +217,7 @@ describe('citadel app (real nats-server, gRPC, REST, openssl)', () => {
     expect(verify(newLeaf, stored.roots.join(''))).toBe('v-leaf.pem: OK');
 
     expect(statSync(dataDir).mode & 0o777).toBe(0o700);
-    expect(statSync(join(dataDir, 'ca-state.json')).mode & 0o777).toBe(0o600);
+    expect(statSync((await new FileCaStateStore(dataDir).currentFile())!).mode & 0o777).toBe(0o600);
     await running.shutdown('restart');
     await start();
     expect(citadel.service.ca.bundle()).toEqual({ version: bundle.version, roots: bundle.roots });

@@ -83,6 +83,7 @@ export async function buildGateway(ctx: ComponentContext<GatewayConfig>): Promis
   const token = tokenSource(config);
   // Only a proxy that asks citadel for a certificate needs to reach it.
   const citadelTls = token === undefined ? undefined : citadelTlsSetting({ citadelTls: config.citadelTls, platform: config.platform, address: config.citadelAddress, caRootPath: config.caRootPath, subjectAltName: config.citadelSubjectAltName });
+  const citadels = config.citadelAddress.split(',').map((a) => a.trim());
   const pilotTls = pilotTlsSetting({ xdsTls: config.xdsTls, platform: config.platform, pilot, subjectAltName: config.pilotSubjectAltName });
   if (pilotTls !== undefined && token === undefined) {
     throw new AviaryError('INVALID_ARGUMENT', 'GATEWAY_XDS_TLS_NEEDS_IDENTITY', `xDS over mTLS to ${config.pilotAddress} presents the workload certificate: set AVIARY_JOIN_TOKEN or AVIARY_TOKEN_PATH (or AVIARY_XDS_TLS=off for pilot's plaintext loopback port)`);
@@ -118,7 +119,8 @@ export async function buildGateway(ctx: ComponentContext<GatewayConfig>): Promis
       ? {}
       : {
           identity: {
-            address: config.citadelAddress,
+            address: citadels[0]!,
+            ...(citadels.length > 1 && { otherAddresses: citadels.slice(1) }),
             token,
             spiffeId: node.spiffeId,
             ttlSeconds: config.certTtlSeconds,

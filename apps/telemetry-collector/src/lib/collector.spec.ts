@@ -6,7 +6,7 @@ import { NatsServer } from '@aviary/nats-runner';
 import { createLogger } from '@aviary/observability';
 import { runComponent, type RunningComponent } from '@aviary/runtime';
 import { sampleRecord } from '@aviary/telemetry';
-import { buildCollector, DURABLE_NAME, summaryWindowMs, type Collector, type TelemetryConfig } from './collector';
+import { buildCollector, DURABLE_NAME, durableName, REPLICA_DURABLE_INACTIVE_MS, summaryWindowMs, type Collector, type TelemetryConfig } from './collector';
 
 const logger = createLogger('test', 'silent');
 
@@ -30,6 +30,13 @@ describe('summary window (checked at boot)', () => {
   });
 });
 
+describe('durable name', () => {
+  it('one collector shares "telemetry-collector"; a replica has its own', () => {
+    expect(durableName({ replicaId: '' })).toBe(DURABLE_NAME);
+    expect(durableName({ replicaId: 'collector-2' })).toBe('telemetry-collector-collector-2');
+  });
+});
+
 describe('telemetry-collector against a real NATS', () => {
   let nats: NatsServer;
   let proxy: Bus;
@@ -48,11 +55,11 @@ describe('telemetry-collector against a real NATS', () => {
     await nats?.stop();
   });
 
-  async function start(): Promise<{ running: RunningComponent; collector: Collector }> {
+  async function start(overrides: Partial<TelemetryConfig> = {}): Promise<{ running: RunningComponent; collector: Collector }> {
     let collector: Collector | undefined;
     const running = await runComponent({
       spec: telemetryConfig,
-      config,
+      config: { ...config, ...overrides },
       description: 'test',
       build: async (ctx) => (collector = await buildCollector(ctx, { otlpEndpoint: '' })),
     });
@@ -60,15 +67,15 @@ describe('telemetry-collector against a real NATS', () => {
   }
 
   /** One batch: `n` good records (every 10th a 503) and one malformed record. */
-  async function publishBatch(n: number): Promise<void> {
+  async function publishBatch(n: number, destinationService = 'reviews.default.svc.cluster.local'): Promise<void> {
     const startTime = new Date().toISOString();
-    const records: unknown[] = Array.from({ length: n }, (_, i) => sampleRecord({ startTime, responseCode: i % 10 === 0 ? 503 : 200 }));
+    const records: unknown[] = Array.from({ length: n }, (_, i) => sampleRecord({ startTime, destinationService, responseCode: i % 10 === 0 ? 503 : 200 }));
     records.push({ reporter: 'nobody' });
     await proxy.publishDurable('aviary.telemetry.v1.requests', { proxyId: 'sidecar~10.0.0.9~reviews-v2.default~default.svc.cluster.local', records });
   }
 
-  async function settled(): Promise<boolean> {
-    const info = await (await proxy.manager()).consumers.info('AVIARY_TELEMETRY', DURABLE_NAME);
+  async function settled(durable = DURABLE_NAME): Promise<boolean> {
+    const info = await (await proxy.manager()).consumers.info('AVIARY_TELEMETRY', durable);
     return info.num_pending === 0 && info.num_ack_pending === 0;
   }
 
@@ -127,6 +134,58 @@ describe('telemetry-collector against a real NATS', () => {
       expect(after).toMatch(/istio_requests_total\{[^}]*response_code="200"[^}]*\} 135$/m);
     } finally {
       await second.running.shutdown('test done');
+    }
+  });
+
+  it('replicas: each consumes every record; a replica rebuilds its graph from the stream without counting anything twice', async () => {
+    const replica = { summaryWindowSeconds: 60, graphRetentionSeconds: 600 };
+    // A service of its own: the stream also holds the records the test above published.
+    const SERVICE = 'ratings.default.svc.cluster.local';
+    const graphRequests = (r: { collector: Collector }): number => r.collector.ingestor.graph.summaries(60_000, Date.now()).find((x) => x.service === SERVICE)?.requests ?? 0;
+    const counted = async (r: { running: RunningComponent }): Promise<number> => {
+      const text = (await r.running.admin.inject({ method: 'GET', url: '/stats/prometheus' })).body;
+      return text.split('\n').filter((l) => l.startsWith('istio_requests_total{') && l.includes(`destination_service="${SERVICE}"`)).reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+    };
+    // Stored before any replica exists: a new replica puts them in its graph, not its counters.
+    await publishBatch(50, SERVICE);
+    const a = await start({ ...replica, replicaId: 'a' });
+    const b = await start({ ...replica, replicaId: 'b' });
+    const summaries: Event<'aviary.telemetry.v1.summary'>[] = [];
+    const sub = proxy.subscribe('aviary.telemetry.v1.summary', (e) => void (e.data.service === SERVICE && summaries.push(e)));
+    await proxy.nc.flush();
+    const bothSettled = async (): Promise<boolean> => (await settled('telemetry-collector-a')) && (await settled('telemetry-collector-b'));
+    try {
+      expect([graphRequests(a), graphRequests(b)]).toEqual([50, 50]);
+      expect([await counted(a), await counted(b)]).toEqual([0, 0]);
+      for (let i = 0; i < 3; i++) await publishBatch(50, SERVICE);
+      await until(bothSettled, 'both durables to ack everything');
+      expect([graphRequests(a), graphRequests(b)]).toEqual([200, 200]);
+      expect([await counted(a), await counted(b)]).toEqual([150, 150]);
+      a.collector.publishSummaries();
+      b.collector.publishSummaries();
+      await until(() => summaries.length === 2, 'a summary from each replica');
+      expect(summaries.map((e) => e.data.requests)).toEqual([200, 200]);
+      const info = await (await proxy.manager()).consumers.info('AVIARY_TELEMETRY', 'telemetry-collector-a');
+      expect(info.config.inactive_threshold).toBe(REPLICA_DURABLE_INACTIVE_MS * 1_000_000);
+
+      // Replica a stops; b goes on counting; a comes back: its graph from the stream (up to its
+      // last ack) and its durable (everything after), its counters only for what it had not counted.
+      await a.running.shutdown('test: replica a down');
+      for (let i = 0; i < 2; i++) await publishBatch(50, SERVICE);
+      await until(() => graphRequests(b) === 300, 'replica b to count the records sent while a was down');
+      const a2 = await start({ ...replica, replicaId: 'a' });
+      try {
+        await until(() => settled('telemetry-collector-a'), 'the restarted replica to ack everything');
+        expect(graphRequests(a2)).toBe(300);
+        expect(await counted(a2)).toBe(100);
+        expect(await counted(b)).toBe(250);
+        expect((await a2.running.admin.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
+      } finally {
+        await a2.running.shutdown('test done');
+      }
+    } finally {
+      await sub.stop();
+      await b.running.shutdown('test done');
     }
   });
 });

@@ -12,6 +12,24 @@ export type TelemetryConfig = ConfigOf<typeof telemetryConfig> & CommonConfig;
 /** The durable consumer's name: its position in the stream survives a restart. */
 export const DURABLE_NAME = 'telemetry-collector';
 
+/** Attempts (1 s apart) to read the graph back from the stream at startup before giving up (the process exits and is restarted). */
+const STARTUP_ATTEMPTS = 30;
+
+/** How long nats-server keeps a replica's durable consumer once nothing pulls from it: the stream's max age (after that it holds nothing to resume). */
+export const REPLICA_DURABLE_INACTIVE_MS = 3_600_000;
+
+/**
+ * Where a collector reads the request records from. One collector: the shared durable
+ * `telemetry-collector`, from the stream's start. A replica (`replicaId` set): a durable of its
+ * own, `telemetry-collector-<replicaId>`, so every replica consumes every record (the stream fans
+ * out; replicas do not split it) and holds the whole graph and metrics. nats-server removes a
+ * replica's durable an hour after nothing pulls from it (a Deployment's pod names change on every
+ * rollout).
+ */
+export function durableName(config: Pick<TelemetryConfig, 'replicaId'>): string {
+  return config.replicaId === '' ? DURABLE_NAME : `${DURABLE_NAME}-${config.replicaId}`;
+}
+
 export interface CollectorOptions {
   /** OTLP endpoint for request spans (empty: no spans). */
   readonly otlpEndpoint: string;
@@ -63,13 +81,40 @@ export async function buildCollector(ctx: ComponentContext<TelemetryConfig>, opt
     now,
   });
 
+  const durable = durableName(config);
+  let replayed = 0;
+  let startSeq: number | undefined;
+  if (config.replicaId !== '') {
+    // A replica starts with the graph the others hold: the records of the last graph retention
+    // that its durable already acknowledged (a restart) or that were stored before it existed (a
+    // new replica) are read back into the graph only, so no counter counts a request twice; its
+    // durable then delivers everything after them. Until this is done the collector is not ready.
+    // Retried: right after the stream was created, or while NATS elects a leader, JetStream
+    // answers "temporarily unavailable"; a graph half read is dropped before the next attempt.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const position = await bus.durablePosition(Subjects.telemetryRequests, durable);
+        startSeq = position.ackFloor === undefined ? position.lastSeq + 1 : undefined;
+        const upToSeq = position.ackFloor ?? position.lastSeq;
+        const startTime = new Date(now() - config.graphRetentionSeconds * 1000);
+        ingestor.graph.clear();
+        replayed = await bus.replay(Subjects.telemetryRequests, { startTime, upToSeq }, (event) => void ingestor.replayBatch(event.data));
+        logger.info({ durable, upToSeq, batches: replayed, from: startTime.toISOString() }, 'service graph rebuilt from the stream');
+        break;
+      } catch (err) {
+        if (attempt >= STARTUP_ATTEMPTS) throw err;
+        logger.warn({ err, attempt }, 'could not read the service graph back from the stream; retrying');
+        await new Promise((r) => setTimeout(r, 1_000));
+      }
+    }
+  }
   // Back-pressure: the handler runs one batch at a time and JetStream stops delivering past
   // maxAckPending unacknowledged batches, so memory is bounded by maxAckPending batches.
   let consumer: Stoppable | undefined = await bus.consumeDurable(
     Subjects.telemetryRequests,
-    DURABLE_NAME,
+    durable,
     (event) => ingestor.ingestBatch(event.data),
-    { maxAckPending: config.maxAckPending },
+    { maxAckPending: config.maxAckPending, ...(startSeq !== undefined && { startSeq }), ...(config.replicaId !== '' && { inactiveThresholdMs: REPLICA_DURABLE_INACTIVE_MS }) },
   );
 
   const canaries = new CanaryTimeline();
@@ -118,7 +163,7 @@ export async function buildCollector(ctx: ComponentContext<TelemetryConfig>, opt
     publishSummaries,
     readiness: [{ name: 'telemetry-consumer', ready: () => consumer !== undefined }],
     routes: telemetryRoutes({ graph: ingestor.graph, canaries, istioRegistry, now }),
-    listen: async () => ({ durable: DURABLE_NAME, tracing: tracer.enabled }),
+    listen: async () => ({ durable, ...(config.replicaId !== '' && { replayedBatches: replayed }), tracing: tracer.enabled }),
     stop: async () => {
       clearInterval(timer);
       await canarySub?.stop();

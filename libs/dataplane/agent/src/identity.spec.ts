@@ -97,6 +97,39 @@ describe('IdentityManager against citadel\'s CA', () => {
     }
   });
 
+  it('with several citadel addresses, a failed request moves the next one to the next address', async () => {
+    const { createServer } = await import('node:net');
+    // A port nothing answers on: a citadel replica that died.
+    const dead = await new Promise<number>((resolve) => {
+      const srv = createServer();
+      srv.listen(0, '127.0.0.1', () => {
+        const { port } = srv.address() as { port: number };
+        srv.close(() => resolve(port));
+      });
+    });
+    const events: Array<[IdentityEvent, Record<string, unknown>]> = [];
+    const certs: WorkloadCertificate[] = [];
+    const token = citadel.token();
+    const m = new IdentityManager({
+      address: `127.0.0.1:${dead}`,
+      otherAddresses: [citadel.address],
+      token: () => token,
+      spiffeId: SPIFFE,
+      ttlSeconds: 60,
+      backoff: { initialMs: 20, maxMs: 40 },
+      onCertificate: (c) => certs.push(c),
+      onEvent: (e, d) => events.push([e, d]),
+    });
+    try {
+      m.start();
+      await until('a certificate', () => certs.length === 1);
+      expect(events.map(([e]) => e)).toEqual(['certificate_request_failed', 'certificate_issued']);
+      expect(events[0]![1]).toMatchObject({ attempt: 1, nextAddress: citadel.address });
+    } finally {
+      m.stop();
+    }
+  });
+
   it('computes half-life and back-off', () => {
     expect(IdentityManager.renewalDelayMs(new Date(1_000_000), new Date(4_600_000), 1_000_000)).toBe(1_800_000);
     expect(IdentityManager.renewalDelayMs(new Date(1_000_000), new Date(4_600_000), 4_000_000)).toBe(0);
@@ -195,6 +228,13 @@ describe('citadelTlsSetting', () => {
     expect(citadelTlsSetting({ ...base, platform: 'kubernetes', address: 'aviary-citadel.istio-system.svc:15013', caRootPath: '/r.pem' })).toEqual({ rootsPath: '/r.pem', serverName: 'aviary-citadel.istio-system.svc' });
     expect(citadelTlsSetting({ ...base, address: '127.0.0.1:15013', caRootPath: '/r.pem', subjectAltName: 'citadel' })).toEqual({ rootsPath: '/r.pem', serverName: 'citadel' });
     expect(citadelTlsSetting({ ...base, citadelTls: 'off', platform: 'kubernetes', address: 'c:15013' })).toBeUndefined();
+  });
+
+  it('takes a comma-separated list; auto needs every address on the same side of the TLS port', () => {
+    expect(citadelTlsSetting({ ...base, address: '127.0.0.1:8060,127.0.0.1:18060' })).toBeUndefined();
+    expect(citadelTlsSetting({ ...base, address: '127.0.0.1:15013,127.0.0.1:15013', caRootPath: '/r.pem' })).toEqual({ rootsPath: '/r.pem', serverName: '127.0.0.1' });
+    expect(() => citadelTlsSetting({ ...base, address: '127.0.0.1:8060,127.0.0.1:15013' })).toThrow(/every address must be citadel's TLS port/);
+    expect(() => citadelTlsSetting({ ...base, address: '127.0.0.1:8060,' })).toThrow(/expected host:port/);
   });
 
   it('refuses TLS without the roots to verify citadel with (fails closed)', () => {

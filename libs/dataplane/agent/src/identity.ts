@@ -29,6 +29,12 @@ export type IdentityEvent = 'certificate_issued' | 'certificate_request_failed' 
 export interface IdentityOptions {
   /** citadel `host:port`. */
   readonly address: string;
+  /**
+   * Further citadel replicas (`host:port`), e.g. local mode's `--citadel-replicas`: after a failed
+   * request the next one goes to the next address (round robin), so a replica that died costs one
+   * retry. Behind a Service (Kubernetes) one address is enough.
+   */
+  readonly otherAddresses?: readonly string[];
   /** The bearer credential: a join token in local mode, a service-account token in Kubernetes (read at each request). */
   readonly token: () => string;
   /** The SPIFFE id asked for in the CSR (citadel decides from the token; this is informational). */
@@ -72,12 +78,16 @@ export class IdentityManager {
   private expiryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private failures = 0;
+  private readonly addresses: readonly string[];
+  /** Index in `addresses` of the citadel the client talks to. */
+  private target = 0;
   private readonly now: () => number;
   private readonly failuresTotal: Counter<'phase'> | undefined;
   private readonly expiry: Gauge | undefined;
 
   constructor(private readonly opts: IdentityOptions) {
     this.now = opts.now ?? Date.now;
+    this.addresses = [opts.address, ...(opts.otherAddresses ?? [])];
     if (opts.registry !== undefined) {
       this.failuresTotal = new Counter({ name: 'aviary_agent_certificate_request_failures_total', help: 'Failed certificate requests to citadel (phase: initial or renewal)', labelNames: ['phase'], registers: [opts.registry] });
       this.expiry = new Gauge({ name: 'aviary_agent_certificate_expiry_timestamp_seconds', help: 'notAfter of the workload certificate in use (Unix seconds)', registers: [opts.registry] });
@@ -169,6 +179,12 @@ export class IdentityManager {
   private failed(err: unknown): void {
     if (this.stopped) return;
     this.failures++;
+    if (this.addresses.length > 1) {
+      // The next attempt goes to the next replica (this one may be down or unreachable).
+      this.target = (this.target + 1) % this.addresses.length;
+      this.client?.close();
+      this.client = undefined;
+    }
     const { initialMs, maxMs } = this.opts.backoff ?? { initialMs: 500, maxMs: 30_000 };
     const retryInMs = IdentityManager.backoffMs(this.failures, initialMs, maxMs);
     const phase = this.current === undefined ? 'initial' : 'renewal';
@@ -178,6 +194,7 @@ export class IdentityManager {
       err: (err as Error).message,
       attempt: this.failures,
       retryInMs,
+      ...(this.addresses.length > 1 && { nextAddress: this.addresses[this.target] }),
       ...(expiresInMs === undefined ? {} : { expiresInMs, expired: expiresInMs <= 0 }),
     });
     this.attempt(retryInMs);
@@ -187,7 +204,7 @@ export class IdentityManager {
   private caClient(): grpc.Client {
     const tls = this.opts.tls;
     if (tls === undefined) {
-      this.client ??= new grpc.Client(this.opts.address, this.opts.credentials ?? grpc.credentials.createInsecure());
+      this.client ??= new grpc.Client(this.addresses[this.target]!, this.opts.credentials ?? grpc.credentials.createInsecure());
       return this.client;
     }
     const roots = tls.roots();
@@ -195,7 +212,7 @@ export class IdentityManager {
     if (this.client === undefined || roots !== this.clientRoots) {
       this.client?.close();
       const options: grpc.ChannelOptions = tls.serverName === undefined ? {} : { 'grpc.ssl_target_name_override': tls.serverName, 'grpc.default_authority': tls.serverName };
-      this.client = new grpc.Client(this.opts.address, grpc.credentials.createSsl(Buffer.from(roots)), options);
+      this.client = new grpc.Client(this.addresses[this.target]!, grpc.credentials.createSsl(Buffer.from(roots)), options);
       this.clientRoots = roots;
     }
     return this.client;
@@ -242,10 +259,16 @@ export function citadelTlsSetting(opts: {
   readonly caRootPath: string;
   readonly subjectAltName: string;
 }): { readonly rootsPath: string; readonly serverName: string } | undefined {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(opts.address);
-  if (m === null) throw new AviaryError('INVALID_ARGUMENT', 'AGENT_ADDRESS_INVALID', `AVIARY_CITADEL_ADDRESS: expected host:port, got "${opts.address}"`, { option: 'citadelAddress' });
-  const host = (m[1] ?? m[2]) as string;
-  const on = opts.citadelTls === 'on' || (opts.citadelTls === 'auto' && (opts.platform === 'kubernetes' || Number(m[3]) === CITADEL_TLS_PORT));
+  const parsed = opts.address.split(',').map((a) => {
+    const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(a.trim());
+    if (m === null) throw new AviaryError('INVALID_ARGUMENT', 'AGENT_ADDRESS_INVALID', `AVIARY_CITADEL_ADDRESS: expected host:port (or a comma-separated list of them), got "${opts.address}"`, { option: 'citadelAddress' });
+    return { host: (m[1] ?? m[2]) as string, tlsPort: Number(m[3]) === CITADEL_TLS_PORT };
+  });
+  const host = parsed[0]!.host;
+  if (opts.citadelTls === 'auto' && opts.platform === 'local' && parsed.some((p) => p.tlsPort !== parsed[0]!.tlsPort)) {
+    throw new AviaryError('INVALID_ARGUMENT', 'AGENT_ADDRESS_INVALID', `AVIARY_CITADEL_ADDRESS: with AVIARY_CITADEL_TLS=auto every address must be citadel's TLS port ${CITADEL_TLS_PORT} or none, got "${opts.address}" (set AVIARY_CITADEL_TLS on or off)`, { option: 'citadelAddress' });
+  }
+  const on = opts.citadelTls === 'on' || (opts.citadelTls === 'auto' && (opts.platform === 'kubernetes' || parsed[0]!.tlsPort));
   if (!on) return undefined;
   if (opts.caRootPath === '') {
     throw new AviaryError('INVALID_ARGUMENT', 'AGENT_CA_ROOTS_REQUIRED', `citadel over TLS (${opts.address}) needs the mesh roots to verify it: set AVIARY_CA_ROOT_PATH (in Kubernetes the istio-ca-root-cert ConfigMap file), or AVIARY_CITADEL_TLS=off for citadel's plaintext loopback port`);

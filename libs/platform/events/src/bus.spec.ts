@@ -97,6 +97,54 @@ describe('Bus', () => {
     await producer.close();
   });
 
+  it('durables of different names each get every message; startTime and inactiveThresholdMs shape a new durable', async () => {
+    const producer = await bus();
+    await producer.publishDurable(Subjects.configChanged, change('fan', 1));
+    await new Promise((r) => setTimeout(r, 20));
+    const start = new Date();
+    for (let i = 2; i <= 20; i++) await producer.publishDurable(Subjects.configChanged, change('fan', i));
+    const consumers = await Promise.all([bus(), bus()]);
+    const seen: number[][] = [[], []];
+    const subs = await Promise.all(
+      consumers.map((c, i) =>
+        c.consumeDurable(Subjects.configChanged, `fan-${i}`, (e) => void (e.data.name === 'fan' && seen[i]!.push(e.data.revision)), { startTime: start, inactiveThresholdMs: 60_000 }),
+      ),
+    );
+    await until(() => seen.every((s) => s.length === 19));
+    expect(seen).toEqual([0, 1].map(() => Array.from({ length: 19 }, (_, i) => i + 2)));
+    const info = await (await consumers[0]!.manager()).consumers.info('AVIARY_CONFIG', 'fan-0');
+    expect(info.config.inactive_threshold).toBe(60_000_000_000);
+    for (const s of subs) await s.stop();
+    for (const c of consumers) await c.close();
+    await producer.close();
+  });
+
+  it('durablePosition and replay: a stored range read back without a durable', async () => {
+    const b = await bus();
+    const before = await b.durablePosition(Subjects.configChanged, 'replay-test');
+    expect(before.ackFloor).toBeUndefined();
+    const start = new Date();
+    for (let i = 1; i <= 10; i++) await b.publishDurable(Subjects.configChanged, change('replay', i));
+    const { lastSeq } = await b.durablePosition(Subjects.configChanged, 'replay-test');
+    expect(lastSeq).toBe(before.lastSeq + 10);
+    const seen: number[] = [];
+    expect(await b.replay(Subjects.configChanged, { startTime: start, upToSeq: lastSeq - 3 }, (e) => void seen.push(e.data.revision))).toBe(7);
+    expect(seen).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(await b.replay(Subjects.configChanged, { startTime: new Date(Date.now() + 60_000), upToSeq: lastSeq }, () => undefined)).toBe(0);
+    const consumed: number[] = [];
+    const c = await b.consumeDurable(Subjects.configChanged, 'replay-test', (e) => void consumed.push(e.data.revision), { startSeq: lastSeq - 1 });
+    await until(() => consumed.length === 2);
+    expect(consumed).toEqual([9, 10]);
+    let floor: number | undefined;
+    for (let i = 0; i < 200 && floor !== lastSeq; i++) {
+      floor = (await b.durablePosition(Subjects.configChanged, 'replay-test')).ackFloor;
+      if (floor !== lastSeq) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(floor).toBe(lastSeq);
+    await c.stop();
+    await b.close();
+  });
+
   it('reconnects after nats-server restarts and keeps its subscriptions', async () => {
     const a = await bus();
     const b = await bus();

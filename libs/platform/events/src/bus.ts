@@ -1,5 +1,5 @@
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Counter, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { AviaryError, isAviaryError } from '@aviary/errors';
@@ -187,7 +187,17 @@ export class Bus {
     subject: S,
     durable: string,
     handler: Handler<S>,
-    opts: { retryDelayMs?: number; maxAckPending?: number; maxDeliver?: number } = {},
+    opts: {
+      retryDelayMs?: number;
+      maxAckPending?: number;
+      maxDeliver?: number;
+      /** A new durable starts with the stream's messages stored at or after this time (default: all). */
+      startTime?: Date;
+      /** A new durable starts at this stream sequence (wins over startTime). */
+      startSeq?: number;
+      /** nats-server deletes the durable after this long without a client pulling (default: never). */
+      inactiveThresholdMs?: number;
+    } = {},
   ): Promise<Stoppable> {
     const stream = await this.ensureStreamFor(subject);
     const jsm = await this.manager();
@@ -198,7 +208,12 @@ export class Bus {
         durable_name: durable,
         filter_subject: subject,
         ack_policy: AckPolicy.Explicit,
-        deliver_policy: DeliverPolicy.All,
+        ...(opts.startSeq !== undefined
+          ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: opts.startSeq }
+          : opts.startTime === undefined
+            ? { deliver_policy: DeliverPolicy.All }
+            : { deliver_policy: DeliverPolicy.StartTime, opt_start_time: opts.startTime.toISOString() }),
+        ...(opts.inactiveThresholdMs === undefined ? {} : { inactive_threshold: opts.inactiveThresholdMs * 1_000_000 }),
         max_ack_pending: opts.maxAckPending ?? 1_000,
         max_deliver: opts.maxDeliver ?? 10,
         ack_wait: 30_000_000_000,
@@ -230,6 +245,58 @@ export class Bus {
     };
     this.stoppables.add(stoppable);
     return stoppable;
+  }
+
+  /**
+   * Where a durable consumer of `subject` stands: the stream's last sequence now, and the
+   * durable's ack floor (every message up to it acknowledged; undefined when the durable does
+   * not exist). A durable's handler acknowledges in order, so its ack floor is what it processed.
+   */
+  async durablePosition(subject: DurableSubject, durable: string): Promise<{ lastSeq: number; ackFloor: number | undefined }> {
+    const stream = await this.ensureStreamFor(subject);
+    const jsm = await this.manager();
+    const info = await jsm.streams.info(stream);
+    let ackFloor: number | undefined;
+    try {
+      ackFloor = (await jsm.consumers.info(stream, durable)).ack_floor.stream_seq;
+    } catch (err) {
+      // Only "no such consumer" means absent; anything else (a cluster still electing a leader) is thrown.
+      if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound)) throw err;
+    }
+    return { lastSeq: info.state.last_seq, ackFloor };
+  }
+
+  /**
+   * Reads `subject`'s stored messages from `startTime` up to and including stream sequence
+   * `upToSeq` through an ordered consumer (nothing acknowledged, no durable state) and resolves
+   * with how many reached `handler` (invalid ones are counted and skipped, as on delivery).
+   */
+  async replay<S extends DurableSubject>(subject: S, range: { startTime: Date; upToSeq: number }, handler: (event: Event<S>) => void): Promise<number> {
+    const stream = await this.ensureStreamFor(subject);
+    if (range.upToSeq <= 0) return 0;
+    const consumer = await this.jetstream().consumers.get(stream, { filter_subjects: subject, deliver_policy: DeliverPolicy.StartTime, opt_start_time: range.startTime.toISOString() });
+    let n = 0;
+    try {
+      if ((await consumer.info()).num_pending === 0) return 0;
+      for (;;) {
+        const batch = await consumer.fetch({ max_messages: 256, expires: 2_000 });
+        let got = 0;
+        for await (const m of batch) {
+          got++;
+          if (m.seq > range.upToSeq) return n;
+          const event = this.decode(subject, m.data);
+          if (event !== undefined) {
+            handler(event);
+            n++;
+          }
+          if (m.seq === range.upToSeq) return n;
+        }
+        // Nothing more stored in the range (the messages up to upToSeq aged out or were older than startTime).
+        if (got === 0) return n;
+      }
+    } finally {
+      await consumer.delete().catch(() => undefined);
+    }
   }
 
   /** Request/reply with a timeout; the reply is validated against the subject's reply schema. */

@@ -86,6 +86,24 @@ export class Ingestor {
     this.batches.inc();
   }
 
+  /**
+   * Rebuilds the service graph from records an earlier process of this collector already counted
+   * (read back from the stream at startup): the graph only; no istio_* counter, span or ingest
+   * counter moves, so a restart does not count a request twice. Invalid records are skipped.
+   */
+  replayBatch(batch: EventData<'aviary.telemetry.v1.requests'>): number {
+    const now = this.opts.now();
+    let ok = 0;
+    for (const raw of batch.records) {
+      if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || !checkRecord.Check(raw)) continue;
+      const r = raw as TelemetryRecord;
+      const end = Date.parse(r.startTime) + r.durationMs;
+      this.graph.add(r, end < now ? end : now);
+      ok++;
+    }
+    return ok;
+  }
+
   /** One validated record. */
   ingestRecord(r: TelemetryRecord, proxyId: string, now: number): void {
     this.metrics.add(r);

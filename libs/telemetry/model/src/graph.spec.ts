@@ -68,6 +68,13 @@ describe('ServiceGraph', () => {
     expect(g.snapshot(60_000, T0 + 200_000).edges).toHaveLength(0);
   });
 
+  it('clear forgets every node and edge', () => {
+    const g = knownGraph();
+    expect(g.snapshot(60_000, T0 + 59_999).edges.length).toBeGreaterThan(0);
+    g.clear();
+    expect(g.snapshot(60_000, T0 + 59_999)).toMatchObject({ nodes: [], edges: [] });
+  });
+
   it('summarises per destination service', () => {
     const sums = knownGraph().summaries(60_000, T0 + 59_999);
     expect(sums.map((s) => [s.service, s.requests, s.requestsPerSecond, s.errorRatio, s.mtlsShare])).toEqual([

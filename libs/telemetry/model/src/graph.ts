@@ -354,6 +354,13 @@ export class ServiceGraph {
     return out.sort((a, b) => a.service.localeCompare(b.service));
   }
 
+  /** Forgets every node and edge (a read-back that failed half way is started over). */
+  clear(): void {
+    this.edges.clear();
+    this.nodes.clear();
+    this.latestEpoch = 0;
+  }
+
   /** Forgets edges without traffic for the whole retention (call now and then). */
   prune(nowMs: number): void {
     const oldest = Math.floor(nowMs / this.opts.slotMs) - this.slotCount;

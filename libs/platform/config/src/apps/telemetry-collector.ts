@@ -13,6 +13,11 @@ export const telemetryConfig = defineConfig({
     maxAckPending: option(Type.Integer({ minimum: 1, maximum: 10_000 }), 64, 'most telemetry batches delivered but not yet processed (back-pressure on the stream)'),
     graphRetentionSeconds: option(Type.Integer({ minimum: 10, maximum: 3_600 }), 600, 'longest service-graph window kept in memory'),
     graphMaxEdges: option(Type.Integer({ minimum: 1, maximum: 1_000_000 }), 5_000, 'most edges the service graph tracks'),
+    replicaId: option(
+      Type.String({ maxLength: 200, pattern: '^[A-Za-z0-9_-]*$' }),
+      '',
+      'empty: the one collector, consuming the durable consumer "telemetry-collector"; set (several replicas; the chart sets the pod name): this replica reads every record through a durable consumer of its own, "telemetry-collector-<replicaId>", so each replica holds the whole graph and metrics; at startup it reads the last graph retention back from the stream into its graph (not its counters)',
+    ),
     graphReporter: option(Type.Union([Type.Literal('auto'), Type.Literal('source'), Type.Literal('destination')]), 'auto', 'which proxy reports the graph counts: destination, source, or auto (destination, plus source reports to unmeshed destinations)'),
   },
 });
