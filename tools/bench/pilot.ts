@@ -5,8 +5,9 @@
 // streams got a push, and pilot RSS per connected proxy.
 //
 // Usage: npm run build && node tools/build/build.mjs bench-pilot bench-pilot-load &&
-//        node dist/tools/bench/pilot.js [--services 1000] [--endpoints 10] [--streams 1000]
-//          [--namespaces 10] [--visibility namespace|mesh] [--changes 5] [--pin] [--cpu-prof DIR]
+//        node dist/tools/bench/pilot.js [--preset default|scale-10k] [--services 1000] [--endpoints 10]
+//          [--streams 1000] [--namespaces 10] [--batch 500] [--visibility namespace|mesh] [--changes 5]
+//          [--pin] [--cpu-prof DIR]
 // --visibility namespace (default): a Sidecar per namespace with egress `./*` (Istio's
 //   recommended scoping), so each proxy sees the 100 services of its namespace.
 // --visibility mesh: no Sidecar resources; every proxy sees all 1,000 services.
@@ -44,10 +45,25 @@ function arg(name: string, fallback: string): string {
 }
 const flag = (name: string): boolean => args.includes(`--${name}`);
 
-const SERVICES = Number(arg('services', '1000'));
-const ENDPOINTS = Number(arg('endpoints', '10'));
-const STREAMS = Number(arg('streams', '1000'));
-const NAMESPACES = Number(arg('namespaces', '10'));
+/**
+ * Named configurations (`--preset NAME`): defaults for the size flags, each still overridable.
+ * - `default`: 1,000 services × 10 endpoints in 10 namespaces, 1,000 streams (issue 5, item 7).
+ * - `scale-10k`: 10,000 services × 10 endpoints in 100 namespaces, 5,000 streams (issue 19,
+ *   item 4). With the per-namespace Sidecar every proxy still sees the 100 services of its
+ *   namespace, as in `default`, so the mesh is 10× larger and the proxies 5× more while each
+ *   proxy's config keeps its size. Batches of 5,000 documents keep the REST apply at 23 POSTs.
+ */
+const presets: Record<string, Record<string, string>> = {
+  default: { services: '1000', endpoints: '10', streams: '1000', namespaces: '10', batch: '500' },
+  'scale-10k': { services: '10000', endpoints: '10', streams: '5000', namespaces: '100', batch: '5000' },
+};
+const PRESET = arg('preset', 'default');
+const preset = presets[PRESET];
+if (!preset) throw new Error(`--preset ${PRESET}: unknown; one of ${Object.keys(presets).join(', ')}`);
+const SERVICES = Number(arg('services', preset['services']!));
+const ENDPOINTS = Number(arg('endpoints', preset['endpoints']!));
+const STREAMS = Number(arg('streams', preset['streams']!));
+const NAMESPACES = Number(arg('namespaces', preset['namespaces']!));
 const VISIBILITY = arg('visibility', 'namespace');
 const CHANGES = Number(arg('changes', '5'));
 const PIN = flag('pin');
@@ -60,7 +76,7 @@ const DELTA = flag('delta'); // delta ADS instead of state of the world, for eve
 const ROUNDS = Number(arg('rounds', '2'));
 const ISTIOD = arg('istiod', ''); // a pilot-discovery binary; default: tools/istio/ensure-istiod.sh
 const TOKEN = 'bench-token';
-const BATCH = 500;
+const BATCH = Number(arg('batch', preset['batch']!)); // documents per POST /api/v1/config (and pilot's AVIARY_MAX_CONFIG_DOCUMENTS)
 const now = (): number => performance.timeOrigin + performance.now();
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -71,8 +87,10 @@ const hostOf = (svc: number): string => `svc-${svc}.${nsOf(svc)}.svc.cluster.loc
 const grpcSvc = (svc: number): boolean => svc % 5 === 4;
 const hasSubsets = (svc: number): boolean => svc % 10 === 0;
 function endpointIp(svc: number, ep: number): string {
+  // 62,500 addresses per /16: 10.1.x.y first, then 10.3.x.y, … (10.2/16 is the proxyless clients', 10.9/16 the changes').
   const g = svc * ENDPOINTS + ep;
-  return `10.1.${Math.floor(g / 250)}.${(g % 250) + 1}`;
+  const block = Math.floor(g / 62_500);
+  return `10.${block === 0 ? 1 : block + 2}.${Math.floor(g / 250) % 250}.${(g % 250) + 1}`;
 }
 const version = (ep: number): string => (ep < Math.ceil(ENDPOINTS * 0.7) ? 'v1' : 'v2');
 
@@ -221,6 +239,7 @@ async function startPilot(natsUrl: string, adminPort: number, xdsPort: number, e
       AVIARY_ADMIN_TOKEN: TOKEN,
       AVIARY_LOG_LEVEL: 'info',
       AVIARY_MAX_CONFIG_DOCUMENTS: String(BATCH),
+      AVIARY_MAX_CONFIG_KEYS: String(Math.max(20_000, BATCH * 40)), // a WorkloadEntry has about 15 keys
       AVIARY_ADMIN_BODY_LIMIT: String(8 * 1024 * 1024),
       ...extra.env,
     },
@@ -396,7 +415,7 @@ async function endpointChanges(
 async function main(): Promise<void> {
   const result: Record<string, unknown> = {
     machine: { nproc: cpus().length, cpu: cpus()[0]?.model ?? '?', node: process.version, loadavgAtStart: loadavg().map((x) => Math.round(x * 100) / 100) },
-    params: { ads: DELTA ? 'delta' : 'sotw', pilot: PILOT, services: SERVICES, endpointsPerService: ENDPOINTS, streams: STREAMS, namespaces: NAMESPACES, visibility: VISIBILITY, pin: PIN, registry: 'ServiceEntry (workloadSelector) + WorkloadEntry' },
+    params: { preset: PRESET, batch: BATCH, ads: DELTA ? 'delta' : 'sotw', pilot: PILOT, services: SERVICES, endpointsPerService: ENDPOINTS, streams: STREAMS, namespaces: NAMESPACES, visibility: VISIBILITY, pin: PIN, registry: 'ServiceEntry (workloadSelector) + WorkloadEntry' },
   };
   const log = (msg: string): void => void process.stderr.write(`[${new Date().toISOString().slice(11, 23)}] ${msg}\n`);
   const nats = await NatsServer.start();
@@ -620,7 +639,7 @@ async function mainVsIstiod(): Promise<void> {
   const istiodVersion = (await run(istiodBinary, ['version', '-s']).catch((e: Error) => e.message)).trim();
   const result: Record<string, unknown> = {
     machine: { nproc: cpus().length, cpu: cpus()[0]?.model ?? '?', node: process.version, loadavgAtStart: loadavg().map((x) => Math.round(x * 100) / 100) },
-    params: { pilot: PILOT, istiod: istiodBinary, istiodVersion, services: SERVICES, endpointsPerService: ENDPOINTS, streams: STREAMS, namespaces: NAMESPACES, visibility: VISIBILITY, rounds: ROUNDS, changes: CHANGES, pin: PIN, ads: DELTA ? 'delta' : 'sotw', source: 'kube-apiserver CRDs: ServiceEntry (workloadSelector) + WorkloadEntry, DestinationRule, VirtualService, Sidecar' },
+    params: { preset: PRESET, pilot: PILOT, istiod: istiodBinary, istiodVersion, services: SERVICES, endpointsPerService: ENDPOINTS, streams: STREAMS, namespaces: NAMESPACES, visibility: VISIBILITY, rounds: ROUNDS, changes: CHANGES, pin: PIN, ads: DELTA ? 'delta' : 'sotw', source: 'kube-apiserver CRDs: ServiceEntry (workloadSelector) + WorkloadEntry, DestinationRule, VirtualService, Sidecar' },
   };
   const nats = await NatsServer.start();
   let kube: Kube | undefined;
