@@ -424,9 +424,9 @@ async function main(): Promise<void> {
   let statusNc: NatsConnection | undefined;
   let statusCounts: Record<string, number> = {};
   try {
-    const adminPort = await freePort();
-    const xdsPort = await freePort();
-    pilot = await startPilot(nats.url, adminPort, xdsPort);
+    const [adminPort, xdsPort, inspectPort] = await Promise.all([freePort(), freePort(), freePort()]);
+    // The inspector port is only used to force collections for the memory readings (no session attached otherwise).
+    pilot = await startPilot(nats.url, adminPort, xdsPort, { nodeArgs: [`--inspect=127.0.0.1:${inspectPort}`] });
     const pid = pilot.pid!; // taskset execs node: same pid
     result['rssKiBEmpty'] = rssKiB(pid);
 
@@ -440,6 +440,9 @@ async function main(): Promise<void> {
     result['apply'] = { documents: docs.length, batches: Math.ceil(docs.length / BATCH), restMs: Math.round(applyMs), settledAfterMs: Math.round(settleMs), pilotCpuMs: cpuMs(pid) - cpuApply0 };
     log(`applied ${docs.length} documents in ${Math.round(applyMs)} ms`);
     const rssBefore = rssKiB(pid);
+    const gc0 = await v8CollectGarbage(inspectPort);
+    await sleep(2_000);
+    const rssBeforeGc = rssKiB(pid);
     if (HEAP_SNAPSHOT) {
       // One snapshot before the streams and one with them (below), to diff what each stream keeps.
       process.kill(pid, 'SIGUSR2');
@@ -463,7 +466,20 @@ async function main(): Promise<void> {
     await idle(pid);
     await sleep(2_000);
     const rssAfter = rssKiB(pid);
-    result['memory'] = { rssKiBBeforeStreams: rssBefore, rssKiBWithStreams: rssAfter, kiBPerProxy: Math.round(((rssAfter - rssBefore) / STREAMS) * 10) / 10 };
+    const gc1 = await v8CollectGarbage(inspectPort);
+    await sleep(2_000);
+    const rssAfterGc = rssKiB(pid);
+    result['memory'] = {
+      rssKiBBeforeStreams: rssBefore,
+      rssKiBWithStreams: rssAfter,
+      kiBPerProxy: Math.round(((rssAfter - rssBefore) / STREAMS) * 10) / 10,
+      // As in --vs-istiod: two forced full collections before each reading, per proxy from the collected baseline.
+      afterGc: {
+        rssKiB: { beforeStreams: rssBeforeGc, withStreams: rssAfterGc },
+        liveKiB: { beforeStreams: Math.round(kib(gc0.liveBytes)), withStreams: Math.round(kib(gc1.liveBytes)) },
+        kiBPerProxy: { rssBeforeGc: perProxy(rssBeforeGc, rssAfter), rssAfterGc: perProxy(rssBeforeGc, rssAfterGc), liveAfterGc: perProxy(kib(gc0.liveBytes), kib(gc1.liveBytes)) },
+      },
+    };
     log(`memory ${JSON.stringify(result['memory'])}`);
     await statusNc.flush();
     result['statusEventsAfterColdStart'] = { ...statusCounts };
