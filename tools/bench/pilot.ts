@@ -7,7 +7,7 @@
 // Usage: npm run build && node tools/build/build.mjs bench-pilot bench-pilot-load &&
 //        node dist/tools/bench/pilot.js [--preset default|scale-10k] [--services 1000] [--endpoints 10]
 //          [--streams 1000] [--namespaces 10] [--batch 500] [--visibility namespace|mesh] [--changes 5]
-//          [--pin] [--cpu-prof DIR]
+//          [--pin] [--cpu-prof DIR] [--gc-memory]
 // --visibility namespace (default): a Sidecar per namespace with egress `./*` (Istio's
 //   recommended scoping), so each proxy sees the 100 services of its namespace.
 // --visibility mesh: no Sidecar resources; every proxy sees all 1,000 services.
@@ -72,6 +72,7 @@ const PILOT = arg('pilot', 'dist/apps/pilot/main.js'); // relative to the reposi
 const HEAP_SNAPSHOT = arg('heap-snapshot', ''); // a directory: pilot writes a heap snapshot there once converged
 const NODE_FLAGS = arg('node-flags', '').split(' ').filter((f) => f !== ''); // extra node flags for pilot, e.g. "--max-semi-space-size=32"
 const VS_ISTIOD = flag('vs-istiod');
+const GC_MEMORY = flag('gc-memory'); // pilot-only run: memory also after two forced collections (pilot gets --inspect)
 const DELTA = flag('delta'); // delta ADS instead of state of the world, for every stream
 const ROUNDS = Number(arg('rounds', '2'));
 const ISTIOD = arg('istiod', ''); // a pilot-discovery binary; default: tools/istio/ensure-istiod.sh
@@ -425,8 +426,9 @@ async function main(): Promise<void> {
   let statusCounts: Record<string, number> = {};
   try {
     const [adminPort, xdsPort, inspectPort] = await Promise.all([freePort(), freePort(), freePort()]);
-    // The inspector port is only used to force collections for the memory readings (no session attached otherwise).
-    pilot = await startPilot(nats.url, adminPort, xdsPort, { nodeArgs: [`--inspect=127.0.0.1:${inspectPort}`] });
+    // --gc-memory: pilot runs with an inspector port, used only to force collections for the memory
+    // readings. Opt-in: whether the open inspector costs pilot CPU has not been measured apart yet.
+    pilot = await startPilot(nats.url, adminPort, xdsPort, GC_MEMORY ? { nodeArgs: [`--inspect=127.0.0.1:${inspectPort}`] } : {});
     const pid = pilot.pid!; // taskset execs node: same pid
     result['rssKiBEmpty'] = rssKiB(pid);
 
@@ -440,8 +442,8 @@ async function main(): Promise<void> {
     result['apply'] = { documents: docs.length, batches: Math.ceil(docs.length / BATCH), restMs: Math.round(applyMs), settledAfterMs: Math.round(settleMs), pilotCpuMs: cpuMs(pid) - cpuApply0 };
     log(`applied ${docs.length} documents in ${Math.round(applyMs)} ms`);
     const rssBefore = rssKiB(pid);
-    const gc0 = await v8CollectGarbage(inspectPort);
-    await sleep(2_000);
+    const gc0 = GC_MEMORY ? await v8CollectGarbage(inspectPort) : undefined;
+    if (gc0) await sleep(2_000);
     const rssBeforeGc = rssKiB(pid);
     if (HEAP_SNAPSHOT) {
       // One snapshot before the streams and one with them (below), to diff what each stream keeps.
@@ -466,19 +468,22 @@ async function main(): Promise<void> {
     await idle(pid);
     await sleep(2_000);
     const rssAfter = rssKiB(pid);
-    const gc1 = await v8CollectGarbage(inspectPort);
-    await sleep(2_000);
+    const gc1 = gc0 ? await v8CollectGarbage(inspectPort) : undefined;
+    if (gc1) await sleep(2_000);
     const rssAfterGc = rssKiB(pid);
     result['memory'] = {
       rssKiBBeforeStreams: rssBefore,
       rssKiBWithStreams: rssAfter,
       kiBPerProxy: Math.round(((rssAfter - rssBefore) / STREAMS) * 10) / 10,
       // As in --vs-istiod: two forced full collections before each reading, per proxy from the collected baseline.
-      afterGc: {
-        rssKiB: { beforeStreams: rssBeforeGc, withStreams: rssAfterGc },
-        liveKiB: { beforeStreams: Math.round(kib(gc0.liveBytes)), withStreams: Math.round(kib(gc1.liveBytes)) },
-        kiBPerProxy: { rssBeforeGc: perProxy(rssBeforeGc, rssAfter), rssAfterGc: perProxy(rssBeforeGc, rssAfterGc), liveAfterGc: perProxy(kib(gc0.liveBytes), kib(gc1.liveBytes)) },
-      },
+      ...(gc0 &&
+        gc1 && {
+          afterGc: {
+            rssKiB: { beforeStreams: rssBeforeGc, withStreams: rssAfterGc },
+            liveKiB: { beforeStreams: Math.round(kib(gc0.liveBytes)), withStreams: Math.round(kib(gc1.liveBytes)) },
+            kiBPerProxy: { rssBeforeGc: perProxy(rssBeforeGc, rssAfter), rssAfterGc: perProxy(rssBeforeGc, rssAfterGc), liveAfterGc: perProxy(kib(gc0.liveBytes), kib(gc1.liveBytes)) },
+          },
+        }),
     };
     log(`memory ${JSON.stringify(result['memory'])}`);
     await statusNc.flush();
