@@ -5,8 +5,9 @@
 // streams got a push, and pilot RSS per connected proxy.
 //
 // Usage: npm run build && node tools/build/build.mjs bench-pilot bench-pilot-load &&
-//        node dist/tools/bench/pilot.js [--services 1000] [--endpoints 10] [--streams 1000]
-//          [--namespaces 10] [--visibility namespace|mesh] [--changes 5] [--pin] [--cpu-prof DIR]
+//        node dist/tools/bench/pilot.js [--preset default|scale-10k] [--services 1000] [--endpoints 10]
+//          [--streams 1000] [--namespaces 10] [--batch 500] [--visibility namespace|mesh] [--changes 5]
+//          [--pin] [--cpu-prof DIR] [--gc-memory]
 // --visibility namespace (default): a Sidecar per namespace with egress `./*` (Istio's
 //   recommended scoping), so each proxy sees the 100 services of its namespace.
 // --visibility mesh: no Sidecar resources; every proxy sees all 1,000 services.
@@ -46,10 +47,25 @@ function arg(name: string, fallback: string): string {
 }
 const flag = (name: string): boolean => args.includes(`--${name}`);
 
-const SERVICES = Number(arg('services', '1000'));
-const ENDPOINTS = Number(arg('endpoints', '10'));
-const STREAMS = Number(arg('streams', '1000'));
-const NAMESPACES = Number(arg('namespaces', '10'));
+/**
+ * Named configurations (`--preset NAME`): defaults for the size flags, each still overridable.
+ * - `default`: 1,000 services × 10 endpoints in 10 namespaces, 1,000 streams (issue 5, item 7).
+ * - `scale-10k`: 10,000 services × 10 endpoints in 100 namespaces, 5,000 streams (issue 19,
+ *   item 4). With the per-namespace Sidecar every proxy still sees the 100 services of its
+ *   namespace, as in `default`, so the mesh is 10× larger and the proxies 5× more while each
+ *   proxy's config keeps its size. Batches of 5,000 documents keep the REST apply at 23 POSTs.
+ */
+const presets: Record<string, Record<string, string>> = {
+  default: { services: '1000', endpoints: '10', streams: '1000', namespaces: '10', batch: '500' },
+  'scale-10k': { services: '10000', endpoints: '10', streams: '5000', namespaces: '100', batch: '5000' },
+};
+const PRESET = arg('preset', 'default');
+const preset = presets[PRESET];
+if (!preset) throw new Error(`--preset ${PRESET}: unknown; one of ${Object.keys(presets).join(', ')}`);
+const SERVICES = Number(arg('services', preset['services']!));
+const ENDPOINTS = Number(arg('endpoints', preset['endpoints']!));
+const STREAMS = Number(arg('streams', preset['streams']!));
+const NAMESPACES = Number(arg('namespaces', preset['namespaces']!));
 const VISIBILITY = arg('visibility', 'namespace');
 const CHANGES = Number(arg('changes', '5'));
 const PIN = flag('pin');
@@ -58,6 +74,7 @@ const PILOT = arg('pilot', 'dist/apps/pilot/main.js'); // relative to the reposi
 const HEAP_SNAPSHOT = arg('heap-snapshot', ''); // a directory: pilot writes a heap snapshot there once converged
 const NODE_FLAGS = arg('node-flags', '').split(' ').filter((f) => f !== ''); // extra node flags for pilot, e.g. "--max-semi-space-size=32"
 const VS_ISTIOD = flag('vs-istiod');
+const GC_MEMORY = flag('gc-memory'); // pilot-only run: memory also after two forced collections (pilot gets --inspect)
 const DELTA = flag('delta'); // delta ADS instead of state of the world, for every stream
 const ROUNDS = Number(arg('rounds', '2'));
 const ISTIOD = arg('istiod', ''); // a pilot-discovery binary; default: tools/istio/ensure-istiod.sh
@@ -65,7 +82,7 @@ const ONLY = arg('only', ''); // --vs-istiod with one side only: 'pilot' or 'ist
 const CHANGE_PROF = arg('change-prof', ''); // a directory: pilot's CPU profile of each round's endpoint changes
 if (ONLY !== '' && ONLY !== 'pilot' && ONLY !== 'istiod') throw new Error(`--only: want pilot or istiod, got ${JSON.stringify(ONLY)}`);
 const TOKEN = 'bench-token';
-const BATCH = 500;
+const BATCH = Number(arg('batch', preset['batch']!)); // documents per POST /api/v1/config (and pilot's AVIARY_MAX_CONFIG_DOCUMENTS)
 const now = (): number => performance.timeOrigin + performance.now();
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -76,8 +93,10 @@ const hostOf = (svc: number): string => `svc-${svc}.${nsOf(svc)}.svc.cluster.loc
 const grpcSvc = (svc: number): boolean => svc % 5 === 4;
 const hasSubsets = (svc: number): boolean => svc % 10 === 0;
 function endpointIp(svc: number, ep: number): string {
+  // 62,500 addresses per /16: 10.1.x.y first, then 10.3.x.y, … (10.2/16 is the proxyless clients', 10.9/16 the changes').
   const g = svc * ENDPOINTS + ep;
-  return `10.1.${Math.floor(g / 250)}.${(g % 250) + 1}`;
+  const block = Math.floor(g / 62_500);
+  return `10.${block === 0 ? 1 : block + 2}.${Math.floor(g / 250) % 250}.${(g % 250) + 1}`;
 }
 const version = (ep: number): string => (ep < Math.ceil(ENDPOINTS * 0.7) ? 'v1' : 'v2');
 
@@ -226,6 +245,7 @@ async function startPilot(natsUrl: string, adminPort: number, xdsPort: number, e
       AVIARY_ADMIN_TOKEN: TOKEN,
       AVIARY_LOG_LEVEL: 'info',
       AVIARY_MAX_CONFIG_DOCUMENTS: String(BATCH),
+      AVIARY_MAX_CONFIG_KEYS: String(Math.max(20_000, BATCH * 40)), // a WorkloadEntry has about 15 keys
       AVIARY_ADMIN_BODY_LIMIT: String(8 * 1024 * 1024),
       ...extra.env,
     },
@@ -406,7 +426,7 @@ async function endpointChanges(
 async function main(): Promise<void> {
   const result: Record<string, unknown> = {
     machine: { nproc: cpus().length, cpu: cpus()[0]?.model ?? '?', node: process.version, loadavgAtStart: loadavg().map((x) => Math.round(x * 100) / 100) },
-    params: { ads: DELTA ? 'delta' : 'sotw', pilot: PILOT, services: SERVICES, endpointsPerService: ENDPOINTS, streams: STREAMS, namespaces: NAMESPACES, visibility: VISIBILITY, pin: PIN, registry: 'ServiceEntry (workloadSelector) + WorkloadEntry' },
+    params: { preset: PRESET, batch: BATCH, ads: DELTA ? 'delta' : 'sotw', pilot: PILOT, services: SERVICES, endpointsPerService: ENDPOINTS, streams: STREAMS, namespaces: NAMESPACES, visibility: VISIBILITY, pin: PIN, registry: 'ServiceEntry (workloadSelector) + WorkloadEntry' },
   };
   const log = (msg: string): void => void process.stderr.write(`[${new Date().toISOString().slice(11, 23)}] ${msg}\n`);
   const nats = await NatsServer.start();
@@ -415,9 +435,10 @@ async function main(): Promise<void> {
   let statusNc: NatsConnection | undefined;
   let statusCounts: Record<string, number> = {};
   try {
-    const adminPort = await freePort();
-    const xdsPort = await freePort();
-    pilot = await startPilot(nats.url, adminPort, xdsPort);
+    const [adminPort, xdsPort, inspectPort] = await Promise.all([freePort(), freePort(), freePort()]);
+    // --gc-memory: pilot runs with an inspector port, used only to force collections for the memory
+    // readings. Opt-in: whether the open inspector costs pilot CPU has not been measured apart yet.
+    pilot = await startPilot(nats.url, adminPort, xdsPort, GC_MEMORY ? { nodeArgs: [`--inspect=127.0.0.1:${inspectPort}`] } : {});
     const pid = pilot.pid!; // taskset execs node: same pid
     result['rssKiBEmpty'] = rssKiB(pid);
 
@@ -431,6 +452,9 @@ async function main(): Promise<void> {
     result['apply'] = { documents: docs.length, batches: Math.ceil(docs.length / BATCH), restMs: Math.round(applyMs), settledAfterMs: Math.round(settleMs), pilotCpuMs: cpuMs(pid) - cpuApply0 };
     log(`applied ${docs.length} documents in ${Math.round(applyMs)} ms`);
     const rssBefore = rssKiB(pid);
+    const gc0 = GC_MEMORY ? await v8CollectGarbage(inspectPort) : undefined;
+    if (gc0) await sleep(2_000);
+    const rssBeforeGc = rssKiB(pid);
     if (HEAP_SNAPSHOT) {
       // One snapshot before the streams and one with them (below), to diff what each stream keeps.
       process.kill(pid, 'SIGUSR2');
@@ -454,7 +478,23 @@ async function main(): Promise<void> {
     await idle(pid);
     await sleep(2_000);
     const rssAfter = rssKiB(pid);
-    result['memory'] = { rssKiBBeforeStreams: rssBefore, rssKiBWithStreams: rssAfter, kiBPerProxy: Math.round(((rssAfter - rssBefore) / STREAMS) * 10) / 10 };
+    const gc1 = gc0 ? await v8CollectGarbage(inspectPort) : undefined;
+    if (gc1) await sleep(2_000);
+    const rssAfterGc = rssKiB(pid);
+    result['memory'] = {
+      rssKiBBeforeStreams: rssBefore,
+      rssKiBWithStreams: rssAfter,
+      kiBPerProxy: Math.round(((rssAfter - rssBefore) / STREAMS) * 10) / 10,
+      // As in --vs-istiod: two forced full collections before each reading, per proxy from the collected baseline.
+      ...(gc0 &&
+        gc1 && {
+          afterGc: {
+            rssKiB: { beforeStreams: rssBeforeGc, withStreams: rssAfterGc },
+            liveKiB: { beforeStreams: Math.round(kib(gc0.liveBytes)), withStreams: Math.round(kib(gc1.liveBytes)) },
+            kiBPerProxy: { rssBeforeGc: perProxy(rssBeforeGc, rssAfter), rssAfterGc: perProxy(rssBeforeGc, rssAfterGc), liveAfterGc: perProxy(kib(gc0.liveBytes), kib(gc1.liveBytes)) },
+          },
+        }),
+    };
     log(`memory ${JSON.stringify(result['memory'])}`);
     await statusNc.flush();
     result['statusEventsAfterColdStart'] = { ...statusCounts };
@@ -640,7 +680,7 @@ async function mainVsIstiod(): Promise<void> {
   const istiodVersion = istiodBinary === '' ? '' : (await run(istiodBinary, ['version', '-s']).catch((e: Error) => e.message)).trim();
   const result: Record<string, unknown> = {
     machine: { nproc: cpus().length, cpu: cpus()[0]?.model ?? '?', node: process.version, loadavgAtStart: loadavg().map((x) => Math.round(x * 100) / 100) },
-    params: { pilot: PILOT, istiod: istiodBinary, istiodVersion, services: SERVICES, endpointsPerService: ENDPOINTS, streams: STREAMS, namespaces: NAMESPACES, visibility: VISIBILITY, rounds: ROUNDS, changes: CHANGES, pin: PIN, ads: DELTA ? 'delta' : 'sotw', source: 'kube-apiserver CRDs: ServiceEntry (workloadSelector) + WorkloadEntry, DestinationRule, VirtualService, Sidecar' },
+    params: { preset: PRESET, pilot: PILOT, istiod: istiodBinary, istiodVersion, services: SERVICES, endpointsPerService: ENDPOINTS, streams: STREAMS, namespaces: NAMESPACES, visibility: VISIBILITY, rounds: ROUNDS, changes: CHANGES, pin: PIN, ads: DELTA ? 'delta' : 'sotw', source: 'kube-apiserver CRDs: ServiceEntry (workloadSelector) + WorkloadEntry, DestinationRule, VirtualService, Sidecar' },
   };
   const nats = await NatsServer.start();
   let kube: Kube | undefined;
