@@ -60,6 +60,12 @@ export interface GatewayApiInput {
    * has no Namespace objects, so only a selector that matches an empty label set admits a route).
    */
   readonly namespaceLabels?: (namespace: string) => Readonly<Record<string, string>> | undefined;
+  /**
+   * Why Secret `namespace/name` cannot serve a listener's certificate (absent, not a TLS
+   * credential, broken), undefined when it can. Absent: pilot reads no Secrets, so certificate
+   * references are checked only against ReferenceGrants.
+   */
+  readonly certificateProblem?: (namespace: string, name: string) => string | undefined;
 }
 
 export interface GatewayApiOutput {
@@ -172,7 +178,7 @@ export function convertGatewayApi(input: GatewayApiInput): GatewayApiOutput {
       continue;
     }
     for (const l of served.spec.listeners) {
-      const refs = certificateProblem(g, l, input.grants) ?? routeKindsProblem(l);
+      const refs = certificateProblem(g, l, input) ?? routeKindsProblem(l);
       // Listeners of one port must agree on the protocol (HTTP and HTTPS cannot share a port).
       const clash = g.spec.listeners.find((o) => o.port === l.port && o.protocol !== l.protocol);
       const conflict = clash === undefined ? undefined : `port ${l.port} is also used by listener ${clash.name} with protocol ${clash.protocol}`;
@@ -322,12 +328,15 @@ function serverOf(g: ConfigEntry<KubernetesGatewaySpec>, l: Listener): Server {
   return { ...base, tls: { mode: 'SIMPLE', credentialName: ns === g.namespace ? ref.name : `${ns}/${ref.name}` } };
 }
 
-function certificateProblem(g: ConfigEntry<KubernetesGatewaySpec>, l: Listener, grants: readonly ConfigEntry<ReferenceGrantSpec>[]): { reason: string; message: string } | undefined {
+/** A listener's certificateRefs: permitted (ReferenceGrant across namespaces), then usable (InvalidCertificateRef). */
+function certificateProblem(g: ConfigEntry<KubernetesGatewaySpec>, l: Listener, input: GatewayApiInput): { reason: string; message: string } | undefined {
   for (const ref of l.tls?.certificateRefs ?? []) {
     const ns = ref.namespace ?? g.namespace;
-    if (ns !== g.namespace && !granted(grants, { kind: 'Gateway', namespace: g.namespace }, { group: '', kind: 'Secret', namespace: ns, name: ref.name })) {
+    if (ns !== g.namespace && !granted(input.grants, { kind: 'Gateway', namespace: g.namespace }, { group: '', kind: 'Secret', namespace: ns, name: ref.name })) {
       return { reason: 'RefNotPermitted', message: `Secret ${ns}/${ref.name} is in another namespace and no ReferenceGrant allows it` };
     }
+    const unusable = input.certificateProblem?.(ns, ref.name);
+    if (unusable !== undefined) return { reason: 'InvalidCertificateRef', message: unusable };
   }
   return undefined;
 }
