@@ -277,6 +277,13 @@ spec:
     expect(found.changedKinds).toEqual(['Credentials', 'KubernetesGateway']);
     expect(found.configChanged).toBe(true);
 
+    // A certificateRef of another kind or group: the listener's InvalidCertificateRef, the Gateway still accepted.
+    for (const ref of ['{ kind: ConfigMap, name: cert }', '{ group: example.com, kind: Secret, name: cert }']) {
+      const other = mesh(services + https.replace('{ name: cert }', ref));
+      expect(listener(other).conditions).toEqual(['ResolvedRefs=False/InvalidCertificateRef', 'Programmed=False/Invalid']);
+      expect((statusOf(other, 'KubernetesGateway', 'gw')!['conditions'] as Conditions)[0]).toMatchObject({ type: 'Accepted', status: 'True' });
+    }
+
     // A CA-only Secret is no certificate.
     b.setCredentials(new Map([['web/cert', { caCert: 'pem', version: '4' }]]));
     expect(listener(b.build().snapshot).conditions).toEqual(['ResolvedRefs=False/InvalidCertificateRef', 'Programmed=False/Invalid']);

@@ -331,6 +331,9 @@ function serverOf(g: ConfigEntry<KubernetesGatewaySpec>, l: Listener): Server {
 /** A listener's certificateRefs: permitted (ReferenceGrant across namespaces), then usable (InvalidCertificateRef). */
 function certificateProblem(g: ConfigEntry<KubernetesGatewaySpec>, l: Listener, input: GatewayApiInput): { reason: string; message: string } | undefined {
   for (const ref of l.tls?.certificateRefs ?? []) {
+    if ((ref.group ?? '') !== '' || (ref.kind ?? 'Secret') !== 'Secret') {
+      return { reason: 'InvalidCertificateRef', message: `certificateRef ${ref.group ?? ''}/${ref.kind ?? ''} ${ref.name} is not supported: only core Secrets` };
+    }
     const ns = ref.namespace ?? g.namespace;
     if (ns !== g.namespace && !granted(input.grants, { kind: 'Gateway', namespace: g.namespace }, { group: '', kind: 'Secret', namespace: ns, name: ref.name })) {
       return { reason: 'RefNotPermitted', message: `Secret ${ns}/${ref.name} is in another namespace and no ReferenceGrant allows it` };

@@ -35,7 +35,6 @@ const cases: [string, unknown, string, string][] = [
   ['HTTPS without tls', listener({ protocol: 'HTTPS', port: 443 }), 'spec.listeners[0].tls', 'required'],
   ['HTTPS passthrough', listener({ protocol: 'HTTPS', port: 443, tls: { mode: 'Passthrough', certificateRefs: [{ name: 'c' }] } }), 'spec.listeners[0].tls.mode', 'not supported by Aviary yet'],
   ['HTTPS without certificate', listener({ protocol: 'HTTPS', port: 443, tls: { mode: 'Terminate' } }), 'spec.listeners[0].tls.certificateRefs', 'must name a Secret'],
-  ['certificate of another kind', listener({ protocol: 'HTTPS', port: 443, tls: { certificateRefs: [{ kind: 'ConfigMap', name: 'c' }] } }), 'spec.listeners[0].tls.certificateRefs[0]', 'only core Secrets'],
   ['allowedRoutes Selector without selector', listener({ allowedRoutes: { namespaces: { from: 'Selector' } } }), 'spec.listeners[0].allowedRoutes.namespaces.selector', 'required when from is Selector'],
   ['allowedRoutes selector with Same', listener({ allowedRoutes: { namespaces: { from: 'Same', selector: { matchLabels: { a: 'b' } } } } }), 'spec.listeners[0].allowedRoutes.namespaces.selector', 'only used with from: Selector'],
   ['allowedRoutes selector bad label key', listener({ allowedRoutes: { namespaces: { from: 'Selector', selector: { matchLabels: { 'a b': 'c' } } } } }), 'spec.listeners[0].allowedRoutes.namespaces.selector.matchLabels["a b"]', 'not a valid label key'],

@@ -78,7 +78,7 @@ export function validateKubernetesGateway(g: KubernetesGatewayManifest, r: Repor
         if ((l.tls.certificateRefs ?? []).length > 1) r.error(key(t, 'certificateRefs'), `more than one certificateRef ${NOT_YET}`);
         (l.tls.certificateRefs ?? []).forEach((c, j) => {
           const cp = idx(key(t, 'certificateRefs'), j);
-          if ((c.group ?? '') !== '' || (c.kind ?? 'Secret') !== 'Secret') r.error(cp, `a certificateRef of kind ${c.group ?? ''}/${c.kind ?? ''} ${NOT_YET}: only core Secrets`);
+          // Another kind or group is the listener's ResolvedRefs=False InvalidCertificateRef (the model), not a refusal: the spec reports it in status.
           checkName(r, key(cp, 'name'), c.name);
           checkNamespace(r, key(cp, 'namespace'), c.namespace);
         });
