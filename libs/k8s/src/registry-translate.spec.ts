@@ -110,6 +110,35 @@ describe('translateRegistry', () => {
     });
   });
 
+  it('gives a selector-less Service the Pods its hand-made slices name, as inline endpoints (Gateway API HTTPRouteServiceTypes)', () => {
+    // The conformance suite's manual-endpointslices: no selector, one slice per IP family naming the Pods of another Service.
+    const manual: V1Service = { metadata: { name: 'manual', namespace: 'shop' }, spec: { clusterIP: '10.0.0.40', ports: [{ name: 'first-port', port: 8080, targetPort: 8080, protocol: 'TCP' }] } };
+    const headless: V1Service = { metadata: { name: 'manual-headless', namespace: 'shop' }, spec: { clusterIP: 'None', ports: [{ name: 'first-port', port: 8080, targetPort: 8080, protocol: 'TCP' }] } };
+    const handMade = (name: string, service: string, addressType: string, ips: readonly string[]): V1EndpointSlice => ({
+      metadata: { name, namespace: 'shop', labels: { 'kubernetes.io/service-name': service } },
+      addressType,
+      ports: [{ name: 'first-port', port: 8080, protocol: 'TCP' }],
+      endpoints: ips.map((ip) => ({ addresses: [ip], conditions: { ready: true }, nodeName: 'node-a', targetRef: { kind: 'Pod', name: ip === '10.1.0.5' ? 'reviews-v1-x' : 'reviews-v2-z', namespace: 'shop' } })),
+    });
+    const slices = [slice, handMade('manual-ip4', 'manual', 'IPv4', ['10.1.0.5', '10.1.0.7']), handMade('manual-ip6', 'manual', 'IPv6', []), handMade('manual-headless-ip4', 'manual-headless', 'IPv4', ['10.1.0.5'])];
+    const out = translateRegistry(input({ services: [svc, manual, headless], endpointSlices: slices }), 'cluster.local');
+    const byName = new Map(out.map((o) => [`${o.kind}/${o.metadata.name}`, o.spec as Record<string, unknown>]));
+    expect(byName.get('ServiceEntry/k8s-service.manual')!['endpoints']).toEqual([
+      { address: '10.1.0.5', ports: { 'first-port': 8080 }, labels: { app: 'reviews', version: 'v1' }, serviceAccount: 'reviews-sa', locality: 'eu-west/eu-west-1a' },
+      { address: '10.1.0.7', ports: { 'first-port': 8080 }, labels: { app: 'reviews', version: 'v2' }, serviceAccount: 'reviews-sa' },
+    ]);
+    expect(byName.get('ServiceEntry/k8s-service.manual')).not.toHaveProperty('workloadSelector');
+    // The Pods' WorkloadEntries keep only the ports of the Service that selects them.
+    expect(byName.get('WorkloadEntry/k8s-pod.reviews-v1-x')!['ports']).toEqual({ 'http-web': 8080, rpc: 7070 });
+
+    const b = new SnapshotBuilder({ trustDomain: 'cluster.local' });
+    for (const object of out) b.apply({ op: 'created', ref: { kind: object.kind, namespace: object.metadata.namespace, name: object.metadata.name }, object });
+    const snap = b.build().snapshot;
+    const endpoints = (host: string) => snap.endpoints.forServicePort(host, 8080).map((e) => `${e.address}:${e.port} ${e.identity ?? ''}`);
+    expect(endpoints('manual.shop.svc.cluster.local')).toEqual(['10.1.0.5:8080 spiffe://cluster.local/ns/shop/sa/reviews-sa', '10.1.0.7:8080 spiffe://cluster.local/ns/shop/sa/reviews-sa']);
+    expect(endpoints('manual-headless.shop.svc.cluster.local')).toEqual(['10.1.0.5:8080 spiffe://cluster.local/ns/shop/sa/reviews-sa']);
+  });
+
   it('is deterministic and ignores what does not shape config (resourceVersions, slice order)', () => {
     const a = translateRegistry(input(), 'cluster.local');
     const other = input();

@@ -18,8 +18,11 @@ import { portProtocol } from '@aviary/mesh-model';
  *   slice that lists the Pod; the first slice in name order wins a clash), the Pod's labels and
  *   service account, locality `<region>/<zone>` from its Node's topology labels (else the
  *   slice's zone). The ServiceEntry selects it by labels, as Istio selects WorkloadEntries.
- * - A ready endpoint without a Pod (a selector-less Service with hand-made slices) → an inline
- *   `endpoints[]` entry of that Service's ServiceEntry.
+ * - A ready endpoint of a selector-less Service (hand-made slices, as for an external database or
+ *   the Gateway API conformance suite's `manual-endpointslices`), or one without a Pod → an inline
+ *   `endpoints[]` entry of that Service's ServiceEntry (one per address, ports merged over its
+ *   slices), with the Pod's labels and service account when a slice names one: the Service
+ *   selects no WorkloadEntry, so its slices are its only source of endpoints.
  */
 
 export const SERVICE_ENTRY_PREFIX = 'k8s-service.';
@@ -85,6 +88,11 @@ function serviceKey(namespace: string, name: string): string {
 
 const apiVersion = networkingVersions[0];
 
+/** Whether a Service selects its Pods (else its EndpointSlices are written by hand, or by another controller). */
+function hasSelector(svc: V1Service): boolean {
+  return svc.spec?.selector !== undefined && Object.keys(svc.spec.selector).length > 0;
+}
+
 /** Every ServiceEntry and WorkloadEntry the cluster's Services and ready endpoints imply, sorted by kind/namespace/name. */
 export function translateRegistry(input: RegistryInput, domainSuffix: string): StoredObject[] {
   const services = new Map<string, V1Service>();
@@ -93,7 +101,8 @@ export function translateRegistry(input: RegistryInput, domainSuffix: string): S
     services.set(serviceKey(s.metadata.namespace ?? 'default', s.metadata.name), s);
   }
 
-  const inline = new Map<string, WorkloadEntrySpec[]>();
+  /** Per Service key, per address. */
+  const inline = new Map<string, Map<string, { ports: Record<string, number>; spec: WorkloadEntrySpec }>>();
   const workloads = new Map<string, { namespace: string; pod: string; ports: Record<string, number>; spec: WorkloadEntrySpec }>();
   // Name order decides a port-name clash; the namespace breaks ties, so the input's order never matters.
   const slices = [...input.endpointSlices].sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? '') || (a.metadata?.namespace ?? '').localeCompare(b.metadata?.namespace ?? ''));
@@ -118,10 +127,27 @@ export function translateRegistry(input: RegistryInput, domainSuffix: string): S
       const pod = ep.targetRef?.kind === 'Pod' && ep.targetRef.name !== undefined ? input.pods.get(serviceKey(ep.targetRef.namespace ?? namespace, ep.targetRef.name)) : undefined;
       const nodeName = pod?.spec?.nodeName ?? ep.nodeName;
       const locality = localityOf(nodeName === undefined ? undefined : input.nodes.get(nodeName), ep.zone);
-      if (pod === undefined) {
-        const list = inline.get(serviceKey(namespace, svcName!)) ?? [];
-        list.push({ address, ports: { ...ports }, ...(locality === undefined ? {} : { locality }) });
-        inline.set(serviceKey(namespace, svcName!), list);
+      if (pod === undefined || !hasSelector(svc)) {
+        const byAddress = inline.get(serviceKey(namespace, svcName!)) ?? new Map<string, { ports: Record<string, number>; spec: WorkloadEntrySpec }>();
+        inline.set(serviceKey(namespace, svcName!), byAddress);
+        const existing = byAddress.get(address);
+        if (existing !== undefined) {
+          for (const [name, port] of Object.entries(ports)) existing.ports[name] ??= port;
+          continue;
+        }
+        const epPorts = { ...ports };
+        const sa = pod?.spec?.serviceAccountName;
+        const labels = pod?.metadata?.labels;
+        byAddress.set(address, {
+          ports: epPorts,
+          spec: {
+            address,
+            ports: epPorts,
+            ...(labels === undefined || Object.keys(labels).length === 0 ? {} : { labels: { ...labels } }),
+            ...(sa === undefined || sa === '' ? {} : { serviceAccount: sa }),
+            ...(locality === undefined ? {} : { locality }),
+          },
+        });
         continue;
       }
       const podNs = pod.metadata?.namespace ?? namespace;
@@ -168,15 +194,15 @@ export function translateRegistry(input: RegistryInput, domainSuffix: string): S
       .map((s) => s.trim())
       .filter((s) => s !== '');
     const selector = svc.spec?.selector;
-    const endpoints = inline.get(key);
+    const endpoints = [...(inline.get(key)?.values() ?? [])].map((e) => e.spec);
     const spec: ServiceEntrySpec = {
       hosts: [serviceHost(name, namespace, domainSuffix)],
       ...(clusterIps.length === 0 ? {} : { addresses: clusterIps }),
       ports,
       location: 'MESH_INTERNAL',
       resolution: 'STATIC',
-      ...(endpoints === undefined ? {} : { endpoints: endpoints.sort((a, b) => (a.address ?? '').localeCompare(b.address ?? '')) }),
-      ...(selector === undefined || Object.keys(selector).length === 0 ? {} : { workloadSelector: { labels: { ...selector } } }),
+      ...(endpoints.length === 0 ? {} : { endpoints: endpoints.sort((a, b) => (a.address ?? '').localeCompare(b.address ?? '')) }),
+      ...(hasSelector(svc) ? { workloadSelector: { labels: { ...selector } } } : {}),
       ...(exportTo === undefined || exportTo.length === 0 ? {} : { exportTo }),
     };
     out.push({

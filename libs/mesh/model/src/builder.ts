@@ -109,7 +109,7 @@ export class SnapshotBuilder {
    * stored); returns whether they changed, in which case the next build carries them.
    */
   setCredentials(credentials: ReadonlyMap<string, GatewayCredential>): boolean {
-    const next = new CredentialIndex(new Map(credentials));
+    const next = new CredentialIndex(new Map(credentials), true);
     if (next.fingerprint() === this.credentials.fingerprint()) return false;
     this.credentials = next;
     this.dirty.add(CREDENTIALS_INPUT);
@@ -160,6 +160,9 @@ export class SnapshotBuilder {
     this.registry = registry;
     this.dirty.clear();
     this.workloadsBefore.clear();
+    // Gateway API output that changed with no Gateway API object (a certificate Secret appeared or
+    // went): the generated Gateways and status changed, which is a config change, not only SDS.
+    if (previous && snapshot.gatewayApi !== previous.gatewayApi) changedKinds.add('KubernetesGateway');
     return diffSnapshots(previous, snapshot, [...changedKinds].sort(compareStrings), hosts);
   }
 

@@ -33,7 +33,14 @@ export type CredentialLookup =
 export class CredentialIndex {
   private readonly byKey: ReadonlyMap<string, GatewayCredential>;
 
-  constructor(credentials: ReadonlyMap<string, GatewayCredential> = new Map()) {
+  /**
+   * `tracked`: whether pilot reads credentials at all (a source fed `SnapshotBuilder.setCredentials`).
+   * Untracked, no reference can be checked, so none is reported missing (`certificateProblem`).
+   */
+  constructor(
+    credentials: ReadonlyMap<string, GatewayCredential> = new Map(),
+    readonly tracked = false,
+  ) {
     this.byKey = credentials;
   }
 
@@ -43,7 +50,20 @@ export class CredentialIndex {
 
   /** A fingerprint of every credential's version (equal fingerprints: nothing changed). */
   fingerprint(): string {
-    return JSON.stringify([...this.byKey].map(([k, c]) => [k, c.version]).sort(([a], [b]) => compareStrings(a as string, b as string)));
+    return JSON.stringify([this.tracked, ...[...this.byKey].map(([k, c]) => [k, c.version]).sort(([a], [b]) => compareStrings(a as string, b as string))]);
+  }
+
+  /**
+   * Why Secret `namespace/name` cannot serve as a certificate and key (the Gateway API's
+   * InvalidCertificateRef: absent, not a TLS credential, or broken, which pilot leaves out), or
+   * undefined when it can, or when credentials are not tracked.
+   */
+  certificateProblem(namespace: string, name: string): string | undefined {
+    if (!this.tracked) return undefined;
+    const c = this.byKey.get(`${namespace}/${name}`);
+    if (c === undefined) return `Secret ${namespace}/${name} does not exist or is not a usable TLS credential`;
+    if (c.certChain === undefined || c.privateKey === undefined) return `Secret ${namespace}/${name} has no certificate and key (tls.crt/tls.key or cert/key)`;
+    return undefined;
   }
 
   resolve(namespace: string, sdsName: string): CredentialLookup {

@@ -21,7 +21,7 @@ import { convertGatewayApi, type GatewayApiOutput } from './gateway-api/convert'
 import { DestinationRuleIndex, GatewayIndex, SidecarIndex, VirtualServiceIndex } from './routing';
 import { AuthorizationPolicyIndex, PeerAuthenticationIndex, RateLimitPolicyIndex, RequestAuthenticationIndex } from './security';
 import { buildServices, type EndpointIndex, type ServiceBuild, type ServiceIndex } from './services';
-import { CredentialIndex } from './credentials';
+import { CREDENTIALS_INPUT, CredentialIndex } from './credentials';
 import type { ConfigEntry, JwksResolution, MeshOptions, ModelObject, ModelProblem, ResolvedMeshOptions } from './types';
 import { compareStrings, deepFreeze, keyOf } from './util';
 
@@ -175,6 +175,14 @@ export interface IndexReuse {
   readonly changedKinds: ReadonlySet<string>;
 }
 
+/**
+ * The previous conversion when the new one is equal, else the new one: a Service or Secret change
+ * that touches no route or listener leaves the Gateway API output (and its status) as it was.
+ */
+function reuseIfEqual(prev: GatewayApiOutput | undefined, next: GatewayApiOutput): GatewayApiOutput {
+  return prev !== undefined && JSON.stringify(prev) === JSON.stringify(next) ? prev : next;
+}
+
 /** The config entries a snapshot is built from besides the registry (ServiceEntry, WorkloadEntry: see `ServiceBuild`). */
 export type ConfigEntriesByKind = Omit<EntriesByKind, 'ServiceEntry' | 'WorkloadEntry'>;
 
@@ -199,9 +207,9 @@ export function snapshotFromEntries(
   const services = registry.services;
   const hasGatewayApi = gatewayApiKinds.some((k) => entries[k].length > 0);
   const gatewayApi =
-    !prev || changed(...gatewayApiKinds) || (hasGatewayApi && changed('ServiceEntry', NAMESPACES_INPUT))
+    !prev || changed(...gatewayApiKinds) || (hasGatewayApi && changed('ServiceEntry', NAMESPACES_INPUT, CREDENTIALS_INPUT))
       ? hasGatewayApi
-        ? convertGatewayApi({
+        ? reuseIfEqual(changed(...gatewayApiKinds) ? undefined : prev?.gatewayApi, convertGatewayApi({
             classes: entries.GatewayClass,
             gateways: entries.KubernetesGateway,
             httpRoutes: entries.HTTPRoute,
@@ -213,7 +221,8 @@ export function snapshotFromEntries(
             domainSuffix: options.domainSuffix,
             proxySelector: options.gatewayApiSelector,
             namespaceLabels: (ns) => namespaceLabels.get(ns),
-          })
+            ...(credentials.tracked && { certificateProblem: (ns: string, name: string) => credentials.certificateProblem(ns, name) }),
+          }))
         : noGatewayApi
       : prev.gatewayApi;
   const gatewayApiChanged = gatewayApi !== prev?.gatewayApi;

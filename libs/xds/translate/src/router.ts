@@ -244,7 +244,7 @@ function routeConfiguration(ctx: Ctx, name: string, port: number, servers: reado
     const routes = entry.routes.map(({ _vs: _drop, ...r }) => r);
     return prune({
       name: vhostName,
-      domains: host === '*' ? ['*'] : [host, `${host}:${port}`],
+      domains: [host],
       routes: withRateLimits(rateLimits, vhostName, routes),
       ...(entry.redirect && { require_tls: 'ALL' }),
     });
@@ -252,8 +252,12 @@ function routeConfiguration(ctx: Ctx, name: string, port: number, servers: reado
   if (vhosts.length === 0) {
     vhosts.push({ name: `blackhole:${port}`, domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, direct_response: { status: 404 } }] });
   }
-  // The gateway names itself to the sidecars it calls (see accesslog.ts).
-  return { name, virtual_hosts: vhosts, validate_clusters: wrap(false), request_headers_to_add: [peerWorkloadHeader()] };
+  // The gateway names itself to the sidecars it calls (see accesslog.ts). Hosts match without the
+  // Host header's port (`example.com:8080` is `example.com`, `a.example.com:1234` meets
+  // `*.example.com`), which is forwarded unchanged: the Gateway API matches hostnames so
+  // (HTTPRouteHostnameIntersection), and Istio Gateway servers too (Istio adds `host:*` domains,
+  // which cannot carry the port of a wildcard host: an Envoy domain takes one leading or trailing wildcard).
+  return { name, virtual_hosts: vhosts, validate_clusters: wrap(false), ignore_port_in_host_matching: true, request_headers_to_add: [peerWorkloadHeader()] };
 }
 
 function sameVs(entry: { routes: Msg[] }, vs: BoundVirtualService): boolean {

@@ -66,6 +66,12 @@ export interface GatewayApiInput {
    * has no Namespace objects, so only a selector that matches an empty label set admits a route).
    */
   readonly namespaceLabels?: (namespace: string) => Readonly<Record<string, string>> | undefined;
+  /**
+   * Why Secret `namespace/name` cannot serve a listener's certificate (absent, not a TLS
+   * credential, broken), undefined when it can. Absent: pilot reads no Secrets, so certificate
+   * references are checked only against ReferenceGrants.
+   */
+  readonly certificateProblem?: (namespace: string, name: string) => string | undefined;
 }
 
 export interface GatewayApiOutput {
@@ -185,8 +191,16 @@ export function convertGatewayApi(input: GatewayApiInput): GatewayApiOutput {
       gatewayStatus.set(key, { entry: g, accepted: condition('Accepted', false, 'Invalid', errors.join('; '), gen(g)), listenerConds: new Map() });
       continue;
     }
+    // Automated deployment reads parameters from a ConfigMap only; another kind is not accepted
+    // (InvalidParameters, as the spec asks). A missing or malformed ConfigMap is found by the deployer.
+    const params = g.spec.infrastructure?.parametersRef;
+    if (params !== undefined && (params.group !== '' || params.kind !== 'ConfigMap')) {
+      const why = `spec.infrastructure.parametersRef: ${params.group === '' ? 'core' : params.group}/${params.kind} is not supported: only a ConfigMap (group "") of the Gateway's namespace`;
+      gatewayStatus.set(key, { entry: g, accepted: condition('Accepted', false, 'InvalidParameters', why, gen(g)), listenerConds: new Map() });
+      continue;
+    }
     for (const l of served.spec.listeners) {
-      const refs = certificateProblem(g, l, input.grants) ?? routeKindsProblem(l);
+      const refs = certificateProblem(g, l, input) ?? routeKindsProblem(l);
       // Listeners of one port must agree on the protocol (HTTP and HTTPS cannot share a port).
       const clash = g.spec.listeners.find((o) => o.port === l.port && o.protocol !== l.protocol);
       const conflict = clash === undefined ? undefined : `port ${l.port} is also used by listener ${clash.name} with protocol ${clash.protocol}`;
@@ -359,12 +373,18 @@ function serverOf(g: ConfigEntry<KubernetesGatewaySpec>, l: Listener): Server {
   return { ...base, tls: { mode: 'SIMPLE', credentialName: credentialName! } };
 }
 
-function certificateProblem(g: ConfigEntry<KubernetesGatewaySpec>, l: Listener, grants: readonly ConfigEntry<ReferenceGrantSpec>[]): { reason: string; message: string } | undefined {
+/** A listener's certificateRefs: permitted (ReferenceGrant across namespaces), then usable (InvalidCertificateRef). */
+function certificateProblem(g: ConfigEntry<KubernetesGatewaySpec>, l: Listener, input: GatewayApiInput): { reason: string; message: string } | undefined {
   for (const ref of l.tls?.certificateRefs ?? []) {
+    if ((ref.group ?? '') !== '' || (ref.kind ?? 'Secret') !== 'Secret') {
+      return { reason: 'InvalidCertificateRef', message: `certificateRef ${ref.group ?? ''}/${ref.kind ?? ''} ${ref.name} is not supported: only core Secrets` };
+    }
     const ns = ref.namespace ?? g.namespace;
-    if (ns !== g.namespace && !granted(grants, { kind: 'Gateway', namespace: g.namespace }, { group: '', kind: 'Secret', namespace: ns, name: ref.name })) {
+    if (ns !== g.namespace && !granted(input.grants, { kind: 'Gateway', namespace: g.namespace }, { group: '', kind: 'Secret', namespace: ns, name: ref.name })) {
       return { reason: 'RefNotPermitted', message: `Secret ${ns}/${ref.name} is in another namespace and no ReferenceGrant allows it` };
     }
+    const unusable = input.certificateProblem?.(ns, ref.name);
+    if (unusable !== undefined) return { reason: 'InvalidCertificateRef', message: unusable };
   }
   return undefined;
 }

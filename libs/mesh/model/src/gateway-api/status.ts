@@ -22,7 +22,7 @@ export const reasons = {
     Accepted: ['Accepted', 'ProtocolConflict'],
     Conflicted: ['NoConflicts', 'ProtocolConflict'],
     Programmed: ['Programmed', 'Invalid'],
-    ResolvedRefs: ['ResolvedRefs', 'RefNotPermitted'],
+    ResolvedRefs: ['ResolvedRefs', 'RefNotPermitted', 'InvalidCertificateRef', 'InvalidRouteKinds'],
   },
   route: {
     Accepted: ['Accepted', 'NotAllowedByListeners', 'NoMatchingListenerHostname', 'NoMatchingParent', 'UnsupportedValue'],

@@ -84,7 +84,7 @@ export function validateKubernetesGateway(g: KubernetesGatewayManifest, r: Repor
           if ((l.tls.certificateRefs ?? []).length > 1) r.error(key(t, 'certificateRefs'), `more than one certificateRef ${NOT_YET}`);
           (l.tls.certificateRefs ?? []).forEach((c, j) => {
             const cp = idx(key(t, 'certificateRefs'), j);
-            if ((c.group ?? '') !== '' || (c.kind ?? 'Secret') !== 'Secret') r.error(cp, `a certificateRef of kind ${c.group ?? ''}/${c.kind ?? ''} ${NOT_YET}: only core Secrets`);
+            // Another kind or group is the listener's ResolvedRefs=False InvalidCertificateRef (the model), not a refusal: the spec reports it in status.
             checkName(r, key(cp, 'name'), c.name);
             checkNamespace(r, key(cp, 'namespace'), c.namespace);
           });
@@ -115,8 +115,7 @@ const INFRASTRUCTURE_MAX_ENTRIES = 8;
 /**
  * `spec.infrastructure` (the upstream CRD's rules): at most 8 labels with label keys and values,
  * at most 8 annotations with qualified keys and values of up to 4,096 characters, and a
- * parametersRef that automated deployment can read: a ConfigMap (core group) of the Gateway's
- * namespace (docs/gateway-api.md, "Automated deployment").
+ * parametersRef name (docs/gateway-api.md, "Automated deployment").
  */
 function checkInfrastructure(r: Report, infra: NonNullable<KubernetesGatewayManifest['spec']['infrastructure']>): void {
   const p = 'spec.infrastructure';
@@ -135,7 +134,7 @@ function checkInfrastructure(r: Report, infra: NonNullable<KubernetesGatewayMani
   const ref = infra.parametersRef;
   if (ref !== undefined) {
     const rp = key(p, 'parametersRef');
-    if (ref.group !== '' || ref.kind !== 'ConfigMap') r.error(rp, `a parametersRef to ${ref.group === '' ? 'core' : ref.group}/${ref.kind} ${NOT_YET}: only a ConfigMap (group "") of the Gateway's namespace`);
+    // Another kind is the Gateway's Accepted=False InvalidParameters (the model), as the spec reports it.
     checkName(r, key(rp, 'name'), ref.name);
   }
 }
