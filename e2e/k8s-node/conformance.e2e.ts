@@ -7,15 +7,20 @@
 // those tests, each alone (the suite's -run-test, one suite run per name) on the one node.
 // AVIARY_CONFORMANCE_TRY_FEATURES=<feature>[,…] claims more features than SUPPORTED_FEATURES for
 // one run (to find out which extended features pass before claiming them). The report (YAML) and
-// the per-test results go to dist/conformance/; docs/gateway-api.md "Conformance" has the last
-// numbers.
+// the per-test results go to dist/conformance/ (dist/conformance/mesh-http/ for MESH-HTTP);
+// docs/gateway-api.md "Conformance" has the last numbers.
+// AVIARY_CONFORMANCE_PROFILE=MESH-HTTP runs the mesh (GAMMA) profile instead: HTTPRoutes with a
+// Service parent, routed by injected sidecars. Its pods run Istio's echo app
+// (tools/k8s/ensure-echo-advanced.sh builds the image the suite's mesh manifests name), and every
+// namespace the suite creates is labelled istio-injection=enabled (-namespace-labels, as Istio's
+// own conformance runner does), so the sidecar injector meshes its pods.
 //   AVIARY_CONFORMANCE=1 flock /tmp/aviary-e2e.lock npx vitest run --project e2e e2e/k8s-node/conformance.e2e.ts
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { join } from 'node:path';
 import { repoRoot, run } from '../k8s/cluster';
-import { buildImages, canRunNode, installAviary, kubectlOk, startNode, stopNode, type KubeNode } from './node';
+import { buildImages, canRunNode, installAviary, kubectlOk, startNode, stopNode, waitForInjector, type KubeNode } from './node';
 
 /**
  * The suite's base manifests run CoreDNS (`registry.k8s.io/coredns/coredns:v1.12.2`, for its DNS
@@ -29,7 +34,13 @@ const enabled = canRunNode && process.env['AVIARY_CONFORMANCE'] === '1';
 const list = (v: string | undefined): string[] => (v ?? '').split(',').map((x) => x.trim()).filter((x) => x !== '');
 const runTests = list(process.env['AVIARY_CONFORMANCE_RUN_TEST']);
 const tryFeatures = list(process.env['AVIARY_CONFORMANCE_TRY_FEATURES']);
-const outDir = join(repoRoot, 'dist', 'conformance');
+const PROFILES = ['GATEWAY-HTTP', 'MESH-HTTP'] as const;
+type Profile = (typeof PROFILES)[number];
+const profileEnv = process.env['AVIARY_CONFORMANCE_PROFILE'] ?? 'GATEWAY-HTTP';
+if (!(PROFILES as readonly string[]).includes(profileEnv)) throw new Error(`AVIARY_CONFORMANCE_PROFILE=${profileEnv}: expected one of ${PROFILES.join(', ')}`);
+const profile = profileEnv as Profile;
+const mesh = profile === 'MESH-HTTP';
+const outDir = join(repoRoot, 'dist', 'conformance', ...(mesh ? ['mesh-http'] : []));
 /** The GATEWAY-HTTP profile's core features. */
 export const CORE_FEATURES = ['Gateway', 'HTTPRoute', 'ReferenceGrant'] as const;
 /** The extended features Aviary claims: each passed its tests in the run docs/gateway-api.md records. */
@@ -49,8 +60,20 @@ export const EXTENDED_FEATURES = [
   'HTTPRouteSchemeRedirect',
 ] as const;
 export const SUPPORTED_FEATURES = [...CORE_FEATURES, ...EXTENDED_FEATURES] as const;
+/** The MESH-HTTP profile's core features. */
+export const MESH_CORE_FEATURES = ['Mesh', 'HTTPRoute'] as const;
+/**
+ * The extended features Aviary claims in the MESH-HTTP run (mesh ones, and the HTTPRoute ones the
+ * mesh tests also need): each passed its tests in the run docs/gateway-api.md records.
+ */
+export const MESH_EXTENDED_FEATURES: readonly string[] = [];
+export const MESH_SUPPORTED_FEATURES = [...MESH_CORE_FEATURES, ...MESH_EXTENDED_FEATURES] as const;
+/** The label that turns on sidecar injection for a namespace (the chart's webhook selector). */
+export const MESH_NAMESPACE_LABELS = 'istio-injection=enabled';
+/** Core tests per profile in suite v1.6.0: a full run must pass them all. */
+const CORE_TESTS: Record<Profile, number> = { 'GATEWAY-HTTP': 37, 'MESH-HTTP': 6 };
 const SUITE_TIMEOUT_MS = 40 * 60_000;
-/** GATEWAY-HTTP core tests known to fail (docs/gateway-api.md "Conformance" says why): any other failure is a regression. */
+/** Core tests known to fail (docs/gateway-api.md "Conformance" says why): any other failure is a regression. */
 export const KNOWN_FAILING: readonly string[] = [];
 
 interface Status {
@@ -73,14 +96,20 @@ export function parseResults(output: string): Map<string, 'PASS' | 'FAIL' | 'SKI
   return out;
 }
 
-describe.skipIf(!enabled)('Gateway API conformance v1.6.0 (GATEWAY-HTTP core) on the node', () => {
+describe.skipIf(!enabled)(`Gateway API conformance v1.6.0 (${profile}) on the node`, () => {
   beforeAll(async () => {
     const ensured = await run('bash', [join(repoRoot, 'tools', 'k8s', 'ensure-conformance.sh')]);
     if (ensured.code !== 0) throw new Error(`ensure-conformance.sh failed: ${ensured.stderr}`);
     cache = ensured.stdout.trim();
+    let echoAdvanced: string[] = [];
+    if (mesh) {
+      const echo = await run('bash', [join(repoRoot, 'tools', 'k8s', 'ensure-echo-advanced.sh')]);
+      if (echo.code !== 0) throw new Error(`ensure-echo-advanced.sh failed: ${echo.stderr}`);
+      echoAdvanced = [join(echo.stdout.trim(), 'echo-advanced.oci.tar')];
+    }
     const images = await buildImages();
     node = await startNode();
-    await node.importImages([...images.map((i) => i.file), join(cache, 'echo-basic.oci.tar')]);
+    await node.importImages([...images.map((i) => i.file), join(cache, 'echo-basic.oci.tar'), ...echoAdvanced]);
     // The other tags the suite's manifests name for the same echo program.
     const [first, ...others] = readFileSync(join(cache, 'echo-image.txt'), 'utf8').split('\n').filter((l) => l !== '');
     for (const name of others) {
@@ -94,6 +123,8 @@ describe.skipIf(!enabled)('Gateway API conformance v1.6.0 (GATEWAY-HTTP core) on
     await kubectlOk(node, ['apply', '--server-side', '-f', join(cache, 'crds', 'standard-install.yaml')]);
     await installAviary(node, images);
     await kubectlOk(node, ['apply', '-f', '-'], 'apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: { name: aviary }\nspec: { controllerName: aviary.dev/gateway-controller }\n');
+    // The suite creates its namespaces labelled for injection and waits for their pods: the webhook must answer first.
+    if (mesh) await waitForInjector(node, 'default');
   }, 1_200_000);
 
   afterAll(async () => {
@@ -108,8 +139,9 @@ describe.skipIf(!enabled)('Gateway API conformance v1.6.0 (GATEWAY-HTTP core) on
       '-test.timeout',
       `${SUITE_TIMEOUT_MS / 60_000}m`,
       '-gateway-class=aviary',
-      '-conformance-profiles=GATEWAY-HTTP',
-      `-supported-features=${[...new Set([...SUPPORTED_FEATURES, ...tryFeatures])].join(',')}`,
+      `-conformance-profiles=${profile}`,
+      `-supported-features=${[...new Set([...(mesh ? MESH_SUPPORTED_FEATURES : SUPPORTED_FEATURES), ...tryFeatures])].join(',')}`,
+      ...(mesh ? [`-namespace-labels=${MESH_NAMESPACE_LABELS}`] : []),
       `-report-output=${report}`,
       '-organization=aviary',
       '-project=aviary',
@@ -148,12 +180,12 @@ describe.skipIf(!enabled)('Gateway API conformance v1.6.0 (GATEWAY-HTTP core) on
     process.stderr.write(`[conformance] exit ${code}; ${lines.filter((l) => l.startsWith('PASS')).length} passed, ${lines.filter((l) => l.startsWith('FAIL')).length} failed, ${lines.filter((l) => l.startsWith('SKIP')).length} skipped (dist/conformance/results.txt)\n`);
     expect(results.size, output.slice(-4000)).toBeGreaterThan(0);
     expect(existsSync(report), output.slice(-4000)).toBe(true);
-    const profile = (parse(readFileSync(report, 'utf8')) as Report).profiles?.find((p) => p.name === 'GATEWAY-HTTP');
-    const core = profile?.core;
-    process.stderr.write(`[conformance] GATEWAY-HTTP core: ${JSON.stringify(core?.statistics)} failed: ${(core?.failedTests ?? []).join(', ')}\n`);
-    const extended = profile?.extended;
-    if (extended !== undefined) process.stderr.write(`[conformance] GATEWAY-HTTP extended (${(extended.supportedFeatures ?? []).join(', ')}): ${JSON.stringify(extended.statistics)} failed: ${(extended.failedTests ?? []).join(', ')}\n`);
-    expect(core?.statistics.Passed).toBeGreaterThanOrEqual(37); // every core test
+    const reported = (parse(readFileSync(report, 'utf8')) as Report).profiles?.find((p) => p.name === profile);
+    const core = reported?.core;
+    process.stderr.write(`[conformance] ${profile} core: ${JSON.stringify(core?.statistics)} failed: ${(core?.failedTests ?? []).join(', ')}\n`);
+    const extended = reported?.extended;
+    if (extended !== undefined) process.stderr.write(`[conformance] ${profile} extended (${(extended.supportedFeatures ?? []).join(', ')}): ${JSON.stringify(extended.statistics)} failed: ${(extended.failedTests ?? []).join(', ')}\n`);
+    expect(core?.statistics.Passed).toBeGreaterThanOrEqual(CORE_TESTS[profile]); // every core test
     expect((core?.failedTests ?? []).filter((t) => !KNOWN_FAILING.includes(t))).toEqual([]);
     // Only claimed features must pass; a run that tries more reports them without failing on them.
     if (tryFeatures.length === 0) expect(extended?.failedTests ?? []).toEqual([]);
