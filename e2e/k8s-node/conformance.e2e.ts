@@ -16,9 +16,9 @@
 // own conformance runner does), so the sidecar injector meshes its pods.
 //   AVIARY_CONFORMANCE=1 flock /tmp/aviary-e2e.lock npx vitest run --project e2e e2e/k8s-node/conformance.e2e.ts
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { repoRoot, run } from '../k8s/cluster';
 import { buildImages, canRunNode, installAviary, kubectlOk, startNode, stopNode, waitForInjector, type KubeNode } from './node';
 
@@ -66,8 +66,32 @@ export const MESH_CORE_FEATURES = ['Mesh', 'HTTPRoute'] as const;
  * The extended features Aviary claims in the MESH-HTTP run (mesh ones, and the HTTPRoute ones the
  * mesh tests also need): each passed its tests in the run docs/gateway-api.md records.
  */
-export const MESH_EXTENDED_FEATURES: readonly string[] = [];
+export const MESH_EXTENDED_FEATURES: readonly string[] = [
+  'HTTPRouteParentRefPort', // MeshPorts
+  'HTTPRouteResponseHeaderModification', // MeshFrontend, MeshPorts, MeshConsumerRoute
+  'MeshConsumerRoute',
+  'MeshHTTPRouteNamedRouteRule',
+  'MeshHTTPRouteQueryParamMatching',
+  'MeshHTTPRouteRedirectPath',
+  'MeshHTTPRouteRedirectPort',
+  'MeshHTTPRouteRewritePath',
+  'MeshHTTPRouteSchemeRedirect',
+];
 export const MESH_SUPPORTED_FEATURES = [...MESH_CORE_FEATURES, ...MESH_EXTENDED_FEATURES] as const;
+/**
+ * The suite's mesh setup waits for the pods of the base manifests' backend namespaces too, and it
+ * applies those manifests only when `Gateway` is supported: the MESH-HTTP run claims Gateway and
+ * skips every test outside tests/mesh (gatewayTestNames), so it runs the mesh tests only.
+ */
+export const MESH_SETUP_FEATURES = ['Gateway'] as const;
+/** The ShortNames of the suite's tests outside tests/mesh, read from its source (`src/conformance/tests/*.go`). */
+export function gatewayTestNames(testsDir: string): string[] {
+  const names = readdirSync(testsDir)
+    .filter((f) => f.endsWith('.go') && !f.endsWith('_test.go'))
+    .flatMap((f) => [...readFileSync(join(testsDir, f), 'utf8').matchAll(/ShortName:\s*"([A-Za-z0-9]+)"/g)].map((m) => m[1]!));
+  if (names.length === 0) throw new Error(`no conformance test ShortName in ${testsDir}`);
+  return [...new Set(names)].sort();
+}
 /** The label that turns on sidecar injection for a namespace (the chart's webhook selector). */
 export const MESH_NAMESPACE_LABELS = 'istio-injection=enabled';
 /** Core tests per profile in suite v1.6.0: a full run must pass them all. */
@@ -121,10 +145,14 @@ describe.skipIf(!enabled)(`Gateway API conformance v1.6.0 (${profile}) on the no
     if (built.code !== 0) throw new Error(`static-image (CoreDNS): ${built.stderr}`);
     await node.importImages([coredns]);
     await kubectlOk(node, ['apply', '--server-side', '-f', join(cache, 'crds', 'standard-install.yaml')]);
-    await installAviary(node, images);
+    await installAviary(node, images, mesh ? { valuesFiles: [join(repoRoot, 'e2e', 'k8s-node', 'values', 'conformance-mesh.yaml')] } : {});
     await kubectlOk(node, ['apply', '-f', '-'], 'apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: { name: aviary }\nspec: { controllerName: aviary.dev/gateway-controller }\n');
     // The suite creates its namespaces labelled for injection and waits for their pods: the webhook must answer first.
-    if (mesh) await waitForInjector(node, 'default');
+    if (mesh) {
+      await kubectlOk(node, ['apply', '-f', '-'], `apiVersion: v1\nkind: Namespace\nmetadata: { name: injector-probe, labels: { ${MESH_NAMESPACE_LABELS.replace('=', ': ')} } }\n`);
+      await waitForInjector(node, 'injector-probe');
+      await kubectlOk(node, ['delete', 'namespace', 'injector-probe', '--wait=false']);
+    }
   }, 1_200_000);
 
   afterAll(async () => {
@@ -140,8 +168,8 @@ describe.skipIf(!enabled)(`Gateway API conformance v1.6.0 (${profile}) on the no
       `${SUITE_TIMEOUT_MS / 60_000}m`,
       '-gateway-class=aviary',
       `-conformance-profiles=${profile}`,
-      `-supported-features=${[...new Set([...(mesh ? MESH_SUPPORTED_FEATURES : SUPPORTED_FEATURES), ...tryFeatures])].join(',')}`,
-      ...(mesh ? [`-namespace-labels=${MESH_NAMESPACE_LABELS}`] : []),
+      `-supported-features=${[...new Set([...(mesh ? [...MESH_SETUP_FEATURES, ...MESH_SUPPORTED_FEATURES] : SUPPORTED_FEATURES), ...tryFeatures])].join(',')}`,
+      ...(mesh ? [`-namespace-labels=${MESH_NAMESPACE_LABELS}`, `-skip-tests=${gatewayTestNames(join(cache, 'src', 'conformance', 'tests')).join(',')}`] : []),
       `-report-output=${report}`,
       '-organization=aviary',
       '-project=aviary',
@@ -163,7 +191,7 @@ describe.skipIf(!enabled)(`Gateway API conformance v1.6.0 (${profile}) on the no
       writeFileSync(join(outDir, `output-${name}.txt`), output);
       const result = parseResults(output).get(name) ?? 'MISSING';
       lines.push(`${result} ${name}`);
-      process.stderr.write(`[conformance] ${name}: ${result} (exit ${code}; dist/conformance/output-${name}.txt)\n`);
+      process.stderr.write(`[conformance] ${name}: ${result} (exit ${code}; ${relative(repoRoot, join(outDir, `output-${name}.txt`))})\n`);
     }
     writeFileSync(join(outDir, 'results.txt'), `${lines.join('\n')}\n`);
     expect(lines.filter((l) => !l.startsWith('PASS'))).toEqual([]);
@@ -177,7 +205,7 @@ describe.skipIf(!enabled)(`Gateway API conformance v1.6.0 (${profile}) on the no
     const results = parseResults(output);
     const lines = [...results].sort(([a], [b]) => a.localeCompare(b)).map(([name, r]) => `${r} ${name}`);
     writeFileSync(join(outDir, 'results.txt'), `${lines.join('\n')}\n`);
-    process.stderr.write(`[conformance] exit ${code}; ${lines.filter((l) => l.startsWith('PASS')).length} passed, ${lines.filter((l) => l.startsWith('FAIL')).length} failed, ${lines.filter((l) => l.startsWith('SKIP')).length} skipped (dist/conformance/results.txt)\n`);
+    process.stderr.write(`[conformance] exit ${code}; ${lines.filter((l) => l.startsWith('PASS')).length} passed, ${lines.filter((l) => l.startsWith('FAIL')).length} failed, ${lines.filter((l) => l.startsWith('SKIP')).length} skipped (${relative(repoRoot, join(outDir, 'results.txt'))})\n`);
     expect(results.size, output.slice(-4000)).toBeGreaterThan(0);
     expect(existsSync(report), output.slice(-4000)).toBe(true);
     const reported = (parse(readFileSync(report, 'utf8')) as Report).profiles?.find((p) => p.name === profile);
