@@ -245,6 +245,25 @@ spec:
     expect(routeConditions(wrongPort).Accepted).toBe('False NoMatchingParent');
   });
 
+  it('a backendRef\'s header filters become its destination\'s headers, apart from the rule\'s', () => {
+    const s = mesh(services + route(`  parentRefs: [{ group: "", kind: Service, name: v1 }]
+  rules:
+  - filters: [{ type: ResponseHeaderModifier, responseHeaderModifier: { set: [{ name: X-Rule, value: r }] } }]
+    backendRefs:
+    - name: v1
+      port: 80
+      filters:
+      - { type: RequestHeaderModifier, requestHeaderModifier: { set: [{ name: X-Set, value: a }], add: [{ name: X-Add, value: b }], remove: [X-Gone] } }
+      - { type: ResponseHeaderModifier, responseHeaderModifier: { add: [{ name: X-Resp, value: c }] } }
+    - { name: v2, port: 80 }`));
+    const http = s.virtualServices.forHost('v1.web.svc.cluster.local', 'web')!.entry.spec.http![0]!;
+    expect(http.headers).toEqual({ response: { set: { 'x-rule': 'r' } } });
+    expect(http.route).toEqual([
+      { destination: { host: 'v1.web.svc.cluster.local', port: { number: 80 } }, weight: 1, headers: { request: { set: { 'x-set': 'a' }, add: { 'x-add': 'b' }, remove: ['x-gone'] }, response: { add: { 'x-resp': 'c' } } } },
+      { destination: { host: 'v2.web.svc.cluster.local', port: { number: 80 } }, weight: 1 },
+    ]);
+  });
+
   it('a Service parent in another namespace is a consumer route: only that namespace\'s proxies take it, the others keep the producer route (GAMMA)', () => {
     const producer = route('  parentRefs: [{ group: "", kind: Service, name: v1 }]\n  rules: [{ backendRefs: [{ name: v1, port: 80 }] }]');
     const consumer = `

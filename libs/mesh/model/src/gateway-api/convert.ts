@@ -444,7 +444,7 @@ export function selects(selector: LabelSelector, labels: Readonly<Record<string,
   });
 }
 
-type BackendLike = { group?: string; kind?: string; name: string; namespace?: string; port?: number; weight?: number };
+type BackendLike = { group?: string; kind?: string; name: string; namespace?: string; port?: number; weight?: number; filters?: readonly unknown[] };
 
 interface Resolution {
   readonly rules: readonly { backends: ResolvedBackend[]; invalidWeight: number; mirror?: RuleContext['mirror'] }[];
@@ -479,7 +479,7 @@ function resolveBackends(r: AnyRoute, input: GatewayApiInput, mesh: boolean): Re
       const target = resolve(b);
       const weight = b.weight ?? 1;
       if (target === undefined) invalidWeight += weight;
-      else backends.push({ ...target, weight });
+      else backends.push({ ...target, weight, ...(b.filters !== undefined && b.filters.length > 0 && { filters: b.filters }) });
     }
     const m = (rule.filters ?? []).find((f) => f.type === 'RequestMirror')?.requestMirror;
     const mirrorTarget = m === undefined ? undefined : resolve(m.backendRef);
