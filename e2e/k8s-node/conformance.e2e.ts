@@ -70,6 +70,7 @@ export const MESH_EXTENDED_FEATURES: readonly string[] = [
   'HTTPRouteParentRefPort', // MeshPorts
   'HTTPRouteResponseHeaderModification', // MeshFrontend, MeshPorts, MeshConsumerRoute
   'MeshConsumerRoute',
+  'MeshHTTPRouteBackendRequestHeaderModification',
   'MeshHTTPRouteNamedRouteRule',
   'MeshHTTPRouteQueryParamMatching',
   'MeshHTTPRouteRedirectPath',
