@@ -13,8 +13,9 @@
 #   image.txt                      the image's name (the tag the suite's manifests use)
 # Cache: ${AVIARY_GATEWAY_API_CACHE:-~/.cache/aviary-gateway-api}/echo-advanced/<istio version>.
 # Contract: idempotent; safe to call concurrently (flock); logs go to stderr; the ONLY line on
-# stdout is the absolute cache dir. Exit != 0 on failure. Cold: ~2-4 min on 2 cores (niced) once the
-# istio module and its dependencies are in the Go module cache.
+# stdout is the absolute cache dir. Exit != 0 on failure. ~1-2 min on 2 cores (niced) with the istio
+# module and its dependencies in the Go module cache (ensure-istiod.sh leaves them there); 4 s with a
+# warm Go build cache.
 # Env: AVIARY_GATEWAY_API_CACHE, AVIARY_GATEWAY_API_NICE (default 10).
 set -euo pipefail
 
