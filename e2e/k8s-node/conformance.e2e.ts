@@ -9,8 +9,8 @@
 // one run (to find out which extended features pass before claiming them). The report (YAML) and
 // the per-test results go to dist/conformance/ (dist/conformance/mesh-http/ for MESH-HTTP);
 // docs/gateway-api.md "Conformance" has the last numbers.
-// AVIARY_CONFORMANCE_PROFILE=MESH-HTTP runs the mesh (GAMMA) profile instead: HTTPRoutes with a
-// Service parent, routed by injected sidecars. Its pods run Istio's echo app
+// AVIARY_CONFORMANCE_PROFILE=MESH-HTTP runs the mesh (GAMMA) profiles instead, MESH-HTTP and
+// MESH-GRPC: HTTPRoutes and GRPCRoutes with a Service parent, routed by injected sidecars. Its pods run Istio's echo app
 // (tools/k8s/ensure-echo-advanced.sh builds the image the suite's mesh manifests name), and every
 // namespace the suite creates is labelled istio-injection=enabled (-namespace-labels, as Istio's
 // own conformance runner does), so the sidecar injector meshes its pods.
@@ -40,6 +40,8 @@ const profileEnv = process.env['AVIARY_CONFORMANCE_PROFILE'] ?? 'GATEWAY-HTTP';
 if (!(PROFILES as readonly string[]).includes(profileEnv)) throw new Error(`AVIARY_CONFORMANCE_PROFILE=${profileEnv}: expected one of ${PROFILES.join(', ')}`);
 const profile = profileEnv as Profile;
 const mesh = profile === 'MESH-HTTP';
+/** The suite's profiles in this run: the mesh run also runs MESH-GRPC (its one test, MeshGRPCRouteWeight, needs nothing more). */
+const suiteProfiles: readonly string[] = mesh ? ['MESH-HTTP', 'MESH-GRPC'] : [profile];
 const outDir = join(repoRoot, 'dist', 'conformance', ...(mesh ? ['mesh-http'] : []));
 /** The GATEWAY-HTTP profile's core features. */
 export const CORE_FEATURES = ['Gateway', 'HTTPRoute', 'ReferenceGrant'] as const;
@@ -60,8 +62,8 @@ export const EXTENDED_FEATURES = [
   'HTTPRouteSchemeRedirect',
 ] as const;
 export const SUPPORTED_FEATURES = [...CORE_FEATURES, ...EXTENDED_FEATURES] as const;
-/** The MESH-HTTP profile's core features. */
-export const MESH_CORE_FEATURES = ['Mesh', 'HTTPRoute'] as const;
+/** The MESH-HTTP and MESH-GRPC profiles' core features. */
+export const MESH_CORE_FEATURES = ['Mesh', 'HTTPRoute', 'GRPCRoute'] as const;
 /**
  * The extended features Aviary claims in the MESH-HTTP run (mesh ones, and the HTTPRoute ones the
  * mesh tests also need): each passed its tests in the run docs/gateway-api.md records.
@@ -96,7 +98,7 @@ export function gatewayTestNames(testsDir: string): string[] {
 /** The label that turns on sidecar injection for a namespace (the chart's webhook selector). */
 export const MESH_NAMESPACE_LABELS = 'istio-injection=enabled';
 /** Core tests per profile in suite v1.6.0: a full run must pass them all. */
-const CORE_TESTS: Record<Profile, number> = { 'GATEWAY-HTTP': 37, 'MESH-HTTP': 7 };
+const CORE_TESTS: Readonly<Record<string, number>> = { 'GATEWAY-HTTP': 37, 'MESH-HTTP': 7, 'MESH-GRPC': 1 };
 const SUITE_TIMEOUT_MS = 40 * 60_000;
 /** Core tests known to fail (docs/gateway-api.md "Conformance" says why): any other failure is a regression. */
 export const KNOWN_FAILING: readonly string[] = [];
@@ -168,7 +170,7 @@ describe.skipIf(!enabled)(`Gateway API conformance v1.6.0 (${profile}) on the no
       '-test.timeout',
       `${SUITE_TIMEOUT_MS / 60_000}m`,
       '-gateway-class=aviary',
-      `-conformance-profiles=${profile}`,
+      `-conformance-profiles=${suiteProfiles.join(',')}`,
       `-supported-features=${[...new Set([...(mesh ? [...MESH_SETUP_FEATURES, ...MESH_SUPPORTED_FEATURES] : SUPPORTED_FEATURES), ...tryFeatures])].join(',')}`,
       ...(mesh ? [`-namespace-labels=${MESH_NAMESPACE_LABELS}`, `-skip-tests=${gatewayTestNames(join(cache, 'src', 'conformance', 'tests')).join(',')}`] : []),
       `-report-output=${report}`,
@@ -209,15 +211,18 @@ describe.skipIf(!enabled)(`Gateway API conformance v1.6.0 (${profile}) on the no
     process.stderr.write(`[conformance] exit ${code}; ${lines.filter((l) => l.startsWith('PASS')).length} passed, ${lines.filter((l) => l.startsWith('FAIL')).length} failed, ${lines.filter((l) => l.startsWith('SKIP')).length} skipped (${relative(repoRoot, join(outDir, 'results.txt'))})\n`);
     expect(results.size, output.slice(-4000)).toBeGreaterThan(0);
     expect(existsSync(report), output.slice(-4000)).toBe(true);
-    const reported = (parse(readFileSync(report, 'utf8')) as Report).profiles?.find((p) => p.name === profile);
-    const core = reported?.core;
-    process.stderr.write(`[conformance] ${profile} core: ${JSON.stringify(core?.statistics)} failed: ${(core?.failedTests ?? []).join(', ')}\n`);
-    const extended = reported?.extended;
-    if (extended !== undefined) process.stderr.write(`[conformance] ${profile} extended (${(extended.supportedFeatures ?? []).join(', ')}): ${JSON.stringify(extended.statistics)} failed: ${(extended.failedTests ?? []).join(', ')}\n`);
-    expect(core?.statistics.Passed).toBeGreaterThanOrEqual(CORE_TESTS[profile]); // every core test
-    expect((core?.failedTests ?? []).filter((t) => !KNOWN_FAILING.includes(t))).toEqual([]);
-    // Only claimed features must pass; a run that tries more reports them without failing on them.
-    if (tryFeatures.length === 0) expect(extended?.failedTests ?? []).toEqual([]);
+    const profiles = (parse(readFileSync(report, 'utf8')) as Report).profiles ?? [];
+    for (const name of suiteProfiles) {
+      const reported = profiles.find((p) => p.name === name);
+      const core = reported?.core;
+      process.stderr.write(`[conformance] ${name} core: ${JSON.stringify(core?.statistics)} failed: ${(core?.failedTests ?? []).join(', ')}\n`);
+      const extended = reported?.extended;
+      if (extended !== undefined) process.stderr.write(`[conformance] ${name} extended (${(extended.supportedFeatures ?? []).join(', ')}): ${JSON.stringify(extended.statistics)} failed: ${(extended.failedTests ?? []).join(', ')}\n`);
+      expect(core?.statistics.Passed, name).toBeGreaterThanOrEqual(CORE_TESTS[name]!); // every core test
+      expect((core?.failedTests ?? []).filter((t) => !KNOWN_FAILING.includes(t)), name).toEqual([]);
+      // Only claimed features must pass; a run that tries more reports them without failing on them.
+      if (tryFeatures.length === 0) expect(extended?.failedTests ?? [], name).toEqual([]);
+    }
     // The report leaves out tests of features outside the profile and failed provisional ones: in
     // the mesh run (only mesh tests, only claimed features) every test that ran must pass.
     if (mesh && tryFeatures.length === 0) expect(lines.filter((l) => l.startsWith('FAIL'))).toEqual([]);
