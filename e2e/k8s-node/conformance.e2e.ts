@@ -7,15 +7,20 @@
 // those tests, each alone (the suite's -run-test, one suite run per name) on the one node.
 // AVIARY_CONFORMANCE_TRY_FEATURES=<feature>[,…] claims more features than SUPPORTED_FEATURES for
 // one run (to find out which extended features pass before claiming them). The report (YAML) and
-// the per-test results go to dist/conformance/; docs/gateway-api.md "Conformance" has the last
-// numbers.
+// the per-test results go to dist/conformance/ (dist/conformance/mesh-http/ for MESH-HTTP);
+// docs/gateway-api.md "Conformance" has the last numbers.
+// AVIARY_CONFORMANCE_PROFILE=MESH-HTTP runs the mesh (GAMMA) profiles instead, MESH-HTTP and
+// MESH-GRPC: HTTPRoutes and GRPCRoutes with a Service parent, routed by injected sidecars. Its pods run Istio's echo app
+// (tools/k8s/ensure-echo-advanced.sh builds the image the suite's mesh manifests name), and every
+// namespace the suite creates is labelled istio-injection=enabled (-namespace-labels, as Istio's
+// own conformance runner does), so the sidecar injector meshes its pods.
 //   AVIARY_CONFORMANCE=1 flock /tmp/aviary-e2e.lock npx vitest run --project e2e e2e/k8s-node/conformance.e2e.ts
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { repoRoot, run } from '../k8s/cluster';
-import { buildImages, canRunNode, installAviary, kubectlOk, startNode, stopNode, type KubeNode } from './node';
+import { buildImages, canRunNode, installAviary, kubectlOk, startNode, stopNode, waitForInjector, type KubeNode } from './node';
 
 /**
  * The suite's base manifests run CoreDNS (`registry.k8s.io/coredns/coredns:v1.12.2`, for its DNS
@@ -29,7 +34,15 @@ const enabled = canRunNode && process.env['AVIARY_CONFORMANCE'] === '1';
 const list = (v: string | undefined): string[] => (v ?? '').split(',').map((x) => x.trim()).filter((x) => x !== '');
 const runTests = list(process.env['AVIARY_CONFORMANCE_RUN_TEST']);
 const tryFeatures = list(process.env['AVIARY_CONFORMANCE_TRY_FEATURES']);
-const outDir = join(repoRoot, 'dist', 'conformance');
+const PROFILES = ['GATEWAY-HTTP', 'MESH-HTTP'] as const;
+type Profile = (typeof PROFILES)[number];
+const profileEnv = process.env['AVIARY_CONFORMANCE_PROFILE'] ?? 'GATEWAY-HTTP';
+if (!(PROFILES as readonly string[]).includes(profileEnv)) throw new Error(`AVIARY_CONFORMANCE_PROFILE=${profileEnv}: expected one of ${PROFILES.join(', ')}`);
+const profile = profileEnv as Profile;
+const mesh = profile === 'MESH-HTTP';
+/** The suite's profiles in this run: the mesh run also runs MESH-GRPC (its one test, MeshGRPCRouteWeight, needs nothing more). */
+const suiteProfiles: readonly string[] = mesh ? ['MESH-HTTP', 'MESH-GRPC'] : [profile];
+const outDir = join(repoRoot, 'dist', 'conformance', ...(mesh ? ['mesh-http'] : []));
 /** The GATEWAY-HTTP profile's core features. */
 export const CORE_FEATURES = ['Gateway', 'HTTPRoute', 'ReferenceGrant'] as const;
 /** The extended features Aviary claims: each passed its tests in the run docs/gateway-api.md records. */
@@ -49,8 +62,45 @@ export const EXTENDED_FEATURES = [
   'HTTPRouteSchemeRedirect',
 ] as const;
 export const SUPPORTED_FEATURES = [...CORE_FEATURES, ...EXTENDED_FEATURES] as const;
+/** The MESH-HTTP and MESH-GRPC profiles' core features. */
+export const MESH_CORE_FEATURES = ['Mesh', 'HTTPRoute', 'GRPCRoute'] as const;
+/**
+ * The extended features Aviary claims in the MESH-HTTP run (mesh ones, and the HTTPRoute ones the
+ * mesh tests also need): each passed its tests in the run docs/gateway-api.md records.
+ */
+export const MESH_EXTENDED_FEATURES: readonly string[] = [
+  'HTTPRouteParentRefPort', // MeshPorts
+  'HTTPRouteResponseHeaderModification', // MeshFrontend, MeshPorts, MeshConsumerRoute
+  'MeshConsumerRoute',
+  'MeshHTTPRouteBackendRequestHeaderModification',
+  'MeshHTTPRouteNamedRouteRule',
+  'MeshHTTPRouteQueryParamMatching',
+  'MeshHTTPRouteRedirectPath',
+  'MeshHTTPRouteRedirectPort',
+  'MeshHTTPRouteRewritePath',
+  'MeshHTTPRouteSchemeRedirect',
+];
+export const MESH_SUPPORTED_FEATURES = [...MESH_CORE_FEATURES, ...MESH_EXTENDED_FEATURES] as const;
+/**
+ * The suite's mesh setup waits for the pods of the base manifests' backend namespaces too, and it
+ * applies those manifests only when `Gateway` is supported: the MESH-HTTP run claims Gateway and
+ * skips every test outside tests/mesh (gatewayTestNames), so it runs the mesh tests only.
+ */
+export const MESH_SETUP_FEATURES = ['Gateway'] as const;
+/** The ShortNames of the suite's tests outside tests/mesh, read from its source (`src/conformance/tests/*.go`). */
+export function gatewayTestNames(testsDir: string): string[] {
+  const names = readdirSync(testsDir)
+    .filter((f) => f.endsWith('.go') && !f.endsWith('_test.go'))
+    .flatMap((f) => [...readFileSync(join(testsDir, f), 'utf8').matchAll(/ShortName:\s*"([A-Za-z0-9]+)"/g)].map((m) => m[1]!));
+  if (names.length === 0) throw new Error(`no conformance test ShortName in ${testsDir}`);
+  return [...new Set(names)].sort();
+}
+/** The label that turns on sidecar injection for a namespace (the chart's webhook selector). */
+export const MESH_NAMESPACE_LABELS = 'istio-injection=enabled';
+/** Core tests per profile in suite v1.6.0: a full run must pass them all. */
+const CORE_TESTS: Readonly<Record<string, number>> = { 'GATEWAY-HTTP': 37, 'MESH-HTTP': 7, 'MESH-GRPC': 2 };
 const SUITE_TIMEOUT_MS = 40 * 60_000;
-/** GATEWAY-HTTP core tests known to fail (docs/gateway-api.md "Conformance" says why): any other failure is a regression. */
+/** Core tests known to fail (docs/gateway-api.md "Conformance" says why): any other failure is a regression. */
 export const KNOWN_FAILING: readonly string[] = [];
 
 interface Status {
@@ -73,14 +123,20 @@ export function parseResults(output: string): Map<string, 'PASS' | 'FAIL' | 'SKI
   return out;
 }
 
-describe.skipIf(!enabled)('Gateway API conformance v1.6.0 (GATEWAY-HTTP core) on the node', () => {
+describe.skipIf(!enabled)(`Gateway API conformance v1.6.0 (${profile}) on the node`, () => {
   beforeAll(async () => {
     const ensured = await run('bash', [join(repoRoot, 'tools', 'k8s', 'ensure-conformance.sh')]);
     if (ensured.code !== 0) throw new Error(`ensure-conformance.sh failed: ${ensured.stderr}`);
     cache = ensured.stdout.trim();
+    let echoAdvanced: string[] = [];
+    if (mesh) {
+      const echo = await run('bash', [join(repoRoot, 'tools', 'k8s', 'ensure-echo-advanced.sh')]);
+      if (echo.code !== 0) throw new Error(`ensure-echo-advanced.sh failed: ${echo.stderr}`);
+      echoAdvanced = [join(echo.stdout.trim(), 'echo-advanced.oci.tar')];
+    }
     const images = await buildImages();
     node = await startNode();
-    await node.importImages([...images.map((i) => i.file), join(cache, 'echo-basic.oci.tar')]);
+    await node.importImages([...images.map((i) => i.file), join(cache, 'echo-basic.oci.tar'), ...echoAdvanced]);
     // The other tags the suite's manifests name for the same echo program.
     const [first, ...others] = readFileSync(join(cache, 'echo-image.txt'), 'utf8').split('\n').filter((l) => l !== '');
     for (const name of others) {
@@ -92,8 +148,14 @@ describe.skipIf(!enabled)('Gateway API conformance v1.6.0 (GATEWAY-HTTP core) on
     if (built.code !== 0) throw new Error(`static-image (CoreDNS): ${built.stderr}`);
     await node.importImages([coredns]);
     await kubectlOk(node, ['apply', '--server-side', '-f', join(cache, 'crds', 'standard-install.yaml')]);
-    await installAviary(node, images);
+    await installAviary(node, images, mesh ? { valuesFiles: [join(repoRoot, 'e2e', 'k8s-node', 'values', 'conformance-mesh.yaml')] } : {});
     await kubectlOk(node, ['apply', '-f', '-'], 'apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: { name: aviary }\nspec: { controllerName: aviary.dev/gateway-controller }\n');
+    // The suite creates its namespaces labelled for injection and waits for their pods: the webhook must answer first.
+    if (mesh) {
+      await kubectlOk(node, ['apply', '-f', '-'], `apiVersion: v1\nkind: Namespace\nmetadata: { name: injector-probe, labels: { ${MESH_NAMESPACE_LABELS.replace('=', ': ')} } }\n`);
+      await waitForInjector(node, 'injector-probe');
+      await kubectlOk(node, ['delete', 'namespace', 'injector-probe', '--wait=false']);
+    }
   }, 1_200_000);
 
   afterAll(async () => {
@@ -108,8 +170,9 @@ describe.skipIf(!enabled)('Gateway API conformance v1.6.0 (GATEWAY-HTTP core) on
       '-test.timeout',
       `${SUITE_TIMEOUT_MS / 60_000}m`,
       '-gateway-class=aviary',
-      '-conformance-profiles=GATEWAY-HTTP',
-      `-supported-features=${[...new Set([...SUPPORTED_FEATURES, ...tryFeatures])].join(',')}`,
+      `-conformance-profiles=${suiteProfiles.join(',')}`,
+      `-supported-features=${[...new Set([...(mesh ? [...MESH_SETUP_FEATURES, ...MESH_SUPPORTED_FEATURES] : SUPPORTED_FEATURES), ...tryFeatures])].join(',')}`,
+      ...(mesh ? [`-namespace-labels=${MESH_NAMESPACE_LABELS}`, `-skip-tests=${gatewayTestNames(join(cache, 'src', 'conformance', 'tests')).join(',')}`] : []),
       `-report-output=${report}`,
       '-organization=aviary',
       '-project=aviary',
@@ -131,7 +194,7 @@ describe.skipIf(!enabled)('Gateway API conformance v1.6.0 (GATEWAY-HTTP core) on
       writeFileSync(join(outDir, `output-${name}.txt`), output);
       const result = parseResults(output).get(name) ?? 'MISSING';
       lines.push(`${result} ${name}`);
-      process.stderr.write(`[conformance] ${name}: ${result} (exit ${code}; dist/conformance/output-${name}.txt)\n`);
+      process.stderr.write(`[conformance] ${name}: ${result} (exit ${code}; ${relative(repoRoot, join(outDir, `output-${name}.txt`))})\n`);
     }
     writeFileSync(join(outDir, 'results.txt'), `${lines.join('\n')}\n`);
     expect(lines.filter((l) => !l.startsWith('PASS'))).toEqual([]);
@@ -145,17 +208,23 @@ describe.skipIf(!enabled)('Gateway API conformance v1.6.0 (GATEWAY-HTTP core) on
     const results = parseResults(output);
     const lines = [...results].sort(([a], [b]) => a.localeCompare(b)).map(([name, r]) => `${r} ${name}`);
     writeFileSync(join(outDir, 'results.txt'), `${lines.join('\n')}\n`);
-    process.stderr.write(`[conformance] exit ${code}; ${lines.filter((l) => l.startsWith('PASS')).length} passed, ${lines.filter((l) => l.startsWith('FAIL')).length} failed, ${lines.filter((l) => l.startsWith('SKIP')).length} skipped (dist/conformance/results.txt)\n`);
+    process.stderr.write(`[conformance] exit ${code}; ${lines.filter((l) => l.startsWith('PASS')).length} passed, ${lines.filter((l) => l.startsWith('FAIL')).length} failed, ${lines.filter((l) => l.startsWith('SKIP')).length} skipped (${relative(repoRoot, join(outDir, 'results.txt'))})\n`);
     expect(results.size, output.slice(-4000)).toBeGreaterThan(0);
     expect(existsSync(report), output.slice(-4000)).toBe(true);
-    const profile = (parse(readFileSync(report, 'utf8')) as Report).profiles?.find((p) => p.name === 'GATEWAY-HTTP');
-    const core = profile?.core;
-    process.stderr.write(`[conformance] GATEWAY-HTTP core: ${JSON.stringify(core?.statistics)} failed: ${(core?.failedTests ?? []).join(', ')}\n`);
-    const extended = profile?.extended;
-    if (extended !== undefined) process.stderr.write(`[conformance] GATEWAY-HTTP extended (${(extended.supportedFeatures ?? []).join(', ')}): ${JSON.stringify(extended.statistics)} failed: ${(extended.failedTests ?? []).join(', ')}\n`);
-    expect(core?.statistics.Passed).toBeGreaterThanOrEqual(37); // every core test
-    expect((core?.failedTests ?? []).filter((t) => !KNOWN_FAILING.includes(t))).toEqual([]);
-    // Only claimed features must pass; a run that tries more reports them without failing on them.
-    if (tryFeatures.length === 0) expect(extended?.failedTests ?? []).toEqual([]);
+    const profiles = (parse(readFileSync(report, 'utf8')) as Report).profiles ?? [];
+    for (const name of suiteProfiles) {
+      const reported = profiles.find((p) => p.name === name);
+      const core = reported?.core;
+      process.stderr.write(`[conformance] ${name} core: ${JSON.stringify(core?.statistics)} failed: ${(core?.failedTests ?? []).join(', ')}\n`);
+      const extended = reported?.extended;
+      if (extended !== undefined) process.stderr.write(`[conformance] ${name} extended (${(extended.supportedFeatures ?? []).join(', ')}): ${JSON.stringify(extended.statistics)} failed: ${(extended.failedTests ?? []).join(', ')}\n`);
+      expect(core?.statistics.Passed, name).toBeGreaterThanOrEqual(CORE_TESTS[name]!); // every core test
+      expect((core?.failedTests ?? []).filter((t) => !KNOWN_FAILING.includes(t)), name).toEqual([]);
+      // Only claimed features must pass; a run that tries more reports them without failing on them.
+      if (tryFeatures.length === 0) expect(extended?.failedTests ?? [], name).toEqual([]);
+    }
+    // The report leaves out tests of features outside the profile and failed provisional ones: in
+    // the mesh run (only mesh tests, only claimed features) every test that ran must pass.
+    if (mesh && tryFeatures.length === 0) expect(lines.filter((l) => l.startsWith('FAIL'))).toEqual([]);
   }, SUITE_TIMEOUT_MS + 60_000);
 });

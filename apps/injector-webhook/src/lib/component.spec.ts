@@ -7,7 +7,7 @@ import { Bus } from '@aviary/events';
 import { NatsServer } from '@aviary/nats-runner';
 import { createLogger } from '@aviary/observability';
 import { Issuer } from '@aviary/pki';
-import { buildInjector, type InjectorConfig } from './component';
+import { buildInjector, valuesFromConfig, type InjectorConfig } from './component';
 
 const review = readFileSync(new URL('./__fixtures__/admission-review.json', import.meta.url), 'utf8');
 
@@ -49,5 +49,23 @@ describe('injector component (real NATS, citadel-signed serving certificate)', (
     } finally {
       await component.stop!();
     }
+  });
+});
+
+describe('valuesFromConfig', () => {
+  const values = (argv: string[], env: Record<string, string> = {}) => {
+    const parsed = parseConfig(injectorConfig, argv, env);
+    if (parsed.kind !== 'config') throw new Error('help');
+    return valuesFromConfig(parsed.config as InjectorConfig);
+  };
+
+  it('gives injected proxies the configured resources (the chart sets them from proxy.resources), Istio\'s defaults otherwise', () => {
+    expect(values([]).proxyResources).toEqual({ requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '2000m', memory: '1Gi' } });
+    const env = { AVIARY_PROXY_CPU_REQUEST: '10m', AVIARY_PROXY_MEMORY_REQUEST: '64Mi', AVIARY_PROXY_CPU_LIMIT: '1', AVIARY_PROXY_MEMORY_LIMIT: '512Mi' };
+    expect(values([], env).proxyResources).toEqual({ requests: { cpu: '10m', memory: '64Mi' }, limits: { cpu: '1', memory: '512Mi' } });
+  });
+
+  it('refuses a resource that is not a Kubernetes quantity', () => {
+    expect(() => values(['--proxy-cpu-request', '10 cores'])).toThrow(/proxyCpuRequest|proxy-cpu-request|PROXY_CPU_REQUEST/);
   });
 });

@@ -30,6 +30,10 @@ export function valuesFromConfig(config: InjectorConfig): InjectionValues {
     nativeSidecar: config.nativeSidecar,
     holdApplicationUntilProxyStarts: config.holdApplicationUntilProxyStarts,
     enableNamespacesByDefault: config.enableNamespacesByDefault,
+    proxyResources: {
+      requests: { cpu: config.proxyCpuRequest, memory: config.proxyMemoryRequest },
+      limits: { cpu: config.proxyCpuLimit, memory: config.proxyMemoryLimit },
+    },
   });
 }
 

@@ -245,6 +245,51 @@ spec:
     expect(routeConditions(wrongPort).Accepted).toBe('False NoMatchingParent');
   });
 
+  it('a backendRef\'s header filters become its destination\'s headers, apart from the rule\'s', () => {
+    const s = mesh(services + route(`  parentRefs: [{ group: "", kind: Service, name: v1 }]
+  rules:
+  - filters: [{ type: ResponseHeaderModifier, responseHeaderModifier: { set: [{ name: X-Rule, value: r }] } }]
+    backendRefs:
+    - name: v1
+      port: 80
+      filters:
+      - { type: RequestHeaderModifier, requestHeaderModifier: { set: [{ name: X-Set, value: a }], add: [{ name: X-Add, value: b }], remove: [X-Gone] } }
+      - { type: ResponseHeaderModifier, responseHeaderModifier: { add: [{ name: X-Resp, value: c }] } }
+    - { name: v2, port: 80 }`));
+    const http = s.virtualServices.forHost('v1.web.svc.cluster.local', 'web')!.entry.spec.http![0]!;
+    expect(http.headers).toEqual({ response: { set: { 'x-rule': 'r' } } });
+    expect(http.route).toEqual([
+      { destination: { host: 'v1.web.svc.cluster.local', port: { number: 80 } }, weight: 1, headers: { request: { set: { 'x-set': 'a' }, add: { 'x-add': 'b' }, remove: ['x-gone'] }, response: { add: { 'x-resp': 'c' } } } },
+      { destination: { host: 'v2.web.svc.cluster.local', port: { number: 80 } }, weight: 1 },
+    ]);
+  });
+
+  it('a Service parent in another namespace is a consumer route: only that namespace\'s proxies take it, the others keep the producer route (GAMMA)', () => {
+    const producer = route('  parentRefs: [{ group: "", kind: Service, name: v1 }]\n  rules: [{ backendRefs: [{ name: v1, port: 80 }] }]');
+    const consumer = `
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: c, namespace: shop }
+spec:
+  parentRefs: [{ group: "", kind: Service, name: v1, namespace: web }]
+  rules: [{ backendRefs: [{ name: v2, namespace: web, port: 80 }] }]
+`;
+    const s = mesh(services + producer + consumer);
+    const host = 'v1.web.svc.cluster.local';
+    expect(s.virtualServices.forHost(host, 'shop')?.entry).toMatchObject({ namespace: 'shop', spec: { exportTo: ['.'], http: [{ route: [{ destination: { host: 'v2.web.svc.cluster.local' } }] }] } });
+    for (const ns of ['web', 'other']) {
+      const bound = s.virtualServices.forHost(host, ns)?.entry;
+      expect(bound?.namespace).toBe('web');
+      expect(bound?.spec.exportTo).toBeUndefined();
+      expect(bound?.spec.http![0]!.route![0]!.destination.host).toBe(host);
+    }
+    // Without a producer route, proxies outside the consumer's namespace see no route for the host.
+    const alone = mesh(services + consumer);
+    expect(alone.virtualServices.forHost(host, 'web')).toBeUndefined();
+    expect(alone.virtualServices.forHost(host, 'shop')?.entry.namespace).toBe('shop');
+  });
+
   it('the incremental builder regenerates routes when an HTTPRoute arrives after its Gateway', () => {
     const b = new SnapshotBuilder({ trustDomain: 'cluster.local' });
     for (const o of objects(services + gateway())) b.apply({ op: 'created', ref: { kind: o.kind, namespace: o.metadata.namespace, name: o.metadata.name }, object: o });

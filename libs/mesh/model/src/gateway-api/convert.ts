@@ -248,14 +248,17 @@ export function convertGatewayApi(input: GatewayApiInput): GatewayApiOutput {
   ];
   /** Connection-level routes per generated VirtualService: key `gatewayNs/istioGateway|host` (l4.ts). */
   const l4Buckets = new Map<string, { namespace: string; gateway: string; host: string; sni: boolean; routes: AttachedL4Route[] }>();
-  /** Routes per generated VirtualService: key `gatewayNs/istioGateway|host` or `mesh|host`. */
-  const buckets = new Map<string, { namespace: string; gateway?: string; host: string; routes: OrderedRoute[] }>();
+  /** Routes per generated VirtualService: key `gatewayNs/istioGateway|host` or `mesh|routeNs|host`. */
+  const buckets = new Map<string, RouteBucket>();
   for (const r of routes) {
     const spec = r.entry.spec;
     const parents = spec.parentRefs ?? [];
     const parentStatuses: Record<string, unknown>[] = [];
     const errors = manifestErrors(r.kind, r.entry);
-    const resolved = errors.length === 0 ? resolveBackends(r, input) : undefined;
+    const resolvedForGateways = errors.length === 0 ? resolveBackends(r, input, false) : undefined;
+    // Mesh routes need no ReferenceGrant for a backend in another namespace (GEP-1294): they only
+    // augment Services their clients can already reach.
+    const resolvedForMesh = errors.length === 0 && parents.some((p) => (p.group ?? GROUP) === '' && p.kind === 'Service') ? resolveBackends(r, input, true) : undefined;
     for (const parent of parents) {
       const group = parent.group ?? GROUP;
       const kind = parent.kind ?? 'Gateway';
@@ -263,7 +266,9 @@ export function convertGatewayApi(input: GatewayApiInput): GatewayApiOutput {
       const parentRef = { group, kind, namespace: ns, name: parent.name, ...(parent.sectionName !== undefined && { sectionName: parent.sectionName }), ...(parent.port !== undefined && { port: parent.port }) };
       const conds: Condition[] = [];
       const g = gen(r.entry);
-      if (group === '' && kind === 'Service') {
+      const meshParent = group === '' && kind === 'Service';
+      const resolved = meshParent ? resolvedForMesh : resolvedForGateways;
+      if (meshParent) {
         // Mesh (GAMMA): the route is the Service's routing for sidecars.
         const host = `${parent.name}.${ns}.svc.${input.domainSuffix}`;
         const ports = input.servicePorts(host);
@@ -272,8 +277,12 @@ export function convertGatewayApi(input: GatewayApiInput): GatewayApiOutput {
         else if (errors.length > 0) conds.push(condition('Accepted', false, 'UnsupportedValue', errors.join('; '), g));
         else {
           conds.push(condition('Accepted', true, 'Accepted', 'Route accepted', g));
+          // A route in the Service's namespace is its producer route, for every client; one in another
+          // namespace is a consumer route, for the clients of the route's namespace only (GAMMA): a
+          // VirtualService exported to its own namespace, which a proxy there prefers for the host.
           // A parent port limits the route to that port of the Service (the match's port).
-          addRoutes(buckets, `mesh|${host}`, { namespace: ns, host }, r, resolved!, parent.port);
+          const consumer = r.entry.namespace !== ns;
+          addRoutes(buckets, `mesh|${r.entry.namespace}|${host}`, { namespace: r.entry.namespace, host, ...(consumer && { exportTo: ['.'] }) }, r, resolved!, parent.port);
         }
       } else {
         const gw = gatewayStatus.get(`${ns}/${parent.name}`);
@@ -335,7 +344,7 @@ export function convertGatewayApi(input: GatewayApiInput): GatewayApiOutput {
   for (const [bucketKey, b] of [...buckets].sort(([a], [c]) => compareStrings(a, c))) {
     const name = `${bucketKey.startsWith('mesh|') ? 'mesh' : b.gateway!.split('/')[1]}-${slug(b.host)}`;
     const http = b.routes.sort(byPrecedence).map((o) => o.route);
-    const spec: VirtualServiceSpec = { hosts: [b.host], ...(b.gateway !== undefined && { gateways: [b.gateway] }), http };
+    const spec: VirtualServiceSpec = { hosts: [b.host], ...(b.gateway !== undefined && { gateways: [b.gateway] }), ...(b.exportTo !== undefined && { exportTo: b.exportTo }), http };
     virtualServices.push(deepFreeze({ kind: 'VirtualService', namespace: b.namespace, name, key: keyOf('VirtualService', b.namespace, name), spec }));
   }
 
@@ -435,15 +444,15 @@ export function selects(selector: LabelSelector, labels: Readonly<Record<string,
   });
 }
 
-type BackendLike = { group?: string; kind?: string; name: string; namespace?: string; port?: number; weight?: number };
+type BackendLike = { group?: string; kind?: string; name: string; namespace?: string; port?: number; weight?: number; filters?: readonly unknown[] };
 
 interface Resolution {
   readonly rules: readonly { backends: ResolvedBackend[]; invalidWeight: number; mirror?: RuleContext['mirror'] }[];
   readonly problem?: { reason: string; message: string };
 }
 
-/** Resolves every backendRef (and mirror) of a route to a Service host and port. */
-function resolveBackends(r: AnyRoute, input: GatewayApiInput): Resolution {
+/** Resolves every backendRef (and mirror) of a route to a Service host and port; `mesh`: for a Service parent (no ReferenceGrant needed). */
+function resolveBackends(r: AnyRoute, input: GatewayApiInput, mesh: boolean): Resolution {
   let problem: { reason: string; message: string } | undefined;
   const resolve = (b: BackendLike): { host: string; port: number } | undefined => {
     const ns = b.namespace ?? r.entry.namespace;
@@ -451,7 +460,7 @@ function resolveBackends(r: AnyRoute, input: GatewayApiInput): Resolution {
       problem ??= { reason: 'InvalidKind', message: `backendRef ${b.group ?? ''}/${b.kind ?? ''} ${b.name} is not a Service` };
       return undefined;
     }
-    if (ns !== r.entry.namespace && !granted(input.grants, { kind: r.kind, namespace: r.entry.namespace }, { group: '', kind: 'Service', namespace: ns, name: b.name })) {
+    if (!mesh && ns !== r.entry.namespace && !granted(input.grants, { kind: r.kind, namespace: r.entry.namespace }, { group: '', kind: 'Service', namespace: ns, name: b.name })) {
       problem ??= { reason: 'RefNotPermitted', message: `Service ${ns}/${b.name} is in another namespace and no ReferenceGrant allows it` };
       return undefined;
     }
@@ -470,7 +479,7 @@ function resolveBackends(r: AnyRoute, input: GatewayApiInput): Resolution {
       const target = resolve(b);
       const weight = b.weight ?? 1;
       if (target === undefined) invalidWeight += weight;
-      else backends.push({ ...target, weight });
+      else backends.push({ ...target, weight, ...(b.filters !== undefined && b.filters.length > 0 && { filters: b.filters }) });
     }
     const m = (rule.filters ?? []).find((f) => f.type === 'RequestMirror')?.requestMirror;
     const mirrorTarget = m === undefined ? undefined : resolve(m.backendRef);
@@ -480,10 +489,13 @@ function resolveBackends(r: AnyRoute, input: GatewayApiInput): Resolution {
   return { rules, ...(problem && { problem }) };
 }
 
+/** The routes of one generated VirtualService (the namespace it is written in, its gateway or none for the mesh). */
+interface RouteBucket { namespace: string; gateway?: string; host: string; exportTo?: string[]; routes: OrderedRoute[] }
+
 function addRoutes(
-  buckets: Map<string, { namespace: string; gateway?: string; host: string; routes: OrderedRoute[] }>,
+  buckets: Map<string, RouteBucket>,
   key: string,
-  at: { namespace: string; gateway?: string; host: string },
+  at: Omit<RouteBucket, 'routes'>,
   r: AnyRoute,
   resolved: Resolution,
   port?: number,

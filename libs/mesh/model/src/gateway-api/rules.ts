@@ -11,6 +11,8 @@ export interface ResolvedBackend {
   readonly host: string;
   readonly port: number;
   readonly weight: number;
+  /** The backendRef's own filters (validation admits only RequestHeaderModifier and ResponseHeaderModifier there). */
+  readonly filters?: readonly unknown[];
 }
 
 /** One generated route and the key that orders it among the routes of its hostname. */
@@ -84,14 +86,22 @@ function headerOps(f: { set?: { name: string; value: string }[]; add?: { name: s
   return { ...(set && { set }), ...(add && { add }), ...(f.remove && { remove: f.remove.map((h) => h.toLowerCase()) }) };
 }
 
-/** The Istio route fields of a rule's filters and backends (everything but the match). */
-function actionOf(filters: readonly unknown[], ctx: RuleContext, timeout: string | undefined): Partial<HTTPRoute> {
-  const out: Partial<HTTPRoute> & Record<string, unknown> = {};
-  let redirect = false;
+/** The Istio header operations of RequestHeaderModifier and ResponseHeaderModifier filters (of a rule or a backendRef). */
+function headerFilters(filters: readonly unknown[]): { request?: ReturnType<typeof headerOps>; response?: ReturnType<typeof headerOps> } {
   const headers: { request?: ReturnType<typeof headerOps>; response?: ReturnType<typeof headerOps> } = {};
   for (const f of filters as readonly HTTPRouteFilter[]) {
     if (f.type === 'RequestHeaderModifier' && f.requestHeaderModifier) headers.request = headerOps(f.requestHeaderModifier);
     if (f.type === 'ResponseHeaderModifier' && f.responseHeaderModifier) headers.response = headerOps(f.responseHeaderModifier);
+  }
+  return headers;
+}
+
+/** The Istio route fields of a rule's filters and backends (everything but the match). */
+function actionOf(filters: readonly unknown[], ctx: RuleContext, timeout: string | undefined): Partial<HTTPRoute> {
+  const out: Partial<HTTPRoute> & Record<string, unknown> = {};
+  let redirect = false;
+  const headers = headerFilters(filters);
+  for (const f of filters as readonly HTTPRouteFilter[]) {
     if (f.type === 'RequestRedirect' && f.requestRedirect) {
       const rd = f.requestRedirect;
       redirect = true;
@@ -137,7 +147,11 @@ function actionOf(filters: readonly unknown[], ctx: RuleContext, timeout: string
     delete out.mirrorPercentage;
     return out;
   }
-  const route: HTTPRouteDestination[] = ctx.backends.filter((b) => b.weight > 0).map((b) => ({ destination: { host: b.host, port: { number: b.port } }, weight: b.weight }));
+  const route: HTTPRouteDestination[] = ctx.backends.filter((b) => b.weight > 0).map((b) => {
+    // A backendRef's header filters apply to the requests sent to it and their responses only: the destination's headers.
+    const headers = headerFilters(b.filters ?? []);
+    return { destination: { host: b.host, port: { number: b.port } }, weight: b.weight, ...((headers.request || headers.response) && { headers }) };
+  });
   if (ctx.invalidWeight > 0) {
     // The share of backends that cannot be resolved gets 500s: Envoy answers for a cluster that does not exist.
     route.push({ destination: { host: 'invalid-backend.aviary.internal', port: { number: 1 } }, weight: ctx.invalidWeight });

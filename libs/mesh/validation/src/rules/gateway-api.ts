@@ -297,6 +297,16 @@ function checkFilters(r: Report, path: string, filters: readonly FilterLike[] | 
   if ((counts.get('RequestRedirect') ?? 0) > 0 && (counts.get('URLRewrite') ?? 0) > 0) r.error(path, 'RequestRedirect and URLRewrite cannot be used together');
 }
 
+/** A backendRef's filters: header modifiers (the destination's own header operations); the other types are not supported there yet. */
+function checkBackendFilters(r: Report, path: string, filters: readonly FilterLike[] | undefined): void {
+  checkFilters(r, path, filters, { prefixOnly: true });
+  (filters ?? []).forEach((f, i) => {
+    if (f.type !== 'RequestHeaderModifier' && f.type !== 'ResponseHeaderModifier') {
+      r.error(key(idx(path, i), 'type'), `a ${f.type} filter on a backendRef ${NOT_YET} (only RequestHeaderModifier and ResponseHeaderModifier are): put it on the rule`);
+    }
+  });
+}
+
 function checkPathModifier(r: Report, path: string, m: { type: string; replaceFullPath?: string; replacePrefixMatch?: string } | undefined): void {
   if (m === undefined) return;
   const value = m.type === 'ReplaceFullPath' ? m.replaceFullPath : m.replacePrefixMatch;
@@ -371,7 +381,7 @@ export function validateHTTPRoute(route: KubernetesHTTPRoute, r: Report): void {
     (rule.backendRefs ?? []).forEach((b, j) => {
       const bp = idx(key(p, 'backendRefs'), j);
       checkBackendRef(r, bp, b);
-      if ((b.filters ?? []).length > 0) r.error(key(bp, 'filters'), `filters on a backendRef ${NOT_YET}: put the filters on the rule`);
+      checkBackendFilters(r, key(bp, 'filters'), b.filters);
     });
     if ((rule.backendRefs ?? []).length > 0 && (rule.filters ?? []).some((f) => f.type === 'RequestRedirect')) {
       r.error(key(p, 'backendRefs'), 'a rule with a RequestRedirect filter must not have backendRefs');
@@ -413,7 +423,7 @@ export function validateGRPCRoute(route: GRPCRoute, r: Report): void {
     (rule.backendRefs ?? []).forEach((b, j) => {
       const bp = idx(key(p, 'backendRefs'), j);
       checkBackendRef(r, bp, b);
-      if ((b.filters ?? []).length > 0) r.error(key(bp, 'filters'), `filters on a backendRef ${NOT_YET}: put the filters on the rule`);
+      checkBackendFilters(r, key(bp, 'filters'), b.filters);
     });
   });
 }

@@ -4,6 +4,8 @@ import { defineConfig, option } from '../spec';
 import { aviaryVersion } from '../version';
 
 const HostPort = Type.String({ pattern: '^[^\\s:/]+:[0-9]{1,5}$', description: 'a host:port address' });
+/** A Kubernetes resource quantity (the sidecar.istio.io/proxyCPU annotations' syntax). */
+const Quantity = Type.String({ pattern: '^[+]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|[eE][+-]?[0-9]+)?$', description: 'a Kubernetes quantity such as 100m or 128Mi' });
 
 export const injectorConfig = defineConfig({
   app: 'injector-webhook',
@@ -28,6 +30,11 @@ export const injectorConfig = defineConfig({
     proxyNatsPassword: option(Type.String({ maxLength: 1024, pattern: '^[^\\s"\\\\{}]*$' }), '', 'password of proxyNatsUser, written into each injected pod', { secret: true }),
     nativeSidecar: option(Type.Boolean(), false, 'inject the proxy as a native sidecar (init container with restartPolicy Always; Kubernetes 1.29+)'),
     holdApplicationUntilProxyStarts: option(Type.Boolean(), false, 'start the proxy first and hold app containers until it is ready'),
+    // The injected proxy's resources; a pod's sidecar.istio.io/proxyCPU|proxyMemory|proxyCPULimit|proxyMemoryLimit annotations override them.
+    proxyCpuRequest: option(Quantity, '100m', 'CPU request of injected proxies'),
+    proxyMemoryRequest: option(Quantity, '128Mi', 'memory request of injected proxies'),
+    proxyCpuLimit: option(Quantity, '2000m', 'CPU limit of injected proxies'),
+    proxyMemoryLimit: option(Quantity, '1Gi', 'memory limit of injected proxies'),
     enableNamespacesByDefault: option(Type.Boolean(), false, 'inject pods in namespaces without istio-injection or istio.io/rev labels'),
     tlsCertFile: option(Type.String(), '', 'webhook serving certificate (PEM chain); with tlsKeyFile, replaces citadel signing; re-read when it changes'),
     tlsKeyFile: option(Type.String(), '', 'private key (PEM) of tlsCertFile'),
