@@ -7,7 +7,9 @@
 // Usage: npm run build && node tools/build/build.mjs bench-pilot bench-pilot-load &&
 //        node dist/tools/bench/pilot.js [--preset default|scale-10k] [--services 1000] [--endpoints 10]
 //          [--streams 1000] [--namespaces 10] [--batch 500] [--visibility namespace|mesh] [--changes 5]
-//          [--pin] [--cpu-prof DIR] [--gc-memory]
+//          [--pin] [--cpu-prof DIR] [--cold-prof DIR] [--gc-memory] [--pilot-log FILE] [--node-flags "FLAGS"]
+// --cold-prof DIR: a V8 CPU profile of pilot covering only the cold start (through an inspector
+//   port, as --gc-memory opens), written as DIR/pilot-cold-start.cpuprofile.
 // --visibility namespace (default): a Sidecar per namespace with egress `./*` (Istio's
 //   recommended scoping), so each proxy sees the 100 services of its namespace.
 // --visibility mesh: no Sidecar resources; every proxy sees all 1,000 services.
@@ -26,7 +28,7 @@
 //   rounds (no ratios), e.g. to profile; --change-prof DIR writes a V8 CPU profile of pilot
 //   covering only the endpoint changes of each round (through the inspector it already has).
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -42,6 +44,9 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..', '..');
 const args = process.argv.slice(2);
 function arg(name: string, fallback: string): string {
+  // `--name=value` takes any value, also one that starts with `--` (e.g. --node-flags=--trace-gc).
+  const inline = args.find((a) => a.startsWith(`--${name}=`));
+  if (inline !== undefined) return inline.slice(name.length + 3);
   const i = args.indexOf(`--${name}`);
   return i >= 0 && i + 1 < args.length && !args[i + 1]!.startsWith('--') ? args[i + 1]! : fallback;
 }
@@ -70,8 +75,10 @@ const VISIBILITY = arg('visibility', 'namespace');
 const CHANGES = Number(arg('changes', '5'));
 const PIN = flag('pin');
 const CPU_PROF = arg('cpu-prof', '');
+const COLD_PROF = arg('cold-prof', ''); // a directory: pilot's CPU profile of the cold start only (pilot-only run)
 const PILOT = arg('pilot', 'dist/apps/pilot/main.js'); // relative to the repository root
 const HEAP_SNAPSHOT = arg('heap-snapshot', ''); // a directory: pilot writes a heap snapshot there once converged
+const PILOT_LOG = arg('pilot-log', ''); // a file: pilot's stdout (its log, and e.g. --trace-gc output from --node-flags) is written there
 const NODE_FLAGS = arg('node-flags', '').split(' ').filter((f) => f !== ''); // extra node flags for pilot, e.g. "--max-semi-space-size=32"
 const VS_ISTIOD = flag('vs-istiod');
 const GC_MEMORY = flag('gc-memory'); // pilot-only run: memory also after two forced collections (pilot gets --inspect)
@@ -211,6 +218,18 @@ function cpuMs(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime + stime, CLK_TCK 100
 }
 
+/**
+ * CPU of `pid` split: user and system time of the whole process, and the time of its main
+ * thread (the JS thread; the rest is V8's GC and compiler threads, libuv's pool, the inspector).
+ */
+function cpuSplitMs(pid: number): { userMs: number; sysMs: number; mainThreadMs: number } {
+  const fields = (path: string): string[] => readFileSync(path, 'utf8').split(') ')[1]!.split(' ');
+  const all = fields(`/proc/${pid}/stat`);
+  const main = fields(`/proc/${pid}/task/${pid}/stat`);
+  const ms = (ticks: string): number => (Number(ticks) * 1000) / 100;
+  return { userMs: ms(all[11]!), sysMs: ms(all[12]!), mainThreadMs: ms(main[11]!) + ms(main[12]!) };
+}
+
 /** Waits until `pid` used under 5 % of a CPU for two consecutive 500 ms windows. */
 async function idle(pid: number, maxMs = 300_000): Promise<number> {
   const start = now();
@@ -253,7 +272,9 @@ async function startPilot(natsUrl: string, adminPort: number, xdsPort: number, e
   });
   let out = '';
   let ready = false;
+  const logFile = PILOT_LOG ? createWriteStream(PILOT_LOG, { flags: 'a' }) : undefined;
   child.stdout!.on('data', (d: Buffer) => {
+    logFile?.write(d);
     if (ready) return;
     out += d.toString();
     if (/"msg":"ready"/.test(out)) ready = true;
@@ -336,6 +357,7 @@ type Log = (msg: string) => void;
 /** Opens the streams against an idle, loaded control plane (process `pid`) and waits until every one converged. */
 async function coldStart(load: LoadProcess, pid: number, port: number, nodes: LoadNode[], log: Log): Promise<Record<string, unknown>> {
   const cpuCold0 = cpuMs(pid);
+  const split0 = cpuSplitMs(pid);
   const convergedP = load.next('converged', 600_000);
   load.send({ cmd: 'start', port, nodes, mode: DELTA ? 'delta' : 'sotw' });
   const progress = setInterval(() => {
@@ -348,6 +370,7 @@ async function coldStart(load: LoadProcess, pid: number, port: number, nodes: Lo
     perStreamP50Ms: Math.round(conv['p50ms'] as number),
     perStreamP99Ms: Math.round(conv['p99ms'] as number),
     pilotCpuMs: cpuMs(pid) - cpuCold0,
+    pilotCpuSplitMs: ((a, b) => ({ user: b.userMs - a.userMs, sys: b.sysMs - a.sysMs, mainThread: b.mainThreadMs - a.mainThreadMs }))(split0, cpuSplitMs(pid)),
     loadCpuMs: Math.round(conv['loadCpuMs'] as number),
     resourcesHeldByAllStreams: conv['resourcesHeld'],
     endpointsHeldByAllStreams: conv['endpointsHeld'],
@@ -438,7 +461,7 @@ async function main(): Promise<void> {
     const [adminPort, xdsPort, inspectPort] = await Promise.all([freePort(), freePort(), freePort()]);
     // --gc-memory: pilot runs with an inspector port, used only to force collections for the memory
     // readings. Opt-in: whether the open inspector costs pilot CPU has not been measured apart yet.
-    pilot = await startPilot(nats.url, adminPort, xdsPort, GC_MEMORY ? { nodeArgs: [`--inspect=127.0.0.1:${inspectPort}`] } : {});
+    pilot = await startPilot(nats.url, adminPort, xdsPort, GC_MEMORY || COLD_PROF ? { nodeArgs: [`--inspect=127.0.0.1:${inspectPort}`] } : {});
     const pid = pilot.pid!; // taskset execs node: same pid
     result['rssKiBEmpty'] = rssKiB(pid);
 
@@ -474,7 +497,14 @@ async function main(): Promise<void> {
     // 2. Cold start: N streams at once against the loaded pilot.
     load = LoadProcess.start();
     await load.next('ready');
+    const stopColdProfile = COLD_PROF ? await v8StartProfile(inspectPort) : undefined;
     result['coldStart'] = await coldStart(load, pid, xdsPort, loadNodes(), log);
+    if (stopColdProfile) {
+      mkdirSync(COLD_PROF, { recursive: true });
+      const file = join(COLD_PROF, 'pilot-cold-start.cpuprofile');
+      writeFileSync(file, JSON.stringify(await stopColdProfile()));
+      log(`CPU profile of the cold start in ${file}`);
+    }
     await idle(pid);
     await sleep(2_000);
     const rssAfter = rssKiB(pid);
