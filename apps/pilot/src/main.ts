@@ -122,7 +122,7 @@ await runComponent({
       logger,
       registry,
       trustDomain: config.trustDomain,
-      debounce: { quietMs: config.pushDebounceMs, maxDelayMs: config.pushMaxDelayMs },
+      debounce: { quietMs: config.pushDebounceMs, maxDelayMs: config.pushMaxDelayMs, leadingEndpoints: config.pushEndpointsLeadingEdge },
       extensionProviders: meshConfig.extensionProviders ?? [],
       jwks: { timeoutMs: config.jwksFetchTimeoutMs, maxBytes: config.jwksMaxBytes, refreshMs: config.jwksRefreshMs, retryMs: config.jwksRetryMs },
       limits: { maxStreams: config.xdsMaxStreams, maxConnectionAgeMs: config.xdsMaxConnectionAgeMs, maxConnectionAgeGraceMs: config.xdsMaxConnectionAgeGraceMs },

@@ -5,7 +5,7 @@ import { Subjects, type Bus } from '@aviary/events';
 import type { ExtensionProvider } from '@aviary/mesh-api';
 import { lenientNodeParser, proxyKinds, SnapshotBuilder, type GatewayCredential, type MeshSnapshot, type ProxyInfo, type SnapshotDelta } from '@aviary/mesh-model';
 import type * as grpc from '@grpc/grpc-js';
-import { XdsServer, type XdsStreamLimits } from '@aviary/xds-server';
+import { XdsServer, type PushDebounce, type XdsStreamLimits } from '@aviary/xds-server';
 import { BuildPacer } from './build-pacer';
 import { defaultJwksOptions, JwksResolver, type JwksResolverOptions } from './jwks';
 import { applyDelta, meshSource, type MeshSource } from './mesh-source';
@@ -18,7 +18,7 @@ export interface DiscoveryOptions {
   readonly logger: Logger;
   readonly registry: Registry;
   readonly trustDomain: string;
-  readonly debounce: { readonly quietMs: number; readonly maxDelayMs: number };
+  readonly debounce: PushDebounce;
   /** How `aviary.xds.v1.status` ACK events are coalesced (see `StatusPublisher`). */
   readonly status?: StatusBatching;
   /** MeshConfig `extensionProviders` (validated at boot). */

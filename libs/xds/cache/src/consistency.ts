@@ -45,8 +45,8 @@ export function referencedEndpointName(cluster: CanonicalMessage): string | unde
 export function consistencyProblems(
   listeners: readonly CanonicalMessage[],
   clusters: readonly CanonicalMessage[],
-  routeNames: ReadonlySet<string>,
-  endpointNames: ReadonlySet<string>,
+  routeNames: { has(name: string): boolean },
+  endpointNames: { has(name: string): boolean },
 ): string[] {
   const problems: string[] = [];
   for (const l of listeners) {

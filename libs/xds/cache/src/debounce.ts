@@ -19,18 +19,35 @@ export interface DebouncerOptions<T> {
   readonly merge: (pending: T, next: T) => T;
   readonly flush: (value: T) => void;
   readonly clock?: Clock;
+  /**
+   * Values that may go out on the leading edge: such a value arriving after a quiet period (no
+   * value for `quietMs`, nothing pending) is flushed at the end of the current turn (a 0 ms
+   * timer, so values pushed in the same turn go with it) instead of after `quietMs`, as long as
+   * the merge of that turn's values still qualifies. Values arriving within `quietMs` of the
+   * last one are debounced as usual, so a burst costs one leading flush plus the trailing ones
+   * that `quietMs`/`maxDelayMs` allow. Default: none (every value waits for the quiet period).
+   */
+  readonly leading?: (value: T) => boolean;
 }
 
 /**
  * Merges values arriving in a burst and flushes once the burst is quiet for `quietMs`, or
  * `maxDelayMs` after its first value, whichever comes first (Istio's PILOT_DEBOUNCE_AFTER /
- * PILOT_DEBOUNCE_MAX).
+ * PILOT_DEBOUNCE_MAX); optionally flushes the first value of a burst at once (`leading`).
+ * No value waits longer than `maxDelayMs` after it arrived.
  */
 export class Debouncer<T> {
   private pendingValue: { value: T } | undefined;
   private firstAt = 0;
+  /** When the last value arrived (-Infinity: never), for the leading edge's quiet period. */
+  private lastAt = Number.NEGATIVE_INFINITY;
+  /** The pending value is going out on the leading edge (its timer is the 0 ms one). */
+  private leadingEdge = false;
   private timer: unknown;
   private readonly clock: Clock;
+  /** Flushes so far, and how many of them were on the leading edge (for tests and metrics). */
+  flushes = 0;
+  leadingFlushes = 0;
 
   constructor(private readonly options: DebouncerOptions<T>) {
     if (options.quietMs < 0 || options.maxDelayMs < options.quietMs) {
@@ -45,12 +62,24 @@ export class Debouncer<T> {
 
   push(value: T): void {
     const now = this.clock.now();
+    const quiet = now - this.lastAt >= this.options.quietMs;
+    this.lastAt = now;
+    const leading = this.options.leading;
     if (this.pendingValue) {
-      this.pendingValue = { value: this.options.merge(this.pendingValue.value, value) };
+      const merged = this.options.merge(this.pendingValue.value, value);
+      this.pendingValue = { value: merged };
+      // The leading edge's 0 ms timer has not fired: go with it while the merge qualifies.
+      if (this.leadingEdge && leading?.(merged)) return;
+      this.leadingEdge = false;
       this.clock.clearTimer(this.timer);
     } else {
       this.pendingValue = { value };
       this.firstAt = now;
+      if (quiet && leading?.(value)) {
+        this.leadingEdge = true;
+        this.timer = this.clock.setTimer(() => this.flushNow(), 0);
+        return;
+      }
     }
     const delay = Math.max(0, Math.min(this.options.quietMs, this.firstAt + this.options.maxDelayMs - now));
     this.timer = this.clock.setTimer(() => this.flushNow(), delay);
@@ -63,12 +92,16 @@ export class Debouncer<T> {
     this.clock.clearTimer(this.timer);
     this.pendingValue = undefined;
     this.timer = undefined;
+    this.flushes++;
+    if (this.leadingEdge) this.leadingFlushes++;
+    this.leadingEdge = false;
     this.options.flush(pending.value);
   }
 
   cancel(): void {
     this.clock.clearTimer(this.timer);
     this.pendingValue = undefined;
+    this.leadingEdge = false;
     this.timer = undefined;
   }
 }

@@ -9,8 +9,8 @@ export {
 } from './snapshot';
 export type { EncodedResource, ResourceEntry, SnapshotInput, ConsistencyResult } from './snapshot';
 export { referencedRouteNames, referencedEndpointName } from './consistency';
-export { mergeChanges, ChangeEmitter } from './source';
-export type { SourceChange, ChangeListener, ResourceSource, XdsPeer } from './source';
+export { mergeChanges, ChangeEmitter, changeReasons } from './source';
+export type { SourceChange, ChangeListener, ChangeReason, ResourceSource, XdsPeer } from './source';
 export { TranslatingSource } from './translating-source';
 export type { TranslatingSourceOptions } from './translating-source';
 export { Debouncer, systemClock } from './debounce';

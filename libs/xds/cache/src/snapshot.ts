@@ -10,6 +10,7 @@ import {
   type ResourceTypeUrl,
 } from '@aviary/xds-protos';
 import { consistencyProblems } from './consistency';
+import { TypeDigest } from './type-digest';
 
 /** One resource, verified and encoded once; shared by every snapshot and proxy that holds it. */
 export interface EncodedResource {
@@ -44,19 +45,9 @@ export type ResourceEntry = object | VersionedResource;
 /** Resources by type URL, as a translator produces them (canonical snake_case objects). */
 export type SnapshotInput = Partial<Record<ResourceTypeUrl, readonly ResourceEntry[]>>;
 
-function hash(parts: readonly (string | Uint8Array)[]): string {
-  const h = createHash('sha256');
-  if (parts.every((p) => typeof p === 'string')) {
-    // One update of the joined text hashes the same bytes as one update per part, with far
-    // fewer calls into native code (a type's version hashes hundreds of names).
-    if (parts.length > 0) h.update(`${parts.join('\0')}\0`);
-  } else {
-    for (const p of parts) {
-      h.update(p);
-      h.update('\0');
-    }
-  }
-  return h.digest('hex').slice(0, 16);
+/** A resource's version when the translator gives none: a hash of its encoded bytes. */
+function hashBytes(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).update('\0').digest('hex').slice(0, 16);
 }
 
 /** The field that names a resource of each type. */
@@ -73,7 +64,7 @@ export function resourceNameOf(typeUrl: ResourceTypeUrl, resource: object): stri
 interface EncodedList {
   readonly typeUrl: ResourceTypeUrl;
   readonly map: ReadonlyMap<string, EncodedResource>;
-  readonly version: string;
+  readonly digest: TypeDigest;
 }
 
 /**
@@ -117,7 +108,7 @@ export class ResourceEncoder {
     }
     const canonical = canonicalResource(typeUrl, resource);
     const bytes = encodeMessageOf(typeNameOf(typeUrl), canonical);
-    const version = entry instanceof VersionedResource ? entry.version : hash([bytes]);
+    const version = entry instanceof VersionedResource ? entry.version : hashBytes(bytes);
     let result: EncodedResource;
     if (previous && previous.version === version) {
       this.reused++;
@@ -149,7 +140,7 @@ export class ResourceEncoder {
       }
       map.set(encoded.name, encoded);
     }
-    const list: EncodedList = { typeUrl, map, version: typeVersion(map) };
+    const list: EncodedList = { typeUrl, map, digest: TypeDigest.of(map.values()) };
     if (entries.length > 0) this.byList.set(entries, list);
     return list;
   }
@@ -198,19 +189,23 @@ export interface ConsistencyResult {
  * build a new one for every change; `consistent()` must hold before it is published.
  */
 export class Snapshot {
+  /** `consistent()`'s answer, computed once (a snapshot never changes). */
+  private consistency: ConsistencyResult | undefined;
+
   private constructor(
     private readonly byType: ReadonlyMap<ResourceTypeUrl, ReadonlyMap<string, EncodedResource>>,
-    private readonly versions: ReadonlyMap<ResourceTypeUrl, string>,
+    /** Per type: the digest its version is made of, or the version given at build time. */
+    private readonly versions: ReadonlyMap<ResourceTypeUrl, TypeDigest | string>,
   ) {}
 
   static build(input: SnapshotInput, options: { encoder?: ResourceEncoder; versions?: Partial<Record<ResourceTypeUrl, string>> } = {}): Snapshot {
     const encoder = options.encoder ?? sharedEncoder;
     const byType = new Map<ResourceTypeUrl, ReadonlyMap<string, EncodedResource>>();
-    const versions = new Map<ResourceTypeUrl, string>();
+    const versions = new Map<ResourceTypeUrl, TypeDigest | string>();
     for (const typeUrl of resourceTypeUrls) {
-      const { map, version } = encoder.encodeList(typeUrl, input[typeUrl] ?? []);
+      const { map, digest } = encoder.encodeList(typeUrl, input[typeUrl] ?? []);
       byType.set(typeUrl, map);
-      versions.set(typeUrl, options.versions?.[typeUrl] ?? version);
+      versions.set(typeUrl, options.versions?.[typeUrl] ?? digest);
     }
     return new Snapshot(byType, versions);
   }
@@ -218,42 +213,58 @@ export class Snapshot {
   /**
    * This snapshot with some resources replaced by name (every name must already be present, so
    * references stay as they were). A type whose resources all keep their versions keeps its
-   * version and map; a changed type gets the hashed version `build` would give it, so the result
-   * equals a fresh `build` of the same resources.
+   * version and map; a changed type gets the version `build` would give it, so the result
+   * equals a fresh `build` of the same resources. The cost is in the replaced resources, not in
+   * the snapshot's size: a type's digest is updated by the entries that changed, and when this
+   * snapshot's consistency is known only the replaced listeners and clusters are checked (the
+   * name sets they reference into are unchanged).
    */
   replace(input: SnapshotInput, options: { encoder?: ResourceEncoder } = {}): Snapshot {
     const encoder = options.encoder ?? sharedEncoder;
     const byType = new Map(this.byType);
     const versions = new Map(this.versions);
+    const replaced = new Map<ResourceTypeUrl, EncodedResource[]>();
     for (const typeUrl of resourceTypeUrls) {
       const entries = input[typeUrl] ?? [];
       if (entries.length === 0) continue;
       const current = this.resources(typeUrl);
       let map: Map<string, EncodedResource> | undefined;
+      const removed: EncodedResource[] = [];
+      const added: EncodedResource[] = [];
       for (const entry of entries) {
         const encoded = encoder.encode(typeUrl, entry);
-        const old = current.get(encoded.name);
+        // Look in the map being built too: the same name twice in `input` replaces once, last wins.
+        const old = (map ?? current).get(encoded.name);
         if (!old) {
           throw new AviaryError('INVALID_ARGUMENT', 'XDS_SNAPSHOT_UNKNOWN', `cannot replace ${typeNameOf(typeUrl)} ${encoded.name}: the snapshot has none`, { typeUrl, name: encoded.name });
         }
         if (old.version === encoded.version) continue;
         map ??= new Map(current);
         map.set(encoded.name, encoded);
+        removed.push(old);
+        added.push(encoded);
       }
       if (!map) continue;
       byType.set(typeUrl, map);
-      versions.set(typeUrl, typeVersion(map));
+      replaced.set(typeUrl, added);
+      const version = this.versions.get(typeUrl);
+      // A version given at build time names that exact content; once content changes it is replaced by the digest.
+      versions.set(typeUrl, version instanceof TypeDigest ? version.update(removed, added) : TypeDigest.of(map.values()));
     }
-    return new Snapshot(byType, versions);
+    const next = new Snapshot(byType, versions);
+    if (this.consistency?.ok) next.consistency = next.checkReplaced(replaced);
+    else if (replaced.size === 0) next.consistency = this.consistency;
+    return next;
   }
 
   static empty(): Snapshot {
     return emptySnapshot;
   }
 
-  /** SotW `version_info` of a type: given at build time, else a hash of names and resource versions. */
+  /** SotW `version_info` of a type: given at build time, else a digest of names and resource versions. */
   version(typeUrl: ResourceTypeUrl): string {
-    return this.versions.get(typeUrl) ?? '';
+    const version = this.versions.get(typeUrl);
+    return version === undefined ? '' : typeof version === 'string' ? version : version.hex;
   }
 
   resources(typeUrl: ResourceTypeUrl): ReadonlyMap<string, EncodedResource> {
@@ -266,13 +277,25 @@ export class Snapshot {
 
   /** Every RDS name a listener references exists; every EDS name a cluster references exists. */
   consistent(): ConsistencyResult {
+    this.consistency ??= this.check([...this.resources(TypeUrl.Listener).values()], [...this.resources(TypeUrl.Cluster).values()]);
+    return this.consistency;
+  }
+
+  /** The consistency of a replace of a consistent snapshot: only what was replaced can dangle. */
+  private checkReplaced(replaced: ReadonlyMap<ResourceTypeUrl, readonly EncodedResource[]>): ConsistencyResult {
+    const listeners = replaced.get(TypeUrl.Listener) ?? [];
+    const clusters = replaced.get(TypeUrl.Cluster) ?? [];
+    return listeners.length === 0 && clusters.length === 0 ? consistentResult : this.check(listeners, clusters);
+  }
+
+  private check(listeners: readonly EncodedResource[], clusters: readonly EncodedResource[]): ConsistencyResult {
     const problems = consistencyProblems(
-      [...this.resources(TypeUrl.Listener).values()].map((r) => r.resource),
-      [...this.resources(TypeUrl.Cluster).values()].map((r) => r.resource),
-      new Set(this.resources(TypeUrl.RouteConfiguration).keys()),
-      new Set(this.resources(TypeUrl.ClusterLoadAssignment).keys()),
+      listeners.map((r) => r.resource),
+      clusters.map((r) => r.resource),
+      this.resources(TypeUrl.RouteConfiguration),
+      this.resources(TypeUrl.ClusterLoadAssignment),
     );
-    return { ok: problems.length === 0, problems };
+    return problems.length === 0 ? consistentResult : { ok: false, problems };
   }
 
   /** Types whose version differs from `previous` (all non-empty types when there is none). */
@@ -287,12 +310,8 @@ export class Snapshot {
 }
 
 const emptyMap: ReadonlyMap<string, EncodedResource> = new Map();
+const consistentResult: ConsistencyResult = Object.freeze({ ok: true, problems: Object.freeze([]) as readonly string[] });
 
-/** Version of a type: a hash of its names (sorted) and resource versions. */
-function typeVersion(map: ReadonlyMap<string, EncodedResource>): string {
-  const names = [...map.keys()].sort();
-  return hash(names.flatMap((n) => [n, map.get(n)!.version]));
-}
 const emptySnapshot = Snapshot.build({}, { encoder: new ResourceEncoder() });
 
 /** Throws `XDS_SNAPSHOT_INCONSISTENT` listing the dangling references. */

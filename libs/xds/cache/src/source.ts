@@ -13,6 +13,16 @@ export interface XdsPeer {
 }
 
 /**
+ * Why a change happened, as far as the source knows (a closed set, Istio's TriggerReason in
+ * small): `endpoints` when only endpoints changed (workloads' addresses, ports, weights, health:
+ * the ClusterLoadAssignments by name, and the proxies at the changed addresses), `config` for
+ * any configuration change, `credentials` for Secrets.
+ */
+export type ChangeReason = 'endpoints' | 'config' | 'credentials';
+
+export const changeReasons: readonly ChangeReason[] = ['endpoints', 'config', 'credentials'];
+
+/**
  * A change the server must push. Narrow it as far as the source knows: an endpoint-only change
  * is `{ types: [EDS] }`, and the server then compares each watching proxy's EDS resources with
  * what it last sent, so only proxies subscribed to a changed ClusterLoadAssignment get a push.
@@ -30,6 +40,11 @@ export interface SourceChange<P extends XdsPeer = XdsPeer> {
   readonly names?: (name: string) => boolean;
   /** When the change was first observed (ms, the server's clock): start of convergence time. */
   readonly observedAt?: number;
+  /**
+   * Why; undefined: not known. A server debouncing with `leadingEndpoints` pushes a burst of
+   * `endpoints` changes that follows a quiet period at once instead of after the quiet period.
+   */
+  readonly reason?: ChangeReason;
 }
 
 export type ChangeListener<P extends XdsPeer = XdsPeer> = (change: SourceChange<P>) => void;
@@ -54,11 +69,13 @@ export function mergeChanges<P extends XdsPeer>(a: SourceChange<P>, b: SourceCha
   const nb = b.names;
   const names = na && nb ? (n: string) => na(n) || nb(n) : undefined;
   const observedAt = a.observedAt === undefined ? b.observedAt : b.observedAt === undefined ? a.observedAt : Math.min(a.observedAt, b.observedAt);
+  const reason = a.reason === b.reason ? a.reason : undefined;
   return {
     ...(types && { types }),
     ...(affects && { affects }),
     ...(names && { names }),
     ...(observedAt !== undefined && { observedAt }),
+    ...(reason !== undefined && { reason }),
   };
 }
 

@@ -1,6 +1,6 @@
 export { XdsServer } from './server';
 export { MAX_STREAMS_REASON } from './server';
-export type { XdsServerOptions, XdsStreamLimits, ConfigDumpEntry, StreamAuthorizer, StreamPeer, StreamVerdict } from './server';
+export type { XdsServerOptions, PushDebounce, XdsStreamLimits, ConfigDumpEntry, StreamAuthorizer, StreamPeer, StreamVerdict } from './server';
 export { XdsMetrics } from './metrics';
 export type { TypeLabel } from './metrics';
 export { pushOrder } from './connection';

@@ -23,8 +23,8 @@ export interface XdsServerOptions<P extends XdsPeer = XdsPeer> {
   /** Where the aviary_xds_* metrics are registered; a private registry when omitted. */
   readonly metrics?: Registry;
   readonly logger?: XdsLogger;
-  /** Push debouncing of source changes; default 100 ms quiet, 1 s max. `quietMs: 0` pushes at once. */
-  readonly debounce?: { readonly quietMs: number; readonly maxDelayMs: number };
+  /** Push debouncing of source changes; default 100 ms quiet, 1 s max, no leading edge. `quietMs: 0` pushes at once. */
+  readonly debounce?: PushDebounce;
   readonly clock?: Clock;
   /** `control_plane.identifier` sent in every response. */
   readonly controlPlaneId?: string;
@@ -35,6 +35,23 @@ export interface XdsServerOptions<P extends XdsPeer = XdsPeer> {
   readonly refusalReasons?: readonly string[];
   /** Capacity and rebalancing of this replica's streams (see `XdsStreamLimits`). */
   readonly limits?: XdsStreamLimits;
+}
+
+/**
+ * How source changes are coalesced into pushes (Istio: PILOT_DEBOUNCE_AFTER, PILOT_DEBOUNCE_MAX,
+ * PILOT_ENABLE_EDS_DEBOUNCE).
+ * - `quietMs`: a burst is pushed once no change came for this long (0: every change at once);
+ * - `maxDelayMs`: no change waits longer than this, however long the burst goes on;
+ * - `leadingEndpoints`: a change whose `reason` is `endpoints` that follows a quiet period
+ *   (no change for `quietMs`) is pushed at once, with whatever endpoint changes come in the same
+ *   event-loop turn; changes after it within `quietMs` are debounced as above, so a storm of
+ *   endpoint changes still costs a push per quiet period or per `maxDelayMs`, not one per change.
+ *   Istio's PILOT_ENABLE_EDS_DEBOUNCE=false instead pushes every EDS change without debouncing.
+ */
+export interface PushDebounce {
+  readonly quietMs: number;
+  readonly maxDelayMs: number;
+  readonly leadingEndpoints?: boolean;
 }
 
 /**
@@ -131,9 +148,21 @@ export class XdsServer<P extends XdsPeer = XdsPeer> {
     const debounce = options.debounce ?? { quietMs: 100, maxDelayMs: 1000 };
     this.debouncer =
       debounce.quietMs > 0
-        ? new Debouncer<SourceChange<P>[]>({ ...debounce, merge: (a, b) => [...a, ...b], flush: (c) => this.apply(c), clock: this.clock })
+        ? new Debouncer<SourceChange<P>[]>({
+            quietMs: debounce.quietMs,
+            maxDelayMs: debounce.maxDelayMs,
+            merge: (a, b) => [...a, ...b],
+            flush: (c) => this.apply(c),
+            clock: this.clock,
+            ...(debounce.leadingEndpoints === true && { leading: (changes: SourceChange<P>[]) => changes.every((c) => c.reason === 'endpoints') }),
+          })
         : undefined;
-    this.unsubscribe = options.source.onChange((change) => (this.debouncer ? this.debouncer.push([change]) : this.apply([change])));
+    this.unsubscribe = options.source.onChange((change) => {
+      // A change of no type pushes nothing; it must not open (or prolong) a debounce window either.
+      if (change.types?.length === 0) return;
+      if (this.debouncer) this.debouncer.push([change]);
+      else this.apply([change]);
+    });
   }
 
   /** Subscribes to connected/ack/nack/disconnected events; returns the unsubscribe function. */

@@ -20,14 +20,14 @@ function started() {
 describe('changeFor', () => {
   it('the first build and a config change are full pushes', () => {
     const { b, first } = started();
-    expect(changeFor(first)).toEqual([{}]);
+    expect(changeFor(first)).toEqual([{ reason: 'config' }]);
     b.apply(created(vs(50)));
-    expect(changeFor(b.build())).toEqual([{}]);
+    expect(changeFor(b.build())).toEqual([{ reason: 'config' }]);
   });
 
   it('a build that changed nothing pushes nothing', () => {
     const { b } = started();
-    expect(changeFor(b.build())).toEqual([{ types: [] }]);
+    expect(changeFor(b.build())).toEqual([{ types: [], reason: 'endpoints' }]);
   });
 
   it('a new endpoint is an EDS-only change by name, plus everything for the proxies at its address', () => {
@@ -37,6 +37,8 @@ describe('changeFor', () => {
     expect(rest).toEqual([]);
     expect(eds?.types).toEqual([TypeUrl.ClusterLoadAssignment]);
     expect(eds?.affects).toBeUndefined();
+    // Both halves are endpoint changes: a debounce may push them on its leading edge, together.
+    expect([eds?.reason, inbound?.reason]).toEqual(['endpoints', 'endpoints']);
     expect(eds?.names?.('outbound|9080||reviews.default.svc.cluster.local')).toBe(true);
     expect(eds?.names?.('outbound|9080|v1|reviews.default.svc.cluster.local')).toBe(true);
     expect(eds?.names?.('outbound|9080||ratings.default.svc.cluster.local')).toBe(false);

@@ -13,6 +13,8 @@ export interface XdsChange {
   readonly names?: (name: string) => boolean;
   /** Proxies whose output may have changed; undefined: every proxy. */
   readonly affects?: (proxy: ProxyInfo) => boolean;
+  /** Why (the xDS cache's `ChangeReason`): only endpoints, any config, or credentials. */
+  readonly reason: 'endpoints' | 'config' | 'credentials';
 }
 
 /**
@@ -24,20 +26,21 @@ export interface XdsChange {
  *   and when workloads at some addresses changed, everything for the proxies at those
  *   addresses (a sidecar's inbound side is built from its own endpoints).
  * The changes are separate on purpose: merged, the by-address one would widen the EDS-only one
- * to every type for every proxy.
+ * to every type for every proxy. Both of an endpoint change have reason `endpoints` (what a
+ * debounce may push on its leading edge); a config change has `config`, Secrets `credentials`.
  */
 export function changeFor(delta: SnapshotDelta): readonly XdsChange[] {
   // Only the credentials (Secrets) changed: only SDS resources can differ, and proxyless clients use none.
   if (delta.previous !== undefined && delta.changedKinds.length > 0 && delta.changedKinds.every((k) => k === CREDENTIALS_INPUT)) {
-    return [{ types: [TypeUrl.Secret], affects: (p) => p.kind !== 'proxyless' }];
+    return [{ types: [TypeUrl.Secret], affects: (p) => p.kind !== 'proxyless', reason: 'credentials' }];
   }
-  if (delta.configChanged || delta.previous === undefined) return [{}];
-  if (delta.endpointsChanged.length === 0 && delta.affectedAddresses.length === 0) return [{ types: [] }];
-  const changes: XdsChange[] = [{ types: [TypeUrl.ClusterLoadAssignment], names: memoized(endpointNamesOf(delta.endpointsChanged)) }];
+  if (delta.configChanged || delta.previous === undefined) return [{ reason: 'config' }];
+  if (delta.endpointsChanged.length === 0 && delta.affectedAddresses.length === 0) return [{ types: [], reason: 'endpoints' }];
+  const changes: XdsChange[] = [{ types: [TypeUrl.ClusterLoadAssignment], names: memoized(endpointNamesOf(delta.endpointsChanged)), reason: 'endpoints' }];
   if (delta.affectedAddresses.length > 0) {
     const addresses = new Set(delta.affectedAddresses);
     // A proxy is at an address by its node IP or, in local mode (INTERCEPTION_MODE NONE), its first INSTANCE_IPS.
-    changes.push({ affects: (p) => (p.ip !== undefined && addresses.has(p.ip)) || addresses.has(firstInstanceIp(p.metadata) ?? '') });
+    changes.push({ affects: (p) => (p.ip !== undefined && addresses.has(p.ip)) || addresses.has(firstInstanceIp(p.metadata) ?? ''), reason: 'endpoints' });
   }
   return changes;
 }

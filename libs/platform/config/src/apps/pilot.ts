@@ -33,6 +33,11 @@ export const pilotConfig = defineConfig({
     xdsMaxConnectionAgeGraceMs: option(Millis(1_000, 600_000), 10_000, 'how long a connection that was sent GOAWAY for its age may keep its streams before it is closed'),
     pushDebounceMs: option(Millis(0, 10_000), 100, 'quiet period before a config change is pushed'),
     pushMaxDelayMs: option(Millis(0, 60_000), 1_000, 'longest a change waits for the debounce'),
+    pushEndpointsLeadingEdge: option(
+      Type.Boolean(),
+      true,
+      'push an endpoint-only change that follows pushDebounceMs without changes at once (leading edge), instead of after the quiet period; further changes within pushDebounceMs are still debounced (quiet period, pushMaxDelayMs), so a burst is coalesced. false: every change waits for the quiet period, like istiod (PILOT_DEBOUNCE_AFTER)',
+    ),
     maxConfigDocuments: option(Type.Integer({ minimum: 1, maximum: 10_000 }), 500, 'most documents in one config POST'),
     maxConfigKeys: option(Type.Integer({ minimum: 100, maximum: 1_000_000 }), 20_000, 'most mapping keys (all levels, all documents) in one config POST'),
     configSource: option(Type.Union([Type.Literal('nats'), Type.Literal('kubernetes')]), 'nats', 'where mesh config and the registry come from: NATS KV (local mode) or the Kubernetes API (CRDs, Services, EndpointSlices)'),
