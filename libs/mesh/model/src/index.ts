@@ -1,6 +1,6 @@
 export { buildSnapshot, resolveOptions, modelKinds, gatewayApiKinds, DEFAULT_DOMAIN_SUFFIX, DEFAULT_ROOT_NAMESPACE } from './snapshot';
 export type { GatewayDeployment } from './gateway-api/convert';
-export { convertGatewayApi, bindPort, AVIARY_CONTROLLER, ISTIO_CONTROLLER, GATEWAY_NAME_LABEL, builtinClasses, controllerNames } from './gateway-api/convert';
+export { convertGatewayApi, bindPorts, AVIARY_CONTROLLER, ISTIO_CONTROLLER, GATEWAY_NAME_LABEL, builtinClasses, controllerNames } from './gateway-api/convert';
 export type { GatewayApiInput, GatewayApiOutput } from './gateway-api/convert';
 export { reasons as gatewayApiReasons } from './gateway-api/status';
 export type { ComputedStatus, Condition } from './gateway-api/status';

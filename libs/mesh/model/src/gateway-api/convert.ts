@@ -88,7 +88,7 @@ export interface GatewayDeployment {
   readonly namespace: string;
   readonly name: string;
   readonly className: string;
-  /** One per distinct listener port: the Service port, and the port the proxy binds it at (`bindPort`). */
+  /** One per distinct listener port: the Service port, and the port the proxy binds it at (`bindPorts`). */
   readonly ports: readonly { readonly name: string; readonly port: number; readonly targetPort: number; readonly protocol: string }[];
   /** The Gateway's `spec.infrastructure`: labels and annotations for every deployed object, and the ConfigMap of overlays. */
   readonly infrastructure?: KubernetesGatewaySpec['infrastructure'];
@@ -199,6 +199,7 @@ export function convertGatewayApi(input: GatewayApiInput): GatewayApiOutput {
       gatewayStatus.set(key, { entry: g, accepted: condition('Accepted', false, 'InvalidParameters', why, gen(g)), listenerConds: new Map() });
       continue;
     }
+    const binds = bindPorts(served.spec.listeners.map((l) => l.port));
     for (const l of served.spec.listeners) {
       const refs = certificateProblem(g, l, input) ?? routeKindsProblem(l);
       // Listeners of one port must agree on the protocol (HTTP and HTTPS cannot share a port).
@@ -222,14 +223,14 @@ export function convertGatewayApi(input: GatewayApiInput): GatewayApiOutput {
           namespace: g.namespace,
           name,
           key: keyOf('Gateway', g.namespace, name),
-          spec: { selector: selectorOf(g, input.proxySelector), servers: [serverOf(g, l)] } satisfies GatewaySpec,
+          spec: { selector: selectorOf(g, input.proxySelector), servers: [serverOf(g, l, binds)] } satisfies GatewaySpec,
         }),
       );
     }
     const accepted = unsupported.length === 0 ? condition('Accepted', true, 'Accepted', 'Gateway accepted by Aviary', gen(g)) : condition('Accepted', true, 'ListenersNotValid', `Listeners not accepted: ${unsupported.map((l) => l.name).join(', ')}`, gen(g));
     gatewayStatus.set(key, { entry: g, accepted, listenerConds });
     const ports = new Map<number, GatewayDeployment['ports'][number]>();
-    for (const l of served.spec.listeners) if (!ports.has(l.port)) ports.set(l.port, { name: `${l.protocol.toLowerCase()}-${l.port}`, port: l.port, targetPort: bindPort(l.port), protocol: l.protocol });
+    for (const l of served.spec.listeners) if (!ports.has(l.port)) ports.set(l.port, { name: `${l.protocol.toLowerCase()}-${l.port}`, port: l.port, targetPort: binds.get(l.port)!, protocol: l.protocol });
     deployments.push({
       namespace: g.namespace,
       name: g.name,
@@ -282,7 +283,7 @@ export function convertGatewayApi(input: GatewayApiInput): GatewayApiOutput {
           // VirtualService exported to its own namespace, which a proxy there prefers for the host.
           // A parent port limits the route to that port of the Service (the match's port).
           const consumer = r.entry.namespace !== ns;
-          addRoutes(buckets, `mesh|${r.entry.namespace}|${host}`, { namespace: r.entry.namespace, host, ...(consumer && { exportTo: ['.'] }) }, r, resolved!, parent.port);
+          addRoutes(buckets, `mesh|${r.entry.namespace}|${host}`, { namespace: r.entry.namespace, host, ...(consumer && { exportTo: ['.'] }) }, r, resolved!, parent.port === undefined ? {} : { port: parent.port });
         }
       } else {
         const gw = gatewayStatus.get(`${ns}/${parent.name}`);
@@ -309,7 +310,7 @@ export function convertGatewayApi(input: GatewayApiInput): GatewayApiOutput {
               b.attached++;
               if (!b.programmed) continue;
               if (isL4RouteKind(r.kind)) for (const host of hosts!) addL4Route(l4Buckets, b, host, r, resolved!);
-              else for (const host of hosts!) addRoutes(buckets, `${b.istioGateway}|${host}`, { namespace: b.gateway.namespace, gateway: b.istioGateway, host }, r, resolved!);
+              else for (const host of hosts!) addRoutes(buckets, `${b.istioGateway}|${host}`, { namespace: b.gateway.namespace, gateway: b.istioGateway, host }, r, resolved!, { listener: { port: b.listener.port, protocol: b.listener.protocol } });
             }
           }
         }
@@ -365,13 +366,36 @@ function slug(host: string): string {
   return host.replace(/^\*/, 'wildcard').replace(/[^a-z0-9.-]/g, '-');
 }
 
-/** Bind ports below 1024 at +8000 (80 → 8080, 443 → 8443), as Istio's ingress gateway does: the proxy runs without privileges. */
-export function bindPort(port: number): number {
-  return port < 1024 ? port + 8000 : port;
+/** The ports the proxy itself listens on (admin, outbound, inbound, agent, readiness, stats): never a listener's bind port. */
+const PROXY_OWN_PORTS: ReadonlySet<number> = new Set([15000, 15001, 15006, 15020, 15021, 15090]);
+
+/**
+ * The port the proxy binds for each listener port of one Gateway: a port of 1024 or more as
+ * itself; one below 1024 at +8000 (80 → 8080, 443 → 8443, as Istio's ingress gateway: the proxy
+ * runs without privileges), or, when that is another listener's port (80 and 8080 on one
+ * Gateway) or already taken, the next free one in steps of 1000 (80 → 9080). Deterministic in
+ * the set of ports, so the Service's targetPorts and the servers' targetPorts agree.
+ */
+export function bindPorts(ports: readonly number[]): ReadonlyMap<number, number> {
+  const distinct = [...new Set(ports)].sort((a, b) => a - b);
+  const taken = new Set<number>([...PROXY_OWN_PORTS, ...distinct.filter((p) => p >= 1024)]);
+  const out = new Map<number, number>();
+  for (const port of distinct) {
+    if (port >= 1024) {
+      out.set(port, port);
+      continue;
+    }
+    let bind = port + 8000;
+    // At most 64 listeners: a free port is found long before 65535.
+    while (taken.has(bind)) bind += 1000;
+    taken.add(bind);
+    out.set(port, bind);
+  }
+  return out;
 }
 
-function serverOf(g: ConfigEntry<KubernetesGatewaySpec>, l: Listener): Server {
-  const bind = bindPort(l.port);
+function serverOf(g: ConfigEntry<KubernetesGatewaySpec>, l: Listener, binds: ReadonlyMap<number, number>): Server {
+  const bind = binds.get(l.port) ?? l.port;
   const base: Server = { port: { number: l.port, name: l.name, protocol: l.protocol, ...(bind !== l.port && { targetPort: bind }) }, hosts: [l.hostname ?? '*'], name: l.name };
   const ref = l.tls?.certificateRefs?.[0];
   const ns = ref?.namespace ?? g.namespace;
@@ -498,14 +522,16 @@ function addRoutes(
   at: Omit<RouteBucket, 'routes'>,
   r: AnyRoute,
   resolved: Resolution,
-  port?: number,
+  /** `port`: a mesh parent's port, which limits the routes to that Service port; `listener`: the Gateway listener served. */
+  scope: { readonly port?: number; readonly listener?: RuleContext['listener'] },
 ): void {
+  const { port, listener } = scope;
   let bucket = buckets.get(key);
   if (bucket === undefined) buckets.set(key, (bucket = { ...at, routes: [] }));
   const routeKey = `${r.entry.namespace}/${r.entry.name}`;
   (r.entry.spec.rules ?? []).forEach((rule, ruleIndex) => {
     const res = resolved.rules[ruleIndex]!;
-    const ctx: RuleContext = { routeKey: `${r.kind === 'GRPCRoute' ? 'grpc' : 'http'}:${routeKey}`, createdAt: r.entry.creationTimestamp ?? '', ruleIndex, backends: res.backends, invalidWeight: res.invalidWeight, ...(res.mirror && { mirror: res.mirror }) };
+    const ctx: RuleContext = { routeKey: `${r.kind === 'GRPCRoute' ? 'grpc' : 'http'}:${routeKey}`, createdAt: r.entry.creationTimestamp ?? '', ruleIndex, backends: res.backends, invalidWeight: res.invalidWeight, ...(res.mirror && { mirror: res.mirror }), ...(listener && { listener }) };
     const routes = r.kind === 'HTTPRoute' ? httpRuleRoutes(rule as never, ctx) : grpcRuleRoutes(rule as never, ctx);
     for (const o of routes) bucket.routes.push(port === undefined ? o : { ...o, route: { ...o.route, match: (o.route.match ?? [{}]).map((m) => ({ ...m, port })) } });
   });

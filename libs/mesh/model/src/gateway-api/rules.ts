@@ -32,6 +32,26 @@ export interface RuleContext {
   /** Backends named by the rule that could not be resolved (counted in the weights as 500s). */
   readonly invalidWeight: number;
   readonly mirror?: { readonly host: string; readonly port: number; readonly percent: number };
+  /** The Gateway listener the routes serve (absent for mesh parents): a redirect's port defaults from it. */
+  readonly listener?: { readonly port: number; readonly protocol: string };
+}
+
+const WELL_KNOWN_PORTS: Readonly<Record<string, number>> = { http: 80, https: 443 };
+
+/**
+ * The port a RequestRedirect sends to when it names none (Gateway API): the well-known port of
+ * the redirect's scheme when it sets one, else the listener's port. Envoy leaves a port out of
+ * Location only when told none: with a hostname it then drops the request's port, without one it
+ * keeps the request's. So the port is explicit whenever the request's port (the listener's) is not
+ * already the answer: a non-default listener port, or a scheme change away from it.
+ */
+function redirectPort(rd: { scheme?: string; port?: number }, listener: RuleContext['listener']): number | undefined {
+  if (rd.port !== undefined) return rd.port;
+  if (listener === undefined) return undefined;
+  const listenerScheme = listener.protocol === 'HTTPS' ? 'https' : 'http';
+  const listenerDefault = listener.port === WELL_KNOWN_PORTS[listenerScheme];
+  if (rd.scheme === undefined) return listenerDefault ? undefined : listener.port;
+  return listenerDefault ? undefined : WELL_KNOWN_PORTS[rd.scheme.toLowerCase()];
 }
 
 /** A CORS allowed origin: `*`, exact, or with a `*` in place of leading host labels. */
@@ -105,11 +125,11 @@ function actionOf(filters: readonly unknown[], ctx: RuleContext, timeout: string
     if (f.type === 'RequestRedirect' && f.requestRedirect) {
       const rd = f.requestRedirect;
       redirect = true;
-      // Without a port, Envoy's scheme redirect leaves the well-known port out of Location, as the Gateway API wants.
+      const port = redirectPort(rd, ctx.listener);
       out.redirect = {
         ...(rd.scheme !== undefined && { scheme: rd.scheme }),
         ...(rd.hostname !== undefined && { authority: rd.hostname }),
-        ...(rd.port !== undefined && { port: rd.port }),
+        ...(port !== undefined && { port }),
         ...(rd.path?.type === 'ReplaceFullPath' && rd.path.replaceFullPath !== undefined && { uri: rd.path.replaceFullPath }),
         redirectCode: rd.statusCode ?? 302,
       };

@@ -20,7 +20,12 @@ const cases: [string, unknown, string, string][] = [
   ['Gateway-level TLS refused', gw({ tls: { frontend: { default: { validation: { caCertificateRefs: [{ name: 'ca' }] } } } } }), 'spec.tls', 'not supported by Aviary yet'],
   ['CORS origin without scheme', filter({ type: 'CORS', cors: { allowOrigins: ['example.com'] } }), 'spec.rules[0].filters[0].cors.allowOrigins[0]', 'scheme'],
   ['CORS bad method', filter({ type: 'CORS', cors: { allowMethods: ['FETCH'] } }), 'spec.rules[0].filters[0].cors.allowMethods[0]', 'method'],
-  ['CORS credentials with wildcard origin', filter({ type: 'CORS', cors: { allowOrigins: ['*'], allowCredentials: true } }), 'spec.rules[0].filters[0].cors.allowCredentials', 'wildcard'],
+  ['CORS wildcard origin with others', filter({ type: 'CORS', cors: { allowOrigins: ['*', 'https://a.example.com'] } }), 'spec.rules[0].filters[0].cors.allowOrigins', 'cannot contain "*" alongside'],
+  ['CORS wildcard method with others', filter({ type: 'CORS', cors: { allowMethods: ['GET', '*'] } }), 'spec.rules[0].filters[0].cors.allowMethods', 'cannot contain "*" alongside'],
+  ['CORS too many methods', filter({ type: 'CORS', cors: { allowMethods: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH', 'GET'] } }), 'spec.rules[0].filters[0].cors.allowMethods', 'at most 9'],
+  ['CORS header twice', filter({ type: 'CORS', cors: { allowHeaders: ['X-A', 'x-a'] } }), 'spec.rules[0].filters[0].cors.allowHeaders[1]', 'listed twice'],
+  ['CORS origin with a path', filter({ type: 'CORS', cors: { allowOrigins: ['https://a.example.com/x'] } }), 'spec.rules[0].filters[0].cors.allowOrigins[0]', 'invalid origin'],
+  ['CORS maxAge zero', filter({ type: 'CORS', cors: { maxAge: 0 } }), 'spec.rules[0].filters[0].cors.maxAge', 'must be >= 1'],
   ['GatewayClass is cluster-scoped', { apiVersion: v1, kind: 'GatewayClass', metadata: meta, spec: { controllerName: 'aviary.dev/gateway-controller' } }, 'metadata.namespace', 'cluster-scoped'],
   ['GatewayClass controllerName', { apiVersion: v1, kind: 'GatewayClass', metadata: { name: 'a' }, spec: { controllerName: 'aviary' } }, 'spec.controllerName', 'domain-prefixed'],
   ['GatewayClass parametersRef', { apiVersion: v1, kind: 'GatewayClass', metadata: { name: 'a' }, spec: { controllerName: 'aviary.dev/gateway-controller', parametersRef: { group: 'g', kind: 'K', name: 'n' } } }, 'spec.parametersRef', 'not supported by Aviary yet'],
@@ -65,7 +70,7 @@ const cases: [string, unknown, string, string][] = [
   ['filter field missing', filter({ type: 'RequestHeaderModifier' }), 'spec.rules[0].filters[0].requestHeaderModifier', 'required for filter type'],
   ['filter field of another type', filter({ type: 'RequestHeaderModifier', requestHeaderModifier: {}, urlRewrite: {} }), 'spec.rules[0].filters[0].urlRewrite', 'must not be set'],
   ['ExtensionRef refused', filter({ type: 'ExtensionRef', extensionRef: { group: 'g', kind: 'K', name: 'n' } }), 'spec.rules[0].filters[0].extensionRef', 'not supported by Aviary yet'],
-  ['redirect status', rule({ backendRefs: [], filters: [{ type: 'RequestRedirect', requestRedirect: { statusCode: 307 } }] }), 'spec.rules[0].filters[0].requestRedirect.statusCode', '301 or 302'],
+  ['redirect status', rule({ backendRefs: [], filters: [{ type: 'RequestRedirect', requestRedirect: { statusCode: 304 } }] }), 'spec.rules[0].filters[0].requestRedirect.statusCode', 'must be 301, 302, 303, 307 or 308'],
   ['redirect with backends', filter({ type: 'RequestRedirect', requestRedirect: { scheme: 'https' } }), 'spec.rules[0].backendRefs', 'must not have backendRefs'],
   ['redirect ReplacePrefixMatch needs prefix matches', rule({ backendRefs: [], matches: [{ path: { type: 'Exact', value: '/a' } }], filters: [{ type: 'RequestRedirect', requestRedirect: { path: { type: 'ReplacePrefixMatch', replacePrefixMatch: '/x' } } }] }), 'spec.rules[0].filters[0].requestRedirect.path', 'PathPrefix'],
   ['rewrite and redirect together', rule({ backendRefs: [], filters: [{ type: 'RequestRedirect', requestRedirect: {} }, { type: 'URLRewrite', urlRewrite: {} }] }), 'spec.rules[0].filters', 'cannot be used together'],
@@ -105,6 +110,12 @@ describe('Gateway API validation names the field path', () => {
       timeouts: { request: '5s' },
     });
     expect(validate(route).errors).toEqual([]);
+    // Every redirect code of the CRD's enum (Istio's redirectCode accepts the same five).
+    for (const statusCode of [301, 302, 303, 307, 308]) expect(validate(rule({ backendRefs: [], filters: [{ type: 'RequestRedirect', requestRedirect: { statusCode } }] })).errors).toEqual([]);
+    // Wildcards with credentials are valid (the proxy echoes the request's origin, method and headers).
+    const wildcards = { type: 'CORS', cors: { allowOrigins: ['*'], allowMethods: ['*'], allowHeaders: ['*'], allowCredentials: true } };
+    expect(validate(filter(wildcards)).errors).toEqual([]);
+    expect(validate(filter({ type: 'CORS', cors: { allowOrigins: ['https://*', 'http://*.example.com:8080'] } })).errors).toEqual([]);
     expect(validate(gw({ infrastructure: { labels: { team: 'web', 'example.com/tier': '' }, annotations: { 'example.com/owner': 'a b c' }, parametersRef: { group: '', kind: 'ConfigMap', name: 'gw-params' } } })).errors).toEqual([]);
     // A backend of another kind is valid (the model reports ResolvedRefs=False InvalidKind).
     expect(validate(rule({ backendRefs: [{ kind: 'ServiceImport', group: 'multicluster.x-k8s.io', name: 'svc', port: 80 }] })).errors).toEqual([]);

@@ -218,6 +218,9 @@ export function checkBackendRef(r: Report, path: string, b: { group?: string; ki
   checkNamespace(r, key(path, 'namespace'), b.namespace);
 }
 
+/** The CRD's CORSOrigin: `*`, or http(s)://host[:port] whose host may be `*` or start with `*.`. */
+const CORS_ORIGIN = /^https?:\/\/((\*\.)?([A-Za-z0-9-]+\.)*[A-Za-z0-9-]+|\*)(:[0-9]{1,5})?$/;
+
 type FilterLike = {
   type: string;
   requestHeaderModifier?: Parameters<typeof checkHeaderFilter>[2];
@@ -256,7 +259,7 @@ function checkFilter(r: Report, path: string, f: FilterLike): void {
   if (c !== undefined) {
     const cp = key(path, 'cors');
     (c.allowOrigins ?? []).forEach((o, i) => {
-      if (o !== '*' && !/^https?:\/\/(\*\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?$/.test(o)) r.error(idx(key(cp, 'allowOrigins'), i), `invalid origin ${JSON.stringify(o)}: "*" or <scheme>://<host>[:<port>] with scheme http or https (the host may start with "*.")`);
+      if (o !== '*' && !CORS_ORIGIN.test(o)) r.error(idx(key(cp, 'allowOrigins'), i), `invalid origin ${JSON.stringify(o)}: "*" or <scheme>://<host>[:<port>] with scheme http or https (the host may be "*" or start with "*.")`);
     });
     (c.allowMethods ?? []).forEach((m, i) => {
       if (m !== '*' && !(httpMethodNames as readonly string[]).includes(m)) r.error(idx(key(cp, 'allowMethods'), i), `invalid method ${JSON.stringify(m)}: an RFC 9110 method or "*"`);
@@ -266,7 +269,19 @@ function checkFilter(r: Report, path: string, f: FilterLike): void {
         if (h !== '*' && !isHeaderName(h)) r.error(idx(key(cp, field), i), `invalid header name ${JSON.stringify(h)}`);
       });
     }
-    if (c.allowCredentials === true && (c.allowOrigins ?? []).includes('*')) r.error(key(cp, 'allowCredentials'), 'allowCredentials cannot be true with the wildcard origin "*"');
+    // The CRD's limits. A wildcard with allowCredentials is valid: the proxy then answers with the
+    // request's Origin, method and headers, never `*` (Envoy's CORS filter echoes them).
+    for (const [field, max] of [['allowOrigins', 64], ['allowMethods', 9], ['allowHeaders', 64], ['exposeHeaders', 64]] as const) {
+      const list = c[field] ?? [];
+      if (list.length > max) r.error(key(cp, field), `at most ${max} ${field} are allowed`);
+      if (field !== 'exposeHeaders' && list.includes('*') && list.length > 1) r.error(key(cp, field), `${field} cannot contain "*" alongside other values`);
+      const seen = new Set<string>();
+      list.forEach((v, i) => {
+        const k = field === 'allowOrigins' || field === 'allowMethods' ? v : v.toLowerCase();
+        if (seen.has(k)) r.error(idx(key(cp, field), i), `${JSON.stringify(v)} is listed twice`);
+        seen.add(k);
+      });
+    }
   }
   const m = f.requestMirror;
   if (m !== undefined) {
@@ -306,6 +321,9 @@ function checkBackendFilters(r: Report, path: string, filters: readonly FilterLi
     }
   });
 }
+
+/** The CRD's enum for RequestRedirect `statusCode` (301 and 302 core, 303, 307 and 308 extended), Istio's `redirectCode` set too. */
+const redirectStatusCodes: readonly number[] = [301, 302, 303, 307, 308];
 
 function checkPathModifier(r: Report, path: string, m: { type: string; replaceFullPath?: string; replacePrefixMatch?: string } | undefined): void {
   if (m === undefined) return;
@@ -361,7 +379,7 @@ export function validateHTTPRoute(route: KubernetesHTTPRoute, r: Report): void {
       const rd = f.requestRedirect;
       if (rd !== undefined) {
         const rp = key(fp, 'requestRedirect');
-        if (rd.statusCode !== undefined && rd.statusCode !== 301 && rd.statusCode !== 302) r.error(key(rp, 'statusCode'), 'statusCode must be 301 or 302');
+        if (rd.statusCode !== undefined && !redirectStatusCodes.includes(rd.statusCode)) r.error(key(rp, 'statusCode'), `${rd.statusCode} is not a valid redirect statusCode, must be 301, 302, 303, 307 or 308`);
         if (rd.hostname !== undefined) {
           const e = hostnameError(rd.hostname);
           if (e || rd.hostname.startsWith('*')) r.error(key(rp, 'hostname'), e ?? 'hostname must not be a wildcard');
