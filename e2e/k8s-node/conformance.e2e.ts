@@ -47,13 +47,19 @@ const outDir = join(repoRoot, 'dist', 'conformance', ...(mesh ? ['mesh-http'] : 
 export const CORE_FEATURES = ['Gateway', 'HTTPRoute', 'ReferenceGrant'] as const;
 /** The extended features Aviary claims: each passed its tests in the run docs/gateway-api.md records. */
 export const EXTENDED_FEATURES = [
+  'GatewayPort8080',
+  'HTTPRoute303RedirectStatusCode',
+  'HTTPRoute307RedirectStatusCode',
+  'HTTPRoute308RedirectStatusCode',
   'HTTPRouteBackendProtocolWebSocket',
+  'HTTPRouteCORS',
   'HTTPRouteHostRewrite',
   'HTTPRouteMethodMatching',
   'HTTPRouteNamedRouteRule',
+  'HTTPRouteParentRefPort',
   'HTTPRoutePathRedirect',
   'HTTPRoutePathRewrite',
-  'HTTPRoutePortRedirect', // not GatewayPort8080 too: together they run HTTPRouteRedirectPortAndScheme, which fails
+  'HTTPRoutePortRedirect',
   'HTTPRouteQueryParamMatching',
   'HTTPRouteRequestMirror',
   'HTTPRouteRequestPercentageMirror',

@@ -36,7 +36,7 @@ describe('Gateway API CORS filter → Istio corsPolicy', () => {
   const corsOf = (cors: Record<string, unknown>) =>
     httpRuleRoutes({ filters: [{ type: 'CORS', cors }], backendRefs: [] } as unknown as HTTPRouteRule, { ...ctx(), backends: [{ host: 'v1.web.svc.cluster.local', port: 8080, weight: 1 }] })[0]!.route.corsPolicy;
 
-  it('origins become matchers (a wildcard covers any number of labels), lists and credentials carried over, maxAge in seconds', () => {
+  it('origins become matchers (a wildcard covers any number of labels), lists and credentials carried over, maxAge in seconds, unmatched preflights not forwarded', () => {
     expect(corsOf({ allowOrigins: ['https://www.foo.com', 'https://*.bar.com'], allowMethods: ['GET', 'OPTIONS'], allowHeaders: ['x-header-1'], exposeHeaders: ['x-header-3'], allowCredentials: true, maxAge: 3600 })).toEqual({
       allowOrigins: [{ exact: 'https://www.foo.com' }, { regex: 'https://[^/]*\\.bar\\.com' }],
       allowMethods: ['GET', 'OPTIONS'],
@@ -44,6 +44,7 @@ describe('Gateway API CORS filter → Istio corsPolicy', () => {
       exposeHeaders: ['x-header-3'],
       allowCredentials: true,
       maxAge: '3600s',
+      unmatchedPreflights: 'IGNORE',
     });
     const re = new RegExp(`^${corsOf({ allowOrigins: ['https://*.bar.com'] })!.allowOrigins![0]!.regex!}$`);
     expect(['https://www.bar.com', 'https://xpto.www.bar.com'].map((o) => re.test(o))).toEqual([true, true]);
@@ -51,6 +52,6 @@ describe('Gateway API CORS filter → Istio corsPolicy', () => {
   });
 
   it('wildcards with credentials are kept: the proxy echoes the request origin, method and headers; maxAge defaults to 5s', () => {
-    expect(corsOf({ allowOrigins: ['*'], allowMethods: ['*'], allowHeaders: ['*'], allowCredentials: true })).toEqual({ allowOrigins: [{ regex: '.*' }], allowMethods: ['*'], allowHeaders: ['*'], allowCredentials: true, maxAge: '5s' });
+    expect(corsOf({ allowOrigins: ['*'], allowMethods: ['*'], allowHeaders: ['*'], allowCredentials: true })).toEqual({ allowOrigins: [{ regex: '.*' }], allowMethods: ['*'], allowHeaders: ['*'], allowCredentials: true, maxAge: '5s', unmatchedPreflights: 'IGNORE' });
   });
 });

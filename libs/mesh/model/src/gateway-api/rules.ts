@@ -143,6 +143,9 @@ function actionOf(filters: readonly unknown[], ctx: RuleContext, timeout: string
         ...(c.exposeHeaders && { exposeHeaders: c.exposeHeaders }),
         ...(c.allowCredentials !== undefined && { allowCredentials: c.allowCredentials }),
         maxAge: `${c.maxAge ?? 5}s`,
+        // A preflight no allowed origin matches is answered by the proxy without CORS headers, not
+        // forwarded to the backend (the filter's semantics: the route's CORS policy decides preflights).
+        unmatchedPreflights: 'IGNORE',
       };
     }
     if (f.type === 'URLRewrite' && f.urlRewrite) {
