@@ -47,12 +47,17 @@ const outDir = join(repoRoot, 'dist', 'conformance', ...(mesh ? ['mesh-http'] : 
 export const CORE_FEATURES = ['Gateway', 'HTTPRoute', 'ReferenceGrant'] as const;
 /** The extended features Aviary claims: each passed its tests in the run docs/gateway-api.md records. */
 export const EXTENDED_FEATURES = [
+  'GatewayAddressEmpty',
+  'GatewayInfrastructurePropagation',
   'GatewayPort8080',
   'HTTPRoute303RedirectStatusCode',
   'HTTPRoute307RedirectStatusCode',
   'HTTPRoute308RedirectStatusCode',
+  'HTTPRouteBackendProtocolH2C',
   'HTTPRouteBackendProtocolWebSocket',
+  'HTTPRouteBackendRequestHeaderModification',
   'HTTPRouteCORS',
+  'HTTPRouteDestinationPortMatching',
   'HTTPRouteHostRewrite',
   'HTTPRouteMethodMatching',
   'HTTPRouteNamedRouteRule',
