@@ -38,7 +38,7 @@ export type Listener = Static<typeof Listener>;
 export const KubernetesGatewaySpec = Closed({
   gatewayClassName: Type.String(),
   listeners: Type.Array(Listener),
-  addresses: opt(Type.Array(Closed({ type: opt(Type.String()), value: Type.String() }))),
+  addresses: opt(Type.Array(Closed({ type: opt(Type.String()), value: opt(Type.String()) }))),
   allowedListeners: opt(Closed({ namespaces: opt(Closed({ from: opt(Type.Enum(['All', 'Same', 'Selector', 'None'])), selector: opt(LabelSelector) })) })),
   tls: opt(
     Closed({

@@ -51,7 +51,9 @@ const cases: [string, unknown, string, string][] = [
   ['allowedRoutes selector bad operator', listener({ allowedRoutes: { namespaces: { from: 'Selector', selector: { matchExpressions: [{ key: 'a', operator: 'Gt', values: ['1'] }] } } } }), 'spec.listeners[0].allowedRoutes.namespaces.selector.matchExpressions[0].operator', 'not one of In, NotIn'],
   ['allowedRoutes selector In without values', listener({ allowedRoutes: { namespaces: { from: 'Selector', selector: { matchExpressions: [{ key: 'a', operator: 'In' }] } } } }), 'spec.listeners[0].allowedRoutes.namespaces.selector.matchExpressions[0].values', 'must not be empty'],
   ['allowedRoutes selector Exists with values', listener({ allowedRoutes: { namespaces: { from: 'Selector', selector: { matchExpressions: [{ key: 'a', operator: 'Exists', values: ['x'] }] } } } }), 'spec.listeners[0].allowedRoutes.namespaces.selector.matchExpressions[0].values', 'must be empty'],
-  ['addresses', gw({ addresses: [{ value: '10.0.0.1' }] }), 'spec.addresses', 'not supported by Aviary yet'],
+  ['static address', gw({ addresses: [{ value: '10.0.0.1' }] }), 'spec.addresses[0].value', 'a static address is not supported by Aviary yet'],
+  ['address type Hostname', gw({ addresses: [{ type: 'Hostname' }] }), 'spec.addresses[0].type', 'address type "Hostname" is not supported by Aviary yet'],
+  ['too many addresses', gw({ addresses: [...Array(17).keys()].map(() => ({ type: 'IPAddress' })) }), 'spec.addresses', 'at most 16 addresses (17 given)'],
   ['infrastructure: too many labels', gw({ infrastructure: { labels: Object.fromEntries([...Array(9).keys()].map((i) => [`l${i}`, 'v'])) } }), 'spec.infrastructure.labels', 'at most 8 labels (9 given)'],
   ['infrastructure: bad label key', gw({ infrastructure: { labels: { 'a b': 'v' } } }), 'spec.infrastructure.labels["a b"]', 'not a valid label key'],
   ['infrastructure: bad label value', gw({ infrastructure: { labels: { team: 'a b' } } }), 'spec.infrastructure.labels.team', 'not a valid label value'],
@@ -117,6 +119,9 @@ describe('Gateway API validation names the field path', () => {
     expect(validate(filter(wildcards)).errors).toEqual([]);
     expect(validate(filter({ type: 'CORS', cors: { allowOrigins: ['https://*', 'http://*.example.com:8080'] } })).errors).toEqual([]);
     expect(validate(gw({ infrastructure: { labels: { team: 'web', 'example.com/tier': '' }, annotations: { 'example.com/owner': 'a b c' }, parametersRef: { group: '', kind: 'ConfigMap', name: 'gw-params' } } })).errors).toEqual([]);
+    // An address without a value asks for an assigned one (GatewayAddressEmpty).
+    expect(validate(gw({ addresses: [{ type: 'IPAddress' }] })).errors).toEqual([]);
+    expect(validate(gw({ addresses: [{}] })).errors).toEqual([]);
     // A backend of another kind is valid (the model reports ResolvedRefs=False InvalidKind).
     expect(validate(rule({ backendRefs: [{ kind: 'ServiceImport', group: 'multicluster.x-k8s.io', name: 'svc', port: 80 }] })).errors).toEqual([]);
   });

@@ -103,10 +103,32 @@ export function validateKubernetesGateway(g: KubernetesGatewayManifest, r: Repor
       // InvalidRouteKinds and lists only the kinds it serves (the model), as the spec asks.
     }
   });
-  if (spec.addresses !== undefined && spec.addresses.length > 0) r.error('spec.addresses', `spec.addresses ${NOT_YET}: a Gateway binds to the proxies labelled gateway.networking.k8s.io/gateway-name (docs/gateway-api.md)`);
+  if (spec.addresses !== undefined) checkAddresses(r, spec.addresses);
   if (spec.infrastructure !== undefined) checkInfrastructure(r, spec.infrastructure);
   if (spec.allowedListeners !== undefined) r.error('spec.allowedListeners', `spec.allowedListeners ${NOT_YET}: ListenerSets are not implemented`);
   if (spec.tls !== undefined) r.error('spec.tls', `spec.tls ${NOT_YET}: client certificate validation and backend client certificates are not configured`);
+}
+
+/** At most this many `spec.addresses` entries (the CRD's maxItems). */
+const MAX_ADDRESSES = 16;
+
+/**
+ * `spec.addresses`: an entry without a value asks for an address the implementation assigns
+ * (GatewayAddressEmpty), which is what Aviary does for every Gateway (the deployed Service's
+ * ClusterIP in `status.addresses`), so only `IPAddress` entries without a value are valid; a
+ * static address (a value) is refused: the Gateway's proxies are the pods labelled
+ * gateway.networking.k8s.io/gateway-name, not an address Aviary could claim.
+ */
+function checkAddresses(r: Report, addresses: readonly { readonly type?: string; readonly value?: string }[]): void {
+  if (addresses.length > MAX_ADDRESSES) r.error('spec.addresses', `at most ${MAX_ADDRESSES} addresses (${addresses.length} given)`);
+  addresses.slice(0, MAX_ADDRESSES).forEach((a, i) => {
+    const p = idx('spec.addresses', i);
+    if (a.value !== undefined && a.value !== '') {
+      r.error(key(p, 'value'), `a static address ${NOT_YET}: leave value empty and Aviary assigns the deployed Service's address (docs/gateway-api.md)`);
+    }
+    const type = a.type ?? 'IPAddress';
+    if (type !== 'IPAddress') r.error(key(p, 'type'), `address type ${JSON.stringify(type)} ${NOT_YET}: Aviary assigns IPAddress addresses only`);
+  });
 }
 
 /** At most this many labels and annotations in `spec.infrastructure` (the CRD's maxProperties). */
