@@ -131,6 +131,24 @@ function effectiveHosts(listenerHost: string | undefined, routeHosts: readonly s
   return out.size === 0 ? undefined : [...out].sort(compareStrings);
 }
 
+/**
+ * Listener isolation (GEP-1713 / GatewayHTTPListenerIsolation): a request goes only to routes of the
+ * most specific listener on its port whose hostname matches it, so a route's host is dropped from a
+ * listener when another listener of the same Gateway and port, with a more specific hostname,
+ * covers all of that host (`*.example.com` and `abc.foo.example.com` on a route of the listener
+ * without hostname, when listeners `*.example.com` and `abc.foo.example.com` exist). A host only
+ * partly covered stays: Envoy's virtual host choice (longest match first) already gives the more
+ * specific listener's hosts to its own routes.
+ */
+function isolatedHosts(b: BoundListener, hosts: readonly string[], listeners: readonly BoundListener[]): string[] {
+  const own = b.listener.hostname ?? '*';
+  const narrower = listeners
+    .filter((o) => o !== b && o.gateway === b.gateway && o.listener.port === b.listener.port)
+    .map((o) => o.listener.hostname)
+    .filter((h): h is string => h !== undefined && h !== own && hostMatches(own, h));
+  return hosts.filter((h) => !narrower.some((n) => hostMatches(n, h)));
+}
+
 function granted(grants: readonly ConfigEntry<ReferenceGrantSpec>[], from: { kind: string; namespace: string }, to: { group: string; kind: string; namespace: string; name: string }): boolean {
   return grants.some(
     (g) =>
@@ -310,7 +328,7 @@ export function convertGatewayApi(input: GatewayApiInput): GatewayApiOutput {
               b.attached++;
               if (!b.programmed) continue;
               if (isL4RouteKind(r.kind)) for (const host of hosts!) addL4Route(l4Buckets, b, host, r, resolved!);
-              else for (const host of hosts!) addRoutes(buckets, `${b.istioGateway}|${host}`, { namespace: b.gateway.namespace, gateway: b.istioGateway, host }, r, resolved!, { listener: { port: b.listener.port, protocol: b.listener.protocol } });
+              else for (const host of isolatedHosts(b, hosts!, listeners)) addRoutes(buckets, `${b.istioGateway}|${host}`, { namespace: b.gateway.namespace, gateway: b.istioGateway, host }, r, resolved!, { listener: { port: b.listener.port, protocol: b.listener.protocol } });
             }
           }
         }
