@@ -167,12 +167,16 @@ spec:
   - matches: [{ headers: [{ name: x-no-timeout, value: "true" }] }]
     backendRefs: [{ name: hello-v1, port: 80 }]
     timeouts: { backendRequest: 0s }
-  - backendRefs: [{ name: hello-v1, port: 80 }]
+  - filters:
+    - type: ResponseHeaderModifier
+      responseHeaderModifier: { set: [{ name: x-gateway-api, value: slow }] }
+    backendRefs: [{ name: hello-v1, port: 80 }]
     timeouts: { backendRequest: 500ms }
 `,
       'demo',
     );
-    await until('the slow route to answer', async () => ((await call('slow.gateway-api.test', '/')).status === 200 ? true : undefined), 30_000);
+    // Until then the demo's catch-all VirtualService (host '*') answers: wait for this route's header.
+    await until('the slow route to answer', async () => ((await call('slow.gateway-api.test', '/')).headers.get('x-gateway-api') === 'slow' ? true : undefined), 30_000);
     // The demo service answers /delay-if/v1/<ms> after <ms> ms (as the conformance test's ?delay=1s).
     expect((await call('slow.gateway-api.test', '/delay-if/v1/1000')).status).toBe(504);
     const unbounded = await call('slow.gateway-api.test', '/delay-if/v1/1000', { 'x-no-timeout': 'true' });
