@@ -155,6 +155,35 @@ spec:
     await until('500 from the broken route', async () => ((await call('broken.gateway-api.test', '/')).status === 500 ? true : undefined), 30_000);
   });
 
+  it('timeouts.backendRequest: a backend slower than it answers 504, "0s" disables it', async () => {
+    await applyYaml(
+      `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: slow }
+spec:
+  parentRefs: [{ name: web }]
+  hostnames: [slow.gateway-api.test]
+  rules:
+  - matches: [{ headers: [{ name: x-no-timeout, value: "true" }] }]
+    backendRefs: [{ name: hello-v1, port: 80 }]
+    timeouts: { backendRequest: 0s }
+  - filters:
+    - type: ResponseHeaderModifier
+      responseHeaderModifier: { set: [{ name: x-gateway-api, value: slow }] }
+    backendRefs: [{ name: hello-v1, port: 80 }]
+    timeouts: { backendRequest: 500ms }
+`,
+      'demo',
+    );
+    // Until then the demo's catch-all VirtualService (host '*') answers: wait for this route's header.
+    await until('the slow route to answer', async () => ((await call('slow.gateway-api.test', '/')).headers.get('x-gateway-api') === 'slow' ? true : undefined), 30_000);
+    // The demo service answers /delay-if/v1/<ms> after <ms> ms (as the conformance test's ?delay=1s).
+    expect((await call('slow.gateway-api.test', '/delay-if/v1/1000')).status).toBe(504);
+    const unbounded = await call('slow.gateway-api.test', '/delay-if/v1/1000', { 'x-no-timeout': 'true' });
+    expect(unbounded.status).toBe(200);
+    expect(unbounded.body).toContain('hello from hello v1');
+  });
+
   it("Istio's helloworld Gateway-API sample applies unchanged (gatewayClassName istio) and routes /hello", async () => {
     // The sample, as samples/helloworld/gateway-api/helloworld-gateway.yaml documents it.
     const sample = `apiVersion: gateway.networking.k8s.io/v1

@@ -274,9 +274,46 @@ spec:
   });
 
   it('a route the validator refuses is not accepted (UnsupportedValue) and programs nothing', () => {
-    const s = mesh(services + gateway() + route('  parentRefs: [{ name: gw }]\n  rules: [{ backendRefs: [{ name: v1, port: 80 }], timeouts: { backendRequest: 1s } }]'));
+    const s = mesh(services + gateway() + route('  parentRefs: [{ name: gw }]\n  rules: [{ backendRefs: [{ name: v1, port: 80 }], timeouts: { request: 1s, backendRequest: 2s } }]'));
     expect(routeConditions(s).Accepted).toBe('False UnsupportedValue');
     expect(s.gatewayApi.virtualServices).toEqual([]);
+  });
+
+  it('timeouts.backendRequest bounds each try (retries.perTryTimeout), and the route when request is unset', () => {
+    const s = mesh(services + gateway() + route(`  parentRefs: [{ name: gw }]
+  rules:
+  - matches: [{ path: { value: /backend-timeout } }]
+    backendRefs: [{ name: v1, port: 80 }]
+    timeouts: { backendRequest: 500ms }
+  - matches: [{ path: { value: /both } }]
+    backendRefs: [{ name: v1, port: 80 }]
+    timeouts: { request: 10s, backendRequest: 1s }
+  - matches: [{ path: { value: /disable-backend-timeout } }]
+    backendRefs: [{ name: v1, port: 80 }]
+    timeouts: { backendRequest: 0s }`));
+    expect(routeConditions(s)).toEqual({ Accepted: 'True Accepted', ResolvedRefs: 'True ResolvedRefs' });
+    const http = s.gatewayApi.virtualServices[0]!.spec.http!;
+    const at = (exact: string) => http.find((h) => h.match![0]!.uri!.exact === exact)!;
+    expect([at('/backend-timeout').timeout, at('/backend-timeout').retries]).toEqual(['500ms', { attempts: 2, perTryTimeout: '500ms' }]);
+    expect([at('/both').timeout, at('/both').retries]).toEqual(['10s', { attempts: 2, perTryTimeout: '1s' }]);
+    expect([at('/disable-backend-timeout').timeout, at('/disable-backend-timeout').retries]).toEqual([undefined, undefined]);
+  });
+
+  it('several RequestMirror filters: one mirror each (percent or fraction); a mirror whose backend is unknown is left out and reported', () => {
+    const mirror = (name: string, extra = '') => `    - type: RequestMirror\n      requestMirror: { backendRef: { name: ${name}, port: 80 }${extra} }\n`;
+    const spec = (mirrors: string) => `  parentRefs: [{ name: gw }]\n  rules:\n  - backendRefs: [{ name: v1, port: 80 }]\n    filters:\n${mirrors}`;
+    const s = mesh(services + gateway() + route(spec(mirror('v2') + mirror('v1', ', fraction: { numerator: 1, denominator: 4 }'))));
+    expect(routeConditions(s)).toEqual({ Accepted: 'True Accepted', ResolvedRefs: 'True ResolvedRefs' });
+    const r = s.gatewayApi.virtualServices[0]!.spec.http![0]!;
+    expect(r.mirror).toBeUndefined();
+    expect(r.mirrors).toEqual([
+      { destination: { host: 'v2.web.svc.cluster.local', port: { number: 80 } } },
+      { destination: { host: 'v1.web.svc.cluster.local', port: { number: 80 } }, percentage: { value: 25 } },
+    ]);
+    const partly = mesh(services + gateway() + route(spec(mirror('v2', ', percent: 50') + mirror('gone'))));
+    expect(routeConditions(partly).ResolvedRefs).toBe('False BackendNotFound');
+    const kept = partly.gatewayApi.virtualServices[0]!.spec.http![0]!;
+    expect([kept.mirror, kept.mirrorPercentage, kept.mirrors]).toEqual([{ host: 'v2.web.svc.cluster.local', port: { number: 80 } }, { value: 50 }, undefined]);
   });
 
   it('a Service parent makes a mesh VirtualService for sidecars (GAMMA)', () => {

@@ -489,7 +489,7 @@ export function selects(selector: LabelSelector, labels: Readonly<Record<string,
 type BackendLike = { group?: string; kind?: string; name: string; namespace?: string; port?: number; weight?: number; filters?: readonly unknown[] };
 
 interface Resolution {
-  readonly rules: readonly { backends: ResolvedBackend[]; invalidWeight: number; mirror?: RuleContext['mirror'] }[];
+  readonly rules: readonly { backends: ResolvedBackend[]; invalidWeight: number; mirrors: NonNullable<RuleContext['mirrors']> }[];
   readonly problem?: { reason: string; message: string };
 }
 
@@ -523,10 +523,15 @@ function resolveBackends(r: AnyRoute, input: GatewayApiInput, mesh: boolean): Re
       if (target === undefined) invalidWeight += weight;
       else backends.push({ ...target, weight, ...(b.filters !== undefined && b.filters.length > 0 && { filters: b.filters }) });
     }
-    const m = (rule.filters ?? []).find((f) => f.type === 'RequestMirror')?.requestMirror;
-    const mirrorTarget = m === undefined ? undefined : resolve(m.backendRef);
-    const percent = m?.fraction !== undefined ? (m.fraction.numerator / (m.fraction.denominator ?? 100)) * 100 : (m?.percent ?? 100);
-    return { backends, invalidWeight, ...(mirrorTarget && { mirror: { ...mirrorTarget, percent } }) };
+    // Every RequestMirror filter mirrors on its own; one whose backend does not resolve is left out (and reported).
+    const mirrors = (rule.filters ?? []).flatMap((f) => {
+      const m = f.type === 'RequestMirror' ? f.requestMirror : undefined;
+      const target = m === undefined ? undefined : resolve(m.backendRef);
+      if (m === undefined || target === undefined) return [];
+      const percent = m.fraction !== undefined ? (m.fraction.numerator / (m.fraction.denominator ?? 100)) * 100 : (m.percent ?? 100);
+      return [{ ...target, percent }];
+    });
+    return { backends, invalidWeight, mirrors };
   });
   return { rules, ...(problem && { problem }) };
 }
@@ -549,7 +554,7 @@ function addRoutes(
   const routeKey = `${r.entry.namespace}/${r.entry.name}`;
   (r.entry.spec.rules ?? []).forEach((rule, ruleIndex) => {
     const res = resolved.rules[ruleIndex]!;
-    const ctx: RuleContext = { routeKey: `${r.kind === 'GRPCRoute' ? 'grpc' : 'http'}:${routeKey}`, createdAt: r.entry.creationTimestamp ?? '', ruleIndex, backends: res.backends, invalidWeight: res.invalidWeight, ...(res.mirror && { mirror: res.mirror }), ...(listener && { listener }) };
+    const ctx: RuleContext = { routeKey: `${r.kind === 'GRPCRoute' ? 'grpc' : 'http'}:${routeKey}`, createdAt: r.entry.creationTimestamp ?? '', ruleIndex, backends: res.backends, invalidWeight: res.invalidWeight, ...(res.mirrors.length > 0 && { mirrors: res.mirrors }), ...(listener && { listener }) };
     const routes = r.kind === 'HTTPRoute' ? httpRuleRoutes(rule as never, ctx) : grpcRuleRoutes(rule as never, ctx);
     for (const o of routes) bucket.routes.push(port === undefined ? o : { ...o, route: { ...o.route, match: (o.route.match ?? [{}]).map((m) => ({ ...m, port })) } });
   });

@@ -55,3 +55,65 @@ describe('Gateway API CORS filter → Istio corsPolicy', () => {
     expect(corsOf({ allowOrigins: ['*'], allowMethods: ['*'], allowHeaders: ['*'], allowCredentials: true })).toEqual({ allowOrigins: [{ regex: '.*' }], allowMethods: ['*'], allowHeaders: ['*'], allowCredentials: true, maxAge: '5s', unmatchedPreflights: 'IGNORE' });
   });
 });
+
+describe('Gateway API timeouts → Istio timeout and retries', () => {
+  const backend = { host: 'v1.web.svc.cluster.local', port: 8080, weight: 1 };
+  const timingOf = (timeouts: Record<string, string>) => {
+    const route = httpRuleRoutes({ timeouts } as HTTPRouteRule, { ...ctx(), backends: [backend] })[0]!.route;
+    return { timeout: route.timeout, retries: route.retries };
+  };
+
+  it('request alone bounds the route; "0s" disables it', () => {
+    expect(timingOf({ request: '10s' })).toEqual({ timeout: '10s', retries: undefined });
+    expect(timingOf({ request: '0s' })).toEqual({ timeout: '0s', retries: undefined });
+  });
+
+  it('backendRequest bounds each try (default retry count kept), and the route too when request sets no limit', () => {
+    expect(timingOf({ backendRequest: '500ms' })).toEqual({ timeout: '500ms', retries: { attempts: 2, perTryTimeout: '500ms' } });
+    expect(timingOf({ request: '0s', backendRequest: '500ms' })).toEqual({ timeout: '500ms', retries: { attempts: 2, perTryTimeout: '500ms' } });
+    expect(timingOf({ request: '10s', backendRequest: '1s' })).toEqual({ timeout: '10s', retries: { attempts: 2, perTryTimeout: '1s' } });
+  });
+
+  it('backendRequest "0s" disables the per-try bound: retries and route timeout as without it', () => {
+    expect(timingOf({ backendRequest: '0s' })).toEqual({ timeout: undefined, retries: undefined });
+    expect(timingOf({ request: '3s', backendRequest: '0s' })).toEqual({ timeout: '3s', retries: undefined });
+  });
+
+  it('a redirect or a rule without usable backends gets neither', () => {
+    const direct = httpRuleRoutes({ timeouts: { backendRequest: '1s' } } as HTTPRouteRule, ctx())[0]!.route;
+    expect(direct.directResponse).toEqual({ status: 500 });
+    expect(direct.retries).toBeUndefined();
+    expect(direct.timeout).toBeUndefined();
+  });
+});
+
+describe('Gateway API RequestMirror filters → Istio mirror / mirrors', () => {
+  const backend = { host: 'v1.web.svc.cluster.local', port: 8080, weight: 1 };
+  const routeOf = (mirrors: RuleContext['mirrors'], backends = [backend]) => httpRuleRoutes({} as HTTPRouteRule, { ...ctx(), backends, ...(mirrors && { mirrors }) })[0]!.route;
+
+  it('one mirror keeps the single mirror fields (percentage only below 100)', () => {
+    const one = routeOf([{ host: 'v2.web.svc.cluster.local', port: 8080, percent: 100 }]);
+    expect(one.mirror).toEqual({ host: 'v2.web.svc.cluster.local', port: { number: 8080 } });
+    expect(one.mirrorPercentage).toBeUndefined();
+    expect(one.mirrors).toBeUndefined();
+    expect(routeOf([{ host: 'v2.web.svc.cluster.local', port: 8080, percent: 12.5 }]).mirrorPercentage).toEqual({ value: 12.5 });
+  });
+
+  it('several mirrors become one mirror policy each, in filter order, with their own percentages', () => {
+    const two = routeOf([
+      { host: 'v2.web.svc.cluster.local', port: 8080, percent: 100 },
+      { host: 'v3.web.svc.cluster.local', port: 8080, percent: 20 },
+    ]);
+    expect(two.mirror).toBeUndefined();
+    expect(two.mirrors).toEqual([
+      { destination: { host: 'v2.web.svc.cluster.local', port: { number: 8080 } } },
+      { destination: { host: 'v3.web.svc.cluster.local', port: { number: 8080 } }, percentage: { value: 20 } },
+    ]);
+  });
+
+  it('no usable backend: a 500 and no mirrors', () => {
+    const none = routeOf([{ host: 'v2.web.svc.cluster.local', port: 8080, percent: 100 }, { host: 'v3.web.svc.cluster.local', port: 8080, percent: 100 }], []);
+    expect(none.directResponse).toEqual({ status: 500 });
+    expect(none.mirrors).toBeUndefined();
+  });
+});

@@ -1,4 +1,4 @@
-import type { GRPCRouteRule, HTTPMatchRequest, HTTPRoute, HTTPRouteFilter, HTTPRouteMatch, HTTPRouteRule, HTTPRouteDestination, StringMatch } from '@aviary/mesh-api';
+import { parseDuration, type GRPCRouteRule, type HTTPMatchRequest, type HTTPRoute, type HTTPRouteFilter, type HTTPRouteMatch, type HTTPRouteRule, type HTTPRouteDestination, type StringMatch } from '@aviary/mesh-api';
 
 /**
  * Gateway API route rules → Istio VirtualService HTTP routes (the one routing model both front
@@ -31,7 +31,8 @@ export interface RuleContext {
   readonly backends: readonly ResolvedBackend[];
   /** Backends named by the rule that could not be resolved (counted in the weights as 500s). */
   readonly invalidWeight: number;
-  readonly mirror?: { readonly host: string; readonly port: number; readonly percent: number };
+  /** The rule's RequestMirror filters whose backend resolves, in filter order. */
+  readonly mirrors?: readonly { readonly host: string; readonly port: number; readonly percent: number }[];
   /** The Gateway listener the routes serve (absent for mesh parents): a redirect's port defaults from it. */
   readonly listener?: { readonly port: number; readonly protocol: string };
 }
@@ -116,8 +117,35 @@ function headerFilters(filters: readonly unknown[]): { request?: ReturnType<type
   return headers;
 }
 
+/** Whether a duration is zero ("0s", "0ms"): the Gateway API's way to disable a timeout. */
+function isZero(d: string): boolean {
+  return parseDuration(d) === 0;
+}
+
+/**
+ * The Istio timeout fields of a rule's `timeouts`, as Istio. `request` bounds the whole exchange
+ * (the route timeout). `backendRequest` bounds each request to a backend: the retries'
+ * `perTryTimeout`, with the default retry count (Envoy enforces a per-try timeout only inside a
+ * retry policy); with no `request` timeout (absent or "0s") it bounds the route as well, so proxies
+ * that ignore per-try timeouts (proxyless gRPC) enforce it too. Zero disables either.
+ */
+function timeoutFields(t: { request?: string; backendRequest?: string } | undefined): Pick<HTTPRoute, 'timeout' | 'retries'> {
+  const request = t?.request;
+  const backend = t?.backendRequest === undefined || isZero(t.backendRequest) ? undefined : t.backendRequest;
+  const out: Pick<HTTPRoute, 'timeout' | 'retries'> = {};
+  if (request !== undefined) out.timeout = request;
+  if (backend !== undefined) {
+    out.retries = { attempts: DEFAULT_ATTEMPTS, perTryTimeout: backend };
+    if (request === undefined || isZero(request)) out.timeout = backend;
+  }
+  return out;
+}
+
+/** Istio's default retry count, kept when `backendRequest` sets the retries' per-try timeout. */
+const DEFAULT_ATTEMPTS = 2;
+
 /** The Istio route fields of a rule's filters and backends (everything but the match). */
-function actionOf(filters: readonly unknown[], ctx: RuleContext, timeout: string | undefined): Partial<HTTPRoute> {
+function actionOf(filters: readonly unknown[], ctx: RuleContext, timeouts: { request?: string; backendRequest?: string } | undefined): Partial<HTTPRoute> {
   const out: Partial<HTTPRoute> & Record<string, unknown> = {};
   let redirect = false;
   const headers = headerFilters(filters);
@@ -157,9 +185,14 @@ function actionOf(filters: readonly unknown[], ctx: RuleContext, timeout: string
     }
   }
   if (headers.request || headers.response) out.headers = headers;
-  if (ctx.mirror) {
-    out.mirror = { host: ctx.mirror.host, port: { number: ctx.mirror.port } };
-    if (ctx.mirror.percent !== 100) out.mirrorPercentage = { value: ctx.mirror.percent };
+  const mirrors = ctx.mirrors ?? [];
+  if (mirrors.length === 1) {
+    const m = mirrors[0]!;
+    out.mirror = { host: m.host, port: { number: m.port } };
+    if (m.percent !== 100) out.mirrorPercentage = { value: m.percent };
+  } else if (mirrors.length > 1) {
+    // Several RequestMirror filters: one mirror policy each (Envoy's request_mirror_policies).
+    out.mirrors = mirrors.map((m) => ({ destination: { host: m.host, port: { number: m.port } }, ...(m.percent !== 100 && { percentage: { value: m.percent } }) }));
   }
   if (redirect) return out;
   const total = ctx.backends.reduce((s, b) => s + b.weight, 0);
@@ -168,6 +201,7 @@ function actionOf(filters: readonly unknown[], ctx: RuleContext, timeout: string
     out.directResponse = { status: 500 };
     delete out.mirror;
     delete out.mirrorPercentage;
+    delete out.mirrors;
     return out;
   }
   const route: HTTPRouteDestination[] = ctx.backends.filter((b) => b.weight > 0).map((b) => {
@@ -180,7 +214,7 @@ function actionOf(filters: readonly unknown[], ctx: RuleContext, timeout: string
     route.push({ destination: { host: 'invalid-backend.aviary.internal', port: { number: 1 } }, weight: ctx.invalidWeight });
   }
   out.route = route;
-  if (timeout !== undefined) out.timeout = timeout;
+  Object.assign(out, timeoutFields(timeouts));
   return out;
 }
 
@@ -194,7 +228,7 @@ function orderOf(uri: StringMatch, m: { method?: string; headers?: readonly unkn
 /** The Istio routes of one HTTPRoute rule, each with its precedence key. */
 export function httpRuleRoutes(rule: HTTPRouteRule, ctx: RuleContext): OrderedRoute[] {
   const filters = rule.filters ?? [];
-  const action = actionOf(filters, ctx, rule.timeouts?.request);
+  const action = actionOf(filters, ctx, rule.timeouts);
   const modifier = filters.find((f) => f.type === 'URLRewrite')?.urlRewrite?.path ?? filters.find((f) => f.type === 'RequestRedirect')?.requestRedirect?.path;
   const replacePrefix = modifier?.type === 'ReplacePrefixMatch' ? (modifier.replacePrefixMatch ?? '/') : undefined;
   const matches = rule.matches !== undefined && rule.matches.length > 0 ? rule.matches : [{}];

@@ -84,7 +84,8 @@ const cases: [string, unknown, string, string][] = [
   ['backend weight too large', rule({ backendRefs: [{ name: 'svc', port: 80, weight: 1000001 }] }), 'spec.rules[0].backendRefs[0].weight', ''],
   ['per-backend filter other than a header modifier refused', rule({ backendRefs: [{ name: 'svc', port: 80, filters: [{ type: 'URLRewrite', urlRewrite: {} }] }] }), 'spec.rules[0].backendRefs[0].filters[0].type', 'not supported by Aviary yet'],
   ['per-backend header modifier checked', rule({ backendRefs: [{ name: 'svc', port: 80, filters: [{ type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'bad name', value: 'x' }] } }] }] }), 'spec.rules[0].backendRefs[0].filters[0].requestHeaderModifier.set[0].name', ''],
-  ['backendRequest timeout refused', rule({ timeouts: { backendRequest: '1s' } }), 'spec.rules[0].timeouts.backendRequest', 'not supported by Aviary yet'],
+  ['backendRequest longer than request', rule({ timeouts: { request: '1s', backendRequest: '1500ms' } }), 'spec.rules[0].timeouts.backendRequest', 'cannot be longer than request timeout (1s)'],
+  ['bad backendRequest timeout', rule({ timeouts: { backendRequest: 'soon' } }), 'spec.rules[0].timeouts.backendRequest', 'invalid duration'],
   ['bad request timeout', rule({ timeouts: { request: '10 seconds' } }), 'spec.rules[0].timeouts.request', 'invalid duration'],
   ['experimental retry field', rule({ retry: { attempts: 2 } }), 'spec.rules[0].retry', 'unknown field'],
   ['GRPCRoute method match empty', { apiVersion: v1, kind: 'GRPCRoute', metadata: meta, spec: { rules: [{ matches: [{ method: {} }] }] } }, 'spec.rules[0].matches[0].method', 'one or both'],
@@ -109,9 +110,13 @@ describe('Gateway API validation names the field path', () => {
         { type: 'RequestMirror', requestMirror: { backendRef: { name: 'mirror', port: 80 }, fraction: { numerator: 1, denominator: 10 } } },
         { type: 'CORS', cors: { allowOrigins: ['https://*.example.com', 'http://localhost:3000'], allowMethods: ['GET', 'POST'], allowHeaders: ['x-a'], exposeHeaders: ['x-b'], maxAge: 60, allowCredentials: true } },
       ],
-      timeouts: { request: '5s' },
+      timeouts: { request: '5s', backendRequest: '5s' },
     });
     expect(validate(route).errors).toEqual([]);
+    // Several mirrors (HTTPRouteRequestMirror, each its own policy); backendRequest alone, or under a disabled ("0s") request timeout.
+    const mirror = (name: string) => ({ type: 'RequestMirror', requestMirror: { backendRef: { name, port: 80 } } });
+    expect(validate(rule({ filters: [mirror('m1'), mirror('m2'), mirror('m3')] })).errors).toEqual([]);
+    for (const timeouts of [{ backendRequest: '500ms' }, { backendRequest: '0s' }, { request: '0s', backendRequest: '10s' }]) expect(validate(rule({ timeouts })).errors).toEqual([]);
     // Every redirect code of the CRD's enum (Istio's redirectCode accepts the same five).
     for (const statusCode of [301, 302, 303, 307, 308]) expect(validate(rule({ backendRefs: [], filters: [{ type: 'RequestRedirect', requestRedirect: { statusCode } }] })).errors).toEqual([]);
     // Wildcards with credentials are valid (the proxy echoes the request's origin, method and headers).

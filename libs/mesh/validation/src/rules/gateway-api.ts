@@ -325,7 +325,6 @@ function checkFilters(r: Report, path: string, filters: readonly FilterLike[] | 
     checkFilter(r, p, f);
     counts.set(f.type, (counts.get(f.type) ?? 0) + 1);
     if (f.type !== 'RequestMirror' && f.type !== 'ExtensionRef' && counts.get(f.type)! > 1) r.error(key(p, 'type'), `filter ${f.type} may appear at most once`);
-    if (f.type === 'RequestMirror' && counts.get(f.type)! > 1) r.error(key(p, 'type'), `more than one RequestMirror filter ${NOT_YET}`);
     const rewritePath = (f.requestRedirect as { path?: { type: string } } | undefined)?.path ?? (f.urlRewrite as { path?: { type: string } } | undefined)?.path;
     if (rewritePath?.type === 'ReplacePrefixMatch' && !hasPathMatch.prefixOnly) {
       r.error(key(key(p, f.type === 'URLRewrite' ? 'urlRewrite' : 'requestRedirect'), 'path'), 'ReplacePrefixMatch needs every match of the rule to have a PathPrefix path match');
@@ -428,8 +427,13 @@ export function validateHTTPRoute(route: KubernetesHTTPRoute, r: Report): void {
     }
     const t = rule.timeouts;
     if (t !== undefined) {
-      checkDuration(r, key(key(p, 'timeouts'), 'request'), t.request, { allowZero: true });
-      if (t.backendRequest !== undefined) r.error(key(key(p, 'timeouts'), 'backendRequest'), `timeouts.backendRequest ${NOT_YET}: use timeouts.request`);
+      const tp = key(p, 'timeouts');
+      const request = checkDuration(r, key(tp, 'request'), t.request, { allowZero: true });
+      const backend = checkDuration(r, key(tp, 'backendRequest'), t.backendRequest, { allowZero: true });
+      // The CRD's CEL rule: a backend request cannot outlast the whole request ("0s" request: no limit).
+      if (request !== undefined && request !== 0 && backend !== undefined && backend > request) {
+        r.error(key(tp, 'backendRequest'), `backendRequest timeout (${t.backendRequest}) cannot be longer than request timeout (${t.request})`);
+      }
     }
   });
 }
