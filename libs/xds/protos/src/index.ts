@@ -16,6 +16,7 @@ export {
   encodeResource,
   decodeResource,
   encodeMessageOf,
+  encodeCanonical,
   decodeMessageOf,
   canonicalMessage,
   canonicalResource,
