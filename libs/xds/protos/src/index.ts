@@ -16,12 +16,12 @@ export {
   encodeResource,
   decodeResource,
   encodeMessageOf,
-  encodeCanonical,
   decodeMessageOf,
   canonicalMessage,
   canonicalResource,
   assertRoundTrip,
 } from './codec';
 export type { CanonicalMessage, PackedAny } from './codec';
+export { encodeCanonical } from './canonical-writer';
 export { structToJs, jsToStruct, valueToJs, jsToValue } from './struct';
 export type { JsonValue } from './struct';
