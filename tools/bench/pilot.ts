@@ -28,7 +28,7 @@
 //   rounds (no ratios), e.g. to profile; --change-prof DIR writes a V8 CPU profile of pilot
 //   covering only the endpoint changes of each round (through the inspector it already has).
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -219,15 +219,41 @@ function cpuMs(pid: number): number {
 }
 
 /**
- * CPU of `pid` split: user and system time of the whole process, and the time of its main
- * thread (the JS thread; the rest is V8's GC and compiler threads, libuv's pool, the inspector).
+ * CPU of `pid` split: user and system time of the whole process, the time of its main thread
+ * (the JS thread), and of every other thread alive (`tid` → ms): V8's platform workers
+ * (concurrent marking, parallel scavenges, compilers), libuv's pool, the inspector. Node names
+ * them all `node`, so they are told apart only by thread id.
  */
-function cpuSplitMs(pid: number): { userMs: number; sysMs: number; mainThreadMs: number } {
+function cpuSplitMs(pid: number): { userMs: number; sysMs: number; mainThreadMs: number; threadsMs: Map<string, number> } {
   const fields = (path: string): string[] => readFileSync(path, 'utf8').split(') ')[1]!.split(' ');
+  const ms = (f: string[]): number => ((Number(f[11]) + Number(f[12])) * 1000) / 100;
   const all = fields(`/proc/${pid}/stat`);
-  const main = fields(`/proc/${pid}/task/${pid}/stat`);
-  const ms = (ticks: string): number => (Number(ticks) * 1000) / 100;
-  return { userMs: ms(all[11]!), sysMs: ms(all[12]!), mainThreadMs: ms(main[11]!) + ms(main[12]!) };
+  const threadsMs = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    if (tid === String(pid)) continue;
+    try {
+      threadsMs.set(tid, ms(fields(`/proc/${pid}/task/${tid}/stat`)));
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return { userMs: (Number(all[11]) * 1000) / 100, sysMs: (Number(all[12]) * 1000) / 100, mainThreadMs: ms(fields(`/proc/${pid}/task/${pid}/stat`)), threadsMs };
+}
+
+/**
+ * The CPU between two `cpuSplitMs` readings: `mainThread` and `otherThreads` (the whole process
+ * minus the main thread, so also threads that ended in between) add up to `user + sys`;
+ * `byThread` is the other threads' share, busiest first, of those alive at the second reading.
+ */
+function cpuSplitBetween(a: ReturnType<typeof cpuSplitMs>, b: ReturnType<typeof cpuSplitMs>): Record<string, unknown> {
+  const user = b.userMs - a.userMs;
+  const sys = b.sysMs - a.sysMs;
+  const mainThread = b.mainThreadMs - a.mainThreadMs;
+  const byThread = [...b.threadsMs]
+    .map(([tid, ms]) => ({ tid: Number(tid), ms: ms - (a.threadsMs.get(tid) ?? 0) }))
+    .filter((t) => t.ms > 0)
+    .sort((x, y) => y.ms - x.ms);
+  return { user, sys, mainThread, otherThreads: user + sys - mainThread, byThread };
 }
 
 /** Waits until `pid` used under 5 % of a CPU for two consecutive 500 ms windows. */
@@ -370,7 +396,7 @@ async function coldStart(load: LoadProcess, pid: number, port: number, nodes: Lo
     perStreamP50Ms: Math.round(conv['p50ms'] as number),
     perStreamP99Ms: Math.round(conv['p99ms'] as number),
     pilotCpuMs: cpuMs(pid) - cpuCold0,
-    pilotCpuSplitMs: ((a, b) => ({ user: b.userMs - a.userMs, sys: b.sysMs - a.sysMs, mainThread: b.mainThreadMs - a.mainThreadMs }))(split0, cpuSplitMs(pid)),
+    pilotCpuSplitMs: cpuSplitBetween(split0, cpuSplitMs(pid)),
     loadCpuMs: Math.round(conv['loadCpuMs'] as number),
     resourcesHeldByAllStreams: conv['resourcesHeld'],
     endpointsHeldByAllStreams: conv['endpointsHeld'],

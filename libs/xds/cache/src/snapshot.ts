@@ -3,7 +3,7 @@ import { AviaryError } from '@aviary/errors';
 import {
   TypeUrl,
   canonicalResource,
-  encodeMessageOf,
+  encodeCanonical,
   resourceTypeUrls,
   typeNameOf,
   type CanonicalMessage,
@@ -107,7 +107,7 @@ export class ResourceEncoder {
       return previous;
     }
     const canonical = canonicalResource(typeUrl, resource);
-    const bytes = encodeMessageOf(typeNameOf(typeUrl), canonical);
+    const bytes = encodeCanonical(typeNameOf(typeUrl), canonical);
     const version = entry instanceof VersionedResource ? entry.version : hashBytes(bytes);
     let result: EncodedResource;
     if (previous && previous.version === version) {

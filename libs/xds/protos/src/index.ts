@@ -22,5 +22,6 @@ export {
   assertRoundTrip,
 } from './codec';
 export type { CanonicalMessage, PackedAny } from './codec';
+export { encodeCanonical } from './canonical-writer';
 export { structToJs, jsToStruct, valueToJs, jsToValue } from './struct';
 export type { JsonValue } from './struct';

@@ -1,7 +1,7 @@
 import type { EncodedResource, XdsPeer } from '@aviary/xds-cache';
 import { isResourceTypeUrl, TypeUrl, type ResourceTypeUrl } from '@aviary/xds-protos';
 import { Connection, edsNamesToRewarm, isWildcardType, pushOrder, type StreamHost, type TypeState } from './connection';
-import { encodeDeltaDiscoveryResponse, type DeltaDiscoveryRequest } from './wire';
+import type { DeltaDiscoveryRequest, PendingResponse } from './wire';
 
 /**
  * Incremental xDS. Subscriptions change by subscribe/unsubscribe lists and are applied on
@@ -14,7 +14,7 @@ export class DeltaConnection<P extends XdsPeer = XdsPeer> extends Connection<P> 
   constructor(
     host: StreamHost<P>,
     proxy: P,
-    private readonly write: (response: Buffer) => void,
+    private readonly write: (response: PendingResponse) => void,
   ) {
     super(host, proxy, 'delta');
   }
@@ -84,7 +84,7 @@ export class DeltaConnection<P extends XdsPeer = XdsPeer> extends Connection<P> 
     st.forget(removed);
     const version = snapshot.version(st.typeUrl);
     const nonce = this.recordSend(st, version, observedAt, startedAt);
-    this.write(encodeDeltaDiscoveryResponse({ version, typeUrl: st.typeUrl, nonce, resources, removed: [...new Set(removed)].sort(), controlPlaneId: this.host.controlPlaneId }));
+    this.write({ protocol: 'delta', version, typeUrl: st.typeUrl, nonce, resources, removed: [...new Set(removed)].sort(), controlPlaneId: this.host.controlPlaneId });
     if (st.typeUrl === TypeUrl.Cluster) this.rewarm(resources, observedAt);
   }
 

@@ -8,7 +8,7 @@ import { pushOrder, type Connection, type ProxyStatus, type StreamHost, type Xds
 import { DeltaConnection } from './delta';
 import { XdsMetrics } from './metrics';
 import { SotwConnection } from './sotw';
-import { adsServiceDefinition, type DeltaDiscoveryRequest, type DiscoveryRequest, type WireNode } from './wire';
+import { adsServiceDefinition, type DeltaDiscoveryRequest, type DiscoveryRequest, type PendingResponse, type WireNode } from './wire';
 
 export interface XdsServerOptions<P extends XdsPeer = XdsPeer> {
   readonly source: ResourceSource<P>;
@@ -106,7 +106,7 @@ export interface ConfigDumpEntry {
 
 const silentLogger: XdsLogger = { debug: () => undefined, info: () => undefined, warn: () => undefined };
 
-type Call<Req> = grpc.ServerDuplexStream<Req, Buffer>;
+type Call<Req> = grpc.ServerDuplexStream<Req, PendingResponse>;
 
 /**
  * The ADS server (envoy.service.discovery.v3.AggregatedDiscoveryService): SotW and delta
@@ -304,9 +304,9 @@ export class XdsServer<P extends XdsPeer = XdsPeer> {
     call.on('cancelled', release);
     call.on('finish', release);
     let conn: SotwConnection<P> | DeltaConnection<P> | undefined;
-    const write = (buf: Buffer): void => {
+    const write = (response: PendingResponse): void => {
       if (!call.writable || call.cancelled) return;
-      call.write(buf);
+      call.write(response);
     };
     const cleanup = (): void => {
       if (!conn || conn.closed) return;

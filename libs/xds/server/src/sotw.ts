@@ -1,7 +1,7 @@
 import type { EncodedResource, XdsPeer } from '@aviary/xds-cache';
 import { isResourceTypeUrl, TypeUrl, type ResourceTypeUrl } from '@aviary/xds-protos';
 import { Connection, edsNamesToRewarm, isWildcardType, pushOrder, type StreamHost, type TypeState } from './connection';
-import { encodeDiscoveryResponse, type DiscoveryRequest } from './wire';
+import type { DiscoveryRequest, PendingResponse } from './wire';
 
 /**
  * State of the world. Full-state types (LDS, CDS) are answered with every subscribed resource
@@ -13,7 +13,7 @@ export class SotwConnection<P extends XdsPeer = XdsPeer> extends Connection<P> {
   constructor(
     host: StreamHost<P>,
     proxy: P,
-    private readonly write: (response: Buffer) => void,
+    private readonly write: (response: PendingResponse) => void,
   ) {
     super(host, proxy, 'sotw');
   }
@@ -72,7 +72,7 @@ export class SotwConnection<P extends XdsPeer = XdsPeer> extends Connection<P> {
     }
     const version = snapshot.version(st.typeUrl);
     const nonce = this.recordSend(st, version, observedAt, startedAt);
-    this.write(encodeDiscoveryResponse({ version, typeUrl: st.typeUrl, nonce, resources, controlPlaneId: this.host.controlPlaneId }));
+    this.write({ protocol: 'sotw', version, typeUrl: st.typeUrl, nonce, resources, controlPlaneId: this.host.controlPlaneId });
     if (st.typeUrl === TypeUrl.Cluster) this.rewarm(changed, observedAt);
   }
 

@@ -1,4 +1,4 @@
-import protobuf from 'protobufjs';
+import type { IConversionOptions } from 'protobufjs';
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import { AdsService } from '@aviary/xds-api';
 import type { EncodedResource } from '@aviary/xds-cache';
@@ -6,7 +6,7 @@ import { lookupType, structToJs } from '@aviary/xds-protos';
 
 /**
  * Wire codecs of the ADS service. Requests are decoded with protobufjs; responses are written
- * by hand so each resource's bytes (encoded once in the cache) are copied in as they are.
+ * by hand so each resource's bytes (encoded once in the cache) are copied in as they are, once.
  */
 
 export interface WireNode {
@@ -41,7 +41,7 @@ export interface DeltaDiscoveryRequest {
   readonly error_detail?: ErrorDetail;
 }
 
-const toObjectOptions: protobuf.IConversionOptions = { longs: Number, enums: String, bytes: String, defaults: false, arrays: true, objects: true };
+const toObjectOptions: IConversionOptions = { longs: Number, enums: String, bytes: String, defaults: false, arrays: true, objects: true };
 
 function decodeWith<T>(typeName: string): (buf: Buffer) => T {
   const type = lookupType(typeName);
@@ -56,27 +56,6 @@ function decodeWith<T>(typeName: string): (buf: Buffer) => T {
 export const decodeDiscoveryRequest = decodeWith<DiscoveryRequest>(AdsService.sotw.request);
 export const decodeDeltaDiscoveryRequest = decodeWith<DeltaDiscoveryRequest>(AdsService.delta.request);
 
-const anyCache = new WeakMap<EncodedResource, Uint8Array>();
-
-/** The Any of a resource, encoded once per resource version. */
-export function anyBytesOf(resource: EncodedResource): Uint8Array {
-  let bytes = anyCache.get(resource);
-  if (!bytes) {
-    bytes = protobuf.Writer.create().uint32(10).string(resource.typeUrl).uint32(18).bytes(resource.bytes).finish();
-    anyCache.set(resource, bytes);
-  }
-  return bytes;
-}
-
-/** The writer's output as a Buffer without copying it (protobufjs already gives a Buffer on Node). */
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-function controlPlane(w: protobuf.Writer, field: number, identifier: string | undefined): void {
-  if (identifier) w.uint32((field << 3) | 2).fork().uint32(10).string(identifier).ldelim();
-}
-
 export interface ResponseParts {
   readonly version: string;
   readonly typeUrl: string;
@@ -85,6 +64,17 @@ export interface ResponseParts {
   readonly controlPlaneId?: string;
 }
 
+export interface DeltaResponseParts extends ResponseParts {
+  readonly removed: readonly string[];
+}
+
+/**
+ * What a stream writes to grpc-js: the parts of a response, not its bytes. The service's
+ * `responseSerialize` encodes it when grpc-js frames it (see `serializeResponse`), so a queued
+ * response holds references to the cached resource bytes rather than a copy of them.
+ */
+export type PendingResponse = (ResponseParts & { readonly protocol: 'sotw' }) | (DeltaResponseParts & { readonly protocol: 'delta' });
+
 function varintSize(n: number): number {
   let size = 1;
   while (n > 0x7f) {
@@ -92,6 +82,11 @@ function varintSize(n: number): number {
     size++;
   }
   return size;
+}
+
+/** Size of a length-delimited field (tag < 16) whose value is `length` bytes long. */
+function fieldSize(length: number): number {
+  return 1 + varintSize(length) + length;
 }
 
 function putVarint(buf: Buffer, pos: number, n: number): number {
@@ -103,84 +98,167 @@ function putVarint(buf: Buffer, pos: number, n: number): number {
   return pos;
 }
 
-/** Length-delimited fields (tag < 16) in order: strings as UTF-8, bytes as they are, nested messages. */
-interface Field {
-  readonly tag: number;
-  readonly value: string | Uint8Array | readonly Field[];
+/** Writes the key and length of a length-delimited field (tag < 16); returns where its value goes. */
+function putHeader(buf: Buffer, pos: number, tag: number, length: number): number {
+  buf[pos++] = (tag << 3) | 2;
+  return putVarint(buf, pos, length);
 }
 
-/** Sizes of the values of `fields` (and of nested fields), in the order `writeFields` visits them. */
-function measure(fields: readonly Field[], sizes: number[]): number {
-  let total = 0;
-  for (const { value } of fields) {
-    const at = sizes.length;
-    sizes.push(0);
-    const length = typeof value === 'string' ? Buffer.byteLength(value) : value instanceof Uint8Array ? value.byteLength : measure(value, sizes);
-    sizes[at] = length;
-    total += 1 + varintSize(length) + length;
+/** `byteLength` is the string's UTF-8 length; equal to its length only when every character is ASCII. */
+function putString(buf: Buffer, pos: number, tag: number, value: string, byteLength: number): number {
+  pos = putHeader(buf, pos, tag, byteLength);
+  if (byteLength === value.length && byteLength < 64) {
+    for (let i = 0; i < byteLength; i++) buf[pos + i] = value.charCodeAt(i);
+    return pos + byteLength;
   }
-  return total;
+  return pos + buf.write(value, pos, byteLength, 'utf8');
 }
 
-function writeFields(buf: Buffer, pos: number, fields: readonly Field[], sizes: readonly number[], next: { i: number }): number {
-  for (const { tag, value } of fields) {
-    buf[pos++] = (tag << 3) | 2;
-    pos = putVarint(buf, pos, sizes[next.i++]!);
-    if (typeof value === 'string') pos += buf.write(value, pos, 'utf8');
-    else if (value instanceof Uint8Array) {
-      buf.set(value, pos);
-      pos += value.byteLength;
-    } else pos = writeFields(buf, pos, value, sizes, next);
+function putBytes(buf: Buffer, pos: number, tag: number, value: Uint8Array): number {
+  pos = putHeader(buf, pos, tag, value.byteLength);
+  buf.set(value, pos);
+  return pos + value.byteLength;
+}
+
+/** UTF-8 lengths of the type URLs (a handful of constants). */
+const typeUrlLengths = new Map<string, number>();
+
+function typeUrlLength(typeUrl: string): number {
+  let length = typeUrlLengths.get(typeUrl);
+  if (length === undefined) {
+    length = Buffer.byteLength(typeUrl);
+    if (typeUrlLengths.size < 64) typeUrlLengths.set(typeUrl, length);
   }
-  return pos;
+  return length;
+}
+
+/** google.protobuf.Any { type_url = 1; value = 2 } of a resource: the length of its body. */
+function anySize(r: EncodedResource): number {
+  return fieldSize(typeUrlLength(r.typeUrl)) + fieldSize(r.bytes.byteLength);
+}
+
+function putAny(buf: Buffer, pos: number, tag: number, r: EncodedResource): number {
+  pos = putHeader(buf, pos, tag, anySize(r));
+  pos = putString(buf, pos, 1, r.typeUrl, typeUrlLength(r.typeUrl));
+  return putBytes(buf, pos, 2, r.bytes);
+}
+
+/** UTF-8 lengths of a response's strings, measured once and read back in the same order when writing. */
+class Lengths {
+  private readonly values: number[] = [];
+  private next = 0;
+
+  measure(value: string): number {
+    const length = Buffer.byteLength(value);
+    this.values.push(length);
+    return length;
+  }
+
+  take(): number {
+    return this.values[this.next++]!;
+  }
+}
+
+/** config.core.v3.ControlPlane { identifier = 1 }, as field `tag`. */
+function controlPlaneSize(identifier: string | undefined, lengths: Lengths): number {
+  return identifier ? fieldSize(fieldSize(lengths.measure(identifier))) : 0;
+}
+
+function putControlPlane(buf: Buffer, pos: number, tag: number, identifier: string | undefined, lengths: Lengths): number {
+  if (!identifier) return pos;
+  const length = lengths.take();
+  pos = putHeader(buf, pos, tag, fieldSize(length));
+  return putString(buf, pos, 1, identifier, length);
 }
 
 /**
- * Writes length-delimited fields into one buffer sized up front: a response copies every
- * resource's bytes exactly once, straight from the cache (a protobufjs Writer records an
- * operation per field and copies again when it finishes; wrapping each resource in an Any
- * first would keep a second copy of its bytes).
+ * envoy.service.discovery.v3.DiscoveryResponse, fields in number order as protobufjs writes
+ * them: version_info 1, resources 2 (each an Any), type_url 4, nonce 5, control_plane 6. Each
+ * resource's bytes are copied once, straight from the cache.
  */
-function encodeFields(fields: readonly Field[]): Buffer {
-  const sizes: number[] = [];
-  const buf = Buffer.allocUnsafe(measure(fields, sizes));
-  writeFields(buf, 0, fields, sizes, { i: 0 });
+function sotwSize(p: ResponseParts, lengths: Lengths): number {
+  let size = fieldSize(lengths.measure(p.version));
+  for (const r of p.resources) size += fieldSize(anySize(r));
+  size += fieldSize(lengths.measure(p.typeUrl)) + fieldSize(lengths.measure(p.nonce));
+  return size + controlPlaneSize(p.controlPlaneId, lengths);
+}
+
+function putSotw(buf: Buffer, p: ResponseParts, lengths: Lengths): number {
+  let pos = putString(buf, 0, 1, p.version, lengths.take());
+  for (const r of p.resources) pos = putAny(buf, pos, 2, r);
+  pos = putString(buf, pos, 4, p.typeUrl, lengths.take());
+  pos = putString(buf, pos, 5, p.nonce, lengths.take());
+  return putControlPlane(buf, pos, 6, p.controlPlaneId, lengths);
+}
+
+/**
+ * envoy.service.discovery.v3.DeltaDiscoveryResponse: system_version_info 1, resources 2 (each a
+ * Resource { version 1, resource 2 (Any), name 3 }), type_url 4, nonce 5, removed_resources 6,
+ * control_plane 7.
+ */
+function deltaSize(p: DeltaResponseParts, lengths: Lengths): number {
+  let size = fieldSize(lengths.measure(p.version));
+  for (const r of p.resources) size += fieldSize(fieldSize(lengths.measure(r.version)) + fieldSize(anySize(r)) + fieldSize(lengths.measure(r.name)));
+  size += fieldSize(lengths.measure(p.typeUrl)) + fieldSize(lengths.measure(p.nonce));
+  for (const name of p.removed) size += fieldSize(lengths.measure(name));
+  return size + controlPlaneSize(p.controlPlaneId, lengths);
+}
+
+function putDelta(buf: Buffer, p: DeltaResponseParts, lengths: Lengths): number {
+  let pos = putString(buf, 0, 1, p.version, lengths.take());
+  for (const r of p.resources) {
+    const versionLength = lengths.take();
+    const nameLength = lengths.take();
+    pos = putHeader(buf, pos, 2, fieldSize(versionLength) + fieldSize(anySize(r)) + fieldSize(nameLength));
+    pos = putString(buf, pos, 1, r.version, versionLength);
+    pos = putAny(buf, pos, 2, r);
+    pos = putString(buf, pos, 3, r.name, nameLength);
+  }
+  pos = putString(buf, pos, 4, p.typeUrl, lengths.take());
+  pos = putString(buf, pos, 5, p.nonce, lengths.take());
+  for (const name of p.removed) pos = putString(buf, pos, 6, name, lengths.take());
+  return putControlPlane(buf, pos, 7, p.controlPlaneId, lengths);
+}
+
+/** envoy.service.discovery.v3.DiscoveryResponse in a buffer of its own. */
+export function encodeDiscoveryResponse(p: ResponseParts): Buffer {
+  const lengths = new Lengths();
+  const buf = Buffer.allocUnsafe(sotwSize(p, lengths));
+  putSotw(buf, p, lengths);
   return buf;
 }
 
-/** envoy.service.discovery.v3.DiscoveryResponse */
-export function encodeDiscoveryResponse(p: ResponseParts): Buffer {
-  const fields: Field[] = [{ tag: 1, value: p.version }];
-  for (const r of p.resources) {
-    fields.push({
-      tag: 2,
-      value: [
-        { tag: 1, value: r.typeUrl },
-        { tag: 2, value: r.bytes },
-      ],
-    });
-  }
-  fields.push({ tag: 4, value: p.typeUrl }, { tag: 5, value: p.nonce });
-  if (p.controlPlaneId) fields.push({ tag: 6, value: [{ tag: 1, value: p.controlPlaneId }] });
-  return encodeFields(fields);
+/** envoy.service.discovery.v3.DeltaDiscoveryResponse in a buffer of its own. */
+export function encodeDeltaDiscoveryResponse(p: DeltaResponseParts): Buffer {
+  const lengths = new Lengths();
+  const buf = Buffer.allocUnsafe(deltaSize(p, lengths));
+  putDelta(buf, p, lengths);
+  return buf;
 }
 
-/** envoy.service.discovery.v3.DeltaDiscoveryResponse */
-export function encodeDeltaDiscoveryResponse(p: ResponseParts & { readonly removed: readonly string[] }): Buffer {
-  const w = protobuf.Writer.create();
-  w.uint32(10).string(p.version);
-  for (const r of p.resources) {
-    w.uint32(18).fork();
-    w.uint32(10).string(r.version);
-    w.uint32(18).bytes(anyBytesOf(r));
-    w.uint32(26).string(r.name);
-    w.ldelim();
+/** The scratch buffer is kept up to this size; a larger response gets a buffer of its own. */
+const SCRATCH_MAX = 16 * 1024 * 1024;
+let scratch = Buffer.allocUnsafeSlow(64 * 1024);
+
+/**
+ * Encodes a pending response into one shared scratch buffer and returns a view of it, valid
+ * until the next call. This is the ADS service's `responseSerialize`: grpc-js (1.14,
+ * `ServerCallImpl.serializeMessage`) calls it synchronously and copies the result into its own
+ * 5-byte-framed buffer before it returns, and it has no public way to take a framed buffer. So a
+ * response costs one large allocation (grpc-js's) instead of two, and none of them stays alive
+ * per queued response.
+ */
+export function serializeResponse(r: PendingResponse): Buffer {
+  const lengths = new Lengths();
+  const size = r.protocol === 'sotw' ? sotwSize(r, lengths) : deltaSize(r, lengths);
+  let buf: Buffer;
+  if (size > SCRATCH_MAX) buf = Buffer.allocUnsafe(size);
+  else {
+    if (scratch.length < size) scratch = Buffer.allocUnsafeSlow(Math.min(SCRATCH_MAX, Math.max(size, scratch.length * 2)));
+    buf = scratch;
   }
-  w.uint32(34).string(p.typeUrl);
-  w.uint32(42).string(p.nonce);
-  for (const name of p.removed) w.uint32(50).string(name);
-  controlPlane(w, 7, p.controlPlaneId);
-  return asBuffer(w.finish());
+  const end = r.protocol === 'sotw' ? putSotw(buf, r, lengths) : putDelta(buf, r, lengths);
+  return buf.subarray(0, end);
 }
 
 const identity = (b: Buffer): Buffer => b;
@@ -196,7 +274,7 @@ export function adsServiceDefinition(): ServiceDefinition {
         throw new Error('server side only');
       },
       requestDeserialize: decodeDiscoveryRequest,
-      responseSerialize: identity,
+      responseSerialize: serializeResponse,
       responseDeserialize: identity,
       originalName: 'streamAggregatedResources',
     },
@@ -208,7 +286,7 @@ export function adsServiceDefinition(): ServiceDefinition {
         throw new Error('server side only');
       },
       requestDeserialize: decodeDeltaDiscoveryRequest,
-      responseSerialize: identity,
+      responseSerialize: serializeResponse,
       responseDeserialize: identity,
       originalName: 'deltaAggregatedResources',
     },
