@@ -18,16 +18,13 @@ import * as grpc from '@grpc/grpc-js';
 import { loadCaPackage } from '@aviary/ca-api';
 import { freePort, NatsServer } from '@aviary/nats-runner';
 import { createCsr, generatePrivateKey } from '@aviary/pki';
+import { benchArgs } from './cli';
 import { ensureIstiod, startIstiod, startKube, type Kube } from './control-planes';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
-const argv = process.argv.slice(2);
-const opt = (name: string, fallback: number): number => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(argv[i + 1]) : fallback;
-};
-const SECONDS = opt('seconds', 10);
-const CONCURRENCY = opt('concurrency', 16);
+const cli = benchArgs('Usage: taskset -c 1 node dist/tools/bench/ca-vs-istiod.js [--seconds 10] [--concurrency 16]\n(what it measures: tools/bench/ca-vs-istiod.ts, docs/benchmarks.md)', { seconds: 'string', concurrency: 'string' });
+const SECONDS = cli.int('seconds', 10, 1);
+const CONCURRENCY = cli.int('concurrency', 16, 1);
 const CSRS = 64;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

@@ -25,19 +25,18 @@ import { fileURLToPath } from 'node:url';
 import { envoyPath } from '@aviary/config';
 import { freePort } from '@aviary/nats-runner';
 import { BODY, CLIENT_IP, MESH_HOST, meshYaml, nginxConf, SERVER_IP, staticBootstrap, staticVariants } from './dataplane-config';
+import { benchArgs } from './cli';
 import { cpuTicks, median, parseVegeta, parseWrk, round, type VegetaResult, type WrkResult } from './dataplane-parse';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const args = process.argv.slice(2);
-function arg(name: string, fallback: string): string {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < args.length ? (args[i + 1] as string) : fallback;
-}
-const SECONDS = Number(arg('seconds', '8'));
-const RATE = Number(arg('rate', '1000'));
-const ROUNDS = Number(arg('rounds', '3'));
-const CONNECTIONS = Number(arg('connections', '64'));
-const ONLY = arg('only', '').split(',').filter((s) => s !== '');
+const cli = benchArgs('Usage: flock /tmp/aviary-e2e.lock node dist/tools/bench/dataplane.js [--seconds 8] [--rate 1000] [--rounds 3] [--connections 64] [--only name,name]\n(what it measures: tools/bench/dataplane.ts, docs/benchmarks.md)', {
+  seconds: 'string', rate: 'string', rounds: 'string', connections: 'string', only: 'string',
+});
+const SECONDS = cli.int('seconds', 8, 1);
+const RATE = cli.int('rate', 1000, 1);
+const ROUNDS = cli.int('rounds', 3, 1);
+const CONNECTIONS = cli.int('connections', 64, 1);
+const ONLY = cli.str('only', '').split(',').filter((s) => s !== '');
 const PROXY_CPU = '1';
 const LOAD_CPU = '0';
 const CLK_TCK = 100;

@@ -18,20 +18,18 @@ import { Agent, Pool, request } from 'undici';
 import { injectionValues, parseInjectionTemplate, planInjection } from '@aviary/injection';
 import { NatsServer, freePort } from '@aviary/nats-runner';
 import { createCsr, generatePrivateKey, Issuer, privateKeyToPem } from '@aviary/pki';
+import { benchArgs } from './cli';
 import { ensureIstiod, istiodChartConfigMaps, startIstiod, startKube } from './control-planes';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
-const args = new Map<string, string>();
-for (let i = 2; i < process.argv.length; i++) {
-  const value = process.argv[i + 1];
-  const isFlag = value === undefined || value.startsWith('--'); // --vs-istiod takes no value
-  args.set(process.argv[i]!.replace(/^--/, ''), isFlag ? '' : value);
-  if (!isFlag) i++;
-}
-const seconds = Number(args.get('seconds') ?? 10);
-const rate = Number(args.get('rate') ?? 500);
-const connections = Number(args.get('connections') ?? 8);
-const concurrency = Number(args.get('concurrency') ?? 32);
+const args = benchArgs(
+  'Usage: taskset -c 1 node dist/tools/bench/injector.js [--seconds 10] [--rate 500] [--connections 8] [--concurrency 32] [--vs-istiod] [--log-level warn]\n(what it measures: tools/bench/injector.ts, docs/benchmarks.md)',
+  { seconds: 'string', rate: 'string', connections: 'string', concurrency: 'string', 'vs-istiod': 'boolean', 'log-level': 'string' },
+);
+const seconds = args.int('seconds', 10, 1);
+const rate = args.int('rate', 500, 1);
+const connections = args.int('connections', 8, 1);
+const concurrency = args.int('concurrency', 32, 1);
 
 const review = await readFile(join(root, 'apps/injector-webhook/src/lib/__fixtures__/admission-review.json'), 'utf8');
 
@@ -190,7 +188,7 @@ async function main(): Promise<void> {
       AVIARY_ADMIN_PORT: String(adminPort),
       AVIARY_TLS_CERT_FILE: join(dir, 'tls.crt'),
       AVIARY_TLS_KEY_FILE: join(dir, 'tls.key'),
-      AVIARY_LOG_LEVEL: args.get('log-level') ?? 'warn',
+      AVIARY_LOG_LEVEL: args.str('log-level', 'warn'),
       AVIARY_DATA_DIR: join(dir, 'data'),
     },
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -225,7 +223,7 @@ async function main(): Promise<void> {
     await nats.stop();
     await rm(dir, { recursive: true, force: true });
   }
-  if (args.has('vs-istiod')) {
+  if (args.flag('vs-istiod')) {
     const istiod = await istiodInject(pin);
     result = {
       ...result,

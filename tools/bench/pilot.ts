@@ -1,32 +1,5 @@
-// Pilot benchmark (issue 5, item 7): the built pilot (dist/apps/pilot/main.js) on a real
-// nats-server, 1,000 services × 10 endpoints applied through the REST API, and 1,000 concurrent
-// SotW ADS streams from a load generator in another process (dist/tools/bench/pilot-load.js).
-// Reports cold-start convergence, endpoint change → every interested stream ACKed, which
-// streams got a push, and pilot RSS per connected proxy.
-//
-// Usage: npm run build && node tools/build/build.mjs bench-pilot bench-pilot-load &&
-//        node dist/tools/bench/pilot.js [--preset default|scale-10k] [--services 1000] [--endpoints 10]
-//          [--streams 1000] [--namespaces 10] [--batch 500] [--visibility namespace|mesh] [--changes 5]
-//          [--pin] [--cpu-prof DIR] [--cold-prof DIR] [--gc-memory] [--pilot-log FILE] [--node-flags "FLAGS"]
-// --cold-prof DIR: a V8 CPU profile of pilot covering only the cold start (through an inspector
-//   port, as --gc-memory opens), written as DIR/pilot-cold-start.cpuprofile.
-// --visibility namespace (default): a Sidecar per namespace with egress `./*` (Istio's
-//   recommended scoping), so each proxy sees the 100 services of its namespace.
-// --visibility mesh: no Sidecar resources; every proxy sees all 1,000 services.
-// --pilot PATH: another build of pilot (relative to the repository root), e.g. a saved baseline.
-// --delta: every stream uses delta ADS (DeltaAggregatedResources) instead of state of the world.
-// --pin: pilot on CPU 1, the load generator (and nats, this driver) on CPU 0.
-//
-// --vs-istiod [--rounds 2] [--istiod PATH] [--only pilot|istiod] [--change-prof DIR]: the same mesh and load against pilot AND istiod
-//   (pilot-discovery from tools/istio/ensure-istiod.sh, or PATH), interleaved (pilot, istiod,
-//   istiod, pilot, … over 2 × rounds runs), both reading the mesh as CRDs from one real
-//   kube-apiserver (tools/k8s/start-cluster.sh) and the endpoint changes PATCHed there; every
-//   stream is a sidecar (istiod sends no clusters to a proxyless client's wildcard CDS). Per round:
-//   startup to config loaded, cold start, endpoint changes, bytes, and memory per proxy before and
-//   after a forced collection (V8 inspector / Go pprof gc=1). Ends with a median table and the
-//   ratios pilot ÷ istiod. See docs/benchmarks.md "Pilot vs istiod". --only runs one side's
-//   rounds (no ratios), e.g. to profile; --change-prof DIR writes a V8 CPU profile of pilot
-//   covering only the endpoint changes of each round (through the inspector it already has).
+// Pilot benchmark (issue 5, item 7; issue 19): what it measures and its options are USAGE below
+// (`node dist/tools/bench/pilot.js --help` prints it).
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -37,20 +10,52 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { freePort, NatsServer } from '@aviary/nats-runner';
 import { compareRounds, comparisonTable, type RoundMetrics } from './compare-stats';
 import { median } from './dataplane-parse';
+import { benchArgs } from './cli';
 import { ensureIstiod, goCollectGarbage, startIstiod, startKube, run, v8CollectGarbage, v8StartProfile, type AfterGc, type Kube } from './control-planes';
 import type { LoadNode } from './pilot-load';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..', '..');
-const args = process.argv.slice(2);
-function arg(name: string, fallback: string): string {
-  // `--name=value` takes any value, also one that starts with `--` (e.g. --node-flags=--trace-gc).
-  const inline = args.find((a) => a.startsWith(`--${name}=`));
-  if (inline !== undefined) return inline.slice(name.length + 3);
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < args.length && !args[i + 1]!.startsWith('--') ? args[i + 1]! : fallback;
-}
-const flag = (name: string): boolean => args.includes(`--${name}`);
+/** What `--help` prints; an unknown option or a bad value prints it too, and nothing runs. */
+const USAGE = `Pilot benchmark (issue 5, item 7): the built pilot (dist/apps/pilot/main.js) on a real
+nats-server, 1,000 services × 10 endpoints applied through the REST API, and 1,000 concurrent
+SotW ADS streams from a load generator in another process (dist/tools/bench/pilot-load.js).
+Reports cold-start convergence, endpoint change → every interested stream ACKed, which
+streams got a push, and pilot RSS per connected proxy.
+
+Usage: npm run build && node tools/build/build.mjs bench-pilot bench-pilot-load &&
+       node dist/tools/bench/pilot.js [--preset default|scale-10k] [--services 1000] [--endpoints 10]
+         [--streams 1000] [--namespaces 10] [--batch 500] [--visibility namespace|mesh] [--changes 5]
+         [--pin] [--cpu-prof DIR] [--cold-prof DIR] [--gc-memory] [--pilot-log FILE] [--node-flags=FLAGS]
+         [--heap-snapshot DIR] [--pilot PATH] [--delta]
+--cold-prof DIR: a V8 CPU profile of pilot covering only the cold start (through an inspector
+  port, as --gc-memory opens), written as DIR/pilot-cold-start.cpuprofile.
+--visibility namespace (default): a Sidecar per namespace with egress \`./*\` (Istio's
+  recommended scoping), so each proxy sees the 100 services of its namespace.
+--visibility mesh: no Sidecar resources; every proxy sees all 1,000 services.
+--pilot PATH: another build of pilot (relative to the repository root), e.g. a saved baseline.
+--delta: every stream uses delta ADS (DeltaAggregatedResources) instead of state of the world.
+--pin: pilot on CPU 1, the load generator (and nats, this driver) on CPU 0.
+
+--vs-istiod [--rounds 2] [--istiod PATH] [--only pilot|istiod] [--change-prof DIR]: the same mesh and load against pilot AND istiod
+  (pilot-discovery from tools/istio/ensure-istiod.sh, or PATH), interleaved (pilot, istiod,
+  istiod, pilot, … over 2 × rounds runs), both reading the mesh as CRDs from one real
+  kube-apiserver (tools/k8s/start-cluster.sh) and the endpoint changes PATCHed there; every
+  stream is a sidecar (istiod sends no clusters to a proxyless client's wildcard CDS). Per round:
+  startup to config loaded, cold start, endpoint changes, bytes, and memory per proxy before and
+  after a forced collection (V8 inspector / Go pprof gc=1). Ends with a median table and the
+  ratios pilot ÷ istiod. See docs/benchmarks.md "Pilot vs istiod". --only runs one side's
+  rounds (no ratios), e.g. to profile; --change-prof DIR writes a V8 CPU profile of pilot
+  covering only the endpoint changes of each round (through the inspector it already has).
+`;
+const cli = benchArgs(USAGE, {
+  preset: 'string', services: 'string', endpoints: 'string', streams: 'string', namespaces: 'string', batch: 'string',
+  visibility: 'string', changes: 'string', pin: 'boolean', 'cpu-prof': 'string', 'cold-prof': 'string', 'gc-memory': 'boolean',
+  'pilot-log': 'string', 'node-flags': 'string', pilot: 'string', 'heap-snapshot': 'string', delta: 'boolean',
+  'vs-istiod': 'boolean', rounds: 'string', istiod: 'string', only: 'string', 'change-prof': 'string',
+});
+const arg = (name: string, fallback: string): string => cli.str(name, fallback);
+const flag = (name: string): boolean => cli.flag(name);
 
 /**
  * Named configurations (`--preset NAME`): defaults for the size flags, each still overridable.
@@ -67,12 +72,12 @@ const presets: Record<string, Record<string, string>> = {
 const PRESET = arg('preset', 'default');
 const preset = presets[PRESET];
 if (!preset) throw new Error(`--preset ${PRESET}: unknown; one of ${Object.keys(presets).join(', ')}`);
-const SERVICES = Number(arg('services', preset['services']!));
-const ENDPOINTS = Number(arg('endpoints', preset['endpoints']!));
-const STREAMS = Number(arg('streams', preset['streams']!));
-const NAMESPACES = Number(arg('namespaces', preset['namespaces']!));
+const SERVICES = cli.int('services', Number(preset['services']!), 1);
+const ENDPOINTS = cli.int('endpoints', Number(preset['endpoints']!), 1);
+const STREAMS = cli.int('streams', Number(preset['streams']!), 1);
+const NAMESPACES = cli.int('namespaces', Number(preset['namespaces']!), 1);
 const VISIBILITY = arg('visibility', 'namespace');
-const CHANGES = Number(arg('changes', '5'));
+const CHANGES = cli.int('changes', 5, 0);
 const PIN = flag('pin');
 const CPU_PROF = arg('cpu-prof', '');
 const COLD_PROF = arg('cold-prof', ''); // a directory: pilot's CPU profile of the cold start only (pilot-only run)
@@ -83,13 +88,13 @@ const NODE_FLAGS = arg('node-flags', '').split(' ').filter((f) => f !== ''); // 
 const VS_ISTIOD = flag('vs-istiod');
 const GC_MEMORY = flag('gc-memory'); // pilot-only run: memory also after two forced collections (pilot gets --inspect)
 const DELTA = flag('delta'); // delta ADS instead of state of the world, for every stream
-const ROUNDS = Number(arg('rounds', '2'));
+const ROUNDS = cli.int('rounds', 2, 1);
 const ISTIOD = arg('istiod', ''); // a pilot-discovery binary; default: tools/istio/ensure-istiod.sh
 const ONLY = arg('only', ''); // --vs-istiod with one side only: 'pilot' or 'istiod'
 const CHANGE_PROF = arg('change-prof', ''); // a directory: pilot's CPU profile of each round's endpoint changes
 if (ONLY !== '' && ONLY !== 'pilot' && ONLY !== 'istiod') throw new Error(`--only: want pilot or istiod, got ${JSON.stringify(ONLY)}`);
 const TOKEN = 'bench-token';
-const BATCH = Number(arg('batch', preset['batch']!)); // documents per POST /api/v1/config (and pilot's AVIARY_MAX_CONFIG_DOCUMENTS)
+const BATCH = cli.int('batch', Number(preset['batch']!), 1); // documents per POST /api/v1/config (and pilot's AVIARY_MAX_CONFIG_DOCUMENTS)
 const now = (): number => performance.timeOrigin + performance.now();
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
