@@ -56,6 +56,7 @@ export const EXTENDED_FEATURES = [
   'HTTPRouteBackendProtocolH2C',
   'HTTPRouteBackendProtocolWebSocket',
   'HTTPRouteBackendRequestHeaderModification',
+  'HTTPRouteBackendTimeout',
   'HTTPRouteCORS',
   'HTTPRouteDestinationPortMatching',
   'HTTPRouteHostRewrite',
@@ -67,6 +68,7 @@ export const EXTENDED_FEATURES = [
   'HTTPRoutePortRedirect',
   'HTTPRouteQueryParamMatching',
   'HTTPRouteRequestMirror',
+  'HTTPRouteRequestMultipleMirrors',
   'HTTPRouteRequestPercentageMirror',
   'HTTPRouteRequestTimeout',
   'HTTPRouteResponseHeaderModification',
@@ -176,7 +178,7 @@ describe.skipIf(!enabled)(`Gateway API conformance v1.6.0 (${profile}) on the no
     if (built.code !== 0) throw new Error(`static-image (CoreDNS): ${built.stderr}`);
     await node.importImages([coredns]);
     await kubectlOk(node, ['apply', '--server-side', '-f', join(cache, 'crds', 'standard-install.yaml')]);
-    await installAviary(node, images, mesh ? { valuesFiles: [join(repoRoot, 'e2e', 'k8s-node', 'values', 'conformance-mesh.yaml')] } : {});
+    await installAviary(node, images, { valuesFiles: [join(repoRoot, 'e2e', 'k8s-node', 'values', mesh ? 'conformance-mesh.yaml' : 'conformance-gateway.yaml')] });
     await kubectlOk(node, ['apply', '-f', '-'], 'apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: { name: aviary }\nspec: { controllerName: aviary.dev/gateway-controller }\n');
     // The suite creates its namespaces labelled for injection and waits for their pods: the webhook must answer first.
     if (mesh) {
