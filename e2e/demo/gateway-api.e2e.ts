@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalMesh } from '../support/mesh';
+import { LocalMesh, root } from '../support/mesh';
 import { getAs, HELLO_VERSION_SERVICES, PILOT, remove, until, type Answer } from '../support/demo';
 
 /**
@@ -239,5 +241,43 @@ spec:
     expect((await call('localhost', '/hello/more')).status).toBe(404); // Exact
     const route = (await (await fetch(`${PILOT}/api/v1/config/httproutes/demo/helloworld`)).json()) as { status?: { parents?: { conditions: Conditions }[] } };
     expect(conditionText(route.status?.parents?.[0]?.conditions)).toBe('Accepted=True/Accepted,ResolvedRefs=True/ResolvedRefs');
+  });
+
+  it("Istio's bookinfo and httpbin Gateway-API samples apply verbatim beside helloworld and route by path", async () => {
+    // The manifests verbatim (libs/xds/translate/src/__fixtures__/istio-gateway-api-samples); their
+    // Services productpage:9080 and httpbin:8000 are ServiceEntries to the demo's v1 and v2 workloads.
+    const samples = join(root, 'libs', 'xds', 'translate', 'src', '__fixtures__', 'istio-gateway-api-samples');
+    const serviceEntry = (name: string, port: number, version: string) => `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: ${name} }
+spec:
+  hosts: [${name}.demo.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: ${port}, name: http, protocol: HTTP }]
+  workloadSelector: { labels: { app: hello, version: ${version} } }
+`;
+    await applyYaml(`${serviceEntry('productpage', 9080, 'v1')}---\n${serviceEntry('httpbin', 8000, 'v2')}`, 'demo');
+    for (const file of ['bookinfo-bookinfo-gateway.yaml', 'httpbin-httpbin-gateway.yaml']) await applyYaml(readFileSync(join(samples, file), 'utf8'), 'demo');
+    // Three Gateways on port 80 without hostnames share the ingress's port: routes are ordered by
+    // the Gateway API's precedence across them (Exact and longer prefixes before httpbin's `/`).
+    const version = async (path: string) => /hello from hello (v\d)/.exec((await call('localhost', path)).body)?.[1];
+    await until('bookinfo and httpbin routed', async () => ((await version('/productpage')) === 'v1' && (await version('/headers')) === 'v2' ? true : undefined), 30_000);
+    const seen: Record<string, string | undefined> = {};
+    for (const path of ['/productpage', '/static/app.css', '/login', '/logout', '/api/v1/products/1', '/hello', '/headers', '/productpage/x']) seen[path] = await version(path);
+    expect(seen).toEqual({
+      '/productpage': 'v1',
+      '/static/app.css': 'v1',
+      '/login': 'v1',
+      '/logout': 'v1',
+      '/api/v1/products/1': 'v1',
+      '/hello': 'v2', // helloworld's Exact /hello (its backend is v2)
+      '/headers': 'v2', // httpbin: everything else
+      '/productpage/x': 'v2', // bookinfo's /productpage is Exact
+    });
+    for (const [plural, name] of [['httproutes', 'bookinfo'], ['httproutes', 'httpbin']] as const) {
+      const route = (await (await fetch(`${PILOT}/api/v1/config/${plural}/demo/${name}`)).json()) as { status?: { parents?: { conditions: Conditions }[] } };
+      expect(conditionText(route.status?.parents?.[0]?.conditions), name).toBe('Accepted=True/Accepted,ResolvedRefs=True/ResolvedRefs');
+    }
   });
 });

@@ -82,6 +82,9 @@ export const MESH_CORE_FEATURES = ['Mesh', 'HTTPRoute', 'GRPCRoute'] as const;
  * mesh tests also need): each passed its tests in the run docs/gateway-api.md records.
  */
 export const MESH_EXTENDED_FEATURES: readonly string[] = [
+  'HTTPRoute303RedirectStatusCode', // MeshHTTPRoute303Redirect
+  'HTTPRoute307RedirectStatusCode', // MeshHTTPRoute307Redirect
+  'HTTPRoute308RedirectStatusCode', // MeshHTTPRoute308Redirect
   'HTTPRouteParentRefPort', // MeshPorts
   'HTTPRouteResponseHeaderModification', // MeshFrontend, MeshPorts, MeshConsumerRoute
   'MeshConsumerRoute',
