@@ -48,6 +48,7 @@ export const CORE_FEATURES = ['Gateway', 'HTTPRoute', 'ReferenceGrant'] as const
 /** The extended features Aviary claims: each passed its tests in the run docs/gateway-api.md records. */
 export const EXTENDED_FEATURES = [
   'GatewayAddressEmpty',
+  'GatewayHTTPListenerIsolation',
   'GatewayInfrastructurePropagation',
   'GatewayPort8080',
   'HTTPRoute303RedirectStatusCode',
