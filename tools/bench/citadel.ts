@@ -13,8 +13,9 @@ import { readFileSync } from 'node:fs';
 import { sign } from 'node:crypto';
 import { CertificateAuthority, type CaState } from '@aviary/ca';
 import { createCsr, generatePrivateKey, Issuer, parseCsr } from '@aviary/pki';
+import { benchArgs } from './cli';
 
-const seconds = Number(process.argv[2] ?? 3);
+const seconds = benchArgs('Usage: taskset -c 0 node dist/tools/bench/citadel.js [seconds] (or --seconds N; default 3)\n(what it measures: tools/bench/citadel.ts, docs/benchmarks.md)', { seconds: 'string' }, { positionals: ['seconds'] }).int('seconds', 3, 1);
 const loadBefore = loadavg().map((l) => l.toFixed(2)).join(' ');
 const ID = 'spiffe://cluster.local/ns/bench/sa/workload';
 

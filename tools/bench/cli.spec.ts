@@ -19,6 +19,14 @@ describe('parseBenchArgs', () => {
     expect(parseBenchArgs(['-h'], spec).help).toBe(true);
   });
 
+  it('reads positional arguments as the named options, in order', () => {
+    const { args } = parseBenchArgs(['5', '200'], { seconds: 'string', batch: 'string' }, ['seconds', 'batch']);
+    expect(args.int('seconds', 3, 1)).toBe(5);
+    expect(args.int('batch', 500, 1)).toBe(200);
+    expect(() => parseBenchArgs(['5', '200', '7'], { seconds: 'string', batch: 'string' }, ['seconds', 'batch'])).toThrow('unexpected argument "7"');
+    expect(() => parseBenchArgs(['5', '--seconds', '6'], { seconds: 'string' }, ['seconds'])).toThrow('seconds given twice');
+  });
+
   it('refuses unknown options, positionals, missing values and non-integers', () => {
     expect(() => parseBenchArgs(['--servics', '10'], spec)).toThrow(UsageError);
     expect(() => parseBenchArgs(['--servics', '10'], spec)).toThrow(/--servics/);

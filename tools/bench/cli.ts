@@ -20,11 +20,19 @@ export class UsageError extends Error {}
  * value or a positional argument is a UsageError instead of a run with defaults, and `--help` is
  * reported as `help: true` so the caller prints its usage and exits before starting anything.
  */
-export function parseBenchArgs(argv: readonly string[], spec: OptionSpec): { help: boolean; args: BenchArgs } {
+export function parseBenchArgs(argv: readonly string[], spec: OptionSpec, positionals: readonly string[] = []): { help: boolean; args: BenchArgs } {
   let values: Record<string, string | boolean | undefined>;
   try {
     const options = Object.fromEntries([...Object.entries(spec).map(([name, type]) => [name, { type }]), ['help', { type: 'boolean', short: 'h' }]]);
-    values = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values as Record<string, string | boolean | undefined>;
+    const parsed = parseArgs({ args: [...argv], options, strict: true, allowPositionals: positionals.length > 0 });
+    values = { ...(parsed.values as Record<string, string | boolean | undefined>) };
+    // Positional arguments name string options in order (`citadel.js 5` is `--seconds 5`).
+    if (parsed.positionals.length > positionals.length) throw new Error(`unexpected argument ${JSON.stringify(parsed.positionals[positionals.length])}`);
+    parsed.positionals.forEach((v, i) => {
+      const name = positionals[i]!;
+      if (values[name] !== undefined) throw new Error(`${name} given twice (--${name} and as argument ${i + 1})`);
+      values[name] = v;
+    });
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
@@ -51,7 +59,7 @@ export function parseBenchArgs(argv: readonly string[], spec: OptionSpec): { hel
  * a usage error (an unknown option here, a bad integer when it is read) prints the error and the
  * usage and exits 2, before anything starts.
  */
-export function benchArgs(usage: string, spec: OptionSpec, argv: readonly string[] = process.argv.slice(2)): BenchArgs {
+export function benchArgs(usage: string, spec: OptionSpec, opts: { readonly positionals?: readonly string[]; readonly argv?: readonly string[] } = {}): BenchArgs {
   const text = usage.endsWith('\n') ? usage : `${usage}\n`;
   const refuse = (err: unknown): never => {
     if (!(err instanceof UsageError)) throw err;
@@ -59,7 +67,7 @@ export function benchArgs(usage: string, spec: OptionSpec, argv: readonly string
     process.exit(2);
   };
   try {
-    const { help, args } = parseBenchArgs(argv, spec);
+    const { help, args } = parseBenchArgs(opts.argv ?? process.argv.slice(2), spec, opts.positionals);
     if (help) {
       process.stdout.write(text);
       process.exit(0);

@@ -8,9 +8,15 @@ import { createEnvelope, decodeEvent, encodeEvent, Subjects } from '@aviary/even
 import { createLogger } from '@aviary/observability';
 import { sampleRecord, type TelemetryRecord } from '@aviary/telemetry';
 import { Ingestor, startRecordTracer } from '@aviary/telemetry-ingest';
+import { benchArgs } from './cli';
 
-const seconds = Number(process.argv[2] ?? 5);
-const batchSize = Number(process.argv[3] ?? 500);
+const cli = benchArgs(
+  'Usage: taskset -c 0 node dist/tools/bench/telemetry.js [seconds] [batchSize] (or --seconds N --batch N; defaults 5, 500)\n(what it measures: tools/bench/telemetry.ts, docs/benchmarks.md)',
+  { seconds: 'string', batch: 'string' },
+  { positionals: ['seconds', 'batch'] },
+);
+const seconds = cli.int('seconds', 5, 1);
+const batchSize = cli.int('batch', 500, 1);
 
 // A realistic mix: 8 callers × 6 destinations × versions × codes ≈ a few hundred series.
 const callers = ['istio-ingressgateway', 'productpage-v1', 'reviews-v1', 'reviews-v2', 'reviews-v3', 'details-v1', 'checkout-v1', 'cart-v1'];
