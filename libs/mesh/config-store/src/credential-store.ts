@@ -40,7 +40,7 @@ function refOf(key: string): { namespace: string; name: string } {
   return { namespace: key.slice(0, dot), name: key.slice(dot + 1) };
 }
 
-function metadata(entry: KvEntry, value: StoredValue): CredentialMetadata {
+function metadata(entry: Pick<KvEntry, 'key' | 'revision'>, value: StoredValue): CredentialMetadata {
   const summary = checkCredential(value, credentialFields);
   return { ...refOf(entry.key), revision: String(entry.revision), updatedAt: value.updatedAt, hasPrivateKey: value.privateKey !== undefined, ...summary };
 }
@@ -77,10 +77,11 @@ export class KvCredentialStore {
       updatedAt: now.toISOString(),
     };
     const before = await this.kv.get(key);
+    // The metadata comes from what was written and the revision the put acknowledged, not from a
+    // read back: with a replicated bucket a read may be served by a replica that has not applied
+    // the write yet (direct get), which answered "not found" for a credential just stored.
     const revision = await this.kv.put(key, JSON.stringify(value));
-    const entry = await this.kv.get(key, { revision });
-    if (entry === null) throw new AviaryError('UNAVAILABLE', 'CREDENTIAL_STORE_UNAVAILABLE', `credential ${namespace}/${name} was written but cannot be read back`);
-    return { metadata: metadata(entry, value), created: before === null || before.operation !== 'PUT' };
+    return { metadata: metadata({ key, revision }, value), created: before === null || before.operation !== 'PUT' };
   }
 
   async get(namespace: string, name: string): Promise<CredentialMetadata | undefined> {
