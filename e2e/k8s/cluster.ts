@@ -52,6 +52,9 @@ export async function run(file: string, args: readonly string[], env: NodeJS.Pro
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
     child.on('close', (code) => resolvePromise({ stdout, stderr, code: code ?? -1 }));
+    // A command that exits without reading its input (e.g. a `kubectl exec` whose pod went away)
+    // makes this write fail with EPIPE; its exit code already says what happened.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(input ?? '');
   });
 }
