@@ -112,4 +112,26 @@ describe('a 3-node NATS JetStream cluster', () => {
     await cluster.healthy();
     await consumer.stop();
   }, 120_000);
+
+  it('reads every acknowledged write back, from a store on any node', async () => {
+    // Each read follows the write it checks at once: a get answered by a replica that has not
+    // applied the write yet would return the previous content (and an apply of that previous
+    // content would then be taken for "unchanged").
+    const writer = await KvConfigStore.open(await bus('pilot-a', 0), { bucket: 'read_your_writes' });
+    const reader = await KvConfigStore.open(await bus('pilot-b', 2), { bucket: 'read_your_writes' });
+    const ref = { kind: 'ServiceEntry', namespace: 'default', name: 'flip' };
+    const version = (i: number): StoredObject => ({
+      ...service(0),
+      metadata: { name: 'flip', namespace: 'default' },
+      spec: { hosts: ['flip.example.com'], ports: [{ number: 8000 + (i % 2), name: 'http', protocol: 'HTTP' }], resolution: 'DNS' },
+    });
+    for (let i = 0; i < 60; i++) {
+      const result = await writer.apply(version(i));
+      expect(result.op).toBe(i === 0 ? 'created' : 'updated');
+      const [byWriter, byReader] = await Promise.all([writer.get(ref), reader.get(ref)]);
+      expect(byWriter?.metadata.resourceVersion).toBe(result.object.metadata.resourceVersion);
+      expect(byReader?.metadata.resourceVersion).toBe(result.object.metadata.resourceVersion);
+      expect(byReader?.spec).toEqual(version(i).spec);
+    }
+  }, 60_000);
 });

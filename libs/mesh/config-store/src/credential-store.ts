@@ -62,7 +62,8 @@ export class KvCredentialStore {
 
   static async open(bus: Bus, bucket: string = busBuckets.credentials): Promise<KvCredentialStore> {
     // Three PEM fields at most, plus JSON framing.
-    const kv = await new Kvm(bus.nc).create(bucket, { history: 1, maxValueSize: 3 * MAX_CREDENTIAL_FIELD_BYTES + 4096, replicas: bus.replicas });
+    // Reads from the stream's leader, as KvConfigStore: a direct get may be served by a replica behind the last write.
+    const kv = await new Kvm(bus.nc).create(bucket, { history: 1, maxValueSize: 3 * MAX_CREDENTIAL_FIELD_BYTES + 4096, replicas: bus.replicas, allow_direct: false });
     return new KvCredentialStore(kv, await jetstreamManager(bus.nc), bucket);
   }
 

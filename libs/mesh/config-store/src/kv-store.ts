@@ -60,14 +60,17 @@ export class KvConfigStore implements ConfigStore {
 
   static async open(bus: Bus, options: KvConfigStoreOptions = {}): Promise<KvConfigStore> {
     const opts = { bucket: 'aviary_config', history: 16, maxObjectBytes: 1024 * 1024, now: () => new Date(), ...options };
-    const kv = await new Kvm(bus.nc).create(opts.bucket, { history: opts.history, maxValueSize: opts.maxObjectBytes, replicas: bus.replicas });
+    // Reads go to the stream's leader (allow_direct: false): a direct get may be answered by a
+    // replica that has not applied the latest acknowledged write, so an apply right after another
+    // one would compare against stale content ("unchanged", or a spurious conflict).
+    const kv = await new Kvm(bus.nc).create(opts.bucket, { history: opts.history, maxValueSize: opts.maxObjectBytes, replicas: bus.replicas, allow_direct: false });
     return new KvConfigStore(kv, await jetstreamManager(bus.nc), opts);
   }
 
   /**
    * Reads leave no state on the server: the keys come from the stream's subject list (one
    * STREAM.INFO request with a subject filter, paged by the client) and each value from a
-   * direct get. `kv.keys()` would create a consumer per call that lingers after the read.
+   * get answered by the stream's leader. `kv.keys()` would create a consumer per call that lingers after the read.
    */
   async list(filter: ListFilter = {}): Promise<StoredObject[]> {
     const prefix = `$KV.${this.opts.bucket}.`;
