@@ -294,8 +294,8 @@ spec:
     expect(routeConditions(s)).toEqual({ Accepted: 'True Accepted', ResolvedRefs: 'True ResolvedRefs' });
     const http = s.gatewayApi.virtualServices[0]!.spec.http!;
     const at = (exact: string) => http.find((h) => h.match![0]!.uri!.exact === exact)!;
-    expect([at('/backend-timeout').timeout, at('/backend-timeout').retries]).toEqual(['500ms', { attempts: 2, perTryTimeout: '500ms' }]);
-    expect([at('/both').timeout, at('/both').retries]).toEqual(['10s', { attempts: 2, perTryTimeout: '1s' }]);
+    expect([at('/backend-timeout').timeout, at('/backend-timeout').retries]).toEqual(['500ms', { perTryTimeout: '500ms' }]);
+    expect([at('/both').timeout, at('/both').retries]).toEqual(['10s', { perTryTimeout: '1s' }]);
     expect([at('/disable-backend-timeout').timeout, at('/disable-backend-timeout').retries]).toEqual([undefined, undefined]);
   });
 

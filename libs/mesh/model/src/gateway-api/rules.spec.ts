@@ -69,9 +69,9 @@ describe('Gateway API timeouts → Istio timeout and retries', () => {
   });
 
   it('backendRequest bounds each try (default retry count kept), and the route too when request sets no limit', () => {
-    expect(timingOf({ backendRequest: '500ms' })).toEqual({ timeout: '500ms', retries: { attempts: 2, perTryTimeout: '500ms' } });
-    expect(timingOf({ request: '0s', backendRequest: '500ms' })).toEqual({ timeout: '500ms', retries: { attempts: 2, perTryTimeout: '500ms' } });
-    expect(timingOf({ request: '10s', backendRequest: '1s' })).toEqual({ timeout: '10s', retries: { attempts: 2, perTryTimeout: '1s' } });
+    expect(timingOf({ backendRequest: '500ms' })).toEqual({ timeout: '500ms', retries: { perTryTimeout: '500ms' } });
+    expect(timingOf({ request: '0s', backendRequest: '500ms' })).toEqual({ timeout: '500ms', retries: { perTryTimeout: '500ms' } });
+    expect(timingOf({ request: '10s', backendRequest: '1s' })).toEqual({ timeout: '10s', retries: { perTryTimeout: '1s' } });
   });
 
   it('backendRequest "0s" disables the per-try bound: retries and route timeout as without it', () => {

@@ -125,8 +125,8 @@ function isZero(d: string): boolean {
 /**
  * The Istio timeout fields of a rule's `timeouts`, as Istio. `request` bounds the whole exchange
  * (the route timeout). `backendRequest` bounds each request to a backend: the retries'
- * `perTryTimeout`, with the default retry count (Envoy enforces a per-try timeout only inside a
- * retry policy); with no `request` timeout (absent or "0s") it bounds the route as well, so proxies
+ * `perTryTimeout`, with the translator's default retry count (Envoy enforces a per-try timeout only
+ * inside a retry policy); with no `request` timeout (absent or "0s") it bounds the route as well, so proxies
  * that ignore per-try timeouts (proxyless gRPC) enforce it too. Zero disables either.
  */
 function timeoutFields(t: { request?: string; backendRequest?: string } | undefined): Pick<HTTPRoute, 'timeout' | 'retries'> {
@@ -135,14 +135,11 @@ function timeoutFields(t: { request?: string; backendRequest?: string } | undefi
   const out: Pick<HTTPRoute, 'timeout' | 'retries'> = {};
   if (request !== undefined) out.timeout = request;
   if (backend !== undefined) {
-    out.retries = { attempts: DEFAULT_ATTEMPTS, perTryTimeout: backend };
+    out.retries = { perTryTimeout: backend };
     if (request === undefined || isZero(request)) out.timeout = backend;
   }
   return out;
 }
-
-/** Istio's default retry count, kept when `backendRequest` sets the retries' per-try timeout. */
-const DEFAULT_ATTEMPTS = 2;
 
 /** The Istio route fields of a rule's filters and backends (everything but the match). */
 function actionOf(filters: readonly unknown[], ctx: RuleContext, timeouts: { request?: string; backendRequest?: string } | undefined): Partial<HTTPRoute> {
