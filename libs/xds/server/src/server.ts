@@ -8,6 +8,7 @@ import { pushOrder, type Connection, type ProxyStatus, type StreamHost, type Xds
 import { DeltaConnection } from './delta';
 import { XdsMetrics } from './metrics';
 import { SotwConnection } from './sotw';
+import type { SubscriptionKey } from './subscriptions';
 import { adsServiceDefinition, type DeltaDiscoveryRequest, type DiscoveryRequest, type PendingResponse, type WireNode } from './wire';
 
 export interface XdsServerOptions<P extends XdsPeer = XdsPeer> {
@@ -267,14 +268,15 @@ export class XdsServer<P extends XdsPeer = XdsPeer> {
    * stream that watches none of the changed names is not asked to compute anything.
    */
   private apply(changes: readonly SourceChange<P>[]): void {
+    const answers = changes.map(() => new Map<SubscriptionKey, boolean>());
     for (const conn of this.connections.values()) {
       let all = false;
       const types = new Set<ResourceTypeUrl>();
       let observedAt: number | undefined;
       let relevant = false;
-      for (const change of changes) {
+      for (const [i, change] of changes.entries()) {
         if (change.affects && !change.affects(conn.proxy)) continue;
-        if (change.names && change.types && !conn.watchesAnyOf(change.types, change.names)) continue;
+        if (change.names && change.types && !conn.watchesAnyOf(change.types, change.names, answers[i])) continue;
         relevant = true;
         if (change.types) for (const t of change.types) types.add(t);
         else all = true;
@@ -332,6 +334,8 @@ export class XdsServer<P extends XdsPeer = XdsPeer> {
         }
         if (conn instanceof SotwConnection) conn.onRequest(req);
         else conn.onRequest(req);
+        // Keys the subscription now, while serving the request, rather than in the next push decision.
+        conn.types.get(req.type_url as ResourceTypeUrl)?.names.key();
       } catch (err) {
         const details = isAviaryError(err) ? err.message : `internal error: ${(err as Error).message}`;
         const code = isAviaryError(err) && err.kind === 'INVALID_ARGUMENT' ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL;
