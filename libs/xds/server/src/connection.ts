@@ -1,6 +1,7 @@
 import type { ResourceSource, Snapshot, EncodedResource, XdsPeer } from '@aviary/xds-cache';
 import { TypeUrl, shortTypeName, type ResourceTypeUrl } from '@aviary/xds-protos';
 import type { XdsMetrics } from './metrics';
+import { SubscribedNames, type SubscriptionKey } from './subscriptions';
 import type { ErrorDetail } from './wire';
 
 /** Minimal logger (pino's shape). */
@@ -98,7 +99,7 @@ export function isWildcardType(typeUrl: ResourceTypeUrl): boolean {
 
 export class TypeState {
   wildcard = false;
-  readonly names = new Set<string>();
+  readonly names = new SubscribedNames();
   subscribed = false;
   /**
    * name → what the proxy holds (delta) / was last sent (SotW): the resource this stream sent
@@ -213,13 +214,27 @@ export abstract class Connection<P extends XdsPeer = XdsPeer> {
   /**
    * Whether a change of the resources of `types` whose names satisfy `names` can concern this
    * stream: some such type is subscribed by wildcard, or by a name that satisfies `names`.
+   * `answers` (one map per change, shared by every stream) remembers the answer for each distinct
+   * set of subscribed names, so streams that subscribe to the same names are asked once.
    */
-  watchesAnyOf(types: readonly ResourceTypeUrl[], names: (name: string) => boolean): boolean {
+  watchesAnyOf(types: readonly ResourceTypeUrl[], names: (name: string) => boolean, answers: Map<SubscriptionKey, boolean> = new Map()): boolean {
     for (const t of types) {
       const st = this.types.get(t);
       if (!st?.subscribed) continue;
       if (st.wildcard) return true;
-      for (const n of st.names) if (names(n)) return true;
+      const key = st.names.key();
+      let answer = answers.get(key);
+      if (answer === undefined) {
+        answer = false;
+        for (const n of st.names) {
+          if (names(n)) {
+            answer = true;
+            break;
+          }
+        }
+        answers.set(key, answer);
+      }
+      if (answer) return true;
     }
     return false;
   }

@@ -7,7 +7,9 @@ import { decodeResource, type CanonicalMessage, type ResourceTypeUrl } from '@av
 import { pushOrder, type Connection, type ProxyStatus, type StreamHost, type XdsLogger, type XdsStatusEvent } from './connection';
 import { DeltaConnection } from './delta';
 import { XdsMetrics } from './metrics';
+import { PushQueue } from './push-queue';
 import { SotwConnection } from './sotw';
+import type { SubscriptionKey } from './subscriptions';
 import { adsServiceDefinition, type DeltaDiscoveryRequest, type DiscoveryRequest, type PendingResponse, type WireNode } from './wire';
 
 export interface XdsServerOptions<P extends XdsPeer = XdsPeer> {
@@ -104,6 +106,12 @@ export interface ConfigDumpEntry {
   readonly resources: readonly CanonicalMessage[];
 }
 
+/**
+ * Streams pushed per event-loop turn after a change. Small enough that the first responses are
+ * written within a millisecond or two; each turn costs the loop a poll, far less than a push.
+ */
+const PUSHES_PER_TURN = 8;
+
 const silentLogger: XdsLogger = { debug: () => undefined, info: () => undefined, warn: () => undefined };
 
 type Call<Req> = grpc.ServerDuplexStream<Req, PendingResponse>;
@@ -124,6 +132,8 @@ export class XdsServer<P extends XdsPeer = XdsPeer> {
   /** Every ADS call being served, whether or not its first request arrived (for `maxStreams`). */
   private readonly calls = new Set<object>();
   private readonly clock: Clock;
+  /** Streams a change concerns, pushed a few per event-loop turn (see `PushQueue`). */
+  private readonly pushes = new PushQueue<Connection<P>>(PUSHES_PER_TURN);
 
   constructor(private readonly options: XdsServerOptions<P>) {
     this.clock = options.clock ?? systemClock;
@@ -202,6 +212,7 @@ export class XdsServer<P extends XdsPeer = XdsPeer> {
   async stop(graceMs = 1000): Promise<void> {
     this.unsubscribe();
     this.debouncer?.cancel();
+    this.pushes.clear();
     const servers = this.grpcServers;
     this.grpcServers = [];
     if (servers.length === 0) return;
@@ -228,11 +239,12 @@ export class XdsServer<P extends XdsPeer = XdsPeer> {
   kill(): void {
     this.unsubscribe();
     this.debouncer?.cancel();
+    this.pushes.clear();
     for (const server of this.grpcServers) server.forceShutdown();
     this.grpcServers = [];
   }
 
-  /** Pushes a debounced change now. */
+  /** Pushes a debounced change now (the first streams at once, the others over the next event-loop turns). */
   flush(): void {
     this.debouncer?.flushNow();
   }
@@ -264,24 +276,27 @@ export class XdsServer<P extends XdsPeer = XdsPeer> {
    * Pushes a debounced burst. The changes are kept apart rather than merged into one, so each
    * stream gets the union of only the changes that concern it (an EDS change for everyone plus
    * a full change for the proxies at one IP must not become a full change for everyone), and a
-   * stream that watches none of the changed names is not asked to compute anything.
+   * stream that watches none of the changed names is not asked to compute anything. The streams
+   * concerned are decided here and pushed through `pushes`, a few per event-loop turn.
    */
   private apply(changes: readonly SourceChange<P>[]): void {
+    const answers = changes.map(() => new Map<SubscriptionKey, boolean>());
     for (const conn of this.connections.values()) {
       let all = false;
       const types = new Set<ResourceTypeUrl>();
       let observedAt: number | undefined;
       let relevant = false;
-      for (const change of changes) {
+      for (const [i, change] of changes.entries()) {
         if (change.affects && !change.affects(conn.proxy)) continue;
-        if (change.names && change.types && !conn.watchesAnyOf(change.types, change.names)) continue;
+        if (change.names && change.types && !conn.watchesAnyOf(change.types, change.names, answers[i])) continue;
         relevant = true;
         if (change.types) for (const t of change.types) types.add(t);
         else all = true;
         if (change.observedAt !== undefined) observedAt = Math.min(observedAt ?? change.observedAt, change.observedAt);
       }
-      if (relevant) conn.pushChanges(all ? undefined : [...types], observedAt);
+      if (relevant) this.pushes.add(conn, all ? undefined : [...types], observedAt);
     }
+    this.pushes.run();
   }
 
   /** Open ADS calls (streams being served, including those whose first request has not arrived). */
@@ -332,6 +347,8 @@ export class XdsServer<P extends XdsPeer = XdsPeer> {
         }
         if (conn instanceof SotwConnection) conn.onRequest(req);
         else conn.onRequest(req);
+        // Keys the subscription now, while serving the request, rather than in the next push decision.
+        conn.types.get(req.type_url as ResourceTypeUrl)?.names.key();
       } catch (err) {
         const details = isAviaryError(err) ? err.message : `internal error: ${(err as Error).message}`;
         const code = isAviaryError(err) && err.kind === 'INVALID_ARGUMENT' ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL;
