@@ -99,17 +99,22 @@ export function socketAddress(address: string, port: number): Msg {
  * `{ ads: {} }` is meaningful.
  */
 export function prune<V>(value: V): V {
-  if (Array.isArray(value)) return value.map((v) => prune(v)) as V;
-  if (value && typeof value === 'object') {
-    const out: Msg = {};
-    for (const [k, v] of Object.entries(value as Msg)) {
-      if (v === undefined) continue;
-      if (Array.isArray(v) && v.length === 0) continue;
-      out[k] = prune(v);
-    }
+  // On every resource of every translation: plain loops, no entry pairs or closures per object.
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) {
+    const out = new Array<unknown>(value.length);
+    for (let i = 0; i < value.length; i++) out[i] = prune(value[i]);
     return out as V;
   }
-  return value;
+  const out: Msg = {};
+  const keys = Object.keys(value);
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    const v = (value as Msg)[k];
+    if (v === undefined || (Array.isArray(v) && v.length === 0)) continue;
+    out[k] = prune(v);
+  }
+  return out as V;
 }
 
 /** A StringMatcher (envoy.type.matcher.v3) from an Istio StringMatch; `undefined` when empty. */
