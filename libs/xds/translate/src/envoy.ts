@@ -96,25 +96,38 @@ export function socketAddress(address: string, port: number): Msg {
 /**
  * Drops `undefined` values and empty arrays, recursively, so a message is in canonical form
  * (the packer omits them too, and golden files stay free of noise). Empty objects are kept:
- * `{ ads: {} }` is meaningful.
+ * `{ ads: {} }` is meaningful. Copy on write: an object or array with nothing to drop anywhere
+ * below is returned itself, so what a translator shares (one filter list in two filter chains)
+ * stays shared, for the encoder to verify and encode once. Like every translator output, the
+ * result is not changed afterwards.
  */
 export function prune<V>(value: V): V {
-  // On every resource of every translation: plain loops, no entry pairs or closures per object.
+  // On every resource of every translation: plain loops, and no allocation where nothing changes.
   if (typeof value !== 'object' || value === null) return value;
   if (Array.isArray(value)) {
-    const out = new Array<unknown>(value.length);
-    for (let i = 0; i < value.length; i++) out[i] = prune(value[i]);
-    return out as V;
+    let out: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const v: unknown = value[i];
+      const p = prune(v);
+      if (p !== v && out === undefined) out = value.slice(0, i);
+      if (out !== undefined) out.push(p);
+    }
+    return (out ?? value) as V;
   }
-  const out: Msg = {};
   const keys = Object.keys(value);
+  let out: Msg | undefined;
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i]!;
     const v = (value as Msg)[k];
-    if (v === undefined || (Array.isArray(v) && v.length === 0)) continue;
-    out[k] = prune(v);
+    const drop = v === undefined || (Array.isArray(v) && v.length === 0);
+    const p = drop ? undefined : prune(v);
+    if (out === undefined && (drop || p !== v)) {
+      out = {};
+      for (let j = 0; j < i; j++) out[keys[j]!] = (value as Msg)[keys[j]!];
+    }
+    if (out !== undefined && !drop) out[k] = p;
   }
-  return out as V;
+  return (out ?? value) as V;
 }
 
 /** A StringMatcher (envoy.type.matcher.v3) from an Istio StringMatch; `undefined` when empty. */
