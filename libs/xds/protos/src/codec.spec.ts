@@ -106,4 +106,24 @@ describe('nested Anys repeated across resources', () => {
     expect(() => encodeResource(TypeUrl.Listener, bad)).toThrow(/unknown field/);
     expect(() => encodeResource(TypeUrl.Listener, bad)).toThrow(/unknown field/);
   });
+
+  it('one Any object in two places, too large for the cache by JSON, encodes as two copies would, and an invalid one is refused', () => {
+    const routes = Array.from({ length: 40 }, (_, i) => ({ name: `r${i}`, match: { prefix: `/${'x'.repeat(40)}/${i}` }, route: { cluster: `outbound|80||svc-${i}.default.svc.cluster.local` } }));
+    const hcm = () => ({ '@type': HCM, stat_prefix: 'inbound_0.0.0.0_8080', route_config: { name: 'inbound|8080||', virtual_hosts: [{ name: 'v', domains: ['*'], routes }] } });
+    expect(JSON.stringify(hcm()).length).toBeGreaterThan(2048);
+    const shared = [{ name: 'envoy.filters.network.http_connection_manager', typed_config: hcm() }];
+    const sharing = encodeResource(TypeUrl.Listener, { name: 'l', filter_chains: [{ name: 'mtls', filters: shared }, { name: 'plaintext', filters: shared }] });
+    const copies = encodeResource(TypeUrl.Listener, {
+      name: 'l',
+      filter_chains: [
+        { name: 'mtls', filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: hcm() }] },
+        { name: 'plaintext', filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: hcm() }] },
+      ],
+    });
+    expect(Buffer.from(sharing).equals(Buffer.from(copies))).toBe(true);
+    const bad = { '@type': HCM, stat_prefixx: 'p' };
+    const chains = [{ filters: [{ name: 'f', typed_config: bad }] }, { filters: [{ name: 'f', typed_config: bad }] }];
+    expect(() => encodeResource(TypeUrl.Listener, { name: 'b', filter_chains: chains })).toThrow(/unknown field/);
+    expect(() => encodeResource(TypeUrl.Listener, { name: 'b', filter_chains: chains })).toThrow(/unknown field/);
+  });
 });

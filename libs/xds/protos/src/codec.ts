@@ -170,15 +170,30 @@ function anyKey(value: Record<string, unknown>): string | undefined {
   }
 }
 
+/**
+ * Canonical forms of `{ '@type', ... }` Anys by the input object, whatever their size: a
+ * translator puts one object in several places (an HttpConnectionManager in the mTLS and the
+ * plaintext filter chain of a port), and like every input to the encoder it does not change.
+ */
+const anyByObject = new WeakMap<Record<string, unknown>, CanonicalMessage>();
+
 function canonicalAny(value: Record<string, unknown>, path: string): CanonicalMessage {
   if (value['@type'] === undefined) return canonicalAnyOnce(value, path);
+  const seen = anyByObject.get(value);
+  if (seen) return seen;
   const key = anyKey(value);
-  if (key === undefined) return canonicalAnyOnce(value, path);
-  const known = anyByJson.get(key);
-  if (known) return known;
-  const canonical = deepFreeze(canonicalAnyOnce(value, path));
-  if (anyByJson.size >= ANY_CACHE_MAX) anyByJson.clear();
-  anyByJson.set(key, canonical);
+  let canonical: CanonicalMessage | undefined;
+  if (key === undefined) {
+    canonical = canonicalAnyOnce(value, path);
+  } else {
+    canonical = anyByJson.get(key);
+    if (!canonical) {
+      canonical = deepFreeze(canonicalAnyOnce(value, path));
+      if (anyByJson.size >= ANY_CACHE_MAX) anyByJson.clear();
+      anyByJson.set(key, canonical);
+    }
+  }
+  anyByObject.set(value, canonical);
   return canonical;
 }
 

@@ -96,20 +96,38 @@ export function socketAddress(address: string, port: number): Msg {
 /**
  * Drops `undefined` values and empty arrays, recursively, so a message is in canonical form
  * (the packer omits them too, and golden files stay free of noise). Empty objects are kept:
- * `{ ads: {} }` is meaningful.
+ * `{ ads: {} }` is meaningful. Copy on write: an object or array with nothing to drop anywhere
+ * below is returned itself, so what a translator shares (one filter list in two filter chains)
+ * stays shared, for the encoder to verify and encode once. Like every translator output, the
+ * result is not changed afterwards.
  */
 export function prune<V>(value: V): V {
-  if (Array.isArray(value)) return value.map((v) => prune(v)) as V;
-  if (value && typeof value === 'object') {
-    const out: Msg = {};
-    for (const [k, v] of Object.entries(value as Msg)) {
-      if (v === undefined) continue;
-      if (Array.isArray(v) && v.length === 0) continue;
-      out[k] = prune(v);
+  // On every resource of every translation: plain loops, and no allocation where nothing changes.
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) {
+    let out: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const v: unknown = value[i];
+      const p = prune(v);
+      if (p !== v && out === undefined) out = value.slice(0, i);
+      if (out !== undefined) out.push(p);
     }
-    return out as V;
+    return (out ?? value) as V;
   }
-  return value;
+  const keys = Object.keys(value);
+  let out: Msg | undefined;
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    const v = (value as Msg)[k];
+    const drop = v === undefined || (Array.isArray(v) && v.length === 0);
+    const p = drop ? undefined : prune(v);
+    if (out === undefined && (drop || p !== v)) {
+      out = {};
+      for (let j = 0; j < i; j++) out[keys[j]!] = (value as Msg)[keys[j]!];
+    }
+    if (out !== undefined && !drop) out[k] = p;
+  }
+  return (out ?? value) as V;
 }
 
 /** A StringMatcher (envoy.type.matcher.v3) from an Istio StringMatch; `undefined` when empty. */
