@@ -4,7 +4,8 @@ import { parseAllDocuments } from 'yaml';
 import { parseNode, SnapshotBuilder, type ModelChangeEvent, type ModelObject, type ProxyInfo } from '@aviary/mesh-model';
 import { TypeUrl } from '@aviary/xds-api';
 import type { SourceChange } from '@aviary/xds-cache';
-import { translate } from '@aviary/xds-translate';
+import { canonicalResource, resourceTypeUrls } from '@aviary/xds-protos';
+import { toSnapshotInput, translate } from '@aviary/xds-translate';
 import { applyDelta, meshSource } from './mesh-source';
 
 const objects = parseAllDocuments(readFileSync(new URL('./__fixtures__/bookinfo.yaml', import.meta.url), 'utf8'))
@@ -38,6 +39,16 @@ describe('meshSource (translation plugged into the xDS cache)', () => {
     expect(snapshot.resources(TypeUrl.ClusterLoadAssignment).size).toBe(direct.endpoints.length);
     expect(source.resourcesFor(proxy)).toBe(snapshot);
     expect(rejected).toEqual([]);
+  });
+
+  it.each(Object.entries(proxies))('serves a %s resources that read back as the canonical form of its translation', (_kind, proxy) => {
+    const { first } = built();
+    const snapshot = meshSource(first.snapshot).resourcesFor(proxy);
+    const input = toSnapshotInput(translate(proxy, first.snapshot));
+    for (const typeUrl of resourceTypeUrls) {
+      const expected = (input[typeUrl] ?? []).map((r) => canonicalResource(typeUrl, r));
+      expect([...snapshot.resources(typeUrl).values()].map((r) => r.resource)).toEqual(expected);
+    }
   });
 
   it('applyDelta: a new endpoint patches only the assignments of proxies elsewhere and re-translates the proxies at its address', () => {

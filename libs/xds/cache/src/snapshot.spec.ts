@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isAviaryError } from '@aviary/errors';
-import { TypeUrl } from '@aviary/xds-protos';
-import { ResourceEncoder, Snapshot, versioned } from './index';
+import { TypeUrl, canonicalResource } from '@aviary/xds-protos';
+import { ResourceEncoder, Snapshot, resourceNameOf, versioned } from './index';
 
 import { cla, edsCluster, hcm, mesh } from './testing/mesh';
 
@@ -60,6 +60,22 @@ describe('Snapshot', () => {
     expect(encoder.encoded).toBe(2);
     expect(v2.get(TypeUrl.ClusterLoadAssignment, 'b')).toBe(v1.get(TypeUrl.ClusterLoadAssignment, 'b'));
     expect(v1.get(TypeUrl.ClusterLoadAssignment, 'b')!.version).toBe('rev-7');
+  });
+
+  it('keeps the canonical form of listeners and clusters, and reads that of the other types from the bytes', () => {
+    const input = mesh({ [TypeUrl.ClusterLoadAssignment]: [cla('a', 0), cla('b-svc')] });
+    const snapshot = Snapshot.build(input, { encoder: new ResourceEncoder() });
+    for (const typeUrl of [TypeUrl.Listener, TypeUrl.Cluster, TypeUrl.RouteConfiguration, TypeUrl.ClusterLoadAssignment]) {
+      for (const r of snapshot.resources(typeUrl).values()) {
+        expect(r.resource).toEqual(canonicalResource(typeUrl, input[typeUrl]!.find((x) => resourceNameOf(typeUrl, x) === r.name)!));
+        expect(Object.keys(r)).toEqual(['typeUrl', 'name', 'version', 'resource', 'bytes']);
+      }
+    }
+    const listener = snapshot.get(TypeUrl.Listener, 'api')!;
+    expect(listener.resource).toBe(listener.resource);
+    const assignment = snapshot.get(TypeUrl.ClusterLoadAssignment, 'a')!;
+    expect(assignment.resource).not.toBe(assignment.resource);
+    expect(Object.isFrozen(assignment)).toBe(true);
   });
 
   it('refuses duplicate names and invalid resources', () => {

@@ -3,6 +3,7 @@ import { AviaryError } from '@aviary/errors';
 import {
   TypeUrl,
   canonicalResource,
+  decodeResource,
   encodeCanonical,
   resourceTypeUrls,
   typeNameOf,
@@ -18,7 +19,11 @@ export interface EncodedResource {
   readonly name: string;
   /** Per-resource version: the one given with `versioned()`, else a hash of the bytes. */
   readonly version: string;
-  /** Canonical form (see @aviary/xds-protos): what consistency checks and config dumps read. */
+  /**
+   * Canonical form (see @aviary/xds-protos): what consistency checks and config dumps read.
+   * Kept for listeners and clusters, which every snapshot's consistency check and every CDS push
+   * read; decoded from `bytes` on each read for the other types (see `encodedResource`).
+   */
   readonly resource: CanonicalMessage;
   /** The encoded message, i.e. the `value` of the Any sent to proxies. */
   readonly bytes: Uint8Array;
@@ -78,7 +83,7 @@ export class ResourceEncoder {
   private readonly byObject = new WeakMap<object, EncodedResource>();
   private readonly byList = new WeakMap<readonly ResourceEntry[], EncodedList>();
   private readonly byName = new Map<string, EncodedResource>();
-  /** JSON of the object behind each `byName` entry: equal JSON means equal input, so equal bytes. */
+  /** Digest of the JSON of the object behind each `byName` entry: equal JSON means equal input, so equal bytes. */
   private readonly jsonByName = new Map<string, string>();
   encoded = 0;
   reused = 0;
@@ -100,7 +105,7 @@ export class ResourceEncoder {
     }
     // Translators build fresh objects for every proxy; most are equal to one encoded before.
     // Comparing JSON is far cheaper than verifying, encoding and hashing to find that out.
-    const json = entry instanceof VersionedResource ? undefined : jsonOf(resource);
+    const json = entry instanceof VersionedResource ? undefined : jsonDigestOf(resource);
     if (json !== undefined && previous && this.jsonByName.get(key) === json) {
       this.reused++;
       this.byObject.set(resource, previous);
@@ -115,7 +120,7 @@ export class ResourceEncoder {
       result = previous;
     } else {
       this.encoded++;
-      result = Object.freeze({ typeUrl, name, version, resource: canonical, bytes });
+      result = encodedResource(typeUrl, name, version, canonical, bytes);
       this.byName.set(key, result);
     }
     if (json === undefined) this.jsonByName.delete(key);
@@ -157,15 +162,40 @@ export class ResourceEncoder {
   }
 }
 
+/** Types whose canonical form an encoded resource keeps: the ones read without a request for them. */
+const canonicalKept: ReadonlySet<ResourceTypeUrl> = new Set([TypeUrl.Listener, TypeUrl.Cluster]);
+
 /**
- * JSON of a translator's output (plain objects, arrays, strings, numbers, booleans), or
- * undefined when JSON cannot stand for its content: a `null` in the text may be NaN or
- * Infinity, and BigInt throws; the full path then decides.
+ * An encoded resource. Only listeners and clusters keep their canonical form: nothing reads the
+ * other types' but a config dump, and it is the largest part of what the control plane holds
+ * per resource (an assignment's endpoints and their metadata are dozens of objects each),
+ * so the other types decode it from the bytes when read. The bytes round-trip to the same
+ * canonical form (the encoder's contract, `assertRoundTrip`).
  */
-function jsonOf(resource: object): string | undefined {
+function encodedResource(typeUrl: ResourceTypeUrl, name: string, version: string, canonical: CanonicalMessage, bytes: Uint8Array): EncodedResource {
+  if (canonicalKept.has(typeUrl)) return Object.freeze({ typeUrl, name, version, resource: canonical, bytes });
+  return Object.freeze({
+    typeUrl,
+    name,
+    version,
+    get resource(): CanonicalMessage {
+      return decodeResource(typeUrl, bytes);
+    },
+    bytes,
+  });
+}
+
+/**
+ * A digest of the JSON of a translator's output (plain objects, arrays, strings, numbers,
+ * booleans), or undefined when JSON cannot stand for its content: a `null` in the text may be
+ * NaN or Infinity, and BigInt throws; the full path then decides. The encoder keeps one per
+ * resource name, so it keeps 128 bits of SHA-256 rather than the text (kilobytes for an
+ * assignment); hashing costs a fraction of producing the JSON.
+ */
+function jsonDigestOf(resource: object): string | undefined {
   try {
     const json = JSON.stringify(resource);
-    return json.includes('null') ? undefined : json;
+    return json.includes('null') ? undefined : createHash('sha256').update(json).digest('hex').slice(0, 32);
   } catch {
     return undefined;
   }

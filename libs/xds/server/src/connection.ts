@@ -1,6 +1,7 @@
 import type { ResourceSource, Snapshot, EncodedResource, XdsPeer } from '@aviary/xds-cache';
 import { TypeUrl, shortTypeName, type ResourceTypeUrl } from '@aviary/xds-protos';
 import type { XdsMetrics } from './metrics';
+import { HeldResources } from './held';
 import { SubscribedNames, type SubscriptionKey } from './subscriptions';
 import type { ErrorDetail } from './wire';
 
@@ -101,12 +102,8 @@ export class TypeState {
   wildcard = false;
   readonly names = new SubscribedNames();
   subscribed = false;
-  /**
-   * name → what the proxy holds (delta) / was last sent (SotW): the resource this stream sent
-   * (config dumps decode it), or only its version when the proxy reported it (delta
-   * `initial_resource_versions`). One map per type and stream, so one entry per name.
-   */
-  readonly sent = new Map<string, EncodedResource | string>();
+  /** name → what the proxy holds (delta) / was last sent (SotW); config dumps decode the resources this stream sent. */
+  readonly sent = new HeldResources();
   nonce: string | undefined;
   sentVersion: string | undefined;
   sentAt: number | undefined;
@@ -136,6 +133,15 @@ export class TypeState {
     return out.sort(byName);
   }
 
+  /**
+   * Records that the proxy was sent these resources of `snapshot`, and shares the snapshot's map
+   * when that is now exactly what the proxy holds.
+   */
+  markSentOf(snapshot: Snapshot, resources: readonly EncodedResource[]): void {
+    this.markSent(resources);
+    this.sent.shareIfEqual(snapshot.resources(this.typeUrl));
+  }
+
   /** Forgets names the proxy no longer holds. */
   forget(names: Iterable<string>): void {
     for (const n of names) this.sent.delete(n);
@@ -158,6 +164,15 @@ export class TypeState {
       if (r) out.push(r);
     }
     return out.sort(byName);
+  }
+
+  /**
+   * `name` as `snapshot` spells it when it has such a resource. A subscription names most of a
+   * snapshot's resources and many streams subscribe to the same names: holding the snapshot's
+   * strings keeps one copy of each name instead of one per stream.
+   */
+  internName(snapshot: Snapshot | undefined, name: string): string {
+    return snapshot?.get(this.typeUrl, name)?.name ?? name;
   }
 
   status(): TypeStatus {

@@ -1,4 +1,4 @@
-import type { EncodedResource, XdsPeer } from '@aviary/xds-cache';
+import type { EncodedResource, Snapshot, XdsPeer } from '@aviary/xds-cache';
 import { isResourceTypeUrl, TypeUrl, type ResourceTypeUrl } from '@aviary/xds-protos';
 import { Connection, edsNamesToRewarm, isWildcardType, pushOrder, type StreamHost, type TypeState } from './connection';
 import type { DeltaDiscoveryRequest, PendingResponse } from './wire';
@@ -34,8 +34,9 @@ export class DeltaConnection<P extends XdsPeer = XdsPeer> extends Connection<P> 
     const first = !st.subscribed;
     let changed = first;
     const absentCandidates: string[] = [];
+    const snapshot = first || subscribe.length > 0 || unsubscribe.length > 0 ? this.snapshot() : undefined;
     if (first) {
-      for (const [name, version] of Object.entries(req.initial_resource_versions ?? {})) st.sent.set(name, version);
+      for (const [name, version] of Object.entries(req.initial_resource_versions ?? {})) st.sent.set(st.internName(snapshot, name), version);
       st.wildcard = isWildcardType(typeUrl) && subscribe.length === 0;
       st.subscribed = true;
     }
@@ -44,7 +45,7 @@ export class DeltaConnection<P extends XdsPeer = XdsPeer> extends Connection<P> 
         changed ||= !st.wildcard;
         st.wildcard = true;
       } else if (!st.names.has(name)) {
-        st.names.add(name);
+        st.names.add(st.internName(snapshot, name));
         absentCandidates.push(name);
         changed = true;
       }
@@ -59,41 +60,45 @@ export class DeltaConnection<P extends XdsPeer = XdsPeer> extends Connection<P> 
       if (!st.wants(name)) st.forget([name]);
     }
     if (!st.wildcard) st.forget([...st.sent.keys()].filter((n) => !st.names.has(n)));
-    if (changed) this.push(st, first && isWildcardType(typeUrl), undefined, absentCandidates);
+    if (changed && snapshot) this.push(st, snapshot, first && isWildcardType(typeUrl), undefined, absentCandidates);
   }
 
   pushChanges(types: readonly ResourceTypeUrl[] | undefined, observedAt: number | undefined): void {
+    if (this.closed) return;
+    let snapshot: Snapshot | undefined;
     for (const typeUrl of pushOrder) {
       if (types && !types.includes(typeUrl)) continue;
       const st = this.types.get(typeUrl);
-      if (st?.subscribed) this.push(st, false, observedAt, []);
+      if (!st?.subscribed) continue;
+      // Asked once, and only when some type is subscribed: a stream that watches none of `types` costs no translation.
+      snapshot ??= this.snapshot();
+      if (!snapshot) return;
+      this.push(st, snapshot, false, observedAt, []);
     }
   }
 
-  private push(st: TypeState, force: boolean, observedAt: number | undefined, newlySubscribed: readonly string[]): void {
+  private push(st: TypeState, snapshot: Snapshot, force: boolean, observedAt: number | undefined, newlySubscribed: readonly string[]): void {
     if (this.closed) return;
     const startedAt = performance.now();
-    const snapshot = this.snapshot();
-    if (!snapshot) return;
     const all = snapshot.resources(st.typeUrl);
     const resources = st.desired(snapshot).filter((r) => st.sentVersionOf(r.name) !== r.version);
     const removed = [...st.sent.keys()].filter((n) => !all.has(n));
     for (const n of newlySubscribed) if (!all.has(n) && !st.sent.has(n)) removed.push(n);
     if (resources.length === 0 && removed.length === 0 && !force) return;
-    st.markSent(resources);
     st.forget(removed);
+    st.markSentOf(snapshot, resources);
     const version = snapshot.version(st.typeUrl);
     const nonce = this.recordSend(st, version, observedAt, startedAt);
     this.write({ protocol: 'delta', version, typeUrl: st.typeUrl, nonce, resources, removed: [...new Set(removed)].sort(), controlPlaneId: this.host.controlPlaneId });
-    if (st.typeUrl === TypeUrl.Cluster) this.rewarm(resources, observedAt);
+    if (st.typeUrl === TypeUrl.Cluster) this.rewarm(snapshot, resources, observedAt);
   }
 
-  private rewarm(clusters: readonly EncodedResource[], observedAt: number | undefined): void {
+  private rewarm(snapshot: Snapshot, clusters: readonly EncodedResource[], observedAt: number | undefined): void {
     const eds = this.types.get(TypeUrl.ClusterLoadAssignment);
     if (!eds?.subscribed) return;
     const names = edsNamesToRewarm(clusters, eds);
     if (names.length === 0) return;
     eds.forget(names);
-    this.push(eds, false, observedAt, []);
+    this.push(eds, snapshot, false, observedAt, []);
   }
 }

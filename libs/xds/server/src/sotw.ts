@@ -1,4 +1,4 @@
-import type { EncodedResource, XdsPeer } from '@aviary/xds-cache';
+import type { EncodedResource, Snapshot, XdsPeer } from '@aviary/xds-cache';
 import { isResourceTypeUrl, TypeUrl, type ResourceTypeUrl } from '@aviary/xds-protos';
 import { Connection, edsNamesToRewarm, isWildcardType, pushOrder, type StreamHost, type TypeState } from './connection';
 import type { DiscoveryRequest, PendingResponse } from './wire';
@@ -32,30 +32,35 @@ export class SotwConnection<P extends XdsPeer = XdsPeer> extends Connection<P> {
     const wildcard = (req.resource_names ?? []).includes('*') || (isWildcardType(typeUrl) && names.length === 0 && (!st.subscribed || st.wildcard));
     const changed = wildcard !== st.wildcard || names.length !== st.names.size || names.some((n) => !st.names.has(n));
     const first = !st.subscribed || nonce === '';
+    const snapshot = changed || first ? this.snapshot() : undefined;
     if (changed) {
       st.wildcard = wildcard;
       st.names.clear();
-      for (const n of names) st.names.add(n);
+      for (const n of names) st.names.add(st.internName(snapshot, n));
       st.forget([...st.sent.keys()].filter((n) => !st.wants(n)));
     }
     st.subscribed = true;
     if (first) st.forget([...st.sent.keys()]);
-    if (changed || first) this.push(st, isWildcardType(typeUrl), undefined);
+    if (snapshot) this.push(st, snapshot, isWildcardType(typeUrl), undefined);
   }
 
   pushChanges(types: readonly ResourceTypeUrl[] | undefined, observedAt: number | undefined): void {
+    if (this.closed) return;
+    let snapshot: Snapshot | undefined;
     for (const typeUrl of pushOrder) {
       if (types && !types.includes(typeUrl)) continue;
       const st = this.types.get(typeUrl);
-      if (st?.subscribed) this.push(st, false, observedAt);
+      if (!st?.subscribed) continue;
+      // Asked once, and only when some type is subscribed: a stream that watches none of `types` costs no translation.
+      snapshot ??= this.snapshot();
+      if (!snapshot) return;
+      this.push(st, snapshot, false, observedAt);
     }
   }
 
-  private push(st: TypeState, force: boolean, observedAt: number | undefined): void {
+  private push(st: TypeState, snapshot: Snapshot, force: boolean, observedAt: number | undefined): void {
     if (this.closed) return;
     const startedAt = performance.now();
-    const snapshot = this.snapshot();
-    if (!snapshot) return;
     const desired = st.desired(snapshot);
     let resources = desired;
     let changed = desired;
@@ -63,25 +68,25 @@ export class SotwConnection<P extends XdsPeer = XdsPeer> extends Connection<P> {
       const same = desired.length === st.sent.size && desired.every((r) => st.sentVersionOf(r.name) === r.version);
       if (same && !force) return;
       changed = desired.filter((r) => st.sentVersionOf(r.name) !== r.version);
-      st.sent.clear();
-      st.markSent(desired);
+      // A wildcard subscription's desired set is the snapshot's whole map.
+      st.sent.holdExactly(snapshot.resources(st.typeUrl));
     } else {
       resources = desired.filter((r) => st.sentVersionOf(r.name) !== r.version);
       if (resources.length === 0) return;
-      st.markSent(resources);
+      st.markSentOf(snapshot, resources);
     }
     const version = snapshot.version(st.typeUrl);
     const nonce = this.recordSend(st, version, observedAt, startedAt);
     this.write({ protocol: 'sotw', version, typeUrl: st.typeUrl, nonce, resources, controlPlaneId: this.host.controlPlaneId });
-    if (st.typeUrl === TypeUrl.Cluster) this.rewarm(changed, observedAt);
+    if (st.typeUrl === TypeUrl.Cluster) this.rewarm(snapshot, changed, observedAt);
   }
 
-  private rewarm(clusters: readonly EncodedResource[], observedAt: number | undefined): void {
+  private rewarm(snapshot: Snapshot, clusters: readonly EncodedResource[], observedAt: number | undefined): void {
     const eds = this.types.get(TypeUrl.ClusterLoadAssignment);
     if (!eds?.subscribed) return;
     const names = edsNamesToRewarm(clusters, eds);
     if (names.length === 0) return;
     eds.forget(names);
-    this.push(eds, false, observedAt);
+    this.push(eds, snapshot, false, observedAt);
   }
 }

@@ -41,9 +41,24 @@ describe('SubscribedNames.key', () => {
     const key = first.key();
     first.add('r');
     const later = names('p', 'q');
-    expect(later.key()).not.toBe(first.key());
-    expect([...later.key().holder].sort()).toEqual(['p', 'q']);
-    expect([...key.holder].sort()).toEqual(['p', 'q', 'r']);
+    expect(later.key()).toBe(key); // the key keeps the names it was made for
+    expect(first.key()).not.toBe(key);
+    expect([...key.names].sort()).toEqual(['p', 'q']);
+    expect([...first.key().names].sort()).toEqual(['p', 'q', 'r']);
+  });
+
+  it('never gives one key to two sets whose names differ only inside (same count, first and last)', () => {
+    const a = names('p', 'x', 'q');
+    const b = names('p', 'x', 'q');
+    const key = a.key();
+    expect(b.key()).toBe(key);
+    a.delete('x');
+    a.delete('q');
+    a.add('y');
+    a.add('q'); // now p, y, q: the digest of b's names
+    expect(a.key()).not.toBe(b.key());
+    expect(b.key()).toBe(key);
+    expect([...a.key().names]).toEqual(['p', 'y', 'q']);
   });
 });
 

@@ -6,8 +6,8 @@
  * otherwise walk 100,000 names for every endpoint change.
  */
 export class SubscriptionKey {
-  /** @param holder a set that had these names when the key was made (it may have changed since). */
-  constructor(readonly holder: ReadonlySet<string>) {}
+  /** @param names the names, copied when the key was made (the stream's own set changes later). */
+  constructor(readonly names: ReadonlySet<string>) {}
 }
 
 /** Live keys by a digest of their names; a key no stream holds any more is dropped by the GC. */
@@ -25,8 +25,8 @@ function sameNames(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
 /**
  * The names one stream subscribes to for one type (a `Set`). `key()` finds the shared
  * `SubscriptionKey` of the same names by a digest (the count, the first and the last name:
- * proxies alike list their names alike) and shares it only after comparing every name with a set
- * that holds them. Two different sets with the same digest get different keys (the newer one is
+ * proxies alike list their names alike) and shares it only after comparing every name with the
+ * key's own copy of its names. Two different sets with the same digest get different keys (the newer one is
  * found by the digest from then on), never the same one; the same names listed in another order
  * may get a key of their own, which costs only sharing.
  */
@@ -69,8 +69,8 @@ export class SubscribedNames extends Set<string> {
     }
     const digest = JSON.stringify([this.size, first, last]);
     const found = interned.get(digest)?.deref();
-    if (found !== undefined && sameNames(found.holder, this)) return (this.current = found);
-    const key = new SubscriptionKey(this);
+    if (found !== undefined && sameNames(found.names, this)) return (this.current = found);
+    const key = new SubscriptionKey(new Set(this));
     interned.set(digest, new WeakRef(key));
     dropped.register(key, digest);
     return (this.current = key);
