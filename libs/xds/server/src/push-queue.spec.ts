@@ -61,4 +61,20 @@ describe('PushQueue', () => {
     expect(log).toEqual(['a']);
     expect(q.size).toBe(0);
   });
+
+  it('reports a push that throws and goes on with the other streams', async () => {
+    const log: string[] = [];
+    const failed: string[] = [];
+    const q = new PushQueue<Stream>(2, (err, conn) => failed.push(`${conn.name}: ${(err as Error).message}`));
+    const broken = new Stream('b', log);
+    broken.pushChanges = () => {
+      throw new Error('source failed');
+    };
+    for (const s of [new Stream('a', log), broken, new Stream('c', log)]) q.add(s, undefined, undefined);
+    q.run();
+    await turn();
+    expect(log).toEqual(['a', 'c']);
+    expect(failed).toEqual(['b: source failed']);
+    expect(q.size).toBe(0);
+  });
 });

@@ -24,7 +24,11 @@ export class PushQueue<C extends Pushable> {
   private readonly pending = new Map<C, Pending>();
   private next: NodeJS.Immediate | undefined;
 
-  constructor(private readonly perTurn: number) {}
+  /** @param onError told of a push that threw; the queue goes on with the next stream. */
+  constructor(
+    private readonly perTurn: number,
+    private readonly onError: (err: unknown, conn: C) => void = () => undefined,
+  ) {}
 
   add(conn: C, types: readonly ResourceTypeUrl[] | undefined, observedAt: number | undefined): void {
     const queued = this.pending.get(conn);
@@ -49,7 +53,11 @@ export class PushQueue<C extends Pushable> {
       }
       this.pending.delete(conn);
       pushed++;
-      conn.pushChanges(p.types && [...p.types], p.observedAt);
+      try {
+        conn.pushChanges(p.types && [...p.types], p.observedAt);
+      } catch (err) {
+        this.onError(err, conn);
+      }
     }
   }
 

@@ -133,7 +133,7 @@ export class XdsServer<P extends XdsPeer = XdsPeer> {
   private readonly calls = new Set<object>();
   private readonly clock: Clock;
   /** Streams a change concerns, pushed a few per event-loop turn (see `PushQueue`). */
-  private readonly pushes = new PushQueue<Connection<P>>(PUSHES_PER_TURN);
+  private readonly pushes = new PushQueue<Connection<P>>(PUSHES_PER_TURN, (err, conn) => this.host.log.warn({ err, proxyId: conn.proxy.id }, 'push failed; the stream gets the next change'));
 
   constructor(private readonly options: XdsServerOptions<P>) {
     this.clock = options.clock ?? systemClock;

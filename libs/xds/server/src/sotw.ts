@@ -68,8 +68,14 @@ export class SotwConnection<P extends XdsPeer = XdsPeer> extends Connection<P> {
       const same = desired.length === st.sent.size && desired.every((r) => st.sentVersionOf(r.name) === r.version);
       if (same && !force) return;
       changed = desired.filter((r) => st.sentVersionOf(r.name) !== r.version);
-      // A wildcard subscription's desired set is the snapshot's whole map.
-      st.sent.holdExactly(snapshot.resources(st.typeUrl));
+      if (st.wildcard) {
+        // A wildcard subscription's desired set is the snapshot's whole map.
+        st.sent.holdExactly(snapshot.resources(st.typeUrl));
+      } else {
+        // LDS/CDS by name (proxyless gRPC): the proxy holds exactly the names it asked for.
+        st.sent.clear();
+        st.markSentOf(snapshot, desired);
+      }
     } else {
       resources = desired.filter((r) => st.sentVersionOf(r.name) !== r.version);
       if (resources.length === 0) return;
