@@ -25,6 +25,22 @@ describe('parseNode', () => {
     expect(Object.isFrozen(p)).toBe(true);
   });
 
+  it('keeps only the metadata keys Aviary reads, not the rest of what an Istio agent sends', () => {
+    const p = parseNode({
+      id: 'sidecar~10.0.0.1~reviews-v1-abc.bookinfo~bookinfo.svc.cluster.local',
+      metadata: {
+        NAMESPACE: 'bookinfo',
+        LABELS: { app: 'reviews' },
+        INSTANCE_IPS: '10.0.0.1',
+        INTERCEPTION_MODE: 'REDIRECT',
+        ISTIO_VERSION: '1.31.0',
+        ANNOTATIONS: { 'kubectl.kubernetes.io/last-applied-configuration': 'x'.repeat(4096) },
+        PROXY_CONFIG: { concurrency: 2 },
+      },
+    });
+    expect(p.metadata).toEqual({ NAMESPACE: 'bookinfo', LABELS: { app: 'reviews' }, INSTANCE_IPS: '10.0.0.1', INTERCEPTION_MODE: 'REDIRECT' });
+  });
+
   it('parses a router id, taking the namespace from the id when metadata has none', () => {
     const p = parseNode({ id: 'router~10.0.0.9~ingress-7f.istio-system~istio-system.svc.cluster.local' }, { trustDomain: 'example.org' });
     expect(p).toMatchObject({ kind: 'router', namespace: 'istio-system', labels: {} });

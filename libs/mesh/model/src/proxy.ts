@@ -37,7 +37,11 @@ export interface ProxyInfo {
   readonly locality?: ProxyLocality;
   readonly generator?: string;
   readonly userAgent?: string;
-  /** All node metadata as plain JSON. */
+  /**
+   * The node metadata keys Aviary reads (`READ_METADATA`), as sent. The rest is not kept: Istio's
+   * agent sends dozens of keys (annotations, PROXY_CONFIG, …) that pilot would otherwise hold for
+   * every connected proxy.
+   */
   readonly metadata: Readonly<Record<string, unknown>>;
   /**
    * Set by pilot's mTLS port once the stream's client certificate proved the namespace and
@@ -59,6 +63,15 @@ export interface NodeLike {
 export interface ParseNodeOptions {
   /** Trust domain for the SPIFFE identity; default `cluster.local`. */
   readonly trustDomain?: string;
+}
+
+/** The node metadata keys anything in Aviary reads (parseNode and the translators). */
+export const READ_METADATA: readonly string[] = ['NAMESPACE', 'LABELS', 'SERVICE_ACCOUNT', 'GENERATOR', 'INTERCEPTION_MODE', 'INSTANCE_IPS'];
+
+function readMetadata(metadata: Readonly<Record<string, unknown>>): Readonly<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  for (const key of READ_METADATA) if (metadata[key] !== undefined) out[key] = metadata[key];
+  return out;
 }
 
 const MAX_ID = 1024;
@@ -129,7 +142,7 @@ export function parseNode(node: NodeLike, options: ParseNodeOptions = {}): Proxy
     namespace,
     labels,
     cluster: node.cluster ?? '',
-    metadata,
+    metadata: readMetadata(metadata),
     ...(ip !== undefined && { ip }),
     ...(podName !== undefined && { podName }),
     ...(dnsDomain !== undefined && { dnsDomain }),
