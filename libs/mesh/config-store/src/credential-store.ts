@@ -78,9 +78,7 @@ export class KvCredentialStore {
       updatedAt: now.toISOString(),
     };
     const before = await this.kv.get(key);
-    // The metadata comes from what was written and the revision the put acknowledged, not from a
-    // read back: with a replicated bucket a read may be served by a replica that has not applied
-    // the write yet (direct get), which answered "not found" for a credential just stored.
+    // The metadata comes from what was written and the revision the put acknowledged: no read back.
     const revision = await this.kv.put(key, JSON.stringify(value));
     return { metadata: metadata({ key, revision }, value), created: before === null || before.operation !== 'PUT' };
   }

@@ -66,7 +66,7 @@ export interface ParseNodeOptions {
 }
 
 /** The node metadata keys anything in Aviary reads (parseNode and the translators). */
-export const READ_METADATA: readonly string[] = ['NAMESPACE', 'LABELS', 'SERVICE_ACCOUNT', 'GENERATOR', 'INTERCEPTION_MODE', 'INSTANCE_IPS'];
+const READ_METADATA: readonly string[] = ['NAMESPACE', 'LABELS', 'SERVICE_ACCOUNT', 'GENERATOR', 'INTERCEPTION_MODE', 'INSTANCE_IPS'];
 
 function readMetadata(metadata: Readonly<Record<string, unknown>>): Readonly<Record<string, unknown>> {
   const out: Record<string, unknown> = {};

@@ -84,7 +84,7 @@ export class ResourceEncoder {
   private readonly byList = new WeakMap<readonly ResourceEntry[], EncodedList>();
   private readonly byName = new Map<string, EncodedResource>();
   /** Digest of the JSON of the object behind each `byName` entry: equal JSON means equal input, so equal bytes. */
-  private readonly jsonByName = new Map<string, string>();
+  private readonly jsonDigestByName = new Map<string, string>();
   encoded = 0;
   reused = 0;
 
@@ -106,7 +106,7 @@ export class ResourceEncoder {
     // Translators build fresh objects for every proxy; most are equal to one encoded before.
     // Comparing JSON is far cheaper than verifying, encoding and hashing to find that out.
     const json = entry instanceof VersionedResource ? undefined : jsonDigestOf(resource);
-    if (json !== undefined && previous && this.jsonByName.get(key) === json) {
+    if (json !== undefined && previous && this.jsonDigestByName.get(key) === json) {
       this.reused++;
       this.byObject.set(resource, previous);
       return previous;
@@ -123,8 +123,8 @@ export class ResourceEncoder {
       result = encodedResource(typeUrl, name, version, canonical, bytes);
       this.byName.set(key, result);
     }
-    if (json === undefined) this.jsonByName.delete(key);
-    else this.jsonByName.set(key, json);
+    if (json === undefined) this.jsonDigestByName.delete(key);
+    else this.jsonDigestByName.set(key, json);
     this.byObject.set(resource, result);
     return result;
   }
@@ -157,7 +157,7 @@ export class ResourceEncoder {
     for (const key of this.byName.keys()) {
       if (keep.has(key)) continue;
       this.byName.delete(key);
-      this.jsonByName.delete(key);
+      this.jsonDigestByName.delete(key);
     }
   }
 }

@@ -224,7 +224,22 @@ export abstract class Connection<P extends XdsPeer = XdsPeer> {
   }
 
   /** Pushes what changed in `types` (all when undefined), in push order. */
-  abstract pushChanges(types: readonly ResourceTypeUrl[] | undefined, observedAt: number | undefined): void;
+  pushChanges(types: readonly ResourceTypeUrl[] | undefined, observedAt: number | undefined): void {
+    if (this.closed) return;
+    let snapshot: Snapshot | undefined;
+    for (const typeUrl of pushOrder) {
+      if (types && !types.includes(typeUrl)) continue;
+      const st = this.types.get(typeUrl);
+      if (!st?.subscribed) continue;
+      // Asked once, and only when some type is subscribed: a stream that watches none of `types` costs no translation.
+      snapshot ??= this.snapshot();
+      if (!snapshot) return;
+      this.pushChanged(st, snapshot, observedAt);
+    }
+  }
+
+  /** Pushes what changed of one subscribed type since it was last sent (the protocol's push). */
+  protected abstract pushChanged(st: TypeState, snapshot: Snapshot, observedAt: number | undefined): void;
 
   /**
    * Whether a change of the resources of `types` whose names satisfy `names` can concern this

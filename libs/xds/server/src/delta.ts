@@ -1,6 +1,6 @@
 import type { EncodedResource, Snapshot, XdsPeer } from '@aviary/xds-cache';
-import { isResourceTypeUrl, TypeUrl, type ResourceTypeUrl } from '@aviary/xds-protos';
-import { Connection, edsNamesToRewarm, isWildcardType, pushOrder, type StreamHost, type TypeState } from './connection';
+import { isResourceTypeUrl, TypeUrl } from '@aviary/xds-protos';
+import { Connection, edsNamesToRewarm, isWildcardType, type StreamHost, type TypeState } from './connection';
 import type { DeltaDiscoveryRequest, PendingResponse } from './wire';
 
 /**
@@ -63,18 +63,8 @@ export class DeltaConnection<P extends XdsPeer = XdsPeer> extends Connection<P> 
     if (changed && snapshot) this.push(st, snapshot, first && isWildcardType(typeUrl), undefined, absentCandidates);
   }
 
-  pushChanges(types: readonly ResourceTypeUrl[] | undefined, observedAt: number | undefined): void {
-    if (this.closed) return;
-    let snapshot: Snapshot | undefined;
-    for (const typeUrl of pushOrder) {
-      if (types && !types.includes(typeUrl)) continue;
-      const st = this.types.get(typeUrl);
-      if (!st?.subscribed) continue;
-      // Asked once, and only when some type is subscribed: a stream that watches none of `types` costs no translation.
-      snapshot ??= this.snapshot();
-      if (!snapshot) return;
-      this.push(st, snapshot, false, observedAt, []);
-    }
+  protected pushChanged(st: TypeState, snapshot: Snapshot, observedAt: number | undefined): void {
+    this.push(st, snapshot, false, observedAt, []);
   }
 
   private push(st: TypeState, snapshot: Snapshot, force: boolean, observedAt: number | undefined, newlySubscribed: readonly string[]): void {

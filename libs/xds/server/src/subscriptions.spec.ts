@@ -63,7 +63,7 @@ describe('SubscribedNames.key', () => {
 });
 
 class TestConnection extends Connection {
-  pushChanges(): void {}
+  protected pushChanged(): void {}
   subscribe(typeUrl: (typeof TypeUrl)[keyof typeof TypeUrl], list: string[], wildcard = false): void {
     const st = this.state(typeUrl);
     st.subscribed = true;
