@@ -7,15 +7,18 @@ import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OpenSsl } from '@aviary/testing';
 import { LocalMesh } from '../support/mesh';
-import { apply, PILOT, until } from '../support/demo';
+import { AGENT_ADMINS, apply, get, PILOT, until } from '../support/demo';
+import { firstPid } from '../support/faults';
 
 /**
  * HTTPS ingress in local mode, through the launcher's ingress gateway (a real Envoy, connected to
  * pilot over mTLS so it is served credentials by SDS) with real TLS clients (openssl s_client,
  * Node's TLS): the demo's 8443 server with the credential the launcher stored through pilot's
  * credentials API (SIMPLE); a MUTUAL server that refuses a client without a certificate; an
- * httpsRedirect server; and rotation: a replaced credential reaches new connections while an
- * established keep-alive connection keeps working. The tests run in order on one mesh.
+ * httpsRedirect server; rotation: a replaced credential reaches new connections while an
+ * established keep-alive connection keeps working; and a server naming a credential that does
+ * not exist, which must not keep a restarted gateway from becoming Ready. The tests run in order
+ * on one mesh.
  */
 
 let mesh: LocalMesh;
@@ -245,5 +248,49 @@ spec:
     } finally {
       agent.destroy();
     }
+  });
+
+  it('a server naming a missing credential: the gateway restarted with it becomes Ready, that server refuses the handshake, the others serve', async () => {
+    await apply(
+      mesh,
+      `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: { name: missing-cert, namespace: demo }
+spec:
+  selector: { istio: ingressgateway }
+  servers:
+  - port: { number: 8445, name: https-missing, protocol: HTTPS }
+    hosts: ['*']
+    tls: { mode: SIMPLE, credentialName: no-such-cert }
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: missing-cert, namespace: demo }
+spec:
+  hosts: ['*']
+  gateways: [missing-cert]
+  http:
+  - route: [{ destination: { host: hello.demo.svc.cluster.local, subset: v1, port: { number: 80 } } }]
+`,
+    );
+    const ingressAdmin = AGENT_ADMINS[0];
+    await until('the 8445 listener at the ingress', async () => ((await (await fetch(`${ingressAdmin}/listeners`)).text()).includes(':8445') ? true : undefined), 30_000);
+    // A new gateway process gets the listener in its first LDS response, where a listener waiting
+    // for its Secret holds Envoy's initialization (and so the agent's readiness) back.
+    const t0 = Date.now();
+    process.kill(firstPid(mesh.stateDir, 'gateway'), 'SIGKILL');
+    await mesh.waitFor('gateway is ready again (restart 1)', 90_000);
+    const readyMs = Date.now() - t0;
+    // 8443's certificate: the demo's, or the rotated one if the rotation test ran before.
+    const caPem = readFileSync(demoCa(), 'utf8') + readFileSync(ssl.path('ca.crt'), 'utf8');
+    const ok = await until('8443 through the restarted gateway', async () => {
+      const r = await httpsGet(8443, caPem).catch(() => undefined);
+      return r?.status === 200 ? r : undefined;
+    }, 30_000);
+    expect(ok.body).toMatch(/^hello from hello v[12]/);
+    expect((await get()).status).toBe(200); // the demo's plain HTTP server on 8080
+    await expect(httpsGet(8445, caPem)).rejects.toThrow();
+    expect(sClient(8445, ['-CAfile', ssl.path('ca.crt')]).output).not.toMatch(/HTTP\/1\.1 200/);
+    console.log(`[tls] gateway SIGKILLed with a server naming a missing credential: ready again after ${readyMs} ms`);
   });
 });

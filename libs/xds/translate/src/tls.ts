@@ -37,11 +37,15 @@ function sdsSecret(name: string, sdsCluster: string): Msg {
 /**
  * A `credentialName` (a Kubernetes Secret of the proxy's namespace) by SDS over the ADS stream
  * to pilot, as Istio: pilot reads the Secret and serves it only to an authenticated proxy of
- * that namespace (the agent never sees it). `initial_fetch_timeout: 0s`: a server or cluster
- * whose Secret is missing waits for it rather than going live without a certificate.
+ * that namespace (the agent never sees it). Envoy's default `initial_fetch_timeout` (15 s), as
+ * Istio, unlike the workload certificate's 0 s: the Secret is the user's and may be missing or
+ * malformed, and a listener of the first LDS response that waits for it would keep Envoy from
+ * ever going live, so one bad Secret would take every server of the gateway (and its readiness)
+ * down. After the timeout the listener or cluster goes live without the certificate: its TLS
+ * handshakes fail (closed, never plaintext) until pilot serves a usable Secret.
  */
 function credentialSecret(credentialName: string): Msg {
-  return { name: `${CREDENTIAL_PREFIX}${credentialName}`, sds_config: { initial_fetch_timeout: { seconds: 0 }, ads: {}, resource_api_version: 'V3' } };
+  return { name: `${CREDENTIAL_PREFIX}${credentialName}`, sds_config: { ads: {}, resource_api_version: 'V3' } };
 }
 
 const tlsParams = { tls_minimum_protocol_version: 'TLSv1_2', tls_maximum_protocol_version: 'TLSv1_3' };
