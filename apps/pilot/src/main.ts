@@ -69,7 +69,7 @@ async function openStores(cfg: ConfigOf<typeof pilotConfig>, bus: Bus, logger: L
         start: async () => {
           watch = await localCredentials.watch(
             (c) => discovery.setCredentials(c),
-            (ref, err) => log.warn({ credential: ref, error: err.message }, `stored credential ${ref} is not usable; servers naming it wait for a good one`),
+            (ref, err) => log.warn({ credential: ref, error: err.message }, `stored credential ${ref} is not usable; servers naming it are not served one (without an earlier certificate, their TLS handshakes fail)`),
           );
           await watch.initialized;
         },

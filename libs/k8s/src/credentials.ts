@@ -115,7 +115,7 @@ export class KubernetesCredentials extends InformedMap<V1Secret, GatewayCredenti
         else this.entries.delete(key);
         if (parsed !== undefined && 'error' in parsed) {
           const version = e.object.metadata?.resourceVersion ?? '';
-          if (this.reported.get(key) !== version) opts.logger.warn({ secret: key, error: parsed.error }, `Secret ${key} is not a usable TLS credential: ${parsed.error}; gateways and DestinationRules naming it wait for a good one`);
+          if (this.reported.get(key) !== version) opts.logger.warn({ secret: key, error: parsed.error }, `Secret ${key} is not a usable TLS credential: ${parsed.error}; gateways and DestinationRules naming it are not served one (without an earlier certificate, their TLS handshakes fail)`);
           this.reported.set(key, version);
         } else this.reported.delete(key);
         if (before !== this.entries.get(key)) this.changed();

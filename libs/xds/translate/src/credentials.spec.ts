@@ -68,10 +68,10 @@ describe('credentialName: Secrets by SDS over ADS', () => {
     b.setCredentials(new Map([['istio-system/hello-cert', cred({ certChain: 'CHAIN', privateKey: 'KEY' })]]));
     const elsewhere = secretsOf(router('other', true), b);
     expect(elsewhere.secrets).toEqual([]);
-    expect(elsewhere.problems).toContain('credential kubernetes://hello-cert: no usable TLS Secret other/hello-cert; what uses it waits');
+    expect(elsewhere.problems).toContain('credential kubernetes://hello-cert: no usable TLS Secret other/hello-cert; what uses it is not served one (without an earlier certificate, its TLS handshakes fail)');
     const plaintext = secretsOf(router('istio-system', false), b);
     expect(plaintext.secrets).toEqual([]);
-    expect(plaintext.problems).toContain('credential kubernetes://hello-cert: served only over an authenticated (mTLS) xDS stream; what uses it waits');
+    expect(plaintext.problems).toContain('credential kubernetes://hello-cert: served only over an authenticated (mTLS) xDS stream; what uses it is not served one (without an earlier certificate, its TLS handshakes fail)');
   });
 
   it('a credentials-only change pushes only Secrets, to every proxy but proxyless clients', () => {

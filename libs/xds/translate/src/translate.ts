@@ -77,17 +77,17 @@ function credentialNames(value: unknown, out: Set<string>): void {
 /**
  * The Secrets of the credentials a proxy's resources reference, from its own namespace only,
  * and only to an authenticated proxy (the mTLS xDS port): anyone can claim a namespace on the
- * plaintext port. A missing Secret is a problem, and what references it waits for it.
+ * plaintext port. A missing Secret is a problem; what references it gets no certificate from it.
  */
 function credentialSecrets(proxy: ProxyInfo, snapshot: MeshSnapshot, names: readonly string[], problems: string[]): NamedResource[] {
   const out: NamedResource[] = [];
   for (const name of names) {
     if (proxy.authenticated !== true) {
-      problems.push(`credential ${name}: served only over an authenticated (mTLS) xDS stream; what uses it waits`);
+      problems.push(`credential ${name}: served only over an authenticated (mTLS) xDS stream; what uses it is not served one (without an earlier certificate, its TLS handshakes fail)`);
       continue;
     }
     const found = snapshot.credentials.resolve(proxy.namespace, name);
-    if (found.kind === 'missing') problems.push(`credential ${name}: ${found.reason}; what uses it waits`);
+    if (found.kind === 'missing') problems.push(`credential ${name}: ${found.reason}; what uses it is not served one (without an earlier certificate, its TLS handshakes fail)`);
     else if (found.kind === 'ca') out.push({ name, resource: { name, validation_context: { trusted_ca: { inline_string: found.caCert } } } });
     else out.push({ name, resource: { name, tls_certificate: { certificate_chain: { inline_string: found.certChain }, private_key: { inline_string: found.privateKey } } } });
   }
