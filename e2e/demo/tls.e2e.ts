@@ -274,7 +274,8 @@ spec:
 `,
     );
     const ingressAdmin = AGENT_ADMINS[0];
-    await until('the 8445 listener at the ingress', async () => ((await (await fetch(`${ingressAdmin}/listeners`)).text()).includes(':8445') ? true : undefined), 30_000);
+    // Pilot has sent it (active, or warming on the Secret until Envoy's initial_fetch_timeout).
+    await until('the 8445 listener in the ingress config', async () => ((await (await fetch(`${ingressAdmin}/config_dump?resource=dynamic_listeners`)).text()).includes('"port_value": 8445') ? true : undefined), 30_000);
     // A new gateway process gets the listener in its first LDS response, where a listener waiting
     // for its Secret holds Envoy's initialization (and so the agent's readiness) back.
     const t0 = Date.now();
