@@ -92,6 +92,26 @@ async function putCredential(name: string, body: Record<string, string>, token =
   return { status: res.status, text: await res.text() };
 }
 
+/** A Gateway `name` of the ingress with these `servers` (one YAML flow mapping each), and a VirtualService routing all of it to hello v1. */
+function gatewayToHelloV1(name: string, servers: readonly string[]): string {
+  return `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: { name: ${name}, namespace: demo }
+spec:
+  selector: { istio: ingressgateway }
+  servers:
+${servers.map((server) => `  - ${server}\n`).join('')}---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: ${name}, namespace: demo }
+spec:
+  hosts: ['*']
+  gateways: [${name}]
+  http:
+  - route: [{ destination: { host: hello.demo.svc.cluster.local, subset: v1, port: { number: 80 } } }]
+`;
+}
+
 /** The SHA-256 fingerprint of a PEM certificate as Node's getPeerCertificate() prints it (AB:CD:…). */
 function fingerprintOf(certFile: string): string {
   return ssl.run('x509', '-in', certFile, '-noout', '-fingerprint', '-sha256').trim().split('=')[1]!;
@@ -153,31 +173,10 @@ describe('local HTTPS ingress (credentials API → SDS → Envoy)', () => {
     const client = ssl.spiffeCert('client', 'spiffe://example.test/client');
     const put = await putCredential('mtls-cert', { certChain: readFileSync(server.cert, 'utf8'), privateKey: readFileSync(server.key, 'utf8'), caCert: readFileSync(ssl.path('ca.crt'), 'utf8') });
     expect(put.status, put.text).toBe(201);
-    await apply(
-      mesh,
-      `apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: { name: tls-test, namespace: demo }
-spec:
-  selector: { istio: ingressgateway }
-  servers:
-  - port: { number: 8444, name: https-mutual, protocol: HTTPS }
-    hosts: ['*']
-    tls: { mode: MUTUAL, credentialName: mtls-cert }
-  - port: { number: 8081, name: http-redirect, protocol: HTTP }
-    hosts: ['*']
-    tls: { httpsRedirect: true }
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: tls-test, namespace: demo }
-spec:
-  hosts: ['*']
-  gateways: [tls-test]
-  http:
-  - route: [{ destination: { host: hello.demo.svc.cluster.local, subset: v1, port: { number: 80 } } }]
-`,
-    );
+    await apply(mesh, gatewayToHelloV1('tls-test', [
+      `{ port: { number: 8444, name: https-mutual, protocol: HTTPS }, hosts: ['*'], tls: { mode: MUTUAL, credentialName: mtls-cert } }`,
+      `{ port: { number: 8081, name: http-redirect, protocol: HTTP }, hosts: ['*'], tls: { httpsRedirect: true } }`,
+    ]));
     const ca = readFileSync(ssl.path('ca.crt'), 'utf8');
     const cert = readFileSync(client.cert, 'utf8');
     const key = readFileSync(client.key, 'utf8');
@@ -251,28 +250,7 @@ spec:
   });
 
   it('a server naming a missing credential: the gateway restarted with it becomes Ready, that server refuses the handshake, the others serve', async () => {
-    await apply(
-      mesh,
-      `apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: { name: missing-cert, namespace: demo }
-spec:
-  selector: { istio: ingressgateway }
-  servers:
-  - port: { number: 8445, name: https-missing, protocol: HTTPS }
-    hosts: ['*']
-    tls: { mode: SIMPLE, credentialName: no-such-cert }
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: missing-cert, namespace: demo }
-spec:
-  hosts: ['*']
-  gateways: [missing-cert]
-  http:
-  - route: [{ destination: { host: hello.demo.svc.cluster.local, subset: v1, port: { number: 80 } } }]
-`,
-    );
+    await apply(mesh, gatewayToHelloV1('missing-cert', [`{ port: { number: 8445, name: https-missing, protocol: HTTPS }, hosts: ['*'], tls: { mode: SIMPLE, credentialName: no-such-cert } }`]));
     const ingressAdmin = AGENT_ADMINS[0];
     // Pilot has sent it (active, or warming on the Secret until Envoy's initial_fetch_timeout).
     await until('the 8445 listener in the ingress config', async () => ((await (await fetch(`${ingressAdmin}/config_dump?resource=dynamic_listeners`)).text()).includes('"port_value": 8445') ? true : undefined), 30_000);
