@@ -7,7 +7,9 @@
 // When a stream ends (not while stopping) it comes back as Envoy does: after a jittered
 // exponential backoff, on the same channel, re-sending its node, subscriptions and what it holds
 // (tools/bench/ads-reconnect.ts); reconnects are counted and reported.
-// Responses are decoded with the Envoy protos of @aviary/xds-protos (protobufjs).
+// Responses are decoded with protobufjs types that declare only the fields a proxy's
+// subscriptions and the measurements need (tools/bench/ads-decode.ts); requests are encoded with
+// the Envoy protos of @aviary/xds-protos.
 //
 // IPC (parent → child): {cmd:'start', port, nodes}, {cmd:'mark', id, address, host},
 // {cmd:'report', id}, {cmd:'status'}, {cmd:'stop'}. Child → parent: {evt:'converged', ...},
@@ -19,7 +21,8 @@ import { getHeapStatistics } from 'node:v8';
 import * as grpc from '@grpc/grpc-js';
 import type protobuf from 'protobufjs';
 import { AdsService, ExtensionTypeUrl, TypeUrl, typeNameOf } from '@aviary/xds-api';
-import { encodeMessageOf, jsToStruct, lookupType, type JsonValue } from '@aviary/xds-protos';
+import { encodeMessageOf, jsToStruct, type JsonValue } from '@aviary/xds-protos';
+import { trimmedType } from './ads-decode';
 import { backoffMs, resumeRequests } from './ads-reconnect';
 
 const HCM = ExtensionTypeUrl.HttpConnectionManager;
@@ -41,12 +44,13 @@ type Any = { type_url: string; value: Uint8Array };
 type Decoded = protobuf.Message & Record<string, unknown>;
 
 const now = (): number => performance.timeOrigin + performance.now();
-const tResponse = lookupType(AdsService.sotw.response);
-const tDeltaResponse = lookupType(AdsService.delta.response);
-const tCluster = lookupType(typeNameOf(TypeUrl.Cluster));
-const tListener = lookupType(typeNameOf(TypeUrl.Listener));
-const tCla = lookupType(typeNameOf(TypeUrl.ClusterLoadAssignment));
-const tHcm = lookupType(typeNameOf(HCM));
+const tResponse = trimmedType(AdsService.sotw.response);
+const tDeltaResponse = trimmedType(AdsService.delta.response);
+const tCluster = trimmedType(typeNameOf(TypeUrl.Cluster));
+const tListener = trimmedType(typeNameOf(TypeUrl.Listener));
+const tCla = trimmedType(typeNameOf(TypeUrl.ClusterLoadAssignment));
+const tHcm = trimmedType(typeNameOf(HCM));
+const tRoute = trimmedType(typeNameOf(TypeUrl.RouteConfiguration));
 const encodeRequest = (o: object): Buffer => Buffer.from(encodeMessageOf(AdsService.sotw.request, o));
 const encodeDeltaRequest = (o: object): Buffer => Buffer.from(encodeMessageOf(AdsService.delta.request, o));
 
@@ -242,7 +246,7 @@ class Stream {
         this.endpointsByCluster.set(name, addresses.length);
         if (mark && name.endsWith(mark.hostSuffix) && addresses.includes(mark.address)) carriesMark = true;
       } else {
-        const r = lookupType(typeNameOf(TypeUrl.RouteConfiguration)).decode(any.value) as Decoded;
+        const r = tRoute.decode(any.value) as Decoded;
         st.received.set(r['name'] as string, version);
       }
     });
