@@ -291,37 +291,49 @@ const mib = (bytes: number): number => Math.round((bytes / 1024 / 1024) * 10) / 
 /**
  * This process's own health, which decides whether its numbers are the server's: memory
  * (`process.memoryUsage`: now, and the peak of 1 s samples) against V8's heap limit, and the
- * event loop's delay (max and p99 of 10 ms samples). A loop stalled for 20 s cannot answer the
- * server's HTTP/2 keepalive pings, and the server then drops the connection.
+ * event loop's delay: max and p99 since start (10 ms samples), and the max since the last
+ * reading (how late the 1 s sampler ran). A loop stalled for 20 s cannot answer the server's
+ * HTTP/2 keepalive pings, and the server then drops the connection.
  */
 class Health {
-  private readonly sinceReading = monitorEventLoopDelay({ resolution: 10 });
-  private readonly sinceStart = monitorEventLoopDelay({ resolution: 10 });
+  private readonly delay = monitorEventLoopDelay({ resolution: 10 });
   private readonly peak = { heapUsed: 0, rss: 0, external: 0 };
   private sampler: NodeJS.Timeout | undefined;
+  private sampledAt = 0;
+  private maxLateSinceReading = 0;
 
   start(): void {
-    this.sinceReading.enable();
-    this.sinceStart.enable();
-    this.sampler = setInterval(() => this.memory(), 1_000).unref();
+    this.delay.enable();
+    this.sampledAt = performance.now();
+    this.sampler = setInterval(() => {
+      const at = performance.now();
+      this.maxLateSinceReading = Math.max(this.maxLateSinceReading, at - this.sampledAt - 1_000);
+      this.sampledAt = at;
+      this.memory();
+    }, 1_000).unref();
   }
 
-  /** Memory now and at its peak, and the event loop's delay since the last reading; resets that delay. */
+  /** Memory now and at its peak; the event loop's max delay since the last reading (then reset) and since start. */
   reading(): object {
-    const r = { memory: this.memory(), eventLoop: delayOf(this.sinceReading) };
-    this.sinceReading.reset();
+    // A stall still under way shows in the next reading: this one is answered from inside it.
+    const r = { memory: this.memory(), eventLoop: { maxMsSinceLastStatus: Math.round(Math.max(0, this.maxLateSinceReading)), sinceStart: this.sinceStart() } };
+    this.maxLateSinceReading = 0;
     return r;
   }
 
   /** Memory now and at its peak, and the event loop's delay since start. */
   total(): object {
-    return { memory: this.memory(), eventLoop: delayOf(this.sinceStart) };
+    return { memory: this.memory(), eventLoop: this.sinceStart() };
   }
 
   stop(): void {
     clearInterval(this.sampler);
-    this.sinceReading.disable();
-    this.sinceStart.disable();
+    this.delay.disable();
+  }
+
+  private sinceStart(): { maxMs: number; p99Ms: number } {
+    const ms = (ns: number): number => Math.round(ns / 1e5) / 10;
+    return { maxMs: ms(this.delay.max), p99Ms: ms(this.delay.percentile(99)) };
   }
 
   private memory(): object {
@@ -337,11 +349,6 @@ class Health {
       peak: { heapUsedMiB: mib(this.peak.heapUsed), rssMiB: mib(this.peak.rss), externalMiB: mib(this.peak.external) },
     };
   }
-}
-
-function delayOf(h: ReturnType<typeof monitorEventLoopDelay>): { maxMs: number; p99Ms: number } {
-  const ms = (ns: number): number => Math.round(ns / 1e5) / 10;
-  return { maxMs: ms(h.max), p99Ms: ms(h.percentile(99)) };
 }
 
 class Load {
