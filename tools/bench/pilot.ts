@@ -27,7 +27,7 @@ Usage: npm run build && node tools/build/build.mjs bench-pilot bench-pilot-load 
        node dist/tools/bench/pilot.js [--preset default|scale-10k] [--services 1000] [--endpoints 10]
          [--streams 1000] [--namespaces 10] [--batch 500] [--visibility namespace|mesh] [--changes 5]
          [--pin] [--cpu-prof DIR] [--cold-prof DIR] [--gc-memory] [--pilot-log FILE] [--node-flags=FLAGS]
-         [--heap-snapshot DIR] [--pilot PATH] [--delta]
+         [--heap-snapshot DIR] [--pilot PATH] [--delta] [--load-flags=FLAGS]
 --cold-prof DIR: a V8 CPU profile of pilot covering only the cold start (through an inspector
   port, as --gc-memory opens), written as DIR/pilot-cold-start.cpuprofile.
 --visibility namespace (default): a Sidecar per namespace with egress \`./*\` (Istio's
@@ -36,6 +36,10 @@ Usage: npm run build && node tools/build/build.mjs bench-pilot bench-pilot-load 
 --pilot PATH: another build of pilot (relative to the repository root), e.g. a saved baseline.
 --delta: every stream uses delta ADS (DeltaAggregatedResources) instead of state of the world.
 --pin: pilot on CPU 1, the load generator (and nats, this driver) on CPU 0.
+--load-flags=FLAGS: extra node flags for the load generator, e.g. "--trace-gc" (its stdout goes
+  to this driver's stderr). The load generator reconnects a stream that ends as Envoy does
+  (jittered backoff from 500 ms to 30 s); reconnects are logged and counted in the result
+  (coldStart.reconnects, per change, and "reconnects"): a run with any did not hold every stream.
 
 --vs-istiod [--rounds 2] [--istiod PATH] [--only pilot|istiod] [--change-prof DIR]: the same mesh and load against pilot AND istiod
   (pilot-discovery from tools/istio/ensure-istiod.sh, or PATH), interleaved (pilot, istiod,
@@ -52,7 +56,7 @@ const cli = benchArgs(USAGE, {
   preset: 'string', services: 'string', endpoints: 'string', streams: 'string', namespaces: 'string', batch: 'string',
   visibility: 'string', changes: 'string', pin: 'boolean', 'cpu-prof': 'string', 'cold-prof': 'string', 'gc-memory': 'boolean',
   'pilot-log': 'string', 'node-flags': 'string', pilot: 'string', 'heap-snapshot': 'string', delta: 'boolean',
-  'vs-istiod': 'boolean', rounds: 'string', istiod: 'string', only: 'string', 'change-prof': 'string',
+  'vs-istiod': 'boolean', rounds: 'string', istiod: 'string', only: 'string', 'change-prof': 'string', 'load-flags': 'string',
 });
 const arg = (name: string, fallback: string): string => cli.str(name, fallback);
 const flag = (name: string): boolean => cli.flag(name);
@@ -85,6 +89,7 @@ const PILOT = arg('pilot', 'dist/apps/pilot/main.js'); // relative to the reposi
 const HEAP_SNAPSHOT = arg('heap-snapshot', ''); // a directory: pilot writes a heap snapshot there once converged
 const PILOT_LOG = arg('pilot-log', ''); // a file: pilot's stdout (its log, and e.g. --trace-gc output from --node-flags) is written there
 const NODE_FLAGS = arg('node-flags', '').split(' ').filter((f) => f !== ''); // extra node flags for pilot, e.g. "--max-semi-space-size=32"
+const LOAD_FLAGS = arg('load-flags', '').split(' ').filter((f) => f !== ''); // extra node flags for the load generator, e.g. "--trace-gc"
 const VS_ISTIOD = flag('vs-istiod');
 const GC_MEMORY = flag('gc-memory'); // pilot-only run: memory also after two forced collections (pilot gets --inspect)
 const DELTA = flag('delta'); // delta ADS instead of state of the world, for every stream
@@ -355,9 +360,10 @@ class LoadProcess {
   }
   static start(): LoadProcess {
     const script = join(here, 'pilot-load.js');
-    const child = PIN
-      ? spawn('taskset', ['-c', '0', process.execPath, '--enable-source-maps', script], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-      : fork(script, [], { execArgv: ['--enable-source-maps'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const execArgv = ['--enable-source-maps', ...LOAD_FLAGS];
+    // Its stdout (e.g. --trace-gc) goes to this driver's stderr: stdout is the result's JSON.
+    const stdio: Array<'ignore' | 'inherit' | 'ipc' | number> = ['ignore', 2, 'inherit', 'ipc'];
+    const child = PIN ? spawn('taskset', ['-c', '0', process.execPath, ...execArgv, script], { stdio }) : fork(script, [], { execArgv, stdio });
     return new LoadProcess(child);
   }
   next(evt: string, timeoutMs = 600_000): Promise<LoadMsg> {
@@ -407,9 +413,13 @@ async function coldStart(load: LoadProcess, pid: number, port: number, nodes: Lo
     endpointsHeldByAllStreams: conv['endpointsHeld'],
     responses: conv['responses'],
     bytesToProxies: conv['bytesIn'],
+    reconnects: conv['reconnects'],
+    streamsReconnected: conv['streamsReconnected'],
+    loadGenerator: { memory: conv['memory'], eventLoop: conv['eventLoop'] },
     loadavg: loadavg().map((x) => Math.round(x * 100) / 100),
   };
   log(`cold start ${JSON.stringify(cold)}`);
+  if ((conv['reconnects'] as number) > 0) log(`WARNING: converged only after ${String(conv['reconnects'])} reconnects of ${String(conv['streamsReconnected'])} streams (see the status lines' firstError)`);
   return cold;
 }
 
@@ -426,8 +436,9 @@ async function endpointChanges(
   apply: (address: string) => Promise<void>,
   log: Log,
   profile?: () => Promise<() => Promise<unknown>>,
-): Promise<{ changes: Array<Record<string, unknown>>; allAcks: number[]; profiles: unknown[] }> {
+): Promise<{ changes: Array<Record<string, unknown>>; allAcks: number[]; profiles: unknown[]; reconnects: Reconnects | undefined }> {
   const changes: Array<Record<string, unknown>> = [];
+  let reconnects: Reconnects | undefined;
   const allAcks: number[] = [];
   // Each profile covers the PATCH and the 3 s after it, not the wait for idleness (the profiler's own cost would delay that).
   const profiles: unknown[] = [];
@@ -446,6 +457,7 @@ async function endpointChanges(
     await idle(pid);
     load.send({ cmd: 'report', id: c });
     const r = await load.next('report');
+    reconnects = { total: r['reconnects'] as number, streams: r['streamsReconnected'] as number };
     const interested = r['interested'] as number[];
     const acked = r['acked'] as Array<{ stream: number; ms: number }>;
     const pushed = r['pushed'] as Array<{ stream: number; types: Record<string, number> }>;
@@ -466,13 +478,24 @@ async function endpointChanges(
       streamsPushedNotInterested: pushed.filter((p) => !interestedSet.has(p.stream)).length,
       streamsPushedByType: byType,
       bytesToProxies: r['bytesSinceMark'],
+      reconnects: r['reconnectsSinceMark'],
       ackMs: quantiles(lat),
       pilotCpuMs: cpuMs(pid) - cpu0,
     };
     changes.push(change);
     log(`change ${JSON.stringify(change)}`);
+    if ((r['reconnectsSinceMark'] as number) > 0) log(`WARNING: ${String(r['reconnectsSinceMark'])} reconnects during change ${c}: ${JSON.stringify(r['errors'])}`);
   }
-  return { changes, allAcks, profiles };
+  return { changes, allAcks, profiles, reconnects };
+}
+
+/** Reconnects of all streams since they were opened, and how many streams reconnected. */
+type Reconnects = { total: number; streams: number };
+
+/** The run's reconnects (cold start and changes): any means some stream's connection dropped. */
+function reconnectsOf(cold: Record<string, unknown>, afterChanges: Reconnects | undefined): Reconnects & { duringColdStart: number; heldEveryStream: boolean } {
+  const total = afterChanges ?? { total: cold['reconnects'] as number, streams: cold['streamsReconnected'] as number };
+  return { ...total, duringColdStart: cold['reconnects'] as number, heldEveryStream: total.total === 0 };
 }
 
 // ---- main ----
@@ -569,8 +592,9 @@ async function main(): Promise<void> {
     // 3. Endpoint changes: one WorkloadEntry's address, through the REST API.
     const svc = changedService();
     const ep = ENDPOINTS - 1; // no sidecar runs at this address
-    const { changes, allAcks } = await endpointChanges(load, pid, svc, 0, (address) => post(adminPort, workloadEntry(svc, ep, address)), log);
+    const { changes, allAcks, reconnects } = await endpointChanges(load, pid, svc, 0, (address) => post(adminPort, workloadEntry(svc, ep, address)), log);
     result['endpointChange'] = { service: hostOf(svc), workloadEntry: `${nsOf(svc)}/svc-${svc}-${ep}`, changes, allChanges: quantiles(allAcks) };
+    result['reconnects'] = reconnectsOf(result['coldStart'] as Record<string, unknown>, reconnects);
 
     // 4. Pilot's own view: every stream connected and EDS ACKed.
     const proxies = (await (await fetch(`http://127.0.0.1:${adminPort}/api/v1/proxies`)).json()) as { proxies: Array<{ kind: string; types: Array<{ type: string; synced: boolean }> }> };
@@ -695,7 +719,7 @@ async function round(start: () => Promise<Target>, kube: Kube, seq: number, log:
     const ep = ENDPOINTS - 1;
     const path = `/apis/networking.istio.io/v1/namespaces/${nsOf(svc)}/workloadentries/svc-${svc}-${ep}`;
     const profile = CHANGE_PROF && target.profile ? target.profile : undefined;
-    const { changes, allAcks, profiles } = await endpointChanges(load, pid, svc, seq, (address) => kube.mergePatch(path, { spec: { address } }), log, profile);
+    const { changes, allAcks, profiles, reconnects } = await endpointChanges(load, pid, svc, seq, (address) => kube.mergePatch(path, { spec: { address } }), log, profile);
     if (profiles.length > 0) mkdirSync(CHANGE_PROF, { recursive: true });
     profiles.forEach((p, c) => {
       const file = join(CHANGE_PROF, `${target.name}-change-${seq + c}.cpuprofile`);
@@ -719,13 +743,14 @@ async function round(start: () => Promise<Target>, kube: Kube, seq: number, log:
       'interested streams missing the change (max)': Math.max(...byChange('missing')),
       'streams pushed, not interested, per change (max)': Math.max(...byChange('streamsPushedNotInterested')),
       'bytes to proxies per change, median (KiB)': median(byChange('bytesToProxies')) / 1024,
+      'streams reconnected (cold start and changes; 0 = every stream held)': reconnectsOf(cold, reconnects).streams,
       'RSS per proxy before GC (KiB)': memory.kiBPerProxy.rssBeforeGc,
       'RSS per proxy after GC (KiB)': memory.kiBPerProxy.rssAfterGc,
       'live heap per proxy after GC (KiB)': memory.kiBPerProxy.liveAfterGc,
       [`RSS with ${STREAMS} proxies after GC (MiB)`]: rss1gc / 1024,
     };
     return {
-      detail: { target: target.name, readyMs: Math.round(readyMs), startupMs: Math.round(startupMs), startupCpuMs, coldStart: cold, memory, endpointChange: { changes, allChanges: all } },
+      detail: { target: target.name, readyMs: Math.round(readyMs), startupMs: Math.round(startupMs), startupCpuMs, coldStart: cold, memory, endpointChange: { changes, allChanges: all }, reconnects: reconnectsOf(cold, reconnects) },
       metrics: { target: target.name, metrics },
     };
   } finally {
