@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { TypeUrl } from '@aviary/xds-protos';
 import { Snapshot, TranslatingSource, type SourceChange, type XdsPeer } from './index';
+import { MAX_STALE_CHANGES } from './translating-source';
 
 import { cla, mesh } from './testing/mesh';
 
@@ -87,6 +88,17 @@ describe('TranslatingSource change narrowing', () => {
     source.setModel({ port: 6, other: 1 });
     expect(source.resourcesFor(proxy).get(TypeUrl.ClusterLoadAssignment, 'a')!.version).not.toBe(a.get(TypeUrl.ClusterLoadAssignment, 'a')!.version);
     expect(calls.translate).toBe(4);
+  });
+
+  it('a group not asked for a long time keeps at most MAX_STALE_CHANGES changes to patch, then is translated in full', () => {
+    const { source, calls } = setup();
+    source.resourcesFor(proxy);
+    for (let i = 0; i < MAX_STALE_CHANGES; i++) source.setModel({ port: 100 + i, other: 1 }, { types: [TypeUrl.ClusterLoadAssignment], names: (n) => n === 'a' });
+    expect(source.resourcesFor(proxy).get(TypeUrl.ClusterLoadAssignment, 'a')!.resource).toEqual(cla('a', 100 + MAX_STALE_CHANGES - 1));
+    expect(calls).toEqual({ translate: 1, endpoints: 1 });
+    for (let i = 0; i <= MAX_STALE_CHANGES; i++) source.setModel({ port: 200 + i, other: 1 }, { types: [TypeUrl.ClusterLoadAssignment], names: (n) => n === 'a' });
+    expect(source.resourcesFor(proxy).get(TypeUrl.ClusterLoadAssignment, 'a')!.resource).toEqual(cla('a', 200 + MAX_STALE_CHANGES));
+    expect(calls).toEqual({ translate: 2, endpoints: 1 });
   });
 
   it('falls back to a full translation when the endpoint path cannot answer', () => {

@@ -28,6 +28,15 @@ interface Stale {
 const endpointTypes: ReadonlySet<ResourceTypeUrl> = new Set([TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment]);
 
 /**
+ * Narrowed changes a stale snapshot collects at most before its group is translated in full
+ * instead. A group none of whose streams is pushed (its proxies are affected by a host but
+ * subscribe to none of the changed names) is not asked again, so without a bound it would keep
+ * one name filter per endpoint change for as long as pilot runs, and every change would copy
+ * the growing list.
+ */
+export const MAX_STALE_CHANGES = 32;
+
+/**
  * A ResourceSource over an immutable model: translates lazily per proxy group, memoizes per
  * model generation, checks consistency before serving, and keeps the last good snapshot of a
  * group when a new translation is refused. This is where a translation layer plugs in.
@@ -85,7 +94,7 @@ export class TranslatingSource<M, P extends XdsPeer = XdsPeer> implements Resour
       const memoized = this.memo.get(group);
       const stale = this.stale.get(group);
       this.memo.delete(group);
-      if (patchable && (memoized || stale)) {
+      if (patchable && (memoized || (stale && stale.names.length < MAX_STALE_CHANGES))) {
         this.stale.set(group, memoized ? { snapshot: memoized, names: [names] } : { snapshot: stale!.snapshot, names: [...stale!.names, names] });
       } else {
         this.stale.delete(group);
