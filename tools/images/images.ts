@@ -33,11 +33,12 @@ export interface AppImage {
 
 /**
  * Pilot's young generation never shrinks below 16 MiB per semi-space (V8's own maximum here).
- * V8 shrinks it to 1 MiB whenever allocation is slow, so a pilot that has been quiet takes its
- * next endpoint change (about 10 MiB allocated by the 100 pushes) with a 1 MiB nursery: 7–11
- * scavenges in the change, 8–22 ms of main-thread pauses between the pushes, against 0–1
- * scavenge with the floor. The floor keeps up to 32 MiB more resident; not settable at run time
- * nor through NODE_OPTIONS, hence the entrypoint.
+ * V8 shrinks it when allocation is slow and in memory-reducing collections, down to 1 MiB, so
+ * a pilot that has been quiet can take its next endpoint change (about 10 MiB allocated for 100
+ * pushes) with a 1 MiB nursery: 7–11 scavenges in the change, 8–22 ms of main-thread pauses
+ * between the pushes, against 0–1 scavenge with the floor (docs/benchmarks.md, "Why the first
+ * endpoint change is slow"). The floor keeps up to 32 MiB more resident. V8 reads it only at
+ * start and node refuses it in NODE_OPTIONS, hence the entrypoint.
  */
 export const PILOT_NODE_FLAGS: readonly string[] = ['--min-semi-space-size=16'];
 
