@@ -11,7 +11,6 @@ import { freePort, NatsServer } from '@aviary/nats-runner';
 import { compareRounds, comparisonTable, type RoundMetrics } from './compare-stats';
 import { median } from './dataplane-parse';
 import { benchArgs } from './cli';
-import { PILOT_NODE_FLAGS } from '../images/images';
 import { ensureIstiod, goCollectGarbage, startIstiod, startKube, run, v8CollectGarbage, v8StartProfile, type AfterGc, type Kube } from './control-planes';
 import type { LoadNode } from './pilot-load';
 
@@ -280,8 +279,6 @@ async function idle(pid: number, maxMs = 300_000): Promise<number> {
 async function startPilot(natsUrl: string, adminPort: number, xdsPort: number, extra: { env?: Record<string, string>; nodeArgs?: string[] } = {}): Promise<ChildProcess> {
   const nodeArgs = [
     '--enable-source-maps',
-    // As pilot's image runs it (its entrypoint's V8 flags); --node-flags come after and win.
-    ...PILOT_NODE_FLAGS,
     ...NODE_FLAGS,
     ...(extra.nodeArgs ?? []),
     ...(CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : []),

@@ -27,23 +27,10 @@ export interface AppImage {
   readonly proxy: boolean;
   /** uid:gid the image runs as (default the aviary user, 1337). */
   readonly user?: string;
-  /** V8 flags the entrypoint gives node, before the bundle (default none). */
-  readonly nodeFlags?: readonly string[];
 }
 
-/**
- * Pilot's young generation never shrinks below 16 MiB per semi-space (V8's own maximum here).
- * V8 shrinks it when allocation is slow and in memory-reducing collections, down to 1 MiB, so
- * a pilot that has been quiet can take its next endpoint change (about 10 MiB allocated for 100
- * pushes) with a 1 MiB nursery: 7–11 scavenges in the change, 8–22 ms of main-thread pauses
- * between the pushes, against 0–1 scavenge with the floor (docs/benchmarks.md, "Why the first
- * endpoint change is slow"). The floor keeps up to 32 MiB more resident. V8 reads it only at
- * start and node refuses it in NODE_OPTIONS, hence the entrypoint.
- */
-export const PILOT_NODE_FLAGS: readonly string[] = ['--min-semi-space-size=16'];
-
 export const APP_IMAGES: readonly AppImage[] = [
-  { app: 'pilot', bundles: ['pilot'], ports: [15010, 15014], proxy: false, nodeFlags: PILOT_NODE_FLAGS },
+  { app: 'pilot', bundles: ['pilot'], ports: [15010, 15014], proxy: false },
   { app: 'citadel', bundles: ['citadel'], ports: [8060, 15013, 15016], proxy: false },
   { app: 'injector-webhook', bundles: ['injector-webhook'], ports: [9443, 15018], proxy: false },
   { app: 'telemetry-collector', bundles: ['telemetry-collector'], ports: [15020], proxy: false },
@@ -69,7 +56,7 @@ export function imageName(registry: string, app: string, tag: string): string {
 
 export function appImageConfig(app: AppImage): { entrypoint: string[]; env: string[]; user: string; workingDir: string; exposedPorts: number[] } {
   return {
-    entrypoint: ['/usr/local/bin/node', '--enable-source-maps', ...(app.nodeFlags ?? []), `/app/dist/${appDistDir(app)}/${app.main ?? 'main.js'}`],
+    entrypoint: ['/usr/local/bin/node', '--enable-source-maps', `/app/dist/${appDistDir(app)}/${app.main ?? 'main.js'}`],
     env: [
       'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
       'NODE_ENV=production',

@@ -95,7 +95,7 @@ describe('buildImage', () => {
     const manifest = JSON.parse(manifestBytes.toString('utf8'));
     expect(manifest.mediaType).toBe(MEDIA.manifest);
     const config = JSON.parse(blob(manifest.config.digest).toString('utf8'));
-    expect(config.config).toMatchObject({ User: '1337:1337', WorkingDir: '/app', Entrypoint: ['/usr/local/bin/node', '--enable-source-maps', '--min-semi-space-size=16', '/app/dist/apps/pilot/main.js'] });
+    expect(config.config).toMatchObject({ User: '1337:1337', WorkingDir: '/app', Entrypoint: ['/usr/local/bin/node', '--enable-source-maps', '/app/dist/apps/pilot/main.js'] });
     expect(config.config.ExposedPorts).toEqual({ '15010/tcp': {}, '15014/tcp': {} });
     expect(manifest.layers).toHaveLength(2);
     manifest.layers.forEach((l: { digest: string; size: number; mediaType: string }, i: number) => {
