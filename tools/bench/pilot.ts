@@ -388,6 +388,11 @@ function quantiles(values: number[]): { n: number; p50: number; p99: number; max
 
 /** A service with DR subsets, in the middle namespace; its last endpoint has no sidecar. */
 const changedService = (): number => Math.floor((SERVICES * 0.35) / 10) * 10;
+/** The API server path of the WorkloadEntry the endpoint changes PATCH (its last endpoint: no sidecar runs at that address). */
+const changedWorkloadEntryPath = (): string => {
+  const svc = changedService();
+  return `/apis/networking.istio.io/v1/namespaces/${nsOf(svc)}/workloadentries/svc-${svc}-${ENDPOINTS - 1}`;
+};
 
 type Log = (msg: string) => void;
 
@@ -662,8 +667,7 @@ async function loadKube(kube: Kube, log: Log): Promise<Record<string, unknown>> 
  * that one-time cost out of the rounds, as istiod's CA bootstrap is.
  */
 async function warmPatchPath(kube: Kube, log: Log): Promise<Record<string, number>> {
-  const svc = changedService();
-  const path = `/apis/networking.istio.io/v1/namespaces/${nsOf(svc)}/workloadentries/svc-${svc}-${ENDPOINTS - 1}`;
+  const path = changedWorkloadEntryPath();
   const ms: number[] = [];
   for (const value of ['1', '2']) {
     const t0 = now();
@@ -736,8 +740,7 @@ async function round(start: () => Promise<Target>, kube: Kube, seq: number, log:
     log(`${target.name}: memory ${JSON.stringify(memory.kiBPerProxy)}`);
 
     const svc = changedService();
-    const ep = ENDPOINTS - 1;
-    const path = `/apis/networking.istio.io/v1/namespaces/${nsOf(svc)}/workloadentries/svc-${svc}-${ep}`;
+    const path = changedWorkloadEntryPath();
     const profile = CHANGE_PROF && target.profile ? target.profile : undefined;
     const { changes, allAcks, profiles, reconnects } = await endpointChanges(load, pid, svc, seq, (address) => kube.mergePatch(path, { spec: { address } }), log, profile);
     if (profiles.length > 0) mkdirSync(CHANGE_PROF, { recursive: true });
@@ -749,6 +752,7 @@ async function round(start: () => Promise<Target>, kube: Kube, seq: number, log:
     const all = quantiles(allAcks);
     const byChange = (k: string): number[] => changes.map((c) => c[k] as number);
     const coldBytes = cold['bytesToProxies'] as number;
+    const runReconnects = reconnectsOf(cold, reconnects);
     const metrics: Record<string, number> = {
       'startup: process start → config loaded and idle (ms)': Math.round(startupMs),
       'startup CPU (ms)': startupCpuMs,
@@ -763,14 +767,14 @@ async function round(start: () => Promise<Target>, kube: Kube, seq: number, log:
       'interested streams missing the change (max)': Math.max(...byChange('missing')),
       'streams pushed, not interested, per change (max)': Math.max(...byChange('streamsPushedNotInterested')),
       'bytes to proxies per change, median (KiB)': median(byChange('bytesToProxies')) / 1024,
-      'streams reconnected (cold start and changes; 0 = every stream held)': reconnectsOf(cold, reconnects).streams,
+      'streams reconnected (cold start and changes; 0 = every stream held)': runReconnects.streams,
       'RSS per proxy before GC (KiB)': memory.kiBPerProxy.rssBeforeGc,
       'RSS per proxy after GC (KiB)': memory.kiBPerProxy.rssAfterGc,
       'live heap per proxy after GC (KiB)': memory.kiBPerProxy.liveAfterGc,
       [`RSS with ${STREAMS} proxies after GC (MiB)`]: rss1gc / 1024,
     };
     return {
-      detail: { target: target.name, readyMs: Math.round(readyMs), startupMs: Math.round(startupMs), startupCpuMs, coldStart: cold, memory, endpointChange: { changes, allChanges: all }, reconnects: reconnectsOf(cold, reconnects) },
+      detail: { target: target.name, readyMs: Math.round(readyMs), startupMs: Math.round(startupMs), startupCpuMs, coldStart: cold, memory, endpointChange: { changes, allChanges: all }, reconnects: runReconnects },
       metrics: { target: target.name, metrics },
     };
   } finally {
