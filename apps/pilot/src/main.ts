@@ -1,13 +1,13 @@
 import { parseLabels } from '@aviary/agent';
 import { configFromProcess, pilotConfig, type ConfigOf } from '@aviary/config';
-import { announcingChanges, KvConfigStore, KvCredentialStore, type ConfigStore } from '@aviary/config-store';
+import { announcingChanges, KvConfigStore, KvCredentialStore, WatchedObjects, type ConfigStore } from '@aviary/config-store';
 import { hostname } from 'node:os';
 import { LeaderLease, type Bus } from '@aviary/events';
 import { GatewayDeployer, KubernetesConfigStore, KubernetesCredentials, KubernetesNamespaceLabels, KubernetesRegistry, loadKubeConfig, parsePodTemplate, withChangeSources } from '@aviary/k8s';
 import type { Logger } from '@aviary/observability';
 import { runComponent } from '@aviary/runtime';
 import { canaryApi } from './lib/canary/api';
-import { CanaryController } from './lib/canary/controller';
+import { CanaryController, canaryReadKinds } from './lib/canary/controller';
 import { configApi } from './lib/config-api';
 import { credentialsApi } from './lib/credentials-api';
 import { Discovery } from './lib/discovery';
@@ -111,13 +111,15 @@ await runComponent({
       logger: logger.child({ component: 'gateway-api' }),
       ...(deployer && { gatewayInfra: (namespace: string, name: string) => deployer.infra(namespace, name) }),
     });
+    // The canary controller reads what this watch keeps, not the store, on every tick.
+    const canaryReads = new WatchedObjects(store, canaryReadKinds);
     const discovery = new Discovery({
       onGatewayApi: (snapshot) => {
         void deployer?.sync(snapshot.gatewayApi.deployments);
         void gatewayStatus.sync(snapshot);
       },
       gatewayApiSelector: parseLabels(config.gatewayApiSelector),
-      store: watched,
+      store: canaryReads.watching(watched),
       bus,
       logger,
       registry,
@@ -156,6 +158,7 @@ await runComponent({
       domainSuffix: config.domainSuffix,
       tickMs: config.canaryTickMs,
       isLeader: () => lease.isLeader,
+      reads: canaryReads,
     });
     if (deployer) deployerLease.start();
     if (config.canaryController) {

@@ -8,3 +8,5 @@ export { announcingChanges, changeMessageId } from './announcing';
 export type { DurablePublisher } from './announcing';
 export { credentialFields, KvCredentialStore } from './credential-store';
 export type { CredentialMaterial, CredentialMetadata } from './credential-store';
+export { WatchedObjects } from './watched-objects';
+export type { ObjectReads } from './watched-objects';

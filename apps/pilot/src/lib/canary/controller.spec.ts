@@ -2,12 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { buildAdminApp, type AdminApp } from '@aviary/admin-api';
-import { KvConfigStore, type ConfigStore } from '@aviary/config-store';
+import { KvConfigStore, WatchedObjects, type ConfigStore } from '@aviary/config-store';
 import { Bus, LeaderLease, Subjects, type EventData, type Event } from '@aviary/events';
 import type { CanaryStatus, StoredObject } from '@aviary/mesh-api';
 import { NatsServer } from '@aviary/nats-runner';
 import { canaryApi } from './api';
-import { CanaryController } from './controller';
+import { CanaryController, canaryReadKinds } from './controller';
 
 const logger = pino({ level: 'silent' });
 const HOST = 'hello.demo.svc.cluster.local';
@@ -229,6 +229,51 @@ describe('CanaryController with a real nats-server', () => {
     const stored = (await store.get({ kind: 'Canary', namespace: 'demo', name: 'hello-route' }))!.status as unknown as CanaryStatus;
     expect(stored).toMatchObject({ phase: 'RolledBack', currentWeight: 0, lastAnalysis: { verdict: 'Failed', canary: { successRate: 80 } } });
     await ctl.stop();
+  });
+
+  it('reads from the watched copy: a tick asks the store nothing, and reads its own writes back before the watch reports them', async () => {
+    const kv = await KvConfigStore.open(bus, { bucket: `canary_${bucket++}` });
+    for (const o of [dr, vs, canary()]) await kv.apply(o);
+    let storeReads = 0;
+    let conflicts = 0;
+    // A watch that lags: after the initial objects, its events wait until released.
+    let lagging = false;
+    const lagged: (() => void)[] = [];
+    const store: ConfigStore = {
+      list: (filter) => (storeReads++, kv.list(filter)),
+      get: (ref) => (storeReads++, kv.get(ref)),
+      apply: (o, options) => kv.apply(o, options),
+      updateStatus: (ref, st, rv) => kv.updateStatus(ref, st, rv).catch((err: unknown) => (conflicts++, Promise.reject(err))),
+      delete: (ref, rv) => kv.delete(ref, rv),
+      history: (ref) => kv.history(ref),
+      watch: (listener) => kv.watch((e) => (lagging ? lagged.push(() => listener(e)) : listener(e))),
+    };
+    const reads = new WatchedObjects(store, canaryReadKinds);
+    const watch = await reads.watching(store).watch(() => undefined);
+    await watch.initialized;
+    lagging = true;
+    const clock = { t: T0 };
+    const ctl = new CanaryController({ store, bus, logger, domainSuffix: 'cluster.local', tickMs: 3_600_000, now: () => clock.t, reads });
+    ctl.start();
+    const before = storeReads;
+    await ctl.reconcileAll();
+    await ctl.reconcileAll();
+    clock.t = T0 + 11_000;
+    await summary(ctl, T0 + 10_500, { errorRatio: 0 });
+    await ctl.reconcileAll();
+    clock.t = T0 + 22_000;
+    await summary(ctl, T0 + 21_500, { errorRatio: 0 });
+    await ctl.reconcileAll();
+    expect(storeReads).toBe(before);
+    expect(conflicts).toBe(0);
+    expect(await weights(kv)).toEqual([0, 100]);
+    expect(await status(kv)).toMatchObject({ phase: 'Promoted', currentWeight: 100 });
+    // The lagging events, older than what the controller wrote back, change nothing.
+    lagging = false;
+    for (const deliver of lagged.splice(0)) deliver();
+    expect((await reads.get({ kind: 'Canary', namespace: 'demo', name: 'hello' }))!.status).toMatchObject({ phase: 'Promoted' });
+    await ctl.stop();
+    await watch.stop();
   });
 
   it('waits (Pending) while the target is not usable, and starts once it is', async () => {

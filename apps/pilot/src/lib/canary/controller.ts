@@ -1,5 +1,5 @@
 import { AviaryError } from '@aviary/errors';
-import type { ConfigStore } from '@aviary/config-store';
+import type { ConfigStore, ObjectReads, WatchedObjects } from '@aviary/config-store';
 import { Subjects, type Bus, type EventData, type Stoppable } from '@aviary/events';
 import { refKey, type CanarySpec, type CanaryStatus, type ResourceRef, type StoredObject } from '@aviary/mesh-api';
 import { validate } from '@aviary/mesh-validation';
@@ -23,6 +23,14 @@ export interface CanaryControllerOptions {
    * Operators' commands run on any replica; the status is written compare-and-set.
    */
   readonly isLeader?: () => boolean;
+  /**
+   * Where a reconcile reads Canaries, their target routes and DestinationRules: pilot passes the
+   * copy its config watch keeps, so a tick makes no request to the store (on Kubernetes, the API
+   * server). Omitted: the store. Operators' commands read the Canary from the store; every write
+   * is compare-and-set, so a copy that lags fails the write (retried next tick) and never
+   * overwrites a newer object.
+   */
+  readonly reads?: WatchedObjects;
 }
 
 /** What a reconcile or a command did to one Canary. */
@@ -30,6 +38,9 @@ export interface CanaryOutcome {
   readonly object: StoredObject;
   readonly decision?: Decision;
 }
+
+/** The kinds a reconcile reads: what `reads` must hold. */
+export const canaryReadKinds = ['Canary', 'VirtualService', 'HTTPRoute', 'DestinationRule'] as const;
 
 const isCanaryStatus = (s: unknown): s is CanaryStatus => s !== null && typeof s === 'object' && typeof (s as { phase?: unknown }).phase === 'string' && Array.isArray((s as { conditions?: unknown }).conditions);
 
@@ -53,6 +64,10 @@ export class CanaryController {
 
   constructor(private readonly opts: CanaryControllerOptions) {
     this.now = opts.now ?? Date.now;
+  }
+
+  private get reads(): ObjectReads {
+    return this.opts.reads ?? this.opts.store;
   }
 
   start(): void {
@@ -96,7 +111,7 @@ export class CanaryController {
       if (this.stopped || this.opts.isLeader?.() === false) return;
       let canaries: StoredObject[];
       try {
-        canaries = await this.opts.store.list({ kind: 'Canary' });
+        canaries = await this.reads.list({ kind: 'Canary' });
       } catch (err) {
         this.opts.logger.warn({ err }, 'canary controller: cannot list Canaries');
         return;
@@ -160,9 +175,9 @@ export class CanaryController {
     if (current !== undefined && current.observedGeneration === generation && (current.phase === 'Promoted' || current.phase === 'RolledBack' || current.phase === 'Failed')) return;
     const now = this.now();
     const ref = targetRef(spec, ns);
-    const target = await this.opts.store.get(ref);
+    const target = await this.reads.get(ref);
     const route = target === undefined ? ({ ok: false, problem: `${ref.kind} ${ref.namespace}/${ref.name} not found` } as const) : findRoute(spec, target, this.context(ns));
-    const drs = route.ok ? await this.opts.store.list({ kind: 'DestinationRule' }) : [];
+    const drs = route.ok ? await this.reads.list({ kind: 'DestinationRule' }) : [];
     const telemetry = route.ok ? this.telemetry(spec, ns, drs) : undefined;
     if (!route.ok || telemetry === undefined || 'problem' in telemetry) {
       const problem = !route.ok ? route.problem : telemetry !== undefined && 'problem' in telemetry ? telemetry.problem : 'unknown';
@@ -184,7 +199,7 @@ export class CanaryController {
     const ownsWeights = next.phase === 'Progressing' || next.phase === 'Paused' || decision.transition !== undefined || forceWeights;
     if (ownsWeights && next.phase !== 'Failed' && next.phase !== 'Pending') {
       const ref = targetRef(spec, ns);
-      const target = await this.opts.store.get(ref);
+      const target = await this.reads.get(ref);
       if (target === undefined) throw new AviaryError('NOT_FOUND', 'RESOURCE_NOT_FOUND', `${ref.kind} ${ref.namespace}/${ref.name} not found`);
       const ctx = this.context(ns);
       const route = findRoute(spec, target, ctx);
@@ -193,13 +208,15 @@ export class CanaryController {
       if (updated !== undefined) {
         const { errors } = validate(updated);
         if (errors.length > 0) throw new AviaryError('FAILED_PRECONDITION', 'CANARY_TARGET_INVALID', `the weighted ${ref.kind} is invalid: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`);
-        await this.opts.store.apply(updated);
+        const written = await this.opts.store.apply(updated);
+        this.opts.reads?.wrote(written.object);
         this.opts.logger.info({ canary: `${ns}/${object.metadata.name}`, target: `${ref.kind} ${ref.namespace}/${ref.name}`, from: routeWeight(spec, target, route.value, ctx), weight: next.currentWeight }, 'canary weights written');
       }
     }
     let stored: StoredObject | undefined = object;
     if (JSON.stringify(next) !== JSON.stringify(object.status)) {
       stored = await this.opts.store.updateStatus({ kind: 'Canary', namespace: ns, name: object.metadata.name }, next as unknown as Record<string, unknown>, object.metadata.resourceVersion ?? '');
+      this.opts.reads?.wrote(stored);
     }
     const t = decision.transition;
     if (t !== undefined) {
