@@ -88,7 +88,7 @@ export function withChangeSources(store: ConfigStore, sources: readonly ChangeSo
   return {
     list: (filter) => store.list(filter),
     get: (ref) => store.get(ref),
-    apply: (object) => store.apply(object),
+    apply: (object, options) => store.apply(object, options),
     updateStatus: (ref, status, rv) => store.updateStatus(ref, status, rv),
     delete: (ref, rv) => store.delete(ref, rv),
     history: (ref) => store.history(ref),
