@@ -369,6 +369,7 @@ class LoadProcess {
   next(evt: string, timeoutMs = 600_000): Promise<LoadMsg> {
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`load generator: no ${evt} within ${timeoutMs} ms`)), timeoutMs);
+      t.unref(); // the child's IPC channel keeps the process alive while a reply can come
       this.waiting.set(evt, (m) => {
         clearTimeout(t);
         resolve(m);
@@ -402,9 +403,18 @@ async function coldStart(load: LoadProcess, pid: number, port: number, nodes: Lo
   const split0 = cpuSplitMs(pid);
   const convergedP = load.next('converged', 600_000);
   load.send({ cmd: 'start', port, nodes, mode: DELTA ? 'delta' : 'sotw' });
+  // One status request at a time, its reply logged whenever it comes: a load generator busy for
+  // seconds answers late, and a reply dropped on a timeout would lose the reading (its event-loop
+  // maximum is reset by every answer).
+  let asking = false;
   const progress = setInterval(() => {
+    if (asking) return;
+    asking = true;
     load.send({ cmd: 'status' });
-    void load.next('status', 5_000).then((st) => log(`status ${JSON.stringify(st)}`), () => undefined);
+    void load
+      .next('status', 120_000)
+      .then((st) => log(`status ${JSON.stringify(st)}`), () => undefined)
+      .finally(() => (asking = false));
   }, 10_000);
   const conv = await convergedP.finally(() => clearInterval(progress));
   const cold = {
