@@ -47,7 +47,11 @@ export const pilotConfig = defineConfig({
       true,
       'with configSource kubernetes: read TLS Secrets (tls.crt/tls.key/ca.crt, or cert/key/cacert) of every namespace for Gateway and DestinationRule credentialName, kept in memory only and served by SDS over ADS to authenticated proxies of the Secret\'s namespace (needs get/list/watch on secrets)',
     ),
-    kubernetesResyncMs: option(Millis(0, 86_400_000), 300_000, 'periodic relist of every watched Kubernetes kind (0: off)'),
+    kubernetesResyncMs: option(
+      Millis(0, 86_400_000),
+      0,
+      'periodic full relist of every watched Kubernetes kind (0: off, as client-go and istiod: a watch resumes from its last resourceVersion and relists only on 410 Gone or an error; a relist of 100,000 WorkloadEntries is 64 MB of JSON for the API server to send and pilot to parse)',
+    ),
     meshConfigFile: option(Type.String(), '', 'MeshConfig file (YAML/JSON; its extensionProviders feed AuthorizationPolicy CUSTOM); validated at boot, unknown fields refused; empty: none'),
     jwksFetchTimeoutMs: option(Millis(100, 60_000), 5_000, 'timeout of one RequestAuthentication jwksUri fetch when the rule sets none'),
     jwksMaxBytes: option(Type.Integer({ minimum: 1_024, maximum: 16_777_216 }), 524_288, 'largest JWKS document pilot accepts'),
