@@ -1,5 +1,5 @@
 import { CoreV1Api, DiscoveryV1Api, type KubeConfig, type KubernetesListObject, type KubernetesObject, type V1EndpointSlice, type V1Node, type V1Pod, type V1Service } from '@kubernetes/client-node';
-import type { ChangeEvent, ConfigStore, Watch } from '@aviary/config-store';
+import { withWatch, type ChangeEvent, type ConfigStore, type Watch } from '@aviary/config-store';
 import type { Logger } from '@aviary/observability';
 import { ResilientInformer, type WatchEventType } from './informer';
 import { revisionOf } from './config-store';
@@ -85,22 +85,14 @@ export class KubernetesRegistry implements ChangeSource {
  * registry): reads and writes go to `store` alone; `initialized` waits for every source.
  */
 export function withChangeSources(store: ConfigStore, sources: readonly ChangeSource[]): ConfigStore {
-  return {
-    list: (filter) => store.list(filter),
-    get: (ref) => store.get(ref),
-    apply: (object, options) => store.apply(object, options),
-    updateStatus: (ref, status, rv) => store.updateStatus(ref, status, rv),
-    delete: (ref, rv) => store.delete(ref, rv),
-    history: (ref) => store.history(ref),
-    watch: async (listener) => {
-      const watches = await Promise.all([store, ...sources].map((s) => s.watch(listener)));
-      return {
-        initialized: Promise.all(watches.map((w) => w.initialized)).then(() => undefined),
-        stop: async () => {
-          await Promise.all(watches.map((w) => w.stop()));
-        },
-      };
-    },
-  };
+  return withWatch(store, async (listener) => {
+    const watches = await Promise.all([store, ...sources].map((s) => s.watch(listener)));
+    return {
+      initialized: Promise.all(watches.map((w) => w.initialized)).then(() => undefined),
+      stop: async () => {
+        await Promise.all(watches.map((w) => w.stop()));
+      },
+    };
+  });
 }
 

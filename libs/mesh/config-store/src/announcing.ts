@@ -1,7 +1,7 @@
 import type { Bus } from '@aviary/events';
 import { Subjects } from '@aviary/events';
 import { refKey } from '@aviary/mesh-api';
-import type { ChangeEvent, ConfigStore } from './store';
+import { withWatch, type ChangeEvent, type ConfigStore } from './store';
 
 /** What the decorator needs of the bus: a durable publish with a message id. */
 export type DurablePublisher = Pick<Bus, 'publishDurable'>;
@@ -27,21 +27,13 @@ export function announcingChanges(store: ConfigStore, bus: DurablePublisher, onE
     const data = { op: event.op, kind: event.ref.kind, namespace: event.ref.namespace, name: event.ref.name, revision: event.revision };
     bus.publishDurable(Subjects.configChanged, data, changeMessageId(event)).catch((err: unknown) => onError(err, event));
   };
-  return {
-    list: (filter) => store.list(filter),
-    get: (ref) => store.get(ref),
-    apply: (object, options) => store.apply(object, options),
-    updateStatus: (ref, status, resourceVersion) => store.updateStatus(ref, status, resourceVersion),
-    delete: (ref, resourceVersion) => store.delete(ref, resourceVersion),
-    history: (ref) => store.history(ref),
-    watch: async (listener) => {
-      let live = false;
-      const watch = await store.watch((event) => {
-        listener(event);
-        if (live) announce(event);
-      });
-      void watch.initialized.then(() => (live = true));
-      return watch;
-    },
-  };
+  return withWatch(store, async (listener) => {
+    let live = false;
+    const watch = await store.watch((event) => {
+      listener(event);
+      if (live) announce(event);
+    });
+    void watch.initialized.then(() => (live = true));
+    return watch;
+  });
 }

@@ -1,4 +1,4 @@
-export { resourceVersionConflict } from './store';
+export { resourceVersionConflict, withWatch } from './store';
 export type { ApplyOptions, ApplyResult, ChangeEvent, ChangeOp, ConfigStore, ListFilter, Watch } from './store';
 export { diffObjects, sameContent, userContent } from './compare';
 export type { FieldChange } from './compare';

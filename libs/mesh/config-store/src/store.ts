@@ -82,3 +82,20 @@ export function resourceVersionConflict(ref: ResourceRef, expected: string, curr
     { currentResourceVersion: current ?? null },
   );
 }
+
+/**
+ * `store` with another `watch`, every other call passed through: how a decorator that only
+ * observes or extends the watch (announcing changes, extra change sources, a kept copy) wraps a
+ * store.
+ */
+export function withWatch(store: ConfigStore, watch: ConfigStore['watch']): ConfigStore {
+  return {
+    list: (filter) => store.list(filter),
+    get: (ref) => store.get(ref),
+    apply: (object, options) => store.apply(object, options),
+    updateStatus: (ref, status, resourceVersion) => store.updateStatus(ref, status, resourceVersion),
+    delete: (ref, resourceVersion) => store.delete(ref, resourceVersion),
+    history: (ref) => store.history(ref),
+    watch,
+  };
+}

@@ -5,7 +5,7 @@ import { Bus } from '@aviary/events';
 import type { StoredObject } from '@aviary/mesh-api';
 import { NatsServer } from '@aviary/nats-runner';
 import { KvConfigStore } from './kv-store';
-import type { ConfigStore } from './store';
+import { withWatch, type ConfigStore } from './store';
 import { WatchedObjects } from './watched-objects';
 
 const logger = pino({ level: 'silent' });
@@ -36,13 +36,9 @@ async function countedStore(): Promise<{ store: ConfigStore; reads: () => number
   let reads = 0;
   return {
     store: {
+      ...withWatch(store, (listener) => store.watch(listener)),
       list: (filter) => (reads++, store.list(filter)),
       get: (ref) => (reads++, store.get(ref)),
-      apply: (o, options) => store.apply(o, options),
-      updateStatus: (ref, status, rv) => store.updateStatus(ref, status, rv),
-      delete: (ref, rv) => store.delete(ref, rv),
-      history: (ref) => store.history(ref),
-      watch: (listener) => store.watch(listener),
     },
     reads: () => reads,
   };

@@ -1,5 +1,5 @@
 import { refKey, refOf, type ResourceRef, type StoredObject } from '@aviary/mesh-api';
-import type { ChangeEvent, ConfigStore, ListFilter } from './store';
+import { withWatch, type ChangeEvent, type ConfigStore, type ListFilter } from './store';
 
 /** The reads a periodic reconciler makes of the store. */
 export type ObjectReads = Pick<ConfigStore, 'list' | 'get'>;
@@ -36,31 +36,23 @@ export class WatchedObjects implements ObjectReads {
 
   /** `store` with a watch that feeds this copy as well as its listener. */
   watching(store: ConfigStore): ConfigStore {
-    return {
-      list: (filter) => store.list(filter),
-      get: (ref) => store.get(ref),
-      apply: (object, options) => store.apply(object, options),
-      updateStatus: (ref, status, resourceVersion) => store.updateStatus(ref, status, resourceVersion),
-      delete: (ref, resourceVersion) => store.delete(ref, resourceVersion),
-      history: (ref) => store.history(ref),
-      watch: async (listener) => {
-        const watch = await store.watch((event) => {
-          this.observe(event);
-          listener(event);
-        });
-        void watch.initialized.then(
-          () => (this.synced = true),
-          () => undefined,
-        );
-        return {
-          initialized: watch.initialized,
-          stop: async () => {
-            this.synced = false;
-            await watch.stop();
-          },
-        };
-      },
-    };
+    return withWatch(store, async (listener) => {
+      const watch = await store.watch((event) => {
+        this.observe(event);
+        listener(event);
+      });
+      void watch.initialized.then(
+        () => (this.synced = true),
+        () => undefined,
+      );
+      return {
+        initialized: watch.initialized,
+        stop: async () => {
+          this.synced = false;
+          await watch.stop();
+        },
+      };
+    });
   }
 
   /** Whether reads answer from memory (the watch has seen every existing object and runs). */

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { buildAdminApp, type AdminApp } from '@aviary/admin-api';
-import { KvConfigStore, WatchedObjects, type ConfigStore } from '@aviary/config-store';
+import { KvConfigStore, WatchedObjects, withWatch, type ConfigStore } from '@aviary/config-store';
 import { Bus, LeaderLease, Subjects, type EventData, type Event } from '@aviary/events';
 import type { CanaryStatus, StoredObject } from '@aviary/mesh-api';
 import { NatsServer } from '@aviary/nats-runner';
@@ -240,13 +240,10 @@ describe('CanaryController with a real nats-server', () => {
     let lagging = false;
     const lagged: (() => void)[] = [];
     const store: ConfigStore = {
+      ...withWatch(kv, (listener) => kv.watch((e) => (lagging ? lagged.push(() => listener(e)) : listener(e)))),
       list: (filter) => (storeReads++, kv.list(filter)),
       get: (ref) => (storeReads++, kv.get(ref)),
-      apply: (o, options) => kv.apply(o, options),
       updateStatus: (ref, st, rv) => kv.updateStatus(ref, st, rv).catch((err: unknown) => (conflicts++, Promise.reject(err))),
-      delete: (ref, rv) => kv.delete(ref, rv),
-      history: (ref) => kv.history(ref),
-      watch: (listener) => kv.watch((e) => (lagging ? lagged.push(() => listener(e)) : listener(e))),
     };
     const reads = new WatchedObjects(store, canaryReadKinds);
     const watch = await reads.watching(store).watch(() => undefined);
