@@ -138,8 +138,7 @@ export class TypeState {
    * when that is now exactly what the proxy holds.
    */
   markSentOf(snapshot: Snapshot, resources: readonly EncodedResource[]): void {
-    this.markSent(resources);
-    this.sent.shareIfEqual(snapshot.resources(this.typeUrl));
+    this.sent.holdSent(snapshot.resources(this.typeUrl), resources);
   }
 
   /** Forgets names the proxy no longer holds. */
