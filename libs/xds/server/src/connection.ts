@@ -115,11 +115,6 @@ export class TypeState {
 
   constructor(readonly typeUrl: ResourceTypeUrl) {}
 
-  /** Records that the proxy now holds (or was sent) these resources. */
-  markSent(resources: readonly EncodedResource[]): void {
-    for (const r of resources) this.sent.set(r.name, r);
-  }
-
   /** Version of `name` the proxy holds / was last sent, if any. */
   sentVersionOf(name: string): string | undefined {
     const entry = this.sent.get(name);
