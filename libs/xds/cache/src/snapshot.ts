@@ -355,8 +355,12 @@ function replacedEntries(
   return { removed, added };
 }
 
-/** The last replace made of each type map: what it replaced and the map it made. */
-const replacements = new WeakMap<ReadonlyMap<string, EncodedResource>, { readonly added: readonly EncodedResource[]; readonly map: ReadonlyMap<string, EncodedResource> }>();
+/**
+ * The last replace made of each type map: what it replaced and the map it made. The map made is
+ * held weakly: a map kept alive (e.g. by a group no change concerns) must not keep every later
+ * map of the chain it started alive with it.
+ */
+const replacements = new WeakMap<ReadonlyMap<string, EncodedResource>, { readonly added: readonly EncodedResource[]; readonly map: WeakRef<ReadonlyMap<string, EncodedResource>> }>();
 
 /**
  * `current` with `added` put in by name. Many snapshots share one type map (a translator that
@@ -367,10 +371,13 @@ const replacements = new WeakMap<ReadonlyMap<string, EncodedResource>, { readonl
  */
 function replacedMap(current: ReadonlyMap<string, EncodedResource>, added: readonly EncodedResource[]): ReadonlyMap<string, EncodedResource> {
   const last = replacements.get(current);
-  if (last && last.added.length === added.length && last.added.every((r, i) => r === added[i])) return last.map;
+  if (last && last.added.length === added.length && last.added.every((r, i) => r === added[i])) {
+    const made = last.map.deref();
+    if (made) return made;
+  }
   const map = new Map(current);
   for (const r of added) map.set(r.name, r);
-  replacements.set(current, { added, map });
+  replacements.set(current, { added, map: new WeakRef(map) });
   return map;
 }
 
