@@ -108,6 +108,41 @@ describe('Snapshot.replace', () => {
     expect(() => base.replace({ [TypeUrl.ClusterLoadAssignment]: [cla('nope')] })).toThrow(/has none/);
   });
 
+  it('gives snapshots that replace the same entries in one shared map one new map, and others their own', () => {
+    const encoder = new ResourceEncoder();
+    const input = mesh();
+    const one = Snapshot.build(input, { encoder });
+    const two = Snapshot.build(input, { encoder });
+    expect(two.resources(TypeUrl.ClusterLoadAssignment)).toBe(one.resources(TypeUrl.ClusterLoadAssignment));
+    // Fresh but equal objects: the encoder gives both the same encoded resource, so the same map.
+    const patchedOne = one.replace({ [TypeUrl.ClusterLoadAssignment]: [cla('a', 9090)] }, { encoder });
+    const patchedTwo = two.replace({ [TypeUrl.ClusterLoadAssignment]: [cla('a', 9090)] }, { encoder });
+    expect(patchedTwo.resources(TypeUrl.ClusterLoadAssignment)).toBe(patchedOne.resources(TypeUrl.ClusterLoadAssignment));
+    expect(patchedTwo.version(TypeUrl.ClusterLoadAssignment)).toBe(patchedOne.version(TypeUrl.ClusterLoadAssignment));
+    const elsewhere = two.replace({ [TypeUrl.ClusterLoadAssignment]: [cla('a', 9091)] }, { encoder });
+    expect(elsewhere.resources(TypeUrl.ClusterLoadAssignment)).not.toBe(patchedOne.resources(TypeUrl.ClusterLoadAssignment));
+    expect(elsewhere.get(TypeUrl.ClusterLoadAssignment, 'a')!.resource).toEqual(cla('a', 9091));
+    expect(patchedOne.get(TypeUrl.ClusterLoadAssignment, 'a')!.resource).toEqual(cla('a', 9090));
+    // The shared map and the one made again are what a fresh build holds, in the same order.
+    const fresh = Snapshot.build(mesh({ [TypeUrl.ClusterLoadAssignment]: [cla('a', 9090), cla('b-svc')] }), { encoder });
+    for (const patched of [patchedTwo, two.replace({ [TypeUrl.ClusterLoadAssignment]: [cla('a', 9090)] }, { encoder })]) {
+      expect([...patched.resources(TypeUrl.ClusterLoadAssignment).values()]).toEqual([...fresh.resources(TypeUrl.ClusterLoadAssignment).values()]);
+      expect(patched.version(TypeUrl.ClusterLoadAssignment)).toBe(fresh.version(TypeUrl.ClusterLoadAssignment));
+    }
+    expect([...one.resources(TypeUrl.ClusterLoadAssignment).values()].map((r) => r.resource)).toEqual([cla('a'), cla('b-svc')]);
+  });
+
+  it('replaces a name given twice once, with the last of them', () => {
+    const encoder = new ResourceEncoder();
+    const base = Snapshot.build(mesh(), { encoder });
+    const twice = base.replace({ [TypeUrl.ClusterLoadAssignment]: [cla('a', 1), cla('a', 2)] }, { encoder });
+    expect(twice.get(TypeUrl.ClusterLoadAssignment, 'a')!.resource).toEqual(cla('a', 2));
+    expect(twice.version(TypeUrl.ClusterLoadAssignment)).toBe(Snapshot.build(mesh({ [TypeUrl.ClusterLoadAssignment]: [cla('a', 2), cla('b-svc')] }), { encoder }).version(TypeUrl.ClusterLoadAssignment));
+    const back = base.replace({ [TypeUrl.ClusterLoadAssignment]: [cla('a', 1), cla('a')] }, { encoder });
+    expect(back.resources(TypeUrl.ClusterLoadAssignment)).toBe(base.resources(TypeUrl.ClusterLoadAssignment));
+    expect(back.version(TypeUrl.ClusterLoadAssignment)).toBe(base.version(TypeUrl.ClusterLoadAssignment));
+  });
+
   it('keeps the type digest incremental: any sequence of replaces equals a fresh build, including a change back', () => {
     const encoder = new ResourceEncoder();
     let snapshot = Snapshot.build(mesh(), { encoder });

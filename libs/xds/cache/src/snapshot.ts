@@ -247,7 +247,8 @@ export class Snapshot {
    * equals a fresh `build` of the same resources. The cost is in the replaced resources, not in
    * the snapshot's size: a type's digest is updated by the entries that changed, and when this
    * snapshot's consistency is known only the replaced listeners and clusters are checked (the
-   * name sets they reference into are unchanged).
+   * name sets they reference into are unchanged). Snapshots that replace the same entries in
+   * the same type map get one new map between them (see `replacedMap`).
    */
   replace(input: SnapshotInput, options: { encoder?: ResourceEncoder } = {}): Snapshot {
     const encoder = options.encoder ?? sharedEncoder;
@@ -258,23 +259,9 @@ export class Snapshot {
       const entries = input[typeUrl] ?? [];
       if (entries.length === 0) continue;
       const current = this.resources(typeUrl);
-      let map: Map<string, EncodedResource> | undefined;
-      const removed: EncodedResource[] = [];
-      const added: EncodedResource[] = [];
-      for (const entry of entries) {
-        const encoded = encoder.encode(typeUrl, entry);
-        // Look in the map being built too: the same name twice in `input` replaces once, last wins.
-        const old = (map ?? current).get(encoded.name);
-        if (!old) {
-          throw new AviaryError('INVALID_ARGUMENT', 'XDS_SNAPSHOT_UNKNOWN', `cannot replace ${typeNameOf(typeUrl)} ${encoded.name}: the snapshot has none`, { typeUrl, name: encoded.name });
-        }
-        if (old.version === encoded.version) continue;
-        map ??= new Map(current);
-        map.set(encoded.name, encoded);
-        removed.push(old);
-        added.push(encoded);
-      }
-      if (!map) continue;
+      const { removed, added } = replacedEntries(typeUrl, current, entries, encoder);
+      if (added.length === 0) continue;
+      const map = replacedMap(current, added);
       byType.set(typeUrl, map);
       replaced.set(typeUrl, added);
       const version = this.versions.get(typeUrl);
@@ -337,6 +324,61 @@ export class Snapshot {
   *all(): IterableIterator<EncodedResource> {
     for (const map of this.byType.values()) yield* map.values();
   }
+}
+
+/**
+ * The entries of `current` that `entries` replace with another version, and their replacements.
+ * Every name must be in `current`; the same name twice in `entries` replaces once, last wins.
+ */
+function replacedEntries(
+  typeUrl: ResourceTypeUrl,
+  current: ReadonlyMap<string, EncodedResource>,
+  entries: readonly ResourceEntry[],
+  encoder: ResourceEncoder,
+): { removed: EncodedResource[]; added: EncodedResource[] } {
+  const byName = new Map<string, EncodedResource>();
+  for (const entry of entries) {
+    const encoded = encoder.encode(typeUrl, entry);
+    if (!current.has(encoded.name)) {
+      throw new AviaryError('INVALID_ARGUMENT', 'XDS_SNAPSHOT_UNKNOWN', `cannot replace ${typeNameOf(typeUrl)} ${encoded.name}: the snapshot has none`, { typeUrl, name: encoded.name });
+    }
+    byName.set(encoded.name, encoded);
+  }
+  const removed: EncodedResource[] = [];
+  const added: EncodedResource[] = [];
+  for (const [name, encoded] of byName) {
+    const old = current.get(name)!;
+    if (old.version === encoded.version) continue;
+    removed.push(old);
+    added.push(encoded);
+  }
+  return { removed, added };
+}
+
+/**
+ * The last replace made of each type map: what it replaced and the map it made. The map made is
+ * held weakly: a map kept alive (e.g. by a group no change concerns) must not keep every later
+ * map of the chain it started alive with it.
+ */
+const replacements = new WeakMap<ReadonlyMap<string, EncodedResource>, { readonly added: readonly EncodedResource[]; readonly map: WeakRef<ReadonlyMap<string, EncodedResource>> }>();
+
+/**
+ * `current` with `added` put in by name. Many snapshots share one type map (a translator that
+ * returns the same list for many proxies, and the maps this makes), and an endpoint change
+ * replaces the same entries in each of them: the first such replace of a map makes the new
+ * map, and the others with the same entries (the same encoded objects) share it, so its copy,
+ * and what readers derive from a map once (the server's name order), are paid once per change.
+ */
+function replacedMap(current: ReadonlyMap<string, EncodedResource>, added: readonly EncodedResource[]): ReadonlyMap<string, EncodedResource> {
+  const last = replacements.get(current);
+  if (last && last.added.length === added.length && last.added.every((r, i) => r === added[i])) {
+    const made = last.map.deref();
+    if (made) return made;
+  }
+  const map = new Map(current);
+  for (const r of added) map.set(r.name, r);
+  replacements.set(current, { added, map: new WeakRef(map) });
+  return map;
 }
 
 const emptyMap: ReadonlyMap<string, EncodedResource> = new Map();

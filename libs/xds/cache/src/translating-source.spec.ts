@@ -75,6 +75,35 @@ describe('TranslatingSource change narrowing', () => {
     expect(calls.translate).toBe(1);
   });
 
+  it('finds the changed names once for groups that share an assignment map, and gives them one patched map', () => {
+    const shared = mesh({ [TypeUrl.ClusterLoadAssignment]: [cla('a', 1), cla('b-svc', 1)] });
+    const asked: string[] = [];
+    const source = new TranslatingSource<Model>(
+      { port: 1, other: 1 },
+      {
+        groupOf: (p) => p.id,
+        translate: (_p, m) => (m.port === 1 ? shared : mesh({ [TypeUrl.ClusterLoadAssignment]: [cla('a', m.port), cla('b-svc', m.other)] })),
+        translateEndpoints: (_p, m, names) => ({ [TypeUrl.ClusterLoadAssignment]: names.map((n) => cla(n, n === 'a' ? m.port : m.other)) }),
+      },
+    );
+    const before = [proxy, other].map((p) => source.resourcesFor(p));
+    expect(before[1]!.resources(TypeUrl.ClusterLoadAssignment)).toBe(before[0]!.resources(TypeUrl.ClusterLoadAssignment));
+    const names = (n: string): boolean => {
+      asked.push(n);
+      return n === 'a';
+    };
+    source.setModel({ port: 2, other: 1 }, { types: [TypeUrl.ClusterLoadAssignment], names });
+    const after = [proxy, other].map((p) => source.resourcesFor(p));
+    expect(asked.sort()).toEqual(['a', 'b-svc']);
+    expect(after[1]).not.toBe(after[0]);
+    expect(after[1]!.resources(TypeUrl.ClusterLoadAssignment)).toBe(after[0]!.resources(TypeUrl.ClusterLoadAssignment));
+    const full = Snapshot.build(mesh({ [TypeUrl.ClusterLoadAssignment]: [cla('a', 2), cla('b-svc', 1)] }));
+    for (const snapshot of after) for (const t of Object.values(TypeUrl)) expect(snapshot.version(t)).toBe(full.version(t));
+    // Another change with the same filter is another change: its names are found again.
+    source.setModel({ port: 3, other: 1 }, { types: [TypeUrl.ClusterLoadAssignment], names: (n) => n === 'a' });
+    expect(source.resourcesFor(other).get(TypeUrl.ClusterLoadAssignment, 'a')!.resource).toEqual(cla('a', 3));
+  });
+
   it('keeps snapshots on `types: []` and for groups no proxy of which `affects`; re-translates the rest', () => {
     const { source, calls } = setup();
     const a = source.resourcesFor(proxy);

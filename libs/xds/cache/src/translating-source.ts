@@ -1,5 +1,5 @@
 import { TypeUrl, type ResourceTypeUrl } from '@aviary/xds-protos';
-import { defaultEncoder, Snapshot, type ResourceEncoder, type SnapshotInput } from './snapshot';
+import { defaultEncoder, Snapshot, type EncodedResource, type ResourceEncoder, type SnapshotInput } from './snapshot';
 import { ChangeEmitter, type ChangeListener, type ResourceSource, type SourceChange, type XdsPeer } from './source';
 
 export interface TranslatingSourceOptions<M, P extends XdsPeer = XdsPeer> {
@@ -52,6 +52,8 @@ export class TranslatingSource<M, P extends XdsPeer = XdsPeer> implements Resour
   /** Proxies seen per group since its snapshot was made, for `affects`. */
   private readonly members = new Map<string, Map<string, P>>();
   private readonly lastGood = new Map<string, Snapshot>();
+  /** Per assignment map: the filters it was last asked about and the names they matched. */
+  private readonly lastChanged = new WeakMap<ReadonlyMap<string, EncodedResource>, Pick<Stale, 'names'> & { readonly changed: readonly string[] }>();
   private readonly emitter = new ChangeEmitter<P>();
   private readonly groupOf: (proxy: P) => string;
   private readonly encoder: ResourceEncoder;
@@ -122,7 +124,7 @@ export class TranslatingSource<M, P extends XdsPeer = XdsPeer> implements Resour
 
   /** The stale snapshot with its changed endpoints re-translated, or undefined to translate in full. */
   private patch(proxy: P, stale: Stale): Snapshot | undefined {
-    const changed = [...stale.snapshot.resources(TypeUrl.ClusterLoadAssignment).keys()].filter((n) => stale.names.some((f) => f(n)));
+    const changed = this.changedNames(stale);
     if (changed.length === 0) return stale.snapshot;
     try {
       const input = this.options.translateEndpoints!(proxy, this.model, changed);
@@ -134,6 +136,20 @@ export class TranslatingSource<M, P extends XdsPeer = XdsPeer> implements Resour
     } catch {
       return undefined;
     }
+  }
+
+  /**
+   * The stale snapshot's assignment names that its changes name. Groups share assignment maps
+   * (one translated list, and the maps `Snapshot.replace` shares), and one change makes many
+   * of them stale with the same filters, so the names are found once per map and filters.
+   */
+  private changedNames(stale: Stale): readonly string[] {
+    const assignments = stale.snapshot.resources(TypeUrl.ClusterLoadAssignment);
+    const last = this.lastChanged.get(assignments);
+    if (last && last.names.length === stale.names.length && last.names.every((f, i) => f === stale.names[i])) return last.changed;
+    const changed = [...assignments.keys()].filter((n) => stale.names.some((f) => f(n)));
+    this.lastChanged.set(assignments, { names: stale.names, changed });
+    return changed;
   }
 
   private translate(proxy: P, group: string): Snapshot {

@@ -115,11 +115,6 @@ export class TypeState {
 
   constructor(readonly typeUrl: ResourceTypeUrl) {}
 
-  /** Records that the proxy now holds (or was sent) these resources. */
-  markSent(resources: readonly EncodedResource[]): void {
-    for (const r of resources) this.sent.set(r.name, r);
-  }
-
   /** Version of `name` the proxy holds / was last sent, if any. */
   sentVersionOf(name: string): string | undefined {
     const entry = this.sent.get(name);
@@ -138,8 +133,7 @@ export class TypeState {
    * when that is now exactly what the proxy holds.
    */
   markSentOf(snapshot: Snapshot, resources: readonly EncodedResource[]): void {
-    this.markSent(resources);
-    this.sent.shareIfEqual(snapshot.resources(this.typeUrl));
+    this.sent.holdSent(snapshot.resources(this.typeUrl), resources);
   }
 
   /** Forgets names the proxy no longer holds. */

@@ -67,6 +67,34 @@ describe('TypeState after sending a snapshot’s resources', () => {
     expect(st.sentVersionOf('b')).toBe(after.get(EDS, 'b')!.version);
   });
 
+  it('moves from the map it shares to a patched one only when what was sent is all that differs', () => {
+    const a = cla('a');
+    const b = cla('b');
+    const c = cla('c');
+    const d = cla('d');
+    const before = Snapshot.build({ [EDS]: [a, b, c] });
+    const after = before.replace({ [EDS]: [cla('a', '10.0.0.2'), cla('b', '10.0.0.2')] });
+    const held = new HeldResources();
+    held.holdExactly(before.resources(EDS));
+    held.holdSent(after.resources(EDS), [after.get(EDS, 'a')!]);
+    expect(held.shares(after.resources(EDS))).toBe(false);
+    expect(held.get('a')).toBe(after.get(EDS, 'a'));
+    expect(held.get('b')).toBe(before.get(EDS, 'b'));
+    held.holdSent(after.resources(EDS), [after.get(EDS, 'b')!]);
+    expect(held.shares(after.resources(EDS))).toBe(true);
+
+    const fewer = Snapshot.build({ [EDS]: [a, b] });
+    const renamed = Snapshot.build({ [EDS]: [a, b, d] });
+    held.holdExactly(before.resources(EDS));
+    held.holdSent(renamed.resources(EDS), []);
+    expect(held.shares(renamed.resources(EDS))).toBe(false);
+    expect([...held.keys()]).toEqual(['a', 'b', 'c']);
+    held.holdExactly(fewer.resources(EDS));
+    held.holdSent(before.resources(EDS), [before.get(EDS, 'c')!]);
+    expect(held.shares(before.resources(EDS))).toBe(true);
+    expect([...before.resources(EDS).keys()]).toEqual(['a', 'b', 'c']);
+  });
+
   it('keeps a subscribed name the snapshot has no resource of (or when there is no snapshot) as given', () => {
     const snapshot = Snapshot.build({ [EDS]: [cla('a')] });
     const st = new TypeState(EDS);

@@ -76,6 +76,20 @@ export class HeldResources {
   }
 
   /**
+   * Records that `sent`, resources of `map` (a snapshot's map), were sent, and shares `map` when
+   * the held set is then exactly its resources. A stream that held an earlier snapshot's map and
+   * was sent the entries a patch changed moves to the new map without a copy of the old one.
+   */
+  holdSent(map: ReadonlyMap<string, EncodedResource>, sent: readonly EncodedResource[]): void {
+    if (this.shared !== undefined && this.shared !== map && differsOnlyIn(this.shared, map, sent)) {
+      this.holdExactly(map);
+      return;
+    }
+    for (const r of sent) this.set(r.name, r);
+    this.shareIfEqual(map);
+  }
+
+  /**
    * Shares `map` when the held set is already exactly its resources (as after sending a stream
    * everything of `map` it did not hold), so streams that hold the same map keep one copy.
    * Checks sizes first: the entries are compared only when they agree.
@@ -86,4 +100,19 @@ export class HeldResources {
     for (const [name, entry] of current) if (map.get(name) !== entry) return;
     this.holdExactly(map);
   }
+}
+
+/** Whether `held` with `sent` put in by name is exactly `map`: same names, and every entry `sent` does not replace the same. */
+function differsOnlyIn(held: ReadonlyMap<string, EncodedResource>, map: ReadonlyMap<string, EncodedResource>, sent: readonly EncodedResource[]): boolean {
+  if (held.size !== map.size) return false;
+  for (const r of sent) if (map.get(r.name) !== r) return false;
+  let replaced: ReadonlySet<EncodedResource> | undefined;
+  for (const [name, entry] of held) {
+    const now = map.get(name);
+    if (now === entry) continue;
+    if (now === undefined) return false;
+    replaced ??= new Set(sent);
+    if (!replaced.has(now)) return false;
+  }
+  return true;
 }

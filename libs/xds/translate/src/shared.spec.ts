@@ -54,6 +54,23 @@ describe('cachedTranslation (shared parts between proxies)', () => {
     for (const proxy of [...list, ...list]) expect(json(cached.translate(proxy, model))).toBe(json(toSnapshotInput(translate(proxy, model))));
   });
 
+  it('follows the selecting labels from one model to the next', () => {
+    const cached = cachedTranslation();
+    const canary = sidecar('10.9.0.2', { app: 'x', track: 'canary' });
+    const stable = sidecar('10.9.0.4', { app: 'x', track: 'stable' });
+    const plain = buildSnapshot(loadObjects(), { trustDomain: 'cluster.local' });
+    const selecting = buildSnapshot(
+      [...loadObjects(), obj('DestinationRule', 'ratings-canary', { host: 'ratings', workloadSelector: { matchLabels: { track: 'canary' } }, trafficPolicy: { loadBalancer: { simple: 'RANDOM' } } })],
+      { trustDomain: 'cluster.local' },
+    );
+    for (const model of [plain, selecting, plain, selecting]) {
+      for (const proxy of [canary, stable]) expect(json(cached.translate(proxy, model))).toBe(json(toSnapshotInput(translate(proxy, model))));
+    }
+    const ratings = (proxy: ProxyInfo, model: typeof plain) => cached.translate(proxy, model)[T.Cluster]!.find((c) => (c as { name: string }).name === 'outbound|9080||ratings.default.svc.cluster.local');
+    expect(ratings(canary, plain)).toBe(ratings(stable, plain));
+    expect(ratings(canary, selecting)).not.toBe(ratings(stable, selecting));
+  });
+
   it('translateEndpoints gives the named clusters and assignments as a full translation of the new model does', () => {
     const before = bookinfo();
     const objects = loadObjects().map((o) =>

@@ -249,10 +249,19 @@ export interface CachedTranslation {
 export function cachedTranslation(options?: TranslateOptions): CachedTranslation {
   const resolved = resolveTranslateOptions(options);
   const caches = new WeakMap<MeshSnapshot, ModelCache>();
+  // The selecting label keys come from four indexes that a model build keeps when their kinds
+  // did not change (every endpoint change), so the last model's keys usually serve the next.
+  let lastKeys: { readonly from: readonly object[]; readonly keys: readonly string[] } | undefined;
+  const keysOf = (snapshot: MeshSnapshot): readonly string[] => {
+    const from = [snapshot.sidecars, snapshot.destinationRules, snapshot.gateways, snapshot.virtualServices];
+    if (lastKeys?.from.every((index, i) => index === from[i])) return lastKeys.keys;
+    lastKeys = { from, keys: selectingLabelKeys(snapshot) };
+    return lastKeys.keys;
+  };
   const cacheOf = (snapshot: MeshSnapshot): ModelCache => {
     let cache = caches.get(snapshot);
     if (!cache) {
-      cache = { keys: selectingLabelKeys(snapshot), parts: new Map(), endpoints: new Map() };
+      cache = { keys: keysOf(snapshot), parts: new Map(), endpoints: new Map() };
       caches.set(snapshot, cache);
     }
     return cache;
