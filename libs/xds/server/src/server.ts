@@ -6,6 +6,7 @@ import { Debouncer, systemClock, type Clock, type ResourceSource, type SourceCha
 import { decodeResource, type CanonicalMessage, type ResourceTypeUrl } from '@aviary/xds-protos';
 import { pushOrder, type Connection, type ProxyStatus, type StreamHost, type XdsLogger, type XdsStatusEvent } from './connection';
 import { DeltaConnection } from './delta';
+import { installResponseFraming } from './framing';
 import { XdsMetrics } from './metrics';
 import { PushQueue } from './push-queue';
 import { SotwConnection } from './sotw';
@@ -183,6 +184,7 @@ export class XdsServer<P extends XdsPeer = XdsPeer> {
 
   /** Adds the ADS service to a gRPC server the caller owns; `authorize` vets each of its streams. */
   register(server: grpc.Server, authorize?: StreamAuthorizer<P>): void {
+    if (!installResponseFraming()) this.host.log.warn({}, 'grpc-js internals are not as expected: ADS responses are framed by grpc-js, with a copy each');
     server.addService(adsServiceDefinition(), {
       StreamAggregatedResources: (call: Call<DiscoveryRequest>) => this.serve(call, 'sotw', authorize),
       DeltaAggregatedResources: (call: Call<DeltaDiscoveryRequest>) => this.serve(call, 'delta', authorize),
