@@ -11,7 +11,8 @@ import { XdsMetrics } from './metrics';
 import { PushQueue } from './push-queue';
 import { SotwConnection } from './sotw';
 import type { SubscriptionKey } from './subscriptions';
-import { adsServiceDefinition, type DeltaDiscoveryRequest, type DiscoveryRequest, type PendingResponse, type WireNode } from './wire';
+import { SendBudget } from './send-budget';
+import { adsServiceDefinition, resourceBytes, type DeltaDiscoveryRequest, type DiscoveryRequest, type PendingResponse, type WireNode } from './wire';
 
 export interface XdsServerOptions<P extends XdsPeer = XdsPeer> {
   readonly source: ResourceSource<P>;
@@ -113,6 +114,14 @@ export interface ConfigDumpEntry {
  */
 const PUSHES_PER_TURN = 8;
 
+/**
+ * Response bytes handed to grpc-js and not yet written, across all streams (see `SendBudget`),
+ * and how long a response unwritten counts against them. About 100 EDS responses of the
+ * benchmark's mesh; the framing pool keeps `IDLE_MAX` (framing.ts) of buffers, a little more.
+ */
+const SEND_BUDGET_BYTES = 24 * 1024 * 1024;
+const SEND_HOLD_MS = 2_000;
+
 const silentLogger: XdsLogger = { debug: () => undefined, info: () => undefined, warn: () => undefined };
 
 type Call<Req> = grpc.ServerDuplexStream<Req, PendingResponse>;
@@ -134,10 +143,12 @@ export class XdsServer<P extends XdsPeer = XdsPeer> {
   private readonly calls = new Set<object>();
   private readonly clock: Clock;
   /** Streams a change concerns, pushed a few per event-loop turn (see `PushQueue`). */
+  private readonly sendBudget: SendBudget;
   private readonly pushes = new PushQueue<Connection<P>>(PUSHES_PER_TURN, (err, conn) => this.host.log.warn({ err, proxyId: conn.proxy.id }, 'push failed; the stream gets the next change'));
 
   constructor(private readonly options: XdsServerOptions<P>) {
     this.clock = options.clock ?? systemClock;
+    this.sendBudget = new SendBudget(SEND_BUDGET_BYTES, SEND_HOLD_MS, this.clock);
     this.metrics = new XdsMetrics(options.metrics, options.kinds, ['invalid_node', MAX_STREAMS_REASON, ...(options.refusalReasons ?? [])]);
     const log = options.logger ?? silentLogger;
     this.host = {
@@ -323,7 +334,10 @@ export class XdsServer<P extends XdsPeer = XdsPeer> {
     let conn: SotwConnection<P> | DeltaConnection<P> | undefined;
     const write = (response: PendingResponse): void => {
       if (!call.writable || call.cancelled) return;
-      call.write(response);
+      this.sendBudget.submit(resourceBytes(response), (done) => {
+        if (!call.writable || call.cancelled) return done();
+        call.write(response, done);
+      });
     };
     const cleanup = (): void => {
       if (!conn || conn.closed) return;

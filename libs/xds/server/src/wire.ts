@@ -75,6 +75,13 @@ export interface DeltaResponseParts extends ResponseParts {
  */
 export type PendingResponse = (ResponseParts & { readonly protocol: 'sotw' }) | (DeltaResponseParts & { readonly protocol: 'delta' });
 
+/** The bytes of a response's resources: most of its size, without encoding it. */
+export function resourceBytes(r: ResponseParts): number {
+  let n = 0;
+  for (const resource of r.resources) n += resource.bytes.byteLength;
+  return n;
+}
+
 function varintSize(n: number): number {
   let size = 1;
   while (n > 0x7f) {
