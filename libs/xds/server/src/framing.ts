@@ -18,6 +18,7 @@ import { encodeResponse, serializeResponse, type PendingResponse } from './wire'
  *   buffer is not reused and is left to the garbage collector.
  *
  * Everything else in `sendMessage` (cancellation, the size limit, headers, errors) stays grpc-js's.
+ * The buffers go round only if few responses wait to be written at a time: `SendBudget` bounds that.
  */
 
 /** The part of grpc-js's `BaseServerInterceptingCall` (1.14) wrapped here; internal, not a public API. */

@@ -116,8 +116,8 @@ const PUSHES_PER_TURN = 8;
 
 /**
  * Response bytes handed to grpc-js and not yet written, across all streams (see `SendBudget`),
- * and how long a response unwritten counts against them. About 100 EDS responses of the
- * benchmark's mesh; the framing pool keeps `IDLE_MAX` (framing.ts) of buffers, a little more.
+ * and how long an unwritten response counts against them. About 80 EDS responses of the
+ * benchmark's mesh; the framing pool keeps a little more idle (`IDLE_MAX` in framing.ts).
  */
 const SEND_BUDGET_BYTES = 24 * 1024 * 1024;
 const SEND_HOLD_MS = 2_000;
@@ -142,8 +142,8 @@ export class XdsServer<P extends XdsPeer = XdsPeer> {
   /** Every ADS call being served, whether or not its first request arrived (for `maxStreams`). */
   private readonly calls = new Set<object>();
   private readonly clock: Clock;
-  /** Streams a change concerns, pushed a few per event-loop turn (see `PushQueue`). */
   private readonly sendBudget: SendBudget;
+  /** Streams a change concerns, pushed a few per event-loop turn (see `PushQueue`). */
   private readonly pushes = new PushQueue<Connection<P>>(PUSHES_PER_TURN, (err, conn) => this.host.log.warn({ err, proxyId: conn.proxy.id }, 'push failed; the stream gets the next change'));
 
   constructor(private readonly options: XdsServerOptions<P>) {
