@@ -33,7 +33,7 @@ const POOLED_MIN = Buffer.poolSize >>> 1;
 /** Above this a framed response gets a buffer of its own. */
 const POOLED_MAX = 16 * 1024 * 1024;
 /** Idle pooled buffers are kept up to this many bytes in all; what is given back beyond it is dropped. */
-const IDLE_MAX = 32 * 1024 * 1024;
+const IDLE_MAX = 64 * 1024 * 1024;
 
 /** `length` rounded up to a quarter of its power of two: a pooled buffer is at most 25 % larger than asked. */
 function sizeClass(length: number): number {

@@ -117,7 +117,8 @@ const PUSHES_PER_TURN = 8;
 /**
  * Response bytes handed to grpc-js and not yet written, across all streams (see `SendBudget`),
  * and how long an unwritten response counts against them. About 80 EDS responses of the
- * benchmark's mesh; the framing pool keeps a little more idle (`IDLE_MAX` in framing.ts).
+ * benchmark's mesh. The framing pool keeps up to twice that idle (`IDLE_MAX` in framing.ts), so
+ * that buffers of every size class in use are there to be reused.
  */
 const SEND_BUDGET_BYTES = 24 * 1024 * 1024;
 const SEND_HOLD_MS = 2_000;
