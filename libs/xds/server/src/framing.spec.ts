@@ -8,6 +8,7 @@
 import { createServer, connect, type Server as NetServer, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
+import { BaseServerInterceptingCall } from '@grpc/grpc-js/build/src/server-interceptors.js';
 import { AdsService } from '@aviary/xds-api';
 import type { EncodedResource } from '@aviary/xds-cache';
 import { TypeUrl } from '@aviary/xds-protos';
@@ -62,8 +63,11 @@ describe('ADS response framing', () => {
     for (const c of cleanups.splice(0)) c();
   });
 
-  it('finds grpc-js internals of the expected shape (fails when a grpc-js upgrade changes them)', () => {
+  it('finds grpc-js internals of the expected shape (fails when a grpc-js upgrade changes them), and wraps them once', () => {
     expect(installResponseFraming()).toBe(true);
+    const wrapped = BaseServerInterceptingCall.prototype.sendMessage;
+    expect(installResponseFraming()).toBe(true);
+    expect(BaseServerInterceptingCall.prototype.sendMessage).toBe(wrapped);
   });
 
   async function serve(responses: Map<string, PendingResponse[]>, options: grpc.ServerOptions = {}): Promise<number> {

@@ -128,5 +128,5 @@ export function installResponseFraming(): boolean {
       callback();
     });
   };
-  return true;
+  return (installed = true);
 }
