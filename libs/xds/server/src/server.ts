@@ -6,11 +6,13 @@ import { Debouncer, systemClock, type Clock, type ResourceSource, type SourceCha
 import { decodeResource, type CanonicalMessage, type ResourceTypeUrl } from '@aviary/xds-protos';
 import { pushOrder, type Connection, type ProxyStatus, type StreamHost, type XdsLogger, type XdsStatusEvent } from './connection';
 import { DeltaConnection } from './delta';
+import { installResponseFraming } from './framing';
 import { XdsMetrics } from './metrics';
 import { PushQueue } from './push-queue';
 import { SotwConnection } from './sotw';
 import type { SubscriptionKey } from './subscriptions';
-import { adsServiceDefinition, type DeltaDiscoveryRequest, type DiscoveryRequest, type PendingResponse, type WireNode } from './wire';
+import { SendBudget } from './send-budget';
+import { adsServiceDefinition, resourceBytes, type DeltaDiscoveryRequest, type DiscoveryRequest, type PendingResponse, type WireNode } from './wire';
 
 export interface XdsServerOptions<P extends XdsPeer = XdsPeer> {
   readonly source: ResourceSource<P>;
@@ -112,6 +114,15 @@ export interface ConfigDumpEntry {
  */
 const PUSHES_PER_TURN = 8;
 
+/**
+ * Response bytes handed to grpc-js and not yet written, across all streams (see `SendBudget`),
+ * and how long an unwritten response counts against them. About 80 EDS responses of the
+ * benchmark's mesh. The framing pool keeps up to twice that idle (`IDLE_MAX` in framing.ts), so
+ * that buffers of every size class in use are there to be reused.
+ */
+const SEND_BUDGET_BYTES = 24 * 1024 * 1024;
+const SEND_HOLD_MS = 2_000;
+
 const silentLogger: XdsLogger = { debug: () => undefined, info: () => undefined, warn: () => undefined };
 
 type Call<Req> = grpc.ServerDuplexStream<Req, PendingResponse>;
@@ -132,11 +143,13 @@ export class XdsServer<P extends XdsPeer = XdsPeer> {
   /** Every ADS call being served, whether or not its first request arrived (for `maxStreams`). */
   private readonly calls = new Set<object>();
   private readonly clock: Clock;
+  private readonly sendBudget: SendBudget;
   /** Streams a change concerns, pushed a few per event-loop turn (see `PushQueue`). */
   private readonly pushes = new PushQueue<Connection<P>>(PUSHES_PER_TURN, (err, conn) => this.host.log.warn({ err, proxyId: conn.proxy.id }, 'push failed; the stream gets the next change'));
 
   constructor(private readonly options: XdsServerOptions<P>) {
     this.clock = options.clock ?? systemClock;
+    this.sendBudget = new SendBudget(SEND_BUDGET_BYTES, SEND_HOLD_MS, this.clock);
     this.metrics = new XdsMetrics(options.metrics, options.kinds, ['invalid_node', MAX_STREAMS_REASON, ...(options.refusalReasons ?? [])]);
     const log = options.logger ?? silentLogger;
     this.host = {
@@ -183,6 +196,7 @@ export class XdsServer<P extends XdsPeer = XdsPeer> {
 
   /** Adds the ADS service to a gRPC server the caller owns; `authorize` vets each of its streams. */
   register(server: grpc.Server, authorize?: StreamAuthorizer<P>): void {
+    if (!installResponseFraming()) this.host.log.warn({}, 'grpc-js internals are not as expected: ADS responses are framed by grpc-js, with a copy each');
     server.addService(adsServiceDefinition(), {
       StreamAggregatedResources: (call: Call<DiscoveryRequest>) => this.serve(call, 'sotw', authorize),
       DeltaAggregatedResources: (call: Call<DeltaDiscoveryRequest>) => this.serve(call, 'delta', authorize),
@@ -321,7 +335,10 @@ export class XdsServer<P extends XdsPeer = XdsPeer> {
     let conn: SotwConnection<P> | DeltaConnection<P> | undefined;
     const write = (response: PendingResponse): void => {
       if (!call.writable || call.cancelled) return;
-      call.write(response);
+      this.sendBudget.submit(resourceBytes(response), (done) => {
+        if (!call.writable || call.cancelled) return done();
+        call.write(response, done);
+      });
     };
     const cleanup = (): void => {
       if (!conn || conn.closed) return;

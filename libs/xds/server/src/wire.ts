@@ -75,6 +75,13 @@ export interface DeltaResponseParts extends ResponseParts {
  */
 export type PendingResponse = (ResponseParts & { readonly protocol: 'sotw' }) | (DeltaResponseParts & { readonly protocol: 'delta' });
 
+/** The bytes of a response's resources: most of its size, without encoding it. */
+export function resourceBytes(r: ResponseParts): number {
+  let n = 0;
+  for (const resource of r.resources) n += resource.bytes.byteLength;
+  return n;
+}
+
 function varintSize(n: number): number {
   let size = 1;
   while (n > 0x7f) {
@@ -183,8 +190,8 @@ function sotwSize(p: ResponseParts, lengths: Lengths): number {
   return size + controlPlaneSize(p.controlPlaneId, lengths);
 }
 
-function putSotw(buf: Buffer, p: ResponseParts, lengths: Lengths): number {
-  let pos = putString(buf, 0, 1, p.version, lengths.take());
+function putSotw(buf: Buffer, start: number, p: ResponseParts, lengths: Lengths): number {
+  let pos = putString(buf, start, 1, p.version, lengths.take());
   for (const r of p.resources) pos = putAny(buf, pos, 2, r);
   pos = putString(buf, pos, 4, p.typeUrl, lengths.take());
   pos = putString(buf, pos, 5, p.nonce, lengths.take());
@@ -204,8 +211,8 @@ function deltaSize(p: DeltaResponseParts, lengths: Lengths): number {
   return size + controlPlaneSize(p.controlPlaneId, lengths);
 }
 
-function putDelta(buf: Buffer, p: DeltaResponseParts, lengths: Lengths): number {
-  let pos = putString(buf, 0, 1, p.version, lengths.take());
+function putDelta(buf: Buffer, start: number, p: DeltaResponseParts, lengths: Lengths): number {
+  let pos = putString(buf, start, 1, p.version, lengths.take());
   for (const r of p.resources) {
     const versionLength = lengths.take();
     const nameLength = lengths.take();
@@ -224,7 +231,7 @@ function putDelta(buf: Buffer, p: DeltaResponseParts, lengths: Lengths): number 
 export function encodeDiscoveryResponse(p: ResponseParts): Buffer {
   const lengths = new Lengths();
   const buf = Buffer.allocUnsafe(sotwSize(p, lengths));
-  putSotw(buf, p, lengths);
+  putSotw(buf, 0, p, lengths);
   return buf;
 }
 
@@ -232,33 +239,42 @@ export function encodeDiscoveryResponse(p: ResponseParts): Buffer {
 export function encodeDeltaDiscoveryResponse(p: DeltaResponseParts): Buffer {
   const lengths = new Lengths();
   const buf = Buffer.allocUnsafe(deltaSize(p, lengths));
-  putDelta(buf, p, lengths);
+  putDelta(buf, 0, p, lengths);
   return buf;
+}
+
+/**
+ * Encodes a pending response into a buffer of at least `offset` + its size, got from `allocate`,
+ * starting at `offset` (the bytes before are the caller's, e.g. gRPC's 5-byte message prefix);
+ * returns the buffer's view up to the response's end.
+ */
+export function encodeResponse(r: PendingResponse, offset: number, allocate: (length: number) => Buffer): Buffer {
+  const lengths = new Lengths();
+  const size = r.protocol === 'sotw' ? sotwSize(r, lengths) : deltaSize(r, lengths);
+  const buf = allocate(offset + size);
+  const end = r.protocol === 'sotw' ? putSotw(buf, offset, r, lengths) : putDelta(buf, offset, r, lengths);
+  return buf.subarray(0, end);
 }
 
 /** The scratch buffer is kept up to this size; a larger response gets a buffer of its own. */
 const SCRATCH_MAX = 16 * 1024 * 1024;
 let scratch = Buffer.allocUnsafeSlow(64 * 1024);
 
+function scratchOf(size: number): Buffer {
+  if (size > SCRATCH_MAX) return Buffer.allocUnsafe(size);
+  if (scratch.length < size) scratch = Buffer.allocUnsafeSlow(Math.min(SCRATCH_MAX, Math.max(size, scratch.length * 2)));
+  return scratch;
+}
+
 /**
  * Encodes a pending response into one shared scratch buffer and returns a view of it, valid
  * until the next call. This is the ADS service's `responseSerialize`: grpc-js (1.14,
- * `ServerCallImpl.serializeMessage`) calls it synchronously and copies the result into its own
- * 5-byte-framed buffer before it returns, and it has no public way to take a framed buffer. So a
- * response costs one large allocation (grpc-js's) instead of two, and none of them stays alive
- * per queued response.
+ * `BaseServerInterceptingCall.serializeMessage`) calls it synchronously and copies the result
+ * into its own 5-byte-framed buffer before it returns. `installResponseFraming` (framing.ts)
+ * replaces that copy for the ADS service; this is the path when it could not be installed.
  */
 export function serializeResponse(r: PendingResponse): Buffer {
-  const lengths = new Lengths();
-  const size = r.protocol === 'sotw' ? sotwSize(r, lengths) : deltaSize(r, lengths);
-  let buf: Buffer;
-  if (size > SCRATCH_MAX) buf = Buffer.allocUnsafe(size);
-  else {
-    if (scratch.length < size) scratch = Buffer.allocUnsafeSlow(Math.min(SCRATCH_MAX, Math.max(size, scratch.length * 2)));
-    buf = scratch;
-  }
-  const end = r.protocol === 'sotw' ? putSotw(buf, r, lengths) : putDelta(buf, r, lengths);
-  return buf.subarray(0, end);
+  return encodeResponse(r, 0, scratchOf);
 }
 
 const identity = (b: Buffer): Buffer => b;
