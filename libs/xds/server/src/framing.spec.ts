@@ -183,6 +183,18 @@ describe('FramePool', () => {
     expect(pool.idleSize).toBe(big[0]!.length);
   });
 
+  it('lets its idle buffers go only after a trim period with nothing taken', () => {
+    const pool = new FramePool(1024 * 1024);
+    pool.give(pool.take(300_000).buffer);
+    expect(pool.trimIfUnused()).toBe(0); // taken since the last trim: kept
+    expect(pool.idleSize).toBeGreaterThan(0);
+    const idle = pool.idleSize;
+    expect(pool.trimIfUnused()).toBe(idle);
+    expect(pool.idleSize).toBe(0);
+    pool.take(300_000);
+    expect(pool.created).toBe(2);
+  });
+
   it('leaves small and huge sizes to Buffer.allocUnsafe and ignores buffers it did not create', () => {
     const pool = new FramePool(1024 * 1024);
     const small = pool.take(100);

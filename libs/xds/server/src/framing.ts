@@ -34,6 +34,8 @@ const POOLED_MIN = Buffer.poolSize >>> 1;
 const POOLED_MAX = 16 * 1024 * 1024;
 /** Idle pooled buffers are kept up to this many bytes in all; what is given back beyond it is dropped. */
 const IDLE_MAX = 64 * 1024 * 1024;
+/** A pool nothing was taken from for this long lets its idle buffers go (a cold start is over). */
+const IDLE_TRIM_MS = 30_000;
 
 /** `length` rounded up to a quarter of its power of two: a pooled buffer is at most 25 % larger than asked. */
 function sizeClass(length: number): number {
@@ -46,6 +48,7 @@ export class FramePool {
   private readonly idle = new Map<number, ArrayBufferLike[]>();
   private readonly own = new WeakSet<ArrayBufferLike>();
   private idleBytes = 0;
+  private takenSinceTrim = false;
   /** ArrayBuffers created for the pool so far (each is new external memory to V8). */
   created = 0;
 
@@ -55,6 +58,7 @@ export class FramePool {
   take(length: number): Buffer {
     if (length < POOLED_MIN || length > POOLED_MAX) return Buffer.allocUnsafe(length);
     const size = sizeClass(length);
+    this.takenSinceTrim = true;
     const reused = this.idle.get(size)?.pop();
     if (reused) {
       this.idleBytes -= size;
@@ -77,6 +81,21 @@ export class FramePool {
 
   get idleSize(): number {
     return this.idleBytes;
+  }
+
+  /**
+   * Lets the idle buffers go when nothing was taken since the last call: called every
+   * `IDLE_TRIM_MS`, so the up to `maxIdleBytes` a cold start leaves behind are not held for the
+   * process's life. Returns the bytes let go.
+   */
+  trimIfUnused(): number {
+    const used = this.takenSinceTrim;
+    this.takenSinceTrim = false;
+    if (used) return 0;
+    const freed = this.idleBytes;
+    this.idle.clear();
+    this.idleBytes = 0;
+    return freed;
   }
 }
 
@@ -128,5 +147,6 @@ export function installResponseFraming(): boolean {
       callback();
     });
   };
+  setInterval(() => framePool.trimIfUnused(), IDLE_TRIM_MS).unref();
   return (installed = true);
 }
