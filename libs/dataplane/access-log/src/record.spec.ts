@@ -102,6 +102,14 @@ describe('recordFromHttp, source reporter (gateway, outbound sidecar)', () => {
     expect(policy({}, '').connectionSecurityPolicy).toBe('unknown');
   });
 
+  it("takes the destination principal from the host, else from the cluster (pilot's, when all its endpoints share one)", () => {
+    const principal = (tags: Record<string, string>) =>
+      recordOf(recordFromHttp(outbound({ upstream_cluster: 'outbound|80||hello.demo.svc.cluster.local', custom_tags: { reporter: 'source', upstream_tls: 'ISTIO_MUTUAL', ...tags } }), gateway)).destinationPrincipal;
+    expect(principal({ upstream_cluster_principal: 'spiffe://x/ns/a/sa/shared' })).toBe('spiffe://x/ns/a/sa/shared');
+    expect(principal({ upstream_principal: 'spiffe://x/ns/a/sa/own', upstream_cluster_principal: 'spiffe://x/ns/a/sa/shared' })).toBe('spiffe://x/ns/a/sa/own');
+    expect(principal({})).toBe('');
+  });
+
   it('takes the destination service from the cluster name, else the authority without its port', () => {
     expect(recordOf(recordFromHttp(outbound({ upstream_cluster: 'PassthroughCluster', custom_tags: { reporter: 'source' } }), gateway))).toMatchObject({
       destinationService: 'hello.demo',

@@ -234,7 +234,8 @@ function partiesOf(c: AccessLogCommon, self: ProxyIdentity, authority: string | 
         ...(selfVersion !== undefined && { sourceVersion: label(selfVersion) }),
         destinationWorkload: label(upstream.workload),
         destinationNamespace: label(upstream.namespace),
-        destinationPrincipal: mutual ? principal(tags[AlsTag.upstreamPrincipal]) : '',
+        // The host's own principal, else the one all the cluster's endpoints share (pilot puts it there then).
+        destinationPrincipal: mutual ? principal(tags[AlsTag.upstreamPrincipal] || tags[AlsTag.upstreamClusterPrincipal]) : '',
         ...(upstream.app !== '' && { destinationApp: label(upstream.app) }),
         destinationService: label(serviceOfCluster(cluster) || hostOfAuthority(authority)),
         destinationVersion: label(upstream.version),

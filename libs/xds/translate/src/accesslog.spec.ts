@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Endpoint } from '@aviary/mesh-model';
+import { buildSnapshot, parseNode, type Endpoint, type ModelObject } from '@aviary/mesh-model';
 import { ALS_CLUSTER, ALS_LOG_NAME, endpointMetadata, istioWorkloadValue, workloadNameOf } from './accesslog';
+import { translate } from './translate';
 
 const goldenDir = join(import.meta.dirname, '__golden__');
 type Golden = Record<'listeners' | 'routes' | 'clusters' | 'endpoints', { name: string; resource: Record<string, unknown> }[]>;
@@ -77,19 +78,52 @@ describe('access log towards the agent (ALS)', () => {
     for (const r of golden('router').routes) expect((r.resource as { request_headers_to_add?: unknown[] }).request_headers_to_add).toEqual([header]);
   });
 
-  it('outbound clusters say how they originate TLS and endpoints carry Istio workload metadata', () => {
+  it('outbound clusters say how they originate TLS and the principal their endpoints share; endpoints carry Istio workload metadata', () => {
     const g = golden('sidecar-productpage');
     const reviews = g.clusters.find((c) => c.name === 'outbound|9080|v1|reviews.default.svc.cluster.local')!;
-    expect(reviews.resource.metadata).toEqual({ filter_metadata: { aviary: { fields: { tls: { string_value: expect.stringMatching(/^(AUTO|ISTIO_MUTUAL)$/) } } } } });
+    expect(reviews.resource.metadata).toEqual({
+      filter_metadata: {
+        aviary: { fields: { tls: { string_value: expect.stringMatching(/^(AUTO|ISTIO_MUTUAL)$/) }, principal: { string_value: 'spiffe://cluster.local/ns/default/sa/bookinfo-reviews' } } },
+      },
+    });
     const cla = g.endpoints.find((c) => c.name === 'outbound|9080|v1|reviews.default.svc.cluster.local')!;
     const lb = (cla.resource.endpoints as { lb_endpoints: { metadata: unknown }[] }[])[0]!.lb_endpoints[0]!;
     expect(lb.metadata).toEqual({
       filter_metadata: {
         istio: { fields: { workload: { string_value: 'reviews-v1;default;reviews;v1;' } } },
-        aviary: { fields: { principal: { string_value: 'spiffe://cluster.local/ns/default/sa/bookinfo-reviews' } } },
         'envoy.transport_socket_match': { fields: { tlsMode: { string_value: 'istio' } } },
       },
     });
+    for (const name of envoyProxies) {
+      for (const log of networkFilters(golden(name)).flatMap(({ listener, filter }) => (listener === 'virtualInbound' ? [] : ((filter.typed_config as { access_log: Parameters<typeof tagsOf>[0][] }).access_log ?? [])))) {
+        expect(tagsOf(log).upstream_principal?.metadata).toEqual({ kind: { host: {} }, metadata_key: { key: 'aviary', path: [{ key: 'principal' }] } });
+        expect(tagsOf(log).upstream_cluster_principal?.metadata).toEqual({ kind: { cluster: {} }, metadata_key: { key: 'aviary', path: [{ key: 'principal' }] } });
+      }
+    }
+  });
+
+  it('keeps the principal on each endpoint when a cluster\'s endpoints do not share one', () => {
+    const se = { apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name: 'db', namespace: 'data' }, spec: { hosts: ['db.data.svc.cluster.local'], location: 'MESH_INTERNAL', ports: [{ number: 5432, name: 'tcp', protocol: 'TCP' }], resolution: 'STATIC', workloadSelector: { labels: { app: 'db' } } } };
+    const we = (name: string, address: string, serviceAccount?: string) => ({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'WorkloadEntry',
+      metadata: { name, namespace: 'data' },
+      spec: { address, labels: { app: 'db' }, ...(serviceAccount && { serviceAccount }) },
+    });
+    const client = parseNode({ id: 'sidecar~10.0.9.9~client.data~data.svc.cluster.local', metadata: { NAMESPACE: 'data' } });
+    const principals = (objects: ModelObject[]) => {
+      const out = translate(client, buildSnapshot(objects, { trustDomain: 'td' }));
+      const cluster = out.clusters.find((c) => c.name === 'outbound|5432||db.data.svc.cluster.local')!.resource as { metadata: { filter_metadata: { aviary: { fields: Record<string, { string_value: string }> } } } };
+      const cla = out.endpoints.find((c) => c.name === 'outbound|5432||db.data.svc.cluster.local')!.resource as { endpoints: { lb_endpoints: { metadata: { filter_metadata: Record<string, { fields: Record<string, { string_value: string }> }> } }[] }[] };
+      return {
+        cluster: cluster.metadata.filter_metadata.aviary.fields['principal']?.string_value,
+        endpoints: cla.endpoints.flatMap((l) => l.lb_endpoints.map((e) => e.metadata.filter_metadata['aviary']?.fields['principal']?.string_value)),
+      };
+    };
+    expect(principals([se, we('db-0', '10.0.0.1', 'db'), we('db-1', '10.0.0.2', 'db')])).toEqual({ cluster: 'spiffe://td/ns/data/sa/db', endpoints: [undefined, undefined] });
+    expect(principals([se, we('db-0', '10.0.0.1', 'db'), we('db-1', '10.0.0.2', 'backup')])).toEqual({ cluster: undefined, endpoints: ['spiffe://td/ns/data/sa/db', 'spiffe://td/ns/data/sa/backup'] });
+    // One without a service account: the cluster names none, or the access log would give it the others'.
+    expect(principals([se, we('db-0', '10.0.0.1', 'db'), we('db-1', '10.0.0.2')])).toEqual({ cluster: undefined, endpoints: ['spiffe://td/ns/data/sa/db', undefined] });
   });
 });
 
@@ -124,6 +158,12 @@ describe('endpoint workload names', () => {
     const e = { ...base, labels: { app: 'cart', version: 'v1', 'service.istio.io/canonical-name': 'shop-cart', 'service.istio.io/canonical-revision': '2' } };
     expect(istioWorkloadValue(e)).toBe('cart-v1;shop;shop-cart;2;');
     expect(endpointMetadata(e)).toEqual({ filter_metadata: { istio: { fields: { workload: { string_value: 'cart-v1;shop;shop-cart;2;' } } } } });
+  });
+
+  it('leaves the principal to the cluster when the cluster carries it', () => {
+    const e = { ...base, identity: 'spiffe://td/ns/shop/sa/cart' };
+    expect(endpointMetadata(e).filter_metadata).toHaveProperty('aviary', { fields: { principal: { string_value: 'spiffe://td/ns/shop/sa/cart' } } });
+    expect(endpointMetadata(e, true).filter_metadata).not.toHaveProperty('aviary');
   });
 });
 

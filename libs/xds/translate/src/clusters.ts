@@ -1,7 +1,7 @@
 import { parseDuration, type ConnectionPoolSettings, type LoadBalancerSettings, type OutlierDetection } from '@aviary/mesh-api';
 import { compareStrings, isIpLiteral, labelsMatch, type Endpoint, type Service, type ServicePortInfo } from '@aviary/mesh-model';
 import { clusterName, effectivePolicy, isHttp2Port, isHttpPort, type Ctx, type EffectivePolicy } from './context';
-import { clusterTelemetryMetadata, endpointMetadata, TRANSPORT_SOCKET_MATCH, type UpstreamTls } from './accesslog';
+import { clusterTelemetryMetadata, endpointMetadata, sharedPrincipal, TRANSPORT_SOCKET_MATCH, type UpstreamTls } from './accesslog';
 import { adsConfigSource, duration, durationMs, N, stringStruct, T, typed, wrap, type Msg } from './envoy';
 import { clientTlsUpstream, istioMutualUpstream, proxylessUpstream, rawBufferSocket, transportSocket, type UpstreamAlpn } from './tls';
 
@@ -56,7 +56,9 @@ function buildCluster(ctx: Ctx, service: Service, port: ServicePortInfo, subset:
     ctx.problem(`${name}: gRPC clients accept only IP endpoints over EDS; the hostname endpoints of this DNS service are left out`);
     endpoints = endpoints.filter((e) => isIpLiteral(e.address));
   }
-  const assignment = loadAssignment(name, endpoints, !proxyless);
+  // Sidecars and routers log the upstream principal: on the cluster when its endpoints share one.
+  const principal = proxyless ? undefined : sharedPrincipal(endpoints);
+  const assignment = loadAssignment(name, endpoints, !proxyless, principal !== undefined);
   const cluster: Msg = {
     name,
     ...(dns ? { type: dns, dns_lookup_family: 'V4_ONLY', load_assignment: assignment } : { type: 'EDS', eds_cluster_config: { eds_config: adsConfigSource(), service_name: name } }),
@@ -67,7 +69,7 @@ function buildCluster(ctx: Ctx, service: Service, port: ServicePortInfo, subset:
     ...outlierDetection(policy.outlierDetection),
     ...(!proxyless && protocolOptions(port, policy.connectionPool)),
     ...transport(ctx, service, port, subset, policy, endpoints),
-    ...(!proxyless && { metadata: clusterTelemetryMetadata(upstreamTls(service, policy)) }),
+    ...(!proxyless && { metadata: clusterTelemetryMetadata(upstreamTls(service, policy), principal) }),
   };
   return { name, cluster, loadAssignment: dns ? undefined : assignment };
 }
@@ -282,9 +284,10 @@ function upstreamTls(service: Service, policy: EffectivePolicy): UpstreamTls {
 /**
  * ClusterLoadAssignment: one locality group per (region, zone, subzone), each with a weight.
  * With `telemetry` (sidecars and routers) each endpoint carries the workload metadata the
- * access log reads; without it (proxyless) only the auto-mTLS `tlsMode`.
+ * access log reads (its principal only without `principalOnCluster`); without it (proxyless)
+ * only the auto-mTLS `tlsMode`.
  */
-export function loadAssignment(name: string, endpoints: readonly Endpoint[], telemetry: boolean): Msg {
+export function loadAssignment(name: string, endpoints: readonly Endpoint[], telemetry: boolean, principalOnCluster = false): Msg {
   const groups = new Map<string, Endpoint[]>();
   const seen = new Set<string>();
   for (const e of endpoints) {
@@ -306,7 +309,7 @@ export function loadAssignment(name: string, endpoints: readonly Endpoint[], tel
         endpoint: { address: { socket_address: { address: e.address, port_value: e.port } } },
         load_balancing_weight: wrap(e.weight),
         ...(telemetry
-          ? { metadata: endpointMetadata(e) }
+          ? { metadata: endpointMetadata(e, principalOnCluster) }
           : e.tlsMode === 'istio' && { metadata: { filter_metadata: { [TRANSPORT_SOCKET_MATCH]: stringStruct({ tlsMode: 'istio' }) } } }),
       })),
       load_balancing_weight: wrap(list.reduce((sum, e) => sum + e.weight, 0)),
