@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { isAviaryError } from '@aviary/errors';
 import { TypeUrl, canonicalResource } from '@aviary/xds-protos';
 import { ResourceEncoder, Snapshot, resourceNameOf, versioned } from './index';
@@ -42,6 +43,39 @@ describe('Snapshot', () => {
     expect(back.version).toBe(first.version);
     expect(Buffer.from(back.bytes).equals(Buffer.from(first.bytes))).toBe(true);
     expect(enc(9080)).toBe(back);
+  });
+
+  it('mostly stops taking JSON digests under a name whose content keeps changing, and takes them again once one finds its match', () => {
+    const encoder = new ResourceEncoder();
+    const enc = (port: number) => encoder.encode(TypeUrl.ClusterLoadAssignment, cla('a', port));
+    // A different assignment each time (as each sidecar's own virtualInbound): digests stop after 8 misses.
+    for (let port = 1; port <= 200; port++) {
+      const r = enc(port);
+      expect(r.version).toBe(Snapshot.build({ [TypeUrl.ClusterLoadAssignment]: [cla('a', port)] }, { encoder: new ResourceEncoder() }).get(TypeUrl.ClusterLoadAssignment, 'a')!.version);
+    }
+    expect(encoder.digested).toBeLessThan(30);
+    expect(encoder.encoded).toBe(200);
+    // Equal content from now on: equal bytes reuse the entry even undigested, and the next probe's pair hits.
+    const last = enc(200);
+    expect(encoder.encoded).toBe(200);
+    for (let i = 0; i < 64; i++) expect(enc(200)).toBe(last);
+    const digested = encoder.digested;
+    for (let i = 0; i < 10; i++) enc(200);
+    expect(encoder.digested).toBe(digested + 10);
+  });
+
+  it('never reuses an entry for different content, whichever encodes are digested', () => {
+    const check = (ports: readonly number[]) => {
+      const encoder = new ResourceEncoder();
+      for (const port of ports) {
+        const r = encoder.encode(TypeUrl.ClusterLoadAssignment, cla('a', port));
+        expect(Buffer.from(r.bytes).toString('hex'), `port ${port}`).toBe(Buffer.from(new ResourceEncoder().encode(TypeUrl.ClusterLoadAssignment, cla('a', port)).bytes).toString('hex'));
+      }
+    };
+    // 8 digested misses (the last digest is port 8's), 31 undigested encodes of port 9, then a probe of port 8.
+    check([1, 2, 3, 4, 5, 6, 7, 8, ...Array<number>(31).fill(9), 8, 9, 8]);
+    // Random sequences: a few recurring contents among many one-off ones.
+    fc.assert(fc.property(fc.array(fc.oneof(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 10, max: 400 })), { minLength: 1, maxLength: 300 }), check), { numRuns: 50 });
   });
 
   it('encodes each resource once and shares the bytes across snapshots (identity, content, version)', () => {

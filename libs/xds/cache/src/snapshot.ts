@@ -83,10 +83,12 @@ export class ResourceEncoder {
   private readonly byObject = new WeakMap<object, EncodedResource>();
   private readonly byList = new WeakMap<readonly ResourceEntry[], EncodedList>();
   private readonly byName = new Map<string, EncodedResource>();
-  /** Digest of the JSON of the object behind each `byName` entry: equal JSON means equal input, so equal bytes. */
-  private readonly jsonDigestByName = new Map<string, string>();
+  /** Per `byName` key: the JSON digest of the object behind the entry, and whether digests pay there. */
+  private readonly digests = new Map<string, NameDigest>();
   encoded = 0;
   reused = 0;
+  /** JSON digests computed (`jsonDigestOf`), for tests and profiles. */
+  digested = 0;
 
   encode(typeUrl: ResourceTypeUrl, entry: ResourceEntry): EncodedResource {
     const resource = entry instanceof VersionedResource ? entry.resource : entry;
@@ -103,14 +105,23 @@ export class ResourceEncoder {
       this.byObject.set(resource, previous);
       return previous;
     }
-    // Translators build fresh objects for every proxy; most are equal to one encoded before.
-    // Comparing JSON is far cheaper than verifying, encoding and hashing to find that out.
-    const json = entry instanceof VersionedResource ? undefined : jsonDigestOf(resource);
-    if (json !== undefined && previous && this.jsonDigestByName.get(key) === json) {
+    // A new model's shared parts are fresh objects, mostly equal to ones encoded before under
+    // the same name: comparing JSON is far cheaper than verifying, encoding and hashing to find
+    // that out. Where it keeps missing (a name each proxy has its own content under, such as a
+    // sidecar's virtualInbound), it is mostly skipped (`NameDigest.want`).
+    let digest = this.digests.get(key);
+    if (!digest) {
+      digest = new NameDigest();
+      this.digests.set(key, digest);
+    }
+    const json = entry instanceof VersionedResource || !digest.want() ? undefined : this.digestOf(resource);
+    if (json !== undefined && previous && digest.json === json) {
+      digest.hit();
       this.reused++;
       this.byObject.set(resource, previous);
       return previous;
     }
+    if (json !== undefined) digest.missed();
     const canonical = canonicalResource(typeUrl, resource);
     const bytes = encodeCanonical(typeNameOf(typeUrl), canonical);
     const version = entry instanceof VersionedResource ? entry.version : hashBytes(bytes);
@@ -123,10 +134,15 @@ export class ResourceEncoder {
       result = encodedResource(typeUrl, name, version, canonical, bytes);
       this.byName.set(key, result);
     }
-    if (json === undefined) this.jsonDigestByName.delete(key);
-    else this.jsonDigestByName.set(key, json);
+    // Without a digest of this object, an older one must not stand for the entry now encoded.
+    digest.json = json;
     this.byObject.set(resource, result);
     return result;
+  }
+
+  private digestOf(resource: object): string | undefined {
+    this.digested++;
+    return jsonDigestOf(resource);
   }
 
   /**
@@ -157,8 +173,39 @@ export class ResourceEncoder {
     for (const key of this.byName.keys()) {
       if (keep.has(key)) continue;
       this.byName.delete(key);
-      this.jsonDigestByName.delete(key);
+      this.digests.delete(key);
     }
+  }
+}
+
+/**
+ * Whether JSON digests pay under one name. After `MAX_MISSES` digests in a row that found no
+ * equal entry, only one encode in `PROBE_EVERY` is digested again, twice in a row so that the
+ * second can find the first; a hit makes every encode digested again. Only the cost changes:
+ * an encode without a digest verifies and encodes, and equal bytes still reuse the entry.
+ */
+class NameDigest {
+  static readonly MAX_MISSES = 8;
+  static readonly PROBE_EVERY = 32;
+  /** Digest of the JSON of the object behind the name's entry, when it was taken. */
+  json: string | undefined;
+  private misses = 0;
+  private skipped = 0;
+
+  want(): boolean {
+    if (this.misses < NameDigest.MAX_MISSES) return true;
+    if (++this.skipped < NameDigest.PROBE_EVERY) return false;
+    this.skipped = 0;
+    this.misses = NameDigest.MAX_MISSES - 2;
+    return true;
+  }
+
+  hit(): void {
+    this.misses = 0;
+  }
+
+  missed(): void {
+    this.misses++;
   }
 }
 
