@@ -11,6 +11,7 @@ import { Snapshot } from '@aviary/xds-cache';
 import { TypeUrl } from '@aviary/xds-protos';
 import { RawAdsStream, SnapshotCache } from '@aviary/testing';
 import { XdsServer } from './index';
+import { XdsMetrics } from './metrics';
 import { echoMesh } from './testing/echo-mesh';
 import { testKinds, testPeer, type TestPeer } from './testing/peer';
 
@@ -62,6 +63,30 @@ describe('XdsServer stream limits', () => {
     const d = open(port, 'd');
     const r = await d.next();
     expect(r.type_url).toBe(TypeUrl.Cluster);
+  });
+
+  it('shows the sending path in metrics: bytes held unwritten and responses waiting (none once written), idle framing buffers', async () => {
+    const registry = new Registry();
+    const port = await start(undefined, registry);
+    const a = open(port, 'a');
+    await a.next();
+    const value = async (name: string) => (await registry.getSingleMetric(name)!.get()).values[0]?.value;
+    for (let i = 0; i < 200 && (await value('aviary_xds_send_held_bytes')) !== 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(await value('aviary_xds_send_held_bytes')).toBe(0);
+    expect(await value('aviary_xds_send_waiting_responses')).toBe(0);
+    expect(await value('aviary_xds_frame_pool_idle_bytes')).toBeGreaterThanOrEqual(0);
+  });
+
+  it('reads the sending path when scraped', async () => {
+    const registry = new Registry();
+    const metrics = new XdsMetrics(registry);
+    let state = { heldBytes: 0, waiting: 0, poolIdleBytes: 0 };
+    metrics.observeSending(() => state);
+    state = { heldBytes: 5_000_000, waiting: 3, poolIdleBytes: 1 << 20 };
+    const text = await registry.metrics();
+    expect(text).toMatch(/^aviary_xds_send_held_bytes 5000000$/m);
+    expect(text).toMatch(/^aviary_xds_send_waiting_responses 3$/m);
+    expect(text).toMatch(/^aviary_xds_frame_pool_idle_bytes 1048576$/m);
   });
 
   it('ends the streams of a connection past maxConnectionAgeMs after the grace, and the client reconnects', async () => {

@@ -3,7 +3,18 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 /** Closed label values: xDS type short names (proxy kinds are the node parser's, see XdsServerOptions.kinds). */
 export type TypeLabel = 'lds' | 'rds' | 'cds' | 'eds' | 'sds';
 
+/** The sending path's state, read when metrics are collected (see `XdsMetrics.observeSending`). */
+export interface SendingState {
+  /** Response bytes handed to gRPC and not yet written (`SendBudget`). */
+  readonly heldBytes: number;
+  /** Responses waiting for room in the send budget. */
+  readonly waiting: number;
+  /** Framing buffers kept for reuse and not in use (`FramePool`). */
+  readonly poolIdleBytes: number;
+}
+
 export class XdsMetrics {
+  private readonly registers: Registry[];
   readonly pushes: Counter<'type'>;
   readonly pushDuration: Histogram<'type'>;
   readonly convergence: Histogram<'type'>;
@@ -17,6 +28,7 @@ export class XdsMetrics {
    */
   constructor(registry: Registry = new Registry(), kinds: readonly string[] = [], refusalReasons: readonly string[] = ['invalid_node']) {
     const registers = [registry];
+    this.registers = registers;
     this.pushes = new Counter({ name: 'aviary_xds_pushes_total', help: 'xDS responses sent, by resource type.', labelNames: ['type'], registers });
     this.pushDuration = new Histogram({
       name: 'aviary_xds_push_duration_seconds',
@@ -42,5 +54,22 @@ export class XdsMetrics {
       registers,
     });
     for (const reason of new Set(refusalReasons)) this.refused.inc({ reason }, 0);
+  }
+
+  /** Gauges of the sending path, read from `read` when scraped. */
+  observeSending(read: () => SendingState): void {
+    const gauge = (name: string, help: string, pick: (s: SendingState) => number): void => {
+      new Gauge({
+        name,
+        help,
+        registers: this.registers,
+        collect(this: Gauge) {
+          this.set(pick(read()));
+        },
+      });
+    };
+    gauge('aviary_xds_send_held_bytes', 'Response bytes handed to gRPC and not yet written, across all streams (bounded by the send budget).', (s) => s.heldBytes);
+    gauge('aviary_xds_send_waiting_responses', 'Responses waiting for room in the send budget.', (s) => s.waiting);
+    gauge('aviary_xds_frame_pool_idle_bytes', 'Buffers kept to frame responses into, not in use (let go after 30 s without use).', (s) => s.poolIdleBytes);
   }
 }

@@ -6,7 +6,7 @@ import { Debouncer, systemClock, type Clock, type ResourceSource, type SourceCha
 import { decodeResource, type CanonicalMessage, type ResourceTypeUrl } from '@aviary/xds-protos';
 import { pushOrder, type Connection, type ProxyStatus, type StreamHost, type XdsLogger, type XdsStatusEvent } from './connection';
 import { DeltaConnection } from './delta';
-import { installResponseFraming } from './framing';
+import { framePool, installResponseFraming } from './framing';
 import { XdsMetrics } from './metrics';
 import { PushQueue } from './push-queue';
 import { SotwConnection } from './sotw';
@@ -151,6 +151,7 @@ export class XdsServer<P extends XdsPeer = XdsPeer> {
     this.clock = options.clock ?? systemClock;
     this.sendBudget = new SendBudget(SEND_BUDGET_BYTES, SEND_HOLD_MS, this.clock);
     this.metrics = new XdsMetrics(options.metrics, options.kinds, ['invalid_node', MAX_STREAMS_REASON, ...(options.refusalReasons ?? [])]);
+    this.metrics.observeSending(() => ({ heldBytes: this.sendBudget.heldSize, waiting: this.sendBudget.waitingCount, poolIdleBytes: framePool.idleSize }));
     const log = options.logger ?? silentLogger;
     this.host = {
       source: options.source,
