@@ -61,21 +61,13 @@ function below(segment: string, cause: unknown): unknown {
 /** Verifies one value of a field (an element of a repeated field, a value of a map) and returns its canonical form. */
 type Convert = (value: unknown) => unknown;
 
-const SINGLE = 0;
-const REPEATED = 1;
-const MAP = 2;
-
-interface FieldPlan {
-  readonly kind: typeof SINGLE | typeof REPEATED | typeof MAP;
-  readonly convert: Convert;
-}
-
-/** Per message type, its fields by proto name, each with its kind and converter chosen once. */
+/** Per message type, its fields by proto name, each with a converter of the field's value as given, chosen once. */
 interface MessagePlan {
   readonly type: protobuf.Type;
   readonly fullName: string;
   readonly isAny: boolean;
-  readonly fields: ReadonlyMap<string, FieldPlan>;
+  /** The canonical form of a field's value; `undefined` for an empty repeated field or map, which are left out. */
+  readonly fields: ReadonlyMap<string, Convert>;
 }
 
 const plans = new WeakMap<protobuf.Type, MessagePlan>();
@@ -83,12 +75,8 @@ const plans = new WeakMap<protobuf.Type, MessagePlan>();
 function planOf(type: protobuf.Type): MessagePlan {
   let plan = plans.get(type);
   if (!plan) {
-    const fields = new Map<string, FieldPlan>();
-    for (const name of Object.keys(type.fields)) {
-      const field = type.fields[name]!;
-      const convert = converterOf(field);
-      fields.set(name, { kind: field instanceof protobuf.MapField ? MAP : field.repeated ? REPEATED : SINGLE, convert });
-    }
+    const fields = new Map<string, Convert>();
+    for (const name of Object.keys(type.fields)) fields.set(name, fieldConverterOf(type.fields[name]!));
     const fullName = fullNameOf(type);
     plan = { type, fullName, isAny: fullName === ANY, fields };
     plans.set(type, plan);
@@ -175,26 +163,32 @@ function scalarConverter(t: string): Convert {
   }
 }
 
-function repeatedOf(convert: Convert, raw: unknown): unknown[] | undefined {
-  if (!Array.isArray(raw)) invalid('expected an array');
-  if (raw.length === 0) return undefined;
-  // `map` as before: a hole stays a hole.
-  return raw.map((v: unknown, i: number) => {
+function fieldConverterOf(field: protobuf.Field): Convert {
+  const one = converterOf(field);
+  if (field instanceof protobuf.MapField) return (raw) => mapOf(one, raw);
+  if (!field.repeated) return one;
+  const element = (v: unknown, i: number): unknown => {
     if (v === undefined || v === null) invalid('null element', `[${i}]`);
     try {
-      return convert(v);
+      return one(v);
     } catch (cause) {
       throw below(`[${i}]`, cause);
     }
-  });
+  };
+  return (raw) => {
+    if (!Array.isArray(raw)) invalid('expected an array');
+    // `map` as before: a hole stays a hole.
+    return raw.length === 0 ? undefined : raw.map(element);
+  };
 }
 
 function mapOf(convert: Convert, raw: unknown): Record<string, unknown> | undefined {
   if (!isPlainObject(raw)) invalid('expected a map object');
-  const entries = Object.entries(raw).filter(([, v]) => v !== undefined && v !== null);
-  if (entries.length === 0) return undefined;
-  const map: Record<string, unknown> = {};
-  for (const [k, v] of entries) {
+  let map: Record<string, unknown> | undefined;
+  for (const k of Object.keys(raw)) {
+    const v = raw[k];
+    if (v === undefined || v === null) continue;
+    map ??= {};
     try {
       map[k] = convert(v);
     } catch (cause) {
@@ -219,10 +213,10 @@ function fieldsOf(plan: MessagePlan, value: Record<string, unknown>, out: Canoni
     if (skipAtType && key === '@type') continue;
     const raw = value[key];
     if (raw === undefined || raw === null) continue;
-    const field = plan.fields.get(key) ?? unknownField(plan.type, key);
+    const convert = plan.fields.get(key) ?? unknownField(plan.type, key);
     let canonical: unknown;
     try {
-      canonical = field.kind === SINGLE ? field.convert(raw) : field.kind === REPEATED ? repeatedOf(field.convert, raw) : mapOf(field.convert, raw);
+      canonical = convert(raw);
     } catch (cause) {
       throw below(`.${key}`, cause);
     }
