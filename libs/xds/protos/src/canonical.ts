@@ -189,6 +189,7 @@ function mapOf(convert: Convert, raw: unknown): Record<string, unknown> | undefi
     const v = raw[k];
     if (v === undefined || v === null) continue;
     map ??= {};
+    // Assigned as always: a key `__proto__` sets the map's prototype (the spec pins that too).
     try {
       map[k] = convert(v);
     } catch (cause) {
@@ -231,7 +232,10 @@ function messageOf(plan: MessagePlan, value: unknown): CanonicalMessage {
   return fieldsOf(plan, value, {}, false);
 }
 
-/** Verifies `value` against `type` and returns its canonical form. Unknown fields are errors. */
+/**
+ * Verifies `value` against `type` and returns its canonical form. Unknown fields are errors:
+ * `XDS_RESOURCE_INVALID` with `{ path, reason }`, the path from `path` down to the value.
+ */
 export function canonicalMessage(type: protobuf.Type, value: unknown, path = type.name): CanonicalMessage {
   try {
     return messageOf(planOf(type), value);
