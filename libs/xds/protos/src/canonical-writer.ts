@@ -1,6 +1,6 @@
 import protobuf from 'protobufjs';
 import { typeNameOf } from '@aviary/xds-api';
-import type { CanonicalMessage } from './codec';
+import type { CanonicalMessage } from './canonical';
 import { lookupType } from './root';
 
 const ANY = 'google.protobuf.Any';

@@ -17,11 +17,12 @@ export {
   decodeResource,
   encodeMessageOf,
   decodeMessageOf,
-  canonicalMessage,
   canonicalResource,
   assertRoundTrip,
 } from './codec';
-export type { CanonicalMessage, PackedAny } from './codec';
+export type { PackedAny } from './codec';
+export { canonicalMessage } from './canonical';
+export type { CanonicalMessage } from './canonical';
 export { encodeCanonical } from './canonical-writer';
 export { structToJs, jsToStruct, valueToJs, jsToValue } from './struct';
 export type { JsonValue } from './struct';
