@@ -257,7 +257,7 @@ const ANY_CACHE_MAX = 2048;
 /** Larger messages (a route table inside an HttpConnectionManager) are rarely repeated whole. */
 const ANY_CACHE_MAX_JSON = 2048;
 
-function deepFreeze<T>(value: T): T {
+export function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object' && !Object.isFrozen(value)) {
     Object.freeze(value);
     for (const v of Object.values(value)) deepFreeze(v);
@@ -265,7 +265,8 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-function anyKey(value: Record<string, unknown>): string | undefined {
+/** The JSON text an Any's canonical form is cached under, `undefined` when it cannot stand for the input or is too large. */
+export function anyKey(value: Record<string, unknown>): string | undefined {
   try {
     const json = JSON.stringify(value);
     return json.length > ANY_CACHE_MAX_JSON || json.includes('null') ? undefined : json;

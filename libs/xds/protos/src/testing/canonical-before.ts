@@ -1,6 +1,7 @@
 import protobuf from 'protobufjs';
 import { AviaryError } from '@aviary/errors';
 import { TYPE_URL_PREFIX, typeNameOf } from '@aviary/xds-api';
+import { anyKey, deepFreeze } from '../canonical';
 import type { CanonicalMessage } from '../canonical';
 import { lookupType } from '../root';
 
@@ -8,7 +9,8 @@ import { lookupType } from '../root';
  * `canonicalMessage` as it was before the per-type plans of canonical.ts (codec.ts at 4229337),
  * kept verbatim for canonical.spec.ts, which checks that the planned one returns the same
  * canonical objects and throws the same errors. Not exported from the library; not for use
- * outside specs. Its Any caches are its own.
+ * outside specs. Its Any caches are its own; the pure helpers that key and freeze them
+ * (`anyKey`, `deepFreeze`) are canonical.ts's, unchanged.
  */
 
 const ANY = 'google.protobuf.Any';
@@ -142,25 +144,6 @@ export function canonicalMessageBefore(type: protobuf.Type, value: unknown, path
  */
 const anyByJson = new Map<string, CanonicalMessage>();
 const ANY_CACHE_MAX = 2048;
-/** Larger messages (a route table inside an HttpConnectionManager) are rarely repeated whole. */
-const ANY_CACHE_MAX_JSON = 2048;
-
-function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
-}
-
-function anyKey(value: Record<string, unknown>): string | undefined {
-  try {
-    const json = JSON.stringify(value);
-    return json.length > ANY_CACHE_MAX_JSON || json.includes('null') ? undefined : json;
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * Canonical forms of `{ '@type', ... }` Anys by the input object, whatever their size: a
