@@ -246,11 +246,16 @@ function mirrors(ctx: Ctx, vs: BoundVirtualService, r: HTTPRoute, scope: RouteSc
 }
 
 function routeAction(ctx: Ctx, vs: BoundVirtualService, r: HTTPRoute, scope: RouteScope, refs: ClusterRefs, firstMatch: HTTPMatchRequest | undefined): Msg | undefined {
-  const dests = (r.route ?? []).filter((d) => r.route!.length === 1 || (d.weight ?? 0) > 0);
-  const resolved = dests.flatMap((d) => {
+  // Every destination is resolved, so a weight-0 one keeps its cluster on the proxy (as Istio's
+  // gateways get a cluster for every destination): a weight change then only rewrites the route.
+  // Dropping the cluster instead would make each step add or remove one, and Envoy answers 503
+  // (NC, cluster_not_found) for the share routed to a cluster it is still warming (CDS then its
+  // EDS) or has already removed when the route arrives. Only weighted destinations get traffic.
+  const all = (r.route ?? []).flatMap((d) => {
     const x = resolveDestination(ctx, vs, d.destination, scope, refs);
     return x ? [{ d, x }] : [];
   });
+  const resolved = all.filter(({ d }) => r.route!.length === 1 || (d.weight ?? 0) > 0);
   if (resolved.length === 0) {
     ctx.problem(`${vs.entry.key}: route ${r.name ?? '(unnamed)'} has no usable destination`);
     return undefined;

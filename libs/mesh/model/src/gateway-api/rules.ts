@@ -201,7 +201,10 @@ function actionOf(filters: readonly unknown[], ctx: RuleContext, timeouts: { req
     delete out.mirrors;
     return out;
   }
-  const route: HTTPRouteDestination[] = ctx.backends.filter((b) => b.weight > 0).map((b) => {
+  // Weight-0 backends stay, with weight 0 (no traffic): their clusters then stay on the proxy while
+  // a canary moves the weights, so a step never names a cluster the proxy is still adding or has
+  // just removed (Envoy answers those requests 503, cluster_not_found).
+  const route: HTTPRouteDestination[] = ctx.backends.map((b) => {
     // A backendRef's header filters apply to the requests sent to it and their responses only: the destination's headers.
     const headers = headerFilters(b.filters ?? []);
     return { destination: { host: b.host, port: { number: b.port } }, weight: b.weight, ...((headers.request || headers.response) && { headers }) };
