@@ -86,3 +86,79 @@ describe('an HTTPRoute rule whose weights a canary moves, on its gateway', () =>
     ]);
   });
 });
+
+/** The same for a TCPRoute rule: connections are routed by the TcpProxy, clusters must stay put. */
+const tcpMesh = (v1: number, v2: number) =>
+  buildSnapshot(
+    parseAllDocuments(`
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: echo-v1, namespace: web }
+spec:
+  hosts: [echo-v1.web.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: 9000, name: tcp, protocol: TCP }]
+  workloadSelector: { labels: { app: echo, version: v1 } }
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: echo-v2, namespace: web }
+spec:
+  hosts: [echo-v2.web.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: 9000, name: tcp, protocol: TCP }]
+  workloadSelector: { labels: { app: echo, version: v2 } }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: web-gw, namespace: web }
+spec:
+  gatewayClassName: aviary
+  listeners: [{ name: tcp, port: 9000, protocol: TCP, allowedRoutes: { kinds: [{ kind: TCPRoute }] } }]
+---
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TCPRoute
+metadata: { name: echo, namespace: web }
+spec:
+  parentRefs: [{ name: web-gw, sectionName: tcp }]
+  rules:
+  - backendRefs:
+    - { name: echo-v1, port: 9000, weight: ${v1} }
+    - { name: echo-v2, port: 9000, weight: ${v2} }
+`).map((d) => withStoredKind(d.toJS() as ModelObject)),
+    { trustDomain: 'cluster.local' },
+  );
+
+const E1 = 'outbound|9000||echo-v1.web.svc.cluster.local';
+const E2 = 'outbound|9000||echo-v2.web.svc.cluster.local';
+
+function tcpGateway(v1: number, v2: number): { clusters: string[]; tcpProxy: Msg } {
+  const r = translate(router, tcpMesh(v1, v2));
+  const listener = r.listeners.find((l) => ((l.resource.address as Msg).socket_address as Msg).port_value === 9000)!.resource;
+  const filter = ((listener.filter_chains as Msg[])[0]!.filters as Msg[]).find((f) => f.name === 'envoy.filters.network.tcp_proxy')!;
+  return { clusters: r.clusters.map((c) => c.name).filter((n) => n.includes('echo-')), tcpProxy: filter.typed_config as Msg };
+}
+
+describe('a TCPRoute rule whose weights move, on its gateway', () => {
+  it('keeps a cluster for every backendRef, weight 0 included, at every step', () => {
+    for (const [v1, v2] of [[100, 0], [80, 20], [0, 100]] as const) expect(tcpGateway(v1, v2).clusters, `${v1}/${v2}`).toEqual([E1, E2]);
+  });
+
+  it('routes no connection to a weight-0 backendRef', () => {
+    expect(tcpGateway(100, 0).tcpProxy.cluster).toBe(E1);
+    expect(tcpGateway(0, 100).tcpProxy.cluster).toBe(E2);
+    expect((tcpGateway(80, 20).tcpProxy.weighted_clusters as Msg).clusters).toEqual([
+      { name: E1, weight: 80 },
+      { name: E2, weight: 20 },
+    ]);
+  });
+
+  it('refuses every connection when no backendRef has a weight, and still keeps their clusters', () => {
+    const { clusters, tcpProxy } = tcpGateway(0, 0);
+    expect(clusters).toEqual([E1, E2]);
+    expect(tcpProxy.cluster).not.toBe(E1);
+    expect(tcpProxy.cluster).not.toBe(E2);
+  });
+});

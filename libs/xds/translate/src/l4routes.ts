@@ -22,10 +22,14 @@ export function firstTcpRoute(ctx: Ctx, routes: readonly TCPRoute[] | undefined,
 /** A route's destinations as a TcpProxy target; undefined (with a problem) when none resolves. */
 export function l4Target(ctx: Ctx, vs: BoundVirtualService, route: readonly RouteDestination[] | undefined, scope: RouteScope, refs: ClusterRefs): TcpTarget | undefined {
   const all = route ?? [];
+  // Every destination is resolved, so a weight-0 one keeps its cluster on the proxy (as in
+  // `routeAction`): a weight change then only rewrites the TcpProxy, never adds or removes the
+  // cluster it names.
+  const clusters = new Map(all.map((d) => [d, resolveDestination(ctx, vs, d.destination, scope, refs)?.cluster]));
   const dests = all.filter((d) => all.length === 1 || (d.weight ?? 0) > 0);
   const resolved = dests.flatMap((d) => {
-    const x = resolveDestination(ctx, vs, d.destination, scope, refs);
-    return x ? [{ name: x.cluster, weight: dests.length === 1 ? 100 : (d.weight ?? 0) }] : [];
+    const name = clusters.get(d);
+    return name !== undefined ? [{ name, weight: dests.length === 1 ? 100 : (d.weight ?? 0) }] : [];
   });
   if (resolved.length === 0) {
     ctx.problem(`${vs.entry.key}: TCP/TLS route on port ${scope.port} has no usable destination`);

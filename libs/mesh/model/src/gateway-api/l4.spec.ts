@@ -192,8 +192,13 @@ spec: { parentRefs: [{ name: tcp-echo-gateway }], rules: [{ backendRefs: [{ name
     expect(parents[0]!.conditions[0]!.message).toContain('spec.parentRefs[0].kind: a Service parent (mesh, GAMMA) is not supported by Aviary yet');
   });
 
-  it('every backend weight 0: connections are refused, as the spec asks', () => {
+  it('every backend weight 0: connections are refused, as the spec asks (the backends stay, weight 0, so their clusters do)', () => {
     const s = mesh(services + tcpEcho.replace('weight: 80', 'weight: 0').replace('weight: 20', 'weight: 0'));
-    expect(s.gatewayApi.virtualServices[0]!.spec.tcp![0]!.route).toEqual([{ destination: { host: 'invalid-backend.aviary.internal', port: { number: 1 } }, weight: 1 }]);
+    const route = s.gatewayApi.virtualServices[0]!.spec.tcp![0]!.route!;
+    expect(route.at(-1)).toEqual({ destination: { host: 'invalid-backend.aviary.internal', port: { number: 1 } }, weight: 1 });
+    expect(route.slice(0, -1).map((d) => [d.destination.host, d.weight])).toEqual([
+      [expect.stringContaining('tcp-echo'), 0],
+      [expect.stringContaining('tcp-echo'), 0],
+    ]);
   });
 });

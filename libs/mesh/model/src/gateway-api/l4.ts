@@ -54,10 +54,16 @@ export interface AttachedL4Route {
   readonly invalidWeight: number;
 }
 
-/** Connection-level destinations of a rule: weighted, the share of unusable backends refused. */
+/**
+ * Connection-level destinations of a rule: weighted, the share of unusable backends refused.
+ * Weight-0 backends stay, with weight 0 (no connections), as in an HTTPRoute's rule: their
+ * clusters then stay on the gateway while the weights move, so a weight change never names a
+ * cluster the proxy is still adding or has just removed.
+ */
 export function l4Destinations(backends: readonly ResolvedBackend[], invalidWeight: number): RouteDestination[] {
-  const route: RouteDestination[] = backends.filter((b) => b.weight > 0).map((b) => ({ destination: { host: b.host, port: { number: b.port } }, weight: b.weight }));
-  if (invalidWeight > 0 || route.length === 0) route.push({ destination: { host: INVALID_BACKEND_HOST, port: { number: 1 } }, weight: Math.max(invalidWeight, 1) });
+  const route: RouteDestination[] = backends.map((b) => ({ destination: { host: b.host, port: { number: b.port } }, weight: b.weight }));
+  const weighted = backends.some((b) => b.weight > 0);
+  if (invalidWeight > 0 || !weighted) route.push({ destination: { host: INVALID_BACKEND_HOST, port: { number: 1 } }, weight: Math.max(invalidWeight, 1) });
   return route;
 }
 
