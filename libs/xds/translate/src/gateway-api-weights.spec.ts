@@ -13,50 +13,55 @@ import { translate, type Msg } from './index';
  * every such 503, at the steps that added or removed hello-v2's or hello-v1's cluster.
  */
 
-const mesh = (v1: number, v2: number) =>
-  buildSnapshot(
-    parseAllDocuments(`
+/** `<app>-v1` and `<app>-v2` as ServiceEntries on one port, a Gateway with one listener, and `route` attached to it. */
+function meshOf(app: string, port: number, protocol: 'HTTP' | 'TCP', listener: string, route: string): ReturnType<typeof buildSnapshot> {
+  const entries = ['v1', 'v2'].map(
+    (v) => `
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
-metadata: { name: hello-v1, namespace: web }
+metadata: { name: ${app}-${v}, namespace: web }
 spec:
-  hosts: [hello-v1.web.svc.cluster.local]
+  hosts: [${app}-${v}.web.svc.cluster.local]
   location: MESH_INTERNAL
   resolution: STATIC
-  ports: [{ number: 80, name: http, protocol: HTTP }]
-  workloadSelector: { labels: { app: hello, version: v1 } }
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: hello-v2, namespace: web }
-spec:
-  hosts: [hello-v2.web.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: 80, name: http, protocol: HTTP }]
-  workloadSelector: { labels: { app: hello, version: v2 } }
----
+  ports: [{ number: ${port}, name: ${protocol.toLowerCase()}, protocol: ${protocol} }]
+  workloadSelector: { labels: { app: ${app}, version: ${v} } }
+`,
+  );
+  const gateway = `
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: { name: web-gw, namespace: web }
 spec:
   gatewayClassName: aviary
-  listeners: [{ name: http, port: 80, protocol: HTTP }]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: hello, namespace: web }
-spec:
-  parentRefs: [{ name: web-gw }]
-  hostnames: [hello.example.com]
-  rules:
-  - name: split
-    backendRefs:
-    - { name: hello-v1, port: 80, weight: ${v1} }
-    - { name: hello-v2, port: 80, weight: ${v2} }
-`).map((d) => withStoredKind(d.toJS() as ModelObject)),
+  listeners: [${listener}]
+`;
+  const docs = parseAllDocuments([...entries, gateway, route].join('---\n'));
+  return buildSnapshot(
+    docs.map((d) => withStoredKind(d.toJS() as ModelObject)),
     { trustDomain: 'cluster.local' },
   );
+}
+
+/** A route of `kind` whose one rule splits between `<app>-v1` and `<app>-v2` by `v1`:`v2`. */
+function splitRoute(kind: 'HTTPRoute' | 'TCPRoute', app: string, port: number, v1: number, v2: number, extra: { parentRef: string; hostnames?: string; ruleName?: string }): string {
+  return `
+apiVersion: gateway.networking.k8s.io/${kind === 'HTTPRoute' ? 'v1' : 'v1alpha2'}
+kind: ${kind}
+metadata: { name: ${app}, namespace: web }
+spec:
+  parentRefs: [${extra.parentRef}]
+  ${extra.hostnames ? `hostnames: [${extra.hostnames}]` : ''}
+  rules:
+  - ${extra.ruleName ? `name: ${extra.ruleName}` : ''}
+    backendRefs:
+    - { name: ${app}-v1, port: ${port}, weight: ${v1} }
+    - { name: ${app}-v2, port: ${port}, weight: ${v2} }
+`;
+}
+
+const mesh = (v1: number, v2: number) =>
+  meshOf('hello', 80, 'HTTP', '{ name: http, port: 80, protocol: HTTP }', splitRoute('HTTPRoute', 'hello', 80, v1, v2, { parentRef: '{ name: web-gw }', hostnames: 'hello.example.com', ruleName: 'split' }));
 
 const router = parseNode({
   id: 'router~10.2.9.1~web-gw-7d9f.web~web.svc.cluster.local',
@@ -89,47 +94,7 @@ describe('an HTTPRoute rule whose weights a canary moves, on its gateway', () =>
 
 /** The same for a TCPRoute rule: connections are routed by the TcpProxy, clusters must stay put. */
 const tcpMesh = (v1: number, v2: number) =>
-  buildSnapshot(
-    parseAllDocuments(`
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: echo-v1, namespace: web }
-spec:
-  hosts: [echo-v1.web.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: 9000, name: tcp, protocol: TCP }]
-  workloadSelector: { labels: { app: echo, version: v1 } }
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: echo-v2, namespace: web }
-spec:
-  hosts: [echo-v2.web.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: 9000, name: tcp, protocol: TCP }]
-  workloadSelector: { labels: { app: echo, version: v2 } }
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: { name: web-gw, namespace: web }
-spec:
-  gatewayClassName: aviary
-  listeners: [{ name: tcp, port: 9000, protocol: TCP, allowedRoutes: { kinds: [{ kind: TCPRoute }] } }]
----
-apiVersion: gateway.networking.k8s.io/v1alpha2
-kind: TCPRoute
-metadata: { name: echo, namespace: web }
-spec:
-  parentRefs: [{ name: web-gw, sectionName: tcp }]
-  rules:
-  - backendRefs:
-    - { name: echo-v1, port: 9000, weight: ${v1} }
-    - { name: echo-v2, port: 9000, weight: ${v2} }
-`).map((d) => withStoredKind(d.toJS() as ModelObject)),
-    { trustDomain: 'cluster.local' },
-  );
+  meshOf('echo', 9000, 'TCP', '{ name: tcp, port: 9000, protocol: TCP, allowedRoutes: { kinds: [{ kind: TCPRoute }] } }', splitRoute('TCPRoute', 'echo', 9000, v1, v2, { parentRef: '{ name: web-gw, sectionName: tcp }' }));
 
 const E1 = 'outbound|9000||echo-v1.web.svc.cluster.local';
 const E2 = 'outbound|9000||echo-v2.web.svc.cluster.local';
