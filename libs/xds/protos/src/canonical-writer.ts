@@ -1,9 +1,8 @@
 import protobuf from 'protobufjs';
 import { typeNameOf } from '@aviary/xds-api';
+import { ANY } from './canonical';
 import type { CanonicalMessage } from './canonical';
 import { lookupType } from './root';
-
-const ANY = 'google.protobuf.Any';
 
 /**
  * Writing canonical form straight to the wire: per message type, a plan of its fields in number

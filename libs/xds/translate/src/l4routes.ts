@@ -2,7 +2,7 @@ import type { RouteDestination, TCPRoute } from '@aviary/mesh-api';
 import type { BoundVirtualService } from '@aviary/mesh-model';
 import type { Ctx } from './context';
 import type { TcpTarget } from './hcm';
-import { matchApplies, resolveDestination, type ClusterRefs, type RouteScope } from './routes';
+import { getsTraffic, matchApplies, trafficDestinations, type ClusterRefs, type RouteScope } from './routes';
 
 /**
  * VirtualService `tcp` and `tls` routes as a TcpProxy target, Istio's semantics: match conditions
@@ -22,15 +22,9 @@ export function firstTcpRoute(ctx: Ctx, routes: readonly TCPRoute[] | undefined,
 /** A route's destinations as a TcpProxy target; undefined (with a problem) when none resolves. */
 export function l4Target(ctx: Ctx, vs: BoundVirtualService, route: readonly RouteDestination[] | undefined, scope: RouteScope, refs: ClusterRefs): TcpTarget | undefined {
   const all = route ?? [];
-  // Every destination is resolved, so a weight-0 one keeps its cluster on the proxy (as in
-  // `routeAction`): a weight change then only rewrites the TcpProxy, never adds or removes the
-  // cluster it names.
-  const clusters = new Map(all.map((d) => [d, resolveDestination(ctx, vs, d.destination, scope, refs)?.cluster]));
-  const dests = all.filter((d) => all.length === 1 || (d.weight ?? 0) > 0);
-  const resolved = dests.flatMap((d) => {
-    const name = clusters.get(d);
-    return name !== undefined ? [{ name, weight: dests.length === 1 ? 100 : (d.weight ?? 0) }] : [];
-  });
+  // A weight-0 destination keeps its cluster (`trafficDestinations`): a weight change only rewrites the TcpProxy.
+  const single = all.filter((d) => getsTraffic(all, d)).length === 1;
+  const resolved = trafficDestinations(ctx, vs, all, scope, refs).map(({ d, x }) => ({ name: x.cluster, weight: single ? 100 : (d.weight ?? 0) }));
   if (resolved.length === 0) {
     ctx.problem(`${vs.entry.key}: TCP/TLS route on port ${scope.port} has no usable destination`);
     return undefined;

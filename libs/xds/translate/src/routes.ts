@@ -245,17 +245,34 @@ function mirrors(ctx: Ctx, vs: BoundVirtualService, r: HTTPRoute, scope: RouteSc
   });
 }
 
-function routeAction(ctx: Ctx, vs: BoundVirtualService, r: HTTPRoute, scope: RouteScope, refs: ClusterRefs, firstMatch: HTTPMatchRequest | undefined): Msg | undefined {
-  // Every destination is resolved, so a weight-0 one keeps its cluster on the proxy (as Istio's
-  // gateways get a cluster for every destination): a weight change then only rewrites the route.
-  // Dropping the cluster instead would make each step add or remove one, and Envoy answers 503
-  // (NC, cluster_not_found) for the share routed to a cluster it is still warming (CDS then its
-  // EDS) or has already removed when the route arrives. Only weighted destinations get traffic.
-  const all = (r.route ?? []).flatMap((d) => {
+/** Whether a route's destination gets traffic: the only one whatever its weight, else one of weight > 0. */
+export function getsTraffic(route: readonly { readonly weight?: number }[], d: { readonly weight?: number }): boolean {
+  return route.length === 1 || (d.weight ?? 0) > 0;
+}
+
+/**
+ * The destinations of an HTTP, TCP or TLS route that get traffic (`getsTraffic`), each with what
+ * it resolves to. Every destination is resolved, weight 0 included, so each keeps its cluster on
+ * the proxy (as Istio's gateways get a cluster for every destination): a weight change then only
+ * rewrites the route. Dropping a weight-0 destination's cluster instead would make each canary
+ * step add or remove one, and Envoy answers 503 (NC, cluster_not_found) for the share routed to
+ * a cluster it is still warming (CDS, then its EDS) or has already removed when the route arrives.
+ */
+export function trafficDestinations<D extends { readonly destination: Parameters<typeof resolveDestination>[2]; readonly weight?: number }>(
+  ctx: Ctx,
+  vs: BoundVirtualService,
+  route: readonly D[],
+  scope: RouteScope,
+  refs: ClusterRefs,
+): { d: D; x: Dest }[] {
+  return route.flatMap((d) => {
     const x = resolveDestination(ctx, vs, d.destination, scope, refs);
-    return x ? [{ d, x }] : [];
+    return x && getsTraffic(route, d) ? [{ d, x }] : [];
   });
-  const resolved = all.filter(({ d }) => r.route!.length === 1 || (d.weight ?? 0) > 0);
+}
+
+function routeAction(ctx: Ctx, vs: BoundVirtualService, r: HTTPRoute, scope: RouteScope, refs: ClusterRefs, firstMatch: HTTPMatchRequest | undefined): Msg | undefined {
+  const resolved = trafficDestinations(ctx, vs, r.route ?? [], scope, refs);
   if (resolved.length === 0) {
     ctx.problem(`${vs.entry.key}: route ${r.name ?? '(unnamed)'} has no usable destination`);
     return undefined;
