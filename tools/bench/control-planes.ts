@@ -293,6 +293,30 @@ export async function v8CollectGarbage(inspectPort: number): Promise<AfterGc> {
  * stops it and gives the profile (Chrome DevTools `.cpuprofile` JSON). For profiling one window
  * of a run (the endpoint changes) rather than the whole process as `--cpu-prof` does.
  */
+/**
+ * Starts V8's sampling heap profiler through the inspector. With `promotedOnly`, objects that a
+ * young-generation collection freed are left out: the profile then shows what was allocated and
+ * lived long enough to be promoted (still live at the end, or freed by a full collection), the
+ * objects that make full collections happen. Returns a function that stops it and returns the
+ * profile (Chrome DevTools' `.heapprofile` format).
+ */
+export async function v8StartHeapSampling(inspectPort: number, promotedOnly: boolean, intervalBytes = 16_384): Promise<() => Promise<unknown>> {
+  const session = await inspectorSession(inspectPort);
+  await session.call('HeapProfiler.enable');
+  await session.call('HeapProfiler.startSampling', {
+    samplingInterval: intervalBytes,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: !promotedOnly,
+  });
+  return async () => {
+    try {
+      return (await session.call('HeapProfiler.stopSampling'))['profile'];
+    } finally {
+      session.close();
+    }
+  };
+}
+
 export async function v8StartProfile(inspectPort: number, intervalUs = 500): Promise<() => Promise<unknown>> {
   const session = await inspectorSession(inspectPort);
   await session.call('Profiler.enable');

@@ -11,7 +11,7 @@ import { freePort, NatsServer } from '@aviary/nats-runner';
 import { compareRounds, comparisonTable, type RoundMetrics } from './compare-stats';
 import { median } from './dataplane-parse';
 import { benchArgs } from './cli';
-import { ensureIstiod, goCollectGarbage, startIstiod, startKube, run, v8CollectGarbage, v8StartProfile, type AfterGc, type Kube } from './control-planes';
+import { ensureIstiod, goCollectGarbage, startIstiod, startKube, run, v8CollectGarbage, v8StartHeapSampling, v8StartProfile, type AfterGc, type Kube } from './control-planes';
 import type { LoadNode } from './pilot-load';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -26,10 +26,14 @@ streams got a push, and pilot RSS per connected proxy.
 Usage: npm run build && node tools/build/build.mjs bench-pilot bench-pilot-load &&
        node dist/tools/bench/pilot.js [--preset default|scale-10k] [--services 1000] [--endpoints 10]
          [--streams 1000] [--namespaces 10] [--batch 500] [--visibility namespace|mesh] [--changes 5]
-         [--pin] [--cpu-prof DIR] [--cold-prof DIR] [--gc-memory] [--pilot-log FILE] [--node-flags=FLAGS]
+         [--pin] [--cpu-prof DIR] [--cold-prof DIR] [--cold-heap-prof DIR [--cold-heap-all]] [--gc-memory] [--pilot-log FILE] [--node-flags=FLAGS]
          [--heap-snapshot DIR] [--pilot PATH] [--delta] [--load-flags=FLAGS]
 --cold-prof DIR: a V8 CPU profile of pilot covering only the cold start (through an inspector
   port, as --gc-memory opens), written as DIR/pilot-cold-start.cpuprofile.
+--cold-heap-prof DIR: V8's sampling heap profile of pilot covering only the cold start, of the
+  objects that lived long enough to be promoted to the old generation (those a young-generation
+  collection freed are left out), written as DIR/pilot-cold-start-promoted.heapprofile; with
+  --cold-heap-all, of every allocation (DIR/pilot-cold-start-all.heapprofile).
 --visibility namespace (default): a Sidecar per namespace with egress \`./*\` (Istio's
   recommended scoping), so each proxy sees the 100 services of its namespace.
 --visibility mesh: no Sidecar resources; every proxy sees all 1,000 services.
@@ -54,7 +58,7 @@ Usage: npm run build && node tools/build/build.mjs bench-pilot bench-pilot-load 
 `;
 const cli = benchArgs(USAGE, {
   preset: 'string', services: 'string', endpoints: 'string', streams: 'string', namespaces: 'string', batch: 'string',
-  visibility: 'string', changes: 'string', pin: 'boolean', 'cpu-prof': 'string', 'cold-prof': 'string', 'gc-memory': 'boolean',
+  visibility: 'string', changes: 'string', pin: 'boolean', 'cpu-prof': 'string', 'cold-prof': 'string', 'cold-heap-prof': 'string', 'cold-heap-all': 'boolean', 'gc-memory': 'boolean',
   'pilot-log': 'string', 'node-flags': 'string', pilot: 'string', 'heap-snapshot': 'string', delta: 'boolean',
   'vs-istiod': 'boolean', rounds: 'string', istiod: 'string', only: 'string', 'change-prof': 'string', 'load-flags': 'string',
 });
@@ -85,6 +89,8 @@ const CHANGES = cli.int('changes', 5, 0);
 const PIN = flag('pin');
 const CPU_PROF = arg('cpu-prof', '');
 const COLD_PROF = arg('cold-prof', ''); // a directory: pilot's CPU profile of the cold start only (pilot-only run)
+const COLD_HEAP_PROF = arg('cold-heap-prof', ''); // a directory: pilot's sampling heap profile of the cold start (promoted objects)
+const COLD_HEAP_ALL = flag('cold-heap-all'); // … of every allocation instead
 const PILOT = arg('pilot', 'dist/apps/pilot/main.js'); // relative to the repository root
 const HEAP_SNAPSHOT = arg('heap-snapshot', ''); // a directory: pilot writes a heap snapshot there once converged
 const PILOT_LOG = arg('pilot-log', ''); // a file: pilot's stdout (its log, and e.g. --trace-gc output from --node-flags) is written there
@@ -530,7 +536,7 @@ async function main(): Promise<void> {
     const [adminPort, xdsPort, inspectPort] = await Promise.all([freePort(), freePort(), freePort()]);
     // --gc-memory: pilot runs with an inspector port, used only to force collections for the memory
     // readings. Opt-in: whether the open inspector costs pilot CPU has not been measured apart yet.
-    pilot = await startPilot(nats.url, adminPort, xdsPort, GC_MEMORY || COLD_PROF ? { nodeArgs: [`--inspect=127.0.0.1:${inspectPort}`] } : {});
+    pilot = await startPilot(nats.url, adminPort, xdsPort, GC_MEMORY || COLD_PROF || COLD_HEAP_PROF ? { nodeArgs: [`--inspect=127.0.0.1:${inspectPort}`] } : {});
     const pid = pilot.pid!; // taskset execs node: same pid
     result['rssKiBEmpty'] = rssKiB(pid);
 
@@ -567,7 +573,14 @@ async function main(): Promise<void> {
     load = LoadProcess.start();
     await load.next('ready');
     const stopColdProfile = COLD_PROF ? await v8StartProfile(inspectPort) : undefined;
+    const stopColdHeapProfile = COLD_HEAP_PROF ? await v8StartHeapSampling(inspectPort, !COLD_HEAP_ALL) : undefined;
     result['coldStart'] = await coldStart(load, pid, xdsPort, loadNodes(), log);
+    if (stopColdHeapProfile) {
+      mkdirSync(COLD_HEAP_PROF, { recursive: true });
+      const file = join(COLD_HEAP_PROF, `pilot-cold-start-${COLD_HEAP_ALL ? 'all' : 'promoted'}.heapprofile`);
+      writeFileSync(file, JSON.stringify(await stopColdHeapProfile()));
+      log(`heap profile (${COLD_HEAP_ALL ? 'all allocations' : 'promoted objects'}) of the cold start in ${file}`);
+    }
     if (stopColdProfile) {
       mkdirSync(COLD_PROF, { recursive: true });
       const file = join(COLD_PROF, 'pilot-cold-start.cpuprofile');
