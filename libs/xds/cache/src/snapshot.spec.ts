@@ -45,6 +45,17 @@ describe('Snapshot', () => {
     expect(enc(9080)).toBe(back);
   });
 
+  it('takes no JSON digest of a name seen for the first time, and digests its object when another comes under the name', () => {
+    const encoder = new ResourceEncoder();
+    for (let i = 0; i < 50; i++) encoder.encode(TypeUrl.ClusterLoadAssignment, cla(`c${i}`));
+    expect(encoder.digested).toBe(0);
+    const first = encoder.encode(TypeUrl.ClusterLoadAssignment, cla('c7'));
+    expect(encoder.digested).toBe(2);
+    expect(encoder.encoded).toBe(50);
+    expect(first).toBe(encoder.encode(TypeUrl.ClusterLoadAssignment, cla('c7')));
+    expect(encoder.digested).toBe(3);
+  });
+
   it('mostly stops taking JSON digests under a name whose content keeps changing, and takes them again once one finds its match', () => {
     const encoder = new ResourceEncoder();
     const enc = (port: number) => encoder.encode(TypeUrl.ClusterLoadAssignment, cla('a', port));

@@ -108,18 +108,19 @@ export class ResourceEncoder {
     // A new model's shared parts are fresh objects, mostly equal to ones encoded before under
     // the same name: comparing JSON is far cheaper than verifying, encoding and hashing to find
     // that out. Where it keeps missing (a name each proxy has its own content under, such as a
-    // sidecar's virtualInbound), it is mostly skipped (`NameDigest.want`).
+    // sidecar's virtualInbound), it is mostly skipped (`NameDigest.want`). A name seen for the
+    // first time (every name of a cold start) has nothing to compare with: no digest then.
     let digest = this.digests.get(key);
     if (!digest) {
       digest = new NameDigest();
       this.digests.set(key, digest);
     }
-    const json = entry instanceof VersionedResource || !digest.want() ? undefined : this.digestOf(resource);
-    if (json !== undefined && previous && digest.json === json) {
+    const json = entry instanceof VersionedResource || !previous || !digest.want() ? undefined : this.digestOf(resource);
+    if (json !== undefined && digest.matches(json, (o) => this.digestOf(o))) {
       digest.hit();
       this.reused++;
-      this.byObject.set(resource, previous);
-      return previous;
+      this.byObject.set(resource, previous!);
+      return previous!;
     }
     if (json !== undefined) digest.missed();
     const canonical = canonicalResource(typeUrl, resource);
@@ -134,8 +135,7 @@ export class ResourceEncoder {
       result = encodedResource(typeUrl, name, version, canonical, bytes);
       this.byName.set(key, result);
     }
-    // Without a digest of this object, an older one must not stand for the entry now encoded.
-    digest.json = json;
+    digest.remember(resource, json);
     this.byObject.set(resource, result);
     return result;
   }
@@ -180,23 +180,42 @@ export class ResourceEncoder {
 
 /**
  * Whether JSON digests pay under one name. After `MAX_MISSES` digests in a row that found no
- * equal entry, only one encode in `PROBE_EVERY` is digested again, twice in a row so that the
- * second can find the first; a hit makes every encode digested again. Only the cost changes:
- * an encode without a digest verifies and encodes, and equal bytes still reuse the entry.
+ * equal entry, only one encode in `PROBE_EVERY` is digested again; a hit makes every encode
+ * digested again. Only the cost changes: an encode without a digest verifies and encodes, and
+ * equal bytes still reuse the entry. The object behind the entry is digested only when an
+ * encode is compared with it, so an undigested encode keeps that object (one per name) until
+ * then rather than 128 bits of its digest.
  */
 class NameDigest {
   static readonly MAX_MISSES = 8;
   static readonly PROBE_EVERY = 32;
-  /** Digest of the JSON of the object behind the name's entry, when it was taken. */
-  json: string | undefined;
+  /** Digest of the JSON of the object behind the name's entry, once taken. */
+  private json: string | undefined;
+  /** That object while its digest is not taken: taken when another object first comes under the name. */
+  private source: object | undefined;
   private misses = 0;
   private skipped = 0;
+
+  /** The object behind the name's entry now, with its digest when one was taken. */
+  remember(resource: object, json: string | undefined): void {
+    this.json = json;
+    this.source = json === undefined ? resource : undefined;
+  }
+
+  /** Whether `json` is the digest of the object behind the entry (digested now if it was not). */
+  matches(json: string, digestOf: (resource: object) => string | undefined): boolean {
+    if (this.source !== undefined) {
+      this.json = digestOf(this.source);
+      this.source = undefined;
+    }
+    return this.json === json;
+  }
 
   want(): boolean {
     if (this.misses < NameDigest.MAX_MISSES) return true;
     if (++this.skipped < NameDigest.PROBE_EVERY) return false;
     this.skipped = 0;
-    this.misses = NameDigest.MAX_MISSES - 2;
+    this.misses = NameDigest.MAX_MISSES - 1;
     return true;
   }
 

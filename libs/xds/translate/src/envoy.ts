@@ -114,16 +114,20 @@ export function prune<V>(value: V): V {
     }
     return (out ?? value) as V;
   }
-  const keys = Object.keys(value);
+  // for…in rather than Object.keys: no key array per object (translator output is plain
+  // objects, so it visits the same own keys in the same order).
+  const msg = value as Msg;
   let out: Msg | undefined;
-  for (let i = 0; i < keys.length; i++) {
-    const k = keys[i]!;
-    const v = (value as Msg)[k];
+  for (const k in msg) {
+    const v = msg[k];
     const drop = v === undefined || (Array.isArray(v) && v.length === 0);
     const p = drop ? undefined : prune(v);
     if (out === undefined && (drop || p !== v)) {
       out = {};
-      for (let j = 0; j < i; j++) out[keys[j]!] = (value as Msg)[keys[j]!];
+      for (const j in msg) {
+        if (j === k) break;
+        out[j] = msg[j];
+      }
     }
     if (out !== undefined && !drop) out[k] = p;
   }

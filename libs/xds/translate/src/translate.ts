@@ -71,7 +71,10 @@ function credentialNames(value: unknown, out: Set<string>): void {
   if (value === null || typeof value !== 'object') return;
   const o = value as Record<string, unknown>;
   if (typeof o['name'] === 'string' && o['name'].startsWith(CREDENTIAL_PREFIX) && o['sds_config'] !== undefined) out.add(o['name']);
-  for (const v of Object.values(o)) if (typeof v === 'object') credentialNames(v, out);
+  for (const k in o) {
+    const v = o[k];
+    if (typeof v === 'object') credentialNames(v, out);
+  }
 }
 
 /**
