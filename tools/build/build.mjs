@@ -24,6 +24,7 @@ const entries = {
   'bench-telemetry': ['tools/bench/telemetry.ts', 'dist/tools/bench/telemetry.js'],
   'bench-pilot': ['tools/bench/pilot.ts', 'dist/tools/bench/pilot.js'],
   'bench-pilot-load': ['tools/bench/pilot-load.ts', 'dist/tools/bench/pilot-load.js'],
+  'bench-pilot-translate': ['tools/bench/pilot-translate.ts', 'dist/tools/bench/pilot-translate.js'],
   'bench-ads-transport': ['tools/bench/ads-transport.ts', 'dist/tools/bench/ads-transport.js'],
   'bench-dataplane': ['tools/bench/dataplane.ts', 'dist/tools/bench/dataplane.js'],
   'aviary-cli': ['tools/cli/main.ts', 'dist/tools/cli/main.js'],
