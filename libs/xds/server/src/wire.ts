@@ -1,6 +1,6 @@
-import type { IConversionOptions } from 'protobufjs';
+import protobuf, { type IConversionOptions } from 'protobufjs';
 import type { ServiceDefinition } from '@grpc/grpc-js';
-import { AdsService } from '@aviary/xds-api';
+import { AdsService, MessageName } from '@aviary/xds-api';
 import type { EncodedResource } from '@aviary/xds-cache';
 import { lookupType, structToJs } from '@aviary/xds-protos';
 
@@ -43,18 +43,106 @@ export interface DeltaDiscoveryRequest {
 
 const toObjectOptions: IConversionOptions = { longs: Number, enums: String, bytes: String, defaults: false, arrays: true, objects: true };
 
-function decodeWith<T>(typeName: string): (buf: Buffer) => T {
+/** A decoded Node's metadata (a Struct) as plain JSON. */
+function plainNode(node: Record<string, unknown> | undefined): void {
+  if (node?.metadata) node.metadata = structToJs(node.metadata as Parameters<typeof structToJs>[0]);
+}
+
+/** protobufjs's decode and conversion to a plain object; `nodeOf` names the Node in it, whose metadata becomes plain JSON. */
+function decodeWith<T>(typeName: string, nodeOf = (obj: Record<string, unknown>): unknown => obj.node): (buf: Uint8Array) => T {
   const type = lookupType(typeName);
   return (buf) => {
     const obj = type.toObject(type.decode(buf), toObjectOptions) as Record<string, unknown>;
-    const node = obj.node as Record<string, unknown> | undefined;
-    if (node?.metadata) node.metadata = structToJs(node.metadata as Parameters<typeof structToJs>[0]);
+    plainNode(nodeOf(obj) as Record<string, unknown> | undefined);
     return obj as T;
   };
 }
 
-export const decodeDiscoveryRequest = decodeWith<DiscoveryRequest>(AdsService.sotw.request);
 export const decodeDeltaDiscoveryRequest = decodeWith<DeltaDiscoveryRequest>(AdsService.delta.request);
+/** The DiscoveryRequest decoder `decodeDiscoveryRequest` must agree with (its spec compares them). */
+export const decodeDiscoveryRequestWithProtobufjs = decodeWith<DiscoveryRequest>(AdsService.sotw.request);
+const decodeNode = decodeWith<WireNode>(MessageName.Node, (node) => node);
+const decodeStatus = decodeWith<ErrorDetail>('google.rpc.Status');
+
+/**
+ * Resource name lists of SotW requests by their encoded bytes. Every ACK repeats the names of
+ * the request before it, and proxies alike (the sidecars of one namespace under one Sidecar)
+ * subscribe to the same ~100 names, so most requests' lists were decoded before: one string
+ * copy of the encoded list finds the frozen array, instead of a string per name. Bounded in
+ * entries and per entry; emptied when full.
+ */
+const nameLists = new Map<string, readonly string[]>();
+const NAME_LISTS_MAX = 1024;
+const NAME_LIST_MAX_BYTES = 64 * 1024;
+
+/** The names at `ranges` (start and end of each value); `start` is where the first name's field key is. */
+function nameList(buf: Buffer, start: number, ranges: readonly number[]): readonly string[] {
+  const decode = (): string[] => {
+    const names: string[] = [];
+    for (let i = 0; i < ranges.length; i += 2) names.push(buf.toString('utf8', ranges[i], ranges[i + 1]));
+    return names;
+  };
+  // The request's bytes from the first name's key to the last name's end decide the names
+  // (keys and lengths are part of them, and so is any other field between two names).
+  const end = ranges[ranges.length - 1]!;
+  if (end - start > NAME_LIST_MAX_BYTES) return decode();
+  const key = buf.toString('latin1', start, end);
+  let names = nameLists.get(key);
+  if (names === undefined) {
+    names = Object.freeze(decode());
+    if (nameLists.size >= NAME_LISTS_MAX) nameLists.clear();
+    nameLists.set(key, names);
+  }
+  return names;
+}
+
+
+/**
+ * A DiscoveryRequest as plain data, as `decodeDiscoveryRequestWithProtobufjs` gives it (unset
+ * fields absent, `resource_names` always an array, Node metadata as plain JSON), read field by
+ * field: the names through `nameList`; a Node (the first request of a stream) and an error
+ * detail (a NACK) by protobufjs. The array may be shared and is frozen.
+ */
+export function decodeDiscoveryRequest(buf: Buffer): DiscoveryRequest {
+  const reader = protobuf.Reader.create(buf);
+  const out: { -readonly [K in keyof DiscoveryRequest]: DiscoveryRequest[K] } = {};
+  const ranges: number[] = [];
+  let namesStart = 0;
+  while (reader.pos < reader.len) {
+    const at = reader.pos;
+    const key = reader.uint32();
+    const field = key >>> 3;
+    if (field >= 1 && field <= 7 && (key & 7) !== 2) throw new Error(`DiscoveryRequest field ${field} has wire type ${key & 7}, want 2 (length-delimited)`);
+    switch (field) {
+      case 1:
+        out.version_info = reader.string();
+        break;
+      case 2:
+        out.node = decodeNode(reader.bytes());
+        break;
+      case 3: {
+        const length = reader.uint32();
+        if (ranges.length === 0) namesStart = at;
+        ranges.push(reader.pos, reader.pos + length);
+        reader.skip(length);
+        break;
+      }
+      case 4:
+        out.type_url = reader.string();
+        break;
+      case 5:
+        out.response_nonce = reader.string();
+        break;
+      case 6:
+        out.error_detail = decodeStatus(reader.bytes());
+        break;
+      default:
+        reader.skipType(key & 7);
+    }
+  }
+  out.resource_names = (ranges.length === 0 ? [] : nameList(buf, namesStart, ranges)) as string[];
+  return out;
+}
 
 export interface ResponseParts {
   readonly version: string;
