@@ -1,3 +1,4 @@
+import { hash } from 'node:crypto';
 import protobuf, { type IConversionOptions } from 'protobufjs';
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import { AdsService, MessageName } from '@aviary/xds-api';
@@ -71,31 +72,41 @@ const decodeStatus = decodeWith<ErrorDetail>('google.rpc.Status');
  * copy of the encoded list finds the frozen array, instead of a string per name. Bounded in
  * entries and per entry; emptied when full.
  */
-const nameLists = new Map<string, readonly string[]>();
+const nameLists = new Map<string, { readonly bytes: Buffer; readonly names: readonly string[] }>();
 const NAME_LISTS_MAX = 1024;
 const NAME_LIST_MAX_BYTES = 64 * 1024;
 
-/** The names at `ranges` (start and end of each value); `start` is where the first name's field key is. */
-function nameList(buf: Buffer, start: number, ranges: readonly number[]): readonly string[] {
-  const decode = (): string[] => {
-    const names: string[] = [];
-    for (let i = 0; i < ranges.length; i += 2) names.push(buf.toString('utf8', ranges[i], ranges[i + 1]));
-    return names;
-  };
-  // The request's bytes from the first name's key to the last name's end decide the names
-  // (keys and lengths are part of them, and so is any other field between two names).
-  const end = ranges[ranges.length - 1]!;
-  if (end - start > NAME_LIST_MAX_BYTES) return decode();
-  const key = buf.toString('latin1', start, end);
-  let names = nameLists.get(key);
-  if (names === undefined) {
-    names = Object.freeze(decode());
-    if (nameLists.size >= NAME_LISTS_MAX) nameLists.clear();
-    nameLists.set(key, names);
+/**
+ * The names in `buf[start, end)`: from the first name's field key to the end of the last name.
+ * Those bytes decide the names (keys and lengths are part of them, and so is any other field
+ * between two names), so a list is found by their SHA-256 and taken after comparing the bytes.
+ */
+function nameList(buf: Buffer, start: number, end: number): readonly string[] {
+  if (end - start > NAME_LIST_MAX_BYTES) return namesIn(buf, start, end);
+  const key = hash('sha256', buf.subarray(start, end), 'base64');
+  const known = nameLists.get(key);
+  if (known !== undefined && known.bytes.compare(buf, start, end) === 0) return known.names;
+  const names = Object.freeze(namesIn(buf, start, end));
+  if (nameLists.size >= NAME_LISTS_MAX) nameLists.clear();
+  nameLists.set(key, { bytes: Buffer.from(buf.subarray(start, end)), names });
+  return names;
+}
+
+/** Reads the names between `start` and `end` (other fields there were read by the caller). */
+function namesIn(buf: Buffer, start: number, end: number): string[] {
+  const reader = protobuf.Reader.create(buf);
+  reader.pos = start;
+  reader.len = end;
+  const names: string[] = [];
+  while (reader.pos < end) {
+    const key = reader.uint32();
+    if (key === RESOURCE_NAME_KEY) names.push(reader.string());
+    else reader.skipType(key & 7);
   }
   return names;
 }
 
+const RESOURCE_NAME_KEY = (3 << 3) | 2;
 
 /**
  * A DiscoveryRequest as plain data, as `decodeDiscoveryRequestWithProtobufjs` gives it (unset
@@ -106,8 +117,8 @@ function nameList(buf: Buffer, start: number, ranges: readonly number[]): readon
 export function decodeDiscoveryRequest(buf: Buffer): DiscoveryRequest {
   const reader = protobuf.Reader.create(buf);
   const out: { -readonly [K in keyof DiscoveryRequest]: DiscoveryRequest[K] } = {};
-  const ranges: number[] = [];
-  let namesStart = 0;
+  let namesStart = -1;
+  let namesEnd = -1;
   while (reader.pos < reader.len) {
     const at = reader.pos;
     const key = reader.uint32();
@@ -120,13 +131,11 @@ export function decodeDiscoveryRequest(buf: Buffer): DiscoveryRequest {
       case 2:
         out.node = decodeNode(reader.bytes());
         break;
-      case 3: {
-        const length = reader.uint32();
-        if (ranges.length === 0) namesStart = at;
-        ranges.push(reader.pos, reader.pos + length);
-        reader.skip(length);
+      case 3:
+        if (namesStart < 0) namesStart = at;
+        reader.skip(reader.uint32());
+        namesEnd = reader.pos;
         break;
-      }
       case 4:
         out.type_url = reader.string();
         break;
@@ -140,7 +149,7 @@ export function decodeDiscoveryRequest(buf: Buffer): DiscoveryRequest {
         reader.skipType(key & 7);
     }
   }
-  out.resource_names = (ranges.length === 0 ? [] : nameList(buf, namesStart, ranges)) as string[];
+  out.resource_names = (namesStart < 0 ? [] : nameList(buf, namesStart, namesEnd)) as string[];
   return out;
 }
 
