@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalMesh } from '../support/mesh';
-import { AGENT_ADMINS, apply, demoVirtualService, HOST, remove, requestLoops, until } from '../support/demo';
+import { AGENT_ADMINS, apply, demoVirtualService, HOST, PILOT, remove, requestLoops, until } from '../support/demo';
 
 /**
  * Make-before-break at the ingress of the local mesh demo, under steady load: each round adds a
@@ -63,10 +63,22 @@ async function noCluster(): Promise<number> {
     .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
 }
 
+/** Pilot's `aviary_xds_warming_holds_total` by `type/outcome` (every stream's). */
+async function holds(): Promise<Record<string, number>> {
+  const text = await (await fetch(`${PILOT}/metrics`)).text();
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(/^aviary_xds_warming_holds_total\{([^}]*)\} (\S+)$/gm)) {
+    const labels = Object.fromEntries([...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]));
+    out[`${labels.type}/${labels.outcome}`] = (out[`${labels.type}/${labels.outcome}`] ?? 0) + Number(m[2]);
+  }
+  return out;
+}
+
 describe('a route to a cluster new to the ingress, under load', () => {
   it('fails no request while routes move to new clusters and old ones go (no NC)', async () => {
     await until('the demo route to answer', async () => ((await fetch('http://127.0.0.1:8080/', { signal: AbortSignal.timeout(2_000) })).status === 200 ? true : undefined), 30_000);
     const noClusterBefore = await noCluster();
+    const holdsBefore = await holds();
     const load = requestLoops(4, '/');
     try {
       for (let round = 1; round <= ROUNDS; round++) {
@@ -91,12 +103,18 @@ describe('a route to a cluster new to the ingress, under load', () => {
     }
     const failed = load.answers.filter((a) => a.status !== 200);
     const noClusterAfter = await noCluster();
+    const holdsAfter = await holds();
+    const held = Object.fromEntries(Object.entries(holdsAfter).map(([k, v]) => [k, v - (holdsBefore[k] ?? 0)]).filter(([, v]) => v !== 0));
+    console.log(`[new cluster route e2e] pilot's warming holds in the rounds: ${JSON.stringify(held)}`);
     console.log(
       `[new cluster route e2e] ${ROUNDS} rounds: ${load.answers.length} requests, ${load.answers.filter((a) => a.version === 'v2').length} to the new hosts, ` +
         `${failed.length} failed (${failed.filter((a) => a.status === 503 && a.version === null).length} ingress 503s), ${load.failures.length} transport errors; ingress no_cluster +${noClusterAfter - noClusterBefore}`,
     );
     expect(load.failures).toEqual([]);
     expect(noClusterAfter - noClusterBefore).toBe(0);
+    // Every hold ended because the clusters warmed, none by the bound.
+    expect(held['rds/ready'] ?? 0).toBeGreaterThanOrEqual(ROUNDS);
+    expect(Object.keys(held).filter((k) => k.endsWith('/timeout'))).toEqual([]);
     expect(failed.map((a) => `${a.status} ${a.body.slice(0, 80)}`)).toEqual([]);
   });
 });
