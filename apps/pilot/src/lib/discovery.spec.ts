@@ -126,10 +126,11 @@ describe('Discovery', () => {
     expect(JSON.stringify(pushed.resources)).toContain('"port_value":19083');
     elsewhere.send({ type_url: TypeUrl.ClusterLoadAssignment, resource_names: [V1], version_info: pushed.version_info, response_nonce: pushed.nonce });
     // the proxy at the new endpoint's address gets its inbound side re-translated: a new inbound
-    // cluster, then its listeners, in push order
+    // cluster, then, once it ACKed that (make-before-break), the listeners that name it
     const inboundClusters = await at.next();
     expect(inboundClusters.type_url).toBe(TypeUrl.Cluster);
     expect(names(inboundClusters)).toContain('inbound|19083||');
+    at.send({ type_url: TypeUrl.Cluster, resource_names: [], version_info: inboundClusters.version_info, response_nonce: inboundClusters.nonce });
     const inbound = await at.next();
     expect(inbound.type_url).toBe(TypeUrl.Listener);
     expect(inbound.version_info).not.toBe(atListeners.version_info);

@@ -42,6 +42,35 @@ export function referencedEndpointName(cluster: CanonicalMessage): string | unde
   return typeof service === 'string' && service !== '' ? service : (cluster.name as string);
 }
 
+/**
+ * Clusters a listener or route configuration names (canonical form): `cluster` and `cluster_name`
+ * fields anywhere in it (routes, mirrors, tcp_proxy, gRPC services) and `weighted_clusters`
+ * entries. It may name clusters that are not CDS resources (bootstrap clusters such as an access
+ * log service's): readers match the names against the clusters they serve.
+ */
+export function referencedClusterNames(resource: CanonicalMessage): string[] {
+  const names = new Set<string>();
+  const walk = (value: unknown): void => {
+    if (Array.isArray(value)) {
+      for (const v of value) walk(v);
+      return;
+    }
+    const obj = asObj(value);
+    if (!obj) return;
+    for (const [key, v] of Object.entries(obj)) {
+      if ((key === 'cluster' || key === 'cluster_name') && typeof v === 'string') names.add(v);
+      else if (key === 'weighted_clusters') {
+        for (const c of asArray(asObj(v)?.clusters)) {
+          const name = asObj(c)?.name;
+          if (typeof name === 'string') names.add(name);
+        }
+      } else walk(v);
+    }
+  };
+  walk(resource);
+  return [...names].sort();
+}
+
 export function consistencyProblems(
   listeners: readonly CanonicalMessage[],
   clusters: readonly CanonicalMessage[],

@@ -8,7 +8,7 @@ export {
   assertConsistent,
 } from './snapshot';
 export type { EncodedResource, ResourceEntry, SnapshotInput, ConsistencyResult } from './snapshot';
-export { referencedRouteNames, referencedEndpointName } from './consistency';
+export { referencedRouteNames, referencedEndpointName, referencedClusterNames } from './consistency';
 export { mergeChanges, ChangeEmitter, changeReasons } from './source';
 export type { SourceChange, ChangeListener, ChangeReason, ResourceSource, XdsPeer } from './source';
 export { TranslatingSource } from './translating-source';

@@ -1,8 +1,9 @@
-import type { ResourceSource, Snapshot, EncodedResource, XdsPeer } from '@aviary/xds-cache';
+import type { Clock, ResourceSource, Snapshot, EncodedResource, XdsPeer } from '@aviary/xds-cache';
 import { TypeUrl, shortTypeName, type ResourceTypeUrl } from '@aviary/xds-protos';
 import type { XdsMetrics } from './metrics';
 import { HeldResources } from './held';
 import { SubscribedNames, type SubscriptionKey } from './subscriptions';
+import { ClusterWarming } from './warming';
 import type { ErrorDetail } from './wire';
 
 /** Minimal logger (pino's shape). */
@@ -68,6 +69,9 @@ export interface StreamHost<P extends XdsPeer = XdsPeer> {
   readonly metrics: XdsMetrics;
   readonly log: XdsLogger;
   readonly controlPlaneId: string | undefined;
+  readonly clock: Clock;
+  /** Longest a listener/route push waits for the clusters it names to warm (see `ClusterWarming`). */
+  readonly warmingTimeoutMs: number;
   now(): number;
   emit(event: XdsStatusEvent<P>): void;
 }
@@ -208,6 +212,8 @@ export abstract class Connection<P extends XdsPeer = XdsPeer> {
   closed = false;
   /** Ends the stream (set by the server when the stream is accepted). */
   close: () => void = () => undefined;
+  /** Listener/route pushes held until the clusters they name are warm; removed clusters kept until no route names them. */
+  protected readonly warming: ClusterWarming;
 
   constructor(
     protected readonly host: StreamHost<P>,
@@ -215,6 +221,25 @@ export abstract class Connection<P extends XdsPeer = XdsPeer> {
     readonly protocol: Protocol,
   ) {
     this.connectedAt = host.now();
+    this.warming = new ClusterWarming({
+      types: this.types,
+      clock: host.clock,
+      timeoutMs: host.warmingTimeoutMs,
+      metrics: host.metrics,
+      log: host.log,
+      proxyId: proxy.id,
+      repush: (types, observedAt) => this.pushChanges(types, observedAt),
+    });
+  }
+
+  /** Called once the request is served: what was held or kept may go now (see `ClusterWarming.retry`). */
+  protected afterRequest(): void {
+    if (!this.closed) this.warming.retry();
+  }
+
+  /** The stream is gone: stops its timers. */
+  dispose(): void {
+    this.warming.dispose();
   }
 
   /** Pushes what changed in `types` (all when undefined), in push order. */
@@ -293,6 +318,7 @@ export abstract class Connection<P extends XdsPeer = XdsPeer> {
     st.sentVersion = version;
     st.sentAt = this.host.now();
     if (observedAt !== undefined) st.observedAt = Math.min(st.observedAt ?? observedAt, observedAt);
+    this.warming.gatedSent(st.typeUrl);
     const type = shortTypeName[st.typeUrl];
     this.host.metrics.pushes.inc({ type });
     this.host.metrics.pushDuration.observe({ type }, (performance.now() - startedAt) / 1000);
@@ -315,7 +341,9 @@ export abstract class Connection<P extends XdsPeer = XdsPeer> {
       this.host.metrics.rejects.inc({ type });
       this.emit({ event: 'nack', typeUrl: st.typeUrl, version, nonce, error });
       this.host.log.warn({ proxyId: this.proxy.id, type, version, error }, 'xDS NACK');
+      this.warming.answered(st.typeUrl, true);
     } else {
+      this.warming.answered(st.typeUrl, false);
       st.ackedVersion = version;
       st.ackedAt = now;
       if (st.observedAt !== undefined) {

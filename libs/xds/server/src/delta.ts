@@ -61,6 +61,7 @@ export class DeltaConnection<P extends XdsPeer = XdsPeer> extends Connection<P> 
     }
     if (!st.wildcard) st.forget([...st.sent.keys()].filter((n) => !st.names.has(n)));
     if (changed && snapshot) this.push(st, snapshot, first && isWildcardType(typeUrl), undefined, absentCandidates);
+    this.afterRequest();
   }
 
   protected pushChanged(st: TypeState, snapshot: Snapshot, observedAt: number | undefined): void {
@@ -72,11 +73,20 @@ export class DeltaConnection<P extends XdsPeer = XdsPeer> extends Connection<P> 
     const startedAt = performance.now();
     const all = snapshot.resources(st.typeUrl);
     const resources = st.desired(snapshot).filter((r) => st.sentVersionOf(r.name) !== r.version);
-    const removed = [...st.sent.keys()].filter((n) => !all.has(n));
+    // Removed clusters that routes the proxy holds still name stay, with their assignments, until they no longer do.
+    const kept = st.typeUrl === TypeUrl.Cluster ? this.warming.keep(st, snapshot) : [];
+    const keep: ReadonlySet<string> = st.typeUrl === TypeUrl.ClusterLoadAssignment ? this.warming.keptEndpoints() : new Set(kept.map((r) => r.name));
+    const removed = [...st.sent.keys()].filter((n) => !all.has(n) && !keep.has(n));
     for (const n of newlySubscribed) if (!all.has(n) && !st.sent.has(n)) removed.push(n);
+    const gate = this.warming.gate(st, snapshot, resources, observedAt);
+    if (gate.hold) return;
+    observedAt = gate.observedAt;
+    if (st.typeUrl === TypeUrl.Cluster) this.warming.kept(kept);
     if (resources.length === 0 && removed.length === 0 && !force) return;
+    if (st.typeUrl === TypeUrl.Cluster) this.warming.clustersSent(resources.filter((r) => !st.sent.has(r.name)), removed);
     st.forget(removed);
     st.markSentOf(snapshot, resources);
+    if (st.typeUrl === TypeUrl.ClusterLoadAssignment) this.warming.endpointsSent(resources.map((r) => r.name));
     const version = snapshot.version(st.typeUrl);
     const nonce = this.recordSend(st, version, observedAt, startedAt);
     this.write({ protocol: 'delta', version, typeUrl: st.typeUrl, nonce, resources, removed: [...new Set(removed)].sort(), controlPlaneId: this.host.controlPlaneId });

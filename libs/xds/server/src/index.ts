@@ -1,5 +1,5 @@
 export { XdsServer } from './server';
-export { MAX_STREAMS_REASON } from './server';
+export { MAX_STREAMS_REASON, WARMING_TIMEOUT_MS } from './server';
 export type { XdsServerOptions, PushDebounce, XdsStreamLimits, ConfigDumpEntry, StreamAuthorizer, StreamPeer, StreamVerdict } from './server';
 export { XdsMetrics } from './metrics';
 export type { TypeLabel } from './metrics';

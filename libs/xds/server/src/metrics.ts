@@ -21,6 +21,7 @@ export class XdsMetrics {
   readonly rejects: Counter<'type'>;
   readonly connected: Gauge<'kind'>;
   readonly refused: Counter<'reason'>;
+  readonly warmingHolds: Counter<'type' | 'outcome'>;
 
   /**
    * `kinds`: the node parser's closed set of proxy kinds, shown at 0 before any connects;
@@ -54,6 +55,14 @@ export class XdsMetrics {
       registers,
     });
     for (const reason of new Set(refusalReasons)) this.refused.inc({ reason }, 0);
+    this.warmingHolds = new Counter({
+      name: 'aviary_xds_warming_holds_total',
+      help:
+        'Listener/route pushes held until the clusters they name were warm on the proxy (type lds, rds), and CDS pushes that kept removed clusters until no route named them (type cds), by how the hold ended: ready, timeout (the bound ran out: sent or removed anyway), nack (a CDS/EDS NACK ended the wait).',
+      labelNames: ['type', 'outcome'],
+      registers,
+    });
+    for (const type of ['lds', 'rds', 'cds']) for (const outcome of ['ready', 'timeout', 'nack']) if (type !== 'cds' || outcome !== 'nack') this.warmingHolds.inc({ type, outcome }, 0);
   }
 
   /** Gauges of the sending path, read from `read` when scraped. */

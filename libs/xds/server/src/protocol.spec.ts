@@ -81,7 +81,7 @@ describe('ADS protocol', () => {
       return r;
     }
 
-    it('answers wildcard LDS/CDS with everything, named RDS/EDS with only what was asked, and pushes CDS, EDS, LDS, RDS in that order', async () => {
+    it('answers wildcard LDS/CDS with everything, named RDS/EDS with only what was asked, and pushes CDS, EDS, LDS, then RDS once the cluster it newly names is warm', async () => {
       const s = open();
       const cds = await subscribe(s, TypeUrl.Cluster, [], true);
       expect(cds.type_url).toBe(TypeUrl.Cluster);
@@ -97,10 +97,16 @@ describe('ADS protocol', () => {
         [TypeUrl.Listener]: [{ name: LISTENER, api_listener: { api_listener: { '@type': ExtensionTypeUrl.HttpConnectionManager, stat_prefix: 'changed', rds: { route_config_name: LISTENER, config_source: { ads: {} } }, http_filters: [{ name: 'router', typed_config: { '@type': ExtensionTypeUrl.Router } }] } } }],
       });
       cache.setSnapshot(GROUP, snapshot);
-      const order = [await s.next(), await s.next(), await s.next(), await s.next()];
-      expect(order.map((r) => r.type_url)).toEqual([TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment, TypeUrl.Listener, TypeUrl.RouteConfiguration]);
+      const order = [await s.next(), await s.next(), await s.next()];
+      expect(order.map((r) => r.type_url)).toEqual([TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment, TypeUrl.Listener]);
       expect(names(order[0]!)).toEqual([V1, V2, V3]);
       expect(names(order[1]!)).toEqual([V1]);
+      // The route now names V3, new to the proxy: it waits for V3's CDS ACK and its EDS (warming.spec.ts).
+      for (const r of order) s.send({ type_url: r.type_url, resource_names: r.type_url === TypeUrl.ClusterLoadAssignment ? [V1, V3] : [], version_info: r.version_info, response_nonce: r.nonce });
+      const eds = await s.next();
+      expect([eds.type_url, names(eds)]).toEqual([TypeUrl.ClusterLoadAssignment, [V3]]);
+      s.send({ type_url: TypeUrl.ClusterLoadAssignment, resource_names: [V1, V3], version_info: eds.version_info, response_nonce: eds.nonce });
+      expect((await s.next()).type_url).toBe(TypeUrl.RouteConfiguration);
     });
 
     it('re-sends the assignments of changed clusters right after a CDS push (Envoy keeps a re-created cluster warming until it gets EDS)', async () => {

@@ -39,7 +39,21 @@ export interface XdsServerOptions<P extends XdsPeer = XdsPeer> {
   readonly refusalReasons?: readonly string[];
   /** Capacity and rebalancing of this replica's streams (see `XdsStreamLimits`). */
   readonly limits?: XdsStreamLimits;
+  /**
+   * Longest a listener/route push waits for the clusters it names to warm on the proxy, and a
+   * removed cluster is kept for the routes that still name it (make-before-break, see
+   * `ClusterWarming`); then the push goes anyway (`aviary_xds_warming_holds_total{outcome="timeout"}`).
+   * Default `WARMING_TIMEOUT_MS`.
+   */
+  readonly warmingTimeoutMs?: number;
 }
+
+/**
+ * The default bound of a warming hold: far above the round trips a warm-up takes (CDS ACK, EDS
+ * request, EDS response and ACK: milliseconds on a healthy stream), well below Envoy's own
+ * `initial_fetch_timeout` (15 s), after which a cluster whose assignment never came is warm anyway.
+ */
+export const WARMING_TIMEOUT_MS = 5_000;
 
 /**
  * How source changes are coalesced into pushes (Istio: PILOT_DEBOUNCE_AFTER, PILOT_DEBOUNCE_MAX,
@@ -158,6 +172,8 @@ export class XdsServer<P extends XdsPeer = XdsPeer> {
       metrics: this.metrics,
       log,
       controlPlaneId: options.controlPlaneId,
+      clock: this.clock,
+      warmingTimeoutMs: options.warmingTimeoutMs ?? WARMING_TIMEOUT_MS,
       now: () => this.clock.now(),
       emit: (event) => {
         for (const l of [...this.statusListeners]) {
@@ -344,6 +360,7 @@ export class XdsServer<P extends XdsPeer = XdsPeer> {
     const cleanup = (): void => {
       if (!conn || conn.closed) return;
       conn.closed = true;
+      conn.dispose();
       this.connections.delete(conn.streamId);
       this.metrics.connected.dec({ kind: conn.proxy.kind });
       conn.emit({ event: 'disconnected' });

@@ -42,6 +42,7 @@ export class SotwConnection<P extends XdsPeer = XdsPeer> extends Connection<P> {
     st.subscribed = true;
     if (first) st.forget([...st.sent.keys()]);
     if (snapshot) this.push(st, snapshot, isWildcardType(typeUrl), undefined);
+    this.afterRequest();
   }
 
   protected pushChanged(st: TypeState, snapshot: Snapshot, observedAt: number | undefined): void {
@@ -55,12 +56,25 @@ export class SotwConnection<P extends XdsPeer = XdsPeer> extends Connection<P> {
     let resources = desired;
     let changed = desired;
     if (isWildcardType(st.typeUrl)) {
-      const same = desired.length === st.sent.size && desired.every((r) => st.sentVersionOf(r.name) === r.version);
+      // Removed clusters that routes the proxy holds still name stay until they no longer do.
+      const kept = st.typeUrl === TypeUrl.Cluster ? this.warming.keep(st, snapshot) : [];
+      if (kept.length > 0) resources = [...desired, ...kept].sort(byName);
+      changed = resources.filter((r) => st.sentVersionOf(r.name) !== r.version);
+      const same = resources.length === st.sent.size && changed.length === 0;
+      const gate = this.warming.gate(st, snapshot, changed, observedAt);
+      if (gate.hold) return;
+      if (st.typeUrl === TypeUrl.Cluster) this.warming.kept(kept);
       if (same && !force) return;
-      changed = desired.filter((r) => st.sentVersionOf(r.name) !== r.version);
+      observedAt = gate.observedAt;
+      if (st.typeUrl === TypeUrl.Cluster) {
+        const all = snapshot.resources(st.typeUrl);
+        const removed = [...st.sent.keys()].filter((n) => !all.has(n) && !kept.some((r) => r.name === n));
+        this.warming.clustersSent(changed.filter((r) => !st.sent.has(r.name)), removed);
+      }
       if (st.wildcard) {
-        // A wildcard subscription's desired set is the snapshot's whole map.
+        // A wildcard subscription's desired set is the snapshot's whole map (plus what is kept).
         st.sent.holdExactly(snapshot.resources(st.typeUrl));
+        for (const r of kept) st.sent.set(r.name, r);
       } else {
         // LDS/CDS by name (proxyless gRPC): the proxy holds exactly the names it asked for.
         st.sent.clear();
@@ -68,8 +82,11 @@ export class SotwConnection<P extends XdsPeer = XdsPeer> extends Connection<P> {
       }
     } else {
       resources = desired.filter((r) => st.sentVersionOf(r.name) !== r.version);
-      if (resources.length === 0) return;
+      const gate = this.warming.gate(st, snapshot, resources, observedAt);
+      if (gate.hold || resources.length === 0) return;
+      observedAt = gate.observedAt;
       st.markSentOf(snapshot, resources);
+      if (st.typeUrl === TypeUrl.ClusterLoadAssignment) this.warming.endpointsSent(resources.map((r) => r.name));
     }
     const version = snapshot.version(st.typeUrl);
     const nonce = this.recordSend(st, version, observedAt, startedAt);
@@ -86,3 +103,5 @@ export class SotwConnection<P extends XdsPeer = XdsPeer> extends Connection<P> {
     this.push(eds, snapshot, false, observedAt);
   }
 }
+
+const byName = (a: EncodedResource, b: EncodedResource): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);

@@ -1,0 +1,257 @@
+/**
+ * Make-before-break over real gRPC streams, driven by hand as Envoy drives them (CDS by
+ * wildcard, then EDS for the clusters it was sent): a route that names a cluster new to the
+ * proxy waits until the proxy ACKed the CDS that added it and the EDS that carried its
+ * assignment; a cluster the routes stop naming stays in CDS until the proxy ACKed those routes.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Registry } from 'prom-client';
+import { Snapshot } from '@aviary/xds-cache';
+import { TypeUrl, type CanonicalMessage } from '@aviary/xds-protos';
+import { RawAdsStream, SnapshotCache } from '@aviary/testing';
+import { XdsServer } from './index';
+import { LISTENER, clusterName, echoMesh } from './testing/echo-mesh';
+import { testKinds, testPeer, type TestPeer } from './testing/peer';
+
+const V1 = clusterName('v1');
+const V2 = clusterName('v2');
+const V3 = clusterName('v3');
+/** The bound of the server most tests use: far above their round trips. */
+const LONG_BOUND_MS = 10_000;
+const SHORT_BOUND_MS = 300;
+
+function mesh(weights: Record<string, number>, subsets = Object.keys(weights)): Snapshot {
+  const backends = Object.fromEntries(subsets.map((k, i) => [k, ['10.0.0.1', 1001 + i] as const]));
+  return Snapshot.build(echoMesh({ backends, weights }));
+}
+
+const names = (r: CanonicalMessage): string[] =>
+  ((r.resources as CanonicalMessage[] | undefined) ?? []).map((x) => (x.name ?? x.cluster_name ?? (x.resource as CanonicalMessage | undefined)?.name) as string).sort();
+
+/** A route's weighted clusters, whichever protocol carried it. */
+function routedTo(r: CanonicalMessage): string[] {
+  const resource = (r.resources as CanonicalMessage[])[0]!;
+  const route = (resource.resource ?? resource) as { virtual_hosts: { routes: { route: { weighted_clusters: { clusters: { name: string }[] } } }[] }[] };
+  return route.virtual_hosts[0]!.routes[0]!.route.weighted_clusters.clusters.map((c) => c.name).sort();
+}
+
+/** What Envoy sends, for either protocol: subscriptions by name, ACKs and NACKs of the latest response. */
+class Proxy {
+  private readonly subscribed = new Map<string, string[]>();
+  constructor(
+    readonly stream: RawAdsStream,
+    private readonly id: string,
+  ) {}
+
+  private first = true;
+  /** The latest response of each type: a SotW request carries its version and nonce. */
+  private readonly last = new Map<string, CanonicalMessage>();
+
+  subscribe(typeUrl: string, resourceNames: string[]): void {
+    const node = this.first ? { node: RawAdsStream.node(this.id) } : {};
+    this.first = false;
+    const before = this.subscribed.get(typeUrl) ?? [];
+    this.subscribed.set(typeUrl, resourceNames);
+    const last = this.last.get(typeUrl);
+    if (this.stream.delta) {
+      this.stream.send({ ...node, type_url: typeUrl, resource_names_subscribe: resourceNames.filter((n) => !before.includes(n)) });
+    } else {
+      this.stream.send({ ...node, type_url: typeUrl, resource_names: resourceNames, ...(last && { version_info: last.version_info, response_nonce: last.nonce }) });
+    }
+  }
+
+  ack(r: CanonicalMessage): void {
+    if (this.stream.delta) this.stream.send({ type_url: r.type_url, response_nonce: r.nonce });
+    else this.stream.send({ type_url: r.type_url, resource_names: this.subscribed.get(r.type_url as string) ?? [], version_info: r.version_info, response_nonce: r.nonce });
+  }
+
+  nack(r: CanonicalMessage, message: string): void {
+    const error_detail = { code: 3, message };
+    if (this.stream.delta) this.stream.send({ type_url: r.type_url, response_nonce: r.nonce, error_detail });
+    else this.stream.send({ type_url: r.type_url, resource_names: this.subscribed.get(r.type_url as string) ?? [], response_nonce: r.nonce, error_detail });
+  }
+
+  async next(typeUrl: string, timeoutMs?: number): Promise<CanonicalMessage> {
+    const r = await this.stream.next(timeoutMs);
+    expect(r.type_url).toBe(typeUrl);
+    this.last.set(typeUrl, r);
+    return r;
+  }
+
+  /** Envoy's initial fetch with every response ACKed: CDS, EDS for its clusters, LDS, RDS. */
+  async start(): Promise<void> {
+    this.subscribe(TypeUrl.Cluster, []);
+    const cds = await this.next(TypeUrl.Cluster);
+    this.ack(cds);
+    this.subscribe(TypeUrl.ClusterLoadAssignment, names(cds));
+    this.ack(await this.next(TypeUrl.ClusterLoadAssignment));
+    this.subscribe(TypeUrl.Listener, []);
+    this.ack(await this.next(TypeUrl.Listener));
+    this.subscribe(TypeUrl.RouteConfiguration, [LISTENER]);
+    this.ack(await this.next(TypeUrl.RouteConfiguration));
+  }
+
+  /** After a CDS response: ACK it and subscribe to the assignments of its clusters, as Envoy does. */
+  warm(cds: CanonicalMessage, eds: string[]): void {
+    this.ack(cds);
+    this.subscribe(TypeUrl.ClusterLoadAssignment, eds);
+  }
+}
+
+/** Nothing more arrives within `ms` (the server answered everything it was sent before). */
+async function quiet(p: Proxy, ms = 150): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms));
+  expect(p.stream.pending).toBe(0);
+}
+
+describe.each([
+  ['state of the world', false],
+  ['delta', true],
+])('make-before-break (%s)', (_name, delta) => {
+  let cache: SnapshotCache<TestPeer>;
+  let server: XdsServer<TestPeer>;
+  let short: XdsServer<TestPeer>;
+  let registry: Registry;
+  let shortRegistry: Registry;
+  let port: number;
+  let shortPort: number;
+  const streams: RawAdsStream[] = [];
+  let nextId = 0;
+
+  beforeAll(async () => {
+    cache = new SnapshotCache<TestPeer>();
+    registry = new Registry();
+    shortRegistry = new Registry();
+    const common = { source: cache, nodeParser: testPeer, kinds: testKinds, debounce: { quietMs: 0, maxDelayMs: 0 } };
+    server = new XdsServer({ ...common, metrics: registry, warmingTimeoutMs: LONG_BOUND_MS });
+    short = new XdsServer({ ...common, metrics: shortRegistry, warmingTimeoutMs: SHORT_BOUND_MS });
+    port = await server.listen('127.0.0.1:0');
+    shortPort = await short.listen('127.0.0.1:0');
+  });
+
+  afterEach(() => {
+    for (const s of streams.splice(0)) s.close();
+  });
+
+  afterAll(async () => {
+    await Promise.all([server.stop(100), short.stop(100)]);
+  });
+
+  /** A proxy of its own group (its own snapshots), started on `mesh`. */
+  async function proxy(initial: Snapshot, onPort = port): Promise<{ p: Proxy; group: string }> {
+    const group = `proxy-${delta ? 'd' : 's'}-${nextId++}`;
+    cache.setSnapshot(group, initial);
+    const stream = new RawAdsStream(onPort, delta);
+    streams.push(stream);
+    const p = new Proxy(stream, group);
+    await p.start();
+    return { p, group };
+  }
+
+  async function holds(reg: Registry, type: string, outcome: string): Promise<number> {
+    const m = await reg.getSingleMetric('aviary_xds_warming_holds_total')!.get();
+    return m.values.find((v) => v.labels.type === type && v.labels.outcome === outcome)?.value ?? 0;
+  }
+
+  it('does not send a route naming a new cluster before the proxy ACKed its CDS and its EDS, and sends it right after', async () => {
+    const { p, group } = await proxy(mesh({ v1: 80, v2: 20 }));
+    const before = await holds(registry, 'rds', 'ready');
+    cache.setSnapshot(group, mesh({ v1: 50, v3: 50 }, ['v1', 'v2', 'v3']));
+    const cds = await p.next(TypeUrl.Cluster);
+    expect(names(cds)).toContain(V3);
+    await quiet(p);
+    // CDS ACKed, V3's assignment asked for: still held until its EDS is ACKed.
+    p.warm(cds, [V1, V2, V3]);
+    const eds = await p.next(TypeUrl.ClusterLoadAssignment);
+    expect(names(eds)).toEqual([V3]);
+    await quiet(p);
+    p.ack(eds);
+    const rds = await p.next(TypeUrl.RouteConfiguration);
+    expect(routedTo(rds)).toEqual([V1, V3]);
+    expect(await holds(registry, 'rds', 'ready')).toBe(before + 1);
+  });
+
+  it('sends a route that names only clusters the proxy has at once, with the CDS, EDS, LDS order kept', async () => {
+    const { p, group } = await proxy(mesh({ v1: 80, v2: 20 }));
+    cache.setSnapshot(group, mesh({ v1: 10, v2: 90 }));
+    expect(routedTo(await p.next(TypeUrl.RouteConfiguration))).toEqual([V1, V2]);
+  });
+
+  it('does not hold a stream\'s first routes: Envoy asks for listeners only once its clusters are warm', async () => {
+    const group = `first-${delta ? 'd' : 's'}`;
+    cache.setSnapshot(group, mesh({ v1: 80, v2: 20 }));
+    const stream = new RawAdsStream(port, delta);
+    streams.push(stream);
+    const p = new Proxy(stream, group);
+    // Nothing ACKed: every type is answered at once.
+    p.subscribe(TypeUrl.Cluster, []);
+    await p.next(TypeUrl.Cluster);
+    p.subscribe(TypeUrl.ClusterLoadAssignment, [V1, V2]);
+    await p.next(TypeUrl.ClusterLoadAssignment);
+    p.subscribe(TypeUrl.Listener, []);
+    await p.next(TypeUrl.Listener);
+    p.subscribe(TypeUrl.RouteConfiguration, [LISTENER]);
+    expect(routedTo(await p.next(TypeUrl.RouteConfiguration))).toEqual([V1, V2]);
+  });
+
+  it('sends the held route anyway once the bound is over, counted and logged', async () => {
+    const { p, group } = await proxy(mesh({ v1: 80, v2: 20 }), shortPort);
+    const before = await holds(shortRegistry, 'rds', 'timeout');
+    cache.setSnapshot(group, mesh({ v1: 50, v3: 50 }, ['v1', 'v2', 'v3']));
+    const sent = Date.now();
+    await p.next(TypeUrl.Cluster);
+    // The proxy never ACKs: the route goes after the bound.
+    const rds = await p.next(TypeUrl.RouteConfiguration, 3_000);
+    expect(Date.now() - sent).toBeGreaterThanOrEqual(SHORT_BOUND_MS - 20);
+    expect(routedTo(rds)).toEqual([V1, V3]);
+    expect(await holds(shortRegistry, 'rds', 'timeout')).toBe(before + 1);
+  });
+
+  it('sends the held route at once when the proxy NACKs the CDS', async () => {
+    const { p, group } = await proxy(mesh({ v1: 80, v2: 20 }));
+    const before = await holds(registry, 'rds', 'nack');
+    cache.setSnapshot(group, mesh({ v1: 50, v3: 50 }, ['v1', 'v2', 'v3']));
+    const cds = await p.next(TypeUrl.Cluster);
+    await quiet(p);
+    p.nack(cds, 'cluster v3: rejected');
+    expect(routedTo(await p.next(TypeUrl.RouteConfiguration))).toEqual([V1, V3]);
+    expect(await holds(registry, 'rds', 'nack')).toBe(before + 1);
+  });
+
+  it('keeps a cluster the routes stop naming in CDS until the proxy ACKed those routes (break-after-make)', async () => {
+    const { p, group } = await proxy(mesh({ v1: 80, v2: 20 }));
+    const before = await holds(registry, 'cds', 'ready');
+    cache.setSnapshot(group, mesh({ v1: 100 }));
+    // No CDS push: V2 is kept while the proxy's routes name it.
+    const rds = await p.next(TypeUrl.RouteConfiguration);
+    expect(routedTo(rds)).toEqual([V1]);
+    await quiet(p);
+    p.ack(rds);
+    const removal = await p.next(TypeUrl.Cluster);
+    if (delta) expect([names(removal), removal.removed_resources]).toEqual([[], [V2]]);
+    else expect(names(removal)).toEqual([V1]);
+    expect(await holds(registry, 'cds', 'ready')).toBe(before + 1);
+  });
+
+  it('moves a route from one cluster to a new one without a moment where either is missing', async () => {
+    const { p, group } = await proxy(mesh({ v1: 80, v2: 20 }));
+    cache.setSnapshot(group, mesh({ v3: 100 }, ['v3']));
+    const cds = await p.next(TypeUrl.Cluster);
+    // V1 and V2 kept (the proxy's routes name them), V3 added.
+    if (delta) {
+      expect([names(cds), cds.removed_resources ?? []]).toEqual([[V3], []]);
+    } else {
+      expect(names(cds)).toEqual([V1, V2, V3]);
+    }
+    p.warm(cds, [V1, V2, V3]);
+    const eds = await p.next(TypeUrl.ClusterLoadAssignment);
+    expect(names(eds)).toEqual([V3]);
+    p.ack(eds);
+    const rds = await p.next(TypeUrl.RouteConfiguration);
+    expect(routedTo(rds)).toEqual([V3]);
+    p.ack(rds);
+    const removal = await p.next(TypeUrl.Cluster);
+    if (delta) expect(removal.removed_resources).toEqual([V1, V2]);
+    else expect(names(removal)).toEqual([V3]);
+  });
+});

@@ -1,0 +1,314 @@
+import { referencedClusterNames, referencedEndpointName, type Clock, type EncodedResource, type Snapshot } from '@aviary/xds-cache';
+import { TypeUrl, shortTypeName, type ResourceTypeUrl } from '@aviary/xds-protos';
+import type { XdsLogger } from './connection';
+import type { XdsMetrics } from './metrics';
+
+/** What the warming gate reads of its stream's per-type state (a `TypeState`). */
+export interface HeldState {
+  readonly typeUrl: ResourceTypeUrl;
+  readonly wildcard: boolean;
+  readonly sentVersion: string | undefined;
+  readonly sent: { has(name: string): boolean; get(name: string): EncodedResource | string | undefined; keys(): IterableIterator<string>; values(): IterableIterator<EncodedResource | string> };
+}
+
+export interface WarmingHost {
+  readonly types: ReadonlyMap<ResourceTypeUrl, HeldState>;
+  readonly clock: Clock;
+  /** Longest a push is held, or a removed cluster kept (see `XdsServerOptions.warmingTimeoutMs`). */
+  readonly timeoutMs: number;
+  readonly metrics: XdsMetrics;
+  readonly log: XdsLogger;
+  readonly proxyId: string;
+  /** Pushes `types` again from the current snapshot (their gate decides anew). */
+  repush(types: readonly ResourceTypeUrl[], observedAt: number | undefined): void;
+}
+
+/** How a hold (or a removed cluster's keeping) ended; a closed metric label. */
+export type HoldOutcome = 'ready' | 'timeout' | 'nack';
+
+/** Types whose push waits for the clusters it names: listeners (tcp_proxy, inline routes) and route configurations. */
+const gatedTypes: ReadonlySet<ResourceTypeUrl> = new Set([TypeUrl.Listener, TypeUrl.RouteConfiguration]);
+
+/** A cluster this stream was sent and the proxy cannot route to yet. */
+interface Warming {
+  cdsAcked: boolean;
+  /** Its ClusterLoadAssignment (EDS clusters only). */
+  readonly endpoints: string | undefined;
+  /** An EDS response carrying `endpoints` went out since the cluster was sent, and was ACKed. */
+  edsSent: boolean;
+  edsAcked: boolean;
+}
+
+interface Hold {
+  observedAt: number | undefined;
+  clusters: readonly string[];
+}
+
+const namedBy = new WeakMap<EncodedResource, readonly string[]>();
+
+/** The clusters a listener or route configuration names, decoded once per encoded resource (shared by every stream). */
+export function clustersNamedBy(resource: EncodedResource): readonly string[] {
+  let names = namedBy.get(resource);
+  if (names === undefined) {
+    names = referencedClusterNames(resource.resource);
+    namedBy.set(resource, names);
+  }
+  return names;
+}
+
+const minOf = (a: number | undefined, b: number | undefined): number | undefined => (a === undefined ? b : b === undefined ? a : Math.min(a, b));
+
+/**
+ * Make-before-break for one stream (Envoy's, i.e. CDS by wildcard). Envoy applies a route or
+ * listener at once, while a cluster added by CDS stays warming until its ClusterLoadAssignment
+ * arrives, which Envoy asks for only after processing the CDS response: a request routed to it
+ * in between is answered 503 `NC` (cluster_not_found). So:
+ * - a listener or route configuration push that names a cluster the proxy is not known to have
+ *   warm (CDS response that added it ACKed, and for an EDS cluster an EDS response carrying its
+ *   assignment sent and ACKed after that) is held, and pushed from the then current snapshot once
+ *   they are warm;
+ * - a cluster that a CDS push would remove is kept in it while a route or listener the proxy
+ *   holds names it, or while a listener/route push is held or not yet answered, and removed by a
+ *   CDS push once that is over (break-after-make).
+ * Never a stall: a NACK of CDS/EDS releases the holds (the clusters may never come), and after
+ * `timeoutMs` from the first hold or keep, whatever is held is pushed and whatever is kept is
+ * removed, counted as `timeout` and logged once per stream.
+ *
+ * Not gated: a type's first response on the stream (Envoy's initial fetch asks for listeners
+ * only once the clusters of its first CDS response are warm, and for routes after listeners),
+ * and streams that subscribe to CDS by name: gRPC clients subscribe to a route's clusters after
+ * they get the route, and apply a route only once its clusters are there (gRFC A74).
+ */
+export class ClusterWarming {
+  private readonly warming = new Map<string, Warming>();
+  private readonly held = new Map<ResourceTypeUrl, Hold>();
+  /** Removed clusters the last CDS push kept, as the proxy holds them. */
+  private retained: ReadonlyMap<string, EncodedResource> = new Map();
+  /** Listener/route types with a response the proxy has neither ACKed nor NACKed. */
+  private readonly unanswered = new Set<ResourceTypeUrl>();
+  private nacked = false;
+  private expired = false;
+  private warned = false;
+  private timer: unknown;
+  private disposed = false;
+
+  constructor(private readonly host: WarmingHost) {}
+
+  /**
+   * Whether a push of `resources` of `st` must wait for clusters to warm; when it may go, a hold
+   * of the type ends, and the answer carries the earliest observation of the changes it held.
+   */
+  gate(st: HeldState, snapshot: Snapshot, resources: readonly EncodedResource[], observedAt: number | undefined): { readonly hold: boolean; readonly observedAt: number | undefined } {
+    if (!gatedTypes.has(st.typeUrl)) return { hold: false, observedAt };
+    const cold = this.expired || st.sentVersion === undefined ? [] : this.coldClusters(snapshot, resources);
+    const hold = this.held.get(st.typeUrl);
+    if (cold.length === 0) {
+      if (hold === undefined) return { hold: false, observedAt };
+      this.held.delete(st.typeUrl);
+      this.count(st.typeUrl, this.expired ? 'timeout' : this.nacked ? 'nack' : 'ready');
+      this.settle();
+      return { hold: false, observedAt: minOf(hold.observedAt, observedAt) };
+    }
+    if (hold === undefined) {
+      this.held.set(st.typeUrl, { observedAt, clusters: cold });
+      this.arm();
+    } else {
+      hold.observedAt = minOf(hold.observedAt, observedAt);
+      hold.clusters = cold;
+    }
+    return { hold: true, observedAt };
+  }
+
+  /** Named clusters of the snapshot's CDS that the proxy may not route to yet. */
+  private coldClusters(snapshot: Snapshot, resources: readonly EncodedResource[]): string[] {
+    const cds = this.host.types.get(TypeUrl.Cluster);
+    if (cds === undefined || !cds.wildcard) return [];
+    const cold = new Set<string>();
+    for (const r of resources) {
+      for (const c of clustersNamedBy(r)) {
+        if (snapshot.get(TypeUrl.Cluster, c) === undefined) continue;
+        if (!cds.sent.has(c) || this.warming.has(c)) cold.add(c);
+      }
+    }
+    return [...cold];
+  }
+
+  /** A CDS response went out: `added` are clusters the proxy did not hold, `removed` those it no longer does. */
+  clustersSent(added: readonly EncodedResource[], removed: readonly string[]): void {
+    for (const c of added) this.warming.set(c.name, { cdsAcked: false, endpoints: referencedEndpointName(c.resource), edsSent: false, edsAcked: false });
+    for (const name of removed) this.warming.delete(name);
+  }
+
+  /** An EDS response carrying `names` went out. */
+  endpointsSent(names: readonly string[]): void {
+    if (this.warming.size === 0) return;
+    const sent = new Set(names);
+    for (const w of this.warming.values()) {
+      if (w.endpoints !== undefined && sent.has(w.endpoints)) {
+        w.edsSent = true;
+        w.edsAcked = false;
+      }
+    }
+  }
+
+  /** A listener or route response went out. */
+  gatedSent(typeUrl: ResourceTypeUrl): void {
+    if (gatedTypes.has(typeUrl)) this.unanswered.add(typeUrl);
+  }
+
+  /**
+   * The proxy ACKed or NACKed the latest response of `typeUrl` (which answers every earlier
+   * one). A CDS/EDS NACK gives up on the clusters warming: they may never be, and holding the
+   * routes for them would only delay the rest of the routes' changes.
+   */
+  answered(typeUrl: ResourceTypeUrl, nack: boolean): void {
+    if (gatedTypes.has(typeUrl)) {
+      // After a NACK the proxy still routes by what it had: kept clusters stay until an ACK or the bound.
+      if (!nack) this.unanswered.delete(typeUrl);
+      return;
+    }
+    if (typeUrl !== TypeUrl.Cluster && typeUrl !== TypeUrl.ClusterLoadAssignment) return;
+    if (nack) {
+      if (this.warming.size > 0 && this.held.size > 0) this.nacked = true;
+      this.warming.clear();
+      return;
+    }
+    for (const [name, w] of this.warming) {
+      if (typeUrl === TypeUrl.Cluster) w.cdsAcked = true;
+      else if (w.edsSent) w.edsAcked = true;
+      if (w.cdsAcked && (w.endpoints === undefined || w.edsAcked)) this.warming.delete(name);
+    }
+  }
+
+  /**
+   * Removed clusters a CDS push of `cds` must keep: those a listener or route the proxy holds
+   * names, and, while a listener/route push is held or unanswered (the proxy may still route by
+   * what it had), every removed one. None once the bound is over.
+   */
+  keep(cds: HeldState, snapshot: Snapshot): EncodedResource[] {
+    if (!cds.wildcard) return [];
+    const all = snapshot.resources(TypeUrl.Cluster);
+    const kept: EncodedResource[] = [];
+    if (!this.expired) {
+      const inFlight = this.unanswered.size > 0 || this.held.size > 0;
+      let named: ReadonlySet<string> | undefined;
+      for (const [name, entry] of this.entries(cds)) {
+        if (all.has(name)) continue;
+        if (!inFlight) named ??= this.namedByRoutes();
+        if (named === undefined || named.has(name)) kept.push(entry);
+      }
+    }
+    return kept;
+  }
+
+  /** Records what the last CDS push kept (see `keep`). */
+  kept(clusters: readonly EncodedResource[]): void {
+    const before = this.retained.size;
+    this.retained = new Map(clusters.map((c) => [c.name, c]));
+    if (before === 0 && clusters.length > 0) this.arm();
+    if (before > 0 && clusters.length === 0) {
+      this.count(TypeUrl.Cluster, this.expired ? 'timeout' : 'ready');
+      this.settle();
+    }
+  }
+
+  /** The ClusterLoadAssignments of kept clusters (a delta EDS push must not remove them). */
+  keptEndpoints(): ReadonlySet<string> {
+    const names = new Set<string>();
+    for (const c of this.retained.values()) {
+      const e = referencedEndpointName(c.resource);
+      if (e !== undefined) names.add(e);
+    }
+    return names;
+  }
+
+  /**
+   * After each request the stream served: pushes held types again, and CDS when a kept cluster
+   * may now go (no listener/route push in flight, and no longer named by what the proxy holds).
+   */
+  retry(): void {
+    const types: ResourceTypeUrl[] = [];
+    if (this.retained.size > 0 && (this.expired || this.canDropKept())) types.push(TypeUrl.Cluster);
+    let observedAt: number | undefined;
+    for (const [typeUrl, hold] of this.held) {
+      types.push(typeUrl);
+      observedAt = minOf(observedAt, hold.observedAt);
+    }
+    if (types.length > 0) this.host.repush(types, observedAt);
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    this.disarm();
+  }
+
+  private canDropKept(): boolean {
+    if (this.unanswered.size > 0 || this.held.size > 0) return false;
+    const named = this.namedByRoutes();
+    for (const name of this.retained.keys()) if (!named.has(name)) return true;
+    return false;
+  }
+
+  private *entries(cds: HeldState): IterableIterator<[string, EncodedResource]> {
+    for (const name of cds.sent.keys()) {
+      const entry = cds.sent.get(name);
+      if (entry !== undefined && typeof entry !== 'string') yield [name, entry];
+    }
+  }
+
+  /** Clusters named by the listeners and route configurations the proxy holds (as this stream sent them). */
+  private namedByRoutes(): Set<string> {
+    const named = new Set<string>();
+    for (const t of gatedTypes) {
+      const st = this.host.types.get(t);
+      if (st === undefined) continue;
+      for (const entry of st.sent.values()) if (typeof entry !== 'string') for (const c of clustersNamedBy(entry)) named.add(c);
+    }
+    return named;
+  }
+
+  private count(typeUrl: ResourceTypeUrl, outcome: HoldOutcome): void {
+    this.host.metrics.warmingHolds.inc({ type: shortTypeName[typeUrl], outcome });
+  }
+
+  /** Arms the bound when a hold or keep starts and none was running. */
+  private arm(): void {
+    if (this.timer !== undefined || this.disposed) return;
+    this.timer = this.host.clock.setTimer(() => this.expire(), this.host.timeoutMs);
+  }
+
+  private disarm(): void {
+    if (this.timer !== undefined) this.host.clock.clearTimer(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Once nothing is held or kept: the next hold starts a new bound. */
+  private settle(): void {
+    if (this.held.size > 0 || this.retained.size > 0) return;
+    this.disarm();
+    this.nacked = false;
+  }
+
+  private expire(): void {
+    this.timer = undefined;
+    if (this.disposed) return;
+    if (!this.warned) {
+      this.warned = true;
+      const held = Object.fromEntries([...this.held].map(([t, h]) => [shortTypeName[t], h.clusters.slice(0, 10)]));
+      this.host.log.warn(
+        { proxyId: this.host.proxyId, held, kept: [...this.retained.keys()].slice(0, 10), timeoutMs: this.host.timeoutMs },
+        'clusters not warm on the proxy in time: held listener/route updates sent anyway, kept clusters removed (logged once per stream)',
+      );
+    }
+    this.expired = true;
+    try {
+      this.retry();
+    } finally {
+      this.expired = false;
+      // Whatever could not go (e.g. the stream's source failed) goes at the next push, without another bound.
+      this.held.clear();
+      this.retained = new Map();
+      this.settle();
+    }
+  }
+}
