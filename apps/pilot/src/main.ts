@@ -128,6 +128,7 @@ await runComponent({
       extensionProviders: meshConfig.extensionProviders ?? [],
       jwks: { timeoutMs: config.jwksFetchTimeoutMs, maxBytes: config.jwksMaxBytes, refreshMs: config.jwksRefreshMs, retryMs: config.jwksRetryMs },
       limits: { maxStreams: config.xdsMaxStreams, maxConnectionAgeMs: config.xdsMaxConnectionAgeMs, maxConnectionAgeGraceMs: config.xdsMaxConnectionAgeGraceMs },
+      warmingTimeoutMs: config.xdsWarmingTimeoutMs,
       controlPlaneId: replicaId,
     });
     // Credentials first: a gateway's first config then carries its certificate.

@@ -31,6 +31,8 @@ export interface DiscoveryOptions {
   readonly onGatewayApi?: (snapshot: MeshSnapshot) => void;
   /** Stream capacity and connection-age rebalancing of this replica. */
   readonly limits?: XdsStreamLimits;
+  /** Bound of a make-before-break hold (the xDS server's `warmingTimeoutMs`). */
+  readonly warmingTimeoutMs?: number;
   /** `control_plane.identifier` in every response: which replica served it. */
   readonly controlPlaneId?: string;
 }
@@ -80,6 +82,7 @@ export class Discovery {
       debounce: opts.debounce,
       refusalReasons: identityRefusalReasons,
       ...(opts.limits && { limits: opts.limits }),
+      ...(opts.warmingTimeoutMs !== undefined && { warmingTimeoutMs: opts.warmingTimeoutMs }),
       ...(opts.controlPlaneId !== undefined && { controlPlaneId: opts.controlPlaneId }),
     });
     this.status = new StatusPublisher((data) => {

@@ -31,6 +31,11 @@ export const pilotConfig = defineConfig({
       'a proxy connection older than this (±10% jitter) is sent GOAWAY and its ADS stream re-opened on a new connection, which may land on another replica: spreads proxies over replicas that were added or came back (at most 7 d; 0: never)',
     ),
     xdsMaxConnectionAgeGraceMs: option(Millis(1_000, 600_000), 10_000, 'how long a connection that was sent GOAWAY for its age may keep its streams before it is closed'),
+    xdsWarmingTimeoutMs: option(
+      Millis(100, 60_000),
+      5_000,
+      'longest a listener/route push waits for the clusters it names that are new to the proxy to warm there (CDS and EDS ACKed), and a removed cluster stays for routes that still name it (make-before-break); then the push goes anyway, counted in aviary_xds_warming_holds_total{outcome="timeout"}',
+    ),
     pushDebounceMs: option(Millis(0, 10_000), 100, 'quiet period before a config change is pushed'),
     pushMaxDelayMs: option(Millis(0, 60_000), 1_000, 'longest a change waits for the debounce'),
     pushEndpointsLeadingEdge: option(
