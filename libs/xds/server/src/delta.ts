@@ -83,7 +83,7 @@ export class DeltaConnection<P extends XdsPeer = XdsPeer> extends Connection<P> 
     observedAt = gate.observedAt;
     if (st.typeUrl === TypeUrl.Cluster) this.warming.kept(kept);
     if (resources.length === 0 && removed.length === 0 && !force) return;
-    if (st.typeUrl === TypeUrl.Cluster) this.warming.clustersSent(resources.filter((r) => !st.sent.has(r.name)), removed);
+    if (st.typeUrl === TypeUrl.Cluster) this.warming.clustersSent(st, resources.filter((r) => !st.sent.has(r.name)), removed);
     st.forget(removed);
     st.markSentOf(snapshot, resources);
     if (st.typeUrl === TypeUrl.ClusterLoadAssignment) this.warming.endpointsSent(resources.map((r) => r.name));

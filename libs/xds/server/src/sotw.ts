@@ -69,7 +69,7 @@ export class SotwConnection<P extends XdsPeer = XdsPeer> extends Connection<P> {
       if (st.typeUrl === TypeUrl.Cluster) {
         const all = snapshot.resources(st.typeUrl);
         const removed = [...st.sent.keys()].filter((n) => !all.has(n) && !kept.some((r) => r.name === n));
-        this.warming.clustersSent(changed.filter((r) => !st.sent.has(r.name)), removed);
+        this.warming.clustersSent(st, changed.filter((r) => !st.sent.has(r.name)), removed);
       }
       if (st.wildcard) {
         // A wildcard subscription's desired set is the snapshot's whole map (plus what is kept).

@@ -6,10 +6,12 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
-import { Snapshot } from '@aviary/xds-cache';
-import { TypeUrl, type CanonicalMessage } from '@aviary/xds-protos';
+import { Snapshot, systemClock, type EncodedResource } from '@aviary/xds-cache';
+import { TypeUrl, type CanonicalMessage, type ResourceTypeUrl } from '@aviary/xds-protos';
 import { RawAdsStream, SnapshotCache } from '@aviary/testing';
 import { XdsServer } from './index';
+import { XdsMetrics } from './metrics';
+import { ClusterWarming, type HeldState } from './warming';
 import { LISTENER, clusterName, echoMesh } from './testing/echo-mesh';
 import { testKinds, testPeer, type TestPeer } from './testing/peer';
 
@@ -253,5 +255,34 @@ describe.each([
     const removal = await p.next(TypeUrl.Cluster);
     if (delta) expect(removal.removed_resources).toEqual([V1, V2]);
     else expect(names(removal)).toEqual([V3]);
+  });
+});
+
+describe('ClusterWarming without a stream', () => {
+  it("does not track the clusters of a stream's first CDS response, and holds routes for those of a later one", () => {
+    const snapshot = mesh({ v1: 50, v2: 50 });
+    const cluster = snapshot.get(TypeUrl.Cluster, V2)!;
+    const route = [...snapshot.resources(TypeUrl.RouteConfiguration).values()];
+    const state = (typeUrl: ResourceTypeUrl, sentVersion: string | undefined, sent: Map<string, EncodedResource>) => ({ typeUrl, wildcard: typeUrl === TypeUrl.Cluster, sentVersion, sent });
+    const holdsRoutesAfter = (cdsVersionBefore: string | undefined): boolean => {
+      // The proxy holds both clusters; v2 came with the CDS response sent now.
+      const cds = state(TypeUrl.Cluster, cdsVersionBefore, new Map(snapshot.resources(TypeUrl.Cluster)));
+      const rds = state(TypeUrl.RouteConfiguration, 'r1', new Map());
+      const warming = new ClusterWarming({
+        types: new Map<ResourceTypeUrl, HeldState>([[TypeUrl.Cluster, cds], [TypeUrl.RouteConfiguration, rds]]),
+        clock: systemClock,
+        timeoutMs: LONG_BOUND_MS,
+        metrics: new XdsMetrics(),
+        log: { debug: () => undefined, info: () => undefined, warn: () => undefined },
+        proxyId: 'p',
+        repush: () => undefined,
+      });
+      warming.clustersSent(cds, [cluster], []);
+      const { hold } = warming.gate(rds, snapshot, route, undefined);
+      warming.dispose();
+      return hold;
+    };
+    expect(holdsRoutesAfter(undefined)).toBe(false);
+    expect(holdsRoutesAfter('c1')).toBe(true);
   });
 });

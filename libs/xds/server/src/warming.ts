@@ -133,8 +133,14 @@ export class ClusterWarming {
     return [...cold];
   }
 
-  /** A CDS response went out: `added` are clusters the proxy did not hold, `removed` those it no longer does. */
-  clustersSent(added: readonly EncodedResource[], removed: readonly string[]): void {
+  /**
+   * A CDS response of `cds` goes out: `added` are clusters the proxy did not hold, `removed` those
+   * it no longer does. The stream's first one is not tracked: Envoy's initial fetch warms its
+   * clusters before it asks for listeners, and a type's first response is never held (a cold
+   * start would otherwise track every cluster of every stream until its assignment is ACKed).
+   */
+  clustersSent(cds: HeldState, added: readonly EncodedResource[], removed: readonly string[]): void {
+    if (cds.sentVersion === undefined) return;
     for (const c of added) this.warming.set(c.name, { cdsAcked: false, endpoints: referencedEndpointName(c.resource), edsSent: false, edsAcked: false });
     for (const name of removed) this.warming.delete(name);
   }
@@ -173,7 +179,8 @@ export class ClusterWarming {
       this.warming.clear();
       return;
     }
-    for (const [name, w] of this.warming) {
+    for (const name of this.warming.keys()) {
+      const w = this.warming.get(name)!;
       if (typeUrl === TypeUrl.Cluster) w.cdsAcked = true;
       else if (w.edsSent) w.edsAcked = true;
       if (w.cdsAcked && (w.endpoints === undefined || w.edsAcked)) this.warming.delete(name);
