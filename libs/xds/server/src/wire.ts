@@ -68,9 +68,9 @@ const decodeStatus = decodeWith<ErrorDetail>('google.rpc.Status');
 /**
  * Resource name lists of SotW requests by their encoded bytes. Every ACK repeats the names of
  * the request before it, and proxies alike (the sidecars of one namespace under one Sidecar)
- * subscribe to the same ~100 names, so most requests' lists were decoded before: one string
- * copy of the encoded list finds the frozen array, instead of a string per name. Bounded in
- * entries and per entry; emptied when full.
+ * subscribe to the same ~100 names, so most requests' lists were decoded before: one hash of the
+ * encoded list finds the frozen array, instead of a string per name. Bounded in entries and per
+ * entry; emptied when full.
  */
 const nameLists = new Map<string, { readonly bytes: Buffer; readonly names: readonly string[] }>();
 const NAME_LISTS_MAX = 1024;
@@ -112,7 +112,9 @@ const RESOURCE_NAME_KEY = (3 << 3) | 2;
  * A DiscoveryRequest as plain data, as `decodeDiscoveryRequestWithProtobufjs` gives it (unset
  * fields absent, `resource_names` always an array, Node metadata as plain JSON), read field by
  * field: the names through `nameList`; a Node (the first request of a stream) and an error
- * detail (a NACK) by protobufjs. The array may be shared and is frozen.
+ * detail (a NACK) by protobufjs; `resource_locators` (7, dynamic parameters, which pilot does not
+ * serve) skipped. The array may be shared and is frozen. A known field with another wire type
+ * than its own is an error, where protobufjs reads it as its own type anyway.
  */
 export function decodeDiscoveryRequest(buf: Buffer): DiscoveryRequest {
   const reader = protobuf.Reader.create(buf);
