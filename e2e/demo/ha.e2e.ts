@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalMesh } from '../support/mesh';
-import { counter, expectNoFailures, firstPid, sample, xdsState } from '../support/faults';
+import { counter, expectNoFailures, firstPid, sample, servingReplica, xdsState } from '../support/faults';
 import { AGENT_ADMINS, COLLECTOR, demoVirtualService, get, requestLoops, until } from '../support/demo';
 
 /**
@@ -50,16 +50,10 @@ const report = (line: string): void => void process.stdout.write(`[ha] ${line}\n
 /** A substring of each demo proxy's node id, in AGENT_ADMINS order (ingress, hello-v1, hello-v2 sidecars). */
 const NODE_NAMES = ['istio-ingressgateway', 'hello-v1', 'hello-v2'] as const;
 
-/** Which pilot replica holds this proxy's ADS stream now (each replica's GET /api/v1/proxies). */
+/** Which pilot replica holds this proxy's ADS stream now. */
 async function servedBy(admin: string): Promise<string | undefined> {
-  const name = NODE_NAMES[AGENT_ADMINS.indexOf(admin as (typeof AGENT_ADMINS)[number])]!;
-  for (const [i, pilot] of PILOTS.entries()) {
-    const res = await fetch(`${pilot}/api/v1/proxies`, { signal: AbortSignal.timeout(2_000) }).catch(() => undefined);
-    if (res?.status !== 200) continue;
-    const { proxies } = (await res.json()) as { proxies: Array<{ id?: string; proxyId?: string }> };
-    if (proxies.some((p) => (p.id ?? p.proxyId ?? '').includes(`~${name}`))) return REPLICA_IDS[i];
-  }
-  return undefined;
+  const i = await servingReplica(PILOTS, NODE_NAMES[AGENT_ADMINS.indexOf(admin as (typeof AGENT_ADMINS)[number])]!);
+  return i === undefined ? undefined : REPLICA_IDS[i];
 }
 
 

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalMesh } from '../support/mesh';
-import { AGENT_ADMINS, apply, demoVirtualService, HOST, PILOT, remove, requestLoops, until } from '../support/demo';
+import { apply, demoVirtualService, remove, requestLoops, until } from '../support/demo';
+import { clusterOf, dump, heldSince, holds, ingressRoutesTo, newHost, noCluster, serviceEntry, virtualService } from '../support/new-cluster';
 
 /**
  * Make-before-break at the ingress of the local mesh demo, under steady load: each round adds a
@@ -23,57 +24,6 @@ afterAll(async () => {
   await mesh?.stop();
 });
 
-const newHost = (round: number): string => `hello-new-${round}.demo.svc.cluster.local`;
-const clusterOf = (host: string): string => `outbound|80||${host}`;
-
-/** A host served by the demo's v2 workload, unknown to the ingress until now. */
-const serviceEntry = (round: number): string => `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: hello-new-${round}, namespace: demo }
-spec:
-  hosts: [${newHost(round)}]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: 80, name: http, protocol: HTTP }]
-  workloadSelector: { labels: { app: hello, version: v2 } }
-`;
-
-/** The demo's route, half to v1 and half to this round's new host. */
-const virtualService = (round: number): string => `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: hello, namespace: demo }
-spec:
-  hosts: ['*']
-  gateways: [hello-gateway]
-  http:
-  - name: hello
-    route:
-    - { destination: { host: ${HOST}, subset: v1, port: { number: 80 } }, weight: 50 }
-    - { destination: { host: ${newHost(round)}, port: { number: 80 } }, weight: 50 }
-`;
-
-const dump = async (resource: string): Promise<string> => (await fetch(`${AGENT_ADMINS[0]}/config_dump?resource=${resource}`)).text();
-
-/** The ingress Envoy's `no_cluster` counters, summed (every HTTP connection manager's). */
-async function noCluster(): Promise<number> {
-  const text = await (await fetch(`${AGENT_ADMINS[0]}/stats?filter=${encodeURIComponent('\\.no_cluster$')}`)).text();
-  return text
-    .split('\n')
-    .filter((l) => l.includes(': '))
-    .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
-}
-
-/** Pilot's `aviary_xds_warming_holds_total` by `type/outcome` (every stream's). */
-async function holds(): Promise<Record<string, number>> {
-  const text = await (await fetch(`${PILOT}/metrics`)).text();
-  const out: Record<string, number> = {};
-  for (const m of text.matchAll(/^aviary_xds_warming_holds_total\{([^}]*)\} (\S+)$/gm)) {
-    const labels = Object.fromEntries([...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]));
-    out[`${labels.type}/${labels.outcome}`] = (out[`${labels.type}/${labels.outcome}`] ?? 0) + Number(m[2]);
-  }
-  return out;
-}
-
 describe('a route to a cluster new to the ingress, under load', () => {
   it('fails no request while routes move to new clusters and old ones go (no NC)', async () => {
     await until('the demo route to answer', async () => ((await fetch('http://127.0.0.1:8080/', { signal: AbortSignal.timeout(2_000) })).status === 200 ? true : undefined), 30_000);
@@ -86,7 +36,7 @@ describe('a route to a cluster new to the ingress, under load', () => {
         await apply(mesh, `${serviceEntry(round)}---\n${virtualService(round)}`);
         await until(
           `round ${round}: the ingress to route to ${newHost(round)}`,
-          async () => ((await dump('dynamic_route_configs')).includes(clusterOf(newHost(round))) && (await dump('dynamic_active_clusters')).includes(`"${clusterOf(newHost(round))}"`) ? true : undefined),
+          async () => ((await ingressRoutesTo(newHost(round))) ? true : undefined),
           30_000,
         );
         if (round > 1) {
@@ -104,7 +54,7 @@ describe('a route to a cluster new to the ingress, under load', () => {
     const failed = load.answers.filter((a) => a.status !== 200);
     const noClusterAfter = await noCluster();
     const holdsAfter = await holds();
-    const held = Object.fromEntries(Object.entries(holdsAfter).map(([k, v]) => [k, v - (holdsBefore[k] ?? 0)]).filter(([, v]) => v !== 0));
+    const held = heldSince(holdsBefore, holdsAfter);
     console.log(`[new cluster route e2e] pilot's warming holds in the rounds: ${JSON.stringify(held)}`);
     console.log(
       `[new cluster route e2e] ${ROUNDS} rounds: ${load.answers.length} requests, ${load.answers.filter((a) => a.version === 'v2').length} to the new hosts, ` +

@@ -5,6 +5,26 @@ import type { Answer } from './demo';
 
 /** Helpers of the fault suites (e2e/demo/faults, e2e/demo/ha): processes, Envoy and metrics probes, samplers. */
 
+/** The pid in the last line of an app's log under `stateDir` (its latest run, once it has logged). */
+export function lastPid(stateDir: string, name: string): number {
+  const lines = readFileSync(join(stateDir, 'logs', `${name}.log`), 'utf8').split('\n').filter((l) => l.startsWith('{'));
+  return (JSON.parse(lines.at(-1) as string) as { pid: number }).pid;
+}
+
+/**
+ * Which of `pilots` (replicas' admin URLs) holds the ADS stream of the proxy whose node id
+ * contains `~<nodeName>` now (each replica's GET /api/v1/proxies): its index.
+ */
+export async function servingReplica(pilots: readonly string[], nodeName: string): Promise<number | undefined> {
+  for (const [i, pilot] of pilots.entries()) {
+    const res = await fetch(`${pilot}/api/v1/proxies`, { signal: AbortSignal.timeout(2_000) }).catch(() => undefined);
+    if (res?.status !== 200) continue;
+    const { proxies } = (await res.json()) as { proxies: Array<{ id?: string; proxyId?: string }> };
+    if (proxies.some((p) => (p.id ?? p.proxyId ?? '').includes(`~${nodeName}`))) return i;
+  }
+  return undefined;
+}
+
 /** The pid in the first line of an app's log under `stateDir` (its first run). */
 export function firstPid(stateDir: string, name: string): number {
   const first = readFileSync(join(stateDir, 'logs', `${name}.log`), 'utf8').split('\n')[0] as string;

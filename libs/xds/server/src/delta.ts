@@ -59,6 +59,11 @@ export class DeltaConnection<P extends XdsPeer = XdsPeer> extends Connection<P> 
       }
       if (!st.wants(name)) st.forget([name]);
     }
+    // Envoy reconnecting names the clusters it holds: its routes are live while new clusters warm.
+    if (first && typeUrl === TypeUrl.Cluster && st.wildcard && st.sent.size > 0 && snapshot) {
+      this.warming.resume();
+      this.warming.resumedHolding(typeUrl, st.sent.keys(), snapshot);
+    }
     if (!st.wildcard) st.forget([...st.sent.keys()].filter((n) => !st.names.has(n)));
     if (changed && snapshot) this.push(st, snapshot, first && isWildcardType(typeUrl), undefined, absentCandidates);
     this.afterRequest();

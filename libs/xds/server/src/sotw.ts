@@ -39,6 +39,10 @@ export class SotwConnection<P extends XdsPeer = XdsPeer> extends Connection<P> {
       for (const n of names) st.names.add(st.internName(snapshot, n));
       st.forget([...st.sent.keys()].filter((n) => !st.wants(n)));
     }
+    // Envoy reconnecting sends the version it holds: its routes are live while new clusters warm.
+    if (!st.subscribed && typeUrl === TypeUrl.Cluster && st.wildcard && (req.version_info ?? '') !== '') this.warming.resume();
+    // Its first EDS request names the assignments of the clusters it holds.
+    if (!st.subscribed && typeUrl === TypeUrl.ClusterLoadAssignment && snapshot) this.warming.resumedHolding(typeUrl, names, snapshot);
     st.subscribed = true;
     if (first) st.forget([...st.sent.keys()]);
     if (snapshot) this.push(st, snapshot, isWildcardType(typeUrl), undefined);

@@ -48,17 +48,32 @@ class Proxy {
   private first = true;
   /** The latest response of each type: a SotW request carries its version and nonce. */
   private readonly last = new Map<string, CanonicalMessage>();
+  /** Delta: the version of each resource the proxy holds, by type. */
+  private readonly held = new Map<string, Map<string, string>>();
+  /** The proxy on the stream before this one: what it holds is what this stream's first requests name. */
+  private resumedFrom: Proxy | undefined;
+
+  /** The same proxy on a new stream, holding what it was sent on this one (Envoy reconnecting). */
+  resumeOn(stream: RawAdsStream): Proxy {
+    const p = new Proxy(stream, this.id);
+    p.resumedFrom = this;
+    return p;
+  }
 
   subscribe(typeUrl: string, resourceNames: string[]): void {
     const node = this.first ? { node: RawAdsStream.node(this.id) } : {};
     this.first = false;
-    const before = this.subscribed.get(typeUrl) ?? [];
+    const before = this.subscribed.get(typeUrl);
     this.subscribed.set(typeUrl, resourceNames);
     const last = this.last.get(typeUrl);
+    // A type's first request on a resumed stream names what the proxy holds: SotW its version, delta each resource's.
+    const prior = before === undefined ? this.resumedFrom : undefined;
     if (this.stream.delta) {
-      this.stream.send({ ...node, type_url: typeUrl, resource_names_subscribe: resourceNames.filter((n) => !before.includes(n)) });
+      const initial = prior?.held.get(typeUrl);
+      this.stream.send({ ...node, type_url: typeUrl, resource_names_subscribe: resourceNames.filter((n) => !(before ?? []).includes(n)), ...(initial && { initial_resource_versions: Object.fromEntries(initial) }) });
     } else {
-      this.stream.send({ ...node, type_url: typeUrl, resource_names: resourceNames, ...(last && { version_info: last.version_info, response_nonce: last.nonce }) });
+      const version = last?.version_info ?? prior?.last.get(typeUrl)?.version_info;
+      this.stream.send({ ...node, type_url: typeUrl, resource_names: resourceNames, ...(version !== undefined && { version_info: version }), ...(last && { response_nonce: last.nonce }) });
     }
   }
 
@@ -76,8 +91,32 @@ class Proxy {
   async next(typeUrl: string, timeoutMs?: number): Promise<CanonicalMessage> {
     const r = await this.stream.next(timeoutMs);
     expect(r.type_url).toBe(typeUrl);
-    this.last.set(typeUrl, r);
+    this.received(r);
     return r;
+  }
+
+  /** Every response that arrives within `ms` of the last one, by type (the latest of each). */
+  async drain(ms = 150): Promise<Map<string, CanonicalMessage>> {
+    const got = new Map<string, CanonicalMessage>();
+    for (;;) {
+      await new Promise((r) => setTimeout(r, ms));
+      if (this.stream.pending === 0) return got;
+      while (this.stream.pending > 0) {
+        const r = await this.stream.next();
+        this.received(r);
+        got.set(r.type_url as string, r);
+      }
+    }
+  }
+
+  private received(r: CanonicalMessage): void {
+    const typeUrl = r.type_url as string;
+    this.last.set(typeUrl, r);
+    if (!this.stream.delta) return;
+    const held = this.held.get(typeUrl) ?? new Map<string, string>();
+    this.held.set(typeUrl, held);
+    for (const x of (r.resources as { name: string; version: string }[] | undefined) ?? []) held.set(x.name, x.version);
+    for (const name of (r.removed_resources as string[] | undefined) ?? []) held.delete(name);
   }
 
   /** Envoy's initial fetch with every response ACKed: CDS, EDS for its clusters, LDS, RDS. */
@@ -194,6 +233,64 @@ describe.each([
     await p.next(TypeUrl.Listener);
     p.subscribe(TypeUrl.RouteConfiguration, [LISTENER]);
     expect(routedTo(await p.next(TypeUrl.RouteConfiguration))).toEqual([V1, V2]);
+  });
+
+  it("holds a resumed stream's first routes until the clusters new to the proxy are warm (Envoy reconnecting)", async () => {
+    const { p, group } = await proxy(mesh({ v1: 80, v2: 20 }));
+    const before = await holds(registry, 'rds', 'ready');
+    // While the proxy was away (a control plane restart), a route to a new cluster came.
+    const { q, first } = await reconnect(p, group, mesh({ v1: 50, v3: 50 }, ['v1', 'v2', 'v3']));
+    expect(names(first.get(TypeUrl.Cluster)!)).toContain(V3);
+    expect(first.has(TypeUrl.RouteConfiguration)).toBe(false);
+    for (const [typeUrl, r] of first) if (typeUrl !== TypeUrl.Cluster) q.ack(r);
+    // CDS ACKed and V3's assignment asked for: still held until that EDS is ACKed.
+    q.warm(first.get(TypeUrl.Cluster)!, [V1, V2, V3]);
+    const eds = await q.next(TypeUrl.ClusterLoadAssignment);
+    expect(names(eds)).toEqual([V3]);
+    await quiet(q);
+    q.ack(eds);
+    expect(routedTo(await q.next(TypeUrl.RouteConfiguration))).toEqual([V1, V3]);
+    expect(await holds(registry, 'rds', 'ready')).toBe(before + 1);
+  });
+
+  /** `p`'s proxy on a new stream after the mesh moved to `next`, every type asked for at once with what it holds; the responses that came first. */
+  async function reconnect(p: Proxy, group: string, next: Snapshot): Promise<{ q: Proxy; first: Map<string, CanonicalMessage> }> {
+    p.stream.close();
+    cache.setSnapshot(group, next);
+    const stream = new RawAdsStream(port, delta);
+    streams.push(stream);
+    const q = p.resumeOn(stream);
+    q.subscribe(TypeUrl.Cluster, []);
+    q.subscribe(TypeUrl.ClusterLoadAssignment, [V1, V2]);
+    q.subscribe(TypeUrl.Listener, []);
+    q.subscribe(TypeUrl.RouteConfiguration, [LISTENER]);
+    return { q, first: await q.drain() };
+  }
+
+  it('sends a resumed stream\'s held first routes at once when the proxy NACKs the CDS', async () => {
+    const { p, group } = await proxy(mesh({ v1: 80, v2: 20 }));
+    const before = await holds(registry, 'rds', 'nack');
+    const { q, first } = await reconnect(p, group, mesh({ v1: 50, v3: 50 }, ['v1', 'v2', 'v3']));
+    expect(first.has(TypeUrl.RouteConfiguration)).toBe(false);
+    q.nack(first.get(TypeUrl.Cluster)!, 'cluster v3: rejected');
+    expect(routedTo(await q.next(TypeUrl.RouteConfiguration))).toEqual([V1, V3]);
+    expect(await holds(registry, 'rds', 'nack')).toBe(before + 1);
+  });
+
+  it('does not hold a resumed stream\'s first routes when its first CDS removes a cluster the proxy held', async () => {
+    const { p, group } = await proxy(mesh({ v1: 80, v2: 20 }));
+    // V2 is gone: the proxy's routes may still send traffic there until the new routes arrive.
+    const { first } = await reconnect(p, group, mesh({ v1: 50, v3: 50 }, ['v1', 'v3']));
+    expect(names(first.get(TypeUrl.Cluster)!)).toContain(V3);
+    expect(routedTo(first.get(TypeUrl.RouteConfiguration)!)).toEqual([V1, V3]);
+  });
+
+  it('sends a resumed stream\'s first routes once CDS and EDS are ACKed when no cluster is new', async () => {
+    const { p, group } = await proxy(mesh({ v1: 80, v2: 20 }));
+    const { q, first } = await reconnect(p, group, mesh({ v1: 10, v2: 90 }));
+    expect(first.has(TypeUrl.RouteConfiguration)).toBe(false);
+    for (const r of first.values()) q.ack(r);
+    expect(routedTo(await q.next(TypeUrl.RouteConfiguration))).toEqual([V1, V2]);
   });
 
   it('sends the held route anyway once the bound is over, counted and logged', async () => {

@@ -74,10 +74,19 @@ const minOf = (a: number | undefined, b: number | undefined): number | undefined
  * `timeoutMs` from the first hold or keep, whatever is held is pushed and whatever is kept is
  * removed, counted as `timeout` and logged once per stream.
  *
- * Not gated: a type's first response on the stream (Envoy's initial fetch asks for listeners
- * only once the clusters of its first CDS response are warm, and for routes after listeners),
- * and streams that subscribe to CDS by name: gRPC clients subscribe to a route's clusters after
- * they get the route, and apply a route only once its clusters are there (gRFC A74).
+ * Not gated: a type's first response on a fresh stream (Envoy's initial fetch asks for
+ * listeners only once the clusters of its first CDS response are warm, and for routes after
+ * listeners), and streams that subscribe to CDS by name: gRPC clients subscribe to a route's
+ * clusters after they get the route, and apply a route only once its clusters are there (gRFC A74).
+ *
+ * A resumed stream (see `resume`: Envoy reconnecting with the config it holds, after a control
+ * plane restart or a rebalance) has no initial fetch: Envoy asks for every type at once and
+ * applies routes as they come, while clusters new in this stream's first CDS response warm. Its
+ * first listener and route responses wait until the proxy has ACKed a CDS response and, for each
+ * EDS cluster they name, has been sent its assignment and ACKed every EDS response sent (which
+ * clusters the proxy had before is not known in SotW, so all are checked; nothing is kept per
+ * cluster). Not when that first CDS response removes a cluster the proxy held (`resumedHolding`):
+ * its routes may still name it, and holding the new ones would prolong that gap.
  */
 export class ClusterWarming {
   private readonly warming = new Map<string, Warming>();
@@ -91,6 +100,12 @@ export class ClusterWarming {
   private warned = false;
   private timer: unknown;
   private disposed = false;
+  /** A resumed stream's gated types whose first response has not gone yet (see `resume`). */
+  private resumedFirst: Set<ResourceTypeUrl> | undefined;
+  /** The proxy ACKed a CDS response on this stream. */
+  private cdsAcked = false;
+  /** An EDS response went out that the proxy has neither ACKed nor NACKed. */
+  private edsInFlight = false;
 
   constructor(private readonly host: WarmingHost) {}
 
@@ -100,9 +115,12 @@ export class ClusterWarming {
    */
   gate(st: HeldState, snapshot: Snapshot, resources: readonly EncodedResource[], observedAt: number | undefined): { readonly hold: boolean; readonly observedAt: number | undefined } {
     if (!gatedTypes.has(st.typeUrl)) return { hold: false, observedAt };
-    const cold = this.expired || st.sentVersion === undefined ? [] : this.coldClusters(snapshot, resources);
+    const first = st.sentVersion === undefined;
+    const resumed = first && this.resumedFirst?.has(st.typeUrl) === true;
+    const cold = this.expired || (first && !resumed) ? [] : this.coldClusters(snapshot, resources, resumed);
     const hold = this.held.get(st.typeUrl);
     if (cold.length === 0) {
+      if (first) this.resumedFirst?.delete(st.typeUrl);
       if (hold === undefined) return { hold: false, observedAt };
       this.held.delete(st.typeUrl);
       this.count(st.typeUrl, this.expired ? 'timeout' : this.nacked ? 'nack' : 'ready');
@@ -119,18 +137,55 @@ export class ClusterWarming {
     return { hold: true, observedAt };
   }
 
-  /** Named clusters of the snapshot's CDS that the proxy may not route to yet. */
-  private coldClusters(snapshot: Snapshot, resources: readonly EncodedResource[]): string[] {
+  /**
+   * The proxy already holds config from an earlier stream (an Envoy reconnecting: its first
+   * wildcard CDS request carries the version it holds, or in delta the versions of its clusters):
+   * the first listener and route responses of this stream are gated too (see the class).
+   */
+  resume(): void {
+    this.resumedFirst = new Set(gatedTypes);
+  }
+
+  /**
+   * What a resumed proxy holds, by name: of `typeUrl` (the clusters in delta's
+   * `initial_resource_versions`; in SotW the assignments its first EDS request names, as it asks
+   * for those of the clusters it has). When one of them is not in `snapshot`, this stream's first
+   * CDS response removes a cluster the proxy's routes may still name, and pilot cannot keep it (it
+   * may not know the cluster any more): holding the new routes would only make that gap longer,
+   * so the first routes are sent as they come, as on a fresh stream.
+   */
+  resumedHolding(typeUrl: ResourceTypeUrl, names: Iterable<string>, snapshot: Snapshot): void {
+    if (this.resumedFirst === undefined) return;
+    const present = snapshot.resources(typeUrl);
+    for (const name of names) {
+      if (present.has(name)) continue;
+      this.resumedFirst = undefined;
+      this.host.log.debug({ proxyId: this.host.proxyId, removed: name }, 'resumed stream removes a cluster the proxy holds: its first routes are not held');
+      return;
+    }
+  }
+
+  /** Named clusters of the snapshot's CDS that the proxy may not route to yet (`resumed`: a resumed stream's first response). */
+  private coldClusters(snapshot: Snapshot, resources: readonly EncodedResource[], resumed: boolean): string[] {
     const cds = this.host.types.get(TypeUrl.Cluster);
     if (cds === undefined || !cds.wildcard) return [];
     const cold = new Set<string>();
     for (const r of resources) {
       for (const c of clustersNamedBy(r)) {
-        if (snapshot.get(TypeUrl.Cluster, c) === undefined) continue;
-        if (!cds.sent.has(c) || this.warming.has(c)) cold.add(c);
+        const cluster = snapshot.get(TypeUrl.Cluster, c);
+        if (cluster === undefined) continue;
+        if (!cds.sent.has(c) || this.warming.has(c) || (resumed && !this.warmSinceResume(cluster))) cold.add(c);
       }
     }
     return [...cold];
+  }
+
+  /** On a resumed stream: a CDS response ACKed and, for an EDS cluster, its assignment sent and every EDS response ACKed. */
+  private warmSinceResume(cluster: EncodedResource): boolean {
+    if (!this.cdsAcked) return false;
+    const endpoints = referencedEndpointName(cluster.resource);
+    if (endpoints === undefined) return true;
+    return !this.edsInFlight && this.host.types.get(TypeUrl.ClusterLoadAssignment)?.sent.has(endpoints) === true;
   }
 
   /**
@@ -147,6 +202,7 @@ export class ClusterWarming {
 
   /** An EDS response carrying `names` went out. */
   endpointsSent(names: readonly string[]): void {
+    this.edsInFlight = true;
     if (this.warming.size === 0) return;
     const sent = new Set(names);
     for (const w of this.warming.values()) {
@@ -174,11 +230,14 @@ export class ClusterWarming {
       return;
     }
     if (typeUrl !== TypeUrl.Cluster && typeUrl !== TypeUrl.ClusterLoadAssignment) return;
+    if (typeUrl === TypeUrl.ClusterLoadAssignment) this.edsInFlight = false;
     if (nack) {
-      if (this.warming.size > 0 && this.held.size > 0) this.nacked = true;
+      if ((this.warming.size > 0 || this.resumedFirst !== undefined) && this.held.size > 0) this.nacked = true;
       this.warming.clear();
+      this.resumedFirst = undefined;
       return;
     }
+    if (typeUrl === TypeUrl.Cluster) this.cdsAcked = true;
     for (const name of this.warming.keys()) {
       const w = this.warming.get(name)!;
       if (typeUrl === TypeUrl.Cluster) w.cdsAcked = true;

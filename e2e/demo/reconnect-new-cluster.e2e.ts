@@ -1,0 +1,121 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalMesh } from '../support/mesh';
+import { demoVirtualService, HOST, requestLoops, until } from '../support/demo';
+import { lastPid, servingReplica } from '../support/faults';
+import { heldSince, holds, ingressRoutesTo, newHost, noCluster, serviceEntry } from '../support/new-cluster';
+
+/**
+ * Make-before-break when the ingress reconnects, under steady load: the local mesh demo with two
+ * pilot replicas. Each round freezes (SIGSTOP) the replica that serves the ingress, applies
+ * through the other one a ServiceEntry for a host the ingress has never had (a new cluster) and a
+ * route sending half of the traffic to it, then SIGKILLs the frozen replica. The ingress Envoy
+ * reconnects to the other replica holding its old config, asks for every type at once, and is
+ * answered with the new route in the stream's first responses. Pilot must hold that route until
+ * the new cluster is warm (CDS ACKed, EDS sent and ACKed); otherwise Envoy answers the requests
+ * routed there in between with 503 NC (cluster_not_found) and `no_cluster` rises.
+ *
+ * The demo's other destinations and the earlier rounds' hosts stay routed, so each reconnect only
+ * adds a cluster. A reconnect whose first CDS response removes a cluster the proxy's routes still name is
+ * not covered: pilot does not hold the routes then (see `ClusterWarming.resumedHolding`).
+ */
+
+const ROUNDS = 3;
+const PILOTS = ['http://127.0.0.1:15014', 'http://127.0.0.1:25014'] as const;
+const PILOT_NAMES = ['pilot', 'pilot-2'] as const;
+let mesh: LocalMesh;
+
+beforeAll(async () => {
+  mesh = await LocalMesh.start({ args: ['--demo', '--pilot-replicas', '2', '--restart-initial-ms', '1000'] });
+}, 150_000);
+
+afterAll(async () => {
+  if (process.env['KEEP_MESH_STATE']) console.log(`[reconnect new cluster e2e] state kept in ${mesh?.stateDir}`);
+  await mesh?.stop({ keepState: process.env['KEEP_MESH_STATE'] !== undefined });
+});
+
+async function applyVia(pilot: string, yaml: string): Promise<void> {
+  const res = await fetch(`${pilot}/api/v1/config`, { method: 'POST', headers: { authorization: `Bearer ${mesh.token}`, 'content-type': 'application/yaml' }, body: yaml });
+  expect(res.status, await res.clone().text()).toBe(200);
+}
+
+/**
+ * Half of the demo route's traffic to this round's new host. The demo's external route, its v2
+ * subset and each earlier round's host stay routed (the last two for requests with `x-kept: v2`
+ * or `x-kept: <round>`): the gateway gets clusters only for the destinations its routes name,
+ * and none may go.
+ */
+const virtualService = (round: number): string => `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: hello, namespace: demo }
+spec:
+  hosts: ['*']
+  gateways: [hello-gateway]
+  http:
+  - name: external
+    match: [{ uri: { prefix: /external/ } }]
+    rewrite: { uri: / }
+    route: [{ destination: { host: weather.external.test, port: { number: 80 } } }]
+  - name: kept-v2
+    match: [{ headers: { x-kept: { exact: v2 } } }]
+    route: [{ destination: { host: ${HOST}, subset: v2, port: { number: 80 } } }]
+${Array.from({ length: round - 1 }, (_, k) => `  - name: kept-${k + 1}
+    match: [{ headers: { x-kept: { exact: '${k + 1}' } } }]
+    route: [{ destination: { host: ${newHost(k + 1)}, port: { number: 80 } } }]
+`).join('')}  - name: hello
+    route:
+    - { destination: { host: ${HOST}, subset: v1, port: { number: 80 } }, weight: 50 }
+    - { destination: { host: ${newHost(round)}, port: { number: 80 } }, weight: 50 }
+`;
+
+const ready = async (pilot: string): Promise<true | undefined> => ((await fetch(`${pilot}/readyz`, { signal: AbortSignal.timeout(2_000) })).status === 200 ? true : undefined);
+
+describe('the ingress reconnecting to a replica whose routes name a cluster new to it, under load', () => {
+  it('fails no request: the stream\'s first routes wait for the new cluster (no NC)', async () => {
+    await until('the demo route to answer', async () => ((await fetch('http://127.0.0.1:8080/', { signal: AbortSignal.timeout(2_000) })).status === 200 ? true : undefined), 30_000);
+    const noClusterBefore = await noCluster();
+    const load = requestLoops(4, '/');
+    const held: Record<string, number>[] = [];
+    let survivor = 0;
+    try {
+      for (let round = 1; round <= ROUNDS; round++) {
+        const serving = await until(`round ${round}: the ingress on a replica`, () => servingReplica(PILOTS, 'istio-ingressgateway'), 20_000);
+        survivor = 1 - serving;
+        await until(`round ${round}: ${PILOT_NAMES[survivor]} ready`, () => ready(PILOTS[survivor]!), 30_000);
+        const holdsBefore = await holds(PILOTS[survivor]);
+        const frozen = lastPid(mesh.stateDir, PILOT_NAMES[serving]!);
+        process.kill(frozen, 'SIGSTOP');
+        try {
+          await applyVia(PILOTS[survivor]!, `${serviceEntry(round)}---\n${virtualService(round)}`);
+          // The survivor has translated the change (its own proxies got it) before the ingress moves.
+          await new Promise((r) => setTimeout(r, 1_000));
+        } finally {
+          process.kill(frozen, 'SIGKILL');
+        }
+        await until(`round ${round}: the ingress to route to ${newHost(round)}`, async () => ((await ingressRoutesTo(newHost(round))) ? true : undefined), 30_000);
+        expect(await servingReplica(PILOTS, 'istio-ingressgateway')).toBe(survivor);
+        await until(`round ${round}: answers from the new host`, async () => (load.answers.slice(-20).some((a) => a.version === 'v2') ? true : undefined), 10_000);
+        held.push(heldSince(holdsBefore, await holds(PILOTS[survivor])));
+        console.log(`[reconnect new cluster e2e] round ${round} at ${new Date().toISOString()}: SIGKILL pid ${frozen} (${PILOT_NAMES[serving]}), ingress no_cluster ${await noCluster()}`);
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    } finally {
+      await load.stop();
+      await applyVia(PILOTS[survivor]!, demoVirtualService());
+    }
+    const failed = load.answers.filter((a) => a.status !== 200);
+    const noClusterAfter = await noCluster();
+    console.log(`[reconnect new cluster e2e] warming holds on the replica the ingress moved to, per round: ${JSON.stringify(held)}`);
+    console.log(
+      `[reconnect new cluster e2e] ${ROUNDS} rounds: ${load.answers.length} requests, ${load.answers.filter((a) => a.version === 'v2').length} v2, ` +
+        `${failed.length} failed (${failed.filter((a) => a.status === 503 && a.version === null).length} ingress 503s), ${load.failures.length} transport errors; ingress no_cluster +${noClusterAfter - noClusterBefore}`,
+    );
+    expect(load.failures).toEqual([]);
+    expect(noClusterAfter - noClusterBefore).toBe(0);
+    // In every round the reconnected stream's first routes were held, and released by the warm-up, not the bound.
+    for (const h of held) {
+      expect(h['rds/ready'] ?? 0).toBeGreaterThanOrEqual(1);
+      expect(Object.keys(h).filter((k) => k.endsWith('/timeout'))).toEqual([]);
+    }
+    expect(failed.map((a) => `${a.status} ${a.body.slice(0, 80)}`)).toEqual([]);
+  });
+});
