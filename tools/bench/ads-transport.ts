@@ -14,7 +14,11 @@
 //   grpc-js    the library's framing: every response is copied into a new n+5-byte buffer;
 //   preframed  the same server with each response framed once up front (grpc-js's internal
 //              serializeMessage replaced for this measurement): the lower bound of any framing path.
+//   http2      no grpc-js on the server: node:http2 answering the same gRPC calls by hand (headers,
+//              5-byte-framed messages prepared once, trailers): what an ADS server written below
+//              grpc-js could at best save.
 import { fork } from 'node:child_process';
+import * as http2 from 'node:http2';
 import { createRequire } from 'node:module';
 import { loadavg } from 'node:os';
 import * as grpc from '@grpc/grpc-js';
@@ -26,7 +30,7 @@ const RESPONSE_BYTES = [69_250, 233_550, 16_230, 59_520] as const;
 const STREAMS = 1_000;
 const PER_CHANNEL = 10;
 
-type Variant = 'grpc-js' | 'preframed';
+type Variant = 'grpc-js' | 'preframed' | 'http2';
 interface ServerResult {
   readonly variant: Variant;
   readonly responses: number;
@@ -42,6 +46,7 @@ else if (role === 'client') runClient(Number(process.env['ADS_TRANSPORT_PORT']))
 else await main();
 
 function runServer(variant: Variant): void {
+  if (variant === 'http2') return runHttp2Server();
   const bodies = RESPONSE_BYTES.map((n) => Buffer.alloc(n, 0x5a));
   if (variant === 'preframed') {
     // grpc-js 1.14's ServerInterceptingCall frames in serializeMessage; hand it the framed bytes.
@@ -81,6 +86,47 @@ function runServer(variant: Variant): void {
   });
   process.on('message', (m: { cmd?: string }) => {
     if (m.cmd === 'stop') server.tryShutdown(() => process.exit(0));
+  });
+}
+
+function runHttp2Server(): void {
+  const framed = RESPONSE_BYTES.map((n) => { const b = Buffer.alloc(n + 5, 0x5a); b[0] = 0; b.writeUInt32BE(n, 1); return b; });
+  const server = http2.createServer({ settings: { maxConcurrentStreams: 1000 } });
+  let sent = 0;
+  let cpu0: NodeJS.CpuUsage | undefined;
+  let t0 = 0;
+  server.on('stream', (stream) => {
+    let pending: Buffer | undefined;
+    let headersSent = false;
+    stream.on('data', (chunk: Buffer) => {
+      if (cpu0 === undefined) {
+        cpu0 = process.cpuUsage();
+        t0 = performance.now();
+      }
+      pending = pending ? Buffer.concat([pending, chunk]) : chunk;
+      while (pending.length >= 5 && pending.length >= 5 + pending.readUInt32BE(1)) {
+        const len = pending.readUInt32BE(1);
+        const index = pending[5]!;
+        pending = pending.subarray(5 + len);
+        if (!headersSent) {
+          stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+          headersSent = true;
+        }
+        stream.write(framed[index]!, () => {
+          if (++sent < STREAMS * RESPONSE_BYTES.length) return;
+          const cpu = process.cpuUsage(cpu0);
+          const result: ServerResult = { variant: 'http2', responses: sent, wallMs: Math.round(performance.now() - t0), cpuMs: Math.round((cpu.user + cpu.system) / 1000), userMs: Math.round(cpu.user / 1000), sysMs: Math.round(cpu.system / 1000) };
+          process.send?.({ result });
+        });
+      }
+    });
+    stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+    stream.on('end', () => stream.end());
+    stream.on('error', () => undefined);
+  });
+  server.listen(0, '127.0.0.1', () => process.send?.({ port: (server.address() as { port: number }).port }));
+  process.on('message', (m: { cmd?: string }) => {
+    if (m.cmd === 'stop') server.close(() => process.exit(0));
   });
 }
 
@@ -140,14 +186,14 @@ async function once(variant: Variant): Promise<ServerResult & { bytes: number }>
 }
 
 async function main(): Promise<void> {
-  const args = benchArgs('Usage: node dist/tools/bench/ads-transport.js [--rounds N] (default 4; grpc-js and preframed interleaved)\n(what it measures: tools/bench/ads-transport.ts, docs/benchmarks.md)', { rounds: 'string' });
+  const args = benchArgs('Usage: node dist/tools/bench/ads-transport.js [--rounds N] (default 4; grpc-js, preframed and http2 interleaved)\n(what it measures: tools/bench/ads-transport.ts, docs/benchmarks.md)', { rounds: 'string' });
   const rounds = args.int('rounds', 4, 1);
   const started = new Date().toISOString();
   const load = loadavg().map((l) => Math.round(l * 100) / 100);
   const runs: (ServerResult & { bytes: number })[] = [];
   for (let r = 0; r < rounds; r++) {
-    // ABBA: grpc-js, preframed, preframed, grpc-js, …
-    const order: Variant[] = r % 2 === 0 ? ['grpc-js', 'preframed'] : ['preframed', 'grpc-js'];
+    // ABC CBA: grpc-js, preframed, http2, http2, preframed, grpc-js, …
+    const order: Variant[] = r % 2 === 0 ? ['grpc-js', 'preframed', 'http2'] : ['http2', 'preframed', 'grpc-js'];
     for (const v of order) {
       const run = await once(v);
       console.error(`${v}: ${run.cpuMs} ms CPU (user ${run.userMs}, sys ${run.sysMs}), ${run.wallMs} ms, ${run.bytes} bytes`);
@@ -158,6 +204,6 @@ async function main(): Promise<void> {
     const xs = runs.filter((x) => x.variant === v).map((x) => x[k]).sort((a, b) => a - b);
     return xs[Math.floor((xs.length - 1) / 2)]!;
   };
-  const summary = Object.fromEntries((['grpc-js', 'preframed'] as const).map((v) => [v, { cpuMs: median(v, 'cpuMs'), userMs: median(v, 'userMs'), sysMs: median(v, 'sysMs'), wallMs: median(v, 'wallMs') }]));
-  console.log(JSON.stringify({ started, loadavgAtStart: load, loadavgAtEnd: loadavg().map((l) => Math.round(l * 100) / 100), node: process.version, streams: STREAMS, responseBytes: RESPONSE_BYTES, rounds, medians: summary, preframedOverGrpcJs: Math.round((summary['preframed']!.cpuMs / summary['grpc-js']!.cpuMs) * 100) / 100, runs }, null, 2));
+  const summary = Object.fromEntries((['grpc-js', 'preframed', 'http2'] as const).map((v) => [v, { cpuMs: median(v, 'cpuMs'), userMs: median(v, 'userMs'), sysMs: median(v, 'sysMs'), wallMs: median(v, 'wallMs') }]));
+  console.log(JSON.stringify({ started, loadavgAtStart: load, loadavgAtEnd: loadavg().map((l) => Math.round(l * 100) / 100), node: process.version, streams: STREAMS, responseBytes: RESPONSE_BYTES, rounds, medians: summary, preframedOverGrpcJs: Math.round((summary['preframed']!.cpuMs / summary['grpc-js']!.cpuMs) * 100) / 100, http2OverGrpcJs: Math.round((summary['http2']!.cpuMs / summary['grpc-js']!.cpuMs) * 100) / 100, runs }, null, 2));
 }
