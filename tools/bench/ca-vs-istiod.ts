@@ -20,6 +20,7 @@ import { freePort, NatsServer } from '@aviary/nats-runner';
 import { createCsr, generatePrivateKey } from '@aviary/pki';
 import { benchArgs } from './cli';
 import { ensureIstiod, startIstiod, startKube, type Kube } from './control-planes';
+import { onInterrupt } from './interrupt';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const cli = benchArgs('Usage: taskset -c 1 node dist/tools/bench/ca-vs-istiod.js [--seconds 10] [--concurrency 16]\n(what it measures: tools/bench/ca-vs-istiod.ts, docs/benchmarks.md)', { seconds: 'string', concurrency: 'string' });
@@ -118,6 +119,7 @@ async function measure(address: string, rootPem: string, servername: string, tok
 
 async function citadel(kube: Kube, token: string): Promise<Measured> {
   const nats = await NatsServer.start();
+  onInterrupt(() => nats.stop());
   const dir = await mkdtemp(join(tmpdir(), 'aviary-bench-citadel-'));
   const [adminPort, caPort, caTlsPort] = await Promise.all([freePort(), freePort(), freePort()]);
   const child: ChildProcess = spawn('taskset', ['-c', '0', process.execPath, join(root, 'dist/apps/citadel/main.js')], {

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '@aviary/nats-runner';
 import { goLiveBytes, parseGoMemStats } from './compare-stats';
+import { onInterrupt, stopOnInterrupt } from './interrupt';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -59,6 +60,7 @@ export async function startKube(root: string): Promise<Kube> {
     await run('bash', [join(root, 'tools', 'k8s', 'stop-cluster.sh'), '--clean', dir]).catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
   };
+  onInterrupt(stop);
   const deadline = Date.now() + 40 * 60_000; // a cold peer cache builds first
   while (!existsSync(join(dir, 'ready'))) {
     if (child.exitCode !== null || Date.now() > deadline) {
@@ -195,6 +197,7 @@ export async function startIstiod(binary: string, kubeconfig: string, opts: { cp
     }
     await rm(work, { recursive: true, force: true });
   };
+  stopOnInterrupt(child, 'SIGTERM');
   const deadline = Date.now() + 120_000;
   for (;;) {
     if (child.exitCode !== null || Date.now() > deadline) {

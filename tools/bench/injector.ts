@@ -20,6 +20,7 @@ import { NatsServer, freePort } from '@aviary/nats-runner';
 import { createCsr, generatePrivateKey, Issuer, privateKeyToPem } from '@aviary/pki';
 import { benchArgs } from './cli';
 import { ensureIstiod, istiodChartConfigMaps, startIstiod, startKube } from './control-planes';
+import { onInterrupt } from './interrupt';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const args = benchArgs(
@@ -176,6 +177,7 @@ async function main(): Promise<void> {
   await writeFile(join(dir, 'tls.key'), privateKeyToPem(key));
 
   const nats = await NatsServer.start();
+  onInterrupt(() => nats.stop());
   const webhookPort = await freePort();
   const adminPort = await freePort();
   const pin = spawnSync('taskset', ['--version']).status === 0;

@@ -10,6 +10,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { freePort, NatsServer } from '@aviary/nats-runner';
 import { compareRounds, comparisonTable, type RoundMetrics } from './compare-stats';
 import { median } from './dataplane-parse';
+import { onInterrupt, stopOnInterrupt } from './interrupt';
 import { benchArgs } from './cli';
 import { ensureIstiod, goCollectGarbage, startIstiod, startKube, run, v8CollectGarbage, v8StartHeapSampling, v8StartProfile, type AfterGc, type Kube } from './control-planes';
 import type { LoadNode } from './pilot-load';
@@ -204,6 +205,7 @@ async function startPilot(natsUrl: string, adminPort: number, xdsPort: number, e
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  stopOnInterrupt(child);
   let out = '';
   let ready = false;
   const logFile = PILOT_LOG ? createWriteStream(PILOT_LOG, { flags: 'a' }) : undefined;
@@ -262,6 +264,7 @@ class LoadProcess {
     // Its stdout (e.g. --trace-gc) goes to this driver's stderr: stdout is the result's JSON.
     const stdio: Array<'ignore' | 'inherit' | 'ipc' | number> = ['ignore', 2, 'inherit', 'ipc'];
     const child = PIN ? spawn('taskset', ['-c', '0', process.execPath, ...execArgv, script], { stdio }) : fork(script, [], { execArgv, stdio });
+    stopOnInterrupt(child);
     return new LoadProcess(child);
   }
   next(evt: string, timeoutMs = 600_000): Promise<LoadMsg> {
@@ -420,6 +423,7 @@ async function main(): Promise<void> {
   };
   const log = (msg: string): void => void process.stderr.write(`[${new Date().toISOString().slice(11, 23)}] ${msg}\n`);
   const nats = await NatsServer.start();
+  onInterrupt(() => nats.stop());
   let pilot: ChildProcess | undefined;
   let load: LoadProcess | undefined;
   let statusNc: NatsConnection | undefined;
@@ -708,6 +712,7 @@ async function mainVsIstiod(): Promise<void> {
     params: { preset: PRESET, pilot: PILOT, istiod: istiodBinary, istiodVersion, services: SERVICES, endpointsPerService: ENDPOINTS, streams: STREAMS, namespaces: NAMESPACES, visibility: VISIBILITY, rounds: ROUNDS, changes: CHANGES, pin: PIN, ads: DELTA ? 'delta' : 'sotw', source: 'kube-apiserver CRDs: ServiceEntry (workloadSelector) + WorkloadEntry, DestinationRule, VirtualService, Sidecar' },
   };
   const nats = await NatsServer.start();
+  onInterrupt(() => nats.stop());
   let kube: Kube | undefined;
   const rounds: Array<Record<string, unknown>> = [];
   const metrics: RoundMetrics[] = [];
