@@ -62,8 +62,9 @@ export class DeltaConnection<P extends XdsPeer = XdsPeer> extends Connection<P> 
     // Envoy reconnecting names the clusters it holds: its routes are live while new clusters warm.
     if (first && typeUrl === TypeUrl.Cluster && st.wildcard && st.sent.size > 0 && snapshot) {
       this.warming.resume();
-      this.warming.resumedHolding(typeUrl, st.sent.keys(), snapshot);
+      this.warming.resumedHolding(typeUrl, st.sent.keys(), snapshot, true);
     }
+    if (first && typeUrl === TypeUrl.ClusterLoadAssignment && st.sent.size > 0 && snapshot) this.warming.resumedHolding(typeUrl, st.sent.keys(), snapshot, true);
     if (!st.wildcard) st.forget([...st.sent.keys()].filter((n) => !st.names.has(n)));
     if (changed && snapshot) this.push(st, snapshot, first && isWildcardType(typeUrl), undefined, absentCandidates);
     this.afterRequest();
@@ -80,7 +81,7 @@ export class DeltaConnection<P extends XdsPeer = XdsPeer> extends Connection<P> 
     const resources = st.desired(snapshot).filter((r) => st.sentVersionOf(r.name) !== r.version);
     // Removed clusters that routes the proxy holds still name stay, with their assignments, until they no longer do.
     const kept = st.typeUrl === TypeUrl.Cluster ? this.warming.keep(st, snapshot) : [];
-    const keep: ReadonlySet<string> = st.typeUrl === TypeUrl.ClusterLoadAssignment ? this.warming.keptEndpoints() : new Set(kept.map((r) => r.name));
+    const keep = this.warming.keptNames(st.typeUrl, kept);
     const removed = [...st.sent.keys()].filter((n) => !all.has(n) && !keep.has(n));
     for (const n of newlySubscribed) if (!all.has(n) && !st.sent.has(n)) removed.push(n);
     const gate = this.warming.gate(st, snapshot, resources, observedAt);

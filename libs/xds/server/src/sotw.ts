@@ -42,7 +42,7 @@ export class SotwConnection<P extends XdsPeer = XdsPeer> extends Connection<P> {
     // Envoy reconnecting sends the version it holds: its routes are live while new clusters warm.
     if (!st.subscribed && typeUrl === TypeUrl.Cluster && st.wildcard && (req.version_info ?? '') !== '') this.warming.resume();
     // Its first EDS request names the assignments of the clusters it holds.
-    if (!st.subscribed && typeUrl === TypeUrl.ClusterLoadAssignment && snapshot) this.warming.resumedHolding(typeUrl, names, snapshot);
+    if (!st.subscribed && typeUrl === TypeUrl.ClusterLoadAssignment && snapshot) this.warming.resumedHolding(typeUrl, names, snapshot, false);
     st.subscribed = true;
     if (first) st.forget([...st.sent.keys()]);
     if (snapshot) this.push(st, snapshot, isWildcardType(typeUrl), undefined);

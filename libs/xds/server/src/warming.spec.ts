@@ -254,10 +254,10 @@ describe.each([
   });
 
   /** `p`'s proxy on a new stream after the mesh moved to `next`, every type asked for at once with what it holds; the responses that came first. */
-  async function reconnect(p: Proxy, group: string, next: Snapshot): Promise<{ q: Proxy; first: Map<string, CanonicalMessage> }> {
+  async function reconnect(p: Proxy, group: string, next: Snapshot, onPort = port): Promise<{ q: Proxy; first: Map<string, CanonicalMessage> }> {
     p.stream.close();
     cache.setSnapshot(group, next);
-    const stream = new RawAdsStream(port, delta);
+    const stream = new RawAdsStream(onPort, delta);
     streams.push(stream);
     const q = p.resumeOn(stream);
     q.subscribe(TypeUrl.Cluster, []);
@@ -277,12 +277,48 @@ describe.each([
     expect(await holds(registry, 'rds', 'nack')).toBe(before + 1);
   });
 
-  it('does not hold a resumed stream\'s first routes when its first CDS removes a cluster the proxy held', async () => {
+  it('moves a resumed stream off a cluster that went while it was away: delta keeps it until the new routes are ACKed, SotW does not hold the routes', async () => {
     const { p, group } = await proxy(mesh({ v1: 80, v2: 20 }));
+    const before = await holds(registry, 'cds', 'ready');
     // V2 is gone: the proxy's routes may still send traffic there until the new routes arrive.
-    const { first } = await reconnect(p, group, mesh({ v1: 50, v3: 50 }, ['v1', 'v3']));
-    expect(names(first.get(TypeUrl.Cluster)!)).toContain(V3);
-    expect(routedTo(first.get(TypeUrl.RouteConfiguration)!)).toEqual([V1, V3]);
+    const { q, first } = await reconnect(p, group, mesh({ v1: 50, v3: 50 }, ['v1', 'v3']));
+    const cds = first.get(TypeUrl.Cluster)!;
+    expect(names(cds)).toContain(V3);
+    if (!delta) {
+      // SotW cannot keep V2 (its first CDS response is the whole set): the routes come at once.
+      expect(names(cds)).not.toContain(V2);
+      expect(routedTo(first.get(TypeUrl.RouteConfiguration)!)).toEqual([V1, V3]);
+      return;
+    }
+    // Delta: V2 and its assignment are not removed yet, and the routes wait for V3 to warm.
+    expect(cds.removed_resources ?? []).toEqual([]);
+    expect(first.get(TypeUrl.ClusterLoadAssignment)?.removed_resources ?? []).toEqual([]);
+    expect(first.has(TypeUrl.RouteConfiguration)).toBe(false);
+    for (const [typeUrl, r] of first) if (typeUrl !== TypeUrl.Cluster) q.ack(r);
+    q.warm(cds, [V1, V2, V3]);
+    const eds = await q.next(TypeUrl.ClusterLoadAssignment);
+    expect(names(eds)).toEqual([V3]);
+    q.ack(eds);
+    const rds = await q.next(TypeUrl.RouteConfiguration);
+    expect(routedTo(rds)).toEqual([V1, V3]);
+    await quiet(q);
+    // Once the proxy ACKed the routes that stop naming V2, V2 goes, then its assignment.
+    q.ack(rds);
+    const removal = await q.next(TypeUrl.Cluster);
+    expect([names(removal), removal.removed_resources]).toEqual([[], [V2]]);
+    const edsRemoval = await q.next(TypeUrl.ClusterLoadAssignment);
+    expect(edsRemoval.removed_resources).toEqual([V2]);
+    expect(await holds(registry, 'cds', 'ready')).toBe(before + 1);
+  });
+
+  it.runIf(delta)('removes what a resumed stream kept once the bound is over, counted', async () => {
+    const { p, group } = await proxy(mesh({ v1: 80, v2: 20 }), shortPort);
+    const before = await holds(shortRegistry, 'cds', 'timeout');
+    const { q } = await reconnect(p, group, mesh({ v1: 100 }, ['v1']), shortPort);
+    // Nothing is ACKed: V2 goes after the bound.
+    const removal = await q.next(TypeUrl.Cluster, 3_000);
+    expect(removal.removed_resources).toEqual([V2]);
+    expect(await holds(shortRegistry, 'cds', 'timeout')).toBe(before + 1);
   });
 
   it('sends a resumed stream\'s first routes once CDS and EDS are ACKed when no cluster is new', async () => {

@@ -85,8 +85,10 @@ const minOf = (a: number | undefined, b: number | undefined): number | undefined
  * first listener and route responses wait until the proxy has ACKed a CDS response and, for each
  * EDS cluster they name, has been sent its assignment and ACKed every EDS response sent (which
  * clusters the proxy had before is not known in SotW, so all are checked; nothing is kept per
- * cluster). Not when that first CDS response removes a cluster the proxy held (`resumedHolding`):
- * its routes may still name it, and holding the new ones would prolong that gap.
+ * cluster). When that first response would remove clusters the proxy held, delta keeps them (and
+ * their assignments) until those routes are ACKed; SotW cannot keep a cluster pilot may no longer
+ * know, so its first routes are then not held (`resumedHolding`): its old routes may still name
+ * the cluster, and holding the new ones would prolong that gap.
  */
 export class ClusterWarming {
   private readonly warming = new Map<string, Warming>();
@@ -106,6 +108,8 @@ export class ClusterWarming {
   private cdsAcked = false;
   /** An EDS response went out that the proxy has neither ACKed nor NACKed. */
   private edsInFlight = false;
+  /** Delta, resumed: clusters (and assignments) the proxy held that the snapshot lacks, not removed until its first routes are ACKed. */
+  private resumedKept: { readonly clusters: Set<string>; readonly endpoints: Set<string> } | undefined;
 
   constructor(private readonly host: WarmingHost) {}
 
@@ -147,22 +151,36 @@ export class ClusterWarming {
   }
 
   /**
-   * What a resumed proxy holds, by name: of `typeUrl` (the clusters in delta's
-   * `initial_resource_versions`; in SotW the assignments its first EDS request names, as it asks
-   * for those of the clusters it has). When one of them is not in `snapshot`, this stream's first
-   * CDS response removes a cluster the proxy's routes may still name, and pilot cannot keep it (it
-   * may not know the cluster any more): holding the new routes would only make that gap longer,
-   * so the first routes are sent as they come, as on a fresh stream.
+   * What a resumed proxy holds, by name: of `typeUrl` (delta: the clusters and assignments in
+   * `initial_resource_versions`; SotW: the assignments its first EDS request names, as it asks for
+   * those of the clusters it has). Those not in `snapshot` are clusters this stream's first
+   * responses would remove while the proxy's routes may still name them. With `keep` (delta) they
+   * are not removed until the stream's first routes are ACKed. Without (SotW, where pilot cannot
+   * keep a cluster it may not know any more) holding the new routes would only make that gap
+   * longer, so the first routes are sent as they come, as on a fresh stream.
    */
-  resumedHolding(typeUrl: ResourceTypeUrl, names: Iterable<string>, snapshot: Snapshot): void {
+  resumedHolding(typeUrl: ResourceTypeUrl, names: Iterable<string>, snapshot: Snapshot, keep: boolean): void {
     if (this.resumedFirst === undefined) return;
     const present = snapshot.resources(typeUrl);
     for (const name of names) {
       if (present.has(name)) continue;
-      this.resumedFirst = undefined;
-      this.host.log.debug({ proxyId: this.host.proxyId, removed: name }, 'resumed stream removes a cluster the proxy holds: its first routes are not held');
-      return;
+      if (!keep) {
+        this.resumedFirst = undefined;
+        this.host.log.debug({ proxyId: this.host.proxyId, removed: name }, 'resumed stream removes a cluster the proxy holds: its first routes are not held');
+        return;
+      }
+      this.resumedKept ??= { clusters: new Set(), endpoints: new Set() };
+      (typeUrl === TypeUrl.Cluster ? this.resumedKept.clusters : this.resumedKept.endpoints).add(name);
+      this.arm();
     }
+  }
+
+  /** Delta: names of `typeUrl` (CDS or EDS) a push must not remove now (see `keep`, `keptEndpoints`, `resumedHolding`). */
+  keptNames(typeUrl: ResourceTypeUrl, kept: readonly EncodedResource[]): ReadonlySet<string> {
+    const names = typeUrl === TypeUrl.ClusterLoadAssignment ? new Set(this.keptEndpoints()) : new Set(kept.map((r) => r.name));
+    const resumed = this.expired ? undefined : this.resumedKept;
+    for (const n of (typeUrl === TypeUrl.Cluster ? resumed?.clusters : typeUrl === TypeUrl.ClusterLoadAssignment ? resumed?.endpoints : undefined) ?? []) names.add(n);
+    return names;
   }
 
   /** Named clusters of the snapshot's CDS that the proxy may not route to yet (`resumed`: a resumed stream's first response). */
@@ -294,7 +312,13 @@ export class ClusterWarming {
    */
   retry(): void {
     const types: ResourceTypeUrl[] = [];
-    if (this.retained.size > 0 && (this.expired || this.canDropKept())) types.push(TypeUrl.Cluster);
+    if (this.resumedKept !== undefined && (this.expired || this.firstRoutesAnswered())) {
+      // What the proxy held and the snapshot lacks goes now: CDS, then EDS.
+      this.resumedKept = undefined;
+      this.count(TypeUrl.Cluster, this.expired ? 'timeout' : 'ready');
+      this.settle();
+      types.push(TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment);
+    } else if (this.retained.size > 0 && (this.expired || this.canDropKept())) types.push(TypeUrl.Cluster);
     let observedAt: number | undefined;
     for (const [typeUrl, hold] of this.held) {
       types.push(typeUrl);
@@ -306,6 +330,17 @@ export class ClusterWarming {
   dispose(): void {
     this.disposed = true;
     this.disarm();
+  }
+
+  /**
+   * The stream's first listeners went out, and its first routes if it asked for any (Envoy asks
+   * for routes before it ACKs the listeners that name them), and the proxy answered every one sent.
+   */
+  private firstRoutesAnswered(): boolean {
+    if (this.unanswered.size > 0 || this.held.size > 0) return false;
+    if (this.host.types.get(TypeUrl.Listener)?.sentVersion === undefined) return false;
+    const rds = this.host.types.get(TypeUrl.RouteConfiguration);
+    return rds === undefined || rds.sentVersion !== undefined;
   }
 
   private canDropKept(): boolean {
@@ -350,7 +385,7 @@ export class ClusterWarming {
 
   /** Once nothing is held or kept: the next hold starts a new bound. */
   private settle(): void {
-    if (this.held.size > 0 || this.retained.size > 0) return;
+    if (this.held.size > 0 || this.retained.size > 0 || this.resumedKept !== undefined) return;
     this.disarm();
     this.nacked = false;
   }
@@ -374,6 +409,7 @@ export class ClusterWarming {
       // Whatever could not go (e.g. the stream's source failed) goes at the next push, without another bound.
       this.held.clear();
       this.retained = new Map();
+      this.resumedKept = undefined;
       this.settle();
     }
   }
