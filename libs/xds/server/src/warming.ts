@@ -397,7 +397,7 @@ export class ClusterWarming {
       this.warned = true;
       const held = Object.fromEntries([...this.held].map(([t, h]) => [shortTypeName[t], h.clusters.slice(0, 10)]));
       this.host.log.warn(
-        { proxyId: this.host.proxyId, held, kept: [...this.retained.keys()].slice(0, 10), timeoutMs: this.host.timeoutMs },
+        { proxyId: this.host.proxyId, held, kept: [...this.retained.keys(), ...(this.resumedKept?.clusters ?? [])].slice(0, 10), timeoutMs: this.host.timeoutMs },
         'clusters not warm on the proxy in time: held listener/route updates sent anyway, kept clusters removed (logged once per stream)',
       );
     }
