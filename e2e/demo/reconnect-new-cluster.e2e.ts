@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalMesh } from '../support/mesh';
 import { demoVirtualService, HOST, requestLoops, until } from '../support/demo';
 import { lastPid, servingReplica } from '../support/faults';
-import { heldSince, holds, ingressRoutesTo, newHost, noCluster, serviceEntry } from '../support/new-cluster';
+import { heldSince, holds, ingressRoutesTo, newHost, noCluster, serviceEntry, virtualService } from '../support/new-cluster';
 
 /**
  * Make-before-break when the ingress reconnects, under steady load: the local mesh demo with two
@@ -48,14 +48,10 @@ async function applyVia(pilot: string, yaml: string): Promise<void> {
  * `x-kept: v2` or `x-kept: <round>`): the gateway gets clusters only for the destinations its
  * routes name, so without `keep` the previous round's host goes.
  */
-const virtualService = (round: number, keep: boolean): string => `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: hello, namespace: demo }
-spec:
-  hosts: ['*']
-  gateways: [hello-gateway]
-  http:
-  - name: external
+const roundVirtualService = (round: number, keep: boolean): string =>
+  virtualService(
+    round,
+    `  - name: external
     match: [{ uri: { prefix: /external/ } }]
     rewrite: { uri: / }
     route: [{ destination: { host: weather.external.test, port: { number: 80 } } }]
@@ -65,11 +61,8 @@ spec:
 ${Array.from({ length: keep ? round - 1 : 0 }, (_, k) => `  - name: kept-${k + 1}
     match: [{ headers: { x-kept: { exact: '${k + 1}' } } }]
     route: [{ destination: { host: ${newHost(k + 1)}, port: { number: 80 } } }]
-`).join('')}  - name: hello
-    route:
-    - { destination: { host: ${HOST}, subset: v1, port: { number: 80 } }, weight: 50 }
-    - { destination: { host: ${newHost(round)}, port: { number: 80 } }, weight: 50 }
-`;
+`).join('')}`,
+  );
 
 const ready = async (pilot: string): Promise<true | undefined> => ((await fetch(`${pilot}/readyz`, { signal: AbortSignal.timeout(2_000) })).status === 200 ? true : undefined);
 
@@ -93,7 +86,7 @@ async function reconnectRounds(name: string, keep: boolean): Promise<void> {
       const frozen = lastPid(mesh.stateDir, PILOT_NAMES[serving]!);
       process.kill(frozen, 'SIGSTOP');
       try {
-        await applyVia(PILOTS[survivor]!, `${serviceEntry(round)}---\n${virtualService(round, keep)}`);
+        await applyVia(PILOTS[survivor]!, `${serviceEntry(round)}---\n${roundVirtualService(round, keep)}`);
         // The survivor has translated the change (its own proxies got it) before the ingress moves.
         await new Promise((r) => setTimeout(r, 1_000));
       } finally {

@@ -162,6 +162,15 @@ spec:
  */
 export function demoVirtualService(opts: { v1?: number; v2?: number; extraRoutes?: string; responseHeader?: readonly [string, string] } = {}): string {
   const header = opts.responseHeader === undefined ? '' : `    headers: { response: { set: { ${opts.responseHeader[0]}: ${opts.responseHeader[1]} } } }\n`;
+  return helloVirtualService(`${opts.extraRoutes ?? ''}  - name: hello
+${header}    route:
+    - { destination: { host: ${HOST}, subset: v1, port: { number: 80 } }, weight: ${opts.v1 ?? 90} }
+    - { destination: { host: ${HOST}, subset: v2, port: { number: 80 } }, weight: ${opts.v2 ?? 10} }
+`);
+}
+
+/** The demo's VirtualService `hello` at the ingress gateway with these `http` routes (YAML list items, indented two spaces). */
+export function helloVirtualService(http: string): string {
   return `apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: { name: hello, namespace: demo }
@@ -169,9 +178,5 @@ spec:
   hosts: ['*']
   gateways: [hello-gateway]
   http:
-${opts.extraRoutes ?? ''}  - name: hello
-${header}    route:
-    - { destination: { host: ${HOST}, subset: v1, port: { number: 80 } }, weight: ${opts.v1 ?? 90} }
-    - { destination: { host: ${HOST}, subset: v2, port: { number: 80 } }, weight: ${opts.v2 ?? 10} }
-`;
+${http}`;
 }

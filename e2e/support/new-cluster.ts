@@ -1,4 +1,4 @@
-import { AGENT_ADMINS, HOST, PILOT } from './demo';
+import { AGENT_ADMINS, helloVirtualService, HOST, PILOT } from './demo';
 
 /**
  * The make-before-break suites' mesh changes and probes (e2e/demo/new-cluster-route,
@@ -21,19 +21,13 @@ spec:
   workloadSelector: { labels: { app: hello, version: v2 } }
 `;
 
-/** The demo's route, half to v1 and half to this round's new host. */
-export const virtualService = (round: number): string => `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: hello, namespace: demo }
-spec:
-  hosts: ['*']
-  gateways: [hello-gateway]
-  http:
-  - name: hello
+/** The demo's route, half to v1 and half to this round's new host (after `extraRoutes`, YAML list items). */
+export const virtualService = (round: number, extraRoutes = ''): string =>
+  helloVirtualService(`${extraRoutes}  - name: hello
     route:
     - { destination: { host: ${HOST}, subset: v1, port: { number: 80 } }, weight: 50 }
     - { destination: { host: ${newHost(round)}, port: { number: 80 } }, weight: 50 }
-`;
+`);
 
 /** One section of the ingress Envoy's config dump, as text. */
 export const dump = async (resource: string): Promise<string> => (await fetch(`${AGENT_ADMINS[0]}/config_dump?resource=${resource}`)).text();
