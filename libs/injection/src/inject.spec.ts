@@ -122,6 +122,16 @@ describe('planInjection', () => {
     expect(sidecar.ports.map((p) => p.containerPort)).not.toContain(values.ports.admin);
   });
 
+  it("sets the proxy's ADS flavour: state of the world unless the injector says delta", () => {
+    const xdsProtocolOf = (v: typeof values): string | undefined => {
+      const plan = planInjection(basePod(), enabled, template, v);
+      const sidecar = (plan.patch.find((o) => o.path === '/spec/containers/-') as { value: { env: { name: string; value?: string }[] } }).value;
+      return sidecar.env.find((e) => e.name === 'AVIARY_XDS_PROTOCOL')?.value;
+    };
+    expect(xdsProtocolOf(values)).toBe('sotw');
+    expect(xdsProtocolOf(injectionValues({ xdsProtocol: 'delta' }))).toBe('delta');
+  });
+
   it('defaults name istio-system and pilot\'s mTLS port 15012', () => {
     expect(values.pilotAddress).toBe('aviary-pilot.istio-system.svc:15012');
     expect(values.citadelAddress).toBe('aviary-citadel.istio-system.svc:15013');

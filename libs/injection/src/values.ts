@@ -9,6 +9,8 @@ export interface InjectionValues {
   readonly pilotAddress: string;
   readonly citadelAddress: string;
   readonly natsUrl: string;
+  /** Envoy's ADS flavour in injected proxies (the agent's AVIARY_XDS_PROTOCOL). */
+  readonly xdsProtocol: 'sotw' | 'delta';
   /** NATS user and password of injected proxies (the gateway bus role); empty: no authentication. */
   readonly natsUser: string;
   readonly natsPassword: string;
@@ -64,6 +66,7 @@ export const defaultInjectionValues: InjectionValues = {
   pilotAddress: 'aviary-pilot.istio-system.svc:15012',
   citadelAddress: 'aviary-citadel.istio-system.svc:15013',
   natsUrl: 'nats://aviary-nats.istio-system.svc:4222',
+  xdsProtocol: 'sotw',
   natsUser: '',
   natsPassword: '',
   trustDomain: 'cluster.local',

@@ -24,6 +24,7 @@ export function valuesFromConfig(config: InjectorConfig): InjectionValues {
     pilotAddress: config.pilotAddress,
     citadelAddress: config.citadelAddress,
     natsUrl: config.proxyNatsUrl,
+    xdsProtocol: config.proxyXdsProtocol,
     natsUser: config.proxyNatsUser,
     natsPassword: config.proxyNatsPassword,
     trustDomain: config.trustDomain,
