@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalMesh } from '../support/mesh';
 import { counter, expectNoFailures, firstPid, sample, servingReplica, xdsState } from '../support/faults';
-import { AGENT_ADMINS, COLLECTOR, demoVirtualService, get, requestLoops, until } from '../support/demo';
+import { AGENT_ADMINS, apply, COLLECTOR, demoVirtualService, get, requestLoops, until } from '../support/demo';
 
 /**
  * High availability under traffic: the launcher with `--demo --pilot-replicas 2 --nats-nodes 3
@@ -45,8 +45,6 @@ afterAll(async () => {
 
 const report = (line: string): void => void process.stdout.write(`[ha] ${line}\n`);
 
-
-
 /** A substring of each demo proxy's node id, in AGENT_ADMINS order (ingress, hello-v1, hello-v2 sidecars). */
 const NODE_NAMES = ['istio-ingressgateway', 'hello-v1', 'hello-v2'] as const;
 
@@ -54,15 +52,6 @@ const NODE_NAMES = ['istio-ingressgateway', 'hello-v1', 'hello-v2'] as const;
 async function servedBy(admin: string): Promise<string | undefined> {
   const i = await servingReplica(PILOTS, NODE_NAMES[AGENT_ADMINS.indexOf(admin as (typeof AGENT_ADMINS)[number])]!);
   return i === undefined ? undefined : REPLICA_IDS[i];
-}
-
-
-
-
-/** Applies YAML through one pilot replica's REST API. */
-async function applyVia(pilot: string, yaml: string): Promise<void> {
-  const res = await fetch(`${pilot}/api/v1/config`, { method: 'POST', headers: { authorization: `Bearer ${mesh.token}`, 'content-type': 'application/yaml' }, body: yaml });
-  expect(res.status, await res.clone().text()).toBe(200);
 }
 
 const sourceRecords = (collector: string = COLLECTOR): Promise<number> => counter(`${collector}/stats/prometheus`, 'istio_requests_total', ['reporter="source"', 'source_workload="istio-ingressgateway"']);
@@ -89,9 +78,9 @@ describe('high availability under traffic (2 pilots, 3 NATS nodes)', () => {
     const served = await Promise.all(AGENT_ADMINS.map(servedBy));
     report(`proxies served by: ${AGENT_ADMINS.map((a, i) => `${a.slice(-5)} ${served[i]}`).join(', ')}`);
     expect(served.every((s) => s !== undefined)).toBe(true);
-    await applyVia(PILOTS[1], demoVirtualService({ responseHeader: ['x-ha', 'via-pilot-2'] }));
+    await apply(mesh, demoVirtualService({ responseHeader: ['x-ha', 'via-pilot-2'] }), PILOTS[1]);
     await until('the write through pilot-2 at the ingress', async () => ((await get()).headers.get('x-ha') === 'via-pilot-2' ? true : undefined), 15_000);
-    await applyVia(PILOTS[0], demoVirtualService());
+    await apply(mesh, demoVirtualService(), PILOTS[0]);
   });
 
   it('a pilot replica SIGKILLed: its proxies reconnect to the other within 2 s, 0 failed requests, config still flows', async () => {
@@ -136,7 +125,7 @@ describe('high availability under traffic (2 pilots, 3 NATS nodes)', () => {
       ).catch(() => expect(last).toEqual(moved.map(() => REPLICA_IDS[survivor])));
       report(`moved proxies listed by ${REPLICA_IDS[survivor]} ${Date.now() - killedAt} ms after the kill`);
       const changedAt = Date.now();
-      await applyVia(PILOTS[survivor], demoVirtualService({ responseHeader: ['x-ha', 'after-pilot-kill'] }));
+      await apply(mesh, demoVirtualService({ responseHeader: ['x-ha', 'after-pilot-kill'] }), PILOTS[survivor]);
       const seenAt = await until('the new route at the ingress', async () => ((await get()).headers.get('x-ha') === 'after-pilot-kill' ? Date.now() : undefined), 15_000);
       const from = load.answers.length;
       await until('200 more answers', async () => (load.answers.length - from >= 200 ? true : undefined));
@@ -147,7 +136,7 @@ describe('high availability under traffic (2 pilots, 3 NATS nodes)', () => {
     } finally {
       await sampler.stop();
       await load.stop();
-      await applyVia(PILOTS[survivor], demoVirtualService());
+      await apply(mesh, demoVirtualService(), PILOTS[survivor]);
     }
     expectNoFailures(load);
     await mesh.waitFor(`${PILOT_NAMES[victim]} is ready again (restart 1)`, 60_000);
@@ -195,7 +184,7 @@ describe('high availability under traffic (2 pilots, 3 NATS nodes)', () => {
     report(`NATS node 1 SIGKILL: a config write after it served by the ingress after ${seenAt - killedAt} ms; requests ${sent}, failed 0; the collector counted ${counted} of ${sent}`);
     expect(counted).toBeGreaterThanOrEqual(sent);
     await mesh.waitFor('nats-server-1 restarted', 60_000);
-    await applyVia(PILOTS[0], demoVirtualService());
+    await apply(mesh, demoVirtualService(), PILOTS[0]);
   });
 
   it('a citadel replica SIGKILLed: 0 failed requests; every proxy renews its certificate through the other, signed by the same CA', async () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalMesh } from '../support/mesh';
-import { demoVirtualService, HOST, requestLoops, until } from '../support/demo';
+import { apply, demoVirtualService, HOST, requestLoops, until } from '../support/demo';
 import { lastPid, servingReplica } from '../support/faults';
 import { heldSince, holds, ingressRoutesTo, newHost, noCluster, serviceEntry, virtualService } from '../support/new-cluster';
 
@@ -36,11 +36,6 @@ afterAll(async () => {
   if (process.env['KEEP_MESH_STATE']) console.log(`[reconnect new cluster e2e] state kept in ${mesh?.stateDir}`);
   await mesh?.stop({ keepState: process.env['KEEP_MESH_STATE'] !== undefined });
 });
-
-async function applyVia(pilot: string, yaml: string): Promise<void> {
-  const res = await fetch(`${pilot}/api/v1/config`, { method: 'POST', headers: { authorization: `Bearer ${mesh.token}`, 'content-type': 'application/yaml' }, body: yaml });
-  expect(res.status, await res.clone().text()).toBe(200);
-}
 
 /**
  * Half of the demo route's traffic to this round's new host. The demo's external route, its v2
@@ -86,7 +81,7 @@ async function reconnectRounds(name: string, keep: boolean): Promise<void> {
       const frozen = lastPid(mesh.stateDir, PILOT_NAMES[serving]!);
       process.kill(frozen, 'SIGSTOP');
       try {
-        await applyVia(PILOTS[survivor]!, `${serviceEntry(round)}---\n${roundVirtualService(round, keep)}`);
+        await apply(mesh, `${serviceEntry(round)}---\n${roundVirtualService(round, keep)}`, PILOTS[survivor]);
         // The survivor has translated the change (its own proxies got it) before the ingress moves.
         await new Promise((r) => setTimeout(r, 1_000));
       } finally {
@@ -102,7 +97,7 @@ async function reconnectRounds(name: string, keep: boolean): Promise<void> {
     await new Promise((r) => setTimeout(r, 500));
   } finally {
     await load.stop();
-    await applyVia(PILOTS[survivor]!, demoVirtualService());
+    await apply(mesh, demoVirtualService(), PILOTS[survivor]);
   }
   const failed = load.answers.filter((a) => a.status !== 200);
   const noClusterAfter = await noCluster();

@@ -63,9 +63,9 @@ export function getAs(host: string, path = '/', opts: { readonly headers?: Recor
   });
 }
 
-/** Applies YAML through pilot's REST API (the mesh's admin token) and expects success. */
-export async function apply(mesh: LocalMesh, yaml: string): Promise<void> {
-  const res = await fetch(`${PILOT}/api/v1/config`, { method: 'POST', headers: { authorization: `Bearer ${mesh.token}`, 'content-type': 'application/yaml' }, body: yaml });
+/** Applies YAML through pilot's REST API (the mesh's admin token; `pilot`: another replica's admin URL) and expects success. */
+export async function apply(mesh: LocalMesh, yaml: string, pilot: string = PILOT): Promise<void> {
+  const res = await fetch(`${pilot}/api/v1/config`, { method: 'POST', headers: { authorization: `Bearer ${mesh.token}`, 'content-type': 'application/yaml' }, body: yaml });
   expect(res.status, await res.clone().text()).toBe(200);
 }
 

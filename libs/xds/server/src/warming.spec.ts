@@ -396,7 +396,7 @@ describe('ClusterWarming without a stream', () => {
     const snapshot = mesh({ v1: 50, v2: 50 });
     const cluster = snapshot.get(TypeUrl.Cluster, V2)!;
     const route = [...snapshot.resources(TypeUrl.RouteConfiguration).values()];
-    const state = (typeUrl: ResourceTypeUrl, sentVersion: string | undefined, sent: Map<string, EncodedResource>) => ({ typeUrl, wildcard: typeUrl === TypeUrl.Cluster, sentVersion, sent });
+    const state = (typeUrl: ResourceTypeUrl, sentVersion: string | undefined, sent: Map<string, EncodedResource>) => ({ typeUrl, wildcard: typeUrl === TypeUrl.Cluster, sentVersion, ackedVersion: undefined, sent });
     const holdsRoutesAfter = (cdsVersionBefore: string | undefined): boolean => {
       // The proxy holds both clusters; v2 came with the CDS response sent now.
       const cds = state(TypeUrl.Cluster, cdsVersionBefore, new Map(snapshot.resources(TypeUrl.Cluster)));

@@ -8,6 +8,8 @@ export interface HeldState {
   readonly typeUrl: ResourceTypeUrl;
   readonly wildcard: boolean;
   readonly sentVersion: string | undefined;
+  /** The version of the latest response the proxy ACKed on this stream. */
+  readonly ackedVersion: string | undefined;
   readonly sent: { has(name: string): boolean; get(name: string): EncodedResource | string | undefined; keys(): IterableIterator<string>; values(): IterableIterator<EncodedResource | string> };
 }
 
@@ -104,8 +106,6 @@ export class ClusterWarming {
   private disposed = false;
   /** A resumed stream's gated types whose first response has not gone yet (see `resume`). */
   private resumedFirst: Set<ResourceTypeUrl> | undefined;
-  /** The proxy ACKed a CDS response on this stream. */
-  private cdsAcked = false;
   /** An EDS response went out that the proxy has neither ACKed nor NACKed. */
   private edsInFlight = false;
   /** Delta, resumed: clusters (and assignments) the proxy held that the snapshot lacks, not removed until its first routes are ACKed. */
@@ -177,7 +177,7 @@ export class ClusterWarming {
 
   /** Delta: names of `typeUrl` (CDS or EDS) a push must not remove now (see `keep`, `keptEndpoints`, `resumedHolding`). */
   keptNames(typeUrl: ResourceTypeUrl, kept: readonly EncodedResource[]): ReadonlySet<string> {
-    const names = typeUrl === TypeUrl.ClusterLoadAssignment ? new Set(this.keptEndpoints()) : new Set(kept.map((r) => r.name));
+    const names = typeUrl === TypeUrl.ClusterLoadAssignment ? this.keptEndpoints() : new Set(kept.map((r) => r.name));
     const resumed = this.expired ? undefined : this.resumedKept;
     for (const n of (typeUrl === TypeUrl.Cluster ? resumed?.clusters : typeUrl === TypeUrl.ClusterLoadAssignment ? resumed?.endpoints : undefined) ?? []) names.add(n);
     return names;
@@ -200,7 +200,7 @@ export class ClusterWarming {
 
   /** On a resumed stream: a CDS response ACKed and, for an EDS cluster, its assignment sent and every EDS response ACKed. */
   private warmSinceResume(cluster: EncodedResource): boolean {
-    if (!this.cdsAcked) return false;
+    if (this.host.types.get(TypeUrl.Cluster)?.ackedVersion === undefined) return false;
     const endpoints = referencedEndpointName(cluster.resource);
     if (endpoints === undefined) return true;
     return !this.edsInFlight && this.host.types.get(TypeUrl.ClusterLoadAssignment)?.sent.has(endpoints) === true;
@@ -255,7 +255,6 @@ export class ClusterWarming {
       this.resumedFirst = undefined;
       return;
     }
-    if (typeUrl === TypeUrl.Cluster) this.cdsAcked = true;
     for (const name of this.warming.keys()) {
       const w = this.warming.get(name)!;
       if (typeUrl === TypeUrl.Cluster) w.cdsAcked = true;
@@ -297,7 +296,7 @@ export class ClusterWarming {
   }
 
   /** The ClusterLoadAssignments of kept clusters (a delta EDS push must not remove them). */
-  keptEndpoints(): ReadonlySet<string> {
+  private keptEndpoints(): Set<string> {
     const names = new Set<string>();
     for (const c of this.retained.values()) {
       const e = referencedEndpointName(c.resource);
