@@ -75,9 +75,9 @@ describe('the local mesh demo (npm run demo)', () => {
     const a = await get();
     expect(a.status).toBe(200);
     expect(a.body).toBe(`hello from hello ${a.version}\n`);
-    // Every Envoy speaks the ADS flavour asked for (AVIARY_XDS_PROTOCOL=delta runs this file over delta).
+    // Every Envoy speaks the ADS flavour asked for (AVIARY_XDS_PROTOCOL=sotw runs this file over state of the world).
     const proxies = ((await (await fetch(`${PILOT}/api/v1/proxies`)).json()) as { proxies: { id: string; protocol: string }[] }).proxies;
-    expect(proxies.map((p) => p.protocol)).toEqual(proxies.map(() => process.env['AVIARY_XDS_PROTOCOL'] ?? 'sotw'));
+    expect(proxies.map((p) => p.protocol)).toEqual(proxies.map(() => process.env['AVIARY_XDS_PROTOCOL'] ?? 'delta'));
     expect(proxies.length).toBe(3);
   });
 

@@ -388,10 +388,16 @@ spec:
     expect(run.counts['200 hello from hello v2']).toBeGreaterThan(0);
   }, 300_000);
 
-  it("every proxy's config was accepted: pilot's syncz shows no NACK", async () => {
-    const syncz = JSON.parse(await kubectl('-n', 'istio-system', 'exec', 'deploy/aviary-pilot', '--', 'node', '-e', `fetch('http://127.0.0.1:15014/debug/syncz').then((r) => r.text()).then((t) => process.stdout.write(t))`)) as { proxy: string; type: string; status: string }[];
+  it("every proxy's config was accepted over delta ADS (the chart's default): pilot's syncz shows no NACK", async () => {
+    const pilotApi = async (path: string): Promise<string> =>
+      kubectl('-n', 'istio-system', 'exec', 'deploy/aviary-pilot', '--', 'node', '-e', `fetch('http://127.0.0.1:15014${path}').then((r) => r.text()).then((t) => process.stdout.write(t))`);
+    const syncz = JSON.parse(await pilotApi('/debug/syncz')) as { proxy: string; type: string; status: string }[];
     expect(syncz.length).toBeGreaterThan(0);
     expect(syncz.filter((s) => s.status === 'NACKED')).toEqual([]);
+    // The injected sidecars and the ingress gateway speak delta xDS unless the chart says sotw.
+    const { proxies } = JSON.parse(await pilotApi('/api/v1/proxies')) as { proxies: { id: string; protocol: string }[] };
+    expect(proxies.filter((p) => p.id.startsWith('sidecar~')).length).toBeGreaterThanOrEqual(3);
+    expect(proxies.filter((p) => p.protocol !== 'delta').map((p) => `${p.id} ${p.protocol}`)).toEqual([]);
   }, 60_000);
   it('telemetry: the sidecars report istio_requests_total for v1 and v2 (mutual TLS) to the collector, and the graph has the client -> hello edge', async () => {
     const collector = async (path: string): Promise<string> =>

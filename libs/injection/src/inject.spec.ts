@@ -128,8 +128,8 @@ describe('planInjection', () => {
       const sidecar = (plan.patch.find((o) => o.path === '/spec/containers/-') as { value: { env: { name: string; value?: string }[] } }).value;
       return sidecar.env.find((e) => e.name === 'AVIARY_XDS_PROTOCOL')?.value;
     };
-    expect(xdsProtocolOf(values)).toBe('sotw');
-    expect(xdsProtocolOf(injectionValues({ xdsProtocol: 'delta' }))).toBe('delta');
+    expect(xdsProtocolOf(values)).toBe('delta');
+    expect(xdsProtocolOf(injectionValues({ xdsProtocol: 'sotw' }))).toBe('sotw');
   });
 
   it('defaults name istio-system and pilot\'s mTLS port 15012', () => {

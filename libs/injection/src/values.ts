@@ -66,7 +66,7 @@ export const defaultInjectionValues: InjectionValues = {
   pilotAddress: 'aviary-pilot.istio-system.svc:15012',
   citadelAddress: 'aviary-citadel.istio-system.svc:15013',
   natsUrl: 'nats://aviary-nats.istio-system.svc:4222',
-  xdsProtocol: 'sotw',
+  xdsProtocol: 'delta',
   natsUser: '',
   natsPassword: '',
   trustDomain: 'cluster.local',

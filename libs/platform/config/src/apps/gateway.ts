@@ -21,7 +21,7 @@ export const gatewayConfig = defineConfig({
       'reach pilot over mutual TLS (client certificate: the workload certificate; pilot verified by pilotSubjectAltName); auto: on in Kubernetes and whenever pilotAddress is pilot\'s mTLS port 15012',
     ),
     pilotSubjectAltName: option(Type.String({ maxLength: 253, pattern: '^[A-Za-z0-9.:-]*$' }), '', 'the DNS name (or IP) pilot\'s xDS certificate must carry with xdsTls (empty: the host of pilotAddress)'),
-    xdsProtocol: option(Type.Union([Type.Literal('sotw'), Type.Literal('delta')]), 'sotw', 'Envoy\'s ADS flavour: sotw (StreamAggregatedResources) or delta (DeltaAggregatedResources)'),
+    xdsProtocol: option(Type.Union([Type.Literal('sotw'), Type.Literal('delta')]), 'delta', 'Envoy\'s ADS flavour: delta (DeltaAggregatedResources, the default, as in Istio) or sotw (StreamAggregatedResources)'),
     citadelAddress: option(Type.String({ minLength: 1 }), '127.0.0.1:8060', 'citadel CA address host:port, or several comma-separated (citadel replicas without a Service in front: after a failed request the next goes to the next address)'),
     citadelTls: option(
       Type.Union([Type.Literal('auto'), Type.Literal('on'), Type.Literal('off')]),

@@ -28,8 +28,8 @@ export const injectorConfig = defineConfig({
     proxyNatsUrl: option(Type.String({ pattern: '^(nats|tls|ws|wss)://[^\\s]+$' }), 'nats://aviary-nats.istio-system.svc:4222', 'NATS URL the injected proxies report telemetry to'),
     proxyXdsProtocol: option(
       Type.Union([Type.Literal('sotw'), Type.Literal('delta')]),
-      'sotw',
-      "ADS flavour of injected proxies: sotw or delta (delta lets pilot keep the clusters a reconnecting proxy's routes still name: docs/progressive-delivery.md)",
+      'delta',
+      "ADS flavour of injected proxies: delta (the default, as in Istio) or sotw (delta lets pilot keep the clusters a reconnecting proxy's routes still name: docs/progressive-delivery.md)",
     ),
     proxyNatsUser: option(Type.String({ maxLength: 256, pattern: '^[^\\s"]*$' }), '', 'NATS user the injected proxies connect as (the gateway bus role; empty: no authentication)'),
     proxyNatsPassword: option(Type.String({ maxLength: 1024, pattern: '^[^\\s"\\\\{}]*$' }), '', 'password of proxyNatsUser, written into each injected pod', { secret: true }),
