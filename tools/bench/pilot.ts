@@ -165,6 +165,18 @@ function cpuSplitBetween(a: ReturnType<typeof cpuSplitMs>, b: ReturnType<typeof 
   return { user, sys, mainThread, otherThreads: user + sys - mainThread, byThread };
 }
 
+/**
+ * The CPU `pid` uses while nothing changes, in ms per second over `windowMs`: with its streams
+ * open this is its steady cost (keepalives, timers, metrics), which every change's CPU window
+ * (the PATCH, 3 s, then `idle`) also contains.
+ */
+async function idleCpuRate(pid: number, windowMs = 10_000): Promise<number> {
+  const c0 = cpuMs(pid);
+  const t0 = now();
+  await sleep(windowMs);
+  return Math.round(((cpuMs(pid) - c0) * 1000 * 10) / (now() - t0)) / 10;
+}
+
 /** Waits until `pid` used under 5 % of a CPU for two consecutive 500 ms windows. */
 async function idle(pid: number, maxMs = 300_000): Promise<number> {
   const start = now();
@@ -351,6 +363,7 @@ async function endpointChanges(
   firstSeq: number,
   apply: (address: string) => Promise<void>,
   log: Log,
+  idleMsPerS: number,
   profile?: () => Promise<() => Promise<unknown>>,
 ): Promise<{ changes: Array<Record<string, unknown>>; allAcks: number[]; profiles: unknown[]; reconnects: Reconnects | undefined }> {
   const changes: Array<Record<string, unknown>> = [];
@@ -365,6 +378,7 @@ async function endpointChanges(
     await load.next('marked');
     const stopProfile = await profile?.();
     const cpu0 = cpuMs(pid);
+    const split0 = cpuSplitMs(pid);
     const t0 = now();
     await apply(address);
     const restMs = now() - t0;
@@ -397,6 +411,10 @@ async function endpointChanges(
       reconnects: r['reconnectsSinceMark'],
       ackMs: quantiles(lat),
       pilotCpuMs: cpuMs(pid) - cpu0,
+      // The same window's CPU less what the idle process uses in that time (`idleCpuRate`).
+      pilotCpuAboveIdleMs: Math.max(0, Math.round(cpuMs(pid) - cpu0 - (idleMsPerS * (now() - t0)) / 1000)),
+      windowMs: Math.round(now() - t0),
+      pilotCpuSplitMs: cpuSplitBetween(split0, cpuSplitMs(pid)),
     };
     changes.push(change);
     log(`change ${JSON.stringify(change)}`);
@@ -516,7 +534,10 @@ async function main(): Promise<void> {
     // 3. Endpoint changes: one WorkloadEntry's address, through the REST API.
     const svc = changedService();
     const ep = ENDPOINTS - 1; // no sidecar runs at this address
-    const { changes, allAcks, reconnects } = await endpointChanges(load, pid, svc, 0, (address) => post(adminPort, workloadEntry(svc, ep, address)), log);
+    const idleMsPerS = await idleCpuRate(pid);
+    result['idleCpuWithStreams'] = { msPerSecond: idleMsPerS };
+    log(`idle CPU with ${STREAMS} streams: ${idleMsPerS} ms per s`);
+    const { changes, allAcks, reconnects } = await endpointChanges(load, pid, svc, 0, (address) => post(adminPort, workloadEntry(svc, ep, address)), log, idleMsPerS);
     result['endpointChange'] = { service: hostOf(svc), workloadEntry: `${nsOf(svc)}/svc-${svc}-${ep}`, changes, allChanges: quantiles(allAcks) };
     result['reconnects'] = reconnectsOf(result['coldStart'] as Record<string, unknown>, reconnects);
 
@@ -661,7 +682,9 @@ async function round(start: () => Promise<Target>, kube: Kube, seq: number, log:
     const svc = changedService();
     const path = changedWorkloadEntryPath();
     const profile = CHANGE_PROF && target.profile ? target.profile : undefined;
-    const { changes, allAcks, profiles, reconnects } = await endpointChanges(load, pid, svc, seq, (address) => kube.mergePatch(path, { spec: { address } }), log, profile);
+    const idleMsPerS = await idleCpuRate(pid);
+    log(`${target.name}: idle CPU with ${STREAMS} streams: ${idleMsPerS} ms per s`);
+    const { changes, allAcks, profiles, reconnects } = await endpointChanges(load, pid, svc, seq, (address) => kube.mergePatch(path, { spec: { address } }), log, idleMsPerS, profile);
     if (profiles.length > 0) mkdirSync(CHANGE_PROF, { recursive: true });
     profiles.forEach((p, c) => {
       const file = join(CHANGE_PROF, `${target.name}-change-${seq + c}.cpuprofile`);
@@ -682,6 +705,8 @@ async function round(start: () => Promise<Target>, kube: Kube, seq: number, log:
       'endpoint change → interested ACKed, p50 (ms)': all.p50,
       'endpoint change → interested ACKed, p99 (ms)': all.p99,
       'CPU per endpoint change, median (ms)': median(byChange('pilotCpuMs')),
+      [`idle CPU with ${STREAMS} streams (ms per s)`]: idleMsPerS,
+      'CPU per endpoint change above idle, median (ms)': median(byChange('pilotCpuAboveIdleMs')),
       'interested streams per change (median)': median(byChange('interestedStreams')),
       'interested streams missing the change (max)': Math.max(...byChange('missing')),
       'streams pushed, not interested, per change (max)': Math.max(...byChange('streamsPushedNotInterested')),
@@ -693,7 +718,7 @@ async function round(start: () => Promise<Target>, kube: Kube, seq: number, log:
       [`RSS with ${STREAMS} proxies after GC (MiB)`]: rss1gc / 1024,
     };
     return {
-      detail: { target: target.name, readyMs: Math.round(readyMs), startupMs: Math.round(startupMs), startupCpuMs, coldStart: cold, memory, endpointChange: { changes, allChanges: all }, reconnects: runReconnects },
+      detail: { target: target.name, readyMs: Math.round(readyMs), startupMs: Math.round(startupMs), startupCpuMs, coldStart: cold, memory, idleCpuWithStreams: { msPerSecond: idleMsPerS }, endpointChange: { changes, allChanges: all }, reconnects: runReconnects },
       metrics: { target: target.name, metrics },
     };
   } finally {
