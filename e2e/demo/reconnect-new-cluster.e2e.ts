@@ -15,12 +15,11 @@ import { heldSince, holds, ingressRoutesTo, newHost, noCluster, serviceEntry, vi
  * routed there in between with 503 NC (cluster_not_found) and `no_cluster` rises.
  *
  * In the first test the demo's other destinations and the earlier rounds' hosts stay routed, so
- * each reconnect only adds a cluster. In the second (delta only) each round also moves the route off
- * the previous round's host, whose cluster the reconnected stream's first CDS response would
- * remove while the proxy's old routes still send half of the traffic there: delta keeps it until
- * the new routes are ACKed. SotW cannot (pilot may not know the cluster any more; its first CDS
- * response is the whole set), so that case is not run over SotW (see
- * `ClusterWarming.resumedHolding`).
+ * each reconnect only adds a cluster. In the second each round also moves the route off the
+ * previous round's host, whose cluster the reconnected stream's first CDS response would remove
+ * while the proxy's old routes still send half of the traffic there: pilot keeps it until the new
+ * routes are ACKed (delta by not removing it; SotW, whose CDS response is the whole set, by
+ * rebuilding it by name from the model and sending it again; see `ClusterWarming.resumedHolding`).
  */
 
 const ROUNDS = 3;
@@ -111,7 +110,7 @@ async function reconnectRounds(name: string, keep: boolean): Promise<void> {
   // In every round the reconnected stream's first routes were held, and released by the warm-up, not the bound.
   for (const [i, h] of held.entries()) {
     expect(h['rds/ready'] ?? 0).toBeGreaterThanOrEqual(1);
-    // Delta kept the previous round's cluster until the new routes were ACKed.
+    // Pilot kept the previous round's cluster until the new routes were ACKed.
     if (!keep && i > 0) expect(h['cds/ready'] ?? 0).toBeGreaterThanOrEqual(1);
     expect(Object.keys(h).filter((k) => k.endsWith('/timeout'))).toEqual([]);
   }
@@ -123,7 +122,7 @@ describe('the ingress reconnecting to a replica with newer routes, under load', 
     await reconnectRounds('reconnect new cluster e2e', true);
   });
 
-  it.runIf(process.env['AVIARY_XDS_PROTOCOL'] !== 'sotw')('fails no request when they also move off a cluster: delta keeps it until the new routes are ACKed (no NC)', async () => {
+  it('fails no request when they also move off a cluster: pilot keeps it until the new routes are ACKed (no NC)', async () => {
     await reconnectRounds('reconnect move e2e', false);
   });
 });

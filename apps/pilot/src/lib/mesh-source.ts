@@ -21,6 +21,7 @@ export function meshSource(model: MeshSnapshot, options: MeshSourceOptions = {})
   return new TranslatingSource<MeshSnapshot, ProxyInfo>(model, {
     translate: translation.translate,
     translateEndpoints: translation.translateEndpoints,
+    translateClusters: translation.translateClusters,
     groupOf: proxyGroupKey,
     ...(options.onRejected && { onRejected: options.onRejected }),
     ...(options.encoder && { encoder: options.encoder }),

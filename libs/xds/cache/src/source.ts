@@ -1,5 +1,5 @@
 import type { ResourceTypeUrl } from '@aviary/xds-protos';
-import type { Snapshot } from './snapshot';
+import type { EncodedResource, Snapshot } from './snapshot';
 
 /**
  * What the serving layer reads of a connected client: its node id as sent and its kind (a
@@ -55,6 +55,13 @@ export type ChangeListener<P extends XdsPeer = XdsPeer> = (change: SourceChange<
  */
 export interface ResourceSource<P extends XdsPeer = XdsPeer> {
   resourcesFor(proxy: P): Snapshot;
+  /**
+   * Optional: the clusters named `names` that `proxy` may see, built from the current model
+   * even when its snapshot has none of them (it reached them by config it no longer gets); those
+   * the model cannot build are left out. The server keeps such clusters for a proxy that
+   * reconnects still routing to them (state of the world: see `ClusterWarming.resumedHolding`).
+   */
+  clustersFor?(proxy: P, names: readonly string[]): readonly EncodedResource[];
   /** Subscribes; returns the unsubscribe function. */
   onChange(listener: ChangeListener<P>): () => void;
 }

@@ -11,6 +11,8 @@ export interface TranslatingSourceOptions<M, P extends XdsPeer = XdsPeer> {
    * undefined to fall back to `translate`. Used for changes narrowed to CDS/EDS by name.
    */
   readonly translateEndpoints?: (proxy: P, model: M, names: readonly string[]) => SnapshotInput | undefined;
+  /** Optional: the Clusters named `names` that `proxy` may see, whether or not `translate` gives them (see `ResourceSource.clustersFor`). */
+  readonly translateClusters?: (proxy: P, model: M, names: readonly string[]) => SnapshotInput;
   /** Proxies with the same key get the same resources and share one snapshot; default the node id. */
   readonly groupOf?: (proxy: P) => string;
   readonly encoder?: ResourceEncoder;
@@ -67,6 +69,8 @@ export class TranslatingSource<M, P extends XdsPeer = XdsPeer> implements Resour
     this.groupOf = options.groupOf ?? ((p) => p.id);
     this.encoder = options.encoder ?? defaultEncoder();
     this.now = options.now ?? Date.now;
+    const translateClusters = options.translateClusters;
+    if (translateClusters) this.clustersFor = (proxy, names) => this.rebuildClusters(translateClusters, proxy, names);
   }
 
   /** Replaces the model and tells the server what may have changed (default: everything). */
@@ -162,6 +166,20 @@ export class TranslatingSource<M, P extends XdsPeer = XdsPeer> implements Resour
     } catch (error) {
       this.options.onRejected?.(proxy, error);
       return this.lastGood.get(group) ?? Snapshot.empty();
+    }
+  }
+
+  /** With `translateClusters`: see `ResourceSource.clustersFor`. */
+  readonly clustersFor?: (proxy: P, names: readonly string[]) => readonly EncodedResource[];
+
+  private rebuildClusters(translateClusters: (proxy: P, model: M, names: readonly string[]) => SnapshotInput, proxy: P, names: readonly string[]): readonly EncodedResource[] {
+    if (names.length === 0) return [];
+    try {
+      const input = translateClusters(proxy, this.model, names);
+      return [...this.encoder.encodeList(TypeUrl.Cluster, input[TypeUrl.Cluster] ?? []).map.values()];
+    } catch (error) {
+      this.options.onRejected?.(proxy, error);
+      return [];
     }
   }
 

@@ -4,6 +4,7 @@ export type { XdsServerOptions, PushDebounce, XdsStreamLimits, ConfigDumpEntry, 
 export { XdsMetrics } from './metrics';
 export type { TypeLabel } from './metrics';
 export { pushOrder } from './connection';
+export { RESUMED_CDS_WAIT_MS } from './sotw';
 export type { XdsStatusEvent, XdsStatusKind, ProxyStatus, TypeStatus, NackRecord, Protocol, XdsLogger } from './connection';
 export { adsServiceDefinition, encodeDiscoveryResponse, encodeDeltaDiscoveryResponse, decodeDiscoveryRequest, decodeDeltaDiscoveryRequest } from './wire';
 export type { DiscoveryRequest, DeltaDiscoveryRequest } from './wire';

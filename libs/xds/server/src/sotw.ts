@@ -4,12 +4,22 @@ import { Connection, edsNamesToRewarm, isWildcardType, type StreamHost, type Typ
 import type { DiscoveryRequest, PendingResponse } from './wire';
 
 /**
+ * Longest a resumed stream's first CDS response waits for the stream's first EDS request (see
+ * `SotwConnection.onRequest`). Envoy sends every type's request at once when it reconnects, so
+ * the EDS request normally follows within milliseconds; a proxy without EDS clusters sends none.
+ */
+export const RESUMED_CDS_WAIT_MS = 500;
+
+/**
  * State of the world. Full-state types (LDS, CDS) are answered with every subscribed resource
  * whenever that set changes; RDS/EDS/SDS responses carry only resources whose version changed
  * since they were last sent to this proxy. Requests whose nonce is not the latest are ignored
  * (the proxy follows up with one carrying the latest nonce).
  */
 export class SotwConnection<P extends XdsPeer = XdsPeer> extends Connection<P> {
+  /** A resumed stream's first CDS response, waiting for the first EDS request (`RESUMED_CDS_WAIT_MS`). */
+  private deferredCds: unknown;
+
   constructor(
     host: StreamHost<P>,
     proxy: P,
@@ -40,16 +50,48 @@ export class SotwConnection<P extends XdsPeer = XdsPeer> extends Connection<P> {
       st.forget([...st.sent.keys()].filter((n) => !st.wants(n)));
     }
     // Envoy reconnecting sends the version it holds: its routes are live while new clusters warm.
-    if (!st.subscribed && typeUrl === TypeUrl.Cluster && st.wildcard && (req.version_info ?? '') !== '') this.warming.resume();
+    if (!st.subscribed && typeUrl === TypeUrl.Cluster && st.wildcard && (req.version_info ?? '') !== '') {
+      this.warming.resume();
+      // Its first EDS request (sent right after) names the clusters it holds: the first CDS
+      // response waits for it, so that it can keep those the proxy's routes may still name.
+      if (this.host.source.clustersFor && !this.types.get(TypeUrl.ClusterLoadAssignment)?.subscribed) this.deferCds();
+    }
     // Its first EDS request names the assignments of the clusters it holds.
-    if (!st.subscribed && typeUrl === TypeUrl.ClusterLoadAssignment && snapshot) this.warming.resumedHolding(typeUrl, names, snapshot, false);
+    const resumedEds = !st.subscribed && typeUrl === TypeUrl.ClusterLoadAssignment && snapshot !== undefined;
+    if (resumedEds) this.warming.resumedHolding(typeUrl, names, snapshot, (missing) => this.host.source.clustersFor?.(this.proxy, missing) ?? []);
     st.subscribed = true;
     if (first) st.forget([...st.sent.keys()]);
-    if (snapshot) this.push(st, snapshot, isWildcardType(typeUrl), undefined);
+    if (resumedEds) this.releaseCds(snapshot);
+    if (snapshot && !(typeUrl === TypeUrl.Cluster && this.deferredCds !== undefined)) this.push(st, snapshot, isWildcardType(typeUrl), undefined);
     this.afterRequest();
   }
 
+  override dispose(): void {
+    if (this.deferredCds !== undefined) this.host.clock.clearTimer(this.deferredCds);
+    this.deferredCds = undefined;
+    super.dispose();
+  }
+
+  private deferCds(): void {
+    this.deferredCds = this.host.clock.setTimer(() => {
+      this.deferredCds = undefined;
+      const snapshot = this.snapshot();
+      if (!this.closed && snapshot) this.releaseCds(snapshot, true);
+    }, RESUMED_CDS_WAIT_MS);
+  }
+
+  /** Sends the deferred first CDS response (`force`: it is no longer deferred). */
+  private releaseCds(snapshot: Snapshot, force = false): void {
+    if (this.deferredCds === undefined && !force) return;
+    if (this.deferredCds !== undefined) this.host.clock.clearTimer(this.deferredCds);
+    this.deferredCds = undefined;
+    const cds = this.types.get(TypeUrl.Cluster);
+    if (cds?.subscribed) this.push(cds, snapshot, true, undefined);
+  }
+
   protected pushChanged(st: TypeState, snapshot: Snapshot, observedAt: number | undefined): void {
+    // A deferred first CDS response goes with the first EDS request (or when the wait is over).
+    if (st.typeUrl === TypeUrl.Cluster && this.deferredCds !== undefined) return;
     this.push(st, snapshot, false, observedAt);
   }
 

@@ -9,7 +9,7 @@ import { Registry } from 'prom-client';
 import { Snapshot, systemClock, type EncodedResource } from '@aviary/xds-cache';
 import { TypeUrl, type CanonicalMessage, type ResourceTypeUrl } from '@aviary/xds-protos';
 import { RawAdsStream, SnapshotCache } from '@aviary/testing';
-import { XdsServer } from './index';
+import { RESUMED_CDS_WAIT_MS, XdsServer } from './index';
 import { XdsMetrics } from './metrics';
 import { ClusterWarming, type HeldState } from './warming';
 import { LISTENER, clusterName, echoMesh } from './testing/echo-mesh';
@@ -152,10 +152,14 @@ describe.each([
   let cache: SnapshotCache<TestPeer>;
   let server: XdsServer<TestPeer>;
   let short: XdsServer<TestPeer>;
+  /** Over a source that rebuilds clusters by name (as pilot's does): V1–V3 always exist in its model. */
+  let rebuilding: XdsServer<TestPeer>;
   let registry: Registry;
   let shortRegistry: Registry;
+  let rebuildingRegistry: Registry;
   let port: number;
   let shortPort: number;
+  let rebuildingPort: number;
   const streams: RawAdsStream[] = [];
   let nextId = 0;
 
@@ -166,8 +170,17 @@ describe.each([
     const common = { source: cache, nodeParser: testPeer, kinds: testKinds, debounce: { quietMs: 0, maxDelayMs: 0 } };
     server = new XdsServer({ ...common, metrics: registry, warmingTimeoutMs: LONG_BOUND_MS });
     short = new XdsServer({ ...common, metrics: shortRegistry, warmingTimeoutMs: SHORT_BOUND_MS });
+    rebuildingRegistry = new Registry();
+    const model = mesh({ v1: 100 }, ['v1', 'v2', 'v3']).resources(TypeUrl.Cluster);
+    const source = {
+      resourcesFor: (peer: TestPeer) => cache.resourcesFor(peer),
+      onChange: (listener: Parameters<typeof cache.onChange>[0]) => cache.onChange(listener),
+      clustersFor: (_peer: TestPeer, wanted: readonly string[]) => wanted.flatMap((n) => model.get(n) ?? []),
+    };
+    rebuilding = new XdsServer({ ...common, source, metrics: rebuildingRegistry, warmingTimeoutMs: LONG_BOUND_MS });
     port = await server.listen('127.0.0.1:0');
     shortPort = await short.listen('127.0.0.1:0');
+    rebuildingPort = await rebuilding.listen('127.0.0.1:0');
   });
 
   afterEach(() => {
@@ -175,7 +188,7 @@ describe.each([
   });
 
   afterAll(async () => {
-    await Promise.all([server.stop(100), short.stop(100)]);
+    await Promise.all([server.stop(100), short.stop(100), rebuilding.stop(100)]);
   });
 
   /** A proxy of its own group (its own snapshots), started on `mesh`. */
@@ -254,14 +267,14 @@ describe.each([
   });
 
   /** `p`'s proxy on a new stream after the mesh moved to `next`, every type asked for at once with what it holds; the responses that came first. */
-  async function reconnect(p: Proxy, group: string, next: Snapshot, onPort = port): Promise<{ q: Proxy; first: Map<string, CanonicalMessage> }> {
+  async function reconnect(p: Proxy, group: string, next: Snapshot, onPort = port, eds = [V1, V2]): Promise<{ q: Proxy; first: Map<string, CanonicalMessage> }> {
     p.stream.close();
     cache.setSnapshot(group, next);
     const stream = new RawAdsStream(onPort, delta);
     streams.push(stream);
     const q = p.resumeOn(stream);
     q.subscribe(TypeUrl.Cluster, []);
-    q.subscribe(TypeUrl.ClusterLoadAssignment, [V1, V2]);
+    q.subscribe(TypeUrl.ClusterLoadAssignment, eds);
     q.subscribe(TypeUrl.Listener, []);
     q.subscribe(TypeUrl.RouteConfiguration, [LISTENER]);
     return { q, first: await q.drain() };
@@ -309,6 +322,50 @@ describe.each([
     const edsRemoval = await q.next(TypeUrl.ClusterLoadAssignment);
     expect(edsRemoval.removed_resources).toEqual([V2]);
     expect(await holds(registry, 'cds', 'ready')).toBe(before + 1);
+  });
+
+  it.runIf(!delta)('SotW: keeps a cluster that went while the proxy was away, rebuilt by name, until the new routes are ACKed', async () => {
+    const { p, group } = await proxy(mesh({ v1: 80, v2: 20 }), rebuildingPort);
+    const before = await holds(rebuildingRegistry, 'cds', 'ready');
+    // V2 is gone from the proxy's config but not from the model: pilot rebuilds it for the proxy.
+    const { q, first } = await reconnect(p, group, mesh({ v1: 50, v3: 50 }, ['v1', 'v3']), rebuildingPort);
+    const cds = first.get(TypeUrl.Cluster)!;
+    // The first CDS response waited for the EDS request naming V2, and carries V2 with V3.
+    expect(names(cds)).toEqual([V1, V2, V3]);
+    expect(first.has(TypeUrl.RouteConfiguration)).toBe(false);
+    for (const [typeUrl, r] of first) if (typeUrl !== TypeUrl.Cluster) q.ack(r);
+    q.warm(cds, [V1, V2, V3]);
+    const eds = await q.next(TypeUrl.ClusterLoadAssignment);
+    expect(names(eds)).toEqual([V3]);
+    q.ack(eds);
+    const rds = await q.next(TypeUrl.RouteConfiguration);
+    expect(routedTo(rds)).toEqual([V1, V3]);
+    await quiet(q);
+    // Once the proxy ACKed the routes that stop naming V2, V2 goes.
+    q.ack(rds);
+    expect(names(await q.next(TypeUrl.Cluster))).toEqual([V1, V3]);
+    expect(await holds(rebuildingRegistry, 'cds', 'ready')).toBe(before + 1);
+  });
+
+  it.runIf(!delta)("SotW: does not hold the first routes when a cluster the proxy held cannot be rebuilt (its service is gone)", async () => {
+    const { p, group } = await proxy(mesh({ v1: 80, v2: 20 }), rebuildingPort);
+    // The proxy also holds a cluster the model no longer has (it asks for its assignment).
+    const { first } = await reconnect(p, group, mesh({ v1: 50, v3: 50 }, ['v1', 'v3']), rebuildingPort, [V1, V2, 'outbound|80||gone.test']);
+    expect(names(first.get(TypeUrl.Cluster)!)).toEqual([V1, V3]);
+    expect(routedTo(first.get(TypeUrl.RouteConfiguration)!)).toEqual([V1, V3]);
+  });
+
+  it.runIf(!delta)('SotW: sends a resumed stream\'s first CDS response after a short wait when no EDS request comes', async () => {
+    const { p, group } = await proxy(mesh({ v1: 80, v2: 20 }), rebuildingPort);
+    p.stream.close();
+    cache.setSnapshot(group, mesh({ v1: 50, v3: 50 }, ['v1', 'v3']));
+    const stream = new RawAdsStream(rebuildingPort, delta);
+    streams.push(stream);
+    const q = p.resumeOn(stream);
+    const asked = Date.now();
+    q.subscribe(TypeUrl.Cluster, []);
+    expect(names(await q.next(TypeUrl.Cluster, 3_000))).toEqual([V1, V3]);
+    expect(Date.now() - asked).toBeGreaterThanOrEqual(RESUMED_CDS_WAIT_MS - 50);
   });
 
   it.runIf(delta)('removes what a resumed stream kept once the bound is over, counted', async () => {

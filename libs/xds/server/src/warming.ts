@@ -87,10 +87,13 @@ const minOf = (a: number | undefined, b: number | undefined): number | undefined
  * first listener and route responses wait until the proxy has ACKed a CDS response and, for each
  * EDS cluster they name, has been sent its assignment and ACKed every EDS response sent (which
  * clusters the proxy had before is not known in SotW, so all are checked; nothing is kept per
- * cluster). When that first response would remove clusters the proxy held, delta keeps them (and
- * their assignments) until those routes are ACKed; SotW cannot keep a cluster pilot may no longer
- * know, so its first routes are then not held (`resumedHolding`): its old routes may still name
- * the cluster, and holding the new ones would prolong that gap.
+ * cluster). When that first response would remove clusters the proxy held, they stay until those
+ * routes are ACKed: delta does not remove them (nor their assignments); SotW, whose CDS response
+ * is the whole set, sends them again, rebuilt by name from the current model (the source's
+ * `clustersFor`; the stream's first CDS response waits for the first EDS request, which names
+ * them). A cluster that cannot be rebuilt (its service gone, or no longer visible to the proxy)
+ * means the first routes are not held (`resumedHolding`): the old routes may still name it, and
+ * holding the new ones would only prolong that gap.
  */
 export class ClusterWarming {
   private readonly warming = new Map<string, Warming>();
@@ -108,8 +111,11 @@ export class ClusterWarming {
   private resumedFirst: Set<ResourceTypeUrl> | undefined;
   /** An EDS response went out that the proxy has neither ACKed nor NACKed. */
   private edsInFlight = false;
-  /** Delta, resumed: clusters (and assignments) the proxy held that the snapshot lacks, not removed until its first routes are ACKed. */
-  private resumedKept: { readonly clusters: Set<string>; readonly endpoints: Set<string> } | undefined;
+  /**
+   * Resumed: clusters (and, delta, assignments) the proxy held that the snapshot lacks, not
+   * removed until its first routes are ACKed; SotW sends them again (`resources`, rebuilt by name).
+   */
+  private resumedKept: { readonly clusters: Set<string>; readonly endpoints: Set<string>; readonly resources?: ReadonlyMap<string, EncodedResource> } | undefined;
 
   constructor(private readonly host: WarmingHost) {}
 
@@ -154,25 +160,34 @@ export class ClusterWarming {
    * What a resumed proxy holds, by name: of `typeUrl` (delta: the clusters and assignments in
    * `initial_resource_versions`; SotW: the assignments its first EDS request names, as it asks for
    * those of the clusters it has). Those not in `snapshot` are clusters this stream's first
-   * responses would remove while the proxy's routes may still name them. With `keep` (delta) they
-   * are not removed until the stream's first routes are ACKed. Without (SotW, where pilot cannot
-   * keep a cluster it may not know any more) holding the new routes would only make that gap
-   * longer, so the first routes are sent as they come, as on a fresh stream.
+   * responses would remove while the proxy's routes may still name them; they are not removed
+   * until the stream's first routes are ACKed. Delta (`keep` true) just does not remove them. A
+   * SotW CDS response is the whole set, so there `keep` rebuilds them by name from the current
+   * model (the proxy's EDS clusters are named as their assignments), and they are sent again
+   * until then (see `keep`). When one cannot be rebuilt (its service is gone or no longer visible
+   * to the proxy) holding the new routes would only make that gap longer, so the first routes are
+   * sent as they come, as on a fresh stream.
    */
-  resumedHolding(typeUrl: ResourceTypeUrl, names: Iterable<string>, snapshot: Snapshot, keep: boolean): void {
+  resumedHolding(typeUrl: ResourceTypeUrl, names: Iterable<string>, snapshot: Snapshot, keep: true | ((missing: readonly string[]) => readonly EncodedResource[])): void {
     if (this.resumedFirst === undefined) return;
     const present = snapshot.resources(typeUrl);
-    for (const name of names) {
-      if (present.has(name)) continue;
-      if (!keep) {
-        this.resumedFirst = undefined;
-        this.host.log.debug({ proxyId: this.host.proxyId, removed: name }, 'resumed stream removes a cluster the proxy holds: its first routes are not held');
-        return;
-      }
+    const missing = [...names].filter((name) => !present.has(name));
+    if (missing.length === 0) return;
+    if (keep === true) {
       this.resumedKept ??= { clusters: new Set(), endpoints: new Set() };
-      (typeUrl === TypeUrl.Cluster ? this.resumedKept.clusters : this.resumedKept.endpoints).add(name);
+      for (const name of missing) (typeUrl === TypeUrl.Cluster ? this.resumedKept.clusters : this.resumedKept.endpoints).add(name);
       this.arm();
+      return;
     }
+    const rebuilt = new Map(keep(missing).map((r) => [r.name, r]));
+    const lost = missing.find((name) => !rebuilt.has(name));
+    if (lost !== undefined) {
+      this.resumedFirst = undefined;
+      this.host.log.debug({ proxyId: this.host.proxyId, removed: lost }, 'resumed stream removes a cluster the proxy holds and pilot cannot rebuild: its first routes are not held');
+      return;
+    }
+    this.resumedKept = { clusters: new Set(missing), endpoints: new Set(), resources: rebuilt };
+    this.arm();
   }
 
   /** Delta: names of `typeUrl` (CDS or EDS) a push must not remove now (see `keep`, `keptEndpoints`, `resumedHolding`). */
@@ -280,6 +295,8 @@ export class ClusterWarming {
         if (!inFlight) named ??= this.namedByRoutes();
         if (named === undefined || named.has(name)) kept.push(entry);
       }
+      // SotW, resumed: the clusters the proxy held that were rebuilt for it (`resumedHolding`).
+      for (const [name, entry] of this.resumedKept?.resources ?? []) if (!all.has(name) && !kept.some((k) => k.name === name)) kept.push(entry);
     }
     return kept;
   }
@@ -312,9 +329,11 @@ export class ClusterWarming {
   retry(): void {
     const types: ResourceTypeUrl[] = [];
     if (this.resumedKept !== undefined && (this.expired || this.firstRoutesAnswered())) {
-      // What the proxy held and the snapshot lacks goes now: CDS, then EDS.
+      // What the proxy held and the snapshot lacks goes now: CDS, then EDS. (SotW sent it as kept
+      // clusters: their end is counted when no CDS push keeps any, see `kept`.)
+      const sentAgain = this.resumedKept.resources !== undefined;
       this.resumedKept = undefined;
-      this.count(TypeUrl.Cluster, this.expired ? 'timeout' : 'ready');
+      if (!sentAgain) this.count(TypeUrl.Cluster, this.expired ? 'timeout' : 'ready');
       this.settle();
       types.push(TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment);
     } else if (this.retained.size > 0 && (this.expired || this.canDropKept())) types.push(TypeUrl.Cluster);

@@ -90,4 +90,19 @@ describe('cachedTranslation (shared parts between proxies)', () => {
     expect(cached.translateEndpoints(proxy, after, ['inbound|9080||'])).toBeUndefined();
     expect(cached.translateEndpoints(proxy, after, ['outbound|1|v9|nowhere.example'])).toBeUndefined();
   });
+
+  it('translateClusters rebuilds outbound clusters by name as the full translation gives them, only those the proxy may see', () => {
+    const objects = [...loadObjects(), obj('Sidecar', 'narrow', { workloadSelector: { labels: { scope: 'narrow' } }, egress: [{ hosts: ['./ratings.default.svc.cluster.local'] }] })];
+    const model = buildSnapshot(objects, { trustDomain: 'cluster.local' });
+    const cached = cachedTranslation();
+    const wide = sidecar('10.9.0.1', { app: 'x' });
+    const narrow = sidecar('10.9.0.3', { app: 'x', scope: 'narrow' });
+    const full = toSnapshotInput(translate(wide, model))[T.Cluster] as { name: string }[];
+    const wanted = full.map((c) => c.name).filter((n) => n.startsWith('outbound|9080|') && (n.endsWith('|reviews.default.svc.cluster.local') || n.endsWith('|ratings.default.svc.cluster.local')));
+    expect(wanted.length).toBeGreaterThan(2);
+    const names = (r: ResourcesByType) => (r[T.Cluster] as { name: string }[]).map((c) => c.name);
+    expect(json(cached.translateClusters(wide, model, wanted)[T.Cluster]!)).toBe(json(full.filter((c) => wanted.includes(c.name))));
+    // The narrow Sidecar's proxy sees ratings only; unknown names and inbound clusters are left out.
+    expect(names(cached.translateClusters(narrow, model, [...wanted, 'outbound|1|v9|nowhere.example', 'inbound|9080||']))).toEqual(wanted.filter((n) => n.endsWith('|ratings.default.svc.cluster.local')));
+  });
 });

@@ -241,6 +241,13 @@ export interface CachedTranslation {
    * service port (the caller then translates in full).
    */
   readonly translateEndpoints: (proxy: ProxyInfo, snapshot: MeshSnapshot, names: readonly string[]) => ResourcesByType | undefined;
+  /**
+   * The outbound EDS clusters named `names` that `proxy` may see, whether or not its own
+   * resources name them (a router's clusters are those its routes reach): what a proxy that
+   * reconnects still routes to by routes it got earlier (see the xDS server's make-before-break).
+   * Names that are not an outbound cluster of a known service port visible to the proxy are left out.
+   */
+  readonly translateClusters: (proxy: ProxyInfo, snapshot: MeshSnapshot, names: readonly string[]) => ResourcesByType;
 }
 
 /**
@@ -318,7 +325,19 @@ export function cachedTranslation(options?: TranslateOptions): CachedTranslation
     return { [T.Cluster]: clusters, [T.ClusterLoadAssignment]: endpoints };
   };
 
-  return { translate: translateShared, translateEndpoints };
+  const translateClusters = (proxy: ProxyInfo, snapshot: MeshSnapshot, names: readonly string[]): ResourcesByType => {
+    const ctx = new Ctx(proxy, snapshot, resolved);
+    const clusters: Msg[] = [];
+    for (const name of new Set(names)) {
+      const host = name.split('|')[3];
+      if (host === undefined || !ctx.isVisible(host)) continue;
+      const pair = outboundPairs(ctx, name).find(([n]) => n === name);
+      if (pair) clusters.push(pair[1][0]);
+    }
+    return { [T.Cluster]: clusters };
+  };
+
+  return { translate: translateShared, translateEndpoints, translateClusters };
 }
 
 /** Every outbound cluster of the service port a cluster name (`outbound|port|subset|host`) names. */
