@@ -327,12 +327,21 @@ export function cachedTranslation(options?: TranslateOptions): CachedTranslation
 
   const translateClusters = (proxy: ProxyInfo, snapshot: MeshSnapshot, names: readonly string[]): ResourcesByType => {
     const ctx = new Ctx(proxy, snapshot, resolved);
+    // The names come from the proxy's request: one set lookup each, each service port built once.
+    const visible = new Set(ctx.visibleServices().map((s) => s.hostname));
+    const byPort = new Map<string, Map<string, Msg>>();
     const clusters: Msg[] = [];
     for (const name of new Set(names)) {
-      const host = name.split('|')[3];
-      if (host === undefined || !ctx.isVisible(host)) continue;
-      const pair = outboundPairs(ctx, name).find(([n]) => n === name);
-      if (pair) clusters.push(pair[1][0]);
+      const [kind, port, , host] = name.split('|');
+      if (kind !== 'outbound' || host === undefined || !visible.has(host)) continue;
+      const key = `${host}|${port}`;
+      let built = byPort.get(key);
+      if (!built) {
+        built = new Map(outboundPairs(ctx, name).map(([n, pair]) => [n, pair[0]]));
+        byPort.set(key, built);
+      }
+      const cluster = built.get(name);
+      if (cluster) clusters.push(cluster);
     }
     return { [T.Cluster]: clusters };
   };
