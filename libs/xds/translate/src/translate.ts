@@ -300,7 +300,12 @@ export function cachedTranslation(options?: TranslateOptions): CachedTranslation
     return toSnapshotInput(result(proxy, snapshot, shared, ownPart(proxy, snapshot, resolved)), msgs);
   };
 
-  const translateEndpoints = (proxy: ProxyInfo, snapshot: MeshSnapshot, names: readonly string[]): ResourcesByType | undefined => {
+  /**
+   * The outbound clusters (with their assignments) of `proxy`'s shared key in `snapshot`, each
+   * built once per model: `pair(name)` is undefined for a name that is not an outbound EDS
+   * cluster of a known service port. `ctx()` is the proxy's context, made when first needed.
+   */
+  const outboundOf = (proxy: ProxyInfo, snapshot: MeshSnapshot) => {
     const cache = cacheOf(snapshot);
     const key = sharedKey(proxy, cache.keys);
     let byName = cache.endpoints.get(key);
@@ -308,40 +313,41 @@ export function cachedTranslation(options?: TranslateOptions): CachedTranslation
       byName = new Map();
       cache.endpoints.set(key, byName);
     }
+    const built = byName;
+    let context: Ctx | undefined;
+    const ctx = (): Ctx => (context ??= new Ctx(proxy, snapshot, resolved));
+    const pair = (name: string): readonly [Msg, Msg] | undefined => {
+      if (!built.has(name)) {
+        for (const [n, p] of outboundPairs(ctx(), name)) if (!built.has(n)) built.set(n, p);
+        if (!built.has(name)) built.set(name, undefined);
+      }
+      return built.get(name);
+    };
+    return { ctx, pair };
+  };
+
+  const translateEndpoints = (proxy: ProxyInfo, snapshot: MeshSnapshot, names: readonly string[]): ResourcesByType | undefined => {
+    const { pair } = outboundOf(proxy, snapshot);
     const clusters: Msg[] = [];
     const endpoints: Msg[] = [];
-    let ctx: Ctx | undefined;
     for (const name of names) {
-      if (!byName.has(name)) {
-        ctx ??= new Ctx(proxy, snapshot, resolved);
-        for (const [n, pair] of outboundPairs(ctx, name)) if (!byName.has(n)) byName.set(n, pair);
-        if (!byName.has(name)) byName.set(name, undefined);
-      }
-      const pair = byName.get(name);
-      if (!pair) return undefined;
-      clusters.push(pair[0]);
-      endpoints.push(pair[1]);
+      const found = pair(name);
+      if (!found) return undefined;
+      clusters.push(found[0]);
+      endpoints.push(found[1]);
     }
     return { [T.Cluster]: clusters, [T.ClusterLoadAssignment]: endpoints };
   };
 
   const translateClusters = (proxy: ProxyInfo, snapshot: MeshSnapshot, names: readonly string[]): ResourcesByType => {
-    const ctx = new Ctx(proxy, snapshot, resolved);
-    // The names come from the proxy's request: one set lookup each, each service port built once.
-    const visible = new Set(ctx.visibleServices().map((s) => s.hostname));
-    const byPort = new Map<string, Map<string, Msg>>();
+    const { ctx, pair } = outboundOf(proxy, snapshot);
+    // The names come from the proxy's request: one set lookup each.
+    const visible = new Set(ctx().visibleServices().map((s) => s.hostname));
     const clusters: Msg[] = [];
     for (const name of new Set(names)) {
-      const [kind, port, , host] = name.split('|');
-      if (kind !== 'outbound' || host === undefined || !visible.has(host)) continue;
-      const key = `${host}|${port}`;
-      let built = byPort.get(key);
-      if (!built) {
-        built = new Map(outboundPairs(ctx, name).map(([n, pair]) => [n, pair[0]]));
-        byPort.set(key, built);
-      }
-      const cluster = built.get(name);
-      if (cluster) clusters.push(cluster);
+      const host = name.split('|')[3];
+      const found = host !== undefined && visible.has(host) ? pair(name) : undefined;
+      if (found) clusters.push(found[0]);
     }
     return { [T.Cluster]: clusters };
   };
