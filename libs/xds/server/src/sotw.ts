@@ -67,24 +67,29 @@ export class SotwConnection<P extends XdsPeer = XdsPeer> extends Connection<P> {
   }
 
   override dispose(): void {
-    if (this.deferredCds !== undefined) this.host.clock.clearTimer(this.deferredCds);
-    this.deferredCds = undefined;
+    this.undefer();
     super.dispose();
   }
 
   private deferCds(): void {
     this.deferredCds = this.host.clock.setTimer(() => {
-      this.deferredCds = undefined;
       const snapshot = this.snapshot();
-      if (!this.closed && snapshot) this.releaseCds(snapshot, true);
+      if (snapshot) this.releaseCds(snapshot);
+      else this.undefer();
     }, RESUMED_CDS_WAIT_MS);
   }
 
-  /** Sends the deferred first CDS response (`force`: it is no longer deferred). */
-  private releaseCds(snapshot: Snapshot, force = false): void {
-    if (this.deferredCds === undefined && !force) return;
-    if (this.deferredCds !== undefined) this.host.clock.clearTimer(this.deferredCds);
+  /** Ends the deferral of the first CDS response; whether one was deferred. */
+  private undefer(): boolean {
+    if (this.deferredCds === undefined) return false;
+    this.host.clock.clearTimer(this.deferredCds);
     this.deferredCds = undefined;
+    return true;
+  }
+
+  /** Sends the deferred first CDS response, if one is. */
+  private releaseCds(snapshot: Snapshot): void {
+    if (!this.undefer()) return;
     const cds = this.types.get(TypeUrl.Cluster);
     if (cds?.subscribed) this.push(cds, snapshot, true, undefined);
   }
