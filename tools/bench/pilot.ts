@@ -388,6 +388,9 @@ async function endpointChanges(
     load.send({ cmd: 'report', id: c });
     const r = await load.next('report');
     reconnects = { total: r['reconnects'] as number, streams: r['streamsReconnected'] as number };
+    const cpu1 = cpuMs(pid);
+    const split1 = cpuSplitMs(pid);
+    const windowMs = now() - t0;
     const interested = r['interested'] as number[];
     const acked = r['acked'] as Array<{ stream: number; ms: number }>;
     const pushed = r['pushed'] as Array<{ stream: number; types: Record<string, number> }>;
@@ -410,11 +413,11 @@ async function endpointChanges(
       bytesToProxies: r['bytesSinceMark'],
       reconnects: r['reconnectsSinceMark'],
       ackMs: quantiles(lat),
-      pilotCpuMs: cpuMs(pid) - cpu0,
+      pilotCpuMs: cpu1 - cpu0,
       // The same window's CPU less what the idle process uses in that time (`idleCpuRate`).
-      pilotCpuAboveIdleMs: Math.max(0, Math.round(cpuMs(pid) - cpu0 - (idleMsPerS * (now() - t0)) / 1000)),
-      windowMs: Math.round(now() - t0),
-      pilotCpuSplitMs: cpuSplitBetween(split0, cpuSplitMs(pid)),
+      pilotCpuAboveIdleMs: Math.max(0, Math.round(cpu1 - cpu0 - (idleMsPerS * windowMs) / 1000)),
+      windowMs: Math.round(windowMs),
+      pilotCpuSplitMs: cpuSplitBetween(split0, split1),
     };
     changes.push(change);
     log(`change ${JSON.stringify(change)}`);
