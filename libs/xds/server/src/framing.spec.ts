@@ -6,13 +6,14 @@
  * other responses reuse the buffers.
  */
 import { createServer, connect, type Server as NetServer, type Socket } from 'node:net';
+import { PerformanceObserver, constants as perf } from 'node:perf_hooks';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import { BaseServerInterceptingCall } from '@grpc/grpc-js/build/src/server-interceptors.js';
 import { AdsService } from '@aviary/xds-api';
 import type { EncodedResource } from '@aviary/xds-cache';
 import { TypeUrl } from '@aviary/xds-protos';
-import { FramePool, framePool, installResponseFraming } from './framing';
+import { accountExternalMemoryInGlobalLimit, FramePool, framePool, installResponseFraming } from './framing';
 import { adsServiceDefinition, encodeDeltaDiscoveryResponse, encodeDiscoveryResponse, type PendingResponse } from './wire';
 
 /** A small deterministic PRNG (mulberry32), so a failure can be replayed. */
@@ -68,6 +69,30 @@ describe('ADS response framing', () => {
     const wrapped = BaseServerInterceptingCall.prototype.sendMessage;
     expect(installResponseFraming()).toBe(true);
     expect(BaseServerInterceptingCall.prototype.sendMessage).toBe(wrapped);
+  });
+
+  it('has V8 count external memory in the global limit: short-lived buffers do not start a full collection per 64 MB', async () => {
+    // 4,000 framed-response-sized buffers (380 MB), each dead soon after, with little JS
+    // allocation in between: V8's default starts a mark-compact for external memory pressure
+    // about every 64 MB of them (five here); with the flag the scavenges free them and at most
+    // one full collection runs. Fails when a V8 upgrade drops or ignores the flag.
+    accountExternalMemoryInGlobalLimit();
+    let major = 0;
+    const observer = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) if ((e as unknown as { detail: { kind: number } }).detail.kind === perf.NODE_PERFORMANCE_GC_MAJOR) major++;
+    });
+    observer.observe({ entryTypes: ['gc'] });
+    const alive: Buffer[] = [];
+    for (let i = 0; i < 4_000; i++) {
+      const b = Buffer.allocUnsafe(95_000);
+      b[0] = i;
+      alive.push(b);
+      if (alive.length > 100) alive.shift();
+      for (let j = 0; j < 200; j++) alive.at(-1)![1] = [j].length;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    observer.disconnect();
+    expect(major).toBeLessThanOrEqual(1);
   });
 
   async function serve(responses: Map<string, PendingResponse[]>, options: grpc.ServerOptions = {}): Promise<number> {

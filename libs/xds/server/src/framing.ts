@@ -1,4 +1,5 @@
 import * as grpcInterceptors from '@grpc/grpc-js/build/src/server-interceptors.js';
+import { setFlagsFromString } from 'node:v8';
 import { encodeResponse, serializeResponse, type PendingResponse } from './wire';
 
 /**
@@ -125,12 +126,27 @@ const isAds = (call: CallInternals): boolean => call.handler?.serialize === seri
 let installed: boolean | undefined;
 
 /**
- * Wraps grpc-js's framing for the ADS service (once per process). Returns false and changes
- * nothing when grpc-js's internals do not have the expected shape: responses are then framed
- * by grpc-js as before, only with the copy.
+ * Makes V8 count external memory (ArrayBuffers: the pooled framed responses, grpc-js's and NATS's
+ * buffers) against the heap's global limit, which grows with the heap, instead of starting a full
+ * mark-compact whenever external memory grew by 64 MB since the last one. Without it a cold start
+ * of 1,000 streams still marked the whole heap (about 200 MB) twice while the pool filled up,
+ * about a third of the CPU of V8's worker threads (docs/benchmarks.md, "External memory in the
+ * global limit"). External memory is still bounded: it drives collections through the global
+ * limit. The flag is V8's own (default off in Node 24's V8 13.6) and is read when limits are
+ * computed, so setting it at run time takes effect; Node does not accept it in NODE_OPTIONS.
+ */
+export function accountExternalMemoryInGlobalLimit(): void {
+  setFlagsFromString('--external-memory-accounted-in-global-limit');
+}
+
+/**
+ * Wraps grpc-js's framing for the ADS service (once per process) and accounts external memory in
+ * V8's global limit. Returns false and wraps nothing when grpc-js's internals do not have the
+ * expected shape: responses are then framed by grpc-js as before, only with the copy.
  */
 export function installResponseFraming(): boolean {
   if (installed !== undefined) return installed;
+  accountExternalMemoryInGlobalLimit();
   const proto = (grpcInterceptors as unknown as { BaseServerInterceptingCall?: { prototype?: Partial<CallInternals> } }).BaseServerInterceptingCall?.prototype;
   const serializeMessage = proto?.serializeMessage;
   const sendMessage = proto?.sendMessage;
