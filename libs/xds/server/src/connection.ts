@@ -116,6 +116,8 @@ export class TypeState {
   ackedVersion: string | undefined;
   ackedAt: number | undefined;
   lastNack: NackRecord | undefined;
+  /** SotW: the frozen `resource_names` list the subscription was last set from (one object per distinct list). */
+  requestedNames: readonly string[] | undefined;
 
   constructor(readonly typeUrl: ResourceTypeUrl) {}
 

@@ -72,10 +72,11 @@ describe('ADS response framing', () => {
   });
 
   it('has V8 count external memory in the global limit: short-lived buffers do not start a full collection per 64 MB', async () => {
-    // 4,000 framed-response-sized buffers (380 MB), each dead soon after, with little JS
+    // 8,000 framed-response-sized buffers (760 MB), each dead soon after, with little JS
     // allocation in between: V8's default starts a mark-compact for external memory pressure
-    // about every 64 MB of them (five here); with the flag the scavenges free them and at most
-    // one full collection runs. Fails when a V8 upgrade drops or ignores the flag.
+    // about every 64 MB of them (six or more here); with the flag the scavenges free them, and
+    // a full collection runs only from a task or for the heap's limit. Fails when a V8 upgrade
+    // drops or ignores the flag.
     accountExternalMemoryInGlobalLimit();
     let major = 0;
     const observer = new PerformanceObserver((list) => {
@@ -83,7 +84,7 @@ describe('ADS response framing', () => {
     });
     observer.observe({ entryTypes: ['gc'] });
     const alive: Buffer[] = [];
-    for (let i = 0; i < 4_000; i++) {
+    for (let i = 0; i < 8_000; i++) {
       const b = Buffer.allocUnsafe(95_000);
       b[0] = i;
       alive.push(b);
@@ -92,7 +93,7 @@ describe('ADS response framing', () => {
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
     observer.disconnect();
-    expect(major).toBeLessThanOrEqual(1);
+    expect(major).toBeLessThanOrEqual(2);
   });
 
   async function serve(responses: Map<string, PendingResponse[]>, options: grpc.ServerOptions = {}): Promise<number> {

@@ -48,4 +48,33 @@ describe('SotW CDS subscribed by name (proxyless gRPC)', () => {
     expect(s.namesOf(s.writes[0])).toEqual(['a', 'b', 'c']);
     expect(s.held()).toEqual(['a', 'b', 'c']);
   });
+
+  it('takes the frozen name list an ACK repeats as the same subscription, and compares any other list', () => {
+    const s = stream(['a', 'b', 'c']);
+    const ab = Object.freeze(['a', 'b']) as string[];
+    s.conn.onRequest({ type_url: TypeUrl.Cluster, resource_names: ab });
+    const ack = (list: string[]): void => {
+      const last = s.writes.at(-1) as { nonce: string; version: string };
+      s.conn.onRequest({ type_url: TypeUrl.Cluster, resource_names: list, response_nonce: last.nonce, version_info: last.version });
+    };
+    ack(ab);
+    expect(s.writes).toHaveLength(1);
+    expect(s.held()).toEqual(['a', 'b']);
+    // Another list, then the first object again: each is a change, compared name by name.
+    const c = Object.freeze(['c']) as string[];
+    ack(c);
+    expect(s.namesOf(s.writes.at(-1))).toEqual(['c']);
+    ack(ab);
+    expect(s.namesOf(s.writes.at(-1))).toEqual(['a', 'b']);
+    expect(s.held()).toEqual(['a', 'b']);
+    ack(Object.freeze(['b', 'c']) as string[]);
+    expect(s.held()).toEqual(['b', 'c']);
+    // A list that is not frozen may have changed in place: it is never taken as the same one.
+    const open = ['a'];
+    ack(open);
+    expect(s.held()).toEqual(['a']);
+    open.push('c');
+    ack(open);
+    expect(s.held()).toEqual(['a', 'c']);
+  });
 });

@@ -38,9 +38,14 @@ export class SotwConnection<P extends XdsPeer = XdsPeer> extends Connection<P> {
     const nonce = req.response_nonce ?? '';
     if (nonce !== '' && !this.handleResponseNonce(st, nonce, req.error_detail)) return;
 
-    const names = (req.resource_names ?? []).filter((n) => n !== '*');
-    const wildcard = (req.resource_names ?? []).includes('*') || (isWildcardType(typeUrl) && names.length === 0 && (!st.subscribed || st.wildcard));
-    const changed = wildcard !== st.wildcard || names.length !== st.names.size || names.some((n) => !st.names.has(n));
+    // An ACK repeats its request's names, and the decoder hands out one frozen list per distinct
+    // list (wire.ts, `nameList`): the very list the subscription was last set from changes nothing.
+    const requested = req.resource_names ?? [];
+    const same = st.subscribed && requested === st.requestedNames;
+    const names = same ? [] : requested.filter((n) => n !== '*');
+    const wildcard = same ? st.wildcard : requested.includes('*') || (isWildcardType(typeUrl) && names.length === 0 && (!st.subscribed || st.wildcard));
+    const changed = !same && (wildcard !== st.wildcard || names.length !== st.names.size || names.some((n) => !st.names.has(n)));
+    if (!same) st.requestedNames = Object.isFrozen(requested) ? requested : undefined;
     const first = !st.subscribed || nonce === '';
     const snapshot = changed || first ? this.snapshot() : undefined;
     if (changed) {
