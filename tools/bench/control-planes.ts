@@ -152,8 +152,7 @@ export interface Istiod {
  * istiod on loopback ports, reading config and the registry from the API server (`--kubeconfig`),
  * as it does in a cluster. `PILOT_MAX_REQUESTS_PER_SECOND` is raised from its default of 25 new
  * xDS streams per second per istiod, which would otherwise make a cold start of N streams take
- * N/25 s whatever the CPU; its keepalive timeout is pilot's (20 s). Ready when `/ready` on the
- * HTTP port answers 200.
+ * N/25 s whatever the CPU. Ready when `/ready` on the HTTP port answers 200.
  */
 export async function startIstiod(binary: string, kubeconfig: string, opts: { cpus?: string } = {}): Promise<Istiod> {
   const work = await mkdtemp(join(tmpdir(), 'aviary-bench-istiod-'));
@@ -172,11 +171,6 @@ export async function startIstiod(binary: string, kubeconfig: string, opts: { cp
     '--ctrlz_address=127.0.0.1',
     `--meshConfig=${join(work, 'mesh.yaml')}`, // absent: istiod's defaults
     '--log_output_level=default:warn',
-    // Pilot's gRPC server pings every 30 s and waits 20 s for the answer (grpc-js's default
-    // timeout); istiod's default waits 10 s. A load generator busy decoding a cold start of
-    // 5,000 streams reads its sockets late, and at 10 s istiod dropped some of its connections
-    // (docs/benchmarks.md, runs M and O): both sides get the same 20 s.
-    '--keepaliveTimeout=20s',
   ];
   const env = {
     POD_NAMESPACE: 'istio-system',
