@@ -132,8 +132,9 @@ let installed: boolean | undefined;
  * of 1,000 streams still marked the whole heap (about 200 MB) once or twice while the pool filled
  * up; with it V8's worker threads take 0.55× the CPU in that cold start, and 0.17× at 5,000
  * streams (docs/benchmarks.md, "External memory in the global limit"). External memory is still
- * bounded: it drives collections through the global limit. The flag is V8's own (default off in Node 24's V8 13.6) and is read when limits are
- * computed, so setting it at run time takes effect; Node does not accept it in NODE_OPTIONS.
+ * bounded: it drives collections through the global limit. The flag is V8's own (default off in
+ * Node 24's V8 13.6) and is read when limits are computed, so setting it at run time takes
+ * effect; Node does not accept it in NODE_OPTIONS.
  */
 export function accountExternalMemoryInGlobalLimit(): void {
   setFlagsFromString('--external-memory-accounted-in-global-limit');
