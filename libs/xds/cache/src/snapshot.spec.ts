@@ -113,7 +113,7 @@ describe('Snapshot', () => {
     for (const typeUrl of [TypeUrl.Listener, TypeUrl.Cluster, TypeUrl.RouteConfiguration, TypeUrl.ClusterLoadAssignment]) {
       for (const r of snapshot.resources(typeUrl).values()) {
         expect(r.resource).toEqual(canonicalResource(typeUrl, input[typeUrl]!.find((x) => resourceNameOf(typeUrl, x) === r.name)!));
-        expect(Object.keys(r)).toEqual(['typeUrl', 'name', 'version', 'resource', 'bytes']);
+        expect(Object.keys(r)).toEqual(['typeUrl', 'name', 'version', 'resource', 'bytes', 'entry']);
       }
     }
     const listener = snapshot.get(TypeUrl.Listener, 'api')!;

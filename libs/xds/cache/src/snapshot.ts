@@ -4,9 +4,12 @@ import {
   TypeUrl,
   canonicalResource,
   decodeResource,
+  LookupPolicy,
   encodeCanonical,
   resourceTypeUrls,
   typeNameOf,
+  varint32Size,
+  writeVarint32,
   type CanonicalMessage,
   type ResourceTypeUrl,
 } from '@aviary/xds-protos';
@@ -27,6 +30,14 @@ export interface EncodedResource {
   readonly resource: CanonicalMessage;
   /** The encoded message, i.e. the `value` of the Any sent to proxies. */
   readonly bytes: Uint8Array;
+  /**
+   * The resource as a response sends it: field 2 (key and length) holding the Any
+   * `{ type_url, value: bytes }`. That is one element of a DiscoveryResponse's `resources` and
+   * the `resource` field of a delta Resource, so every response copies it whole; `bytes` is a
+   * view of its tail. Resources made by `ResourceEncoder` have it; one without it is framed
+   * when sent.
+   */
+  readonly entry?: Uint8Array;
 }
 
 /**
@@ -179,22 +190,16 @@ export class ResourceEncoder {
 }
 
 /**
- * Whether JSON digests pay under one name. After `MAX_MISSES` digests in a row that found no
- * equal entry, only one encode in `PROBE_EVERY` is digested again; a hit makes every encode
- * digested again. Only the cost changes: an encode without a digest verifies and encodes, and
- * equal bytes still reuse the entry. The object behind the entry is digested only when an
- * encode is compared with it, so an undigested encode keeps that object (one per name) until
- * then rather than 128 bits of its digest.
+ * Whether JSON digests pay under one name (see `LookupPolicy`): an encode without a digest
+ * verifies and encodes, and equal bytes still reuse the entry. The object behind the entry is
+ * digested only when an encode is compared with it, so an undigested encode keeps that object
+ * (one per name) until then rather than 128 bits of its digest.
  */
-class NameDigest {
-  static readonly MAX_MISSES = 8;
-  static readonly PROBE_EVERY = 32;
+class NameDigest extends LookupPolicy {
   /** Digest of the JSON of the object behind the name's entry, once taken. */
   private json: string | undefined;
   /** That object while its digest is not taken: taken when another object first comes under the name. */
   private source: object | undefined;
-  private misses = 0;
-  private skipped = 0;
 
   /** The object behind the name's entry now, with its digest when one was taken. */
   remember(resource: object, json: string | undefined): void {
@@ -210,22 +215,6 @@ class NameDigest {
     }
     return this.json === json;
   }
-
-  want(): boolean {
-    if (this.misses < NameDigest.MAX_MISSES) return true;
-    if (++this.skipped < NameDigest.PROBE_EVERY) return false;
-    this.skipped = 0;
-    this.misses = NameDigest.MAX_MISSES - 1;
-    return true;
-  }
-
-  hit(): void {
-    this.misses = 0;
-  }
-
-  missed(): void {
-    this.misses++;
-  }
 }
 
 /** Types whose canonical form an encoded resource keeps: the ones read without a request for them. */
@@ -238,8 +227,10 @@ const canonicalKept: ReadonlySet<ResourceTypeUrl> = new Set([TypeUrl.Listener, T
  * so the other types decode it from the bytes when read. The bytes round-trip to the same
  * canonical form (the encoder's contract, `assertRoundTrip`).
  */
-function encodedResource(typeUrl: ResourceTypeUrl, name: string, version: string, canonical: CanonicalMessage, bytes: Uint8Array): EncodedResource {
-  if (canonicalKept.has(typeUrl)) return Object.freeze({ typeUrl, name, version, resource: canonical, bytes });
+function encodedResource(typeUrl: ResourceTypeUrl, name: string, version: string, canonical: CanonicalMessage, encoded: Uint8Array): EncodedResource {
+  const entry = anyEntry(typeUrl, encoded);
+  const bytes = entry.subarray(entry.length - encoded.length);
+  if (canonicalKept.has(typeUrl)) return Object.freeze({ typeUrl, name, version, resource: canonical, bytes, entry });
   return Object.freeze({
     typeUrl,
     name,
@@ -248,7 +239,24 @@ function encodedResource(typeUrl: ResourceTypeUrl, name: string, version: string
       return decodeResource(typeUrl, bytes);
     },
     bytes,
+    entry,
   });
+}
+
+/** Field 2 of `{ type_url = 1; value = 2 }` in field 2 (see `EncodedResource.entry`). */
+function anyEntry(typeUrl: string, bytes: Uint8Array): Buffer {
+  const urlLength = Buffer.byteLength(typeUrl);
+  const anyLength = 1 + varint32Size(urlLength) + urlLength + 1 + varint32Size(bytes.length) + bytes.length;
+  const entry = Buffer.allocUnsafe(1 + varint32Size(anyLength) + anyLength);
+  entry[0] = 0x12;
+  let pos = writeVarint32(entry, 1, anyLength);
+  entry[pos++] = 0x0a;
+  pos = writeVarint32(entry, pos, urlLength);
+  pos += entry.write(typeUrl, pos, urlLength, 'utf8');
+  entry[pos++] = 0x12;
+  pos = writeVarint32(entry, pos, bytes.length);
+  entry.set(bytes, pos);
+  return entry;
 }
 
 /**

@@ -2,9 +2,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import type protobuf from 'protobufjs';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AviaryError } from '@aviary/errors';
 import { ExtensionTypeUrl, MessageName, TypeUrl, typeNameOf } from '@aviary/xds-api';
+import { lookUpAnysAdaptively } from './canonical';
 import { canonicalMessage, encodeMessageOf, lookupType } from './index';
 import { anyArbitrary, messageArbitraries, sentTypeNames } from './testing/arbitraries';
 import { canonicalMessageBefore } from './testing/canonical-before';
@@ -161,6 +162,10 @@ const canonicalArbitrary = messageArbitraries();
 const oddArbitrary = messageArbitraries(oddAny);
 
 describe('canonicalMessage with per-type plans, against the one before them', () => {
+  // The one before looks every Any up by its JSON; so does this one here, so both freeze and share alike.
+  beforeAll(() => lookUpAnysAdaptively(false));
+  afterAll(() => lookUpAnysAdaptively(true));
+
   it.each(sentTypeNames)('returns the same canonical %s for random messages, also as protobufjs decodes them', (typeName) => {
     const type = lookupType(typeName);
     fc.assert(
@@ -227,9 +232,50 @@ describe('canonicalMessage with per-type plans, against the one before them', ()
       const after = inputs.map((input) => canonicalMessage(type, input));
       for (let i = 0; i < inputs.length; i++) {
         expect(differenceOf(after[i], before[i]), label).toBeUndefined();
-        for (let j = 0; j < i; j++) expect(sharedPaths(after[j], after[i]), label).toEqual(sharedPaths(before[j], before[i]));
+        // What was shared before is shared still; forms of one input now also share its canonical objects.
+        for (let j = 0; j < i; j++) expect(sharedPaths(after[j], after[i]), label).toEqual(expect.arrayContaining(sharedPaths(before[j], before[i])));
       }
     }
+  });
+
+  it('returns the input itself where it is canonical already, copies only along the paths that are not, and never freezes it', () => {
+    const frozenPaths = (value: unknown, path = '$', out: string[] = []): string[] => {
+      if (typeof value !== 'object' || value === null) return out;
+      if (Object.isFrozen(value)) out.push(path);
+      for (const k of Object.keys(value)) frozenPaths((value as Record<string, unknown>)[k], `${path}.${k}`, out);
+      return out;
+    };
+    let whole = 0;
+    for (const { label, type, resource } of goldens) {
+      const input = copyOf(resource);
+      const canonical = canonicalMessage(type, input);
+      expect(frozenPaths(input), label).toEqual([]);
+      if (differenceOf(canonical, input) === undefined) {
+        expect(canonical, label).toBe(input);
+        whole++;
+      }
+    }
+    // The others hold an Any the cache had already (frozen): a copy, as the cache's is shared.
+    expect(whole).toBeGreaterThan(100);
+
+    const cluster = lookupType(typeNameOf(TypeUrl.Cluster));
+    const input: { [k: string]: unknown; load_assignment: { cluster_name: string; endpoints: { lb_endpoints?: unknown[]; priority?: number }[] } } = {
+      name: 'c',
+      type: 'EDS',
+      eds_cluster_config: { service_name: 'c' },
+      load_assignment: { cluster_name: 'c', endpoints: [{ lb_endpoints: [{ health_status: 1 }, { health_status: 'HEALTHY' }] }, { priority: 1 }] },
+      metadata: { filter_metadata: { a: { fields: { x: { string_value: 'y' } } }, b: { fields: { x: { number_value: 1 } } } } },
+    };
+    const canonical = canonicalMessage(cluster, input) as typeof input;
+    expect(canonical).not.toBe(input);
+    expect(canonical.load_assignment.endpoints[0]!.lb_endpoints![0]).toEqual({ health_status: 'HEALTHY' });
+    // Beside the one enum given as a number, everything is the input's own.
+    expect(canonical.eds_cluster_config).toBe(input.eds_cluster_config);
+    expect(canonical.metadata).toBe(input.metadata);
+    expect(canonical.load_assignment.endpoints[0]!.lb_endpoints![1]).toBe(input.load_assignment.endpoints[0]!.lb_endpoints![1]);
+    expect(canonical.load_assignment.endpoints[1]).toBe(input.load_assignment.endpoints[1]);
+    expect(input.load_assignment.endpoints[0]!.lb_endpoints![0]).toEqual({ health_status: 1 });
+    expect(frozenPaths(input)).toEqual([]);
   });
 
   it('throws the same errors for random changes to golden resources', () => {
@@ -240,5 +286,44 @@ describe('canonicalMessage with per-type plans, against the one before them', ()
       }),
       { numRuns: 1_000 },
     );
+  });
+});
+
+describe('looking Anys up by their JSON, per type', () => {
+  const listener = lookupType(typeNameOf(TypeUrl.Listener));
+  const router = { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' };
+  const hcmType = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+  /** A listener whose HttpConnectionManager is its own (stat prefix `n`) and whose router filter repeats. */
+  const withManager = (n: string) => ({
+    name: n,
+    filter_chains: [{ filters: [{ name: 'hcm', typed_config: { '@type': hcmType, stat_prefix: n, http_filters: [{ name: 'router', typed_config: { ...router } }] } }] }],
+  });
+  const managerOf = (l: unknown) => (l as { filter_chains: { filters: { typed_config: Record<string, unknown> }[] }[] }).filter_chains[0]!.filters[0]!.typed_config;
+  const routerOf = (l: unknown) => (managerOf(l).http_filters as { typed_config: unknown }[])[0]!.typed_config;
+
+  it("stops producing the JSON of a type's Anys after 8 misses in a row, probes one in 32, and keeps sharing the types that repeat", () => {
+    lookUpAnysAdaptively(true);
+    const stringify = vi.spyOn(JSON, 'stringify');
+    try {
+      const managersStringified = () => stringify.mock.calls.filter(([v]) => (v as { '@type'?: unknown })['@type'] === hcmType).length;
+      const forms = Array.from({ length: 8 + 31 }, (_, i) => canonicalMessage(listener, withManager(`a-${i}`)));
+      expect(managersStringified()).toBe(8);
+      // Every form is right, and those not looked up are not frozen (as one too large to cache).
+      forms.forEach((f, i) => expect(f).toEqual(withManager(`a-${i}`)));
+      expect(Object.isFrozen(managerOf(forms[7]))).toBe(true);
+      expect(Object.isFrozen(managerOf(forms[8]))).toBe(false);
+      // The router repeats in every one: looked up each time, one shared frozen form.
+      expect(new Set(forms.map(routerOf)).size).toBe(1);
+      expect(Object.isFrozen(routerOf(forms[0]))).toBe(true);
+      // The 32nd after the misses is looked up: a hit (a manager seen before) makes every one looked up again.
+      const probe = canonicalMessage(listener, withManager('a-0'));
+      expect(managersStringified()).toBe(9);
+      expect(managerOf(probe)).toBe(managerOf(forms[0]));
+      canonicalMessage(listener, withManager('b-0'));
+      expect(managersStringified()).toBe(10);
+    } finally {
+      stringify.mockRestore();
+      lookUpAnysAdaptively(true);
+    }
   });
 });

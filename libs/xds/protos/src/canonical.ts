@@ -1,6 +1,7 @@
 import protobuf from 'protobufjs';
 import { AviaryError } from '@aviary/errors';
 import { TYPE_URL_PREFIX, typeNameOf } from '@aviary/xds-api';
+import { LookupPolicy } from './lookup-policy';
 import { lookupType } from './root';
 
 /**
@@ -177,26 +178,73 @@ function fieldConverterOf(field: protobuf.Field): Convert {
   };
   return (raw) => {
     if (!Array.isArray(raw)) invalid('expected an array');
-    // `map` as before: a hole stays a hole.
-    return raw.length === 0 ? undefined : raw.map(element);
+    return raw.length === 0 ? undefined : listOf(element, raw);
   };
 }
 
+/**
+ * The canonical elements of a non-empty array: `raw` itself when every element is canonical
+ * already, else a copy from the first one that is not (a hole stays a hole, as `map` keeps it).
+ */
+function listOf(element: (v: unknown, i: number) => unknown, raw: unknown[]): unknown[] {
+  // An array of another class is copied by `map`, as before (a subclass makes its own kind).
+  if (Object.getPrototypeOf(raw) !== Array.prototype) return raw.map(element);
+  let out: unknown[] | undefined;
+  for (let i = 0; i < raw.length; i++) {
+    const v = raw[i];
+    if (v === undefined && !(i in raw)) {
+      out ??= raw.slice(0, i);
+      out.length = i + 1;
+      continue;
+    }
+    const canonical = element(v, i);
+    if (out !== undefined) out[i] = canonical;
+    else if (canonical !== v) (out = raw.slice(0, i))[i] = canonical;
+  }
+  return out ?? raw;
+}
+
+/**
+ * The canonical entries of a map, `undefined` when none is set: `raw` itself when it is a plain
+ * object whose values are all canonical already, else a copy from the first entry that is not.
+ */
 function mapOf(convert: Convert, raw: unknown): Record<string, unknown> | undefined {
   if (!isPlainObject(raw)) invalid('expected a map object');
+  const keys = Object.keys(raw);
+  let same = Object.getPrototypeOf(raw) === Object.prototype;
   let map: Record<string, unknown> | undefined;
-  for (const k of Object.keys(raw)) {
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
     const v = raw[k];
-    if (v === undefined || v === null) continue;
-    map ??= {};
-    // Assigned as always: a key `__proto__` sets the map's prototype (the spec pins that too).
+    if (v === undefined || v === null) {
+      if (same) map = entriesBefore(raw, keys, i);
+      same = false;
+      continue;
+    }
+    let canonical: unknown;
     try {
-      map[k] = convert(v);
+      canonical = convert(v);
     } catch (cause) {
       throw below(`[${k}]`, cause);
     }
+    if (same) {
+      // An own key `__proto__` is copied, so that it sets the copy's prototype as always (the spec pins that).
+      if (canonical === v && k !== '__proto__') continue;
+      map = entriesBefore(raw, keys, i);
+      same = false;
+    }
+    map ??= {};
+    map[k] = canonical;
   }
-  return map;
+  return same ? (keys.length === 0 ? undefined : raw) : map;
+}
+
+/** A copy of the first `end` entries (all canonical), `undefined` when there are none. */
+function entriesBefore(raw: Record<string, unknown>, keys: readonly string[], end: number): Record<string, unknown> | undefined {
+  if (end === 0) return undefined;
+  const out: Record<string, unknown> = {};
+  for (let j = 0; j < end; j++) out[keys[j]!] = raw[keys[j]!];
+  return out;
 }
 
 function unknownField(type: protobuf.Type, key: string): never {
@@ -208,12 +256,28 @@ function unknownField(type: protobuf.Type, key: string): never {
   return invalid(`unknown field of ${fullNameOf(type)}${hint ? ` (did you mean ${hint}?)` : ''}`, `.${key}`);
 }
 
-/** Adds the canonical fields of `value` to `out`; `@type` is skipped when it names the type of an Any's inner message. */
-function fieldsOf(plan: MessagePlan, value: Record<string, unknown>, out: CanonicalMessage, skipAtType: boolean): CanonicalMessage {
-  for (const key of Object.keys(value)) {
-    if (skipAtType && key === '@type') continue;
+/**
+ * The canonical fields of `value`, behind `@type` when `typeUrl` is given (an Any's inner
+ * message, `value['@type']`, whose own `@type` key is then no field). That is `value` itself
+ * when it is canonical already, as translators' output mostly is: a plain object whose fields
+ * are all canonical, in that order (`@type` first). Otherwise it is a copy from the first field
+ * that is not, so a message is copied only where its canonical form differs.
+ */
+function fieldsOf(plan: MessagePlan, value: Record<string, unknown>, typeUrl: string | undefined): CanonicalMessage {
+  const keys = Object.keys(value);
+  let out: CanonicalMessage | undefined;
+  let i = 0;
+  if (Object.getPrototypeOf(value) !== Object.prototype) out = fieldsBefore(value, keys, 0, typeUrl);
+  else if (typeUrl !== undefined && keys[0] === '@type') i = 1;
+  else if (typeUrl !== undefined) out = fieldsBefore(value, keys, 0, typeUrl);
+  for (; i < keys.length; i++) {
+    const key = keys[i]!;
+    if (typeUrl !== undefined && key === '@type') continue;
     const raw = value[key];
-    if (raw === undefined || raw === null) continue;
+    if (raw === undefined || raw === null) {
+      out ??= fieldsBefore(value, keys, i, typeUrl);
+      continue;
+    }
     const convert = plan.fields.get(key) ?? unknownField(plan.type, key);
     let canonical: unknown;
     try {
@@ -221,7 +285,21 @@ function fieldsOf(plan: MessagePlan, value: Record<string, unknown>, out: Canoni
     } catch (cause) {
       throw below(`.${key}`, cause);
     }
+    if (out === undefined) {
+      if (canonical === raw) continue;
+      out = fieldsBefore(value, keys, i, typeUrl);
+    }
     if (canonical !== undefined) out[key] = canonical;
+  }
+  return out ?? value;
+}
+
+/** A copy of the fields before `keys[end]` (all canonical), behind `@type` when `typeUrl` is given. */
+function fieldsBefore(value: Record<string, unknown>, keys: readonly string[], end: number, typeUrl: string | undefined): CanonicalMessage {
+  const out: CanonicalMessage = typeUrl === undefined ? {} : { '@type': typeUrl };
+  for (let j = 0; j < end; j++) {
+    const key = keys[j]!;
+    if (typeUrl === undefined || key !== '@type') out[key] = value[key];
   }
   return out;
 }
@@ -229,7 +307,7 @@ function fieldsOf(plan: MessagePlan, value: Record<string, unknown>, out: Canoni
 function messageOf(plan: MessagePlan, value: unknown): CanonicalMessage {
   if (!isPlainObject(value)) invalid(`expected a ${plan.fullName} object`);
   if (plan.isAny) return canonicalAny(value);
-  return fieldsOf(plan, value, {}, false);
+  return fieldsOf(plan, value, undefined);
 }
 
 /**
@@ -265,6 +343,24 @@ export function deepFreeze<T>(value: T): T {
   return value;
 }
 
+/**
+ * A deep-frozen copy of a canonical form that may hold the input's own objects (`fieldsOf`
+ * returns those that are canonical already): those are not the cache's to freeze. Frozen
+ * objects (Anys from the cache) are shared as they are; a hole stays a hole; a prototype that a
+ * map key `__proto__` set is kept, unfrozen, as `deepFreeze` leaves it.
+ */
+function frozenCopy<T>(value: T): T {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return value;
+  if (Array.isArray(value)) {
+    const out: unknown[] = new Array<unknown>(value.length);
+    for (let i = 0; i < value.length; i++) if (i in value) out[i] = frozenCopy(value[i]);
+    return Object.freeze(out) as T;
+  }
+  const out = Object.create(Object.getPrototypeOf(value) as object | null) as Record<string, unknown>;
+  for (const k of Object.keys(value)) out[k] = frozenCopy((value as Record<string, unknown>)[k]);
+  return Object.freeze(out) as T;
+}
+
 /** The JSON text an Any's canonical form is cached under, `undefined` when it cannot stand for the input or is too large. */
 export function anyKey(value: Record<string, unknown>): string | undefined {
   try {
@@ -282,21 +378,53 @@ export function anyKey(value: Record<string, unknown>): string | undefined {
  */
 const anyByObject = new WeakMap<Record<string, unknown>, CanonicalMessage>();
 
+/**
+ * Per `@type`, whether looking Anys up by their JSON pays. Most types' Anys repeat (a TLS
+ * context, a filter's config); some never do, being per service or too large to be cached (a
+ * port's HttpConnectionManager, an access log naming the service), and producing their JSON
+ * only to miss is most of what verifying them costs. Bounded: past `KEY_POLICIES_MAX` type URLs
+ * (only loaded types get here more than once) every type is looked up.
+ */
+const keyPolicies = new Map<string, LookupPolicy>();
+const KEY_POLICIES_MAX = 1024;
+
+let adaptive = true;
+
+/**
+ * With `false`, every Any is looked up by its JSON, as before the policies: canonical.spec.ts
+ * compares with that implementation, whose caching shows in which objects are frozen and shared.
+ */
+export function lookUpAnysAdaptively(on: boolean): void {
+  adaptive = on;
+  keyPolicies.clear();
+}
+
+function keyPolicyOf(typeUrl: unknown): LookupPolicy | undefined {
+  if (!adaptive || typeof typeUrl !== 'string') return undefined;
+  let policy = keyPolicies.get(typeUrl);
+  if (policy === undefined && keyPolicies.size < KEY_POLICIES_MAX) keyPolicies.set(typeUrl, (policy = new LookupPolicy()));
+  return policy;
+}
+
 function canonicalAny(value: Record<string, unknown>): CanonicalMessage {
   if (value['@type'] === undefined) return canonicalAnyOnce(value);
   const seen = anyByObject.get(value);
   if (seen) return seen;
-  const key = anyKey(value);
-  let canonical: CanonicalMessage | undefined;
-  if (key === undefined) {
+  const policy = keyPolicyOf(value['@type']);
+  const wanted = policy === undefined || policy.want();
+  const key = wanted ? anyKey(value) : undefined;
+  let canonical = key === undefined ? undefined : anyByJson.get(key);
+  if (canonical !== undefined) {
+    policy?.hit();
+  } else if (key === undefined) {
+    // Not looked up, or too large or not standing for its input: verified on its own, not frozen.
+    if (wanted) policy?.missed();
     canonical = canonicalAnyOnce(value);
   } else {
-    canonical = anyByJson.get(key);
-    if (!canonical) {
-      canonical = deepFreeze(canonicalAnyOnce(value));
-      if (anyByJson.size >= ANY_CACHE_MAX) anyByJson.clear();
-      anyByJson.set(key, canonical);
-    }
+    policy?.missed();
+    canonical = frozenCopy(canonicalAnyOnce(value));
+    if (anyByJson.size >= ANY_CACHE_MAX) anyByJson.clear();
+    anyByJson.set(key, canonical);
   }
   anyByObject.set(value, canonical);
   return canonical;
@@ -306,7 +434,8 @@ function canonicalAny(value: Record<string, unknown>): CanonicalMessage {
 function innerOf(type: protobuf.Type, typeUrl: string, value: Record<string, unknown>, skipAtType: boolean): CanonicalMessage {
   const plan = planOf(type);
   try {
-    if (!plan.isAny) return fieldsOf(plan, value, { '@type': typeUrl }, skipAtType);
+    // A decoded message (`skipAtType` false) has no `@type` key to skip.
+    if (!plan.isAny) return fieldsOf(plan, value, typeUrl);
     // An Any packed in an Any: verified as an Any of its own (its `@type` is the inner one's).
     const inner = skipAtType ? Object.fromEntries(Object.entries(value).filter(([k]) => k !== '@type')) : value;
     return { '@type': typeUrl, ...canonicalAny(inner) };

@@ -62,6 +62,36 @@ describe('encodeDiscoveryResponse', () => {
   });
 });
 
+/** The same resources without their entries: framed when sent, as a resource not from an encoder is. */
+const unframed = (resources: readonly EncodedResource[]): EncodedResource[] => resources.map(({ typeUrl, name, version, resource, bytes }) => ({ typeUrl, name, version, resource, bytes }));
+/** Lengths of one, two and three bytes as varints, for the Any's value and for the entry around it. */
+const sized = clusters('s', `m-${long}`, `l-${'y'.repeat(20_000)}`);
+
+describe('EncodedResource.entry', () => {
+  it("is field 2 holding the Any of the resource's type URL and bytes, its bytes a view of its tail", () => {
+    const anyType = lookupType('google.protobuf.Any');
+    for (const r of sized) {
+      const entry = r.entry!;
+      expect(entry[0]).toBe(0x12);
+      const any = Buffer.from(anyType.encode(anyType.fromObject({ type_url: r.typeUrl, value: r.bytes })).finish());
+      expect(Buffer.from(entry.subarray(entry.length - any.length)).equals(any)).toBe(true);
+      expect(entry.length - any.length).toBe(1 + (any.length < 128 ? 1 : any.length < 16_384 ? 2 : 3));
+      expect(r.bytes.buffer).toBe(entry.buffer);
+      expect(r.bytes.byteOffset + r.bytes.length).toBe(entry.byteOffset + entry.length);
+    }
+  });
+
+  it('gives the same responses as framing each resource when sent, also with both kinds in one response', () => {
+    const mixed = [sized[0]!, ...unframed([sized[1]!]), sized[2]!];
+    for (const resources of [sized, unframed(sized), mixed]) {
+      const sotw: ResponseParts = { ...sotwParts, resources };
+      expect(encodeDiscoveryResponse(sotw).equals(protobufjsSotw(sotw))).toBe(true);
+      const delta: DeltaResponseParts = { ...deltaParts, resources };
+      expect(encodeDeltaDiscoveryResponse(delta).equals(protobufjsDelta(delta))).toBe(true);
+    }
+  });
+});
+
 describe('encodeDeltaDiscoveryResponse', () => {
   it('writes exactly what protobufjs writes for the same DeltaDiscoveryResponse', () => {
     expect(encodeDeltaDiscoveryResponse(deltaParts).equals(protobufjsDelta(deltaParts))).toBe(true);

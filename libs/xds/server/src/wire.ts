@@ -243,8 +243,18 @@ function anySize(r: EncodedResource): number {
   return fieldSize(typeUrlLength(r.typeUrl)) + fieldSize(r.bytes.byteLength);
 }
 
-function putAny(buf: Buffer, pos: number, tag: number, r: EncodedResource): number {
-  pos = putHeader(buf, pos, tag, anySize(r));
+/** A resource as field 2 holding its Any: the response's `resources` element, a delta Resource's `resource`. */
+function entrySize(r: EncodedResource): number {
+  return r.entry !== undefined ? r.entry.length : fieldSize(anySize(r));
+}
+
+function putEntry(buf: Buffer, pos: number, r: EncodedResource): number {
+  const entry = r.entry;
+  if (entry !== undefined) {
+    buf.set(entry, pos);
+    return pos + entry.length;
+  }
+  pos = putHeader(buf, pos, 2, anySize(r));
   pos = putString(buf, pos, 1, r.typeUrl, typeUrlLength(r.typeUrl));
   return putBytes(buf, pos, 2, r.bytes);
 }
@@ -280,18 +290,18 @@ function putControlPlane(buf: Buffer, pos: number, tag: number, identifier: stri
 /**
  * envoy.service.discovery.v3.DiscoveryResponse, fields in number order as protobufjs writes
  * them: version_info 1, resources 2 (each an Any), type_url 4, nonce 5, control_plane 6. Each
- * resource's bytes are copied once, straight from the cache.
+ * resource's entry (its Any as field 2) is copied once, straight from the cache.
  */
 function sotwSize(p: ResponseParts, lengths: Lengths): number {
   let size = fieldSize(lengths.measure(p.version));
-  for (const r of p.resources) size += fieldSize(anySize(r));
+  for (const r of p.resources) size += entrySize(r);
   size += fieldSize(lengths.measure(p.typeUrl)) + fieldSize(lengths.measure(p.nonce));
   return size + controlPlaneSize(p.controlPlaneId, lengths);
 }
 
 function putSotw(buf: Buffer, start: number, p: ResponseParts, lengths: Lengths): number {
   let pos = putString(buf, start, 1, p.version, lengths.take());
-  for (const r of p.resources) pos = putAny(buf, pos, 2, r);
+  for (const r of p.resources) pos = putEntry(buf, pos, r);
   pos = putString(buf, pos, 4, p.typeUrl, lengths.take());
   pos = putString(buf, pos, 5, p.nonce, lengths.take());
   return putControlPlane(buf, pos, 6, p.controlPlaneId, lengths);
@@ -304,7 +314,7 @@ function putSotw(buf: Buffer, start: number, p: ResponseParts, lengths: Lengths)
  */
 function deltaSize(p: DeltaResponseParts, lengths: Lengths): number {
   let size = fieldSize(lengths.measure(p.version));
-  for (const r of p.resources) size += fieldSize(fieldSize(lengths.measure(r.version)) + fieldSize(anySize(r)) + fieldSize(lengths.measure(r.name)));
+  for (const r of p.resources) size += fieldSize(fieldSize(lengths.measure(r.version)) + entrySize(r) + fieldSize(lengths.measure(r.name)));
   size += fieldSize(lengths.measure(p.typeUrl)) + fieldSize(lengths.measure(p.nonce));
   for (const name of p.removed) size += fieldSize(lengths.measure(name));
   return size + controlPlaneSize(p.controlPlaneId, lengths);
@@ -315,9 +325,9 @@ function putDelta(buf: Buffer, start: number, p: DeltaResponseParts, lengths: Le
   for (const r of p.resources) {
     const versionLength = lengths.take();
     const nameLength = lengths.take();
-    pos = putHeader(buf, pos, 2, fieldSize(versionLength) + fieldSize(anySize(r)) + fieldSize(nameLength));
+    pos = putHeader(buf, pos, 2, fieldSize(versionLength) + entrySize(r) + fieldSize(nameLength));
     pos = putString(buf, pos, 1, r.version, versionLength);
-    pos = putAny(buf, pos, 2, r);
+    pos = putEntry(buf, pos, r);
     pos = putString(buf, pos, 3, r.name, nameLength);
   }
   pos = putString(buf, pos, 4, p.typeUrl, lengths.take());
