@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { AviaryError } from '@aviary/errors';
 import {
   TypeUrl,
@@ -61,9 +61,11 @@ export type ResourceEntry = object | VersionedResource;
 /** Resources by type URL, as a translator produces them (canonical snake_case objects). */
 export type SnapshotInput = Partial<Record<ResourceTypeUrl, readonly ResourceEntry[]>>;
 
-/** A resource's version when the translator gives none: a hash of its encoded bytes. */
+const NUL = Buffer.from([0]);
+
+/** A resource's version when the translator gives none: a hash of its encoded bytes (one-shot: no Hash object). */
 function hashBytes(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).update('\0').digest('hex').slice(0, 16);
+  return hash('sha256', Buffer.concat([bytes, NUL]), 'hex').slice(0, 16);
 }
 
 /** The field that names a resource of each type. */
@@ -269,7 +271,7 @@ function anyEntry(typeUrl: string, bytes: Uint8Array): Buffer {
 function jsonDigestOf(resource: object): string | undefined {
   try {
     const json = JSON.stringify(resource);
-    return json.includes('null') ? undefined : createHash('sha256').update(json).digest('hex').slice(0, 32);
+    return json.includes('null') ? undefined : hash('sha256', json, 'hex').slice(0, 32);
   } catch {
     return undefined;
   }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { EncodedResource } from './snapshot';
 
 /** Each resource's 64-bit digest of `name \0 version`, as two 32-bit lanes; computed once per resource. */
@@ -7,7 +7,8 @@ const entryDigests = new WeakMap<EncodedResource, readonly [number, number]>();
 function entryDigest(resource: EncodedResource): readonly [number, number] {
   let digest = entryDigests.get(resource);
   if (!digest) {
-    const bytes = createHash('sha256').update(`${resource.name}\0${resource.version}`).digest();
+    // One-shot: no Hash object per resource (the same SHA-256 as `createHash`).
+    const bytes = hash('sha256', `${resource.name}\0${resource.version}`, 'buffer');
     digest = [bytes.readUInt32BE(0), bytes.readUInt32BE(4)];
     entryDigests.set(resource, digest);
   }

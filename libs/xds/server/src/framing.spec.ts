@@ -209,6 +209,24 @@ describe('FramePool', () => {
     expect(pool.idleSize).toBe(big[0]!.length);
   });
 
+  it('serves a size from an idle buffer of a larger class up to twice its size, never a smaller or a larger one', () => {
+    const pool = new FramePool(4 * 1024 * 1024);
+    const large = pool.take(200_000);
+    const huge = pool.take(420_000);
+    const small = pool.take(90_000);
+    for (const buf of [large, huge, small]) pool.give(buf.buffer);
+    expect(pool.created).toBe(3);
+    // 100 KB: the 200 KB class (under twice its class), not the 90 KB one (too small).
+    const b = pool.take(100_000);
+    expect(b.buffer).toBe(large.buffer);
+    expect(pool.idleSize).toBe(huge.length + small.length);
+    // 150 KB: nothing idle within twice its class (420 KB is more): a new buffer.
+    const c = pool.take(150_000);
+    expect([large.buffer, huge.buffer, small.buffer]).not.toContain(c.buffer);
+    expect(pool.created).toBe(4);
+    expect(pool.take(80_000).buffer).toBe(small.buffer);
+  });
+
   it('lets its idle buffers go only after a trim period with nothing taken', () => {
     const pool = new FramePool(1024 * 1024);
     pool.give(pool.take(300_000).buffer);
