@@ -1,11 +1,11 @@
-import { hash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { AviaryError } from '@aviary/errors';
 import {
   TypeUrl,
   canonicalResource,
   decodeResource,
   LookupPolicy,
-  encodeCanonical,
+  encodeCanonicalAfter,
   resourceTypeUrls,
   typeNameOf,
   varint32Size,
@@ -61,11 +61,9 @@ export type ResourceEntry = object | VersionedResource;
 /** Resources by type URL, as a translator produces them (canonical snake_case objects). */
 export type SnapshotInput = Partial<Record<ResourceTypeUrl, readonly ResourceEntry[]>>;
 
-const NUL = Buffer.from([0]);
-
-/** A resource's version when the translator gives none: a hash of its encoded bytes (one-shot: no Hash object). */
+/** A resource's version when the translator gives none: a hash of its encoded bytes. */
 function hashBytes(bytes: Uint8Array): string {
-  return hash('sha256', Buffer.concat([bytes, NUL]), 'hex').slice(0, 16);
+  return createHash('sha256').update(bytes).update('\0').digest('hex').slice(0, 16);
 }
 
 /** The field that names a resource of each type. */
@@ -137,15 +135,15 @@ export class ResourceEncoder {
     }
     if (json !== undefined) digest.missed();
     const canonical = canonicalResource(typeUrl, resource);
-    const bytes = encodeCanonical(typeNameOf(typeUrl), canonical);
-    const version = entry instanceof VersionedResource ? entry.version : hashBytes(bytes);
+    const encoded = encodeEntry(typeUrl, canonical);
+    const version = entry instanceof VersionedResource ? entry.version : hashBytes(encoded.bytes);
     let result: EncodedResource;
     if (previous && previous.version === version) {
       this.reused++;
       result = previous;
     } else {
       this.encoded++;
-      result = encodedResource(typeUrl, name, version, canonical, bytes);
+      result = encodedResource(typeUrl, name, version, canonical, encoded);
       this.byName.set(key, result);
     }
     digest.remember(resource, json);
@@ -229,9 +227,8 @@ const canonicalKept: ReadonlySet<ResourceTypeUrl> = new Set([TypeUrl.Listener, T
  * so the other types decode it from the bytes when read. The bytes round-trip to the same
  * canonical form (the encoder's contract, `assertRoundTrip`).
  */
-function encodedResource(typeUrl: ResourceTypeUrl, name: string, version: string, canonical: CanonicalMessage, encoded: Uint8Array): EncodedResource {
-  const entry = anyEntry(typeUrl, encoded);
-  const bytes = entry.subarray(entry.length - encoded.length);
+function encodedResource(typeUrl: ResourceTypeUrl, name: string, version: string, canonical: CanonicalMessage, encoded: EncodedEntry): EncodedResource {
+  const { entry, bytes } = encoded;
   if (canonicalKept.has(typeUrl)) return Object.freeze({ typeUrl, name, version, resource: canonical, bytes, entry });
   return Object.freeze({
     typeUrl,
@@ -245,20 +242,34 @@ function encodedResource(typeUrl: ResourceTypeUrl, name: string, version: string
   });
 }
 
-/** Field 2 of `{ type_url = 1; value = 2 }` in field 2 (see `EncodedResource.entry`). */
-function anyEntry(typeUrl: string, bytes: Uint8Array): Buffer {
+interface EncodedEntry {
+  readonly entry: Buffer;
+  readonly bytes: Buffer;
+}
+
+/**
+ * A resource encoded as its entry (`EncodedResource.entry`): field 2 holding the Any
+ * `{ type_url = 1; value = 2 }`, the message written in place after the keys and lengths.
+ */
+function encodeEntry(typeUrl: ResourceTypeUrl, canonical: CanonicalMessage): EncodedEntry {
   const urlLength = Buffer.byteLength(typeUrl);
-  const anyLength = 1 + varint32Size(urlLength) + urlLength + 1 + varint32Size(bytes.length) + bytes.length;
-  const entry = Buffer.allocUnsafe(1 + varint32Size(anyLength) + anyLength);
+  const anyLengthOf = (size: number): number => 1 + varint32Size(urlLength) + urlLength + 1 + varint32Size(size) + size;
+  // The header's length depends on the message's, which the writer counts first.
+  let size = 0;
+  const entry = encodeCanonicalAfter(typeNameOf(typeUrl), canonical, (counted) => {
+    size = counted;
+    const anyLength = anyLengthOf(counted);
+    return 1 + varint32Size(anyLength) + anyLength - counted;
+  });
   entry[0] = 0x12;
-  let pos = writeVarint32(entry, 1, anyLength);
+  let pos = writeVarint32(entry, 1, anyLengthOf(size));
   entry[pos++] = 0x0a;
   pos = writeVarint32(entry, pos, urlLength);
   pos += entry.write(typeUrl, pos, urlLength, 'utf8');
   entry[pos++] = 0x12;
-  pos = writeVarint32(entry, pos, bytes.length);
-  entry.set(bytes, pos);
-  return entry;
+  pos = writeVarint32(entry, pos, size);
+  if (pos !== entry.length - size) throw new AviaryError('INTERNAL', 'XDS_ENCODE_FAILED', `entry header of ${pos} bytes, want ${entry.length - size}`);
+  return { entry, bytes: entry.subarray(pos) };
 }
 
 /**

@@ -386,16 +386,20 @@ function writeMessage(plan: Plan, value: CanonicalMessage, buf: Buffer, pos: num
   return pos;
 }
 
-/** Both passes over one message, its bytes in a buffer of their own (the caller may keep them). */
-function encode(plan: Plan, value: CanonicalMessage): Uint8Array {
+/**
+ * Both passes over one message, its bytes in a buffer of their own (the caller may keep them),
+ * after `headroom(size)` bytes left for the caller.
+ */
+function encode(plan: Plan, value: CanonicalMessage, headroom?: (size: number) => number): Buffer {
   const base = top;
   const size = messageSize(plan, value);
   const counted = top;
-  const buf = Buffer.allocUnsafe(size);
+  const start = headroom === undefined ? 0 : headroom(size);
+  const buf = Buffer.allocUnsafe(start + size);
   cursor = base;
-  const end = writeMessage(plan, value, buf, 0);
+  const end = writeMessage(plan, value, buf, start);
   top = base;
-  if (end !== size || cursor !== counted) throw new AviaryError('INTERNAL', 'XDS_ENCODE_FAILED', `counted ${size} bytes, wrote ${end}`);
+  if (end !== start + size || cursor !== counted) throw new AviaryError('INTERNAL', 'XDS_ENCODE_FAILED', `counted ${size} bytes, wrote ${end - start}`);
   return buf;
 }
 
@@ -409,4 +413,14 @@ export function encodeCanonical(typeName: string, canonical: CanonicalMessage): 
   // Not re-entered (only `encode` is, for an Any): the stack starts empty, also after a throw.
   top = 0;
   return encode(planOf(lookupType(typeName)), canonical);
+}
+
+/**
+ * `encodeCanonical` into a buffer that leaves `headroom(size)` bytes before the message for the
+ * caller to fill (a header that depends on the message's size): one buffer, no copy. The
+ * message's bytes are the buffer's tail.
+ */
+export function encodeCanonicalAfter(typeName: string, canonical: CanonicalMessage, headroom: (size: number) => number): Buffer {
+  top = 0;
+  return encode(planOf(lookupType(typeName)), canonical, headroom);
 }

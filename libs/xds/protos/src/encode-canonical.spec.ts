@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ExtensionTypeUrl, TypeUrl } from '@aviary/xds-api';
-import { canonicalMessage, encodeCanonical, encodeMessageOf, lookupType, typeNameOf } from './index';
+import { canonicalMessage, encodeCanonical, encodeCanonicalAfter, encodeMessageOf, lookupType, typeNameOf } from './index';
 import type { CanonicalMessage } from './index';
 import { messageArbitraries, sentTypeNames } from './testing/arbitraries';
 import { encodeCanonicalBefore } from './testing/canonical-writer-before';
@@ -198,6 +198,23 @@ describe('encodeCanonical', () => {
     encodedAsBefore('google.protobuf.Struct', nestedStruct(300, 'é'.repeat(100)));
     const endpoints = Array.from({ length: 6_000 }, (_, i) => ({ endpoint: { address: { socket_address: { address: `10.0.${i >> 8}.${i & 255}`, port_value: 8080 } } } }));
     encoded(typeNameOf(TypeUrl.ClusterLoadAssignment), { cluster_name: 'big', endpoints: [{ lb_endpoints: endpoints }] });
+  });
+
+  it('leaves the headroom asked for the counted size before the same bytes (encodeCanonicalAfter)', () => {
+    const typeName = typeNameOf(TypeUrl.Listener);
+    const type = lookupType(typeName);
+    fc.assert(
+      fc.property(messageArbitrary(type, 3), fc.nat(40), (raw, extra) => {
+        const canonical = canonicalMessage(type, raw);
+        const expected = Buffer.from(encodeCanonical(typeName, canonical));
+        const asked: number[] = [];
+        const buf = encodeCanonicalAfter(typeName, canonical, (size) => (asked.push(size), size % 7) + extra);
+        expect(asked).toEqual([expected.length]);
+        expect(buf.length).toBe((expected.length % 7) + extra + expected.length);
+        expect(buf.subarray(buf.length - expected.length).equals(expected)).toBe(true);
+      }),
+      { numRuns: 100 },
+    );
   });
 
   it('hands out a buffer of its own each time', () => {

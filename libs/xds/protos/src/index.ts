@@ -23,7 +23,7 @@ export {
 export type { PackedAny } from './codec';
 export { canonicalMessage } from './canonical';
 export type { CanonicalMessage } from './canonical';
-export { encodeCanonical } from './canonical-writer';
+export { encodeCanonical, encodeCanonicalAfter } from './canonical-writer';
 export { varint32Size, writeVarint32 } from './wire';
 export { LookupPolicy } from './lookup-policy';
 export { structToJs, jsToStruct, valueToJs, jsToValue } from './struct';
