@@ -253,16 +253,16 @@ interface EncodedEntry {
  */
 function encodeEntry(typeUrl: ResourceTypeUrl, canonical: CanonicalMessage): EncodedEntry {
   const urlLength = Buffer.byteLength(typeUrl);
-  const anyLengthOf = (size: number): number => 1 + varint32Size(urlLength) + urlLength + 1 + varint32Size(size) + size;
   // The header's length depends on the message's, which the writer counts first.
   let size = 0;
+  let anyLength = 0;
   const entry = encodeCanonicalAfter(typeNameOf(typeUrl), canonical, (counted) => {
     size = counted;
-    const anyLength = anyLengthOf(counted);
+    anyLength = 1 + varint32Size(urlLength) + urlLength + 1 + varint32Size(counted) + counted;
     return 1 + varint32Size(anyLength) + anyLength - counted;
   });
   entry[0] = 0x12;
-  let pos = writeVarint32(entry, 1, anyLengthOf(size));
+  let pos = writeVarint32(entry, 1, anyLength);
   entry[pos++] = 0x0a;
   pos = writeVarint32(entry, pos, urlLength);
   pos += entry.write(typeUrl, pos, urlLength, 'utf8');

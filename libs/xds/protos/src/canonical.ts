@@ -241,10 +241,7 @@ function mapOf(convert: Convert, raw: unknown): Record<string, unknown> | undefi
 
 /** A copy of the first `end` entries (all canonical), `undefined` when there are none. */
 function entriesBefore(raw: Record<string, unknown>, keys: readonly string[], end: number): Record<string, unknown> | undefined {
-  if (end === 0) return undefined;
-  const out: Record<string, unknown> = {};
-  for (let j = 0; j < end; j++) out[keys[j]!] = raw[keys[j]!];
-  return out;
+  return end === 0 ? undefined : fieldsBefore(raw, keys, end, undefined);
 }
 
 function unknownField(type: protobuf.Type, key: string): never {

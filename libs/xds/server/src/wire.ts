@@ -3,7 +3,7 @@ import protobuf, { type IConversionOptions } from 'protobufjs';
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import { AdsService, MessageName } from '@aviary/xds-api';
 import type { EncodedResource } from '@aviary/xds-cache';
-import { lookupType, structToJs } from '@aviary/xds-protos';
+import { lookupType, structToJs, varint32Size, writeVarint32 } from '@aviary/xds-protos';
 
 /**
  * Wire codecs of the ADS service. Requests are decoded with protobufjs; responses are written
@@ -181,33 +181,15 @@ export function resourceBytes(r: ResponseParts): number {
   return n;
 }
 
-function varintSize(n: number): number {
-  let size = 1;
-  while (n > 0x7f) {
-    n >>>= 7;
-    size++;
-  }
-  return size;
-}
-
 /** Size of a length-delimited field (tag < 16) whose value is `length` bytes long. */
 function fieldSize(length: number): number {
-  return 1 + varintSize(length) + length;
-}
-
-function putVarint(buf: Buffer, pos: number, n: number): number {
-  while (n > 0x7f) {
-    buf[pos++] = (n & 0x7f) | 0x80;
-    n >>>= 7;
-  }
-  buf[pos++] = n;
-  return pos;
+  return 1 + varint32Size(length) + length;
 }
 
 /** Writes the key and length of a length-delimited field (tag < 16); returns where its value goes. */
 function putHeader(buf: Buffer, pos: number, tag: number, length: number): number {
   buf[pos++] = (tag << 3) | 2;
-  return putVarint(buf, pos, length);
+  return writeVarint32(buf, pos, length);
 }
 
 /** `byteLength` is the string's UTF-8 length; equal to its length only when every character is ASCII. */
